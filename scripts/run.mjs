@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+// Bootstrap for the two commands (npm start, npm test) and the CLI: installs the npm
+// dependencies when missing, builds when the sources changed, then runs. No dependencies of
+// its own, so it works on a fresh clone.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+process.chdir(root);
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts });
+  if (r.error) throw r.error;
+  return r.status ?? 1;
+}
+
+function newestMtime(dir) {
+  let newest = 0;
+  if (!existsSync(dir)) return 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) newest = Math.max(newest, newestMtime(p));
+    else newest = Math.max(newest, statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+function ensureDeps() {
+  const marker = path.join(root, 'node_modules', '.package-lock.json');
+  const lock = path.join(root, 'package-lock.json');
+  if (existsSync(marker) && statSync(marker).mtimeMs >= statSync(lock).mtimeMs) return;
+  console.error('[geodata] installing npm dependencies (npm ci)…');
+  const status = run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error']);
+  if (status !== 0) process.exit(status);
+}
+
+function ensureBuild() {
+  const out = path.join(root, 'dist', 'src', 'main.js');
+  const srcNewest = Math.max(newestMtime(path.join(root, 'src')), statSync(path.join(root, 'tsconfig.json')).mtimeMs);
+  if (existsSync(out) && statSync(out).mtimeMs >= srcNewest) return;
+  console.error('[geodata] building (tsc)…');
+  const status = run(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
+  if (status !== 0) process.exit(status);
+}
+
+const [cmd, ...rest] = process.argv.slice(2);
+switch (cmd) {
+  case 'start':
+    ensureDeps();
+    ensureBuild();
+    process.exit(run(process.execPath, ['--enable-source-maps', 'dist/src/main.js', 'serve', ...rest]));
+    break;
+  case 'cli':
+    ensureDeps();
+    ensureBuild();
+    process.exit(run(process.execPath, ['--enable-source-maps', 'dist/src/main.js', ...rest]));
+    break;
+  case 'test': {
+    ensureDeps();
+    // build (and so type-check) first: the end-to-end tests start dist/src/main.js
+    const tsc = run(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
+    if (tsc !== 0) process.exit(tsc);
+    process.exit(run(process.execPath, [path.join(root, 'node_modules', 'vitest', 'vitest.mjs'), 'run', ...rest]));
+    break;
+  }
+  case 'bench':
+    ensureDeps();
+    ensureBuild();
+    process.exit(run(process.execPath, ['bench/run.mjs', ...rest]));
+    break;
+  default:
+    console.error('usage: node scripts/run.mjs start|test|cli|bench [args]');
+    process.exit(2);
+}

@@ -1,0 +1,209 @@
+/** Configuration: one YAML file validated against schemas/config.schema.json. */
+import { readFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import { Ajv, type ErrorObject } from 'ajv';
+import addFormats from 'ajv-formats';
+
+export interface ContactConfig {
+  person?: string;
+  organisation?: string;
+  position?: string;
+  email?: string;
+  phone?: string;
+  address?: string;
+  city?: string;
+  postcode?: string;
+  country?: string;
+  url?: string;
+}
+
+export interface LayerConfig {
+  name?: string;
+  table: string;
+  geometryColumn?: string;
+  title?: string;
+  abstract?: string;
+  keywords?: string[];
+  queryable?: boolean;
+  defaultStyle?: string;
+  styles?: Record<string, Record<string, unknown>>;
+  temporalField?: string;
+  access?: { public?: boolean; roles?: string[] };
+  metadata?: Record<string, unknown>;
+  cache?: Record<string, unknown>;
+}
+
+export interface Config {
+  service: {
+    title: string;
+    abstract: string;
+    keywords: string[];
+    onlineResource?: string;
+    fees: string;
+    accessConstraints: string;
+    language: string;
+    contact: ContactConfig;
+    inspire?: { metadataUrl?: string; language?: string; spatialDatasetIdentifierNamespace?: string };
+  };
+  database: { url?: string; schemas: string[]; poolSize: number; statementTimeoutMs: number };
+  server: { port: number; host: string; trustProxy: boolean; shutdownGraceMs: number };
+  limits: {
+    maxFeatures: number;
+    defaultCount: number;
+    maxImageWidth: number;
+    maxImageHeight: number;
+    maxBodyBytes: number;
+    renderTimeoutMs: number;
+    maxConcurrentRenders: number;
+    renderQueue: number;
+  };
+  demo: { autoload: boolean; seed: number; parcels: number };
+  /** undefined = publish every spatial table. */
+  layers?: LayerConfig[];
+  /** Path of the file the config came from, if any. */
+  source?: string;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** Project root: works from src/config (vitest) and dist/src/config (built). */
+export const projectRoot = findRoot(here);
+
+function findRoot(start: string): string {
+  let dir = start;
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'schemas'))) return dir;
+    dir = path.dirname(dir);
+  }
+  return process.cwd();
+}
+
+let validator: ((data: unknown) => boolean) & { errors?: ErrorObject[] | null } | undefined;
+
+function getValidator() {
+  if (!validator) {
+    const schema = JSON.parse(readFileSync(path.join(projectRoot, 'schemas', 'config.schema.json'), 'utf8'));
+    const ajv = new Ajv({ allErrors: true, strict: false });
+    (addFormats as unknown as (a: Ajv) => void)(ajv);
+    validator = ajv.compile(schema);
+  }
+  return validator;
+}
+
+/** Turn ajv errors into messages naming the faulty key and why. */
+export function describeErrors(errors: ErrorObject[]): string[] {
+  return errors.map((e) => {
+    const where = e.instancePath ? e.instancePath.slice(1).replace(/\//g, '.') : '(top level)';
+    switch (e.keyword) {
+      case 'additionalProperties': {
+        const key = (e.params as { additionalProperty: string }).additionalProperty;
+        const full = e.instancePath ? `${where}.${key}` : key;
+        return `unknown key '${full}' (not allowed ${e.instancePath ? `in '${where}'` : 'at the top level'})`;
+      }
+      case 'required':
+        return `'${where}' is missing required key '${(e.params as { missingProperty: string }).missingProperty}'`;
+      case 'type':
+        return `'${where}' ${e.message}`;
+      default:
+        return `'${where}' ${e.message}`;
+    }
+  });
+}
+
+/** Validate a raw (parsed) config object and fill in defaults. Throws ConfigError. */
+export function validateConfig(raw: unknown, source?: string): Config {
+  const data = raw ?? {};
+  if (typeof data !== 'object' || Array.isArray(data)) {
+    throw new ConfigError(`${source ?? 'config'}: the configuration must be a mapping of keys`);
+  }
+  const v = getValidator();
+  if (!v(data)) {
+    const msgs = describeErrors(v.errors ?? []);
+    throw new ConfigError(`${source ?? 'config'} is invalid:\n  - ${msgs.join('\n  - ')}`);
+  }
+  const c = data as Record<string, any>;
+  const s = c.service ?? {};
+  const cfg: Config = {
+    service: {
+      title: s.title ?? 'Geodata server',
+      abstract: s.abstract ?? 'OGC services (WMS, WFS, WMTS, OGC API Features, CSW) over PostGIS.',
+      keywords: s.keywords ?? ['WMS', 'WFS', 'PostGIS'],
+      onlineResource: s.onlineResource,
+      fees: s.fees ?? 'none',
+      accessConstraints: s.accessConstraints ?? 'none',
+      language: s.language ?? 'fre',
+      contact: s.contact ?? {},
+      inspire: s.inspire,
+    },
+    database: {
+      url: c.database?.url,
+      schemas: c.database?.schemas ?? ['public'],
+      poolSize: c.database?.poolSize ?? 10,
+      statementTimeoutMs: c.database?.statementTimeoutMs ?? 60000,
+    },
+    server: {
+      port: c.server?.port ?? 8080,
+      host: c.server?.host ?? '127.0.0.1',
+      trustProxy: c.server?.trustProxy ?? false,
+      shutdownGraceMs: c.server?.shutdownGraceMs ?? 10000,
+    },
+    limits: {
+      maxFeatures: c.limits?.maxFeatures ?? 1000000,
+      defaultCount: c.limits?.defaultCount ?? 1000000,
+      maxImageWidth: c.limits?.maxImageWidth ?? 4096,
+      maxImageHeight: c.limits?.maxImageHeight ?? 4096,
+      maxBodyBytes: c.limits?.maxBodyBytes ?? 2 * 1024 * 1024,
+      renderTimeoutMs: c.limits?.renderTimeoutMs ?? 30000,
+      maxConcurrentRenders: c.limits?.maxConcurrentRenders ?? 4,
+      renderQueue: c.limits?.renderQueue ?? 64,
+    },
+    demo: {
+      autoload: c.demo?.autoload ?? true,
+      seed: c.demo?.seed ?? 42,
+      parcels: c.demo?.parcels ?? 200000,
+    },
+    layers: c.layers,
+    source,
+  };
+  return cfg;
+}
+
+/**
+ * Load the configuration: the file named by GEODATA_CONFIG (or the given path), else ./config.yaml
+ * when present, else defaults. Environment variables PORT, HOST and DATABASE_URL override the file.
+ */
+export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const candidate = file || env.GEODATA_CONFIG || (existsSync('config.yaml') ? 'config.yaml' : undefined);
+  let raw: unknown = {};
+  if (candidate) {
+    if (!existsSync(candidate)) throw new ConfigError(`config file not found: ${candidate}`);
+    const text = readFileSync(candidate, 'utf8');
+    const doc = YAML.parseDocument(text);
+    if (doc.errors.length) {
+      throw new ConfigError(`${candidate}: YAML syntax error: ${doc.errors[0].message}`);
+    }
+    raw = doc.toJS() ?? {};
+  }
+  const cfg = validateConfig(raw, candidate);
+  if (env.PORT) {
+    const p = Number(env.PORT);
+    if (!Number.isInteger(p) || p < 0 || p > 65535) throw new ConfigError(`PORT must be an integer 0-65535, got '${env.PORT}'`);
+    cfg.server.port = p;
+  }
+  if (env.HOST) cfg.server.host = env.HOST;
+  if (env.DATABASE_URL) cfg.database.url = env.DATABASE_URL;
+  if (env.DEMO_PARCELS) {
+    const n = Number(env.DEMO_PARCELS);
+    if (!Number.isInteger(n) || n < 0) throw new ConfigError(`DEMO_PARCELS must be a non-negative integer, got '${env.DEMO_PARCELS}'`);
+    cfg.demo.parcels = n;
+  }
+  return cfg;
+}

@@ -1,0 +1,44 @@
+/** The PostgreSQL connection pool, with per-connection settings and error handling. */
+import pg from 'pg';
+import type { Logger } from 'pino';
+
+// int8 (count(*), bigint ids) as JS numbers when safe, strings otherwise; numeric stays string.
+pg.types.setTypeParser(20, (v: string) => {
+  const n = Number(v);
+  return Number.isSafeInteger(n) ? n : v;
+});
+// dates as ISO strings, not JS Date objects shifted to the local zone
+pg.types.setTypeParser(1082, (v: string) => v);
+
+export interface PoolOptions {
+  url: string;
+  max?: number;
+  statementTimeoutMs?: number;
+  applicationName?: string;
+  log?: Logger;
+}
+
+export function createPool(opts: PoolOptions): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: opts.url,
+    max: opts.max ?? 10,
+    idleTimeoutMillis: 30_000,
+    connectionTimeoutMillis: 10_000,
+    application_name: opts.applicationName ?? 'geodata-server',
+    statement_timeout: opts.statementTimeoutMs || undefined,
+  });
+  // An idle client losing its connection (server restart) must not crash the process.
+  pool.on('error', (err) => {
+    opts.log?.warn({ err: err.message }, 'idle database connection lost');
+  });
+  return pool;
+}
+
+/** Quote a SQL identifier. Identifiers only ever come from the registry, never from requests. */
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+export function qualifiedTable(schema: string, table: string): string {
+  return `${quoteIdent(schema)}.${quoteIdent(table)}`;
+}

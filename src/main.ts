@@ -1,0 +1,139 @@
+#!/usr/bin/env node
+/**
+ * Command-line entry:
+ *   serve                 start the server (default)
+ *   demo [--parcels N] [--seed S]   (re)generate the demo data
+ *   provision             provision the embedded database and print its URL (password hidden)
+ *   check-config [file]   validate a configuration file
+ */
+import { pino } from 'pino';
+import { ConfigError, loadConfig, type Config } from './config/index.js';
+import { createPool } from './db/pool.js';
+import { redactUrl, resolveDatabase } from './db/resolve.js';
+import { stopEmbeddedCluster, ProvisionError } from './db/embedded.js';
+import { Registry, RegistryError } from './registry/registry.js';
+import { buildApp } from './app.js';
+import { generateDemo } from './demo/generator.js';
+import type { AppContext } from './context.js';
+
+const log = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { service: 'geodata-server' } });
+
+function argValue(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  if (i >= 0) return args[i + 1];
+  const eq = args.find((a) => a.startsWith(`${name}=`));
+  return eq?.slice(name.length + 1);
+}
+
+function intArg(args: string[], name: string, fallback: number): number {
+  const v = argValue(args, name);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${name} must be a non-negative integer, got '${v}'`);
+  return n;
+}
+
+async function serve(config: Config): Promise<void> {
+  const db = await resolveDatabase(config, (m) => log.info(m));
+  log.info({ database: redactUrl(db.url), embedded: Boolean(db.cluster) }, 'database');
+  const pool = createPool({ url: db.url, max: config.database.poolSize, statementTimeoutMs: config.database.statementTimeoutMs, log });
+  const registry = new Registry(pool, config);
+  await registry.reload();
+  if (registry.list().length === 0 && config.demo.autoload && !config.layers) {
+    log.info({ parcels: config.demo.parcels, seed: config.demo.seed }, 'no published layer: loading the demo data (first start only)');
+    const summary = await generateDemo(pool, { seed: config.demo.seed, parcels: config.demo.parcels, log: (m) => log.info(m) });
+    log.info(summary, 'demo data loaded');
+    await registry.reload();
+  }
+  const ctx: AppContext = { config, pool, registry, log };
+  const app = await buildApp(ctx, { logger: log });
+  await app.listen({ port: config.server.port, host: config.server.host });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
+  log.info({ url: `http://${config.server.host}:${port}/`, layers: registry.list().map((l) => l.name) }, 'server ready');
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: draining requests in flight');
+    const force = setTimeout(() => {
+      log.warn('grace period over: exiting with requests still open');
+      process.exit(1);
+    }, config.server.shutdownGraceMs);
+    force.unref();
+    try {
+      await app.close();
+      await pool.end();
+      if (db.cluster?.startedHere && process.env.GEODATA_KEEP_DB !== '1') stopEmbeddedCluster(db.cluster);
+      log.info('stopped');
+      process.exit(0);
+    } catch (e) {
+      log.error({ err: e }, 'error during shutdown');
+      process.exit(1);
+    }
+  };
+  // once serving, a stray error must not take the whole server down
+  process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection (kept running)'));
+  process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception (kept running)'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGHUP', () => {
+    registry.reload().then(
+      () => log.info({ layers: registry.list().length }, 'registry reloaded'),
+      (e) => log.error({ err: e.message }, 'registry reload failed; keeping the previous one'),
+    );
+  });
+}
+
+async function demo(config: Config, args: string[]): Promise<void> {
+  const db = await resolveDatabase(config, (m) => log.info(m));
+  const pool = createPool({ url: db.url, max: 4, log });
+  try {
+    const summary = await generateDemo(pool, {
+      seed: intArg(args, '--seed', config.demo.seed),
+      parcels: intArg(args, '--parcels', config.demo.parcels),
+      log: (m) => log.info(m),
+    });
+    log.info(summary, 'demo data generated');
+  } finally {
+    await pool.end();
+  }
+}
+
+async function main(): Promise<void> {
+  const [cmd = 'serve', ...args] = process.argv.slice(2);
+  try {
+    switch (cmd) {
+      case 'serve': {
+        await serve(loadConfig(argValue(args, '--config')));
+        break;
+      }
+      case 'demo':
+        await demo(loadConfig(argValue(args, '--config')), args);
+        break;
+      case 'provision': {
+        const db = await resolveDatabase(loadConfig(argValue(args, '--config')), (m) => log.info(m));
+        process.stdout.write(`${redactUrl(db.url)}\n`);
+        break;
+      }
+      case 'check-config': {
+        const cfg = loadConfig(args[0]);
+        process.stdout.write(`configuration OK (${cfg.source ?? 'defaults'})\n`);
+        break;
+      }
+      default:
+        process.stderr.write(`unknown command '${cmd}'. Commands: serve, demo, provision, check-config\n`);
+        process.exit(2);
+    }
+  } catch (e) {
+    if (e instanceof ConfigError || e instanceof ProvisionError || e instanceof RegistryError) {
+      process.stderr.write(`error: ${e.message}\n`);
+      process.exit(1);
+    }
+    log.fatal({ err: e }, `${cmd} failed`);
+    process.exit(1);
+  }
+}
+
+await main();

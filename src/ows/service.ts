@@ -1,0 +1,202 @@
+/**
+ * OWS common front door: one dispatcher for /ows, /wms, /wfs, /wmts and /csw. It reads the
+ * request (KVP in the query string or a form body, or an XML document in a POST body), finds
+ * the service and operation, negotiates the version, and writes exceptions in the protocol's
+ * own form. Services plug in with registerOwsService().
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AppContext } from '../context.js';
+import { OwsException, flavourFor, renderException } from './exceptions.js';
+import { normaliseKvp, negotiateAcceptVersions, negotiateWmsVersion, type Kvp } from './kvp.js';
+import { parseXml, XmlInputError, type XmlElement } from './xmldom.js';
+
+export type ServiceName = 'WMS' | 'WFS' | 'WMTS' | 'CSW';
+export const SERVICE_NAMES: ServiceName[] = ['WMS', 'WFS', 'WMTS', 'CSW'];
+
+export interface OwsRequest {
+  service: ServiceName;
+  /** Operation name in its canonical case (as registered). */
+  operation: string;
+  /** Negotiated (GetCapabilities) or requested version. */
+  version: string;
+  /** KVP with upper-cased keys (empty for XML requests). */
+  kvp: Kvp;
+  /** Root element of a POST XML request. */
+  xml?: XmlElement;
+  http: FastifyRequest;
+  reply: FastifyReply;
+  /** Public base URL of the server, without trailing slash. */
+  baseUrl: string;
+  ctx: AppContext;
+}
+
+export type OwsHandler = (req: OwsRequest) => Promise<unknown>;
+
+export interface OwsServiceDef {
+  name: ServiceName;
+  /** Supported versions, highest first. */
+  versions: string[];
+  /** WMS negotiates with VERSION; the others with AcceptVersions. */
+  negotiation: 'wms' | 'ows';
+  operations: Record<string, OwsHandler>;
+  /** Optional hook to write exceptions differently (e.g. WMS EXCEPTIONS=INIMAGE). */
+  exceptionHandler?: (err: OwsException, req: Partial<OwsRequest> & { http: FastifyRequest; reply: FastifyReply; kvp: Kvp; version?: string }) => Promise<boolean>;
+}
+
+const services = new Map<ServiceName, OwsServiceDef>();
+
+export function registerOwsService(def: OwsServiceDef): void {
+  services.set(def.name, def);
+}
+
+export function getOwsService(name: ServiceName): OwsServiceDef | undefined {
+  return services.get(name);
+}
+
+export function baseUrlOf(req: FastifyRequest, ctx: AppContext): string {
+  const configured = ctx.config.service.onlineResource;
+  if (configured) return configured.replace(/\/+$/, '');
+  const host = req.headers.host ?? `${ctx.config.server.host}:${ctx.config.server.port}`;
+  return `${req.protocol}://${host}`;
+}
+
+/** Write an OWS exception in the right flavour for the service and version. */
+export function sendOwsException(reply: FastifyReply, err: OwsException, service: string | undefined, version: string | undefined): FastifyReply {
+  const r = renderException(err, flavourFor(service, version), version);
+  for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
+  return reply.code(r.status).type(r.contentType).send(r.body);
+}
+
+function pathService(url: string): ServiceName | undefined {
+  const p = url.split('?')[0].toLowerCase().replace(/\/+$/, '');
+  const last = p.slice(p.lastIndexOf('/') + 1);
+  return (SERVICE_NAMES as string[]).includes(last.toUpperCase()) ? (last.toUpperCase() as ServiceName) : undefined;
+}
+
+interface ParsedInput {
+  kvp: Kvp;
+  xml?: XmlElement;
+}
+
+function readInput(req: FastifyRequest, maxBytes: number): ParsedInput {
+  const queryKvp = normaliseKvp(req.query as Record<string, unknown>);
+  if (req.method !== 'POST') return { kvp: queryKvp };
+  const ctype = String(req.headers['content-type'] ?? '').toLowerCase();
+  const body = req.body;
+  if (ctype.startsWith('application/x-www-form-urlencoded')) {
+    const form = normaliseKvp(body as Record<string, unknown>);
+    return { kvp: { ...queryKvp, ...form } };
+  }
+  const text = typeof body === 'string' ? body : Buffer.isBuffer(body) ? body.toString('utf8') : '';
+  if (!text.trim()) {
+    throw new OwsException('MissingParameterValue', 'POST request without an XML body', 'request');
+  }
+  try {
+    return { kvp: queryKvp, xml: parseXml(text, maxBytes) };
+  } catch (e) {
+    if (e instanceof XmlInputError) throw new OwsException('OperationParsingFailed', e.message, 'request');
+    throw e;
+  }
+}
+
+/** The Fastify handler for every OWS endpoint. */
+export function owsHandler(ctx: AppContext) {
+  return async (req: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
+    let serviceName: string | undefined = pathService(req.url);
+    let version: string | undefined;
+    let kvp: Kvp = {};
+    let def: OwsServiceDef | undefined;
+    try {
+      const input = readInput(req, ctx.config.limits.maxBodyBytes);
+      kvp = input.kvp;
+      const xml = input.xml;
+      const declared = (xml?.attrs.service ?? kvp.SERVICE)?.trim();
+      version = (xml?.attrs.version ?? kvp.VERSION ?? kvp.WMTVER)?.trim() || undefined;
+      if (declared) {
+        const up = declared.toUpperCase();
+        if (!(SERVICE_NAMES as string[]).includes(up)) {
+          // report in the form of the endpoint's own service when there is one
+          throw new OwsException('InvalidParameterValue', `unknown service '${declared}' (this server offers ${SERVICE_NAMES.join(', ')})`, 'service');
+        }
+        if (serviceName && serviceName !== up) {
+          throw new OwsException('InvalidParameterValue', `service '${declared}' is not offered at this endpoint (${serviceName})`, 'service');
+        }
+        serviceName = up;
+      }
+      const operationRaw = (xml ? xml.name : kvp.REQUEST)?.trim();
+      if (!serviceName) {
+        // WMS clients may omit SERVICE for GetMap etc.; OWS Common requires it.
+        if (operationRaw && /^(getmap|getfeatureinfo|getlegendgraphic)$/i.test(operationRaw)) serviceName = 'WMS';
+        else throw new OwsException('MissingParameterValue', "missing parameter 'service'", 'service');
+      }
+      def = services.get(serviceName as ServiceName);
+      if (!operationRaw) throw new OwsException('MissingParameterValue', "missing parameter 'request'", 'request');
+      if (!def) {
+        throw new OwsException('OperationNotSupported', `the ${serviceName} service is not implemented by this server yet`, 'service', 501);
+      }
+      const opName = Object.keys(def.operations).find((o) => o.toLowerCase() === operationRaw.toLowerCase());
+      if (!opName) {
+        throw new OwsException('OperationNotSupported', `operation '${operationRaw}' is not supported by ${def.name} (supported: ${Object.keys(def.operations).join(', ')})`, 'request', 501);
+      }
+      if (opName === 'GetCapabilities') {
+        version =
+          def.negotiation === 'wms'
+            ? negotiateWmsVersion(version, def.versions)
+            : negotiateAcceptVersions((xml ? acceptVersionsFromXml(xml) : kvp.ACCEPTVERSIONS) ?? (version && def.versions.includes(version) ? version : undefined), def.versions);
+      } else if (!version) {
+        version = def.versions[0];
+      } else if (!def.versions.includes(version)) {
+        const v = version;
+        version = def.versions[0];
+        throw new OwsException('InvalidParameterValue', `version '${v}' is not supported by ${def.name} (supported: ${def.versions.join(', ')})`, 'version');
+      }
+      const owsReq: OwsRequest = {
+        service: def.name,
+        operation: opName,
+        version,
+        kvp,
+        xml,
+        http: req,
+        reply,
+        baseUrl: baseUrlOf(req, ctx),
+        ctx,
+      };
+      return await def.operations[opName](owsReq);
+    } catch (e) {
+      const err = toOwsException(e, ctx, req);
+      if (def?.exceptionHandler && !reply.sent) {
+        const handled = await def.exceptionHandler(err, { http: req, reply, kvp, version });
+        if (handled) return reply;
+      }
+      if (reply.sent || reply.raw.headersSent) {
+        // mid-stream failure: nothing more can be said in-band; end the response.
+        req.log.warn({ err: err.message }, 'error after the response started');
+        reply.raw.destroy();
+        return reply;
+      }
+      return sendOwsException(reply, err, serviceName, version);
+    }
+  };
+}
+
+function acceptVersionsFromXml(xml: XmlElement): string | undefined {
+  const av = xml.children.find((c) => c.name === 'AcceptVersions');
+  if (!av) return undefined;
+  return av.children.filter((c) => c.name === 'Version').map((c) => c.text).join(',');
+}
+
+/** Anything thrown that is not an OwsException becomes NoApplicableCode, without internals. */
+export function toOwsException(e: unknown, ctx: AppContext, req: FastifyRequest): OwsException {
+  if (e instanceof OwsException) return e;
+  const pgCode = (e as { code?: string })?.code;
+  if (pgCode === '57014') {
+    return new OwsException('NoApplicableCode', 'the request took longer than the server allows and was cancelled', undefined, 503);
+  }
+  if (typeof pgCode === 'string' && /^(08|57P)/.test(pgCode)) {
+    const ex = new OwsException('NoApplicableCode', 'the database is unavailable; retry shortly', undefined, 503);
+    ex.headers['Retry-After'] = '5';
+    return ex;
+  }
+  req.log.error({ err: e }, 'unexpected error');
+  return new OwsException('NoApplicableCode', `internal error (request id ${req.id})`, undefined, 500);
+}

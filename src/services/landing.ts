@@ -1,0 +1,128 @@
+/** Landing page (HTML and JSON) and health endpoints. */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AppContext } from '../context.js';
+import { baseUrlOf } from '../ows/service.js';
+import { escapeText as esc } from '../ows/xml.js';
+
+export function wantsJson(req: FastifyRequest): boolean {
+  const f = String((req.query as Record<string, unknown>)?.f ?? '').toLowerCase();
+  if (f) return f === 'json' || f === 'application/json';
+  const accept = String(req.headers.accept ?? '');
+  if (!accept) return true;
+  const iJson = accept.indexOf('json');
+  const iHtml = accept.indexOf('text/html');
+  if (iHtml < 0) return iJson >= 0 || accept.includes('*/*');
+  return iJson >= 0 && iJson < iHtml;
+}
+
+export function landingDocument(ctx: AppContext, base: string) {
+  const services = [
+    { name: 'WMS', title: 'Web Map Service 1.3.0 / 1.1.1', url: `${base}/wms`, capabilities: `${base}/wms?SERVICE=WMS&REQUEST=GetCapabilities` },
+    { name: 'WFS', title: 'Web Feature Service 2.0.0 / 1.1.0', url: `${base}/wfs`, capabilities: `${base}/wfs?SERVICE=WFS&REQUEST=GetCapabilities` },
+    { name: 'WMTS', title: 'Web Map Tile Service 1.0.0', url: `${base}/wmts`, capabilities: `${base}/wmts?SERVICE=WMTS&REQUEST=GetCapabilities` },
+    { name: 'CSW', title: 'Catalogue Service 2.0.2', url: `${base}/csw`, capabilities: `${base}/csw?SERVICE=CSW&REQUEST=GetCapabilities` },
+  ];
+  return {
+    title: ctx.config.service.title,
+    description: ctx.config.service.abstract,
+    services,
+    qgis: {
+      WMS: `${base}/wms`,
+      WFS: `${base}/wfs`,
+      WMTS: `${base}/wmts?SERVICE=WMTS&REQUEST=GetCapabilities`,
+      CSW: `${base}/csw`,
+    },
+    layers: ctx.registry.list().map((l) => ({
+      name: l.name,
+      title: l.title,
+      table: `${l.schema}.${l.table}`,
+      geometryType: l.geometryType,
+      srid: l.srid,
+      crs: `EPSG:${l.srid}`,
+      extent: l.extent ? [l.extent.minx, l.extent.miny, l.extent.maxx, l.extent.maxy] : null,
+      wgs84Extent: l.wgs84Extent ? [l.wgs84Extent.minx, l.wgs84Extent.miny, l.wgs84Extent.maxx, l.wgs84Extent.maxy] : null,
+      rowEstimate: l.rowEstimate,
+      primaryKey: l.primaryKey,
+      fields: l.fields.map((f) => ({ name: f.name, type: f.type })),
+    })),
+    links: [
+      { rel: 'self', type: 'application/json', href: `${base}/?f=json` },
+      { rel: 'alternate', type: 'text/html', href: `${base}/?f=html` },
+      { rel: 'service-desc', type: 'application/yaml', href: `${base}/openapi.yaml` },
+      { rel: 'status', type: 'application/json', href: `${base}/readyz` },
+    ],
+  };
+}
+
+function landingHtml(doc: ReturnType<typeof landingDocument>): string {
+  const rows = doc.layers
+    .map(
+      (l) =>
+        `<tr><td><code>${esc(l.name)}</code></td><td>${esc(l.title)}</td><td>${esc(l.geometryType)}</td><td>${esc(l.crs)}</td>` +
+        `<td>${l.rowEstimate.toLocaleString('fr-FR')}</td><td>${l.wgs84Extent ? l.wgs84Extent.map((n) => n.toFixed(4)).join(', ') : '—'}</td></tr>`,
+    )
+    .join('\n');
+  const svc = doc.services
+    .map((s) => `<li><strong>${esc(s.name)}</strong> — ${esc(s.title)}: <code>${esc(s.url)}</code> (<a href="${esc(s.capabilities)}">capabilities</a>)</li>`)
+    .join('\n');
+  return `<!DOCTYPE html>
+<html lang="fr"><head><meta charset="utf-8"><title>${esc(doc.title)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.3em .5em;text-align:left}code{background:#f4f4f4;padding:0 .2em}</style>
+</head><body>
+<h1>${esc(doc.title)}</h1>
+<p>${esc(doc.description)}</p>
+<h2>Services</h2>
+<ul>
+${svc}
+</ul>
+<h2>Add to QGIS</h2>
+<p>In QGIS, <em>Layer → Add Layer → Add WMS/WMTS Layer…</em> (or WFS), <em>New</em>, and paste the URL:</p>
+<ul>
+<li>WMS: <code>${esc(doc.qgis.WMS)}</code></li>
+<li>WFS: <code>${esc(doc.qgis.WFS)}</code></li>
+<li>WMTS: <code>${esc(doc.qgis.WMTS)}</code></li>
+<li>CSW (MetaSearch): <code>${esc(doc.qgis.CSW)}</code></li>
+</ul>
+<h2>Layers</h2>
+<table><thead><tr><th>name</th><th>title</th><th>geometry</th><th>CRS</th><th>rows (est.)</th><th>WGS 84 extent</th></tr></thead>
+<tbody>
+${rows}
+</tbody></table>
+<p><a href="?f=json">JSON</a> · <a href="/readyz">status</a></p>
+</body></html>`;
+}
+
+export function registerLanding(app: FastifyInstance, ctx: AppContext): void {
+  app.get('/', async (req, reply) => {
+    const doc = landingDocument(ctx, baseUrlOf(req, ctx));
+    if (wantsJson(req)) return reply.type('application/json; charset=utf-8').send(doc);
+    return reply.type('text/html; charset=utf-8').send(landingHtml(doc));
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok', uptimeSeconds: Math.round(process.uptime()) }));
+
+  app.get('/readyz', async (_req, reply) => {
+    const checks: Record<string, string> = {};
+    let ok = true;
+    try {
+      const client = await ctx.pool.connect();
+      try {
+        await client.query({ text: 'SELECT 1', query_timeout: 2000 } as never);
+        checks.database = 'ok';
+      } finally {
+        client.release();
+      }
+    } catch (e) {
+      ok = false;
+      checks.database = `unreachable: ${(e as Error).message}`;
+    }
+    if (ctx.registry.loaded) checks.registry = `ok (${ctx.registry.list().length} layers, version ${ctx.registry.version})`;
+    else {
+      ok = false;
+      checks.registry = 'not loaded';
+    }
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', checks });
+  });
+}

@@ -1,0 +1,39 @@
+/** Build the real application on the test database (no mocks) for inject()-based tests. */
+import { inject } from 'vitest';
+import { pino } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import { validateConfig, type Config } from '../../src/config/index.js';
+import { createPool } from '../../src/db/pool.js';
+import { Registry } from '../../src/registry/registry.js';
+import { buildApp } from '../../src/app.js';
+import type { AppContext } from '../../src/context.js';
+
+export function testDatabaseUrl(): string {
+  return process.env.TEST_DATABASE_URL ?? inject('databaseUrl');
+}
+
+export interface TestApp {
+  app: FastifyInstance;
+  ctx: AppContext;
+  close: () => Promise<void>;
+}
+
+export async function makeTestApp(rawConfig: Record<string, unknown> = {}): Promise<TestApp> {
+  const config: Config = validateConfig(rawConfig, 'test-config');
+  config.database.url = testDatabaseUrl();
+  const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const pool = createPool({ url: config.database.url, max: 5, statementTimeoutMs: config.database.statementTimeoutMs, log });
+  const registry = new Registry(pool, config);
+  await registry.reload();
+  const ctx: AppContext = { config, pool, registry, log };
+  const app = await buildApp(ctx);
+  await app.ready();
+  return {
+    app,
+    ctx,
+    close: async () => {
+      await app.close();
+      await pool.end();
+    },
+  };
+}
