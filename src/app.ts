@@ -9,6 +9,7 @@ import { projectRoot } from './config/index.js';
 import { OwsException } from './ows/exceptions.js';
 import { owsHandler, sendOwsException, SERVICE_NAMES } from './ows/service.js';
 import { registerLanding } from './services/landing.js';
+import { registerServices } from './services/index.js';
 
 export const OWS_PATHS = ['/ows', '/wms', '/wfs', '/wmts', '/csw'];
 
@@ -65,6 +66,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   });
 
   registerLanding(app, ctx);
+  await registerServices(app, ctx);
 
   const handler = owsHandler(ctx);
   for (const p of OWS_PATHS) app.route({ method: ['GET', 'POST'], url: p, handler });

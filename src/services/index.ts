@@ -1,0 +1,13 @@
+/**
+ * Every front door registers here: OWS services through registerOwsService() (dispatched by
+ * src/ows/service.ts on /ows, /wms, /wfs, /wmts, /csw), REST routes on the Fastify instance.
+ * One line per service keeps parallel work from colliding.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../context.js';
+
+export async function registerServices(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  // services register below, one line each
+  void app;
+  void ctx;
+}
