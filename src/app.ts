@@ -29,8 +29,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
     },
     forceCloseConnections: 'idle',
     return503OnClosing: true,
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500 },
-    querystringParser: (s) => querystring.parse(s),
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500, querystringParser: (s: string) => querystring.parse(s) },
   });
 
   app.addHook('onRequest', async (req, reply) => {
