@@ -62,7 +62,7 @@ describe('landing page and health', () => {
   it('admin reload needs the admin token', async () => {
     const r = await t.app.inject({ method: 'POST', url: '/admin/reload' });
     expect(r.statusCode).toBe(401);
-    expect(r.headers['www-authenticate']).toContain('Bearer');
+    expect(r.headers['www-authenticate']).toContain('Basic realm=');
     process.env.GEODATA_ADMIN_TOKEN = 'secret-token';
     try {
       const ok = await t.app.inject({ method: 'POST', url: '/admin/reload', headers: { authorization: 'Bearer secret-token' } });
