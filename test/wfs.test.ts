@@ -495,8 +495,11 @@ describe('bulk export and connection hygiene (real listening server)', () => {
     try {
       const run = (args: string[]) => runAsync(args, { GDAL_HTTP_TIMEOUT: '60' });
       const out = path.join(dir, 'out.gpkg');
-      let r = await run(['/usr/bin/ogr2ogr', '--config', 'OGR_WFS_PAGE_SIZE', '5000', '-f', 'GPKG', out, `WFS:${base}/wfs`, 'parcels']);
+      let r = await run(['/usr/bin/ogr2ogr', '--debug', 'on', '--config', 'OGR_WFS_PAGE_SIZE', '5000', '-f', 'GPKG', out, `WFS:${base}/wfs`, 'parcels']);
       expect(r.status, r.stderr).toBe(0);
+      // GDAL saw ImplementsResultPaging and walked the pages
+      const starts = [...r.stderr.matchAll(/STARTINDEX=(\d+)/gi)].map((m) => Number(m[1]));
+      expect(starts).toEqual(expect.arrayContaining([5000, 10000, 15000]));
       let info = await run(['/usr/bin/ogrinfo', '-so', '-al', out]);
       expect(info.stdout).toMatch(/Feature Count: 20000\b/);
       expect(info.stdout).toMatch(/nature: String/);
