@@ -1,7 +1,7 @@
 /** WFS 2.0.0 / 1.1.0 over the real test database, checked the way clients see it. */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,7 +9,7 @@ import pg from 'pg';
 import { XMLParser } from 'fast-xml-parser';
 import proj4 from 'proj4';
 import { makeTestApp, testDatabaseUrl, type TestApp } from './helpers/app.js';
-import { canValidate, skipReason, validateXml } from './helpers/xml-validate.js';
+import { canValidate, schemasDir, skipReason, validateXml, validatorPath } from './helpers/xml-validate.js';
 
 proj4.defs('EPSG:2154', '+proj=lcc +lat_0=46.5 +lon_0=3 +lat_1=49 +lat_2=44 +x_0=700000 +y_0=6600000 +ellps=GRS80 +towgs84=0,0,0,0,0,0,0 +units=m +no_defs');
 
@@ -507,6 +507,35 @@ describe('bulk export and connection hygiene (real listening server)', () => {
     // and the server still answers
     const r = await fetch(`${base}/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=pois&COUNT=1&OUTPUTFORMAT=json`);
     expect((await r.json()).features.length).toBe(1);
+  });
+
+  it.skipIf(!canValidate)('GML output validates strictly against the server\'s own DescribeFeatureType schema', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'wfs-strict-'));
+    try {
+      const files: string[] = [];
+      const reqs = [
+        'VERSION=2.0.0&TYPENAMES=parcels,roads,pois,communes&COUNT=40&STARTINDEX=1990',
+        'VERSION=2.0.0&TYPENAMES=mixed',
+        'VERSION=2.0.0&TYPENAMES=parcels&COUNT=5&SRSNAME=urn:ogc:def:crs:EPSG::4326&PROPERTYNAME=nature,valeur',
+        'VERSION=1.1.0&TYPENAME=communes,pois,roads&MAXFEATURES=30',
+        'VERSION=1.1.0&TYPENAME=mixed',
+      ];
+      for (const [i, q] of reqs.entries()) {
+        const r = await fetch(`${base}/wfs?SERVICE=WFS&REQUEST=GetFeature&${q}`);
+        const body = await r.text();
+        expect(r.status, body).toBe(200);
+        expect(body).toContain(`${base}/wfs?SERVICE=WFS`);
+        const f = path.join(dir, `fc${i}.xml`);
+        writeFileSync(f, body);
+        files.push(f);
+      }
+      const v = await runAsync(['/usr/bin/python3', validatorPath!, '--catalog', path.join(schemasDir!, 'catalog.xml'), '--fetch-local-schemas', ...files]);
+      for (const f of files) expect(v.stdout, v.stdout + v.stderr).toContain(`valid: ${f}`);
+      expect(v.stdout).not.toMatch(/^(invalid|unsupported):/m);
+      expect(v.stdout).not.toContain('validated laxly');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   const ogr = ['/usr/bin/ogr2ogr', '/usr/bin/ogrinfo'].every((p) => existsSync(p));

@@ -158,7 +158,6 @@ function capabilities20(ctx: AppContext, base: string): string {
     if (op === 'GetCapabilities') {
       allowed(w, 'AcceptVersions', ['2.0.0', '1.1.0']);
       allowed(w, 'AcceptFormats', ['text/xml']);
-      allowed(w, 'Sections', ['ServiceIdentification', 'ServiceProvider', 'OperationsMetadata', 'FeatureTypeList', 'Filter_Capabilities']);
     }
     if (op === 'DescribeFeatureType') allowed(w, 'outputFormat', ['application/gml+xml; version=3.2', 'text/xml; subtype=gml/3.2']);
     if (op === 'GetFeature' || op === 'GetPropertyValue') {

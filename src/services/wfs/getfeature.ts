@@ -51,6 +51,12 @@ function mapEngineError(e: unknown): never {
   if (e instanceof FeatureQueryError || e instanceof FilterError) {
     throw new OwsException(e.code, e.message, e.locator ?? 'filter');
   }
+  // every pool connection busy for longer than the pool waits: the server is saturated, not broken
+  if (e instanceof Error && /timeout exceeded when trying to connect/i.test(e.message)) {
+    const ex = new OwsException('ServerBusy', 'all database connections are busy; retry shortly', undefined, 503);
+    ex.headers['Retry-After'] = '5';
+    throw ex;
+  }
   const code = (e as { code?: string })?.code;
   // data exceptions raised by PostgreSQL for values in the request (e.g. a coordinate PROJ cannot transform)
   if (typeof code === 'string' && code.startsWith('22')) {
