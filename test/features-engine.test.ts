@@ -6,7 +6,7 @@ import pg from 'pg';
 import { makeTestApp, testDatabaseUrl, type TestApp } from './helpers/app.js';
 import type { Layer } from '../src/registry/types.js';
 import { buildFeatureSql, FeatureQueryError, pageSize, type FeatureQuery } from '../src/features/query.js';
-import { countFeatures, openFeatureStream, fetchFeatureRows } from '../src/features/stream.js';
+import { countFeatures, countWith, openFeatureStream, fetchFeatureRows } from '../src/features/stream.js';
 import { GeoJsonWriter } from '../src/features/writers/geojson.js';
 import { GmlWriter } from '../src/features/writers/gml.js';
 import { CsvWriter } from '../src/features/writers/csv.js';
@@ -157,6 +157,30 @@ describe('other formats', () => {
     const nd = (await run([q], new NdjsonWriter(), false)).text.trim().split('\n').map((l) => JSON.parse(l));
     expect(nd.length).toBe(4);
     expect(nd[0].type).toBe('Feature');
+  });
+});
+
+describe('finalize hook', () => {
+  it('runs on the stream\'s connection after the last row and feeds the footer', async () => {
+    const q: FeatureQuery = { layer: pois, limit: 7, offset: 3 };
+    let seenReturned = -1;
+    const s = await openFeatureStream(t.ctx.pool, {
+      queries: [q],
+      writer: new GeoJsonWriter(),
+      info: { numberMatched: 'unknown', timeStamp: 'now', links: {}, layers: [pois], outputEpsg: 2154 },
+      finalize: async (run, returned) => {
+        seenReturned = returned;
+        return { numberMatched: await countWith(run, q), links: { next: 'http://x/next' } };
+      },
+    });
+    let text = '';
+    for await (const c of s) text += c.toString();
+    const fc = JSON.parse(text);
+    expect(seenReturned).toBe(7);
+    expect(fc.numberMatched).toBe(2000);
+    expect(fc.numberReturned).toBe(7);
+    expect(fc.links).toEqual([{ href: 'http://x/next', rel: 'next', type: 'application/geo+json' }]);
+    expect(fc.features.map((f: { id: number }) => f.id)).toEqual([4, 5, 6, 7, 8, 9, 10]);
   });
 });
 

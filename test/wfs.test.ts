@@ -310,6 +310,20 @@ describe('GetFeature', () => {
       expect(fc.numberReturned).toBe(3);
       expect(fc.links.find((l: any) => l.rel === 'next').href).toContain('STARTINDEX=3');
     }
+    // GeoJSON totals come after the features: exact whether the page is full, partial or past the end
+    const flt = encodeURIComponent('<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0"><fes:PropertyIsEqualTo><fes:ValueReference>categorie</fes:ValueReference><fes:Literal>piscine</fes:Literal></fes:PropertyIsEqualTo></fes:Filter>');
+    const piscines = await sqlCount(`SELECT count(*) n FROM public.pois WHERE categorie = 'piscine'`);
+    expect(piscines).toBeGreaterThan(4);
+    for (const [start, cnt] of [[0, 10000], [2, 10000], [0, 3], [piscines + 5, 10], [piscines - 1, 10]]) {
+      const r = await get(`SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=pois&OUTPUTFORMAT=json&FILTER=${flt}&STARTINDEX=${start}&COUNT=${cnt}`);
+      const fc = JSON.parse(r.body);
+      const expectReturned = Math.max(0, Math.min(cnt, piscines - start));
+      expect(fc.numberMatched, `${start},${cnt}`).toBe(piscines);
+      expect(fc.numberReturned).toBe(expectReturned);
+      expect(fc.features.length).toBe(expectReturned);
+      expect(Boolean(fc.links?.find((l: any) => l.rel === 'next'))).toBe(start + expectReturned < piscines);
+      expect(Boolean(fc.links?.find((l: any) => l.rel === 'prev'))).toBe(start > 0);
+    }
     const csv = await get('SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=roads&COUNT=5&OUTPUTFORMAT=text/csv');
     expect(csv.headers['content-type']).toMatch(/^text\/csv/);
     const lines = csv.body.trim().split('\r\n');

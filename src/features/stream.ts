@@ -25,6 +25,22 @@ export interface FeatureStreamOptions {
   batchSize?: number;
   /** Text accumulated before a chunk is pushed (default 64 KiB). */
   chunkChars?: number;
+  /**
+   * Called after the last row, before the footer, with a query function on the stream's own
+   * connection and the number of features written; what it returns is merged into the info the
+   * footer sees. Lets footer-based formats (GeoJSON) learn numberMatched without a count query
+   * when the page was not full, and count on the same connection otherwise (no second connection).
+   */
+  finalize?: (run: SqlRunner, returned: number) => Promise<Partial<CollectionInfo>>;
+}
+
+export type SqlRunner = (sql: string, params: unknown[]) => Promise<Record<string, unknown>[]>;
+
+/** Exact count of features matching a query, on a given connection/runner. */
+export async function countWith(run: SqlRunner, q: FeatureQuery): Promise<number> {
+  const { sql, params } = buildCountSql(q);
+  const rows = await run(sql, params);
+  return Number(rows[0].n);
 }
 
 /** Exact count of features matching a query (limit/offset ignored). */
@@ -57,9 +73,10 @@ async function* generate(pool: pg.Pool, o: FeatureStreamOptions): AsyncGenerator
   let buf = writer.header(info);
   let written = 0;
   if (o.queries.every((q) => q.limit === 0)) {
-    // nothing to fetch: no connection needed
+    // nothing to fetch: no connection held
     for (let i = 0; i < o.queries.length; i++) if (writer.beginQuery) buf += writer.beginQuery(o.queries[i], i);
-    yield buf + writer.footer(info, 0);
+    const extra = o.finalize ? await o.finalize(async (sql, params) => (await pool.query(sql, params)).rows, 0) : {};
+    yield buf + writer.footer({ ...info, ...extra }, 0);
     return;
   }
   const client = await pool.connect();
@@ -82,7 +99,8 @@ async function* generate(pool: pg.Pool, o: FeatureStreamOptions): AsyncGenerator
       }
       qs = undefined;
     }
-    buf += writer.footer(info, written);
+    const extra = o.finalize ? await o.finalize(async (sql, params) => (await client.query(sql, params)).rows, written) : {};
+    buf += writer.footer({ ...info, ...extra }, written);
     yield buf;
   } catch (e) {
     broken = e as Error;

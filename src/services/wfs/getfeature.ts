@@ -5,6 +5,8 @@ import { OwsException } from '../../ows/exceptions.js';
 import type { OwsRequest } from '../../ows/service.js';
 import {
   countFeatures,
+  countWith,
+  type SqlRunner,
   destroyOnClientClose,
   fetchFeatureRows,
   openFeatureStream,
@@ -129,6 +131,7 @@ export async function getFeature(req: OwsRequest): Promise<unknown> {
 
   const limits = ctx.config.limits;
   const count = Math.min(r.count ?? limits.defaultCount, limits.maxFeatures);
+  if (r.resultType === 'results' && fqs.length === 1 && !isGml(r.format.kind)) return streamDeferredCount(req, r, fqs[0], count);
   let counts: number[];
   try {
     counts = [];
@@ -176,6 +179,42 @@ export async function getFeature(req: OwsRequest): Promise<unknown> {
     mapEngineError(e);
   }
   return sendStream(req.reply, writer.contentType, stream, r.format.kind === 'csv' ? `${fqs[0].layer.name}.csv` : undefined);
+}
+
+/**
+ * One type, a format whose collection totals come after the features (GeoJSON) or nowhere
+ * (CSV, NDJSON): stream the page at once; numberMatched is then known exactly without a count
+ * when the page was not full, and is counted on the same connection otherwise.
+ */
+async function streamDeferredCount(req: OwsRequest, r: GetFeatureRequest, q: FeatureQuery, count: number): Promise<unknown> {
+  const writer = makeWriter(req, r.format, [q.layer.name]);
+  const needTotals = r.format.kind === 'geojson';
+  const info: CollectionInfo = {
+    numberMatched: 'unknown',
+    timeStamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    links: {},
+    layers: [q.layer],
+    outputEpsg: q.outputEpsg ?? q.layer.srid,
+  };
+  const start = r.startIndex;
+  const finalize = needTotals
+    ? async (run: SqlRunner, returned: number): Promise<Partial<CollectionInfo>> => {
+        const matched = returned < count && (start === 0 || returned > 0) ? start + returned : await countWith(run, q);
+        const links: CollectionInfo['links'] = {};
+        if (r.kvp && count > 0) {
+          if (start + returned < matched) links.next = pagingLink(req, start + count, count);
+          if (start > 0) links.previous = pagingLink(req, Math.max(0, start - count), count);
+        }
+        return { numberMatched: matched, numberReturned: returned, links };
+      }
+    : undefined;
+  let stream;
+  try {
+    stream = await openFeatureStream(req.ctx.pool, { queries: [{ ...q, offset: start, limit: count }], writer, info, finalize });
+  } catch (e) {
+    mapEngineError(e);
+  }
+  return sendStream(req.reply, writer.contentType, stream, r.format.kind === 'csv' ? `${q.layer.name}.csv` : undefined);
 }
 
 async function getFeatureById(req: OwsRequest, r: GetFeatureRequest, fqs: FeatureQuery[]): Promise<unknown> {
