@@ -241,6 +241,9 @@ describe('GetFeature', () => {
     await expectException('SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=parcels&BBOX=1,2,3', 400, 'InvalidParameterValue', 'bbox');
     await expectException('SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=parcels&BBOX=200,40,210,50,urn:ogc:def:crs:EPSG::4326', 400, 'InvalidParameterValue', 'bbox');
     await expectException('SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=parcels&BBOX=1,2,3,4,EPSG:99999999x', 400, 'InvalidParameterValue', 'bbox');
+    // a box PROJ cannot transform is the client's mistake, not a server error (GML and GeoJSON paths)
+    await expectException('SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=pois&BBOX=-1e308,-1e308,1e308,1e308,EPSG:3857', 400, 'InvalidParameterValue', 'bbox');
+    await expectException('SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=pois&OUTPUTFORMAT=json&BBOX=-1e308,-1e308,1e308,1e308,EPSG:3857', 400, 'InvalidParameterValue', 'bbox');
   });
 
   it('FILTER (FES 2.0), RESOURCEID, PROPERTYNAME, SORTBY', async () => {
@@ -352,6 +355,9 @@ describe('GetFeature', () => {
     const r11 = await get('SERVICE=WFS&VERSION=1.1.0&REQUEST=GetFeature&TYPENAME=roads&RESULTTYPE=hits');
     expect(xml(r11.body)['wfs:FeatureCollection']['@_numberOfFeatures']).toBe('2000');
     docs.hits11 = r11.body;
+    await expectException('SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=roads&RESULTTYPE=hits&OUTPUTFORMAT=csv', 400, 'InvalidParameterValue', 'resultType');
+    const jh = JSON.parse((await get('SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=roads&RESULTTYPE=hits&OUTPUTFORMAT=json')).body);
+    expect(jh).toMatchObject({ type: 'FeatureCollection', features: [], numberMatched: 2000, numberReturned: 0 });
   });
 
   it('NULLs are omitted in GML and null in JSON; accents and XML specials intact; every geometry type', async () => {

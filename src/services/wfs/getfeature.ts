@@ -49,7 +49,7 @@ function toFeatureQuery(q: WfsQuery): FeatureQuery {
 }
 
 /** Engine errors caused by the request (unknown property, bad value) → OWS exceptions. */
-function mapEngineError(e: unknown): never {
+function mapEngineError(e: unknown, locator = 'filter'): never {
   if (e instanceof FeatureQueryError || e instanceof FilterError) {
     throw new OwsException(e.code, e.message, e.locator ?? 'filter');
   }
@@ -62,7 +62,11 @@ function mapEngineError(e: unknown): never {
   const code = (e as { code?: string })?.code;
   // data exceptions raised by PostgreSQL for values in the request (e.g. a coordinate PROJ cannot transform)
   if (typeof code === 'string' && code.startsWith('22')) {
-    throw new OwsException('InvalidParameterValue', `the request cannot be evaluated: ${(e as Error).message}`, 'filter');
+    throw new OwsException('InvalidParameterValue', `the request cannot be evaluated: ${(e as Error).message}`, locator);
+  }
+  // PROJ refusing coordinates of the request (a BBOX or filter geometry outside the CRS's domain)
+  if (code === 'XX000' && /^transform:|projection|tolerance condition|latitude or longitude exceeded/i.test((e as Error).message)) {
+    throw new OwsException('InvalidParameterValue', `coordinates outside the valid area of their CRS: ${(e as Error).message}`, locator);
   }
   throw e;
 }
@@ -118,6 +122,9 @@ function sendStream(reply: FastifyReply, contentType: string, stream: import('no
 export async function getFeature(req: OwsRequest): Promise<unknown> {
   const r = readRequest(req, 'GetFeature');
   const ctx = req.ctx;
+  if (r.resultType === 'hits' && !isGml(r.format.kind) && r.format.kind !== 'geojson') {
+    throw new OwsException('InvalidParameterValue', 'resultType=hits needs an output format that can carry numberMatched (GML or GeoJSON)', 'resultType');
+  }
   if (r.format.kind === 'csv' && r.queries.length > 1) {
     throw new OwsException('InvalidParameterValue', 'CSV output holds one feature type per request; ask for the types one by one', 'outputFormat');
   }
@@ -137,7 +144,7 @@ export async function getFeature(req: OwsRequest): Promise<unknown> {
     counts = [];
     for (const q of fqs) counts.push(await countFeatures(ctx.pool, q));
   } catch (e) {
-    mapEngineError(e);
+    mapEngineError(e, fqs.some((q) => q.bbox) ? 'bbox' : 'filter');
   }
   const matched = counts.reduce((a, b) => a + b, 0);
   // distribute STARTINDEX/COUNT over the queries in order
@@ -212,7 +219,7 @@ async function streamDeferredCount(req: OwsRequest, r: GetFeatureRequest, q: Fea
   try {
     stream = await openFeatureStream(req.ctx.pool, { queries: [{ ...q, offset: start, limit: count }], writer, info, finalize });
   } catch (e) {
-    mapEngineError(e);
+    mapEngineError(e, q.bbox ? 'bbox' : 'filter');
   }
   return sendStream(req.reply, writer.contentType, stream, r.format.kind === 'csv' ? `${q.layer.name}.csv` : undefined);
 }
