@@ -1,4 +1,17 @@
-/** The shared feature engine: query building, SQL-side serialisation, streaming, writers. */
+/**
+ * The shared feature engine: query building, SQL-side serialisation, streaming, writers.
+ * It knows nothing of HTTP, WFS or OGC API. Typical use by a front door:
+ *
+ *   const q: FeatureQuery = { layer, filter, bbox, properties, sortBy, limit, offset, outputEpsg };
+ *   checkQuery(q);                                   // FeatureQueryError / FilterError → client error
+ *   const matched = await countFeatures(pool, q);    // when the response needs numberMatched first
+ *   const stream = await openFeatureStream(pool, { queries: [q], writer: new GeoJsonWriter(), info });
+ *   destroyOnClientClose(reply.raw, stream);         // client gone → cursor closed, connection back
+ *   return reply.type(writer.contentType).send(stream);
+ *
+ * openFeatureStream resolves once the first chunk is ready, so database errors surface before any
+ * byte is sent; the returned Readable must then be consumed or destroyed.
+ */
 export * from './query.js';
 export * from './stream.js';
 export * from './writers/types.js';

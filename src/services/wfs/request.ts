@@ -87,7 +87,7 @@ function bare(name: string): string {
   return colon >= 0 ? t.slice(colon + 1) : t;
 }
 
-function parseBbox(v: string, layer: Layer, srs: OutputCrs, version: string): QueryBBox {
+function parseBbox(v: string, srs: OutputCrs): QueryBBox {
   const parts = v.split(',');
   let crsName: string | undefined;
   if (parts.length === 5 || parts.length === 7) crsName = parts.pop()!.trim();
@@ -95,7 +95,6 @@ function parseBbox(v: string, layer: Layer, srs: OutputCrs, version: string): Qu
   const n = parseNumberList(parts.join(','), 'bbox', 4);
   // no CRS: the query's srsName, else the type's default CRS
   const crs = crsName ? parseInputCrs(crsName, 'bbox') : { epsg: srs.epsg, latLonOrder: srs.latLon };
-  void version;
   const [a, b, c, d] = crs.latLonOrder ? [n[1], n[0], n[3], n[2]] : n;
   if (a > c || b > d) throw new OwsException('InvalidParameterValue', `BBOX lower corner must be below and left of the upper corner (axis order of ${crsName ?? crsUrn(crs.epsg)})`, 'bbox');
   if (crs.epsg === 4326 || crs.epsg === 4258) {
@@ -103,7 +102,6 @@ function parseBbox(v: string, layer: Layer, srs: OutputCrs, version: string): Qu
       throw new OwsException('InvalidParameterValue', `BBOX out of range for ${crsName ?? 'EPSG:' + crs.epsg}: latitudes within ±90, longitudes within ±180${crs.latLonOrder ? ' (this CRS is latitude first)' : ''}`, 'bbox');
     }
   }
-  void layer;
   return { minx: a, miny: b, maxx: c, maxy: d, epsg: crs.epsg };
 }
 
@@ -181,7 +179,7 @@ export function parseKvpRequest(ctx: AppContext, kvp: Kvp, version: string, oper
         }
       });
     }
-    if (kvp.BBOX) for (const q of queries) q.bbox = parseBbox(kvp.BBOX, q.layer, q.srs, version);
+    if (kvp.BBOX) for (const q of queries) q.bbox = parseBbox(kvp.BBOX, q.srs);
   }
   if (kvp.PROPERTYNAME) {
     const lists = splitParenList(kvp.PROPERTYNAME);
