@@ -95,6 +95,7 @@ export function registerWfs(app: FastifyInstance, ctx: AppContext): void {
     name: 'WFS',
     versions: WFS_VERSIONS,
     negotiation: 'ows',
+    unimplemented: ['Transaction', 'LockFeature', 'GetFeatureWithLock', 'CreateStoredQuery', 'DropStoredQuery', 'GetGmlObject'],
     operations: {
       GetCapabilities: getCapabilities,
       DescribeFeatureType: describeFeatureType,
