@@ -56,6 +56,12 @@ async function* generate(pool: pg.Pool, o: FeatureStreamOptions): AsyncGenerator
   const chunk = o.chunkChars ?? 65536;
   let buf = writer.header(info);
   let written = 0;
+  if (o.queries.every((q) => q.limit === 0)) {
+    // nothing to fetch: no connection needed
+    for (let i = 0; i < o.queries.length; i++) if (writer.beginQuery) buf += writer.beginQuery(o.queries[i], i);
+    yield buf + writer.footer(info, 0);
+    return;
+  }
   const client = await pool.connect();
   let qs: QueryStream | undefined;
   let broken: Error | undefined;
