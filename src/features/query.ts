@@ -40,6 +40,9 @@ export interface FeatureQuery {
   outputEpsg?: number;
   /** Write coordinates lat/lon (GML with an EPSG URN of a geographic CRS). GeoJSON/WKT ignore it. */
   outputLatLon?: boolean;
+  /** Swap the output coordinates to lat/lon (northing/easting) in every format, e.g. OGC API – Features
+   *  Part 2 output in EPSG:4326. GML honours it instead of (never on top of) outputLatLon. */
+  flipAxes?: boolean;
   /** Maximum decimal digits; default 7 for geographic output CRSs, 2 otherwise. */
   decimals?: number;
   resultType?: 'results' | 'hits';
@@ -167,6 +170,7 @@ function geomExpr(q: FeatureQuery): string {
   const out = outputEpsgOf(q);
   let g = `t.${quoteIdent(q.layer.geometryColumn)}`;
   if (out !== q.layer.srid) g = `ST_Transform(${g}, ${Number(out)})`;
+  if (q.flipAxes) g = `ST_FlipCoordinates(${g})`;
   return g;
 }
 
@@ -203,7 +207,7 @@ export function selectList(q: FeatureQuery, format: FeatureFormat, opts: SelectO
       const prefix = opts.gml?.prefix ?? 'geodata';
       if (!/^[A-Za-z_][\w.-]*$/.test(prefix)) throw new Error(`invalid namespace prefix ${prefix}`);
       let gg = g;
-      if (q.outputLatLon) gg = `ST_FlipCoordinates(${gg})`;
+      if (q.outputLatLon && !q.flipAxes) gg = `ST_FlipCoordinates(${gg})`;
       // bit 1: long CRS names; bit 4: LineString instead of Curve
       const options = (opts.gml?.longCrs === false ? 0 : 1) | 4;
       const gmlId = format === 'gml32' ? `'${sqlString(q.layer.name)}.' || ${pkText(q.layer)} || '.geom'` : 'NULL';

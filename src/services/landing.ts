@@ -50,6 +50,11 @@ export function landingDocument(ctx: AppContext, base: string, req?: FastifyRequ
       { rel: 'self', type: 'application/json', href: `${base}/?f=json` },
       { rel: 'alternate', type: 'text/html', href: `${base}/?f=html` },
       { rel: 'service-desc', type: 'application/yaml', href: `${base}/openapi.yaml` },
+      // OGC API – Features (src/services/ogcapi) is mounted at the root: this page is its landing page
+      { rel: 'service-desc', type: 'application/vnd.oai.openapi+json;version=3.0', href: `${base}/api` },
+      { rel: 'service-doc', type: 'text/html', href: `${base}/api.html` },
+      { rel: 'conformance', type: 'application/json', href: `${base}/conformance` },
+      { rel: 'data', type: 'application/json', href: `${base}/collections` },
       { rel: 'status', type: 'application/json', href: `${base}/readyz` },
     ],
   };
@@ -91,6 +96,8 @@ ${svc}
 <tbody>
 ${rows}
 </tbody></table>
+<h2>OGC API – Features</h2>
+<p><a href="/collections?f=html">collections</a> · <a href="/conformance?f=html">conformance</a> · <a href="/api.html">API</a> (OpenAPI: <a href="/api">JSON</a>, <a href="/openapi.yaml">YAML</a>)</p>
 <p><a href="?f=json">JSON</a> · <a href="/readyz">status</a></p>
 </body></html>`;
 }

@@ -8,12 +8,13 @@ export interface GeoJsonWriterOptions {
   crsMember?: boolean;
 }
 
-export function geojsonLinks(info: CollectionInfo): Array<{ href: string; rel: string; type: string }> {
-  const links: Array<{ href: string; rel: string; type: string }> = [];
+export function geojsonLinks(info: CollectionInfo): Array<{ href: string; rel: string; type?: string; title?: string }> {
+  const links: Array<{ href: string; rel: string; type?: string; title?: string }> = [];
   const type = 'application/geo+json';
   if (info.links.self) links.push({ href: info.links.self, rel: 'self', type });
   if (info.links.next) links.push({ href: info.links.next, rel: 'next', type });
   if (info.links.previous) links.push({ href: info.links.previous, rel: 'prev', type });
+  for (const l of info.links.extra ?? []) links.push(l);
   return links;
 }
 

@@ -6,6 +6,8 @@ export interface CollectionLinks {
   self?: string;
   next?: string;
   previous?: string;
+  /** Further links written as they are (e.g. OGC API alternate representations). */
+  extra?: Array<{ href: string; rel: string; type?: string; title?: string }>;
 }
 
 /** What a writer knows about the collection before the first feature. */
