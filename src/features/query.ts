@@ -1,0 +1,276 @@
+/**
+ * The feature query engine: one description of "which features of which layer, in what order,
+ * which page, in which CRS", turned into parameterised SQL whose rows are already serialised
+ * by PostGIS (GeoJSON text, GML text, WKT). Knows nothing of HTTP, WFS or OGC API.
+ *
+ * Identifiers come only from the layer registry (quoted); every request value is a bind parameter.
+ */
+import type { Layer, FieldInfo } from '../registry/types.js';
+import type { FilterNode } from '../filter/ast.js';
+import { compileFilter, type FilterTarget } from '../filter/sql.js';
+import { FilterError } from '../filter/errors.js';
+import { isGeographicEpsg } from '../filter/crs-names.js';
+import { qualifiedTable, quoteIdent } from '../db/pool.js';
+
+/** A bounding box in x/y order (lon/lat for geographic CRSs) in CRS `epsg`. */
+export interface QueryBBox {
+  minx: number;
+  miny: number;
+  maxx: number;
+  maxy: number;
+  epsg: number;
+}
+
+export interface SortKey {
+  property: string;
+  desc: boolean;
+}
+
+export interface FeatureQuery {
+  layer: Layer;
+  filter?: FilterNode;
+  bbox?: QueryBBox;
+  /** Subset of attribute names to return (geometry always returned). Unknown name → FeatureQueryError. */
+  properties?: string[];
+  /** Sort keys; the primary key (or ctid) is always appended for a stable order. */
+  sortBy?: SortKey[];
+  limit?: number;
+  offset?: number;
+  /** Output CRS (EPSG code); default the layer's own SRID. */
+  outputEpsg?: number;
+  /** Write coordinates lat/lon (GML with an EPSG URN of a geographic CRS). GeoJSON/WKT ignore it. */
+  outputLatLon?: boolean;
+  /** Maximum decimal digits; default 7 for geographic output CRSs, 2 otherwise. */
+  decimals?: number;
+  resultType?: 'results' | 'hits';
+}
+
+/** A request-level mistake in a query (unknown property, sort key, …). Same shape as FilterError. */
+export class FeatureQueryError extends FilterError {
+  constructor(message: string, locator: string) {
+    super(message, 'InvalidParameterValue', locator);
+    this.name = 'FeatureQueryError';
+  }
+}
+
+export type FeatureFormat = 'geojson' | 'ndjson' | 'gml32' | 'gml311' | 'csv';
+
+export interface BuiltSql {
+  sql: string;
+  params: unknown[];
+}
+
+export interface GmlOptions {
+  /** Namespace prefix of the feature type elements (e.g. 'geodata'). */
+  prefix: string;
+  /** srsName style: long = urn:ogc:def:crs:EPSG::n, short = EPSG:n. Default long. */
+  longCrs?: boolean;
+}
+
+export interface SelectOptions {
+  gml?: GmlOptions;
+}
+
+/** Columns selected, by format:
+ *  - geojson/ndjson: `f` (the Feature as JSON text);
+ *  - gml32/gml311: `fid` (text id or null), `g` (GML geometry text or null), `a` (attribute elements XML text or null);
+ *  - csv: one text column per returned field (named as the field), then `wkt`.
+ */
+export type FeatureRow = Record<string, string | null>;
+
+export function outputEpsgOf(q: FeatureQuery): number {
+  return q.outputEpsg ?? q.layer.srid;
+}
+
+export function decimalsOf(q: FeatureQuery): number {
+  if (q.decimals !== undefined) return q.decimals;
+  return isGeographicEpsg(outputEpsgOf(q)) ? 7 : 2;
+}
+
+export function filterTarget(layer: Layer): FilterTarget {
+  return {
+    fields: layer.fields,
+    geometryColumn: layer.geometryColumn,
+    srid: layer.srid,
+    primaryKey: layer.primaryKey,
+    layerName: layer.name,
+  };
+}
+
+function findField(layer: Layer, name: string): FieldInfo | undefined {
+  const exact = layer.fields.find((f) => f.name === name);
+  if (exact) return exact;
+  const lower = name.toLowerCase();
+  const ci = layer.fields.filter((f) => f.name.toLowerCase() === lower);
+  return ci.length === 1 ? ci[0] : undefined;
+}
+
+/** The attribute fields a query returns, in table order. Throws FeatureQueryError for unknown names. */
+export function selectedFields(q: FeatureQuery): FieldInfo[] {
+  if (!q.properties) return q.layer.fields;
+  const wanted = new Set<string>();
+  for (const raw of q.properties) {
+    const name = raw.trim();
+    if (!name) continue;
+    if (name === q.layer.geometryColumn || name.toLowerCase() === q.layer.geometryColumn.toLowerCase()) continue;
+    const f = findField(q.layer, name);
+    if (!f) throw new FeatureQueryError(`unknown property '${name}' for ${q.layer.name}`, 'propertyName');
+    wanted.add(f.name);
+  }
+  return q.layer.fields.filter((f) => wanted.has(f.name));
+}
+
+/** WHERE clause (without the keyword), or 'TRUE'. */
+export function buildWhere(q: FeatureQuery, params: unknown[]): string {
+  const parts: string[] = [];
+  const geom = quoteIdent(q.layer.geometryColumn);
+  if (q.bbox) {
+    const b = q.bbox;
+    for (const v of [b.minx, b.miny, b.maxx, b.maxy]) {
+      if (!Number.isFinite(v)) throw new FeatureQueryError('bbox coordinates must be finite numbers', 'bbox');
+    }
+    if (b.minx > b.maxx || b.miny > b.maxy) {
+      throw new FeatureQueryError('bbox lower corner must be below and left of the upper corner', 'bbox');
+    }
+    params.push(b.minx, b.miny, b.maxx, b.maxy, b.epsg);
+    const n = params.length;
+    let env = `ST_MakeEnvelope($${n - 4}::float8, $${n - 3}::float8, $${n - 2}::float8, $${n - 1}::float8, $${n}::int)`;
+    if (b.epsg !== q.layer.srid) env = `ST_Transform(${env}, ${Number(q.layer.srid)})`;
+    parts.push(`(${geom} && ${env} AND ST_Intersects(${geom}, ${env}))`);
+  }
+  if (q.filter) parts.push(compileFilter(q.filter, filterTarget(q.layer), params));
+  return parts.length ? parts.join(' AND ') : 'TRUE';
+}
+
+/** ORDER BY list: sort keys, then the primary key (or ctid when there is none). */
+export function buildOrderBy(q: FeatureQuery): string {
+  const keys: string[] = [];
+  const used = new Set<string>();
+  for (const s of q.sortBy ?? []) {
+    const f = findField(q.layer, s.property);
+    if (!f) throw new FeatureQueryError(`unknown sort property '${s.property}' for ${q.layer.name}`, 'sortBy');
+    if (f.type === 'binary' || f.type === 'json') throw new FeatureQueryError(`property '${f.name}' cannot be sorted on`, 'sortBy');
+    if (used.has(f.name)) continue;
+    used.add(f.name);
+    keys.push(`t.${quoteIdent(f.name)} ${s.desc ? 'DESC NULLS LAST' : 'ASC NULLS FIRST'}`);
+  }
+  const pk = q.layer.primaryKey;
+  if (pk) {
+    if (!used.has(pk)) keys.push(`t.${quoteIdent(pk)}`);
+  } else {
+    keys.push('t.ctid');
+  }
+  return keys.join(', ');
+}
+
+function geomExpr(q: FeatureQuery): string {
+  const out = outputEpsgOf(q);
+  let g = `t.${quoteIdent(q.layer.geometryColumn)}`;
+  if (out !== q.layer.srid) g = `ST_Transform(${g}, ${Number(out)})`;
+  return g;
+}
+
+/** The value of a field as text, in its JSON/XML Schema lexical form (ISO dates, true/false). */
+function textOf(f: FieldInfo): string {
+  const c = `t.${quoteIdent(f.name)}`;
+  if (f.type === 'string') return `${c}::text`;
+  return `(to_json(${c}) #>> '{}')`;
+}
+
+function pkText(layer: Layer): string {
+  return layer.primaryKey ? `(t.${quoteIdent(layer.primaryKey)})::text` : `(t.ctid)::text`;
+}
+
+/** Columns expression for a format (see FeatureRow). */
+export function selectList(q: FeatureQuery, format: FeatureFormat, opts: SelectOptions = {}): string {
+  const fields = selectedFields(q);
+  const digits = Math.max(0, Math.min(15, Math.trunc(decimalsOf(q))));
+  const g = geomExpr(q);
+  switch (format) {
+    case 'geojson':
+    case 'ndjson': {
+      const id = q.layer.primaryKey ? `to_json(t.${quoteIdent(q.layer.primaryKey)})::text` : `to_json((t.ctid)::text)::text`;
+      const props = fields.length
+        ? `(SELECT row_to_json(p) FROM (SELECT ${fields.map((f) => `t.${quoteIdent(f.name)}`).join(', ')}) p)::text`
+        : `'{}'`;
+      return (
+        `'{"type":"Feature","id":' || ${id} || ',"geometry":' || COALESCE(ST_AsGeoJSON(${g}, ${digits}, 0), 'null') ||` +
+        ` ',"properties":' || ${props} || '}' AS f`
+      );
+    }
+    case 'gml32':
+    case 'gml311': {
+      const prefix = opts.gml?.prefix ?? 'geodata';
+      if (!/^[A-Za-z_][\w.-]*$/.test(prefix)) throw new Error(`invalid namespace prefix ${prefix}`);
+      let gg = g;
+      if (q.outputLatLon) gg = `ST_FlipCoordinates(${gg})`;
+      // bit 1: long CRS names; bit 4: LineString instead of Curve
+      const options = (opts.gml?.longCrs === false ? 0 : 1) | 4;
+      const gmlId = format === 'gml32' ? `'${sqlString(q.layer.name)}.' || ${pkText(q.layer)} || '.geom'` : 'NULL';
+      const attrs = fields.length
+        ? `xmlforest(${fields.map((f) => `${xmlValue(f)} AS ${quoteIdent(prefix + ':' + xmlName(f.name))}`).join(', ')})::text`
+        : 'NULL';
+      return `${pkText(q.layer)} AS fid, ST_AsGML(3, ${gg}, ${digits}, ${options}, 'gml', ${gmlId}) AS g, ${attrs} AS a`;
+    }
+    case 'csv':
+      return [...fields.map((f) => `${textOf(f)} AS ${quoteIdent(f.name)}`), `ST_AsText(${g}, ${digits}) AS wkt`].join(', ');
+  }
+}
+
+function sqlString(s: string): string {
+  return s.replace(/'/g, "''");
+}
+
+/** xmlforest renders dates, timestamps and booleans in XML Schema form; other odd types go as text. */
+function xmlValue(f: FieldInfo): string {
+  const c = `t.${quoteIdent(f.name)}`;
+  if (f.type === 'json' || f.type === 'array' || f.type === 'uuid' || f.type === 'time') return `${c}::text`;
+  if (f.type === 'number') return `(CASE WHEN ${c}::float8 = 'NaN'::float8 OR ${c}::float8 IN ('Infinity'::float8, '-Infinity'::float8) THEN NULL ELSE ${c} END)`;
+  return c;
+}
+
+/** Column name → XML element local name (SQL/XML name mapping for characters XML does not allow). */
+export function xmlName(name: string): string {
+  let out = '';
+  for (let i = 0; i < name.length; i++) {
+    const ch = name[i];
+    const ok = i === 0 ? /[A-Za-z_\u00C0-\uFFEF]/.test(ch) : /[\w.\-\u00B7\u00C0-\uFFEF]/.test(ch);
+    out += ok ? ch : `_x${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}_`;
+  }
+  return out;
+}
+
+/** The SELECT that returns the (page of) features, serialised for `format`. */
+export function buildFeatureSql(q: FeatureQuery, format: FeatureFormat, opts: SelectOptions = {}): BuiltSql {
+  const params: unknown[] = [];
+  const where = buildWhere(q, params);
+  const order = buildOrderBy(q);
+  let sql = `SELECT ${selectList(q, format, opts)} FROM ${qualifiedTable(q.layer.schema, q.layer.table)} t WHERE ${where} ORDER BY ${order}`;
+  if (q.limit !== undefined) {
+    params.push(Math.max(0, Math.trunc(q.limit)));
+    sql += ` LIMIT $${params.length}`;
+  }
+  if (q.offset) {
+    params.push(Math.max(0, Math.trunc(q.offset)));
+    sql += ` OFFSET $${params.length}`;
+  }
+  return { sql, params };
+}
+
+/** count(*) of the features matching the query (limit/offset ignored). */
+export function buildCountSql(q: FeatureQuery): BuiltSql {
+  const params: unknown[] = [];
+  const where = buildWhere(q, params);
+  return { sql: `SELECT count(*)::int8 AS n FROM ${qualifiedTable(q.layer.schema, q.layer.table)} t WHERE ${where}`, params };
+}
+
+/** Validate a query without running it (throws FeatureQueryError / FilterError). */
+export function checkQuery(q: FeatureQuery): void {
+  buildFeatureSql(q, 'csv');
+}
+
+/** numberReturned for a page, given numberMatched. */
+export function pageSize(matched: number, q: Pick<FeatureQuery, 'limit' | 'offset'>): number {
+  const rest = Math.max(0, matched - (q.offset ?? 0));
+  return q.limit === undefined ? rest : Math.min(rest, Math.max(0, q.limit));
+}

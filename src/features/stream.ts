@@ -1,0 +1,125 @@
+/**
+ * Streaming execution: a pg-query-stream cursor per query, rows (already serialised by PostGIS)
+ * handed to a writer, text pushed into a Readable with backpressure. Destroying the Readable
+ * (client gone) closes the cursor and returns the connection to the pool at once.
+ */
+import { Readable } from 'node:stream';
+import type pg from 'pg';
+import QueryStream from 'pg-query-stream';
+import {
+  buildCountSql,
+  buildFeatureSql,
+  type FeatureFormat,
+  type FeatureQuery,
+  type FeatureRow,
+  type SelectOptions,
+} from './query.js';
+import type { CollectionInfo, FeatureWriter } from './writers/types.js';
+
+export interface FeatureStreamOptions {
+  /** Queries run in order into one collection (several layers, or pages of one). */
+  queries: FeatureQuery[];
+  writer: FeatureWriter;
+  info: CollectionInfo;
+  /** Rows fetched per cursor round trip (default 1000). */
+  batchSize?: number;
+  /** Text accumulated before a chunk is pushed (default 64 KiB). */
+  chunkChars?: number;
+}
+
+/** Exact count of features matching a query (limit/offset ignored). */
+export async function countFeatures(pool: pg.Pool, q: FeatureQuery): Promise<number> {
+  const { sql, params } = buildCountSql(q);
+  const r = await pool.query<{ n: number | string }>(sql, params);
+  return Number(r.rows[0].n);
+}
+
+/** Run a (small) query and return its serialised rows, e.g. one feature by id. */
+export async function fetchFeatureRows(pool: pg.Pool, q: FeatureQuery, format: FeatureFormat, opts: SelectOptions = {}): Promise<FeatureRow[]> {
+  const { sql, params } = buildFeatureSql(q, format, opts);
+  const r = await pool.query<FeatureRow>(sql, params);
+  return r.rows;
+}
+
+async function closeCursor(qs: QueryStream): Promise<void> {
+  if (qs.destroyed) return;
+  await new Promise<void>((resolve) => {
+    qs.once('close', () => resolve());
+    qs.destroy();
+  });
+}
+
+async function* generate(pool: pg.Pool, o: FeatureStreamOptions): AsyncGenerator<string> {
+  const { writer, info } = o;
+  // build every statement first: a bad query fails before a connection is taken
+  const built = o.queries.map((q) => buildFeatureSql(q, writer.format, writer.selectOptions ?? {}));
+  const chunk = o.chunkChars ?? 65536;
+  let buf = writer.header(info);
+  let written = 0;
+  const client = await pool.connect();
+  let qs: QueryStream | undefined;
+  let broken: Error | undefined;
+  try {
+    for (let i = 0; i < o.queries.length; i++) {
+      const q = o.queries[i];
+      if (writer.beginQuery) buf += writer.beginQuery(q, i);
+      if (q.limit === 0) continue;
+      qs = new QueryStream(built[i].sql, built[i].params, { batchSize: o.batchSize ?? 1000 });
+      client.query(qs);
+      for await (const row of qs as AsyncIterable<FeatureRow>) {
+        buf += writer.feature(row, q, written++);
+        if (buf.length >= chunk) {
+          const out = buf;
+          buf = '';
+          yield out;
+        }
+      }
+      qs = undefined;
+    }
+    buf += writer.footer(info, written);
+    yield buf;
+  } catch (e) {
+    broken = e as Error;
+    throw e;
+  } finally {
+    if (qs) {
+      try {
+        await closeCursor(qs);
+      } catch (e) {
+        broken = e as Error;
+      }
+    }
+    // a connection whose cursor could not be closed cleanly is discarded, not reused
+    client.release(broken && !(broken as { code?: string }).code ? broken : undefined);
+  }
+}
+
+/**
+ * Open a feature stream. Resolves once the first chunk is ready (so database errors such as a
+ * failed reprojection or a timeout surface before any byte is sent); the Readable then yields
+ * the rest. Destroy it to stop: the cursor is closed and the connection released.
+ */
+export async function openFeatureStream(pool: pg.Pool, o: FeatureStreamOptions): Promise<Readable> {
+  const it = generate(pool, o);
+  const first = await it.next();
+  async function* rest(): AsyncGenerator<string> {
+    try {
+      if (!first.done) yield first.value;
+      for (;;) {
+        const n = await it.next();
+        if (n.done) return;
+        yield n.value;
+      }
+    } finally {
+      await it.return(undefined);
+    }
+  }
+  return Readable.from(rest(), { objectMode: false, highWaterMark: 65536 });
+}
+
+/** Tie a stream to an HTTP response: if the client goes away before the end, stop the stream. */
+export function destroyOnClientClose(res: import('node:http').ServerResponse, stream: Readable): void {
+  res.once('close', () => {
+    if (!stream.readableEnded && !stream.destroyed) stream.destroy();
+  });
+}
