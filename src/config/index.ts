@@ -58,6 +58,8 @@ export interface Config {
     renderTimeoutMs: number;
     maxConcurrentRenders: number;
     renderQueue: number;
+    /** Byte cap of a file-based download's temporary directory. */
+    downloadTempBytes: number;
   };
   demo: { autoload: boolean; seed: number; parcels: number };
   security: {
@@ -171,6 +173,7 @@ export function validateConfig(raw: unknown, source?: string): Config {
       renderTimeoutMs: c.limits?.renderTimeoutMs ?? 30000,
       maxConcurrentRenders: c.limits?.maxConcurrentRenders ?? 4,
       renderQueue: c.limits?.renderQueue ?? 64,
+      downloadTempBytes: c.limits?.downloadTempBytes ?? 4 * 1024 ** 3,
     },
     demo: {
       autoload: c.demo?.autoload ?? true,
