@@ -2,7 +2,8 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { XMLParser } from 'fast-xml-parser';
 import proj4 from 'proj4';
-import { makeTestApp, type TestApp } from './helpers/app.js';
+import pg from 'pg';
+import { makeTestApp, testDatabaseUrl, type TestApp } from './helpers/app.js';
 import type { Layer } from '../src/registry/types.js';
 import { buildFeatureSql, FeatureQueryError, pageSize, type FeatureQuery } from '../src/features/query.js';
 import { countFeatures, openFeatureStream, fetchFeatureRows } from '../src/features/stream.js';
@@ -163,6 +164,9 @@ describe('streaming discipline', () => {
   it('a consumer that stops early releases the cursor and the connection at once', async () => {
     const pool = t.ctx.pool;
     const q: FeatureQuery = { layer: parcels };
+    const pids = new Set<number>();
+    const onAcquire = (c: { processID?: number }) => pids.add(c.processID!);
+    pool.on('acquire', onAcquire as never);
     const s = await openFeatureStream(pool, { queries: [q], writer: new GeoJsonWriter(), info: { numberMatched: 'unknown', timeStamp: '', links: {}, layers: [parcels], outputEpsg: 2154 }, batchSize: 200 });
     let got = 0;
     for await (const c of s) {
@@ -172,8 +176,18 @@ describe('streaming discipline', () => {
     expect(got).toBeGreaterThan(200_000);
     await expect.poll(() => pool.idleCount === pool.totalCount && pool.waitingCount === 0, { timeout: 5000 }).toBe(true);
     // the connection is usable again and holds no open portal
-    const r = await pool.query(`SELECT count(*)::int n FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE '%ST_AsGeoJSON%' AND pid <> pg_backend_pid()`);
-    expect(r.rows[0].n).toBe(0);
+    pool.off('acquire', onAcquire as never);
+    expect(pids.size).toBe(1);
+    // seen from a separate session, the backend that served the stream is idle (no open portal or transaction)
+    const observer = new pg.Client({ connectionString: testDatabaseUrl() });
+    await observer.connect();
+    try {
+      const states = (await observer.query(`SELECT state FROM pg_stat_activity WHERE pid = ANY($1)`, [[...pids]])).rows.map((r) => r.state);
+      expect(states.length).toBe(pids.size);
+      for (const st of states) expect(st).toBe('idle');
+    } finally {
+      await observer.end();
+    }
   });
 
   it('the whole parcels table streams completely', async () => {

@@ -134,10 +134,16 @@ describe('GetCapabilities', () => {
     expect(c['@_version']).toBe('1.1.0');
     expect(c['wfs:FeatureTypeList']['wfs:FeatureType'][0]['wfs:DefaultSRS']).toMatch(/^urn:ogc:def:crs:EPSG::\d+$/);
     expect(c['ogc:Filter_Capabilities']).toBeDefined();
-    const t2 = await makeTestApp({ limits: { defaultCount: 500 } });
+    expect(docs.cap20).not.toContain('inspire_dls');
+    const t2 = await makeTestApp({ limits: { defaultCount: 500 }, service: { inspire: { metadataUrl: 'https://catalogue.example/csw?id=wfs-demo', language: 'fre', spatialDatasetIdentifierNamespace: 'https://data.example/ns' } } });
     try {
       const r2 = await t2.app.inject({ url: '/wfs?SERVICE=WFS&REQUEST=GetCapabilities' });
       expect(r2.body).toMatch(/<ows:Constraint name="CountDefault"><ows:NoValues\/><ows:DefaultValue>500<\/ows:DefaultValue>/);
+      // INSPIRE download service extended capabilities when configured
+      docs.capInspire = r2.body;
+      const ext = xml(r2.body)['wfs:WFS_Capabilities']['ows:OperationsMetadata']['ows:ExtendedCapabilities']['inspire_dls:ExtendedCapabilities'];
+      expect(ext['inspire_common:MetadataUrl']['inspire_common:URL']).toBe('https://catalogue.example/csw?id=wfs-demo');
+      expect(ext['inspire_dls:SpatialDataSetIdentifier'].map((x: any) => x['inspire_common:Code'])).toContain('parcels');
       // the default count applies, and numberMatched + next tell the client there is more
       const g = await t2.app.inject({ url: '/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=pois' });
       const fc = xml(g.body)['wfs:FeatureCollection'];
@@ -467,6 +473,9 @@ describe('bulk export and connection hygiene (real listening server)', () => {
 
   it('a client that aborts mid-stream releases the pool connection at once', async () => {
     const pool = t.ctx.pool;
+    const pids = new Set<number>();
+    const onAcquire = (c: pg.PoolClient) => pids.add((c as unknown as { processID: number }).processID);
+    pool.on('acquire', onAcquire);
     await new Promise<void>((resolve, reject) => {
       const req = http.get(`${base}/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=parcels`, (res) => {
         let n = 0;
@@ -482,8 +491,19 @@ describe('bulk export and connection hygiene (real listening server)', () => {
       req.on('error', (e) => ((e as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(e)));
     });
     await expect.poll(() => pool.idleCount === pool.totalCount && pool.waitingCount === 0, { timeout: 5000 }).toBe(true);
-    const active = await sqlCount(`SELECT count(*) n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active'`);
-    expect(active).toBe(0);
+    pool.off('acquire', onAcquire);
+    // the backend that served the stream is idle: no open portal, no transaction left behind
+    expect(pids.size).toBeGreaterThan(0);
+    // seen from a separate session, the backend that served the stream is idle (no open portal or transaction)
+    const observer = new pg.Client({ connectionString: testDatabaseUrl() });
+    await observer.connect();
+    try {
+      const states = (await observer.query(`SELECT state FROM pg_stat_activity WHERE pid = ANY($1)`, [[...pids]])).rows.map((r) => r.state);
+      expect(states.length).toBe(pids.size);
+      for (const st of states) expect(st).toBe('idle');
+    } finally {
+      await observer.end();
+    }
     // and the server still answers
     const r = await fetch(`${base}/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=pois&COUNT=1&OUTPUTFORMAT=json`);
     expect((await r.json()).features.length).toBe(1);
@@ -495,8 +515,11 @@ describe('bulk export and connection hygiene (real listening server)', () => {
     try {
       const run = (args: string[]) => runAsync(args, { GDAL_HTTP_TIMEOUT: '60' });
       const out = path.join(dir, 'out.gpkg');
-      let r = await run(['/usr/bin/ogr2ogr', '--config', 'OGR_WFS_PAGE_SIZE', '5000', '-f', 'GPKG', out, `WFS:${base}/wfs`, 'parcels']);
+      let r = await run(['/usr/bin/ogr2ogr', '--debug', 'on', '--config', 'OGR_WFS_PAGE_SIZE', '5000', '-f', 'GPKG', out, `WFS:${base}/wfs`, 'parcels']);
       expect(r.status, r.stderr).toBe(0);
+      // GDAL saw ImplementsResultPaging and walked the pages
+      const starts = [...r.stderr.matchAll(/STARTINDEX=(\d+)/gi)].map((m) => Number(m[1]));
+      expect(starts).toEqual(expect.arrayContaining([5000, 10000, 15000]));
       let info = await run(['/usr/bin/ogrinfo', '-so', '-al', out]);
       expect(info.stdout).toMatch(/Feature Count: 20000\b/);
       expect(info.stdout).toMatch(/nature: String/);

@@ -72,6 +72,11 @@ export async function* featureRowEvents(
 ): AsyncGenerator<RowEvent> {
   const built = queries.map((q) => buildFeatureSql(q, format, opts));
   let written = 0;
+  if (queries.every((q) => q.limit === 0)) {
+    // nothing to fetch: no connection needed
+    for (let i = 0; i < queries.length; i++) yield { kind: 'begin', q: queries[i], index: i };
+    return;
+  }
   const client = await pool.connect();
   let qs: QueryStream | undefined;
   let broken: Error | undefined;

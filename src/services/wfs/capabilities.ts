@@ -104,6 +104,34 @@ export function capabilities(ctx: AppContext, version: string, base: string): st
   return is20(version) ? capabilities20(ctx, base) : capabilities11(ctx, base);
 }
 
+/**
+ * INSPIRE download service extended capabilities (scenario 1: a link to the service metadata),
+ * written when `service.inspire.metadataUrl` is configured; one SpatialDataSetIdentifier per type.
+ */
+function inspireExtendedCapabilities(w: XmlWriter, ctx: AppContext): void {
+  const ins = ctx.config.service.inspire;
+  if (!ins?.metadataUrl) return;
+  const lang = ins.language ?? ctx.config.service.language ?? 'fre';
+  w.start('ows:ExtendedCapabilities');
+  w.start('inspire_dls:ExtendedCapabilities', {
+    'xmlns:inspire_dls': 'http://inspire.ec.europa.eu/schemas/inspire_dls/1.0',
+    'xmlns:inspire_common': 'http://inspire.ec.europa.eu/schemas/common/1.0',
+  });
+  w.start('inspire_common:MetadataUrl');
+  w.el('inspire_common:URL', ins.metadataUrl);
+  w.el('inspire_common:MediaType', 'application/vnd.iso.19139+xml');
+  w.end();
+  w.start('inspire_common:SupportedLanguages').start('inspire_common:DefaultLanguage').el('inspire_common:Language', lang).end().end();
+  w.start('inspire_common:ResponseLanguage').el('inspire_common:Language', lang).end();
+  for (const l of publishedLayers(ctx)) {
+    w.start('inspire_dls:SpatialDataSetIdentifier');
+    w.el('inspire_common:Code', l.name);
+    w.opt('inspire_common:Namespace', ins.spatialDatasetIdentifierNamespace);
+    w.end();
+  }
+  w.end().end();
+}
+
 function capabilities20(ctx: AppContext, base: string): string {
   const url = `${base}/wfs`;
   const ns = namespaceUri(ctx);
@@ -157,6 +185,7 @@ function capabilities20(ctx: AppContext, base: string): string {
   constraint(w, 'ManageStoredQueries', 'FALSE');
   constraint(w, 'CountDefault', String(Math.min(counts.defaultCount, counts.maxFeatures)));
   allowed(w, 'QueryExpressions', ['wfs:Query', 'wfs:StoredQuery'], false);
+  inspireExtendedCapabilities(w, ctx);
   w.end();
 
   w.start('wfs:FeatureTypeList');
