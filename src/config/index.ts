@@ -61,6 +61,8 @@ export interface Config {
     /** OGC API – Features: items per page when `limit` is absent, and the largest `limit` accepted. */
     itemsDefaultLimit: number;
     itemsMaxLimit: number;
+    /** Byte cap of a file-based download's temporary directory. */
+    downloadTempBytes: number;
   };
   demo: { autoload: boolean; seed: number; parcels: number };
   security: {
@@ -176,6 +178,7 @@ export function validateConfig(raw: unknown, source?: string): Config {
       renderQueue: c.limits?.renderQueue ?? 64,
       itemsDefaultLimit: c.limits?.itemsDefaultLimit ?? 10,
       itemsMaxLimit: c.limits?.itemsMaxLimit ?? 10000,
+      downloadTempBytes: c.limits?.downloadTempBytes ?? 4 * 1024 ** 3,
     },
     demo: {
       autoload: c.demo?.autoload ?? true,

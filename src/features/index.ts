@@ -19,3 +19,6 @@ export { GeoJsonWriter, geojsonLinks, type GeoJsonWriterOptions } from './writer
 export { GmlWriter, ncName, GML32_NS, GML311_NS, WFS20_NS, WFS11_NS, type GmlWriterOptions } from './writers/gml.js';
 export { CsvWriter, csvField } from './writers/csv.js';
 export { NdjsonWriter } from './writers/ndjson.js';
+export { KmlWriter, kmlConfig, type KmlFieldConfig } from './writers/kml.js';
+export type { CsvWriterOptions } from './writers/csv.js';
+export * from './export/files.js';

@@ -46,6 +46,20 @@ export interface FeatureQuery {
   /** Maximum decimal digits; default 7 for geographic output CRSs, 2 otherwise. */
   decimals?: number;
   resultType?: 'results' | 'hits';
+  /** Keep only features intersecting an area, optionally cut to it (see ClipArea). */
+  clip?: ClipArea;
+}
+
+/**
+ * An area to clip to: a geometry given by the client (WKT or GeoJSON text, bound as a parameter,
+ * in CRS `epsg`), or the feature(s) of a boundary layer whose column `key` equals `value`.
+ * mode 'intersects' keeps intersecting features whole; 'cut' replaces each geometry by its
+ * intersection with the area, of the same dimension (ST_CollectionExtract), dropping empty ones.
+ */
+export interface ClipArea {
+  mode: 'intersects' | 'cut';
+  geometry?: { text: string; encoding: 'wkt' | 'geojson'; epsg: number };
+  ref?: { layer: Layer; key: string; value: string };
 }
 
 /** A request-level mistake in a query (unknown property, sort key, …). Same shape as FilterError. */
@@ -56,7 +70,7 @@ export class FeatureQueryError extends FilterError {
   }
 }
 
-export type FeatureFormat = 'geojson' | 'ndjson' | 'gml32' | 'gml311' | 'csv';
+export type FeatureFormat = 'geojson' | 'ndjson' | 'gml32' | 'gml311' | 'csv' | 'kml';
 
 export interface BuiltSql {
   sql: string;
@@ -72,12 +86,15 @@ export interface GmlOptions {
 
 export interface SelectOptions {
   gml?: GmlOptions;
+  /** csv/kml: also select `x` and `y` (the point itself, or ST_PointOnSurface for lines/polygons). */
+  xy?: boolean;
 }
 
 /** Columns selected, by format:
  *  - geojson/ndjson: `f` (the Feature as JSON text);
  *  - gml32/gml311: `fid` (text id or null), `g` (GML geometry text or null), `a` (attribute elements XML text or null);
- *  - csv: one text column per returned field (named as the field), then `wkt`.
+ *  - csv: one text column per returned field (named as the field), then `wkt` (and `x`, `y` with xy);
+ *  - kml: like csv, with `kml` (ST_AsKML geometry, always WGS 84) instead of `wkt`.
  */
 export type FeatureRow = Record<string, string | null>;
 
@@ -142,6 +159,7 @@ export function buildWhere(q: FeatureQuery, params: unknown[]): string {
     parts.push(`(${geom} && ${env} AND ST_Intersects(${geom}, ${env}))`);
   }
   if (q.filter) parts.push(compileFilter(q.filter, filterTarget(q.layer), params));
+  parts.push(...clipWhere(q));
   return parts.length ? parts.join(' AND ') : 'TRUE';
 }
 
@@ -166,9 +184,56 @@ export function buildOrderBy(q: FeatureQuery): string {
   return keys.join(', ');
 }
 
+/** Column names of the clip area and of the cut geometry (unlikely to collide with a field). */
+const CLIP_COL = 'geodata_clip_area';
+const CUT_COL = 'geodata_clip_cut';
+
+/** FROM clause: the table, plus the clip area (one row) and the cut geometry when clipping. */
+export function buildFrom(q: FeatureQuery, params: unknown[]): string {
+  let from = `${qualifiedTable(q.layer.schema, q.layer.table)} t`;
+  const c = q.clip;
+  if (!c) return from;
+  const srid = Number(q.layer.srid);
+  let area: string;
+  if (c.geometry) {
+    const gm = c.geometry;
+    if (!Number.isInteger(gm.epsg)) throw new FeatureQueryError('clip CRS must be an EPSG code', 'clip-crs');
+    params.push(gm.text, gm.epsg);
+    const n = params.length;
+    const parsed = gm.encoding === 'wkt' ? `ST_GeomFromText($${n - 1}::text)` : `ST_GeomFromGeoJSON($${n - 1}::text)`;
+    area = `SELECT ST_Transform(ST_MakeValid(ST_SetSRID(${parsed}, $${n}::int)), ${srid}) AS ${CLIP_COL}`;
+  } else if (c.ref) {
+    const r = c.ref;
+    const key = r.layer.fields.find((f) => f.name === r.key)?.name ?? (r.layer.primaryKey === r.key ? r.key : undefined);
+    if (!key) throw new FeatureQueryError(`unknown clip key '${r.key}' for ${r.layer.name}`, 'clip');
+    params.push(r.value);
+    let bg = `b.${quoteIdent(r.layer.geometryColumn)}`;
+    if (r.layer.srid !== srid) bg = `ST_Transform(${bg}, ${srid})`;
+    area = `SELECT ST_Union(${bg}) AS ${CLIP_COL} FROM ${qualifiedTable(r.layer.schema, r.layer.table)} b WHERE (b.${quoteIdent(key)})::text = $${params.length}::text`;
+  } else {
+    throw new FeatureQueryError('clip needs a geometry or a reference', 'clip');
+  }
+  from += ` CROSS JOIN (${area}) c`;
+  if (c.mode === 'cut') {
+    const g = `t.${quoteIdent(q.layer.geometryColumn)}`;
+    let cut = `CASE WHEN ST_CoveredBy(${g}, c.${CLIP_COL}) THEN ${g} ELSE ST_CollectionExtract(ST_Intersection(${g}, c.${CLIP_COL}), ST_Dimension(${g}) + 1) END`;
+    if (q.layer.geometryType.startsWith('MULTI')) cut = `ST_Multi(${cut})`;
+    from += ` CROSS JOIN LATERAL (SELECT ${cut} AS ${CUT_COL}) x`;
+  }
+  return from;
+}
+
+function clipWhere(q: FeatureQuery): string[] {
+  if (!q.clip) return [];
+  const g = quoteIdent(q.layer.geometryColumn);
+  const parts = [`(t.${g} && c.${CLIP_COL} AND ST_Intersects(t.${g}, c.${CLIP_COL}))`];
+  if (q.clip.mode === 'cut') parts.push(`NOT ST_IsEmpty(x.${CUT_COL})`);
+  return parts;
+}
+
 function geomExpr(q: FeatureQuery): string {
   const out = outputEpsgOf(q);
-  let g = `t.${quoteIdent(q.layer.geometryColumn)}`;
+  let g = q.clip?.mode === 'cut' ? `x.${CUT_COL}` : `t.${quoteIdent(q.layer.geometryColumn)}`;
   if (out !== q.layer.srid) g = `ST_Transform(${g}, ${Number(out)})`;
   if (q.flipAxes) g = `ST_FlipCoordinates(${g})`;
   return g;
@@ -217,7 +282,16 @@ export function selectList(q: FeatureQuery, format: FeatureFormat, opts: SelectO
       return `${pkText(q.layer)} AS fid, ST_AsGML(3, ${gg}, ${digits}, ${options}, 'gml', ${gmlId}) AS g, ${attrs} AS a`;
     }
     case 'csv':
-      return [...fields.map((f) => `${textOf(f)} AS ${quoteIdent(f.name)}`), `ST_AsText(${g}, ${digits}) AS wkt`].join(', ');
+    case 'kml': {
+      const cols = fields.map((f) => `${textOf(f)} AS ${quoteIdent(f.name)}`);
+      if (format === 'csv') cols.push(`ST_AsText(${g}, ${digits}) AS wkt`);
+      else cols.push(`ST_AsKML(${q.outputEpsg === 4326 ? g : `ST_Transform(${g}, 4326)`}, ${Math.max(digits, 7)}) AS kml`);
+      if (opts.xy) {
+        const pt = `(CASE WHEN GeometryType(${g}) = 'POINT' THEN ${g} ELSE ST_PointOnSurface(${g}) END)`;
+        cols.push(`ST_X(${pt})::numeric(30,${digits})::text AS x`, `ST_Y(${pt})::numeric(30,${digits})::text AS y`);
+      }
+      return cols.join(', ');
+    }
   }
 }
 
@@ -247,9 +321,10 @@ export function xmlName(name: string): string {
 /** The SELECT that returns the (page of) features, serialised for `format`. */
 export function buildFeatureSql(q: FeatureQuery, format: FeatureFormat, opts: SelectOptions = {}): BuiltSql {
   const params: unknown[] = [];
+  const from = buildFrom(q, params);
   const where = buildWhere(q, params);
   const order = buildOrderBy(q);
-  let sql = `SELECT ${selectList(q, format, opts)} FROM ${qualifiedTable(q.layer.schema, q.layer.table)} t WHERE ${where} ORDER BY ${order}`;
+  let sql = `SELECT ${selectList(q, format, opts)} FROM ${from} WHERE ${where} ORDER BY ${order}`;
   if (q.limit !== undefined) {
     params.push(Math.max(0, Math.trunc(q.limit)));
     sql += ` LIMIT $${params.length}`;
@@ -264,8 +339,9 @@ export function buildFeatureSql(q: FeatureQuery, format: FeatureFormat, opts: Se
 /** count(*) of the features matching the query (limit/offset ignored). */
 export function buildCountSql(q: FeatureQuery): BuiltSql {
   const params: unknown[] = [];
+  const from = buildFrom(q, params);
   const where = buildWhere(q, params);
-  return { sql: `SELECT count(*)::int8 AS n FROM ${qualifiedTable(q.layer.schema, q.layer.table)} t WHERE ${where}`, params };
+  return { sql: `SELECT count(*)::int8 AS n FROM ${from} WHERE ${where}`, params };
 }
 
 /** Validate a query without running it (throws FeatureQueryError / FilterError). */

@@ -65,43 +65,53 @@ async function closeCursor(qs: QueryStream): Promise<void> {
   });
 }
 
-async function* generate(pool: pg.Pool, o: FeatureStreamOptions): AsyncGenerator<string> {
-  const { writer, info } = o;
-  // build every statement first: a bad query fails before a connection is taken
-  const built = o.queries.map((q) => buildFeatureSql(q, writer.format, writer.selectOptions ?? {}));
-  const chunk = o.chunkChars ?? 65536;
-  let buf = writer.header(info);
+export interface RowEvent {
+  /** 'begin' before each query's rows, one 'row' per feature, then one 'end'. */
+  kind: 'begin' | 'row' | 'end';
+  q: FeatureQuery;
+  /** Query index for 'begin'; feature index over all queries for 'row'; features written for 'end'. */
+  index: number;
+  row?: FeatureRow;
+  /** On 'end': runs SQL on the stream's own connection (valid until the next iteration). */
+  run?: SqlRunner;
+}
+
+/**
+ * The engine's cursor loop, for consumers that want rows rather than text (spreadsheets, file
+ * formats). Statements are all built before a connection is taken; returning early (break,
+ * throw, generator return) closes the cursor and releases the connection.
+ */
+export async function* featureRowEvents(
+  pool: pg.Pool,
+  queries: FeatureQuery[],
+  format: FeatureFormat,
+  opts: SelectOptions = {},
+  batchSize = 1000,
+): AsyncGenerator<RowEvent> {
+  const built = queries.map((q) => buildFeatureSql(q, format, opts));
   let written = 0;
-  if (o.queries.every((q) => q.limit === 0)) {
+  if (queries.every((q) => q.limit === 0)) {
     // nothing to fetch: no connection held
-    for (let i = 0; i < o.queries.length; i++) if (writer.beginQuery) buf += writer.beginQuery(o.queries[i], i);
-    const extra = o.finalize ? await o.finalize(async (sql, params) => (await pool.query(sql, params)).rows, 0) : {};
-    yield buf + writer.footer({ ...info, ...extra }, 0);
+    for (let i = 0; i < queries.length; i++) yield { kind: 'begin', q: queries[i], index: i };
+    yield { kind: 'end', q: queries[queries.length - 1], index: 0, run: async (sql, params) => (await pool.query(sql, params)).rows };
     return;
   }
   const client = await pool.connect();
   let qs: QueryStream | undefined;
   let broken: Error | undefined;
   try {
-    for (let i = 0; i < o.queries.length; i++) {
-      const q = o.queries[i];
-      if (writer.beginQuery) buf += writer.beginQuery(q, i);
+    for (let i = 0; i < queries.length; i++) {
+      const q = queries[i];
+      yield { kind: 'begin', q, index: i };
       if (q.limit === 0) continue;
-      qs = new QueryStream(built[i].sql, built[i].params, { batchSize: o.batchSize ?? 1000 });
+      qs = new QueryStream(built[i].sql, built[i].params, { batchSize });
       client.query(qs);
       for await (const row of qs as AsyncIterable<FeatureRow>) {
-        buf += writer.feature(row, q, written++);
-        if (buf.length >= chunk) {
-          const out = buf;
-          buf = '';
-          yield out;
-        }
+        yield { kind: 'row', q, index: written++, row };
       }
       qs = undefined;
     }
-    const extra = o.finalize ? await o.finalize(async (sql, params) => (await client.query(sql, params)).rows, written) : {};
-    buf += writer.footer({ ...info, ...extra }, written);
-    yield buf;
+    yield { kind: 'end', q: queries[queries.length - 1], index: written, run: async (sql, params) => (await client.query(sql, params)).rows };
   } catch (e) {
     broken = e as Error;
     throw e;
@@ -116,6 +126,33 @@ async function* generate(pool: pg.Pool, o: FeatureStreamOptions): AsyncGenerator
     // a connection whose cursor could not be closed cleanly is discarded, not reused
     client.release(broken && !(broken as { code?: string }).code ? broken : undefined);
   }
+}
+
+async function* generate(pool: pg.Pool, o: FeatureStreamOptions): AsyncGenerator<string> {
+  const { writer, info } = o;
+  const chunk = o.chunkChars ?? 65536;
+  let buf = writer.header(info);
+  let written = 0;
+  let extra: Partial<CollectionInfo> = {};
+  for await (const ev of featureRowEvents(pool, o.queries, writer.format, writer.selectOptions ?? {}, o.batchSize ?? 1000)) {
+    if (ev.kind === 'begin') {
+      if (writer.beginQuery) buf += writer.beginQuery(ev.q, ev.index);
+      continue;
+    }
+    if (ev.kind === 'end') {
+      if (o.finalize) extra = await o.finalize(ev.run!, written);
+      continue;
+    }
+    buf += writer.feature(ev.row!, ev.q, ev.index);
+    written++;
+    if (buf.length >= chunk) {
+      const out = buf;
+      buf = '';
+      yield out;
+    }
+  }
+  buf += writer.footer({ ...info, ...extra }, written);
+  yield buf;
 }
 
 /**

@@ -4,6 +4,7 @@ import type { AppContext } from '../context.js';
 import { baseUrlOf } from '../ows/service.js';
 import { escapeText as esc } from '../ows/xml.js';
 import { visibleLayers } from '../security/auth.js';
+import { downloadLinks } from './downloads/index.js';
 
 export function wantsJson(req: FastifyRequest): boolean {
   const f = String((req.query as Record<string, unknown>)?.f ?? '').toLowerCase();
@@ -45,6 +46,7 @@ export function landingDocument(ctx: AppContext, base: string, req?: FastifyRequ
       rowEstimate: l.rowEstimate,
       primaryKey: l.primaryKey,
       fields: l.fields.map((f) => ({ name: f.name, type: f.type })),
+      downloads: downloadLinks(base, l),
     })),
     links: [
       { rel: 'self', type: 'application/json', href: `${base}/?f=json` },
@@ -65,7 +67,8 @@ function landingHtml(doc: ReturnType<typeof landingDocument>): string {
     .map(
       (l) =>
         `<tr><td><code>${esc(l.name)}</code></td><td>${esc(l.title)}</td><td>${esc(l.geometryType)}</td><td>${esc(l.crs)}</td>` +
-        `<td>${l.rowEstimate.toLocaleString('fr-FR')}</td><td>${l.wgs84Extent ? l.wgs84Extent.map((n) => n.toFixed(4)).join(', ') : '—'}</td></tr>`,
+        `<td>${l.rowEstimate.toLocaleString('fr-FR')}</td><td>${l.wgs84Extent ? l.wgs84Extent.map((n) => n.toFixed(4)).join(', ') : '—'}</td>` +
+        `<td>${l.downloads.map((d) => `<a href="${esc(d.href)}" type="${esc(d.mediaType)}">${esc(d.href.slice(d.href.lastIndexOf('.') + 1))}</a>`).join(' ')}</td></tr>`,
     )
     .join('\n');
   const svc = doc.services
@@ -92,7 +95,7 @@ ${svc}
 <li>CSW (MetaSearch): <code>${esc(doc.qgis.CSW)}</code></li>
 </ul>
 <h2>Layers</h2>
-<table><thead><tr><th>name</th><th>title</th><th>geometry</th><th>CRS</th><th>rows (est.)</th><th>WGS 84 extent</th></tr></thead>
+<table><thead><tr><th>name</th><th>title</th><th>geometry</th><th>CRS</th><th>rows (est.)</th><th>WGS 84 extent</th><th>download</th></tr></thead>
 <tbody>
 ${rows}
 </tbody></table>
