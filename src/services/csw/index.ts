@@ -418,6 +418,8 @@ async function getCapabilitiesOp(req: OwsRequest) {
     if (!asked.some((s) => s.toLowerCase() === 'all')) {
       for (const s of asked) if (!SECTIONS.some((x) => x.toLowerCase() === s.toLowerCase())) throw new OwsException('InvalidParameterValue', `unknown section '${s}'`, 'sections');
       sections = SECTIONS.filter((x) => asked.some((s) => s.toLowerCase() === x.toLowerCase()));
+      // the CSW 2.0.2 schema makes ogc:Filter_Capabilities mandatory in every capabilities document
+      if (!sections.includes('Filter_Capabilities')) sections = [...sections, 'Filter_Capabilities'];
     }
   }
   const href = `${baseUrl}/csw`;
