@@ -240,8 +240,9 @@ export async function searchRecords(pool: pg.Pool, o: SearchOptions): Promise<Se
   return { matched, records: r.rows.map(rowToRecord) };
 }
 
-export async function getRecords(pool: pg.Pool, ids: string[]): Promise<CatalogRecord[]> {
-  const r = await pool.query(`SELECT ${SELECT_COLUMNS} FROM ${CATALOG_SCHEMA}.records WHERE identifier = ANY($1::text[])`, [ids]);
+export async function getRecords(pool: pg.Pool, ids: string[], schema = CATALOG_SCHEMA): Promise<CatalogRecord[]> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`bad catalogue schema name '${schema}'`);
+  const r = await pool.query(`SELECT ${SELECT_COLUMNS} FROM ${schema}.records WHERE identifier = ANY($1::text[])`, [ids]);
   const byId = new Map(r.rows.map((row) => [row.identifier as string, rowToRecord(row)]));
   return ids.map((i) => byId.get(i)).filter((x): x is CatalogRecord => Boolean(x));
 }

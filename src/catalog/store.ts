@@ -13,19 +13,19 @@ export const CATALOG_SCHEMA = 'geodata_catalog';
 export const TS_CONFIG = `${CATALOG_SCHEMA}.french_unaccent`;
 const LOCK_KEY = 7_202_611; // advisory lock for migration and sync
 
-const MIGRATION = `
+const migrationSql = (S: string) => `
 CREATE EXTENSION IF NOT EXISTS unaccent;
-CREATE SCHEMA IF NOT EXISTS ${CATALOG_SCHEMA};
+CREATE SCHEMA IF NOT EXISTS ${S};
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_ts_config c JOIN pg_namespace n ON n.oid = c.cfgnamespace
-                  WHERE n.nspname = '${CATALOG_SCHEMA}' AND c.cfgname = 'french_unaccent') THEN
-    CREATE TEXT SEARCH CONFIGURATION ${TS_CONFIG} (COPY = pg_catalog.french);
-    ALTER TEXT SEARCH CONFIGURATION ${TS_CONFIG}
+                  WHERE n.nspname = '${S}' AND c.cfgname = 'french_unaccent') THEN
+    CREATE TEXT SEARCH CONFIGURATION ${S}.french_unaccent (COPY = pg_catalog.french);
+    ALTER TEXT SEARCH CONFIGURATION ${S}.french_unaccent
       ALTER MAPPING FOR hword, hword_part, word, asciiword, asciihword, hword_asciipart WITH unaccent, french_stem;
   END IF;
 END $$;
-CREATE TABLE IF NOT EXISTS ${CATALOG_SCHEMA}.records (
+CREATE TABLE IF NOT EXISTS ${S}.records (
   identifier      text PRIMARY KEY,
   code_space      text,
   type            text NOT NULL,
@@ -61,19 +61,21 @@ CREATE TABLE IF NOT EXISTS ${CATALOG_SCHEMA}.records (
   metadata_modified timestamptz NOT NULL DEFAULT now(),
   tsv             tsvector
 );
-CREATE INDEX IF NOT EXISTS records_extent_gix ON ${CATALOG_SCHEMA}.records USING gist (extent);
-CREATE INDEX IF NOT EXISTS records_tsv_gin ON ${CATALOG_SCHEMA}.records USING gin (tsv);
-CREATE INDEX IF NOT EXISTS records_source_idx ON ${CATALOG_SCHEMA}.records (source);
-CREATE INDEX IF NOT EXISTS records_type_idx ON ${CATALOG_SCHEMA}.records (type);
+CREATE INDEX IF NOT EXISTS records_extent_gix ON ${S}.records USING gist (extent);
+CREATE INDEX IF NOT EXISTS records_tsv_gin ON ${S}.records USING gin (tsv);
+CREATE INDEX IF NOT EXISTS records_source_idx ON ${S}.records (source);
+CREATE INDEX IF NOT EXISTS records_type_idx ON ${S}.records (type);
 `;
 
 /** Create the catalogue schema, text search configuration and table; safe to run any number of times. */
-export async function migrateCatalog(pool: pg.Pool): Promise<void> {
+/** `schema` is for tests that need a catalogue of their own. */
+export async function migrateCatalog(pool: pg.Pool, schema = CATALOG_SCHEMA): Promise<void> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`bad catalogue schema name '${schema}'`);
   const c = await pool.connect();
   try {
     await c.query('BEGIN');
     await c.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
-    await c.query(MIGRATION);
+    await c.query(migrationSql(schema));
     await c.query('COMMIT');
   } catch (e) {
     await c.query('ROLLBACK').catch(() => undefined);
@@ -83,16 +85,16 @@ export async function migrateCatalog(pool: pg.Pool): Promise<void> {
   }
 }
 
-const UPSERT = `
-INSERT INTO ${CATALOG_SCHEMA}.records AS r (identifier, code_space, type, title, abstract, keywords, themes, licence, access_rights, rights,
+const upsertSql = (S: string) => `
+INSERT INTO ${S}.records AS r (identifier, code_space, type, title, abstract, keywords, themes, licence, access_rights, rights,
   contact, publisher, organisation, created, issued, modified, temporal_start, temporal_end, frequency, language, lineage, extent, crs,
   feature_count, links, landing_page, layer_name, service_type, operates_on, source, source_id, harvested_at, metadata_modified, tsv)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
   CASE WHEN $22::float8[] IS NULL THEN NULL ELSE ST_MakeEnvelope(($22::float8[])[1], ($22::float8[])[2], ($22::float8[])[3], ($22::float8[])[4], 4326) END,
   $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, coalesce($33::timestamptz, now()),
-  setweight(to_tsvector('${TS_CONFIG}', coalesce($4, '')), 'A') ||
-  setweight(to_tsvector('${TS_CONFIG}', array_to_string($6::text[], ' ') || ' ' || coalesce($34, '')), 'B') ||
-  setweight(to_tsvector('${TS_CONFIG}', coalesce($5, '') || ' ' || coalesce($21, '') || ' ' || coalesce($13, '')), 'C'))
+  setweight(to_tsvector('${S}.french_unaccent', coalesce($4, '')), 'A') ||
+  setweight(to_tsvector('${S}.french_unaccent', array_to_string($6::text[], ' ') || ' ' || coalesce($34, '')), 'B') ||
+  setweight(to_tsvector('${S}.french_unaccent', coalesce($5, '') || ' ' || coalesce($21, '') || ' ' || coalesce($13, '')), 'C'))
 ON CONFLICT (identifier) DO UPDATE SET code_space = EXCLUDED.code_space, type = EXCLUDED.type, title = EXCLUDED.title,
   abstract = EXCLUDED.abstract, keywords = EXCLUDED.keywords, themes = EXCLUDED.themes, licence = EXCLUDED.licence,
   access_rights = EXCLUDED.access_rights, rights = EXCLUDED.rights, contact = EXCLUDED.contact, publisher = EXCLUDED.publisher,
@@ -122,13 +124,15 @@ function upsertParams(r: CatalogRecord): unknown[] {
  * Replace the records of one source by `records` in one transaction: upsert each, delete the
  * source's records that are not in the list. Either everything is applied or nothing is.
  */
-export async function replaceSource(pool: pg.Pool, source: string, records: CatalogRecord[]): Promise<{ upserted: number; deleted: number }> {
+export async function replaceSource(pool: pg.Pool, source: string, records: CatalogRecord[], schema = CATALOG_SCHEMA): Promise<{ upserted: number; deleted: number }> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`bad catalogue schema name '${schema}'`);
   const c = await pool.connect();
   try {
     await c.query('BEGIN');
     await c.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY + 1]);
-    for (const r of records) await c.query(UPSERT, upsertParams({ ...r, source }));
-    const del = await c.query(`DELETE FROM ${CATALOG_SCHEMA}.records WHERE source = $1 AND NOT (identifier = ANY($2::text[]))`, [
+    const upsert = upsertSql(schema);
+    for (const r of records) await c.query(upsert, upsertParams({ ...r, source }));
+    const del = await c.query(`DELETE FROM ${schema}.records WHERE source = $1 AND NOT (identifier = ANY($2::text[]))`, [
       source,
       records.map((r) => r.identifier),
     ]);
