@@ -331,3 +331,14 @@ describe('catalogue store', () => {
     expect(await getRecords(t.ctx.pool, [`${src}-a`], S)).toHaveLength(0);
   });
 });
+
+describe('documentation in step', () => {
+  it('openapi.yaml is valid and describes the catalogue routes; the config schema accepts the test metadata', async () => {
+    const SwaggerParser = (await import('@apidevtools/swagger-parser')).default;
+    const api = (await SwaggerParser.validate(path.join(import.meta.dirname, '..', 'openapi.yaml'))) as { paths: Record<string, unknown> };
+    for (const p of ['/catalog', '/catalog/dcat', '/catalog/dcat.rdf', '/catalog/dcat.ttl', '/catalog/dcat.jsonld', '/catalog/records/{id}']) expect(api.paths[p], p).toBeDefined();
+    const { validateConfig } = await import('../src/config/index.js');
+    expect(() => validateConfig(catalogConfig)).not.toThrow();
+    expect(() => validateConfig({ layers: [{ table: 'public.roads', metadata: { licence: 42 } }] })).toThrow(/licence/);
+  });
+});
