@@ -107,7 +107,8 @@ ON CONFLICT (identifier) DO UPDATE SET code_space = EXCLUDED.code_space, type = 
   metadata_modified = CASE WHEN (r.title, r.abstract, r.keywords, r.themes, r.licence, r.modified, r.links, r.feature_count)
       IS NOT DISTINCT FROM (EXCLUDED.title, EXCLUDED.abstract, EXCLUDED.keywords, EXCLUDED.themes, EXCLUDED.licence, EXCLUDED.modified, EXCLUDED.links, EXCLUDED.feature_count)
     THEN r.metadata_modified ELSE EXCLUDED.metadata_modified END,
-  tsv = EXCLUDED.tsv`;
+  tsv = EXCLUDED.tsv
+  WHERE r.source = EXCLUDED.source`;
 
 function upsertParams(r: CatalogRecord): unknown[] {
   return [

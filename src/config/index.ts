@@ -60,6 +60,8 @@ export interface Config {
     renderQueue: number;
   };
   demo: { autoload: boolean; seed: number; parcels: number };
+  /** Catalogue: remote catalogues harvested on a schedule. */
+  catalog?: { harvest?: { name: string; url: string; type: 'csw' | 'dcat'; intervalMinutes?: number }[] };
   /** undefined = publish every spatial table. */
   layers?: LayerConfig[];
   /** Path of the file the config came from, if any. */
@@ -171,6 +173,7 @@ export function validateConfig(raw: unknown, source?: string): Config {
       parcels: c.demo?.parcels ?? 200000,
     },
     layers: c.layers,
+    catalog: c.catalog,
     source,
   };
   return cfg;

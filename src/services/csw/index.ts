@@ -22,6 +22,7 @@ import { writeIsoRecord, GMD_NS, ISO_NAMESPACES } from '../../catalog/iso.js';
 import { buildRecordGraph } from '../../catalog/dcat.js';
 import { writeRdfXml } from '../../catalog/rdf.js';
 import { registerCatalogRoutes } from '../../catalog/routes.js';
+import { registerHarvesting } from '../../catalog/schedule.js';
 import { serviceIdentifier } from '../../catalog/derive.js';
 import { CATALOG_SCHEMA } from '../../catalog/store.js';
 import type { CatalogRecord } from '../../catalog/model.js';
@@ -560,4 +561,5 @@ export async function registerCatalogue(app: FastifyInstance, ctx: AppContext): 
     },
   });
   registerCatalogRoutes(app, ctx);
+  registerHarvesting(app, ctx);
 }
