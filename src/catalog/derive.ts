@@ -22,7 +22,7 @@ import {
   type Link,
   type Theme,
 } from './model.js';
-import { replaceSource } from './store.js';
+import { replaceSource, schemaOf } from './store.js';
 
 export function deterministicUuid(seed: string): string {
   const h = createHash('sha1').update(seed).digest();
@@ -212,5 +212,5 @@ export async function syncLocalRecords(ctx: AppContext): Promise<{ upserted: num
   }
   const loaded = (ctx.registry.loadedAt ?? new Date()).toISOString().slice(0, 10);
   const datasets = layers.map((l) => layerRecord(ctx, l, stats.get(`${l.schema}.${l.table}`) ?? loaded));
-  return replaceSource(ctx.pool, 'local', [...datasets, ...serviceRecords(ctx, datasets)]);
+  return replaceSource(ctx.pool, 'local', [...datasets, ...serviceRecords(ctx, datasets)], schemaOf(ctx));
 }

@@ -6,7 +6,7 @@
 import type pg from 'pg';
 import type { FilterNode, Operand } from '../filter/ast.js';
 import { FilterError, invalidValue } from '../filter/errors.js';
-import { CATALOG_SCHEMA, SELECT_COLUMNS, TS_CONFIG, rowToRecord } from './store.js';
+import { CATALOG_SCHEMA, SELECT_COLUMNS, rowToRecord } from './store.js';
 import type { CatalogRecord } from './model.js';
 
 type Kind = 'text' | 'array' | 'fulltext' | 'geometry' | 'number' | 'date';
@@ -91,18 +91,19 @@ function likeToText(pattern: string): string {
 }
 
 /** Compile a filter AST over the records table. Values are bind parameters. */
-export function compileCatalogFilter(node: FilterNode, params: unknown[]): string {
+export function compileCatalogFilter(node: FilterNode, params: unknown[], schema = CATALOG_SCHEMA): string {
+  const tsConfig = `${schema}.french_unaccent`;
   const p = (v: unknown) => {
     params.push(v);
     return `$${params.length}`;
   };
   switch (node.kind) {
     case 'and':
-      return `(${node.args.map((a) => compileCatalogFilter(a, params)).join(' AND ')})`;
+      return `(${node.args.map((a) => compileCatalogFilter(a, params, schema)).join(' AND ')})`;
     case 'or':
-      return `(${node.args.map((a) => compileCatalogFilter(a, params)).join(' OR ')})`;
+      return `(${node.args.map((a) => compileCatalogFilter(a, params, schema)).join(' OR ')})`;
     case 'not':
-      return `(NOT ${compileCatalogFilter(node.arg, params)})`;
+      return `(NOT ${compileCatalogFilter(node.arg, params, schema)})`;
     case 'include':
       return 'TRUE';
     case 'exclude':
@@ -115,8 +116,8 @@ export function compileCatalogFilter(node: FilterNode, params: unknown[]): strin
       const op = swapped ? SWAP[node.op] : node.op;
       const v = String(value);
       if (q.kind === 'fulltext') {
-        if (op === '=') return `tsv @@ plainto_tsquery('${TS_CONFIG}', ${p(v)})`;
-        if (op === '<>') return `NOT (tsv @@ plainto_tsquery('${TS_CONFIG}', ${p(v)}))`;
+        if (op === '=') return `tsv @@ plainto_tsquery('${tsConfig}', ${p(v)})`;
+        if (op === '<>') return `NOT (tsv @@ plainto_tsquery('${tsConfig}', ${p(v)}))`;
         throw invalidValue(`AnyText supports =, <> and LIKE only`);
       }
       if (q.kind === 'geometry') throw invalidValue(`'${prop}' is a geometry: use a spatial operator (BBOX, Intersects…)`);
@@ -134,7 +135,7 @@ export function compileCatalogFilter(node: FilterNode, params: unknown[]): strin
       if (q.kind === 'fulltext') {
         // words: stemmed full-text match; anything else (fragments): accent-insensitive substring
         const words = likeToText(node.pattern);
-        return `(tsv @@ plainto_tsquery('${TS_CONFIG}', ${p(words)}) OR unaccent(${q.sql}) ILIKE unaccent(${p(node.pattern)}))`;
+        return `(tsv @@ plainto_tsquery('${tsConfig}', ${p(words)}) OR unaccent(${q.sql}) ILIKE unaccent(${p(node.pattern)}))`;
       }
       if (q.kind === 'array') return `EXISTS (SELECT 1 FROM unnest(${q.sql}) k WHERE unaccent(k) ${op} unaccent(${p(node.pattern)}))`;
       if (q.kind === 'geometry') throw invalidValue(`'${node.operand.name}' is a geometry`);
@@ -220,21 +221,21 @@ export interface SearchResult {
   records: CatalogRecord[];
 }
 
-export async function searchRecords(pool: pg.Pool, o: SearchOptions): Promise<SearchResult> {
+export async function searchRecords(pool: pg.Pool, o: SearchOptions, schema = CATALOG_SCHEMA): Promise<SearchResult> {
   const where = o.where.length ? `WHERE ${o.where.join(' AND ')}` : '';
-  const count = await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${CATALOG_SCHEMA}.records ${where}`, o.params);
+  const count = await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${schema}.records ${where}`, o.params);
   const matched = Number(count.rows[0].n);
   if (o.limit <= 0 || o.offset >= matched) return { matched, records: [] };
   const params = [...o.params];
   const order = [...o.sort.map((s) => `${s.sql} ${s.desc ? 'DESC' : 'ASC'} NULLS LAST`)];
   if (o.rankQuery) {
     params.push(o.rankQuery);
-    order.unshift(`ts_rank(tsv, websearch_to_tsquery('${TS_CONFIG}', $${params.length})) DESC`);
+    order.unshift(`ts_rank(tsv, websearch_to_tsquery('${schema}.french_unaccent', $${params.length})) DESC`);
   }
   order.push('identifier ASC'); // stable order across pages
   params.push(o.limit, o.offset);
   const r = await pool.query(
-    `SELECT ${SELECT_COLUMNS} FROM ${CATALOG_SCHEMA}.records ${where} ORDER BY ${order.join(', ')} LIMIT $${params.length - 1} OFFSET $${params.length}`,
+    `SELECT ${SELECT_COLUMNS} FROM ${schema}.records ${where} ORDER BY ${order.join(', ')} LIMIT $${params.length - 1} OFFSET $${params.length}`,
     params,
   );
   return { matched, records: r.rows.map(rowToRecord) };

@@ -15,7 +15,7 @@ import { writeIsoRecord } from './iso.js';
 import { absolutise, type CatalogRecord } from './model.js';
 import { getRecords, searchRecords, type SortKey } from './query.js';
 import { toJsonLd, toRdfXml, toTurtle, type Graph } from './rdf.js';
-import { CATALOG_SCHEMA, TS_CONFIG } from './store.js';
+import { schemaOf } from './store.js';
 import { ensureCatalogReady } from './sync.js';
 
 type Fmt = 'rdf' | 'ttl' | 'jsonld';
@@ -79,14 +79,14 @@ async function dcatHandler(ctx: AppContext, req: FastifyRequest, reply: FastifyR
   const fmt = fixed ?? negotiate(req.headers.accept);
   await ensureCatalogReady(ctx);
   const base = baseUrlOf(req, ctx);
-  const datasets = await searchRecords(ctx.pool, { where: [`type <> 'service'`], params: [], sort: [], offset: (page - 1) * pageSize, limit: pageSize });
+  const datasets = await searchRecords(ctx.pool, { where: [`type <> 'service'`], params: [], sort: [], offset: (page - 1) * pageSize, limit: pageSize }, schemaOf(ctx));
   const last = Math.max(1, Math.ceil(datasets.matched / pageSize));
   if (page > last) return problem(reply, 404, `page ${page} does not exist (last page: ${last})`);
   let services: CatalogRecord[] = [];
   let allIds: string[] = [];
   if (page === 1) {
-    services = (await searchRecords(ctx.pool, { where: [`type = 'service'`], params: [], sort: [], offset: 0, limit: 100 })).records;
-    const r = await ctx.pool.query<{ identifier: string }>(`SELECT identifier FROM ${CATALOG_SCHEMA}.records WHERE type <> 'service'`);
+    services = (await searchRecords(ctx.pool, { where: [`type = 'service'`], params: [], sort: [], offset: 0, limit: 100 }, schemaOf(ctx))).records;
+    const r = await ctx.pool.query<{ identifier: string }>(`SELECT identifier FROM ${schemaOf(ctx)}.records WHERE type <> 'service'`);
     allIds = r.rows.map((x) => x.identifier);
   }
   const sizeParam = q.pageSize !== undefined ? `&pageSize=${pageSize}` : '';
@@ -168,7 +168,7 @@ async function searchHandler(ctx: AppContext, req: FastifyRequest, reply: Fastif
     };
     const text = list('q').join(' ').trim();
     if (text) {
-      where.push(`(tsv @@ websearch_to_tsquery('${TS_CONFIG}', ${p(text)}) OR unaccent(title) ILIKE unaccent(${p(`%${text.replace(/[\\%_]/g, (m) => `\\${m}`)}%`)}))`);
+      where.push(`(tsv @@ websearch_to_tsquery('${schemaOf(ctx)}.french_unaccent', ${p(text)}) OR unaccent(title) ILIKE unaccent(${p(`%${text.replace(/[\\%_]/g, (m) => `\\${m}`)}%`)}))`);
       rank = text;
     }
     const bboxRaw = list('bbox')[0];
@@ -195,13 +195,13 @@ async function searchHandler(ctx: AppContext, req: FastifyRequest, reply: Fastif
   }
   await ensureCatalogReady(ctx);
   const base = baseUrlOf(req, ctx);
-  const res = await searchRecords(ctx.pool, { where, params, sort, offset, limit, rankQuery: rank });
+  const res = await searchRecords(ctx.pool, { where, params, sort, offset, limit, rankQuery: rank }, schemaOf(ctx));
   const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
-  const facetSql = (expr: string) => `SELECT v AS value, count(*)::int AS count FROM (SELECT ${expr} AS v FROM ${CATALOG_SCHEMA}.records ${w}) s WHERE v IS NOT NULL GROUP BY v ORDER BY count(*) DESC, v LIMIT 50`;
+  const facetSql = (expr: string) => `SELECT v AS value, count(*)::int AS count FROM (SELECT ${expr} AS v FROM ${schemaOf(ctx)}.records ${w}) s WHERE v IS NOT NULL GROUP BY v ORDER BY count(*) DESC, v LIMIT 50`;
   const [kw, th, org, ty] = await Promise.all([
     ctx.pool.query(facetSql('unnest(keywords)'), params),
     ctx.pool.query(
-      `SELECT t->>'uri' AS uri, t->>'label' AS label, count(*)::int AS count FROM ${CATALOG_SCHEMA}.records, jsonb_array_elements(themes) t ${w} GROUP BY 1, 2 ORDER BY 3 DESC, 2 LIMIT 50`,
+      `SELECT t->>'uri' AS uri, t->>'label' AS label, count(*)::int AS count FROM ${schemaOf(ctx)}.records, jsonb_array_elements(themes) t ${w} GROUP BY 1, 2 ORDER BY 3 DESC, 2 LIMIT 50`,
       params,
     ),
     ctx.pool.query(facetSql('organisation'), params),
@@ -233,7 +233,7 @@ async function recordHandler(ctx: AppContext, req: FastifyRequest, reply: Fastif
   const id = (req.params as { id: string }).id;
   const f = String((req.query as Record<string, unknown>).f ?? '').toLowerCase();
   await ensureCatalogReady(ctx);
-  const [r] = await getRecords(ctx.pool, [id]);
+  const [r] = await getRecords(ctx.pool, [id], schemaOf(ctx));
   if (!r) return problem(reply, 404, `no catalogue record '${id}'`);
   const base = baseUrlOf(req, ctx);
   if (f === 'ttl' || f === 'rdf' || f === 'jsonld') {

@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
 import type { AppContext } from '../context.js';
 import { harvest, type HarvestReport, type HarvestSource } from './harvest.js';
-import { migrateCatalog } from './store.js';
+import { migrateCatalog, schemaOf } from './store.js';
 
 const running = new Map<string, Promise<HarvestReport>>();
 
@@ -17,8 +17,8 @@ export async function runHarvest(ctx: AppContext, src: HarvestSource): Promise<H
   const current = running.get(src.name);
   if (current) return current;
   const p = (async () => {
-    await migrateCatalog(ctx.pool);
-    const report = await harvest(ctx.pool, src);
+    await migrateCatalog(ctx.pool, schemaOf(ctx));
+    const report = await harvest(ctx.pool, src, { schema: schemaOf(ctx) });
     ctx.log[report.ok ? 'info' : 'warn']({ harvest: report }, `harvest of '${src.name}' ${report.ok ? 'done' : 'failed; previous records kept'}`);
     return report;
   })().finally(() => running.delete(src.name));

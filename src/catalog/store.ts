@@ -11,6 +11,11 @@ import type { CatalogRecord } from './model.js';
 
 export const CATALOG_SCHEMA = 'geodata_catalog';
 export const TS_CONFIG = `${CATALOG_SCHEMA}.french_unaccent`;
+
+/** The catalogue schema of an application (config `catalog.schema`, default geodata_catalog). */
+export function schemaOf(ctx: { config: { catalog?: { schema?: string } } }): string {
+  return ctx.config.catalog?.schema ?? CATALOG_SCHEMA;
+}
 const LOCK_KEY = 7_202_611; // advisory lock for migration and sync
 
 const migrationSql = (S: string) => `
@@ -189,4 +194,31 @@ export function rowToRecord(row: any): CatalogRecord {
     harvestedAt: row.harvested_at ? new Date(row.harvested_at).toISOString() : null,
     metadataModified: new Date(row.metadata_modified).toISOString(),
   };
+}
+
+/**
+ * Run `fn` in one transaction on one connection (CSW-T: every action of a Transaction request
+ * applies, or none).
+ */
+export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  const c = await pool.connect();
+  try {
+    await c.query('BEGIN');
+    await c.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY + 1]);
+    const r = await fn(c);
+    await c.query('COMMIT');
+    return r;
+  } catch (e) {
+    await c.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  } finally {
+    c.release();
+  }
+}
+
+/** Upsert one record of `source`; returns false when the identifier belongs to another source. */
+export async function upsertRecord(c: pg.PoolClient, r: CatalogRecord, schema = CATALOG_SCHEMA): Promise<boolean> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`bad catalogue schema name '${schema}'`);
+  const res = await c.query(upsertSql(schema), upsertParams(r));
+  return (res.rowCount ?? 0) > 0;
 }

@@ -6,7 +6,7 @@
  */
 import type { AppContext } from '../context.js';
 import { syncLocalRecords } from './derive.js';
-import { migrateCatalog } from './store.js';
+import { migrateCatalog, schemaOf } from './store.js';
 
 interface State {
   version: number;
@@ -17,7 +17,7 @@ const states = new WeakMap<AppContext, State>();
 
 /** Migrate + re-derive now (whatever the registry version). */
 export async function syncCatalog(ctx: AppContext): Promise<void> {
-  await migrateCatalog(ctx.pool);
+  await migrateCatalog(ctx.pool, schemaOf(ctx));
   const r = await syncLocalRecords(ctx);
   ctx.log.info({ upserted: r.upserted, deleted: r.deleted }, 'catalogue records synchronised with the registry');
 }

@@ -61,7 +61,7 @@ export interface Config {
   };
   demo: { autoload: boolean; seed: number; parcels: number };
   /** Catalogue: remote catalogues harvested on a schedule. */
-  catalog?: { harvest?: { name: string; url: string; type: 'csw' | 'dcat'; intervalMinutes?: number }[] };
+  catalog?: { schema?: string; harvest?: { name: string; url: string; type: 'csw' | 'dcat'; intervalMinutes?: number }[] };
   /** undefined = publish every spatial table. */
   layers?: LayerConfig[];
   /** Path of the file the config came from, if any. */

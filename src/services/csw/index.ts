@@ -23,8 +23,9 @@ import { buildRecordGraph } from '../../catalog/dcat.js';
 import { writeRdfXml } from '../../catalog/rdf.js';
 import { registerCatalogRoutes } from '../../catalog/routes.js';
 import { registerHarvesting } from '../../catalog/schedule.js';
+import { transactionOp, adminTokenConfigured } from './transaction.js';
 import { serviceIdentifier } from '../../catalog/derive.js';
-import { CATALOG_SCHEMA } from '../../catalog/store.js';
+import { schemaOf } from '../../catalog/store.js';
 import type { CatalogRecord } from '../../catalog/model.js';
 
 const DCAT_NS = 'http://www.w3.org/ns/dcat#';
@@ -255,7 +256,7 @@ async function getRecordsOp(req: OwsRequest) {
   const where: string[] = [];
   if (q.filter) {
     try {
-      where.push(compileCatalogFilter(q.filter, params));
+      where.push(compileCatalogFilter(q.filter, params, schemaOf(req.ctx)));
     } catch (e) {
       filterError(e);
     }
@@ -279,7 +280,7 @@ async function getRecordsOp(req: OwsRequest) {
   await ensureCatalogReady(req.ctx);
   const maxRecords = Math.min(q.maxRecords, MAX_RECORDS_CAP);
   const limit = q.resultType === 'hits' ? 0 : maxRecords;
-  const res = await searchRecords(req.ctx.pool, { where, params, sort: q.sort, offset: q.startPosition - 1, limit });
+  const res = await searchRecords(req.ctx.pool, { where, params, sort: q.sort, offset: q.startPosition - 1, limit }, schemaOf(req.ctx));
   const returned = res.records.length;
   const last = q.startPosition - 1 + returned;
   const nextRecord = q.resultType === 'hits' ? (res.matched >= q.startPosition ? q.startPosition : 0) : last >= res.matched || returned === 0 ? 0 : last + 1;
@@ -316,7 +317,7 @@ async function getRecordByIdOp(req: OwsRequest) {
   }
   if (!ids.length) throw new OwsException('MissingParameterValue', "missing parameter 'Id'", 'Id');
   await ensureCatalogReady(req.ctx);
-  const records = await getRecords(req.ctx.pool, ids);
+  const records = await getRecords(req.ctx.pool, ids, schemaOf(req.ctx));
   const w = new XmlWriter();
   w.start('csw:GetRecordByIdResponse', { ...rootAttrs('http://schemas.opengis.net/csw/2.0.2/CSW-discovery.xsd'), ...(outputSchema === GMD_NS ? ISO_NAMESPACES : {}) });
   writeRecords(w, records, { outputSchema, elementSet, elementNames: [] }, req);
@@ -397,7 +398,7 @@ async function getDomainOp(req: OwsRequest) {
       }
       if (q.kind === 'geometry' || q.kind === 'fulltext') throw new OwsException('InvalidParameterValue', `no value list for '${p}'`, 'PropertyName');
       const expr = q.kind === 'array' ? `unnest(${q.sql})` : q.sql;
-      const r = await req.ctx.pool.query<{ v: string }>(`SELECT DISTINCT v FROM (SELECT ${expr}::text AS v FROM ${CATALOG_SCHEMA}.records) s WHERE v IS NOT NULL AND v <> '' ORDER BY v LIMIT 1000`);
+      const r = await req.ctx.pool.query<{ v: string }>(`SELECT DISTINCT v FROM (SELECT ${expr}::text AS v FROM ${schemaOf(req.ctx)}.records) s WHERE v IS NOT NULL AND v <> '' ORDER BY v LIMIT 1000`);
       w.start('csw:DomainValues', { type: 'csw:Record' }).el('csw:PropertyName', p).start('csw:ListOfValues');
       for (const row of r.rows) w.el('csw:Value', row.v);
       w.end().end();
@@ -507,6 +508,7 @@ async function getCapabilitiesOp(req: OwsRequest) {
     });
     op('GetRecordById', { outputSchema: OUTPUT_SCHEMAS, outputFormat: ['application/xml'], ElementSetName: ['brief', 'summary', 'full'] });
     op('GetDomain', { ParameterName: DOMAIN_LIST.map(([k]) => k) });
+    if (adminTokenConfigured()) op('Transaction', { typeNames: TYPENAMES });
     w.start('ows:Parameter', { name: 'service' }).el('ows:Value', 'CSW').end();
     w.start('ows:Parameter', { name: 'version' }).el('ows:Value', '2.0.2').end();
     w.start('ows:Constraint', { name: 'MaxRecordDefault' }).el('ows:Value', MAX_RECORDS_CAP).end();
@@ -558,6 +560,7 @@ export async function registerCatalogue(app: FastifyInstance, ctx: AppContext): 
       GetRecords: getRecordsOp,
       GetRecordById: getRecordByIdOp,
       GetDomain: getDomainOp,
+      Transaction: transactionOp,
     },
   });
   registerCatalogRoutes(app, ctx);
