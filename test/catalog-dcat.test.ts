@@ -342,3 +342,13 @@ describe('documentation in step', () => {
     expect(() => validateConfig({ layers: [{ table: 'public.roads', metadata: { licence: 42 } }] })).toThrow(/licence/);
   });
 });
+
+describe('landing page', () => {
+  it('links the catalogue: search and the three DCAT serialisations', async () => {
+    const doc = (await t.app.inject('/?f=json')).json();
+    const hrefs = doc.links.map((l: { href: string }) => l.href);
+    for (const p of ['/catalog', '/catalog/dcat.rdf', '/catalog/dcat.ttl', '/catalog/dcat.jsonld']) expect(hrefs).toContain(`http://geo.test${p}`);
+    const html = (await t.app.inject({ url: '/', headers: { accept: 'text/html' } })).body;
+    expect(html).toContain('href="/catalog/dcat.rdf"');
+  });
+});

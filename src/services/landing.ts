@@ -50,6 +50,10 @@ export function landingDocument(ctx: AppContext, base: string) {
       { rel: 'alternate', type: 'text/html', href: `${base}/?f=html` },
       { rel: 'service-desc', type: 'application/yaml', href: `${base}/openapi.yaml` },
       { rel: 'status', type: 'application/json', href: `${base}/readyz` },
+      { rel: 'search', type: 'application/json', href: `${base}/catalog` },
+      { rel: 'data', type: 'application/rdf+xml', href: `${base}/catalog/dcat.rdf` },
+      { rel: 'data', type: 'text/turtle', href: `${base}/catalog/dcat.ttl` },
+      { rel: 'data', type: 'application/ld+json', href: `${base}/catalog/dcat.jsonld` },
     ],
   };
 }
@@ -90,6 +94,8 @@ ${svc}
 <tbody>
 ${rows}
 </tbody></table>
+<h2>Catalogue</h2>
+<p>Search: <a href="/catalog">/catalog</a> (JSON) · DCAT-AP for harvesters: <a href="/catalog/dcat.rdf">RDF/XML</a>, <a href="/catalog/dcat.ttl">Turtle</a>, <a href="/catalog/dcat.jsonld">JSON-LD</a> · CSW: <code>${esc(doc.qgis.CSW)}</code></p>
 <p><a href="?f=json">JSON</a> · <a href="/readyz">status</a></p>
 </body></html>`;
 }
