@@ -5,6 +5,7 @@
  *   demo [--parcels N] [--seed S]   (re)generate the demo data
  *   provision             provision the embedded database and print its URL (password hidden)
  *   check-config [file]   validate a configuration file
+ *   catalog-import FILE…  publish metadata files (ISO 19139, csw:Record, DCAT) in the catalogue
  */
 import { pino } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config/index.js';
@@ -122,8 +123,13 @@ async function main(): Promise<void> {
         process.stdout.write(`configuration OK (${cfg.source ?? 'defaults'})\n`);
         break;
       }
+      case 'catalog-import': {
+        const { catalogImport } = await import('./catalog/cli.js');
+        process.exitCode = await catalogImport(loadConfig(argValue(args, '--config')), args.filter((a, i) => !a.startsWith('--config') && args[i - 1] !== '--config'));
+        break;
+      }
       default:
-        process.stderr.write(`unknown command '${cmd}'. Commands: serve, demo, provision, check-config\n`);
+        process.stderr.write(`unknown command '${cmd}'. Commands: serve, demo, provision, check-config, catalog-import\n`);
         process.exit(2);
     }
   } catch (e) {
