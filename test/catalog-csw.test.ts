@@ -313,6 +313,9 @@ describe('the request udata sends (harvesters.md §2)', () => {
     const kw = all(roads, 'MD_Keywords').find((k) => first(k, 'thesaurusName'))!;
     expect(first(kw, 'Anchor')!.attrs['xlink:href']).toBe('http://inspire.ec.europa.eu/theme/tn');
     expect(textOf(first(first(kw, 'thesaurusName')!, 'title'))).toBe('GEMET - INSPIRE themes, version 1.0');
+    // INSPIRE conformity declared (not evaluated) against Regulation 1089/2010
+    expect(textOf(first(first(roads, 'DQ_ConformanceResult')!, 'title'))).toMatch(/1089\/2010/);
+    expect(first(first(roads, 'DQ_ConformanceResult')!, 'pass')!.attrs['gco:nilReason']).toBe('unknown');
     // service records point at the datasets they serve
     const wms = records.find((r) => all(r, 'serviceTypeVersion').some((x) => textOf(x) === '1.3.0'))!;
     expect(all(wms, 'operatesOn')).toHaveLength(4);

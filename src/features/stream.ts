@@ -32,6 +32,8 @@ export interface FeatureStreamOptions {
    * when the page was not full, and count on the same connection otherwise (no second connection).
    */
   finalize?: (run: SqlRunner, returned: number) => Promise<Partial<CollectionInfo>>;
+  /** Told how many features were written once the stream is complete (metrics, usage statistics). */
+  onComplete?: (written: number) => void;
 }
 
 export type SqlRunner = (sql: string, params: unknown[]) => Promise<Record<string, unknown>[]>;
@@ -152,6 +154,7 @@ async function* generate(pool: pg.Pool, o: FeatureStreamOptions): AsyncGenerator
     }
   }
   buf += writer.footer({ ...info, ...extra }, written);
+  o.onComplete?.(written);
   yield buf;
 }
 

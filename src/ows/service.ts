@@ -10,6 +10,7 @@ import { OwsException, flavourFor, renderException } from './exceptions.js';
 import { normaliseKvp, negotiateAcceptVersions, negotiateWmsVersion, type Kvp } from './kvp.js';
 import { parseXml, XmlInputError, type XmlElement } from './xmldom.js';
 import { tagRequest } from '../ops/tags.js';
+import { assertCanRead, canRead, principalOf } from '../security/auth.js';
 
 export type ServiceName = 'WMS' | 'WFS' | 'WMTS' | 'CSW';
 export const SERVICE_NAMES: ServiceName[] = ['WMS', 'WFS', 'WMTS', 'CSW'];
@@ -170,7 +171,15 @@ export function owsHandler(ctx: AppContext) {
         http: req,
         reply,
         baseUrl: baseUrlOf(req, ctx),
-        ctx,
+        // the registry as this caller sees it: restricted layers hidden, direct use refused (401/403)
+        ctx: {
+          ...ctx,
+          registry: ctx.registry.viewFor(
+            (l) => canRead(l, principalOf(req)),
+            (l) => assertCanRead(l, req, ctx.auth?.realm) as never,
+            (l) => tagRequest(req, { layers: [l.name] }),
+          ),
+        },
       };
       return await def.operations[opName](owsReq);
     } catch (e) {
