@@ -251,6 +251,18 @@ describe('WMS GetMap: the known square lands where expected', () => {
     }
   });
 
+  it('draws sub-pixel features as one pixel (reduced per pixel in SQL)', async () => {
+    // 10 km per pixel: the 1 km square is reduced to its pixel in SQL, the 10 km one is one pixel
+    const res = await get(getMapParams('1.3.0', 'EPSG:2154', [400000, 6300000, 1400000, 7300000], { WIDTH: 100, HEIGHT: 100 }));
+    expect(res.statusCode, res.body).toBe(200);
+    const px = await pixels(res.rawPayload);
+    expect(isRed(px.at(55, 44))).toBe(true);
+    expect(isRed(px.at(50, 49))).toBe(true);
+    let drawn = 0;
+    for (let y = 0; y < 100; y++) for (let x = 0; x < 100; x++) if (px.at(x, y)[3] > 0) drawn++;
+    expect(drawn).toBe(2);
+  });
+
   it('respects scale denominators', async () => {
     // 30 km over 200 px: scale ≈ 535,714 > 50,000 → nothing drawn
     const far = await pixels((await get(getMapParams('1.3.0', 'EPSG:2154', [890000, 6790000, 920000, 6820000], { STYLES: 'small' }))).rawPayload);

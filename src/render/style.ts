@@ -72,6 +72,20 @@ export interface Style {
   rules: Rule[];
 }
 
+/**
+ * CSS font list for a style's font-family: generic families are resolved to the DejaVu fonts
+ * (Skia's generic fallback would pick a serif face on a bare Debian).
+ */
+export function fontList(family: string): string {
+  const generic: Record<string, string> = { 'sans-serif': '"DejaVu Sans", sans-serif', serif: '"DejaVu Serif", serif', monospace: '"DejaVu Sans Mono", monospace' };
+  return family
+    .split(',')
+    .map((f) => f.trim())
+    .filter(Boolean)
+    .map((f) => generic[f.toLowerCase()] ?? (/^[\w -]+$/.test(f) && f.includes(' ') ? `"${f}"` : f))
+    .join(', ');
+}
+
 export class StyleError extends Error {
   constructor(message: string) {
     super(message);

@@ -112,7 +112,7 @@ async function imageException(err: OwsException, kvp: Kvp): Promise<{ body: Buff
   }
   if (mode === 'inimage') {
     g.fillStyle = '#cc0000';
-    g.font = '12px sans-serif';
+    g.font = '12px "DejaVu Sans", sans-serif';
     g.textBaseline = 'top';
     // wrap the message on the image width
     const words = `${err.code}: ${err.message}`.split(/\s+/);
