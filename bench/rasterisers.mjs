@@ -151,17 +151,16 @@ function drawCanvas(w, h) {
     g.lineWidth = st.width;
     g.stroke(linePath(cls));
   }
-  const pts = new Path2D();
-  for (const [x, y] of S.points) {
-    pts.moveTo(x * w + 3, y * h);
-    pts.arc(x * w, y * h, 3, 0, Math.PI * 2);
-    pts.closePath();
-  }
+  // one path per circle, as the renderer does: arcs appended to one Path2D cost O(n) each
   g.fillStyle = '#e4572e';
-  g.fill(pts);
   g.strokeStyle = '#ffffff';
   g.lineWidth = 1;
-  g.stroke(pts);
+  for (const [x, y] of S.points) {
+    g.beginPath();
+    g.arc(x * w, y * h, 3, 0, Math.PI * 2);
+    g.fill();
+    g.stroke();
+  }
   return c;
 }
 
@@ -191,6 +190,7 @@ const sizes = [
 const cases = {
   'SVG → sharp (librsvg) → PNG': (w, h) => () => sharp(Buffer.from(svgDoc(w, h))).png().toBuffer(),
   'SVG → resvg → PNG': (w, h) => () => new Resvg(svgDoc(w, h)).render().asPng(),
+  'resvg render only (SVG built + rasterised, no encode)': (w, h) => () => (new Resvg(svgDoc(w, h)).render(), Buffer.alloc(0)),
   'Skia canvas (draw + encode PNG)': (w, h) => () => drawCanvas(w, h).encode('png'),
   'Skia canvas draw only': (w, h) => () => drawCanvas(w, h).getContext('2d') && Buffer.alloc(0),
   'Skia draw + sharp PNG (from raw)': (w, h) => () => sharp(rawOf(drawCanvas(w, h)), { raw: { width: w, height: h, channels: 4, premultiplied: true } }).png().toBuffer(),

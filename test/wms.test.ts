@@ -510,3 +510,21 @@ describe('client: GDAL WMS driver', () => {
   it.skipIf(gdal)('skipped: gdal_translate is not installed (apt-get install gdal-bin)', () => undefined);
 });
 void spawnSync;
+
+describe('style configuration', () => {
+  it('the config schema checks styles, and a style naming a missing column answers a clear exception', async () => {
+    const { validateConfig } = await import('../src/config/index.js');
+    expect(() => validateConfig({ layers: [{ table: 'public.roads', styles: { s: { rules: [{ line: { colour: '#fff' } }] } } }] })).toThrow(/colour/);
+    expect(() => validateConfig({ layers: [{ table: 'public.roads', styles: { s: { rules: [{ point: { mark: 'hexagon' } }] } } }] })).toThrow(/mark/);
+    const bad = await makeTestApp({ layers: [{ table: 'public.roads', styles: { s: { rules: [{ text: { label: 'nope' } }] } } }] });
+    try {
+      const res = await bad.app.inject({ url: '/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=roads&STYLES=&CRS=EPSG:2154&BBOX=0,0,1,1&WIDTH=10&HEIGHT=10&FORMAT=image/png' });
+      expect(res.statusCode).toBe(500);
+      expect(res.body).toContain("label property 'nope' is not a column");
+      const caps = await bad.app.inject({ url: '/wms?SERVICE=WMS&REQUEST=GetCapabilities' });
+      expect(caps.statusCode).toBe(200);
+    } finally {
+      await bad.close();
+    }
+  });
+});

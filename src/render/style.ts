@@ -10,6 +10,7 @@
 import { parseCql2Text } from '../filter/cql2.js';
 import type { FilterNode } from '../filter/ast.js';
 import type { GeometryType, Layer } from '../registry/types.js';
+import { compileFilter } from '../filter/sql.js';
 
 export type MarkName = 'circle' | 'square' | 'triangle' | 'star' | 'cross' | 'x';
 export const MARKS: MarkName[] = ['circle', 'square', 'triangle', 'star', 'cross', 'x'];
@@ -346,6 +347,23 @@ export function layerStyles(layer: Layer): LayerStyles {
     const fieldNames = new Set(layer.fields.map((f) => f.name));
     if (demo && demo.requires.every((f) => fieldNames.has(f))) styles.set('default', parseStyle('default', demo.raw));
     else styles.set('default', defaultStyleFor(layer.geometryType));
+  }
+  // check the styles against the layer's columns once, so that a bad style is a clear error
+  const fieldNames = new Set(layer.fields.map((f) => f.name));
+  const target = { fields: layer.fields, geometryColumn: layer.geometryColumn, srid: layer.srid, primaryKey: layer.primaryKey, layerName: layer.name };
+  for (const s of styles.values()) {
+    for (const r of s.rules) {
+      if (r.filter) {
+        try {
+          compileFilter(r.filter, target, []);
+        } catch (e) {
+          throw new StyleError(`layers.${layer.name}.styles.${s.name}, rule '${r.name}': filter '${r.filterText}': ${(e as Error).message}`);
+        }
+      }
+      for (const sym of r.symbolizers) {
+        if (sym.kind === 'text' && !fieldNames.has(sym.label)) throw new StyleError(`layers.${layer.name}.styles.${s.name}, rule '${r.name}': label property '${sym.label}' is not a column of the layer`);
+      }
+    }
   }
   const names = [...styles.keys()];
   let defaultName = layer.defaultStyle && styles.has(layer.defaultStyle) ? layer.defaultStyle : names[0];

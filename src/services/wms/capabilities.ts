@@ -3,7 +3,7 @@ import type { AppContext } from '../../context.js';
 import { XmlWriter } from '../../ows/xml.js';
 import { ADVERTISED_CRS, OGC_PIXEL_SIZE, resolveWmsCrs, transformExtent } from '../../crs/index.js';
 import type { Extent, Layer } from '../../registry/types.js';
-import { layerStyles, type Style } from '../../render/style.js';
+import { defaultStyleFor, layerStyles, type LayerStyles, type Style } from '../../render/style.js';
 import { legendSize } from '../../render/legend.js';
 import { ADVERTISED_FORMATS, publishedLayers } from './params.js';
 
@@ -186,7 +186,14 @@ function layerElement(w: XmlWriter, l: Layer, v13: boolean, base: string, online
   }
   if (l.wgs84Extent) geoBox(w, l.wgs84Extent, v13);
   for (const [code, e] of boxes(l)) bbox(w, code, e, v13);
-  const ls = layerStyles(l);
+  let ls: LayerStyles;
+  try {
+    ls = layerStyles(l);
+  } catch {
+    // a broken style configuration (logged at start): advertise the default style only
+    const d = defaultStyleFor(l.geometryType);
+    ls = { names: ['default'], styles: new Map([['default', d]]), defaultName: 'default' };
+  }
   for (const name of ls.names) {
     const s = ls.styles.get(name)!;
     w.start('Style');

@@ -11,7 +11,7 @@ import { registerOwsService, type OwsRequest } from '../../ows/service.js';
 import { encodeCanvas, renderMap, RenderTimeout, StyleNotFound, resolveStyle, type MapFormat } from '../../render/index.js';
 import { renderLegend } from '../../render/legend.js';
 import { QueueFull, RenderGate } from '../../render/queue.js';
-import { StyleError } from '../../render/style.js';
+import { layerStyles, StyleError } from '../../render/style.js';
 import { capabilities } from './capabilities.js';
 import { getFeatureInfo } from './featureinfo.js';
 import { CONTENT_TYPE, exceptionMode, findLayer, parseBgcolor, parseBool, parseFormat, parseMapParams } from './params.js';
@@ -42,8 +42,8 @@ function wmsError(e: unknown): unknown {
 
 async function getMap(req: OwsRequest): Promise<unknown> {
   const { ctx } = req;
-  const mp = parseMapParams(ctx, req.kvp, req.version);
   try {
+    const mp = parseMapParams(ctx, req.kvp, req.version);
     const img = await gateFor(ctx).run(() =>
       renderMap(ctx, {
         layers: mp.layers,
@@ -133,7 +133,14 @@ async function imageException(err: OwsException, kvp: Kvp): Promise<{ body: Buff
 
 export function registerWms(app: FastifyInstance, ctx: AppContext): void {
   void app;
-  void ctx;
+  // report style configuration errors at start (they also answer a clear exception per request)
+  for (const layer of ctx.registry.list()) {
+    try {
+      layerStyles(layer);
+    } catch (e) {
+      ctx.log.error({ layer: layer.name, err: (e as Error).message }, 'invalid style');
+    }
+  }
   registerOwsService({
     name: 'WMS',
     versions: ['1.3.0', '1.1.1'],
