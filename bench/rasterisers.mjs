@@ -192,7 +192,8 @@ const cases = {
   'SVG → resvg → PNG': (w, h) => () => new Resvg(svgDoc(w, h)).render().asPng(),
   'resvg render only (SVG built + rasterised, no encode)': (w, h) => () => (new Resvg(svgDoc(w, h)).render(), Buffer.alloc(0)),
   'Skia canvas (draw + encode PNG)': (w, h) => () => drawCanvas(w, h).encode('png'),
-  'Skia canvas draw only': (w, h) => () => drawCanvas(w, h).getContext('2d') && Buffer.alloc(0),
+  // @napi-rs/canvas records drawing and rasterises when pixels are read: data() forces it
+  'Skia canvas draw + rasterise (no encode)': (w, h) => () => (drawCanvas(w, h).data(), Buffer.alloc(0)),
   'Skia draw + sharp PNG (from raw)': (w, h) => () => sharp(rawOf(drawCanvas(w, h)), { raw: { width: w, height: h, channels: 4, premultiplied: true } }).png().toBuffer(),
   'Skia draw + sharp PNG (from raw, zlib level 3)': (w, h) => () => sharp(rawOf(drawCanvas(w, h)), { raw: { width: w, height: h, channels: 4, premultiplied: true } }).png({ compressionLevel: 3 }).toBuffer(),
   'Skia draw + sharp PNG 8-bit palette': (w, h) => () => sharp(rawOf(drawCanvas(w, h)), { raw: { width: w, height: h, channels: 4, premultiplied: true } }).png({ palette: true, effort: 1 }).toBuffer(),
