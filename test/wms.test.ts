@@ -528,3 +528,23 @@ describe('style configuration', () => {
     }
   });
 });
+
+describe('INSPIRE view service extended capabilities', () => {
+  it('are emitted in 1.3.0 when configured, and validate', async () => {
+    const insp = await makeTestApp({ service: { inspire: { metadataUrl: 'https://geo.example.org/csw?SERVICE=CSW&REQUEST=GetRecordById&ID=wms-1', language: 'fre' } }, layers: [{ table: 'public.communes' }] });
+    try {
+      const caps = (await insp.app.inject({ url: '/wms?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0' })).body;
+      expect(caps).toContain('<inspire_vs:ExtendedCapabilities>');
+      expect(caps).toContain('<inspire_common:URL>https://geo.example.org/csw?SERVICE=CSW&amp;REQUEST=GetRecordById&amp;ID=wms-1</inspire_common:URL>');
+      expect(caps).toContain('<inspire_common:Language>fre</inspire_common:Language>');
+      const c11 = (await insp.app.inject({ url: '/wms?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1' })).body;
+      expect(c11).not.toContain('inspire');
+      if (canValidate) {
+        const [r] = validateXml([caps]);
+        expect(r.valid, r.output).toBe(true);
+      } else console.warn(skipReason);
+    } finally {
+      await insp.close();
+    }
+  });
+});
