@@ -38,6 +38,20 @@ const config = {
           ],
         },
         small: { title: 'Only at large scales', rules: [{ title: 'Square', maxScaleDenominator: 50000, polygon: { fill: '#ff0000' } }] },
+        sld: {
+          sld: `<?xml version="1.0" encoding="UTF-8"?>
+<StyledLayerDescriptor version="1.0.0" xmlns="http://www.opengis.net/sld" xmlns:ogc="http://www.opengis.net/ogc">
+  <NamedLayer><Name>squares</Name><UserStyle><Title>From SLD</Title><FeatureTypeStyle>
+    <Rule><Name>big</Name><Title>Big ones</Title>
+      <ogc:Filter><ogc:PropertyIsEqualTo><ogc:PropertyName>kind</ogc:PropertyName><ogc:Literal>big</ogc:Literal></ogc:PropertyIsEqualTo></ogc:Filter>
+      <PolygonSymbolizer><Fill><CssParameter name="fill">#ff00ff</CssParameter></Fill></PolygonSymbolizer>
+    </Rule>
+    <Rule><Name>other</Name><ElseFilter/>
+      <PolygonSymbolizer><Fill><CssParameter name="fill">#00ffff</CssParameter></Fill><Stroke><CssParameter name="stroke">#00ffff</CssParameter></Stroke></PolygonSymbolizer>
+    </Rule>
+  </FeatureTypeStyle></UserStyle></NamedLayer>
+</StyledLayerDescriptor>`,
+        },
       },
     },
   ],
@@ -229,6 +243,17 @@ describe('WMS GetMap: the known square lands where expected', () => {
     expect(px.at(5, 5)).toEqual([0x12, 0x34, 0x56, 255]);
     expect(px.at(150, 550)).toEqual([0, 255, 0, 255]); // the big square, rule kind = 'big'
     expect(px.at(605, 95)).toEqual([0, 0, 255, 255]); // the small square at 950500,6850500, else rule
+  });
+
+  it('draws a named style written in SLD 1.0 XML', async () => {
+    const res = await get(getMapParams('1.3.0', 'EPSG:2154', [890000, 6790000, 960000, 6860000], { TRANSPARENT: 'FALSE', STYLES: 'sld', WIDTH: 700, HEIGHT: 700 }));
+    expect(res.statusCode, res.body).toBe(200);
+    const px = await pixels(res.rawPayload);
+    expect(px.at(150, 550)).toEqual([255, 0, 255, 255]);
+    expect(px.at(605, 95)).toEqual([0, 255, 255, 255]);
+    const legend = await get({ SERVICE: 'WMS', REQUEST: 'GetLegendGraphic', LAYER: 'squares', STYLE: 'sld', FORMAT: 'image/png' });
+    const lp = await pixels(legend.rawPayload);
+    expect(lp.at(14, 14)).toEqual([255, 0, 255, 255]);
   });
 
   it('encodes PNG 8-bit, JPEG and WebP', async () => {

@@ -15,7 +15,7 @@ import type pg from 'pg';
 import { compileFilter } from '../filter/sql.js';
 import { quoteIdent, qualifiedTable } from '../db/pool.js';
 import type { Extent, Layer } from '../registry/types.js';
-import { scaleDenominator, transformExtent } from '../crs/index.js';
+import { ExtentError, scaleDenominator, transformExtent } from '../crs/index.js';
 import { decodeTwkb, type TwkbPart } from './twkb.js';
 import { fontList, layerStyles, ruleActive, type LineSymbolizer, type PointSymbolizer, type PolygonSymbolizer, type Rule, type Style, type TextSymbolizer } from './style.js';
 import { drawMark } from './marks.js';
@@ -338,7 +338,15 @@ export async function drawMap(rc: RenderContext, o: MapOptions) {
       if (!rules.length) continue;
       let margin = 2;
       for (const r of rules) for (const s of r.symbolizers) margin = Math.max(margin, s.kind === 'point' ? s.size : s.kind === 'text' ? 64 : s.kind === 'line' ? s.width : s.strokeWidth);
-      const { features, textRules } = await queryLayer(client, rl.layer, rules, o, margin);
+      let result: Awaited<ReturnType<typeof queryLayer>>;
+      try {
+        result = await queryLayer(client, rl.layer, rules, o, margin);
+      } catch (e) {
+        // the map extent has no image in the layer's CRS (e.g. a whole-world view): nothing to draw
+        if (e instanceof ExtentError) continue;
+        throw e;
+      }
+      const { features, textRules } = result;
       if (Date.now() > deadline) throw new RenderTimeout();
       let t = 0;
       rules.forEach((rule, i) => {

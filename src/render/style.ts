@@ -11,6 +11,8 @@ import { parseCql2Text } from '../filter/cql2.js';
 import type { FilterNode } from '../filter/ast.js';
 import type { GeometryType, Layer } from '../registry/types.js';
 import { compileFilter } from '../filter/sql.js';
+// sld.ts imports this module too; the functions are only called at run time, so the cycle is safe
+import { parseSld } from './sld.js';
 
 export type MarkName = 'circle' | 'square' | 'triangle' | 'star' | 'cross' | 'x';
 export const MARKS: MarkName[] = ['circle', 'square', 'triangle', 'star', 'cross', 'x'];
@@ -200,6 +202,7 @@ const SYMBOLIZER_KEYS: Record<string, string> = {
 /** Parse one named style from its config object. Throws StyleError naming the faulty key. */
 export function parseStyle(name: string, raw: Obj, where = `styles.${name}`): Style {
   if (!raw || typeof raw !== 'object') throw new StyleError(`${where}: a style is a mapping with 'rules'`);
+  if (typeof raw.sld === 'string') return parseSld(name, raw.sld, `${where}.sld`);
   const rulesRaw = raw.rules;
   if (!Array.isArray(rulesRaw) || !rulesRaw.length) throw new StyleError(`${where}.rules: a non-empty list of rules`);
   const rules = rulesRaw.map((r: Obj, i: number): Rule => {
