@@ -459,9 +459,13 @@ describe('WMS GetLegendGraphic', () => {
     expect(px.info.height).toBe(2 * 24 + 4);
     expect(px.at(14, 14)).toEqual([0, 255, 0, 255]);
     expect(px.at(14, 38)).toEqual([0, 0, 255, 255]);
+    // roads: autoroute, nationale, chemin, communale, départementale (casings share their row)
     const roads = await get({ SERVICE: 'WMS', REQUEST: 'GetLegendGraphic', LAYER: 'roads', FORMAT: 'image/png' });
     expect(roads.statusCode).toBe(200);
-    expect((await sharp(roads.rawPayload).metadata()).height).toBeGreaterThan(100);
+    expect((await sharp(roads.rawPayload).metadata()).height).toBe(5 * 24 + 4);
+    // at 1:1,000,000 chemins and communales are not drawn, so not in the legend
+    const roadsAtScale = await get({ SERVICE: 'WMS', REQUEST: 'GetLegendGraphic', LAYER: 'roads', FORMAT: 'image/png', SCALE: 1000000 });
+    expect((await sharp(roadsAtScale.rawPayload).metadata()).height).toBe(3 * 24 + 4);
     const bad = await get({ SERVICE: 'WMS', VERSION: '1.3.0', REQUEST: 'GetLegendGraphic', LAYER: 'squares', STYLE: 'nope', FORMAT: 'image/png' });
     expect(bad.body).toContain('StyleNotDefined');
   });
