@@ -8,6 +8,7 @@ import type { AppContext } from './context.js';
 import { projectRoot } from './config/index.js';
 import { OwsException } from './ows/exceptions.js';
 import { classifyDbError } from './db/errors.js';
+import { setStreamLimits } from './ops/gate.js';
 import { owsHandler, sendOwsException, SERVICE_NAMES } from './ows/service.js';
 import { registerLanding } from './services/landing.js';
 import { registerServices } from './services/index.js';
@@ -47,6 +48,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   const usage = (ctx.usage ??= new UsageStats(ctx.pool, ctx.log, ctx.config.ops.usageFlushSeconds));
   const auth = (ctx.auth ??= new Authenticator(ctx.config));
   await usage.start();
+  setStreamLimits(ctx.pool, ctx.config.limits.maxConcurrentExports, ctx.config.limits.exportQueue);
   app.addHook('onClose', async () => {
     await usage.close();
   });

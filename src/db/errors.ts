@@ -12,6 +12,7 @@ export interface DbErrorClass {
 }
 
 export function classifyDbError(e: unknown): DbErrorClass | null {
+  if (e instanceof Error && e.name === 'ServerBusy') return { status: 503, message: e.message, retryAfter: (e as { retryAfter?: number }).retryAfter ?? 2 };
   const code = (e as { code?: unknown })?.code;
   if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return null;
   if (code.startsWith('22')) {

@@ -6,6 +6,7 @@
 import { Readable } from 'node:stream';
 import type pg from 'pg';
 import QueryStream from 'pg-query-stream';
+import { streamGateOf } from '../ops/gate.js';
 import {
   buildCountSql,
   buildFeatureSql,
@@ -98,7 +99,15 @@ export async function* featureRowEvents(
     yield { kind: 'end', q: queries[queries.length - 1], index: 0, run: async (sql, params) => (await pool.query(sql, params)).rows };
     return;
   }
-  const client = await pool.connect();
+  // bounded: at most N streams hold a connection at once, a few wait, the rest get ServerBusy
+  const release = await (streamGateOf(pool)?.acquire() ?? (async () => () => {})());
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (e) {
+    release();
+    throw e;
+  }
   let qs: QueryStream | undefined;
   let broken: Error | undefined;
   try {
@@ -127,6 +136,7 @@ export async function* featureRowEvents(
     }
     // a connection whose cursor could not be closed cleanly is discarded, not reused
     client.release(broken && !(broken as { code?: string }).code ? broken : undefined);
+    release();
   }
 }
 
