@@ -205,8 +205,8 @@ http {
   uwsgi_temp_path ${dir}/nginx-tmp/uwsgi;
   scgi_temp_path ${dir}/nginx-tmp/scgi;
   types { image/png png; application/json json; }
-  upstream mapserv { server 127.0.0.1:${mapservPort}; keepalive 16; }
-  upstream mapcache { server 127.0.0.1:${mapcachePort}; keepalive 16; }
+  upstream mapserv { server 127.0.0.1:${mapservPort}; }
+  upstream mapcache { server 127.0.0.1:${mapcachePort}; }
   server {
     listen 127.0.0.1:${port};
     location /static/ { alias ${dir}/tiles/; }
@@ -217,7 +217,6 @@ http {
       fastcgi_param MAPSERVER_CONFIG_FILE ${dir}/mapserver.conf;
       fastcgi_param MS_MAPFILE ${dir}/bench.map;
       fastcgi_param PATH_INFO $fastcgi_path_info;
-      fastcgi_keep_conn on;
       fastcgi_buffering on;
       fastcgi_read_timeout 600s;
       fastcgi_pass mapserv;
@@ -227,7 +226,6 @@ http {
       include /etc/nginx/fastcgi_params;
       fastcgi_param SCRIPT_NAME /mapcache;
       fastcgi_param PATH_INFO $fastcgi_path_info;
-      fastcgi_keep_conn on;
       fastcgi_pass mapcache;
     }
   }

@@ -25,9 +25,10 @@ export async function ensureDemoData(root, url, params, log) {
     await pool.query('CREATE SCHEMA IF NOT EXISTS bench_meta');
     await pool.query(`CREATE TABLE IF NOT EXISTS bench_meta.stamp (
       name text PRIMARY KEY, params jsonb NOT NULL, seconds double precision NOT NULL, created timestamptz NOT NULL DEFAULT now())`);
-    const want = JSON.stringify(params);
+    const canon = (o) => JSON.stringify(Object.keys(o).sort().reduce((a, k) => ((a[k] = o[k]), a), {}));
+    const want = canon(params);
     const r = await pool.query(`SELECT params, seconds, created FROM bench_meta.stamp WHERE name = 'demo'`);
-    let ok = r.rowCount === 1 && JSON.stringify(r.rows[0].params) === want;
+    let ok = r.rowCount === 1 && canon(r.rows[0].params) === want;
     if (ok) {
       // the tables must still be there with the expected row count
       const c = await pool.query(`SELECT to_regclass('public.parcels') IS NOT NULL AS t`);
