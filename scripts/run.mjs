@@ -32,7 +32,11 @@ function ensureDeps() {
   const lock = path.join(root, 'package-lock.json');
   if (existsSync(marker) && statSync(marker).mtimeMs >= statSync(lock).mtimeMs) return;
   console.error('[geodata] installing npm dependencies (npm ci)…');
-  const status = run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error']);
+  let status = run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error']);
+  if (status !== 0) {
+    console.error('[geodata] npm ci failed; trying npm install…');
+    status = run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error']);
+  }
   if (status !== 0) process.exit(status);
 }
 

@@ -10,6 +10,12 @@ import { OwsException } from './ows/exceptions.js';
 import { owsHandler, sendOwsException, SERVICE_NAMES } from './ows/service.js';
 import { registerLanding } from './services/landing.js';
 import { registerServices } from './services/index.js';
+import { registerOps } from './services/ops.js';
+import { Metrics } from './ops/metrics.js';
+import { UsageStats } from './ops/usage.js';
+import { tagsOf, tagRequest } from './ops/tags.js';
+import { AuthError, Authenticator, isAdmin, principalOf, sendAuthProblem, type Principal } from './security/auth.js';
+import rateLimit from '@fastify/rate-limit';
 
 export const OWS_PATHS = ['/ows', '/wms', '/wfs', '/wmts', '/csw'];
 
@@ -29,13 +35,73 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
     },
     forceCloseConnections: 'idle',
     return503OnClosing: true,
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500 },
-    querystringParser: (s) => querystring.parse(s),
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500, querystringParser: (s: string) => querystring.parse(s) },
   });
 
+  const metrics = (ctx.metrics ??= new Metrics(ctx.pool));
+  const usage = (ctx.usage ??= new UsageStats(ctx.pool, ctx.log, ctx.config.ops.usageFlushSeconds));
+  const auth = (ctx.auth ??= new Authenticator(ctx.config));
+  await usage.start();
+  app.addHook('onClose', async () => {
+    await usage.close();
+  });
+
+  const bytesAtStart = new WeakMap<object, number>();
+  app.decorateRequest('principal', null);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
+    bytesAtStart.set(req.raw, req.raw.socket?.bytesWritten ?? 0);
+    const p = req.url.split('?')[0].toLowerCase().replace(/\/+$/, '');
+    if (OWS_PATHS.includes(p)) tagRequest(req, { service: p === '/ows' ? 'OWS' : p.slice(1).toUpperCase() });
+    try {
+      (req as typeof req & { principal: Principal }).principal = auth.authenticate(req);
+    } catch (e) {
+      if (!(e instanceof AuthError)) throw e;
+      if (OWS_PATHS.includes(p)) {
+        const ex = new OwsException('Unauthorized', e.message, 'authorization', 401);
+        ex.headers['WWW-Authenticate'] = `Basic realm="${auth.realm}", charset="UTF-8"`;
+        const svc = p.slice(1).toUpperCase();
+        return sendOwsException(reply, ex, (SERVICE_NAMES as string[]).includes(svc) ? svc : undefined, undefined);
+      }
+      return sendAuthProblem(reply, e.status, e.message, auth.realm);
+    }
   });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const tags = tagsOf(req);
+    const status = String(reply.statusCode);
+    const written = (req.raw.socket?.bytesWritten ?? 0) - (bytesAtStart.get(req.raw) ?? 0);
+    const bytes = Math.max(0, written);
+    if (tags.service === 'other' && !req.routeOptions.url) return; // 404s are not a service's traffic
+    const layers = tags.layers.length ? tags.layers : [''];
+    for (const layer of layers) metrics.requests.inc({ service: tags.service, operation: tags.operation, layer, status });
+    metrics.duration.observe({ service: tags.service, operation: tags.operation }, reply.elapsedTime / 1000);
+    metrics.bytes.inc({ service: tags.service }, bytes);
+    if (tags.features) metrics.features.inc({ service: tags.service, layer: tags.layers[0] ?? '' }, tags.features);
+    if (tags.service !== 'other' && reply.statusCode < 400) {
+      usage.record({ layers: tags.layers, service: tags.service, authenticated: principalOf(req).authenticated, features: tags.features, bytes });
+    }
+  });
+
+  const rl = ctx.config.security.rateLimit;
+  if (rl.enabled) {
+    await app.register(rateLimit, {
+      hook: 'preParsing',
+      global: true,
+      timeWindow: rl.windowMs,
+      max: (req) => (principalOf(req).authenticated ? rl.authenticatedMax : rl.max),
+      keyGenerator: (req) => {
+        const p = principalOf(req);
+        return p.authenticated ? `user:${p.name}` : `ip:${req.ip}`;
+      },
+      allowList: (req) => /^\/(healthz|readyz|metrics)\b/.test(req.url),
+      errorResponseBuilder: (_req, context) => {
+        const e = new Error(`rate limit exceeded: ${context.max} requests per ${Math.round(context.ttl / 1000)} s; retry after ${context.after}`) as Error & { statusCode: number };
+        e.statusCode = 429;
+        return e;
+      },
+    });
+  }
 
   // XML (and anything else) as a string; OWS POST bodies are parsed by the dispatcher.
   app.addContentTypeParser(['application/xml', 'text/xml', 'application/ogc+xml'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
@@ -50,7 +116,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
     if (status >= 500) req.log.error({ err }, 'request failed');
     const p = req.url.split('?')[0].toLowerCase().replace(/\/+$/, '');
     if (OWS_PATHS.includes(p)) {
-      const code = status === 413 ? 'InvalidParameterValue' : status >= 500 ? 'NoApplicableCode' : 'InvalidParameterValue';
+      const code = status === 429 ? 'ServerBusy' : status === 413 ? 'InvalidParameterValue' : status >= 500 ? 'NoApplicableCode' : 'InvalidParameterValue';
       const msg = status === 413 ? `request body larger than ${ctx.config.limits.maxBodyBytes} bytes` : status >= 500 ? `internal error (request id ${req.id})` : err.message;
       const svc = p.slice(1).toUpperCase();
       return sendOwsException(reply, new OwsException(code, msg, 'request', status), (SERVICE_NAMES as string[]).includes(svc) ? svc : undefined, undefined);
@@ -58,7 +124,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
     return reply
       .code(status)
       .type('application/problem+json')
-      .send({ type: 'about:blank', title: status >= 500 ? 'Internal Server Error' : 'Bad Request', status, detail: status >= 500 ? `internal error (request id ${req.id})` : err.message });
+      .send({ type: 'about:blank', title: status >= 500 ? 'Internal Server Error' : status === 429 ? 'Too Many Requests' : status === 413 ? 'Payload Too Large' : 'Bad Request', status, detail: status >= 500 ? `internal error (request id ${req.id})` : err.message });
   });
 
   app.setNotFoundHandler((req, reply) => {
@@ -66,6 +132,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   });
 
   registerLanding(app, ctx);
+  registerOps(app, ctx, metrics, usage);
   await registerServices(app, ctx);
 
   const handler = owsHandler(ctx);
@@ -76,12 +143,12 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
 
   // Admin: reload the registry without a restart. Needs GEODATA_ADMIN_TOKEN (Bearer).
   app.post('/admin/reload', async (req, reply) => {
-    if (!adminAuthorised(req.headers.authorization)) {
+    if (!adminAuthorised(req.headers.authorization) && !isAdmin(principalOf(req))) {
       return reply
         .code(401)
-        .header('WWW-Authenticate', 'Bearer realm="geodata-admin"')
+        .header('WWW-Authenticate', `Basic realm="${auth.realm}", charset="UTF-8"`)
         .type('application/problem+json')
-        .send({ type: 'about:blank', title: 'Unauthorized', status: 401, detail: 'admin token required (Authorization: Bearer <GEODATA_ADMIN_TOKEN>)' });
+        .send({ type: 'about:blank', title: 'Unauthorized', status: 401, detail: 'admin role or token required (HTTP Basic of a user with role admin, or Authorization: Bearer <GEODATA_ADMIN_TOKEN>)' });
     }
     await ctx.registry.reload();
     return { status: 'reloaded', layers: ctx.registry.list().length, version: ctx.registry.version };

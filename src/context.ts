@@ -3,10 +3,17 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from './config/index.js';
 import type { Registry } from './registry/registry.js';
+import type { Metrics } from './ops/metrics.js';
+import type { UsageStats } from './ops/usage.js';
+import type { Authenticator } from './security/auth.js';
 
 export interface AppContext {
   config: Config;
   pool: pg.Pool;
   registry: Registry;
   log: Logger;
+  /** Set by buildApp() when not given. */
+  metrics?: Metrics;
+  usage?: UsageStats;
+  auth?: Authenticator;
 }

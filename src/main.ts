@@ -5,6 +5,7 @@
  *   demo [--parcels N] [--seed S]   (re)generate the demo data
  *   provision             provision the embedded database and print its URL (password hidden)
  *   check-config [file]   validate a configuration file
+ *   hash-secret           hash a password or API key read from stdin (for config security.users/apiKeys)
  */
 import { pino } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config/index.js';
@@ -15,6 +16,8 @@ import { Registry, RegistryError } from './registry/registry.js';
 import { buildApp } from './app.js';
 import { generateDemo } from './demo/generator.js';
 import type { AppContext } from './context.js';
+import { hashSecret } from './security/auth.js';
+import { startMetricsServer } from './services/ops.js';
 
 const log = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { service: 'geodata-server' } });
 
@@ -51,6 +54,11 @@ async function serve(config: Config): Promise<void> {
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
   log.info({ url: `http://${config.server.host}:${port}/`, layers: registry.list().map((l) => l.name) }, 'server ready');
+  const metricsServer =
+    config.ops.metricsPort !== undefined && ctx.metrics
+      ? await startMetricsServer(ctx.metrics, config.ops.metricsPort, process.env.METRICS_HOST ?? '127.0.0.1', config.ops.metricsToken)
+      : undefined;
+  if (metricsServer) log.info({ port: config.ops.metricsPort }, 'metrics on a separate listener');
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -63,7 +71,8 @@ async function serve(config: Config): Promise<void> {
     }, config.server.shutdownGraceMs);
     force.unref();
     try {
-      await app.close();
+      await app.close(); // drains requests in flight, flushes usage statistics
+      await metricsServer?.close();
       await pool.end();
       if (db.cluster?.startedHere && process.env.GEODATA_KEEP_DB !== '1') stopEmbeddedCluster(db.cluster);
       log.info('stopped');
@@ -117,13 +126,22 @@ async function main(): Promise<void> {
         process.stdout.write(`${redactUrl(db.url)}\n`);
         break;
       }
+      case 'hash-secret': {
+        // reads the secret from stdin so it stays out of shell history
+        const chunks: Buffer[] = [];
+        for await (const c of process.stdin) chunks.push(c as Buffer);
+        const secret = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+        if (!secret) throw new ConfigError('hash-secret: give the password or API key on standard input');
+        process.stdout.write(`${hashSecret(secret)}\n`);
+        break;
+      }
       case 'check-config': {
         const cfg = loadConfig(args[0]);
         process.stdout.write(`configuration OK (${cfg.source ?? 'defaults'})\n`);
         break;
       }
       default:
-        process.stderr.write(`unknown command '${cmd}'. Commands: serve, demo, provision, check-config\n`);
+        process.stderr.write(`unknown command '${cmd}'. Commands: serve, demo, provision, check-config, hash-secret\n`);
         process.exit(2);
     }
   } catch (e) {

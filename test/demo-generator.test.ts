@@ -152,7 +152,14 @@ if (!DB_URL) {
 
     it('creates GiST indexes and table comments', async () => {
       const idx = await pool.query<{ tablename: string }>(
-        `SELECT tablename FROM pg_indexes WHERE schemaname = $1 AND indexdef ILIKE '%using gist%' ORDER BY tablename`,
+        `SELECT c.relname AS tablename
+         FROM pg_index i
+         JOIN pg_class ic ON ic.oid = i.indexrelid
+         JOIN pg_am am ON am.oid = ic.relam
+         JOIN pg_class c ON c.oid = i.indrelid
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = $1 AND am.amname = 'gist'
+         ORDER BY c.relname`,
         [schemaA],
       );
       expect(idx.rows.map((r) => r.tablename)).toEqual(['communes', 'parcels', 'pois', 'roads']);

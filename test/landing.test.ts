@@ -1,4 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { Ajv } from 'ajv';
 import { makeTestApp, type TestApp } from './helpers/app.js';
 
 describe('landing page and health', () => {
@@ -29,6 +31,9 @@ describe('landing page and health', () => {
     expect(lat1).toBeLessThan(51);
     expect(doc.qgis.WMS).toBe('http://geo.example:8080/wms');
     expect(doc.services.map((s: { name: string }) => s.name)).toEqual(['WMS', 'WFS', 'WMTS', 'CSW']);
+    // the document matches its published JSON Schema
+    const validate = new Ajv({ strict: false }).compile(JSON.parse(readFileSync('schemas/landing.schema.json', 'utf8')));
+    expect(validate(doc), JSON.stringify(validate.errors)).toBe(true);
   });
 
   it('HTML by default for browsers, JSON by Accept', async () => {
@@ -57,7 +62,7 @@ describe('landing page and health', () => {
   it('admin reload needs the admin token', async () => {
     const r = await t.app.inject({ method: 'POST', url: '/admin/reload' });
     expect(r.statusCode).toBe(401);
-    expect(r.headers['www-authenticate']).toContain('Bearer');
+    expect(r.headers['www-authenticate']).toContain('Basic realm=');
     process.env.GEODATA_ADMIN_TOKEN = 'secret-token';
     try {
       const ok = await t.app.inject({ method: 'POST', url: '/admin/reload', headers: { authorization: 'Bearer secret-token' } });

@@ -60,6 +60,13 @@ export interface Config {
     renderQueue: number;
   };
   demo: { autoload: boolean; seed: number; parcels: number };
+  security: {
+    realm: string;
+    users: { name: string; passwordHash: string; roles: string[] }[];
+    apiKeys: { name: string; keyHash: string; roles: string[] }[];
+    rateLimit: { enabled: boolean; max: number; windowMs: number; authenticatedMax: number };
+  };
+  ops: { metricsToken?: string; metricsPort?: number; usageFlushSeconds: number };
   /** undefined = publish every spatial table. */
   layers?: LayerConfig[];
   /** Path of the file the config came from, if any. */
@@ -170,6 +177,22 @@ export function validateConfig(raw: unknown, source?: string): Config {
       seed: c.demo?.seed ?? 42,
       parcels: c.demo?.parcels ?? 200000,
     },
+    security: {
+      realm: c.security?.realm ?? 'geodata',
+      users: (c.security?.users ?? []).map((u: any) => ({ name: u.name, passwordHash: u.passwordHash, roles: u.roles ?? [] })),
+      apiKeys: (c.security?.apiKeys ?? []).map((k: any) => ({ name: k.name, keyHash: k.keyHash, roles: k.roles ?? [] })),
+      rateLimit: {
+        enabled: c.security?.rateLimit?.enabled ?? false,
+        max: c.security?.rateLimit?.max ?? 600,
+        windowMs: c.security?.rateLimit?.windowMs ?? 60_000,
+        authenticatedMax: c.security?.rateLimit?.authenticatedMax ?? 6000,
+      },
+    },
+    ops: {
+      metricsToken: c.ops?.metricsToken,
+      metricsPort: c.ops?.metricsPort,
+      usageFlushSeconds: c.ops?.usageFlushSeconds ?? 60,
+    },
     layers: c.layers,
     source,
   };
@@ -199,6 +222,8 @@ export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env):
     cfg.server.port = p;
   }
   if (env.HOST) cfg.server.host = env.HOST;
+  if (env.METRICS_TOKEN) cfg.ops.metricsToken = env.METRICS_TOKEN;
+  if (env.METRICS_PORT) cfg.ops.metricsPort = Number(env.METRICS_PORT);
   if (env.DATABASE_URL) cfg.database.url = env.DATABASE_URL;
   if (env.DEMO_PARCELS) {
     const n = Number(env.DEMO_PARCELS);

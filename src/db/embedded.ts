@@ -4,7 +4,7 @@
  * with its own role and password. Idempotent: a second call reuses (and if needed restarts)
  * the same cluster.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, rmSync, chownSync, statSync, appendFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
@@ -278,4 +278,20 @@ export async function ensureDatabase(cluster: ClusterState, database: string): P
 
 export function stopEmbeddedCluster(cluster: { dataDir: string }): void {
   if (isRunning(cluster.dataDir)) pgRun('pg_ctl', ['stop', '-w', '-m', 'fast', '-D', cluster.dataDir], { allowFail: true });
+}
+
+/**
+ * Restart the cluster (fast shutdown: sessions are cut, as in a real database restart).
+ * Asynchronous, so that the process keeps serving while PostgreSQL goes down and up.
+ */
+export function restartEmbeddedCluster(cluster: { dataDir: string; port: number }): Promise<void> {
+  const logFile = path.join(path.dirname(cluster.dataDir), 'postgresql.log');
+  const args = ['restart', '-w', '-t', '60', '-m', 'fast', '-D', cluster.dataDir, '-l', logFile, '-o', `-p ${cluster.port}`];
+  const exe = path.join(PG_BIN, 'pg_ctl');
+  const [cmd, cmdArgs] = isRoot() ? ['runuser', ['-u', 'postgres', '--', exe, ...args]] : [exe, args];
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, cmdArgs, { cwd: '/', stdio: 'ignore' });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new ProvisionError(`pg_ctl restart failed (exit ${code})`))));
+  });
 }

@@ -31,6 +31,12 @@ export function createPool(opts: PoolOptions): pg.Pool {
   pool.on('error', (err) => {
     opts.log?.warn({ err: err.message }, 'idle database connection lost');
   });
+  // A checked-out client whose server goes away (restart, failover) emits 'error' outside any
+  // query; without a listener that would be an uncaught exception. The query in flight, if any,
+  // fails on its own and the pool discards the broken client when it is released.
+  pool.on('connect', (client) => {
+    client.on('error', (err) => opts.log?.warn({ err: err.message }, 'database connection lost'));
+  });
   return pool;
 }
 

@@ -599,9 +599,9 @@ async function buildParcels(client: pg.PoolClient, S: string, R: Rnd, n: number,
   const chunkEnv = `ST_MakeEnvelope(${XMIN} + (chunk % ${NCX}) * ${CH}, ${YMIN} + (chunk / ${NCX}) * ${CH}, ${XMIN} + (chunk % ${NCX} + 1) * ${CH}, ${YMIN} + (chunk / ${NCX} + 1) * ${CH}, ${SRID})`;
   await client.query(`
     CREATE TEMP TABLE _pvor ON COMMIT DROP AS
-    SELECT v.chunk, d.path[1] AS cell_no, d.geom
+    SELECT v.chunk, d.path[1] AS cell_no, ST_ClipByBox2D(d.geom, v.env::box2d) AS geom
     FROM (
-      SELECT chunk, ST_VoronoiPolygons(ST_Collect(geom ORDER BY id), 0, ${chunkEnv}) AS vg
+      SELECT chunk, ${chunkEnv} AS env, ST_VoronoiPolygons(ST_Collect(geom ORDER BY id), 0, ${chunkEnv}) AS vg
       FROM _pseed GROUP BY chunk HAVING count(*) > 1
     ) v, ST_Dump(v.vg) AS d
     UNION ALL
@@ -615,11 +615,12 @@ async function buildParcels(client: pg.PoolClient, S: string, R: Rnd, n: number,
   await client.query(`
     CREATE TEMP TABLE _pcell ON COMMIT DROP AS
     SELECT DISTINCT ON (p.id) p.id,
-      ST_ClipByBox2D(v.geom, ST_MakeBox2D(
-        ST_Point(greatest(${XMIN} + (p.chunk % ${NCX}) * ${CH}, p.x - p.r), greatest(${YMIN} + (p.chunk / ${NCX}) * ${CH}, p.y - p.r)),
-        ST_Point(least(${XMIN} + (p.chunk % ${NCX} + 1) * ${CH}, p.x + p.r), least(${YMIN} + (p.chunk / ${NCX} + 1) * ${CH}, p.y + p.r)))) AS geom
+      ST_ClipByBox2D(v.geom, ST_MakeBox2D(ST_Point(p.x - p.r, p.y - p.r), ST_Point(p.x + p.r, p.y + p.r))) AS geom
     FROM _pvor v
-    JOIN _pseed p ON p.geom && v.geom AND p.chunk = v.chunk AND ST_Intersects(v.geom, p.geom)
+    CROSS JOIN LATERAL (
+      SELECT q.id, q.x, q.y, q.r FROM _pseed q
+      WHERE q.geom && v.geom AND q.chunk = v.chunk AND ST_Intersects(v.geom, q.geom)
+    ) p
     ORDER BY p.id, v.cell_no`);
 
   // Commune of each parcel (by its seed point); nearest commune as a fallback.

@@ -534,11 +534,13 @@ class TextParser {
     return null;
   }
 
-  private spatialFn(op: SpatialOp): FilterNode {
-    const fnTok = this.t;
-    this.i += 2;
+  /**
+   * The two arguments of a spatial or temporal function: one property and one literal, in either
+   * order (swapped = the literal came first, so the operator must be inverted).
+   */
+  private propertyAndLiteral<T>(fnTok: Token, what: string, literal: () => T): { prop: string; value: T; swapped: boolean } {
     let prop: string | null = null;
-    let geom: GeometryLiteral | null = null;
+    let value: T | null = null;
     let swapped = false;
     for (let k = 0; k < 2; k++) {
       if (k === 1) this.expectOp(',');
@@ -547,12 +549,19 @@ class TextParser {
         if (prop !== null) this.fail(`${fnTok.value.toUpperCase()} between two properties is not supported`, p.tok);
         prop = p.name;
       } else {
-        if (geom) this.fail('expected a property name');
-        geom = this.geometry();
+        if (value !== null) this.fail('expected a property name');
+        value = literal();
         if (k === 0) swapped = true;
       }
     }
-    if (prop === null || geom === null) this.fail(`${fnTok.value.toUpperCase()} requires a property and a geometry`, fnTok);
+    if (prop === null || value === null) this.fail(`${fnTok.value.toUpperCase()} requires a property and ${what}`, fnTok);
+    return { prop: prop as string, value: value as T, swapped };
+  }
+
+  private spatialFn(op: SpatialOp): FilterNode {
+    const fnTok = this.t;
+    this.i += 2;
+    const { prop, value: geom, swapped } = this.propertyAndLiteral(fnTok, 'a geometry', () => this.geometry());
     const node: SpatialNode = { kind: 'spatial', op: swapped ? inverseSpatialOp(op) : op, property: prop, geometry: geom };
     if (op === 'dwithin' || op === 'beyond') {
       this.expectOp(',');
@@ -576,23 +585,8 @@ class TextParser {
   private temporalFn(op: TemporalOp): FilterNode {
     const fnTok = this.t;
     this.i += 2;
-    let prop: string | null = null;
-    let value: TemporalValue | null = null;
-    let swapped = false;
-    for (let k = 0; k < 2; k++) {
-      if (k === 1) this.expectOp(',');
-      const p = this.propertyName();
-      if (p) {
-        if (prop !== null) this.fail(`${fnTok.value.toUpperCase()} between two properties is not supported`, p.tok);
-        prop = p.name;
-      } else {
-        if (value) this.fail('expected a property name');
-        value = this.temporalLiteral();
-        if (k === 0) swapped = true;
-      }
-    }
+    const { prop, value, swapped } = this.propertyAndLiteral(fnTok, 'a temporal literal', () => this.temporalLiteral());
     this.expectOp(')');
-    if (prop === null || value === null) this.fail(`${fnTok.value.toUpperCase()} requires a property and a temporal literal`, fnTok);
     return { kind: 'temporal', op: swapped ? inverseTemporalOp(op) : op, property: prop, value };
   }
 

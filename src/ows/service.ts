@@ -9,6 +9,7 @@ import type { AppContext } from '../context.js';
 import { OwsException, flavourFor, renderException } from './exceptions.js';
 import { normaliseKvp, negotiateAcceptVersions, negotiateWmsVersion, type Kvp } from './kvp.js';
 import { parseXml, XmlInputError, type XmlElement } from './xmldom.js';
+import { tagRequest } from '../ops/tags.js';
 
 export type ServiceName = 'WMS' | 'WFS' | 'WMTS' | 'CSW';
 export const SERVICE_NAMES: ServiceName[] = ['WMS', 'WFS', 'WMTS', 'CSW'];
@@ -136,8 +137,10 @@ export function owsHandler(ctx: AppContext) {
       }
       const opName = Object.keys(def.operations).find((o) => o.toLowerCase() === operationRaw.toLowerCase());
       if (!opName) {
-        throw new OwsException('OperationNotSupported', `operation '${operationRaw}' is not supported by ${def.name} (supported: ${Object.keys(def.operations).join(', ')})`, 'request', 501);
+        // the client asked for an operation that does not exist here: its mistake, so 400
+        throw new OwsException('OperationNotSupported', `operation '${operationRaw}' is not supported by ${def.name} (supported: ${Object.keys(def.operations).join(', ')})`, 'request', 400);
       }
+      tagRequest(req, { service: def.name, operation: opName });
       if (opName === 'GetCapabilities') {
         version =
           def.negotiation === 'wms'

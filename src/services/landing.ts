@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
 import { baseUrlOf } from '../ows/service.js';
 import { escapeText as esc } from '../ows/xml.js';
+import { visibleLayers } from '../security/auth.js';
 
 export function wantsJson(req: FastifyRequest): boolean {
   const f = String((req.query as Record<string, unknown>)?.f ?? '').toLowerCase();
@@ -15,7 +16,7 @@ export function wantsJson(req: FastifyRequest): boolean {
   return iJson >= 0 && iJson < iHtml;
 }
 
-export function landingDocument(ctx: AppContext, base: string) {
+export function landingDocument(ctx: AppContext, base: string, req?: FastifyRequest) {
   const services = [
     { name: 'WMS', title: 'Web Map Service 1.3.0 / 1.1.1', url: `${base}/wms`, capabilities: `${base}/wms?SERVICE=WMS&REQUEST=GetCapabilities` },
     { name: 'WFS', title: 'Web Feature Service 2.0.0 / 1.1.0', url: `${base}/wfs`, capabilities: `${base}/wfs?SERVICE=WFS&REQUEST=GetCapabilities` },
@@ -32,7 +33,7 @@ export function landingDocument(ctx: AppContext, base: string) {
       WMTS: `${base}/wmts?SERVICE=WMTS&REQUEST=GetCapabilities`,
       CSW: `${base}/csw`,
     },
-    layers: ctx.registry.list().map((l) => ({
+    layers: (req ? visibleLayers(ctx.registry.list(), req) : ctx.registry.list().filter((l) => l.access.public)).map((l) => ({
       name: l.name,
       title: l.title,
       table: `${l.schema}.${l.table}`,
@@ -96,7 +97,7 @@ ${rows}
 
 export function registerLanding(app: FastifyInstance, ctx: AppContext): void {
   app.get('/', async (req, reply) => {
-    const doc = landingDocument(ctx, baseUrlOf(req, ctx));
+    const doc = landingDocument(ctx, baseUrlOf(req, ctx), req);
     if (wantsJson(req)) return reply.type('application/json; charset=utf-8').send(doc);
     return reply.type('text/html; charset=utf-8').send(landingHtml(doc));
   });

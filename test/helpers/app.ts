@@ -18,15 +18,16 @@ export interface TestApp {
   close: () => Promise<void>;
 }
 
-export async function makeTestApp(rawConfig: Record<string, unknown> = {}): Promise<TestApp> {
+export async function makeTestApp(rawConfig: Record<string, unknown> = {}, beforeReady?: (app: FastifyInstance) => void): Promise<TestApp> {
   const config: Config = validateConfig(rawConfig, 'test-config');
-  config.database.url = testDatabaseUrl();
+  config.database.url = config.database.url ?? testDatabaseUrl();
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const pool = createPool({ url: config.database.url, max: 5, statementTimeoutMs: config.database.statementTimeoutMs, log });
   const registry = new Registry(pool, config);
   await registry.reload();
   const ctx: AppContext = { config, pool, registry, log };
   const app = await buildApp(ctx);
+  beforeReady?.(app);
   await app.ready();
   return {
     app,

@@ -1,0 +1,185 @@
+#!/usr/bin/env node
+// Load-and-fault script (issue 9): mixed WMS/WFS/tile/CSW/OGC API traffic against the built server
+// on loopback while PostgreSQL is stopped and restarted. Reports requests served, errors by kind,
+// the recovery time, and whether the usage statistics account for every successful request.
+//
+//   npm run build && node bench/load-and-fault.mjs [--seconds 60] [--concurrency 16] [--outage 5]
+//
+// Bounded: a fixed duration, a fixed number of client connections, loopback only. It uses the
+// project's embedded cluster (./.data or $GEODATA_HOME), database geodata_fault (created and
+// filled with a small demo data set on first use); it stops and restarts that cluster.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const emb = await import(path.join(root, 'dist/src/db/embedded.js'));
+const { generateDemo } = await import(path.join(root, 'dist/src/demo/generator.js'));
+
+const args = process.argv.slice(2);
+const opt = (name, def) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : def;
+};
+const SECONDS = opt('seconds', 60);
+const CONCURRENCY = opt('concurrency', 16);
+const OUTAGE = opt('outage', 5);
+
+const log = (...a) => console.log(`[${new Date().toISOString().slice(11, 19)}]`, ...a);
+
+function pgCtl(cluster, action) {
+  const exe = path.join(emb.PG_BIN, 'pg_ctl');
+  const a = action === 'start'
+    ? ['start', '-w', '-D', cluster.dataDir, '-l', path.join(path.dirname(cluster.dataDir), 'postgresql.log'), '-o', `-p ${cluster.port}`]
+    : ['stop', '-w', '-m', 'fast', '-D', cluster.dataDir];
+  const [cmd, cmdArgs] = process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', exe, ...a]] : [exe, a];
+  return new Promise((resolve, reject) => {
+    const c = spawn(cmd, cmdArgs, { stdio: 'ignore', cwd: '/' });
+    c.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`pg_ctl ${action} exit ${code}`))));
+  });
+}
+
+const cluster = await emb.ensureEmbeddedCluster((m) => log(m));
+const url = await emb.ensureDatabase(cluster, 'geodata_fault');
+{
+  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  const has = await pool.query("SELECT to_regclass('public.parcels') IS NOT NULL AS ok").then((r) => r.rows[0].ok);
+  if (!has) {
+    log('generating a small demo data set in geodata_fault…');
+    await generateDemo(pool, { seed: 42, communes: 1000, parcels: 50000, roads: 5000, pois: 5000 });
+  }
+  await pool.end();
+}
+
+async function usageTotals() {
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  try {
+    const r = await pool.query(
+      "SELECT service, sum(requests)::bigint AS n FROM geodata_ops.usage_daily WHERE day = current_date GROUP BY service",
+    ).catch(() => ({ rows: [] }));
+    return Object.fromEntries(r.rows.map((x) => [x.service, Number(x.n)]));
+  } finally {
+    await pool.end();
+  }
+}
+const usageBefore = await usageTotals();
+
+// the server, with a short usage flush interval so that flushes happen during the outage
+const dir = mkdtempSync(path.join(os.tmpdir(), 'fault-'));
+const cfg = path.join(dir, 'config.yaml');
+writeFileSync(cfg, 'ops:\n  usageFlushSeconds: 2\ndemo:\n  autoload: false\n');
+const port = await emb.freePort();
+const server = spawn(process.execPath, [path.join(root, 'dist/src/main.js'), 'serve', '--config', cfg], {
+  env: { ...process.env, DATABASE_URL: url, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', NODE_ENV: 'production' },
+  stdio: ['ignore', 'inherit', 'inherit'],
+});
+const base = `http://127.0.0.1:${port}`;
+for (let i = 0; ; i++) {
+  try {
+    if ((await fetch(`${base}/readyz`)).ok) break;
+  } catch {}
+  if (i > 200) throw new Error('server did not become ready');
+  await new Promise((r) => setTimeout(r, 100));
+}
+log(`server ready on ${base}, pid ${server.pid}`);
+
+// request mix (same seed every run)
+let seed = 12345;
+const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+function request() {
+  const x = 800000 + rnd() * 240000;
+  const y = 6720000 + rnd() * 240000;
+  const d = 2000;
+  const bbox = `${x},${y},${x + d},${y + d}`;
+  const k = rnd();
+  if (k < 0.35) return { kind: 'WMS GetMap', service: 'WMS', url: `/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=parcels,roads&STYLES=&CRS=EPSG:2154&BBOX=${bbox}&WIDTH=256&HEIGHT=256&FORMAT=image/png` };
+  if (k < 0.6) return { kind: 'WFS GetFeature', service: 'WFS', url: `/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=parcels&COUNT=100&OUTPUTFORMAT=application/json&BBOX=${bbox},urn:ogc:def:crs:EPSG::2154` };
+  if (k < 0.8) {
+    const z = 10 + Math.floor(rnd() * 4);
+    const tx = Math.floor(((7 + rnd() * 0.8 + 180) / 360) * 2 ** z);
+    const ty = Math.floor((1 - Math.log(Math.tan(((48.3 + rnd() * 0.8) * Math.PI) / 180) + 1 / Math.cos(((48.3 + rnd() * 0.8) * Math.PI) / 180)) / Math.PI) / 2 * 2 ** z);
+    return { kind: 'XYZ tile', service: 'TILES', url: `/tiles/parcels/${z}/${tx}/${ty}.png` };
+  }
+  if (k < 0.9) return { kind: 'CSW GetRecords', service: 'CSW', url: `/csw?SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&typeNames=csw:Record&resultType=results&ElementSetName=brief&constraintLanguage=CQL_TEXT&constraint_language_version=1.1.0&constraint=AnyText%20LIKE%20%27%25commune%25%27` };
+  return { kind: 'OGC API items', service: 'OGCAPI', url: `/collections/parcels/items?limit=50&bbox=${[x, y, x + d, y + d].join(',')}&bbox-crs=http://www.opengis.net/def/crs/EPSG/0/2154` };
+}
+
+const stats = new Map(); // kind → {ok, byStatus}
+const okByService = {};
+const timeline = []; // per second: ok, err
+let outageStart = -1;
+let outageEnd = -1;
+let firstOkAfter = -1;
+const t0 = Date.now();
+let stop = false;
+
+async function worker() {
+  while (!stop) {
+    const r = request();
+    const sec = Math.floor((Date.now() - t0) / 1000);
+    timeline[sec] ??= { ok: 0, err: 0 };
+    let status;
+    try {
+      const ctl = new AbortController();
+      const timer = setTimeout(() => ctl.abort(), 30_000);
+      const res = await fetch(base + r.url, { signal: ctl.signal });
+      await res.arrayBuffer();
+      clearTimeout(timer);
+      status = String(res.status);
+    } catch (e) {
+      status = e.name === 'AbortError' ? 'timeout' : 'network';
+    }
+    const s = stats.get(r.kind) ?? { ok: 0, byStatus: {} };
+    s.byStatus[status] = (s.byStatus[status] ?? 0) + 1;
+    if (status.startsWith('2')) {
+      s.ok++;
+      okByService[r.service] = (okByService[r.service] ?? 0) + 1;
+      timeline[sec].ok++;
+      if (outageEnd >= 0 && firstOkAfter < 0 && r.service !== 'TILES') firstOkAfter = Date.now();
+    } else timeline[sec].err++;
+    stats.set(r.kind, s);
+  }
+}
+
+const workers = Array.from({ length: CONCURRENCY }, worker);
+await new Promise((r) => setTimeout(r, (SECONDS * 1000) / 3));
+log(`stopping PostgreSQL for ${OUTAGE} s`);
+outageStart = Date.now();
+await pgCtl(cluster, 'stop');
+await new Promise((r) => setTimeout(r, OUTAGE * 1000));
+await pgCtl(cluster, 'start');
+outageEnd = Date.now();
+log('PostgreSQL started again');
+await new Promise((r) => setTimeout(r, Math.max(0, SECONDS * 1000 - (Date.now() - t0))));
+stop = true;
+await Promise.all(workers);
+
+// graceful stop: the server flushes its usage counts
+const exited = new Promise((r) => server.on('exit', r));
+server.kill('SIGTERM');
+const code = await exited;
+const usageAfter = await usageTotals();
+rmSync(dir, { recursive: true, force: true });
+
+console.log('\n## Load-and-fault report\n');
+console.log(`duration ${SECONDS} s, ${CONCURRENCY} connections, PostgreSQL down ${((outageEnd - outageStart) / 1000).toFixed(1)} s; server exit code after SIGTERM: ${code}`);
+console.log(`server restarted: no (one process, pid ${server.pid}, throughout)\n`);
+console.log('| request kind | ok | answers by status |');
+console.log('|---|---:|---|');
+for (const [kind, s] of stats) console.log(`| ${kind} | ${s.ok} | ${Object.entries(s.byStatus).map(([k, v]) => `${k}: ${v}`).join(', ')} |`);
+const recovery = firstOkAfter > 0 ? ((firstOkAfter - outageEnd) / 1000).toFixed(2) : 'never';
+console.log(`\nrecovery: first database-backed success ${recovery} s after PostgreSQL was back`);
+console.log('\nusage statistics (today) — successful requests counted by the client vs recorded by the server:');
+let lost = 0;
+for (const svc of Object.keys(okByService)) {
+  const recorded = (usageAfter[svc] ?? 0) - (usageBefore[svc] ?? 0);
+  const seen = okByService[svc];
+  if (recorded < seen) lost += seen - recorded;
+  console.log(`  ${svc}: client saw ${seen} ok, usage table gained ${recorded}${recorded === seen ? ' ✓' : ''}`);
+}
+console.log(lost ? `\n${lost} successful requests missing from the statistics` : '\nno statistics lost');
+console.log('\nper-second ok/errors:', timeline.map((t, i) => `${i}:${t?.ok ?? 0}/${t?.err ?? 0}`).join(' '));
+process.exit(code === 0 && lost === 0 && firstOkAfter > 0 ? 0 : 1);

@@ -1,0 +1,58 @@
+/** Prometheus metrics (prom-client): one registry per application instance. */
+import client from 'prom-client';
+import type pg from 'pg';
+
+export class Metrics {
+  readonly registry = new client.Registry();
+  readonly requests: client.Counter<'service' | 'operation' | 'layer' | 'status'>;
+  readonly duration: client.Histogram<'service' | 'operation'>;
+  readonly bytes: client.Counter<'service'>;
+  readonly cache: client.Counter<'tier' | 'event'>;
+  readonly rendersInFlight: client.Gauge;
+  readonly rendersQueued: client.Gauge;
+  readonly harvestRuns: client.Counter<'source' | 'result'>;
+  readonly features: client.Counter<'service' | 'layer'>;
+
+  constructor(pool?: pg.Pool) {
+    const r = this.registry;
+    client.collectDefaultMetrics({ register: r, prefix: 'geodata_' });
+    this.requests = new client.Counter({
+      name: 'geodata_requests_total',
+      help: 'Requests by service, operation, layer and HTTP status',
+      labelNames: ['service', 'operation', 'layer', 'status'],
+      registers: [r],
+    });
+    this.duration = new client.Histogram({
+      name: 'geodata_request_duration_seconds',
+      help: 'Request latency by service and operation',
+      labelNames: ['service', 'operation'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [r],
+    });
+    this.bytes = new client.Counter({ name: 'geodata_response_bytes_total', help: 'Bytes sent by service', labelNames: ['service'], registers: [r] });
+    this.features = new client.Counter({ name: 'geodata_features_total', help: 'Features served by service and layer', labelNames: ['service', 'layer'], registers: [r] });
+    this.cache = new client.Counter({
+      name: 'geodata_cache_events_total',
+      help: 'Tile cache hits, misses and evictions per tier',
+      labelNames: ['tier', 'event'],
+      registers: [r],
+    });
+    this.rendersInFlight = new client.Gauge({ name: 'geodata_renders_in_flight', help: 'Map renders running now', registers: [r] });
+    this.rendersQueued = new client.Gauge({ name: 'geodata_renders_queued', help: 'Map renders waiting for a slot', registers: [r] });
+    this.harvestRuns = new client.Counter({ name: 'geodata_harvest_runs_total', help: 'Catalogue harvest runs by source and result', labelNames: ['source', 'result'], registers: [r] });
+    if (pool) {
+      new client.Gauge({
+        name: 'geodata_db_pool_connections',
+        help: 'Database pool connections by state',
+        labelNames: ['state'],
+        registers: [r],
+        collect() {
+          this.set({ state: 'total' }, pool.totalCount);
+          this.set({ state: 'idle' }, pool.idleCount);
+          this.set({ state: 'in_use' }, pool.totalCount - pool.idleCount);
+          this.set({ state: 'waiting' }, pool.waitingCount);
+        },
+      });
+    }
+  }
+}
