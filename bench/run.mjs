@@ -30,6 +30,7 @@ const SLOT_MS = Number(opt('slot', QUICK ? 2 : 5)) * 1000; // per server per rou
 const ROUNDS = Number(opt('rounds', 2));
 const WARM_MS = QUICK ? 800 : 2000;
 const WORKERS = Number(opt('workers', Math.max(2, os.cpus().length * 2)));
+const OURS_ROOT = path.resolve(opt('ours-root', root)); // benchmark another checkout's build (e.g. a branch)
 const ONLY = opt('only') ? new RegExp(opt('only')) : null;
 const workDir = path.join(root, 'bench', '.work');
 mkdirSync(workDir, { recursive: true });
@@ -153,7 +154,7 @@ async function measure(s, targets, ctx) {
     const cpu = Math.max(...a.cpu);
     if (cpu > 0.8) notes.push(`client CPU ${Math.round(cpu * 100)}% of a core: client may be the bottleneck`);
     let ratio = '';
-    if (oursSum && a !== ours && summary.errors === 0) ratio = s.bulk ? `${fmt(oursSum.mbPerSec / summary.mbPerSec, 2)}× (MB/s)` : `${fmt(oursSum.reqPerSec / summary.reqPerSec, 2)}×`;
+    if (oursSum && a !== ours && summary.errors === 0) ratio = `${fmt(oursSum.reqPerSec / summary.reqPerSec, 2)}×${s.bulk ? ' (export speed: their time ÷ ours)' : ''}`;
     rows.push({ scenario: s.id, server: a.name, status: 'ok', summary, ratio, note: notes.join('; ') });
     log(`  ${s.id} ${a.name}: ${fmt(summary.reqPerSec)} req/s p50 ${fmt(summary.p50)} ms p99 ${fmt(summary.p99)} ms errors ${summary.errors}/${summary.requests}${summary.errors ? ` (${summary.firstErrors.join('; ')})` : ''}`);
   }
@@ -170,8 +171,9 @@ async function environment(url) {
     const r = spawnSync(cmd, a, { encoding: 'utf8' });
     return `${r.stdout || ''}${r.stderr || ''}`.trim();
   };
-  const git = sh('git', ['-C', root, 'rev-parse', '--short', 'HEAD']);
-  const dirty = sh('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no']) ? ' (with uncommitted changes)' : '';
+  const gitOf = (dir) => sh('git', ['-C', dir, 'rev-parse', '--short', 'HEAD']) + (sh('git', ['-C', dir, 'status', '--porcelain', '--untracked-files=no']) ? ' (with uncommitted changes)' : '');
+  const git = gitOf(root) + (OURS_ROOT !== root ? `; server under test built from ${OURS_ROOT} at ${gitOf(OURS_ROOT)}` : '');
+  const dirty = '';
   return {
     date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
     commit: git + dirty,
@@ -211,7 +213,7 @@ async function main() {
   const env = await environment(db.url);
   const rows = [];
   try {
-    const ours = await startOurs({ root, url: db.url, workDir, log });
+    const ours = await startOurs({ root: OURS_ROOT, url: db.url, workDir, log });
     const ref = await startReference({ url: db.url, workDir, workers: WORKERS, log });
     const refNotes = ref.notes.join('; ');
     if (refNotes) notes.push(`Reference servers: ${refNotes}`);
@@ -251,11 +253,12 @@ async function main() {
   const md = markdown({ env, mode, rows, notes, settings });
   const dir = path.join(root, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `${env.date.slice(0, 10)}-${mode}.md`);
+  const label = opt('label');
+  const file = path.join(dir, `${env.date.slice(0, 10)}-${mode}${label ? `-${label.replace(/[^\w.-]+/g, '_')}` : ''}.md`);
   writeFileSync(file, md);
-  writeFileSync(path.join(dir, 'latest.md'), md);
+  if (!label) writeFileSync(path.join(dir, 'latest.md'), md); // a labelled run (e.g. another branch) leaves latest.md alone
   console.log(md);
-  log(`results written to ${path.relative(root, file)} and bench/results/latest.md (${((Date.now() - t00) / 1000).toFixed(0)} s in all)`);
+  log(`results written to ${path.relative(root, file)}${label ? '' : ' and bench/results/latest.md'} (${((Date.now() - t00) / 1000).toFixed(0)} s in all)`);
 }
 
 /** Cost of WMS region render and of the bulk export as the data grows (other database sizes). */
@@ -267,7 +270,7 @@ async function dataScaling(sizes) {
     const prov = await ensureDemoData(root, db.url, { ...DEFAULT_SIZES, parcels: n }, log);
     log(`scaling database ${label}: generation ${prov.seconds.toFixed(0)} s`);
     try {
-      const ours = await startOurs({ root, url: db.url, workDir, log });
+      const ours = await startOurs({ root: OURS_ROOT, url: db.url, workDir, log });
       const ref = await startReference({ url: db.url, workDir, workers: WORKERS, log });
       const A = adapters(ours, ref, null);
       const ctx = { oursPid: ours.pid, refNotes: ref.notes.join('; ') };
