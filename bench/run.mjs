@@ -187,6 +187,7 @@ async function environment(url) {
     mapserver: (sh('mapserv', ['-v']).match(/MapServer version [\d.]+/) || ['not installed'])[0],
     mapcache: sh('dpkg-query', ['-W', '-f=${Version}', 'mapcache-cgi']) || 'not installed',
     nginx: (sh('nginx', ['-v']).match(/nginx\/[\d.]+/) || ['not installed'])[0],
+    'load average at start (1/5/15 min)': os.loadavg().map((v) => v.toFixed(1)).join(' / '),
   };
 }
 
@@ -252,6 +253,7 @@ async function main() {
     await stopAll(log);
   }
   const settings = `mode ${mode}; concurrency ${CONC} (unless stated); ${ROUNDS} alternating rounds of ${SLOT_MS / 1000} s per server (A/B/A/B) after a ${WARM_MS / 1000} s warm-up; MapServer under spawn-fcgi with ${WORKERS} workers behind nginx; seed ${SEED}; all on 127.0.0.1`;
+  env['load average at end (1/5/15 min)'] = os.loadavg().map((v) => v.toFixed(1)).join(' / ');
   const md = markdown({ env, mode, rows, notes, settings });
   const dir = path.join(root, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
