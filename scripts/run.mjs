@@ -3,7 +3,8 @@
 // dependencies when missing, builds when the sources changed, then runs. No dependencies of
 // its own, so it works on a fresh clone.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,10 +28,26 @@ function newestMtime(dir) {
   return newest;
 }
 
+// Installed dependencies are matched to package-lock.json by content (a hash written after a
+// successful install), not by file times: a fresh checkout or a git merge must not reinstall.
+function lockHash() {
+  return createHash('sha256').update(readFileSync(path.join(root, 'package-lock.json'))).digest('hex');
+}
+
 function ensureDeps() {
-  const marker = path.join(root, 'node_modules', '.package-lock.json');
-  const lock = path.join(root, 'package-lock.json');
-  if (existsSync(marker) && statSync(marker).mtimeMs >= statSync(lock).mtimeMs) return;
+  const stamp = path.join(root, 'node_modules', '.geodata-lock-hash');
+  const want = lockHash();
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === want) return;
+  if (!existsSync(stamp) && existsSync(path.join(root, 'node_modules', '.package-lock.json'))) {
+    // installed by hand with the same lock file: npm's own record matches; adopt it
+    const npmRecord = JSON.parse(readFileSync(path.join(root, 'node_modules', '.package-lock.json'), 'utf8'));
+    const lock = JSON.parse(readFileSync(path.join(root, 'package-lock.json'), 'utf8'));
+    const names = (o) => Object.keys(o.packages ?? {}).filter((k) => k && !lock.packages?.[k]?.optional).sort().join('\n');
+    if (names(npmRecord) === names(lock)) {
+      writeFileSync(stamp, want);
+      return;
+    }
+  }
   console.error('[geodata] installing npm dependencies (npm ci)…');
   let status = run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error']);
   if (status !== 0) {
@@ -38,6 +55,7 @@ function ensureDeps() {
     status = run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error']);
   }
   if (status !== 0) process.exit(status);
+  writeFileSync(stamp, lockHash());
 }
 
 function ensureBuild() {

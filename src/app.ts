@@ -22,6 +22,8 @@ export const OWS_PATHS = ['/ows', '/wms', '/wfs', '/wmts', '/csw'];
 export interface BuildOptions {
   /** A pino logger for request logs (off when absent). */
   logger?: FastifyServerOptions['loggerInstance'];
+  /** Called on the new instance before any hook or route is added (e.g. an onRoute hook listing routes). */
+  onCreate?: (app: FastifyInstance) => void;
 }
 
 export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promise<FastifyInstance> {
@@ -37,6 +39,8 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500, querystringParser: (s: string) => querystring.parse(s) },
   });
+
+  opts.onCreate?.(app);
 
   const metrics = (ctx.metrics ??= new Metrics(ctx.pool));
   const usage = (ctx.usage ??= new UsageStats(ctx.pool, ctx.log, ctx.config.ops.usageFlushSeconds));

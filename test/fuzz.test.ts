@@ -98,7 +98,7 @@ describe('fuzzing the OWS endpoints over HTTP', () => {
         const qs = pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
         const r = await t.app.inject({ url: `${p}?${qs}` });
         // 501 is allowed only for a whole service this build does not implement yet
-        const notImplemented = r.statusCode === 501 && r.body.includes('is not implemented by this server yet');
+        const notImplemented = r.statusCode === 501 && r.body.includes('is not implemented by this server');
         if (!notImplemented) expect(r.statusCode, `${p}?${qs} → ${r.statusCode} ${r.body.slice(0, 300)}`).toBeLessThan(500);
       }),
       { numRuns: 400 },
@@ -110,7 +110,7 @@ describe('fuzzing the OWS endpoints over HTTP', () => {
       fc.asyncProperty(fc.string({ maxLength: 200 }), fc.constantFrom('/ows', '/wfs', '/csw', '/wms'), async (s, p) => {
         const body = `<GetFeature service="WFS" version="2.0.0" xmlns="http://www.opengis.net/wfs/2.0">${s}</GetFeature>`;
         const r = await t.app.inject({ method: 'POST', url: p, payload: body, headers: { 'content-type': 'application/xml' } });
-        const notImplemented = r.statusCode === 501 && r.body.includes('is not implemented by this server yet');
+        const notImplemented = r.statusCode === 501 && r.body.includes('is not implemented by this server');
         if (!notImplemented) expect(r.statusCode, `${p} ${body} → ${r.body.slice(0, 300)}`).toBeLessThan(500);
       }),
       { numRuns: 300 },

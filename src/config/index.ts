@@ -58,6 +58,11 @@ export interface Config {
     renderTimeoutMs: number;
     maxConcurrentRenders: number;
     renderQueue: number;
+    /** OGC API – Features: items per page when `limit` is absent, and the largest `limit` accepted. */
+    itemsDefaultLimit: number;
+    itemsMaxLimit: number;
+    /** Byte cap of a file-based download's temporary directory. */
+    downloadTempBytes: number;
   };
   demo: { autoload: boolean; seed: number; parcels: number };
   security: {
@@ -171,6 +176,9 @@ export function validateConfig(raw: unknown, source?: string): Config {
       renderTimeoutMs: c.limits?.renderTimeoutMs ?? 30000,
       maxConcurrentRenders: c.limits?.maxConcurrentRenders ?? 4,
       renderQueue: c.limits?.renderQueue ?? 64,
+      itemsDefaultLimit: c.limits?.itemsDefaultLimit ?? 10,
+      itemsMaxLimit: c.limits?.itemsMaxLimit ?? 10000,
+      downloadTempBytes: c.limits?.downloadTempBytes ?? 4 * 1024 ** 3,
     },
     demo: {
       autoload: c.demo?.autoload ?? true,

@@ -40,6 +40,11 @@ export interface OwsServiceDef {
   /** WMS negotiates with VERSION; the others with AcceptVersions. */
   negotiation: 'wms' | 'ows';
   operations: Record<string, OwsHandler>;
+  /**
+   * Operations the standard defines that this server does not implement (e.g. WFS Transaction):
+   * asking for one is answered 501, the server's limitation, not the client's mistake.
+   */
+  unimplemented?: string[];
   /** Optional hook to write exceptions differently (e.g. WMS EXCEPTIONS=INIMAGE). */
   exceptionHandler?: (err: OwsException, req: Partial<OwsRequest> & { http: FastifyRequest; reply: FastifyReply; kvp: Kvp; version?: string }) => Promise<boolean>;
 }
@@ -136,6 +141,9 @@ export function owsHandler(ctx: AppContext) {
         throw new OwsException('OperationNotSupported', `the ${serviceName} service is not implemented by this server yet`, 'service', 501);
       }
       const opName = Object.keys(def.operations).find((o) => o.toLowerCase() === operationRaw.toLowerCase());
+      if (!opName && def.unimplemented?.some((o) => o.toLowerCase() === operationRaw.toLowerCase())) {
+        throw new OwsException('OperationNotSupported', `operation '${operationRaw}' is not implemented by this server`, 'request', 501);
+      }
       if (!opName) {
         // the client asked for an operation that does not exist here: its mistake, so 400
         throw new OwsException('OperationNotSupported', `operation '${operationRaw}' is not supported by ${def.name} (supported: ${Object.keys(def.operations).join(', ')})`, 'request', 400);

@@ -5,9 +5,15 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.js';
+import { registerWfs } from './wfs/index.js';
+import { registerOgcApi } from './ogcapi/index.js';
+import { registerDownloads } from './downloads/index.js';
 
 export async function registerServices(app: FastifyInstance, ctx: AppContext): Promise<void> {
   // services register below, one line each
+  registerWfs(app, ctx);
+  await registerOgcApi(app, ctx);
+  registerDownloads(app, ctx);
   void app;
   void ctx;
 }

@@ -4,6 +4,7 @@ import type { AppContext } from '../context.js';
 import { baseUrlOf } from '../ows/service.js';
 import { escapeText as esc } from '../ows/xml.js';
 import { visibleLayers } from '../security/auth.js';
+import { downloadLinks } from './downloads/index.js';
 
 export function wantsJson(req: FastifyRequest): boolean {
   const f = String((req.query as Record<string, unknown>)?.f ?? '').toLowerCase();
@@ -45,11 +46,17 @@ export function landingDocument(ctx: AppContext, base: string, req?: FastifyRequ
       rowEstimate: l.rowEstimate,
       primaryKey: l.primaryKey,
       fields: l.fields.map((f) => ({ name: f.name, type: f.type })),
+      downloads: downloadLinks(base, l),
     })),
     links: [
       { rel: 'self', type: 'application/json', href: `${base}/?f=json` },
       { rel: 'alternate', type: 'text/html', href: `${base}/?f=html` },
       { rel: 'service-desc', type: 'application/yaml', href: `${base}/openapi.yaml` },
+      // OGC API – Features (src/services/ogcapi) is mounted at the root: this page is its landing page
+      { rel: 'service-desc', type: 'application/vnd.oai.openapi+json;version=3.0', href: `${base}/api` },
+      { rel: 'service-doc', type: 'text/html', href: `${base}/api.html` },
+      { rel: 'conformance', type: 'application/json', href: `${base}/conformance` },
+      { rel: 'data', type: 'application/json', href: `${base}/collections` },
       { rel: 'status', type: 'application/json', href: `${base}/readyz` },
     ],
   };
@@ -60,7 +67,8 @@ function landingHtml(doc: ReturnType<typeof landingDocument>): string {
     .map(
       (l) =>
         `<tr><td><code>${esc(l.name)}</code></td><td>${esc(l.title)}</td><td>${esc(l.geometryType)}</td><td>${esc(l.crs)}</td>` +
-        `<td>${l.rowEstimate.toLocaleString('fr-FR')}</td><td>${l.wgs84Extent ? l.wgs84Extent.map((n) => n.toFixed(4)).join(', ') : '—'}</td></tr>`,
+        `<td>${l.rowEstimate.toLocaleString('fr-FR')}</td><td>${l.wgs84Extent ? l.wgs84Extent.map((n) => n.toFixed(4)).join(', ') : '—'}</td>` +
+        `<td>${l.downloads.map((d) => `<a href="${esc(d.href)}" type="${esc(d.mediaType)}">${esc(d.href.slice(d.href.lastIndexOf('.') + 1))}</a>`).join(' ')}</td></tr>`,
     )
     .join('\n');
   const svc = doc.services
@@ -87,10 +95,12 @@ ${svc}
 <li>CSW (MetaSearch): <code>${esc(doc.qgis.CSW)}</code></li>
 </ul>
 <h2>Layers</h2>
-<table><thead><tr><th>name</th><th>title</th><th>geometry</th><th>CRS</th><th>rows (est.)</th><th>WGS 84 extent</th></tr></thead>
+<table><thead><tr><th>name</th><th>title</th><th>geometry</th><th>CRS</th><th>rows (est.)</th><th>WGS 84 extent</th><th>download</th></tr></thead>
 <tbody>
 ${rows}
 </tbody></table>
+<h2>OGC API – Features</h2>
+<p><a href="/collections?f=html">collections</a> · <a href="/conformance?f=html">conformance</a> · <a href="/api.html">API</a> (OpenAPI: <a href="/api">JSON</a>, <a href="/openapi.yaml">YAML</a>)</p>
 <p><a href="?f=json">JSON</a> · <a href="/readyz">status</a></p>
 </body></html>`;
 }

@@ -18,6 +18,7 @@ export interface TestApp {
   close: () => Promise<void>;
 }
 
+/** `beforeReady` runs on the new instance before any route is added, so an onRoute hook it adds sees every route. */
 export async function makeTestApp(rawConfig: Record<string, unknown> = {}, beforeReady?: (app: FastifyInstance) => void): Promise<TestApp> {
   const config: Config = validateConfig(rawConfig, 'test-config');
   config.database.url = config.database.url ?? testDatabaseUrl();
@@ -26,8 +27,7 @@ export async function makeTestApp(rawConfig: Record<string, unknown> = {}, befor
   const registry = new Registry(pool, config);
   await registry.reload();
   const ctx: AppContext = { config, pool, registry, log };
-  const app = await buildApp(ctx);
-  beforeReady?.(app);
+  const app = await buildApp(ctx, { onCreate: beforeReady });
   await app.ready();
   return {
     app,

@@ -1,0 +1,371 @@
+/**
+ * File-based exports (ESRI Shapefile in a ZIP, GeoPackage, Excel XLSX) built from the engine's own
+ * query path: the rows come from featureRowEvents()/openFeatureStream() like every other format.
+ *
+ * Each export works in a fresh temporary directory, watched against a byte cap; the result is one
+ * file the caller streams and then removes with cleanup(). An abort (client gone) kills the work
+ * in progress and removes the directory.
+ *
+ * Shapefile and GeoPackage are written by GDAL's ogr2ogr from the engine's GeoJSON stream (the
+ * shapefile and GeoPackage writers every GIS reader is tested against); XLSX by exceljs's
+ * streaming WorkbookWriter; the ZIP by yazl.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type pg from 'pg';
+import yazl from 'yazl';
+import ExcelJS from 'exceljs';
+import { selectedFields, outputEpsgOf, type FeatureQuery } from '../query.js';
+import { featureRowEvents, openFeatureStream } from '../stream.js';
+import { GeoJsonWriter } from '../writers/geojson.js';
+import type { FeatureWriter } from '../writers/types.js';
+
+/** A request the export cannot honour (too big, too many fields): status + clear message. */
+export class ExportError extends Error {
+  constructor(
+    readonly status: 400 | 413 | 500 | 503,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ExportError';
+  }
+}
+
+export interface FileExportOptions {
+  pool: pg.Pool;
+  /** The queries (one layer each); a file holds them in order. */
+  queries: FeatureQuery[];
+  /** Base name of the files inside (layer name). */
+  baseName: string;
+  /** Byte cap on the temporary directory. */
+  maxBytes: number;
+  signal?: AbortSignal;
+  /** Parent of the temporary directory (default os.tmpdir()). */
+  tmpRoot?: string;
+}
+
+export interface FileExport {
+  path: string;
+  size: number;
+  contentType: string;
+  features: number;
+  /** Remove the temporary directory (idempotent). */
+  cleanup: () => Promise<void>;
+}
+
+export const SHAPEFILE_MAX_FIELDS = 255;
+export const XLSX_MAX_ROWS = 1_048_576;
+const XLSX_MAX_CELL = 32_767;
+
+let gdalChecked: boolean | undefined;
+
+/** Is ogr2ogr on the PATH? Installs Debian's gdal-bin when missing and running as root. */
+export function ensureOgr2ogr(install = true): boolean {
+  if (gdalChecked) return true;
+  const probe = () => spawnSync('ogr2ogr', ['--version'], { stdio: 'ignore' }).status === 0;
+  if (probe()) return (gdalChecked = true);
+  if (install && typeof process.getuid === 'function' && process.getuid() === 0) {
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    spawnSync('apt-get', ['update', '-qq'], { env, stdio: 'ignore' });
+    spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'gdal-bin'], { env, stdio: 'ignore' });
+    if (probe()) return (gdalChecked = true);
+  }
+  return false;
+}
+
+/** Total size of the files in a directory (not recursive beyond one level of subdirectories). */
+async function dirSize(dir: string): Promise<number> {
+  let total = 0;
+  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) total += await dirSize(p);
+    else total += (await stat(p).catch(() => ({ size: 0 }))).size;
+  }
+  return total;
+}
+
+/** Work in a temporary directory under a byte cap; abort (signal or cap) stops the work. */
+async function inTempDir<T>(o: FileExportOptions, work: (dir: string, signal: AbortSignal) => Promise<T>): Promise<{ dir: string; value: T }> {
+  const dir = await mkdtemp(path.join(o.tmpRoot ?? os.tmpdir(), 'geodata-export-'));
+  const ac = new AbortController();
+  let overCap = false;
+  const onAbort = () => ac.abort(o.signal?.reason);
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  if (o.signal?.aborted) ac.abort();
+  const timer = setInterval(() => {
+    void dirSize(dir).then((n) => {
+      if (n > o.maxBytes && !ac.signal.aborted) {
+        overCap = true;
+        ac.abort(new Error('size cap'));
+      }
+    });
+  }, 200);
+  try {
+    const value = await work(dir, ac.signal);
+    if ((await dirSize(dir)) > o.maxBytes) overCap = true;
+    if (overCap) throw capError(o.maxBytes);
+    return { dir, value };
+  } catch (e) {
+    await rm(dir, { recursive: true, force: true });
+    if (overCap) throw capError(o.maxBytes);
+    throw e;
+  } finally {
+    clearInterval(timer);
+    o.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+function capError(max: number): ExportError {
+  return new ExportError(413, `the export exceeds the server's limit of ${formatBytes(max)} for files built on the server; narrow it with bbox, filter, clip or properties, or use GeoJSON/CSV (streamed without a file)`);
+}
+
+function formatBytes(n: number): string {
+  if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(1)} GiB`;
+  if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
+  return `${n} bytes`;
+}
+
+/** Write the engine's GeoJSON for the queries into a file, counting features and bytes. */
+async function writeGeoJson(o: FileExportOptions, file: string, signal: AbortSignal): Promise<number> {
+  let features = 0;
+  const inner = new GeoJsonWriter({ crsMember: true });
+  const writer: FeatureWriter = {
+    format: inner.format,
+    contentType: inner.contentType,
+    header: (i) => inner.header(i),
+    feature: (row, q, index) => {
+      features++;
+      return inner.feature(row, q, index);
+    },
+    footer: (i, n) => inner.footer(i, n),
+  };
+  const epsg = outputEpsgOf(o.queries[0]);
+  const stream = await openFeatureStream(o.pool, {
+    queries: o.queries,
+    writer,
+    info: { numberMatched: 'unknown', timeStamp: new Date().toISOString(), links: {}, layers: o.queries.map((q) => q.layer), outputEpsg: epsg },
+  });
+  let bytes = 0;
+  const cap = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      bytes += chunk.length;
+      if (bytes > o.maxBytes) cb(capError(o.maxBytes));
+      else cb(null, chunk);
+    },
+  });
+  await pipeline(stream, cap, createWriteStream(file), { signal });
+  return features;
+}
+
+/** Run ogr2ogr; rejects with its last error lines. */
+function ogr2ogr(args: string[], signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('ogr2ogr', args, { stdio: ['ignore', 'ignore', 'pipe'], signal, env: { ...process.env, CPL_LOG: undefined } as NodeJS.ProcessEnv });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => {
+      err = (err + d.toString('utf8')).slice(-4000);
+    });
+    child.on('error', (e) => reject(e));
+    child.on('close', (code) => {
+      if (code === 0) resolve();
+      else reject(Object.assign(new Error(`ogr2ogr failed (exit ${code}): ${err.trim().split('\n').slice(-3).join(' ')}`), { stderr: err }));
+    });
+  });
+}
+
+function requireGdal(what: string): void {
+  if (!ensureOgr2ogr()) throw new ExportError(503, `${what} export needs GDAL's ogr2ogr on the server (Debian: apt-get install gdal-bin)`);
+}
+
+type Family = 'point' | 'line' | 'polygon';
+const FAMILY_TYPES: Record<Family, string[]> = {
+  point: ['POINT', 'MULTIPOINT'],
+  line: ['LINESTRING', 'MULTILINESTRING'],
+  polygon: ['POLYGON', 'MULTIPOLYGON'],
+};
+
+function familiesOf(geometryType: string): Family[] {
+  for (const [f, types] of Object.entries(FAMILY_TYPES)) if (types.includes(geometryType)) return [f as Family];
+  return ['point', 'line', 'polygon'];
+}
+
+/**
+ * ESRI Shapefile(s) in a ZIP: .shp/.shx/.dbf/.prj/.cpg per geometry family (one shapefile per
+ * family when the layer mixes points, lines and polygons), UTF-8 DBF (.cpg says so), field names
+ * made unique within 10 characters by GDAL's laundering, .prj in ESRI WKT as GDAL writes it.
+ */
+export async function exportShapefileZip(o: FileExportOptions): Promise<FileExport> {
+  const nFields = Math.max(...o.queries.map((q) => selectedFields(q).length));
+  if (nFields > SHAPEFILE_MAX_FIELDS) {
+    throw new ExportError(400, `a Shapefile (dBase) holds at most ${SHAPEFILE_MAX_FIELDS} fields and this request selects ${nFields}; choose fewer with properties=, or use GeoPackage`);
+  }
+  requireGdal('Shapefile');
+  const q0 = o.queries[0];
+  const epsg = outputEpsgOf(q0);
+  const { dir, value } = await inTempDir(o, async (dir, signal) => {
+    const input = path.join(dir, 'input.geojson');
+    const features = await writeGeoJson(o, input, signal);
+    const shpDir = path.join(dir, 'shp');
+    const families = familiesOf(q0.layer.geometryType);
+    const mixed = families.length > 1;
+    const written: string[] = [];
+    for (const fam of families) {
+      const name = mixed ? `${o.baseName}_${fam}` : o.baseName;
+      const args = ['-f', 'ESRI Shapefile', '-a_srs', `EPSG:${epsg}`, '-lco', 'ENCODING=UTF-8', '-lco', '2GB_LIMIT=YES', '-nln', name];
+      if (fam !== 'point' || mixed) args.push('-nlt', 'PROMOTE_TO_MULTI');
+      if (mixed) args.push('-where', FAMILY_TYPES[fam].map((t) => `OGR_GEOMETRY='${t}'`).join(' OR '));
+      args.push(shpDir, input);
+      try {
+        await ogr2ogr(args, signal);
+      } catch (e) {
+        const msg = String((e as { stderr?: string }).stderr ?? (e as Error).message);
+        if (/2GB/i.test(msg)) throw new ExportError(413, 'a Shapefile part (.shp or .dbf) would exceed 2 GB, the format\'s limit; narrow the export (bbox, filter, clip, properties) or use GeoPackage');
+        throw e;
+      }
+      // a family with no feature (.shx is its 100-byte header alone) is left out of a mixed export
+      const shx = await stat(path.join(shpDir, `${name}.shx`)).catch(() => undefined);
+      if (mixed && shx && shx.size <= 100) {
+        for (const ext of ['shp', 'shx', 'dbf', 'prj', 'cpg']) await rm(path.join(shpDir, `${name}.${ext}`), { force: true });
+        continue;
+      }
+      written.push(name);
+    }
+    await rm(input, { force: true });
+    const zipPath = path.join(dir, `${o.baseName}.zip`);
+    const zip = new yazl.ZipFile();
+    for (const f of (await readdir(shpDir)).sort()) zip.addFile(path.join(shpDir, f), f, { compress: true });
+    zip.end();
+    await pipeline(zip.outputStream as unknown as NodeJS.ReadableStream, createWriteStream(zipPath), { signal });
+    await rm(shpDir, { recursive: true, force: true });
+    return { file: zipPath, features };
+  });
+  return done(dir, value.file, 'application/zip', value.features);
+}
+
+/** GeoPackage (one table named after the layer, srs from the output CRS). */
+export async function exportGeoPackage(o: FileExportOptions): Promise<FileExport> {
+  requireGdal('GeoPackage');
+  const q0 = o.queries[0];
+  const epsg = outputEpsgOf(q0);
+  const { dir, value } = await inTempDir(o, async (dir, signal) => {
+    const input = path.join(dir, 'input.geojson');
+    const features = await writeGeoJson(o, input, signal);
+    const out = path.join(dir, `${o.baseName}.gpkg`);
+    const args = ['-f', 'GPKG', '-a_srs', `EPSG:${epsg}`, '-nln', o.baseName];
+    const gt = q0.layer.geometryType;
+    args.push('-nlt', gt.startsWith('MULTI') ? 'PROMOTE_TO_MULTI' : gt === 'GEOMETRY' ? 'GEOMETRY' : gt);
+    if (q0.layer.title) args.push('-lco', `IDENTIFIER=${q0.layer.title}`);
+    if (q0.layer.abstract) args.push('-lco', `DESCRIPTION=${q0.layer.abstract}`);
+    args.push(out, input);
+    await ogr2ogr(args, signal);
+    await rm(input, { force: true });
+    return { file: out, features };
+  });
+  return done(dir, value.file, 'application/geopackage+sqlite3', value.features);
+}
+
+export interface XlsxOptions {
+  /** Geometry columns: 'wkt' (default), 'xy', 'both' or 'none'. */
+  geometry?: 'wkt' | 'xy' | 'both' | 'none';
+}
+
+/**
+ * Excel workbook, one sheet per query: attributes typed (numbers, booleans, dates) and the
+ * geometry as WKT and/or x/y. Written by exceljs's streaming WorkbookWriter (rows committed as
+ * they arrive). Excel's limits: 1,048,576 rows per sheet (checked by the caller with a count)
+ * and 32,767 characters per cell (longer WKT is replaced by a note).
+ */
+export async function exportXlsx(o: FileExportOptions & XlsxOptions): Promise<FileExport> {
+  const g = o.geometry ?? 'wkt';
+  const geomCols = g === 'wkt' ? ['wkt'] : g === 'xy' ? ['x', 'y'] : g === 'both' ? ['wkt', 'x', 'y'] : [];
+  const { dir, value } = await inTempDir(o, async (dir, signal) => {
+    const file = path.join(dir, `${o.baseName}.xlsx`);
+    const wb = new ExcelJS.stream.xlsx.WorkbookWriter({ filename: file, useStyles: false, useSharedStrings: false });
+    let features = 0;
+    let sheet: ExcelJS.Worksheet | undefined;
+    let fields: ReturnType<typeof selectedFields> = [];
+    let rows = 0;
+    for await (const ev of featureRowEvents(o.pool, o.queries, 'csv', { xy: g === 'xy' || g === 'both' })) {
+      if (signal.aborted) throw signal.reason ?? new Error('aborted');
+      if (ev.kind === 'begin') {
+        sheet?.commit();
+        fields = selectedFields(ev.q);
+        sheet = wb.addWorksheet(sheetName(ev.q.layer.name, ev.index));
+        sheet.addRow([...fields.map((f) => f.name), ...geomCols]).commit();
+        rows = 1;
+        continue;
+      }
+      if (ev.kind === 'end') continue;
+      const row = ev.row!;
+      if (++rows > XLSX_MAX_ROWS) throw new ExportError(413, `an Excel sheet holds at most ${XLSX_MAX_ROWS} rows; narrow the export or use CSV`);
+      const values: unknown[] = fields.map((f) => cellValue(f.type, row[f.name]));
+      for (const c of geomCols) {
+        const v = row[c];
+        if (c === 'wkt') values.push(v && v.length > XLSX_MAX_CELL ? `(geometry of ${v.length} characters: longer than an Excel cell holds; use geometry=xy, CSV or GeoPackage)` : v);
+        else values.push(v === null || v === undefined ? null : Number(v));
+      }
+      sheet!.addRow(values).commit();
+      features++;
+      // let the zip stream drain to the file now and then (bounded memory)
+      if (features % 2000 === 0) await new Promise((r) => setImmediate(r));
+    }
+    sheet?.commit();
+    await wb.commit();
+    return { file, features };
+  });
+  return done(dir, value.file, 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet', value.features);
+}
+
+function sheetName(name: string, i: number): string {
+  const s = name.replace(/[\\/?*[\]:]/g, '_').slice(0, 28);
+  return i === 0 ? s : `${s}_${i + 1}`;
+}
+
+function cellValue(type: string, v: string | null | undefined): unknown {
+  if (v === null || v === undefined) return null;
+  switch (type) {
+    case 'integer':
+    case 'number':
+      return Number(v);
+    case 'long': {
+      const n = Number(v);
+      return Number.isSafeInteger(n) ? n : v;
+    }
+    case 'boolean':
+      return v === 'true';
+    case 'date': {
+      const m = v.match(/^(\d{4})-(\d{2})-(\d{2})$/);
+      return m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) : v;
+    }
+    default:
+      return v;
+  }
+}
+
+async function done(dir: string, file: string, contentType: string, features: number): Promise<FileExport> {
+  const size = (await stat(file)).size;
+  let removed = false;
+  return {
+    path: file,
+    size,
+    contentType,
+    features,
+    cleanup: async () => {
+      if (removed) return;
+      removed = true;
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Stream a finished export (Content-Length = size) and remove it once sent or abandoned. */
+export function streamExport(f: FileExport): NodeJS.ReadableStream & import('node:stream').Readable {
+  const s = createReadStream(f.path);
+  s.once('close', () => void f.cleanup());
+  return s;
+}

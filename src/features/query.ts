@@ -1,0 +1,356 @@
+/**
+ * The feature query engine: one description of "which features of which layer, in what order,
+ * which page, in which CRS", turned into parameterised SQL whose rows are already serialised
+ * by PostGIS (GeoJSON text, GML text, WKT). Knows nothing of HTTP, WFS or OGC API.
+ *
+ * Identifiers come only from the layer registry (quoted); every request value is a bind parameter.
+ */
+import type { Layer, FieldInfo } from '../registry/types.js';
+import type { FilterNode } from '../filter/ast.js';
+import { compileFilter, type FilterTarget } from '../filter/sql.js';
+import { FilterError } from '../filter/errors.js';
+import { isGeographicEpsg } from '../filter/crs-names.js';
+import { qualifiedTable, quoteIdent } from '../db/pool.js';
+
+/** A bounding box in x/y order (lon/lat for geographic CRSs) in CRS `epsg`. */
+export interface QueryBBox {
+  minx: number;
+  miny: number;
+  maxx: number;
+  maxy: number;
+  epsg: number;
+}
+
+export interface SortKey {
+  property: string;
+  desc: boolean;
+}
+
+export interface FeatureQuery {
+  layer: Layer;
+  filter?: FilterNode;
+  bbox?: QueryBBox;
+  /** Subset of attribute names to return (geometry always returned). Unknown name → FeatureQueryError. */
+  properties?: string[];
+  /** Sort keys; the primary key (or ctid) is always appended for a stable order. */
+  sortBy?: SortKey[];
+  limit?: number;
+  offset?: number;
+  /** Output CRS (EPSG code); default the layer's own SRID. */
+  outputEpsg?: number;
+  /** Write coordinates lat/lon (GML with an EPSG URN of a geographic CRS). GeoJSON/WKT ignore it. */
+  outputLatLon?: boolean;
+  /** Swap the output coordinates to lat/lon (northing/easting) in every format, e.g. OGC API – Features
+   *  Part 2 output in EPSG:4326. GML honours it instead of (never on top of) outputLatLon. */
+  flipAxes?: boolean;
+  /** Maximum decimal digits; default 7 for geographic output CRSs, 2 otherwise. */
+  decimals?: number;
+  resultType?: 'results' | 'hits';
+  /** Keep only features intersecting an area, optionally cut to it (see ClipArea). */
+  clip?: ClipArea;
+}
+
+/**
+ * An area to clip to: a geometry given by the client (WKT or GeoJSON text, bound as a parameter,
+ * in CRS `epsg`), or the feature(s) of a boundary layer whose column `key` equals `value`.
+ * mode 'intersects' keeps intersecting features whole; 'cut' replaces each geometry by its
+ * intersection with the area, of the same dimension (ST_CollectionExtract), dropping empty ones.
+ */
+export interface ClipArea {
+  mode: 'intersects' | 'cut';
+  geometry?: { text: string; encoding: 'wkt' | 'geojson'; epsg: number };
+  ref?: { layer: Layer; key: string; value: string };
+}
+
+/** A request-level mistake in a query (unknown property, sort key, …). Same shape as FilterError. */
+export class FeatureQueryError extends FilterError {
+  constructor(message: string, locator: string) {
+    super(message, 'InvalidParameterValue', locator);
+    this.name = 'FeatureQueryError';
+  }
+}
+
+export type FeatureFormat = 'geojson' | 'ndjson' | 'gml32' | 'gml311' | 'csv' | 'kml';
+
+export interface BuiltSql {
+  sql: string;
+  params: unknown[];
+}
+
+export interface GmlOptions {
+  /** Namespace prefix of the feature type elements (e.g. 'geodata'). */
+  prefix: string;
+  /** srsName style: long = urn:ogc:def:crs:EPSG::n, short = EPSG:n. Default long. */
+  longCrs?: boolean;
+}
+
+export interface SelectOptions {
+  gml?: GmlOptions;
+  /** csv/kml: also select `x` and `y` (the point itself, or ST_PointOnSurface for lines/polygons). */
+  xy?: boolean;
+}
+
+/** Columns selected, by format:
+ *  - geojson/ndjson: `f` (the Feature as JSON text);
+ *  - gml32/gml311: `fid` (text id or null), `g` (GML geometry text or null), `a` (attribute elements XML text or null);
+ *  - csv: one text column per returned field (named as the field), then `wkt` (and `x`, `y` with xy);
+ *  - kml: like csv, with `kml` (ST_AsKML geometry, always WGS 84) instead of `wkt`.
+ */
+export type FeatureRow = Record<string, string | null>;
+
+export function outputEpsgOf(q: FeatureQuery): number {
+  return q.outputEpsg ?? q.layer.srid;
+}
+
+export function decimalsOf(q: FeatureQuery): number {
+  if (q.decimals !== undefined) return q.decimals;
+  return isGeographicEpsg(outputEpsgOf(q)) ? 7 : 2;
+}
+
+export function filterTarget(layer: Layer): FilterTarget {
+  return {
+    fields: layer.fields,
+    geometryColumn: layer.geometryColumn,
+    srid: layer.srid,
+    primaryKey: layer.primaryKey,
+    layerName: layer.name,
+  };
+}
+
+function findField(layer: Layer, name: string): FieldInfo | undefined {
+  const exact = layer.fields.find((f) => f.name === name);
+  if (exact) return exact;
+  const lower = name.toLowerCase();
+  const ci = layer.fields.filter((f) => f.name.toLowerCase() === lower);
+  return ci.length === 1 ? ci[0] : undefined;
+}
+
+/** The attribute fields a query returns, in table order. Throws FeatureQueryError for unknown names. */
+export function selectedFields(q: FeatureQuery): FieldInfo[] {
+  if (!q.properties) return q.layer.fields;
+  const wanted = new Set<string>();
+  for (const raw of q.properties) {
+    const name = raw.trim();
+    if (!name) continue;
+    if (name === q.layer.geometryColumn || name.toLowerCase() === q.layer.geometryColumn.toLowerCase()) continue;
+    const f = findField(q.layer, name);
+    if (!f) throw new FeatureQueryError(`unknown property '${name}' for ${q.layer.name}`, 'propertyName');
+    wanted.add(f.name);
+  }
+  return q.layer.fields.filter((f) => wanted.has(f.name));
+}
+
+/** WHERE clause (without the keyword), or 'TRUE'. */
+export function buildWhere(q: FeatureQuery, params: unknown[]): string {
+  const parts: string[] = [];
+  const geom = quoteIdent(q.layer.geometryColumn);
+  if (q.bbox) {
+    const b = q.bbox;
+    for (const v of [b.minx, b.miny, b.maxx, b.maxy]) {
+      if (!Number.isFinite(v)) throw new FeatureQueryError('bbox coordinates must be finite numbers', 'bbox');
+    }
+    if (b.minx > b.maxx || b.miny > b.maxy) {
+      throw new FeatureQueryError('bbox lower corner must be below and left of the upper corner', 'bbox');
+    }
+    params.push(b.minx, b.miny, b.maxx, b.maxy, b.epsg);
+    const n = params.length;
+    let env = `ST_MakeEnvelope($${n - 4}::float8, $${n - 3}::float8, $${n - 2}::float8, $${n - 1}::float8, $${n}::int)`;
+    if (b.epsg !== q.layer.srid) env = `ST_Transform(${env}, ${Number(q.layer.srid)})`;
+    parts.push(`(${geom} && ${env} AND ST_Intersects(${geom}, ${env}))`);
+  }
+  if (q.filter) parts.push(compileFilter(q.filter, filterTarget(q.layer), params));
+  parts.push(...clipWhere(q));
+  return parts.length ? parts.join(' AND ') : 'TRUE';
+}
+
+/** ORDER BY list: sort keys, then the primary key (or ctid when there is none). */
+export function buildOrderBy(q: FeatureQuery): string {
+  const keys: string[] = [];
+  const used = new Set<string>();
+  for (const s of q.sortBy ?? []) {
+    const f = findField(q.layer, s.property);
+    if (!f) throw new FeatureQueryError(`unknown sort property '${s.property}' for ${q.layer.name}`, 'sortBy');
+    if (f.type === 'binary' || f.type === 'json') throw new FeatureQueryError(`property '${f.name}' cannot be sorted on`, 'sortBy');
+    if (used.has(f.name)) continue;
+    used.add(f.name);
+    keys.push(`t.${quoteIdent(f.name)} ${s.desc ? 'DESC NULLS LAST' : 'ASC NULLS FIRST'}`);
+  }
+  const pk = q.layer.primaryKey;
+  if (pk) {
+    if (!used.has(pk)) keys.push(`t.${quoteIdent(pk)}`);
+  } else {
+    keys.push('t.ctid');
+  }
+  return keys.join(', ');
+}
+
+/** Column names of the clip area and of the cut geometry (unlikely to collide with a field). */
+const CLIP_COL = 'geodata_clip_area';
+const CUT_COL = 'geodata_clip_cut';
+
+/** FROM clause: the table, plus the clip area (one row) and the cut geometry when clipping. */
+export function buildFrom(q: FeatureQuery, params: unknown[]): string {
+  let from = `${qualifiedTable(q.layer.schema, q.layer.table)} t`;
+  const c = q.clip;
+  if (!c) return from;
+  const srid = Number(q.layer.srid);
+  let area: string;
+  if (c.geometry) {
+    const gm = c.geometry;
+    if (!Number.isInteger(gm.epsg)) throw new FeatureQueryError('clip CRS must be an EPSG code', 'clip-crs');
+    params.push(gm.text, gm.epsg);
+    const n = params.length;
+    const parsed = gm.encoding === 'wkt' ? `ST_GeomFromText($${n - 1}::text)` : `ST_GeomFromGeoJSON($${n - 1}::text)`;
+    area = `SELECT ST_Transform(ST_MakeValid(ST_SetSRID(${parsed}, $${n}::int)), ${srid}) AS ${CLIP_COL}`;
+  } else if (c.ref) {
+    const r = c.ref;
+    const key = r.layer.fields.find((f) => f.name === r.key)?.name ?? (r.layer.primaryKey === r.key ? r.key : undefined);
+    if (!key) throw new FeatureQueryError(`unknown clip key '${r.key}' for ${r.layer.name}`, 'clip');
+    params.push(r.value);
+    let bg = `b.${quoteIdent(r.layer.geometryColumn)}`;
+    if (r.layer.srid !== srid) bg = `ST_Transform(${bg}, ${srid})`;
+    area = `SELECT ST_Union(${bg}) AS ${CLIP_COL} FROM ${qualifiedTable(r.layer.schema, r.layer.table)} b WHERE (b.${quoteIdent(key)})::text = $${params.length}::text`;
+  } else {
+    throw new FeatureQueryError('clip needs a geometry or a reference', 'clip');
+  }
+  from += ` CROSS JOIN (${area}) c`;
+  if (c.mode === 'cut') {
+    const g = `t.${quoteIdent(q.layer.geometryColumn)}`;
+    let cut = `CASE WHEN ST_CoveredBy(${g}, c.${CLIP_COL}) THEN ${g} ELSE ST_CollectionExtract(ST_Intersection(${g}, c.${CLIP_COL}), ST_Dimension(${g}) + 1) END`;
+    if (q.layer.geometryType.startsWith('MULTI')) cut = `ST_Multi(${cut})`;
+    from += ` CROSS JOIN LATERAL (SELECT ${cut} AS ${CUT_COL}) x`;
+  }
+  return from;
+}
+
+function clipWhere(q: FeatureQuery): string[] {
+  if (!q.clip) return [];
+  const g = quoteIdent(q.layer.geometryColumn);
+  const parts = [`(t.${g} && c.${CLIP_COL} AND ST_Intersects(t.${g}, c.${CLIP_COL}))`];
+  if (q.clip.mode === 'cut') parts.push(`NOT ST_IsEmpty(x.${CUT_COL})`);
+  return parts;
+}
+
+function geomExpr(q: FeatureQuery): string {
+  const out = outputEpsgOf(q);
+  let g = q.clip?.mode === 'cut' ? `x.${CUT_COL}` : `t.${quoteIdent(q.layer.geometryColumn)}`;
+  if (out !== q.layer.srid) g = `ST_Transform(${g}, ${Number(out)})`;
+  if (q.flipAxes) g = `ST_FlipCoordinates(${g})`;
+  return g;
+}
+
+/** The value of a field as text, in its JSON/XML Schema lexical form (ISO dates, true/false). */
+function textOf(f: FieldInfo): string {
+  const c = `t.${quoteIdent(f.name)}`;
+  if (f.type === 'string') return `${c}::text`;
+  return `(to_json(${c}) #>> '{}')`;
+}
+
+function pkText(layer: Layer): string {
+  return layer.primaryKey ? `(t.${quoteIdent(layer.primaryKey)})::text` : `(t.ctid)::text`;
+}
+
+/** Columns expression for a format (see FeatureRow). */
+export function selectList(q: FeatureQuery, format: FeatureFormat, opts: SelectOptions = {}): string {
+  const fields = selectedFields(q);
+  const digits = Math.max(0, Math.min(15, Math.trunc(decimalsOf(q))));
+  const g = geomExpr(q);
+  switch (format) {
+    case 'geojson':
+    case 'ndjson': {
+      const id = q.layer.primaryKey ? `to_json(t.${quoteIdent(q.layer.primaryKey)})::text` : `to_json((t.ctid)::text)::text`;
+      const props = fields.length
+        ? `(SELECT row_to_json(p) FROM (SELECT ${fields.map((f) => `t.${quoteIdent(f.name)}`).join(', ')}) p)::text`
+        : `'{}'`;
+      return (
+        `'{"type":"Feature","id":' || ${id} || ',"geometry":' || COALESCE(ST_AsGeoJSON(${g}, ${digits}, 0), 'null') ||` +
+        ` ',"properties":' || ${props} || '}' AS f`
+      );
+    }
+    case 'gml32':
+    case 'gml311': {
+      const prefix = opts.gml?.prefix ?? 'geodata';
+      if (!/^[A-Za-z_][\w.-]*$/.test(prefix)) throw new Error(`invalid namespace prefix ${prefix}`);
+      let gg = g;
+      if (q.outputLatLon && !q.flipAxes) gg = `ST_FlipCoordinates(${gg})`;
+      // bit 1: long CRS names; bit 4: LineString instead of Curve
+      const options = (opts.gml?.longCrs === false ? 0 : 1) | 4;
+      const gmlId = format === 'gml32' ? `'${sqlString(q.layer.name)}.' || ${pkText(q.layer)} || '.geom'` : 'NULL';
+      const attrs = fields.length
+        ? `xmlforest(${fields.map((f) => `${xmlValue(f)} AS ${quoteIdent(prefix + ':' + xmlName(f.name))}`).join(', ')})::text`
+        : 'NULL';
+      return `${pkText(q.layer)} AS fid, ST_AsGML(3, ${gg}, ${digits}, ${options}, 'gml', ${gmlId}) AS g, ${attrs} AS a`;
+    }
+    case 'csv':
+    case 'kml': {
+      const cols = fields.map((f) => `${textOf(f)} AS ${quoteIdent(f.name)}`);
+      if (format === 'csv') cols.push(`ST_AsText(${g}, ${digits}) AS wkt`);
+      else cols.push(`ST_AsKML(${q.outputEpsg === 4326 ? g : `ST_Transform(${g}, 4326)`}, ${Math.max(digits, 7)}) AS kml`);
+      if (opts.xy) {
+        const pt = `(CASE WHEN GeometryType(${g}) = 'POINT' THEN ${g} ELSE ST_PointOnSurface(${g}) END)`;
+        cols.push(`ST_X(${pt})::numeric(30,${digits})::text AS x`, `ST_Y(${pt})::numeric(30,${digits})::text AS y`);
+      }
+      return cols.join(', ');
+    }
+  }
+}
+
+function sqlString(s: string): string {
+  return s.replace(/'/g, "''");
+}
+
+/** xmlforest renders dates, timestamps and booleans in XML Schema form; other odd types go as text. */
+function xmlValue(f: FieldInfo): string {
+  const c = `t.${quoteIdent(f.name)}`;
+  if (f.type === 'json' || f.type === 'array' || f.type === 'uuid' || f.type === 'time') return `${c}::text`;
+  if (f.type === 'number') return `(CASE WHEN ${c}::float8 = 'NaN'::float8 OR ${c}::float8 IN ('Infinity'::float8, '-Infinity'::float8) THEN NULL ELSE ${c} END)`;
+  return c;
+}
+
+/** Column name → XML element local name (SQL/XML name mapping for characters XML does not allow). */
+export function xmlName(name: string): string {
+  let out = '';
+  for (let i = 0; i < name.length; i++) {
+    const ch = name[i];
+    const ok = i === 0 ? /[A-Za-z_\u00C0-\uFFEF]/.test(ch) : /[\w.\-\u00B7\u00C0-\uFFEF]/.test(ch);
+    out += ok ? ch : `_x${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}_`;
+  }
+  return out;
+}
+
+/** The SELECT that returns the (page of) features, serialised for `format`. */
+export function buildFeatureSql(q: FeatureQuery, format: FeatureFormat, opts: SelectOptions = {}): BuiltSql {
+  const params: unknown[] = [];
+  const from = buildFrom(q, params);
+  const where = buildWhere(q, params);
+  const order = buildOrderBy(q);
+  let sql = `SELECT ${selectList(q, format, opts)} FROM ${from} WHERE ${where} ORDER BY ${order}`;
+  if (q.limit !== undefined) {
+    params.push(Math.max(0, Math.trunc(q.limit)));
+    sql += ` LIMIT $${params.length}`;
+  }
+  if (q.offset) {
+    params.push(Math.max(0, Math.trunc(q.offset)));
+    sql += ` OFFSET $${params.length}`;
+  }
+  return { sql, params };
+}
+
+/** count(*) of the features matching the query (limit/offset ignored). */
+export function buildCountSql(q: FeatureQuery): BuiltSql {
+  const params: unknown[] = [];
+  const from = buildFrom(q, params);
+  const where = buildWhere(q, params);
+  return { sql: `SELECT count(*)::int8 AS n FROM ${from} WHERE ${where}`, params };
+}
+
+/** Validate a query without running it (throws FeatureQueryError / FilterError). */
+export function checkQuery(q: FeatureQuery): void {
+  buildFeatureSql(q, 'csv');
+}
+
+/** numberReturned for a page, given numberMatched. */
+export function pageSize(matched: number, q: Pick<FeatureQuery, 'limit' | 'offset'>): number {
+  const rest = Math.max(0, matched - (q.offset ?? 0));
+  return q.limit === undefined ? rest : Math.min(rest, Math.max(0, q.limit));
+}

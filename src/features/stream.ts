@@ -1,0 +1,186 @@
+/**
+ * Streaming execution: a pg-query-stream cursor per query, rows (already serialised by PostGIS)
+ * handed to a writer, text pushed into a Readable with backpressure. Destroying the Readable
+ * (client gone) closes the cursor and returns the connection to the pool at once.
+ */
+import { Readable } from 'node:stream';
+import type pg from 'pg';
+import QueryStream from 'pg-query-stream';
+import {
+  buildCountSql,
+  buildFeatureSql,
+  type FeatureFormat,
+  type FeatureQuery,
+  type FeatureRow,
+  type SelectOptions,
+} from './query.js';
+import type { CollectionInfo, FeatureWriter } from './writers/types.js';
+
+export interface FeatureStreamOptions {
+  /** Queries run in order into one collection (several layers, or pages of one). */
+  queries: FeatureQuery[];
+  writer: FeatureWriter;
+  info: CollectionInfo;
+  /** Rows fetched per cursor round trip (default 1000). */
+  batchSize?: number;
+  /** Text accumulated before a chunk is pushed (default 64 KiB). */
+  chunkChars?: number;
+  /**
+   * Called after the last row, before the footer, with a query function on the stream's own
+   * connection and the number of features written; what it returns is merged into the info the
+   * footer sees. Lets footer-based formats (GeoJSON) learn numberMatched without a count query
+   * when the page was not full, and count on the same connection otherwise (no second connection).
+   */
+  finalize?: (run: SqlRunner, returned: number) => Promise<Partial<CollectionInfo>>;
+}
+
+export type SqlRunner = (sql: string, params: unknown[]) => Promise<Record<string, unknown>[]>;
+
+/** Exact count of features matching a query, on a given connection/runner. */
+export async function countWith(run: SqlRunner, q: FeatureQuery): Promise<number> {
+  const { sql, params } = buildCountSql(q);
+  const rows = await run(sql, params);
+  return Number(rows[0].n);
+}
+
+/** Exact count of features matching a query (limit/offset ignored). */
+export async function countFeatures(pool: pg.Pool, q: FeatureQuery): Promise<number> {
+  const { sql, params } = buildCountSql(q);
+  const r = await pool.query<{ n: number | string }>(sql, params);
+  return Number(r.rows[0].n);
+}
+
+/** Run a (small) query and return its serialised rows, e.g. one feature by id. */
+export async function fetchFeatureRows(pool: pg.Pool, q: FeatureQuery, format: FeatureFormat, opts: SelectOptions = {}): Promise<FeatureRow[]> {
+  const { sql, params } = buildFeatureSql(q, format, opts);
+  const r = await pool.query<FeatureRow>(sql, params);
+  return r.rows;
+}
+
+async function closeCursor(qs: QueryStream): Promise<void> {
+  if (qs.destroyed) return;
+  await new Promise<void>((resolve) => {
+    qs.once('close', () => resolve());
+    qs.destroy();
+  });
+}
+
+export interface RowEvent {
+  /** 'begin' before each query's rows, one 'row' per feature, then one 'end'. */
+  kind: 'begin' | 'row' | 'end';
+  q: FeatureQuery;
+  /** Query index for 'begin'; feature index over all queries for 'row'; features written for 'end'. */
+  index: number;
+  row?: FeatureRow;
+  /** On 'end': runs SQL on the stream's own connection (valid until the next iteration). */
+  run?: SqlRunner;
+}
+
+/**
+ * The engine's cursor loop, for consumers that want rows rather than text (spreadsheets, file
+ * formats). Statements are all built before a connection is taken; returning early (break,
+ * throw, generator return) closes the cursor and releases the connection.
+ */
+export async function* featureRowEvents(
+  pool: pg.Pool,
+  queries: FeatureQuery[],
+  format: FeatureFormat,
+  opts: SelectOptions = {},
+  batchSize = 1000,
+): AsyncGenerator<RowEvent> {
+  const built = queries.map((q) => buildFeatureSql(q, format, opts));
+  let written = 0;
+  if (queries.every((q) => q.limit === 0)) {
+    // nothing to fetch: no connection held
+    for (let i = 0; i < queries.length; i++) yield { kind: 'begin', q: queries[i], index: i };
+    yield { kind: 'end', q: queries[queries.length - 1], index: 0, run: async (sql, params) => (await pool.query(sql, params)).rows };
+    return;
+  }
+  const client = await pool.connect();
+  let qs: QueryStream | undefined;
+  let broken: Error | undefined;
+  try {
+    for (let i = 0; i < queries.length; i++) {
+      const q = queries[i];
+      yield { kind: 'begin', q, index: i };
+      if (q.limit === 0) continue;
+      qs = new QueryStream(built[i].sql, built[i].params, { batchSize });
+      client.query(qs);
+      for await (const row of qs as AsyncIterable<FeatureRow>) {
+        yield { kind: 'row', q, index: written++, row };
+      }
+      qs = undefined;
+    }
+    yield { kind: 'end', q: queries[queries.length - 1], index: written, run: async (sql, params) => (await client.query(sql, params)).rows };
+  } catch (e) {
+    broken = e as Error;
+    throw e;
+  } finally {
+    if (qs) {
+      try {
+        await closeCursor(qs);
+      } catch (e) {
+        broken = e as Error;
+      }
+    }
+    // a connection whose cursor could not be closed cleanly is discarded, not reused
+    client.release(broken && !(broken as { code?: string }).code ? broken : undefined);
+  }
+}
+
+async function* generate(pool: pg.Pool, o: FeatureStreamOptions): AsyncGenerator<string> {
+  const { writer, info } = o;
+  const chunk = o.chunkChars ?? 65536;
+  let buf = writer.header(info);
+  let written = 0;
+  let extra: Partial<CollectionInfo> = {};
+  for await (const ev of featureRowEvents(pool, o.queries, writer.format, writer.selectOptions ?? {}, o.batchSize ?? 1000)) {
+    if (ev.kind === 'begin') {
+      if (writer.beginQuery) buf += writer.beginQuery(ev.q, ev.index);
+      continue;
+    }
+    if (ev.kind === 'end') {
+      if (o.finalize) extra = await o.finalize(ev.run!, written);
+      continue;
+    }
+    buf += writer.feature(ev.row!, ev.q, ev.index);
+    written++;
+    if (buf.length >= chunk) {
+      const out = buf;
+      buf = '';
+      yield out;
+    }
+  }
+  buf += writer.footer({ ...info, ...extra }, written);
+  yield buf;
+}
+
+/**
+ * Open a feature stream. Resolves once the first chunk is ready (so database errors such as a
+ * failed reprojection or a timeout surface before any byte is sent); the Readable then yields
+ * the rest. Destroy it to stop: the cursor is closed and the connection released.
+ */
+export async function openFeatureStream(pool: pg.Pool, o: FeatureStreamOptions): Promise<Readable> {
+  const it = generate(pool, o);
+  const first = await it.next();
+  async function* rest(): AsyncGenerator<string> {
+    try {
+      if (!first.done) yield first.value;
+      for (;;) {
+        const n = await it.next();
+        if (n.done) return;
+        yield n.value;
+      }
+    } finally {
+      await it.return(undefined);
+    }
+  }
+  return Readable.from(rest(), { objectMode: false, highWaterMark: 65536 });
+}
+
+/** Tie a stream to an HTTP response: if the client goes away before the end, stop the stream. */
+export function destroyOnClientClose(res: import('node:http').ServerResponse, stream: Readable): void {
+  res.once('close', () => {
+    if (!stream.readableEnded && !stream.destroyed) stream.destroy();
+  });
+}

@@ -1,0 +1,416 @@
+/**
+ * OGC API – Features Parts 1 (Core, HTML, GeoJSON, OpenAPI 3.0), 2 (CRS by reference) and 3
+ * (Queryables, CQL2 text/JSON filters), mounted at the server root next to the landing page.
+ * Every query goes through the shared feature engine (src/features) — the same path as WFS.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import cors from '@fastify/cors';
+import compress from '@fastify/compress';
+import YAML from 'yaml';
+import type { AppContext } from '../../context.js';
+import type { Layer } from '../../registry/types.js';
+import { projectRoot } from '../../config/index.js';
+import { baseUrlOf } from '../../ows/service.js';
+import { OwsException } from '../../ows/exceptions.js';
+import { qualifiedTable, quoteIdent } from '../../db/pool.js';
+import { assertCanRead, visibleLayers } from '../../security/auth.js';
+import { addFeatures, tagRequest } from '../../ops/tags.js';
+import { FilterError } from '../../filter/errors.js';
+import { crsUri } from '../../filter/crs-names.js';
+import {
+  CsvWriter,
+  FeatureQueryError,
+  GeoJsonWriter,
+  checkQuery,
+  countFeatures,
+  destroyOnClientClose,
+  fetchFeatureRows,
+  openFeatureStream,
+  pageSize,
+  type CollectionInfo,
+  type FeatureQuery,
+} from '../../features/index.js';
+import {
+  ApiProblem,
+  CONFORMANCE,
+  CRS84,
+  linkHeader,
+  negotiate,
+  rejectUnknown,
+  resolveCrs,
+  CRS84_INFO,
+  sendProblem,
+  sendWithEtag,
+  str,
+  supportedCrs,
+  withQuery,
+  type ApiLink,
+} from './common.js';
+import { ITEMS_PARAMS, isQueryableParam, queryableFields, readItemsRequest } from './params.js';
+import { a, apiHtml, page, table, val } from './html.js';
+
+const GEOJSON = 'application/geo+json';
+const JSON_T = 'application/json';
+const HTML_T = 'text/html';
+const OAS_T = 'application/vnd.oai.openapi+json;version=3.0';
+const REL_QUERYABLES = 'http://www.opengis.net/def/rel/ogc/1.0/queryables';
+/** Items pages up to this many features are buffered to give them an ETag; larger ones stream. */
+const ETAG_MAX_FEATURES = 100;
+
+function svc(req: FastifyRequest, operation: string, layers?: string[]): void {
+  tagRequest(req, { service: 'OGCAPI', operation, layers });
+}
+
+function collectionOf(ctx: AppContext, req: FastifyRequest, id: string): Layer {
+  const layer = ctx.registry.list().find((l) => l.name === id);
+  if (!layer) throw new ApiProblem(404, `no collection '${id}'`);
+  try {
+    assertCanRead(layer, req, ctx.auth?.realm ?? 'geodata', 'collectionId');
+  } catch (e) {
+    if (e instanceof OwsException) throw new ApiProblem(e.status, e.message, undefined, e.headers);
+    throw e;
+  }
+  return layer;
+}
+
+/** The OpenAPI document: openapi.yaml, with this server's URL and configured limits filled in. */
+export function openApiDocument(ctx: AppContext, base: string): Record<string, any> {
+  const doc = YAML.parse(readFileSync(path.join(projectRoot, 'openapi.yaml'), 'utf8'));
+  doc.servers = [{ url: base || '/' }];
+  const lim = doc.components?.parameters?.limit?.schema;
+  if (lim) {
+    lim.default = ctx.config.limits.itemsDefaultLimit;
+    lim.maximum = ctx.config.limits.itemsMaxLimit;
+  }
+  return doc;
+}
+
+const temporalCache = new Map<string, [string | null, string | null]>();
+
+async function temporalExtent(ctx: AppContext, layer: Layer): Promise<[string | null, string | null] | null> {
+  if (!layer.temporalField) return null;
+  const key = `${ctx.registry.version}:${layer.name}`;
+  const hit = temporalCache.get(key);
+  if (hit) return hit;
+  const c = `t.${quoteIdent(layer.temporalField)}`;
+  const r = await ctx.pool.query<{ a: string | null; b: string | null }>(
+    `SELECT to_json(min(${c})) #>> '{}' AS a, to_json(max(${c})) #>> '{}' AS b FROM ${qualifiedTable(layer.schema, layer.table)} t`,
+  );
+  const v: [string | null, string | null] = [r.rows[0]?.a ?? null, r.rows[0]?.b ?? null];
+  temporalCache.set(key, v);
+  return v;
+}
+
+async function collectionDoc(ctx: AppContext, base: string, layer: Layer) {
+  const href = `${base}/collections/${encodeURIComponent(layer.name)}`;
+  const e = layer.wgs84Extent;
+  const extent: Record<string, unknown> = {
+    spatial: { bbox: [e ? [e.minx, e.miny, e.maxx, e.maxy] : [-180, -90, 180, 90]], crs: CRS84 },
+  };
+  const t = await temporalExtent(ctx, layer);
+  if (t) extent.temporal = { interval: [t], trs: 'http://www.opengis.net/def/uom/ISO-8601/0/Gregorian' };
+  const links: ApiLink[] = [
+    { href: `${href}?f=json`, rel: 'self', type: JSON_T, title: 'this collection' },
+    { href: `${href}?f=html`, rel: 'alternate', type: HTML_T, title: 'this collection as HTML' },
+    { href: `${href}/items?f=json`, rel: 'items', type: GEOJSON, title: 'items as GeoJSON' },
+    { href: `${href}/items?f=html`, rel: 'items', type: HTML_T, title: 'items as HTML' },
+    { href: `${href}/items?f=csv`, rel: 'items', type: 'text/csv', title: 'items as CSV' },
+    { href: `${href}/queryables?f=json`, rel: REL_QUERYABLES, type: 'application/schema+json', title: 'queryables' },
+  ];
+  return {
+    id: layer.name,
+    title: layer.title,
+    description: layer.abstract,
+    keywords: layer.keywords,
+    itemType: 'feature',
+    extent,
+    crs: supportedCrs(layer).map((c) => c.uri),
+    storageCrs: crsUri(layer.srid),
+    links,
+  };
+}
+
+function send(req: FastifyRequest, reply: FastifyReply, fmt: 'json' | 'html', doc: unknown, html: () => string, jsonType = JSON_T): FastifyReply {
+  if (fmt === 'html') return sendWithEtag(req, reply, 'text/html; charset=utf-8', html());
+  return sendWithEtag(req, reply, jsonType, JSON.stringify(doc));
+}
+
+function jsonSchemaType(t: string): Record<string, unknown> {
+  switch (t) {
+    case 'integer':
+    case 'long':
+      return { type: 'integer' };
+    case 'number':
+      return { type: 'number' };
+    case 'boolean':
+      return { type: 'boolean' };
+    case 'date':
+      return { type: 'string', format: 'date' };
+    case 'datetime':
+      return { type: 'string', format: 'date-time' };
+    case 'time':
+      return { type: 'string', format: 'time' };
+    case 'uuid':
+      return { type: 'string', format: 'uuid' };
+    default:
+      return { type: 'string' };
+  }
+}
+
+function geometryFormat(g: string): string {
+  const m: Record<string, string> = {
+    POINT: 'geometry-point',
+    LINESTRING: 'geometry-linestring',
+    POLYGON: 'geometry-polygon',
+    MULTIPOINT: 'geometry-multipoint',
+    MULTILINESTRING: 'geometry-multilinestring',
+    MULTIPOLYGON: 'geometry-multipolygon',
+    GEOMETRYCOLLECTION: 'geometry-geometrycollection',
+  };
+  return m[g] ?? 'geometry-any';
+}
+
+/** Request mistakes found by the engine or the filter compiler → 400 naming the parameter. */
+function engineProblem(e: unknown, req: FastifyRequest): never {
+  if (e instanceof FeatureQueryError || e instanceof FilterError) {
+    const loc = e.locator ?? 'filter';
+    const param = loc === 'propertyName' ? 'properties' : loc === 'sortBy' ? 'sortby' : loc === 'bbox' ? 'bbox' : 'filter';
+    throw new ApiProblem(400, `parameter '${param}': ${e.message}`, param);
+  }
+  const code = (e as { code?: string })?.code;
+  if (typeof code === 'string' && code.startsWith('22')) {
+    throw new ApiProblem(400, `the request cannot be evaluated: ${(e as Error).message}`, 'filter');
+  }
+  if (code === '57014') throw new ApiProblem(503, 'the query took too long and was cancelled; narrow it (bbox, filter, limit)');
+  throw e;
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  let s = '';
+  for await (const chunk of stream) s += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+  return s;
+}
+
+export async function registerOgcApi(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  await app.register(async (api) => {
+    await api.register(cors, { origin: '*', exposedHeaders: ['Link', 'Content-Crs', 'ETag', 'Content-Disposition'], methods: ['GET', 'HEAD', 'OPTIONS'] });
+    await api.register(compress, { encodings: ['br', 'gzip', 'deflate'], threshold: 1024 });
+
+    api.setErrorHandler((error, req, reply) => {
+      if (error instanceof ApiProblem) return sendProblem(reply, req, error);
+      if (error instanceof OwsException) return sendProblem(reply, req, new ApiProblem(error.status, error.message, undefined, error.headers));
+      try {
+        engineProblem(error, req);
+      } catch (p) {
+        if (p instanceof ApiProblem) return sendProblem(reply, req, p);
+      }
+      const status = (error as { statusCode?: number }).statusCode;
+      if (status && status >= 400 && status < 500) return sendProblem(reply, req, new ApiProblem(status, (error as Error).message));
+      req.log.error({ err: error }, 'OGC API request failed');
+      return sendProblem(reply, req, new ApiProblem(500, `internal error (request id ${req.id})`));
+    });
+
+    api.get('/conformance', async (req, reply) => {
+      svc(req, 'Conformance');
+      rejectUnknown(req);
+      const fmt = negotiate(req, ['json', 'html']);
+      const doc = { conformsTo: CONFORMANCE };
+      return send(req, reply, fmt as 'json' | 'html', doc, () =>
+        page('Conformance', `<ul>${CONFORMANCE.map((c) => `<li><code>${val(c)}</code></li>`).join('')}</ul>`),
+      );
+    });
+
+    api.get('/api', async (req, reply) => {
+      svc(req, 'API');
+      rejectUnknown(req);
+      const fmt = negotiate(req, ['json', 'html']);
+      const doc = openApiDocument(ctx, baseUrlOf(req, ctx));
+      return send(req, reply, fmt as 'json' | 'html', doc, () => apiHtml(doc), OAS_T);
+    });
+
+    api.get('/api.html', async (req, reply) => {
+      svc(req, 'API');
+      rejectUnknown(req);
+      return sendWithEtag(req, reply, 'text/html; charset=utf-8', apiHtml(openApiDocument(ctx, baseUrlOf(req, ctx))));
+    });
+
+    api.get('/collections', async (req, reply) => {
+      const layers = visibleLayers(ctx.registry.list(), req);
+      svc(req, 'Collections');
+      rejectUnknown(req);
+      const fmt = negotiate(req, ['json', 'html']) as 'json' | 'html';
+      const base = baseUrlOf(req, ctx);
+      const collections = [];
+      for (const l of layers) collections.push(await collectionDoc(ctx, base, l));
+      const links: ApiLink[] = [
+        { href: `${base}/collections?f=json`, rel: 'self', type: JSON_T, title: 'collections' },
+        { href: `${base}/collections?f=html`, rel: 'alternate', type: HTML_T, title: 'collections as HTML' },
+      ];
+      reply.header('Link', linkHeader(links));
+      const doc = { links, collections };
+      return send(req, reply, fmt, doc, () =>
+        page(
+          'Collections',
+          table(
+            ['id', 'title', 'geometry', 'storage CRS', 'rows (est.)'],
+            layers.map((l) => [a(`${base}/collections/${encodeURIComponent(l.name)}?f=html`, l.name), val(l.title), val(l.geometryType), val(`EPSG:${l.srid}`), val(l.rowEstimate)]),
+          ),
+          links,
+        ),
+      );
+    });
+
+    api.get<{ Params: { collectionId: string } }>('/collections/:collectionId', async (req, reply) => {
+      const layer = collectionOf(ctx, req, req.params.collectionId);
+      svc(req, 'Collection', [layer.name]);
+      rejectUnknown(req);
+      const fmt = negotiate(req, ['json', 'html']) as 'json' | 'html';
+      const doc = await collectionDoc(ctx, baseUrlOf(req, ctx), layer);
+      reply.header('Link', linkHeader(doc.links));
+      return send(req, reply, fmt, doc, () =>
+        page(
+          layer.title,
+          `<p>${val(layer.abstract)}</p>
+${table(['', ''], [
+  ['id', val(doc.id)],
+  ['geometry', val(layer.geometryType)],
+  ['spatial extent (CRS84)', val((doc.extent.spatial as { bbox: number[][] }).bbox[0])],
+  ['temporal extent', val((doc.extent.temporal as { interval?: unknown[] } | undefined)?.interval?.[0] ?? null)],
+  ['storage CRS', val(doc.storageCrs)],
+  ['CRS', doc.crs.map((c) => `<code>${val(c)}</code>`).join('<br>')],
+])}
+<h2>Properties</h2>
+${table(['name', 'type'], layer.fields.map((f) => [val(f.name), val(f.type)]))}`,
+          doc.links,
+        ),
+      );
+    });
+
+    api.get<{ Params: { collectionId: string } }>('/collections/:collectionId/queryables', async (req, reply) => {
+      const layer = collectionOf(ctx, req, req.params.collectionId);
+      svc(req, 'Queryables', [layer.name]);
+      rejectUnknown(req);
+      const fmt = negotiate(req, ['json', 'html']) as 'json' | 'html';
+      const base = baseUrlOf(req, ctx);
+      const properties: Record<string, unknown> = {};
+      properties[layer.geometryColumn] = { title: 'geometry', format: geometryFormat(layer.geometryType), 'x-ogc-role': 'primary-geometry' };
+      for (const f of queryableFields(layer)) {
+        properties[f.name] = { title: f.name, ...jsonSchemaType(f.type), ...(f.name === layer.temporalField ? { 'x-ogc-role': 'primary-instant' } : {}) };
+      }
+      const doc = {
+        $schema: 'https://json-schema.org/draft/2020-12/schema',
+        $id: `${base}/collections/${encodeURIComponent(layer.name)}/queryables`,
+        type: 'object',
+        title: layer.title,
+        properties,
+        additionalProperties: false,
+      };
+      return send(req, reply, fmt, doc, () =>
+        page(`${layer.title} — queryables`, table(['name', 'schema'], Object.entries(properties).map(([k, v]) => [val(k), val(v)]))),
+        'application/schema+json',
+      );
+    });
+
+    api.get<{ Params: { collectionId: string } }>('/collections/:collectionId/items', async (req, reply) => {
+      const layer = collectionOf(ctx, req, req.params.collectionId);
+      svc(req, 'Items', [layer.name]);
+      rejectUnknown(req, ITEMS_PARAMS, isQueryableParam(layer));
+      const fmt = negotiate(req, ['json', 'html', 'csv']);
+      const r = readItemsRequest(req, layer, ctx.config);
+      let matched: number;
+      try {
+        checkQuery(r.query);
+        matched = await countFeatures(ctx.pool, r.query);
+      } catch (e) {
+        engineProblem(e, req);
+      }
+      const returned = pageSize(matched, r);
+      const base = baseUrlOf(req, ctx);
+      const pathname = `/collections/${encodeURIComponent(layer.name)}/items`;
+      const q = req.query as Record<string, unknown>;
+      const ext: Record<string, string> = { json: GEOJSON, html: HTML_T, csv: 'text/csv' };
+      const links: ApiLink[] = [{ href: withQuery(base, pathname, q, { f: fmt }), rel: 'self', type: ext[fmt] }];
+      for (const other of ['json', 'html', 'csv'] as const) {
+        if (other !== fmt) links.push({ href: withQuery(base, pathname, q, { f: other }), rel: 'alternate', type: ext[other] });
+      }
+      if (r.offset + returned < matched) links.push({ href: withQuery(base, pathname, q, { f: fmt, offset: String(r.offset + r.limit), limit: String(r.limit) }), rel: 'next', type: ext[fmt] });
+      if (r.offset > 0) links.push({ href: withQuery(base, pathname, q, { f: fmt, offset: String(Math.max(0, r.offset - r.limit)), limit: String(r.limit) }), rel: 'prev', type: ext[fmt] });
+      links.push({ href: `${base}/collections/${encodeURIComponent(layer.name)}`, rel: 'collection', type: JSON_T });
+      reply.header('Link', linkHeader(links));
+      reply.header('Content-Crs', `<${r.crs.uri}>`);
+      addFeatures(req, returned);
+      const page1: FeatureQuery = { ...r.query, limit: returned };
+
+      if (fmt === 'html') {
+        const rows = returned ? await fetchFeatureRows(ctx.pool, page1, 'geojson').catch((e) => engineProblem(e, req)) : [];
+        const feats = rows.map((x) => JSON.parse(x.f!) as { id: unknown; properties: Record<string, unknown> });
+        const names = feats[0] ? Object.keys(feats[0].properties) : layer.fields.map((f) => f.name);
+        const body =
+          `<p>${matched} features match; ${returned} shown from offset ${r.offset}.</p>` +
+          table(
+            ['id', ...names],
+            feats.map((f) => [a(`${base}${pathname}/${encodeURIComponent(String(f.id))}?f=html`, String(f.id)), ...names.map((n) => val(f.properties[n]))]),
+          );
+        return sendWithEtag(req, reply, 'text/html; charset=utf-8', page(`${layer.title} — items`, body, links.map((l) => ({ ...l, title: l.title ?? `${l.rel} (${l.type})` }))));
+      }
+
+      const info: CollectionInfo = {
+        numberMatched: matched,
+        numberReturned: returned,
+        timeStamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+        links: { extra: links.map((l) => ({ href: l.href, rel: l.rel, type: l.type })) },
+        layers: [layer],
+        outputEpsg: r.crs.epsg,
+      };
+      const writer = fmt === 'csv' ? new CsvWriter() : new GeoJsonWriter({ crsMember: false });
+      let stream;
+      try {
+        stream = await openFeatureStream(ctx.pool, { queries: [page1], writer, info });
+      } catch (e) {
+        engineProblem(e, req);
+      }
+      if (fmt === 'csv') reply.header('Content-Disposition', `inline; filename="${layer.name}.csv"`);
+      if (returned <= ETAG_MAX_FEATURES) {
+        return sendWithEtag(req, reply, writer.contentType, await readAll(stream));
+      }
+      destroyOnClientClose(reply.raw, stream);
+      return reply.type(writer.contentType).send(stream);
+    });
+
+    api.get<{ Params: { collectionId: string; featureId: string } }>('/collections/:collectionId/items/:featureId', async (req, reply) => {
+      const layer = collectionOf(ctx, req, req.params.collectionId);
+      svc(req, 'Item', [layer.name]);
+      rejectUnknown(req, ['crs']);
+      const fmt = negotiate(req, ['json', 'html']) as 'json' | 'html';
+      const crsParam = str(req, 'crs');
+      const crs = crsParam !== undefined ? resolveCrs(layer, crsParam, 'crs') : CRS84_INFO;
+      const id = req.params.featureId;
+      const q: FeatureQuery = { layer, filter: { kind: 'resourceId', ids: [id] }, limit: 1, outputEpsg: crs.epsg, flipAxes: crs.flip };
+      const rows = await fetchFeatureRows(ctx.pool, q, 'geojson').catch((e) => engineProblem(e, req));
+      if (!rows.length) throw new ApiProblem(404, `no feature '${id}' in collection '${layer.name}'`);
+      addFeatures(req, 1);
+      const base = baseUrlOf(req, ctx);
+      const href = `${base}/collections/${encodeURIComponent(layer.name)}/items/${encodeURIComponent(id)}`;
+      const extra = crsParam !== undefined ? `&crs=${encodeURIComponent(crs.uri)}` : '';
+      const links: ApiLink[] = [
+        { href: `${href}?f=json${extra}`, rel: 'self', type: GEOJSON },
+        { href: `${href}?f=html${extra}`, rel: 'alternate', type: HTML_T },
+        { href: `${base}/collections/${encodeURIComponent(layer.name)}`, rel: 'collection', type: JSON_T },
+      ];
+      reply.header('Link', linkHeader(links));
+      reply.header('Content-Crs', `<${crs.uri}>`);
+      const feature = JSON.parse(rows[0].f!) as Record<string, any>;
+      feature.links = links;
+      return send(req, reply, fmt, feature, () =>
+        page(
+          `${layer.title} — ${id}`,
+          table(['property', 'value'], [...Object.entries(feature.properties ?? {}).map(([k, v]) => [val(k), val(v)]), ['geometry', val(feature.geometry?.type ?? null)]]),
+          links.map((l) => ({ ...l, title: l.title ?? `${l.rel} (${l.type})` })),
+        ),
+        GEOJSON,
+      );
+    });
+  });
+}

@@ -1,0 +1,334 @@
+/** GetFeature, GetPropertyValue and GetFeatureById: counts, paging over a stable order, streaming. */
+import type { FastifyReply } from 'fastify';
+import type { AppContext } from '../../context.js';
+import { OwsException } from '../../ows/exceptions.js';
+import type { OwsRequest } from '../../ows/service.js';
+import {
+  countFeatures,
+  countWith,
+  type SqlRunner,
+  destroyOnClientClose,
+  fetchFeatureRows,
+  openFeatureStream,
+  pageSize,
+  FeatureQueryError,
+  checkQuery,
+  CsvWriter,
+  GeoJsonWriter,
+  GmlWriter,
+  NdjsonWriter,
+  type CollectionInfo,
+  type FeatureQuery,
+  type FeatureRow,
+  type FeatureWriter,
+} from '../../features/index.js';
+import { xmlName } from '../../features/query.js';
+import { FilterError } from '../../filter/errors.js';
+import { NS_PREFIX, isGml, namespaceUri, is20, type OutputFormat } from './common.js';
+import { parseKvpRequest, parseXmlRequest, type GetFeatureRequest, type WfsQuery } from './request.js';
+
+export function readRequest(req: OwsRequest, op: 'GetFeature' | 'GetPropertyValue'): GetFeatureRequest {
+  try {
+    return req.xml ? parseXmlRequest(req.ctx, req.xml, req.version, op) : parseKvpRequest(req.ctx, req.kvp, req.version, op);
+  } catch (e) {
+    if (e instanceof FilterError) throw new OwsException(e.code, e.message, e.locator ?? 'filter');
+    throw e;
+  }
+}
+
+function toFeatureQuery(q: WfsQuery): FeatureQuery {
+  return {
+    layer: q.layer,
+    filter: q.filter,
+    bbox: q.bbox,
+    properties: q.properties,
+    sortBy: q.sortBy,
+    outputEpsg: q.srs.epsg,
+    outputLatLon: q.srs.latLon,
+  };
+}
+
+/** Engine errors caused by the request (unknown property, bad value) → OWS exceptions. */
+function mapEngineError(e: unknown, locator = 'filter'): never {
+  if (e instanceof FeatureQueryError || e instanceof FilterError) {
+    throw new OwsException(e.code, e.message, e.locator ?? 'filter');
+  }
+  // every pool connection busy for longer than the pool waits: the server is saturated, not broken
+  if (e instanceof Error && /timeout exceeded when trying to connect/i.test(e.message)) {
+    const ex = new OwsException('ServerBusy', 'all database connections are busy; retry shortly', undefined, 503);
+    ex.headers['Retry-After'] = '5';
+    throw ex;
+  }
+  const code = (e as { code?: string })?.code;
+  // data exceptions raised by PostgreSQL for values in the request (e.g. a coordinate PROJ cannot transform)
+  if (typeof code === 'string' && code.startsWith('22')) {
+    throw new OwsException('InvalidParameterValue', `the request cannot be evaluated: ${(e as Error).message}`, locator);
+  }
+  // PROJ refusing coordinates of the request (a BBOX or filter geometry outside the CRS's domain)
+  if (code === 'XX000' && /^transform:|projection|tolerance condition|latitude or longitude exceeded/i.test((e as Error).message)) {
+    throw new OwsException('InvalidParameterValue', `coordinates outside the valid area of their CRS: ${(e as Error).message}`, locator);
+  }
+  throw e;
+}
+
+function describeUrl(req: OwsRequest, layers: string[], v20: boolean): string {
+  const names = [...new Set(layers)].map((n) => `${NS_PREFIX}:${n}`).join(',');
+  return `${req.baseUrl}/wfs?SERVICE=WFS&VERSION=${v20 ? '2.0.0' : '1.1.0'}&REQUEST=DescribeFeatureType&${v20 ? 'TYPENAMES' : 'TYPENAME'}=${encodeURIComponent(names)}`;
+}
+
+function makeWriter(req: OwsRequest, fmt: OutputFormat, layers: string[], gmlVersion?: '3.2' | '3.1.1'): FeatureWriter {
+  switch (fmt.kind) {
+    case 'gml32':
+    case 'gml311': {
+      const version = gmlVersion ?? (fmt.kind === 'gml32' ? '3.2' : '3.1.1');
+      return new GmlWriter({
+        version,
+        namespaceUri: namespaceUri(req.ctx),
+        prefix: NS_PREFIX,
+        schemaLocation: describeUrl(req, layers, version === '3.2'),
+        contentType: `${fmt.contentType}; charset=UTF-8`,
+      });
+    }
+    case 'geojson':
+      return new GeoJsonWriter({ contentType: fmt.contentType });
+    case 'csv':
+      return new CsvWriter();
+    case 'ndjson':
+      return new NdjsonWriter({ contentType: fmt.contentType });
+    case 'geojsonseq':
+      return new NdjsonWriter({ seq: true });
+  }
+}
+
+function pagingLink(req: OwsRequest, start: number, count: number): string {
+  const kvp: Record<string, string> = { ...req.kvp, STARTINDEX: String(start), COUNT: String(count) };
+  if (!is20(req.version)) {
+    delete kvp.COUNT;
+    kvp.MAXFEATURES = String(count);
+  }
+  const qs = Object.entries(kvp)
+    .map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
+    .join('&');
+  return `${req.baseUrl}/wfs?${qs}`;
+}
+
+function sendStream(reply: FastifyReply, contentType: string, stream: import('node:stream').Readable, filename?: string): FastifyReply {
+  destroyOnClientClose(reply.raw, stream);
+  reply.header('Content-Type', contentType);
+  if (filename) reply.header('Content-Disposition', `inline; filename="${filename}"`);
+  return reply.send(stream);
+}
+
+export async function getFeature(req: OwsRequest): Promise<unknown> {
+  const r = readRequest(req, 'GetFeature');
+  const ctx = req.ctx;
+  if (r.resultType === 'hits' && !isGml(r.format.kind) && r.format.kind !== 'geojson') {
+    throw new OwsException('InvalidParameterValue', 'resultType=hits needs an output format that can carry numberMatched (GML or GeoJSON)', 'resultType');
+  }
+  if (r.format.kind === 'csv' && r.queries.length > 1) {
+    throw new OwsException('InvalidParameterValue', 'CSV output holds one feature type per request; ask for the types one by one', 'outputFormat');
+  }
+  const fqs = r.queries.map(toFeatureQuery);
+  try {
+    fqs.forEach(checkQuery);
+  } catch (e) {
+    mapEngineError(e);
+  }
+  if (r.byId !== undefined) return getFeatureById(req, r, fqs);
+
+  const limits = ctx.config.limits;
+  const count = Math.min(r.count ?? limits.defaultCount, limits.maxFeatures);
+  if (r.resultType === 'results' && fqs.length === 1 && !isGml(r.format.kind)) return streamDeferredCount(req, r, fqs[0], count);
+  let counts: number[];
+  try {
+    counts = [];
+    for (const q of fqs) counts.push(await countFeatures(ctx.pool, q));
+  } catch (e) {
+    mapEngineError(e, fqs.some((q) => q.bbox) ? 'bbox' : 'filter');
+  }
+  const matched = counts.reduce((a, b) => a + b, 0);
+  // distribute STARTINDEX/COUNT over the queries in order
+  let skip = r.startIndex;
+  let left = r.resultType === 'hits' ? 0 : count;
+  const paged: FeatureQuery[] = [];
+  let returned = 0;
+  fqs.forEach((q, i) => {
+    const off = Math.min(skip, counts[i]);
+    skip -= off;
+    const lim = Math.min(left, counts[i] - off);
+    left -= lim;
+    returned += pageSize(counts[i], { offset: off, limit: lim });
+    if (lim > 0) paged.push({ ...q, offset: off, limit: lim });
+  });
+  const links: CollectionInfo['links'] = {};
+  if (r.kvp && r.resultType === 'results' && count > 0) {
+    if (r.startIndex + returned < matched) links.next = pagingLink(req, r.startIndex + count, count);
+    if (r.startIndex > 0 && count > 0) links.previous = pagingLink(req, Math.max(0, r.startIndex - count), count);
+  }
+  const info: CollectionInfo = {
+    numberMatched: matched,
+    numberReturned: returned,
+    timeStamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    links,
+    layers: fqs.map((q) => q.layer),
+    outputEpsg: fqs[0]?.outputEpsg ?? 4326,
+  };
+  const gmlVersion = isGml(r.format.kind) ? (r.format.kind === 'gml32' ? '3.2' : '3.1.1') : undefined;
+  const writer = makeWriter(req, r.format, fqs.map((q) => q.layer.name), gmlVersion);
+  if (r.resultType === 'hits') {
+    const body = writer.header({ ...info, numberReturned: isGml(r.format.kind) && r.format.kind === 'gml311' ? matched : 0, links: {} }) + writer.footer({ ...info, links: {} }, 0);
+    return req.reply.header('Content-Type', writer.contentType).send(body);
+  }
+  let stream;
+  try {
+    stream = await openFeatureStream(ctx.pool, { queries: paged, writer, info });
+  } catch (e) {
+    mapEngineError(e);
+  }
+  return sendStream(req.reply, writer.contentType, stream, r.format.kind === 'csv' ? `${fqs[0].layer.name}.csv` : undefined);
+}
+
+/**
+ * One type, a format whose collection totals come after the features (GeoJSON) or nowhere
+ * (CSV, NDJSON): stream the page at once; numberMatched is then known exactly without a count
+ * when the page was not full, and is counted on the same connection otherwise.
+ */
+async function streamDeferredCount(req: OwsRequest, r: GetFeatureRequest, q: FeatureQuery, count: number): Promise<unknown> {
+  const writer = makeWriter(req, r.format, [q.layer.name]);
+  const needTotals = r.format.kind === 'geojson';
+  const info: CollectionInfo = {
+    numberMatched: 'unknown',
+    timeStamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    links: {},
+    layers: [q.layer],
+    outputEpsg: q.outputEpsg ?? q.layer.srid,
+  };
+  const start = r.startIndex;
+  const finalize = needTotals
+    ? async (run: SqlRunner, returned: number): Promise<Partial<CollectionInfo>> => {
+        const matched = returned < count && (start === 0 || returned > 0) ? start + returned : await countWith(run, q);
+        const links: CollectionInfo['links'] = {};
+        if (r.kvp && count > 0) {
+          if (start + returned < matched) links.next = pagingLink(req, start + count, count);
+          if (start > 0) links.previous = pagingLink(req, Math.max(0, start - count), count);
+        }
+        return { numberMatched: matched, numberReturned: returned, links };
+      }
+    : undefined;
+  let stream;
+  try {
+    stream = await openFeatureStream(req.ctx.pool, { queries: [{ ...q, offset: start, limit: count }], writer, info, finalize });
+  } catch (e) {
+    mapEngineError(e, q.bbox ? 'bbox' : 'filter');
+  }
+  return sendStream(req.reply, writer.contentType, stream, r.format.kind === 'csv' ? `${q.layer.name}.csv` : undefined);
+}
+
+async function getFeatureById(req: OwsRequest, r: GetFeatureRequest, fqs: FeatureQuery[]): Promise<unknown> {
+  const ctx = req.ctx;
+  const fmt = r.format;
+  let found: { row: FeatureRow; q: FeatureQuery } | undefined;
+  const kind = fmt.kind === 'geojsonseq' || fmt.kind === 'ndjson' ? 'geojson' : fmt.kind;
+  for (const q of fqs) {
+    let rows: FeatureRow[];
+    try {
+      const writer = makeWriter(req, fmt, [q.layer.name]);
+      rows = await fetchFeatureRows(ctx.pool, { ...q, limit: 1 }, kind === 'csv' ? 'csv' : writer.format, writer.selectOptions);
+    } catch (e) {
+      mapEngineError(e);
+    }
+    if (rows.length) {
+      found = { row: rows[0], q };
+      break;
+    }
+  }
+  if (!found) throw new OwsException('NotFound', `no feature with identifier '${r.byId}'`, 'ID', 404);
+  if (isGml(fmt.kind)) {
+    const w = makeWriter(req, fmt, [found.q.layer.name]) as GmlWriter;
+    // the bare feature: strip the member wrapper and declare the namespaces on the feature
+    const member = w.feature(found.row, found.q);
+    const inner = member.replace(/^<(wfs:member|gml:featureMember)>/, '').replace(/<\/(wfs:member|gml:featureMember)>\n$/, '');
+    const type = `${NS_PREFIX}:${xmlName(found.q.layer.name)}`;
+    const ns = `xmlns:${NS_PREFIX}="${namespaceUri(ctx)}" xmlns:gml="${fmt.kind === 'gml32' ? 'http://www.opengis.net/gml/3.2' : 'http://www.opengis.net/gml'}"`;
+    const body = '<?xml version="1.0" encoding="UTF-8"?>\n' + inner.replace(`<${type} `, `<${type} ${ns} `);
+    return req.reply.header('Content-Type', w.contentType).send(body);
+  }
+  if (kind === 'csv') {
+    const w = new CsvWriter();
+    const body = w.beginQuery(found.q) + w.feature(found.row);
+    return req.reply.header('Content-Type', w.contentType).send(body);
+  }
+  return req.reply.header('Content-Type', fmt.contentType).send(found.row.f + '\n');
+}
+
+/** GetPropertyValue: the values of one property of the matching features, in a wfs:ValueCollection. */
+export async function getPropertyValue(req: OwsRequest): Promise<unknown> {
+  const r = readRequest(req, 'GetPropertyValue');
+  const ctx = req.ctx;
+  if (!is20(req.version)) throw new OwsException('OperationNotSupported', 'GetPropertyValue is a WFS 2.0 operation', 'request');
+  const vr = r.valueReference!;
+  const fqs: FeatureQuery[] = r.queries.map((q) => {
+    const fq = toFeatureQuery(q);
+    const isGeom = vr === q.layer.geometryColumn;
+    if (!isGeom && !q.layer.fields.some((f) => f.name === vr)) {
+      throw new OwsException('InvalidParameterValue', `unknown property '${vr}' for ${q.layer.name}`, 'valueReference');
+    }
+    const notNull = { kind: 'not' as const, arg: { kind: 'isNull' as const, operand: { kind: 'property' as const, name: vr } } };
+    return { ...fq, properties: isGeom ? [] : [vr], filter: fq.filter ? { kind: 'and', args: [fq.filter, notNull] } : notNull };
+  });
+  try {
+    fqs.forEach(checkQuery);
+  } catch (e) {
+    mapEngineError(e);
+  }
+  const limits = ctx.config.limits;
+  const count = Math.min(r.count ?? limits.defaultCount, limits.maxFeatures);
+  const counts: number[] = [];
+  try {
+    for (const q of fqs) counts.push(await countFeatures(ctx.pool, q));
+  } catch (e) {
+    mapEngineError(e);
+  }
+  const matched = counts.reduce((a, b) => a + b, 0);
+  let skip = r.startIndex;
+  let left = r.resultType === 'hits' ? 0 : count;
+  const paged: FeatureQuery[] = [];
+  let returned = 0;
+  fqs.forEach((q, i) => {
+    const off = Math.min(skip, counts[i]);
+    skip -= off;
+    const lim = Math.min(left, counts[i] - off);
+    left -= lim;
+    returned += lim;
+    if (lim > 0) paged.push({ ...q, offset: off, limit: lim });
+  });
+  const ts = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const ns = namespaceUri(ctx);
+  const gml = new GmlWriter({ version: '3.2', namespaceUri: ns, prefix: NS_PREFIX });
+  const writer: FeatureWriter = {
+    format: 'gml32',
+    contentType: 'application/gml+xml; version=3.2; charset=UTF-8',
+    selectOptions: gml.selectOptions,
+    header: () =>
+      `<?xml version="1.0" encoding="UTF-8"?>\n<wfs:ValueCollection xmlns:wfs="http://www.opengis.net/wfs/2.0" xmlns:gml="http://www.opengis.net/gml/3.2" xmlns:${NS_PREFIX}="${ns}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="http://www.opengis.net/wfs/2.0 http://schemas.opengis.net/wfs/2.0/wfs.xsd http://www.opengis.net/gml/3.2 http://schemas.opengis.net/gml/3.2.1/gml.xsd" timeStamp="${ts}" numberMatched="${matched}" numberReturned="${returned}">\n`,
+    feature: (row: FeatureRow, q: FeatureQuery) => {
+      if (vr === q.layer.geometryColumn) {
+        const inner = gml.feature(row, q).match(/<gml:[A-Za-z]+[\s\S]*<\/gml:[A-Za-z]+>/);
+        return `<wfs:member>${inner ? inner[0] : ''}</wfs:member>\n`;
+      }
+      // the value itself (already escaped by PostgreSQL), without the property element
+      return `<wfs:member>${(row.a ?? '').replace(/^<[^>]*>/, '').replace(/<\/[^>]*>$/, '')}</wfs:member>\n`;
+    },
+    footer: () => '</wfs:ValueCollection>\n',
+  };
+  if (r.resultType === 'hits' || paged.length === 0) {
+    return req.reply.header('Content-Type', writer.contentType).send(writer.header({} as CollectionInfo) + writer.footer({} as CollectionInfo, 0));
+  }
+  let stream;
+  try {
+    stream = await openFeatureStream(ctx.pool, { queries: paged, writer, info: {} as CollectionInfo });
+  } catch (e) {
+    mapEngineError(e);
+  }
+  return sendStream(req.reply, writer.contentType, stream);
+}

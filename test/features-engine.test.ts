@@ -1,0 +1,223 @@
+/** The shared feature engine (src/features) against the real test database. */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { XMLParser } from 'fast-xml-parser';
+import proj4 from 'proj4';
+import pg from 'pg';
+import { makeTestApp, testDatabaseUrl, type TestApp } from './helpers/app.js';
+import type { Layer } from '../src/registry/types.js';
+import { buildFeatureSql, FeatureQueryError, pageSize, type FeatureQuery } from '../src/features/query.js';
+import { countFeatures, countWith, openFeatureStream, fetchFeatureRows } from '../src/features/stream.js';
+import { GeoJsonWriter } from '../src/features/writers/geojson.js';
+import { GmlWriter } from '../src/features/writers/gml.js';
+import { CsvWriter } from '../src/features/writers/csv.js';
+import { NdjsonWriter } from '../src/features/writers/ndjson.js';
+import type { CollectionInfo, FeatureWriter } from '../src/features/writers/types.js';
+import { parseFesFilterString } from '../src/filter/fes.js';
+
+proj4.defs('EPSG:2154', '+proj=lcc +lat_0=46.5 +lon_0=3 +lat_1=49 +lat_2=44 +x_0=700000 +y_0=6600000 +ellps=GRS80 +towgs84=0,0,0,0,0,0,0 +units=m +no_defs');
+
+let t: TestApp;
+let parcels: Layer;
+let pois: Layer;
+
+beforeAll(async () => {
+  t = await makeTestApp();
+  parcels = t.ctx.registry.resolve('parcels')!;
+  pois = t.ctx.registry.resolve('pois')!;
+  expect(parcels).toBeDefined();
+  expect(pois).toBeDefined();
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+async function run(queries: FeatureQuery[], writer: FeatureWriter, count = true): Promise<{ text: string; matched: number | 'unknown' }> {
+  let matched: number | 'unknown' = 'unknown';
+  let returned: number | undefined;
+  if (count) {
+    const counts = await Promise.all(queries.map((q) => countFeatures(t.ctx.pool, q)));
+    matched = counts.reduce((a, b) => a + b, 0);
+    returned = queries.reduce((s, q, i) => s + pageSize(counts[i], q), 0);
+  }
+  const info: CollectionInfo = { numberMatched: matched, numberReturned: returned, timeStamp: new Date().toISOString(), links: {}, layers: queries.map((q) => q.layer), outputEpsg: queries[0].outputEpsg ?? queries[0].layer.srid };
+  const s = await openFeatureStream(t.ctx.pool, { queries, writer, info });
+  let text = '';
+  for await (const c of s) text += c.toString();
+  return { text, matched };
+}
+
+describe('query building', () => {
+  it('rejects unknown properties and sort keys, naming them', () => {
+    expect(() => buildFeatureSql({ layer: parcels, properties: ['nope'] }, 'geojson')).toThrow(FeatureQueryError);
+    try {
+      buildFeatureSql({ layer: parcels, sortBy: [{ property: 'bogus', desc: false }] }, 'geojson');
+      expect.unreachable();
+    } catch (e) {
+      expect((e as FeatureQueryError).locator).toBe('sortBy');
+      expect((e as Error).message).toContain('bogus');
+    }
+    expect(() => buildFeatureSql({ layer: parcels, bbox: { minx: 5, miny: 0, maxx: 1, maxy: 1, epsg: 2154 } }, 'csv')).toThrow(/bbox/);
+  });
+  it('orders by sort keys then primary key, with bind parameters only for values', () => {
+    const { sql, params } = buildFeatureSql({ layer: parcels, sortBy: [{ property: 'insee', desc: true }], limit: 10, offset: 5, bbox: { minx: 1, miny: 2, maxx: 3, maxy: 4, epsg: 4326 } }, 'geojson');
+    expect(sql).toMatch(/ORDER BY t\."insee" DESC NULLS LAST, t\."id"/);
+    expect(params).toEqual([1, 2, 3, 4, 4326, 10, 5]);
+  });
+});
+
+describe('GeoJSON streaming', () => {
+  it('streams a bbox + filter query in 4326 with exact numberMatched and coordinates matching proj4', async () => {
+    const e = pois.wgs84Extent!;
+    const cx = (e.minx + e.maxx) / 2;
+    const cy = (e.miny + e.maxy) / 2;
+    const q: FeatureQuery = { layer: pois, bbox: { minx: e.minx, miny: e.miny, maxx: cx, maxy: cy, epsg: 4326 }, outputEpsg: 4326 };
+    const { text, matched } = await run([q], new GeoJsonWriter());
+    const fc = JSON.parse(text);
+    expect(fc.type).toBe('FeatureCollection');
+    expect(fc.crs).toBeUndefined();
+    expect(fc.numberMatched).toBe(matched);
+    expect(fc.features.length).toBe(matched);
+    expect(matched).toBeGreaterThan(10);
+    const ids = fc.features.map((f: { id: number }) => f.id);
+    expect(ids).toEqual([...ids].sort((a: number, b: number) => a - b));
+    // compare with proj4 on native coordinates
+    const native = await t.ctx.pool.query('SELECT id, ST_X(geom) x, ST_Y(geom) y FROM public.pois WHERE id = ANY($1)', [ids.slice(0, 20)]);
+    for (const r of native.rows) {
+      const f = fc.features.find((x: { id: number }) => x.id === r.id);
+      const [lon, lat] = proj4('EPSG:2154', 'EPSG:4326', [r.x, r.y]);
+      expect(f.geometry.coordinates[0]).toBeCloseTo(lon, 6);
+      expect(f.geometry.coordinates[1]).toBeCloseTo(lat, 6);
+      expect(lon).toBeGreaterThanOrEqual(e.minx);
+      expect(lon).toBeLessThanOrEqual(cx);
+    }
+  });
+
+  it('property subsets, NULLs and accents come through', async () => {
+    const q: FeatureQuery = { layer: pois, properties: ['nom', 'adresse'], filter: parseFesFilterString('<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0"><fes:PropertyIsNull><fes:ValueReference>adresse</fes:ValueReference></fes:PropertyIsNull></fes:Filter>', { version: '2.0' }), limit: 5 };
+    const { text } = await run([q], new GeoJsonWriter());
+    const fc = JSON.parse(text);
+    expect(fc.features.length).toBe(5);
+    for (const f of fc.features) {
+      expect(Object.keys(f.properties)).toEqual(['nom', 'adresse']);
+      expect(f.properties.adresse).toBeNull();
+    }
+    const accented = await t.ctx.pool.query(`SELECT id, nom FROM public.pois WHERE nom ~ '[éèêàçô]' ORDER BY id LIMIT 1`);
+    expect(accented.rows.length).toBe(1);
+    const rows = await fetchFeatureRows(t.ctx.pool, { layer: pois, filter: { kind: 'resourceId', ids: [String(accented.rows[0].id)] } }, 'geojson');
+    expect(JSON.parse(rows[0].f!).properties.nom).toBe(accented.rows[0].nom);
+  });
+
+  it('paging over a non-unique sort key is disjoint and complete', async () => {
+    const base: FeatureQuery = { layer: pois, sortBy: [{ property: 'categorie', desc: false }] };
+    const total = await countFeatures(t.ctx.pool, base);
+    const seen = new Set<number>();
+    let pages = 0;
+    for (let off = 0; off < total; off += 450) {
+      const { text } = await run([{ ...base, limit: 450, offset: off }], new GeoJsonWriter(), false);
+      const fc = JSON.parse(text);
+      expect(fc.numberMatched).toBeUndefined();
+      for (const f of fc.features) {
+        expect(seen.has(f.id)).toBe(false);
+        seen.add(f.id);
+      }
+      pages++;
+    }
+    expect(seen.size).toBe(total);
+    expect(pages).toBe(Math.ceil(total / 450));
+  });
+});
+
+describe('other formats', () => {
+  it('GML 3.2: members with unique gml:ids, lat/lon for the EPSG URN of 4326', async () => {
+    const q: FeatureQuery = { layer: parcels, limit: 3, outputEpsg: 4326, outputLatLon: true };
+    const { text } = await run([q], new GmlWriter({ version: '3.2', namespaceUri: 'https://x.example/geodata', prefix: 'geodata' }));
+    const doc = new XMLParser({ ignoreAttributes: false }).parse(text);
+    const fc = doc['wfs:FeatureCollection'];
+    expect(fc['@_numberMatched']).toBe('20000');
+    expect(fc['@_numberReturned']).toBe('3');
+    expect(fc['wfs:member'].length).toBe(3);
+    const ids = [...text.matchAll(/gml:id="([^"]+)"/g)].map((m) => m[1]);
+    expect(new Set(ids).size).toBe(ids.length);
+    const pos = fc['wfs:member'][0]['geodata:parcels']['geodata:geom']['gml:MultiSurface']['gml:surfaceMember']['gml:Polygon']['gml:exterior']['gml:LinearRing']['gml:posList']['#text'].split(' ').map(Number);
+    // France: latitude ~ 42-51 first, longitude ~ -5..9 second
+    expect(pos[0]).toBeGreaterThan(40);
+    expect(pos[1]).toBeLessThan(10);
+  });
+
+  it('GML 3.1.1 in WFS 1.1 form, CSV with WKT and NDJSON', async () => {
+    const q: FeatureQuery = { layer: pois, limit: 4 };
+    const gml = (await run([q], new GmlWriter({ version: '3.1.1', namespaceUri: 'https://x.example/geodata', prefix: 'geodata' }))).text;
+    expect(gml).toContain('xmlns:gml="http://www.opengis.net/gml"');
+    expect(gml).toContain('numberOfFeatures="4"');
+    expect((gml.match(/<gml:featureMember>/g) ?? []).length).toBe(4);
+    const csv = (await run([q], new CsvWriter())).text.trim().split('\r\n');
+    expect(csv[0]).toBe([...pois.fields.map((f) => f.name), 'wkt'].join(','));
+    expect(csv.length).toBe(5);
+    expect(csv[1]).toMatch(/,"?POINT\(\d/);
+    const nd = (await run([q], new NdjsonWriter(), false)).text.trim().split('\n').map((l) => JSON.parse(l));
+    expect(nd.length).toBe(4);
+    expect(nd[0].type).toBe('Feature');
+  });
+});
+
+describe('finalize hook', () => {
+  it('runs on the stream\'s connection after the last row and feeds the footer', async () => {
+    const q: FeatureQuery = { layer: pois, limit: 7, offset: 3 };
+    let seenReturned = -1;
+    const s = await openFeatureStream(t.ctx.pool, {
+      queries: [q],
+      writer: new GeoJsonWriter(),
+      info: { numberMatched: 'unknown', timeStamp: 'now', links: {}, layers: [pois], outputEpsg: 2154 },
+      finalize: async (run, returned) => {
+        seenReturned = returned;
+        return { numberMatched: await countWith(run, q), links: { next: 'http://x/next' } };
+      },
+    });
+    let text = '';
+    for await (const c of s) text += c.toString();
+    const fc = JSON.parse(text);
+    expect(seenReturned).toBe(7);
+    expect(fc.numberMatched).toBe(2000);
+    expect(fc.numberReturned).toBe(7);
+    expect(fc.links).toEqual([{ href: 'http://x/next', rel: 'next', type: 'application/geo+json' }]);
+    expect(fc.features.map((f: { id: number }) => f.id)).toEqual([4, 5, 6, 7, 8, 9, 10]);
+  });
+});
+
+describe('streaming discipline', () => {
+  it('a consumer that stops early releases the cursor and the connection at once', async () => {
+    const pool = t.ctx.pool;
+    const q: FeatureQuery = { layer: parcels };
+    const pids = new Set<number>();
+    const onAcquire = (c: { processID?: number }) => pids.add(c.processID!);
+    pool.on('acquire', onAcquire as never);
+    const s = await openFeatureStream(pool, { queries: [q], writer: new GeoJsonWriter(), info: { numberMatched: 'unknown', timeStamp: '', links: {}, layers: [parcels], outputEpsg: 2154 }, batchSize: 200 });
+    let got = 0;
+    for await (const c of s) {
+      got += c.length;
+      if (got > 200_000) break; // for-await break destroys the stream
+    }
+    expect(got).toBeGreaterThan(200_000);
+    await expect.poll(() => pool.idleCount === pool.totalCount && pool.waitingCount === 0, { timeout: 5000 }).toBe(true);
+    // the connection is usable again and holds no open portal
+    pool.off('acquire', onAcquire as never);
+    expect(pids.size).toBe(1);
+    // seen from a separate session, the backend that served the stream is idle (no open portal or transaction)
+    const observer = new pg.Client({ connectionString: testDatabaseUrl() });
+    await observer.connect();
+    try {
+      const states = (await observer.query(`SELECT state FROM pg_stat_activity WHERE pid = ANY($1)`, [[...pids]])).rows.map((r) => r.state);
+      expect(states.length).toBe(pids.size);
+      for (const st of states) expect(st).toBe('idle');
+    } finally {
+      await observer.end();
+    }
+  });
+
+  it('the whole parcels table streams completely', async () => {
+    const { text, matched } = await run([{ layer: parcels, outputEpsg: 4326 }], new NdjsonWriter());
+    const lines = text.split('\n').filter(Boolean);
+    expect(lines.length).toBe(matched);
+    expect(new Set(lines.map((l) => JSON.parse(l).id)).size).toBe(20000);
+  });
+});
