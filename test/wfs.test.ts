@@ -275,6 +275,30 @@ describe('GetFeature', () => {
     docs.gf11 = r11.body;
   });
 
+  it('FES operators end to end: numberMatched equals the same predicate in SQL', async () => {
+    const FES = 'xmlns:fes="http://www.opengis.net/fes/2.0" xmlns:gml="http://www.opengis.net/gml/3.2"';
+    const e = t.ctx.registry.resolve('pois')!.extent!;
+    const cx = Math.round((e.minx + e.maxx) / 2);
+    const cy = Math.round((e.miny + e.maxy) / 2);
+    const [lon, lat] = proj4('EPSG:2154', 'EPSG:4326', [cx, cy]);
+    const cases: Array<[string, string, unknown[]]> = [
+      [`<fes:PropertyIsBetween><fes:ValueReference>capacite</fes:ValueReference><fes:LowerBoundary><fes:Literal>50</fes:Literal></fes:LowerBoundary><fes:UpperBoundary><fes:Literal>200</fes:Literal></fes:UpperBoundary></fes:PropertyIsBetween>`, 'capacite BETWEEN 50 AND 200', []],
+      [`<fes:Or><fes:PropertyIsEqualTo><fes:ValueReference>categorie</fes:ValueReference><fes:Literal>piscine</fes:Literal></fes:PropertyIsEqualTo><fes:PropertyIsLessThan><fes:ValueReference>date_creation</fes:ValueReference><fes:Literal>1950-01-01</fes:Literal></fes:PropertyIsLessThan></fes:Or>`, `categorie = 'piscine' OR date_creation < '1950-01-01'`, []],
+      [`<fes:PropertyIsLike wildCard="%" singleChar="_" escapeChar="\\" matchCase="false"><fes:ValueReference>nom</fes:ValueReference><fes:Literal>%MUSÉE%</fes:Literal></fes:PropertyIsLike>`, `lower(nom) LIKE '%musée%'`, []],
+      [`<fes:DWithin><fes:ValueReference>geom</fes:ValueReference><gml:Point srsName="urn:ogc:def:crs:EPSG::2154"><gml:pos>${cx} ${cy}</gml:pos></gml:Point><fes:Distance uom="m">20000</fes:Distance></fes:DWithin>`, `ST_DWithin(geom, ST_SetSRID(ST_MakePoint($1, $2), 2154), 20000)`, [cx, cy]],
+      [`<fes:Within><fes:ValueReference>geom</fes:ValueReference><gml:Envelope srsName="urn:ogc:def:crs:EPSG::4326"><gml:lowerCorner>${lat - 0.3} ${lon - 0.4}</gml:lowerCorner><gml:upperCorner>${lat + 0.3} ${lon + 0.4}</gml:upperCorner></gml:Envelope></fes:Within>`, `ST_Within(geom, ST_Transform(ST_MakeEnvelope($1, $2, $3, $4, 4326), 2154))`, [lon - 0.4, lat - 0.3, lon + 0.4, lat + 0.3]],
+      [`<fes:Not><fes:Disjoint><fes:ValueReference>geom</fes:ValueReference><gml:Envelope srsName="urn:ogc:def:crs:EPSG::2154"><gml:lowerCorner>${e.minx} ${e.miny}</gml:lowerCorner><gml:upperCorner>${cx} ${cy}</gml:upperCorner></gml:Envelope></fes:Disjoint></fes:Not>`, `NOT ST_Disjoint(geom, ST_MakeEnvelope($1, $2, $3, $4, 2154))`, [e.minx, e.miny, cx, cy]],
+    ];
+    for (const [f, where, params] of cases) {
+      const expected = await sqlCount(`SELECT count(*) n FROM public.pois WHERE ${where}`, params);
+      expect(expected, where).toBeGreaterThan(0);
+      expect(expected, where).toBeLessThan(2000);
+      const r = await get(`SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=pois&RESULTTYPE=hits&FILTER=${encodeURIComponent(`<fes:Filter ${FES}>${f}</fes:Filter>`)}`);
+      expect(r.statusCode, r.body).toBe(200);
+      expect(Number(xml(r.body)['wfs:FeatureCollection']['@_numberMatched']), where).toBe(expected);
+    }
+  });
+
   it('SRSNAME reprojects; the EPSG URN of 4326 writes lat/lon in GML; coordinates agree with proj4', async () => {
     const native = (await t.ctx.pool.query('SELECT id, ST_X(geom) x, ST_Y(geom) y FROM public.pois WHERE id IN (11, 12)')).rows;
     const r = await get('SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&RESOURCEID=pois.11,pois.12&SRSNAME=urn:ogc:def:crs:EPSG::4326');

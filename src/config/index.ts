@@ -72,6 +72,8 @@ export interface Config {
     rateLimit: { enabled: boolean; max: number; windowMs: number; authenticatedMax: number };
   };
   ops: { metricsToken?: string; metricsPort?: number; usageFlushSeconds: number };
+  /** Catalogue: remote catalogues harvested on a schedule. */
+  catalog?: { schema?: string; harvest?: { name: string; url: string; type: 'csw' | 'dcat'; intervalMinutes?: number }[] };
   /** undefined = publish every spatial table. */
   layers?: LayerConfig[];
   /** Path of the file the config came from, if any. */
@@ -202,6 +204,7 @@ export function validateConfig(raw: unknown, source?: string): Config {
       usageFlushSeconds: c.ops?.usageFlushSeconds ?? 60,
     },
     layers: c.layers,
+    catalog: c.catalog,
     source,
   };
   return cfg;

@@ -8,12 +8,12 @@ import type { AppContext } from '../context.js';
 import { registerWfs } from './wfs/index.js';
 import { registerOgcApi } from './ogcapi/index.js';
 import { registerDownloads } from './downloads/index.js';
+import { registerCatalogue } from './csw/index.js';
 
 export async function registerServices(app: FastifyInstance, ctx: AppContext): Promise<void> {
   // services register below, one line each
   registerWfs(app, ctx);
   await registerOgcApi(app, ctx);
   registerDownloads(app, ctx);
-  void app;
-  void ctx;
+  await registerCatalogue(app, ctx);
 }

@@ -58,6 +58,10 @@ export function landingDocument(ctx: AppContext, base: string, req?: FastifyRequ
       { rel: 'conformance', type: 'application/json', href: `${base}/conformance` },
       { rel: 'data', type: 'application/json', href: `${base}/collections` },
       { rel: 'status', type: 'application/json', href: `${base}/readyz` },
+      { rel: 'search', type: 'application/json', href: `${base}/catalog` },
+      { rel: 'data', type: 'application/rdf+xml', href: `${base}/catalog/dcat.rdf` },
+      { rel: 'data', type: 'text/turtle', href: `${base}/catalog/dcat.ttl` },
+      { rel: 'data', type: 'application/ld+json', href: `${base}/catalog/dcat.jsonld` },
     ],
   };
 }
@@ -101,6 +105,8 @@ ${rows}
 </tbody></table>
 <h2>OGC API – Features</h2>
 <p><a href="/collections?f=html">collections</a> · <a href="/conformance?f=html">conformance</a> · <a href="/api.html">API</a> (OpenAPI: <a href="/api">JSON</a>, <a href="/openapi.yaml">YAML</a>)</p>
+<h2>Catalogue</h2>
+<p>Search: <a href="/catalog">/catalog</a> (JSON) · DCAT-AP for harvesters: <a href="/catalog/dcat.rdf">RDF/XML</a>, <a href="/catalog/dcat.ttl">Turtle</a>, <a href="/catalog/dcat.jsonld">JSON-LD</a> · CSW: <code>${esc(doc.qgis.CSW)}</code></p>
 <p><a href="?f=json">JSON</a> · <a href="/readyz">status</a></p>
 </body></html>`;
 }

@@ -1,0 +1,626 @@
+/**
+ * Harvesting ("moissonnage") of remote catalogues into the catalogue:
+ *  - CSW: POST GetRecords (gmd:MD_Metadata, outputSchema ISO 19139, full, 25 per page, sorted by
+ *    apiso:identifier — the request udata sends), paged with nextRecord;
+ *  - DCAT: GET the catalogue URL (RDF/XML, Turtle, N-Triples or JSON-LD), following hydra:next
+ *    (PartialCollectionView) or hydra:nextPage (PagedCollection).
+ * Every record keeps its provenance (source name, source identifier, harvested at). A run first
+ * reads the whole source; only a complete read replaces the source's records, in one transaction
+ * (update in place, delete what left the source). A source failing midway changes nothing.
+ */
+import type pg from 'pg';
+import { parseXml, type XmlElement } from '../ows/xmldom.js';
+import { XmlWriter } from '../ows/xml.js';
+import { EU_FREQUENCIES, INSPIRE_THEMES, resolveTheme, type Agent, type CatalogRecord, type Link, type Theme } from './model.js';
+import type { Term } from './rdf.js';
+import { detectRdfFormat, parseRdf, parseRdfXmlElement, TripleIndex, key, type RTriple } from './rdfparse.js';
+import { CATALOG_SCHEMA, replaceSource } from './store.js';
+
+export interface HarvestSource {
+  /** Provenance name, unique per source (stored in records.source). */
+  name: string;
+  url: string;
+  type: 'csw' | 'dcat';
+}
+
+export interface HarvestReport {
+  source: string;
+  ok: boolean;
+  pages: number;
+  found: number;
+  new: number;
+  updated: number;
+  deleted: number;
+  failed: number;
+  errors: string[];
+}
+
+export interface HarvestOptions {
+  schema?: string;
+  maxPages?: number;
+  timeoutMs?: number;
+  maxBytes?: number;
+}
+
+const RDF = 'http://www.w3.org/1999/02/22-rdf-syntax-ns#';
+const RDFS = 'http://www.w3.org/2000/01/rdf-schema#';
+const DCAT = 'http://www.w3.org/ns/dcat#';
+const DCT = 'http://purl.org/dc/terms/';
+const FOAF = 'http://xmlns.com/foaf/0.1/';
+const VCARD = 'http://www.w3.org/2006/vcard/ns#';
+const SKOS = 'http://www.w3.org/2004/02/skos/core#';
+const LOCN = 'http://www.w3.org/ns/locn#';
+const HYDRA = 'http://www.w3.org/ns/hydra/core#';
+const SCHEMA = 'http://schema.org/';
+const GEODCAT = 'http://data.europa.eu/930/';
+const GMD = 'http://www.isotc211.org/2005/gmd';
+
+class SourceError extends Error {}
+
+async function fetchText(url: string, init: RequestInit, o: HarvestOptions): Promise<{ text: string; contentType: string }> {
+  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(o.timeoutMs ?? 60_000), headers: { 'user-agent': 'geodata-server harvester', ...(init.headers ?? {}) } });
+  if (!res.ok) throw new SourceError(`${url}: HTTP ${res.status}`);
+  const buf = Buffer.from(await res.arrayBuffer());
+  if (buf.length > (o.maxBytes ?? 64 * 1024 * 1024)) throw new SourceError(`${url}: response larger than the harvest limit`);
+  return { text: buf.toString('utf8'), contentType: res.headers.get('content-type') ?? '' };
+}
+
+// ---------------------------------------------------------------------------------------------
+// helpers shared by the two mappings
+
+function dateOnly(v: string | undefined | null): string | null {
+  if (!v) return null;
+  const m = v.trim().match(/^(\d{4}-\d{2}-\d{2})(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?/);
+  if (!m) return /^\d{4}$/.test(v.trim()) ? `${v.trim()}-01-01` : null;
+  return m[1];
+}
+
+function notFuture(d: string | null): string | null {
+  return d && d.slice(0, 10) <= new Date().toISOString().slice(0, 10) ? d : null;
+}
+
+/** Envelope of every coordinate pair in a WKT or GeoJSON literal (lon/lat); null when invalid. */
+export function bboxOfGeometryLiteral(v: string): [number, number, number, number] | null {
+  let coords: number[][] = [];
+  const s = v.trim();
+  try {
+    if (s.startsWith('{')) {
+      const walk = (c: unknown): void => {
+        if (Array.isArray(c) && c.length >= 2 && typeof c[0] === 'number') coords.push(c as number[]);
+        else if (Array.isArray(c)) c.forEach(walk);
+      };
+      const g = JSON.parse(s);
+      walk(g.coordinates ?? g.geometry?.coordinates);
+    } else {
+      const body = s.replace(/^<[^>]*>\s*/, '');
+      if (!/^(MULTI)?(POLYGON|POINT|LINESTRING|ENVELOPE)/i.test(body)) {
+        const parts = body.split(',').map(Number);
+        if (parts.length === 4) coords = [[parts[0], parts[1]], [parts[2], parts[3]]];
+      } else {
+        coords = [...body.matchAll(/(-?[\d.]+(?:e-?\d+)?)\s+(-?[\d.]+(?:e-?\d+)?)/gi)].map((m) => [Number(m[1]), Number(m[2])]);
+      }
+    }
+  } catch {
+    return null;
+  }
+  if (!coords.length || coords.some((c) => !Number.isFinite(c[0]) || !Number.isFinite(c[1]))) return null;
+  const xs = coords.map((c) => c[0]);
+  const ys = coords.map((c) => c[1]);
+  const b: [number, number, number, number] = [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
+  if (b[0] < -180 || b[2] > 180 || b[1] < -90 || b[3] > 90) return null;
+  return b;
+}
+
+function frequencyOf(v: string | undefined): string | null {
+  if (!v) return null;
+  const tail = v.replace(/.*[/#]/, '').toUpperCase();
+  const map: Record<string, string> = { ANNUALLY: 'ANNUAL', YEARLY: 'ANNUAL', IRREGULAR: 'IRREG', CONTINUOUS: 'CONT', CONTINUAL: 'CONT', FORTNIGHTLY: 'BIWEEKLY', AS_NEEDED: 'IRREG', ASNEEDED: 'IRREG', NOTPLANNED: 'NEVER', BIANNUALLY: 'BIENNIAL' };
+  const f = map[tail] ?? tail;
+  return EU_FREQUENCIES.includes(f) && f !== 'UNKNOWN' ? f : null;
+}
+
+function languageOf(v: string | undefined): string | null {
+  if (!v) return null;
+  const t = v.replace(/.*[/#]/, '').toLowerCase();
+  const m: Record<string, string> = { fra: 'fre', fre: 'fre', fr: 'fre', eng: 'eng', en: 'eng', deu: 'ger', ger: 'ger', de: 'ger', gre: 'gre', ell: 'gre', el: 'gre' };
+  return m[t] ?? (t.length === 3 ? t : null);
+}
+
+const PROTOCOL_OF_SPEC: [RegExp, string][] = [
+  [/standards\/wms$|OGC:WMS/i, 'OGC:WMS'],
+  [/standards\/wfs$|OGC:WFS/i, 'OGC:WFS'],
+  [/standards\/wmts$|OGC:WMTS/i, 'OGC:WMTS'],
+  [/standards\/wcs$|OGC:WCS/i, 'OGC:WCS'],
+  [/standards\/cat$|standards\/csw$|OGC:CSW/i, 'OGC:CSW'],
+  [/ogcapi-features/i, 'OGC API - Features'],
+];
+
+// ---------------------------------------------------------------------------------------------
+// DCAT → records
+
+function lit(g: TripleIndex, s: Term, ...preds: string[]): string | undefined {
+  for (const p of preds) {
+    const all = g.all(s, p).filter((o) => o.t === 'lit');
+    const fr = all.find((o) => o.t === 'lit' && o.lang?.toLowerCase().startsWith('fr'));
+    const v = (fr ?? all[0])?.v?.trim();
+    if (v) return v;
+  }
+  return undefined;
+}
+
+function iriOrLit(g: TripleIndex, s: Term, p: string): string | undefined {
+  const o = g.one(s, p);
+  return o && o.t !== 'bnode' ? o.v.trim() : undefined;
+}
+
+function labelOf(g: TripleIndex, t: Term): string | undefined {
+  if (t.t === 'lit') return t.v.trim() || undefined;
+  return lit(g, t, `${SKOS}prefLabel`, `${RDFS}label`, `${DCT}title`, `${FOAF}name`, `${VCARD}fn`, `${DCT}description`);
+}
+
+function agentFromNode(g: TripleIndex, t: Term | undefined): Agent | null {
+  if (!t) return null;
+  if (t.t === 'lit') return { name: t.v, organisation: t.v };
+  const name = lit(g, t, `${VCARD}fn`, `${FOAF}name`, `${VCARD}organization-name`);
+  const org = lit(g, t, `${VCARD}organization-name`, `${FOAF}name`, `${VCARD}fn`);
+  const mail = g.one(t, `${VCARD}hasEmail`) ?? g.one(t, `${VCARD}email`) ?? g.one(t, `${FOAF}mbox`);
+  const url = g.one(t, `${VCARD}hasURL`) ?? g.one(t, `${VCARD}hasUrl`) ?? g.one(t, `${FOAF}homepage`);
+  const a: Agent = { name, organisation: org, email: mail?.v.replace(/^mailto:\s*/i, '').trim() || undefined, url: url?.v };
+  return a.name || a.organisation ? a : null;
+}
+
+function dcatLinks(g: TripleIndex, ds: Term): Link[] {
+  const links: Link[] = [];
+  const seen = new Set<string>();
+  for (const d of [...g.all(ds, `${DCAT}distribution`), ...g.all(ds, `${DCAT}distributions`)]) {
+    const dl = iriOrLit(g, d, `${DCAT}downloadURL`);
+    const url = dl ?? iriOrLit(g, d, `${DCAT}accessURL`);
+    if (!url || seen.has(url)) continue;
+    seen.add(url);
+    const svc = g.one(d, `${DCAT}accessService`);
+    const spec = svc ? iriOrLit(g, svc, `${GEODCAT}serviceProtocol`) ?? iriOrLit(g, svc, `${DCT}conformsTo`) : undefined;
+    const proto = spec ? PROTOCOL_OF_SPEC.find(([re]) => re.test(spec))?.[1] : PROTOCOL_OF_SPEC.find(([re]) => re.test(url.replace(/.*service=([a-z]+).*/i, 'OGC:$1')) && /request=getcapabilities/i.test(url))?.[1];
+    const fmt = g.one(d, `${DCT}format`);
+    const format = fmt ? (fmt.t === 'iri' ? fmt.v.replace(/.*\//, '') : labelOf(g, fmt))?.toUpperCase() : undefined;
+    const mt = g.one(d, `${DCAT}mediaType`);
+    const size = lit(g, d, `${DCAT}byteSize`);
+    links.push({
+      url,
+      protocol: proto ?? (dl ? 'WWW:DOWNLOAD-1.0-http--download' : 'WWW:LINK'),
+      title: lit(g, d, `${DCT}title`) ?? url.replace(/.*\//, ''),
+      description: lit(g, d, `${DCT}description`),
+      function: dl || (!proto && format) ? 'download' : proto ? (proto === 'OGC:WFS' ? 'download' : 'browsing') : 'information',
+      format,
+      mediaType: mt ? (mt.t === 'iri' ? mt.v.replace(/.*media-types\//, '') : mt.v) : undefined,
+      byteSize: size && /^\d+$/.test(size) ? Number(size) : undefined,
+    });
+  }
+  for (const p of g.all(ds, `${DCT}hasPart`)) if (p.t === 'iri' && !seen.has(p.v)) links.push({ url: p.v, protocol: 'WWW:LINK', function: 'information' });
+  return links;
+}
+
+function dcatThemes(g: TripleIndex, ds: Term): { themes: Theme[]; keywords: string[] } {
+  const themes: Theme[] = [];
+  const keywords: string[] = [];
+  for (const t of g.all(ds, `${DCAT}theme`)) {
+    if (t.t === 'lit') {
+      keywords.push(t.v);
+      continue;
+    }
+    const label = labelOf(g, t);
+    const known = t.t === 'iri' ? resolveTheme(t.v) : null;
+    const scheme = g.one(t, `${SKOS}inScheme`)?.v;
+    if (t.t === 'iri') themes.push({ uri: t.v, label: label ?? known?.label ?? t.v.replace(/.*[/#]/, ''), scheme: scheme ?? known?.scheme ?? t.v.replace(/[/#][^/#]*$/, '') });
+    else if (label) keywords.push(label);
+  }
+  return { themes, keywords };
+}
+
+export function dcatToRecords(triples: RTriple[], source: string, harvestedAt: string): { records: CatalogRecord[]; errors: string[] } {
+  const g = new TripleIndex(triples);
+  const records: CatalogRecord[] = [];
+  const errors: string[] = [];
+  const accessServices = new Set(triples.filter((t) => t.p === `${DCAT}accessService`).map((t) => key(t.o)));
+  const datasets = [...g.subjectsOfType(`${DCAT}Dataset`), ...g.subjectsOfType(`${DCAT}DatasetSeries`)];
+  const idOf = new Map<string, string>();
+  for (const ds of datasets) {
+    const id = iriOrLit(g, ds, `${DCT}identifier`) ?? (ds.t === 'iri' ? ds.v : undefined);
+    if (id) idOf.set(key(ds), id);
+  }
+  for (const ds of datasets) {
+    const title = lit(g, ds, `${DCT}title`);
+    const id = idOf.get(key(ds));
+    if (!title) {
+      // udata ignores such nodes (references from servesDataset / hasPart)
+      if (g.all(ds, `${DCT}description`).length || g.all(ds, `${DCAT}distribution`).length) errors.push(`dataset ${id ?? ds.v}: no title`);
+      continue;
+    }
+    if (!id) {
+      errors.push(`dataset '${title}': no dct:identifier`);
+      continue;
+    }
+    const { themes, keywords: themeWords } = dcatThemes(g, ds);
+    const licNode = g.one(ds, `${DCT}license`) ?? (() => {
+      const ls = g.all(ds, `${DCAT}distribution`).map((d) => g.one(d, `${DCT}license`)).filter((x): x is Term => Boolean(x));
+      return ls.length && ls.every((l) => l.v === ls[0].v) ? ls[0] : undefined;
+    })();
+    const rightsNode = g.one(ds, `${DCT}rights`);
+    const temporal = g.one(ds, `${DCT}temporal`);
+    let bbox: [number, number, number, number] | null = null;
+    for (const sp of g.all(ds, `${DCT}spatial`)) {
+      const candidates = sp.t === 'lit' ? [sp] : [...g.all(sp, `${LOCN}geometry`), ...g.all(sp, `${DCAT}bbox`), ...g.all(sp, 'http://www.opengis.net/ont/geosparql#asWKT')];
+      for (const c of candidates) {
+        if (c.t !== 'lit') continue;
+        const b = bboxOfGeometryLiteral(c.v);
+        if (b) {
+          bbox = bbox ? [Math.min(bbox[0], b[0]), Math.min(bbox[1], b[1]), Math.max(bbox[2], b[2]), Math.max(bbox[3], b[3])] : b;
+          break;
+        }
+      }
+    }
+    const prov = g.one(ds, `${DCT}provenance`);
+    const crs = g.all(ds, `${DCT}conformsTo`).map((c) => c.v.match(/EPSG\/0\/(\d+)$/)?.[1]).filter(Boolean).map(Number);
+    const isSeries = g.all(ds, `${RDF}type`).some((t) => t.v === `${DCAT}DatasetSeries`);
+    records.push({
+      identifier: id,
+      type: isSeries ? 'series' : 'dataset',
+      title,
+      abstract: lit(g, ds, `${DCT}description`, `${DCT}abstract`) ?? '',
+      keywords: [...new Set([...g.all(ds, `${DCAT}keyword`).filter((k) => k.t === 'lit').map((k) => k.v.trim()), ...themeWords])],
+      themes,
+      licence: licNode ? (licNode.t === 'iri' ? { url: licNode.v, label: labelOf(g, licNode) } : null) : null,
+      rights: [licNode?.t === 'lit' ? licNode.v : undefined, rightsNode ? labelOf(g, rightsNode) ?? (rightsNode.t === 'iri' ? rightsNode.v : undefined) : undefined].filter(Boolean).join(' — ') || null,
+      accessRights: iriOrLit(g, ds, `${DCT}accessRights`) ?? null,
+      contact: agentFromNode(g, g.one(ds, `${DCAT}contactPoint`)),
+      publisher: agentFromNode(g, g.one(ds, `${DCT}publisher`)),
+      created: dateOnly(lit(g, ds, `${DCT}created`)),
+      issued: dateOnly(lit(g, ds, `${DCT}issued`)),
+      modified: notFuture(dateOnly(lit(g, ds, `${DCT}modified`))),
+      temporalStart: temporal && temporal.t !== 'lit' ? dateOnly(lit(g, temporal, `${DCAT}startDate`, `${SCHEMA}startDate`)) : null,
+      temporalEnd: temporal && temporal.t !== 'lit' ? dateOnly(lit(g, temporal, `${DCAT}endDate`, `${SCHEMA}endDate`)) : null,
+      frequency: frequencyOf(iriOrLit(g, ds, `${DCT}accrualPeriodicity`)),
+      language: languageOf(iriOrLit(g, ds, `${DCT}language`)) ?? 'fre',
+      lineage: prov ? labelOf(g, prov) ?? null : null,
+      bbox,
+      crs,
+      featureCount: null,
+      links: dcatLinks(g, ds),
+      landingPage: iriOrLit(g, ds, `${DCAT}landingPage`) ?? null,
+      operatesOn: [],
+      source,
+      sourceId: ds.t === 'iri' ? ds.v : id,
+      harvestedAt,
+      metadataModified: harvestedAt,
+    });
+  }
+  for (const s of g.subjectsOfType(`${DCAT}DataService`)) {
+    if (accessServices.has(key(s))) continue;
+    const id = iriOrLit(g, s, `${DCT}identifier`);
+    const title = lit(g, s, `${DCT}title`);
+    if (!id || !title) {
+      errors.push(`data service ${s.v}: no ${id ? 'title' : 'dct:identifier'}`);
+      continue;
+    }
+    const spec = iriOrLit(g, s, `${GEODCAT}serviceProtocol`) ?? g.all(s, `${DCT}conformsTo`).map((c) => c.v).find((c) => /opengeospatial|opengis/.test(c));
+    const proto = spec ? PROTOCOL_OF_SPEC.find(([re]) => re.test(spec))?.[1] : undefined;
+    const endpoint = iriOrLit(g, s, `${DCAT}endpointDescription`) ?? iriOrLit(g, s, `${DCAT}endpointURL`);
+    const licNode = g.one(s, `${DCT}license`);
+    records.push({
+      identifier: id,
+      type: 'service',
+      title,
+      abstract: lit(g, s, `${DCT}description`) ?? '',
+      keywords: g.all(s, `${DCAT}keyword`).filter((k) => k.t === 'lit').map((k) => k.v),
+      themes: [],
+      licence: licNode?.t === 'iri' ? { url: licNode.v, label: labelOf(g, licNode) } : null,
+      rights: licNode?.t === 'lit' ? licNode.v : null,
+      contact: agentFromNode(g, g.one(s, `${DCAT}contactPoint`)),
+      publisher: agentFromNode(g, g.one(s, `${DCT}publisher`)),
+      modified: notFuture(dateOnly(lit(g, s, `${DCT}modified`))),
+      language: 'fre',
+      bbox: null,
+      crs: [],
+      links: endpoint ? [{ url: endpoint, protocol: proto ?? 'WWW:LINK', function: 'information' }] : [],
+      serviceType: proto?.replace(/^OGC:/, '') ?? null,
+      operatesOn: g.all(s, `${DCAT}servesDataset`).map((d) => idOf.get(key(d)) ?? iriOrLit(g, d, `${DCT}identifier`) ?? d.v),
+      source,
+      sourceId: s.t === 'iri' ? s.v : id,
+      harvestedAt,
+      metadataModified: harvestedAt,
+    });
+  }
+  return { records, errors };
+}
+
+/** The next page of a DCAT catalogue (hydra:next or hydra:nextPage, IRI or literal). */
+export function dcatNextPage(triples: RTriple[]): string | undefined {
+  const n = triples.find((t) => t.p === `${HYDRA}next` || t.p === `${HYDRA}nextPage`);
+  return n && n.o.t !== 'bnode' ? n.o.v : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ISO 19139 → records
+
+function desc(el: XmlElement, name: string, out: XmlElement[] = []): XmlElement[] {
+  for (const c of el.children) {
+    if (c.name === name) out.push(c);
+    desc(c, name, out);
+  }
+  return out;
+}
+const d1 = (el: XmlElement | undefined, name: string) => (el ? desc(el, name)[0] : undefined);
+const ch = (el: XmlElement | undefined, name: string) => el?.children.find((c) => c.name === name);
+
+/** Text of a gco:CharacterString / gmx:Anchor / gmd:URL / gco:Date… wrapper. */
+function txt(el: XmlElement | undefined): string | undefined {
+  if (!el) return undefined;
+  // gco:CharacterString, gmx:Anchor, gmx:MimeFileType, gmd:URL, gco:Date, code lists, …
+  const inner = el.children.find((c) => c.text || c.attrs.codeListValue);
+  const v = (inner ? inner.text || inner.attrs.codeListValue : el.text)?.trim();
+  return v || undefined;
+}
+
+const INSPIRE_LABELS = new Map(Object.entries(INSPIRE_THEMES).map(([k, v]) => [v.toLowerCase(), k]));
+
+export function isoToRecord(md: XmlElement, source: string, harvestedAt: string): CatalogRecord {
+  const fileId = txt(ch(md, 'fileIdentifier'));
+  const ident = ch(ch(md, 'identificationInfo'), 'MD_DataIdentification') ?? ch(ch(md, 'identificationInfo'), 'SV_ServiceIdentification') ?? ch(md, 'identificationInfo')?.children[0];
+  if (!ident) throw new Error(`record ${fileId ?? '?'}: no identificationInfo`);
+  const citation = ch(ch(ident, 'citation'), 'CI_Citation');
+  const title = txt(ch(citation, 'title'));
+  if (!title) throw new Error(`record ${fileId ?? '?'}: no title`);
+  const rid = ch(citation, 'identifier')?.children[0];
+  let identifier = fileId;
+  if (rid) {
+    const codeEl = ch(rid, 'code');
+    const anchor = ch(codeEl, 'Anchor');
+    const code = txt(codeEl);
+    const cs = txt(ch(rid, 'codeSpace'));
+    identifier = anchor?.text?.trim() || (cs && code ? (cs.endsWith('/') ? cs + code : `${cs}/${code}`) : code) || fileId;
+  }
+  if (!identifier) throw new Error(`record '${title}': no identifier`);
+  const level = (ch(ch(md, 'hierarchyLevel'), 'MD_ScopeCode')?.attrs.codeListValue ?? 'dataset') as CatalogRecord['type'];
+  const isService = ident.name === 'SV_ServiceIdentification' || level === 'service';
+  const keywords: string[] = [];
+  const themes: Theme[] = [];
+  for (const mk of desc(ident, 'MD_Keywords')) {
+    const thesaurus = txt(ch(ch(ch(mk, 'thesaurusName'), 'CI_Citation'), 'title')) ?? '';
+    for (const k of mk.children.filter((c) => c.name === 'keyword')) {
+      const anchor = ch(k, 'Anchor');
+      const v = txt(k);
+      if (!v) continue;
+      const href = anchor?.attrs['xlink:href'];
+      const code = href?.match(/inspire\.ec\.europa\.eu\/theme\/([a-z]{2})$/)?.[1] ?? (/inspire/i.test(thesaurus) ? INSPIRE_LABELS.get(v.toLowerCase()) : undefined);
+      const th = code ? resolveTheme(code) : href && /^https?:/.test(href) && /data-theme/.test(href) ? resolveTheme(href) : null;
+      if (th) themes.push({ ...th, label: v });
+      else keywords.push(v);
+    }
+  }
+  let licence: CatalogRecord['licence'] = null;
+  const rights: string[] = [];
+  let accessRights: string | null = null;
+  for (const lc of desc(ident, 'MD_LegalConstraints')) {
+    const isUse = Boolean(ch(lc, 'useConstraints'));
+    for (const oc of lc.children.filter((c) => c.name === 'otherConstraints')) {
+      const a = ch(oc, 'Anchor');
+      const href = a?.attrs['xlink:href'];
+      const v = txt(oc);
+      if (isUse && href && !licence) licence = { url: href, label: v };
+      else if (!isUse && href && !accessRights) accessRights = href;
+      else if (v) rights.push(v);
+    }
+    for (const ul of lc.children.filter((c) => c.name === 'useLimitation')) {
+      const v = txt(ul);
+      if (v) rights.push(v);
+    }
+  }
+  const party = (el: XmlElement | undefined): Agent | null => {
+    const rp = el ? d1(el, 'CI_ResponsibleParty') : undefined;
+    if (!rp) return null;
+    const org = txt(ch(rp, 'organisationName'));
+    const name = txt(ch(rp, 'individualName')) ?? org;
+    const email = txt(d1(rp, 'electronicMailAddress'));
+    const url = txt(d1(d1(rp, 'onlineResource') ?? rp, 'linkage'));
+    return name || org ? { name, organisation: org, email, url } : null;
+  };
+  const pocs = ident.children.filter((c) => c.name === 'pointOfContact');
+  const publisherEl = pocs.find((p) => /publisher|owner|custodian|distributor/.test(d1(p, 'CI_RoleCode')?.attrs.codeListValue ?? '')) ?? pocs[0];
+  const dates: Record<string, string> = {};
+  for (const cd of desc(citation ?? ident, 'CI_Date')) {
+    const type = ch(ch(cd, 'dateType'), 'CI_DateTypeCode')?.attrs.codeListValue;
+    const v = dateOnly(txt(ch(cd, 'date')));
+    if (type && v) dates[type] = v;
+  }
+  const geo = d1(ident, 'EX_GeographicBoundingBox');
+  const num = (n: string) => Number(txt(ch(geo, n)));
+  let bbox: [number, number, number, number] | null = geo ? [num('westBoundLongitude'), num('southBoundLatitude'), num('eastBoundLongitude'), num('northBoundLatitude')] : null;
+  if (bbox && bbox.some((n) => !Number.isFinite(n))) bbox = null;
+  const period = d1(ident, 'TimePeriod');
+  const links: Link[] = [];
+  const seen = new Set<string>();
+  for (const or of desc(ch(md, 'distributionInfo') ?? md, 'CI_OnlineResource')) {
+    const url = txt(ch(or, 'linkage'));
+    if (!url || seen.has(`${url}|${txt(ch(or, 'name')) ?? ''}`)) continue;
+    seen.add(`${url}|${txt(ch(or, 'name')) ?? ''}`);
+    const fn = ch(ch(or, 'function'), 'CI_OnLineFunctionCode')?.attrs.codeListValue as Link['function'] | undefined;
+    links.push({ url, protocol: txt(ch(or, 'protocol')) ?? 'WWW:LINK', name: txt(ch(or, 'name')), description: txt(ch(or, 'description')), title: txt(ch(or, 'name')) ?? txt(ch(or, 'description')), function: fn });
+  }
+  const crs = desc(md, 'referenceSystemIdentifier').map((r) => txt(d1(r, 'code'))?.match(/(\d{4,6})\s*$/)?.[1]).filter(Boolean).map(Number);
+  const lang = ch(ch(ident, 'language'), 'LanguageCode')?.attrs.codeListValue ?? txt(ch(ident, 'language')) ?? ch(ch(md, 'language'), 'LanguageCode')?.attrs.codeListValue;
+  return {
+    identifier,
+    codeSpace: null,
+    type: isService ? 'service' : (['dataset', 'series', 'nonGeographicDataset'].includes(level) ? level : 'dataset'),
+    title,
+    abstract: txt(ch(ident, 'abstract')) ?? '',
+    keywords: [...new Set(keywords)],
+    themes,
+    licence,
+    rights: rights.length ? [...new Set(rights)].join(' — ') : null,
+    accessRights,
+    contact: party(pocs[0]) ?? party(ch(md, 'contact')),
+    publisher: party(publisherEl),
+    created: dates.creation ?? null,
+    issued: dates.publication ?? null,
+    modified: notFuture(dates.revision ?? dates.publication ?? dateOnly(txt(ch(md, 'dateStamp')))),
+    temporalStart: dateOnly(txt(ch(period, 'beginPosition')) ?? ch(period, 'beginPosition')?.text),
+    temporalEnd: dateOnly(ch(period, 'endPosition')?.text),
+    frequency: frequencyOf(ch(d1(ident, 'maintenanceAndUpdateFrequency'), 'MD_MaintenanceFrequencyCode')?.attrs.codeListValue),
+    language: languageOf(lang) ?? 'fre',
+    lineage: txt(d1(d1(md, 'lineage') ?? md, 'statement')) ?? null,
+    bbox,
+    crs,
+    featureCount: null,
+    links,
+    serviceType: isService ? txt(ch(ident, 'serviceType')) ?? null : null,
+    operatesOn: isService ? ident.children.filter((c) => c.name === 'operatesOn').map((o) => o.attrs.uuidref || o.attrs['xlink:href']).filter(Boolean) : [],
+    source,
+    sourceId: fileId ?? identifier,
+    harvestedAt,
+    metadataModified: harvestedAt,
+  };
+}
+
+/** The GetRecords request udata sends, ISO 19139 output. */
+export function cswGetRecordsRequest(start: number, maxRecords = 25): string {
+  const w = new XmlWriter();
+  w.start('csw:GetRecords', {
+    'xmlns:csw': 'http://www.opengis.net/cat/csw/2.0.2',
+    'xmlns:ogc': 'http://www.opengis.net/ogc',
+    'xmlns:gmd': GMD,
+    'xmlns:apiso': 'http://www.opengis.net/cat/csw/apiso/1.0',
+    service: 'CSW',
+    version: '2.0.2',
+    resultType: 'results',
+    outputFormat: 'application/xml',
+    outputSchema: GMD,
+    startPosition: start,
+    maxRecords,
+  });
+  w.start('csw:Query', { typeNames: 'gmd:MD_Metadata' }).el('csw:ElementSetName', 'full');
+  w.start('ogc:SortBy').start('ogc:SortProperty').el('ogc:PropertyName', 'apiso:identifier').el('ogc:SortOrder', 'ASC').end().end();
+  w.end().end();
+  return w.toString();
+}
+
+// ---------------------------------------------------------------------------------------------
+// runs
+
+async function readCsw(src: HarvestSource, o: HarvestOptions, harvestedAt: string, report: HarvestReport): Promise<CatalogRecord[]> {
+  const records: CatalogRecord[] = [];
+  let start = 1;
+  for (let page = 0; page < (o.maxPages ?? 1000); page++) {
+    const { text } = await fetchText(src.url, { method: 'POST', body: cswGetRecordsRequest(start), headers: { 'content-type': 'application/xml' } }, o);
+    let root: XmlElement;
+    try {
+      root = parseXml(text, o.maxBytes ?? 64 * 1024 * 1024);
+    } catch (e) {
+      throw new SourceError(`${src.url}: not XML (${(e as Error).message})`);
+    }
+    if (root.name === 'ExceptionReport') throw new SourceError(`${src.url}: exception report: ${desc(root, 'ExceptionText')[0]?.text ?? ''}`);
+    const sr = d1(root, 'SearchResults');
+    if (root.name !== 'GetRecordsResponse' || !sr) throw new SourceError(`${src.url}: not a GetRecordsResponse`);
+    report.pages++;
+    for (const md of sr.children) {
+      if (md.ns !== GMD || md.name !== 'MD_Metadata') {
+        report.failed++;
+        report.errors.push(`${md.qname}: not an ISO 19139 record`);
+        continue;
+      }
+      try {
+        records.push(isoToRecord(md, src.name, harvestedAt));
+      } catch (e) {
+        report.failed++;
+        report.errors.push((e as Error).message);
+      }
+    }
+    const matched = Number(sr.attrs.numberOfRecordsMatched);
+    const returned = Number(sr.attrs.numberOfRecordsReturned);
+    const next = Number(sr.attrs.nextRecord);
+    if (!Number.isFinite(next) || next === 0 || next > matched || returned === 0 || next <= start) break;
+    start = next;
+  }
+  return records;
+}
+
+async function readDcat(src: HarvestSource, o: HarvestOptions, harvestedAt: string, report: HarvestReport): Promise<CatalogRecord[]> {
+  const records: CatalogRecord[] = [];
+  let url: string | undefined = src.url;
+  const visited = new Set<string>();
+  let format: ReturnType<typeof detectRdfFormat> = null;
+  while (url && !visited.has(url) && report.pages < (o.maxPages ?? 1000)) {
+    visited.add(url);
+    const res = await fetchText(url, { headers: { accept: 'application/rdf+xml, text/turtle;q=0.9, application/ld+json;q=0.8' } }, o);
+    format = detectRdfFormat(res.contentType, url) ?? format;
+    if (!format) throw new SourceError(`${url}: unsupported content type '${res.contentType}'`);
+    let triples: RTriple[];
+    try {
+      triples = await parseRdf(res.text, format, url);
+    } catch (e) {
+      throw new SourceError(`${url}: RDF parse error: ${(e as Error).message}`);
+    }
+    report.pages++;
+    const r = dcatToRecords(triples, src.name, harvestedAt);
+    records.push(...r.records);
+    report.failed += r.errors.length;
+    report.errors.push(...r.errors);
+    url = dcatNextPage(triples);
+  }
+  return records;
+}
+
+/** Parse one CSW GetRecords response body whose records are rdf:RDF (outputSchema DCAT). */
+export function dcatRecordsFromCswResponse(text: string, source: string, harvestedAt: string): { records: CatalogRecord[]; errors: string[] } {
+  const sr = d1(parseXml(text, 64 * 1024 * 1024), 'SearchResults');
+  const records: CatalogRecord[] = [];
+  const errors: string[] = [];
+  for (const c of sr?.children ?? []) {
+    const r = dcatToRecords(parseRdfXmlElement(c), source, harvestedAt);
+    records.push(...r.records);
+    errors.push(...r.errors);
+  }
+  return { records, errors };
+}
+
+/**
+ * Harvest one source. The previous run's records stay untouched unless the whole source was read;
+ * then they are replaced in one transaction.
+ */
+export async function harvest(pool: pg.Pool, src: HarvestSource, o: HarvestOptions = {}): Promise<HarvestReport> {
+  const report: HarvestReport = { source: src.name, ok: false, pages: 0, found: 0, new: 0, updated: 0, deleted: 0, failed: 0, errors: [] };
+  if (src.name === 'local') throw new Error("the source name 'local' is reserved for this server's own records");
+  const schema = o.schema ?? CATALOG_SCHEMA;
+  const harvestedAt = new Date().toISOString();
+  let records: CatalogRecord[];
+  try {
+    records = src.type === 'csw' ? await readCsw(src, o, harvestedAt, report) : await readDcat(src, o, harvestedAt, report);
+  } catch (e) {
+    report.errors.push(e instanceof SourceError ? e.message : `${src.url}: ${(e as Error).message}`);
+    return report; // nothing written: the previous run's records stay
+  }
+  const unique = new Map<string, CatalogRecord>();
+  for (const r of records) {
+    if (unique.has(r.identifier)) {
+      report.failed++;
+      report.errors.push(`identifier '${r.identifier}' appears more than once in the source`);
+      continue;
+    }
+    unique.set(r.identifier, r);
+  }
+  const before = await pool.query<{ identifier: string; source: string }>(`SELECT identifier, source FROM ${schema}.records WHERE identifier = ANY($1::text[]) OR source = $2`, [[...unique.keys()], src.name]);
+  const mine = new Set(before.rows.filter((r) => r.source === src.name).map((r) => r.identifier));
+  for (const r of before.rows) {
+    if (r.source !== src.name && unique.has(r.identifier)) {
+      unique.delete(r.identifier);
+      report.failed++;
+      report.errors.push(`identifier '${r.identifier}' already belongs to source '${r.source}'`);
+    }
+  }
+  const res = await replaceSource(pool, src.name, [...unique.values()], schema);
+  report.found = unique.size;
+  report.new = [...unique.keys()].filter((k) => !mine.has(k)).length;
+  report.updated = unique.size - report.new;
+  report.deleted = res.deleted;
+  report.ok = true;
+  return report;
+}

@@ -1,0 +1,192 @@
+/**
+ * The catalogue's one metadata model, kept in PostGIS (schema `geodata_catalog`, table `records`).
+ *
+ * Every output (CSW Dublin Core, ISO 19139, DCAT-AP in three serialisations, the JSON search API)
+ * is written from a CatalogRecord read from that table; nothing is written from the registry
+ * directly. Local records are derived from the layer registry and enriched from the layer's
+ * `metadata` block in config (see derive.ts); harvested/external records carry their provenance
+ * (source, source_id, harvested_at).
+ *
+ * Links of local records are stored relative to the server root ('/wms?…'); they are made
+ * absolute with the request's public base URL when written out (see absolutise()).
+ */
+
+export type RecordType = 'dataset' | 'series' | 'nonGeographicDataset' | 'service';
+
+export interface Theme {
+  uri: string;
+  label: string;
+  /** Concept scheme URI (INSPIRE theme register, EU data-theme authority table, …). */
+  scheme: string;
+}
+
+export interface Agent {
+  name?: string;
+  organisation?: string;
+  email?: string;
+  url?: string;
+  phone?: string;
+}
+
+export interface Licence {
+  url: string;
+  label?: string;
+}
+
+export type LinkFunction = 'download' | 'information' | 'offlineAccess' | 'order' | 'search' | 'browsing';
+
+export interface Link {
+  url: string;
+  /** OGC:WMS, OGC:WFS, OGC:WMTS, OGC:CSW, OGC API - Features, WWW:DOWNLOAD-1.0-http--download, WWW:LINK … */
+  protocol: string;
+  /** Layer / feature type name for service links. */
+  name?: string;
+  title?: string;
+  description?: string;
+  function?: LinkFunction;
+  /** File format short name (EU file-type code: GEOJSON, CSV, …). */
+  format?: string;
+  mediaType?: string;
+  byteSize?: number;
+}
+
+export interface CatalogRecord {
+  /** Stable identifier, the same in CSW (fileIdentifier + resource identifier) and DCAT (dct:identifier). */
+  identifier: string;
+  /** Optional namespace of the resource identifier (ISO codeSpace). */
+  codeSpace?: string | null;
+  type: RecordType;
+  title: string;
+  abstract: string;
+  keywords: string[];
+  themes: Theme[];
+  licence: Licence | null;
+  accessRights?: string | null;
+  rights?: string | null;
+  contact: Agent | null;
+  publisher: Agent | null;
+  created?: string | null;
+  issued?: string | null;
+  /** ISO 8601 date or date-time, never in the future. */
+  modified: string | null;
+  temporalStart?: string | null;
+  temporalEnd?: string | null;
+  /** EU frequency code (ANNUAL, MONTHLY, IRREG, …). */
+  frequency?: string | null;
+  /** ISO 639-2/B code (fre, eng). */
+  language: string;
+  lineage?: string | null;
+  /** CRS84 bounding box [west, south, east, north]. */
+  bbox: [number, number, number, number] | null;
+  /** EPSG codes. */
+  crs: number[];
+  featureCount?: number | null;
+  links: Link[];
+  landingPage?: string | null;
+  /** Local layer name for dataset records derived from the registry. */
+  layerName?: string | null;
+  /** WMS/WFS/WMTS/CSW for service records. */
+  serviceType?: string | null;
+  /** Identifiers of the datasets a service operates on. */
+  operatesOn: string[];
+  /** 'local' for records derived from this server, else the harvest source / 'external'. */
+  source: string;
+  sourceId?: string | null;
+  harvestedAt?: string | null;
+  /** Modification date of the metadata record itself. */
+  metadataModified: string;
+}
+
+export const ISO_SCOPE_CODES: RecordType[] = ['dataset', 'series', 'nonGeographicDataset', 'service'];
+
+/** Make a stored (possibly relative) URL absolute against the public base URL. */
+export function absolutise(url: string, base: string): string {
+  return url.startsWith('/') ? base + url : url;
+}
+
+/** Licences commonly used by French platforms, by short key. */
+export const KNOWN_LICENCES: Record<string, Licence> = {
+  'etalab-2.0': { url: 'https://www.etalab.gouv.fr/licence-ouverte-open-licence/', label: 'Licence Ouverte / Open Licence version 2.0' },
+  'lov2': { url: 'https://www.etalab.gouv.fr/licence-ouverte-open-licence/', label: 'Licence Ouverte / Open Licence version 2.0' },
+  'odbl': { url: 'https://opendatacommons.org/licenses/odbl/1-0/', label: 'Open Database License (ODbL) 1.0' },
+  'cc-by-4.0': { url: 'https://creativecommons.org/licenses/by/4.0/', label: 'Creative Commons Attribution 4.0' },
+};
+
+export const INSPIRE_THEME_SCHEME = 'http://inspire.ec.europa.eu/theme';
+export const EU_THEME_SCHEME = 'http://publications.europa.eu/resource/authority/data-theme';
+
+/** INSPIRE themes (code → French label, as in the INSPIRE registry / GEMET). */
+export const INSPIRE_THEMES: Record<string, string> = {
+  ad: 'Adresses', au: 'Unités administratives', tn: 'Réseaux de transport', hy: 'Hydrographie', ps: 'Sites protégés',
+  cp: 'Parcelles cadastrales', gn: 'Dénominations géographiques', bu: 'Bâtiments', lu: "Usage des sols", lc: "Occupation des terres",
+  el: 'Altitude', oi: 'Ortho-imagerie', us: "Services d'utilité publique et services publics", pd: 'Répartition de la population — démographie',
+  am: 'Zones de gestion, de restriction ou de réglementation et unités de déclaration', nz: 'Zones à risque naturel', so: 'Sols',
+  ge: 'Géologie', rs: 'Référentiels de coordonnées', gg: 'Systèmes de maillage géographique', su: 'Unités statistiques', hh: 'Santé et sécurité des personnes',
+  ef: "Installations de suivi environnemental", pf: 'Lieux de production et sites industriels', af: 'Installations agricoles et aquacoles',
+  ac: 'Conditions atmosphériques', mf: 'Caractéristiques géographiques météorologiques', of: 'Caractéristiques géographiques océanographiques',
+  sr: 'Régions maritimes', br: 'Régions biogéographiques', hb: 'Habitats et biotopes', sd: 'Répartition des espèces', er: 'Sources d\'énergie', mr: 'Ressources minérales',
+};
+
+/** EU data themes (code → French label). */
+export const EU_THEMES: Record<string, string> = {
+  AGRI: 'Agriculture, pêche, sylviculture et alimentation', ECON: 'Économie et finances', EDUC: 'Éducation, culture et sport',
+  ENER: 'Énergie', ENVI: 'Environnement', GOVE: 'Gouvernement et secteur public', HEAL: 'Santé', INTR: 'Questions internationales',
+  JUST: 'Justice, système juridique et sécurité publique', OP_DATPRO: 'Données provisoires', REGI: 'Régions et villes',
+  SOCI: 'Population et société', TECH: 'Science et technologie', TRAN: 'Transports',
+};
+
+/** Resolve a theme given in config as a code ('tn', 'TRAN') or a URI. */
+export function resolveTheme(v: string): Theme | null {
+  const s = v.trim();
+  if (!s) return null;
+  const inspire = s.match(/^https?:\/\/inspire\.ec\.europa\.eu\/theme\/([a-z]{2})$/i);
+  const code = inspire ? inspire[1].toLowerCase() : s.toLowerCase();
+  if (INSPIRE_THEMES[code]) return { uri: `${INSPIRE_THEME_SCHEME}/${code}`, label: INSPIRE_THEMES[code], scheme: INSPIRE_THEME_SCHEME };
+  const eu = s.match(/data-theme\/([A-Z_]+)$/);
+  const ecode = eu ? eu[1] : s.toUpperCase();
+  if (EU_THEMES[ecode]) return { uri: `${EU_THEME_SCHEME}/${ecode}`, label: EU_THEMES[ecode], scheme: EU_THEME_SCHEME };
+  if (/^https?:\/\//.test(s)) return { uri: s, label: s.replace(/.*[/#]/, ''), scheme: s.replace(/[/#][^/#]*$/, '') };
+  return null;
+}
+
+export const EU_FREQUENCIES = [
+  'ANNUAL', 'ANNUAL_2', 'ANNUAL_3', 'BIENNIAL', 'BIMONTHLY', 'BIWEEKLY', 'CONT', 'DAILY', 'DAILY_2', 'IRREG', 'MONTHLY', 'MONTHLY_2',
+  'MONTHLY_3', 'NEVER', 'OP_DATPRO', 'QUARTERLY', 'TRIENNIAL', 'UNKNOWN', 'UPDATE_CONT', 'WEEKLY', 'WEEKLY_2', 'WEEKLY_3', 'HOURLY', 'OTHER',
+];
+
+/** EU frequency → ISO 19115 MD_MaintenanceFrequencyCode. */
+export function isoFrequency(f: string | null | undefined): string {
+  switch (f) {
+    case 'DAILY': return 'daily';
+    case 'WEEKLY': return 'weekly';
+    case 'BIWEEKLY': return 'fortnightly';
+    case 'MONTHLY': return 'monthly';
+    case 'QUARTERLY': return 'quarterly';
+    case 'ANNUAL': return 'annually';
+    case 'BIENNIAL': return 'biannually';
+    case 'CONT': case 'UPDATE_CONT': return 'continual';
+    case 'IRREG': return 'irregular';
+    case 'NEVER': return 'notPlanned';
+    default: return 'unknown';
+  }
+}
+
+/** ISO 639-2/B → ISO 639-1 and EU language authority code. */
+export function languageCodes(l: string): { iso2: string; eu: string } {
+  const m: Record<string, { iso2: string; eu: string }> = {
+    fre: { iso2: 'fr', eu: 'FRA' }, fra: { iso2: 'fr', eu: 'FRA' }, fr: { iso2: 'fr', eu: 'FRA' },
+    eng: { iso2: 'en', eu: 'ENG' }, en: { iso2: 'en', eu: 'ENG' },
+    ger: { iso2: 'de', eu: 'DEU' }, deu: { iso2: 'de', eu: 'DEU' }, de: { iso2: 'de', eu: 'DEU' },
+  };
+  return m[l.toLowerCase()] ?? { iso2: 'fr', eu: 'FRA' };
+}
+
+/** Format metadata for links by EU file-type code. */
+export const FILE_TYPES: Record<string, { mediaType: string; label: string }> = {
+  GEOJSON: { mediaType: 'application/geo+json', label: 'GeoJSON' },
+  CSV: { mediaType: 'text/csv', label: 'CSV' },
+  GML: { mediaType: 'application/gml+xml', label: 'GML' },
+  GPKG: { mediaType: 'application/geopackage+sqlite3', label: 'GeoPackage' },
+  SHP: { mediaType: 'application/zip', label: 'ESRI Shapefile' },
+  JSON: { mediaType: 'application/json', label: 'JSON' },
+};

@@ -1,0 +1,258 @@
+/**
+ * REST face of the catalogue:
+ *  - /catalog                JSON search API for portals (q, bbox, facets, paging, sort)
+ *  - /catalog/dcat           DCAT-AP, negotiated (no Accept / *\/* → RDF/XML)
+ *  - /catalog/dcat.rdf|.ttl|.jsonld   one serialisation each, no negotiation
+ *  - /catalog/records/{id}   one record (JSON; ?f=rdf|ttl|jsonld|iso)
+ * Every DCAT page is self-contained and paged with hydra:PartialCollectionView.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AppContext } from '../context.js';
+import { baseUrlOf } from '../ows/service.js';
+import { XmlWriter } from '../ows/xml.js';
+import { buildCatalogue, buildRecordGraph, datasetIri } from './dcat.js';
+import { writeIsoRecord } from './iso.js';
+import { absolutise, type CatalogRecord } from './model.js';
+import { getRecords, searchRecords, type SortKey } from './query.js';
+import { toJsonLd, toRdfXml, toTurtle, type Graph } from './rdf.js';
+import { schemaOf } from './store.js';
+import { ensureCatalogReady } from './sync.js';
+
+type Fmt = 'rdf' | 'ttl' | 'jsonld';
+const MEDIA: Record<Fmt, string> = { rdf: 'application/rdf+xml', ttl: 'text/turtle', jsonld: 'application/ld+json' };
+const DEFAULT_PAGE_SIZE = 100;
+const MAX_PAGE_SIZE = 1000;
+
+class BadRequest extends Error {}
+
+function problem(reply: FastifyReply, status: number, detail: string) {
+  return reply
+    .code(status)
+    .type('application/problem+json')
+    .send({ type: 'about:blank', title: status === 404 ? 'Not Found' : 'Bad Request', status, detail });
+}
+
+function negotiate(accept: string | undefined): Fmt {
+  if (!accept) return 'rdf';
+  const items = accept.split(',').map((s, i) => {
+    const [type, ...ps] = s.trim().split(';');
+    const q = ps.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    return { type: type.trim().toLowerCase(), q: q ? Number(q.slice(2)) : 1, i };
+  });
+  items.sort((a, b) => b.q - a.q || a.i - b.i);
+  for (const it of items) {
+    if (it.q <= 0) continue;
+    if (it.type === 'text/turtle' || it.type === 'application/x-turtle') return 'ttl';
+    if (it.type === 'application/ld+json' || it.type === 'application/json') return 'jsonld';
+    if (it.type === 'application/rdf+xml' || it.type === 'application/xml' || it.type === 'text/xml' || it.type === '*/*' || it.type === 'application/*') return 'rdf';
+  }
+  return 'rdf';
+}
+
+async function serialise(g: Graph, fmt: Fmt): Promise<string> {
+  if (fmt === 'ttl') return toTurtle(g);
+  if (fmt === 'jsonld') return JSON.stringify(toJsonLd(g));
+  return toRdfXml(g);
+}
+
+function intParam(q: Record<string, unknown>, name: string, dflt: number, min: number, max: number): number {
+  const v = q[name];
+  if (v === undefined || v === '') return dflt;
+  const s = String(v);
+  if (!/^\d+$/.test(s)) throw new BadRequest(`parameter '${name}' must be a non-negative integer, got '${s}'`);
+  const n = Number(s);
+  if (n < min || n > max) throw new BadRequest(`parameter '${name}' must be in ${min}..${max}, got ${n}`);
+  return n;
+}
+
+async function dcatHandler(ctx: AppContext, req: FastifyRequest, reply: FastifyReply, fixed: Fmt | null, path: string) {
+  const q = req.query as Record<string, unknown>;
+  let page: number;
+  let pageSize: number;
+  try {
+    page = intParam(q, 'page', 1, 1, 1_000_000);
+    pageSize = intParam(q, 'pageSize', DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE);
+  } catch (e) {
+    if (e instanceof BadRequest) return problem(reply, 400, e.message);
+    throw e;
+  }
+  const fmt = fixed ?? negotiate(req.headers.accept);
+  await ensureCatalogReady(ctx);
+  const base = baseUrlOf(req, ctx);
+  const datasets = await searchRecords(ctx.pool, { where: [`type <> 'service'`], params: [], sort: [], offset: (page - 1) * pageSize, limit: pageSize }, schemaOf(ctx));
+  const last = Math.max(1, Math.ceil(datasets.matched / pageSize));
+  if (page > last) return problem(reply, 404, `page ${page} does not exist (last page: ${last})`);
+  let services: CatalogRecord[] = [];
+  let allIds: string[] = [];
+  if (page === 1) {
+    services = (await searchRecords(ctx.pool, { where: [`type = 'service'`], params: [], sort: [], offset: 0, limit: 100 }, schemaOf(ctx))).records;
+    const r = await ctx.pool.query<{ identifier: string }>(`SELECT identifier FROM ${schemaOf(ctx)}.records WHERE type <> 'service'`);
+    allIds = r.rows.map((x) => x.identifier);
+  }
+  const sizeParam = q.pageSize !== undefined ? `&pageSize=${pageSize}` : '';
+  const g = buildCatalogue(ctx, base, {
+    datasets: datasets.records,
+    services,
+    allDatasetIds: allIds,
+    total: datasets.matched,
+    page,
+    pageSize,
+    pageUrl: (p) => `${base}${path}?page=${p}${sizeParam}`,
+  });
+  const body = await serialise(g, fmt);
+  if (!fixed) reply.header('Vary', 'Accept');
+  return reply.code(200).type(`${MEDIA[fmt]}; charset=utf-8`).send(body);
+}
+
+const SORTS: Record<string, SortKey> = {
+  title: { sql: 'title', desc: false },
+  '-title': { sql: 'title', desc: true },
+  modified: { sql: 'modified', desc: false },
+  '-modified': { sql: 'modified', desc: true },
+  identifier: { sql: 'identifier', desc: false },
+};
+
+function recordJson(r: CatalogRecord, base: string) {
+  const id = encodeURIComponent(r.identifier);
+  return {
+    identifier: r.identifier,
+    type: r.type,
+    title: r.title,
+    abstract: r.abstract,
+    keywords: r.keywords,
+    themes: r.themes,
+    licence: r.licence,
+    organisation: r.publisher?.organisation ?? r.publisher?.name ?? r.contact?.organisation ?? null,
+    contact: r.contact,
+    modified: r.modified,
+    language: r.language,
+    bbox: r.bbox,
+    crs: r.crs.map((c) => `EPSG:${c}`),
+    featureCount: r.featureCount ?? null,
+    layer: r.layerName ?? null,
+    serviceType: r.serviceType ?? null,
+    source: r.source,
+    links: [
+      ...r.links.map((l) => ({ href: absolutise(l.url, base), protocol: l.protocol, name: l.name, title: l.title, type: l.mediaType, function: l.function })),
+      { href: datasetIri(base, r.identifier), rel: 'self', type: 'application/json' },
+      { href: `${base}/catalog/records/${id}?f=ttl`, rel: 'alternate', type: 'text/turtle' },
+      { href: `${base}/catalog/records/${id}?f=iso`, rel: 'alternate', type: 'application/vnd.iso.19139+xml' },
+      {
+        href: `${base}/csw?SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecordById&ID=${id}&OUTPUTSCHEMA=${encodeURIComponent('http://www.isotc211.org/2005/gmd')}&ELEMENTSETNAME=full`,
+        rel: 'describedby',
+        type: 'application/xml',
+      },
+    ],
+  };
+}
+
+async function searchHandler(ctx: AppContext, req: FastifyRequest, reply: FastifyReply) {
+  const q = req.query as Record<string, unknown>;
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const p = (v: unknown) => {
+    params.push(v);
+    return `$${params.length}`;
+  };
+  let limit: number;
+  let offset: number;
+  let sort: SortKey[] = [];
+  let rank: string | undefined;
+  try {
+    limit = intParam(q, 'limit', 20, 0, 500);
+    offset = intParam(q, 'offset', 0, 0, 10_000_000);
+    const list = (name: string) => {
+      const v = q[name];
+      if (v === undefined) return [];
+      return (Array.isArray(v) ? v : [v]).map(String).filter(Boolean);
+    };
+    const text = list('q').join(' ').trim();
+    if (text) {
+      where.push(`(tsv @@ websearch_to_tsquery('${schemaOf(ctx)}.french_unaccent', ${p(text)}) OR unaccent(title) ILIKE unaccent(${p(`%${text.replace(/[\\%_]/g, (m) => `\\${m}`)}%`)}))`);
+      rank = text;
+    }
+    const bboxRaw = list('bbox')[0];
+    if (bboxRaw) {
+      const b = bboxRaw.split(',').map((s) => Number(s.trim()));
+      if (b.length !== 4 || b.some((n) => !Number.isFinite(n)) || b[0] > b[2] || b[1] > b[3]) throw new BadRequest(`bbox must be minLon,minLat,maxLon,maxLat, got '${bboxRaw}'`);
+      where.push(`extent && ST_MakeEnvelope(${p(b[0])}, ${p(b[1])}, ${p(b[2])}, ${p(b[3])}, 4326)`);
+    }
+    for (const k of list('keyword')) where.push(`lower(${p(k)}) = ANY(SELECT lower(x) FROM unnest(keywords) x)`);
+    for (const t of list('theme')) where.push(`EXISTS (SELECT 1 FROM jsonb_array_elements(themes) t WHERE t->>'uri' = ${p(t)} OR lower(t->>'label') = lower(${p(t)}) OR lower(t->>'uri') LIKE '%/' || lower(${p(t)}))`);
+    for (const o of list('organisation')) where.push(`lower(organisation) = lower(${p(o)})`);
+    for (const t of list('type')) where.push(`type = ${p(t)}`);
+    const s = list('sort')[0];
+    if (s) {
+      if (s === 'relevance') sort = [];
+      else if (SORTS[s]) {
+        sort = [SORTS[s]];
+        rank = undefined;
+      } else throw new BadRequest(`sort must be one of relevance, ${Object.keys(SORTS).join(', ')}`);
+    }
+  } catch (e) {
+    if (e instanceof BadRequest) return problem(reply, 400, e.message);
+    throw e;
+  }
+  await ensureCatalogReady(ctx);
+  const base = baseUrlOf(req, ctx);
+  const res = await searchRecords(ctx.pool, { where, params, sort, offset, limit, rankQuery: rank }, schemaOf(ctx));
+  const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
+  const facetSql = (expr: string) => `SELECT v AS value, count(*)::int AS count FROM (SELECT ${expr} AS v FROM ${schemaOf(ctx)}.records ${w}) s WHERE v IS NOT NULL GROUP BY v ORDER BY count(*) DESC, v LIMIT 50`;
+  const [kw, th, org, ty] = await Promise.all([
+    ctx.pool.query(facetSql('unnest(keywords)'), params),
+    ctx.pool.query(
+      `SELECT t->>'uri' AS uri, t->>'label' AS label, count(*)::int AS count FROM ${schemaOf(ctx)}.records, jsonb_array_elements(themes) t ${w} GROUP BY 1, 2 ORDER BY 3 DESC, 2 LIMIT 50`,
+      params,
+    ),
+    ctx.pool.query(facetSql('organisation'), params),
+    ctx.pool.query(facetSql('type'), params),
+  ]);
+  const selfQs = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) for (const x of Array.isArray(v) ? v : [v]) if (k !== 'offset') selfQs.append(k, String(x));
+  const url = (off: number) => {
+    const s = new URLSearchParams(selfQs);
+    s.set('offset', String(off));
+    return `${base}/catalog?${s.toString()}`;
+  };
+  const links: { rel: string; href: string; type: string }[] = [{ rel: 'self', href: url(offset), type: 'application/json' }];
+  if (offset + res.records.length < res.matched && limit > 0) links.push({ rel: 'next', href: url(offset + limit), type: 'application/json' });
+  if (offset > 0) links.push({ rel: 'prev', href: url(Math.max(0, offset - limit)), type: 'application/json' });
+  links.push({ rel: 'alternate', href: `${base}/catalog/dcat.ttl`, type: 'text/turtle' });
+  return reply.type('application/json; charset=utf-8').send({
+    total: res.matched,
+    offset,
+    limit,
+    returned: res.records.length,
+    records: res.records.map((r) => recordJson(r, base)),
+    facets: { keywords: kw.rows, themes: th.rows, organisations: org.rows, types: ty.rows },
+    links,
+  });
+}
+
+async function recordHandler(ctx: AppContext, req: FastifyRequest, reply: FastifyReply) {
+  const id = (req.params as { id: string }).id;
+  const f = String((req.query as Record<string, unknown>).f ?? '').toLowerCase();
+  await ensureCatalogReady(ctx);
+  const [r] = await getRecords(ctx.pool, [id], schemaOf(ctx));
+  if (!r) return problem(reply, 404, `no catalogue record '${id}'`);
+  const base = baseUrlOf(req, ctx);
+  if (f === 'ttl' || f === 'rdf' || f === 'jsonld') {
+    return reply.type(`${MEDIA[f]}; charset=utf-8`).send(await serialise(buildRecordGraph(r, base), f));
+  }
+  if (f === 'iso' || f === 'xml') {
+    const w = new XmlWriter();
+    writeIsoRecord(w, r, { base, elementSet: 'full', fallbackOrganisation: ctx.config.service.contact.organisation || ctx.config.service.title });
+    return reply.type('application/vnd.iso.19139+xml; charset=utf-8').send(w.toString());
+  }
+  if (f && f !== 'json') return problem(reply, 400, `f must be json, rdf, ttl, jsonld or iso`);
+  return reply.type('application/json; charset=utf-8').send(recordJson(r, base));
+}
+
+export function registerCatalogRoutes(app: FastifyInstance, ctx: AppContext): void {
+  app.get('/catalog', (req, reply) => searchHandler(ctx, req, reply));
+  app.get('/catalog/dcat', (req, reply) => dcatHandler(ctx, req, reply, null, '/catalog/dcat'));
+  app.get('/catalog/dcat.rdf', (req, reply) => dcatHandler(ctx, req, reply, 'rdf', '/catalog/dcat.rdf'));
+  app.get('/catalog/dcat.ttl', (req, reply) => dcatHandler(ctx, req, reply, 'ttl', '/catalog/dcat.ttl'));
+  app.get('/catalog/dcat.jsonld', (req, reply) => dcatHandler(ctx, req, reply, 'jsonld', '/catalog/dcat.jsonld'));
+  app.get('/catalog/records/:id', (req, reply) => recordHandler(ctx, req, reply));
+}

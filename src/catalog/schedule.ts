@@ -1,0 +1,91 @@
+/**
+ * Scheduled and on-demand harvesting.
+ *  - config `catalog.harvest[]`: each source harvested every `intervalMinutes` (default daily),
+ *    the first run one minute after start; runs of one source never overlap;
+ *  - POST /catalog/harvest (Bearer GEODATA_ADMIN_TOKEN): run one configured source by `name`, or
+ *    an ad-hoc `{name, url, type}`; answers the run report (new/updated/deleted/failed).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { timingSafeEqual } from 'node:crypto';
+import type { AppContext } from '../context.js';
+import { harvest, type HarvestReport, type HarvestSource } from './harvest.js';
+import { migrateCatalog, schemaOf } from './store.js';
+
+const running = new Map<string, Promise<HarvestReport>>();
+
+export async function runHarvest(ctx: AppContext, src: HarvestSource): Promise<HarvestReport> {
+  const current = running.get(src.name);
+  if (current) return current;
+  const p = (async () => {
+    await migrateCatalog(ctx.pool, schemaOf(ctx));
+    const report = await harvest(ctx.pool, src, { schema: schemaOf(ctx) });
+    ctx.log[report.ok ? 'info' : 'warn']({ harvest: report }, `harvest of '${src.name}' ${report.ok ? 'done' : 'failed; previous records kept'}`);
+    return report;
+  })().finally(() => running.delete(src.name));
+  running.set(src.name, p);
+  return p;
+}
+
+function authorised(header: string | undefined): boolean {
+  const token = process.env.GEODATA_ADMIN_TOKEN;
+  if (!token || !header?.startsWith('Bearer ')) return false;
+  const a = Buffer.from(header.slice(7));
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function problem(reply: FastifyReply, status: number, detail: string) {
+  const titles: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found' };
+  return reply.code(status).type('application/problem+json').send({ type: 'about:blank', title: titles[status] ?? 'Error', status, detail });
+}
+
+export function registerHarvesting(app: FastifyInstance, ctx: AppContext): void {
+  const sources = ctx.config.catalog?.harvest ?? [];
+  app.post('/catalog/harvest', async (req: FastifyRequest, reply: FastifyReply) => {
+    if (!authorised(req.headers.authorization)) {
+      reply.header('WWW-Authenticate', 'Bearer realm="geodata-admin"');
+      return problem(reply, 401, 'admin token required (Authorization: Bearer <GEODATA_ADMIN_TOKEN>)');
+    }
+    const body = (typeof req.body === 'string' ? safeJson(req.body) : req.body) as Record<string, unknown> | null;
+    if (!body || typeof body !== 'object') return problem(reply, 400, 'a JSON body {name} or {name, url, type} is required');
+    const name = String(body.name ?? '');
+    let src: HarvestSource | undefined = sources.find((s) => s.name === name);
+    if (!src && body.url) {
+      const url = String(body.url);
+      const type = String(body.type ?? '');
+      if (!/^https?:\/\//.test(url) || (type !== 'csw' && type !== 'dcat') || !/^[A-Za-z0-9_.:-]+$/.test(name) || name === 'local') {
+        return problem(reply, 400, "ad-hoc sources need name (letters, digits, _.:-, not 'local'), url (http/https) and type (csw or dcat)");
+      }
+      src = { name, url, type };
+    }
+    if (!src) return problem(reply, 404, `no configured harvest source '${name}'`);
+    return reply.send(await runHarvest(ctx, src));
+  });
+
+  const timers: NodeJS.Timeout[] = [];
+  app.addHook('onReady', async () => {
+    for (const s of sources) {
+      const every = Math.max(5, s.intervalMinutes ?? 1440) * 60_000;
+      const run = () => void runHarvest(ctx, s).catch((e) => ctx.log.error({ err: e }, `harvest of '${s.name}' crashed`));
+      const first = setTimeout(() => {
+        run();
+        const t = setInterval(run, every);
+        t.unref();
+        timers.push(t);
+      }, 60_000);
+      first.unref();
+      timers.push(first);
+    }
+  });
+  app.addHook('onClose', async () => {
+    for (const t of timers) clearTimeout(t);
+  });
+}
+
+function safeJson(s: string): unknown {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return null;
+  }
+}

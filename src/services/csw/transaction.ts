@@ -1,0 +1,175 @@
+/**
+ * CSW-T Transaction (CSW 2.0.2 §10.11): Insert, Update (whole-record replacement) and Delete of
+ * csw:Record, gmd:MD_Metadata and DCAT rdf:RDF records, admin-authenticated (Bearer
+ * GEODATA_ADMIN_TOKEN). Published records get the source 'csw-t'; records derived from this
+ * server's layers ('local') and harvested ones can be neither updated nor deleted through it.
+ * All actions of one request apply in one database transaction.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { OwsRequest } from '../../ows/service.js';
+import { OwsException } from '../../ows/exceptions.js';
+import { XmlWriter } from '../../ows/xml.js';
+import type { XmlElement } from '../../ows/xmldom.js';
+import { parseFesFilter } from '../../filter/fes.js';
+import { FilterError } from '../../filter/errors.js';
+import { isoToRecord, dcatToRecords } from '../../catalog/harvest.js';
+import { parseRdfXmlElement } from '../../catalog/rdfparse.js';
+import { compileCatalogFilter } from '../../catalog/query.js';
+import { inTransaction, schemaOf, upsertRecord } from '../../catalog/store.js';
+import { ensureCatalogReady } from '../../catalog/sync.js';
+import { writeDcRecord, CSW_NS } from '../../catalog/dc.js';
+import type { CatalogRecord, Link } from '../../catalog/model.js';
+
+export const CSWT_SOURCE = 'csw-t';
+
+export function adminTokenConfigured(): boolean {
+  return Boolean(process.env.GEODATA_ADMIN_TOKEN);
+}
+
+function authorised(header: string | undefined): boolean {
+  const token = process.env.GEODATA_ADMIN_TOKEN;
+  if (!token || !header?.startsWith('Bearer ')) return false;
+  const a = Buffer.from(header.slice(7));
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+const kids = (el: XmlElement, name: string) => el.children.filter((c) => c.name === name);
+const kid = (el: XmlElement, name: string) => el.children.find((c) => c.name === name);
+
+/** Dublin Core csw:Record → catalogue record. */
+function dcToRecord(el: XmlElement, now: string): CatalogRecord {
+  const v = (name: string) => kid(el, name)?.text || undefined;
+  const identifier = v('identifier');
+  const title = v('title');
+  if (!identifier || !title) throw new OwsException('InvalidParameterValue', 'a csw:Record needs dc:identifier and dc:title', 'Insert');
+  let bbox: [number, number, number, number] | null = null;
+  const bb = kid(el, 'BoundingBox') ?? kid(el, 'WGS84BoundingBox');
+  if (bb) {
+    const lo = (kid(bb, 'LowerCorner')?.text ?? '').split(/\s+/).map(Number);
+    const up = (kid(bb, 'UpperCorner')?.text ?? '').split(/\s+/).map(Number);
+    const latFirst = bb.name === 'BoundingBox' && /EPSG(::|:)4326$/.test(bb.attrs.crs ?? 'urn:ogc:def:crs:EPSG::4326');
+    const b: number[] = latFirst ? [lo[1], lo[0], up[1], up[0]] : [lo[0], lo[1], up[0], up[1]];
+    if (b.every(Number.isFinite)) bbox = b as [number, number, number, number];
+  }
+  const type = (v('type') ?? 'dataset') as CatalogRecord['type'];
+  const links: Link[] = [...kids(el, 'references'), ...kids(el, 'URI')].map((r) => ({ url: r.text, protocol: r.attrs.scheme || r.attrs.protocol || 'WWW:LINK', function: 'information' as const })).filter((l) => l.url);
+  return {
+    identifier,
+    type: ['dataset', 'series', 'nonGeographicDataset', 'service'].includes(type) ? type : 'dataset',
+    title,
+    abstract: v('abstract') ?? v('description') ?? '',
+    keywords: kids(el, 'subject').map((s) => s.text).filter(Boolean),
+    themes: [],
+    licence: v('license') && /^https?:/.test(v('license')!) ? { url: v('license')! } : null,
+    rights: kids(el, 'rights').map((r) => r.text).join(' — ') || null,
+    contact: v('creator') ? { organisation: v('creator'), name: v('creator') } : null,
+    publisher: v('publisher') ? { organisation: v('publisher'), name: v('publisher') } : null,
+    modified: v('modified') ?? v('date') ?? null,
+    language: v('language') ?? 'fre',
+    bbox,
+    crs: [],
+    links,
+    operatesOn: [],
+    source: CSWT_SOURCE,
+    sourceId: identifier,
+    harvestedAt: null,
+    metadataModified: now,
+  };
+}
+
+function toRecords(el: XmlElement, now: string): CatalogRecord[] {
+  if (el.name === 'MD_Metadata') {
+    try {
+      return [{ ...isoToRecord(el, CSWT_SOURCE, now), harvestedAt: null }];
+    } catch (e) {
+      throw new OwsException('InvalidParameterValue', (e as Error).message, 'Insert');
+    }
+  }
+  if (el.name === 'Record' && el.ns === CSW_NS) return [dcToRecord(el, now)];
+  if (el.name === 'RDF') {
+    const r = dcatToRecords(parseRdfXmlElement(el), CSWT_SOURCE, now);
+    if (!r.records.length) throw new OwsException('InvalidParameterValue', `no DCAT dataset with identifier and title (${r.errors.join('; ')})`, 'Insert');
+    return r.records.map((x) => ({ ...x, harvestedAt: null }));
+  }
+  throw new OwsException('InvalidParameterValue', `cannot publish a ${el.qname} (csw:Record, gmd:MD_Metadata or DCAT rdf:RDF)`, 'Insert');
+}
+
+export async function transactionOp(req: OwsRequest) {
+  if (!authorised(req.http.headers.authorization)) {
+    const e = new OwsException('Unauthorized', 'Transaction needs the admin token (Authorization: Bearer <GEODATA_ADMIN_TOKEN>)', 'Transaction', 401);
+    e.headers['WWW-Authenticate'] = 'Bearer realm="geodata-admin"';
+    throw e;
+  }
+  if (!req.xml) throw new OwsException('InvalidParameterValue', 'Transaction is an XML request: POST a csw:Transaction document', 'request');
+  await ensureCatalogReady(req.ctx);
+  const schema = schemaOf(req.ctx);
+  const now = new Date().toISOString();
+  const inserted: CatalogRecord[] = [];
+  const actions = req.xml.children;
+  if (!actions.length) throw new OwsException('MissingParameterValue', 'Transaction without Insert, Update or Delete', 'Transaction');
+  const counts = await inTransaction(req.ctx.pool, async (c) => {
+    let ins = 0;
+    let upd = 0;
+    let del = 0;
+    for (const a of actions) {
+      if (a.name === 'Insert') {
+        for (const el of a.children) {
+          for (const r of toRecords(el, now)) {
+            const exists = await c.query(`SELECT source FROM ${schema}.records WHERE identifier = $1`, [r.identifier]);
+            if (exists.rowCount) throw new OwsException('InvalidParameterValue', `a record '${r.identifier}' already exists (use Update)`, 'Insert');
+            await upsertRecord(c, r, schema);
+            inserted.push(r);
+            ins++;
+          }
+        }
+      } else if (a.name === 'Update') {
+        if (kid(a, 'RecordProperty')) throw new OwsException('OptionNotSupported', 'Update by RecordProperty is not supported: send the whole new record', 'Update');
+        for (const el of a.children.filter((x) => x.name !== 'Constraint')) {
+          for (const r of toRecords(el, now)) {
+            const exists = await c.query<{ source: string }>(`SELECT source FROM ${schema}.records WHERE identifier = $1`, [r.identifier]);
+            if (!exists.rowCount) throw new OwsException('InvalidParameterValue', `no record '${r.identifier}' to update`, 'Update');
+            if (exists.rows[0].source !== CSWT_SOURCE) throw new OwsException('InvalidParameterValue', `record '${r.identifier}' comes from '${exists.rows[0].source}' and cannot be changed by a Transaction`, 'Update');
+            await upsertRecord(c, r, schema);
+            upd++;
+          }
+        }
+      } else if (a.name === 'Delete') {
+        const f = kid(kid(a, 'Constraint') ?? a, 'Filter');
+        if (!f) throw new OwsException('MissingParameterValue', 'Delete needs a csw:Constraint with an ogc:Filter', 'Delete');
+        const params: unknown[] = [];
+        let where: string;
+        try {
+          where = compileCatalogFilter(parseFesFilter(f, { version: '1.1' }), params, schema);
+        } catch (e) {
+          if (e instanceof FilterError) throw new OwsException('InvalidParameterValue', e.message, 'Constraint');
+          throw e;
+        }
+        params.push(CSWT_SOURCE);
+        const r = await c.query(`DELETE FROM ${schema}.records WHERE source = $${params.length} AND (${where})`, params);
+        del += r.rowCount ?? 0;
+      } else {
+        throw new OwsException('InvalidParameterValue', `unknown Transaction action '${a.qname}'`, 'Transaction');
+      }
+    }
+    return { ins, upd, del };
+  });
+  const w = new XmlWriter();
+  w.start('csw:TransactionResponse', {
+    'xmlns:csw': CSW_NS,
+    'xmlns:dc': 'http://purl.org/dc/elements/1.1/',
+    'xmlns:dct': 'http://purl.org/dc/terms/',
+    'xmlns:ows': 'http://www.opengis.net/ows',
+    'xmlns:xsi': 'http://www.w3.org/2001/XMLSchema-instance',
+    'xsi:schemaLocation': `${CSW_NS} http://schemas.opengis.net/csw/2.0.2/CSW-publication.xsd`,
+    version: '2.0.2',
+  });
+  w.start('csw:TransactionSummary').el('csw:totalInserted', counts.ins).el('csw:totalUpdated', counts.upd).el('csw:totalDeleted', counts.del).end();
+  if (inserted.length) {
+    w.start('csw:InsertResult');
+    for (const r of inserted) writeDcRecord(w, r, 'brief', req.baseUrl);
+    w.end();
+  }
+  w.end();
+  return req.reply.code(200).type('application/xml; charset=UTF-8').send(w.toString());
+}
