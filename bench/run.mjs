@@ -225,10 +225,11 @@ async function main() {
     const seenKey = new Set(seeded.map((t) => `${t.z}/${t.x}/${t.y}`));
     const cold = distinctTiles(requestList('tile', { layer: 'parcels', zooms: [15, 16, 17], spread: 'town' }, 3000, SEED + 1)).filter((t) => !seenKey.has(`${t.z}/${t.x}/${t.y}`));
     let A = adapters(ours, ref, null);
-    await seedTiles(seeded, A.tile, log);
+    const wantTiles = !ONLY || ['tiles-same', 'tiles-random', 'tiles-cold'].some((id) => ONLY.test(id));
+    if (wantTiles) await seedTiles(seeded, A.tile, log);
     // the static copy is MapCache's own disk cache, served by nginx: find its y layout
     let layout = null;
-    if (ref.dir) {
+    if (ref.dir && wantTiles) {
       const t = seeded[0];
       if (existsSync(path.join(ref.dir, 'tiles', t.layer, String(t.z), String(t.x), `${t.y}.png`))) layout = 'xyz';
       else if (existsSync(path.join(ref.dir, 'tiles', t.layer, String(t.z), String(t.x), `${2 ** t.z - 1 - t.y}.png`))) layout = 'inv';
