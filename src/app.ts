@@ -7,6 +7,8 @@ import querystring from 'node:querystring';
 import type { AppContext } from './context.js';
 import { projectRoot } from './config/index.js';
 import { OwsException } from './ows/exceptions.js';
+import { classifyDbError } from './db/errors.js';
+import { setStreamLimits } from './ops/gate.js';
 import { owsHandler, sendOwsException, SERVICE_NAMES } from './ows/service.js';
 import { registerLanding } from './services/landing.js';
 import { registerServices } from './services/index.js';
@@ -46,6 +48,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   const usage = (ctx.usage ??= new UsageStats(ctx.pool, ctx.log, ctx.config.ops.usageFlushSeconds));
   const auth = (ctx.auth ??= new Authenticator(ctx.config));
   await usage.start();
+  setStreamLimits(ctx.pool, ctx.config.limits.maxConcurrentExports, ctx.config.limits.exportQueue);
   app.addHook('onClose', async () => {
     await usage.close();
   });
@@ -116,6 +119,12 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
 
   app.setErrorHandler((error, req, reply) => {
     const err = error as Error & { statusCode?: number; code?: string };
+    const db = classifyDbError(err);
+    if (db) {
+      err.statusCode = db.status;
+      err.message = db.message;
+      if (db.retryAfter) reply.header('Retry-After', String(db.retryAfter));
+    }
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     if (status >= 500) req.log.error({ err }, 'request failed');
     const p = req.url.split('?')[0].toLowerCase().replace(/\/+$/, '');
@@ -128,7 +137,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
     return reply
       .code(status)
       .type('application/problem+json')
-      .send({ type: 'about:blank', title: status >= 500 ? 'Internal Server Error' : status === 429 ? 'Too Many Requests' : status === 413 ? 'Payload Too Large' : 'Bad Request', status, detail: status >= 500 ? `internal error (request id ${req.id})` : err.message });
+      .send({ type: 'about:blank', title: status === 503 ? 'Service Unavailable' : status >= 500 ? 'Internal Server Error' : status === 429 ? 'Too Many Requests' : status === 413 ? 'Payload Too Large' : 'Bad Request', status, detail: status >= 500 && status !== 503 ? `internal error (request id ${req.id})` : err.message });
   });
 
   app.setNotFoundHandler((req, reply) => {

@@ -5,7 +5,8 @@
  *   demo [--parcels N] [--seed S]   (re)generate the demo data
  *   provision             provision the embedded database and print its URL (password hidden)
  *   check-config [file]   validate a configuration file
- *   hash-secret           hash a password or API key read from stdin (for config security.users/apiKeys)
+        process.stderr.write(`unknown command '${cmd}'. Commands: serve, demo, provision, check-config, hash-secret, catalog-import
+`);
  */
 import { pino } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config/index.js';
@@ -140,8 +141,14 @@ async function main(): Promise<void> {
         process.stdout.write(`configuration OK (${cfg.source ?? 'defaults'})\n`);
         break;
       }
+      case 'catalog-import': {
+        const { catalogImport } = await import('./catalog/cli.js');
+        process.exitCode = await catalogImport(loadConfig(argValue(args, '--config')), args.filter((a, i) => !a.startsWith('--config') && args[i - 1] !== '--config'));
+        break;
+      }
       default:
-        process.stderr.write(`unknown command '${cmd}'. Commands: serve, demo, provision, check-config, hash-secret\n`);
+        process.stderr.write(`unknown command '${cmd}'. Commands: serve, demo, provision, check-config, hash-secret, catalog-import
+`);
         process.exit(2);
     }
   } catch (e) {

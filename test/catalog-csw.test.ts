@@ -299,7 +299,7 @@ describe('the request udata sends (harvesters.md §2)', () => {
         expect(textOf(first(o, 'name'))).toBeTruthy();
       }
       const downloads = online.filter((o) => proto(o) === 'WWW:DOWNLOAD-1.0-http--download');
-      expect(downloads.length).toBe(2);
+      expect(downloads.length).toBe(6); // GeoJSON, CSV, KML, SHP, GPKG, XLSX at /downloads
       for (const d of downloads) expect(first(d, 'CI_OnLineFunctionCode')!.attrs.codeListValue).toBe('download');
       // licence: gmx:Anchor in MD_LegalConstraints that also has useConstraints
       const legal = all(r, 'MD_LegalConstraints').find((l) => first(l, 'useConstraints'))!;
@@ -313,6 +313,9 @@ describe('the request udata sends (harvesters.md §2)', () => {
     const kw = all(roads, 'MD_Keywords').find((k) => first(k, 'thesaurusName'))!;
     expect(first(kw, 'Anchor')!.attrs['xlink:href']).toBe('http://inspire.ec.europa.eu/theme/tn');
     expect(textOf(first(first(kw, 'thesaurusName')!, 'title'))).toBe('GEMET - INSPIRE themes, version 1.0');
+    // INSPIRE conformity declared (not evaluated) against Regulation 1089/2010
+    expect(textOf(first(first(roads, 'DQ_ConformanceResult')!, 'title'))).toMatch(/1089\/2010/);
+    expect(first(first(roads, 'DQ_ConformanceResult')!, 'pass')!.attrs['gco:nilReason']).toBe('unknown');
     // service records point at the datasets they serve
     const wms = records.find((r) => all(r, 'serviceTypeVersion').some((x) => textOf(x) === '1.3.0'))!;
     expect(all(wms, 'operatesOn')).toHaveLength(4);
@@ -337,7 +340,7 @@ describe('the request udata sends (harvesters.md §2)', () => {
         expect(triples.some((x) => x.s === s && x.p === `${DCT}title`)).toBe(true);
         if (typed[0].o === `${DCAT}Dataset`) {
           const dists = triples.filter((x) => x.s === s && x.p === `${DCAT}distribution`).map((x) => x.o);
-          expect(dists.length).toBe(6);
+          expect(dists.length).toBe(10); // 4 services + 6 download formats
           for (const d of dists) expect(triples.some((x) => x.s === d && x.p === `${DCAT}accessURL`)).toBe(true);
         }
       }

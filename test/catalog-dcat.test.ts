@@ -127,7 +127,7 @@ function checkPage(g: T[], url: string) {
     expect(objs(g, rec.o, `${DCT}identifier`)[0].o).toBe(idents[0].o);
     expect(objs(g, rec.o, `${DCT}modified`)).toHaveLength(1);
     const dists = objs(g, d, `${DCAT}distribution`).map((x) => x.o);
-    expect(dists.length).toBe(6);
+    expect(dists.length).toBe(10); // 4 services + 6 download formats
     const urls = new Set<string>();
     for (const di of dists) {
       const access = objs(g, di, `${DCAT}accessURL`);
@@ -141,7 +141,7 @@ function checkPage(g: T[], url: string) {
         if (objs(g, svc.o, `${DCT}conformsTo`)[0].o.endsWith('/wms')) expect(access[0].o).toMatch(/\?SERVICE=WMS&REQUEST=GetCapabilities$/);
       } else {
         expect(objs(g, di, `${DCAT}downloadURL`)).toHaveLength(1);
-        expect(objs(g, di, `${DCT}format`)[0].o).toMatch(/^http:\/\/publications\.europa\.eu\/resource\/authority\/file-type\/(GEOJSON|CSV)$/);
+        expect(objs(g, di, `${DCT}format`)[0].o).toMatch(/^http:\/\/publications\.europa\.eu\/resource\/authority\/file-type\/(GEOJSON|CSV|KML|SHP|GPKG|XLSX)$/);
         expect(objs(g, di, `${DCAT}mediaType`)[0].o).toMatch(/^https:\/\/www\.iana\.org\/assignments\/media-types\//);
       }
     }

@@ -10,6 +10,13 @@ import { makeTestApp, type TestApp } from './helpers/app.js';
 import { catalogConfig } from './helpers/catalog.js';
 import { canValidate, skipReason, validateXml } from './helpers/xml-validate.js';
 import { ensureCatalogReady } from '../src/catalog/sync.js';
+import { importMetadataFiles } from '../src/catalog/import.js';
+import { testDatabaseUrl } from './helpers/app.js';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 
 const CSW = 'http://www.opengis.net/cat/csw/2.0.2';
 const GMD = 'http://www.isotc211.org/2005/gmd';
@@ -100,4 +107,45 @@ describe('CSW-T Transaction', () => {
     expect(results.filter((r) => !r.valid).map((r) => r.output).join('\n')).toBe('');
   });
   it.skipIf(canValidate)(`schema validation skipped: ${skipReason}`, () => console.warn(skipReason));
+});
+
+describe('catalog-import (metadata files published in the catalogue)', () => {
+  const SAMPLES = path.resolve(import.meta.dirname, '..', '..', 'shared', 'catalogue-samples');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'catimport-'));
+  const dcFile = path.join(dir, 'record.xml');
+  writeFileSync(dcFile, `<csw:Record xmlns:csw="${CSW}" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:identifier>imp-dc-1</dc:identifier><dc:title>Arrêtés de voirie</dc:title></csw:Record>`);
+  const ttlFile = path.join(dir, 'cat.ttl');
+  writeFileSync(ttlFile, '@prefix dcat: <http://www.w3.org/ns/dcat#>. @prefix dct: <http://purl.org/dc/terms/>. <http://x.test/d/1> a dcat:Dataset; dct:identifier "imp-ttl-1"; dct:title "Jeu Turtle"@fr.');
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('imports Dublin Core, Turtle and (when ../shared is present) ISO 19139 and DCAT RDF/XML files', async () => {
+    const files = [dcFile, ttlFile];
+    const haveSamples = existsSync(SAMPLES);
+    if (haveSamples) files.push(path.join(SAMPLES, 'iso19139/pycsw-apiso-inspire-T_ortho_RAS_1998_284404.xml'), path.join(SAMPLES, 'dcat/datara--5a26b0f6-0ccf-46ad-ac58-734054b91977.rdf.xml'));
+    else console.warn('catalogue samples absent: ISO/DCAT sample imports skipped');
+    const res = await importMetadataFiles(t.ctx.pool, files, 'geodata_catalog_txtest');
+    for (const r of res) expect(r.imported.length, `${r.file}: ${r.errors.join('; ')}`).toBeGreaterThan(0);
+    expect((await byId('imp-dc-1')).children.find((c) => c.name === 'title')!.text).toBe('Arrêtés de voirie');
+    expect((await byId('imp-ttl-1')).children.find((c) => c.name === 'title')!.text).toBe('Jeu Turtle');
+    if (haveSamples) expect((await byId(res[2].imported[0], GMD)).name).toBe('MD_Metadata');
+    // a file whose record collides with a layer's record is refused as a whole
+    const localId = (await t.ctx.pool.query(`SELECT identifier FROM geodata_catalog_txtest.records WHERE source = 'local' LIMIT 1`)).rows[0].identifier;
+    const clash = path.join(dir, 'clash.xml');
+    writeFileSync(clash, `<csw:GetRecordsResponse xmlns:csw="${CSW}" xmlns:dc="http://purl.org/dc/elements/1.1/"><csw:SearchResults numberOfRecordsMatched="2" numberOfRecordsReturned="2"><csw:Record><dc:identifier>imp-dc-2</dc:identifier><dc:title>Deux</dc:title></csw:Record><csw:Record><dc:identifier>${localId}</dc:identifier><dc:title>Collision</dc:title></csw:Record></csw:SearchResults></csw:GetRecordsResponse>`);
+    const [bad] = await importMetadataFiles(t.ctx.pool, [clash], 'geodata_catalog_txtest');
+    expect(bad.imported).toEqual([]);
+    expect(bad.errors.join()).toMatch(/another source/);
+    expect(await byId('imp-dc-2')).toBeUndefined();
+  });
+
+  const cli = path.resolve(import.meta.dirname, '..', 'dist', 'src', 'main.js');
+  it.skipIf(!existsSync(cli))('the command line: geodata catalog-import FILE…', async () => {
+    const cfg = path.join(dir, 'config.yaml');
+    writeFileSync(cfg, 'catalog:\n  schema: geodata_catalog_txtest\n');
+    const f = path.join(dir, 'cli.xml');
+    writeFileSync(f, `<csw:Record xmlns:csw="${CSW}" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:identifier>imp-cli-1</dc:identifier><dc:title>Par la ligne de commande</dc:title></csw:Record>`);
+    const r = await promisify(execFile)(process.execPath, [cli, 'catalog-import', '--config', cfg, f], { env: { ...process.env, DATABASE_URL: testDatabaseUrl(), LOG_LEVEL: 'warn' }, encoding: 'utf8' });
+    expect(r.stdout).toContain('1 record(s) imported (imp-cli-1)');
+    expect((await byId('imp-cli-1')).children.find((c) => c.name === 'title')!.text).toBe('Par la ligne de commande');
+  });
 });

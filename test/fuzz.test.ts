@@ -105,6 +105,17 @@ describe('fuzzing the OWS endpoints over HTTP', () => {
     );
   }, 120_000);
 
+  it('random CQL2 filters run against PostGIS never get a 5xx', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(cqlTokens, { maxLength: 12 }), async (tokens) => {
+        const filter = tokens.join(' ');
+        const r = await t.app.inject({ url: `/collections/communes/items?limit=1&filter=${encodeURIComponent(filter)}` });
+        expect(r.statusCode, `${filter} → ${r.body.slice(0, 300)}`).toBeLessThan(500);
+      }),
+      { numRuns: 400 },
+    );
+  }, 180_000);
+
   it('random XML POST bodies never get a 5xx', async () => {
     await fc.assert(
       fc.asyncProperty(fc.string({ maxLength: 200 }), fc.constantFrom('/ows', '/wfs', '/csw', '/wms'), async (s, p) => {

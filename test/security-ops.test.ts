@@ -68,6 +68,44 @@ describe('access control, metrics and rate limits over HTTP', () => {
     expect(names(noRole.body)).not.toContain('parcels');
   });
 
+  it('WFS, OGC API and the catalogue hide a restricted layer from anonymous callers and refuse it directly', async () => {
+    const capsAnon = await t.app.inject({ url: '/wfs?SERVICE=WFS&REQUEST=GetCapabilities&VERSION=2.0.0' });
+    expect(capsAnon.statusCode).toBe(200);
+    expect(capsAnon.body).toContain('geodata:communes');
+    expect(capsAnon.body).not.toContain('geodata:parcels');
+    const capsAgent = await t.app.inject({ url: '/wfs?SERVICE=WFS&REQUEST=GetCapabilities&VERSION=2.0.0', headers: { authorization: basic('agent', 'pw-agent') } });
+    expect(capsAgent.body).toContain('geodata:parcels');
+
+    const gf = '/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=parcels&COUNT=1&OUTPUTFORMAT=application/json';
+    const anon = await t.app.inject({ url: gf });
+    expect(anon.statusCode).toBe(401);
+    expect(anon.headers['www-authenticate']).toMatch(/^Basic realm=/);
+    expect(anon.body).toContain('ExceptionReport');
+    const visitor = await t.app.inject({ url: gf, headers: { authorization: basic('visitor', 'pw-visitor') } });
+    expect(visitor.statusCode).toBe(403);
+    const agent = await t.app.inject({ url: gf, headers: { authorization: basic('agent', 'pw-agent') } });
+    expect(agent.statusCode).toBe(200);
+    expect(agent.json().features).toHaveLength(1);
+    const byKey = await t.app.inject({ url: `${gf}&apikey=key-123` });
+    expect(byKey.statusCode).toBe(200);
+
+    const cols = await t.app.inject({ url: '/collections?f=json' });
+    expect(cols.json().collections.map((c: { id: string }) => c.id)).not.toContain('parcels');
+    expect((await t.app.inject({ url: '/collections/parcels/items?f=json' })).statusCode).toBe(401);
+    expect((await t.app.inject({ url: '/collections/parcels/items?f=json', headers: { authorization: basic('agent', 'pw-agent') } })).statusCode).toBe(200);
+
+    const dl = await t.app.inject({ url: '/downloads/parcels.csv' });
+    expect(dl.statusCode).toBe(401);
+
+    const cat = await t.app.inject({ url: '/catalog?f=json&limit=100' });
+    expect(cat.statusCode).toBe(200);
+    expect(cat.body).toMatch(/Communes/);
+    expect(cat.body).not.toMatch(/"parcels"|Parcels/);
+    const csw = await t.app.inject({ url: '/csw?SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&typeNames=csw:Record&resultType=results&ElementSetName=brief&maxRecords=100' });
+    expect(csw.statusCode).toBe(200);
+    expect(csw.body).not.toMatch(/Parcels/);
+  });
+
   it('wrong credentials are refused with 401 and WWW-Authenticate, in the protocol form', async () => {
     const r = await t.app.inject({ url: '/?f=json', headers: { authorization: basic('agent', 'nope') } });
     expect(r.statusCode).toBe(401);
@@ -93,10 +131,15 @@ describe('access control, metrics and rate limits over HTTP', () => {
     const m = await t.app.inject({ url: '/metrics', headers: { authorization: 'Bearer metrics-secret' } });
     expect(m.statusCode).toBe(200);
     expect(m.body).toMatch(/geodata_requests_total\{service="OWS",operation="other",layer="",status="400"\} [1-9]/);
-    expect(m.body).toMatch(/geodata_requests_total\{service="WFS",operation="[A-Za-z]+",layer="",status="\d+"\} [1-9]/);
+    expect(m.body).toMatch(/geodata_requests_total\{service="WFS",operation="GetCapabilities",layer="",status="200"\} [1-9]/);
     expect(m.body).toContain('geodata_request_duration_seconds_bucket');
     expect(m.body).toMatch(/geodata_db_pool_connections\{state="total"\} \d+/);
     expect(m.body).toContain('geodata_response_bytes_total');
+    // a GetFeature is counted against its layer, with the features it returned
+    await t.app.inject({ url: '/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=communes&COUNT=3&OUTPUTFORMAT=application/json' });
+    const m2 = await t.app.inject({ url: '/metrics', headers: { authorization: 'Bearer metrics-secret' } });
+    expect(m2.body).toMatch(/geodata_requests_total\{service="WFS",operation="GetFeature",layer="communes",status="200"\} [1-9]/);
+    expect(m2.body).toMatch(/geodata_features_total\{service="WFS",layer="communes"\} [3-9]/);
   });
 
   it('rate limit answers 429 with Retry-After (OWS form on OWS endpoints), per client', async () => {

@@ -9,6 +9,7 @@
  * codeSpace and the identifier becomes `<namespace>/<code>` (what the GeoDCAT-AP XSLT builds).
  * Service records use `geodata-server:service:<WMS|WFS|WMTS|CSW>` the same way.
  */
+import { downloadLinks } from '../services/downloads/index.js';
 import { createHash } from 'node:crypto';
 import type { AppContext } from '../context.js';
 import type { Layer } from '../registry/types.js';
@@ -86,16 +87,19 @@ export function layerLinks(layer: Layer): Link[] {
     { url: '/wfs?SERVICE=WFS&REQUEST=GetCapabilities', protocol: 'OGC:WFS', name: layer.name, title: `${layer.title} (WFS)`, description: 'Service de téléchargement WFS', function: 'download' },
     { url: '/wmts?SERVICE=WMTS&REQUEST=GetCapabilities', protocol: 'OGC:WMTS', name: layer.name, title: `${layer.title} (WMTS)`, description: 'Service de tuiles WMTS', function: 'browsing' },
     { url: `/collections/${n}`, protocol: 'OGC API - Features', name: layer.name, title: `${layer.title} (OGC API Features)`, description: 'OGC API – Features', function: 'information', mediaType: 'application/json' },
-    {
-      url: `/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=${n}&OUTPUTFORMAT=application%2Fjson`,
-      protocol: 'WWW:DOWNLOAD-1.0-http--download', name: layer.name, title: `${layer.title} (GeoJSON)`, description: 'Téléchargement complet au format GeoJSON',
-      function: 'download', format: 'GEOJSON', mediaType: 'application/geo+json',
-    },
-    {
-      url: `/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=${n}&OUTPUTFORMAT=text%2Fcsv`,
-      protocol: 'WWW:DOWNLOAD-1.0-http--download', name: layer.name, title: `${layer.title} (CSV)`, description: 'Téléchargement complet au format CSV',
-      function: 'download', format: 'CSV', mediaType: 'text/csv',
-    },
+    // every file format of /downloads/{layer}.{ext}, with its EU file-type code and media type
+    ...downloadLinks('', layer).map(
+      (d): Link => ({
+        url: d.href,
+        protocol: 'WWW:DOWNLOAD-1.0-http--download',
+        name: layer.name,
+        title: `${layer.title} (${d.format})`,
+        description: `Téléchargement complet au format ${d.format}`,
+        function: 'download',
+        format: d.fileType.slice(d.fileType.lastIndexOf('/') + 1),
+        mediaType: d.mediaType,
+      }),
+    ),
   ];
 }
 

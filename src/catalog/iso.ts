@@ -294,7 +294,29 @@ export function writeIsoRecord(w: XmlWriter, r: CatalogRecord, o: IsoOptions): v
     w.start('gmd:dataQualityInfo').start('gmd:DQ_DataQuality');
     w.start('gmd:scope').start('gmd:DQ_Scope');
     code(w, 'gmd:level', 'MD_ScopeCode', r.type);
+    if (service) {
+      w.start('gmd:levelDescription').start('gmd:MD_ScopeDescription');
+      cs(w, 'gmd:other', 'service');
+      w.end().end();
+    }
     w.end().end();
+    // INSPIRE conformity: declared "not evaluated" (pass nil) against the regulation that applies
+    const inspire = service || r.themes.some((t) => t.uri.startsWith('http://inspire.ec.europa.eu/theme/'));
+    if (inspire) {
+      const [title, date] = service
+        ? ['Règlement (CE) n° 976/2009 de la Commission du 19 octobre 2009 portant modalités d’application de la directive 2007/2/CE en ce qui concerne les services en réseau', '2009-10-20']
+        : ['Règlement (UE) n° 1089/2010 de la Commission du 23 novembre 2010 portant modalités d’application de la directive 2007/2/CE en ce qui concerne l’interopérabilité des séries et des services de données géographiques', '2010-12-08'];
+      w.start('gmd:report').start('gmd:DQ_DomainConsistency').start('gmd:result').start('gmd:DQ_ConformanceResult');
+      w.start('gmd:specification').start('gmd:CI_Citation');
+      cs(w, 'gmd:title', title);
+      w.start('gmd:date').start('gmd:CI_Date').start('gmd:date').el('gco:Date', date).end();
+      code(w, 'gmd:dateType', 'CI_DateTypeCode', 'publication');
+      w.end().end();
+      w.end().end();
+      cs(w, 'gmd:explanation', 'Conformité non évaluée');
+      w.el('gmd:pass', { 'gco:nilReason': 'unknown' });
+      w.end().end().end().end();
+    }
     if (r.lineage && !service) {
       w.start('gmd:lineage').start('gmd:LI_Lineage');
       cs(w, 'gmd:statement', r.lineage);

@@ -189,4 +189,6 @@ export const FILE_TYPES: Record<string, { mediaType: string; label: string }> = 
   GPKG: { mediaType: 'application/geopackage+sqlite3', label: 'GeoPackage' },
   SHP: { mediaType: 'application/zip', label: 'ESRI Shapefile' },
   JSON: { mediaType: 'application/json', label: 'JSON' },
+  KML: { mediaType: 'application/vnd.google-earth.kml+xml', label: 'KML' },
+  XLSX: { mediaType: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet', label: 'Excel (XLSX)' },
 };

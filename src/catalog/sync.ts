@@ -13,7 +13,8 @@ interface State {
   running?: Promise<void>;
 }
 
-const states = new WeakMap<AppContext, State>();
+// keyed by the app's config object: OWS requests get a per-request ctx (a registry view), the config stays the same
+const states = new WeakMap<object, State>();
 
 /** Migrate + re-derive now (whatever the registry version). */
 export async function syncCatalog(ctx: AppContext): Promise<void> {
@@ -24,8 +25,8 @@ export async function syncCatalog(ctx: AppContext): Promise<void> {
 
 /** Make sure the local records reflect the current registry version. */
 export async function ensureCatalogReady(ctx: AppContext): Promise<void> {
-  let st = states.get(ctx);
-  if (!st) states.set(ctx, (st = { version: -1 }));
+  let st = states.get(ctx.config);
+  if (!st) states.set(ctx.config, (st = { version: -1 }));
   const target = ctx.registry.version;
   if (st.version === target) return;
   if (!st.running) {

@@ -58,6 +58,9 @@ export interface Config {
     renderTimeoutMs: number;
     maxConcurrentRenders: number;
     renderQueue: number;
+    /** Feature streams (WFS GetFeature, OGC API items, downloads) running at once, and waiting. */
+    maxConcurrentExports: number;
+    exportQueue: number;
     /** OGC API – Features: items per page when `limit` is absent, and the largest `limit` accepted. */
     itemsDefaultLimit: number;
     itemsMaxLimit: number;
@@ -178,6 +181,8 @@ export function validateConfig(raw: unknown, source?: string): Config {
       renderTimeoutMs: c.limits?.renderTimeoutMs ?? 30000,
       maxConcurrentRenders: c.limits?.maxConcurrentRenders ?? 4,
       renderQueue: c.limits?.renderQueue ?? 64,
+      maxConcurrentExports: c.limits?.maxConcurrentExports ?? Math.max(1, (c.database?.poolSize ?? 10) - 2),
+      exportQueue: c.limits?.exportQueue ?? 64,
       itemsDefaultLimit: c.limits?.itemsDefaultLimit ?? 10,
       itemsMaxLimit: c.limits?.itemsMaxLimit ?? 10000,
       downloadTempBytes: c.limits?.downloadTempBytes ?? 4 * 1024 ** 3,

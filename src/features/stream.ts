@@ -6,6 +6,7 @@
 import { Readable } from 'node:stream';
 import type pg from 'pg';
 import QueryStream from 'pg-query-stream';
+import { streamGateOf } from '../ops/gate.js';
 import {
   buildCountSql,
   buildFeatureSql,
@@ -32,6 +33,8 @@ export interface FeatureStreamOptions {
    * when the page was not full, and count on the same connection otherwise (no second connection).
    */
   finalize?: (run: SqlRunner, returned: number) => Promise<Partial<CollectionInfo>>;
+  /** Told how many features were written once the stream is complete (metrics, usage statistics). */
+  onComplete?: (written: number) => void;
 }
 
 export type SqlRunner = (sql: string, params: unknown[]) => Promise<Record<string, unknown>[]>;
@@ -96,7 +99,15 @@ export async function* featureRowEvents(
     yield { kind: 'end', q: queries[queries.length - 1], index: 0, run: async (sql, params) => (await pool.query(sql, params)).rows };
     return;
   }
-  const client = await pool.connect();
+  // bounded: at most N streams hold a connection at once, a few wait, the rest get ServerBusy
+  const release = await (streamGateOf(pool)?.acquire() ?? (async () => () => {})());
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (e) {
+    release();
+    throw e;
+  }
   let qs: QueryStream | undefined;
   let broken: Error | undefined;
   try {
@@ -125,6 +136,7 @@ export async function* featureRowEvents(
     }
     // a connection whose cursor could not be closed cleanly is discarded, not reused
     client.release(broken && !(broken as { code?: string }).code ? broken : undefined);
+    release();
   }
 }
 
@@ -152,6 +164,7 @@ async function* generate(pool: pg.Pool, o: FeatureStreamOptions): AsyncGenerator
     }
   }
   buf += writer.footer({ ...info, ...extra }, written);
+  o.onComplete?.(written);
   yield buf;
 }
 

@@ -52,6 +52,19 @@ interface Compiled {
 
 const NUMBER: ColInfo = { type: 'number', pgType: 'double precision' };
 
+/**
+ * Literals compared with each other must be of one kind: PostgreSQL has no text = number
+ * operator, and CQL2 calls such a comparison invalid. (Literals compared with a property take
+ * the property's type instead, so only all-literal sides are checked here.)
+ */
+function sameLiteralFamily(ops: Operand[]): void {
+  const lits = ops.filter((o): o is Literal => o.kind === 'literal');
+  if (lits.length < 2 || lits.length !== ops.length) return;
+  const fam = (l: Literal) => (l.type === 'date' || l.type === 'timestamp' ? 'temporal' : l.type);
+  const kinds = new Set(lits.map(fam));
+  if (kinds.size > 1) throw invalidValue(`Cannot compare literals of different types (${[...kinds].join(', ')})`);
+}
+
 const INT_RE = /^[+-]?\d+$/;
 const NUM_RE = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 const TIME_RE = /^\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?$/;
@@ -101,6 +114,7 @@ class Compiler {
       case 'not':
         return `(NOT (${this.node(n.arg)}))`;
       case 'compare': {
+        sameLiteralFamily([n.left, n.right]);
         const lt = this.typeOf(n.left);
         const rt = this.typeOf(n.right);
         if (lt && rt && family(lt.type) !== family(rt.type) && lt.type !== 'unknown' && rt.type !== 'unknown') {
@@ -115,6 +129,7 @@ class Compiler {
       case 'like':
         return this.like(n);
       case 'between': {
+        sameLiteralFamily([n.operand, n.lower, n.upper]);
         const ot = this.typeOf(n.operand);
         const o = this.operand(n.operand, this.typeOf(n.lower) ?? this.typeOf(n.upper));
         const hint = ot ?? o.col;
@@ -123,6 +138,7 @@ class Compiler {
         return `(${o.sql} BETWEEN ${lo.sql} AND ${hi.sql})`;
       }
       case 'in': {
+        sameLiteralFamily([n.operand, ...n.values]);
         const ot = this.typeOf(n.operand);
         const o = this.operand(n.operand, null);
         if (n.values.length === 0) return 'FALSE';

@@ -10,6 +10,8 @@ import { OwsException, flavourFor, renderException } from './exceptions.js';
 import { normaliseKvp, negotiateAcceptVersions, negotiateWmsVersion, type Kvp } from './kvp.js';
 import { parseXml, XmlInputError, type XmlElement } from './xmldom.js';
 import { tagRequest } from '../ops/tags.js';
+import { classifyDbError } from '../db/errors.js';
+import { assertCanRead, canRead, principalOf } from '../security/auth.js';
 
 export type ServiceName = 'WMS' | 'WFS' | 'WMTS' | 'CSW';
 export const SERVICE_NAMES: ServiceName[] = ['WMS', 'WFS', 'WMTS', 'CSW'];
@@ -170,7 +172,15 @@ export function owsHandler(ctx: AppContext) {
         http: req,
         reply,
         baseUrl: baseUrlOf(req, ctx),
-        ctx,
+        // the registry as this caller sees it: restricted layers hidden, direct use refused (401/403)
+        ctx: {
+          ...ctx,
+          registry: ctx.registry.viewFor(
+            (l) => canRead(l, principalOf(req)),
+            (l) => assertCanRead(l, req, ctx.auth?.realm) as never,
+            (l) => tagRequest(req, { layers: [l.name] }),
+          ),
+        },
       };
       return await def.operations[opName](owsReq);
     } catch (e) {
@@ -199,13 +209,10 @@ function acceptVersionsFromXml(xml: XmlElement): string | undefined {
 /** Anything thrown that is not an OwsException becomes NoApplicableCode, without internals. */
 export function toOwsException(e: unknown, ctx: AppContext, req: FastifyRequest): OwsException {
   if (e instanceof OwsException) return e;
-  const pgCode = (e as { code?: string })?.code;
-  if (pgCode === '57014') {
-    return new OwsException('NoApplicableCode', 'the request took longer than the server allows and was cancelled', undefined, 503);
-  }
-  if (typeof pgCode === 'string' && /^(08|57P)/.test(pgCode)) {
-    const ex = new OwsException('NoApplicableCode', 'the database is unavailable; retry shortly', undefined, 503);
-    ex.headers['Retry-After'] = '5';
+  const db = classifyDbError(e);
+  if (db) {
+    const ex = new OwsException(db.status === 400 ? 'InvalidParameterValue' : 'NoApplicableCode', db.message, undefined, db.status);
+    if (db.retryAfter) ex.headers['Retry-After'] = String(db.retryAfter);
     return ex;
   }
   req.log.error({ err: e }, 'unexpected error');

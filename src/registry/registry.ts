@@ -90,6 +90,26 @@ export class Registry {
     return i >= 0 ? this.layers.get(name.slice(i + 1)) : undefined;
   }
 
+  /**
+   * The registry as one caller sees it: list() holds only the layers it may read; get() and
+   * resolve() of a layer it may not read throw the 401/403 exception (via `guard`). Front doors
+   * that receive a per-request view enforce access control without further code.
+   */
+  viewFor(canRead: (l: Layer) => boolean, guard: (l: Layer) => never, onUse?: (l: Layer) => void): Registry {
+    const base = this;
+    const view = Object.create(base) as Registry;
+    const check = (l: Layer | undefined) => {
+      if (l === undefined) return l;
+      if (!canRead(l)) return guard(l);
+      onUse?.(l); // a layer a request names: counted in metrics and usage statistics
+      return l;
+    };
+    view.list = () => base.list().filter(canRead);
+    view.get = (name: string) => check(base.get(name));
+    view.resolve = (name: string) => check(base.resolve(name));
+    return view;
+  }
+
   async reload(): Promise<void> {
     const next = await this.introspect();
     this.layers = new Map(next.map((l) => [l.name, l]));

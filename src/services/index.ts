@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.js';
 import { registerWfs } from './wfs/index.js';
+import { registerWms } from './wms/index.js';
 import { registerOgcApi } from './ogcapi/index.js';
 import { registerDownloads } from './downloads/index.js';
 import { registerCatalogue } from './csw/index.js';
@@ -13,6 +14,7 @@ import { registerCatalogue } from './csw/index.js';
 export async function registerServices(app: FastifyInstance, ctx: AppContext): Promise<void> {
   // services register below, one line each
   registerWfs(app, ctx);
+  registerWms(app, ctx);
   await registerOgcApi(app, ctx);
   registerDownloads(app, ctx);
   await registerCatalogue(app, ctx);

@@ -12,15 +12,16 @@ import { XmlWriter } from '../../ows/xml.js';
 import type { XmlElement } from '../../ows/xmldom.js';
 import { parseFesFilter } from '../../filter/fes.js';
 import { FilterError } from '../../filter/errors.js';
-import { isoToRecord, dcatToRecords } from '../../catalog/harvest.js';
-import { parseRdfXmlElement } from '../../catalog/rdfparse.js';
+import { toRecords, PUBLISHED_SOURCE } from '../../catalog/import.js';
 import { compileCatalogFilter } from '../../catalog/query.js';
 import { inTransaction, schemaOf, upsertRecord } from '../../catalog/store.js';
 import { ensureCatalogReady } from '../../catalog/sync.js';
 import { writeDcRecord, CSW_NS } from '../../catalog/dc.js';
-import type { CatalogRecord, Link } from '../../catalog/model.js';
 
-export const CSWT_SOURCE = 'csw-t';
+const kid = (el: XmlElement, name: string) => el.children.find((c) => c.name === name);
+import type { CatalogRecord } from '../../catalog/model.js';
+
+const CSWT_SOURCE = PUBLISHED_SOURCE;
 
 export function adminTokenConfigured(): boolean {
   return Boolean(process.env.GEODATA_ADMIN_TOKEN);
@@ -32,67 +33,6 @@ function authorised(header: string | undefined): boolean {
   const a = Buffer.from(header.slice(7));
   const b = Buffer.from(token);
   return a.length === b.length && timingSafeEqual(a, b);
-}
-
-const kids = (el: XmlElement, name: string) => el.children.filter((c) => c.name === name);
-const kid = (el: XmlElement, name: string) => el.children.find((c) => c.name === name);
-
-/** Dublin Core csw:Record → catalogue record. */
-function dcToRecord(el: XmlElement, now: string): CatalogRecord {
-  const v = (name: string) => kid(el, name)?.text || undefined;
-  const identifier = v('identifier');
-  const title = v('title');
-  if (!identifier || !title) throw new OwsException('InvalidParameterValue', 'a csw:Record needs dc:identifier and dc:title', 'Insert');
-  let bbox: [number, number, number, number] | null = null;
-  const bb = kid(el, 'BoundingBox') ?? kid(el, 'WGS84BoundingBox');
-  if (bb) {
-    const lo = (kid(bb, 'LowerCorner')?.text ?? '').split(/\s+/).map(Number);
-    const up = (kid(bb, 'UpperCorner')?.text ?? '').split(/\s+/).map(Number);
-    const latFirst = bb.name === 'BoundingBox' && /EPSG(::|:)4326$/.test(bb.attrs.crs ?? 'urn:ogc:def:crs:EPSG::4326');
-    const b: number[] = latFirst ? [lo[1], lo[0], up[1], up[0]] : [lo[0], lo[1], up[0], up[1]];
-    if (b.every(Number.isFinite)) bbox = b as [number, number, number, number];
-  }
-  const type = (v('type') ?? 'dataset') as CatalogRecord['type'];
-  const links: Link[] = [...kids(el, 'references'), ...kids(el, 'URI')].map((r) => ({ url: r.text, protocol: r.attrs.scheme || r.attrs.protocol || 'WWW:LINK', function: 'information' as const })).filter((l) => l.url);
-  return {
-    identifier,
-    type: ['dataset', 'series', 'nonGeographicDataset', 'service'].includes(type) ? type : 'dataset',
-    title,
-    abstract: v('abstract') ?? v('description') ?? '',
-    keywords: kids(el, 'subject').map((s) => s.text).filter(Boolean),
-    themes: [],
-    licence: v('license') && /^https?:/.test(v('license')!) ? { url: v('license')! } : null,
-    rights: kids(el, 'rights').map((r) => r.text).join(' — ') || null,
-    contact: v('creator') ? { organisation: v('creator'), name: v('creator') } : null,
-    publisher: v('publisher') ? { organisation: v('publisher'), name: v('publisher') } : null,
-    modified: v('modified') ?? v('date') ?? null,
-    language: v('language') ?? 'fre',
-    bbox,
-    crs: [],
-    links,
-    operatesOn: [],
-    source: CSWT_SOURCE,
-    sourceId: identifier,
-    harvestedAt: null,
-    metadataModified: now,
-  };
-}
-
-function toRecords(el: XmlElement, now: string): CatalogRecord[] {
-  if (el.name === 'MD_Metadata') {
-    try {
-      return [{ ...isoToRecord(el, CSWT_SOURCE, now), harvestedAt: null }];
-    } catch (e) {
-      throw new OwsException('InvalidParameterValue', (e as Error).message, 'Insert');
-    }
-  }
-  if (el.name === 'Record' && el.ns === CSW_NS) return [dcToRecord(el, now)];
-  if (el.name === 'RDF') {
-    const r = dcatToRecords(parseRdfXmlElement(el), CSWT_SOURCE, now);
-    if (!r.records.length) throw new OwsException('InvalidParameterValue', `no DCAT dataset with identifier and title (${r.errors.join('; ')})`, 'Insert');
-    return r.records.map((x) => ({ ...x, harvestedAt: null }));
-  }
-  throw new OwsException('InvalidParameterValue', `cannot publish a ${el.qname} (csw:Record, gmd:MD_Metadata or DCAT rdf:RDF)`, 'Insert');
 }
 
 export async function transactionOp(req: OwsRequest) {

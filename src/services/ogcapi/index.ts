@@ -3,6 +3,7 @@
  * (Queryables, CQL2 text/JSON filters), mounted at the server root next to the landing page.
  * Every query goes through the shared feature engine (src/features) — the same path as WFS.
  */
+import { classifyDbError } from '../../db/errors.js';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -206,6 +207,8 @@ export async function registerOgcApi(app: FastifyInstance, ctx: AppContext): Pro
       } catch (p) {
         if (p instanceof ApiProblem) return sendProblem(reply, req, p);
       }
+      const db = classifyDbError(error);
+      if (db) return sendProblem(reply, req, new ApiProblem(db.status, db.message, undefined, db.retryAfter ? { 'Retry-After': String(db.retryAfter) } : undefined));
       const status = (error as { statusCode?: number }).statusCode;
       if (status && status >= 400 && status < 500) return sendProblem(reply, req, new ApiProblem(status, (error as Error).message));
       req.log.error({ err: error }, 'OGC API request failed');

@@ -17,9 +17,9 @@ export function is20(version: string): boolean {
   return version.startsWith('2.');
 }
 
-/** The feature types this service publishes. */
+/** The feature types this service publishes (to this caller: ctx.registry is a per-request view). */
 export function publishedLayers(ctx: AppContext): Layer[] {
-  return ctx.registry.list().filter((l) => l.access.public);
+  return ctx.registry.list();
 }
 
 /** Resolve a type name (geodata:parcels, parcels, {ns}parcels); unknown → InvalidParameterValue. */
@@ -27,8 +27,9 @@ export function resolveType(ctx: AppContext, raw: string, locator = 'typeNames')
   let name = raw.trim();
   const m = name.match(/^\{[^}]*\}(.+)$/);
   if (m) name = m[1];
+  // resolve() refuses a restricted layer with 401/403 for a caller who may not read it
   const layer = name ? ctx.registry.resolve(name) : undefined;
-  if (!layer || !layer.access.public) {
+  if (!layer) {
     throw new OwsException('InvalidParameterValue', `unknown feature type '${raw}'`, locator);
   }
   return layer;

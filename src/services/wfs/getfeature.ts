@@ -3,6 +3,7 @@ import type { FastifyReply } from 'fastify';
 import type { AppContext } from '../../context.js';
 import { OwsException } from '../../ows/exceptions.js';
 import type { OwsRequest } from '../../ows/service.js';
+import { addFeatures } from '../../ops/tags.js';
 import {
   countFeatures,
   countWith,
@@ -181,7 +182,7 @@ export async function getFeature(req: OwsRequest): Promise<unknown> {
   }
   let stream;
   try {
-    stream = await openFeatureStream(ctx.pool, { queries: paged, writer, info });
+    stream = await openFeatureStream(ctx.pool, { queries: paged, writer, info, onComplete: (n) => addFeatures(req.http, n) });
   } catch (e) {
     mapEngineError(e);
   }
@@ -217,7 +218,7 @@ async function streamDeferredCount(req: OwsRequest, r: GetFeatureRequest, q: Fea
     : undefined;
   let stream;
   try {
-    stream = await openFeatureStream(req.ctx.pool, { queries: [{ ...q, offset: start, limit: count }], writer, info, finalize });
+    stream = await openFeatureStream(req.ctx.pool, { queries: [{ ...q, offset: start, limit: count }], writer, info, finalize, onComplete: (n) => addFeatures(req.http, n) });
   } catch (e) {
     mapEngineError(e, q.bbox ? 'bbox' : 'filter');
   }
@@ -326,7 +327,7 @@ export async function getPropertyValue(req: OwsRequest): Promise<unknown> {
   }
   let stream;
   try {
-    stream = await openFeatureStream(ctx.pool, { queries: paged, writer, info: {} as CollectionInfo });
+    stream = await openFeatureStream(ctx.pool, { queries: paged, writer, info: {} as CollectionInfo, onComplete: (n) => addFeatures(req.http, n) });
   } catch (e) {
     mapEngineError(e);
   }

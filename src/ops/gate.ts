@@ -1,0 +1,68 @@
+/**
+ * A bounded concurrency gate: `max` holders at a time, `queue` waiting, the rest refused at once
+ * with a ServerBusy error (503 + Retry-After for the client). Used for map renders and for
+ * feature streams (exports), so that a burst cannot exhaust the database pool.
+ */
+export class ServerBusy extends Error {
+  readonly statusCode = 503;
+  readonly retryAfter = 2;
+  constructor(message = 'the server is busy; retry shortly') {
+    super(message);
+    this.name = 'ServerBusy';
+  }
+}
+
+export class Gate {
+  private running = 0;
+  private waiting: (() => void)[] = [];
+  constructor(
+    readonly max: number,
+    readonly queue: number,
+    private readonly busyMessage = 'the server is busy; retry shortly',
+  ) {}
+
+  get active(): number {
+    return this.running;
+  }
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  /** Wait for a slot; returns the function that gives it back (call it exactly once). */
+  async acquire(): Promise<() => void> {
+    if (this.running >= this.max) {
+      if (this.waiting.length >= this.queue) throw new ServerBusy(this.busyMessage);
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    } else {
+      this.running++;
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    };
+  }
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    const release = await this.acquire();
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+}
+
+const streamGates = new WeakMap<object, Gate>();
+
+/** Bound the feature streams running on a pool (set once per application). */
+export function setStreamLimits(pool: object, max: number, queue: number): void {
+  streamGates.set(pool, new Gate(Math.max(1, max), Math.max(0, queue), 'the server is busy with other downloads; retry shortly'));
+}
+
+export function streamGateOf(pool: object): Gate | undefined {
+  return streamGates.get(pool);
+}

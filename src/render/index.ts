@@ -1,0 +1,426 @@
+/**
+ * The map renderer, independent of HTTP: one bbox query per layer through the GiST index,
+ * reprojection, screen transform and generalisation to the pixel in PostGIS (ST_Transform →
+ * ST_Affine → ST_Simplify → ST_AsTWKB at 0.1 px), antialiased drawing with Skia
+ * (@napi-rs/canvas, chosen by measurement: docs/rasteriser.md), encoding to PNG (RGBA or 8-bit
+ * paletted through sharp), JPEG or WebP.
+ *
+ *   renderMap(ctx, {layers, styles, bbox, epsg, width, height, format, transparent, bgcolor}) → Buffer
+ *
+ * The WMS GetMap handler and the tile cache both call it.
+ */
+import { createCanvas, Path2D, type Canvas, type SKRSContext2D } from '@napi-rs/canvas';
+import sharp from 'sharp';
+import type pg from 'pg';
+import { compileFilter } from '../filter/sql.js';
+import { quoteIdent, qualifiedTable } from '../db/pool.js';
+import type { Extent, Layer } from '../registry/types.js';
+import { ExtentError, scaleDenominator, transformExtent } from '../crs/index.js';
+import { decodeTwkb, type TwkbPart } from './twkb.js';
+import { fontList, layerStyles, ruleActive, type LineSymbolizer, type PointSymbolizer, type PolygonSymbolizer, type Rule, type Style, type TextSymbolizer } from './style.js';
+import { drawMark } from './marks.js';
+
+export type MapFormat = 'image/png' | 'image/png8' | 'image/jpeg' | 'image/webp';
+
+export interface RenderLayer {
+  layer: Layer;
+  /** Style name; undefined or '' = the layer's default style. */
+  style?: string;
+}
+
+export interface MapOptions {
+  layers: RenderLayer[];
+  /** Map extent in the output CRS, x/y order (lon/lat for geographic CRSs). */
+  bbox: Extent;
+  epsg: number;
+  width: number;
+  height: number;
+  format: MapFormat;
+  transparent?: boolean;
+  /** Background colour, CSS form (#rrggbb). Default white. */
+  bgcolor?: string;
+  /** Deadline for the whole render (database statement timeout and drawing). */
+  timeoutMs?: number;
+}
+
+export interface RenderContext {
+  pool: pg.Pool;
+}
+
+export class RenderTimeout extends Error {
+  constructor() {
+    super('the map took longer to render than the server allows');
+    this.name = 'RenderTimeout';
+  }
+}
+
+export class StyleNotFound extends Error {
+  constructor(readonly layer: string, readonly style: string) {
+    super(`style '${style}' is not defined for layer '${layer}'`);
+  }
+}
+
+/** Resolve the Style object for a layer/style name pair (throws StyleNotFound). */
+export function resolveStyle(layer: Layer, name?: string): Style {
+  const ls = layerStyles(layer);
+  const key = !name || name.toLowerCase() === 'default' && !ls.styles.has(name) ? ls.defaultName : name;
+  const s = ls.styles.get(key);
+  if (!s) throw new StyleNotFound(layer.name, name ?? '');
+  return s;
+}
+
+interface Feature {
+  parts: TwkbPart[];
+  /** rule matches, one per active rule */
+  match: boolean[];
+  labels: (string | null)[];
+  lx: number | null;
+  ly: number | null;
+}
+
+interface Label {
+  text: string;
+  x: number;
+  y: number;
+  sym: TextSymbolizer;
+}
+
+/** Per-row bounding box of the geometry (from a LATERAL subquery), in polygon/line queries. */
+const BOX = '_gd_l._gd_box';
+
+/** Build the SQL for one layer; exported for GetFeatureInfo and benchmarks. */
+export function layerQuery(layer: Layer, rules: Rule[], o: { epsg: number; bbox: Extent; width: number; height: number; margin: number }): { text: string; values: unknown[]; textRules: TextSymbolizer[] } {
+  const values: unknown[] = [];
+  const p = (v: unknown) => {
+    values.push(v);
+    return `$${values.length}`;
+  };
+  const g = quoteIdent(layer.geometryColumn);
+  const resx = (o.bbox.maxx - o.bbox.minx) / o.width;
+  const resy = (o.bbox.maxy - o.bbox.miny) / o.height;
+  const search = transformExtent(
+    { minx: o.bbox.minx - o.margin * resx, miny: o.bbox.miny - o.margin * resy, maxx: o.bbox.maxx + o.margin * resx, maxy: o.bbox.maxy + o.margin * resy },
+    o.epsg,
+    layer.srid,
+  );
+  const env = `ST_MakeEnvelope(${p(search.minx)}::float8, ${p(search.miny)}::float8, ${p(search.maxx)}::float8, ${p(search.maxy)}::float8, ${layer.srid})`;
+  const inOut = (expr: string) => (layer.srid === o.epsg ? expr : `ST_Transform(${expr}, ${o.epsg})`);
+  const sx = 1 / resx;
+  const sy = 1 / resy;
+  const affine = (expr: string) => `ST_Affine(${expr}, ${p(sx)}::float8, 0, 0, ${p(-sy)}::float8, ${p(-o.bbox.minx * sx)}::float8, ${p(o.bbox.maxy * sy)}::float8)`;
+  const gt = layer.geometryType;
+  const isPoint = gt === 'POINT' || gt === 'MULTIPOINT';
+  let screen = affine(inOut(g));
+  if (!isPoint) {
+    // clip far outside the view (huge polygons at street scale), then simplify to the pixel
+    const w = o.width;
+    const h = o.height;
+    screen = `ST_Simplify(${screen}, 0.5, true)`;
+    if (gt !== 'LINESTRING' && gt !== 'MULTILINESTRING') screen = `ST_ForcePolygonCW(${screen})`;
+    screen = `CASE WHEN ST_XMax(${BOX}) - ST_XMin(${BOX}) > ${p((search.maxx - search.minx) * 2)}::float8 OR ST_YMax(${BOX}) - ST_YMin(${BOX}) > ${p((search.maxy - search.miny) * 2)}::float8 THEN ST_ClipByBox2D(${screen}, ST_MakeEnvelope(${-w}, ${-h}, ${2 * w}, ${2 * h})) ELSE ${screen} END`;
+  }
+  const cols = [`ST_AsTWKB(${screen}, 1) AS g`];
+  const fieldNames = new Set(layer.fields.map((f) => f.name));
+  const target = { fields: layer.fields, geometryColumn: layer.geometryColumn, srid: layer.srid, primaryKey: layer.primaryKey, layerName: layer.name };
+  rules.forEach((r, i) => {
+    if (r.filter) cols.push(`coalesce((${compileFilter(r.filter, target, values)}), false) AS r${i}`);
+  });
+  const textRules: TextSymbolizer[] = [];
+  for (const r of rules) for (const s of r.symbolizers) if (s.kind === 'text') textRules.push(s);
+  textRules.forEach((t, i) => {
+    cols.push(fieldNames.has(t.label) ? `${quoteIdent(t.label)}::text AS l${i}` : `NULL::text AS l${i}`);
+  });
+  if (textRules.length) {
+    const lp = affine(inOut(isPoint ? `ST_GeometryN(${g}, 1)` : `ST_PointOnSurface(${g})`));
+    cols.push(`ST_X(${lp}) AS lx, ST_Y(${lp}) AS ly`);
+  }
+  const table = qualifiedTable(layer.schema, layer.table);
+  if (isPoint) return { text: `SELECT ${cols.join(', ')} FROM ${table} WHERE ${g} && ${env}`, values, textRules };
+  // Sub-pixel features (bounding box under a pixel, tested on the box in the layer's CRS, before
+  // any transformation) are grouped on a one-pixel grid in the layer's CRS with plain arithmetic,
+  // and only one point per grid cell is transformed and sent: a region-wide view of a dense layer
+  // sends about one row per pixel instead of one per feature. The box is computed once per row
+  // (LATERAL … OFFSET 0 keeps the planner from inlining it four times).
+  const resN = Math.min((search.maxx - search.minx) / (o.width + 2 * o.margin), (search.maxy - search.miny) / (o.height + 2 * o.margin));
+  const r = p(resN);
+  const cell = p(resN);
+  const ox = p(search.minx);
+  const oy = p(search.miny);
+  const lateral = `CROSS JOIN LATERAL (SELECT ${g}::box2d AS _gd_box OFFSET 0) _gd_l`;
+  const small = `(ST_XMax(${BOX}) - ST_XMin(${BOX}) < ${r}::float8 AND ST_YMax(${BOX}) - ST_YMin(${BOX}) < ${r}::float8)`;
+  const ruleCols: string[] = [];
+  const ruleAggs: string[] = [];
+  rules.forEach((rule, i) => {
+    if (!rule.filter) return;
+    ruleCols.push(`coalesce((${compileFilter(rule.filter, target, values)}), false) AS r${i}`);
+    ruleAggs.push(`bool_or(r${i}) AS r${i}`);
+  });
+  const nulls = textRules.map((_, i) => `NULL::text AS l${i}`);
+  if (textRules.length) nulls.push('NULL::float8 AS lx, NULL::float8 AS ly');
+  const cellCentre = `ST_SetSRID(ST_MakePoint(${ox}::float8 + (gx + 0.5) * ${cell}::float8, ${oy}::float8 + (gy + 0.5) * ${cell}::float8), ${layer.srid})`;
+  const text =
+    `SELECT ${cols.join(', ')} FROM ${table} ${lateral} WHERE ${g} && ${env} AND NOT ${small}\n` +
+    `UNION ALL\n` +
+    `SELECT ST_AsTWKB(${affine(inOut(cellCentre))}, 1) AS g${[...ruleAggs, ...nulls].map((c) => `, ${c}`).join('')}\n` +
+    `FROM (SELECT floor(((ST_XMin(${BOX}) + ST_XMax(${BOX})) / 2 - ${ox}::float8) / ${cell}::float8) AS gx,\n` +
+    `             floor(((ST_YMin(${BOX}) + ST_YMax(${BOX})) / 2 - ${oy}::float8) / ${cell}::float8) AS gy${ruleCols.map((c) => `, ${c}`).join('')}\n` +
+    `      FROM ${table} ${lateral} WHERE ${g} && ${env} AND ${small}) q\n` +
+    `GROUP BY gx, gy`;
+  return { text, values, textRules };
+}
+
+async function queryLayer(client: pg.PoolClient, layer: Layer, rules: Rule[], o: MapOptions, margin: number): Promise<{ features: Feature[]; textRules: TextSymbolizer[] }> {
+  const q = layerQuery(layer, rules, { epsg: o.epsg, bbox: o.bbox, width: o.width, height: o.height, margin });
+  const res = await client.query({ text: q.text, values: q.values });
+  const features: Feature[] = [];
+  for (const row of res.rows) {
+    if (!row.g) continue;
+    features.push({
+      parts: decodeTwkb(row.g as Buffer),
+      match: rules.map((r, i) => (r.filter ? row[`r${i}`] === true : true)),
+      labels: q.textRules.map((_, i) => row[`l${i}`] ?? null),
+      lx: row.lx ?? null,
+      ly: row.ly ?? null,
+    });
+  }
+  return { features, textRules: q.textRules };
+}
+
+function addRings(path: Path2D, part: TwkbPart, close: boolean): void {
+  // sub-pixel features become one pixel (those reduced in SQL come as the pixel's centre point)
+  const r0 = part.rings[0];
+  if (!r0 || r0.length < 2) return;
+  if (part.kind === 1) {
+    path.rect(Math.floor(r0[0]), Math.floor(r0[1]), 1, 1);
+    return;
+  }
+  let minx = Infinity;
+  let miny = Infinity;
+  let maxx = -Infinity;
+  let maxy = -Infinity;
+  for (let i = 0; i < r0.length; i += 2) {
+    const x = r0[i];
+    const y = r0[i + 1];
+    if (x < minx) minx = x;
+    if (x > maxx) maxx = x;
+    if (y < miny) miny = y;
+    if (y > maxy) maxy = y;
+  }
+  if (maxx - minx < 1 && maxy - miny < 1) {
+    path.rect(Math.floor((minx + maxx) / 2), Math.floor((miny + maxy) / 2), 1, 1);
+    return;
+  }
+  for (const ring of part.rings) {
+    if (ring.length < 4) continue;
+    path.moveTo(ring[0], ring[1]);
+    for (let i = 2; i < ring.length; i += 2) path.lineTo(ring[i], ring[i + 1]);
+    if (close) path.closePath();
+  }
+}
+
+function drawPolygons(g: SKRSContext2D, feats: Feature[], s: PolygonSymbolizer): void {
+  const path = new Path2D();
+  for (const f of feats) for (const part of f.parts) if (part.kind === 3 || part.kind === 1) addRings(path, part, true);
+  if (s.fill) {
+    g.globalAlpha = s.fillOpacity;
+    g.fillStyle = s.fill;
+    g.fill(path, 'nonzero');
+  }
+  if (s.stroke && s.strokeWidth > 0) {
+    g.globalAlpha = s.strokeOpacity;
+    g.strokeStyle = s.stroke;
+    g.lineWidth = s.strokeWidth;
+    g.lineJoin = 'round';
+    g.lineCap = 'round';
+    g.setLineDash(s.dash ?? []);
+    g.stroke(path);
+  }
+  g.globalAlpha = 1;
+}
+
+function drawLines(g: SKRSContext2D, feats: Feature[], s: LineSymbolizer): void {
+  const path = new Path2D();
+  for (const f of feats) {
+    for (const part of f.parts) {
+      if (part.kind === 2) addRings(path, part, false);
+      else addRings(path, part, true);
+    }
+  }
+  g.globalAlpha = s.opacity;
+  g.strokeStyle = s.stroke;
+  g.lineWidth = s.width;
+  g.lineCap = s.cap;
+  g.lineJoin = s.join;
+  g.setLineDash(s.dash ?? []);
+  g.stroke(path);
+  g.setLineDash([]);
+  g.globalAlpha = 1;
+}
+
+function drawPoints(g: SKRSContext2D, feats: Feature[], s: PointSymbolizer): void {
+  const centres: number[] = [];
+  for (const f of feats) {
+    for (const part of f.parts) {
+      if (part.kind === 1) centres.push(part.rings[0][0], part.rings[0][1]);
+      else if (f.lx !== null && f.ly !== null) centres.push(f.lx, f.ly);
+    }
+  }
+  const fill = s.fill ?? (s.stroke ? undefined : '#808080');
+  const stroke = s.stroke && s.strokeWidth > 0 ? s.stroke : undefined;
+  g.setLineDash([]);
+  g.lineWidth = s.strokeWidth;
+  g.lineJoin = 'miter';
+  if (fill) g.fillStyle = fill;
+  if (stroke) g.strokeStyle = stroke;
+  if (s.mark === 'circle') {
+    // one path per circle: Skia's arcs appended to one big path cost O(n) each (measured)
+    const r = s.size / 2;
+    for (let i = 0; i < centres.length; i += 2) {
+      g.beginPath();
+      g.arc(centres[i], centres[i + 1], r, 0, Math.PI * 2);
+      if (fill) {
+        g.globalAlpha = s.fillOpacity;
+        g.fill();
+        g.globalAlpha = 1;
+      }
+      if (stroke) g.stroke();
+    }
+    return;
+  }
+  const path = new Path2D();
+  for (let i = 0; i < centres.length; i += 2) drawMark(path, s.mark, centres[i], centres[i + 1], s.size, s.rotation);
+  if (fill) {
+    g.globalAlpha = s.fillOpacity;
+    g.fill(path, 'nonzero');
+    g.globalAlpha = 1;
+  }
+  if (stroke) g.stroke(path);
+}
+
+/** Place labels in order, skipping those that overlap one already placed. */
+function drawLabels(g: SKRSContext2D, labels: Label[], width: number, height: number): void {
+  const placed: [number, number, number, number][] = [];
+  for (const l of labels) {
+    const s = l.sym;
+    g.font = `${s.size}px ${fontList(s.font)}`;
+    const w = g.measureText(l.text).width;
+    const pad = (s.halo?.radius ?? 0) + 1;
+    const x = l.x + s.offset[0] - w / 2;
+    const y = l.y + s.offset[1];
+    const box: [number, number, number, number] = [x - pad, y - s.size / 2 - pad, x + w + pad, y + s.size / 2 + pad];
+    if (box[2] < 0 || box[0] > width || box[3] < 0 || box[1] > height) continue;
+    if (placed.some((b) => b[0] < box[2] && b[2] > box[0] && b[1] < box[3] && b[3] > box[1])) continue;
+    placed.push(box);
+    g.textBaseline = 'middle';
+    if (s.halo && s.halo.radius > 0) {
+      g.strokeStyle = s.halo.fill;
+      g.lineWidth = s.halo.radius * 2;
+      g.lineJoin = 'round';
+      g.setLineDash([]);
+      g.strokeText(l.text, x, y);
+    }
+    g.fillStyle = s.fill;
+    g.fillText(l.text, x, y);
+  }
+}
+
+/** Draw every layer on a canvas; returns the canvas (for legends and tests) — see renderMap. */
+export async function drawMap(rc: RenderContext, o: MapOptions) {
+  const canvas = createCanvas(o.width, o.height);
+  const g = canvas.getContext('2d');
+  const opaque = !o.transparent || o.format === 'image/jpeg';
+  if (opaque) {
+    g.fillStyle = o.bgcolor ?? '#ffffff';
+    g.fillRect(0, 0, o.width, o.height);
+  }
+  const scale = scaleDenominator(o.bbox, o.width, o.epsg);
+  const deadline = o.timeoutMs ? Date.now() + o.timeoutMs : Infinity;
+  const labels: Label[] = [];
+  const client = await rc.pool.connect();
+  let ok = false;
+  try {
+    await client.query('BEGIN READ ONLY');
+    // no parallel workers: starting them costs ~30 ms, more than most map queries take (measured)
+    await client.query(`SELECT set_config('statement_timeout', $1, true), set_config('max_parallel_workers_per_gather', '0', true)`, [String(o.timeoutMs ? Math.max(1, Math.floor(o.timeoutMs)) : 0)]);
+    for (const rl of o.layers) {
+      const style = resolveStyle(rl.layer, rl.style);
+      const rules = style.rules.filter((r) => ruleActive(r, scale));
+      if (!rules.length) continue;
+      let margin = 2;
+      for (const r of rules) for (const s of r.symbolizers) margin = Math.max(margin, s.kind === 'point' ? s.size : s.kind === 'text' ? 64 : s.kind === 'line' ? s.width : s.strokeWidth);
+      let result: Awaited<ReturnType<typeof queryLayer>>;
+      try {
+        result = await queryLayer(client, rl.layer, rules, o, margin);
+      } catch (e) {
+        // the map extent has no image in the layer's CRS (e.g. a whole-world view): nothing to draw
+        if (e instanceof ExtentError) continue;
+        throw e;
+      }
+      const { features, textRules } = result;
+      if (Date.now() > deadline) throw new RenderTimeout();
+      let t = 0;
+      rules.forEach((rule, i) => {
+        let feats: Feature[];
+        if (rule.else) {
+          const others = rules.map((r, j) => j !== i && !r.else && r.filter !== undefined);
+          feats = features.filter((f) => f.match[i] && !others.some((x, j) => x && f.match[j]));
+        } else feats = rule.filter ? features.filter((f) => f.match[i]) : features;
+        for (const s of rule.symbolizers) {
+          if (s.kind === 'polygon') drawPolygons(g, feats, s);
+          else if (s.kind === 'line') drawLines(g, feats, s);
+          else if (s.kind === 'point') drawPoints(g, feats, s);
+          else {
+            const k = textRules.indexOf(s, t);
+            t = k + 1;
+            for (const f of feats) {
+              const text = f.labels[k];
+              if (text && f.lx !== null && f.ly !== null) labels.push({ text, x: f.lx, y: f.ly, sym: s });
+            }
+          }
+        }
+      });
+      if (Date.now() > deadline) throw new RenderTimeout();
+    }
+    await client.query('COMMIT');
+    ok = true;
+  } catch (e) {
+    if ((e as { code?: string }).code === '57014') throw new RenderTimeout();
+    throw e;
+  } finally {
+    if (!ok) await client.query('ROLLBACK').catch(() => undefined);
+    client.release();
+  }
+  drawLabels(g, labels, o.width, o.height);
+  return canvas;
+}
+
+/**
+ * Encode a canvas in the requested format. PNG goes through sharp (faster than Skia's encoder
+ * and smaller files, docs/rasteriser.md): RGBA when transparent, 24-bit RGB otherwise, or an
+ * 8-bit palette; JPEG and WebP use Skia's encoders (as fast as sharp's, without the pixel copy).
+ */
+export async function encodeCanvas(canvas: Canvas, format: MapFormat, transparent: boolean): Promise<Buffer> {
+  // Skia's buffer is premultiplied RGBA; sharp takes it as is (getImageData's unpremultiply costs more than the encode)
+  const raw = { width: canvas.width, height: canvas.height, channels: 4 as const, premultiplied: true };
+  switch (format) {
+    case 'image/png8':
+      return sharp(canvas.data(), { raw }).png({ palette: true, effort: 1 }).toBuffer();
+    case 'image/jpeg':
+      return canvas.encode('jpeg', 85);
+    case 'image/webp':
+      return canvas.encode('webp', 85);
+    case 'image/png':
+    default: {
+      const img = sharp(canvas.data(), { raw });
+      return (transparent ? img : img.removeAlpha()).png({ compressionLevel: 3 }).toBuffer();
+    }
+  }
+}
+
+/** Render a map to an encoded image. */
+export async function renderMap(rc: RenderContext, o: MapOptions): Promise<Buffer> {
+  const canvas = await drawMap(rc, o);
+  return encodeCanvas(canvas, o.format, Boolean(o.transparent));
+}
+
+export { layerStyles, resolveStyle as styleOf };

@@ -1,0 +1,53 @@
+/** Limits: bounded feature streams (503 + Retry-After when full), a released slot serves the next. */
+import { describe, it, expect } from 'vitest';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { makeTestApp } from './helpers/app.js';
+
+function openSlowStream(url: string): Promise<{ req: http.ClientRequest; res: http.IncomingMessage }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, (res) => {
+      res.once('data', () => {
+        res.pause(); // hold the stream open: the server keeps its cursor and its slot
+        resolve({ req, res });
+      });
+    });
+    req.on('error', reject);
+  });
+}
+
+describe('export concurrency', () => {
+  it('a full export queue answers 503 with Retry-After in each protocol, and frees up when a stream ends', async () => {
+    const t = await makeTestApp({ limits: { maxConcurrentExports: 1, exportQueue: 0 } });
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    const base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
+    try {
+      const all = `${base}/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=parcels&OUTPUTFORMAT=application/json`;
+      const held = await openSlowStream(all);
+      const wfs = await fetch(`${base}/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=pois&COUNT=5&OUTPUTFORMAT=application/json`);
+      expect(wfs.status).toBe(503);
+      expect(wfs.headers.get('retry-after')).toBeTruthy();
+      expect(await wfs.text()).toContain('ExceptionReport');
+      const oapi = await fetch(`${base}/collections/pois/items?limit=5`);
+      expect(oapi.status).toBe(503);
+      expect(oapi.headers.get('retry-after')).toBeTruthy();
+      expect((await oapi.json()).status).toBe(503);
+      const dl = await fetch(`${base}/downloads/pois.csv`);
+      expect(dl.status).toBe(503);
+      // a request that needs no stream is still served
+      expect((await fetch(`${base}/wfs?SERVICE=WFS&REQUEST=GetCapabilities`)).status).toBe(200);
+      // the client goes away: its slot is released, the next stream is served
+      held.req.destroy();
+      let ok = 0;
+      for (let i = 0; i < 50 && ok === 0; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        const r = await fetch(`${base}/collections/pois/items?limit=5`);
+        await r.arrayBuffer();
+        if (r.status === 200) ok++;
+      }
+      expect(ok).toBe(1);
+    } finally {
+      await t.close();
+    }
+  }, 60_000);
+});
