@@ -95,7 +95,7 @@ function request() {
   const d = 2000;
   const bbox = `${x},${y},${x + d},${y + d}`;
   const k = rnd();
-  if (k < 0.35) return { kind: 'WMS GetMap', service: 'WMS', url: `/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=parcels,roads&STYLES=&CRS=EPSG:2154&BBOX=${bbox}&WIDTH=256&HEIGHT=256&FORMAT=image/png` };
+  if (k < 0.35) return { kind: 'WMS GetMap', service: 'WMS', layers: 2, url: `/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=parcels,roads&STYLES=&CRS=EPSG:2154&BBOX=${bbox}&WIDTH=256&HEIGHT=256&FORMAT=image/png` };
   if (k < 0.6) return { kind: 'WFS GetFeature', service: 'WFS', url: `/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=parcels&COUNT=100&OUTPUTFORMAT=application/json&BBOX=${bbox},urn:ogc:def:crs:EPSG::2154` };
   if (k < 0.8) {
     const z = 10 + Math.floor(rnd() * 4);
@@ -136,7 +136,8 @@ async function worker() {
     s.byStatus[status] = (s.byStatus[status] ?? 0) + 1;
     if (status.startsWith('2')) {
       s.ok++;
-      okByService[r.service] = (okByService[r.service] ?? 0) + 1;
+      // the usage statistics count a request once per dataset it touches (a two-layer GetMap: twice)
+      okByService[r.service] = (okByService[r.service] ?? 0) + (r.layers ?? 1);
       timeline[sec].ok++;
       if (outageEnd >= 0 && firstOkAfter < 0 && r.service !== 'TILES') firstOkAfter = Date.now();
     } else timeline[sec].err++;
@@ -172,7 +173,7 @@ console.log('|---|---:|---|');
 for (const [kind, s] of stats) console.log(`| ${kind} | ${s.ok} | ${Object.entries(s.byStatus).map(([k, v]) => `${k}: ${v}`).join(', ')} |`);
 const recovery = firstOkAfter > 0 ? ((firstOkAfter - outageEnd) / 1000).toFixed(2) : 'never';
 console.log(`\nrecovery: first database-backed success ${recovery} s after PostgreSQL was back`);
-console.log('\nusage statistics (today) — successful requests counted by the client vs recorded by the server:');
+console.log('\nusage statistics (today) — successful requests × datasets touched, counted by the client vs recorded by the server:');
 let lost = 0;
 for (const svc of Object.keys(okByService)) {
   const recorded = (usageAfter[svc] ?? 0) - (usageBefore[svc] ?? 0);

@@ -127,15 +127,16 @@ export async function* featureRowEvents(
     broken = e as Error;
     throw e;
   } finally {
-    if (qs) {
-      try {
-        await closeCursor(qs);
-      } catch (e) {
-        broken = e as Error;
-      }
+    if (qs && !broken) {
+      // stopped early (client gone): close the cursor so the connection can be reused — but never
+      // wait on a connection that does not answer
+      const closed = await Promise.race([closeCursor(qs).then(() => true, () => false), new Promise<boolean>((r) => setTimeout(() => r(false), 2000).unref())]);
+      if (!closed) broken = new Error('cursor did not close');
+    } else if (qs) {
+      qs.destroy(); // the query failed: the connection may be dead, do not wait for it
     }
-    // a connection whose cursor could not be closed cleanly is discarded, not reused
-    client.release(broken && !(broken as { code?: string }).code ? broken : undefined);
+    // a connection that failed or whose cursor could not be closed cleanly is discarded, not reused
+    client.release(broken ? (broken instanceof Error ? broken : true) : undefined);
     release();
   }
 }
