@@ -5,9 +5,11 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.js';
+import { registerWms } from './wms/index.js';
 
 export async function registerServices(app: FastifyInstance, ctx: AppContext): Promise<void> {
   // services register below, one line each
+  registerWms(app, ctx);
   void app;
   void ctx;
 }

@@ -1,0 +1,368 @@
+/**
+ * The map renderer, independent of HTTP: one bbox query per layer through the GiST index,
+ * reprojection, screen transform and generalisation to the pixel in PostGIS (ST_Transform →
+ * ST_Affine → ST_Simplify → ST_AsTWKB at 0.1 px), antialiased drawing with Skia
+ * (@napi-rs/canvas, chosen by measurement: docs/rasteriser.md), encoding to PNG (RGBA or 8-bit
+ * paletted through sharp), JPEG or WebP.
+ *
+ *   renderMap(ctx, {layers, styles, bbox, epsg, width, height, format, transparent, bgcolor}) → Buffer
+ *
+ * The WMS GetMap handler and the tile cache both call it.
+ */
+import { createCanvas, Path2D, type Canvas, type SKRSContext2D } from '@napi-rs/canvas';
+import sharp from 'sharp';
+import type pg from 'pg';
+import { compileFilter } from '../filter/sql.js';
+import { quoteIdent, qualifiedTable } from '../db/pool.js';
+import type { Extent, Layer } from '../registry/types.js';
+import { scaleDenominator, transformExtent } from '../crs/index.js';
+import { decodeTwkb, type TwkbPart } from './twkb.js';
+import { layerStyles, ruleActive, type LineSymbolizer, type PointSymbolizer, type PolygonSymbolizer, type Rule, type Style, type TextSymbolizer } from './style.js';
+import { drawMark } from './marks.js';
+
+export type MapFormat = 'image/png' | 'image/png8' | 'image/jpeg' | 'image/webp';
+
+export interface RenderLayer {
+  layer: Layer;
+  /** Style name; undefined or '' = the layer's default style. */
+  style?: string;
+}
+
+export interface MapOptions {
+  layers: RenderLayer[];
+  /** Map extent in the output CRS, x/y order (lon/lat for geographic CRSs). */
+  bbox: Extent;
+  epsg: number;
+  width: number;
+  height: number;
+  format: MapFormat;
+  transparent?: boolean;
+  /** Background colour, CSS form (#rrggbb). Default white. */
+  bgcolor?: string;
+  /** Deadline for the whole render (database statement timeout and drawing). */
+  timeoutMs?: number;
+}
+
+export interface RenderContext {
+  pool: pg.Pool;
+}
+
+export class RenderTimeout extends Error {
+  constructor() {
+    super('the map took longer to render than the server allows');
+    this.name = 'RenderTimeout';
+  }
+}
+
+export class StyleNotFound extends Error {
+  constructor(readonly layer: string, readonly style: string) {
+    super(`style '${style}' is not defined for layer '${layer}'`);
+  }
+}
+
+/** Resolve the Style object for a layer/style name pair (throws StyleNotFound). */
+export function resolveStyle(layer: Layer, name?: string): Style {
+  const ls = layerStyles(layer);
+  const key = !name || name.toLowerCase() === 'default' && !ls.styles.has(name) ? ls.defaultName : name;
+  const s = ls.styles.get(key);
+  if (!s) throw new StyleNotFound(layer.name, name ?? '');
+  return s;
+}
+
+interface Feature {
+  parts: TwkbPart[];
+  /** rule matches, one per active rule */
+  match: boolean[];
+  labels: (string | null)[];
+  lx: number | null;
+  ly: number | null;
+}
+
+interface Label {
+  text: string;
+  x: number;
+  y: number;
+  sym: TextSymbolizer;
+}
+
+/** Build the SQL for one layer; exported for GetFeatureInfo and benchmarks. */
+export function layerQuery(layer: Layer, rules: Rule[], o: { epsg: number; bbox: Extent; width: number; height: number; margin: number }): { text: string; values: unknown[]; textRules: TextSymbolizer[] } {
+  const values: unknown[] = [];
+  const p = (v: unknown) => {
+    values.push(v);
+    return `$${values.length}`;
+  };
+  const g = quoteIdent(layer.geometryColumn);
+  const resx = (o.bbox.maxx - o.bbox.minx) / o.width;
+  const resy = (o.bbox.maxy - o.bbox.miny) / o.height;
+  const search = transformExtent(
+    { minx: o.bbox.minx - o.margin * resx, miny: o.bbox.miny - o.margin * resy, maxx: o.bbox.maxx + o.margin * resx, maxy: o.bbox.maxy + o.margin * resy },
+    o.epsg,
+    layer.srid,
+  );
+  const env = `ST_MakeEnvelope(${p(search.minx)}::float8, ${p(search.miny)}::float8, ${p(search.maxx)}::float8, ${p(search.maxy)}::float8, ${layer.srid})`;
+  const inOut = (expr: string) => (layer.srid === o.epsg ? expr : `ST_Transform(${expr}, ${o.epsg})`);
+  const sx = 1 / resx;
+  const sy = 1 / resy;
+  const affine = (expr: string) => `ST_Affine(${expr}, ${p(sx)}::float8, 0, 0, ${p(-sy)}::float8, ${p(-o.bbox.minx * sx)}::float8, ${p(o.bbox.maxy * sy)}::float8)`;
+  const gt = layer.geometryType;
+  const isPoint = gt === 'POINT' || gt === 'MULTIPOINT';
+  let screen = affine(inOut(g));
+  if (!isPoint) {
+    // clip far outside the view (huge polygons at street scale), then simplify to the pixel
+    const w = o.width;
+    const h = o.height;
+    screen = `ST_Simplify(${screen}, 0.5, true)`;
+    if (gt !== 'LINESTRING' && gt !== 'MULTILINESTRING') screen = `ST_ForcePolygonCW(${screen})`;
+    screen = `CASE WHEN ST_XMax(${g}) - ST_XMin(${g}) > ${p((search.maxx - search.minx) * 2)}::float8 OR ST_YMax(${g}) - ST_YMin(${g}) > ${p((search.maxy - search.miny) * 2)}::float8 THEN ST_ClipByBox2D(${screen}, ST_MakeEnvelope(${-w}, ${-h}, ${2 * w}, ${2 * h})) ELSE ${screen} END`;
+  }
+  const cols = [`ST_AsTWKB(${screen}, 1) AS g`];
+  const fieldNames = new Set(layer.fields.map((f) => f.name));
+  const target = { fields: layer.fields, geometryColumn: layer.geometryColumn, srid: layer.srid, primaryKey: layer.primaryKey, layerName: layer.name };
+  rules.forEach((r, i) => {
+    if (r.filter) cols.push(`coalesce((${compileFilter(r.filter, target, values)}), false) AS r${i}`);
+  });
+  const textRules: TextSymbolizer[] = [];
+  for (const r of rules) for (const s of r.symbolizers) if (s.kind === 'text') textRules.push(s);
+  textRules.forEach((t, i) => {
+    cols.push(fieldNames.has(t.label) ? `${quoteIdent(t.label)}::text AS l${i}` : `NULL::text AS l${i}`);
+  });
+  if (textRules.length) {
+    const lp = affine(inOut(isPoint ? `ST_GeometryN(${g}, 1)` : `ST_PointOnSurface(${g})`));
+    cols.push(`ST_X(${lp}) AS lx, ST_Y(${lp}) AS ly`);
+  }
+  const text = `SELECT ${cols.join(', ')} FROM ${qualifiedTable(layer.schema, layer.table)} WHERE ${g} && ${env}`;
+  return { text, values, textRules };
+}
+
+async function queryLayer(client: pg.PoolClient, layer: Layer, rules: Rule[], o: MapOptions, margin: number): Promise<{ features: Feature[]; textRules: TextSymbolizer[] }> {
+  const q = layerQuery(layer, rules, { epsg: o.epsg, bbox: o.bbox, width: o.width, height: o.height, margin });
+  const res = await client.query({ text: q.text, values: q.values });
+  const features: Feature[] = [];
+  for (const row of res.rows) {
+    if (!row.g) continue;
+    features.push({
+      parts: decodeTwkb(row.g as Buffer),
+      match: rules.map((r, i) => (r.filter ? row[`r${i}`] === true : true)),
+      labels: q.textRules.map((_, i) => row[`l${i}`] ?? null),
+      lx: row.lx ?? null,
+      ly: row.ly ?? null,
+    });
+  }
+  return { features, textRules: q.textRules };
+}
+
+function addRings(path: Path2D, part: TwkbPart, close: boolean): void {
+  // sub-pixel features become one pixel
+  const r0 = part.rings[0];
+  if (!r0 || r0.length < 2) return;
+  let minx = Infinity;
+  let miny = Infinity;
+  let maxx = -Infinity;
+  let maxy = -Infinity;
+  for (let i = 0; i < r0.length; i += 2) {
+    const x = r0[i];
+    const y = r0[i + 1];
+    if (x < minx) minx = x;
+    if (x > maxx) maxx = x;
+    if (y < miny) miny = y;
+    if (y > maxy) maxy = y;
+  }
+  if (maxx - minx < 1 && maxy - miny < 1) {
+    path.rect(Math.floor((minx + maxx) / 2), Math.floor((miny + maxy) / 2), 1, 1);
+    return;
+  }
+  for (const ring of part.rings) {
+    if (ring.length < 4) continue;
+    path.moveTo(ring[0], ring[1]);
+    for (let i = 2; i < ring.length; i += 2) path.lineTo(ring[i], ring[i + 1]);
+    if (close) path.closePath();
+  }
+}
+
+function drawPolygons(g: SKRSContext2D, feats: Feature[], s: PolygonSymbolizer): void {
+  const path = new Path2D();
+  for (const f of feats) for (const part of f.parts) if (part.kind === 3) addRings(path, part, true);
+  if (s.fill) {
+    g.globalAlpha = s.fillOpacity;
+    g.fillStyle = s.fill;
+    g.fill(path, 'nonzero');
+  }
+  if (s.stroke && s.strokeWidth > 0) {
+    g.globalAlpha = s.strokeOpacity;
+    g.strokeStyle = s.stroke;
+    g.lineWidth = s.strokeWidth;
+    g.lineJoin = 'round';
+    g.lineCap = 'round';
+    g.setLineDash(s.dash ?? []);
+    g.stroke(path);
+  }
+  g.globalAlpha = 1;
+}
+
+function drawLines(g: SKRSContext2D, feats: Feature[], s: LineSymbolizer): void {
+  const path = new Path2D();
+  for (const f of feats) {
+    for (const part of f.parts) {
+      if (part.kind === 2) addRings(path, part, false);
+      else if (part.kind === 3) addRings(path, part, true);
+    }
+  }
+  g.globalAlpha = s.opacity;
+  g.strokeStyle = s.stroke;
+  g.lineWidth = s.width;
+  g.lineCap = s.cap;
+  g.lineJoin = s.join;
+  g.setLineDash(s.dash ?? []);
+  g.stroke(path);
+  g.setLineDash([]);
+  g.globalAlpha = 1;
+}
+
+function drawPoints(g: SKRSContext2D, feats: Feature[], s: PointSymbolizer): void {
+  const path = new Path2D();
+  for (const f of feats) {
+    for (const part of f.parts) {
+      let x: number;
+      let y: number;
+      if (part.kind === 1) [x, y] = part.rings[0];
+      else if (f.lx !== null && f.ly !== null) [x, y] = [f.lx, f.ly];
+      else continue;
+      drawMark(path, s.mark, x, y, s.size, s.rotation);
+    }
+  }
+  if (s.fill) {
+    g.globalAlpha = s.fillOpacity;
+    g.fillStyle = s.fill;
+    g.fill(path, 'nonzero');
+  }
+  if (s.stroke && s.strokeWidth > 0) {
+    g.globalAlpha = 1;
+    g.strokeStyle = s.stroke;
+    g.lineWidth = s.strokeWidth;
+    g.lineJoin = 'miter';
+    g.setLineDash([]);
+    g.stroke(path);
+  }
+  if (!s.fill && !s.stroke) {
+    g.fillStyle = '#808080';
+    g.fill(path);
+  }
+  g.globalAlpha = 1;
+}
+
+/** Place labels in order, skipping those that overlap one already placed. */
+function drawLabels(g: SKRSContext2D, labels: Label[], width: number, height: number): void {
+  const placed: [number, number, number, number][] = [];
+  for (const l of labels) {
+    const s = l.sym;
+    g.font = `${s.size}px ${s.font}`;
+    const w = g.measureText(l.text).width;
+    const pad = (s.halo?.radius ?? 0) + 1;
+    const x = l.x + s.offset[0] - w / 2;
+    const y = l.y + s.offset[1];
+    const box: [number, number, number, number] = [x - pad, y - s.size / 2 - pad, x + w + pad, y + s.size / 2 + pad];
+    if (box[2] < 0 || box[0] > width || box[3] < 0 || box[1] > height) continue;
+    if (placed.some((b) => b[0] < box[2] && b[2] > box[0] && b[1] < box[3] && b[3] > box[1])) continue;
+    placed.push(box);
+    g.textBaseline = 'middle';
+    if (s.halo && s.halo.radius > 0) {
+      g.strokeStyle = s.halo.fill;
+      g.lineWidth = s.halo.radius * 2;
+      g.lineJoin = 'round';
+      g.setLineDash([]);
+      g.strokeText(l.text, x, y);
+    }
+    g.fillStyle = s.fill;
+    g.fillText(l.text, x, y);
+  }
+}
+
+/** Draw every layer on a canvas; returns the canvas (for legends and tests) — see renderMap. */
+export async function drawMap(rc: RenderContext, o: MapOptions) {
+  const canvas = createCanvas(o.width, o.height);
+  const g = canvas.getContext('2d');
+  const opaque = !o.transparent || o.format === 'image/jpeg';
+  if (opaque) {
+    g.fillStyle = o.bgcolor ?? '#ffffff';
+    g.fillRect(0, 0, o.width, o.height);
+  }
+  const scale = scaleDenominator(o.bbox, o.width, o.epsg);
+  const deadline = o.timeoutMs ? Date.now() + o.timeoutMs : Infinity;
+  const labels: Label[] = [];
+  const client = await rc.pool.connect();
+  let ok = false;
+  try {
+    await client.query('BEGIN READ ONLY');
+    if (o.timeoutMs) await client.query(`SELECT set_config('statement_timeout', $1, true)`, [String(Math.max(1, Math.floor(o.timeoutMs)))]);
+    for (const rl of o.layers) {
+      const style = resolveStyle(rl.layer, rl.style);
+      const rules = style.rules.filter((r) => ruleActive(r, scale));
+      if (!rules.length) continue;
+      let margin = 2;
+      for (const r of rules) for (const s of r.symbolizers) margin = Math.max(margin, s.kind === 'point' ? s.size : s.kind === 'text' ? 64 : s.kind === 'line' ? s.width : s.strokeWidth);
+      const { features, textRules } = await queryLayer(client, rl.layer, rules, o, margin);
+      if (Date.now() > deadline) throw new RenderTimeout();
+      let t = 0;
+      rules.forEach((rule, i) => {
+        let feats: Feature[];
+        if (rule.else) {
+          const others = rules.map((r, j) => j !== i && !r.else && r.filter !== undefined);
+          feats = features.filter((f) => f.match[i] && !others.some((x, j) => x && f.match[j]));
+        } else feats = rule.filter ? features.filter((f) => f.match[i]) : features;
+        for (const s of rule.symbolizers) {
+          if (s.kind === 'polygon') drawPolygons(g, feats, s);
+          else if (s.kind === 'line') drawLines(g, feats, s);
+          else if (s.kind === 'point') drawPoints(g, feats, s);
+          else {
+            const k = textRules.indexOf(s, t);
+            t = k + 1;
+            for (const f of feats) {
+              const text = f.labels[k];
+              if (text && f.lx !== null && f.ly !== null) labels.push({ text, x: f.lx, y: f.ly, sym: s });
+            }
+          }
+        }
+      });
+      if (Date.now() > deadline) throw new RenderTimeout();
+    }
+    await client.query('COMMIT');
+    ok = true;
+  } catch (e) {
+    if ((e as { code?: string }).code === '57014') throw new RenderTimeout();
+    throw e;
+  } finally {
+    if (!ok) await client.query('ROLLBACK').catch(() => undefined);
+    client.release();
+  }
+  drawLabels(g, labels, o.width, o.height);
+  return canvas;
+}
+
+/** Encode a canvas in the requested format. */
+export async function encodeCanvas(canvas: Canvas, format: MapFormat, transparent: boolean): Promise<Buffer> {
+  switch (format) {
+    case 'image/png8': {
+      const img = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+      return sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), { raw: { width: canvas.width, height: canvas.height, channels: 4 } })
+        .png({ palette: true, compressionLevel: 6, effort: 1 })
+        .toBuffer();
+    }
+    case 'image/jpeg':
+      return canvas.encode('jpeg', 85);
+    case 'image/webp':
+      return canvas.encode('webp', 85);
+    case 'image/png':
+    default:
+      void transparent;
+      return canvas.encode('png');
+  }
+}
+
+/** Render a map to an encoded image. */
+export async function renderMap(rc: RenderContext, o: MapOptions): Promise<Buffer> {
+  const canvas = await drawMap(rc, o);
+  return encodeCanvas(canvas, o.format, Boolean(o.transparent));
+}
+
+export { layerStyles, resolveStyle as styleOf };

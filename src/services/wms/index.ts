@@ -1,0 +1,167 @@
+/**
+ * WMS 1.3.0 / 1.1.1: GetCapabilities, GetMap, GetFeatureInfo, GetLegendGraphic, with EXCEPTIONS
+ * XML / INIMAGE / BLANK and a bounded render queue (503 + Retry-After when full).
+ */
+import { createCanvas } from '@napi-rs/canvas';
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../../context.js';
+import { OwsException } from '../../ows/exceptions.js';
+import { parseIntParam, required, type Kvp } from '../../ows/kvp.js';
+import { registerOwsService, type OwsRequest } from '../../ows/service.js';
+import { encodeCanvas, renderMap, RenderTimeout, StyleNotFound, resolveStyle, type MapFormat } from '../../render/index.js';
+import { renderLegend } from '../../render/legend.js';
+import { QueueFull, RenderGate } from '../../render/queue.js';
+import { StyleError } from '../../render/style.js';
+import { capabilities } from './capabilities.js';
+import { getFeatureInfo } from './featureinfo.js';
+import { CONTENT_TYPE, exceptionMode, findLayer, parseBgcolor, parseBool, parseFormat, parseMapParams } from './params.js';
+
+const gates = new WeakMap<AppContext, RenderGate>();
+
+function gateFor(ctx: AppContext): RenderGate {
+  let g = gates.get(ctx);
+  if (!g) {
+    g = new RenderGate(Math.max(1, ctx.config.limits.maxConcurrentRenders), Math.max(0, ctx.config.limits.renderQueue));
+    gates.set(ctx, g);
+  }
+  return g;
+}
+
+/** Map renderer errors onto WMS exceptions. */
+function wmsError(e: unknown): unknown {
+  if (e instanceof QueueFull) {
+    const ex = new OwsException('ServerBusy', e.message, undefined, 503);
+    ex.headers['Retry-After'] = '2';
+    return ex;
+  }
+  if (e instanceof RenderTimeout) return new OwsException('NoApplicableCode', e.message, undefined, 503);
+  if (e instanceof StyleNotFound) return new OwsException('StyleNotDefined', e.message, 'styles');
+  if (e instanceof StyleError) return new OwsException('NoApplicableCode', `style configuration error: ${e.message}`, 'styles', 500);
+  return e;
+}
+
+async function getMap(req: OwsRequest): Promise<unknown> {
+  const { ctx } = req;
+  const mp = parseMapParams(ctx, req.kvp, req.version);
+  try {
+    const img = await gateFor(ctx).run(() =>
+      renderMap(ctx, {
+        layers: mp.layers,
+        bbox: mp.bbox,
+        epsg: mp.crs.epsg,
+        width: mp.width,
+        height: mp.height,
+        format: mp.format,
+        transparent: mp.transparent,
+        bgcolor: mp.bgcolor,
+        timeoutMs: ctx.config.limits.renderTimeoutMs,
+      }),
+    );
+    return req.reply.code(200).type(CONTENT_TYPE[mp.format]).send(img);
+  } catch (e) {
+    throw wmsError(e);
+  }
+}
+
+async function getLegendGraphic(req: OwsRequest): Promise<unknown> {
+  const { ctx, kvp } = req;
+  const layer = findLayer(ctx, required(kvp, 'LAYER'), 'layer');
+  const fmt = (kvp.FORMAT ?? 'image/png').toLowerCase();
+  if (!fmt.startsWith('image/png')) throw new OwsException('InvalidFormat', `legend format '${kvp.FORMAT}' is not supported (image/png)`, 'format');
+  let style;
+  try {
+    style = resolveStyle(layer, kvp.STYLE);
+  } catch (e) {
+    throw wmsError(e);
+  }
+  if (kvp.RULE) {
+    const rule = style.rules.find((r) => r.name === kvp.RULE);
+    if (!rule) throw new OwsException('InvalidParameterValue', `rule '${kvp.RULE}' is not in style '${style.name}'`, 'rule');
+    style = { ...style, rules: [rule] };
+  }
+  const width = parseIntParam(kvp, 'WIDTH', { min: 4, max: 512 }) ?? 20;
+  const height = parseIntParam(kvp, 'HEIGHT', { min: 4, max: 512 }) ?? 20;
+  const png = await renderLegend(style, layer, { width, height });
+  return req.reply.code(200).type('image/png').send(png);
+}
+
+/** EXCEPTIONS=INIMAGE / BLANK for GetMap: an image of the requested size and format. */
+async function imageException(err: OwsException, kvp: Kvp): Promise<{ body: Buffer; type: string } | null> {
+  const mode = exceptionMode(kvp);
+  if (mode === 'xml') return null;
+  let format: MapFormat;
+  let width: number;
+  let height: number;
+  let transparent = false;
+  let bgcolor = '#ffffff';
+  try {
+    format = parseFormat(kvp.FORMAT);
+    width = Number(kvp.WIDTH);
+    height = Number(kvp.HEIGHT);
+    if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1 || width > 8192 || height > 8192) return null;
+    transparent = parseBool(kvp.TRANSPARENT, 'transparent');
+    bgcolor = parseBgcolor(kvp.BGCOLOR);
+  } catch {
+    return null;
+  }
+  const canvas = createCanvas(width, height);
+  const g = canvas.getContext('2d');
+  if (!transparent || format === 'image/jpeg') {
+    g.fillStyle = bgcolor;
+    g.fillRect(0, 0, width, height);
+  }
+  if (mode === 'inimage') {
+    g.fillStyle = '#cc0000';
+    g.font = '12px sans-serif';
+    g.textBaseline = 'top';
+    // wrap the message on the image width
+    const words = `${err.code}: ${err.message}`.split(/\s+/);
+    let line = '';
+    let y = 4;
+    for (const word of words) {
+      const next = line ? `${line} ${word}` : word;
+      if (g.measureText(next).width > width - 8 && line) {
+        g.fillText(line, 4, y);
+        y += 15;
+        line = word;
+      } else line = next;
+    }
+    if (line) g.fillText(line, 4, y);
+  }
+  return { body: await encodeCanvas(canvas, format, transparent), type: CONTENT_TYPE[format] };
+}
+
+export function registerWms(app: FastifyInstance, ctx: AppContext): void {
+  void app;
+  void ctx;
+  registerOwsService({
+    name: 'WMS',
+    versions: ['1.3.0', '1.1.1'],
+    negotiation: 'wms',
+    operations: {
+      GetCapabilities: async (req) => {
+        const body = capabilities(req.ctx, req.version, req.baseUrl);
+        const type = req.version === '1.3.0' ? 'text/xml; charset=UTF-8' : 'application/vnd.ogc.wms_xml; charset=UTF-8';
+        return req.reply.code(200).type(type).send(body);
+      },
+      GetMap: getMap,
+      GetFeatureInfo: async (req) => {
+        try {
+          const r = await getFeatureInfo(req.ctx, req.kvp, req.version);
+          return req.reply.code(200).type(r.contentType).send(r.body);
+        } catch (e) {
+          throw wmsError(e);
+        }
+      },
+      GetLegendGraphic: getLegendGraphic,
+    },
+    exceptionHandler: async (err, r) => {
+      if (!/^getmap$/i.test(r.kvp.REQUEST ?? '')) return false;
+      const img = await imageException(err, r.kvp);
+      if (!img) return false;
+      for (const [k, v] of Object.entries(err.headers)) r.reply.header(k, v);
+      await r.reply.code(200).type(img.type).send(img.body);
+      return true;
+    },
+  });
+}

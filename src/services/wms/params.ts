@@ -1,0 +1,123 @@
+/** Parsing of the GetMap / GetFeatureInfo parameters shared by the WMS operations. */
+import type { AppContext } from '../../context.js';
+import { OwsException } from '../../ows/exceptions.js';
+import { kvpList, parseIntParam, parseNumberList, required, type Kvp } from '../../ows/kvp.js';
+import { resolveWmsCrs, type MapCrs } from '../../crs/index.js';
+import type { Extent, Layer } from '../../registry/types.js';
+import type { MapFormat, RenderLayer } from '../../render/index.js';
+import { layerStyles } from '../../render/style.js';
+
+export const MAP_FORMATS: Record<string, MapFormat> = {
+  'image/png': 'image/png',
+  'image/png8': 'image/png8',
+  'image/png; mode=8bit': 'image/png8',
+  'image/jpeg': 'image/jpeg',
+  'image/jpg': 'image/jpeg',
+  'image/webp': 'image/webp',
+};
+/** Formats advertised in capabilities. */
+export const ADVERTISED_FORMATS = ['image/png', 'image/png; mode=8bit', 'image/jpeg', 'image/webp'];
+
+export const CONTENT_TYPE: Record<MapFormat, string> = {
+  'image/png': 'image/png',
+  'image/png8': 'image/png',
+  'image/jpeg': 'image/jpeg',
+  'image/webp': 'image/webp',
+};
+
+export function parseFormat(v: string | undefined, locator = 'format'): MapFormat {
+  const key = (v ?? '').trim().toLowerCase().replace(/\s*;\s*/g, '; ').replace(/ /g, ' ');
+  const f = MAP_FORMATS[key] ?? MAP_FORMATS[key.replace('; ', ';')] ?? (key.startsWith('image/png') && /8bit|8/.test(key) ? 'image/png8' : undefined);
+  if (!f) throw new OwsException('InvalidFormat', `format '${v}' is not supported (supported: ${ADVERTISED_FORMATS.join(', ')})`, locator);
+  return f;
+}
+
+export type ExceptionMode = 'xml' | 'inimage' | 'blank';
+
+export function exceptionMode(kvp: Kvp): ExceptionMode {
+  const v = (kvp.EXCEPTIONS ?? '').toLowerCase();
+  if (v === 'inimage' || v === 'application/vnd.ogc.se_inimage') return 'inimage';
+  if (v === 'blank' || v === 'application/vnd.ogc.se_blank') return 'blank';
+  return 'xml';
+}
+
+export function parseBgcolor(v: string | undefined): string {
+  if (!v) return '#ffffff';
+  const m = v.trim().match(/^(?:0x|#)?([0-9a-fA-F]{6})$/);
+  if (!m) throw new OwsException('InvalidParameterValue', `BGCOLOR must be 0xRRGGBB, got '${v}'`, 'bgcolor');
+  return `#${m[1].toLowerCase()}`;
+}
+
+export function parseBool(v: string | undefined, key: string): boolean {
+  if (v === undefined || v === '') return false;
+  const l = v.trim().toLowerCase();
+  if (l === 'true' || l === '1') return true;
+  if (l === 'false' || l === '0') return false;
+  throw new OwsException('InvalidParameterValue', `${key.toUpperCase()} must be TRUE or FALSE, got '${v}'`, key);
+}
+
+/** Published layers (public access only; role-based access comes with authentication). */
+export function publishedLayers(ctx: AppContext): Layer[] {
+  return ctx.registry.list().filter((l) => l.access.public);
+}
+
+export function findLayer(ctx: AppContext, name: string, locator: string): Layer {
+  const l = ctx.registry.resolve(name);
+  if (!l || !l.access.public) throw new OwsException('LayerNotDefined', `layer '${name}' is not defined`, locator);
+  return l;
+}
+
+export interface MapParams {
+  layers: RenderLayer[];
+  crs: MapCrs;
+  bbox: Extent;
+  width: number;
+  height: number;
+  format: MapFormat;
+  transparent: boolean;
+  bgcolor: string;
+}
+
+export function parseMapParams(ctx: AppContext, kvp: Kvp, version: string, opts: { forInfo?: boolean } = {}): MapParams {
+  const layerNames = kvpList(required(kvp, 'LAYERS')).filter((n) => n !== '');
+  if (!layerNames.length) throw new OwsException('MissingParameterValue', "parameter 'LAYERS' lists no layer", 'layers');
+  const styleNames = kvpList(kvp.STYLES);
+  if (styleNames.length && !(styleNames.length === layerNames.length || (styleNames.length === 1 && styleNames[0] === ''))) {
+    throw new OwsException('StyleNotDefined', `STYLES lists ${styleNames.length} styles for ${layerNames.length} layers`, 'styles');
+  }
+  const layers = layerNames.map((n, i) => {
+    const layer = findLayer(ctx, n, 'layers');
+    const style = styleNames[i] ?? '';
+    if (style) {
+      const ls = layerStyles(layer);
+      if (!ls.styles.has(style) && style.toLowerCase() !== 'default') throw new OwsException('StyleNotDefined', `style '${style}' is not defined for layer '${n}' (styles: ${ls.names.join(', ')})`, 'styles');
+    }
+    return { layer, style };
+  });
+  const crsKey = version === '1.3.0' ? 'CRS' : 'SRS';
+  const crsName = kvp[crsKey] ?? kvp[crsKey === 'CRS' ? 'SRS' : 'CRS'];
+  if (!crsName) throw new OwsException('MissingParameterValue', `missing parameter '${crsKey}'`, crsKey.toLowerCase());
+  const crs = resolveWmsCrs(crsName, version);
+  if (!crs) throw new OwsException(version === '1.3.0' ? 'InvalidCRS' : 'InvalidSRS', `${crsKey} '${crsName}' is not supported`, crsKey.toLowerCase());
+  const b = parseNumberList(required(kvp, 'BBOX'), 'bbox', 4);
+  const bbox = crs.swapAxes ? { minx: b[1], miny: b[0], maxx: b[3], maxy: b[2] } : { minx: b[0], miny: b[1], maxx: b[2], maxy: b[3] };
+  if (!(bbox.minx < bbox.maxx) || !(bbox.miny < bbox.maxy)) {
+    throw new OwsException('InvalidParameterValue', `BBOX '${kvp.BBOX}' is empty or inverted (min must be less than max on both axes)`, 'bbox');
+  }
+  const lim = ctx.config.limits;
+  required(kvp, 'WIDTH');
+  required(kvp, 'HEIGHT');
+  const width = parseIntParam(kvp, 'WIDTH', { min: 1, max: lim.maxImageWidth })!;
+  const height = parseIntParam(kvp, 'HEIGHT', { min: 1, max: lim.maxImageHeight })!;
+  const format = opts.forInfo ? parseFormat(kvp.FORMAT || 'image/png') : parseFormat(required(kvp, 'FORMAT'));
+  return {
+    layers,
+    crs,
+    bbox,
+    width,
+    height,
+    format,
+    transparent: parseBool(kvp.TRANSPARENT, 'transparent'),
+    bgcolor: parseBgcolor(kvp.BGCOLOR),
+  };
+}

@@ -1,0 +1,500 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import sharp from 'sharp';
+import pg from 'pg';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { makeTestApp, testDatabaseUrl, type TestApp } from './helpers/app.js';
+import { canValidate, skipReason, validateXml } from './helpers/xml-validate.js';
+import { transformPoint, transformExtent, resolveWmsCrs } from '../src/crs/index.js';
+import { decodeTwkb } from '../src/render/twkb.js';
+import { parseStyle, StyleError } from '../src/render/style.js';
+import { renderMap } from '../src/render/index.js';
+
+// A red 10 km square centred on (905000, 6805000) in Lambert-93, and a blue point far from it.
+const SQ = { minx: 900000, miny: 6800000, maxx: 910000, maxy: 6810000 };
+const CX = 905000;
+const CY = 6805000;
+
+const config = {
+  limits: { maxImageWidth: 2000, maxImageHeight: 2000, maxConcurrentRenders: 2, renderQueue: 4 },
+  layers: [
+    { table: 'public.communes' },
+    { table: 'public.parcels' },
+    { table: 'public.roads' },
+    { table: 'public.pois' },
+    {
+      table: 'wmstest.squares',
+      name: 'squares',
+      title: 'Test squares',
+      styles: {
+        red: { title: 'Red', rules: [{ title: 'Square', polygon: { fill: '#ff0000' } }] },
+        green: {
+          title: 'Green by kind',
+          rules: [
+            { title: 'Big', filter: "kind = 'big'", polygon: { fill: '#00ff00' } },
+            { title: 'Other', else: true, polygon: { fill: '#0000ff' } },
+          ],
+        },
+        small: { title: 'Only at large scales', rules: [{ title: 'Square', maxScaleDenominator: 50000, polygon: { fill: '#ff0000' } }] },
+      },
+    },
+  ],
+};
+
+let t: TestApp;
+
+beforeAll(async () => {
+  const c = new pg.Client({ connectionString: testDatabaseUrl() });
+  await c.connect();
+  await c.query(`CREATE SCHEMA IF NOT EXISTS wmstest;
+    DROP TABLE IF EXISTS wmstest.squares;
+    CREATE TABLE wmstest.squares (id int PRIMARY KEY, kind text, nom text, geom geometry(Polygon, 2154));
+    INSERT INTO wmstest.squares VALUES
+      (1, 'big', 'Carré rouge', ST_MakeEnvelope(${SQ.minx}, ${SQ.miny}, ${SQ.maxx}, ${SQ.maxy}, 2154)),
+      (2, 'small', 'Petit carré', ST_MakeEnvelope(950000, 6850000, 951000, 6851000, 2154));
+    CREATE INDEX ON wmstest.squares USING gist (geom);
+    ANALYZE wmstest.squares;`);
+  await c.end();
+  t = await makeTestApp(config);
+}, 120_000);
+
+afterAll(async () => {
+  await t?.close();
+});
+
+async function get(params: Record<string, string | number>) {
+  const qs = new URLSearchParams(Object.entries(params).map(([k, v]) => [k, String(v)])).toString();
+  return t.app.inject({ method: 'GET', url: `/wms?${qs}` });
+}
+
+async function pixels(buf: Buffer) {
+  const { data, info } = await sharp(buf).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+  return {
+    info,
+    at(x: number, y: number): [number, number, number, number] {
+      const i = (y * info.width + x) * 4;
+      return [data[i], data[i + 1], data[i + 2], data[i + 3]];
+    },
+  };
+}
+
+function getMapParams(version: string, crs: string, bbox: number[], extra: Record<string, string | number> = {}) {
+  return {
+    SERVICE: 'WMS',
+    VERSION: version,
+    REQUEST: 'GetMap',
+    LAYERS: 'squares',
+    STYLES: 'red',
+    [version === '1.3.0' ? 'CRS' : 'SRS']: crs,
+    BBOX: bbox.join(','),
+    WIDTH: 200,
+    HEIGHT: 200,
+    FORMAT: 'image/png',
+    TRANSPARENT: 'TRUE',
+    ...extra,
+  };
+}
+
+const isRed = (p: number[]) => p[0] > 200 && p[1] < 60 && p[2] < 60 && p[3] > 200;
+
+describe('CRS module', () => {
+  it('resolves WMS CRS names with the axis order of each version', () => {
+    expect(resolveWmsCrs('EPSG:4326', '1.3.0')).toEqual({ epsg: 4326, code: 'EPSG:4326', swapAxes: true });
+    expect(resolveWmsCrs('EPSG:4326', '1.1.1')?.swapAxes).toBe(false);
+    expect(resolveWmsCrs('CRS:84', '1.3.0')).toEqual({ epsg: 4326, code: 'CRS:84', swapAxes: false });
+    expect(resolveWmsCrs('EPSG:4258', '1.3.0')?.swapAxes).toBe(true);
+    expect(resolveWmsCrs('EPSG:2154', '1.3.0')?.swapAxes).toBe(false);
+    expect(resolveWmsCrs('EPSG:900913', '1.1.1')?.epsg).toBe(3857);
+    expect(resolveWmsCrs('EPSG:3946', '1.3.0')?.epsg).toBe(3946);
+    expect(resolveWmsCrs('EPSG:99999', '1.3.0')).toBeNull();
+  });
+  it('agrees with PostGIS on the transformations', async () => {
+    const c = new pg.Client({ connectionString: testDatabaseUrl() });
+    await c.connect();
+    try {
+      for (const epsg of [4326, 3857, 3035, 3948, 4258]) {
+        const r = await c.query(`SELECT ST_X(p) x, ST_Y(p) y FROM ST_Transform(ST_SetSRID(ST_MakePoint($1, $2), 2154), $3::int) p`, [CX, CY, epsg]);
+        const [x, y] = transformPoint(CX, CY, 2154, epsg);
+        const tolerance = epsg === 4326 || epsg === 4258 ? 1e-6 : 0.05;
+        expect(Math.abs(x - r.rows[0].x)).toBeLessThan(tolerance);
+        expect(Math.abs(y - r.rows[0].y)).toBeLessThan(tolerance);
+      }
+    } finally {
+      await c.end();
+    }
+  });
+  it('densifies extents so that curved edges are covered', () => {
+    // a Lambert-93 rectangle in lon/lat: the top edge bulges north of the corners
+    const e = { minx: 100000, miny: 6900000, maxx: 1200000, maxy: 7100000 };
+    const dense = transformExtent(e, 2154, 4326);
+    const corners = transformExtent(e, 2154, 4326, 1);
+    expect(dense.maxy).toBeGreaterThan(corners.maxy + 0.01);
+  });
+});
+
+describe('TWKB decoder', () => {
+  it('decodes what PostGIS writes', async () => {
+    const c = new pg.Client({ connectionString: testDatabaseUrl() });
+    await c.connect();
+    try {
+      const r = await c.query(`SELECT ST_AsTWKB('MULTIPOLYGON(((0 0,10 0,10 10,0 10,0 0),(2 2,3 2,3 3,2 2)),((20 20,21.25 20,21 21,20 20)))'::geometry, 1) a,
+        ST_AsTWKB('GEOMETRYCOLLECTION(POINT(1.5 -2),LINESTRING(0 0,5 5))'::geometry, 1) b`);
+      const a = decodeTwkb(r.rows[0].a);
+      expect(a).toHaveLength(2);
+      expect(a[0].kind).toBe(3);
+      expect(a[0].rings[0]).toEqual([0, 0, 10, 0, 10, 10, 0, 10, 0, 0]);
+      expect(a[0].rings[1]).toEqual([2, 2, 3, 2, 3, 3, 2, 2]);
+      expect(a[1].rings[0][2]).toBeCloseTo(21.3, 6);
+      const b = decodeTwkb(r.rows[0].b);
+      expect(b.map((p) => p.kind)).toEqual([1, 2]);
+      expect(b[0].rings[0]).toEqual([1.5, -2]);
+      expect(b[1].rings[0]).toEqual([0, 0, 5, 5]);
+    } finally {
+      await c.end();
+    }
+  });
+});
+
+describe('styles', () => {
+  it('rejects a faulty style with a message naming the key', () => {
+    expect(() => parseStyle('s', { rules: [{ line: { stroke: 'not a colour!' } }] })).toThrow(StyleError);
+    expect(() => parseStyle('s', { rules: [{ point: { mark: 'hexagon' } }] })).toThrow(/mark/);
+    expect(() => parseStyle('s', { rules: [{ filter: 'classe = ', line: {} }] })).toThrow(/filter/);
+  });
+});
+
+describe('WMS GetMap: the known square lands where expected', () => {
+  it('EPSG:2154 (1.3.0 and 1.1.1)', async () => {
+    for (const version of ['1.3.0', '1.1.1']) {
+      // 30 km wide map: the 10 km square covers the middle third
+      const res = await get(getMapParams(version, 'EPSG:2154', [890000, 6790000, 920000, 6820000]));
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.headers['content-type']).toBe('image/png');
+      const px = await pixels(res.rawPayload);
+      expect(px.info.width).toBe(200);
+      expect(isRed(px.at(100, 100))).toBe(true);
+      expect(isRed(px.at(70, 70))).toBe(true);
+      expect(isRed(px.at(129, 129))).toBe(true);
+      expect(px.at(60, 60)[3]).toBe(0); // transparent background
+      expect(px.at(140, 100)[3]).toBe(0);
+      expect(px.at(5, 195)[3]).toBe(0);
+    }
+  });
+
+  it('EPSG:3857 (and its alias EPSG:900913)', async () => {
+    const [x, y] = transformPoint(CX, CY, 2154, 3857);
+    const sq = transformExtent(SQ, 2154, 3857);
+    const half = (sq.maxx - sq.minx) * 1.5;
+    for (const crs of ['EPSG:3857', 'EPSG:900913']) {
+      const res = await get(getMapParams('1.3.0', crs, [x - half, y - half, x + half, y + half]));
+      expect(res.statusCode, res.body).toBe(200);
+      const px = await pixels(res.rawPayload);
+      expect(isRed(px.at(100, 100))).toBe(true);
+      expect(px.at(10, 10)[3]).toBe(0);
+      expect(px.at(190, 190)[3]).toBe(0);
+    }
+  });
+
+  it('EPSG:4326 lat/lon in 1.3.0, lon/lat in 1.1.1, CRS:84 lon/lat', async () => {
+    const [lon, lat] = transformPoint(CX, CY, 2154, 4326);
+    const d = 0.25; // degrees: the square (≈0.13° × 0.09°) sits in the middle
+    const latlon = [lat - d, lon - d, lat + d, lon + d];
+    const lonlat = [lon - d, lat - d, lon + d, lat + d];
+    const cases: [string, string, number[]][] = [
+      ['1.3.0', 'EPSG:4326', latlon],
+      ['1.1.1', 'EPSG:4326', lonlat],
+      ['1.3.0', 'CRS:84', lonlat],
+      ['1.1.1', 'CRS:84', lonlat],
+      ['1.3.0', 'EPSG:4258', latlon],
+    ];
+    for (const [version, crs, bbox] of cases) {
+      const res = await get(getMapParams(version, crs, bbox));
+      expect(res.statusCode, `${version} ${crs}: ${res.body}`).toBe(200);
+      const px = await pixels(res.rawPayload);
+      expect(isRed(px.at(100, 100)), `${version} ${crs}`).toBe(true);
+      expect(px.at(10, 10)[3]).toBe(0);
+    }
+    // the wrong axis order puts the map somewhere else entirely: no red at the centre
+    const wrong = await get(getMapParams('1.3.0', 'EPSG:4326', lonlat));
+    expect(wrong.statusCode).toBe(200);
+    expect(isRed((await pixels(wrong.rawPayload)).at(100, 100))).toBe(false);
+  });
+
+  it('opaque background with BGCOLOR, and the style colours of filtered rules', async () => {
+    const res = await get(getMapParams('1.3.0', 'EPSG:2154', [890000, 6790000, 960000, 6860000], { TRANSPARENT: 'FALSE', BGCOLOR: '0x123456', STYLES: 'green', WIDTH: 700, HEIGHT: 700 }));
+    expect(res.statusCode, res.body).toBe(200);
+    const px = await pixels(res.rawPayload);
+    expect(px.at(5, 5)).toEqual([0x12, 0x34, 0x56, 255]);
+    expect(px.at(150, 550)).toEqual([0, 255, 0, 255]); // the big square, rule kind = 'big'
+    expect(px.at(605, 95)).toEqual([0, 0, 255, 255]); // the small square at 950500,6850500, else rule
+  });
+
+  it('encodes PNG 8-bit, JPEG and WebP', async () => {
+    const bbox = [890000, 6790000, 920000, 6820000];
+    for (const [format, type, fmt] of [
+      ['image/png; mode=8bit', 'image/png', 'png'],
+      ['image/jpeg', 'image/jpeg', 'jpeg'],
+      ['image/webp', 'image/webp', 'webp'],
+    ]) {
+      const res = await get(getMapParams('1.3.0', 'EPSG:2154', bbox, { FORMAT: format, TRANSPARENT: 'FALSE' }));
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.headers['content-type']).toBe(type);
+      const meta = await sharp(res.rawPayload).metadata();
+      expect(meta.format).toBe(fmt);
+      if (fmt === 'png') expect(meta.paletteBitDepth ?? meta.bitsPerSample).toBeLessThanOrEqual(8);
+      const px = await pixels(res.rawPayload);
+      expect(isRed(px.at(100, 100))).toBe(true);
+      const bg = px.at(10, 10);
+      expect(bg[0] > 240 && bg[1] > 240 && bg[2] > 240).toBe(true);
+    }
+  });
+
+  it('respects scale denominators', async () => {
+    // 30 km over 200 px: scale ≈ 535,714 > 50,000 → nothing drawn
+    const far = await pixels((await get(getMapParams('1.3.0', 'EPSG:2154', [890000, 6790000, 920000, 6820000], { STYLES: 'small' }))).rawPayload);
+    expect(far.at(100, 100)[3]).toBe(0);
+    const near = await pixels((await get(getMapParams('1.3.0', 'EPSG:2154', [904000, 6804000, 906000, 6806000], { STYLES: 'small' }))).rawPayload);
+    expect(isRed(near.at(100, 100))).toBe(true);
+  });
+
+  it('draws every demo layer with its categorised style', async () => {
+    const res = await get({
+      SERVICE: 'WMS', VERSION: '1.3.0', REQUEST: 'GetMap', LAYERS: 'communes,parcels,roads,pois', STYLES: '',
+      CRS: 'EPSG:2154', BBOX: '760000,6700000,1080000,6990000', WIDTH: 640, HEIGHT: 580, FORMAT: 'image/png',
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    const { data } = await sharp(res.rawPayload).raw().toBuffer({ resolveWithObject: true });
+    const colours = new Set<string>();
+    for (let i = 0; i < data.length; i += 4) colours.add(`${data[i]},${data[i + 1]},${data[i + 2]}`);
+    expect(colours.size).toBeGreaterThan(50);
+    // the autoroute red of the roads style appears
+    let autoroute = 0;
+    for (let i = 0; i < data.length; i += 4) if (data[i] === 0xe8 && data[i + 1] === 0x42 && data[i + 2] === 0x3f) autoroute++;
+    expect(autoroute).toBeGreaterThan(0);
+  });
+
+  it('renderMap works without HTTP', async () => {
+    const layer = t.ctx.registry.resolve('squares')!;
+    const png = await renderMap(t.ctx, { layers: [{ layer, style: 'red' }], bbox: { minx: 890000, miny: 6790000, maxx: 920000, maxy: 6820000 }, epsg: 2154, width: 64, height: 64, format: 'image/png', transparent: true });
+    const px = await pixels(png);
+    expect(isRed(px.at(32, 32))).toBe(true);
+  });
+});
+
+describe('WMS errors', () => {
+  const base = getMapParams('1.3.0', 'EPSG:2154', [890000, 6790000, 920000, 6820000]);
+  it('XML exceptions with code and locator', async () => {
+    const cases: [Record<string, string | number>, string, string][] = [
+      [{ ...base, LAYERS: 'nope' }, 'LayerNotDefined', 'layers'],
+      [{ ...base, STYLES: 'nope' }, 'StyleNotDefined', 'styles'],
+      [{ ...base, CRS: 'EPSG:99999' }, 'InvalidCRS', 'crs'],
+      [{ ...base, FORMAT: 'image/gif' }, 'InvalidFormat', 'format'],
+      [{ ...base, BBOX: '1,2,3' }, 'InvalidParameterValue', 'bbox'],
+      [{ ...base, BBOX: '10,2,3,4' }, 'InvalidParameterValue', 'bbox'],
+      [{ ...base, WIDTH: 5000 }, 'InvalidParameterValue', 'width'],
+      [{ ...base, BGCOLOR: 'red' }, 'InvalidParameterValue', 'bgcolor'],
+    ];
+    for (const [params, code, locator] of cases) {
+      const res = await get(params);
+      expect(res.statusCode, res.body).toBe(400);
+      expect(res.headers['content-type']).toMatch(/xml/);
+      expect(res.body).toContain(`code="${code}"`);
+      expect(res.body).toContain(`locator="${locator}"`);
+    }
+    const v111 = await get({ ...getMapParams('1.1.1', 'EPSG:99999', [0, 0, 1, 1]) });
+    expect(v111.body).toContain('code="InvalidSRS"');
+    expect(v111.body).toContain('<!DOCTYPE ServiceExceptionReport');
+  });
+
+  it('EXCEPTIONS=INIMAGE draws the message in an image; BLANK answers an empty image', async () => {
+    const inimage = await get({ ...base, LAYERS: 'nope', EXCEPTIONS: 'INIMAGE', TRANSPARENT: 'FALSE' });
+    expect(inimage.statusCode).toBe(200);
+    expect(inimage.headers['content-type']).toBe('image/png');
+    const { data } = await sharp(inimage.rawPayload).raw().toBuffer({ resolveWithObject: true });
+    let reddish = 0;
+    for (let i = 0; i < data.length; i += 3) if (data[i] > 150 && data[i + 1] < 120) reddish++;
+    expect(reddish).toBeGreaterThan(20); // the message text
+    const blank = await get({ ...base, LAYERS: 'nope', EXCEPTIONS: 'application/vnd.ogc.se_blank', VERSION: '1.1.1', SRS: 'EPSG:2154' });
+    expect(blank.statusCode).toBe(200);
+    const px = await pixels(blank.rawPayload);
+    const meta = await sharp(blank.rawPayload).metadata();
+    expect(meta.width).toBe(200);
+    for (const [x, y] of [[0, 0], [100, 100], [199, 199]]) expect(px.at(x, y)[3]).toBe(0);
+    // XML when the image itself cannot be described
+    const xml = await get({ ...base, LAYERS: 'nope', EXCEPTIONS: 'INIMAGE', FORMAT: 'image/gif' });
+    expect(xml.statusCode).toBe(400);
+    expect(xml.body).toContain('ServiceExceptionReport');
+  });
+
+  it('a full render queue answers 503 with Retry-After', async () => {
+    const { app, close } = await makeTestApp({ ...config, limits: { maxConcurrentRenders: 1, renderQueue: 0 } });
+    try {
+      const big = new URLSearchParams({ ...Object.fromEntries(Object.entries(base).map(([k, v]) => [k, String(v)])), LAYERS: 'parcels,roads,communes', STYLES: '', BBOX: '760000,6700000,1080000,6990000', WIDTH: '1500', HEIGHT: '1500' }).toString();
+      const replies = await Promise.all(Array.from({ length: 4 }, () => app.inject({ method: 'GET', url: `/wms?${big}` })));
+      const busy = replies.filter((r) => r.statusCode === 503);
+      expect(replies.filter((r) => r.statusCode === 200).length).toBeGreaterThanOrEqual(1);
+      expect(busy.length).toBeGreaterThanOrEqual(1);
+      expect(busy[0].headers['retry-after']).toBeDefined();
+      expect(busy[0].body).toContain('ServerBusy');
+    } finally {
+      await close();
+    }
+  });
+
+  it('a render over the time limit answers a ServiceException', async () => {
+    const { app, close } = await makeTestApp({ ...config, limits: { renderTimeoutMs: 1 } });
+    try {
+      const qs = new URLSearchParams({ ...Object.fromEntries(Object.entries(base).map(([k, v]) => [k, String(v)])), LAYERS: 'parcels,parcels,parcels', STYLES: '', BBOX: '760000,6700000,1080000,6990000', WIDTH: '1000', HEIGHT: '1000' }).toString();
+      const res = await app.inject({ method: 'GET', url: `/wms?${qs}` });
+      expect(res.statusCode).toBe(503);
+      expect(res.body).toContain('ServiceExceptionReport');
+      expect(res.body).toMatch(/longer/);
+    } finally {
+      await close();
+    }
+  });
+});
+
+describe('WMS GetFeatureInfo', () => {
+  const info = (version: string, extra: Record<string, string | number>) => ({
+    ...getMapParams(version, 'EPSG:2154', [890000, 6790000, 920000, 6820000]),
+    REQUEST: 'GetFeatureInfo',
+    QUERY_LAYERS: 'squares',
+    ...extra,
+  });
+  it('returns the feature under the pixel in each format', async () => {
+    const json = await get(info('1.3.0', { I: 100, J: 100, INFO_FORMAT: 'application/json' }));
+    expect(json.statusCode, json.body).toBe(200);
+    const fc = JSON.parse(json.body);
+    expect(fc.features).toHaveLength(1);
+    expect(fc.features[0].properties).toMatchObject({ id: 1, kind: 'big', nom: 'Carré rouge' });
+    expect(fc.features[0].geometry.type).toBe('Polygon');
+    const plain = await get(info('1.1.1', { X: 100, Y: 100, INFO_FORMAT: 'text/plain' }));
+    expect(plain.body).toContain('Carré rouge');
+    const html = await get(info('1.3.0', { I: 100, J: 100, INFO_FORMAT: 'text/html' }));
+    expect(html.headers['content-type']).toMatch(/text\/html/);
+    expect(html.body).toContain('<td>Carré rouge</td>');
+    const gml = await get(info('1.3.0', { I: 100, J: 100, INFO_FORMAT: 'application/vnd.ogc.gml' }));
+    expect(gml.body).toContain('<geodata:nom>Carré rouge</geodata:nom>');
+    expect(gml.body).toContain('gml:Polygon');
+    // outside the square: nothing
+    const none = await get(info('1.3.0', { I: 10, J: 10, INFO_FORMAT: 'application/json' }));
+    expect(JSON.parse(none.body).features).toHaveLength(0);
+  });
+  it('finds the feature with lat/lon axis order and honours scale ranges', async () => {
+    const [lon, lat] = transformPoint(CX, CY, 2154, 4326);
+    const res = await get({ ...info('1.3.0', { I: 50, J: 50, INFO_FORMAT: 'application/json' }), CRS: 'EPSG:4326', BBOX: [lat - 0.01, lon - 0.01, lat + 0.01, lon + 0.01].join(','), WIDTH: 101, HEIGHT: 101 });
+    expect(JSON.parse(res.body).features[0]?.id).toBe('squares.1');
+    const hidden = await get(info('1.3.0', { I: 100, J: 100, INFO_FORMAT: 'application/json', STYLES: 'small' }));
+    expect(JSON.parse(hidden.body).features).toHaveLength(0);
+  });
+  it('FEATURE_COUNT and a pixel tolerance find nearby points', async () => {
+    const c = await t.ctx.pool.query(`SELECT ST_X(geom) x, ST_Y(geom) y FROM public.pois ORDER BY id LIMIT 1`);
+    const { x, y } = c.rows[0];
+    // the POI sits 2 px right of the clicked pixel's centre
+    const res = await get({
+      SERVICE: 'WMS', VERSION: '1.3.0', REQUEST: 'GetFeatureInfo', LAYERS: 'pois', QUERY_LAYERS: 'pois', STYLES: '', CRS: 'EPSG:2154',
+      BBOX: [x - 102.5, y - 100.5, x + 98.5, y + 100.5].join(','), WIDTH: 201, HEIGHT: 201, I: 100, J: 100, INFO_FORMAT: 'application/json', FEATURE_COUNT: 5,
+    });
+    const fc = JSON.parse(res.body);
+    expect(fc.features.length).toBeGreaterThanOrEqual(1);
+    expect(fc.features.length).toBeLessThanOrEqual(5);
+    expect(fc.features[0].id).toBe(`pois.${(await t.ctx.pool.query('SELECT min(id) m FROM public.pois')).rows[0].m}`);
+  });
+  it('rejects bad points and non-queried layers', async () => {
+    const bad = await get(info('1.3.0', { I: 500, J: 1, INFO_FORMAT: 'text/plain' }));
+    expect(bad.statusCode).toBe(400);
+    expect(bad.body).toContain('code="InvalidPoint"');
+    const notInMap = await get(info('1.3.0', { I: 1, J: 1, QUERY_LAYERS: 'roads' }));
+    expect(notInMap.body).toContain('LayerNotDefined');
+    const fmt = await get(info('1.3.0', { I: 1, J: 1, INFO_FORMAT: 'image/png' }));
+    expect(fmt.body).toContain('InvalidFormat');
+  });
+});
+
+describe('WMS GetLegendGraphic', () => {
+  it('draws each rule of a style', async () => {
+    const res = await get({ SERVICE: 'WMS', VERSION: '1.3.0', REQUEST: 'GetLegendGraphic', LAYER: 'squares', STYLE: 'green', FORMAT: 'image/png' });
+    expect(res.statusCode, res.body).toBe(200);
+    const px = await pixels(res.rawPayload);
+    expect(px.info.height).toBe(2 * 24 + 4);
+    expect(px.at(14, 14)).toEqual([0, 255, 0, 255]);
+    expect(px.at(14, 38)).toEqual([0, 0, 255, 255]);
+    const roads = await get({ SERVICE: 'WMS', REQUEST: 'GetLegendGraphic', LAYER: 'roads', FORMAT: 'image/png' });
+    expect(roads.statusCode).toBe(200);
+    expect((await sharp(roads.rawPayload).metadata()).height).toBeGreaterThan(100);
+    const bad = await get({ SERVICE: 'WMS', VERSION: '1.3.0', REQUEST: 'GetLegendGraphic', LAYER: 'squares', STYLE: 'nope', FORMAT: 'image/png' });
+    expect(bad.body).toContain('StyleNotDefined');
+  });
+});
+
+describe('WMS GetCapabilities', () => {
+  it('1.3.0 lists layers, styles, CRSs and bounding boxes in the right axis order', async () => {
+    const res = await get({ SERVICE: 'WMS', REQUEST: 'GetCapabilities' });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('<WMS_Capabilities version="1.3.0"');
+    for (const n of ['communes', 'parcels', 'roads', 'pois', 'squares']) expect(res.body).toContain(`<Name>${n}</Name>`);
+    for (const c of ['EPSG:2154', 'EPSG:3857', 'EPSG:4326', 'EPSG:4258', 'EPSG:3035', 'EPSG:3942', 'EPSG:3950', 'CRS:84']) expect(res.body).toContain(`<CRS>${c}</CRS>`);
+    const sq = res.body.slice(res.body.indexOf('<Name>squares</Name>'));
+    const bb4326 = sq.match(/<BoundingBox CRS="EPSG:4326" minx="([\d.]+)" miny="([\d.]+)"/)!;
+    const ll = transformExtent({ minx: 900000, miny: 6800000, maxx: 951000, maxy: 6851000 }, 2154, 4326);
+    expect(Number(bb4326[1])).toBeCloseTo(ll.miny, 3); // latitude first
+    expect(Number(bb4326[2])).toBeCloseTo(ll.minx, 3);
+    expect(sq).toMatch(/<BoundingBox CRS="EPSG:2154" minx="900000" miny="6800000" maxx="951000" maxy="6851000"/);
+    expect(sq).toContain('<Name>green</Name>');
+    expect(sq).toContain('REQUEST=GetLegendGraphic');
+  });
+  it('1.1.1 uses SRS, lon/lat boxes and a DOCTYPE', async () => {
+    const res = await get({ SERVICE: 'WMS', REQUEST: 'GetCapabilities', VERSION: '1.1.1' });
+    expect(res.headers['content-type']).toMatch(/application\/vnd\.ogc\.wms_xml/);
+    expect(res.body).toContain('<!DOCTYPE WMT_MS_Capabilities SYSTEM');
+    const sq = res.body.slice(res.body.indexOf('<Name>squares</Name>'));
+    const bb = sq.match(/<BoundingBox SRS="EPSG:4326" minx="([\d.]+)"/)!;
+    expect(Number(bb[1])).toBeLessThan(10); // longitude first
+  });
+  it.skipIf(!canValidate)('validates against the OGC schemas (1.3.0 XSD, 1.1.1 DTD, exceptions)', async () => {
+    const c13 = (await get({ SERVICE: 'WMS', REQUEST: 'GetCapabilities', VERSION: '1.3.0' })).body;
+    const c11 = (await get({ SERVICE: 'WMS', REQUEST: 'GetCapabilities', VERSION: '1.1.1' })).body;
+    const e13 = (await get({ ...getMapParams('1.3.0', 'EPSG:2154', [0, 0, 1, 1]), LAYERS: 'nope' })).body;
+    const e11 = (await get({ ...getMapParams('1.1.1', 'EPSG:2154', [0, 0, 1, 1]), LAYERS: 'nope' })).body;
+    const results = validateXml([c13, c11, e13, e11]);
+    for (const r of results) expect(r.valid, r.output).toBe(true);
+  });
+  it.skipIf(canValidate)(`validation skipped: ${skipReason}`, () => {
+    console.warn(skipReason);
+  });
+});
+
+const gdal = existsSync('/usr/bin/gdal_translate');
+describe('client: GDAL WMS driver', () => {
+  it.skipIf(!gdal)('gdal_translate reads a map from the live server', async () => {
+    const { app, close } = await makeTestApp(config);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'wms-gdal-'));
+    try {
+      const addr = await app.listen({ port: 0, host: '127.0.0.1' });
+      const out = path.join(dir, 'out.png');
+      const url = `WMS:${addr}/wms?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetMap&LAYERS=squares&STYLES=red&SRS=EPSG:2154&BBOX=890000,6790000,920000,6820000&FORMAT=image/png`;
+      const r = await new Promise<{ status: number | null; out: string }>((resolve) => {
+        // run asynchronously: the server answering the driver lives in this process
+        import('node:child_process').then(({ spawn }) => {
+          const p = spawn('gdal_translate', ['-of', 'PNG', '-outsize', '300', '300', url, out]);
+          let s = '';
+          p.stdout.on('data', (d) => (s += d));
+          p.stderr.on('data', (d) => (s += d));
+          p.on('close', (status) => resolve({ status, out: s }));
+        });
+      });
+      expect(r.status, r.out).toBe(0);
+      const px = await pixels(readFileSync(out));
+      expect(isRed(px.at(150, 150))).toBe(true);
+      expect(isRed(px.at(20, 20))).toBe(false);
+    } finally {
+      await close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+  it.skipIf(gdal)('skipped: gdal_translate is not installed (apt-get install gdal-bin)', () => undefined);
+});
+void spawnSync;
