@@ -67,6 +67,8 @@ export interface Config {
     rateLimit: { enabled: boolean; max: number; windowMs: number; authenticatedMax: number };
   };
   ops: { metricsToken?: string; metricsPort?: number; usageFlushSeconds: number };
+  /** Tile cache settings, raw (defaults applied by src/tiles/engine.ts tilesOptions). */
+  tiles?: Record<string, unknown>;
   /** undefined = publish every spatial table. */
   layers?: LayerConfig[];
   /** Path of the file the config came from, if any. */
@@ -193,6 +195,7 @@ export function validateConfig(raw: unknown, source?: string): Config {
       metricsPort: c.ops?.metricsPort,
       usageFlushSeconds: c.ops?.usageFlushSeconds ?? 60,
     },
+    tiles: c.tiles,
     layers: c.layers,
     source,
   };

@@ -6,10 +6,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.js';
 import { registerWms } from './wms/index.js';
+import { registerWmts } from './wmts/index.js';
 
 export async function registerServices(app: FastifyInstance, ctx: AppContext): Promise<void> {
   // services register below, one line each
   registerWms(app, ctx);
+  registerWmts(app, ctx);
   void app;
   void ctx;
 }

@@ -14,6 +14,7 @@ import { QueueFull, RenderGate } from '../../render/queue.js';
 import { StyleError } from '../../render/style.js';
 import { capabilities } from './capabilities.js';
 import { getFeatureInfo } from './featureinfo.js';
+import { tiledGetMap } from '../wmts/tiled-wms.js';
 import { CONTENT_TYPE, exceptionMode, findLayer, parseBgcolor, parseBool, parseFormat, parseMapParams } from './params.js';
 
 const gates = new WeakMap<AppContext, RenderGate>();
@@ -44,6 +45,9 @@ async function getMap(req: OwsRequest): Promise<unknown> {
   const { ctx } = req;
   const mp = parseMapParams(ctx, req.kvp, req.version);
   try {
+    // tiled WMS (src/services/wmts/tiled-wms.ts): a request that is exactly a grid tile comes from the tile cache
+    const tiled = await tiledGetMap(req, mp);
+    if (tiled) return tiled;
     const img = await gateFor(ctx).run(() =>
       renderMap(ctx, {
         layers: mp.layers,
