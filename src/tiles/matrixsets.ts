@@ -77,9 +77,9 @@ export const WORLD_CRS84_QUAD = build(
 );
 
 /**
- * Lambert-93: origin (0, 12 000 000), resolutions halving from 104.985… m (2^-0 … 2^-16 ×
- * 26 875 000 / 256 / 1000), covering metropolitan France and its surroundings
- * (x 0…1 300 000… , y down to 5 800 000). See docs/tiles.md for the reasoning.
+ * Lambert-93: origin (0, 12 000 000), 17 levels halving from 3359.5 m/px (level 0, tiles of
+ * 860 km: the whole of France in 2×2 tiles) to 0.051 m/px (level 16); level 5 is the classic
+ * 104.985 m/px. Extent x 0…1 400 000, y 5 800 000…12 000 000. See docs/tiles.md.
  */
 export const LAMB93 = build(
   'LAMB93',
@@ -88,7 +88,7 @@ export const LAMB93 = build(
   'urn:ogc:def:crs:EPSG::2154',
   [0, 12_000_000],
   { minx: 0, miny: 5_800_000, maxx: 1_400_000, maxy: 12_000_000 },
-  104.98463541666667,
+  104.98463541666667 * 32,
   17,
   1,
   1,
