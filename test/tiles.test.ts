@@ -107,6 +107,7 @@ describe('WMTS capabilities', () => {
   it.skipIf(!canValidate)('is valid against the WMTS 1.0.0 schema', async () => {
     const r = await t.app.inject({ url: '/wmts/1.0.0/WMTSCapabilities.xml' });
     const [v] = validateXml([r.body]);
+    if (!v.valid) console.log("VALIDATION", v.output);
     expect(v.valid, v.output).toBe(true);
   });
   it.skipIf(canValidate)(`schema validation: ${skipReason}`, () => undefined);

@@ -30,6 +30,8 @@ function limits(w: XmlWriter, layer: Layer, set: TileMatrixSet): void {
   for (const m of set.matrices) {
     const r = tileRange(set, m.zoom, e);
     if (!r) return; // outside the set: no limits rather than wrong ones
+    // the schema types MaxTileRow/MaxTileCol as positiveInteger: a 0 cannot be written, so no limits then
+    if (r.maxRow === 0 || r.maxCol === 0) return;
     rows.push([m.id, r.minRow, r.maxRow, r.minCol, r.maxCol]);
   }
   w.start('TileMatrixSetLimits');
