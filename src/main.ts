@@ -6,6 +6,8 @@
  *   provision             provision the embedded database and print its URL (password hidden)
  *   check-config [file]   validate a configuration file
  *   hash-secret           hash a password or API key read from stdin (for config security.users/apiKeys)
+ *   seed --layer L [--matrixset S] --zoom A-B [--bbox minlon,minlat,maxlon,maxlat | --polygon layer:id]
+ *        [--style S] [--format png|mvt] [--concurrency N] [--progress-file F]   fill the tile cache
  */
 import { pino } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config/index.js';
@@ -135,13 +137,18 @@ async function main(): Promise<void> {
         process.stdout.write(`${hashSecret(secret)}\n`);
         break;
       }
+      case 'seed': {
+        const { seedCommand } = await import('./tiles/seed-cli.js');
+        await seedCommand(loadConfig(argValue(args, '--config')), args, log);
+        break;
+      }
       case 'check-config': {
         const cfg = loadConfig(args[0]);
         process.stdout.write(`configuration OK (${cfg.source ?? 'defaults'})\n`);
         break;
       }
       default:
-        process.stderr.write(`unknown command '${cmd}'. Commands: serve, demo, provision, check-config, hash-secret\n`);
+        process.stderr.write(`unknown command '${cmd}'. Commands: serve, demo, provision, check-config, hash-secret, seed\n`);
         process.exit(2);
     }
   } catch (e) {

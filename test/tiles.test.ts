@@ -420,4 +420,24 @@ describe('admin and seeding', () => {
     expect(engine.stats.renders - before).toBeLessThanOrEqual(done.total - partial.done);
     expect(existsSync(progressFile)).toBe(false);
   });
+
+  const main = path.join(process.cwd(), 'dist', 'src', 'main.js');
+  it.skipIf(!existsSync(main))('the seed CLI seeds a polygon area with progress and refuses a bad zoom range', () => {
+    const cdir = mkdtempSync(path.join(os.tmpdir(), 'tiles-cli-'));
+    try {
+      const cfg = path.join(cdir, 'config.yaml');
+      writeFileSync(cfg, `database:\n  schemas: [tilestest]\ntiles:\n  diskDir: ${JSON.stringify(path.join(cdir, 'cache'))}\nlayers:\n  - table: tilestest.squares\n    name: squares\n`);
+      const env = { ...process.env, DATABASE_URL: testDatabaseUrl(), LOG_LEVEL: 'info' };
+      const r = spawnSync(process.execPath, [main, 'seed', '--config', cfg, '--layer', 'squares', '--matrixset', 'WebMercatorQuad', '--zoom', '9-11', '--polygon', 'squares:1', '--concurrency', '2'], { encoding: 'utf8', env, timeout: 120_000 });
+      expect(r.status, r.stderr + r.stdout).toBe(0);
+      expect(r.stderr).toMatch(/\d+\/\d+ metatiles \(100\.0%\), [\d.]+ metatiles\/s, ETA/);
+      expect(r.stdout).toContain('seeding finished');
+      expect(existsSync(path.join(cdir, 'cache', 'squares'))).toBe(true);
+      const bad = spawnSync(process.execPath, [main, 'seed', '--config', cfg, '--layer', 'squares', '--zoom', '30'], { encoding: 'utf8', env, timeout: 60_000 });
+      expect(bad.status).toBe(1);
+      expect(bad.stderr).toContain('zoom range outside');
+    } finally {
+      rmSync(cdir, { recursive: true, force: true });
+    }
+  });
 });

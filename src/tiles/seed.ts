@@ -48,10 +48,20 @@ export async function planSeed(engine: TileEngine, o: SeedOptions): Promise<Job[
   let poly: ReturnType<typeof turf.feature> | null = null;
   if (o.polygon) {
     const pl = o.polygon.layer;
-    if (!pl.primaryKey) throw new Error(`layer '${pl.name}' has no primary key to find polygon '${o.polygon.id}'`);
     const g = quoteIdent(pl.geometryColumn);
-    const r = await engine.ctx.pool.query(`SELECT ST_AsGeoJSON(ST_Transform(${g}, ${set.epsg})) AS gj FROM ${qualifiedTable(pl.schema, pl.table)} WHERE ${quoteIdent(pl.primaryKey)}::text = $1`, [o.polygon.id]);
-    if (!r.rows[0]) throw new Error(`no feature '${o.polygon.id}' in layer '${pl.name}'`);
+    // 'id' matches the primary key (or the INSEE code when the layer has one); 'column=value' any column
+    const eq = o.polygon.id.indexOf('=');
+    const candidates = eq > 0 ? [o.polygon.id.slice(0, eq)] : [pl.primaryKey, 'insee'].filter((c): c is string => Boolean(c));
+    const value = eq > 0 ? o.polygon.id.slice(eq + 1) : o.polygon.id;
+    let gj: string | undefined;
+    for (const col of candidates) {
+      if (!pl.fields.some((f) => f.name === col)) continue;
+      const r = await engine.ctx.pool.query(`SELECT ST_AsGeoJSON(ST_Transform(${g}, ${set.epsg})) AS gj FROM ${qualifiedTable(pl.schema, pl.table)} WHERE ${quoteIdent(col)}::text = $1 LIMIT 1`, [value]);
+      gj = r.rows[0]?.gj;
+      if (gj) break;
+    }
+    if (!gj) throw new Error(`no feature '${o.polygon.id}' in layer '${pl.name}' (give its primary key or column=value)`);
+    const r = { rows: [{ gj }] };
     poly = turf.feature(JSON.parse(r.rows[0].gj));
     const b = turf.bbox(poly);
     area = { minx: b[0], miny: b[1], maxx: b[2], maxy: b[3] };
