@@ -163,7 +163,8 @@ export class RedisTier implements CacheTier {
     private readonly ttlSeconds = 0,
     private readonly onError: (e: Error) => void = () => undefined,
   ) {
-    this.redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: true, connectTimeout: 2000 });
+    // a dead Redis must not stall tile requests: commands time out and count as misses
+    this.redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: true, connectTimeout: 2000, commandTimeout: 500 });
     this.redis.on('error', (e) => this.onError(e));
   }
   async get(key: string) {
