@@ -37,7 +37,7 @@ const config = {
       cache: { maxAge: 120 },
       styles: {
         red: { title: 'Red', rules: [{ title: 'Square', polygon: { fill: '#ff0000' } }] },
-        labelled: { title: 'Labelled', rules: [{ title: 'Square', polygon: { fill: '#0000ff' }, text: { label: 'nom', size: 12 } }] },
+        labelled: { title: 'Labelled', rules: [{ title: 'Square', polygon: { fill: '#0000ff' }, text: { label: 'nom', 'font-size': 12 } }] },
       },
       defaultStyle: 'red',
     },

@@ -38,6 +38,20 @@ const config = {
           ],
         },
         small: { title: 'Only at large scales', rules: [{ title: 'Square', maxScaleDenominator: 50000, polygon: { fill: '#ff0000' } }] },
+        sld: {
+          sld: `<?xml version="1.0" encoding="UTF-8"?>
+<StyledLayerDescriptor version="1.0.0" xmlns="http://www.opengis.net/sld" xmlns:ogc="http://www.opengis.net/ogc">
+  <NamedLayer><Name>squares</Name><UserStyle><Title>From SLD</Title><FeatureTypeStyle>
+    <Rule><Name>big</Name><Title>Big ones</Title>
+      <ogc:Filter><ogc:PropertyIsEqualTo><ogc:PropertyName>kind</ogc:PropertyName><ogc:Literal>big</ogc:Literal></ogc:PropertyIsEqualTo></ogc:Filter>
+      <PolygonSymbolizer><Fill><CssParameter name="fill">#ff00ff</CssParameter></Fill></PolygonSymbolizer>
+    </Rule>
+    <Rule><Name>other</Name><ElseFilter/>
+      <PolygonSymbolizer><Fill><CssParameter name="fill">#00ffff</CssParameter></Fill><Stroke><CssParameter name="stroke">#00ffff</CssParameter></Stroke></PolygonSymbolizer>
+    </Rule>
+  </FeatureTypeStyle></UserStyle></NamedLayer>
+</StyledLayerDescriptor>`,
+        },
       },
     },
   ],
@@ -231,6 +245,17 @@ describe('WMS GetMap: the known square lands where expected', () => {
     expect(px.at(605, 95)).toEqual([0, 0, 255, 255]); // the small square at 950500,6850500, else rule
   });
 
+  it('draws a named style written in SLD 1.0 XML', async () => {
+    const res = await get(getMapParams('1.3.0', 'EPSG:2154', [890000, 6790000, 960000, 6860000], { TRANSPARENT: 'FALSE', STYLES: 'sld', WIDTH: 700, HEIGHT: 700 }));
+    expect(res.statusCode, res.body).toBe(200);
+    const px = await pixels(res.rawPayload);
+    expect(px.at(150, 550)).toEqual([255, 0, 255, 255]);
+    expect(px.at(605, 95)).toEqual([0, 255, 255, 255]);
+    const legend = await get({ SERVICE: 'WMS', REQUEST: 'GetLegendGraphic', LAYER: 'squares', STYLE: 'sld', FORMAT: 'image/png' });
+    const lp = await pixels(legend.rawPayload);
+    expect(lp.at(14, 14)).toEqual([255, 0, 255, 255]);
+  });
+
   it('encodes PNG 8-bit, JPEG and WebP', async () => {
     const bbox = [890000, 6790000, 920000, 6820000];
     for (const [format, type, fmt] of [
@@ -249,6 +274,18 @@ describe('WMS GetMap: the known square lands where expected', () => {
       const bg = px.at(10, 10);
       expect(bg[0] > 240 && bg[1] > 240 && bg[2] > 240).toBe(true);
     }
+  });
+
+  it('draws sub-pixel features as one pixel (reduced per pixel in SQL)', async () => {
+    // 10 km per pixel: the 1 km square is reduced to its pixel in SQL, the 10 km one is one pixel
+    const res = await get(getMapParams('1.3.0', 'EPSG:2154', [400000, 6300000, 1400000, 7300000], { WIDTH: 100, HEIGHT: 100 }));
+    expect(res.statusCode, res.body).toBe(200);
+    const px = await pixels(res.rawPayload);
+    expect(isRed(px.at(55, 44))).toBe(true);
+    expect(isRed(px.at(50, 49))).toBe(true);
+    let drawn = 0;
+    for (let y = 0; y < 100; y++) for (let x = 0; x < 100; x++) if (px.at(x, y)[3] > 0) drawn++;
+    expect(drawn).toBe(2);
   });
 
   it('respects scale denominators', async () => {
@@ -422,9 +459,13 @@ describe('WMS GetLegendGraphic', () => {
     expect(px.info.height).toBe(2 * 24 + 4);
     expect(px.at(14, 14)).toEqual([0, 255, 0, 255]);
     expect(px.at(14, 38)).toEqual([0, 0, 255, 255]);
+    // roads: autoroute, nationale, chemin, communale, départementale (casings share their row)
     const roads = await get({ SERVICE: 'WMS', REQUEST: 'GetLegendGraphic', LAYER: 'roads', FORMAT: 'image/png' });
     expect(roads.statusCode).toBe(200);
-    expect((await sharp(roads.rawPayload).metadata()).height).toBeGreaterThan(100);
+    expect((await sharp(roads.rawPayload).metadata()).height).toBe(5 * 24 + 4);
+    // at 1:1,000,000 chemins and communales are not drawn, so not in the legend
+    const roadsAtScale = await get({ SERVICE: 'WMS', REQUEST: 'GetLegendGraphic', LAYER: 'roads', FORMAT: 'image/png', SCALE: 1000000 });
+    expect((await sharp(roadsAtScale.rawPayload).metadata()).height).toBe(3 * 24 + 4);
     const bad = await get({ SERVICE: 'WMS', VERSION: '1.3.0', REQUEST: 'GetLegendGraphic', LAYER: 'squares', STYLE: 'nope', FORMAT: 'image/png' });
     expect(bad.body).toContain('StyleNotDefined');
   });
@@ -498,3 +539,41 @@ describe('client: GDAL WMS driver', () => {
   it.skipIf(gdal)('skipped: gdal_translate is not installed (apt-get install gdal-bin)', () => undefined);
 });
 void spawnSync;
+
+describe('style configuration', () => {
+  it('the config schema checks styles, and a style naming a missing column answers a clear exception', async () => {
+    const { validateConfig } = await import('../src/config/index.js');
+    expect(() => validateConfig({ layers: [{ table: 'public.roads', styles: { s: { rules: [{ line: { colour: '#fff' } }] } } }] })).toThrow(/colour/);
+    expect(() => validateConfig({ layers: [{ table: 'public.roads', styles: { s: { rules: [{ point: { mark: 'hexagon' } }] } } }] })).toThrow(/mark/);
+    const bad = await makeTestApp({ layers: [{ table: 'public.roads', styles: { s: { rules: [{ text: { label: 'nope' } }] } } }] });
+    try {
+      const res = await bad.app.inject({ url: '/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=roads&STYLES=&CRS=EPSG:2154&BBOX=0,0,1,1&WIDTH=10&HEIGHT=10&FORMAT=image/png' });
+      expect(res.statusCode).toBe(500);
+      expect(res.body).toContain("label property 'nope' is not a column");
+      const caps = await bad.app.inject({ url: '/wms?SERVICE=WMS&REQUEST=GetCapabilities' });
+      expect(caps.statusCode).toBe(200);
+    } finally {
+      await bad.close();
+    }
+  });
+});
+
+describe('INSPIRE view service extended capabilities', () => {
+  it('are emitted in 1.3.0 when configured, and validate', async () => {
+    const insp = await makeTestApp({ service: { inspire: { metadataUrl: 'https://geo.example.org/csw?SERVICE=CSW&REQUEST=GetRecordById&ID=wms-1', language: 'fre' } }, layers: [{ table: 'public.communes' }] });
+    try {
+      const caps = (await insp.app.inject({ url: '/wms?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0' })).body;
+      expect(caps).toContain('<inspire_vs:ExtendedCapabilities>');
+      expect(caps).toContain('<inspire_common:URL>https://geo.example.org/csw?SERVICE=CSW&amp;REQUEST=GetRecordById&amp;ID=wms-1</inspire_common:URL>');
+      expect(caps).toContain('<inspire_common:Language>fre</inspire_common:Language>');
+      const c11 = (await insp.app.inject({ url: '/wms?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1' })).body;
+      expect(c11).not.toContain('inspire');
+      if (canValidate) {
+        const [r] = validateXml([caps]);
+        expect(r.valid, r.output).toBe(true);
+      } else console.warn(skipReason);
+    } finally {
+      await insp.close();
+    }
+  });
+});

@@ -84,6 +84,13 @@ export function transformPoint(x: number, y: number, from: number, to: number): 
   return [p[0], p[1]];
 }
 
+export class ExtentError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ExtentError';
+  }
+}
+
 /**
  * Transform an extent, sampling `steps` points along each edge (and the interior grid for
  * projections whose extremes may lie inside, e.g. near a pole), and return the enclosing extent.
@@ -113,7 +120,7 @@ export function transformExtent(e: Extent, from: number, to: number, steps = 16)
       if (p[1] > maxy) maxy = p[1];
     }
   }
-  if (!Number.isFinite(minx)) throw new Error(`extent cannot be transformed from EPSG:${from} to EPSG:${to}`);
+  if (!Number.isFinite(minx)) throw new ExtentError(`extent cannot be transformed from EPSG:${from} to EPSG:${to}`);
   return { minx, miny, maxx, maxy };
 }
 

@@ -15,9 +15,9 @@ import type pg from 'pg';
 import { compileFilter } from '../filter/sql.js';
 import { quoteIdent, qualifiedTable } from '../db/pool.js';
 import type { Extent, Layer } from '../registry/types.js';
-import { scaleDenominator, transformExtent } from '../crs/index.js';
+import { ExtentError, scaleDenominator, transformExtent } from '../crs/index.js';
 import { decodeTwkb, type TwkbPart } from './twkb.js';
-import { layerStyles, ruleActive, type LineSymbolizer, type PointSymbolizer, type PolygonSymbolizer, type Rule, type Style, type TextSymbolizer } from './style.js';
+import { fontList, layerStyles, ruleActive, type LineSymbolizer, type PointSymbolizer, type PolygonSymbolizer, type Rule, type Style, type TextSymbolizer } from './style.js';
 import { drawMark } from './marks.js';
 
 export type MapFormat = 'image/png' | 'image/png8' | 'image/jpeg' | 'image/webp';
@@ -131,7 +131,31 @@ export function layerQuery(layer: Layer, rules: Rule[], o: { epsg: number; bbox:
     const lp = affine(inOut(isPoint ? `ST_GeometryN(${g}, 1)` : `ST_PointOnSurface(${g})`));
     cols.push(`ST_X(${lp}) AS lx, ST_Y(${lp}) AS ly`);
   }
-  const text = `SELECT ${cols.join(', ')} FROM ${qualifiedTable(layer.schema, layer.table)} WHERE ${g} && ${env}`;
+  const table = qualifiedTable(layer.schema, layer.table);
+  if (isPoint) return { text: `SELECT ${cols.join(', ')} FROM ${table} WHERE ${g} && ${env}`, values, textRules };
+  // Sub-pixel features (bounding box under a pixel, tested on the stored box in the layer's CRS,
+  // before any transformation) are reduced to one point per pixel in SQL: a region-wide view of
+  // a dense layer sends at most one row per pixel instead of one per feature.
+  const resN = Math.min((search.maxx - search.minx) / (o.width + 2 * o.margin), (search.maxy - search.miny) / (o.height + 2 * o.margin));
+  const r = p(resN);
+  const small = `(ST_XMax(${g}) - ST_XMin(${g}) < ${r}::float8 AND ST_YMax(${g}) - ST_YMin(${g}) < ${r}::float8)`;
+  const centre = `ST_SetSRID(ST_MakePoint((ST_XMin(${g}) + ST_XMax(${g})) / 2, (ST_YMin(${g}) + ST_YMax(${g})) / 2), ${layer.srid})`;
+  const ruleCols: string[] = [];
+  const ruleAggs: string[] = [];
+  rules.forEach((rule, i) => {
+    if (!rule.filter) return;
+    ruleCols.push(`coalesce((${compileFilter(rule.filter, target, values)}), false) AS r${i}`);
+    ruleAggs.push(`bool_or(r${i}) AS r${i}`);
+  });
+  const nulls = textRules.map((_, i) => `NULL::text AS l${i}`);
+  if (textRules.length) nulls.push('NULL::float8 AS lx, NULL::float8 AS ly');
+  const text =
+    `SELECT ${cols.join(', ')} FROM ${table} WHERE ${g} && ${env} AND NOT ${small}\n` +
+    `UNION ALL\n` +
+    `SELECT ST_AsTWKB(ST_MakePoint(px + 0.5, py + 0.5), 1) AS g${[...ruleAggs, ...nulls].map((c) => `, ${c}`).join('')}\n` +
+    `FROM (SELECT floor(ST_X(c)) AS px, floor(ST_Y(c)) AS py${ruleCols.map((c) => `, ${c}`).join('')}\n` +
+    `      FROM (SELECT t.*, ${affine(inOut(centre))} AS c FROM ${table} t WHERE ${g} && ${env} AND ${small}) s) q\n` +
+    `GROUP BY px, py`;
   return { text, values, textRules };
 }
 
@@ -153,9 +177,13 @@ async function queryLayer(client: pg.PoolClient, layer: Layer, rules: Rule[], o:
 }
 
 function addRings(path: Path2D, part: TwkbPart, close: boolean): void {
-  // sub-pixel features become one pixel
+  // sub-pixel features become one pixel (those reduced in SQL come as the pixel's centre point)
   const r0 = part.rings[0];
   if (!r0 || r0.length < 2) return;
+  if (part.kind === 1) {
+    path.rect(Math.floor(r0[0]), Math.floor(r0[1]), 1, 1);
+    return;
+  }
   let minx = Infinity;
   let miny = Infinity;
   let maxx = -Infinity;
@@ -182,7 +210,7 @@ function addRings(path: Path2D, part: TwkbPart, close: boolean): void {
 
 function drawPolygons(g: SKRSContext2D, feats: Feature[], s: PolygonSymbolizer): void {
   const path = new Path2D();
-  for (const f of feats) for (const part of f.parts) if (part.kind === 3) addRings(path, part, true);
+  for (const f of feats) for (const part of f.parts) if (part.kind === 3 || part.kind === 1) addRings(path, part, true);
   if (s.fill) {
     g.globalAlpha = s.fillOpacity;
     g.fillStyle = s.fill;
@@ -205,7 +233,7 @@ function drawLines(g: SKRSContext2D, feats: Feature[], s: LineSymbolizer): void 
   for (const f of feats) {
     for (const part of f.parts) {
       if (part.kind === 2) addRings(path, part, false);
-      else if (part.kind === 3) addRings(path, part, true);
+      else addRings(path, part, true);
     }
   }
   g.globalAlpha = s.opacity;
@@ -220,35 +248,43 @@ function drawLines(g: SKRSContext2D, feats: Feature[], s: LineSymbolizer): void 
 }
 
 function drawPoints(g: SKRSContext2D, feats: Feature[], s: PointSymbolizer): void {
-  const path = new Path2D();
+  const centres: number[] = [];
   for (const f of feats) {
     for (const part of f.parts) {
-      let x: number;
-      let y: number;
-      if (part.kind === 1) [x, y] = part.rings[0];
-      else if (f.lx !== null && f.ly !== null) [x, y] = [f.lx, f.ly];
-      else continue;
-      drawMark(path, s.mark, x, y, s.size, s.rotation);
+      if (part.kind === 1) centres.push(part.rings[0][0], part.rings[0][1]);
+      else if (f.lx !== null && f.ly !== null) centres.push(f.lx, f.ly);
     }
   }
-  if (s.fill) {
+  const fill = s.fill ?? (s.stroke ? undefined : '#808080');
+  const stroke = s.stroke && s.strokeWidth > 0 ? s.stroke : undefined;
+  g.setLineDash([]);
+  g.lineWidth = s.strokeWidth;
+  g.lineJoin = 'miter';
+  if (fill) g.fillStyle = fill;
+  if (stroke) g.strokeStyle = stroke;
+  if (s.mark === 'circle') {
+    // one path per circle: Skia's arcs appended to one big path cost O(n) each (measured)
+    const r = s.size / 2;
+    for (let i = 0; i < centres.length; i += 2) {
+      g.beginPath();
+      g.arc(centres[i], centres[i + 1], r, 0, Math.PI * 2);
+      if (fill) {
+        g.globalAlpha = s.fillOpacity;
+        g.fill();
+        g.globalAlpha = 1;
+      }
+      if (stroke) g.stroke();
+    }
+    return;
+  }
+  const path = new Path2D();
+  for (let i = 0; i < centres.length; i += 2) drawMark(path, s.mark, centres[i], centres[i + 1], s.size, s.rotation);
+  if (fill) {
     g.globalAlpha = s.fillOpacity;
-    g.fillStyle = s.fill;
     g.fill(path, 'nonzero');
-  }
-  if (s.stroke && s.strokeWidth > 0) {
     g.globalAlpha = 1;
-    g.strokeStyle = s.stroke;
-    g.lineWidth = s.strokeWidth;
-    g.lineJoin = 'miter';
-    g.setLineDash([]);
-    g.stroke(path);
   }
-  if (!s.fill && !s.stroke) {
-    g.fillStyle = '#808080';
-    g.fill(path);
-  }
-  g.globalAlpha = 1;
+  if (stroke) g.stroke(path);
 }
 
 /** Place labels in order, skipping those that overlap one already placed. */
@@ -256,7 +292,7 @@ function drawLabels(g: SKRSContext2D, labels: Label[], width: number, height: nu
   const placed: [number, number, number, number][] = [];
   for (const l of labels) {
     const s = l.sym;
-    g.font = `${s.size}px ${s.font}`;
+    g.font = `${s.size}px ${fontList(s.font)}`;
     const w = g.measureText(l.text).width;
     const pad = (s.halo?.radius ?? 0) + 1;
     const x = l.x + s.offset[0] - w / 2;
@@ -294,14 +330,23 @@ export async function drawMap(rc: RenderContext, o: MapOptions) {
   let ok = false;
   try {
     await client.query('BEGIN READ ONLY');
-    if (o.timeoutMs) await client.query(`SELECT set_config('statement_timeout', $1, true)`, [String(Math.max(1, Math.floor(o.timeoutMs)))]);
+    // no parallel workers: starting them costs ~30 ms, more than most map queries take (measured)
+    await client.query(`SELECT set_config('statement_timeout', $1, true), set_config('max_parallel_workers_per_gather', '0', true)`, [String(o.timeoutMs ? Math.max(1, Math.floor(o.timeoutMs)) : 0)]);
     for (const rl of o.layers) {
       const style = resolveStyle(rl.layer, rl.style);
       const rules = style.rules.filter((r) => ruleActive(r, scale));
       if (!rules.length) continue;
       let margin = 2;
       for (const r of rules) for (const s of r.symbolizers) margin = Math.max(margin, s.kind === 'point' ? s.size : s.kind === 'text' ? 64 : s.kind === 'line' ? s.width : s.strokeWidth);
-      const { features, textRules } = await queryLayer(client, rl.layer, rules, o, margin);
+      let result: Awaited<ReturnType<typeof queryLayer>>;
+      try {
+        result = await queryLayer(client, rl.layer, rules, o, margin);
+      } catch (e) {
+        // the map extent has no image in the layer's CRS (e.g. a whole-world view): nothing to draw
+        if (e instanceof ExtentError) continue;
+        throw e;
+      }
+      const { features, textRules } = result;
       if (Date.now() > deadline) throw new RenderTimeout();
       let t = 0;
       rules.forEach((rule, i) => {
@@ -339,23 +384,26 @@ export async function drawMap(rc: RenderContext, o: MapOptions) {
   return canvas;
 }
 
-/** Encode a canvas in the requested format. */
+/**
+ * Encode a canvas in the requested format. PNG goes through sharp (faster than Skia's encoder
+ * and smaller files, docs/rasteriser.md): RGBA when transparent, 24-bit RGB otherwise, or an
+ * 8-bit palette; JPEG and WebP use Skia's encoders (as fast as sharp's, without the pixel copy).
+ */
 export async function encodeCanvas(canvas: Canvas, format: MapFormat, transparent: boolean): Promise<Buffer> {
+  // Skia's buffer is premultiplied RGBA; sharp takes it as is (getImageData's unpremultiply costs more than the encode)
+  const raw = { width: canvas.width, height: canvas.height, channels: 4 as const, premultiplied: true };
   switch (format) {
-    case 'image/png8': {
-      const img = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
-      return sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), { raw: { width: canvas.width, height: canvas.height, channels: 4 } })
-        .png({ palette: true, compressionLevel: 6, effort: 1 })
-        .toBuffer();
-    }
+    case 'image/png8':
+      return sharp(canvas.data(), { raw }).png({ palette: true, effort: 1 }).toBuffer();
     case 'image/jpeg':
       return canvas.encode('jpeg', 85);
     case 'image/webp':
       return canvas.encode('webp', 85);
     case 'image/png':
-    default:
-      void transparent;
-      return canvas.encode('png');
+    default: {
+      const img = sharp(canvas.data(), { raw });
+      return (transparent ? img : img.removeAlpha()).png({ compressionLevel: 3 }).toBuffer();
+    }
   }
 }
 

@@ -4,7 +4,7 @@ import type { Layer } from '../registry/types.js';
 import type { Rule, Style, Symbolizer } from './style.js';
 import { drawMark } from './marks.js';
 
-const FONT = '12px sans-serif';
+const FONT = '12px "DejaVu Sans", sans-serif';
 const PAD = 4;
 
 function legendRules(style: Style): Rule[] {

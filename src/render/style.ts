@@ -10,6 +10,9 @@
 import { parseCql2Text } from '../filter/cql2.js';
 import type { FilterNode } from '../filter/ast.js';
 import type { GeometryType, Layer } from '../registry/types.js';
+import { compileFilter } from '../filter/sql.js';
+// sld.ts imports this module too; the functions are only called at run time, so the cycle is safe
+import { parseSld } from './sld.js';
 
 export type MarkName = 'circle' | 'square' | 'triangle' | 'star' | 'cross' | 'x';
 export const MARKS: MarkName[] = ['circle', 'square', 'triangle', 'star', 'cross', 'x'];
@@ -70,6 +73,20 @@ export interface Style {
   title: string;
   abstract?: string;
   rules: Rule[];
+}
+
+/**
+ * CSS font list for a style's font-family: generic families are resolved to the DejaVu fonts
+ * (Skia's generic fallback would pick a serif face on a bare Debian).
+ */
+export function fontList(family: string): string {
+  const generic: Record<string, string> = { 'sans-serif': '"DejaVu Sans", sans-serif', serif: '"DejaVu Serif", serif', monospace: '"DejaVu Sans Mono", monospace' };
+  return family
+    .split(',')
+    .map((f) => f.trim())
+    .filter(Boolean)
+    .map((f) => generic[f.toLowerCase()] ?? (/^[\w -]+$/.test(f) && f.includes(' ') ? `"${f}"` : f))
+    .join(', ');
 }
 
 export class StyleError extends Error {
@@ -185,6 +202,7 @@ const SYMBOLIZER_KEYS: Record<string, string> = {
 /** Parse one named style from its config object. Throws StyleError naming the faulty key. */
 export function parseStyle(name: string, raw: Obj, where = `styles.${name}`): Style {
   if (!raw || typeof raw !== 'object') throw new StyleError(`${where}: a style is a mapping with 'rules'`);
+  if (typeof raw.sld === 'string') return parseSld(name, raw.sld, `${where}.sld`);
   const rulesRaw = raw.rules;
   if (!Array.isArray(rulesRaw) || !rulesRaw.length) throw new StyleError(`${where}.rules: a non-empty list of rules`);
   const rules = rulesRaw.map((r: Obj, i: number): Rule => {
@@ -332,6 +350,23 @@ export function layerStyles(layer: Layer): LayerStyles {
     const fieldNames = new Set(layer.fields.map((f) => f.name));
     if (demo && demo.requires.every((f) => fieldNames.has(f))) styles.set('default', parseStyle('default', demo.raw));
     else styles.set('default', defaultStyleFor(layer.geometryType));
+  }
+  // check the styles against the layer's columns once, so that a bad style is a clear error
+  const fieldNames = new Set(layer.fields.map((f) => f.name));
+  const target = { fields: layer.fields, geometryColumn: layer.geometryColumn, srid: layer.srid, primaryKey: layer.primaryKey, layerName: layer.name };
+  for (const s of styles.values()) {
+    for (const r of s.rules) {
+      if (r.filter) {
+        try {
+          compileFilter(r.filter, target, []);
+        } catch (e) {
+          throw new StyleError(`layers.${layer.name}.styles.${s.name}, rule '${r.name}': filter '${r.filterText}': ${(e as Error).message}`);
+        }
+      }
+      for (const sym of r.symbolizers) {
+        if (sym.kind === 'text' && !fieldNames.has(sym.label)) throw new StyleError(`layers.${layer.name}.styles.${s.name}, rule '${r.name}': label property '${sym.label}' is not a column of the layer`);
+      }
+    }
   }
   const names = [...styles.keys()];
   let defaultName = layer.defaultStyle && styles.has(layer.defaultStyle) ? layer.defaultStyle : names[0];

@@ -3,7 +3,7 @@ import type { AppContext } from '../../context.js';
 import { XmlWriter } from '../../ows/xml.js';
 import { ADVERTISED_CRS, OGC_PIXEL_SIZE, resolveWmsCrs, transformExtent } from '../../crs/index.js';
 import type { Extent, Layer } from '../../registry/types.js';
-import { layerStyles, type Style } from '../../render/style.js';
+import { defaultStyleFor, layerStyles, type LayerStyles, type Style } from '../../render/style.js';
 import { legendSize } from '../../render/legend.js';
 import { ADVERTISED_FORMATS, publishedLayers } from './params.js';
 
@@ -49,16 +49,19 @@ export function capabilities(ctx: AppContext, version: string, base: string): st
   const layers = publishedLayers(ctx);
   const w = new XmlWriter({ declaration: false });
   let head = '<?xml version="1.0" encoding="UTF-8"?>\n';
+  // INSPIRE scenario 1 needs the service metadata record's URL; without it nothing is emitted
+  const inspire = v13 && cfg.inspire?.metadataUrl ? cfg.inspire : undefined;
   if (v13) {
     w.start('WMS_Capabilities', {
       version: '1.3.0',
-      updateSequence: undefined,
       xmlns: 'http://www.opengis.net/wms',
       'xmlns:xlink': 'http://www.w3.org/1999/xlink',
       'xmlns:sld': 'http://www.opengis.net/sld',
       'xmlns:xsi': 'http://www.w3.org/2001/XMLSchema-instance',
+      ...(inspire ? { 'xmlns:inspire_common': 'http://inspire.ec.europa.eu/schemas/common/1.0', 'xmlns:inspire_vs': 'http://inspire.ec.europa.eu/schemas/inspire_vs/1.0' } : {}),
       'xsi:schemaLocation':
-        'http://www.opengis.net/wms http://schemas.opengis.net/wms/1.3.0/capabilities_1_3_0.xsd http://www.opengis.net/sld http://schemas.opengis.net/sld/1.1.0/sld_capabilities.xsd',
+        'http://www.opengis.net/wms http://schemas.opengis.net/wms/1.3.0/capabilities_1_3_0.xsd http://www.opengis.net/sld http://schemas.opengis.net/sld/1.1.0/sld_capabilities.xsd' +
+        (inspire ? ' http://inspire.ec.europa.eu/schemas/inspire_vs/1.0 http://inspire.ec.europa.eu/schemas/inspire_vs/1.0/inspire_vs.xsd' : ''),
     });
   } else {
     head += '<!DOCTYPE WMT_MS_Capabilities SYSTEM "http://schemas.opengis.net/wms/1.1.1/WMS_MS_Capabilities.dtd">\n';
@@ -133,6 +136,24 @@ export function capabilities(ctx: AppContext, version: string, base: string): st
   w.start('Exception');
   for (const f of v13 ? ['XML', 'INIMAGE', 'BLANK'] : ['application/vnd.ogc.se_xml', 'application/vnd.ogc.se_inimage', 'application/vnd.ogc.se_blank']) w.el('Format', f);
   w.end();
+  if (inspire) {
+    // INSPIRE Technical Guidance for View Services, scenario 1: metadata URL + languages
+    const lang = (inspire.language ?? cfg.language ?? 'fre').toLowerCase();
+    w.start('inspire_vs:ExtendedCapabilities');
+    const metadataUrl = () => {
+      w.start('inspire_common:MetadataUrl');
+      w.el('inspire_common:URL', inspire.metadataUrl!);
+      w.el('inspire_common:MediaType', 'application/vnd.ogc.csw.GetRecordByIdResponse_xml');
+      w.end();
+    };
+    const languages = () => {
+      w.start('inspire_common:SupportedLanguages').start('inspire_common:DefaultLanguage').el('inspire_common:Language', lang).end().end();
+      w.start('inspire_common:ResponseLanguage').el('inspire_common:Language', lang).end();
+    };
+    metadataUrl();
+    languages();
+    w.end();
+  }
 
   // root layer
   const rootExtent = layers.reduce<Extent | null>((acc, l) => union(acc, l.wgs84Extent), null);
@@ -186,7 +207,14 @@ function layerElement(w: XmlWriter, l: Layer, v13: boolean, base: string, online
   }
   if (l.wgs84Extent) geoBox(w, l.wgs84Extent, v13);
   for (const [code, e] of boxes(l)) bbox(w, code, e, v13);
-  const ls = layerStyles(l);
+  let ls: LayerStyles;
+  try {
+    ls = layerStyles(l);
+  } catch {
+    // a broken style configuration (logged at start): advertise the default style only
+    const d = defaultStyleFor(l.geometryType);
+    ls = { names: ['default'], styles: new Map([['default', d]]), defaultName: 'default' };
+  }
   for (const name of ls.names) {
     const s = ls.styles.get(name)!;
     w.start('Style');

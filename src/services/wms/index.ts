@@ -11,13 +11,15 @@ import { registerOwsService, type OwsRequest } from '../../ows/service.js';
 import { encodeCanvas, renderMap, RenderTimeout, StyleNotFound, resolveStyle, type MapFormat } from '../../render/index.js';
 import { renderLegend } from '../../render/legend.js';
 import { QueueFull, RenderGate } from '../../render/queue.js';
-import { StyleError } from '../../render/style.js';
+import { layerStyles, ruleActive, StyleError } from '../../render/style.js';
 import { capabilities } from './capabilities.js';
 import { getFeatureInfo } from './featureinfo.js';
 import { tiledGetMap } from '../wmts/tiled-wms.js';
 import { CONTENT_TYPE, exceptionMode, findLayer, parseBgcolor, parseBool, parseFormat, parseMapParams } from './params.js';
 
 const gates = new WeakMap<AppContext, RenderGate>();
+
+class ClientGone extends Error {}
 
 function gateFor(ctx: AppContext): RenderGate {
   let g = gates.get(ctx);
@@ -30,6 +32,7 @@ function gateFor(ctx: AppContext): RenderGate {
 
 /** Map renderer errors onto WMS exceptions. */
 function wmsError(e: unknown): unknown {
+  if (e instanceof ClientGone) return new OwsException('NoApplicableCode', 'the client closed the connection', undefined, 499);
   if (e instanceof QueueFull) {
     const ex = new OwsException('ServerBusy', e.message, undefined, 503);
     ex.headers['Retry-After'] = '2';
@@ -43,13 +46,15 @@ function wmsError(e: unknown): unknown {
 
 async function getMap(req: OwsRequest): Promise<unknown> {
   const { ctx } = req;
-  const mp = parseMapParams(ctx, req.kvp, req.version);
   try {
+    const mp = parseMapParams(ctx, req.kvp, req.version);
     // tiled WMS (src/services/wmts/tiled-wms.ts): a request that is exactly a grid tile comes from the tile cache
     const tiled = await tiledGetMap(req, mp);
     if (tiled) return tiled;
-    const img = await gateFor(ctx).run(() =>
-      renderMap(ctx, {
+    const img = await gateFor(ctx).run(() => {
+      // a client that gave up while its request waited in the queue gets no render
+      if (req.http.raw.destroyed) throw new ClientGone();
+      return renderMap(ctx, {
         layers: mp.layers,
         bbox: mp.bbox,
         epsg: mp.crs.epsg,
@@ -59,8 +64,8 @@ async function getMap(req: OwsRequest): Promise<unknown> {
         transparent: mp.transparent,
         bgcolor: mp.bgcolor,
         timeoutMs: ctx.config.limits.renderTimeoutMs,
-      }),
-    );
+      });
+    });
     return req.reply.code(200).type(CONTENT_TYPE[mp.format]).send(img);
   } catch (e) {
     throw wmsError(e);
@@ -82,6 +87,11 @@ async function getLegendGraphic(req: OwsRequest): Promise<unknown> {
     const rule = style.rules.find((r) => r.name === kvp.RULE);
     if (!rule) throw new OwsException('InvalidParameterValue', `rule '${kvp.RULE}' is not in style '${style.name}'`, 'rule');
     style = { ...style, rules: [rule] };
+  }
+  if (kvp.SCALE) {
+    const scale = Number(kvp.SCALE);
+    if (!Number.isFinite(scale) || scale <= 0) throw new OwsException('InvalidParameterValue', `SCALE must be a positive number, got '${kvp.SCALE}'`, 'scale');
+    style = { ...style, rules: style.rules.filter((r) => ruleActive(r, scale)) };
   }
   const width = parseIntParam(kvp, 'WIDTH', { min: 4, max: 512 }) ?? 20;
   const height = parseIntParam(kvp, 'HEIGHT', { min: 4, max: 512 }) ?? 20;
@@ -116,7 +126,7 @@ async function imageException(err: OwsException, kvp: Kvp): Promise<{ body: Buff
   }
   if (mode === 'inimage') {
     g.fillStyle = '#cc0000';
-    g.font = '12px sans-serif';
+    g.font = '12px "DejaVu Sans", sans-serif';
     g.textBaseline = 'top';
     // wrap the message on the image width
     const words = `${err.code}: ${err.message}`.split(/\s+/);
@@ -137,7 +147,14 @@ async function imageException(err: OwsException, kvp: Kvp): Promise<{ body: Buff
 
 export function registerWms(app: FastifyInstance, ctx: AppContext): void {
   void app;
-  void ctx;
+  // report style configuration errors at start (they also answer a clear exception per request)
+  for (const layer of ctx.registry.list()) {
+    try {
+      layerStyles(layer);
+    } catch (e) {
+      ctx.log.error({ layer: layer.name, err: (e as Error).message }, 'invalid style');
+    }
+  }
   registerOwsService({
     name: 'WMS',
     versions: ['1.3.0', '1.1.1'],
