@@ -264,6 +264,34 @@ describe('vector tiles', () => {
   });
 });
 
+describe('OGC API – Tiles', () => {
+  it('lists the tile matrix sets and serves the same tiles as XYZ and WMTS', async () => {
+    const list = await t.app.inject({ url: '/tileMatrixSets' });
+    expect(list.statusCode).toBe(200);
+    expect(list.json().tileMatrixSets.map((s: { id: string }) => s.id)).toEqual(['WebMercatorQuad', 'WorldCRS84Quad', 'LAMB93']);
+    const tms = (await t.app.inject({ url: '/tileMatrixSets/LAMB93' })).json();
+    expect(tms.crs).toBe('http://www.opengis.net/def/crs/EPSG/0/2154');
+    expect(tms.tileMatrices[5].cellSize).toBeCloseTo(104.98463541666667, 9);
+    expect(tms.tileMatrices[0].pointOfOrigin).toEqual([0, 12000000]);
+    expect((await t.app.inject({ url: '/tileMatrixSets/Nope' })).statusCode).toBe(404);
+    const sets = (await t.app.inject({ url: '/collections/squares/tiles' })).json();
+    const merc = sets.tilesets.find((s: { tileMatrixSetURI?: string }) => s.tileMatrixSetURI?.endsWith('WebMercatorQuad'));
+    expect(merc.dataType).toBe('vector');
+    expect(merc.links.find((l: { rel: string }) => l.rel === 'item').href).toMatch(/\/collections\/squares\/tiles\/WebMercatorQuad\/\{tileMatrix\}\/\{tileRow\}\/\{tileCol\}$/);
+    const { z, x, y } = tileAt(CX, CY, 12);
+    const a = await t.app.inject({ url: `/collections/squares/map/tiles/WebMercatorQuad/${z}/${y}/${x}` });
+    const b = await t.app.inject({ url: `/tiles/squares/${z}/${x}/${y}.png` });
+    expect(a.statusCode).toBe(200);
+    expect(a.headers['content-type']).toBe('image/png');
+    expect(Buffer.compare(a.rawPayload, b.rawPayload)).toBe(0);
+    const v = await t.app.inject({ url: `/collections/squares/tiles/WebMercatorQuad/${z}/${y}/${x}` });
+    expect(v.headers['content-type']).toBe('application/vnd.mapbox-vector-tile');
+    expect(new VectorTile(new PbfReader(v.rawPayload)).layers.squares.length).toBeGreaterThan(0);
+    expect((await t.app.inject({ url: `/collections/squares/tiles/WebMercatorQuad/2/9/0` })).statusCode).toBe(404);
+    expect((await t.app.inject({ url: `/collections/nope/tiles` })).statusCode).toBe(404);
+  });
+});
+
 describe('coalescing and tiers', () => {
   it('N concurrent cold requests for one metatile cause one render', async () => {
     const engine = tileEngine(t.ctx);
@@ -277,8 +305,12 @@ describe('coalescing and tiers', () => {
     expect(engine.stats.renders - before.renders).toBe(1);
     expect(engine.stats.coalesced - before.coalesced).toBe(11);
     expect(rs.filter((r) => r.headers['x-cache-tier'] === 'coalesced').length).toBe(11);
-    const metrics = await t.ctx.metrics!.registry.getSingleMetricAsString('geodata_cache_events_total').catch(() => '');
-    void metrics;
+    const metrics = await t.ctx.metrics!.registry.metrics();
+    expect(metrics).toMatch(/geodata_cache_events_total\{tier="render",event="coalesced"\} (\d+)/);
+    expect(Number(metrics.match(/geodata_cache_events_total\{tier="render",event="coalesced"\} (\d+)/)![1])).toBeGreaterThanOrEqual(11);
+    expect(metrics).toMatch(/geodata_cache_events_total\{tier="memory",event="hit"\} [1-9]/);
+    expect(metrics).toMatch(/geodata_cache_events_total\{tier="memory",event="miss"\} [1-9]/);
+    expect(metrics).toMatch(/geodata_cache_events_total\{tier="disk",event="miss"\} [1-9]/);
   });
 
   it('the memory LRU is bounded in bytes and evicts', async () => {

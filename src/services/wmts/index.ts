@@ -19,6 +19,7 @@ import { findMatrixSet, tileExtent, WEB_MERCATOR_QUAD, type TileMatrixSet } from
 import { seed } from '../../tiles/seed.js';
 import { wmtsCapabilities, INFO_FORMATS } from './capabilities.js';
 import { sendTile } from './http.js';
+import { registerOgcApiTiles } from './ogcapi.js';
 import { timingSafeEqual } from 'node:crypto';
 
 function findLayer(ctx: AppContext, name: string, locator = 'layer'): Layer {
@@ -183,6 +184,8 @@ export function registerWmts(app: FastifyInstance, ctx: AppContext): void {
       GetFeatureInfo: wmtsGetFeatureInfo,
     },
   });
+
+  registerOgcApiTiles(app, ctx);
 
   app.addHook('onClose', async () => {
     if (hasTileEngine(ctx)) await tileEngine(ctx).close();
