@@ -57,6 +57,15 @@ async function pixel(png: Buffer, x: number, y: number): Promise<number[]> {
   return [data[i], data[i + 1], data[i + 2], data[i + 3]];
 }
 
+// A small square centred on the left edge of WebMercatorQuad tile column LCOL at z14 — a
+// metatile boundary (LCOL multiple of 4) — whose label straddles two tiles of two metatiles.
+const LZ = 14;
+const LSPAN = WEB_MERCATOR_QUAD.matrices[LZ].resolution * 256;
+const [lmx0, lmy0] = transformPoint(930000, 6790000, 2154, 3857);
+const LCOL = Math.round((lmx0 - WEB_MERCATOR_QUAD.origin[0]) / LSPAN / 4) * 4;
+const LROW = Math.floor((WEB_MERCATOR_QUAD.origin[1] - lmy0) / LSPAN);
+const [LX, LY] = transformPoint(WEB_MERCATOR_QUAD.origin[0] + LCOL * LSPAN, WEB_MERCATOR_QUAD.origin[1] - (LROW + 0.5) * LSPAN, 3857, 2154);
+
 let t: TestApp;
 
 beforeAll(async () => {
@@ -67,7 +76,8 @@ beforeAll(async () => {
     CREATE TABLE tilestest.squares (id int PRIMARY KEY, kind text, nom text, surface float8, geom geometry(Polygon, 2154));
     INSERT INTO tilestest.squares VALUES
       (1, 'big', 'Carré rouge', 1e8, ST_MakeEnvelope(${CX - 5000}, ${CY - 5000}, ${CX + 5000}, ${CY + 5000}, 2154)),
-      (2, 'small', 'Petit carré', 1e6, ST_MakeEnvelope(950000, 6850000, 951000, 6851000, 2154));
+      (2, 'small', 'Petit carré', 1e6, ST_MakeEnvelope(950000, 6850000, 951000, 6851000, 2154)),
+      (3, 'label', 'Étiquette à cheval', 1e4, ST_MakeEnvelope(${LX - 100}, ${LY - 100}, ${LX + 100}, ${LY + 100}, 2154));
     CREATE INDEX ON tilestest.squares USING gist (geom);
     ANALYZE tilestest.squares;`);
   await c.end();
@@ -166,6 +176,26 @@ describe('GetTile', () => {
     const far = await t.app.inject({ url: `/wmts/1.0.0/squares/red/WebMercatorQuad/12/100/100.png` });
     expect(far.statusCode).toBe(200);
     expect((await pixel(far.rawPayload, 128, 128))[3]).toBe(0);
+  });
+
+  it('a label crossing a metatile edge is drawn on both sides (not clipped)', async () => {
+    const left = await t.app.inject({ url: `/tiles/squares/${LZ}/${LCOL - 1}/${LROW}.png?style=labelled` });
+    const right = await t.app.inject({ url: `/tiles/squares/${LZ}/${LCOL}/${LROW}.png?style=labelled` });
+    expect(left.statusCode).toBe(200);
+    expect(right.statusCode).toBe(200);
+    // dark (text) pixels next to the shared edge, on both sides, in the label's row band
+    const dark = async (png: Buffer, x0: number, x1: number) => {
+      const { data } = await sharp(png).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+      let n = 0;
+      for (let y = 118; y <= 138; y++) for (let x = x0; x <= x1; x++) {
+        const i = (y * 256 + x) * 4;
+        if (data[i + 3] > 200 && data[i] < 90 && data[i + 1] < 90 && data[i + 2] < 90) n++;
+      }
+      return n;
+    };
+    // the label is wider than the 200 m square: text pixels well beyond the square on each side
+    expect(await dark(left.rawPayload, 200, 255)).toBeGreaterThan(0);
+    expect(await dark(right.rawPayload, 0, 55)).toBeGreaterThan(0);
   });
 
   it('HTTP caching: ETag, Last-Modified, Cache-Control from the layer, 304 on If-None-Match', async () => {

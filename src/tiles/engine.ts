@@ -175,7 +175,7 @@ export class TileEngine {
     const n = format === 'mvt' ? 1 : Math.max(1, this.opts.metatile);
     const mx = Math.floor(col / n) * n;
     const my = Math.floor(row / n) * n;
-    const flightKey = `${key.slice(0, key.indexOf(`/${z}/`))}/${z}/${mx}/${my}.${format}`;
+    const flightKey = `${this.layerPrefix(layer, version)}${safeName(sname)}/${set.id}/${z}/${mx}/${my}.${format}`;
     let p = this.inflight.get(flightKey);
     let source = 'render';
     if (p) {
