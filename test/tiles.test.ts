@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
 import pg from 'pg';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { VectorTile } from '@mapbox/vector-tile';
@@ -292,6 +292,43 @@ describe('vector tiles', () => {
     expect(again.headers['x-cache']).toBe('HIT');
     expect(Buffer.compare(again.rawPayload, r.rawPayload)).toBe(0);
   });
+});
+
+const gdal = existsSync('/usr/bin/gdal_translate');
+describe('client: GDAL WMTS driver', () => {
+  it.skipIf(!gdal)('gdal_translate reads the square through the RESTful WMTS from the live server', async () => {
+    const s = await makeTestApp(config);
+    const gdir = mkdtempSync(path.join(os.tmpdir(), 'wmts-gdal-'));
+    try {
+      const addr = await s.app.listen({ port: 0, host: '127.0.0.1' });
+      const out = path.join(gdir, 'out.png');
+      const [mx, my] = transformPoint(CX, CY, 2154, 3857);
+      const h = 12000; // 24 km window around the 10 km square (in Web Mercator metres)
+      const src = `WMTS:${addr}/wmts/1.0.0/WMTSCapabilities.xml,layer=squares,tilematrixset=WebMercatorQuad`;
+      const args = ['-of', 'PNG', '-projwin', String(mx - h), String(my + h), String(mx + h), String(my - h), '-outsize', '200', '200', src, out];
+      const r = await new Promise<{ status: number | null; out: string }>((resolve) => {
+        // asynchronous: the server answering GDAL lives in this process
+        const p = spawn('gdal_translate', args, { env: { ...process.env, GDAL_HTTP_TIMEOUT: '30' } });
+        let o = '';
+        p.stdout.on('data', (d) => (o += d));
+        p.stderr.on('data', (d) => (o += d));
+        p.on('close', (status) => resolve({ status, out: o }));
+      });
+      expect(r.status, r.out).toBe(0);
+      const png = readFileSync(out);
+      const { data, info } = await sharp(png).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+      const at = (x: number, y: number) => {
+        const i = (y * info.width + x) * 4;
+        return [data[i], data[i + 1], data[i + 2], data[i + 3]];
+      };
+      expect(at(100, 100).slice(0, 3)).toEqual([255, 0, 0]);
+      expect(at(5, 5)[0] === 255 && at(5, 5)[1] === 0 && at(5, 5)[3] === 255).toBe(false);
+    } finally {
+      await s.close();
+      rmSync(gdir, { recursive: true, force: true });
+    }
+  }, 90_000);
+  it.skipIf(gdal)('skipped: gdal_translate is not installed (apt-get install gdal-bin)', () => undefined);
 });
 
 describe('OGC API – Tiles', () => {
