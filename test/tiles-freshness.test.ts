@@ -195,4 +195,24 @@ describe('freshness through triggers and LISTEN', () => {
     expect((await t.app.inject({ url: url(x, y) })).statusCode).toBe(200);
     expect((await t.app.inject({ url: url(x, y) })).headers['x-cache']).toBe('HIT');
   });
+
+  it('changes made while the server was down are replayed at start: the disk tier is not stale', async () => {
+    const tiles = allTiles();
+    for (const { x, y } of tiles) expect((await t.app.inject({ url: url(x, y) })).statusCode).toBe(200);
+    await t.close(); // the last applied change id is kept in the disk folder
+    const box = squareBox(4, 1);
+    await db.query(`UPDATE tilesfresh.squares SET kind = 'big' WHERE id = $1`, [4 * 6 + 1 + 1]);
+    t = await makeTestApp(config);
+    engine = tileEngine(t.ctx);
+    layer = t.ctx.registry.resolve('fsquares')!;
+    await engine.ready();
+    const over = tileOf(box.minx + SIZE / 2, box.miny + SIZE / 2);
+    const r = await t.app.inject({ url: url(over.x, over.y) });
+    expect(r.headers['x-cache']).toBe('MISS');
+    expect(await pixelAt(r.rawPayload, over.x, over.y, box.minx + SIZE / 2, box.miny + SIZE / 2)).toEqual([255, 0, 0, 255]);
+    const away = tiles.find(({ x, y }) => !affected(box, x, y))!;
+    const a = await t.app.inject({ url: url(away.x, away.y) });
+    expect(a.headers['x-cache']).toBe('HIT');
+    expect(a.headers['x-cache-tier']).toBe('disk');
+  });
 });
