@@ -195,15 +195,21 @@ export class Freshness {
     const f = this.stateFile();
     const maxId = Number((await client.query('SELECT coalesce(max(id), 0) AS m FROM geodata_tiles.changes')).rows[0].m);
     let last = maxId;
+    let known = false;
     if (f) {
       try {
         last = Number(JSON.parse(readFileSync(f, 'utf8')).lastChangeId) || 0;
+        known = true;
       } catch {
         last = maxId; // a fresh cache folder holds nothing stale
       }
     }
     this.lastId = last;
-    if (last >= maxId) return;
+    if (last >= maxId) {
+      // record the starting point at once, so that a crash before the first change cannot hide later ones
+      if (!known) this.saveState();
+      return;
+    }
     const r = await client.query('SELECT id, table_name, op, boxes, version FROM geodata_tiles.changes WHERE id > $1 ORDER BY id LIMIT 10001', [last]);
     if (r.rows.length > 10000) {
       for (const t of this.tracked) for (const layer of this.layersOf(t)) await this.engine.purgeLayer(layer);
