@@ -85,6 +85,9 @@ interface Label {
   sym: TextSymbolizer;
 }
 
+/** Per-row bounding box of the geometry (from a LATERAL subquery), in polygon/line queries. */
+const BOX = '_gd_l._gd_box';
+
 /** Build the SQL for one layer; exported for GetFeatureInfo and benchmarks. */
 export function layerQuery(layer: Layer, rules: Rule[], o: { epsg: number; bbox: Extent; width: number; height: number; margin: number }): { text: string; values: unknown[]; textRules: TextSymbolizer[] } {
   const values: unknown[] = [];
@@ -114,7 +117,7 @@ export function layerQuery(layer: Layer, rules: Rule[], o: { epsg: number; bbox:
     const h = o.height;
     screen = `ST_Simplify(${screen}, 0.5, true)`;
     if (gt !== 'LINESTRING' && gt !== 'MULTILINESTRING') screen = `ST_ForcePolygonCW(${screen})`;
-    screen = `CASE WHEN ST_XMax(${g}) - ST_XMin(${g}) > ${p((search.maxx - search.minx) * 2)}::float8 OR ST_YMax(${g}) - ST_YMin(${g}) > ${p((search.maxy - search.miny) * 2)}::float8 THEN ST_ClipByBox2D(${screen}, ST_MakeEnvelope(${-w}, ${-h}, ${2 * w}, ${2 * h})) ELSE ${screen} END`;
+    screen = `CASE WHEN ST_XMax(${BOX}) - ST_XMin(${BOX}) > ${p((search.maxx - search.minx) * 2)}::float8 OR ST_YMax(${BOX}) - ST_YMin(${BOX}) > ${p((search.maxy - search.miny) * 2)}::float8 THEN ST_ClipByBox2D(${screen}, ST_MakeEnvelope(${-w}, ${-h}, ${2 * w}, ${2 * h})) ELSE ${screen} END`;
   }
   const cols = [`ST_AsTWKB(${screen}, 1) AS g`];
   const fieldNames = new Set(layer.fields.map((f) => f.name));
@@ -133,13 +136,18 @@ export function layerQuery(layer: Layer, rules: Rule[], o: { epsg: number; bbox:
   }
   const table = qualifiedTable(layer.schema, layer.table);
   if (isPoint) return { text: `SELECT ${cols.join(', ')} FROM ${table} WHERE ${g} && ${env}`, values, textRules };
-  // Sub-pixel features (bounding box under a pixel, tested on the stored box in the layer's CRS,
-  // before any transformation) are reduced to one point per pixel in SQL: a region-wide view of
-  // a dense layer sends at most one row per pixel instead of one per feature.
+  // Sub-pixel features (bounding box under a pixel, tested on the box in the layer's CRS, before
+  // any transformation) are grouped on a one-pixel grid in the layer's CRS with plain arithmetic,
+  // and only one point per grid cell is transformed and sent: a region-wide view of a dense layer
+  // sends about one row per pixel instead of one per feature. The box is computed once per row
+  // (LATERAL … OFFSET 0 keeps the planner from inlining it four times).
   const resN = Math.min((search.maxx - search.minx) / (o.width + 2 * o.margin), (search.maxy - search.miny) / (o.height + 2 * o.margin));
   const r = p(resN);
-  const small = `(ST_XMax(${g}) - ST_XMin(${g}) < ${r}::float8 AND ST_YMax(${g}) - ST_YMin(${g}) < ${r}::float8)`;
-  const centre = `ST_SetSRID(ST_MakePoint((ST_XMin(${g}) + ST_XMax(${g})) / 2, (ST_YMin(${g}) + ST_YMax(${g})) / 2), ${layer.srid})`;
+  const cell = p(resN);
+  const ox = p(search.minx);
+  const oy = p(search.miny);
+  const lateral = `CROSS JOIN LATERAL (SELECT ${g}::box2d AS _gd_box OFFSET 0) _gd_l`;
+  const small = `(ST_XMax(${BOX}) - ST_XMin(${BOX}) < ${r}::float8 AND ST_YMax(${BOX}) - ST_YMin(${BOX}) < ${r}::float8)`;
   const ruleCols: string[] = [];
   const ruleAggs: string[] = [];
   rules.forEach((rule, i) => {
@@ -149,13 +157,15 @@ export function layerQuery(layer: Layer, rules: Rule[], o: { epsg: number; bbox:
   });
   const nulls = textRules.map((_, i) => `NULL::text AS l${i}`);
   if (textRules.length) nulls.push('NULL::float8 AS lx, NULL::float8 AS ly');
+  const cellCentre = `ST_SetSRID(ST_MakePoint(${ox}::float8 + (gx + 0.5) * ${cell}::float8, ${oy}::float8 + (gy + 0.5) * ${cell}::float8), ${layer.srid})`;
   const text =
-    `SELECT ${cols.join(', ')} FROM ${table} WHERE ${g} && ${env} AND NOT ${small}\n` +
+    `SELECT ${cols.join(', ')} FROM ${table} ${lateral} WHERE ${g} && ${env} AND NOT ${small}\n` +
     `UNION ALL\n` +
-    `SELECT ST_AsTWKB(ST_MakePoint(px + 0.5, py + 0.5), 1) AS g${[...ruleAggs, ...nulls].map((c) => `, ${c}`).join('')}\n` +
-    `FROM (SELECT floor(ST_X(c)) AS px, floor(ST_Y(c)) AS py${ruleCols.map((c) => `, ${c}`).join('')}\n` +
-    `      FROM (SELECT t.*, ${affine(inOut(centre))} AS c FROM ${table} t WHERE ${g} && ${env} AND ${small}) s) q\n` +
-    `GROUP BY px, py`;
+    `SELECT ST_AsTWKB(${affine(inOut(cellCentre))}, 1) AS g${[...ruleAggs, ...nulls].map((c) => `, ${c}`).join('')}\n` +
+    `FROM (SELECT floor(((ST_XMin(${BOX}) + ST_XMax(${BOX})) / 2 - ${ox}::float8) / ${cell}::float8) AS gx,\n` +
+    `             floor(((ST_YMin(${BOX}) + ST_YMax(${BOX})) / 2 - ${oy}::float8) / ${cell}::float8) AS gy${ruleCols.map((c) => `, ${c}`).join('')}\n` +
+    `      FROM ${table} ${lateral} WHERE ${g} && ${env} AND ${small}) q\n` +
+    `GROUP BY gx, gy`;
   return { text, values, textRules };
 }
 
