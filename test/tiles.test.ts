@@ -308,7 +308,7 @@ describe('client: GDAL WMTS driver', () => {
       const args = ['-of', 'PNG', '-projwin', String(mx - h), String(my + h), String(mx + h), String(my - h), '-outsize', '200', '200', src, out];
       const r = await new Promise<{ status: number | null; out: string }>((resolve) => {
         // asynchronous: the server answering GDAL lives in this process
-        const p = spawn('gdal_translate', args, { env: { ...process.env, GDAL_HTTP_TIMEOUT: '30' } });
+        const p = spawn('gdal_translate', args, { env: { ...process.env, GDAL_HTTP_TIMEOUT: '30', GDAL_DEFAULT_WMS_CACHE_PATH: path.join(gdir, 'gdalcache') } });
         let o = '';
         p.stdout.on('data', (d) => (o += d));
         p.stderr.on('data', (d) => (o += d));
