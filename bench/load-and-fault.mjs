@@ -101,7 +101,7 @@ function request() {
     const z = 10 + Math.floor(rnd() * 4);
     const tx = Math.floor(((7 + rnd() * 0.8 + 180) / 360) * 2 ** z);
     const ty = Math.floor((1 - Math.log(Math.tan(((48.3 + rnd() * 0.8) * Math.PI) / 180) + 1 / Math.cos(((48.3 + rnd() * 0.8) * Math.PI) / 180)) / Math.PI) / 2 * 2 ** z);
-    return { kind: 'XYZ tile', service: 'TILES', url: `/tiles/parcels/${z}/${tx}/${ty}.png` };
+    return { kind: 'XYZ tile', service: 'Tiles', url: `/tiles/parcels/${z}/${tx}/${ty}.png` };
   }
   if (k < 0.9) return { kind: 'CSW GetRecords', service: 'CSW', url: `/csw?SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&typeNames=csw:Record&resultType=results&ElementSetName=brief&constraintLanguage=CQL_TEXT&constraint_language_version=1.1.0&constraint=AnyText%20LIKE%20%27%25commune%25%27` };
   return { kind: 'OGC API items', service: 'OGCAPI', url: `/collections/parcels/items?limit=50&bbox=${[x, y, x + d, y + d].join(',')}&bbox-crs=http://www.opengis.net/def/crs/EPSG/0/2154` };
@@ -139,7 +139,7 @@ async function worker() {
       // the usage statistics count a request once per dataset it touches (a two-layer GetMap: twice)
       okByService[r.service] = (okByService[r.service] ?? 0) + (r.layers ?? 1);
       timeline[sec].ok++;
-      if (outageEnd >= 0 && firstOkAfter < 0 && r.service !== 'TILES') firstOkAfter = Date.now();
+      if (outageEnd >= 0 && firstOkAfter < 0 && r.service !== 'Tiles') firstOkAfter = Date.now();
     } else timeline[sec].err++;
     stats.set(r.kind, s);
   }

@@ -16,4 +16,9 @@ export interface AppContext {
   metrics?: Metrics;
   usage?: UsageStats;
   auth?: Authenticator;
+  /**
+   * Set on the per-request context an OWS request receives (whose registry is the caller's view):
+   * the application's own context, for state that must be shared by all requests (caches, gates).
+   */
+  root?: AppContext;
 }

@@ -5,8 +5,10 @@
  *   demo [--parcels N] [--seed S]   (re)generate the demo data
  *   provision             provision the embedded database and print its URL (password hidden)
  *   check-config [file]   validate a configuration file
-        process.stderr.write(`unknown command '${cmd}'. Commands: serve, demo, provision, check-config, hash-secret, catalog-import
-`);
+ *   hash-secret           hash a password or API key read from stdin (for config security.users/apiKeys)
+ *   seed --layer L [--matrixset S] --zoom A-B [--bbox minlon,minlat,maxlon,maxlat | --polygon layer:id]
+ *        [--style S] [--format png|mvt] [--concurrency N] [--progress-file F]   fill the tile cache
+ *   catalog-import FILE…  import metadata files (ISO 19139, Dublin Core, DCAT RDF) into the catalogue
  */
 import { pino } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config/index.js';
@@ -136,6 +138,11 @@ async function main(): Promise<void> {
         process.stdout.write(`${hashSecret(secret)}\n`);
         break;
       }
+      case 'seed': {
+        const { seedCommand } = await import('./tiles/seed-cli.js');
+        await seedCommand(loadConfig(argValue(args, '--config')), args, log);
+        break;
+      }
       case 'check-config': {
         const cfg = loadConfig(args[0]);
         process.stdout.write(`configuration OK (${cfg.source ?? 'defaults'})\n`);
@@ -147,8 +154,7 @@ async function main(): Promise<void> {
         break;
       }
       default:
-        process.stderr.write(`unknown command '${cmd}'. Commands: serve, demo, provision, check-config, hash-secret, catalog-import
-`);
+        process.stderr.write(`unknown command '${cmd}'. Commands: serve, demo, provision, check-config, hash-secret, catalog-import, seed\n`);
         process.exit(2);
     }
   } catch (e) {

@@ -87,8 +87,27 @@ describe('injection attempts through every parameter', () => {
       `/catalog?${new URLSearchParams({ sort: x })}`,
       `/usage?${new URLSearchParams({ layer: x })}`,
       `/${encodeURIComponent(x)}`,
+      `/tiles/${encodeURIComponent(x)}/3/4/2.png`,
+      `/tiles/parcels/${encodeURIComponent(x)}/4/2.png`,
+      `/tiles/parcels/3/4/${encodeURIComponent(x)}.mvt`,
+      `/wmts/1.0.0/${encodeURIComponent(x)}/default/WebMercatorQuad/3/2/4.png`,
+      `/wmts/1.0.0/parcels/${encodeURIComponent(x)}/WebMercatorQuad/3/2/4.png`,
+      `/wmts/1.0.0/parcels/default/${encodeURIComponent(x)}/3/2/4.png`,
+      `/wmts?${new URLSearchParams({ SERVICE: 'WMTS', REQUEST: 'GetTile', VERSION: '1.0.0', LAYER: x, STYLE: 'default', TILEMATRIXSET: 'WebMercatorQuad', TILEMATRIX: '3', TILEROW: '2', TILECOL: '4', FORMAT: 'image/png' })}`,
+      `/wmts?${new URLSearchParams({ SERVICE: 'WMTS', REQUEST: 'GetTile', VERSION: '1.0.0', LAYER: 'parcels', STYLE: 'default', TILEMATRIXSET: x, TILEMATRIX: '3', TILEROW: '2', TILECOL: '4', FORMAT: 'image/png' })}`,
+      `/tileMatrixSets/${encodeURIComponent(x)}`,
+      `/collections/parcels/tiles/${encodeURIComponent(x)}/3/2/4`,
     ];
   }
+
+  it('path traversal in tile URLs reaches no file outside the cache', async () => {
+    for (const url of ['/tiles/..%2F..%2F..%2Fetc%2Fpasswd/1/1/1.png', '/tiles/parcels/1/1/..%2F..%2F..%2F..%2Fetc%2Fpasswd.png', '/wmts/1.0.0/..%2F..%2Fetc/default/WebMercatorQuad/1/1/1.png', '/tiles/parcels/../../../etc/passwd']) {
+      const r = await t.app.inject({ url });
+      expect(r.statusCode, url).toBeGreaterThanOrEqual(400);
+      expect(r.statusCode, url).toBeLessThan(500);
+      expect(r.body).not.toContain('root:x:0:0');
+    }
+  });
 
   it('no 5xx, nothing executed, no reflected markup in HTML', async () => {
     const failures: string[] = [];

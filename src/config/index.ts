@@ -77,6 +77,8 @@ export interface Config {
   ops: { metricsToken?: string; metricsPort?: number; usageFlushSeconds: number };
   /** Catalogue: remote catalogues harvested on a schedule. */
   catalog?: { schema?: string; harvest?: { name: string; url: string; type: 'csw' | 'dcat'; intervalMinutes?: number }[] };
+  /** Tile cache settings, raw (defaults applied by src/tiles/engine.ts tilesOptions). */
+  tiles?: Record<string, unknown>;
   /** undefined = publish every spatial table. */
   layers?: LayerConfig[];
   /** Path of the file the config came from, if any. */
@@ -208,6 +210,7 @@ export function validateConfig(raw: unknown, source?: string): Config {
       metricsPort: c.ops?.metricsPort,
       usageFlushSeconds: c.ops?.usageFlushSeconds ?? 60,
     },
+    tiles: c.tiles,
     layers: c.layers,
     catalog: c.catalog,
     source,

@@ -175,6 +175,7 @@ export function owsHandler(ctx: AppContext) {
         // the registry as this caller sees it: restricted layers hidden, direct use refused (401/403)
         ctx: {
           ...ctx,
+          root: ctx,
           registry: ctx.registry.viewFor(
             (l) => canRead(l, principalOf(req)),
             (l) => assertCanRead(l, req, ctx.auth?.realm) as never,

@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.js';
 import { registerWfs } from './wfs/index.js';
 import { registerWms } from './wms/index.js';
+import { registerWmts } from './wmts/index.js';
 import { registerOgcApi } from './ogcapi/index.js';
 import { registerDownloads } from './downloads/index.js';
 import { registerCatalogue } from './csw/index.js';
@@ -15,6 +16,7 @@ export async function registerServices(app: FastifyInstance, ctx: AppContext): P
   // services register below, one line each
   registerWfs(app, ctx);
   registerWms(app, ctx);
+  registerWmts(app, ctx);
   await registerOgcApi(app, ctx);
   registerDownloads(app, ctx);
   await registerCatalogue(app, ctx);

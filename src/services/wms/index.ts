@@ -14,6 +14,7 @@ import { QueueFull, RenderGate } from '../../render/queue.js';
 import { layerStyles, ruleActive, StyleError } from '../../render/style.js';
 import { capabilities } from './capabilities.js';
 import { getFeatureInfo } from './featureinfo.js';
+import { tiledGetMap } from '../wmts/tiled-wms.js';
 import { CONTENT_TYPE, exceptionMode, findLayer, parseBgcolor, parseBool, parseFormat, parseMapParams } from './params.js';
 
 // keyed by the app's config object: OWS requests get a per-request ctx (a registry view), the config stays the same
@@ -48,6 +49,9 @@ async function getMap(req: OwsRequest): Promise<unknown> {
   const { ctx } = req;
   try {
     const mp = parseMapParams(ctx, req.kvp, req.version);
+    // tiled WMS (src/services/wmts/tiled-wms.ts): a request that is exactly a grid tile comes from the tile cache
+    const tiled = await tiledGetMap(req, mp);
+    if (tiled) return tiled;
     const img = await gateFor(ctx).run(() => {
       // a client that gave up while its request waited in the queue gets no render
       if (req.http.raw.destroyed) throw new ClientGone();

@@ -1,0 +1,287 @@
+/**
+ * Tile front doors: WMTS 1.0.0 (KVP on /wmts and /ows, RESTful under /wmts/1.0.0/), XYZ and
+ * vector tiles under /tiles/, and the admin endpoints to purge and seed (src/tiles does the work).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AppContext } from '../../context.js';
+import { OwsException } from '../../ows/exceptions.js';
+import { parseIntParam, required } from '../../ows/kvp.js';
+import { registerOwsService, sendOwsException, baseUrlOf, toOwsException, type OwsRequest } from '../../ows/service.js';
+import { tagRequest } from '../../ops/tags.js';
+import { assertCanRead, canRead, isAdmin, principalOf, sendAuthProblem, visibleLayers } from '../../security/auth.js';
+import { StyleNotFound } from '../../render/index.js';
+import { QueueFull } from '../../render/queue.js';
+import { RenderTimeout } from '../../render/index.js';
+import { getFeatureInfo } from '../wms/featureinfo.js';
+import type { Layer } from '../../registry/types.js';
+import { TileOutOfRange, tileEngine, hasTileEngine, type TileFormat } from '../../tiles/engine.js';
+import { findMatrixSet, tileExtent, WEB_MERCATOR_QUAD, type TileMatrixSet } from '../../tiles/matrixsets.js';
+import { seed } from '../../tiles/seed.js';
+import { wmtsCapabilities, INFO_FORMATS } from './capabilities.js';
+import { sendTile } from './http.js';
+import { registerOgcApiTiles } from './ogcapi.js';
+import { timingSafeEqual } from 'node:crypto';
+
+function findLayer(ctx: AppContext, name: string, locator = 'layer'): Layer {
+  const l = ctx.registry.resolve(name);
+  if (!l) throw new OwsException('InvalidParameterValue', `layer '${name}' is not defined`, locator);
+  return l;
+}
+
+function findSet(id: string): TileMatrixSet {
+  const s = findMatrixSet(id);
+  if (!s) throw new OwsException('InvalidParameterValue', `TileMatrixSet '${id}' is not defined (WebMercatorQuad, WorldCRS84Quad, LAMB93)`, 'TileMatrixSet');
+  return s;
+}
+
+function intOrRange(v: string, locator: string): number {
+  if (!/^\s*-?\d+\s*$/.test(v)) throw new OwsException('InvalidParameterValue', `${locator} '${v}' is not an integer`, locator);
+  return Number(v);
+}
+
+/** Map engine errors onto OWS exceptions. */
+function owsError(e: unknown): unknown {
+  if (e instanceof TileOutOfRange) return new OwsException('TileOutOfRange', e.message, e.locator);
+  if (e instanceof StyleNotFound) return new OwsException('InvalidParameterValue', e.message, 'style');
+  if (e instanceof QueueFull) {
+    const ex = new OwsException('ServerBusy', e.message, undefined, 503);
+    ex.headers['Retry-After'] = '2';
+    return ex;
+  }
+  if (e instanceof RenderTimeout) return new OwsException('NoApplicableCode', e.message, undefined, 503);
+  return e;
+}
+
+interface TileParams {
+  layer: string;
+  style?: string;
+  set: string;
+  matrix: string;
+  row: string;
+  col: string;
+  format: string;
+}
+
+async function serveWmtsTile(ctx: AppContext, http: FastifyRequest, reply: FastifyReply, p: TileParams): Promise<FastifyReply> {
+  const layer = findLayer(ctx, p.layer);
+  tagRequest(http, { service: 'WMTS', operation: 'GetTile', layers: [layer.name] });
+  assertCanRead(layer, http, ctx.auth?.realm, 'layer');
+  const fmt = p.format.toLowerCase();
+  const format: TileFormat | undefined = fmt === 'image/png' || fmt === 'png' ? 'png' : fmt === 'application/vnd.mapbox-vector-tile' || fmt === 'mvt' || fmt === 'pbf' ? 'mvt' : undefined;
+  if (!format) throw new OwsException('InvalidParameterValue', `format '${p.format}' is not offered (image/png, application/vnd.mapbox-vector-tile)`, 'format');
+  const set = findSet(p.set);
+  const z = intOrRange(p.matrix, 'TileMatrix');
+  const row = intOrRange(p.row, 'TileRow');
+  const col = intOrRange(p.col, 'TileCol');
+  const engine = tileEngine(ctx);
+  try {
+    const style = p.style && p.style.toLowerCase() !== 'default' ? p.style : p.style?.toLowerCase() === 'default' ? 'default' : undefined;
+    const r = await engine.getTile(layer, style, set, z, col, row, format);
+    return sendTile(http, reply, layer, engine, r, format);
+  } catch (e) {
+    throw owsError(e);
+  }
+}
+
+async function wmtsGetTile(req: OwsRequest): Promise<unknown> {
+  const k = req.kvp;
+  return serveWmtsTile(req.ctx, req.http, req.reply, {
+    layer: required(k, 'LAYER'),
+    style: k.STYLE ?? '',
+    set: required(k, 'TILEMATRIXSET'),
+    matrix: required(k, 'TILEMATRIX'),
+    row: required(k, 'TILEROW'),
+    col: required(k, 'TILECOL'),
+    format: required(k, 'FORMAT'),
+  });
+}
+
+async function wmtsGetFeatureInfo(req: OwsRequest): Promise<unknown> {
+  const { ctx, kvp: k } = req;
+  const layer = findLayer(ctx, required(k, 'LAYER'));
+  tagRequest(req.http, { layers: [layer.name] });
+  assertCanRead(layer, req.http, ctx.auth?.realm, 'layer');
+  if (!layer.queryable) throw new OwsException('OperationNotSupported', `layer '${layer.name}' is not queryable`, 'layer');
+  const set = findSet(required(k, 'TILEMATRIXSET'));
+  const z = intOrRange(required(k, 'TILEMATRIX'), 'TileMatrix');
+  const row = intOrRange(required(k, 'TILEROW'), 'TileRow');
+  const col = intOrRange(required(k, 'TILECOL'), 'TileCol');
+  try {
+    tileEngine(ctx).checkTile(set, z, col, row);
+  } catch (e) {
+    throw owsError(e);
+  }
+  const i = parseIntParam(k, 'I', { min: 0, max: set.tileSize - 1 });
+  const j = parseIntParam(k, 'J', { min: 0, max: set.tileSize - 1 });
+  if (i === undefined) throw new OwsException('MissingParameterValue', "missing parameter 'I'", 'I');
+  if (j === undefined) throw new OwsException('MissingParameterValue', "missing parameter 'J'", 'J');
+  const info = required(k, 'INFOFORMAT');
+  if (!INFO_FORMATS.includes(info.toLowerCase())) throw new OwsException('InvalidParameterValue', `InfoFormat '${info}' is not offered (${INFO_FORMATS.join(', ')})`, 'InfoFormat');
+  const e = tileExtent(set, z, col, row);
+  // the WMS GetFeatureInfo engine, on the tile as a 256×256 map (CRS:84 keeps lon/lat order)
+  const wmsKvp = {
+    LAYERS: layer.name,
+    QUERY_LAYERS: layer.name,
+    STYLES: k.STYLE && k.STYLE.toLowerCase() !== 'default' ? k.STYLE : '',
+    CRS: set.epsg === 4326 ? 'CRS:84' : `EPSG:${set.epsg}`,
+    BBOX: `${e.minx},${e.miny},${e.maxx},${e.maxy}`,
+    WIDTH: String(set.tileSize),
+    HEIGHT: String(set.tileSize),
+    I: String(i),
+    J: String(j),
+    INFO_FORMAT: info,
+    FEATURE_COUNT: k.FEATURE_COUNT ?? '10',
+    FORMAT: 'image/png',
+  };
+  try {
+    const r = await getFeatureInfo(ctx, wmsKvp, '1.3.0');
+    return req.reply.code(200).type(r.contentType).send(r.body);
+  } catch (err) {
+    throw owsError(err);
+  }
+}
+
+function problem(reply: FastifyReply, status: number, detail: string): FastifyReply {
+  const title = status === 404 ? 'Not Found' : status === 503 ? 'Service Unavailable' : status >= 500 ? 'Internal Server Error' : 'Bad Request';
+  return reply.code(status).type('application/problem+json').send({ type: 'about:blank', title, status, detail });
+}
+
+function adminAuthorised(req: FastifyRequest): boolean {
+  if (isAdmin(principalOf(req))) return true;
+  const token = process.env.GEODATA_ADMIN_TOKEN;
+  const header = req.headers.authorization;
+  if (!token || !header?.startsWith('Bearer ')) return false;
+  const a = Buffer.from(header.slice(7));
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function parseBbox(v: unknown): { minx: number; miny: number; maxx: number; maxy: number } | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  const a = Array.isArray(v) ? v.map(Number) : String(v).split(',').map(Number);
+  if (a.length !== 4 || a.some((n) => !Number.isFinite(n)) || a[0] > a[2] || a[1] > a[3]) throw new Error('bbox must be minlon,minlat,maxlon,maxlat (EPSG:4326)');
+  return { minx: a[0], miny: a[1], maxx: a[2], maxy: a[3] };
+}
+
+function parseZooms(v: unknown, max: number): [number, number] | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  const m = String(v).match(/^(\d+)(?:-(\d+))?$/);
+  if (!m) throw new Error(`zoom must be N or N-M, got '${v}'`);
+  const a = Number(m[1]);
+  const b = m[2] === undefined ? a : Number(m[2]);
+  if (a > b || b > max) throw new Error(`zoom range ${a}-${b} is outside 0-${max}`);
+  return [a, b];
+}
+
+export function registerWmts(app: FastifyInstance, ctx: AppContext): void {
+  registerOwsService({
+    name: 'WMTS',
+    versions: ['1.0.0'],
+    negotiation: 'ows',
+    operations: {
+      GetCapabilities: async (req) => req.reply.code(200).type('application/xml; charset=UTF-8').send(wmtsCapabilities(req.ctx, visibleLayers(req.ctx.registry.list(), req.http), req.baseUrl)),
+      GetTile: wmtsGetTile,
+      GetFeatureInfo: wmtsGetFeatureInfo,
+    },
+  });
+
+  registerOgcApiTiles(app, ctx);
+
+  app.addHook('onClose', async () => {
+    if (hasTileEngine(ctx)) await tileEngine(ctx).close();
+  });
+
+  app.get('/wmts/1.0.0/WMTSCapabilities.xml', async (req, reply) => {
+    tagRequest(req, { service: 'WMTS', operation: 'GetCapabilities' });
+    return reply.code(200).type('application/xml; charset=UTF-8').send(wmtsCapabilities(ctx, visibleLayers(ctx.registry.list(), req), baseUrlOf(req, ctx)));
+  });
+
+  app.get<{ Params: { layer: string; style: string; set: string; z: string; row: string; col: string } }>('/wmts/1.0.0/:layer/:style/:set/:z/:row/:col', async (req, reply) => {
+    const m = req.params.col.match(/^(-?\d+)\.(png|mvt|pbf)$/);
+    try {
+      if (!m) throw new OwsException('InvalidParameterValue', `'${req.params.col}' is not {TileCol}.png`, 'TileCol');
+      return await serveWmtsTile(ctx, req, reply, { layer: req.params.layer, style: req.params.style, set: req.params.set, matrix: req.params.z, row: req.params.row, col: m[1], format: m[2] });
+    } catch (e) {
+      return sendOwsException(reply, toOwsException(e, ctx, req), 'WMTS', '1.0.0');
+    }
+  });
+
+  // XYZ (WebMercatorQuad): /tiles/{layer}/{z}/{x}/{y}.png and .mvt
+  app.get<{ Params: { layer: string; z: string; x: string; y: string }; Querystring: { style?: string } }>('/tiles/:layer/:z/:x/:y', async (req, reply) => {
+    const m = req.params.y.match(/^(\d+)\.(png|mvt|pbf)$/);
+    if (!m) return problem(reply, 404, `'${req.params.y}' is not {y}.png or {y}.mvt`);
+    const layer = ctx.registry.resolve(req.params.layer);
+    if (!layer) return problem(reply, 404, `layer '${req.params.layer}' is not defined`);
+    tagRequest(req, { service: 'Tiles', operation: m[2] === 'png' ? 'GetTile' : 'GetVectorTile', layers: [layer.name] });
+    const p = principalOf(req);
+    if (!canRead(layer, p)) return sendAuthProblem(reply, p.authenticated ? 403 : 401, `layer '${layer.name}' requires ${p.authenticated ? 'another role' : 'authentication'}`, ctx.auth?.realm ?? 'geodata');
+    if (!/^\d+$/.test(req.params.z) || !/^\d+$/.test(req.params.x)) return problem(reply, 400, 'z and x must be non-negative integers');
+    const format: TileFormat = m[2] === 'png' ? 'png' : 'mvt';
+    const engine = tileEngine(ctx);
+    try {
+      const r = await engine.getTile(layer, req.query.style, WEB_MERCATOR_QUAD, Number(req.params.z), Number(req.params.x), Number(m[1]), format);
+      return sendTile(req, reply, layer, engine, r, format);
+    } catch (e) {
+      if (e instanceof TileOutOfRange) return problem(reply, 400, e.message);
+      if (e instanceof StyleNotFound) return problem(reply, 400, e.message);
+      if (e instanceof QueueFull) return problem(reply.header('Retry-After', '2'), 503, e.message);
+      if (e instanceof RenderTimeout) return problem(reply, 503, e.message);
+      throw e;
+    }
+  });
+
+  const denied = (req: FastifyRequest, reply: FastifyReply) =>
+    reply
+      .code(401)
+      .header('WWW-Authenticate', `Basic realm="${ctx.auth?.realm ?? 'geodata'}", charset="UTF-8"`)
+      .type('application/problem+json')
+      .send({ type: 'about:blank', title: 'Unauthorized', status: 401, detail: 'admin role or token required (HTTP Basic of a user with role admin, or Authorization: Bearer <GEODATA_ADMIN_TOKEN>)' });
+
+  // Admin: purge a layer's tiles (all, or over a bbox in EPSG:4326 and a zoom range)
+  app.post<{ Body: Record<string, unknown> | undefined; Querystring: Record<string, string> }>('/admin/tiles/purge', async (req, reply) => {
+    if (!adminAuthorised(req)) return denied(req, reply);
+    const b = { ...(req.query ?? {}), ...(typeof req.body === 'object' && req.body ? req.body : {}) } as Record<string, unknown>;
+    const layer = typeof b.layer === 'string' ? ctx.registry.resolve(b.layer) : undefined;
+    if (!layer) return problem(reply, 400, `give an existing 'layer' to purge`);
+    const engine = tileEngine(ctx);
+    await engine.ready();
+    try {
+      const bbox = parseBbox(b.bbox);
+      const zooms = parseZooms(b.zoom, 20);
+      if (!bbox) {
+        await engine.purgeLayer(layer);
+        return { layer: layer.name, purged: 'all' };
+      }
+      const box = layer.srid === 4326 ? bbox : (await import('../../crs/index.js')).transformExtent(bbox, 4326, layer.srid);
+      const n = await engine.invalidateBoxes(layer, [box], zooms);
+      return { layer: layer.name, purged: n };
+    } catch (e) {
+      return problem(reply, 400, (e as Error).message);
+    }
+  });
+
+  // Admin: seed (bounded: at most 5000 metatiles per request; the CLI has no such bound)
+  app.post<{ Body: Record<string, unknown> | undefined; Querystring: Record<string, string> }>('/admin/tiles/seed', async (req, reply) => {
+    if (!adminAuthorised(req)) return denied(req, reply);
+    const b = { ...(req.query ?? {}), ...(typeof req.body === 'object' && req.body ? req.body : {}) } as Record<string, unknown>;
+    const layer = typeof b.layer === 'string' ? ctx.registry.resolve(b.layer) : undefined;
+    if (!layer) return problem(reply, 400, `give an existing 'layer' to seed`);
+    const set = findMatrixSet(String(b.matrixset ?? 'WebMercatorQuad'));
+    if (!set) return problem(reply, 400, `unknown matrixset '${b.matrixset}'`);
+    try {
+      const zooms = parseZooms(b.zoom, set.matrices.length - 1);
+      if (!zooms) return problem(reply, 400, `give 'zoom' (N or N-M)`);
+      const engine = tileEngine(ctx);
+      const { planSeed } = await import('../../tiles/seed.js');
+      const opts = { layer, set, zooms, bbox: parseBbox(b.bbox), style: typeof b.style === 'string' ? b.style : undefined, concurrency: Math.min(4, Number(b.concurrency) || 2), format: (b.format === 'mvt' ? 'mvt' : 'png') as TileFormat };
+      const plan = await planSeed(engine, opts);
+      if (plan.length > 5000) return problem(reply, 400, `${plan.length} metatiles is more than one request seeds (5000); use the seed CLI`);
+      const p = await seed(engine, opts);
+      return { layer: layer.name, matrixset: set.id, zoom: zooms, metatiles: p.total, tiles: p.tiles, seconds: Number((p.total / Math.max(p.rate, 1e-9)).toFixed(2)) };
+    } catch (e) {
+      if (e instanceof StyleNotFound) return problem(reply, 400, e.message);
+      if (e instanceof Error && /bbox|zoom|extent/.test(e.message)) return problem(reply, 400, e.message);
+      throw e;
+    }
+  });
+}

@@ -1,0 +1,121 @@
+/**
+ * Two server instances share the Redis tier: a tile rendered by one is a hit for the other.
+ * redis-server (Debian) is installed when missing and the test runs as root, started on a free
+ * loopback port without persistence, and stopped afterwards; otherwise the test skips visibly.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+import pg from 'pg';
+import { makeTestApp, testDatabaseUrl, type TestApp } from './helpers/app.js';
+import { transformPoint } from '../src/crs/index.js';
+import { WEB_MERCATOR_QUAD as W } from '../src/tiles/matrixsets.js';
+import { tileEngine } from '../src/tiles/engine.js';
+
+function findRedis(): string | null {
+  for (const p of ['/usr/bin/redis-server', '/usr/local/bin/redis-server']) if (existsSync(p)) return p;
+  if (process.getuid?.() === 0) {
+    spawnSync('apt-get', ['install', '-y', '-q', 'redis-server'], { stdio: 'ignore', timeout: 240_000 });
+    if (existsSync('/usr/bin/redis-server')) return '/usr/bin/redis-server';
+  }
+  return null;
+}
+
+const redisBin = findRedis();
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function waitPort(port: number): Promise<void> {
+  const until = Date.now() + 10_000;
+  for (;;) {
+    const ok = await new Promise<boolean>((r) => {
+      const c = net.connect(port, '127.0.0.1', () => {
+        c.end();
+        r(true);
+      });
+      c.on('error', () => r(false));
+    });
+    if (ok) return;
+    if (Date.now() > until) throw new Error('redis-server did not start');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe.skipIf(!redisBin)('shared Redis tier', () => {
+  let redis: ChildProcess;
+  let a: TestApp;
+  let b: TestApp;
+  const CX = 905000;
+  const CY = 6805000;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    redis = spawn(redisBin!, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    await waitPort(port);
+    const c = new pg.Client({ connectionString: testDatabaseUrl() });
+    await c.connect();
+    await c.query(`CREATE SCHEMA IF NOT EXISTS tilesredis;
+      DROP TABLE IF EXISTS tilesredis.squares;
+      CREATE TABLE tilesredis.squares (id int PRIMARY KEY, geom geometry(Polygon, 2154));
+      INSERT INTO tilesredis.squares VALUES (1, ST_MakeEnvelope(${CX - 5000}, ${CY - 5000}, ${CX + 5000}, ${CY + 5000}, 2154));`);
+    await c.end();
+    const config = {
+      database: { schemas: ['tilesredis'] },
+      tiles: { diskDir: null, redisUrl: `redis://127.0.0.1:${port}/0` },
+      layers: [{ table: 'tilesredis.squares', name: 'rsquares' }],
+    };
+    a = await makeTestApp(config);
+    b = await makeTestApp(config);
+  }, 300_000);
+
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+    redis?.kill('SIGTERM');
+  });
+
+  it('a tile rendered by one server is a Redis hit for the other, and an edit invalidates it for both', async () => {
+    const [mx, my] = transformPoint(CX, CY, 2154, 3857);
+    const z = 10;
+    const span = W.matrices[z].resolution * 256;
+    const x = Math.floor((mx - W.origin[0]) / span);
+    const y = Math.floor((W.origin[1] - my) / span);
+    const url = `/tiles/rsquares/${z}/${x}/${y}.png`;
+    const r1 = await a.app.inject({ url });
+    expect(r1.statusCode).toBe(200);
+    expect(r1.headers['x-cache']).toBe('MISS');
+    const r2 = await b.app.inject({ url });
+    expect(r2.headers['x-cache']).toBe('HIT');
+    expect(r2.headers['x-cache-tier']).toBe('redis');
+    expect(Buffer.compare(r1.rawPayload, r2.rawPayload)).toBe(0);
+    expect(tileEngine(b.ctx).stats.renders).toBe(0);
+    // an edit: both servers hear it and no tier serves the old tile
+    const ea = tileEngine(a.ctx);
+    const eb = tileEngine(b.ctx);
+    const ca = ea.stats.changes;
+    const cb = eb.stats.changes;
+    await a.ctx.pool.query(`UPDATE tilesredis.squares SET geom = ST_Translate(geom, 100, 0)`);
+    const until = Date.now() + 15_000;
+    while (ea.stats.changes === ca || eb.stats.changes === cb) {
+      if (Date.now() > until) throw new Error('no change notification');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await ea.freshness.idle();
+    await eb.freshness.idle();
+    const r3 = await b.app.inject({ url });
+    expect(r3.headers['x-cache']).toBe('MISS');
+    const r4 = await a.app.inject({ url });
+    expect(r4.headers['x-cache']).toBe('HIT');
+    expect(r4.headers['x-cache-tier']).toBe('redis');
+  });
+});
+it.skipIf(Boolean(redisBin))('shared Redis tier skipped: redis-server is not installed and cannot be installed (not root)', () => undefined);
