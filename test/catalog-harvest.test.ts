@@ -247,7 +247,8 @@ describe('round trip: this server harvested into a second catalogue', () => {
     const own = await makeTestApp({ ...catalogConfig, service: { ...catalogConfig.service, onlineResource: undefined } });
     const addr = (await own.app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
     await ensureCatalogReady(own.ctx);
-    const local = (await getRecords(t.ctx.pool, (await t.ctx.pool.query<{ identifier: string }>(`SELECT identifier FROM ${CATALOG_SCHEMA}.records WHERE source = 'local' ORDER BY identifier`)).rows.map((r) => r.identifier)));
+    const ownSchema = own.ctx.config.catalog?.schema ?? CATALOG_SCHEMA; // each test app has its own catalogue
+    const local = await getRecords(t.ctx.pool, (await t.ctx.pool.query<{ identifier: string }>(`SELECT identifier FROM "${ownSchema}".records WHERE source = 'local' ORDER BY identifier`)).rows.map((r) => r.identifier), ownSchema);
     await clean();
     const viaCsw = await harvest(t.ctx.pool, { name: 'self-csw', url: `${addr}/csw`, type: 'csw' }, { schema: S });
     expectOk(viaCsw);

@@ -110,6 +110,14 @@ export async function* featureRowEvents(
   }
   let qs: QueryStream | undefined;
   let broken: Error | undefined;
+  // if the connection dies while the cursor waits for rows, fail the stream at once (a cursor
+  // is not always told, and would wait forever holding its slot and its connection)
+  const onGone = (err?: Error) => {
+    broken ??= err instanceof Error ? err : new Error('database connection lost');
+    qs?.destroy(broken);
+  };
+  client.on('error', onGone);
+  client.on('end', onGone);
   try {
     for (let i = 0; i < queries.length; i++) {
       const q = queries[i];
@@ -127,6 +135,8 @@ export async function* featureRowEvents(
     broken = e as Error;
     throw e;
   } finally {
+    client.off('error', onGone);
+    client.off('end', onGone);
     if (qs && !broken) {
       // stopped early (client gone): close the cursor so the connection can be reused — but never
       // wait on a connection that does not answer

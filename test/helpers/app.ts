@@ -8,6 +8,8 @@ import { Registry } from '../../src/registry/registry.js';
 import { buildApp } from '../../src/app.js';
 import type { AppContext } from '../../src/context.js';
 
+let appCounter = 0;
+
 export function testDatabaseUrl(): string {
   return process.env.TEST_DATABASE_URL ?? inject('databaseUrl');
 }
@@ -22,6 +24,10 @@ export interface TestApp {
 export async function makeTestApp(rawConfig: Record<string, unknown> = {}, beforeReady?: (app: FastifyInstance) => void): Promise<TestApp> {
   const config: Config = validateConfig(rawConfig, 'test-config');
   config.database.url = config.database.url ?? testDatabaseUrl();
+  // each test app gets a catalogue of its own: records are derived from the app's config, and
+  // apps with other configs running in parallel must not re-derive them under a test's feet
+  const ownCatalog = !config.catalog?.schema;
+  if (ownCatalog) config.catalog = { ...(config.catalog ?? {}), schema: `cat_t${process.pid}_${++appCounter}` };
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const pool = createPool({ url: config.database.url, max: 5, statementTimeoutMs: config.database.statementTimeoutMs, log });
   const registry = new Registry(pool, config);
@@ -34,6 +40,7 @@ export async function makeTestApp(rawConfig: Record<string, unknown> = {}, befor
     ctx,
     close: async () => {
       await app.close();
+      if (ownCatalog) await pool.query(`DROP SCHEMA IF EXISTS "${config.catalog!.schema}" CASCADE`).catch(() => undefined);
       await pool.end();
     },
   };
