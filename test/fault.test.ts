@@ -19,7 +19,9 @@ describe.skipIf(!postgisInstalled())('database restart under load', () => {
     await setup.query(`DROP TABLE IF EXISTS public.stops; CREATE TABLE public.stops (id serial PRIMARY KEY, nom text, geom geometry(Point, 2154));
       INSERT INTO public.stops (nom, geom) SELECT 'arrêt ' || i, ST_SetSRID(ST_MakePoint(1040000 + i * 10, 6840000 + i * 7), 2154) FROM generate_series(1, 500) i; ANALYZE public.stops`);
     await setup.end();
-    const t = await makeTestApp({ database: { url: cluster.url } });
+    // statement_timeout 5 s: a request waiting on a database that no longer answers gives up
+    // after statement_timeout + 5 s, well within the 20 s this test allows any request
+    const t = await makeTestApp({ database: { url: cluster.url, statementTimeoutMs: 5000 } });
     try {
       expect((await t.app.inject({ url: '/readyz' })).statusCode).toBe(200);
       const statuses = new Map<number, number>();

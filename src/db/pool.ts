@@ -26,6 +26,9 @@ export function createPool(opts: PoolOptions): pg.Pool {
     connectionTimeoutMillis: 10_000,
     application_name: opts.applicationName ?? 'geodata-server',
     statement_timeout: opts.statementTimeoutMs || undefined,
+    // notice a peer that vanished without closing the connection
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
   });
   // An idle client losing its connection (server restart) must not crash the process.
   pool.on('error', (err) => {

@@ -68,6 +68,12 @@ async function closeCursor(qs: QueryStream): Promise<void> {
   });
 }
 
+/** How long a stream waits on its cursor before it gives the connection up for dead. */
+function cursorPatienceMs(pool: pg.Pool): number {
+  const t = Number((pool.options as { statement_timeout?: number }).statement_timeout) || 60_000;
+  return t + 5_000;
+}
+
 export interface RowEvent {
   /** 'begin' before each query's rows, one 'row' per feature, then one 'end'. */
   kind: 'begin' | 'row' | 'end';
@@ -112,12 +118,28 @@ export async function* featureRowEvents(
   let broken: Error | undefined;
   // if the connection dies while the cursor waits for rows, fail the stream at once (a cursor
   // is not always told, and would wait forever holding its slot and its connection)
+  let pendingRun: ((e: Error) => void) | undefined;
+  // settles (rejects) when the connection is given up: raced against every cursor read, because
+  // destroying a QueryStream waits for its cursor to close, which a dead connection never does
+  let gone!: (e: Error) => void;
+  const goneP = new Promise<never>((_, reject) => (gone = reject));
+  goneP.catch(() => undefined);
   const onGone = (err?: Error) => {
     broken ??= err instanceof Error ? err : new Error('database connection lost');
-    qs?.destroy(broken);
+    gone(broken);
+    pendingRun?.(broken);
   };
   client.on('error', onGone);
   client.on('end', onGone);
+  // and if the database stops answering without the connection being seen to close, give up
+  // after statement_timeout + 5 s of waiting on the cursor (time spent waiting on a slow client
+  // does not count)
+  const patience = cursorPatienceMs(pool);
+  let waitingSince = 0;
+  const watchdog = setInterval(() => {
+    if (waitingSince && Date.now() - waitingSince > patience) onGone(new Error(`no answer from the database for ${Math.round(patience / 1000)} s`));
+  }, Math.min(1000, patience));
+  watchdog.unref();
   try {
     for (let i = 0; i < queries.length; i++) {
       const q = queries[i];
@@ -125,16 +147,36 @@ export async function* featureRowEvents(
       if (q.limit === 0) continue;
       qs = new QueryStream(built[i].sql, built[i].params, { batchSize });
       client.query(qs);
-      for await (const row of qs as AsyncIterable<FeatureRow>) {
-        yield { kind: 'row', q, index: written++, row };
+      const rows = (qs as AsyncIterable<FeatureRow>)[Symbol.asyncIterator]();
+      for (;;) {
+        waitingSince = Date.now();
+        const n = await Promise.race([rows.next(), goneP]);
+        waitingSince = 0;
+        if (n.done) break;
+        yield { kind: 'row', q, index: written++, row: n.value };
       }
       qs = undefined;
     }
-    yield { kind: 'end', q: queries[queries.length - 1], index: written, run: async (sql, params) => (await client.query(sql, params)).rows };
+    // SQL after the rows (e.g. numberMatched) runs on the same connection, under the same watch
+    const run: SqlRunner = (sql, params) =>
+      new Promise((resolve, reject) => {
+        if (broken) return reject(broken);
+        waitingSince = Date.now();
+        pendingRun = reject;
+        client.query(sql, params).then(
+          (r) => resolve(r.rows),
+          (e) => reject(e),
+        ).finally(() => {
+          waitingSince = 0;
+          pendingRun = undefined;
+        });
+      });
+    yield { kind: 'end', q: queries[queries.length - 1], index: written, run };
   } catch (e) {
     broken = e as Error;
     throw e;
   } finally {
+    clearInterval(watchdog);
     client.off('error', onGone);
     client.off('end', onGone);
     if (qs && !broken) {
@@ -144,6 +186,7 @@ export async function* featureRowEvents(
       if (!closed) broken = new Error('cursor did not close');
     } else if (qs) {
       qs.destroy(); // the query failed: the connection may be dead, do not wait for it
+      qs.on('error', () => undefined);
     }
     // a connection that failed or whose cursor could not be closed cleanly is discarded, not reused
     client.release(broken ? (broken instanceof Error ? broken : true) : undefined);
