@@ -2,7 +2,7 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import querystring from 'node:querystring';
 import type { AppContext } from './context.js';
 import { projectRoot } from './config/index.js';
@@ -16,7 +16,7 @@ import { registerOps } from './services/ops.js';
 import { Metrics } from './ops/metrics.js';
 import { UsageStats } from './ops/usage.js';
 import { tagsOf, tagRequest } from './ops/tags.js';
-import { AuthError, Authenticator, isAdmin, principalOf, sendAuthProblem, type Principal } from './security/auth.js';
+import { AuthError, Authenticator, isAdminRequest, principalOf, sendAuthProblem, type Principal } from './security/auth.js';
 import rateLimit from '@fastify/rate-limit';
 
 export const OWS_PATHS = ['/ows', '/wms', '/wfs', '/wmts', '/csw'];
@@ -156,7 +156,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
 
   // Admin: reload the registry without a restart. Needs GEODATA_ADMIN_TOKEN (Bearer).
   app.post('/admin/reload', async (req, reply) => {
-    if (!adminAuthorised(req.headers.authorization) && !isAdmin(principalOf(req))) {
+    if (!isAdminRequest(req)) {
       return reply
         .code(401)
         .header('WWW-Authenticate', `Basic realm="${auth.realm}", charset="UTF-8"`)
@@ -170,10 +170,3 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   return app;
 }
 
-function adminAuthorised(header: string | undefined): boolean {
-  const token = process.env.GEODATA_ADMIN_TOKEN;
-  if (!token || !header?.startsWith('Bearer ')) return false;
-  const a = Buffer.from(header.slice(7));
-  const b = Buffer.from(token);
-  return a.length === b.length && timingSafeEqual(a, b);
-}

@@ -5,8 +5,8 @@
  *  - POST /catalog/harvest (Bearer GEODATA_ADMIN_TOKEN): run one configured source by `name`, or
  *    an ad-hoc `{name, url, type}`; answers the run report (new/updated/deleted/failed).
  */
+import { isAdminRequest } from '../security/auth.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { timingSafeEqual } from 'node:crypto';
 import type { AppContext } from '../context.js';
 import { harvest, type HarvestReport, type HarvestSource } from './harvest.js';
 import { migrateCatalog, schemaOf } from './store.js';
@@ -26,13 +26,6 @@ export async function runHarvest(ctx: AppContext, src: HarvestSource): Promise<H
   return p;
 }
 
-function authorised(header: string | undefined): boolean {
-  const token = process.env.GEODATA_ADMIN_TOKEN;
-  if (!token || !header?.startsWith('Bearer ')) return false;
-  const a = Buffer.from(header.slice(7));
-  const b = Buffer.from(token);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
 
 function problem(reply: FastifyReply, status: number, detail: string) {
   const titles: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found' };
@@ -42,7 +35,7 @@ function problem(reply: FastifyReply, status: number, detail: string) {
 export function registerHarvesting(app: FastifyInstance, ctx: AppContext): void {
   const sources = ctx.config.catalog?.harvest ?? [];
   app.post('/catalog/harvest', async (req: FastifyRequest, reply: FastifyReply) => {
-    if (!authorised(req.headers.authorization)) {
+    if (!isAdminRequest(req)) {
       reply.header('WWW-Authenticate', 'Bearer realm="geodata-admin"');
       return problem(reply, 401, 'admin token required (Authorization: Bearer <GEODATA_ADMIN_TOKEN>)');
     }

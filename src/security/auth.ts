@@ -130,6 +130,20 @@ export function isAdmin(principal: Principal): boolean {
   return principal.roles.includes('admin');
 }
 
+/** The operator's token (GEODATA_ADMIN_TOKEN) given as 'Authorization: Bearer <token>'. */
+export function hasAdminToken(header: string | undefined): boolean {
+  const token = process.env.GEODATA_ADMIN_TOKEN;
+  if (!token || !header?.startsWith('Bearer ')) return false;
+  const a = Buffer.from(header.slice(7));
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Admin endpoints (reload, purge, seed, harvest, CSW-T): a caller with the admin role, or the token. */
+export function isAdminRequest(req: FastifyRequest): boolean {
+  return isAdmin(principalOf(req)) || hasAdminToken(req.headers.authorization);
+}
+
 /** The principal attached to the request by the auth hook (anonymous when none). */
 export function principalOf(req: FastifyRequest): Principal {
   return (req as FastifyRequest & { principal?: Principal }).principal ?? ANONYMOUS;

@@ -4,6 +4,7 @@
  * Output schemas: csw:Record (Dublin Core), ISO 19139 (gmd), DCAT (each record a self-contained
  * rdf:RDF, as udata's csw-dcat harvester reads them; also under the GeoDCAT-AP URI).
  */
+import { writeServiceProvider } from '../../ows/provider.js';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../context.js';
 import { registerOwsService, type OwsRequest } from '../../ows/service.js';
@@ -451,28 +452,7 @@ async function getCapabilitiesOp(req: OwsRequest) {
     w.el('ows:AccessConstraints', svc.accessConstraints);
     w.end();
   }
-  if (sections.includes('ServiceProvider')) {
-    const c = svc.contact;
-    w.start('ows:ServiceProvider');
-    w.el('ows:ProviderName', c.organisation || svc.title);
-    w.el('ows:ProviderSite', { 'xlink:href': c.url || `${baseUrl}/` });
-    w.start('ows:ServiceContact');
-    w.opt('ows:IndividualName', c.person);
-    w.opt('ows:PositionName', c.position);
-    w.start('ows:ContactInfo');
-    if (c.phone) w.start('ows:Phone').el('ows:Voice', c.phone).end();
-    w.start('ows:Address');
-    w.opt('ows:DeliveryPoint', c.address);
-    w.opt('ows:City', c.city);
-    w.opt('ows:PostalCode', c.postcode);
-    w.opt('ows:Country', c.country);
-    w.opt('ows:ElectronicMailAddress', c.email);
-    w.end();
-    w.end();
-    w.el('ows:Role', 'pointOfContact');
-    w.end();
-    w.end();
-  }
+  if (sections.includes('ServiceProvider')) writeServiceProvider(w, svc, baseUrl);
   if (sections.includes('OperationsMetadata')) {
     w.start('ows:OperationsMetadata');
     const op = (name: string, params: Record<string, string[]>, post = true) => {

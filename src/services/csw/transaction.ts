@@ -5,7 +5,7 @@
  * server's layers ('local') and harvested ones can be neither updated nor deleted through it.
  * All actions of one request apply in one database transaction.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { isAdminRequest } from '../../security/auth.js';
 import type { OwsRequest } from '../../ows/service.js';
 import { OwsException } from '../../ows/exceptions.js';
 import { XmlWriter } from '../../ows/xml.js';
@@ -27,17 +27,10 @@ export function adminTokenConfigured(): boolean {
   return Boolean(process.env.GEODATA_ADMIN_TOKEN);
 }
 
-function authorised(header: string | undefined): boolean {
-  const token = process.env.GEODATA_ADMIN_TOKEN;
-  if (!token || !header?.startsWith('Bearer ')) return false;
-  const a = Buffer.from(header.slice(7));
-  const b = Buffer.from(token);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
 
 export async function transactionOp(req: OwsRequest) {
-  if (!authorised(req.http.headers.authorization)) {
-    const e = new OwsException('Unauthorized', 'Transaction needs the admin token (Authorization: Bearer <GEODATA_ADMIN_TOKEN>)', 'Transaction', 401);
+  if (!isAdminRequest(req.http)) {
+    const e = new OwsException('Unauthorized', 'Transaction needs the admin role or the admin token (Authorization: Bearer <GEODATA_ADMIN_TOKEN>)', 'Transaction', 401);
     e.headers['WWW-Authenticate'] = 'Bearer realm="geodata-admin"';
     throw e;
   }

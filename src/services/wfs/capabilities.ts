@@ -1,4 +1,5 @@
 /** WFS GetCapabilities 2.0.0 and 1.1.0. */
+import { writeServiceProvider } from '../../ows/provider.js';
 import type { AppContext } from '../../context.js';
 import type { Layer } from '../../registry/types.js';
 import { XmlWriter } from '../../ows/xml.js';
@@ -41,27 +42,6 @@ function serviceIdentification(w: XmlWriter, ctx: AppContext, versions: string[]
   w.end();
 }
 
-function serviceProvider(w: XmlWriter, ctx: AppContext, base: string): void {
-  const c = ctx.config.service.contact;
-  w.start('ows:ServiceProvider');
-  w.el('ows:ProviderName', c.organisation ?? ctx.config.service.title);
-  w.el('ows:ProviderSite', { 'xlink:href': c.url ?? base });
-  w.start('ows:ServiceContact');
-  w.opt('ows:IndividualName', c.person);
-  w.opt('ows:PositionName', c.position);
-  w.start('ows:ContactInfo');
-  if (c.phone) w.start('ows:Phone').el('ows:Voice', c.phone).end();
-  w.start('ows:Address');
-  w.opt('ows:DeliveryPoint', c.address);
-  w.opt('ows:City', c.city);
-  w.opt('ows:PostalCode', c.postcode);
-  w.opt('ows:Country', c.country);
-  w.opt('ows:ElectronicMailAddress', c.email);
-  w.end();
-  w.end();
-  w.end();
-  w.end();
-}
 
 function dcp(w: XmlWriter, url: string, post = true): void {
   w.start('ows:DCP').start('ows:HTTP');
@@ -149,7 +129,7 @@ function capabilities20(ctx: AppContext, base: string): string {
     'xsi:schemaLocation': 'http://www.opengis.net/wfs/2.0 http://schemas.opengis.net/wfs/2.0/wfs.xsd',
   });
   serviceIdentification(w, ctx, ['2.0.0', '1.1.0']);
-  serviceProvider(w, ctx, base);
+  writeServiceProvider(w, ctx.config.service, base);
 
   w.start('ows:OperationsMetadata');
   for (const op of OPERATIONS_20) {
@@ -276,7 +256,7 @@ function capabilities11(ctx: AppContext, base: string): string {
     'xsi:schemaLocation': 'http://www.opengis.net/wfs http://schemas.opengis.net/wfs/1.1.0/wfs.xsd',
   });
   serviceIdentification(w, ctx, ['1.1.0']);
-  serviceProvider(w, ctx, base);
+  writeServiceProvider(w, ctx.config.service, base);
   w.start('ows:OperationsMetadata');
   for (const op of ['GetCapabilities', 'DescribeFeatureType', 'GetFeature']) {
     w.start('ows:Operation', { name: op });

@@ -1,4 +1,5 @@
 /** WMTS 1.0.0 capabilities (KVP and RESTful), valid against wmtsGetCapabilities_response.xsd. */
+import { writeServiceProvider } from '../../ows/provider.js';
 import type { AppContext } from '../../context.js';
 import type { Layer } from '../../registry/types.js';
 import { XmlWriter } from '../../ows/xml.js';
@@ -61,24 +62,7 @@ export function wmtsCapabilities(ctx: AppContext, layers: Layer[], baseUrl: stri
   }
   w.el('ows:ServiceType', 'OGC WMTS').el('ows:ServiceTypeVersion', '1.0.0').el('ows:Fees', s.fees).el('ows:AccessConstraints', s.accessConstraints);
   w.end();
-  const c = s.contact;
-  w.start('ows:ServiceProvider').el('ows:ProviderName', c.organisation ?? s.title);
-  if (c.url) w.el('ows:ProviderSite', { 'xlink:href': c.url });
-  w.start('ows:ServiceContact');
-  if (c.person) w.el('ows:IndividualName', c.person);
-  if (c.position) w.el('ows:PositionName', c.position);
-  if (c.email || c.phone || c.address) {
-    w.start('ows:ContactInfo');
-    if (c.phone) w.start('ows:Phone').el('ows:Voice', c.phone).end();
-    w.start('ows:Address');
-    if (c.address) w.el('ows:DeliveryPoint', c.address);
-    if (c.city) w.el('ows:City', c.city);
-    if (c.postcode) w.el('ows:PostalCode', c.postcode);
-    if (c.country) w.el('ows:Country', c.country);
-    if (c.email) w.el('ows:ElectronicMailAddress', c.email);
-    w.end().end();
-  }
-  w.end().end();
+  writeServiceProvider(w, s, baseUrl);
   const kvp = `${baseUrl}/wmts?`;
   const rest = `${baseUrl}/wmts/1.0.0/`;
   w.start('ows:OperationsMetadata');

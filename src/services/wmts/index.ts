@@ -8,7 +8,7 @@ import { OwsException } from '../../ows/exceptions.js';
 import { parseIntParam, required } from '../../ows/kvp.js';
 import { registerOwsService, sendOwsException, baseUrlOf, toOwsException, type OwsRequest } from '../../ows/service.js';
 import { tagRequest } from '../../ops/tags.js';
-import { assertCanRead, canRead, isAdmin, principalOf, sendAuthProblem, visibleLayers } from '../../security/auth.js';
+import { assertCanRead, canRead, isAdminRequest, principalOf, sendAuthProblem, visibleLayers } from '../../security/auth.js';
 import { StyleNotFound } from '../../render/index.js';
 import { QueueFull } from '../../render/queue.js';
 import { RenderTimeout } from '../../render/index.js';
@@ -20,7 +20,6 @@ import { seed } from '../../tiles/seed.js';
 import { wmtsCapabilities, INFO_FORMATS } from './capabilities.js';
 import { sendTile } from './http.js';
 import { registerOgcApiTiles } from './ogcapi.js';
-import { timingSafeEqual } from 'node:crypto';
 
 function findLayer(ctx: AppContext, name: string, locator = 'layer'): Layer {
   const l = ctx.registry.resolve(name);
@@ -146,15 +145,6 @@ function problem(reply: FastifyReply, status: number, detail: string): FastifyRe
   return reply.code(status).type('application/problem+json').send({ type: 'about:blank', title, status, detail });
 }
 
-function adminAuthorised(req: FastifyRequest): boolean {
-  if (isAdmin(principalOf(req))) return true;
-  const token = process.env.GEODATA_ADMIN_TOKEN;
-  const header = req.headers.authorization;
-  if (!token || !header?.startsWith('Bearer ')) return false;
-  const a = Buffer.from(header.slice(7));
-  const b = Buffer.from(token);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
 
 function parseBbox(v: unknown): { minx: number; miny: number; maxx: number; maxy: number } | undefined {
   if (v === undefined || v === null || v === '') return undefined;
@@ -239,7 +229,7 @@ export function registerWmts(app: FastifyInstance, ctx: AppContext): void {
 
   // Admin: purge a layer's tiles (all, or over a bbox in EPSG:4326 and a zoom range)
   app.post<{ Body: Record<string, unknown> | undefined; Querystring: Record<string, string> }>('/admin/tiles/purge', async (req, reply) => {
-    if (!adminAuthorised(req)) return denied(req, reply);
+    if (!isAdminRequest(req)) return denied(req, reply);
     const b = { ...(req.query ?? {}), ...(typeof req.body === 'object' && req.body ? req.body : {}) } as Record<string, unknown>;
     const layer = typeof b.layer === 'string' ? ctx.registry.resolve(b.layer) : undefined;
     if (!layer) return problem(reply, 400, `give an existing 'layer' to purge`);
@@ -262,7 +252,7 @@ export function registerWmts(app: FastifyInstance, ctx: AppContext): void {
 
   // Admin: seed (bounded: at most 5000 metatiles per request; the CLI has no such bound)
   app.post<{ Body: Record<string, unknown> | undefined; Querystring: Record<string, string> }>('/admin/tiles/seed', async (req, reply) => {
-    if (!adminAuthorised(req)) return denied(req, reply);
+    if (!isAdminRequest(req)) return denied(req, reply);
     const b = { ...(req.query ?? {}), ...(typeof req.body === 'object' && req.body ? req.body : {}) } as Record<string, unknown>;
     const layer = typeof b.layer === 'string' ? ctx.registry.resolve(b.layer) : undefined;
     if (!layer) return problem(reply, 400, `give an existing 'layer' to seed`);
