@@ -119,14 +119,13 @@ export async function* featureRowEvents(
   // if the connection dies while the cursor waits for rows, fail the stream at once (a cursor
   // is not always told, and would wait forever holding its slot and its connection)
   let pendingRun: ((e: Error) => void) | undefined;
-  // settles (rejects) when the connection is given up: raced against every cursor read, because
-  // destroying a QueryStream waits for its cursor to close, which a dead connection never does
-  let gone!: (e: Error) => void;
-  const goneP = new Promise<never>((_, reject) => (gone = reject));
-  goneP.catch(() => undefined);
+  // the read in progress can be failed from outside: destroying a QueryStream waits for its cursor
+  // to close, which a dead connection never does, so a pending read is rejected directly
+  // (one settled promise per read: nothing accumulates however many rows are streamed)
+  let failRead: ((e: Error) => void) | undefined;
   const onGone = (err?: Error) => {
     broken ??= err instanceof Error ? err : new Error('database connection lost');
-    gone(broken);
+    failRead?.(broken);
     pendingRun?.(broken);
   };
   client.on('error', onGone);
@@ -150,7 +149,12 @@ export async function* featureRowEvents(
       const rows = (qs as AsyncIterable<FeatureRow>)[Symbol.asyncIterator]();
       for (;;) {
         waitingSince = Date.now();
-        const n = await Promise.race([rows.next(), goneP]);
+        const n = await new Promise<IteratorResult<FeatureRow>>((resolve, reject) => {
+          if (broken) return reject(broken);
+          failRead = reject;
+          rows.next().then(resolve, reject);
+        });
+        failRead = undefined;
         waitingSince = 0;
         if (n.done) break;
         yield { kind: 'row', q, index: written++, row: n.value };
