@@ -169,15 +169,7 @@ function capabilities20(ctx: AppContext, base: string): string {
 
   w.start('wfs:FeatureTypeList');
   for (const l of publishedLayers(ctx)) {
-    w.start('wfs:FeatureType');
-    w.el('wfs:Name', `${NS_PREFIX}:${l.name}`);
-    w.el('wfs:Title', l.title || l.name);
-    w.opt('wfs:Abstract', l.abstract);
-    if (l.keywords.length) {
-      w.start('ows:Keywords');
-      for (const k of l.keywords) w.el('ows:Keyword', k);
-      w.end();
-    }
+    featureTypeHeader(w, l);
     w.el('wfs:DefaultCRS', crsUrn(l.srid));
     for (const e of OTHER_EPSG) if (e !== l.srid) w.el('wfs:OtherCRS', crsUrn(e));
     w.el('wfs:OtherCRS', 'urn:ogc:def:crs:OGC:1.3:CRS84');
@@ -281,15 +273,7 @@ function capabilities11(ctx: AppContext, base: string): string {
   w.start('wfs:FeatureTypeList');
   w.start('wfs:Operations').el('wfs:Operation', 'Query').end();
   for (const l of publishedLayers(ctx)) {
-    w.start('wfs:FeatureType');
-    w.el('wfs:Name', `${NS_PREFIX}:${l.name}`);
-    w.el('wfs:Title', l.title || l.name);
-    w.opt('wfs:Abstract', l.abstract);
-    if (l.keywords.length) {
-      w.start('ows:Keywords');
-      for (const k of l.keywords) w.el('ows:Keyword', k);
-      w.end();
-    }
+    featureTypeHeader(w, l);
     w.el('wfs:DefaultSRS', crsUrn(l.srid));
     for (const e of OTHER_EPSG) if (e !== l.srid) w.el('wfs:OtherSRS', crsUrn(e));
     w.start('wfs:OutputFormats');
@@ -319,4 +303,17 @@ function capabilities11(ctx: AppContext, base: string): string {
   w.start('ogc:Id_Capabilities').el('ogc:EID').el('ogc:FID').end();
   w.end();
   return w.toString();
+}
+
+/** Name, title, abstract and keywords of a feature type (the same in WFS 2.0 and 1.1). */
+function featureTypeHeader(w: XmlWriter, l: Layer): void {
+  w.start('wfs:FeatureType');
+  w.el('wfs:Name', `${NS_PREFIX}:${l.name}`);
+  w.el('wfs:Title', l.title || l.name);
+  w.opt('wfs:Abstract', l.abstract);
+  if (l.keywords.length) {
+    w.start('ows:Keywords');
+    for (const k of l.keywords) w.el('ows:Keyword', k);
+    w.end();
+  }
 }

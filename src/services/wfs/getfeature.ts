@@ -11,7 +11,6 @@ import {
   destroyOnClientClose,
   fetchFeatureRows,
   openFeatureStream,
-  pageSize,
   FeatureQueryError,
   checkQuery,
   CsvWriter,
@@ -147,20 +146,7 @@ export async function getFeature(req: OwsRequest): Promise<unknown> {
   } catch (e) {
     mapEngineError(e, fqs.some((q) => q.bbox) ? 'bbox' : 'filter');
   }
-  const matched = counts.reduce((a, b) => a + b, 0);
-  // distribute STARTINDEX/COUNT over the queries in order
-  let skip = r.startIndex;
-  let left = r.resultType === 'hits' ? 0 : count;
-  const paged: FeatureQuery[] = [];
-  let returned = 0;
-  fqs.forEach((q, i) => {
-    const off = Math.min(skip, counts[i]);
-    skip -= off;
-    const lim = Math.min(left, counts[i] - off);
-    left -= lim;
-    returned += pageSize(counts[i], { offset: off, limit: lim });
-    if (lim > 0) paged.push({ ...q, offset: off, limit: lim });
-  });
+  const { matched, paged, returned } = distributePage(fqs, counts, r.startIndex, r.resultType === 'hits' ? 0 : count);
   const links: CollectionInfo['links'] = {};
   if (r.kvp && r.resultType === 'results' && count > 0) {
     if (r.startIndex + returned < matched) links.next = pagingLink(req, r.startIndex + count, count);
@@ -290,19 +276,7 @@ export async function getPropertyValue(req: OwsRequest): Promise<unknown> {
   } catch (e) {
     mapEngineError(e);
   }
-  const matched = counts.reduce((a, b) => a + b, 0);
-  let skip = r.startIndex;
-  let left = r.resultType === 'hits' ? 0 : count;
-  const paged: FeatureQuery[] = [];
-  let returned = 0;
-  fqs.forEach((q, i) => {
-    const off = Math.min(skip, counts[i]);
-    skip -= off;
-    const lim = Math.min(left, counts[i] - off);
-    left -= lim;
-    returned += lim;
-    if (lim > 0) paged.push({ ...q, offset: off, limit: lim });
-  });
+  const { matched, paged, returned } = distributePage(fqs, counts, r.startIndex, r.resultType === 'hits' ? 0 : count);
   const ts = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   const ns = namespaceUri(ctx);
   const gml = new GmlWriter({ version: '3.2', namespaceUri: ns, prefix: NS_PREFIX });
@@ -332,4 +306,24 @@ export async function getPropertyValue(req: OwsRequest): Promise<unknown> {
     mapEngineError(e);
   }
   return sendStream(req.reply, writer.contentType, stream);
+}
+
+/**
+ * One page (STARTINDEX, COUNT) over several queries taken in order, given each query's exact
+ * count: which part of which query it holds, how many features that is, and the total matched.
+ */
+function distributePage(fqs: FeatureQuery[], counts: number[], startIndex: number, count: number): { matched: number; paged: FeatureQuery[]; returned: number } {
+  let skip = startIndex;
+  let left = count;
+  const paged: FeatureQuery[] = [];
+  let returned = 0;
+  fqs.forEach((q, i) => {
+    const off = Math.min(skip, counts[i]);
+    skip -= off;
+    const lim = Math.min(left, counts[i] - off);
+    left -= lim;
+    returned += lim;
+    if (lim > 0) paged.push({ ...q, offset: off, limit: lim });
+  });
+  return { matched: counts.reduce((a, b) => a + b, 0), paged, returned };
 }
