@@ -8,7 +8,7 @@ import type { AppContext } from './context.js';
 import { projectRoot } from './config/index.js';
 import { OwsException } from './ows/exceptions.js';
 import { classifyDbError } from './db/errors.js';
-import { setStreamLimits } from './ops/gate.js';
+import { setQueryLimits, setStreamLimits } from './ops/gate.js';
 import { owsHandler, sendOwsException, SERVICE_NAMES } from './ows/service.js';
 import { registerLanding } from './services/landing.js';
 import { registerServices } from './services/index.js';
@@ -49,6 +49,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   const auth = (ctx.auth ??= new Authenticator(ctx.config));
   await usage.start();
   setStreamLimits(ctx.pool, ctx.config.limits.maxConcurrentExports, ctx.config.limits.exportQueue);
+  setQueryLimits(ctx.pool, { maxBboxAreaKm2: ctx.config.limits.maxBboxAreaKm2 });
   app.addHook('onClose', async () => {
     await usage.close();
   });

@@ -51,3 +51,34 @@ describe('export concurrency', () => {
     }
   }, 60_000);
 });
+
+describe('maximum bbox area', () => {
+  it('a request for more than limits.maxBboxAreaKm2 is refused with locator bbox in each front door; a small one is served', async () => {
+    const t = await makeTestApp({ limits: { maxBboxAreaKm2: 500 } });
+    try {
+      // the whole region: about 92,800 km²; a 10 km × 10 km box: 100 km²
+      const big = '760000,6700000,1080000,6990000';
+      const small = '900000,6800000,910000,6810000';
+      const wfs = (b: string) => `/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=parcels&COUNT=3&OUTPUTFORMAT=application/json&BBOX=${b},urn:ogc:def:crs:EPSG::2154`;
+      const r1 = await t.app.inject({ url: wfs(big) });
+      expect(r1.statusCode).toBe(400);
+      expect(r1.body).toContain('locator="bbox"');
+      expect(r1.body).toMatch(/km²/);
+      expect((await t.app.inject({ url: wfs(small) })).statusCode).toBe(200);
+      const wms = (b: string) => `/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=parcels&STYLES=&CRS=EPSG:2154&BBOX=${b}&WIDTH=64&HEIGHT=64&FORMAT=image/png`;
+      const r2 = await t.app.inject({ url: wms(big) });
+      expect(r2.statusCode).toBe(400);
+      expect(r2.body).toContain('locator="bbox"');
+      expect((await t.app.inject({ url: wms(small) })).statusCode).toBe(200);
+      // CRS84 box of about 3° × 2° (≈ 50,000 km²) through OGC API and the downloads
+      const oapi = await t.app.inject({ url: '/collections/parcels/items?bbox=4,47.5,7,49.5' });
+      expect(oapi.statusCode).toBe(400);
+      expect(oapi.json().detail).toMatch(/km²/);
+      expect((await t.app.inject({ url: '/collections/parcels/items?bbox=6,48,6.05,48.05' })).statusCode).toBe(200);
+      const dl = await t.app.inject({ url: '/downloads/parcels.csv?bbox=4,47.5,7,49.5' });
+      expect(dl.statusCode).toBe(400);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -61,6 +61,8 @@ export interface Config {
     /** Feature streams (WFS GetFeature, OGC API items, downloads) running at once, and waiting. */
     maxConcurrentExports: number;
     exportQueue: number;
+    /** Largest bbox one request may ask for, in km² (WMS GetMap, WFS, OGC API, downloads); unset = no limit. */
+    maxBboxAreaKm2?: number;
     /** OGC API – Features: items per page when `limit` is absent, and the largest `limit` accepted. */
     itemsDefaultLimit: number;
     itemsMaxLimit: number;
@@ -185,6 +187,7 @@ export function validateConfig(raw: unknown, source?: string): Config {
       renderQueue: c.limits?.renderQueue ?? 64,
       maxConcurrentExports: c.limits?.maxConcurrentExports ?? Math.max(1, (c.database?.poolSize ?? 10) - 2),
       exportQueue: c.limits?.exportQueue ?? 64,
+      maxBboxAreaKm2: c.limits?.maxBboxAreaKm2,
       itemsDefaultLimit: c.limits?.itemsDefaultLimit ?? 10,
       itemsMaxLimit: c.limits?.itemsMaxLimit ?? 10000,
       downloadTempBytes: c.limits?.downloadTempBytes ?? 4 * 1024 ** 3,

@@ -6,10 +6,12 @@
 import { Readable } from 'node:stream';
 import type pg from 'pg';
 import QueryStream from 'pg-query-stream';
-import { streamGateOf } from '../ops/gate.js';
+import { queryLimitsOf, streamGateOf } from '../ops/gate.js';
+import { bboxAreaKm2 } from '../crs/area.js';
 import {
   buildCountSql,
   buildFeatureSql,
+  FeatureQueryError,
   type FeatureFormat,
   type FeatureQuery,
   type FeatureRow,
@@ -47,7 +49,18 @@ export async function countWith(run: SqlRunner, q: FeatureQuery): Promise<number
 }
 
 /** Exact count of features matching a query (limit/offset ignored). */
+/** Refuse a query whose bbox is larger than the application allows (limits.maxBboxAreaKm2). */
+export function checkQueryLimits(pool: pg.Pool, q: FeatureQuery): void {
+  const max = queryLimitsOf(pool).maxBboxAreaKm2;
+  if (!max || !q.bbox) return;
+  const area = bboxAreaKm2(q.bbox, q.bbox.epsg);
+  if (area > max) {
+    throw new FeatureQueryError(`the bbox covers ${Math.round(area).toLocaleString('en')} km², more than the ${max.toLocaleString('en')} km² this server allows in one request`, 'bbox');
+  }
+}
+
 export async function countFeatures(pool: pg.Pool, q: FeatureQuery): Promise<number> {
+  checkQueryLimits(pool, q);
   const { sql, params } = buildCountSql(q);
   const r = await pool.query<{ n: number | string }>(sql, params);
   return Number(r.rows[0].n);
@@ -55,6 +68,7 @@ export async function countFeatures(pool: pg.Pool, q: FeatureQuery): Promise<num
 
 /** Run a (small) query and return its serialised rows, e.g. one feature by id. */
 export async function fetchFeatureRows(pool: pg.Pool, q: FeatureQuery, format: FeatureFormat, opts: SelectOptions = {}): Promise<FeatureRow[]> {
+  checkQueryLimits(pool, q);
   const { sql, params } = buildFeatureSql(q, format, opts);
   const r = await pool.query<FeatureRow>(sql, params);
   return r.rows;
@@ -97,6 +111,7 @@ export async function* featureRowEvents(
   opts: SelectOptions = {},
   batchSize = 1000,
 ): AsyncGenerator<RowEvent> {
+  for (const q of queries) checkQueryLimits(pool, q);
   const built = queries.map((q) => buildFeatureSql(q, format, opts));
   let written = 0;
   if (queries.every((q) => q.limit === 0)) {

@@ -66,3 +66,14 @@ export function setStreamLimits(pool: object, max: number, queue: number): void 
 export function streamGateOf(pool: object): Gate | undefined {
   return streamGates.get(pool);
 }
+
+const queryLimits = new WeakMap<object, { maxBboxAreaKm2?: number }>();
+
+/** Limits the feature engine applies to every query run on a pool (set once per application). */
+export function setQueryLimits(pool: object, limits: { maxBboxAreaKm2?: number }): void {
+  queryLimits.set(pool, limits);
+}
+
+export function queryLimitsOf(pool: object): { maxBboxAreaKm2?: number } {
+  return queryLimits.get(pool) ?? {};
+}

@@ -1,4 +1,5 @@
 /** Parsing of the GetMap / GetFeatureInfo parameters shared by the WMS operations. */
+import { bboxAreaKm2 } from '../../crs/area.js';
 import type { AppContext } from '../../context.js';
 import { OwsException } from '../../ows/exceptions.js';
 import { kvpList, parseIntParam, parseNumberList, required, type Kvp } from '../../ows/kvp.js';
@@ -103,7 +104,12 @@ export function parseMapParams(ctx: AppContext, kvp: Kvp, version: string, opts:
   const bbox = crs.swapAxes ? { minx: b[1], miny: b[0], maxx: b[3], maxy: b[2] } : { minx: b[0], miny: b[1], maxx: b[2], maxy: b[3] };
   if (!(bbox.minx < bbox.maxx) || !(bbox.miny < bbox.maxy)) {
     throw new OwsException('InvalidParameterValue', `BBOX '${kvp.BBOX}' is empty or inverted (min must be less than max on both axes)`, 'bbox');
+  }  const maxArea = ctx.config.limits.maxBboxAreaKm2;
+  if (maxArea) {
+    const area = bboxAreaKm2(bbox, crs.epsg);
+    if (area > maxArea) throw new OwsException('InvalidParameterValue', `BBOX covers ${Math.round(area).toLocaleString('en')} km², more than the ${maxArea.toLocaleString('en')} km² this server allows in one request`, 'bbox');
   }
+
   const lim = ctx.config.limits;
   required(kvp, 'WIDTH');
   required(kvp, 'HEIGHT');
