@@ -300,10 +300,11 @@ export class TileEngine {
     return out;
   }
 
-  /** Keys of every cached tile of a layer over an extent (in the layer's CRS), all sets, styles and formats. */
-  *keysOver(layer: Layer, box: Extent, zooms?: [number, number], marginPx = 128): Generator<string> {
-    const styles = [...layerStyles(layer).styles.keys()];
-    const version = this.versionOf(layer);
+  /**
+   * The tile ranges over an extent (in the layer's CRS) in every matrix set and zoom level,
+   * widened by `marginPx` pixels of each level (labels and symbols reach over tile edges).
+   */
+  private *rangesOver(layer: Layer, box: Extent, marginPx: number, zooms?: [number, number]) {
     for (const set of MATRIX_SETS) {
       let e: Extent;
       try {
@@ -315,12 +316,20 @@ export class TileEngine {
         if (zooms && (m.zoom < zooms[0] || m.zoom > zooms[1])) continue;
         const pad = marginPx * m.resolution;
         const r = tileRange(set, m.zoom, { minx: e.minx - pad, miny: e.miny - pad, maxx: e.maxx + pad, maxy: e.maxy + pad });
-        if (!r) continue;
-        for (let col = r.minCol; col <= r.maxCol; col++) {
-          for (let row = r.minRow; row <= r.maxRow; row++) {
-            for (const s of styles) yield this.key(layer, s, set, m.zoom, col, row, 'png', version);
-            yield this.key(layer, '_', set, m.zoom, col, row, 'mvt', version);
-          }
+        if (r) yield { set, zoom: m.zoom, r };
+      }
+    }
+  }
+
+  /** Keys of every cached tile of a layer over an extent (in the layer's CRS), all sets, styles and formats. */
+  *keysOver(layer: Layer, box: Extent, zooms?: [number, number], marginPx = 128): Generator<string> {
+    const styles = [...layerStyles(layer).styles.keys()];
+    const version = this.versionOf(layer);
+    for (const { set, zoom, r } of this.rangesOver(layer, box, marginPx, zooms)) {
+      for (let col = r.minCol; col <= r.maxCol; col++) {
+        for (let row = r.minRow; row <= r.maxRow; row++) {
+          for (const s of styles) yield this.key(layer, s, set, zoom, col, row, 'png', version);
+          yield this.key(layer, '_', set, zoom, col, row, 'mvt', version);
         }
       }
     }
@@ -330,19 +339,9 @@ export class TileEngine {
   countTilesOver(layer: Layer, boxes: Extent[], limit: number, marginPx = 128): number {
     let n = 0;
     for (const box of boxes) {
-      for (const set of MATRIX_SETS) {
-        let e: Extent;
-        try {
-          e = transformExtent(box, layer.srid, set.epsg, 4);
-        } catch {
-          continue;
-        }
-        for (const m of set.matrices) {
-          const pad = marginPx * m.resolution;
-          const r = tileRange(set, m.zoom, { minx: e.minx - pad, miny: e.miny - pad, maxx: e.maxx + pad, maxy: e.maxy + pad });
-          if (r) n += (r.maxCol - r.minCol + 1) * (r.maxRow - r.minRow + 1);
-          if (n > limit) return n;
-        }
+      for (const { r } of this.rangesOver(layer, box, marginPx)) {
+        n += (r.maxCol - r.minCol + 1) * (r.maxRow - r.minRow + 1);
+        if (n > limit) return n;
       }
     }
     return n;
