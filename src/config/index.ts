@@ -33,6 +33,8 @@ export interface LayerConfig {
   access?: { public?: boolean; roles?: string[] };
   metadata?: Record<string, unknown>;
   cache?: Record<string, unknown>;
+  /** Pre-generalised overview of this layer (src/render/overview.ts): false to disable, or overrides. */
+  overview?: boolean | Record<string, unknown>;
 }
 
 export interface Config {
@@ -81,6 +83,8 @@ export interface Config {
   catalog?: { schema?: string; harvest?: { name: string; url: string; type: 'csw' | 'dcat'; intervalMinutes?: number }[] };
   /** Tile cache settings, raw (defaults applied by src/tiles/engine.ts tilesOptions). */
   tiles?: Record<string, unknown>;
+  /** Pre-generalised overviews of big layers, raw (defaults applied by src/render/overview.ts overviewOptions). */
+  overviews?: Record<string, unknown>;
   /** undefined = publish every spatial table. */
   layers?: LayerConfig[];
   /** Path of the file the config came from, if any. */
@@ -214,6 +218,7 @@ export function validateConfig(raw: unknown, source?: string): Config {
       usageFlushSeconds: c.ops?.usageFlushSeconds ?? 60,
     },
     tiles: c.tiles,
+    overviews: c.overviews,
     layers: c.layers,
     catalog: c.catalog,
     source,

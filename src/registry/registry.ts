@@ -258,7 +258,7 @@ export class Registry {
       styles: cfg.styles ?? {},
       access: { public: cfg.access?.public ?? true, roles: cfg.access?.roles ?? [] },
       temporalField,
-      extra: { metadata: cfg.metadata ?? {}, cache: cfg.cache ?? {} },
+      extra: { metadata: cfg.metadata ?? {}, cache: cfg.cache ?? {}, overview: cfg.overview },
     };
   }
 }

@@ -19,6 +19,7 @@ import { ExtentError, scaleDenominator, transformExtent } from '../crs/index.js'
 import { decodeTwkb, type TwkbPart } from './twkb.js';
 import { fontList, layerStyles, ruleActive, type LineSymbolizer, type PointSymbolizer, type PolygonSymbolizer, type Rule, type Style, type TextSymbolizer } from './style.js';
 import { drawMark } from './marks.js';
+import { overviewQuery } from './overview.js';
 
 export type MapFormat = 'image/png' | 'image/png8' | 'image/jpeg' | 'image/webp';
 
@@ -216,10 +217,10 @@ export function typicalFeatureSize(client: pg.PoolClient, layer: Layer): Promise
   return hit;
 }
 
-async function queryLayer(client: pg.PoolClient, layer: Layer, rules: Rule[], o: MapOptions, margin: number): Promise<{ features: Feature[]; textRules: TextSymbolizer[] }> {
+async function queryLayer(client: pg.PoolClient, layer: Layer, rules: Rule[], o: MapOptions, margin: number, pre?: ReturnType<typeof layerQuery> | null): Promise<{ features: Feature[]; textRules: TextSymbolizer[] }> {
   const gt = layer.geometryType;
-  const typicalSize = gt === 'POINT' || gt === 'MULTIPOINT' ? null : await typicalFeatureSize(client, layer);
-  const q = layerQuery(layer, rules, { epsg: o.epsg, bbox: o.bbox, width: o.width, height: o.height, margin, typicalSize });
+  const typicalSize = pre || gt === 'POINT' || gt === 'MULTIPOINT' ? null : await typicalFeatureSize(client, layer);
+  const q = pre ?? layerQuery(layer, rules, { epsg: o.epsg, bbox: o.bbox, width: o.width, height: o.height, margin, typicalSize });
   const res = await client.query({ text: q.text, values: q.values });
   const features: Feature[] = [];
   for (const row of res.rows) {
@@ -433,7 +434,9 @@ export async function drawMap(rc: RenderContext, o: MapOptions) {
       for (const r of rules) for (const s of r.symbolizers) margin = Math.max(margin, s.kind === 'point' ? s.size : s.kind === 'text' ? 64 : s.kind === 'line' ? s.width : s.strokeWidth);
       let result: Awaited<ReturnType<typeof queryLayer>>;
       try {
-        result = await queryLayer(client, rl.layer, rules, o, margin);
+        // overview hook (src/render/overview.ts): at coarse scales a pre-generalised table of a big layer stands in for it
+        const pre = overviewQuery(rc, rl.layer, rules, o, margin);
+        result = await queryLayer(client, rl.layer, rules, o, margin, pre);
       } catch (e) {
         // the map extent has no image in the layer's CRS (e.g. a whole-world view): nothing to draw
         if (e instanceof ExtentError) continue;
