@@ -170,6 +170,7 @@ export function overviewQuery(rc: { pool: pg.Pool }, layer: Layer, rules: Rule[]
   const m = managers.get(rc.pool);
   if (!m) return null;
   const pick = m.pick(layer, rules, o, margin);
+  if (pick) m.stats.overviewRenders++;
   return pick ? levelQuery(pick.level, layer, rules, o, pick.search, pick.resN) : null;
 }
 
@@ -232,6 +233,8 @@ export class OverviewManager {
   private started?: Promise<void>;
   /** false: renders never use the overviews (benchmarks and tests compare both paths). */
   use = true;
+  /** Layer renders answered from an overview; builds completed. */
+  readonly stats = { overviewRenders: 0, builds: 0 };
   private readonly gauges?: { built: client.Gauge<'layer'>; ready: client.Gauge<'layer'>; buildSeconds: client.Gauge<'layer'>; rows: client.Gauge<'layer' | 'level'> };
 
   constructor(readonly ctx: AppContext) {
@@ -646,6 +649,7 @@ export class OverviewManager {
       this.ctx.log.info({ layer: layer.name, buildMs, levels: levels.map((l) => `${l.cell}:${l.rows}`) }, 'overviews: built');
       if (this.stopped) return;
       const dirty = st.dirty;
+      this.stats.builds++;
       this.install(layer, st, b);
       // a change notified while building is not in this snapshot
       if (dirty) {

@@ -1,0 +1,241 @@
+/**
+ * Pre-generalised overviews (src/render/overview.ts) on a copy of the test parcels in a schema of
+ * this test, with the overview threshold lowered so that the 20,000-row copy gets one: built in
+ * the background after start, used by a region-scale GetMap and not by a town-scale one, the
+ * decoded image compared with the direct render pixel by pixel, stale after an edit (direct
+ * renders meanwhile) and rebuilt through the tile-freshness triggers and NOTIFY.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import sharp from 'sharp';
+import pg from 'pg';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { makeTestApp, testDatabaseUrl, type TestApp } from './helpers/app.js';
+import { overviewManager, filterColumns, type OverviewManager } from '../src/render/overview.js';
+import { parseCql2Text } from '../src/filter/cql2.js';
+import type { Rule } from '../src/render/style.js';
+
+const S = `ovtest_${process.pid}`;
+const dir = mkdtempSync(path.join(os.tmpdir(), 'ov-tiles-'));
+const TOKEN = 'overview-test-token';
+const config = {
+  database: { schemas: [S] },
+  tiles: { diskDir: dir },
+  overviews: { minRows: 5000, baseCell: 256, schema: `${S}_ov`, rebuildDelayMs: 1500, minRebuildIntervalMs: 0, checkIntervalMs: 500 },
+  layers: [
+    {
+      table: `${S}.parcels`,
+      name: 'ovparcels',
+      styles: {
+        bati: {
+          title: 'Bâti / non bâti',
+          rules: [
+            { title: 'Bâtie', filter: 'bati = true', polygon: { fill: '#f4d6b0', stroke: '#a0522d', 'stroke-width': 0.5 } },
+            { title: 'Non bâtie', else: true, polygon: { fill: '#e8f0d8', stroke: '#7a8f5a', 'stroke-width': 0.5 } },
+          ],
+        },
+      },
+    },
+    // same table, overview disabled for this layer name: never answered from an overview
+    { table: `${S}.roads`, name: 'ovroads', overview: false },
+  ],
+};
+
+// region-scale views (150 km on 256 px, ~586 m pixels) in both CRSs of the benchmark
+const REGION_2154 = '825941,6742962,975941,6892962';
+const REGION_3857 = '532767,6207059,771070,6445363';
+const TOWN_2154 = '1048000,6838000,1052000,6842000';
+
+let t: TestApp;
+let db: pg.Client;
+let m: OverviewManager;
+let statusAtReady: string[] = [];
+let readyzAtReady = 0;
+
+async function getMap(bbox: string, crs: string): Promise<Buffer> {
+  const res = await t.app.inject({ url: `/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=ovparcels&STYLES=&CRS=${crs}&BBOX=${bbox}&WIDTH=256&HEIGHT=256&FORMAT=image/png` });
+  expect(res.statusCode, res.body.slice(0, 300)).toBe(200);
+  expect(res.headers['content-type']).toMatch(/^image\/png/);
+  const { data, info } = await sharp(res.rawPayload).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  expect([info.width, info.height, info.channels]).toEqual([256, 256, 3]);
+  return data;
+}
+
+/** Both renders of a view, the overview one checked to come from the overview and the direct one not. */
+async function bothRenders(bbox: string, crs: string): Promise<{ direct: Buffer; overview: Buffer }> {
+  m.use = false;
+  const before = m.stats.overviewRenders;
+  const direct = await getMap(bbox, crs);
+  expect(m.stats.overviewRenders).toBe(before);
+  m.use = true;
+  const overview = await getMap(bbox, crs);
+  expect(m.stats.overviewRenders).toBe(before + 1);
+  return { direct, overview };
+}
+
+/**
+ * Pixel agreement: `identical` = share of all pixels with exactly the same RGB; `coverage` =
+ * intersection over union of the pixels that are not the white background (drawn at all);
+ * `colourMatch` = among pixels drawn in both, share whose colour differs by at most 16/255 per
+ * channel (the antialiased edges of kept polygons and one-pixel marks differ slightly).
+ */
+function compare(a: Buffer, b: Buffer) {
+  let same = 0;
+  let drawnA = 0;
+  let drawnB = 0;
+  let both = 0;
+  let close = 0;
+  for (let i = 0; i < a.length; i += 3) {
+    const d = Math.max(Math.abs(a[i] - b[i]), Math.abs(a[i + 1] - b[i + 1]), Math.abs(a[i + 2] - b[i + 2]));
+    if (d === 0) same++;
+    const da = a[i] + a[i + 1] + a[i + 2] < 765;
+    const db_ = b[i] + b[i + 1] + b[i + 2] < 765;
+    drawnA += +da;
+    drawnB += +db_;
+    if (da && db_) {
+      both++;
+      if (d <= 16) close++;
+    }
+  }
+  const n = a.length / 3;
+  return { identical: same / n, coverage: both / Math.max(1, drawnA + drawnB - both), colourMatch: close / Math.max(1, both), drawn: drawnA };
+}
+
+async function waitFor(cond: () => boolean, what: string, ms = 30_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(m.status())}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+beforeAll(async () => {
+  db = new pg.Client({ connectionString: testDatabaseUrl() });
+  await db.connect();
+  await db.query(`DROP SCHEMA IF EXISTS ${S} CASCADE; DROP SCHEMA IF EXISTS ${S}_ov CASCADE; CREATE SCHEMA ${S}`);
+  await db.query(`CREATE TABLE ${S}.parcels AS SELECT * FROM public.parcels`);
+  await db.query(`ALTER TABLE ${S}.parcels ADD PRIMARY KEY (id)`);
+  await db.query(`CREATE INDEX ON ${S}.parcels USING gist (geom)`);
+  await db.query(`CREATE TABLE ${S}.roads AS SELECT * FROM public.roads`);
+  await db.query(`ALTER TABLE ${S}.roads ADD PRIMARY KEY (id)`);
+  await db.query(`ANALYZE ${S}.parcels; ANALYZE ${S}.roads`);
+  process.env.GEODATA_ADMIN_TOKEN = TOKEN;
+  t = await makeTestApp(config);
+  m = overviewManager(t.ctx)!;
+  expect(m).toBeDefined();
+  // the build runs in the background: the app is ready before it is done
+  statusAtReady = m.status().map((s) => s.status);
+  readyzAtReady = (await t.app.inject({ url: '/readyz' })).statusCode;
+  await m.idle();
+}, 120_000);
+
+afterAll(async () => {
+  await t?.close();
+  await db?.query(`DROP SCHEMA IF EXISTS ${S} CASCADE; DROP SCHEMA IF EXISTS ${S}_ov CASCADE`).catch(() => undefined);
+  await db?.end();
+  delete process.env.GEODATA_ADMIN_TOKEN;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('overviews', () => {
+  it('are built in the background for layers over the threshold, and listed in /admin/overviews', async () => {
+    expect(statusAtReady).not.toContain('ready');
+    expect(readyzAtReady).toBe(200);
+    const denied = await t.app.inject({ url: '/admin/overviews' });
+    expect(denied.statusCode).toBe(401);
+    expect(denied.headers['content-type']).toMatch(/problem\+json/);
+    const res = await t.app.inject({ url: '/admin/overviews', headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    const ov = body.overviews.find((o: { layer: string }) => o.layer === 'ovparcels');
+    expect(ov.status).toBe('ready');
+    expect(ov.sourceRows).toBe(20000);
+    expect(ov.columns).toEqual(['bati']);
+    expect(Date.parse(ov.builtAt)).toBeGreaterThan(Date.now() - 600_000);
+    expect(ov.levels.length).toBe(4);
+    // every level is smaller than the source, coarser levels smaller still
+    for (let i = 0; i < ov.levels.length; i++) {
+      expect(ov.levels[i].rows).toBeLessThan(20000);
+      if (i) expect(ov.levels[i].rows).toBeLessThanOrEqual(ov.levels[i - 1].rows);
+      expect(ov.levels[i].cell).toBe(ov.levels[0].cell * 2 ** i);
+    }
+    // the table of the layer with overview: false has none
+    expect(body.overviews.some((o: { layer: string }) => o.layer === 'ovroads')).toBe(false);
+    // the publisher's table is not touched: no new column, no new index
+    const idx = await db.query(`SELECT count(*)::int AS n FROM pg_indexes WHERE schemaname = $1 AND tablename = 'parcels'`, [S]);
+    expect(idx.rows[0].n).toBe(2);
+    const metrics = await t.app.inject({ url: '/metrics' });
+    expect(metrics.body).toMatch(/geodata_overview_built_timestamp_seconds\{layer="ovparcels"\} \d+/);
+    expect(metrics.body).toMatch(/geodata_overview_ready\{layer="ovparcels"\} 1/);
+  });
+
+  it('region-scale renders from the overview look like the direct render (EPSG:2154 and EPSG:3857)', async () => {
+    for (const [bbox, crs] of [
+      [REGION_2154, 'EPSG:2154'],
+      [REGION_3857, 'EPSG:3857'],
+    ]) {
+      const { direct, overview } = await bothRenders(bbox, crs);
+      const c = compare(direct, overview);
+      // a real picture: thousands of drawn pixels
+      expect(c.drawn).toBeGreaterThan(5000);
+      expect(c.coverage, crs).toBeGreaterThanOrEqual(0.98);
+      expect(c.identical, crs).toBeGreaterThanOrEqual(0.95);
+      expect(c.colourMatch, crs).toBeGreaterThanOrEqual(0.95);
+      // both rules of the style show, in the same proportions: pixels leaning to the "bâtie"
+      // palette (brown/orange: red > green) and to the "non bâtie" one (green > red)
+      const tally = (px: Buffer) => {
+        let bati = 0;
+        let nonBati = 0;
+        for (let i = 0; i < px.length; i += 3) {
+          if (px[i] + px[i + 1] + px[i + 2] === 765) continue;
+          if (px[i] > px[i + 1] + 8) bati++;
+          else if (px[i + 1] > px[i] + 4) nonBati++;
+        }
+        return { bati, nonBati };
+      };
+      const td = tally(direct);
+      const to = tally(overview);
+      expect(to.bati).toBeGreaterThan(500);
+      expect(to.nonBati).toBeGreaterThan(500);
+      expect(Math.abs(to.bati - td.bati) / td.bati).toBeLessThan(0.05);
+      expect(Math.abs(to.nonBati - td.nonBati) / td.nonBati).toBeLessThan(0.05);
+      console.info(`overview vs direct, ${crs}: identical ${(c.identical * 100).toFixed(1)} %, coverage IoU ${(c.coverage * 100).toFixed(1)} %, colour match ${(c.colourMatch * 100).toFixed(1)} %, drawn ${c.drawn} px; bâtie ${td.bati}/${to.bati}, non bâtie ${td.nonBati}/${to.nonBati}`);
+    }
+  });
+
+  it('is not used at town scale, nor for rules reading columns it does not carry or spatial filters', async () => {
+    const before = m.stats.overviewRenders;
+    await getMap(TOWN_2154, 'EPSG:2154');
+    expect(m.stats.overviewRenders).toBe(before);
+    const layer = t.ctx.registry.resolve('ovparcels');
+    const view = { bbox: { minx: 825941, miny: 6742962, maxx: 975941, maxy: 6892962 }, epsg: 2154, width: 256, height: 256 };
+    const rule = (filter: string): Rule => ({ name: 'r', title: 'r', else: false, filter: parseCql2Text(filter), symbolizers: [{ kind: 'polygon', fill: '#000000', fillOpacity: 1, strokeWidth: 0, strokeOpacity: 1 }] });
+    expect(m.pick(layer, [rule('bati = false')], view, 2)).not.toBeNull();
+    expect(m.pick(layer, [rule("nature = 'AB'")], view, 2)).toBeNull();
+    expect(m.pick(layer, [rule('S_INTERSECTS(geom, POINT(900000 6800000))')], view, 2)).toBeNull();
+    expect(filterColumns(parseCql2Text("bati = true AND (insee LIKE '57%' OR contenance > 10)"))).toEqual(new Set(['bati', 'insee', 'contenance']));
+  });
+
+  it('goes stale on an edit (direct renders meanwhile) and is rebuilt from the change notification', async () => {
+    const [first] = m.status().filter((s) => s.layer === 'ovparcels');
+    const builds = m.stats.builds;
+    // flip a whole area to "bâti": the direct render changes colour there
+    await db.query(`UPDATE ${S}.parcels SET bati = true WHERE geom && ST_MakeEnvelope(850000, 6760000, 950000, 6870000, 2154) AND NOT bati`);
+    // the notification marks it stale at once; the rebuild waits for rebuildDelayMs of quiet
+    await waitFor(() => m.status()[0].status === 'stale', 'the overview to go stale');
+    expect(m.stats.builds).toBe(builds);
+    // while stale, the renderer reads the source
+    const before = m.stats.overviewRenders;
+    await getMap(REGION_2154, 'EPSG:2154');
+    expect(m.stats.overviewRenders).toBe(before);
+    await waitFor(() => m.stats.builds > builds && m.status()[0].status === 'ready', 'the rebuild');
+    const [second] = m.status().filter((s) => s.layer === 'ovparcels');
+    expect(Date.parse(second.builtAt!)).toBeGreaterThan(Date.parse(first.builtAt!));
+    // the new overview shows the edit, like the direct render
+    const { direct, overview } = await bothRenders(REGION_2154, 'EPSG:2154');
+    const c = compare(direct, overview);
+    expect(c.identical).toBeGreaterThanOrEqual(0.95);
+    expect(c.coverage).toBeGreaterThanOrEqual(0.98);
+  });
+});
