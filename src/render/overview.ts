@@ -576,7 +576,17 @@ export class OverviewManager {
     const g = quoteIdent(layer.geometryColumn);
     const c = await this.ctx.pool.connect();
     let ok = false;
+    let locked = false;
     try {
+      // one build per table across server processes: the second one waits, then reuses the first's
+      await c.query('SELECT pg_advisory_lock(hashtext($1))', [`geodata_overview:${st.source}`]);
+      locked = true;
+      const other = await this.findBuild(layer, cols, cfg);
+      if (other && other.generation !== st.built?.generation) {
+        ok = true;
+        this.install(layer, st, other);
+        return;
+      }
       await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
       await c.query(`SELECT set_config('statement_timeout', '0', true), set_config('lock_timeout', '10s', true), set_config('work_mem', '64MB', true)`);
       // the snapshot starts here: every change with a smaller id is in it
@@ -658,6 +668,7 @@ export class OverviewManager {
       }
     } finally {
       if (!ok) await c.query('ROLLBACK').catch(() => undefined);
+      if (locked) await c.query('SELECT pg_advisory_unlock(hashtext($1))', [`geodata_overview:${st.source}`]).catch(() => undefined);
       c.release();
     }
   }
