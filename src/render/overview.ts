@@ -63,6 +63,8 @@ export interface OverviewOptions {
   minRebuildIntervalMs: number;
   /** Period of the staleness check that backs up LISTEN (ms). */
   checkIntervalMs: number;
+  /** Kept geometries are also stored projected to this CRS (the web maps' EPSG:3857 by default); null = none. */
+  outputCrs: number | null;
 }
 
 export interface LayerOverviewConfig {
@@ -87,11 +89,14 @@ export function overviewOptions(raw: unknown): OverviewOptions {
     rebuildDelayMs: o.rebuildDelayMs ?? 5000,
     minRebuildIntervalMs: o.minRebuildIntervalMs ?? 60000,
     checkIntervalMs: o.checkIntervalMs ?? 15000,
+    outputCrs: o.outputCrs === undefined ? 3857 : o.outputCrs,
   };
 }
 
 export interface OverviewLevel {
   cell: number;
+  /** SRID of the geom_out column (kept geometries already projected), or null. */
+  outSrid?: number | null;
   /** Features at least this size are kept with their geometry; smaller ones are grouped per cell. */
   minSize: number;
   table: string;
@@ -203,7 +208,8 @@ export function levelQuery(level: OverviewLevel, layer: Layer, rules: Rule[], o:
     ruleAggs.push(`, bool_or(r${i}) AS r${i}`);
   });
   const lines = /LINESTRING/.test(layer.geometryType);
-  let screen = `ST_Simplify(${affine(inOut('geom'))}, 0.5, true)`;
+  // kept geometries stored already projected to the output CRS skip ST_Transform
+  let screen = `ST_Simplify(${affine(level.outSrid === o.epsg ? 'geom_out' : inOut('geom'))}, 0.5, true)`;
   if (!lines) screen = `ST_ForcePolygonCW(${screen})`;
   screen = `ST_ClipByBox2D(${screen}, ST_MakeEnvelope(${num(-o.width)}, ${num(-o.height)}, ${num(2 * o.width)}, ${num(2 * o.height)}))`;
   const r = p(resN);
@@ -471,7 +477,7 @@ export class OverviewManager {
     const r = await this.ctx.pool.query(`SELECT * FROM ${s}.builds WHERE source = $1 ORDER BY generation DESC LIMIT 1`, [`${layer.schema}.${layer.table}`]);
     const row = r.rows[0];
     if (!row) return null;
-    const levels = row.levels as { cell: number; minSize: number; table: string; rows: number }[];
+    const levels = row.levels as { cell: number; outSrid?: number | null; minSize: number; table: string; rows: number }[];
     const sig = this.signature(layer, cols, levels[0]?.cell ?? 0, cfg);
     if (row.signature !== sig) return null;
     const newer = await this.ctx.pool.query('SELECT 1 FROM geodata_tiles.changes WHERE id > $1 AND table_name = $2 LIMIT 1', [row.change_id, `${layer.schema}.${layer.table}`]);
@@ -492,8 +498,13 @@ export class OverviewManager {
     };
   }
 
+  private outSrid(layer: Layer): number | null {
+    const o = this.opts.outputCrs;
+    return o && o !== layer.srid ? o : null;
+  }
+
   private signature(layer: Layer, cols: string[], base: number, cfg: LayerOverviewConfig): string {
-    return JSON.stringify({ v: 2, g: layer.geometryColumn, srid: layer.srid, cols, base: cfg.baseCell ?? this.opts.baseCell ?? `auto`, levels: cfg.levels ?? this.opts.levels, f: this.opts.cellsPerPixel, first: base > 0 });
+    return JSON.stringify({ v: 3, out: this.outSrid(layer), g: layer.geometryColumn, srid: layer.srid, cols, base: cfg.baseCell ?? this.opts.baseCell ?? `auto`, levels: cfg.levels ?? this.opts.levels, f: this.opts.cellsPerPixel, first: base > 0 });
   }
 
   private levelLayer(layer: Layer, table: string, cols: string[], rows: number): Layer {
@@ -615,6 +626,7 @@ export class OverviewManager {
       const f = this.opts.cellsPerPixel;
       const colList = cols.map((x) => `, ${quoteIdent(x)}`).join('');
       const levels: OverviewLevel[] = [];
+      const out = this.outSrid(layer);
       let prev: string | null = null;
       const stem = `${layer.table}`.replace(/[^A-Za-z0-9_]/g, '_').slice(0, 40);
       for (let k = 0; k < nLevels; k++) {
@@ -631,27 +643,29 @@ export class OverviewManager {
         await c.query(
           `CREATE TABLE ${t} AS
            SELECT ST_SetSRID(ST_MakePoint(sum(cx * n) / sum(n), sum(cy * n) / sum(n)), ${num(layer.srid)})::geometry(Geometry, ${num(layer.srid)}) AS geom,
-                  sum(n)::bigint AS n, 0::float8 AS sz, sum(cx * n) / sum(n) AS cx, sum(cy * n) / sum(n) AS cy${colList}
+                  sum(n)::bigint AS n, 0::float8 AS sz, sum(cx * n) / sum(n) AS cx, sum(cy * n) / sum(n) AS cy${colList},
+                  NULL::geometry AS geom_out
              FROM ${from} WHERE sz < ${num(minSize)}
             GROUP BY floor(cx / ${num(cell)}), floor(cy / ${num(cell)})${colList}`,
         );
         await c.query(
-          `INSERT INTO ${t} (geom, n, sz, cx, cy${colList})
-           SELECT ST_Simplify(geom, ${num(tol)}, true), n, sz, cx, cy${colList} FROM ${from} WHERE sz >= ${num(minSize)}`,
+          `INSERT INTO ${t} (geom, n, sz, cx, cy${colList}, geom_out)
+           SELECT k, n, sz, cx, cy${colList}, ${out ? `ST_Transform(k, ${num(out)})` : 'NULL'}
+             FROM (SELECT ST_Simplify(geom, ${num(tol)}, true) AS k, n, sz, cx, cy${colList} FROM ${from} WHERE sz >= ${num(minSize)} OFFSET 0) q`,
         );
         await c.query(`CREATE INDEX ON ${t} USING gist (geom)`);
         // the kept features alone, for the renderer's scan of rows wider than a pixel
         await c.query(`CREATE INDEX ON ${t} USING gist (geom) WHERE sz > 0`);
         await c.query(`ANALYZE ${t}`);
         const rows = Number((await c.query(`SELECT count(*) AS n FROM ${t}`)).rows[0].n);
-        levels.push({ cell, minSize, table: name, rows, layer: this.levelLayer(layer, name, cols, rows) });
+        levels.push({ cell, outSrid: out, minSize, table: name, rows, layer: this.levelLayer(layer, name, cols, rows) });
         prev = name;
       }
       const buildMs = Date.now() - t0;
       const sig = this.signature(layer, cols, base, cfg);
       const r = await c.query(
         `INSERT INTO ${quoteIdent(S)}.builds (source, generation, signature, levels, columns, change_id, source_rows, build_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING built_at`,
-        [st.source, gen, sig, JSON.stringify(levels.map(({ cell, minSize, table, rows }) => ({ cell, minSize, table, rows }))), JSON.stringify(cols), changeId, sourceRows, buildMs],
+        [st.source, gen, sig, JSON.stringify(levels.map(({ cell, outSrid, minSize, table, rows }) => ({ cell, outSrid, minSize, table, rows }))), JSON.stringify(cols), changeId, sourceRows, buildMs],
       );
       await c.query('COMMIT');
       ok = true;
