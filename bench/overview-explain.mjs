@@ -1,3 +1,8 @@
+#!/usr/bin/env node
+/**
+ * EXPLAIN ANALYZE of one region view (256², EPSG:2154 and 3857), the overview level query against
+ * the direct layer query, 3 runs each (docs/rasteriser.md). Built code (npm run build), DATABASE_URL.
+ */
 import pg from 'pg';
 import { pino } from 'pino';
 import { validateConfig } from '../dist/src/config/index.js';
