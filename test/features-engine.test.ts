@@ -65,6 +65,39 @@ describe('query building', () => {
   });
 });
 
+describe('bbox shortcut (box inside box before ST_Intersects)', () => {
+  it('counts exactly what ST_Intersects counts, on random boxes and on boxes just off a feature', async () => {
+    const ext = (await t.ctx.pool.query<{ x0: number; y0: number; x1: number; y1: number }>('SELECT ST_XMin(e) x0, ST_YMin(e) y0, ST_XMax(e) x1, ST_YMax(e) y1 FROM (SELECT ST_Extent(geom)::geometry e FROM public.parcels) s')).rows[0];
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const exact = async (b: number[]) => Number((await t.ctx.pool.query('SELECT count(*) n FROM public.parcels WHERE ST_Intersects(geom, ST_MakeEnvelope($1, $2, $3, $4, 2154))', b)).rows[0].n);
+    let nonEmpty = 0;
+    // boxes around random parcels (the demo parcels cluster around towns) and a few anywhere
+    const centres = (await t.ctx.pool.query<{ x: number; y: number }>('SELECT ST_X(c) x, ST_Y(c) y FROM (SELECT ST_Centroid(geom) c FROM public.parcels ORDER BY md5(id::text) LIMIT 9) s')).rows;
+    for (let i = 0; i < 12; i++) {
+      const size = 200 + rnd() * 3000;
+      const c = centres[i] ?? { x: ext.x0 + rnd() * (ext.x1 - ext.x0), y: ext.y0 + rnd() * (ext.y1 - ext.y0) };
+      const x = c.x - rnd() * size, y = c.y - rnd() * size;
+      const b = [x, y, x + size, y + size];
+      const want = await exact(b);
+      if (want > 0) nonEmpty++;
+      expect(await countFeatures(t.ctx.pool, { layer: parcels, bbox: { minx: b[0], miny: b[1], maxx: b[2], maxy: b[3], epsg: 2154 } })).toBe(want);
+    }
+    expect(nonEmpty).toBeGreaterThan(3);
+    // a box whose right edge stops 5 cm short of a parcel's leftmost vertex: not counted; 5 cm past it: counted
+    const p = (await t.ctx.pool.query<{ id: number; x: number; y: number }>(
+      `SELECT id, ST_X(pt) x, ST_Y(pt) y FROM (SELECT id, (SELECT d.geom FROM ST_DumpPoints(geom) d ORDER BY ST_X(d.geom) LIMIT 1) pt FROM public.parcels ORDER BY id LIMIT 1) s`,
+    )).rows[0];
+    const byId = parseFesFilterString(`<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0"><fes:ResourceId rid="parcels.${p.id}"/></fes:Filter>`, { version: '2.0', defaultCrs: 2154 });
+    for (const [dx, want] of [[-0.05, 0], [0.05, 1]] as const) {
+      const b = { minx: p.x - 2000, miny: p.y - 1000, maxx: p.x + dx, maxy: p.y + 1000, epsg: 2154 };
+      const one = await t.ctx.pool.query('SELECT count(*) n FROM public.parcels WHERE id = $5 AND ST_Intersects(geom, ST_MakeEnvelope($1, $2, $3, $4, 2154))', [b.minx, b.miny, b.maxx, b.maxy, p.id]);
+      expect(Number(one.rows[0].n), `dx ${dx}`).toBe(want);
+      expect(await countFeatures(t.ctx.pool, { layer: parcels, bbox: b, filter: byId }), `dx ${dx}`).toBe(want);
+    }
+  });
+});
+
 describe('GeoJSON streaming', () => {
   it('streams a bbox + filter query in 4326 with exact numberMatched and coordinates matching proj4', async () => {
     const e = pois.wgs84Extent!;

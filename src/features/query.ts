@@ -155,12 +155,36 @@ export function buildWhere(q: FeatureQuery, params: unknown[]): string {
     params.push(b.minx, b.miny, b.maxx, b.maxy, b.epsg);
     const n = params.length;
     let env = `ST_MakeEnvelope($${n - 4}::float8, $${n - 3}::float8, $${n - 2}::float8, $${n - 1}::float8, $${n}::int)`;
+    const inner = b.epsg === q.layer.srid ? innerBox(b) : undefined;
     if (b.epsg !== q.layer.srid) env = `ST_Transform(${env}, ${Number(q.layer.srid)})`;
-    parts.push(`(${geom} && ${env} AND ST_Intersects(${geom}, ${env}))`);
+    if (inner) {
+      // a feature whose bounding box lies inside the box intersects it: the cheap box test (`@`)
+      // answers for most features and only those near the edges pay for ST_Intersects
+      params.push(...inner);
+      const m = params.length;
+      const innerEnv = `ST_MakeEnvelope($${m - 3}::float8, $${m - 2}::float8, $${m - 1}::float8, $${m}::float8, $${n}::int)`;
+      parts.push(`(${geom} && ${env} AND (${geom} @ ${innerEnv} OR ST_Intersects(${geom}, ${env})))`);
+    } else {
+      parts.push(`(${geom} && ${env} AND ST_Intersects(${geom}, ${env}))`);
+    }
   }
   if (q.filter) parts.push(compileFilter(q.filter, filterTarget(q.layer), params));
   parts.push(...clipWhere(q));
   return parts.length ? parts.join(' AND ') : 'TRUE';
+}
+
+/**
+ * The query box shrunk by a few float4 steps, for the `@` (box inside box) shortcut. PostGIS
+ * compares float4 boxes rounded outwards, so a geometry's box found inside this one is inside
+ * the true query box: the shortcut never admits a feature ST_Intersects would reject. Undefined
+ * when the box is too small for the margin (every feature then takes the exact test).
+ */
+export function innerBox(b: { minx: number; miny: number; maxx: number; maxy: number }): [number, number, number, number] | undefined {
+  const mag = Math.max(Math.abs(b.minx), Math.abs(b.miny), Math.abs(b.maxx), Math.abs(b.maxy), 1e-30);
+  const step = 2 ** (Math.floor(Math.log2(mag)) - 23); // float4 spacing at that magnitude
+  const d = 4 * step;
+  if (b.maxx - b.minx <= 4 * d || b.maxy - b.miny <= 4 * d) return undefined;
+  return [b.minx + d, b.miny + d, b.maxx - d, b.maxy - d];
 }
 
 /** ORDER BY list: sort keys, then the primary key (or ctid when there is none). */
