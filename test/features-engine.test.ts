@@ -217,6 +217,56 @@ describe('finalize hook', () => {
   });
 });
 
+describe('numberMatched carried by the page (countMatched)', () => {
+  async function page(q: FeatureQuery, countMatched: boolean): Promise<{ ids: unknown[]; carried?: number; sql: string }> {
+    let carried: number | undefined;
+    const s = await openFeatureStream(t.ctx.pool, {
+      queries: [q],
+      writer: new GeoJsonWriter(),
+      info: { numberMatched: 'unknown', timeStamp: 'now', links: {}, layers: [q.layer], outputEpsg: 2154 },
+      countMatched,
+      finalize: async (_run, _returned, matched) => {
+        carried = matched;
+        return {};
+      },
+    });
+    let text = '';
+    for await (const c of s) text += c.toString();
+    const fc = JSON.parse(text);
+    for (const f of fc.features) expect(Object.keys(f.properties)).not.toContain('geodata_matched');
+    return { ids: fc.features.map((f: { id: unknown }) => f.id), carried, sql: buildFeatureSql(q, 'geojson', { countMatched }).sql };
+  }
+
+  it('gives the same page and the same count as a page query plus a count query', async () => {
+    const bbox = { minx: 1045000, miny: 6835000, maxx: 1052000, maxy: 6845000, epsg: 2154 };
+    const filter = parseFesFilterString('<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0"><fes:PropertyIsGreaterThan><fes:ValueReference>contenance</fes:ValueReference><fes:Literal>300</fes:Literal></fes:PropertyIsGreaterThan></fes:Filter>', { version: '2.0' });
+    const cases: FeatureQuery[] = [
+      { layer: parcels, bbox, limit: 50, offset: 10 },
+      { layer: parcels, bbox, filter, limit: 25, sortBy: [{ property: 'section', desc: true }] },
+      { layer: pois, filter: parseFesFilterString('<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0"><fes:PropertyIsNull><fes:ValueReference>adresse</fes:ValueReference></fes:PropertyIsNull></fes:Filter>', { version: '2.0' }), limit: 5 },
+    ];
+    for (const q of cases) {
+      const want = await countFeatures(t.ctx.pool, q);
+      expect(want).toBeGreaterThan(q.limit!);
+      const plain = await page(q, false);
+      const inline = await page(q, true);
+      expect(inline.sql).toContain('count(*) OVER ()');
+      expect(plain.carried).toBeUndefined();
+      expect(inline.carried).toBe(want);
+      expect(inline.ids).toEqual(plain.ids);
+      expect(inline.ids.length).toBe(q.limit);
+    }
+    // no bbox and no filter: the page comes off the primary key and the count stays separate
+    const all = await page({ layer: parcels, limit: 5 }, true);
+    expect(all.sql).not.toContain('OVER ()');
+    expect(all.carried).toBeUndefined();
+    // a page past the end carries nothing (no row to carry it)
+    const past = await page({ layer: parcels, bbox, limit: 10, offset: 10_000_000 }, true);
+    expect(past.ids).toEqual([]);
+    expect(past.carried).toBeUndefined();
+  });
+});
+
 describe('streaming discipline', () => {
   it('a consumer that stops early releases the cursor and the connection at once', async () => {
     const pool = t.ctx.pool;

@@ -85,6 +85,12 @@ export interface GmlOptions {
 }
 
 export interface SelectOptions {
+  /**
+   * Also return numberMatched with the page, in a column MATCHED_COLUMN of every row, when the
+   * query allows it (see inlineCountable): one scan of the matching rows instead of a page query
+   * plus a count query. An empty page then carries no count.
+   */
+  countMatched?: boolean;
   gml?: GmlOptions;
   /** csv/kml: also select `x` and `y` (the point itself, or ST_PointOnSurface for lines/polygons). */
   xy?: boolean;
@@ -342,13 +348,22 @@ export function xmlName(name: string): string {
   return out;
 }
 
-/** The SELECT that returns the (page of) features, serialised for `format`. */
-export function buildFeatureSql(q: FeatureQuery, format: FeatureFormat, opts: SelectOptions = {}): BuiltSql {
-  const params: unknown[] = [];
-  const from = buildFrom(q, params);
-  const where = buildWhere(q, params);
-  const order = buildOrderBy(q);
-  let sql = `SELECT ${selectList(q, format, opts)} FROM ${from} WHERE ${where} ORDER BY ${order}`;
+/** Name of the numberMatched column added by SelectOptions.countMatched. */
+export const MATCHED_COLUMN = 'geodata_matched';
+
+/**
+ * Can a page carry its own numberMatched (SelectOptions.countMatched)? Only for a page (limit set)
+ * of a table with a primary key, without clipping, and with a bbox or filter: then the page query
+ * reads every matching row anyway (top-N sort), and counting them there saves a second scan.
+ * Without a bbox or filter the page comes straight off the primary-key index and a separate
+ * count is cheaper.
+ */
+export function inlineCountable(q: FeatureQuery): boolean {
+  return q.limit !== undefined && !!q.layer.primaryKey && !q.clip && (!!q.bbox || !!q.filter);
+}
+
+function limitOffset(q: FeatureQuery, params: unknown[]): string {
+  let sql = '';
   if (q.limit !== undefined) {
     params.push(Math.max(0, Math.trunc(q.limit)));
     sql += ` LIMIT $${params.length}`;
@@ -357,6 +372,25 @@ export function buildFeatureSql(q: FeatureQuery, format: FeatureFormat, opts: Se
     params.push(Math.max(0, Math.trunc(q.offset)));
     sql += ` OFFSET $${params.length}`;
   }
+  return sql;
+}
+
+/** The SELECT that returns the (page of) features, serialised for `format`. */
+export function buildFeatureSql(q: FeatureQuery, format: FeatureFormat, opts: SelectOptions = {}): BuiltSql {
+  const params: unknown[] = [];
+  const from = buildFrom(q, params);
+  const where = buildWhere(q, params);
+  const order = buildOrderBy(q);
+  if (opts.countMatched && inlineCountable(q)) {
+    // keys of the page (and the count of all matches, over the same scan), then the page's rows by key
+    const pk = quoteIdent(q.layer.primaryKey!);
+    const page = `SELECT t.${pk} AS geodata_key, count(*) OVER () AS ${MATCHED_COLUMN} FROM ${from} WHERE ${where} ORDER BY ${order}${limitOffset(q, params)}`;
+    const sql =
+      `SELECT ${selectList(q, format, opts)}, p.${MATCHED_COLUMN}::int8::text AS ${MATCHED_COLUMN}` +
+      ` FROM (${page}) p JOIN ${qualifiedTable(q.layer.schema, q.layer.table)} t ON t.${pk} = p.geodata_key ORDER BY ${order}`;
+    return { sql, params };
+  }
+  const sql = `SELECT ${selectList(q, format, opts)} FROM ${from} WHERE ${where} ORDER BY ${order}${limitOffset(q, params)}`;
   return { sql, params };
 }
 

@@ -192,8 +192,8 @@ async function streamDeferredCount(req: OwsRequest, r: GetFeatureRequest, q: Fea
   };
   const start = r.startIndex;
   const finalize = needTotals
-    ? async (run: SqlRunner, returned: number): Promise<Partial<CollectionInfo>> => {
-        const matched = returned < count && (start === 0 || returned > 0) ? start + returned : await countWith(run, q);
+    ? async (run: SqlRunner, returned: number, carried?: number): Promise<Partial<CollectionInfo>> => {
+        const matched = returned < count && (start === 0 || returned > 0) ? start + returned : (carried ?? (await countWith(run, q)));
         const links: CollectionInfo['links'] = {};
         if (r.kvp && count > 0) {
           if (start + returned < matched) links.next = pagingLink(req, start + count, count);
@@ -204,7 +204,7 @@ async function streamDeferredCount(req: OwsRequest, r: GetFeatureRequest, q: Fea
     : undefined;
   let stream;
   try {
-    stream = await openFeatureStream(req.ctx.pool, { queries: [{ ...q, offset: start, limit: count }], writer, info, finalize, onComplete: (n) => addFeatures(req.http, n) });
+    stream = await openFeatureStream(req.ctx.pool, { queries: [{ ...q, offset: start, limit: count }], writer, info, finalize, countMatched: needTotals, onComplete: (n) => addFeatures(req.http, n) });
   } catch (e) {
     mapEngineError(e, q.bbox ? 'bbox' : 'filter');
   }
