@@ -6,7 +6,7 @@ import pg from 'pg';
 import { makeTestApp, testDatabaseUrl, type TestApp } from './helpers/app.js';
 import type { Layer } from '../src/registry/types.js';
 import { buildFeatureSql, FeatureQueryError, pageSize, type FeatureQuery } from '../src/features/query.js';
-import { countFeatures, countWith, openFeatureStream, fetchFeatureRows } from '../src/features/stream.js';
+import { countFeatures, countWith, openFeatureStream, fetchFeatureRows, featureRowEvents } from '../src/features/stream.js';
 import { GeoJsonWriter } from '../src/features/writers/geojson.js';
 import { GmlWriter } from '../src/features/writers/gml.js';
 import { CsvWriter } from '../src/features/writers/csv.js';
@@ -264,6 +264,32 @@ describe('numberMatched carried by the page (countMatched)', () => {
     const past = await page({ layer: parcels, bbox, limit: 10, offset: 10_000_000 }, true);
     expect(past.ids).toEqual([]);
     expect(past.carried).toBeUndefined();
+  });
+});
+
+describe('long streams start at once', () => {
+  it('an export runs without parallel workers on its connection and gives the connection back reset', async () => {
+    const pool = new pg.Pool({ connectionString: testDatabaseUrl(), max: 1 });
+    try {
+      const before = (await pool.query('SHOW max_parallel_workers_per_gather')).rows[0].max_parallel_workers_per_gather;
+      expect(before).not.toBe('0');
+      const seen: string[] = [];
+      let rows = 0;
+      for await (const ev of featureRowEvents(pool, [{ layer: pois }], 'csv')) {
+        if (ev.kind === 'row') rows++;
+        if (ev.kind === 'end') seen.push(String((await ev.run!('SHOW max_parallel_workers_per_gather', []))[0].max_parallel_workers_per_gather));
+      }
+      expect(rows).toBe(2000);
+      expect(seen).toEqual(['0']);
+      // the same (only) connection, once released
+      expect((await pool.query('SHOW max_parallel_workers_per_gather')).rows[0].max_parallel_workers_per_gather).toBe(before);
+      // a page keeps the server's setting
+      for await (const ev of featureRowEvents(pool, [{ layer: pois, limit: 10 }], 'csv')) {
+        if (ev.kind === 'end') expect(String((await ev.run!('SHOW max_parallel_workers_per_gather', []))[0].max_parallel_workers_per_gather)).toBe(before);
+      }
+    } finally {
+      await pool.end();
+    }
   });
 });
 

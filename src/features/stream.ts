@@ -165,7 +165,16 @@ export async function* featureRowEvents(
     if (waitingSince && Date.now() - waitingSince > patience) onGone(new Error(`no answer from the database for ${Math.round(patience / 1000)} s`));
   }, Math.min(1000, patience));
   watchdog.unref();
+  // a long stream (an export, not a page) must start at once: without parallel workers the planner
+  // walks the primary key index instead of sorting the whole table in parallel before the first
+  // row (1M parcels in GML: first byte after 3–7 s); reset before the connection goes back
+  const long = queries.some((q) => q.limit === undefined || q.limit + 1 > MAX_ONE_BATCH);
+  let serial = false;
   try {
+    if (long) {
+      await client.query('SET max_parallel_workers_per_gather = 0');
+      serial = true;
+    }
     for (let i = 0; i < queries.length; i++) {
       const q = queries[i];
       yield { kind: 'begin', q, index: i };
@@ -225,6 +234,13 @@ export async function* featureRowEvents(
     } else if (qs) {
       qs.destroy(); // the query failed: the connection may be dead, do not wait for it
       qs.on('error', () => undefined);
+    }
+    if (serial && !broken) {
+      try {
+        await client.query('RESET max_parallel_workers_per_gather');
+      } catch (e) {
+        broken = e as Error;
+      }
     }
     // a connection that failed or whose cursor could not be closed cleanly is discarded, not reused
     client.release(broken ? (broken instanceof Error ? broken : true) : undefined);
