@@ -68,6 +68,41 @@ export function findLayer(ctx: AppContext, name: string, locator: string): Layer
   return l;
 }
 
+/** A configured layer group, with the members this request may see (bottom first). */
+export interface LayerGroup {
+  name: string;
+  title: string;
+  abstract?: string;
+  members: Layer[];
+}
+
+/**
+ * The layer groups to advertise and accept: members that are not published are left out, a
+ * group without members is dropped, and a layer of the same name takes precedence over a group.
+ */
+export function layerGroups(ctx: AppContext): LayerGroup[] {
+  const out: LayerGroup[] = [];
+  for (const g of ctx.config.layerGroups ?? []) {
+    const g2 = findGroup(ctx, g.name);
+    if (g2) out.push(g2);
+  }
+  return out;
+}
+
+function findGroup(ctx: AppContext, name: string): LayerGroup | undefined {
+  const g = (ctx.config.layerGroups ?? []).find((x) => x.name === name);
+  if (!g || ctx.registry.resolve(name)) return undefined;
+  const members = g.layers.map((n) => ctx.registry.resolve(n)).filter((l): l is Layer => !!l && l.access.public);
+  return members.length ? { name: g.name, title: g.title ?? g.name, abstract: g.abstract, members } : undefined;
+}
+
+/** A LAYERS / QUERY_LAYERS entry: a layer, or a group's members. */
+export function findLayers(ctx: AppContext, name: string, locator: string): { layers: Layer[]; group?: LayerGroup } {
+  const group = findGroup(ctx, name);
+  if (group) return { layers: group.members, group };
+  return { layers: [findLayer(ctx, name, locator)] };
+}
+
 export interface MapParams {
   layers: RenderLayer[];
   crs: MapCrs;
@@ -86,9 +121,14 @@ export function parseMapParams(ctx: AppContext, kvp: Kvp, version: string, opts:
   if (styleNames.length && !(styleNames.length === layerNames.length || (styleNames.length === 1 && styleNames[0] === ''))) {
     throw new OwsException('StyleNotDefined', `STYLES lists ${styleNames.length} styles for ${layerNames.length} layers`, 'styles');
   }
-  const layers = layerNames.map((n, i) => {
-    const layer = findLayer(ctx, n, 'layers');
+  const layers = layerNames.flatMap((n, i) => {
     const style = styleNames[i] ?? '';
+    const { layers: found, group } = findLayers(ctx, n, 'layers');
+    if (group) {
+      if (style && style.toLowerCase() !== 'default') throw new OwsException('StyleNotDefined', `layer group '${n}' draws its layers with their default styles; ask for style '' or 'default'`, 'styles');
+      return found.map((layer) => ({ layer, style: '' }));
+    }
+    const layer = found[0];
     if (style) {
       const ls = layerStyles(layer);
       if (!ls.styles.has(style) && style.toLowerCase() !== 'default') throw new OwsException('StyleNotDefined', `style '${style}' is not defined for layer '${n}' (styles: ${ls.names.join(', ')})`, 'styles');
