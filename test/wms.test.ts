@@ -512,6 +512,49 @@ describe('WMS GetCapabilities', () => {
   });
 });
 
+describe('WMS SLD_BODY', () => {
+  const sld = (layer: string, rules: string) => `<?xml version="1.0" encoding="UTF-8"?>
+<StyledLayerDescriptor version="1.0.0" xmlns="http://www.opengis.net/sld" xmlns:ogc="http://www.opengis.net/ogc">
+  <NamedLayer><Name>${layer}</Name><UserStyle><Title>Sent with the request</Title><FeatureTypeStyle>${rules}</FeatureTypeStyle></UserStyle></NamedLayer>
+</StyledLayerDescriptor>`;
+  const green = '<Rule><PolygonSymbolizer><Fill><CssParameter name="fill">#00ff00</CssParameter></Fill></PolygonSymbolizer></Rule>';
+  const bbox = [890000, 6790000, 920000, 6820000];
+  const centre = (p: Awaited<ReturnType<typeof pixels>>) => p.at(100, 100);
+  it('styles the layers it names, overriding STYLES, with or without LAYERS', async () => {
+    const withLayers = await get({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), STYLES: 'red', SLD_BODY: sld('squares', green) });
+    expect(withLayers.statusCode, withLayers.body).toBe(200);
+    const c = centre(await pixels(withLayers.rawPayload));
+    expect(c[1]).toBeGreaterThan(200);
+    expect(c[0]).toBeLessThan(60);
+    const params: Record<string, string | number> = { ...getMapParams('1.3.0', 'EPSG:2154', bbox), SLD_BODY: sld('squares', green) };
+    delete params.LAYERS;
+    delete params.STYLES;
+    const noLayers = await get(params);
+    expect(noLayers.statusCode, noLayers.body).toBe(200);
+    expect(centre(await pixels(noLayers.rawPayload))[1]).toBeGreaterThan(200);
+    // a filter in the document selects as it would in a configured style
+    const filtered = await get({
+      ...getMapParams('1.3.0', 'EPSG:2154', bbox),
+      SLD_BODY: sld('squares', `<Rule><ogc:Filter><ogc:PropertyIsEqualTo><ogc:PropertyName>kind</ogc:PropertyName><ogc:Literal>small</ogc:Literal></ogc:PropertyIsEqualTo></ogc:Filter>${green.slice(6)}`),
+    });
+    expect(filtered.statusCode, filtered.body).toBe(200);
+    expect(centre(await pixels(filtered.rawPayload))[3]).toBe(0); // the big square is not 'small': nothing drawn
+  });
+  it('a faulty document is the client\'s InvalidParameterValue, located at sld_body', async () => {
+    const cases: [string, string][] = [
+      ['<StyledLayerDescriptor><NamedLayer>', 'InvalidParameterValue'],
+      [sld('squares', '<Rule><ogc:Filter><ogc:PropertyIsEqualTo><ogc:PropertyName>no_such_column</ogc:PropertyName><ogc:Literal>1</ogc:Literal></ogc:PropertyIsEqualTo></ogc:Filter><PolygonSymbolizer/></Rule>'), 'no_such_column'],
+      [sld('no_such_layer', green), 'LayerNotDefined'],
+    ];
+    for (const [body, want] of cases) {
+      const res = await get({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), SLD_BODY: body });
+      expect(res.statusCode, res.body).toBe(400);
+      expect(res.body).toContain(want);
+      expect(res.body).toContain('locator="sld_body"');
+    }
+  });
+});
+
 describe('WMS layer groups', () => {
   it('are advertised as named layers over their members, without unpublished members or empty groups', async () => {
     for (const version of ['1.3.0', '1.1.1']) {

@@ -26,6 +26,8 @@ export interface RenderLayer {
   layer: Layer;
   /** Style name; undefined or '' = the layer's default style. */
   style?: string;
+  /** A style given with the request (WMS SLD_BODY), used instead of the named one. */
+  userStyle?: Style;
 }
 
 export interface MapOptions {
@@ -426,7 +428,7 @@ export async function drawMap(rc: RenderContext, o: MapOptions) {
     // no parallel workers: starting them costs ~30 ms, more than most map queries take (measured)
     await client.query(`SELECT set_config('statement_timeout', $1, true), set_config('max_parallel_workers_per_gather', '0', true)`, [String(o.timeoutMs ? Math.max(1, Math.floor(o.timeoutMs)) : 0)]);
     for (const rl of o.layers) {
-      const style = resolveStyle(rl.layer, rl.style);
+      const style = rl.userStyle ?? resolveStyle(rl.layer, rl.style);
       const rules = style.rules.filter((r) => ruleActive(r, scale));
       if (!rules.length) continue;
       let margin = 2;

@@ -6,7 +6,10 @@ import { kvpList, parseIntParam, parseNumberList, required, type Kvp } from '../
 import { resolveWmsCrs, type MapCrs } from '../../crs/index.js';
 import type { Extent, Layer } from '../../registry/types.js';
 import type { MapFormat, RenderLayer } from '../../render/index.js';
-import { layerStyles } from '../../render/style.js';
+import { layerStyles, StyleError, type Style } from '../../render/style.js';
+import { parseSldLayers, type SldLayer } from '../../render/sld.js';
+import { compileFilter } from '../../filter/sql.js';
+import { FilterError } from '../../filter/errors.js';
 
 export const MAP_FORMATS: Record<string, MapFormat> = {
   'image/png': 'image/png',
@@ -114,10 +117,46 @@ export interface MapParams {
   bgcolor: string;
 }
 
+/**
+ * SLD_BODY (SLD 1.0 / SE 1.1, the subset of docs/styles.md): the styles it gives per layer name.
+ * Each UserStyle is checked against its layer's columns here, so that a mistake is the client's
+ * InvalidParameterValue and not a failed render.
+ */
+function sldBody(ctx: AppContext, kvp: Kvp): SldLayer[] | undefined {
+  const body = kvp.SLD_BODY;
+  if (body === undefined || body.trim() === '') return undefined;
+  if (kvp.SLD) throw new OwsException('InvalidParameterValue', 'SLD (a URL) is not supported; send the document in SLD_BODY', 'sld');
+  let layers: SldLayer[];
+  try {
+    layers = parseSldLayers(body);
+  } catch (e) {
+    if (e instanceof StyleError || e instanceof FilterError) throw new OwsException('InvalidParameterValue', e.message, 'sld_body');
+    throw e;
+  }
+  for (const l of layers) {
+    const layer = findLayer(ctx, l.layer, 'sld_body');
+    if (l.namedStyle && !layerStyles(layer).styles.has(l.namedStyle) && l.namedStyle.toLowerCase() !== 'default') {
+      throw new OwsException('StyleNotDefined', `SLD_BODY names style '${l.namedStyle}', which layer '${l.layer}' does not have`, 'sld_body');
+    }
+    for (const rule of l.style?.rules ?? []) {
+      if (!rule.filter) continue;
+      try {
+        compileFilter(rule.filter, { fields: layer.fields, geometryColumn: layer.geometryColumn, srid: layer.srid, primaryKey: layer.primaryKey, layerName: layer.name }, []);
+      } catch (e) {
+        if (e instanceof FilterError) throw new OwsException('InvalidParameterValue', `SLD_BODY, layer ${l.layer}, rule ${rule.name}: ${e.message}`, 'sld_body');
+        throw e;
+      }
+    }
+  }
+  return layers;
+}
+
 export function parseMapParams(ctx: AppContext, kvp: Kvp, version: string, opts: { forInfo?: boolean } = {}): MapParams {
-  const layerNames = kvpList(required(kvp, 'LAYERS')).filter((n) => n !== '');
+  const sld = sldBody(ctx, kvp);
+  // with SLD_BODY, LAYERS may be left out: the document's NamedLayers are then drawn, in its order
+  const layerNames = (sld && !kvp.LAYERS ? sld.map((l) => l.layer) : kvpList(required(kvp, 'LAYERS'))).filter((n) => n !== '');
   if (!layerNames.length) throw new OwsException('MissingParameterValue', "parameter 'LAYERS' lists no layer", 'layers');
-  const styleNames = kvpList(kvp.STYLES);
+  const styleNames = sld ? [] : kvpList(kvp.STYLES);
   if (styleNames.length && !(styleNames.length === layerNames.length || (styleNames.length === 1 && styleNames[0] === ''))) {
     throw new OwsException('StyleNotDefined', `STYLES lists ${styleNames.length} styles for ${layerNames.length} layers`, 'styles');
   }
@@ -129,6 +168,9 @@ export function parseMapParams(ctx: AppContext, kvp: Kvp, version: string, opts:
       return found.map((layer) => ({ layer, style: '' }));
     }
     const layer = found[0];
+    // SLD_BODY decides the style of the layers it names (STYLES is then ignored, as in SLD 1.0 §6.4)
+    const fromSld = sld?.find((l) => l.layer === n || l.layer === layer.name);
+    if (fromSld) return [{ layer, style: fromSld.namedStyle ?? '', userStyle: fromSld.style as Style | undefined }];
     if (style) {
       const ls = layerStyles(layer);
       if (!ls.styles.has(style) && style.toLowerCase() !== 'default') throw new OwsException('StyleNotDefined', `style '${style}' is not defined for layer '${n}' (styles: ${ls.names.join(', ')})`, 'styles');
