@@ -42,6 +42,13 @@ export interface FeatureStreamOptions {
    * need not run a count of its own. Undefined when any query could not, or returned no row.
    */
   countMatched?: boolean;
+  /**
+   * Write the header only once numberMatched is known, from the page itself (with countMatched,
+   * for one query that can carry it: see inlineCountable): called with the count the first row
+   * carries, or at the end of an empty page with `run` on the stream's connection (to count when
+   * the page lies past the end); what it returns is merged into the info the header and the footer see.
+   */
+  header?: (matched: number | undefined, run?: SqlRunner) => Promise<Partial<CollectionInfo>>;
   /** Told how many features were written once the stream is complete (metrics, usage statistics). */
   onComplete?: (written: number) => void;
 }
@@ -104,7 +111,10 @@ export interface RowEvent {
   row?: FeatureRow;
   /** On 'end': runs SQL on the stream's own connection (valid until the next iteration). */
   run?: SqlRunner;
-  /** On 'end', with opts.countMatched: numberMatched over all queries when every query carried it. */
+  /**
+   * With opts.countMatched: on 'end', numberMatched over all queries when every query carried it;
+   * on 'row', the count the row's query carried.
+   */
   matched?: number;
 }
 
@@ -199,7 +209,7 @@ export async function* featureRowEvents(
           carried[i] = Number(row[MATCHED_COLUMN]);
           delete row[MATCHED_COLUMN];
         }
-        yield { kind: 'row', q, index: written++, row };
+        yield { kind: 'row', q, index: written++, row, matched: Number.isNaN(carried[i]) ? undefined : carried[i] };
       }
       qs = undefined;
     }
@@ -269,17 +279,24 @@ function corked<T>(client: pg.PoolClient, fn: () => T): T {
 async function* generate(pool: pg.Pool, o: FeatureStreamOptions): AsyncGenerator<string> {
   const { writer, info } = o;
   const chunk = o.chunkChars ?? 65536;
-  let buf = writer.header(info);
   let written = 0;
   let extra: Partial<CollectionInfo> = {};
+  // a deferred header is written at the first row or at the end, before what came until then
+  let headerPending = !!o.header;
+  let buf = headerPending ? '' : writer.header(info);
   const select = { ...(writer.selectOptions ?? {}), ...(o.countMatched ? { countMatched: true } : {}) };
   for await (const ev of featureRowEvents(pool, o.queries, writer.format, select, o.batchSize ?? 1000)) {
     if (ev.kind === 'begin') {
       if (writer.beginQuery) buf += writer.beginQuery(ev.q, ev.index);
       continue;
     }
+    if (headerPending) {
+      headerPending = false;
+      extra = await o.header!(ev.matched, ev.kind === 'end' ? ev.run : undefined);
+      buf = writer.header({ ...info, ...extra }) + buf;
+    }
     if (ev.kind === 'end') {
-      if (o.finalize) extra = await o.finalize(ev.run!, written, ev.matched);
+      if (o.finalize) extra = { ...extra, ...(await o.finalize(ev.run!, written, ev.matched)) };
       continue;
     }
     buf += writer.feature(ev.row!, ev.q, ev.index);

@@ -22,7 +22,7 @@ import {
   type FeatureRow,
   type FeatureWriter,
 } from '../../features/index.js';
-import { xmlName } from '../../features/query.js';
+import { inlineCountable, pageSize, xmlName } from '../../features/query.js';
 import { FilterError } from '../../filter/errors.js';
 import { NS_PREFIX, isGml, namespaceUri, is20, type OutputFormat } from './common.js';
 import { parseKvpRequest, parseXmlRequest, type GetFeatureRequest, type WfsQuery } from './request.js';
@@ -139,6 +139,7 @@ export async function getFeature(req: OwsRequest): Promise<unknown> {
   const limits = ctx.config.limits;
   const count = Math.min(r.count ?? limits.defaultCount, limits.maxFeatures);
   if (r.resultType === 'results' && fqs.length === 1 && !isGml(r.format.kind)) return streamDeferredCount(req, r, fqs[0], count);
+  if (r.resultType === 'results' && fqs.length === 1 && count > 0 && inlineCountable({ ...fqs[0], limit: count })) return streamGmlCarriedCount(req, r, fqs[0], count);
   let counts: number[];
   try {
     counts = [];
@@ -209,6 +210,41 @@ async function streamDeferredCount(req: OwsRequest, r: GetFeatureRequest, q: Fea
     mapEngineError(e, q.bbox ? 'bbox' : 'filter');
   }
   return sendStream(req.reply, writer.contentType, stream, r.format.kind === 'csv' ? `${q.layer.name}.csv` : undefined);
+}
+
+/**
+ * One type in GML, a page with a BBOX or FILTER: the page query carries numberMatched (one scan
+ * for the page and its count) and the header, which holds it, is written when the first row comes.
+ */
+async function streamGmlCarriedCount(req: OwsRequest, r: GetFeatureRequest, q: FeatureQuery, count: number): Promise<unknown> {
+  const gmlVersion = r.format.kind === 'gml32' ? '3.2' : '3.1.1';
+  const writer = makeWriter(req, r.format, [q.layer.name], gmlVersion);
+  const start = r.startIndex;
+  const info: CollectionInfo = {
+    numberMatched: 'unknown',
+    timeStamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    links: {},
+    layers: [q.layer],
+    outputEpsg: q.outputEpsg ?? q.layer.srid,
+  };
+  const header = async (carried: number | undefined, run?: SqlRunner): Promise<Partial<CollectionInfo>> => {
+    // an empty page: nothing matched, or the page lies past the end (then count)
+    const matched = carried ?? (start === 0 || !run ? 0 : await countWith(run, q));
+    const returned = pageSize(matched, { offset: start, limit: count });
+    const links: CollectionInfo['links'] = {};
+    if (r.kvp) {
+      if (start + returned < matched) links.next = pagingLink(req, start + count, count);
+      if (start > 0) links.previous = pagingLink(req, Math.max(0, start - count), count);
+    }
+    return { numberMatched: matched, numberReturned: returned, links };
+  };
+  let stream;
+  try {
+    stream = await openFeatureStream(req.ctx.pool, { queries: [{ ...q, offset: start, limit: count }], writer, info, countMatched: true, header, onComplete: (n) => addFeatures(req.http, n) });
+  } catch (e) {
+    mapEngineError(e, q.bbox ? 'bbox' : 'filter');
+  }
+  return sendStream(req.reply, writer.contentType, stream);
 }
 
 async function getFeatureById(req: OwsRequest, r: GetFeatureRequest, fqs: FeatureQuery[]): Promise<unknown> {
