@@ -296,7 +296,7 @@ export async function exportXlsx(o: FileExportOptions & XlsxOptions): Promise<Fi
         sheet?.commit();
         fields = selectedFields(ev.q);
         sheet = wb.addWorksheet(sheetName(ev.q.layer.name, ev.index));
-        sheet.addRow([...fields.map((f) => f.name), ...geomCols]).commit();
+        sheet.addRow([...fields.map((f) => f.name), ...geomCols].map(inlineText)).commit();
         rows = 1;
         continue;
       }
@@ -306,7 +306,7 @@ export async function exportXlsx(o: FileExportOptions & XlsxOptions): Promise<Fi
       const values: unknown[] = fields.map((f) => cellValue(f.type, row[f.name]));
       for (const c of geomCols) {
         const v = row[c];
-        if (c === 'wkt') values.push(v && v.length > XLSX_MAX_CELL ? `(geometry of ${v.length} characters: longer than an Excel cell holds; use geometry=xy, CSV or GeoPackage)` : v);
+        if (c === 'wkt') values.push(v == null ? null : inlineText(v.length > XLSX_MAX_CELL ? `(geometry of ${v.length} characters: longer than an Excel cell holds; use geometry=xy, CSV or GeoPackage)` : v));
         else values.push(v === null || v === undefined ? null : Number(v));
       }
       sheet!.addRow(values).commit();
@@ -326,6 +326,16 @@ function sheetName(name: string, i: number): string {
   return i === 0 ? s : `${s}_${i + 1}`;
 }
 
+/**
+ * A string cell written inline (`t="inlineStr"`). exceljs writes plain strings without shared
+ * strings as `t="str"`, the type of a formula's cached result, which readers such as GDAL take
+ * for numbers (GDAL then misses the header row); shared strings would keep every distinct value
+ * in memory until the end, which a streamed export cannot afford.
+ */
+function inlineText(v: string): ExcelJS.CellRichTextValue {
+  return { richText: [{ text: v }] };
+}
+
 function cellValue(type: string, v: string | null | undefined): unknown {
   if (v === null || v === undefined) return null;
   switch (type) {
@@ -334,16 +344,16 @@ function cellValue(type: string, v: string | null | undefined): unknown {
       return Number(v);
     case 'long': {
       const n = Number(v);
-      return Number.isSafeInteger(n) ? n : v;
+      return Number.isSafeInteger(n) ? n : inlineText(v);
     }
     case 'boolean':
       return v === 'true';
     case 'date': {
       const m = v.match(/^(\d{4})-(\d{2})-(\d{2})$/);
-      return m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) : v;
+      return m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) : inlineText(v);
     }
     default:
-      return v;
+      return inlineText(v);
   }
 }
 
