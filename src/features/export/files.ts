@@ -311,14 +311,44 @@ export async function exportXlsx(o: FileExportOptions & XlsxOptions): Promise<Fi
       }
       sheet!.addRow(values).commit();
       features++;
-      // let the zip stream drain to the file now and then (bounded memory)
-      if (features % 2000 === 0) await new Promise((r) => setImmediate(r));
+      // backpressure: exceljs pipes the sheet into the zip's deflate stream without waiting for it,
+      // so rows pile up in memory when PostgreSQL is faster than deflate (1M parcels peaked at
+      // 1 GB RSS); wait while more than XLSX_PENDING_MAX bytes are queued
+      if (features % 500 === 0) {
+        await new Promise((r) => setImmediate(r));
+        while (sheetPendingBytes(sheet!) > XLSX_PENDING_MAX) {
+          if (signal.aborted) throw signal.reason ?? new Error('aborted');
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      }
     }
     sheet?.commit();
     await wb.commit();
     return { file, features };
   });
   return done(dir, value.file, 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet', value.features);
+}
+
+/**
+ * Bytes a streaming worksheet has produced that the zip has not compressed yet: exceljs's
+ * StreamBuf buffers, then the PassThrough archiver puts between it and the deflate stream
+ * (readable-stream, hence the internal states). Internals, read defensively: 0 if absent.
+ */
+const XLSX_PENDING_MAX = 8 * 1024 * 1024;
+interface StreamStates {
+  writableLength?: number;
+  _writableState?: { length?: number };
+  _readableState?: { length?: number };
+}
+function sheetPendingBytes(sheet: ExcelJS.Worksheet): number {
+  const s = (sheet as unknown as { _stream?: { buffers?: Array<{ length?: number }>; pipes?: StreamStates[] } })._stream;
+  if (!s) return 0;
+  let n = 0;
+  for (const b of s.buffers ?? []) n += Number(b.length) || 0;
+  for (const p of s.pipes ?? []) {
+    n += (Number(p._writableState?.length ?? p.writableLength) || 0) + (Number(p._readableState?.length) || 0);
+  }
+  return n;
 }
 
 function sheetName(name: string, i: number): string {
