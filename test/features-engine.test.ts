@@ -61,7 +61,11 @@ describe('query building', () => {
   it('orders by sort keys then primary key, with bind parameters only for values', () => {
     const { sql, params } = buildFeatureSql({ layer: parcels, sortBy: [{ property: 'insee', desc: true }], limit: 10, offset: 5, bbox: { minx: 1, miny: 2, maxx: 3, maxy: 4, epsg: 4326 } }, 'geojson');
     expect(sql).toMatch(/ORDER BY t\."insee" DESC NULLS LAST, t\."id"/);
-    expect(params).toEqual([1, 2, 3, 4, 4326, 10, 5]);
+    // the box, its CRS, the inner box of the shortcut (4 numbers, in the layer's CRS), limit, offset
+    expect(params.slice(0, 5)).toEqual([1, 2, 3, 4, 4326]);
+    expect(params.slice(-2)).toEqual([10, 5]);
+    expect(params).toHaveLength(11);
+    expect(params.every((p) => typeof p === 'number')).toBe(true);
   });
 });
 
@@ -82,6 +86,16 @@ describe('bbox shortcut (box inside box before ST_Intersects)', () => {
       const want = await exact(b);
       if (want > 0) nonEmpty++;
       expect(await countFeatures(t.ctx.pool, { layer: parcels, bbox: { minx: b[0], miny: b[1], maxx: b[2], maxy: b[3], epsg: 2154 } })).toBe(want);
+      // the same ground in other CRSs (the shortcut then uses the box inside the transformed quadrilateral)
+      for (const epsg of [4326, 3857]) {
+        const [x0, y0] = proj4('EPSG:2154', `EPSG:${epsg}`, [b[0], b[1]]);
+        const [x1, y1] = proj4('EPSG:2154', `EPSG:${epsg}`, [b[2], b[3]]);
+        const bb = { minx: x0, miny: y0, maxx: x1, maxy: y1, epsg };
+        const sql = buildFeatureSql({ layer: parcels, bbox: bb }, 'csv').sql;
+        expect(sql).toContain(' @ ST_MakeEnvelope(');
+        const w = Number((await t.ctx.pool.query('SELECT count(*) n FROM public.parcels WHERE ST_Intersects(geom, ST_Transform(ST_MakeEnvelope($1, $2, $3, $4, $5), 2154))', [x0, y0, x1, y1, epsg])).rows[0].n);
+        expect(await countFeatures(t.ctx.pool, { layer: parcels, bbox: bb }), `EPSG:${epsg}`).toBe(w);
+      }
     }
     expect(nonEmpty).toBeGreaterThan(3);
     // a box whose right edge stops 5 cm short of a parcel's leftmost vertex: not counted; 5 cm past it: counted
