@@ -16,7 +16,8 @@ import { compileFilter } from '../filter/sql.js';
 import { quoteIdent, qualifiedTable } from '../db/pool.js';
 import type { Extent, Layer } from '../registry/types.js';
 import { ExtentError, scaleDenominator, transformExtent } from '../crs/index.js';
-import { decodeTwkb, type TwkbPart } from './twkb.js';
+import { decodeTwkb, splitTwkb, type TwkbPart } from './twkb.js';
+import { PathBytes, writePathData, type PathRange, type PathTarget } from './svgpath.js';
 import { fontList, layerStyles, ruleActive, type LineSymbolizer, type PointSymbolizer, type PolygonSymbolizer, type Rule, type Style, type TextSymbolizer } from './style.js';
 import { drawMark } from './marks.js';
 
@@ -41,6 +42,15 @@ export interface MapOptions {
   bgcolor?: string;
   /** Deadline for the whole render (database statement timeout and drawing). */
   timeoutMs?: number;
+  /** When given, milliseconds spent per step are added to it (sql, decode, path, paint, raster, encode; bench/render-town.mjs). */
+  timings?: Record<string, number>;
+}
+
+/** Add the time since `t0` (performance.now()) to `timings[key]`; returns now. */
+function lap(timings: Record<string, number> | undefined, key: string, t0: number): number {
+  const t = performance.now();
+  if (timings) timings[key] = (timings[key] ?? 0) + t - t0;
+  return t;
 }
 
 export interface RenderContext {
@@ -70,7 +80,12 @@ export function resolveStyle(layer: Layer, name?: string): Style {
 }
 
 interface Feature {
-  parts: TwkbPart[];
+  /** screen-space TWKB */
+  g: Uint8Array;
+  /** decoded on first use (point symbolizers) */
+  parts?: TwkbPart[];
+  /** where its SVG path data is, written on first use (polygon and line symbolizers) */
+  path?: PathRange;
   /** rule matches, one per active rule */
   match: boolean[];
   labels: (string | null)[];
@@ -89,7 +104,7 @@ interface Label {
 const BOX = '_gd_l._gd_box';
 
 /** Build the SQL for one layer; exported for GetFeatureInfo and benchmarks. */
-export function layerQuery(layer: Layer, rules: Rule[], o: { epsg: number; bbox: Extent; width: number; height: number; margin: number; typicalSize?: number | null }): { text: string; values: unknown[]; textRules: TextSymbolizer[] } {
+export function layerQuery(layer: Layer, rules: Rule[], o: { epsg: number; bbox: Extent; width: number; height: number; margin: number; typicalSize?: number | null; sizes?: boolean }): { text: string; values: unknown[]; textRules: TextSymbolizer[] } {
   const values: unknown[] = [];
   const p = (v: unknown) => {
     values.push(v);
@@ -132,7 +147,9 @@ export function layerQuery(layer: Layer, rules: Rule[], o: { epsg: number; bbox:
       screen = `CASE WHEN ${g} @ ${far} THEN ${screen} ELSE ${clip} END`;
     }
   }
-  const cols = [`ST_AsTWKB(${screen}, 1) AS g`];
+  // `sizes`: each TWKB carries its byte size, so that concatenated geometries can be split (queryLayer)
+  const twkb = (expr: string) => (o.sizes ? `ST_AsTWKB(${expr}, 1, 0, 0, true)` : `ST_AsTWKB(${expr}, 1)`);
+  const cols = [`${twkb(screen)} AS g`];
   const fieldNames = new Set(layer.fields.map((f) => f.name));
   const target = { fields: layer.fields, geometryColumn: layer.geometryColumn, srid: layer.srid, primaryKey: layer.primaryKey, layerName: layer.name };
   rules.forEach((r, i) => {
@@ -173,7 +190,7 @@ export function layerQuery(layer: Layer, rules: Rule[], o: { epsg: number; bbox:
   const text =
     `SELECT ${cols.join(', ')} FROM ${table} ${lateral} WHERE ${g} && ${env} AND NOT ${small}\n` +
     `UNION ALL\n` +
-    `SELECT ST_AsTWKB(${affine(inOut(cellCentre))}, 1) AS g${[...ruleAggs, ...nulls].map((c) => `, ${c}`).join('')}\n` +
+    `SELECT ${twkb(affine(inOut(cellCentre)))} AS g${[...ruleAggs, ...nulls].map((c) => `, ${c}`).join('')}\n` +
     `FROM (SELECT floor(((ST_XMin(${BOX}) + ST_XMax(${BOX})) / 2 - ${ox}::float8) / ${cell}::float8) AS gx,\n` +
     `             floor(((ST_YMin(${BOX}) + ST_YMax(${BOX})) / 2 - ${oy}::float8) / ${cell}::float8) AS gy${ruleCols.map((c) => `, ${c}`).join('')}\n` +
     `      FROM ${table} ${lateral} WHERE ${g} && ${env} AND ${small}) q\n` +
@@ -216,55 +233,43 @@ export function typicalFeatureSize(client: pg.PoolClient, layer: Layer): Promise
   return hit;
 }
 
+/**
+ * Without labels, the features of one rule combination come as one row: their sized TWKB
+ * concatenated by string_agg. Parsing one row per feature in `pg` (and the garbage it left)
+ * cost more than the query at town scale (docs/rasteriser.md).
+ */
+function aggregated(text: string, rules: Rule[]): string {
+  const flags = rules.flatMap((r, i) => (r.filter ? [`r${i}`] : []));
+  const group = flags.length ? ` GROUP BY ${flags.join(', ')}` : '';
+  return `SELECT ${[...flags, `string_agg(g, ''::bytea) AS g`].join(', ')} FROM (${text}) _gd_q${group}`; // string_agg skips NULLs
+}
+
 async function queryLayer(client: pg.PoolClient, layer: Layer, rules: Rule[], o: MapOptions, margin: number): Promise<{ features: Feature[]; textRules: TextSymbolizer[] }> {
   const gt = layer.geometryType;
   const typicalSize = gt === 'POINT' || gt === 'MULTIPOINT' ? null : await typicalFeatureSize(client, layer);
-  const q = layerQuery(layer, rules, { epsg: o.epsg, bbox: o.bbox, width: o.width, height: o.height, margin, typicalSize });
-  const res = await client.query({ text: q.text, values: q.values });
+  const labels = rules.some((r) => r.symbolizers.some((s) => s.kind === 'text'));
+  const q = layerQuery(layer, rules, { epsg: o.epsg, bbox: o.bbox, width: o.width, height: o.height, margin, typicalSize, sizes: !labels });
+  let t = performance.now();
+  const res = await client.query({ text: labels ? q.text : aggregated(q.text, rules), values: q.values });
+  t = lap(o.timings, 'sql', t);
   const features: Feature[] = [];
   for (const row of res.rows) {
     if (!row.g) continue;
+    const match = rules.map((r, i) => (r.filter ? row[`r${i}`] === true : true));
+    if (!labels) {
+      for (const g of splitTwkb(row.g as Buffer)) features.push({ g, match, labels: [], lx: null, ly: null });
+      continue;
+    }
     features.push({
-      parts: decodeTwkb(row.g as Buffer),
-      match: rules.map((r, i) => (r.filter ? row[`r${i}`] === true : true)),
+      g: row.g as Buffer,
+      match,
       labels: q.textRules.map((_, i) => row[`l${i}`] ?? null),
       lx: row.lx ?? null,
       ly: row.ly ?? null,
     });
   }
+  lap(o.timings, 'decode', t);
   return { features, textRules: q.textRules };
-}
-
-function addRings(path: Path2D, part: TwkbPart, close: boolean): void {
-  // sub-pixel features become one pixel (those reduced in SQL come as the pixel's centre point)
-  const r0 = part.rings[0];
-  if (!r0 || r0.length < 2) return;
-  if (part.kind === 1) {
-    path.rect(Math.floor(r0[0]), Math.floor(r0[1]), 1, 1);
-    return;
-  }
-  let minx = Infinity;
-  let miny = Infinity;
-  let maxx = -Infinity;
-  let maxy = -Infinity;
-  for (let i = 0; i < r0.length; i += 2) {
-    const x = r0[i];
-    const y = r0[i + 1];
-    if (x < minx) minx = x;
-    if (x > maxx) maxx = x;
-    if (y < miny) miny = y;
-    if (y > maxy) maxy = y;
-  }
-  if (maxx - minx < 1 && maxy - miny < 1) {
-    path.rect(Math.floor((minx + maxx) / 2), Math.floor((miny + maxy) / 2), 1, 1);
-    return;
-  }
-  for (const ring of part.rings) {
-    if (ring.length < 4) continue;
-    path.moveTo(ring[0], ring[1]);
-    for (let i = 2; i < ring.length; i += 2) path.lineTo(ring[i], ring[i + 1]);
-    if (close) path.closePath();
-  }
 }
 
 /**
@@ -274,45 +279,67 @@ function addRings(path: Path2D, part: TwkbPart, close: boolean): void {
  */
 const CHUNK = 500;
 
-/** The features' paths in chunks of CHUNK features. */
-function chunkedPaths(feats: Feature[], add: (path: Path2D, part: TwkbPart) => void): Path2D[] {
-  const paths: Path2D[] = [];
-  let path = new Path2D();
-  let n = 0;
-  for (const f of feats) {
-    for (const part of f.parts) add(path, part);
-    if (++n === CHUNK) {
-      paths.push(path);
-      path = new Path2D();
-      n = 0;
-    }
+/** Time spent building paths during the current (synchronous) draw loop, for MapOptions.timings. */
+let pathMs = 0;
+
+const pathMemo = new WeakMap<Feature[], Map<string, Path2D[]>>();
+
+/** Which path data of the features a symbolizer draws: polygon symbolizers skip line parts. */
+type PathKind = 'area' | 'all';
+
+/**
+ * The path data of `feats[i..end)` as one string: a slice of a buffer when the features' data lie
+ * end to end (the usual case: written in the order they are drawn), else copied together.
+ */
+function chunkText(feats: Feature[], i: number, end: number, kind: PathKind, t: PathTarget): string {
+  const segs: [PathBytes, number, number][] = [];
+  const add = (b: PathBytes, s: number, e: number) => {
+    if (s === e) return;
+    const last = segs[segs.length - 1];
+    if (last && last[0] === b && last[2] === s) last[2] = e;
+    else segs.push([b, s, e]);
+  };
+  for (let j = i; j < end; j++) {
+    const f = feats[j];
+    const r = (f.path ??= writePathData(f.g, t));
+    add(t.area, r.areaStart, r.areaEnd);
+    if (kind === 'all') add(t.line, r.lineStart, r.lineEnd);
   }
-  if (n) paths.push(path);
-  return paths;
+  if (segs.length === 1) return segs[0][0].text(segs[0][1], segs[0][2]);
+  const out = new PathBytes();
+  for (const [b, s, e] of segs) out.bytes(b, s, e);
+  return out.text();
 }
 
 /**
- * Paint the chunks; with an opacity below 1 they are first merged into one path so that
- * overlapping features (or shared edges) are painted once, not compounded.
+ * The features' paths in chunks of CHUNK features, each parsed by Skia from path data in one
+ * call. With `merged` (an opacity below 1) one path for all, so that overlapping features (or
+ * shared edges) are painted once, not compounded.
  */
-function paintChunks(paths: Path2D[], opacity: number, paint: (p: Path2D) => void): void {
-  if (opacity >= 1 || paths.length < 2) {
-    for (const p of paths) paint(p);
-    return;
+function chunkedPaths(feats: Feature[], kind: PathKind, merged: boolean, t: PathTarget): Path2D[] {
+  // a rule's symbolizers (fill and stroke, casings) draw the same features: parse them once
+  const key = `${kind}${merged}`;
+  let memo = pathMemo.get(feats);
+  if (!memo) pathMemo.set(feats, (memo = new Map()));
+  const hit = memo.get(key);
+  if (hit) return hit;
+  const t0 = performance.now();
+  const paths: Path2D[] = [];
+  const size = merged ? feats.length : CHUNK;
+  for (let i = 0; i < feats.length; i += size) {
+    const d = chunkText(feats, i, Math.min(feats.length, i + size), kind, t);
+    if (d) paths.push(new Path2D(d));
   }
-  const all = new Path2D();
-  for (const p of paths) all.addPath(p);
-  paint(all);
+  memo.set(key, paths);
+  pathMs += performance.now() - t0;
+  return paths;
 }
 
-function drawPolygons(g: SKRSContext2D, feats: Feature[], s: PolygonSymbolizer): void {
-  const paths = chunkedPaths(feats, (path, part) => {
-    if (part.kind === 3 || part.kind === 1) addRings(path, part, true);
-  });
+function drawPolygons(g: SKRSContext2D, feats: Feature[], s: PolygonSymbolizer, t: PathTarget): void {
   if (s.fill) {
     g.globalAlpha = s.fillOpacity;
     g.fillStyle = s.fill;
-    paintChunks(paths, s.fillOpacity, (p) => g.fill(p, 'nonzero'));
+    for (const p of chunkedPaths(feats, 'area', s.fillOpacity < 1, t)) g.fill(p, 'nonzero');
   }
   if (s.stroke && s.strokeWidth > 0) {
     g.globalAlpha = s.strokeOpacity;
@@ -322,20 +349,19 @@ function drawPolygons(g: SKRSContext2D, feats: Feature[], s: PolygonSymbolizer):
     g.lineCap = 'round';
     g.setLineDash(s.dash ?? []);
     // dashes restart at each chunk's subpaths anyway (each ring is its own subpath)
-    paintChunks(paths, s.strokeOpacity, (p) => g.stroke(p));
+    for (const p of chunkedPaths(feats, 'area', s.strokeOpacity < 1, t)) g.stroke(p);
   }
   g.globalAlpha = 1;
 }
 
-function drawLines(g: SKRSContext2D, feats: Feature[], s: LineSymbolizer): void {
-  const paths = chunkedPaths(feats, (path, part) => addRings(path, part, part.kind !== 2));
+function drawLines(g: SKRSContext2D, feats: Feature[], s: LineSymbolizer, t: PathTarget): void {
   g.globalAlpha = s.opacity;
   g.strokeStyle = s.stroke;
   g.lineWidth = s.width;
   g.lineCap = s.cap;
   g.lineJoin = s.join;
   g.setLineDash(s.dash ?? []);
-  paintChunks(paths, s.opacity, (p) => g.stroke(p));
+  for (const p of chunkedPaths(feats, 'all', s.opacity < 1, t)) g.stroke(p);
   g.setLineDash([]);
   g.globalAlpha = 1;
 }
@@ -343,7 +369,7 @@ function drawLines(g: SKRSContext2D, feats: Feature[], s: LineSymbolizer): void 
 function drawPoints(g: SKRSContext2D, feats: Feature[], s: PointSymbolizer): void {
   const centres: number[] = [];
   for (const f of feats) {
-    for (const part of f.parts) {
+    for (const part of (f.parts ??= decodeTwkb(f.g))) {
       if (part.kind === 1) centres.push(part.rings[0][0], part.rings[0][1]);
       else if (f.lx !== null && f.ly !== null) centres.push(f.lx, f.ly);
     }
@@ -442,6 +468,9 @@ export async function drawMap(rc: RenderContext, o: MapOptions) {
       const { features, textRules } = result;
       if (Date.now() > deadline) throw new RenderTimeout();
       let t = 0;
+      pathMs = 0;
+      const target: PathTarget = { area: new PathBytes(), line: new PathBytes() };
+      const t0 = performance.now();
       rules.forEach((rule, i) => {
         let feats: Feature[];
         if (rule.else) {
@@ -449,8 +478,8 @@ export async function drawMap(rc: RenderContext, o: MapOptions) {
           feats = features.filter((f) => f.match[i] && !others.some((x, j) => x && f.match[j]));
         } else feats = rule.filter ? features.filter((f) => f.match[i]) : features;
         for (const s of rule.symbolizers) {
-          if (s.kind === 'polygon') drawPolygons(g, feats, s);
-          else if (s.kind === 'line') drawLines(g, feats, s);
+          if (s.kind === 'polygon') drawPolygons(g, feats, s, target);
+          else if (s.kind === 'line') drawLines(g, feats, s, target);
           else if (s.kind === 'point') drawPoints(g, feats, s);
           else {
             const k = textRules.indexOf(s, t);
@@ -462,6 +491,8 @@ export async function drawMap(rc: RenderContext, o: MapOptions) {
           }
         }
       });
+      lap(o.timings, 'paint', t0 + pathMs);
+      if (o.timings) o.timings.path = (o.timings.path ?? 0) + pathMs;
       if (Date.now() > deadline) throw new RenderTimeout();
     }
     await client.query('COMMIT');
@@ -503,7 +534,13 @@ export async function encodeCanvas(canvas: Canvas, format: MapFormat, transparen
 /** Render a map to an encoded image. */
 export async function renderMap(rc: RenderContext, o: MapOptions): Promise<Buffer> {
   const canvas = await drawMap(rc, o);
-  return encodeCanvas(canvas, o.format, Boolean(o.transparent));
+  if (!o.timings) return encodeCanvas(canvas, o.format, Boolean(o.transparent));
+  const t = performance.now();
+  canvas.data(); // Skia rasterises the recorded drawing here
+  const t1 = lap(o.timings, 'raster', t);
+  const out = await encodeCanvas(canvas, o.format, Boolean(o.transparent));
+  lap(o.timings, 'encode', t1);
+  return out;
 }
 
 export { layerStyles, resolveStyle as styleOf };

@@ -107,3 +107,23 @@ function readGeometry(r: Reader, out: TwkbPart[]): void {
       throw new Error(`TWKB: unknown geometry type ${type}`);
   }
 }
+
+/**
+ * Split concatenated TWKB geometries written with their sizes (ST_AsTWKB(…, include_size =>
+ * true)) into views of the buffer, without decoding them.
+ */
+export function splitTwkb(buf: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  const r = new Reader(buf);
+  while (r.pos < buf.length) {
+    const start = r.pos;
+    r.byte(); // type and precision
+    const meta = r.byte();
+    if (meta & 0x08) r.byte(); // extended dimensions
+    if (!(meta & 0x02)) throw new Error('TWKB: geometry without its size');
+    const size = r.varint();
+    r.pos += size;
+    out.push(buf.subarray(start, r.pos));
+  }
+  return out;
+}
