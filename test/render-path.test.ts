@@ -7,7 +7,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { createCanvas, Path2D } from '@napi-rs/canvas';
-import { testDatabaseUrl } from './helpers/app.js';
+import sharp from 'sharp';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { makeTestApp, testDatabaseUrl } from './helpers/app.js';
 import { decodeTwkb, splitTwkb, type TwkbPart } from '../src/render/twkb.js';
 import { PathBytes, writePathData } from '../src/render/svgpath.js';
 
@@ -143,5 +147,49 @@ describe('paths from TWKB as SVG path data', () => {
     expect(parts.map((p) => Buffer.from(p).toString('hex'))).toEqual(r.rows[0].each.map((b: Buffer) => b.toString('hex')));
     // a geometry written without its size cannot be split
     expect(() => splitTwkb(new Uint8Array([0x03, 0x00, 0x01]))).toThrow(/size/);
+  });
+});
+
+describe('render workers', () => {
+  // The pool runs from the built code only (npm test builds dist/ first).
+  const dist = path.resolve('dist/src/render/index.js');
+  it.skipIf(!existsSync(dist))('draw and encode the same map as the main thread', async () => {
+    const t = await makeTestApp({});
+    const before = process.env.GEODATA_RENDER_WORKERS;
+    process.env.GEODATA_RENDER_WORKERS = '2';
+    const render = await import(pathToFileURL(dist).href);
+    const workers = await import(pathToFileURL(path.resolve('dist/src/render/workers.js')).href);
+    try {
+      const env = (await t.ctx.pool.query(`SELECT ST_XMin(e) x0, ST_YMin(e) y0, ST_XMax(e) x1, ST_YMax(e) y1 FROM (SELECT ST_Extent(geom) e FROM public.parcels) s`)).rows[0];
+      const cx = (env.x0 + env.x1) / 2;
+      const cy = (env.y0 + env.y1) / 2;
+      const o = {
+        layers: ['parcels', 'roads', 'pois'].map((n) => ({ layer: t.ctx.registry.resolve(n) })),
+        bbox: { minx: cx - 3000, miny: cy - 3000, maxx: cx + 3000, maxy: cy + 3000 },
+        epsg: 2154,
+        width: 256,
+        height: 256,
+        format: 'image/png',
+        timeoutMs: 30000,
+      };
+      const inWorker: Buffer = await render.renderMap({ pool: t.ctx.pool }, o);
+      expect(workers.renderWorkerCount()).toBe(2);
+      const inThread: Buffer = await render.encodeCanvas(await render.drawMap({ pool: t.ctx.pool }, o), 'image/png', false);
+      const [a, b] = await Promise.all([inWorker, inThread].map((png) => sharp(png).raw().toBuffer({ resolveWithObject: true })));
+      expect(a.info.width).toBe(256);
+      expect(a.data.equals(b.data)).toBe(true);
+      // not a blank map: parcels' fill colours are there
+      const colours = new Set<number>();
+      for (let i = 0; i < a.data.length; i += a.info.channels) colours.add((a.data[i] << 16) | (a.data[i + 1] << 8) | a.data[i + 2]);
+      expect(colours.size).toBeGreaterThan(20);
+      // several maps at once are spread over the workers and all answered
+      const many = await Promise.all(Array.from({ length: 6 }, () => render.renderMap({ pool: t.ctx.pool }, o)));
+      for (const png of many) expect(png.equals(inWorker)).toBe(true);
+    } finally {
+      await workers.stopRenderWorkers();
+      if (before === undefined) delete process.env.GEODATA_RENDER_WORKERS;
+      else process.env.GEODATA_RENDER_WORKERS = before;
+      await t.close();
+    }
   });
 });

@@ -9,20 +9,16 @@
  *
  * The WMS GetMap handler and the tile cache both call it.
  */
-import { createCanvas, Path2D, type Canvas, type SKRSContext2D } from '@napi-rs/canvas';
-import sharp from 'sharp';
 import type pg from 'pg';
 import { compileFilter } from '../filter/sql.js';
 import { quoteIdent, qualifiedTable } from '../db/pool.js';
 import type { Extent, Layer } from '../registry/types.js';
 import { ExtentError, scaleDenominator, transformExtent } from '../crs/index.js';
-import { decodeTwkb, splitTwkb, type TwkbPart } from './twkb.js';
-import { PathBytes, writePathData, type PathRange, type PathTarget } from './svgpath.js';
-import { fontList, layerStyles, ruleActive, type LineSymbolizer, type PointSymbolizer, type PolygonSymbolizer, type Rule, type Style, type TextSymbolizer } from './style.js';
-import { drawMark } from './marks.js';
+import { layerStyles, ruleActive, type Rule, type Style, type TextSymbolizer } from './style.js';
+import { encodeCanvas, paintAndEncode, paintMap, type LayerData, type LayerRow, type MapFormat } from './draw.js';
+import { renderInWorker, WorkerRenderTimeout } from './workers.js';
 
-export type MapFormat = 'image/png' | 'image/png8' | 'image/jpeg' | 'image/webp';
-
+export { encodeCanvas, type MapFormat };
 export interface RenderLayer {
   layer: Layer;
   /** Style name; undefined or '' = the layer's default style. */
@@ -77,27 +73,6 @@ export function resolveStyle(layer: Layer, name?: string): Style {
   const s = ls.styles.get(key);
   if (!s) throw new StyleNotFound(layer.name, name ?? '');
   return s;
-}
-
-interface Feature {
-  /** screen-space TWKB */
-  g: Uint8Array;
-  /** decoded on first use (point symbolizers) */
-  parts?: TwkbPart[];
-  /** where its SVG path data is, written on first use (polygon and line symbolizers) */
-  path?: PathRange;
-  /** rule matches, one per active rule */
-  match: boolean[];
-  labels: (string | null)[];
-  lx: number | null;
-  ly: number | null;
-}
-
-interface Label {
-  text: string;
-  x: number;
-  y: number;
-  sym: TextSymbolizer;
 }
 
 /** Per-row bounding box of the geometry (from a LATERAL subquery), in polygon/line queries. */
@@ -244,207 +219,29 @@ function aggregated(text: string, rules: Rule[]): string {
   return `SELECT ${[...flags, `string_agg(g, ''::bytea) AS g`].join(', ')} FROM (${text}) _gd_q${group}`; // string_agg skips NULLs
 }
 
-async function queryLayer(client: pg.PoolClient, layer: Layer, rules: Rule[], o: MapOptions, margin: number): Promise<{ features: Feature[]; textRules: TextSymbolizer[] }> {
+async function queryLayer(client: pg.PoolClient, layer: Layer, rules: Rule[], o: MapOptions, margin: number): Promise<LayerData> {
   const gt = layer.geometryType;
   const typicalSize = gt === 'POINT' || gt === 'MULTIPOINT' ? null : await typicalFeatureSize(client, layer);
   const labels = rules.some((r) => r.symbolizers.some((s) => s.kind === 'text'));
   const q = layerQuery(layer, rules, { epsg: o.epsg, bbox: o.bbox, width: o.width, height: o.height, margin, typicalSize, sizes: !labels });
-  let t = performance.now();
+  const t = performance.now();
   const res = await client.query({ text: labels ? q.text : aggregated(q.text, rules), values: q.values });
-  t = lap(o.timings, 'sql', t);
-  const features: Feature[] = [];
+  lap(o.timings, 'sql', t);
+  const rows: LayerRow[] = [];
   for (const row of res.rows) {
     if (!row.g) continue;
     const match = rules.map((r, i) => (r.filter ? row[`r${i}`] === true : true));
-    if (!labels) {
-      for (const g of splitTwkb(row.g as Buffer)) features.push({ g, match, labels: [], lx: null, ly: null });
-      continue;
-    }
-    features.push({
-      g: row.g as Buffer,
-      match,
-      labels: q.textRules.map((_, i) => row[`l${i}`] ?? null),
-      lx: row.lx ?? null,
-      ly: row.ly ?? null,
-    });
+    if (!labels) rows.push({ g: row.g, match, many: true });
+    else rows.push({ g: row.g, match, many: false, labels: q.textRules.map((_, i) => row[`l${i}`] ?? null), lx: row.lx ?? null, ly: row.ly ?? null });
   }
-  lap(o.timings, 'decode', t);
-  return { features, textRules: q.textRules };
+  return { rules, textRules: q.textRules, rows };
 }
 
-/**
- * Features per path: Skia fills one path of 50,000 small polygons about three times slower than
- * the same polygons in paths of a few hundred (its scan converter sorts every edge of the path
- * together; measured, docs/rasteriser.md).
- */
-const CHUNK = 500;
-
-/** Time spent building paths during the current (synchronous) draw loop, for MapOptions.timings. */
-let pathMs = 0;
-
-const pathMemo = new WeakMap<Feature[], Map<string, Path2D[]>>();
-
-/** Which path data of the features a symbolizer draws: polygon symbolizers skip line parts. */
-type PathKind = 'area' | 'all';
-
-/**
- * The path data of `feats[i..end)` as one string: a slice of a buffer when the features' data lie
- * end to end (the usual case: written in the order they are drawn), else copied together.
- */
-function chunkText(feats: Feature[], i: number, end: number, kind: PathKind, t: PathTarget): string {
-  const segs: [PathBytes, number, number][] = [];
-  const add = (b: PathBytes, s: number, e: number) => {
-    if (s === e) return;
-    const last = segs[segs.length - 1];
-    if (last && last[0] === b && last[2] === s) last[2] = e;
-    else segs.push([b, s, e]);
-  };
-  for (let j = i; j < end; j++) {
-    const f = feats[j];
-    const r = (f.path ??= writePathData(f.g, t));
-    add(t.area, r.areaStart, r.areaEnd);
-    if (kind === 'all') add(t.line, r.lineStart, r.lineEnd);
-  }
-  if (segs.length === 1) return segs[0][0].text(segs[0][1], segs[0][2]);
-  const out = new PathBytes();
-  for (const [b, s, e] of segs) out.bytes(b, s, e);
-  return out.text();
-}
-
-/**
- * The features' paths in chunks of CHUNK features, each parsed by Skia from path data in one
- * call. With `merged` (an opacity below 1) one path for all, so that overlapping features (or
- * shared edges) are painted once, not compounded.
- */
-function chunkedPaths(feats: Feature[], kind: PathKind, merged: boolean, t: PathTarget): Path2D[] {
-  // a rule's symbolizers (fill and stroke, casings) draw the same features: parse them once
-  const key = `${kind}${merged}`;
-  let memo = pathMemo.get(feats);
-  if (!memo) pathMemo.set(feats, (memo = new Map()));
-  const hit = memo.get(key);
-  if (hit) return hit;
-  const t0 = performance.now();
-  const paths: Path2D[] = [];
-  const size = merged ? feats.length : CHUNK;
-  for (let i = 0; i < feats.length; i += size) {
-    const d = chunkText(feats, i, Math.min(feats.length, i + size), kind, t);
-    if (d) paths.push(new Path2D(d));
-  }
-  memo.set(key, paths);
-  pathMs += performance.now() - t0;
-  return paths;
-}
-
-function drawPolygons(g: SKRSContext2D, feats: Feature[], s: PolygonSymbolizer, t: PathTarget): void {
-  if (s.fill) {
-    g.globalAlpha = s.fillOpacity;
-    g.fillStyle = s.fill;
-    for (const p of chunkedPaths(feats, 'area', s.fillOpacity < 1, t)) g.fill(p, 'nonzero');
-  }
-  if (s.stroke && s.strokeWidth > 0) {
-    g.globalAlpha = s.strokeOpacity;
-    g.strokeStyle = s.stroke;
-    g.lineWidth = s.strokeWidth;
-    g.lineJoin = 'round';
-    g.lineCap = 'round';
-    g.setLineDash(s.dash ?? []);
-    // dashes restart at each chunk's subpaths anyway (each ring is its own subpath)
-    for (const p of chunkedPaths(feats, 'area', s.strokeOpacity < 1, t)) g.stroke(p);
-  }
-  g.globalAlpha = 1;
-}
-
-function drawLines(g: SKRSContext2D, feats: Feature[], s: LineSymbolizer, t: PathTarget): void {
-  g.globalAlpha = s.opacity;
-  g.strokeStyle = s.stroke;
-  g.lineWidth = s.width;
-  g.lineCap = s.cap;
-  g.lineJoin = s.join;
-  g.setLineDash(s.dash ?? []);
-  for (const p of chunkedPaths(feats, 'all', s.opacity < 1, t)) g.stroke(p);
-  g.setLineDash([]);
-  g.globalAlpha = 1;
-}
-
-function drawPoints(g: SKRSContext2D, feats: Feature[], s: PointSymbolizer): void {
-  const centres: number[] = [];
-  for (const f of feats) {
-    for (const part of (f.parts ??= decodeTwkb(f.g))) {
-      if (part.kind === 1) centres.push(part.rings[0][0], part.rings[0][1]);
-      else if (f.lx !== null && f.ly !== null) centres.push(f.lx, f.ly);
-    }
-  }
-  const fill = s.fill ?? (s.stroke ? undefined : '#808080');
-  const stroke = s.stroke && s.strokeWidth > 0 ? s.stroke : undefined;
-  g.setLineDash([]);
-  g.lineWidth = s.strokeWidth;
-  g.lineJoin = 'miter';
-  if (fill) g.fillStyle = fill;
-  if (stroke) g.strokeStyle = stroke;
-  if (s.mark === 'circle') {
-    // one path per circle: Skia's arcs appended to one big path cost O(n) each (measured)
-    const r = s.size / 2;
-    for (let i = 0; i < centres.length; i += 2) {
-      g.beginPath();
-      g.arc(centres[i], centres[i + 1], r, 0, Math.PI * 2);
-      if (fill) {
-        g.globalAlpha = s.fillOpacity;
-        g.fill();
-        g.globalAlpha = 1;
-      }
-      if (stroke) g.stroke();
-    }
-    return;
-  }
-  const path = new Path2D();
-  for (let i = 0; i < centres.length; i += 2) drawMark(path, s.mark, centres[i], centres[i + 1], s.size, s.rotation);
-  if (fill) {
-    g.globalAlpha = s.fillOpacity;
-    g.fill(path, 'nonzero');
-    g.globalAlpha = 1;
-  }
-  if (stroke) g.stroke(path);
-}
-
-/** Place labels in order, skipping those that overlap one already placed. */
-function drawLabels(g: SKRSContext2D, labels: Label[], width: number, height: number): void {
-  const placed: [number, number, number, number][] = [];
-  for (const l of labels) {
-    const s = l.sym;
-    g.font = `${s.size}px ${fontList(s.font)}`;
-    const w = g.measureText(l.text).width;
-    const pad = (s.halo?.radius ?? 0) + 1;
-    const x = l.x + s.offset[0] - w / 2;
-    const y = l.y + s.offset[1];
-    const box: [number, number, number, number] = [x - pad, y - s.size / 2 - pad, x + w + pad, y + s.size / 2 + pad];
-    if (box[2] < 0 || box[0] > width || box[3] < 0 || box[1] > height) continue;
-    if (placed.some((b) => b[0] < box[2] && b[2] > box[0] && b[1] < box[3] && b[3] > box[1])) continue;
-    placed.push(box);
-    g.textBaseline = 'middle';
-    if (s.halo && s.halo.radius > 0) {
-      g.strokeStyle = s.halo.fill;
-      g.lineWidth = s.halo.radius * 2;
-      g.lineJoin = 'round';
-      g.setLineDash([]);
-      g.strokeText(l.text, x, y);
-    }
-    g.fillStyle = s.fill;
-    g.fillText(l.text, x, y);
-  }
-}
-
-/** Draw every layer on a canvas; returns the canvas (for legends and tests) — see renderMap. */
-export async function drawMap(rc: RenderContext, o: MapOptions) {
-  const canvas = createCanvas(o.width, o.height);
-  const g = canvas.getContext('2d');
-  const opaque = !o.transparent || o.format === 'image/jpeg';
-  if (opaque) {
-    g.fillStyle = o.bgcolor ?? '#ffffff';
-    g.fillRect(0, 0, o.width, o.height);
-  }
+/** Run every layer's query in one read-only transaction; the layers' data in drawing order. */
+async function queryLayers(rc: RenderContext, o: MapOptions): Promise<LayerData[]> {
   const scale = scaleDenominator(o.bbox, o.width, o.epsg);
   const deadline = o.timeoutMs ? Date.now() + o.timeoutMs : Infinity;
-  const labels: Label[] = [];
+  const layers: LayerData[] = [];
   const client = await rc.pool.connect();
   let ok = false;
   try {
@@ -457,42 +254,13 @@ export async function drawMap(rc: RenderContext, o: MapOptions) {
       if (!rules.length) continue;
       let margin = 2;
       for (const r of rules) for (const s of r.symbolizers) margin = Math.max(margin, s.kind === 'point' ? s.size : s.kind === 'text' ? 64 : s.kind === 'line' ? s.width : s.strokeWidth);
-      let result: Awaited<ReturnType<typeof queryLayer>>;
       try {
-        result = await queryLayer(client, rl.layer, rules, o, margin);
+        layers.push(await queryLayer(client, rl.layer, rules, o, margin));
       } catch (e) {
         // the map extent has no image in the layer's CRS (e.g. a whole-world view): nothing to draw
         if (e instanceof ExtentError) continue;
         throw e;
       }
-      const { features, textRules } = result;
-      if (Date.now() > deadline) throw new RenderTimeout();
-      let t = 0;
-      pathMs = 0;
-      const target: PathTarget = { area: new PathBytes(), line: new PathBytes() };
-      const t0 = performance.now();
-      rules.forEach((rule, i) => {
-        let feats: Feature[];
-        if (rule.else) {
-          const others = rules.map((r, j) => j !== i && !r.else && r.filter !== undefined);
-          feats = features.filter((f) => f.match[i] && !others.some((x, j) => x && f.match[j]));
-        } else feats = rule.filter ? features.filter((f) => f.match[i]) : features;
-        for (const s of rule.symbolizers) {
-          if (s.kind === 'polygon') drawPolygons(g, feats, s, target);
-          else if (s.kind === 'line') drawLines(g, feats, s, target);
-          else if (s.kind === 'point') drawPoints(g, feats, s);
-          else {
-            const k = textRules.indexOf(s, t);
-            t = k + 1;
-            for (const f of feats) {
-              const text = f.labels[k];
-              if (text && f.lx !== null && f.ly !== null) labels.push({ text, x: f.lx, y: f.ly, sym: s });
-            }
-          }
-        }
-      });
-      lap(o.timings, 'paint', t0 + pathMs);
-      if (o.timings) o.timings.path = (o.timings.path ?? 0) + pathMs;
       if (Date.now() > deadline) throw new RenderTimeout();
     }
     await client.query('COMMIT');
@@ -504,43 +272,35 @@ export async function drawMap(rc: RenderContext, o: MapOptions) {
     if (!ok) await client.query('ROLLBACK').catch(() => undefined);
     client.release();
   }
-  drawLabels(g, labels, o.width, o.height);
-  return canvas;
+  return layers;
+}
+
+function paintOptions(o: MapOptions) {
+  return { width: o.width, height: o.height, format: o.format, transparent: o.transparent, bgcolor: o.bgcolor };
+}
+
+/** Draw every layer on a canvas in this thread; returns the canvas (tiles, tests) — see renderMap. */
+export async function drawMap(rc: RenderContext, o: MapOptions) {
+  const layers = await queryLayers(rc, o);
+  return paintMap(layers, paintOptions(o), o.timings);
 }
 
 /**
- * Encode a canvas in the requested format. PNG goes through sharp (faster than Skia's encoder
- * and smaller files, docs/rasteriser.md): RGBA when transparent, 24-bit RGB otherwise, or an
- * 8-bit palette; JPEG and WebP use Skia's encoders (as fast as sharp's, without the pixel copy).
+ * Render a map to an encoded image: the queries here, the drawing and encoding in a render worker
+ * when the pool runs (src/render/workers.ts), else in this thread.
  */
-export async function encodeCanvas(canvas: Canvas, format: MapFormat, transparent: boolean): Promise<Buffer> {
-  // Skia's buffer is premultiplied RGBA; sharp takes it as is (getImageData's unpremultiply costs more than the encode)
-  const raw = { width: canvas.width, height: canvas.height, channels: 4 as const, premultiplied: true };
-  switch (format) {
-    case 'image/png8':
-      return sharp(canvas.data(), { raw }).png({ palette: true, effort: 1 }).toBuffer();
-    case 'image/jpeg':
-      return canvas.encode('jpeg', 85);
-    case 'image/webp':
-      return canvas.encode('webp', 85);
-    case 'image/png':
-    default: {
-      const img = sharp(canvas.data(), { raw });
-      return (transparent ? img : img.removeAlpha()).png({ compressionLevel: 3 }).toBuffer();
-    }
-  }
-}
-
-/** Render a map to an encoded image. */
 export async function renderMap(rc: RenderContext, o: MapOptions): Promise<Buffer> {
-  const canvas = await drawMap(rc, o);
-  if (!o.timings) return encodeCanvas(canvas, o.format, Boolean(o.transparent));
-  const t = performance.now();
-  canvas.data(); // Skia rasterises the recorded drawing here
-  const t1 = lap(o.timings, 'raster', t);
-  const out = await encodeCanvas(canvas, o.format, Boolean(o.transparent));
-  lap(o.timings, 'encode', t1);
-  return out;
+  const layers = await queryLayers(rc, o);
+  const p = paintOptions(o);
+  const deadline = o.timeoutMs ? Date.now() + o.timeoutMs : Infinity;
+  const inWorker = renderInWorker(layers, p, deadline, o.timings);
+  if (inWorker) {
+    return inWorker.catch((e) => {
+      throw e instanceof WorkerRenderTimeout ? new RenderTimeout() : e;
+    });
+  }
+  if (Date.now() > deadline) throw new RenderTimeout();
+  return paintAndEncode(layers, p, o.timings);
 }
 
 export { layerStyles, resolveStyle as styleOf };
