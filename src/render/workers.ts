@@ -1,17 +1,18 @@
 /**
- * A small pool of render workers (worker_threads) for renderMap: the queries run on the main
- * thread, the drawing, rasterisation and encoding of each map in a worker. Under load one Node
- * thread drawing every map was the bottleneck (~100 ms of main-thread CPU per town-scale map
- * while PostgreSQL used a fraction of a core; docs/rasteriser.md).
+ * An optional pool of render workers (worker_threads) for renderMap: the queries run on the main
+ * thread, the drawing, rasterisation and encoding of each map in a worker, so that one Node
+ * thread does not cap map throughput on a machine with cores to spare.
  *
- * Size: GEODATA_RENDER_WORKERS (default: the number of cores, at most 4; 0 = draw on the main
- * thread). The pool only runs from the built code (dist/…/render-worker.js); from TypeScript
- * sources (tests through vite) maps are drawn on the main thread.
+ * Size: GEODATA_RENDER_WORKERS (default 0 = draw on the main thread, at most 16). Off by default:
+ * on the 2-core development machine, shared with other jobs, two workers gave the same req/s as
+ * none at town scale and ~5 % less at street scale (the rows are copied to the worker and the
+ * image back; docs/rasteriser.md). The pool only runs from the built code
+ * (dist/…/render-worker.js); from TypeScript sources (tests through vite) maps are drawn on the
+ * main thread.
  */
 import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import os from 'node:os';
 import type { LayerData, PaintOptions } from './draw.js';
 
 interface Job {
@@ -40,7 +41,7 @@ function poolSize(): number {
     const n = Number(env);
     return Number.isInteger(n) && n >= 0 ? Math.min(n, 16) : 0;
   }
-  return Math.min(4, os.availableParallelism());
+  return 0;
 }
 
 function spawn(): Slot {
