@@ -45,7 +45,7 @@ for (const scale of ['town', 'street']) {
       for (const [i, r] of list.entries()) {
         const timings = {};
         const t0 = performance.now();
-        const png = await renderMap({ pool }, { layers, bbox: bb(r.bbox), epsg: Number(crs.slice(5)), width: 256, height: 256, format: 'image/png', timings });
+        const png = await renderMap({ pool }, { layers, bbox: bb(r.bbox), epsg: Number(crs.slice(5)), width: 256, height: 256, format: 'image/png', transparent: process.env.TRANSPARENT === '1', timings });
         totals.push(performance.now() - t0);
         for (const k of steps) per[k].push(timings[k] ?? 0);
         if (save && i < 3) {

@@ -200,10 +200,17 @@ function drawPoints(g: SKRSContext2D, feats: Feature[], s: PointSymbolizer): voi
 /** Place labels in order, skipping those that overlap one already placed. */
 function drawLabels(g: SKRSContext2D, labels: Label[], width: number, height: number): void {
   const placed: [number, number, number, number][] = [];
+  // setting the font and measuring text cost more than drawing the labels (profiled): both are
+  // done once per font and per distinct text (road names repeat along a map)
+  const widths = new Map<string, number>();
+  let font = '';
   for (const l of labels) {
     const s = l.sym;
-    g.font = `${s.size}px ${fontList(s.font)}`;
-    const w = g.measureText(l.text).width;
+    const f = `${s.size}px ${fontList(s.font)}`;
+    if (f !== font) g.font = font = f;
+    const key = `${f}\n${l.text}`;
+    let w = widths.get(key);
+    if (w === undefined) widths.set(key, (w = g.measureText(l.text).width));
     const pad = (s.halo?.radius ?? 0) + 1;
     const x = l.x + s.offset[0] - w / 2;
     const y = l.y + s.offset[1];

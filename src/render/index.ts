@@ -245,9 +245,10 @@ async function queryLayers(rc: RenderContext, o: MapOptions): Promise<LayerData[
   const client = await rc.pool.connect();
   let ok = false;
   try {
-    await client.query('BEGIN READ ONLY');
+    // one round trip (the timeout is a number written by us, not request text);
     // no parallel workers: starting them costs ~30 ms, more than most map queries take (measured)
-    await client.query(`SELECT set_config('statement_timeout', $1, true), set_config('max_parallel_workers_per_gather', '0', true)`, [String(o.timeoutMs ? Math.max(1, Math.floor(o.timeoutMs)) : 0)]);
+    const timeout = o.timeoutMs ? Math.max(1, Math.floor(o.timeoutMs)) : 0;
+    await client.query(`BEGIN READ ONLY; SET LOCAL statement_timeout = ${Number.isSafeInteger(timeout) ? timeout : 0}; SET LOCAL max_parallel_workers_per_gather = 0`);
     for (const rl of o.layers) {
       const style = resolveStyle(rl.layer, rl.style);
       const rules = style.rules.filter((r) => ruleActive(r, scale));
