@@ -293,12 +293,17 @@ function geometry(c: Cursor, out: PathTarget): void {
 /** One cursor for all calls (the writing is synchronous): no allocation per feature. */
 const cursor = new Cursor();
 
-/** Append the SVG path data of one TWKB geometry in screen space (see the module comment). */
+/** Append the SVG path data of the TWKB geometry at `twkb[start…]` (see the module comment). */
+export function writePath(twkb: Uint8Array, start: number, out: PathTarget): void {
+  cursor.buf = twkb;
+  cursor.pos = start;
+  geometry(cursor, out);
+}
+
+/** Append the SVG path data of one TWKB geometry; where it went in each buffer. */
 export function writePathData(twkb: Uint8Array, out: PathTarget): PathRange {
   const areaStart = out.area.len;
   const lineStart = out.line.len;
-  cursor.buf = twkb;
-  cursor.pos = 0;
-  geometry(cursor, out);
+  writePath(twkb, 0, out);
   return { areaStart, areaEnd: out.area.len, lineStart, lineEnd: out.line.len };
 }
