@@ -11,6 +11,7 @@ import ExcelJS from 'exceljs';
 import { makeTestApp, type TestApp } from './helpers/app.js';
 import { downloadLinks, DOWNLOAD_FORMATS } from '../src/services/downloads/index.js';
 import { ensureOgr2ogr } from '../src/features/index.js';
+import { ogrinfo, type OgrLayer } from './helpers/ogr.js';
 
 const hasGdal = ensureOgr2ogr();
 const gdalIt = hasGdal ? it : it.skip;
@@ -69,38 +70,6 @@ function save(name: string, body: Buffer): string {
   const p = path.join(dir, name);
   writeFileSync(p, body);
   return p;
-}
-
-interface OgrLayer {
-  featureCount: number;
-  epsg?: number;
-  fields: Array<{ name: string; type: string }>;
-  features?: Array<{ properties: Record<string, unknown>; geometry: { type: string } | null }>;
-}
-
-/**
- * What GDAL sees in a file: `ogrinfo -so -al` for the count, fields and CRS (GDAL 3.6 has no
- * ogrinfo -json), and the features as `ogr2ogr -f GeoJSON /vsistdout/` when withFeatures.
- */
-function ogrinfo(file: string, withFeatures = false): { layers: OgrLayer[] } {
-  const r = spawnSync('ogrinfo', ['-ro', '-so', '-al', file], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  if (r.status !== 0) throw new Error(`ogrinfo failed: ${r.stderr}`);
-  const blocks = r.stdout.split(/\nLayer name: /).slice(1);
-  const layers = blocks.map((b) => {
-    const featureCount = Number(b.match(/Feature Count: (\d+)/)![1]);
-    const srs = b.split('Data axis to CRS axis mapping')[0];
-    const ids = [...srs.matchAll(/ID\["EPSG",(\d+)\]\]\s*$/gm)];
-    const epsg = ids.length ? Number(ids[ids.length - 1][1]) : undefined;
-    const after = b.split('Data axis to CRS axis mapping')[1] ?? b;
-    const fields = [...after.matchAll(/^([^\s:][^:]*): (\w+) \(/gm)].map((m) => ({ name: m[1], type: m[2] }));
-    return { featureCount, epsg, fields } as OgrLayer;
-  });
-  if (withFeatures) {
-    const j = spawnSync('ogr2ogr', ['-f', 'GeoJSON', '/vsistdout/', file], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
-    if (j.status !== 0) throw new Error(`ogr2ogr failed: ${j.stderr}`);
-    layers[0].features = JSON.parse(j.stdout).features;
-  }
-  return { layers };
 }
 
 function epsgOf(l: OgrLayer): number | undefined {
@@ -258,11 +227,14 @@ describe('CSV options and XLSX', () => {
     const wb = new ExcelJS.Workbook();
     await wb.xlsx.load(r.body as unknown as ArrayBuffer);
     const ws = wb.worksheets[0];
-    const header = (ws.getRow(1).values as unknown[]).slice(1);
+    // strings are inline rich text (t="inlineStr", what GDAL and Excel read as text; exceljs hands
+    // them back as {richText}): compare their text
+    const plain = (v: unknown) => (v && typeof v === 'object' && 'richText' in v ? (v as { richText: Array<{ text: string }> }).richText.map((x) => x.text).join('') : v);
+    const header = (ws.getRow(1).values as unknown[]).slice(1).map(plain);
     expect(header).toEqual(['id', 'idu', 'insee', 'section', 'numero', 'contenance', 'nature', 'bati', 'valeur', 'date_maj', 'updated_at', 'wkt', 'x', 'y']);
     expect(ws.actualRowCount).toBe(rows.length + 1);
     rows.forEach((row, i) => {
-      const v = ws.getRow(i + 2).values as unknown[];
+      const v = (ws.getRow(i + 2).values as unknown[]).map(plain);
       expect(v[1]).toBe(Number(row.id));
       expect(v[2]).toBe(row.idu);
       expect(v[6]).toBe(row.contenance);

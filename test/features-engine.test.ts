@@ -6,7 +6,7 @@ import pg from 'pg';
 import { makeTestApp, testDatabaseUrl, type TestApp } from './helpers/app.js';
 import type { Layer } from '../src/registry/types.js';
 import { buildFeatureSql, FeatureQueryError, pageSize, type FeatureQuery } from '../src/features/query.js';
-import { countFeatures, countWith, openFeatureStream, fetchFeatureRows } from '../src/features/stream.js';
+import { countFeatures, countWith, openFeatureStream, fetchFeatureRows, featureRowEvents } from '../src/features/stream.js';
 import { GeoJsonWriter } from '../src/features/writers/geojson.js';
 import { GmlWriter } from '../src/features/writers/gml.js';
 import { CsvWriter } from '../src/features/writers/csv.js';
@@ -61,7 +61,54 @@ describe('query building', () => {
   it('orders by sort keys then primary key, with bind parameters only for values', () => {
     const { sql, params } = buildFeatureSql({ layer: parcels, sortBy: [{ property: 'insee', desc: true }], limit: 10, offset: 5, bbox: { minx: 1, miny: 2, maxx: 3, maxy: 4, epsg: 4326 } }, 'geojson');
     expect(sql).toMatch(/ORDER BY t\."insee" DESC NULLS LAST, t\."id"/);
-    expect(params).toEqual([1, 2, 3, 4, 4326, 10, 5]);
+    // the box, its CRS, the inner box of the shortcut (4 numbers, in the layer's CRS), limit, offset
+    expect(params.slice(0, 5)).toEqual([1, 2, 3, 4, 4326]);
+    expect(params.slice(-2)).toEqual([10, 5]);
+    expect(params).toHaveLength(11);
+    expect(params.every((p) => typeof p === 'number')).toBe(true);
+  });
+});
+
+describe('bbox shortcut (box inside box before ST_Intersects)', () => {
+  it('counts exactly what ST_Intersects counts, on random boxes and on boxes just off a feature', async () => {
+    const ext = (await t.ctx.pool.query<{ x0: number; y0: number; x1: number; y1: number }>('SELECT ST_XMin(e) x0, ST_YMin(e) y0, ST_XMax(e) x1, ST_YMax(e) y1 FROM (SELECT ST_Extent(geom)::geometry e FROM public.parcels) s')).rows[0];
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const exact = async (b: number[]) => Number((await t.ctx.pool.query('SELECT count(*) n FROM public.parcels WHERE ST_Intersects(geom, ST_MakeEnvelope($1, $2, $3, $4, 2154))', b)).rows[0].n);
+    let nonEmpty = 0;
+    // boxes around random parcels (the demo parcels cluster around towns) and a few anywhere
+    const centres = (await t.ctx.pool.query<{ x: number; y: number }>('SELECT ST_X(c) x, ST_Y(c) y FROM (SELECT ST_Centroid(geom) c FROM public.parcels ORDER BY md5(id::text) LIMIT 9) s')).rows;
+    for (let i = 0; i < 12; i++) {
+      const size = 200 + rnd() * 3000;
+      const c = centres[i] ?? { x: ext.x0 + rnd() * (ext.x1 - ext.x0), y: ext.y0 + rnd() * (ext.y1 - ext.y0) };
+      const x = c.x - rnd() * size, y = c.y - rnd() * size;
+      const b = [x, y, x + size, y + size];
+      const want = await exact(b);
+      if (want > 0) nonEmpty++;
+      expect(await countFeatures(t.ctx.pool, { layer: parcels, bbox: { minx: b[0], miny: b[1], maxx: b[2], maxy: b[3], epsg: 2154 } })).toBe(want);
+      // the same ground in other CRSs (the shortcut then uses the box inside the transformed quadrilateral)
+      for (const epsg of [4326, 3857]) {
+        const [x0, y0] = proj4('EPSG:2154', `EPSG:${epsg}`, [b[0], b[1]]);
+        const [x1, y1] = proj4('EPSG:2154', `EPSG:${epsg}`, [b[2], b[3]]);
+        const bb = { minx: x0, miny: y0, maxx: x1, maxy: y1, epsg };
+        const sql = buildFeatureSql({ layer: parcels, bbox: bb }, 'csv').sql;
+        expect(sql).toContain(' @ ST_MakeEnvelope(');
+        const w = Number((await t.ctx.pool.query('SELECT count(*) n FROM public.parcels WHERE ST_Intersects(geom, ST_Transform(ST_MakeEnvelope($1, $2, $3, $4, $5), 2154))', [x0, y0, x1, y1, epsg])).rows[0].n);
+        expect(await countFeatures(t.ctx.pool, { layer: parcels, bbox: bb }), `EPSG:${epsg}`).toBe(w);
+      }
+    }
+    expect(nonEmpty).toBeGreaterThan(3);
+    // a box whose right edge stops 5 cm short of a parcel's leftmost vertex: not counted; 5 cm past it: counted
+    const p = (await t.ctx.pool.query<{ id: number; x: number; y: number }>(
+      `SELECT id, ST_X(pt) x, ST_Y(pt) y FROM (SELECT id, (SELECT d.geom FROM ST_DumpPoints(geom) d ORDER BY ST_X(d.geom) LIMIT 1) pt FROM public.parcels ORDER BY id LIMIT 1) s`,
+    )).rows[0];
+    const byId = parseFesFilterString(`<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0"><fes:ResourceId rid="parcels.${p.id}"/></fes:Filter>`, { version: '2.0', defaultCrs: 2154 });
+    for (const [dx, want] of [[-0.05, 0], [0.05, 1]] as const) {
+      const b = { minx: p.x - 2000, miny: p.y - 1000, maxx: p.x + dx, maxy: p.y + 1000, epsg: 2154 };
+      const one = await t.ctx.pool.query('SELECT count(*) n FROM public.parcels WHERE id = $5 AND ST_Intersects(geom, ST_MakeEnvelope($1, $2, $3, $4, 2154))', [b.minx, b.miny, b.maxx, b.maxy, p.id]);
+      expect(Number(one.rows[0].n), `dx ${dx}`).toBe(want);
+      expect(await countFeatures(t.ctx.pool, { layer: parcels, bbox: b, filter: byId }), `dx ${dx}`).toBe(want);
+    }
   });
 });
 
@@ -181,6 +228,82 @@ describe('finalize hook', () => {
     expect(fc.numberReturned).toBe(7);
     expect(fc.links).toEqual([{ href: 'http://x/next', rel: 'next', type: 'application/geo+json' }]);
     expect(fc.features.map((f: { id: number }) => f.id)).toEqual([4, 5, 6, 7, 8, 9, 10]);
+  });
+});
+
+describe('numberMatched carried by the page (countMatched)', () => {
+  async function page(q: FeatureQuery, countMatched: boolean): Promise<{ ids: unknown[]; carried?: number; sql: string }> {
+    let carried: number | undefined;
+    const s = await openFeatureStream(t.ctx.pool, {
+      queries: [q],
+      writer: new GeoJsonWriter(),
+      info: { numberMatched: 'unknown', timeStamp: 'now', links: {}, layers: [q.layer], outputEpsg: 2154 },
+      countMatched,
+      finalize: async (_run, _returned, matched) => {
+        carried = matched;
+        return {};
+      },
+    });
+    let text = '';
+    for await (const c of s) text += c.toString();
+    const fc = JSON.parse(text);
+    for (const f of fc.features) expect(Object.keys(f.properties)).not.toContain('geodata_matched');
+    return { ids: fc.features.map((f: { id: unknown }) => f.id), carried, sql: buildFeatureSql(q, 'geojson', { countMatched }).sql };
+  }
+
+  it('gives the same page and the same count as a page query plus a count query', async () => {
+    const bbox = { minx: 1045000, miny: 6835000, maxx: 1052000, maxy: 6845000, epsg: 2154 };
+    const filter = parseFesFilterString('<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0"><fes:PropertyIsGreaterThan><fes:ValueReference>contenance</fes:ValueReference><fes:Literal>300</fes:Literal></fes:PropertyIsGreaterThan></fes:Filter>', { version: '2.0' });
+    const cases: FeatureQuery[] = [
+      { layer: parcels, bbox, limit: 50, offset: 10 },
+      { layer: parcels, bbox, filter, limit: 25, sortBy: [{ property: 'section', desc: true }] },
+      { layer: pois, filter: parseFesFilterString('<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0"><fes:PropertyIsNull><fes:ValueReference>adresse</fes:ValueReference></fes:PropertyIsNull></fes:Filter>', { version: '2.0' }), limit: 5 },
+    ];
+    for (const q of cases) {
+      const want = await countFeatures(t.ctx.pool, q);
+      expect(want).toBeGreaterThan(q.limit!);
+      const plain = await page(q, false);
+      const inline = await page(q, true);
+      expect(inline.sql).toContain('count(*) OVER ()');
+      expect(plain.carried).toBeUndefined();
+      expect(inline.carried).toBe(want);
+      expect(inline.ids).toEqual(plain.ids);
+      expect(inline.ids.length).toBe(q.limit);
+    }
+    // no bbox and no filter: the page comes off the primary key and the count stays separate
+    const all = await page({ layer: parcels, limit: 5 }, true);
+    expect(all.sql).not.toContain('OVER ()');
+    expect(all.carried).toBeUndefined();
+    // a page past the end carries nothing (no row to carry it)
+    const past = await page({ layer: parcels, bbox, limit: 10, offset: 10_000_000 }, true);
+    expect(past.ids).toEqual([]);
+    expect(past.carried).toBeUndefined();
+  });
+});
+
+describe('long streams start at once', () => {
+  it('an export runs without parallel workers on its connection and gives the connection back reset', async () => {
+    const pool = new pg.Pool({ connectionString: testDatabaseUrl(), max: 1 });
+    try {
+      const before = (await pool.query('SHOW max_parallel_workers_per_gather')).rows[0].max_parallel_workers_per_gather;
+      expect(before).not.toBe('0');
+      const seen: string[] = [];
+      let rows = 0;
+      for await (const ev of featureRowEvents(pool, [{ layer: pois }], 'csv')) {
+        if (ev.kind === 'row') rows++;
+        if (ev.kind === 'end') seen.push(String((await ev.run!('SHOW max_parallel_workers_per_gather', []))[0].max_parallel_workers_per_gather));
+      }
+      expect(rows).toBe(2000);
+      expect(seen).toEqual(['0']);
+      // the same (only) connection, once released
+      expect((await pool.query('SHOW max_parallel_workers_per_gather')).rows[0].max_parallel_workers_per_gather).toBe(before);
+      // a page keeps the server's setting
+      for await (const ev of featureRowEvents(pool, [{ layer: pois, limit: 10 }], 'csv')) {
+        if (ev.kind === 'end') expect(String((await ev.run!('SHOW max_parallel_workers_per_gather', []))[0].max_parallel_workers_per_gather)).toBe(before);
+      }
+    } finally {
+      await pool.end();
+    }
   });
 });
 

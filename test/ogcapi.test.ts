@@ -190,6 +190,28 @@ describe('Part 1 Core + GeoJSON: items', () => {
     expect(fc.numberMatched).toBe(rows.length);
   });
 
+  it('a bbox paging walk: numberMatched exact on every page (the page carries its count), past the end too', async () => {
+    const bbox = [6.0, 48.5, 6.4, 48.8];
+    const rows = await sql<{ id: number }>(`SELECT id FROM public.pois WHERE ST_Intersects(geom, ST_Transform(ST_MakeEnvelope($1,$2,$3,$4,4326),2154)) ORDER BY id`, bbox);
+    expect(rows.length).toBeGreaterThan(12);
+    const seen: unknown[] = [];
+    let url: string | undefined = items('pois', `bbox=${bbox.join(',')}&limit=5`);
+    while (url) {
+      const fc = await json(url);
+      expect(fc.numberMatched).toBe(rows.length);
+      expect(fc.numberReturned).toBe(fc.features.length);
+      seen.push(...ids(fc));
+      const next = fc.links.find((l: { rel: string }) => l.rel === 'next');
+      url = next ? new URL(next.href).pathname + new URL(next.href).search : undefined;
+      expect(seen.length).toBeLessThanOrEqual(rows.length);
+    }
+    expect(seen).toEqual(rows.map((r) => r.id));
+    const past = await json(items('pois', `bbox=${bbox.join(',')}&limit=5&offset=${rows.length + 3}`));
+    expect(past).toMatchObject({ numberMatched: rows.length, numberReturned: 0, features: [] });
+    const none = await json(items('pois', 'bbox=-10,-10,-9,-9&limit=5'));
+    expect(none).toMatchObject({ numberMatched: 0, numberReturned: 0, features: [] });
+  });
+
   it('datetime: instant and intervals on the temporal field', async () => {
     const [{ d }] = await sql<{ d: string }>(`SELECT date_creation::text d FROM public.pois WHERE date_creation IS NOT NULL ORDER BY id LIMIT 1`);
     const cases: [string, string, unknown[]][] = [

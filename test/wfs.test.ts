@@ -219,6 +219,36 @@ describe('GetFeature', () => {
     expect(pages).toBe(Math.ceil(matched / 300));
   });
 
+  it('GML pages of a BBOX query carry their count: the header is exact on full, partial, past-the-end and empty pages (2.0 and 1.1)', async () => {
+    const box = [1045000, 6835000, 1052000, 6845000];
+    const want = await sqlCount('SELECT count(*) n FROM public.parcels WHERE ST_Intersects(geom, ST_MakeEnvelope($1, $2, $3, $4, 2154))', box);
+    expect(want).toBeGreaterThan(120);
+    const bbox = `${box.join(',')},urn:ogc:def:crs:EPSG::2154`;
+    const page = async (start: number, count: number) => {
+      const r = await get(`SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=parcels&BBOX=${bbox}&COUNT=${count}&STARTINDEX=${start}`);
+      expect(r.statusCode, r.body).toBe(200);
+      const fc = xml(r.body)['wfs:FeatureCollection'];
+      return { matched: Number(fc['@_numberMatched']), returned: Number(fc['@_numberReturned']), members: members(r.body).length, next: fc['@_next'], body: r.body };
+    };
+    const full = await page(0, 100);
+    expect(full).toMatchObject({ matched: want, returned: 100, members: 100 });
+    expect(full.next).toContain('STARTINDEX=100');
+    const last = await page(want - 7, 100);
+    expect(last).toMatchObject({ matched: want, returned: 7, members: 7 });
+    expect(last.next).toBeUndefined();
+    const past = await page(want + 50, 100);
+    expect(past).toMatchObject({ matched: want, returned: 0, members: 0 });
+    docs.gmlPastEnd = past.body;
+    const empty = await get('SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=parcels&BBOX=0,0,10,10,urn:ogc:def:crs:EPSG::2154&COUNT=10');
+    expect(xml(empty.body)['wfs:FeatureCollection']).toMatchObject({ '@_numberMatched': '0', '@_numberReturned': '0' });
+    docs.gmlEmpty = empty.body;
+    const v11 = await get(`SERVICE=WFS&VERSION=1.1.0&REQUEST=GetFeature&TYPENAME=parcels&BBOX=${box.join(',')},EPSG:2154&MAXFEATURES=25`);
+    expect(v11.statusCode, v11.body).toBe(200);
+    expect(Number(xml(v11.body)['wfs:FeatureCollection']['@_numberOfFeatures'])).toBe(25);
+    expect(members(v11.body)).toHaveLength(25);
+    docs.gml11Bbox = v11.body;
+  });
+
   it('BBOX honours the axis order of its CRS', async () => {
     const e = t.ctx.registry.resolve('parcels')!.wgs84Extent!;
     const [x1, y1, x2, y2] = [e.minx + 0.3, e.miny + 0.3, e.minx + 0.8, e.miny + 0.6].map((v) => Number(v.toFixed(4)));

@@ -19,6 +19,10 @@ const CY = 6805000;
 
 const config = {
   limits: { maxImageWidth: 2000, maxImageHeight: 2000, maxConcurrentRenders: 2, renderQueue: 4 },
+  layerGroups: [
+    { name: 'squares_and_roads', title: 'Carrés et routes', layers: ['squares', 'roads', 'not_a_layer'] },
+    { name: 'nothing_published', layers: ['not_a_layer'] },
+  ],
   layers: [
     { table: 'public.communes' },
     { table: 'public.parcels' },
@@ -505,6 +509,98 @@ describe('WMS GetCapabilities', () => {
   });
   it.skipIf(canValidate)(`validation skipped: ${skipReason}`, () => {
     console.warn(skipReason);
+  });
+});
+
+describe('WMS SLD_BODY', () => {
+  const sld = (layer: string, rules: string) => `<?xml version="1.0" encoding="UTF-8"?>
+<StyledLayerDescriptor version="1.0.0" xmlns="http://www.opengis.net/sld" xmlns:ogc="http://www.opengis.net/ogc">
+  <NamedLayer><Name>${layer}</Name><UserStyle><Title>Sent with the request</Title><FeatureTypeStyle>${rules}</FeatureTypeStyle></UserStyle></NamedLayer>
+</StyledLayerDescriptor>`;
+  const green = '<Rule><PolygonSymbolizer><Fill><CssParameter name="fill">#00ff00</CssParameter></Fill></PolygonSymbolizer></Rule>';
+  const bbox = [890000, 6790000, 920000, 6820000];
+  const centre = (p: Awaited<ReturnType<typeof pixels>>) => p.at(100, 100);
+  it('styles the layers it names, overriding STYLES, with or without LAYERS', async () => {
+    const withLayers = await get({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), STYLES: 'red', SLD_BODY: sld('squares', green) });
+    expect(withLayers.statusCode, withLayers.body).toBe(200);
+    const c = centre(await pixels(withLayers.rawPayload));
+    expect(c[1]).toBeGreaterThan(200);
+    expect(c[0]).toBeLessThan(60);
+    const params: Record<string, string | number> = { ...getMapParams('1.3.0', 'EPSG:2154', bbox), SLD_BODY: sld('squares', green) };
+    delete params.LAYERS;
+    delete params.STYLES;
+    const noLayers = await get(params);
+    expect(noLayers.statusCode, noLayers.body).toBe(200);
+    expect(centre(await pixels(noLayers.rawPayload))[1]).toBeGreaterThan(200);
+    // a filter in the document selects as it would in a configured style
+    const filtered = await get({
+      ...getMapParams('1.3.0', 'EPSG:2154', bbox),
+      SLD_BODY: sld('squares', `<Rule><ogc:Filter><ogc:PropertyIsEqualTo><ogc:PropertyName>kind</ogc:PropertyName><ogc:Literal>small</ogc:Literal></ogc:PropertyIsEqualTo></ogc:Filter>${green.slice(6)}`),
+    });
+    expect(filtered.statusCode, filtered.body).toBe(200);
+    expect(centre(await pixels(filtered.rawPayload))[3]).toBe(0); // the big square is not 'small': nothing drawn
+  });
+  it('a faulty document is the client\'s InvalidParameterValue, located at sld_body', async () => {
+    const cases: [string, string][] = [
+      ['<StyledLayerDescriptor><NamedLayer>', 'InvalidParameterValue'],
+      [sld('squares', '<Rule><ogc:Filter><ogc:PropertyIsEqualTo><ogc:PropertyName>no_such_column</ogc:PropertyName><ogc:Literal>1</ogc:Literal></ogc:PropertyIsEqualTo></ogc:Filter><PolygonSymbolizer/></Rule>'), 'no_such_column'],
+      [sld('no_such_layer', green), 'LayerNotDefined'],
+    ];
+    for (const [body, want] of cases) {
+      const res = await get({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), SLD_BODY: body });
+      expect(res.statusCode, res.body).toBe(400);
+      expect(res.body).toContain(want);
+      expect(res.body).toContain('locator="sld_body"');
+    }
+  });
+});
+
+describe('WMS layer groups', () => {
+  it('are advertised as named layers over their members, without unpublished members or empty groups', async () => {
+    for (const version of ['1.3.0', '1.1.1']) {
+      const body = (await get({ SERVICE: 'WMS', REQUEST: 'GetCapabilities', VERSION: version })).body;
+      const at = body.indexOf('<Name>squares_and_roads</Name>');
+      expect(at, version).toBeGreaterThan(0);
+      const g = body.slice(at, body.indexOf('</Layer>', at));
+      expect(g).toContain('<Title>Carrés et routes</Title>');
+      expect(g).toContain('squares, roads');
+      expect(g).not.toContain('not_a_layer');
+      expect(body).not.toContain('nothing_published');
+      // the group's extent covers the squares and the roads
+      const roads = t.ctx.registry.resolve('roads')!.wgs84Extent!;
+      const west = Number((version === '1.3.0' ? g.match(/<westBoundLongitude>([-\d.]+)</) : g.match(/<LatLonBoundingBox minx="([-\d.]+)"/))![1]);
+      expect(west).toBeLessThanOrEqual(roads.minx + 1e-6);
+    }
+  });
+  it('GetMap draws the members in order, exactly as when they are listed', async () => {
+    const bbox = [890000, 6790000, 960000, 6860000];
+    const group = await get({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), LAYERS: 'squares_and_roads', STYLES: '' });
+    const listed = await get({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), LAYERS: 'squares,roads', STYLES: ',' });
+    expect(group.statusCode, group.body).toBe(200);
+    const a = await sharp(group.rawPayload).raw().toBuffer();
+    const b = await sharp(listed.rawPayload).raw().toBuffer();
+    expect(a.equals(b)).toBe(true);
+    // and something is drawn (the square's default style fill at its centre)
+    const px = await pixels(group.rawPayload);
+    expect(px.at(Math.round(((CX - bbox[0]) / (bbox[2] - bbox[0])) * 200), Math.round(((bbox[3] - CY) / (bbox[3] - bbox[1])) * 200))[3]).toBeGreaterThan(200);
+    const bad = await get({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), LAYERS: 'squares_and_roads', STYLES: 'red' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.body).toContain('StyleNotDefined');
+  });
+  it('GetFeatureInfo on a group answers for its queryable members', async () => {
+    const res = await get({
+      ...getMapParams('1.3.0', 'EPSG:2154', [890000, 6790000, 920000, 6820000]),
+      LAYERS: 'squares_and_roads',
+      STYLES: '',
+      REQUEST: 'GetFeatureInfo',
+      QUERY_LAYERS: 'squares_and_roads',
+      I: 100,
+      J: 100,
+      INFO_FORMAT: 'application/json',
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    const fc = JSON.parse(res.body);
+    expect(fc.features.map((f: { properties: { nom?: string } }) => f.properties.nom)).toContain('Carré rouge');
   });
 });
 

@@ -25,6 +25,21 @@ export async function startOurs({ root, url, workDir, log }) {
   return { base, pid: child.pid };
 }
 
+/**
+ * Reset a process's peak resident set (Linux: writing 5 to /proc/<pid>/clear_refs sets VmHWM back to the
+ * current RSS), then return memoryOf(pid) with reset = whether that worked.
+ */
+export function resetPeakMemory(pid) {
+  let reset = false;
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    reset = true;
+  } catch {
+    /* not Linux, or not allowed: the peak stays the process's lifetime peak */
+  }
+  return { ...memoryOf(pid), reset };
+}
+
 /** Peak resident set (VmHWM) and current RSS (VmRSS) of a process, in MB. */
 export function memoryOf(pid) {
   try {

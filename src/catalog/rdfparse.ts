@@ -5,7 +5,6 @@
  * refused. Everything becomes a list of triples with typed terms, indexed for look-ups.
  */
 import N3 from 'n3';
-import jsonld from 'jsonld';
 import { parseXml, type XmlElement } from '../ows/xmldom.js';
 import type { Term } from './rdf.js';
 
@@ -173,6 +172,8 @@ export async function parseJsonLd(text: string): Promise<RTriple[]> {
   const documentLoader = async (url: string) => {
     throw new Error(`remote JSON-LD contexts are not fetched (${url})`);
   };
+  // loaded on first use: only harvesting a JSON-LD catalogue needs it
+  const jsonld = (await import('jsonld')).default;
   const nq = (await jsonld.toRDF(doc, { format: 'application/n-quads', documentLoader } as never)) as unknown as string;
   return new N3.Parser({ format: 'N-Quads' }).parse(nq).map(fromN3);
 }

@@ -87,6 +87,8 @@ export interface Config {
   overviews?: Record<string, unknown>;
   /** undefined = publish every spatial table. */
   layers?: LayerConfig[];
+  /** WMS layer groups (name → member layers, bottom first). */
+  layerGroups: { name: string; title?: string; abstract?: string; layers: string[] }[];
   /** Path of the file the config came from, if any. */
   source?: string;
 }
@@ -220,6 +222,7 @@ export function validateConfig(raw: unknown, source?: string): Config {
     tiles: c.tiles,
     overviews: c.overviews,
     layers: c.layers,
+    layerGroups: (c.layerGroups ?? []).map((g: any) => ({ name: g.name, title: g.title, abstract: g.abstract, layers: g.layers })),
     catalog: c.catalog,
     source,
   };

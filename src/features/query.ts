@@ -11,6 +11,7 @@ import { compileFilter, type FilterTarget } from '../filter/sql.js';
 import { FilterError } from '../filter/errors.js';
 import { isGeographicEpsg } from '../filter/crs-names.js';
 import { qualifiedTable, quoteIdent } from '../db/pool.js';
+import { isKnownEpsg, transformPoint } from '../crs/index.js';
 
 /** A bounding box in x/y order (lon/lat for geographic CRSs) in CRS `epsg`. */
 export interface QueryBBox {
@@ -85,6 +86,12 @@ export interface GmlOptions {
 }
 
 export interface SelectOptions {
+  /**
+   * Also return numberMatched with the page, in a column MATCHED_COLUMN of every row, when the
+   * query allows it (see inlineCountable): one scan of the matching rows instead of a page query
+   * plus a count query. An empty page then carries no count.
+   */
+  countMatched?: boolean;
   gml?: GmlOptions;
   /** csv/kml: also select `x` and `y` (the point itself, or ST_PointOnSurface for lines/polygons). */
   xy?: boolean;
@@ -155,12 +162,59 @@ export function buildWhere(q: FeatureQuery, params: unknown[]): string {
     params.push(b.minx, b.miny, b.maxx, b.maxy, b.epsg);
     const n = params.length;
     let env = `ST_MakeEnvelope($${n - 4}::float8, $${n - 3}::float8, $${n - 2}::float8, $${n - 1}::float8, $${n}::int)`;
+    const inner = b.epsg === q.layer.srid ? innerBox(b) : innerBoxOfTransformed(b, b.epsg, q.layer.srid);
     if (b.epsg !== q.layer.srid) env = `ST_Transform(${env}, ${Number(q.layer.srid)})`;
-    parts.push(`(${geom} && ${env} AND ST_Intersects(${geom}, ${env}))`);
+    if (inner) {
+      // a feature whose bounding box lies inside the box intersects it: the cheap box test (`@`)
+      // answers for most features and only those near the edges pay for ST_Intersects
+      params.push(...inner);
+      const m = params.length;
+      const innerEnv = `ST_MakeEnvelope($${m - 3}::float8, $${m - 2}::float8, $${m - 1}::float8, $${m}::float8, ${Number(q.layer.srid)})`;
+      parts.push(`(${geom} && ${env} AND (${geom} @ ${innerEnv} OR ST_Intersects(${geom}, ${env})))`);
+    } else {
+      parts.push(`(${geom} && ${env} AND ST_Intersects(${geom}, ${env}))`);
+    }
   }
   if (q.filter) parts.push(compileFilter(q.filter, filterTarget(q.layer), params));
   parts.push(...clipWhere(q));
   return parts.length ? parts.join(' AND ') : 'TRUE';
+}
+
+/**
+ * The query box shrunk by a few float4 steps, for the `@` (box inside box) shortcut. PostGIS
+ * compares float4 boxes rounded outwards, so a geometry's box found inside this one is inside
+ * the true query box: the shortcut never admits a feature ST_Intersects would reject. Undefined
+ * when the box is too small for the margin (every feature then takes the exact test).
+ */
+export function innerBox(b: { minx: number; miny: number; maxx: number; maxy: number }, extra = 0): [number, number, number, number] | undefined {
+  const mag = Math.max(Math.abs(b.minx), Math.abs(b.miny), Math.abs(b.maxx), Math.abs(b.maxy), 1e-30);
+  const step = 2 ** (Math.floor(Math.log2(mag)) - 23); // float4 spacing at that magnitude
+  const d = 4 * step + extra;
+  if (!(Number.isFinite(d) && d >= 0)) return undefined;
+  if (b.maxx - b.minx <= 4 * d || b.maxy - b.miny <= 4 * d) return undefined;
+  return [b.minx + d, b.miny + d, b.maxx - d, b.maxy - d];
+}
+
+/**
+ * The same shortcut for a box given in another CRS: PostGIS filters with the quadrilateral of its
+ * four transformed corners; the rectangle between the quadrilateral's inner corner coordinates
+ * lies inside it (when each side keeps its side: no rotation past the axes), shrunk a little more
+ * for the difference between proj4 here and PROJ in PostGIS.
+ */
+export function innerBoxOfTransformed(b: { minx: number; miny: number; maxx: number; maxy: number }, from: number, to: number): [number, number, number, number] | undefined {
+  if (!isKnownEpsg(from) || !isKnownEpsg(to)) return undefined;
+  let c: [number, number][];
+  try {
+    c = [[b.minx, b.miny], [b.maxx, b.miny], [b.maxx, b.maxy], [b.minx, b.maxy]].map(([x, y]) => transformPoint(x, y, from, to));
+  } catch {
+    return undefined;
+  }
+  const [ll, lr, ur, ul] = c;
+  if (!c.every(([x, y]) => Number.isFinite(x) && Number.isFinite(y))) return undefined;
+  if (!(ll[0] < lr[0] && ul[0] < ur[0] && ll[1] < ul[1] && lr[1] < ur[1])) return undefined;
+  const r = { minx: Math.max(ll[0], ul[0]), miny: Math.max(ll[1], lr[1]), maxx: Math.min(lr[0], ur[0]), maxy: Math.min(ul[1], ur[1]) };
+  if (!(r.minx < r.maxx && r.miny < r.maxy)) return undefined;
+  return innerBox(r, 1e-6 * Math.max(r.maxx - r.minx, r.maxy - r.miny));
 }
 
 /** ORDER BY list: sort keys, then the primary key (or ctid when there is none). */
@@ -318,13 +372,22 @@ export function xmlName(name: string): string {
   return out;
 }
 
-/** The SELECT that returns the (page of) features, serialised for `format`. */
-export function buildFeatureSql(q: FeatureQuery, format: FeatureFormat, opts: SelectOptions = {}): BuiltSql {
-  const params: unknown[] = [];
-  const from = buildFrom(q, params);
-  const where = buildWhere(q, params);
-  const order = buildOrderBy(q);
-  let sql = `SELECT ${selectList(q, format, opts)} FROM ${from} WHERE ${where} ORDER BY ${order}`;
+/** Name of the numberMatched column added by SelectOptions.countMatched. */
+export const MATCHED_COLUMN = 'geodata_matched';
+
+/**
+ * Can a page carry its own numberMatched (SelectOptions.countMatched)? Only for a page (limit set)
+ * of a table with a primary key, without clipping, and with a bbox or filter: then the page query
+ * reads every matching row anyway (top-N sort), and counting them there saves a second scan.
+ * Without a bbox or filter the page comes straight off the primary-key index and a separate
+ * count is cheaper.
+ */
+export function inlineCountable(q: FeatureQuery): boolean {
+  return q.limit !== undefined && !!q.layer.primaryKey && !q.clip && (!!q.bbox || !!q.filter);
+}
+
+function limitOffset(q: FeatureQuery, params: unknown[]): string {
+  let sql = '';
   if (q.limit !== undefined) {
     params.push(Math.max(0, Math.trunc(q.limit)));
     sql += ` LIMIT $${params.length}`;
@@ -333,6 +396,25 @@ export function buildFeatureSql(q: FeatureQuery, format: FeatureFormat, opts: Se
     params.push(Math.max(0, Math.trunc(q.offset)));
     sql += ` OFFSET $${params.length}`;
   }
+  return sql;
+}
+
+/** The SELECT that returns the (page of) features, serialised for `format`. */
+export function buildFeatureSql(q: FeatureQuery, format: FeatureFormat, opts: SelectOptions = {}): BuiltSql {
+  const params: unknown[] = [];
+  const from = buildFrom(q, params);
+  const where = buildWhere(q, params);
+  const order = buildOrderBy(q);
+  if (opts.countMatched && inlineCountable(q)) {
+    // keys of the page (and the count of all matches, over the same scan), then the page's rows by key
+    const pk = quoteIdent(q.layer.primaryKey!);
+    const page = `SELECT t.${pk} AS geodata_key, count(*) OVER () AS ${MATCHED_COLUMN} FROM ${from} WHERE ${where} ORDER BY ${order}${limitOffset(q, params)}`;
+    const sql =
+      `SELECT ${selectList(q, format, opts)}, p.${MATCHED_COLUMN}::int8::text AS ${MATCHED_COLUMN}` +
+      ` FROM (${page}) p JOIN ${qualifiedTable(q.layer.schema, q.layer.table)} t ON t.${pk} = p.geodata_key ORDER BY ${order}`;
+    return { sql, params };
+  }
+  const sql = `SELECT ${selectList(q, format, opts)} FROM ${from} WHERE ${where} ORDER BY ${order}${limitOffset(q, params)}`;
   return { sql, params };
 }
 

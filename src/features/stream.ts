@@ -12,6 +12,7 @@ import {
   buildCountSql,
   buildFeatureSql,
   FeatureQueryError,
+  MATCHED_COLUMN,
   type FeatureFormat,
   type FeatureQuery,
   type FeatureRow,
@@ -34,7 +35,20 @@ export interface FeatureStreamOptions {
    * footer sees. Lets footer-based formats (GeoJSON) learn numberMatched without a count query
    * when the page was not full, and count on the same connection otherwise (no second connection).
    */
-  finalize?: (run: SqlRunner, returned: number) => Promise<Partial<CollectionInfo>>;
+  finalize?: (run: SqlRunner, returned: number, matched?: number) => Promise<Partial<CollectionInfo>>;
+  /**
+   * Ask the page queries to carry numberMatched (SelectOptions.countMatched): where a query can,
+   * finalize then receives the count of all matches (summed over the queries) as `matched`, and
+   * need not run a count of its own. Undefined when any query could not, or returned no row.
+   */
+  countMatched?: boolean;
+  /**
+   * Write the header only once numberMatched is known, from the page itself (with countMatched,
+   * for one query that can carry it: see inlineCountable): called with the count the first row
+   * carries, or at the end of an empty page with `run` on the stream's connection (to count when
+   * the page lies past the end); what it returns is merged into the info the header and the footer see.
+   */
+  header?: (matched: number | undefined, run?: SqlRunner) => Promise<Partial<CollectionInfo>>;
   /** Told how many features were written once the stream is complete (metrics, usage statistics). */
   onComplete?: (written: number) => void;
 }
@@ -97,6 +111,11 @@ export interface RowEvent {
   row?: FeatureRow;
   /** On 'end': runs SQL on the stream's own connection (valid until the next iteration). */
   run?: SqlRunner;
+  /**
+   * With opts.countMatched: on 'end', numberMatched over all queries when every query carried it;
+   * on 'row', the count the row's query carried.
+   */
+  matched?: number;
 }
 
 /**
@@ -114,6 +133,8 @@ export async function* featureRowEvents(
   for (const q of queries) checkQueryLimits(pool, q);
   const built = queries.map((q) => buildFeatureSql(q, format, opts));
   let written = 0;
+  // numberMatched carried by the rows (opts.countMatched), per query; NaN when a query did not carry it
+  const carried = queries.map(() => NaN);
   if (queries.every((q) => q.limit === 0)) {
     // nothing to fetch: no connection held
     for (let i = 0; i < queries.length; i++) yield { kind: 'begin', q: queries[i], index: i };
@@ -154,25 +175,41 @@ export async function* featureRowEvents(
     if (waitingSince && Date.now() - waitingSince > patience) onGone(new Error(`no answer from the database for ${Math.round(patience / 1000)} s`));
   }, Math.min(1000, patience));
   watchdog.unref();
+  // a long stream (an export, not a page) must start at once: without parallel workers the planner
+  // walks the primary key index instead of sorting the whole table in parallel before the first
+  // row (1M parcels in GML: first byte after 3–7 s); reset before the connection goes back
+  const long = queries.some((q) => q.limit === undefined || q.limit + 1 > MAX_ONE_BATCH);
+  let serial = false;
   try {
+    if (long) {
+      await client.query('SET max_parallel_workers_per_gather = 0');
+      serial = true;
+    }
     for (let i = 0; i < queries.length; i++) {
       const q = queries[i];
       yield { kind: 'begin', q, index: i };
       if (q.limit === 0) continue;
-      qs = new QueryStream(built[i].sql, built[i].params, { batchSize });
-      client.query(qs);
+      // a page that fits in one batch is fetched in one round trip (rows + end of the portal)
+      const lim = q.limit !== undefined ? q.limit + 1 : Infinity;
+      qs = new QueryStream(built[i].sql, built[i].params, { batchSize: lim <= MAX_ONE_BATCH ? Math.max(lim, 1) : batchSize });
+      corked(client, () => client.query(qs!));
       const rows = (qs as AsyncIterable<FeatureRow>)[Symbol.asyncIterator]();
       for (;;) {
         waitingSince = Date.now();
         const n = await new Promise<IteratorResult<FeatureRow>>((resolve, reject) => {
           if (broken) return reject(broken);
           failRead = reject;
-          rows.next().then(resolve, reject);
+          corked(client, () => rows.next()).then(resolve, reject);
         });
         failRead = undefined;
         waitingSince = 0;
         if (n.done) break;
-        yield { kind: 'row', q, index: written++, row: n.value };
+        const row = n.value;
+        if (opts.countMatched && row[MATCHED_COLUMN] !== undefined) {
+          carried[i] = Number(row[MATCHED_COLUMN]);
+          delete row[MATCHED_COLUMN];
+        }
+        yield { kind: 'row', q, index: written++, row, matched: Number.isNaN(carried[i]) ? undefined : carried[i] };
       }
       qs = undefined;
     }
@@ -190,7 +227,8 @@ export async function* featureRowEvents(
           pendingRun = undefined;
         });
       });
-    yield { kind: 'end', q: queries[queries.length - 1], index: written, run };
+    const total = carried.reduce((a, b) => a + b, 0);
+    yield { kind: 'end', q: queries[queries.length - 1], index: written, run, matched: Number.isNaN(total) ? undefined : total };
   } catch (e) {
     broken = e as Error;
     throw e;
@@ -207,25 +245,58 @@ export async function* featureRowEvents(
       qs.destroy(); // the query failed: the connection may be dead, do not wait for it
       qs.on('error', () => undefined);
     }
+    if (serial && !broken) {
+      try {
+        await client.query('RESET max_parallel_workers_per_gather');
+      } catch (e) {
+        broken = e as Error;
+      }
+    }
     // a connection that failed or whose cursor could not be closed cleanly is discarded, not reused
     client.release(broken ? (broken instanceof Error ? broken : true) : undefined);
     release();
   }
 }
 
+/** Largest page fetched in a single cursor batch. */
+const MAX_ONE_BATCH = 5000;
+
+/**
+ * Run fn with the connection's socket corked: the cursor protocol sends each message (parse, bind,
+ * describe, execute, flush) as its own write, i.e. its own system call and loopback packet;
+ * corked, they leave in one writev.
+ */
+function corked<T>(client: pg.PoolClient, fn: () => T): T {
+  const sock = (client as unknown as { connection?: { stream?: { cork?: () => void; uncork?: () => void } } }).connection?.stream;
+  sock?.cork?.();
+  try {
+    return fn();
+  } finally {
+    sock?.uncork?.();
+  }
+}
+
 async function* generate(pool: pg.Pool, o: FeatureStreamOptions): AsyncGenerator<string> {
   const { writer, info } = o;
   const chunk = o.chunkChars ?? 65536;
-  let buf = writer.header(info);
   let written = 0;
   let extra: Partial<CollectionInfo> = {};
-  for await (const ev of featureRowEvents(pool, o.queries, writer.format, writer.selectOptions ?? {}, o.batchSize ?? 1000)) {
+  // a deferred header is written at the first row or at the end, before what came until then
+  let headerPending = !!o.header;
+  let buf = headerPending ? '' : writer.header(info);
+  const select = { ...(writer.selectOptions ?? {}), ...(o.countMatched ? { countMatched: true } : {}) };
+  for await (const ev of featureRowEvents(pool, o.queries, writer.format, select, o.batchSize ?? 1000)) {
     if (ev.kind === 'begin') {
       if (writer.beginQuery) buf += writer.beginQuery(ev.q, ev.index);
       continue;
     }
+    if (headerPending) {
+      headerPending = false;
+      extra = await o.header!(ev.matched, ev.kind === 'end' ? ev.run : undefined);
+      buf = writer.header({ ...info, ...extra }) + buf;
+    }
     if (ev.kind === 'end') {
-      if (o.finalize) extra = await o.finalize(ev.run!, written);
+      if (o.finalize) extra = { ...extra, ...(await o.finalize(ev.run!, written, ev.matched)) };
       continue;
     }
     buf += writer.feature(ev.row!, ev.q, ev.index);

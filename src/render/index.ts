@@ -9,24 +9,23 @@
  *
  * The WMS GetMap handler and the tile cache both call it.
  */
-import { createCanvas, Path2D, type Canvas, type SKRSContext2D } from '@napi-rs/canvas';
-import sharp from 'sharp';
 import type pg from 'pg';
 import { compileFilter } from '../filter/sql.js';
 import { quoteIdent, qualifiedTable } from '../db/pool.js';
 import type { Extent, Layer } from '../registry/types.js';
 import { ExtentError, scaleDenominator, transformExtent } from '../crs/index.js';
-import { decodeTwkb, type TwkbPart } from './twkb.js';
-import { fontList, layerStyles, ruleActive, type LineSymbolizer, type PointSymbolizer, type PolygonSymbolizer, type Rule, type Style, type TextSymbolizer } from './style.js';
-import { drawMark } from './marks.js';
+import { layerStyles, ruleActive, type Rule, type Style, type TextSymbolizer } from './style.js';
+import { encodeCanvas, paintAndEncode, paintMap, type LayerData, type LayerRow, type MapFormat } from './draw.js';
+import { renderInWorker, WorkerRenderTimeout } from './workers.js';
 import { overviewQuery } from './overview.js';
 
-export type MapFormat = 'image/png' | 'image/png8' | 'image/jpeg' | 'image/webp';
-
+export { encodeCanvas, type MapFormat };
 export interface RenderLayer {
   layer: Layer;
   /** Style name; undefined or '' = the layer's default style. */
   style?: string;
+  /** A style given with the request (WMS SLD_BODY), used instead of the named one. */
+  userStyle?: Style;
 }
 
 export interface MapOptions {
@@ -42,6 +41,15 @@ export interface MapOptions {
   bgcolor?: string;
   /** Deadline for the whole render (database statement timeout and drawing). */
   timeoutMs?: number;
+  /** When given, milliseconds spent per step are added to it (sql, decode, path, paint, raster, encode; bench/render-town.mjs). */
+  timings?: Record<string, number>;
+}
+
+/** Add the time since `t0` (performance.now()) to `timings[key]`; returns now. */
+function lap(timings: Record<string, number> | undefined, key: string, t0: number): number {
+  const t = performance.now();
+  if (timings) timings[key] = (timings[key] ?? 0) + t - t0;
+  return t;
 }
 
 export interface RenderContext {
@@ -70,27 +78,11 @@ export function resolveStyle(layer: Layer, name?: string): Style {
   return s;
 }
 
-interface Feature {
-  parts: TwkbPart[];
-  /** rule matches, one per active rule */
-  match: boolean[];
-  labels: (string | null)[];
-  lx: number | null;
-  ly: number | null;
-}
-
-interface Label {
-  text: string;
-  x: number;
-  y: number;
-  sym: TextSymbolizer;
-}
-
 /** Per-row bounding box of the geometry (from a LATERAL subquery), in polygon/line queries. */
 const BOX = '_gd_l._gd_box';
 
 /** Build the SQL for one layer; exported for GetFeatureInfo and benchmarks. */
-export function layerQuery(layer: Layer, rules: Rule[], o: { epsg: number; bbox: Extent; width: number; height: number; margin: number; typicalSize?: number | null }): { text: string; values: unknown[]; textRules: TextSymbolizer[] } {
+export function layerQuery(layer: Layer, rules: Rule[], o: { epsg: number; bbox: Extent; width: number; height: number; margin: number; typicalSize?: number | null; sizes?: boolean }): { text: string; values: unknown[]; textRules: TextSymbolizer[] } {
   const values: unknown[] = [];
   const p = (v: unknown) => {
     values.push(v);
@@ -133,7 +125,9 @@ export function layerQuery(layer: Layer, rules: Rule[], o: { epsg: number; bbox:
       screen = `CASE WHEN ${g} @ ${far} THEN ${screen} ELSE ${clip} END`;
     }
   }
-  const cols = [`ST_AsTWKB(${screen}, 1) AS g`];
+  // `sizes`: each TWKB carries its byte size, so that concatenated geometries can be split (queryLayer)
+  const twkb = (expr: string) => (o.sizes ? `ST_AsTWKB(${expr}, 1, 0, 0, true)` : `ST_AsTWKB(${expr}, 1)`);
+  const cols = [`${twkb(screen)} AS g`];
   const fieldNames = new Set(layer.fields.map((f) => f.name));
   const target = { fields: layer.fields, geometryColumn: layer.geometryColumn, srid: layer.srid, primaryKey: layer.primaryKey, layerName: layer.name };
   rules.forEach((r, i) => {
@@ -174,7 +168,7 @@ export function layerQuery(layer: Layer, rules: Rule[], o: { epsg: number; bbox:
   const text =
     `SELECT ${cols.join(', ')} FROM ${table} ${lateral} WHERE ${g} && ${env} AND NOT ${small}\n` +
     `UNION ALL\n` +
-    `SELECT ST_AsTWKB(${affine(inOut(cellCentre))}, 1) AS g${[...ruleAggs, ...nulls].map((c) => `, ${c}`).join('')}\n` +
+    `SELECT ${twkb(affine(inOut(cellCentre)))} AS g${[...ruleAggs, ...nulls].map((c) => `, ${c}`).join('')}\n` +
     `FROM (SELECT floor(((ST_XMin(${BOX}) + ST_XMax(${BOX})) / 2 - ${ox}::float8) / ${cell}::float8) AS gx,\n` +
     `             floor(((ST_YMin(${BOX}) + ST_YMax(${BOX})) / 2 - ${oy}::float8) / ${cell}::float8) AS gy${ruleCols.map((c) => `, ${c}`).join('')}\n` +
     `      FROM ${table} ${lateral} WHERE ${g} && ${env} AND ${small}) q\n` +
@@ -217,254 +211,62 @@ export function typicalFeatureSize(client: pg.PoolClient, layer: Layer): Promise
   return hit;
 }
 
-async function queryLayer(client: pg.PoolClient, layer: Layer, rules: Rule[], o: MapOptions, margin: number, pre?: ReturnType<typeof layerQuery> | null): Promise<{ features: Feature[]; textRules: TextSymbolizer[] }> {
+/**
+ * Without labels, the features of one rule combination come as one row: their sized TWKB
+ * concatenated by string_agg. Parsing one row per feature in `pg` (and the garbage it left)
+ * cost more than the query at town scale (docs/rasteriser.md).
+ */
+function aggregated(text: string, rules: Rule[]): string {
+  const flags = rules.flatMap((r, i) => (r.filter ? [`r${i}`] : []));
+  const group = flags.length ? ` GROUP BY ${flags.join(', ')}` : '';
+  return `SELECT ${[...flags, `string_agg(g, ''::bytea) AS g`].join(', ')} FROM (${text}) _gd_q${group}`; // string_agg skips NULLs
+}
+
+async function queryLayer(client: pg.PoolClient, layer: Layer, rules: Rule[], o: MapOptions, margin: number, pre?: ReturnType<typeof layerQuery> | null): Promise<LayerData> {
   const gt = layer.geometryType;
   const typicalSize = pre || gt === 'POINT' || gt === 'MULTIPOINT' ? null : await typicalFeatureSize(client, layer);
-  const q = pre ?? layerQuery(layer, rules, { epsg: o.epsg, bbox: o.bbox, width: o.width, height: o.height, margin, typicalSize });
-  const res = await client.query({ text: q.text, values: q.values });
-  const features: Feature[] = [];
+  const labels = rules.some((r) => r.symbolizers.some((s) => s.kind === 'text'));
+  // `pre` (an overview's query) is only given without labels, with sized TWKB
+  const q = pre ?? layerQuery(layer, rules, { epsg: o.epsg, bbox: o.bbox, width: o.width, height: o.height, margin, typicalSize, sizes: !labels });
+  const t = performance.now();
+  const res = await client.query({ text: labels ? q.text : aggregated(q.text, rules), values: q.values });
+  lap(o.timings, 'sql', t);
+  const rows: LayerRow[] = [];
   for (const row of res.rows) {
     if (!row.g) continue;
-    features.push({
-      parts: decodeTwkb(row.g as Buffer),
-      match: rules.map((r, i) => (r.filter ? row[`r${i}`] === true : true)),
-      labels: q.textRules.map((_, i) => row[`l${i}`] ?? null),
-      lx: row.lx ?? null,
-      ly: row.ly ?? null,
-    });
+    const match = rules.map((r, i) => (r.filter ? row[`r${i}`] === true : true));
+    if (!labels) rows.push({ g: row.g, match, many: true });
+    else rows.push({ g: row.g, match, many: false, labels: q.textRules.map((_, i) => row[`l${i}`] ?? null), lx: row.lx ?? null, ly: row.ly ?? null });
   }
-  return { features, textRules: q.textRules };
+  return { rules, textRules: q.textRules, rows };
 }
 
-function addRings(path: Path2D, part: TwkbPart, close: boolean): void {
-  // sub-pixel features become one pixel (those reduced in SQL come as the pixel's centre point)
-  const r0 = part.rings[0];
-  if (!r0 || r0.length < 2) return;
-  if (part.kind === 1) {
-    path.rect(Math.floor(r0[0]), Math.floor(r0[1]), 1, 1);
-    return;
-  }
-  let minx = Infinity;
-  let miny = Infinity;
-  let maxx = -Infinity;
-  let maxy = -Infinity;
-  for (let i = 0; i < r0.length; i += 2) {
-    const x = r0[i];
-    const y = r0[i + 1];
-    if (x < minx) minx = x;
-    if (x > maxx) maxx = x;
-    if (y < miny) miny = y;
-    if (y > maxy) maxy = y;
-  }
-  if (maxx - minx < 1 && maxy - miny < 1) {
-    path.rect(Math.floor((minx + maxx) / 2), Math.floor((miny + maxy) / 2), 1, 1);
-    return;
-  }
-  for (const ring of part.rings) {
-    if (ring.length < 4) continue;
-    path.moveTo(ring[0], ring[1]);
-    for (let i = 2; i < ring.length; i += 2) path.lineTo(ring[i], ring[i + 1]);
-    if (close) path.closePath();
-  }
-}
-
-/**
- * Features per path: Skia fills one path of 50,000 small polygons about three times slower than
- * the same polygons in paths of a few hundred (its scan converter sorts every edge of the path
- * together; measured, docs/rasteriser.md).
- */
-const CHUNK = 500;
-
-/** The features' paths in chunks of CHUNK features. */
-function chunkedPaths(feats: Feature[], add: (path: Path2D, part: TwkbPart) => void): Path2D[] {
-  const paths: Path2D[] = [];
-  let path = new Path2D();
-  let n = 0;
-  for (const f of feats) {
-    for (const part of f.parts) add(path, part);
-    if (++n === CHUNK) {
-      paths.push(path);
-      path = new Path2D();
-      n = 0;
-    }
-  }
-  if (n) paths.push(path);
-  return paths;
-}
-
-/**
- * Paint the chunks; with an opacity below 1 they are first merged into one path so that
- * overlapping features (or shared edges) are painted once, not compounded.
- */
-function paintChunks(paths: Path2D[], opacity: number, paint: (p: Path2D) => void): void {
-  if (opacity >= 1 || paths.length < 2) {
-    for (const p of paths) paint(p);
-    return;
-  }
-  const all = new Path2D();
-  for (const p of paths) all.addPath(p);
-  paint(all);
-}
-
-function drawPolygons(g: SKRSContext2D, feats: Feature[], s: PolygonSymbolizer): void {
-  const paths = chunkedPaths(feats, (path, part) => {
-    if (part.kind === 3 || part.kind === 1) addRings(path, part, true);
-  });
-  if (s.fill) {
-    g.globalAlpha = s.fillOpacity;
-    g.fillStyle = s.fill;
-    paintChunks(paths, s.fillOpacity, (p) => g.fill(p, 'nonzero'));
-  }
-  if (s.stroke && s.strokeWidth > 0) {
-    g.globalAlpha = s.strokeOpacity;
-    g.strokeStyle = s.stroke;
-    g.lineWidth = s.strokeWidth;
-    g.lineJoin = 'round';
-    g.lineCap = 'round';
-    g.setLineDash(s.dash ?? []);
-    // dashes restart at each chunk's subpaths anyway (each ring is its own subpath)
-    paintChunks(paths, s.strokeOpacity, (p) => g.stroke(p));
-  }
-  g.globalAlpha = 1;
-}
-
-function drawLines(g: SKRSContext2D, feats: Feature[], s: LineSymbolizer): void {
-  const paths = chunkedPaths(feats, (path, part) => addRings(path, part, part.kind !== 2));
-  g.globalAlpha = s.opacity;
-  g.strokeStyle = s.stroke;
-  g.lineWidth = s.width;
-  g.lineCap = s.cap;
-  g.lineJoin = s.join;
-  g.setLineDash(s.dash ?? []);
-  paintChunks(paths, s.opacity, (p) => g.stroke(p));
-  g.setLineDash([]);
-  g.globalAlpha = 1;
-}
-
-function drawPoints(g: SKRSContext2D, feats: Feature[], s: PointSymbolizer): void {
-  const centres: number[] = [];
-  for (const f of feats) {
-    for (const part of f.parts) {
-      if (part.kind === 1) centres.push(part.rings[0][0], part.rings[0][1]);
-      else if (f.lx !== null && f.ly !== null) centres.push(f.lx, f.ly);
-    }
-  }
-  const fill = s.fill ?? (s.stroke ? undefined : '#808080');
-  const stroke = s.stroke && s.strokeWidth > 0 ? s.stroke : undefined;
-  g.setLineDash([]);
-  g.lineWidth = s.strokeWidth;
-  g.lineJoin = 'miter';
-  if (fill) g.fillStyle = fill;
-  if (stroke) g.strokeStyle = stroke;
-  if (s.mark === 'circle') {
-    // one path per circle: Skia's arcs appended to one big path cost O(n) each (measured)
-    const r = s.size / 2;
-    for (let i = 0; i < centres.length; i += 2) {
-      g.beginPath();
-      g.arc(centres[i], centres[i + 1], r, 0, Math.PI * 2);
-      if (fill) {
-        g.globalAlpha = s.fillOpacity;
-        g.fill();
-        g.globalAlpha = 1;
-      }
-      if (stroke) g.stroke();
-    }
-    return;
-  }
-  const path = new Path2D();
-  for (let i = 0; i < centres.length; i += 2) drawMark(path, s.mark, centres[i], centres[i + 1], s.size, s.rotation);
-  if (fill) {
-    g.globalAlpha = s.fillOpacity;
-    g.fill(path, 'nonzero');
-    g.globalAlpha = 1;
-  }
-  if (stroke) g.stroke(path);
-}
-
-/** Place labels in order, skipping those that overlap one already placed. */
-function drawLabels(g: SKRSContext2D, labels: Label[], width: number, height: number): void {
-  const placed: [number, number, number, number][] = [];
-  for (const l of labels) {
-    const s = l.sym;
-    g.font = `${s.size}px ${fontList(s.font)}`;
-    const w = g.measureText(l.text).width;
-    const pad = (s.halo?.radius ?? 0) + 1;
-    const x = l.x + s.offset[0] - w / 2;
-    const y = l.y + s.offset[1];
-    const box: [number, number, number, number] = [x - pad, y - s.size / 2 - pad, x + w + pad, y + s.size / 2 + pad];
-    if (box[2] < 0 || box[0] > width || box[3] < 0 || box[1] > height) continue;
-    if (placed.some((b) => b[0] < box[2] && b[2] > box[0] && b[1] < box[3] && b[3] > box[1])) continue;
-    placed.push(box);
-    g.textBaseline = 'middle';
-    if (s.halo && s.halo.radius > 0) {
-      g.strokeStyle = s.halo.fill;
-      g.lineWidth = s.halo.radius * 2;
-      g.lineJoin = 'round';
-      g.setLineDash([]);
-      g.strokeText(l.text, x, y);
-    }
-    g.fillStyle = s.fill;
-    g.fillText(l.text, x, y);
-  }
-}
-
-/** Draw every layer on a canvas; returns the canvas (for legends and tests) — see renderMap. */
-export async function drawMap(rc: RenderContext, o: MapOptions) {
-  const canvas = createCanvas(o.width, o.height);
-  const g = canvas.getContext('2d');
-  const opaque = !o.transparent || o.format === 'image/jpeg';
-  if (opaque) {
-    g.fillStyle = o.bgcolor ?? '#ffffff';
-    g.fillRect(0, 0, o.width, o.height);
-  }
+/** Run every layer's query in one read-only transaction; the layers' data in drawing order. */
+async function queryLayers(rc: RenderContext, o: MapOptions): Promise<LayerData[]> {
   const scale = scaleDenominator(o.bbox, o.width, o.epsg);
   const deadline = o.timeoutMs ? Date.now() + o.timeoutMs : Infinity;
-  const labels: Label[] = [];
+  const layers: LayerData[] = [];
   const client = await rc.pool.connect();
   let ok = false;
   try {
-    await client.query('BEGIN READ ONLY');
+    // one round trip (the timeout is a number written by us, not request text);
     // no parallel workers: starting them costs ~30 ms, more than most map queries take (measured)
-    await client.query(`SELECT set_config('statement_timeout', $1, true), set_config('max_parallel_workers_per_gather', '0', true)`, [String(o.timeoutMs ? Math.max(1, Math.floor(o.timeoutMs)) : 0)]);
+    const timeout = o.timeoutMs ? Math.max(1, Math.floor(o.timeoutMs)) : 0;
+    await client.query(`BEGIN READ ONLY; SET LOCAL statement_timeout = ${Number.isSafeInteger(timeout) ? timeout : 0}; SET LOCAL max_parallel_workers_per_gather = 0`);
     for (const rl of o.layers) {
-      const style = resolveStyle(rl.layer, rl.style);
+      const style = rl.userStyle ?? resolveStyle(rl.layer, rl.style);
       const rules = style.rules.filter((r) => ruleActive(r, scale));
       if (!rules.length) continue;
       let margin = 2;
       for (const r of rules) for (const s of r.symbolizers) margin = Math.max(margin, s.kind === 'point' ? s.size : s.kind === 'text' ? 64 : s.kind === 'line' ? s.width : s.strokeWidth);
-      let result: Awaited<ReturnType<typeof queryLayer>>;
       try {
         // overview hook (src/render/overview.ts): at coarse scales a pre-generalised table of a big layer stands in for it
-        const pre = overviewQuery(rc, rl.layer, rules, o, margin);
-        result = await queryLayer(client, rl.layer, rules, o, margin, pre);
+        layers.push(await queryLayer(client, rl.layer, rules, o, margin, overviewQuery(rc, rl.layer, rules, o, margin)));
       } catch (e) {
         // the map extent has no image in the layer's CRS (e.g. a whole-world view): nothing to draw
         if (e instanceof ExtentError) continue;
         throw e;
       }
-      const { features, textRules } = result;
-      if (Date.now() > deadline) throw new RenderTimeout();
-      let t = 0;
-      rules.forEach((rule, i) => {
-        let feats: Feature[];
-        if (rule.else) {
-          const others = rules.map((r, j) => j !== i && !r.else && r.filter !== undefined);
-          feats = features.filter((f) => f.match[i] && !others.some((x, j) => x && f.match[j]));
-        } else feats = rule.filter ? features.filter((f) => f.match[i]) : features;
-        for (const s of rule.symbolizers) {
-          if (s.kind === 'polygon') drawPolygons(g, feats, s);
-          else if (s.kind === 'line') drawLines(g, feats, s);
-          else if (s.kind === 'point') drawPoints(g, feats, s);
-          else {
-            const k = textRules.indexOf(s, t);
-            t = k + 1;
-            for (const f of feats) {
-              const text = f.labels[k];
-              if (text && f.lx !== null && f.ly !== null) labels.push({ text, x: f.lx, y: f.ly, sym: s });
-            }
-          }
-        }
-      });
       if (Date.now() > deadline) throw new RenderTimeout();
     }
     await client.query('COMMIT');
@@ -476,37 +278,35 @@ export async function drawMap(rc: RenderContext, o: MapOptions) {
     if (!ok) await client.query('ROLLBACK').catch(() => undefined);
     client.release();
   }
-  drawLabels(g, labels, o.width, o.height);
-  return canvas;
+  return layers;
+}
+
+function paintOptions(o: MapOptions) {
+  return { width: o.width, height: o.height, format: o.format, transparent: o.transparent, bgcolor: o.bgcolor };
+}
+
+/** Draw every layer on a canvas in this thread; returns the canvas (tiles, tests) — see renderMap. */
+export async function drawMap(rc: RenderContext, o: MapOptions) {
+  const layers = await queryLayers(rc, o);
+  return paintMap(layers, paintOptions(o), o.timings);
 }
 
 /**
- * Encode a canvas in the requested format. PNG goes through sharp (faster than Skia's encoder
- * and smaller files, docs/rasteriser.md): RGBA when transparent, 24-bit RGB otherwise, or an
- * 8-bit palette; JPEG and WebP use Skia's encoders (as fast as sharp's, without the pixel copy).
+ * Render a map to an encoded image: the queries here, the drawing and encoding in a render worker
+ * when the pool runs (src/render/workers.ts), else in this thread.
  */
-export async function encodeCanvas(canvas: Canvas, format: MapFormat, transparent: boolean): Promise<Buffer> {
-  // Skia's buffer is premultiplied RGBA; sharp takes it as is (getImageData's unpremultiply costs more than the encode)
-  const raw = { width: canvas.width, height: canvas.height, channels: 4 as const, premultiplied: true };
-  switch (format) {
-    case 'image/png8':
-      return sharp(canvas.data(), { raw }).png({ palette: true, effort: 1 }).toBuffer();
-    case 'image/jpeg':
-      return canvas.encode('jpeg', 85);
-    case 'image/webp':
-      return canvas.encode('webp', 85);
-    case 'image/png':
-    default: {
-      const img = sharp(canvas.data(), { raw });
-      return (transparent ? img : img.removeAlpha()).png({ compressionLevel: 3 }).toBuffer();
-    }
-  }
-}
-
-/** Render a map to an encoded image. */
 export async function renderMap(rc: RenderContext, o: MapOptions): Promise<Buffer> {
-  const canvas = await drawMap(rc, o);
-  return encodeCanvas(canvas, o.format, Boolean(o.transparent));
+  const layers = await queryLayers(rc, o);
+  const p = paintOptions(o);
+  const deadline = o.timeoutMs ? Date.now() + o.timeoutMs : Infinity;
+  const inWorker = renderInWorker(layers, p, deadline, o.timings);
+  if (inWorker) {
+    return inWorker.catch((e) => {
+      throw e instanceof WorkerRenderTimeout ? new RenderTimeout() : e;
+    });
+  }
+  if (Date.now() > deadline) throw new RenderTimeout();
+  return paintAndEncode(layers, p, o.timings);
 }
 
 export { layerStyles, resolveStyle as styleOf };

@@ -180,7 +180,8 @@ export function overviewQuery(rc: { pool: pg.Pool }, layer: Layer, rules: Rule[]
 }
 
 /**
- * One overview level read for a view, in two index scans:
+ * One overview level read for a view, in two index scans (sized TWKB, as layerQuery with
+ * `sizes`, so that the renderer can aggregate the rows per rule combination):
  *  - rows at least a pixel wide or high (kept features; partial GiST index on sz > 0): drawn with
  *    their geometry, projected to the screen and simplified to half a pixel as layerQuery does;
  *  - smaller rows (cell points and kept features under a pixel) grouped per output pixel on the
@@ -217,9 +218,9 @@ export function levelQuery(level: OverviewLevel, layer: Layer, rules: Rule[], o:
   const oy = p(search.miny);
   const centre = `ST_SetSRID(ST_MakePoint(${ox}::float8 + (gx + 0.5) * ${r}::float8, ${oy}::float8 + (gy + 0.5) * ${r}::float8), ${num(layer.srid)})`;
   const text =
-    `SELECT ST_AsTWKB(${screen}, 1) AS g${ruleCols.join('')} FROM ${t} WHERE geom && ${env} AND sz > 0 AND sz >= ${r}::float8\n` +
+    `SELECT ST_AsTWKB(${screen}, 1, 0, 0, true) AS g${ruleCols.join('')} FROM ${t} WHERE geom && ${env} AND sz > 0 AND sz >= ${r}::float8\n` +
     `UNION ALL\n` +
-    `SELECT ST_AsTWKB(${affine(inOut(centre))}, 1) AS g${ruleAggs.join('')}\n` +
+    `SELECT ST_AsTWKB(${affine(inOut(centre))}, 1, 0, 0, true) AS g${ruleAggs.join('')}\n` +
     `FROM (SELECT floor((cx - ${ox}::float8) / ${r}::float8) AS gx, floor((cy - ${oy}::float8) / ${r}::float8) AS gy${ruleCols.join('')}\n` +
     `      FROM ${t} WHERE geom && ${env} AND sz < ${r}::float8) q\n` +
     `GROUP BY gx, gy`;

@@ -99,6 +99,42 @@ export function parseSld(name: string, xml: string, where = `styles.${name}.sld`
   const styles = root.name === 'UserStyle' ? [root] : layers.flatMap((l) => kids(l, 'UserStyle'));
   if (!styles.length) throw new StyleError(`${where}: no UserStyle found (StyledLayerDescriptor/NamedLayer/UserStyle)`);
   const us = styles.find((s) => /^(1|true)$/.test(textOf(kid(s, 'IsDefault')) ?? '')) ?? styles[0];
+  return userStyle(us, name, where);
+}
+
+/** What an SLD document (WMS SLD_BODY) asks for one layer: its own UserStyle, or a named style. */
+export interface SldLayer {
+  layer: string;
+  style?: Style;
+  namedStyle?: string;
+}
+
+/**
+ * The NamedLayers of an SLD document, in document order, each with the UserStyle it carries (the
+ * one marked IsDefault, else the first) or the NamedStyle it names (neither: the layer's default).
+ */
+export function parseSldLayers(xml: string, where = 'SLD_BODY'): SldLayer[] {
+  let root: XmlElement;
+  try {
+    root = parseXml(xml);
+  } catch (e) {
+    throw new StyleError(`${where}: not well-formed XML: ${(e as Error).message}`);
+  }
+  if (root.name !== 'StyledLayerDescriptor') throw new StyleError(`${where}: the root element must be StyledLayerDescriptor, not ${root.name}`);
+  const out: SldLayer[] = [];
+  for (const nl of kids(root, 'NamedLayer')) {
+    const layer = textOf(kid(nl, 'Name'));
+    if (!layer) throw new StyleError(`${where}: a NamedLayer has no Name`);
+    const styles = kids(nl, 'UserStyle');
+    const us = styles.find((s) => /^(1|true)$/.test(textOf(kid(s, 'IsDefault')) ?? '')) ?? styles[0];
+    if (us) out.push({ layer, style: userStyle(us, textOf(kid(us, 'Name')) ?? 'sld_body', `${where}: NamedLayer ${layer}`) });
+    else out.push({ layer, namedStyle: textOf(kid(kid(nl, 'NamedStyle'), 'Name')) });
+  }
+  if (!out.length) throw new StyleError(`${where}: no NamedLayer (UserLayer with inline data is not supported)`);
+  return out;
+}
+
+function userStyle(us: XmlElement, name: string, where: string): Style {
   const filters = new Map<Obj, FilterNode>();
   const rules: Obj[] = [];
   for (const fts of [...kids(us, 'FeatureTypeStyle'), ...kids(us, 'CoverageStyle')]) {

@@ -107,3 +107,31 @@ function readGeometry(r: Reader, out: TwkbPart[]): void {
       throw new Error(`TWKB: unknown geometry type ${type}`);
   }
 }
+
+/**
+ * Split concatenated TWKB geometries written with their sizes (ST_AsTWKB(…, include_size =>
+ * true)) into views of the buffer, without decoding them.
+ */
+export function splitTwkb(buf: Uint8Array): Uint8Array[] {
+  const b = twkbBounds(buf);
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < b.length; i += 2) out.push(buf.subarray(b[i], b[i + 1]));
+  return out;
+}
+
+/** The same as offsets: [start0, end0, start1, end1, …] (no view per geometry). */
+export function twkbBounds(buf: Uint8Array): number[] {
+  const out: number[] = [];
+  const r = new Reader(buf);
+  while (r.pos < buf.length) {
+    const start = r.pos;
+    r.byte(); // type and precision
+    const meta = r.byte();
+    if (meta & 0x08) r.byte(); // extended dimensions
+    if (!(meta & 0x02)) throw new Error('TWKB: geometry without its size');
+    const size = r.varint();
+    r.pos += size;
+    out.push(start, r.pos);
+  }
+  return out;
+}

@@ -10,7 +10,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { LRUCache } from 'lru-cache';
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis } from 'ioredis';
 import type { Metrics } from '../ops/metrics.js';
 
 export interface TileEntry {
@@ -164,7 +165,9 @@ export class RedisTier implements CacheTier {
     private readonly onError: (e: Error) => void = () => undefined,
   ) {
     // a dead Redis must not stall tile requests: commands time out and count as misses
-    this.redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: true, connectTimeout: 2000, commandTimeout: 500 });
+    // ioredis is loaded only when a Redis tier is configured (~45 modules, resident memory for nothing otherwise)
+    const { Redis: RedisClient } = createRequire(import.meta.url)('ioredis') as typeof import('ioredis');
+    this.redis = new RedisClient(url, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: true, connectTimeout: 2000, commandTimeout: 500 });
     this.redis.on('error', (e) => this.onError(e));
   }
   async get(key: string) {

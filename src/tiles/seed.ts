@@ -4,7 +4,7 @@
  * interruption (the low-water mark of metatiles done, in a deterministic order).
  */
 import { existsSync, readFileSync, writeFileSync, renameSync, rmSync } from 'node:fs';
-import * as turf from '@turf/turf';
+import type * as Turf from '@turf/turf';
 import type { Extent, Layer } from '../registry/types.js';
 import { transformExtent } from '../crs/index.js';
 import { quoteIdent, qualifiedTable } from '../db/pool.js';
@@ -45,8 +45,11 @@ interface Job {
 export async function planSeed(engine: TileEngine, o: SeedOptions): Promise<Job[]> {
   const { set, layer } = o;
   let area: Extent;
-  let poly: ReturnType<typeof turf.feature> | null = null;
+  let poly: ReturnType<typeof Turf.feature> | null = null;
+  // turf is loaded only when seeding by polygon (it weighs ~25 MB of resident memory)
+  let turf: typeof Turf | undefined;
   if (o.polygon) {
+    turf = await import('@turf/turf');
     const pl = o.polygon.layer;
     const g = quoteIdent(pl.geometryColumn);
     // 'id' matches the primary key (or the INSEE code when the layer has one); 'column=value' any column
@@ -79,7 +82,7 @@ export async function planSeed(engine: TileEngine, o: SeedOptions): Promise<Job[
     if (!r) continue;
     for (let my = Math.floor(r.minRow / n) * n; my <= r.maxRow; my += n) {
       for (let mx = Math.floor(r.minCol / n) * n; mx <= r.maxCol; mx += n) {
-        if (poly) {
+        if (poly && turf) {
           const e = tileExtent(set, z, mx, my, n, n);
           if (!turf.booleanIntersects(poly as Parameters<typeof turf.booleanIntersects>[0], turf.bboxPolygon([e.minx, e.miny, e.maxx, e.maxy]))) continue;
         }

@@ -296,7 +296,7 @@ export async function exportXlsx(o: FileExportOptions & XlsxOptions): Promise<Fi
         sheet?.commit();
         fields = selectedFields(ev.q);
         sheet = wb.addWorksheet(sheetName(ev.q.layer.name, ev.index));
-        sheet.addRow([...fields.map((f) => f.name), ...geomCols]).commit();
+        sheet.addRow([...fields.map((f) => f.name), ...geomCols].map(inlineText)).commit();
         rows = 1;
         continue;
       }
@@ -306,13 +306,21 @@ export async function exportXlsx(o: FileExportOptions & XlsxOptions): Promise<Fi
       const values: unknown[] = fields.map((f) => cellValue(f.type, row[f.name]));
       for (const c of geomCols) {
         const v = row[c];
-        if (c === 'wkt') values.push(v && v.length > XLSX_MAX_CELL ? `(geometry of ${v.length} characters: longer than an Excel cell holds; use geometry=xy, CSV or GeoPackage)` : v);
+        if (c === 'wkt') values.push(v == null ? null : inlineText(v.length > XLSX_MAX_CELL ? `(geometry of ${v.length} characters: longer than an Excel cell holds; use geometry=xy, CSV or GeoPackage)` : v));
         else values.push(v === null || v === undefined ? null : Number(v));
       }
       sheet!.addRow(values).commit();
       features++;
-      // let the zip stream drain to the file now and then (bounded memory)
-      if (features % 2000 === 0) await new Promise((r) => setImmediate(r));
+      // backpressure: exceljs pipes the sheet into the zip's deflate stream without waiting for it,
+      // so rows pile up in memory when PostgreSQL is faster than deflate (1M parcels peaked at
+      // 1 GB RSS); wait while more than XLSX_PENDING_MAX bytes are queued
+      if (features % 500 === 0) {
+        await new Promise((r) => setImmediate(r));
+        while (sheetPendingBytes(sheet!) > XLSX_PENDING_MAX) {
+          if (signal.aborted) throw signal.reason ?? new Error('aborted');
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      }
     }
     sheet?.commit();
     await wb.commit();
@@ -321,9 +329,41 @@ export async function exportXlsx(o: FileExportOptions & XlsxOptions): Promise<Fi
   return done(dir, value.file, 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet', value.features);
 }
 
+/**
+ * Bytes a streaming worksheet has produced that the zip has not compressed yet: exceljs's
+ * StreamBuf buffers, then the PassThrough archiver puts between it and the deflate stream
+ * (readable-stream, hence the internal states). Internals, read defensively: 0 if absent.
+ */
+const XLSX_PENDING_MAX = 8 * 1024 * 1024;
+interface StreamStates {
+  writableLength?: number;
+  _writableState?: { length?: number };
+  _readableState?: { length?: number };
+}
+function sheetPendingBytes(sheet: ExcelJS.Worksheet): number {
+  const s = (sheet as unknown as { _stream?: { buffers?: Array<{ length?: number }>; pipes?: StreamStates[] } })._stream;
+  if (!s) return 0;
+  let n = 0;
+  for (const b of s.buffers ?? []) n += Number(b.length) || 0;
+  for (const p of s.pipes ?? []) {
+    n += (Number(p._writableState?.length ?? p.writableLength) || 0) + (Number(p._readableState?.length) || 0);
+  }
+  return n;
+}
+
 function sheetName(name: string, i: number): string {
   const s = name.replace(/[\\/?*[\]:]/g, '_').slice(0, 28);
   return i === 0 ? s : `${s}_${i + 1}`;
+}
+
+/**
+ * A string cell written inline (`t="inlineStr"`). exceljs writes plain strings without shared
+ * strings as `t="str"`, the type of a formula's cached result, which readers such as GDAL take
+ * for numbers (GDAL then misses the header row); shared strings would keep every distinct value
+ * in memory until the end, which a streamed export cannot afford.
+ */
+function inlineText(v: string): ExcelJS.CellRichTextValue {
+  return { richText: [{ text: v }] };
 }
 
 function cellValue(type: string, v: string | null | undefined): unknown {
@@ -334,16 +374,16 @@ function cellValue(type: string, v: string | null | undefined): unknown {
       return Number(v);
     case 'long': {
       const n = Number(v);
-      return Number.isSafeInteger(n) ? n : v;
+      return Number.isSafeInteger(n) ? n : inlineText(v);
     }
     case 'boolean':
       return v === 'true';
     case 'date': {
       const m = v.match(/^(\d{4})-(\d{2})-(\d{2})$/);
-      return m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) : v;
+      return m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) : inlineText(v);
     }
     default:
-      return v;
+      return inlineText(v);
   }
 }
 

@@ -9,32 +9,13 @@ import type { Layer } from '../../registry/types.js';
 import { baseUrlOf } from '../../ows/service.js';
 import { OwsException } from '../../ows/exceptions.js';
 import { assertCanRead, sendAuthProblem, canRead, principalOf } from '../../security/auth.js';
-import { tagRequest, addFeatures } from '../../ops/tags.js';
+import { tagRequest } from '../../ops/tags.js';
 import { parseCrsName } from '../../filter/crs-names.js';
 import { parseCql2Text } from '../../filter/cql2.js';
 import { FilterError } from '../../filter/errors.js';
 import { qualifiedTable, quoteIdent } from '../../db/pool.js';
-import {
-  checkQuery,
-  countFeatures,
-  destroyOnClientClose,
-  openFeatureStream,
-  CsvWriter,
-  GeoJsonWriter,
-  KmlWriter,
-  NdjsonWriter,
-  ExportError,
-  exportGeoPackage,
-  exportShapefileZip,
-  exportXlsx,
-  streamExport,
-  FeatureQueryError,
-  XLSX_MAX_ROWS,
-  type ClipArea,
-  type FeatureQuery,
-  type FeatureWriter,
-  type FileExport,
-} from '../../features/index.js';
+import { checkQuery, ExportError, FeatureQueryError, type ClipArea, type CsvWriterOptions, type FeatureQuery } from '../../features/index.js';
+import { exportFileName, sendExport, type ExportFormat } from './export.js';
 import { OTHER_EPSG } from '../wfs/common.js';
 
 export interface DownloadFormat {
@@ -81,8 +62,7 @@ export function downloadLinks(baseUrl: string, layer: Pick<Layer, 'name'>): Down
   }));
 }
 
-/** Default byte cap of the temporary directory of a file-based export (Shapefile, GeoPackage, XLSX). */
-export const DEFAULT_DOWNLOAD_TEMP_BYTES = 4 * 1024 ** 3;
+export { DEFAULT_DOWNLOAD_TEMP_BYTES } from './export.js';
 
 class ProblemError extends Error {
   constructor(
@@ -209,24 +189,10 @@ async function parseClip(ctx: AppContext, req: FastifyRequest, p: Query): Promis
   return { area: { mode, ref: { layer: blayer, key, value } }, label: `${blayer.name}-${value}` };
 }
 
-function safeFilePart(s: string): string {
-  return s.replace(/[^\w.-]+/g, '_');
-}
-
-function contentDisposition(filename: string): string {
-  const ascii = filename.replace(/[^\x20-\x7e]/g, '_').replace(/"/g, '_');
-  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
-}
-
 function geometryColumnsOption(p: Query): 'wkt' | 'xy' | 'both' | 'none' {
   const g = (p.geometry ?? 'wkt').toLowerCase();
   if (g === 'wkt' || g === 'xy' || g === 'both' || g === 'none') return g;
   throw new ProblemError(400, `geometry must be wkt, xy, both or none, not '${p.geometry}'`);
-}
-
-function tempBytes(ctx: AppContext): number {
-  const v = ctx.config.limits.downloadTempBytes;
-  return typeof v === 'number' && v > 0 ? v : DEFAULT_DOWNLOAD_TEMP_BYTES;
 }
 
 /** A request-caused engine or database error → ProblemError; anything else is rethrown. */
@@ -283,102 +249,20 @@ async function handle(ctx: AppContext, req: FastifyRequest, reply: FastifyReply)
   } catch (e) {
     mapError(e);
   }
-  const fmt = DOWNLOAD_FORMATS.find((f) => f.ext === ext);
-  const fileExt = fmt?.fileExt ?? ext;
-  const filename = `${safeFilePart(layer.name)}${clip ? '_' + safeFilePart(clip.label) : ''}_EPSG${epsg}.${fileExt}`;
+  const filename = exportFileName([layer.name], epsg, ext as ExportFormat, clip?.label);
   const geometry = geometryColumnsOption(p);
-
-  if (ext === 'shp' || ext === 'gpkg' || ext === 'xlsx') {
-    if (ext === 'xlsx') {
-      const n = await countFeatures(ctx.pool, q).catch(mapError);
-      if (n + 1 > XLSX_MAX_ROWS) throw new ProblemError(413, `${n} features do not fit in an Excel sheet (at most ${XLSX_MAX_ROWS - 1} rows of data); narrow the export or use CSV`);
-    }
-    const ac = new AbortController();
-    const onClose = () => {
-      if (!reply.raw.writableFinished) ac.abort(new Error('client closed the connection'));
-    };
-    req.raw.once('close', onClose);
-    reply.raw.once('close', onClose);
-    const o = { pool: ctx.pool, queries: [q], baseName: safeFilePart(layer.name), maxBytes: tempBytes(ctx), signal: ac.signal };
-    let out: FileExport;
-    try {
-      out = ext === 'shp' ? await exportShapefileZip(o) : ext === 'gpkg' ? await exportGeoPackage(o) : await exportXlsx({ ...o, geometry });
-    } catch (e) {
-      if (ac.signal.aborted && !(e instanceof ExportError)) {
-        // the client is gone; nothing to answer (the export removed its directory)
-        return reply;
-      }
-      mapError(e);
-    } finally {
-      req.raw.off('close', onClose);
-    }
-    addFeatures(req, out.features);
-    if (reply.raw.destroyed || ac.signal.aborted) {
-      await out.cleanup();
-      return reply;
-    }
-    const stream = streamExport(out);
-    reply.raw.once('close', () => {
-      if (!stream.destroyed) stream.destroy();
-      void out.cleanup();
-    });
-    reply.header('Content-Type', out.contentType);
-    reply.header('Content-Length', String(out.size));
-    reply.header('Content-Disposition', contentDisposition(filename));
-    return reply.send(stream);
+  let csv: CsvWriterOptions = { geometry };
+  if (ext === 'csv') {
+    const sepRaw = (p.sep ?? 'comma').toLowerCase();
+    const sep = sepRaw === 'semicolon' || sepRaw === ';' ? ';' : sepRaw === 'comma' || sepRaw === ',' ? ',' : undefined;
+    if (!sep) throw new ProblemError(400, `sep must be comma or semicolon, not '${p.sep}'`);
+    csv = { separator: sep, bom: bool(p.bom, 'bom'), geometry };
   }
-
-  let writer: FeatureWriter;
-  switch (ext) {
-    case 'geojson':
-      writer = new GeoJsonWriter();
-      break;
-    case 'ndjson':
-      writer = new NdjsonWriter();
-      break;
-    case 'csv': {
-      const sepRaw = (p.sep ?? 'comma').toLowerCase();
-      const sep = sepRaw === 'semicolon' || sepRaw === ';' ? ';' : sepRaw === 'comma' || sepRaw === ',' ? ',' : undefined;
-      if (!sep) throw new ProblemError(400, `sep must be comma or semicolon, not '${p.sep}'`);
-      writer = new CsvWriter({ separator: sep, bom: bool(p.bom, 'bom'), geometry });
-      break;
-    }
-    case 'kml':
-      writer = new KmlWriter();
-      break;
-    default:
-      return problem(reply, 404, `unknown download format '${ext}'`);
-  }
-  let features = 0;
-  const counting: FeatureWriter = {
-    format: writer.format,
-    contentType: writer.contentType,
-    selectOptions: writer.selectOptions,
-    header: (i) => writer.header(i),
-    beginQuery: writer.beginQuery ? (qq, i) => writer.beginQuery!(qq, i) : undefined,
-    feature: (row, qq, i) => {
-      features++;
-      return writer.feature(row, qq, i);
-    },
-    footer: (i, n) => {
-      addFeatures(req, features);
-      return writer.footer(i, n);
-    },
-  };
-  let stream;
   try {
-    stream = await openFeatureStream(ctx.pool, {
-      queries: [q],
-      writer: counting,
-      info: { numberMatched: 'unknown', timeStamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), links: {}, layers: [layer], outputEpsg: epsg },
-    });
+    return await sendExport(ctx, req, reply, { format: ext as ExportFormat, queries: [q], filename, csv });
   } catch (e) {
     mapError(e);
   }
-  destroyOnClientClose(reply.raw, stream);
-  reply.header('Content-Type', writer.contentType);
-  reply.header('Content-Disposition', contentDisposition(filename));
-  return reply.send(stream);
 }
 
 export function registerDownloads(app: FastifyInstance, ctx: AppContext): void {

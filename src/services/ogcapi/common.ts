@@ -47,6 +47,7 @@ const TITLES: Record<number, string> = {
   403: 'Forbidden',
   404: 'Not Found',
   406: 'Not Acceptable',
+  413: 'Payload Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
@@ -66,24 +67,57 @@ export function sendProblem(reply: FastifyReply, req: FastifyRequest, p: ApiProb
 
 export const badParam = (name: string, detail: string) => new ApiProblem(400, `parameter '${name}': ${detail}`, name);
 
-export type Format = 'json' | 'html' | 'csv';
+export type Format = 'json' | 'html' | 'csv' | 'kml' | 'shp' | 'gpkg' | 'xlsx';
 
-/** f= wins; else Accept (text/html before any JSON → html); default JSON. */
+/** Download formats of items (written by the shared export), with their media types. */
+export const FILE_FORMAT_TYPES: Record<'csv' | 'kml' | 'shp' | 'gpkg' | 'xlsx', string> = {
+  csv: 'text/csv',
+  kml: 'application/vnd.google-earth.kml+xml',
+  shp: 'application/zip',
+  gpkg: 'application/geopackage+sqlite3',
+  xlsx: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+};
+
+const F_VALUES: Record<string, Format> = {
+  json: 'json',
+  geojson: 'json',
+  'application/json': 'json',
+  'application/geo+json': 'json',
+  html: 'html',
+  'text/html': 'html',
+  csv: 'csv',
+  'text/csv': 'csv',
+  kml: 'kml',
+  'application/vnd.google-earth.kml+xml': 'kml',
+  shp: 'shp',
+  zip: 'shp',
+  'shape-zip': 'shp',
+  'application/zip': 'shp',
+  'application/x-shapefile': 'shp',
+  gpkg: 'gpkg',
+  geopackage: 'gpkg',
+  'application/geopackage+sqlite3': 'gpkg',
+  xlsx: 'xlsx',
+  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': 'xlsx',
+};
+
+/** Media types an Accept header may name for the download formats. */
+const ACCEPT_FILE: Array<[string, Format]> = [
+  ['text/csv', 'csv'],
+  ['application/vnd.google-earth.kml+xml', 'kml'],
+  ['application/zip', 'shp'],
+  ['application/x-shapefile', 'shp'],
+  ['application/geopackage+sqlite3', 'gpkg'],
+  ['application/vnd.openxmlformats-officedocument.spreadsheetml.sheet', 'xlsx'],
+];
+
+/** f= wins; else Accept (text/html before any JSON → html; a download media type without JSON → that format); default JSON. */
 export function negotiate(req: FastifyRequest, allowed: Format[]): Format {
   const q = req.query as Record<string, unknown>;
   const f = typeof q.f === 'string' ? q.f.toLowerCase() : undefined;
   if (f !== undefined) {
-    const map: Record<string, Format> = {
-      json: 'json',
-      geojson: 'json',
-      'application/json': 'json',
-      'application/geo+json': 'json',
-      html: 'html',
-      'text/html': 'html',
-      csv: 'csv',
-      'text/csv': 'csv',
-    };
-    const fmt = map[f];
+    // '+' in a media type arrives as a space when the client did not encode it
+    const fmt = F_VALUES[f.trim().replace(/ (xml|json|sqlite3)$/, '+$1')];
     if (!fmt || !allowed.includes(fmt)) throw badParam('f', `unsupported format '${f}' (one of ${allowed.join(', ')})`);
     return fmt;
   }
@@ -92,7 +126,19 @@ export function negotiate(req: FastifyRequest, allowed: Format[]): Format {
   const iHtml = accept.indexOf('text/html');
   const iJson = accept.search(/json/);
   if (iHtml >= 0 && (iJson < 0 || iHtml < iJson)) return allowed.includes('html') ? 'html' : 'json';
-  if (iJson < 0 && accept.includes('text/csv') && allowed.includes('csv')) return 'csv';
+  if (iJson < 0) {
+    // the first download media type the client names that this resource offers
+    let best: Format | undefined;
+    let at = Infinity;
+    for (const [t, fm] of ACCEPT_FILE) {
+      const i = accept.indexOf(t);
+      if (i >= 0 && i < at && allowed.includes(fm)) {
+        best = fm;
+        at = i;
+      }
+    }
+    if (best) return best;
+  }
   return 'json';
 }
 

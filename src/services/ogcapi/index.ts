@@ -21,7 +21,6 @@ import { addFeatures, tagRequest } from '../../ops/tags.js';
 import { FilterError } from '../../filter/errors.js';
 import { crsUri } from '../../filter/crs-names.js';
 import {
-  CsvWriter,
   FeatureQueryError,
   GeoJsonWriter,
   checkQuery,
@@ -30,8 +29,11 @@ import {
   fetchFeatureRows,
   openFeatureStream,
   pageSize,
+  inlineCountable,
+  MATCHED_COLUMN,
   type CollectionInfo,
   type FeatureQuery,
+  type FeatureRow,
 } from '../../features/index.js';
 import {
   ApiProblem,
@@ -42,13 +44,17 @@ import {
   rejectUnknown,
   resolveCrs,
   CRS84_INFO,
+  FILE_FORMAT_TYPES,
   sendProblem,
   sendWithEtag,
   str,
   supportedCrs,
   withQuery,
   type ApiLink,
+  type Format,
 } from './common.js';
+import { exportFileName, sendExport } from '../downloads/export.js';
+import { ExportError } from '../../features/index.js';
 import { ITEMS_PARAMS, isQueryableParam, queryableFields, readItemsRequest } from './params.js';
 import { a, apiHtml, page, table, val } from './html.js';
 
@@ -117,7 +123,12 @@ async function collectionDoc(ctx: AppContext, base: string, layer: Layer) {
     { href: `${href}?f=html`, rel: 'alternate', type: HTML_T, title: 'this collection as HTML' },
     { href: `${href}/items?f=json`, rel: 'items', type: GEOJSON, title: 'items as GeoJSON' },
     { href: `${href}/items?f=html`, rel: 'items', type: HTML_T, title: 'items as HTML' },
-    { href: `${href}/items?f=csv`, rel: 'items', type: 'text/csv', title: 'items as CSV' },
+    ...(Object.entries(FILE_FORMAT_TYPES) as Array<[keyof typeof FILE_FORMAT_TYPES, string]>).map(([f, type]) => ({
+      href: `${href}/items?f=${f}`,
+      rel: 'items',
+      type,
+      title: `items as ${FORMAT_TITLES[f]}`,
+    })),
     { href: `${href}/queryables?f=json`, rel: REL_QUERYABLES, type: 'application/schema+json', title: 'queryables' },
   ];
   return {
@@ -194,7 +205,32 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   return s;
 }
 
+/** Formats of items and of one item: GeoJSON, HTML, and the download formats of the shared export. */
+const ITEM_FORMATS: Format[] = ['json', 'html', 'csv', 'kml', 'shp', 'gpkg', 'xlsx'];
+const FORMAT_TITLES: Partial<Record<Format, string>> = {
+  json: 'GeoJSON',
+  html: 'HTML',
+  csv: 'CSV (WKT geometry)',
+  kml: 'KML (WGS 84)',
+  shp: 'ESRI Shapefile (ZIP)',
+  gpkg: 'GeoPackage',
+  xlsx: 'Excel (XLSX)',
+};
+
+function isDownload(f: Format): f is 'csv' | 'kml' | 'shp' | 'gpkg' | 'xlsx' {
+  return f in FILE_FORMAT_TYPES;
+}
+
 export async function registerOgcApi(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  /** Items as a file: the shared export; its limits become problems naming `f`. */
+  async function sendDownload(req: FastifyRequest, reply: FastifyReply, fmt: 'csv' | 'kml' | 'shp' | 'gpkg' | 'xlsx', queries: FeatureQuery[], filename: string): Promise<FastifyReply> {
+    try {
+      return await sendExport(ctx, req, reply, { format: fmt, queries, filename, disposition: fmt === 'csv' ? 'inline' : 'attachment' });
+    } catch (e) {
+      if (e instanceof ExportError) throw new ApiProblem(e.status, e.message, e.status === 400 ? 'properties' : 'f');
+      engineProblem(e, req);
+    }
+  }
   await app.register(async (api) => {
     await api.register(cors, { origin: '*', exposedHeaders: ['Link', 'Content-Crs', 'ETag', 'Content-Disposition'], methods: ['GET', 'HEAD', 'OPTIONS'] });
     await api.register(compress, { encodings: ['br', 'gzip', 'deflate'], threshold: 1024 });
@@ -320,12 +356,22 @@ ${table(['name', 'type'], layer.fields.map((f) => [val(f.name), val(f.type)]))}`
       const layer = collectionOf(ctx, req, req.params.collectionId);
       svc(req, 'Items', [layer.name]);
       rejectUnknown(req, ITEMS_PARAMS, isQueryableParam(layer));
-      const fmt = negotiate(req, ['json', 'html', 'csv']);
+      const fmt = negotiate(req, ITEM_FORMATS);
       const r = readItemsRequest(req, layer, ctx.config);
       let matched: number;
+      // a JSON page small enough to be buffered (for its ETag) and with a bbox or filter: the page
+      // query carries numberMatched, one scan instead of a count and a page
+      let prefetched: FeatureRow[] | undefined;
       try {
         checkQuery(r.query);
-        matched = await countFeatures(ctx.pool, r.query);
+        const pageQ: FeatureQuery = { ...r.query, limit: r.limit };
+        if (fmt === 'json' && r.limit <= ETAG_MAX_FEATURES && inlineCountable(pageQ)) {
+          prefetched = await fetchFeatureRows(ctx.pool, pageQ, 'geojson', { countMatched: true });
+          matched = prefetched.length ? Number(prefetched[0][MATCHED_COLUMN]) : r.offset === 0 ? 0 : await countFeatures(ctx.pool, r.query);
+          for (const row of prefetched) delete row[MATCHED_COLUMN];
+        } else {
+          matched = await countFeatures(ctx.pool, r.query);
+        }
       } catch (e) {
         engineProblem(e, req);
       }
@@ -333,10 +379,10 @@ ${table(['name', 'type'], layer.fields.map((f) => [val(f.name), val(f.type)]))}`
       const base = baseUrlOf(req, ctx);
       const pathname = `/collections/${encodeURIComponent(layer.name)}/items`;
       const q = req.query as Record<string, unknown>;
-      const ext: Record<string, string> = { json: GEOJSON, html: HTML_T, csv: 'text/csv' };
+      const ext: Record<string, string> = { json: GEOJSON, html: HTML_T, ...FILE_FORMAT_TYPES };
       const links: ApiLink[] = [{ href: withQuery(base, pathname, q, { f: fmt }), rel: 'self', type: ext[fmt] }];
-      for (const other of ['json', 'html', 'csv'] as const) {
-        if (other !== fmt) links.push({ href: withQuery(base, pathname, q, { f: other }), rel: 'alternate', type: ext[other] });
+      for (const other of ITEM_FORMATS) {
+        if (other !== fmt) links.push({ href: withQuery(base, pathname, q, { f: other }), rel: 'alternate', type: ext[other], title: FORMAT_TITLES[other] });
       }
       if (r.offset + returned < matched) links.push({ href: withQuery(base, pathname, q, { f: fmt, offset: String(r.offset + r.limit), limit: String(r.limit) }), rel: 'next', type: ext[fmt] });
       if (r.offset > 0) links.push({ href: withQuery(base, pathname, q, { f: fmt, offset: String(Math.max(0, r.offset - r.limit)), limit: String(r.limit) }), rel: 'prev', type: ext[fmt] });
@@ -345,6 +391,11 @@ ${table(['name', 'type'], layer.fields.map((f) => [val(f.name), val(f.type)]))}`
       reply.header('Content-Crs', `<${r.crs.uri}>`);
       addFeatures(req, returned);
       const page1: FeatureQuery = { ...r.query, limit: returned };
+      if (isDownload(fmt)) {
+        // the page as a file, written by the same export as /downloads/{layer}.{ext}
+        const filename = exportFileName([layer.name], fmt === 'kml' ? 4326 : r.crs.epsg, fmt);
+        return sendDownload(req, reply, fmt, [page1], filename);
+      }
 
       if (fmt === 'html') {
         const rows = returned ? await fetchFeatureRows(ctx.pool, page1, 'geojson').catch((e) => engineProblem(e, req)) : [];
@@ -367,14 +418,17 @@ ${table(['name', 'type'], layer.fields.map((f) => [val(f.name), val(f.type)]))}`
         layers: [layer],
         outputEpsg: r.crs.epsg,
       };
-      const writer = fmt === 'csv' ? new CsvWriter() : new GeoJsonWriter({ crsMember: false });
+      const writer = new GeoJsonWriter({ crsMember: false });
+      if (prefetched) {
+        const body = writer.header(info) + prefetched.map((row, i) => writer.feature(row, page1, i)).join('') + writer.footer(info, prefetched.length);
+        return sendWithEtag(req, reply, writer.contentType, body);
+      }
       let stream;
       try {
         stream = await openFeatureStream(ctx.pool, { queries: [page1], writer, info });
       } catch (e) {
         engineProblem(e, req);
       }
-      if (fmt === 'csv') reply.header('Content-Disposition', `inline; filename="${layer.name}.csv"`);
       if (returned <= ETAG_MAX_FEATURES) {
         return sendWithEtag(req, reply, writer.contentType, await readAll(stream));
       }
@@ -386,7 +440,7 @@ ${table(['name', 'type'], layer.fields.map((f) => [val(f.name), val(f.type)]))}`
       const layer = collectionOf(ctx, req, req.params.collectionId);
       svc(req, 'Item', [layer.name]);
       rejectUnknown(req, ['crs']);
-      const fmt = negotiate(req, ['json', 'html']) as 'json' | 'html';
+      const fmt = negotiate(req, ITEM_FORMATS);
       const crsParam = str(req, 'crs');
       const crs = crsParam !== undefined ? resolveCrs(layer, crsParam, 'crs') : CRS84_INFO;
       const id = req.params.featureId;
@@ -402,11 +456,15 @@ ${table(['name', 'type'], layer.fields.map((f) => [val(f.name), val(f.type)]))}`
         { href: `${href}?f=html${extra}`, rel: 'alternate', type: HTML_T },
         { href: `${base}/collections/${encodeURIComponent(layer.name)}`, rel: 'collection', type: JSON_T },
       ];
-      reply.header('Link', linkHeader(links));
       reply.header('Content-Crs', `<${crs.uri}>`);
+      if (isDownload(fmt)) {
+        const filename = exportFileName([layer.name], fmt === 'kml' ? 4326 : crs.epsg, fmt, id);
+        return sendDownload(req, reply, fmt, [q], filename);
+      }
+      reply.header('Link', linkHeader(links));
       const feature = JSON.parse(rows[0].f!) as Record<string, any>;
       feature.links = links;
-      return send(req, reply, fmt, feature, () =>
+      return send(req, reply, fmt as 'json' | 'html', feature, () =>
         page(
           `${layer.title} — ${id}`,
           table(['property', 'value'], [...Object.entries(feature.properties ?? {}).map(([k, v]) => [val(k), val(v)]), ['geometry', val(feature.geometry?.type ?? null)]]),

@@ -73,7 +73,23 @@ export function parseInputCrs(raw: string, locator: string): CrsInfo {
   return c;
 }
 
-export type OutputKind = 'gml32' | 'gml311' | 'geojson' | 'csv' | 'ndjson' | 'geojsonseq';
+export type OutputKind = 'gml32' | 'gml311' | 'geojson' | 'csv' | 'ndjson' | 'geojsonseq' | 'kml' | 'shp' | 'gpkg' | 'xlsx';
+
+/** Download formats written by the shared export (src/services/downloads/export.ts). */
+export function isFileKind(k: OutputKind): k is 'csv' | 'kml' | 'shp' | 'gpkg' | 'xlsx' {
+  return k === 'csv' || k === 'kml' || k === 'shp' || k === 'gpkg' || k === 'xlsx';
+}
+
+/** File formats advertised in both versions: the MIME type and the short name GeoServer/GDAL use. */
+const FILE_FORMATS = [
+  'application/vnd.google-earth.kml+xml',
+  'KML',
+  'SHAPE-ZIP',
+  'application/geopackage+sqlite3',
+  'GPKG',
+  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+  'excel2007',
+];
 
 export interface OutputFormat {
   kind: OutputKind;
@@ -89,13 +105,14 @@ export const OUTPUT_FORMATS_20 = [
   'text/csv',
   'application/x-ndjson',
   'application/geo+json-seq',
+  ...FILE_FORMATS,
 ];
-export const OUTPUT_FORMATS_11 = ['text/xml; subtype=gml/3.1.1', 'application/gml+xml; version=3.2', 'application/json', 'text/csv', 'application/x-ndjson'];
+export const OUTPUT_FORMATS_11 = ['text/xml; subtype=gml/3.1.1', 'application/gml+xml; version=3.2', 'application/json', 'text/csv', 'application/x-ndjson', ...FILE_FORMATS];
 
 function normaliseFormat(s: string): string {
   return s
     .toLowerCase()
-    .replace(/(gml|geo)\s+(xml|json)/g, '$1+$2') // '+' decoded to a space by form decoding
+    .replace(/(gml|geo|kml|geopackage)\s+(xml|json|sqlite3)/g, '$1+$2') // '+' decoded to a space by form decoding
     .replace(/\s+/g, '')
     .replace(/"/g, '');
 }
@@ -119,6 +136,14 @@ alias('geojson', 'application/geo+json', ['geojson', 'application/geo+json', 'ap
 alias('csv', 'text/csv; charset=UTF-8', ['text/csv', 'csv']);
 alias('ndjson', 'application/x-ndjson', ['application/x-ndjson', 'ndjson', 'application/ndjson', 'application/geojson-seq']);
 alias('geojsonseq', 'application/geo+json-seq', ['application/geo+json-seq']);
+alias('kml', 'application/vnd.google-earth.kml+xml', ['application/vnd.google-earth.kml+xml', 'application/vnd.google-earth.kml', 'kml']);
+alias('shp', 'application/zip', ['SHAPE-ZIP', 'shape-zip', 'application/zip', 'application/x-zipped-shp', 'shp', 'ESRI Shapefile']);
+alias('gpkg', 'application/geopackage+sqlite3', ['application/geopackage+sqlite3', 'application/x-gpkg', 'GPKG', 'geopackage', 'geopkg']);
+alias('xlsx', 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet', [
+  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+  'excel2007',
+  'xlsx',
+]);
 
 export function parseOutputFormat(raw: string | undefined, version: string): OutputFormat {
   if (raw === undefined || raw.trim() === '') {

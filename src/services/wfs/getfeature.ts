@@ -22,9 +22,11 @@ import {
   type FeatureRow,
   type FeatureWriter,
 } from '../../features/index.js';
-import { xmlName } from '../../features/query.js';
+import { inlineCountable, pageSize, xmlName } from '../../features/query.js';
 import { FilterError } from '../../filter/errors.js';
-import { NS_PREFIX, isGml, namespaceUri, is20, type OutputFormat } from './common.js';
+import { NS_PREFIX, isGml, isFileKind, namespaceUri, is20, type OutputFormat } from './common.js';
+import { ExportError } from '../../features/index.js';
+import { exportFileName, sendExport } from '../downloads/export.js';
 import { parseKvpRequest, parseXmlRequest, type GetFeatureRequest, type WfsQuery } from './request.js';
 
 export function readRequest(req: OwsRequest, op: 'GetFeature' | 'GetPropertyValue'): GetFeatureRequest {
@@ -97,6 +99,8 @@ function makeWriter(req: OwsRequest, fmt: OutputFormat, layers: string[], gmlVer
       return new NdjsonWriter({ contentType: fmt.contentType });
     case 'geojsonseq':
       return new NdjsonWriter({ seq: true });
+    default:
+      throw new Error(`no collection writer for ${fmt.kind}`);
   }
 }
 
@@ -112,10 +116,9 @@ function pagingLink(req: OwsRequest, start: number, count: number): string {
   return `${req.baseUrl}/wfs?${qs}`;
 }
 
-function sendStream(reply: FastifyReply, contentType: string, stream: import('node:stream').Readable, filename?: string): FastifyReply {
+function sendStream(reply: FastifyReply, contentType: string, stream: import('node:stream').Readable): FastifyReply {
   destroyOnClientClose(reply.raw, stream);
   reply.header('Content-Type', contentType);
-  if (filename) reply.header('Content-Disposition', `inline; filename="${filename}"`);
   return reply.send(stream);
 }
 
@@ -125,8 +128,8 @@ export async function getFeature(req: OwsRequest): Promise<unknown> {
   if (r.resultType === 'hits' && !isGml(r.format.kind) && r.format.kind !== 'geojson') {
     throw new OwsException('InvalidParameterValue', 'resultType=hits needs an output format that can carry numberMatched (GML or GeoJSON)', 'resultType');
   }
-  if (r.format.kind === 'csv' && r.queries.length > 1) {
-    throw new OwsException('InvalidParameterValue', 'CSV output holds one feature type per request; ask for the types one by one', 'outputFormat');
+  if (isFileKind(r.format.kind) && r.format.kind !== 'kml' && r.queries.length > 1) {
+    throw new OwsException('InvalidParameterValue', `${r.format.kind.toUpperCase()} output holds one feature type per request; ask for the types one by one`, 'outputFormat');
   }
   const fqs = r.queries.map(toFeatureQuery);
   try {
@@ -134,11 +137,13 @@ export async function getFeature(req: OwsRequest): Promise<unknown> {
   } catch (e) {
     mapEngineError(e);
   }
-  if (r.byId !== undefined) return getFeatureById(req, r, fqs);
-
   const limits = ctx.config.limits;
   const count = Math.min(r.count ?? limits.defaultCount, limits.maxFeatures);
+  if (isFileKind(r.format.kind)) return exportFeatures(req, r, fqs, count);
+  if (r.byId !== undefined) return getFeatureById(req, r, fqs);
+
   if (r.resultType === 'results' && fqs.length === 1 && !isGml(r.format.kind)) return streamDeferredCount(req, r, fqs[0], count);
+  if (r.resultType === 'results' && fqs.length === 1 && count > 0 && inlineCountable({ ...fqs[0], limit: count })) return streamGmlCarriedCount(req, r, fqs[0], count);
   let counts: number[];
   try {
     counts = [];
@@ -172,7 +177,43 @@ export async function getFeature(req: OwsRequest): Promise<unknown> {
   } catch (e) {
     mapEngineError(e);
   }
-  return sendStream(req.reply, writer.contentType, stream, r.format.kind === 'csv' ? `${fqs[0].layer.name}.csv` : undefined);
+  return sendStream(req.reply, writer.contentType, stream);
+}
+
+/**
+ * Download formats (CSV, KML, Shapefile ZIP, GeoPackage, XLSX): the page the request selects
+ * (COUNT/STARTINDEX over the same stable order as GML), written by the export the /downloads
+ * URLs use, as an attachment named after the type(s) and the CRS.
+ */
+async function exportFeatures(req: OwsRequest, r: GetFeatureRequest, fqs: FeatureQuery[], count: number): Promise<unknown> {
+  const ctx = req.ctx;
+  const format = r.format.kind as 'csv' | 'kml' | 'shp' | 'gpkg' | 'xlsx';
+  let paged: FeatureQuery[];
+  try {
+    if (r.byId !== undefined) {
+      // GetFeatureById: the one feature, or 404 NotFound
+      let hit: FeatureQuery | undefined;
+      for (const q of fqs) if (!hit && (await countFeatures(ctx.pool, q)) > 0) hit = q;
+      if (!hit) throw new OwsException('NotFound', `no feature with identifier '${r.byId}'`, 'ID', 404);
+      paged = [{ ...hit, limit: 1 }];
+    } else if (fqs.length === 1) {
+      paged = [{ ...fqs[0], offset: r.startIndex, limit: count }];
+    } else {
+      const counts: number[] = [];
+      for (const q of fqs) counts.push(await countFeatures(ctx.pool, q));
+      paged = distributePage(fqs, counts, r.startIndex, count).paged;
+      if (!paged.length) paged = [{ ...fqs[0], limit: 0 }];
+    }
+    const epsg = format === 'kml' ? 4326 : (fqs[0].outputEpsg ?? fqs[0].layer.srid);
+    const filename = exportFileName(fqs.map((q) => q.layer.name), epsg, format);
+    return await sendExport(ctx, req.http, req.reply, { format, queries: paged, filename, contentType: format === 'csv' ? 'text/csv; charset=UTF-8' : undefined });
+  } catch (e) {
+    if (e instanceof OwsException) throw e;
+    if (e instanceof ExportError) {
+      throw new OwsException(e.status === 400 ? 'InvalidParameterValue' : 'OperationProcessingFailed', e.message, e.status === 400 ? 'propertyName' : 'outputFormat', e.status);
+    }
+    mapEngineError(e, fqs.some((q) => q.bbox) ? 'bbox' : 'filter');
+  }
 }
 
 /**
@@ -192,8 +233,8 @@ async function streamDeferredCount(req: OwsRequest, r: GetFeatureRequest, q: Fea
   };
   const start = r.startIndex;
   const finalize = needTotals
-    ? async (run: SqlRunner, returned: number): Promise<Partial<CollectionInfo>> => {
-        const matched = returned < count && (start === 0 || returned > 0) ? start + returned : await countWith(run, q);
+    ? async (run: SqlRunner, returned: number, carried?: number): Promise<Partial<CollectionInfo>> => {
+        const matched = returned < count && (start === 0 || returned > 0) ? start + returned : (carried ?? (await countWith(run, q)));
         const links: CollectionInfo['links'] = {};
         if (r.kvp && count > 0) {
           if (start + returned < matched) links.next = pagingLink(req, start + count, count);
@@ -204,11 +245,46 @@ async function streamDeferredCount(req: OwsRequest, r: GetFeatureRequest, q: Fea
     : undefined;
   let stream;
   try {
-    stream = await openFeatureStream(req.ctx.pool, { queries: [{ ...q, offset: start, limit: count }], writer, info, finalize, onComplete: (n) => addFeatures(req.http, n) });
+    stream = await openFeatureStream(req.ctx.pool, { queries: [{ ...q, offset: start, limit: count }], writer, info, finalize, countMatched: needTotals, onComplete: (n) => addFeatures(req.http, n) });
   } catch (e) {
     mapEngineError(e, q.bbox ? 'bbox' : 'filter');
   }
-  return sendStream(req.reply, writer.contentType, stream, r.format.kind === 'csv' ? `${q.layer.name}.csv` : undefined);
+  return sendStream(req.reply, writer.contentType, stream);
+}
+
+/**
+ * One type in GML, a page with a BBOX or FILTER: the page query carries numberMatched (one scan
+ * for the page and its count) and the header, which holds it, is written when the first row comes.
+ */
+async function streamGmlCarriedCount(req: OwsRequest, r: GetFeatureRequest, q: FeatureQuery, count: number): Promise<unknown> {
+  const gmlVersion = r.format.kind === 'gml32' ? '3.2' : '3.1.1';
+  const writer = makeWriter(req, r.format, [q.layer.name], gmlVersion);
+  const start = r.startIndex;
+  const info: CollectionInfo = {
+    numberMatched: 'unknown',
+    timeStamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    links: {},
+    layers: [q.layer],
+    outputEpsg: q.outputEpsg ?? q.layer.srid,
+  };
+  const header = async (carried: number | undefined, run?: SqlRunner): Promise<Partial<CollectionInfo>> => {
+    // an empty page: nothing matched, or the page lies past the end (then count)
+    const matched = carried ?? (start === 0 || !run ? 0 : await countWith(run, q));
+    const returned = pageSize(matched, { offset: start, limit: count });
+    const links: CollectionInfo['links'] = {};
+    if (r.kvp) {
+      if (start + returned < matched) links.next = pagingLink(req, start + count, count);
+      if (start > 0) links.previous = pagingLink(req, Math.max(0, start - count), count);
+    }
+    return { numberMatched: matched, numberReturned: returned, links };
+  };
+  let stream;
+  try {
+    stream = await openFeatureStream(req.ctx.pool, { queries: [{ ...q, offset: start, limit: count }], writer, info, countMatched: true, header, onComplete: (n) => addFeatures(req.http, n) });
+  } catch (e) {
+    mapEngineError(e, q.bbox ? 'bbox' : 'filter');
+  }
+  return sendStream(req.reply, writer.contentType, stream);
 }
 
 async function getFeatureById(req: OwsRequest, r: GetFeatureRequest, fqs: FeatureQuery[]): Promise<unknown> {
@@ -220,7 +296,7 @@ async function getFeatureById(req: OwsRequest, r: GetFeatureRequest, fqs: Featur
     let rows: FeatureRow[];
     try {
       const writer = makeWriter(req, fmt, [q.layer.name]);
-      rows = await fetchFeatureRows(ctx.pool, { ...q, limit: 1 }, kind === 'csv' ? 'csv' : writer.format, writer.selectOptions);
+      rows = await fetchFeatureRows(ctx.pool, { ...q, limit: 1 }, writer.format, writer.selectOptions);
     } catch (e) {
       mapEngineError(e);
     }
@@ -238,11 +314,6 @@ async function getFeatureById(req: OwsRequest, r: GetFeatureRequest, fqs: Featur
     const type = `${NS_PREFIX}:${xmlName(found.q.layer.name)}`;
     const ns = `xmlns:${NS_PREFIX}="${namespaceUri(ctx)}" xmlns:gml="${fmt.kind === 'gml32' ? 'http://www.opengis.net/gml/3.2' : 'http://www.opengis.net/gml'}"`;
     const body = '<?xml version="1.0" encoding="UTF-8"?>\n' + inner.replace(`<${type} `, `<${type} ${ns} `);
-    return req.reply.header('Content-Type', w.contentType).send(body);
-  }
-  if (kind === 'csv') {
-    const w = new CsvWriter();
-    const body = w.beginQuery(found.q) + w.feature(found.row);
     return req.reply.header('Content-Type', w.contentType).send(body);
   }
   return req.reply.header('Content-Type', fmt.contentType).send(found.row.f + '\n');

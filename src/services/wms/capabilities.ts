@@ -5,7 +5,7 @@ import { ADVERTISED_CRS, OGC_PIXEL_SIZE, resolveWmsCrs, transformExtent } from '
 import type { Extent, Layer } from '../../registry/types.js';
 import { defaultStyleFor, layerStyles, type LayerStyles, type Style } from '../../render/style.js';
 import { legendSize } from '../../render/legend.js';
-import { ADVERTISED_FORMATS, publishedLayers } from './params.js';
+import { ADVERTISED_FORMATS, layerGroups, publishedLayers, type LayerGroup } from './params.js';
 
 export const INFO_FORMATS = ['text/plain', 'text/html', 'application/json', 'application/vnd.ogc.gml'];
 
@@ -164,6 +164,7 @@ export function capabilities(ctx: AppContext, version: string, base: string): st
   if (rootExtent) geoBox(w, rootExtent, v13);
   if (rootExtent) for (const [code, e] of boxes({ extent: rootExtent, srid: 4326 })) bbox(w, code, e, v13);
   for (const l of layers) layerElement(w, l, v13, base, online);
+  for (const g of layerGroups(ctx)) groupElement(w, g, v13);
   w.end(); // root Layer
   w.end(); // Capability
   w.end();
@@ -193,6 +194,20 @@ function bbox(w: XmlWriter, code: string, e: Extent, v13: boolean): void {
     if (code === 'CRS:84') return;
     w.el('BoundingBox', { SRS: code, minx: fmt(e.minx), miny: fmt(e.miny), maxx: fmt(e.maxx), maxy: fmt(e.maxy) });
   }
+}
+
+/** A layer group: a named layer over the union of its members' extents (members stay listed on their own). */
+function groupElement(w: XmlWriter, g: LayerGroup, v13: boolean): void {
+  w.start('Layer', { queryable: g.members.some((l) => l.queryable) ? 1 : 0, opaque: 0 });
+  w.el('Name', g.name);
+  w.el('Title', g.title);
+  w.el('Abstract', g.abstract ?? `Layer group: ${g.members.map((l) => l.name).join(', ')}`);
+  const e = g.members.reduce<Extent | null>((acc, l) => union(acc, l.wgs84Extent), null);
+  if (e) {
+    geoBox(w, e, v13);
+    for (const [code, b] of boxes({ extent: e, srid: 4326 })) bbox(w, code, b, v13);
+  }
+  w.end();
 }
 
 function layerElement(w: XmlWriter, l: Layer, v13: boolean, base: string, online: (href: string) => void): void {

@@ -9,7 +9,7 @@ import type { Layer } from '../../registry/types.js';
 import { resolveStyle } from '../../render/index.js';
 import { ruleActive } from '../../render/style.js';
 import { INFO_FORMATS } from './capabilities.js';
-import { findLayer, parseMapParams } from './params.js';
+import { findLayers, parseMapParams } from './params.js';
 
 interface InfoFeature {
   id: string;
@@ -30,11 +30,15 @@ export async function getFeatureInfo(ctx: AppContext, kvp: Kvp, version: string)
   if (!fmt) throw new OwsException('InvalidFormat', `INFO_FORMAT '${infoFormat}' is not supported (supported: ${INFO_FORMATS.join(', ')})`, 'info_format');
   const qNames = kvpList(required(kvp, 'QUERY_LAYERS')).filter(Boolean);
   const mapNames = new Set(mp.layers.map((l) => l.layer.name));
-  const qLayers = qNames.map((n) => {
-    const l = findLayer(ctx, n, 'query_layers');
-    if (!mapNames.has(l.name)) throw new OwsException('LayerNotDefined', `query layer '${n}' is not in LAYERS`, 'query_layers');
-    if (!l.queryable) throw new OwsException('LayerNotQueryable', `layer '${n}' is not queryable`, 'query_layers');
-    return l;
+  const qLayers = qNames.flatMap((n) => {
+    const { layers: found, group } = findLayers(ctx, n, 'query_layers');
+    for (const l of found) {
+      if (!mapNames.has(l.name)) throw new OwsException('LayerNotDefined', `query layer '${n}' is not in LAYERS`, 'query_layers');
+    }
+    // a group answers for its queryable members
+    const queryable = found.filter((l) => l.queryable);
+    if (!queryable.length) throw new OwsException('LayerNotQueryable', `${group ? 'layer group' : 'layer'} '${n}' is not queryable`, 'query_layers');
+    return queryable;
   });
   const [ik, jk] = version === '1.3.0' ? ['I', 'J'] : ['X', 'Y'];
   const iv = kvp[ik] ?? kvp[ik === 'I' ? 'X' : 'I'];

@@ -6,7 +6,10 @@ import { kvpList, parseIntParam, parseNumberList, required, type Kvp } from '../
 import { resolveWmsCrs, type MapCrs } from '../../crs/index.js';
 import type { Extent, Layer } from '../../registry/types.js';
 import type { MapFormat, RenderLayer } from '../../render/index.js';
-import { layerStyles } from '../../render/style.js';
+import { layerStyles, StyleError, type Style } from '../../render/style.js';
+import { parseSldLayers, type SldLayer } from '../../render/sld.js';
+import { compileFilter } from '../../filter/sql.js';
+import { FilterError } from '../../filter/errors.js';
 
 export const MAP_FORMATS: Record<string, MapFormat> = {
   'image/png': 'image/png',
@@ -68,6 +71,41 @@ export function findLayer(ctx: AppContext, name: string, locator: string): Layer
   return l;
 }
 
+/** A configured layer group, with the members this request may see (bottom first). */
+export interface LayerGroup {
+  name: string;
+  title: string;
+  abstract?: string;
+  members: Layer[];
+}
+
+/**
+ * The layer groups to advertise and accept: members that are not published are left out, a
+ * group without members is dropped, and a layer of the same name takes precedence over a group.
+ */
+export function layerGroups(ctx: AppContext): LayerGroup[] {
+  const out: LayerGroup[] = [];
+  for (const g of ctx.config.layerGroups ?? []) {
+    const g2 = findGroup(ctx, g.name);
+    if (g2) out.push(g2);
+  }
+  return out;
+}
+
+function findGroup(ctx: AppContext, name: string): LayerGroup | undefined {
+  const g = (ctx.config.layerGroups ?? []).find((x) => x.name === name);
+  if (!g || ctx.registry.resolve(name)) return undefined;
+  const members = g.layers.map((n) => ctx.registry.resolve(n)).filter((l): l is Layer => !!l && l.access.public);
+  return members.length ? { name: g.name, title: g.title ?? g.name, abstract: g.abstract, members } : undefined;
+}
+
+/** A LAYERS / QUERY_LAYERS entry: a layer, or a group's members. */
+export function findLayers(ctx: AppContext, name: string, locator: string): { layers: Layer[]; group?: LayerGroup } {
+  const group = findGroup(ctx, name);
+  if (group) return { layers: group.members, group };
+  return { layers: [findLayer(ctx, name, locator)] };
+}
+
 export interface MapParams {
   layers: RenderLayer[];
   crs: MapCrs;
@@ -79,16 +117,60 @@ export interface MapParams {
   bgcolor: string;
 }
 
+/**
+ * SLD_BODY (SLD 1.0 / SE 1.1, the subset of docs/styles.md): the styles it gives per layer name.
+ * Each UserStyle is checked against its layer's columns here, so that a mistake is the client's
+ * InvalidParameterValue and not a failed render.
+ */
+function sldBody(ctx: AppContext, kvp: Kvp): SldLayer[] | undefined {
+  const body = kvp.SLD_BODY;
+  if (body === undefined || body.trim() === '') return undefined;
+  if (kvp.SLD) throw new OwsException('InvalidParameterValue', 'SLD (a URL) is not supported; send the document in SLD_BODY', 'sld');
+  let layers: SldLayer[];
+  try {
+    layers = parseSldLayers(body);
+  } catch (e) {
+    if (e instanceof StyleError || e instanceof FilterError) throw new OwsException('InvalidParameterValue', e.message, 'sld_body');
+    throw e;
+  }
+  for (const l of layers) {
+    const layer = findLayer(ctx, l.layer, 'sld_body');
+    if (l.namedStyle && !layerStyles(layer).styles.has(l.namedStyle) && l.namedStyle.toLowerCase() !== 'default') {
+      throw new OwsException('StyleNotDefined', `SLD_BODY names style '${l.namedStyle}', which layer '${l.layer}' does not have`, 'sld_body');
+    }
+    for (const rule of l.style?.rules ?? []) {
+      if (!rule.filter) continue;
+      try {
+        compileFilter(rule.filter, { fields: layer.fields, geometryColumn: layer.geometryColumn, srid: layer.srid, primaryKey: layer.primaryKey, layerName: layer.name }, []);
+      } catch (e) {
+        if (e instanceof FilterError) throw new OwsException('InvalidParameterValue', `SLD_BODY, layer ${l.layer}, rule ${rule.name}: ${e.message}`, 'sld_body');
+        throw e;
+      }
+    }
+  }
+  return layers;
+}
+
 export function parseMapParams(ctx: AppContext, kvp: Kvp, version: string, opts: { forInfo?: boolean } = {}): MapParams {
-  const layerNames = kvpList(required(kvp, 'LAYERS')).filter((n) => n !== '');
+  const sld = sldBody(ctx, kvp);
+  // with SLD_BODY, LAYERS may be left out: the document's NamedLayers are then drawn, in its order
+  const layerNames = (sld && !kvp.LAYERS ? sld.map((l) => l.layer) : kvpList(required(kvp, 'LAYERS'))).filter((n) => n !== '');
   if (!layerNames.length) throw new OwsException('MissingParameterValue', "parameter 'LAYERS' lists no layer", 'layers');
-  const styleNames = kvpList(kvp.STYLES);
+  const styleNames = sld ? [] : kvpList(kvp.STYLES);
   if (styleNames.length && !(styleNames.length === layerNames.length || (styleNames.length === 1 && styleNames[0] === ''))) {
     throw new OwsException('StyleNotDefined', `STYLES lists ${styleNames.length} styles for ${layerNames.length} layers`, 'styles');
   }
-  const layers = layerNames.map((n, i) => {
-    const layer = findLayer(ctx, n, 'layers');
+  const layers = layerNames.flatMap((n, i) => {
     const style = styleNames[i] ?? '';
+    const { layers: found, group } = findLayers(ctx, n, 'layers');
+    if (group) {
+      if (style && style.toLowerCase() !== 'default') throw new OwsException('StyleNotDefined', `layer group '${n}' draws its layers with their default styles; ask for style '' or 'default'`, 'styles');
+      return found.map((layer) => ({ layer, style: '' }));
+    }
+    const layer = found[0];
+    // SLD_BODY decides the style of the layers it names (STYLES is then ignored, as in SLD 1.0 §6.4)
+    const fromSld = sld?.find((l) => l.layer === n || l.layer === layer.name);
+    if (fromSld) return [{ layer, style: fromSld.namedStyle ?? '', userStyle: fromSld.style as Style | undefined }];
     if (style) {
       const ls = layerStyles(layer);
       if (!ls.styles.has(style) && style.toLowerCase() !== 'default') throw new OwsException('StyleNotDefined', `style '${style}' is not defined for layer '${n}' (styles: ${ls.names.join(', ')})`, 'styles');

@@ -1,0 +1,360 @@
+/**
+ * The renderer's drawing half, free of I/O: from the rows the layer queries returned (screen-space
+ * TWKB and rule flags, src/render/index.ts) to a Skia canvas and an encoded image. It runs on the
+ * main thread (drawMap, tiles) or in a render worker (src/render/workers.ts) for renderMap, so
+ * that the drawing of one map does not hold up the queries and answers of the others.
+ */
+import { createCanvas, Path2D, type Canvas, type SKRSContext2D } from '@napi-rs/canvas';
+import sharp from 'sharp';
+import { decodeTwkb, twkbBounds, type TwkbPart } from './twkb.js';
+import { PathBytes, writePath, type PathTarget } from './svgpath.js';
+import { fontList, type LineSymbolizer, type PointSymbolizer, type PolygonSymbolizer, type Rule, type TextSymbolizer } from './style.js';
+import { drawMark } from './marks.js';
+
+export type MapFormat = 'image/png' | 'image/png8' | 'image/jpeg' | 'image/webp';
+
+/**
+ * One row of a layer query: one feature (with its labels), or — `many` — the sized TWKB of all
+ * the features with the same rule flags, concatenated.
+ */
+export interface LayerRow {
+  g: Uint8Array;
+  match: boolean[];
+  many: boolean;
+  labels?: (string | null)[];
+  lx?: number | null;
+  ly?: number | null;
+}
+
+/** What one layer draws: its active rules and the rows of its query (structured-clonable). */
+export interface LayerData {
+  rules: Rule[];
+  textRules: TextSymbolizer[];
+  rows: LayerRow[];
+}
+
+/** The map's canvas settings (structured-clonable). */
+export interface PaintOptions {
+  width: number;
+  height: number;
+  format: MapFormat;
+  transparent?: boolean;
+  bgcolor?: string;
+}
+
+/**
+ * One feature. Plain numbers rather than views and nested objects: a town-scale map has ~50,000
+ * of them and the garbage collector's share of a render was ~20 % (profiled).
+ */
+interface Feature {
+  /** screen-space TWKB at buf[start…end) */
+  buf: Uint8Array;
+  start: number;
+  end: number;
+  /** decoded on first use (point symbolizers) */
+  parts: TwkbPart[] | undefined;
+  /** where its SVG path data is in the layer's buffers, written on first use (a0 < 0: not yet) */
+  a0: number;
+  a1: number;
+  l0: number;
+  l1: number;
+  /** rule matches, one per active rule */
+  match: boolean[];
+  labels: (string | null)[];
+  lx: number | null;
+  ly: number | null;
+}
+
+const NO_LABELS: (string | null)[] = [];
+
+function feature(buf: Uint8Array, start: number, end: number, match: boolean[], labels = NO_LABELS, lx: number | null = null, ly: number | null = null): Feature {
+  return { buf, start, end, parts: undefined, a0: -1, a1: 0, l0: 0, l1: 0, match, labels, lx, ly };
+}
+
+/** Write a feature's path data (once) into the layer's buffers. */
+function written(f: Feature, t: PathTarget): Feature {
+  if (f.a0 < 0) {
+    f.a0 = t.area.len;
+    f.l0 = t.line.len;
+    writePath(f.buf, f.start, t);
+    f.a1 = t.area.len;
+    f.l1 = t.line.len;
+  }
+  return f;
+}
+
+interface Label {
+  text: string;
+  x: number;
+  y: number;
+  sym: TextSymbolizer;
+}
+
+/**
+ * Features per path: Skia fills one path of 50,000 small polygons about three times slower than
+ * the same polygons in paths of a few hundred (its scan converter sorts every edge of the path
+ * together; measured, docs/rasteriser.md).
+ */
+const CHUNK = 500;
+
+/** Time spent building paths during the current (synchronous) draw loop, for MapOptions.timings. */
+let pathMs = 0;
+
+const pathMemo = new WeakMap<Feature[], Map<string, Path2D[]>>();
+
+/** Which path data of the features a symbolizer draws: polygon symbolizers skip line parts. */
+type PathKind = 'area' | 'all';
+
+/**
+ * The path data of `feats[i..end)` as one string: a slice of a buffer when the features' data lie
+ * end to end (the usual case: written in the order they are drawn), else copied together.
+ */
+function chunkText(feats: Feature[], i: number, end: number, kind: PathKind, t: PathTarget): string {
+  const segs: [PathBytes, number, number][] = [];
+  const add = (b: PathBytes, s: number, e: number) => {
+    if (s === e) return;
+    const last = segs[segs.length - 1];
+    if (last && last[0] === b && last[2] === s) last[2] = e;
+    else segs.push([b, s, e]);
+  };
+  for (let j = i; j < end; j++) {
+    const f = feats[j];
+    written(f, t);
+    add(t.area, f.a0, f.a1);
+    if (kind === 'all') add(t.line, f.l0, f.l1);
+  }
+  if (segs.length === 1) return segs[0][0].text(segs[0][1], segs[0][2]);
+  const out = new PathBytes();
+  for (const [b, s, e] of segs) out.bytes(b, s, e);
+  return out.text();
+}
+
+/**
+ * The features' paths in chunks of CHUNK features, each parsed by Skia from path data in one
+ * call. With `merged` (an opacity below 1) one path for all, so that overlapping features (or
+ * shared edges) are painted once, not compounded.
+ */
+function chunkedPaths(feats: Feature[], kind: PathKind, merged: boolean, t: PathTarget): Path2D[] {
+  // a rule's symbolizers (fill and stroke, casings) draw the same features: parse them once
+  const key = `${kind}${merged}`;
+  let memo = pathMemo.get(feats);
+  if (!memo) pathMemo.set(feats, (memo = new Map()));
+  const hit = memo.get(key);
+  if (hit) return hit;
+  const t0 = performance.now();
+  const paths: Path2D[] = [];
+  const size = merged ? feats.length : CHUNK;
+  for (let i = 0; i < feats.length; i += size) {
+    const d = chunkText(feats, i, Math.min(feats.length, i + size), kind, t);
+    if (d) paths.push(new Path2D(d));
+  }
+  memo.set(key, paths);
+  pathMs += performance.now() - t0;
+  return paths;
+}
+
+function drawPolygons(g: SKRSContext2D, feats: Feature[], s: PolygonSymbolizer, t: PathTarget): void {
+  if (s.fill) {
+    g.globalAlpha = s.fillOpacity;
+    g.fillStyle = s.fill;
+    for (const p of chunkedPaths(feats, 'area', s.fillOpacity < 1, t)) g.fill(p, 'nonzero');
+  }
+  if (s.stroke && s.strokeWidth > 0) {
+    g.globalAlpha = s.strokeOpacity;
+    g.strokeStyle = s.stroke;
+    g.lineWidth = s.strokeWidth;
+    g.lineJoin = 'round';
+    g.lineCap = 'round';
+    g.setLineDash(s.dash ?? []);
+    // dashes restart at each chunk's subpaths anyway (each ring is its own subpath)
+    for (const p of chunkedPaths(feats, 'area', s.strokeOpacity < 1, t)) g.stroke(p);
+  }
+  g.globalAlpha = 1;
+}
+
+function drawLines(g: SKRSContext2D, feats: Feature[], s: LineSymbolizer, t: PathTarget): void {
+  g.globalAlpha = s.opacity;
+  g.strokeStyle = s.stroke;
+  g.lineWidth = s.width;
+  g.lineCap = s.cap;
+  g.lineJoin = s.join;
+  g.setLineDash(s.dash ?? []);
+  for (const p of chunkedPaths(feats, 'all', s.opacity < 1, t)) g.stroke(p);
+  g.setLineDash([]);
+  g.globalAlpha = 1;
+}
+
+function drawPoints(g: SKRSContext2D, feats: Feature[], s: PointSymbolizer): void {
+  const centres: number[] = [];
+  for (const f of feats) {
+    for (const part of (f.parts ??= decodeTwkb(f.buf.subarray(f.start, f.end)))) {
+      if (part.kind === 1) centres.push(part.rings[0][0], part.rings[0][1]);
+      else if (f.lx !== null && f.ly !== null) centres.push(f.lx, f.ly);
+    }
+  }
+  const fill = s.fill ?? (s.stroke ? undefined : '#808080');
+  const stroke = s.stroke && s.strokeWidth > 0 ? s.stroke : undefined;
+  g.setLineDash([]);
+  g.lineWidth = s.strokeWidth;
+  g.lineJoin = 'miter';
+  if (fill) g.fillStyle = fill;
+  if (stroke) g.strokeStyle = stroke;
+  if (s.mark === 'circle') {
+    // one path per circle: Skia's arcs appended to one big path cost O(n) each (measured)
+    const r = s.size / 2;
+    for (let i = 0; i < centres.length; i += 2) {
+      g.beginPath();
+      g.arc(centres[i], centres[i + 1], r, 0, Math.PI * 2);
+      if (fill) {
+        g.globalAlpha = s.fillOpacity;
+        g.fill();
+        g.globalAlpha = 1;
+      }
+      if (stroke) g.stroke();
+    }
+    return;
+  }
+  const path = new Path2D();
+  for (let i = 0; i < centres.length; i += 2) drawMark(path, s.mark, centres[i], centres[i + 1], s.size, s.rotation);
+  if (fill) {
+    g.globalAlpha = s.fillOpacity;
+    g.fill(path, 'nonzero');
+    g.globalAlpha = 1;
+  }
+  if (stroke) g.stroke(path);
+}
+
+/** Place labels in order, skipping those that overlap one already placed. */
+function drawLabels(g: SKRSContext2D, labels: Label[], width: number, height: number): void {
+  const placed: [number, number, number, number][] = [];
+  // setting the font and measuring text cost more than drawing the labels (profiled): both are
+  // done once per font and per distinct text (road names repeat along a map)
+  const widths = new Map<string, number>();
+  let font = '';
+  for (const l of labels) {
+    const s = l.sym;
+    const f = `${s.size}px ${fontList(s.font)}`;
+    if (f !== font) g.font = font = f;
+    const key = `${f}\n${l.text}`;
+    let w = widths.get(key);
+    if (w === undefined) widths.set(key, (w = g.measureText(l.text).width));
+    const pad = (s.halo?.radius ?? 0) + 1;
+    const x = l.x + s.offset[0] - w / 2;
+    const y = l.y + s.offset[1];
+    const box: [number, number, number, number] = [x - pad, y - s.size / 2 - pad, x + w + pad, y + s.size / 2 + pad];
+    if (box[2] < 0 || box[0] > width || box[3] < 0 || box[1] > height) continue;
+    if (placed.some((b) => b[0] < box[2] && b[2] > box[0] && b[1] < box[3] && b[3] > box[1])) continue;
+    placed.push(box);
+    g.textBaseline = 'middle';
+    if (s.halo && s.halo.radius > 0) {
+      g.strokeStyle = s.halo.fill;
+      g.lineWidth = s.halo.radius * 2;
+      g.lineJoin = 'round';
+      g.setLineDash([]);
+      g.strokeText(l.text, x, y);
+    }
+    g.fillStyle = s.fill;
+    g.fillText(l.text, x, y);
+  }
+}
+
+/**
+ * Encode a canvas in the requested format. PNG goes through sharp (faster than Skia's encoder
+ * and smaller files, docs/rasteriser.md): RGBA when transparent, 24-bit RGB otherwise, or an
+ * 8-bit palette; JPEG and WebP use Skia's encoders (as fast as sharp's, without the pixel copy).
+ */
+export async function encodeCanvas(canvas: Canvas, format: MapFormat, transparent: boolean): Promise<Buffer> {
+  // Skia's buffer is premultiplied RGBA; sharp takes it as is (getImageData's unpremultiply costs more than the encode)
+  const raw = { width: canvas.width, height: canvas.height, channels: 4 as const, premultiplied: true };
+  switch (format) {
+    case 'image/png8':
+      return sharp(canvas.data(), { raw }).png({ palette: true, effort: 1 }).toBuffer();
+    case 'image/jpeg':
+      return canvas.encode('jpeg', 85);
+    case 'image/webp':
+      return canvas.encode('webp', 85);
+    case 'image/png':
+    default: {
+      const img = sharp(canvas.data(), { raw });
+      return (transparent ? img : img.removeAlpha()).png({ compressionLevel: 3 }).toBuffer();
+    }
+  }
+}
+
+function toFeatures(rows: LayerRow[]): Feature[] {
+  const features: Feature[] = [];
+  for (const row of rows) {
+    if (row.many) {
+      const b = twkbBounds(row.g);
+      for (let i = 0; i < b.length; i += 2) features.push(feature(row.g, b[i], b[i + 1], row.match));
+    } else features.push(feature(row.g, 0, row.g.length, row.match, row.labels ?? NO_LABELS, row.lx ?? null, row.ly ?? null));
+  }
+  return features;
+}
+
+/** Draw one layer's rules; its labels are collected for the end. */
+function paintLayer(g: SKRSContext2D, data: LayerData, labels: Label[]): void {
+  const { rules, textRules } = data;
+  const features = toFeatures(data.rows);
+  const target: PathTarget = { area: new PathBytes(), line: new PathBytes() };
+  let t = 0;
+  rules.forEach((rule, i) => {
+    let feats: Feature[];
+    if (rule.else) {
+      const others = rules.map((r, j) => j !== i && !r.else && r.filter !== undefined);
+      feats = features.filter((f) => f.match[i] && !others.some((x, j) => x && f.match[j]));
+    } else feats = rule.filter ? features.filter((f) => f.match[i]) : features;
+    for (const s of rule.symbolizers) {
+      if (s.kind === 'polygon') drawPolygons(g, feats, s, target);
+      else if (s.kind === 'line') drawLines(g, feats, s, target);
+      else if (s.kind === 'point') drawPoints(g, feats, s);
+      else {
+        const k = textRules.indexOf(s, t);
+        t = k + 1;
+        for (const f of feats) {
+          const text = f.labels[k];
+          if (text && f.lx !== null && f.ly !== null) labels.push({ text, x: f.lx, y: f.ly, sym: s });
+        }
+      }
+    }
+  });
+}
+
+/**
+ * Draw the layers in order on a new canvas, labels last. `timings` (optional) receives the
+ * milliseconds spent building paths (`path`) and recording the drawing (`paint`).
+ */
+export function paintMap(layers: LayerData[], o: PaintOptions, timings?: Record<string, number>): Canvas {
+  const canvas = createCanvas(o.width, o.height);
+  const g = canvas.getContext('2d');
+  if (!o.transparent || o.format === 'image/jpeg') {
+    g.fillStyle = o.bgcolor ?? '#ffffff';
+    g.fillRect(0, 0, o.width, o.height);
+  }
+  const labels: Label[] = [];
+  pathMs = 0;
+  const t0 = performance.now();
+  for (const data of layers) paintLayer(g, data, labels);
+  drawLabels(g, labels, o.width, o.height);
+  if (timings) {
+    timings.path = (timings.path ?? 0) + pathMs;
+    timings.paint = (timings.paint ?? 0) + performance.now() - t0 - pathMs;
+  }
+  return canvas;
+}
+
+/**
+ * Paint and encode; with `timings`, the rasterisation Skia defers until the pixels are read is
+ * timed apart (`raster`) from the encoding (`encode`).
+ */
+export async function paintAndEncode(layers: LayerData[], o: PaintOptions, timings?: Record<string, number>): Promise<Buffer> {
+  const canvas = paintMap(layers, o, timings);
+  if (!timings) return encodeCanvas(canvas, o.format, Boolean(o.transparent));
+  let t = performance.now();
+  canvas.data();
+  timings.raster = (timings.raster ?? 0) + performance.now() - t;
+  t = performance.now();
+  const out = await encodeCanvas(canvas, o.format, Boolean(o.transparent));
+  timings.encode = (timings.encode ?? 0) + performance.now() - t;
+  return out;
+}
