@@ -3,15 +3,17 @@
  * thread, the drawing, rasterisation and encoding of each map in a worker, so that one Node
  * thread does not cap map throughput on a machine with cores to spare.
  *
- * Size: GEODATA_RENDER_WORKERS (default 0 = draw on the main thread, at most 16). Off by default:
- * on the 2-core development machine, shared with other jobs, two workers gave the same req/s as
- * none at town scale and ~5 % less at street scale (the rows are copied to the worker and the
- * image back; docs/rasteriser.md). The pool only runs from the built code
+ * Size: GEODATA_RENDER_WORKERS (0 = draw on the main thread; default one per core, at most 4; at
+ * most 16). On the 2-core development machine, quiet, A/B against MapServer: two workers took town
+ * scale from 0.82–0.90× to 1.02–1.06× MapServer's req/s and street scale from 0.77–0.86× to
+ * 0.87–0.99× (docs/rasteriser.md); while the machine was loaded by other jobs they made no
+ * difference (the rows are copied to the worker and the image back). The pool only runs from the built code
  * (dist/…/render-worker.js); from TypeScript sources (tests through vite) maps are drawn on the
  * main thread.
  */
 import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { LayerData, PaintOptions } from './draw.js';
 
@@ -41,7 +43,7 @@ function poolSize(): number {
     const n = Number(env);
     return Number.isInteger(n) && n >= 0 ? Math.min(n, 16) : 0;
   }
-  return 0;
+  return Math.min(availableParallelism(), 4);
 }
 
 function spawn(): Slot {
