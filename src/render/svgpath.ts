@@ -15,6 +15,8 @@
  * pixel under its centre.
  */
 
+import { VarintReader } from './twkb.js';
+
 /** A growing buffer of ASCII path data. */
 export class PathBytes {
   buf = new Uint8Array(1 << 14);
@@ -101,9 +103,7 @@ export interface PathTarget {
   line: PathBytes;
 }
 
-class Cursor {
-  buf: Uint8Array = new Uint8Array(0);
-  pos = 0;
+class Cursor extends VarintReader {
   /** current absolute position in the geometry's integer units (deltas run across parts) */
   x = 0;
   y = 0;
@@ -112,24 +112,6 @@ class Cursor {
   miny = 0;
   maxx = 0;
   maxy = 0;
-  byte(): number {
-    return this.buf[this.pos++];
-  }
-  varint(): number {
-    let result = 0;
-    let shift = 0;
-    let b: number;
-    do {
-      b = this.buf[this.pos++];
-      result += (b & 0x7f) * 2 ** shift;
-      shift += 7;
-    } while (b & 0x80);
-    return result;
-  }
-  zigzag(): number {
-    const v = this.varint();
-    return v % 2 === 1 ? -(v + 1) / 2 : v / 2;
-  }
 }
 
 interface Header {

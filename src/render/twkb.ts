@@ -10,9 +10,10 @@ export interface TwkbPart {
   rings: number[][];
 }
 
-class Reader {
+/** Bytes, unsigned LEB128 varints and zigzag-encoded integers, as TWKB writes them. */
+export class VarintReader {
   pos = 0;
-  constructor(readonly buf: Uint8Array) {}
+  constructor(public buf: Uint8Array = new Uint8Array(0)) {}
   byte(): number {
     return this.buf[this.pos++];
   }
@@ -35,12 +36,12 @@ class Reader {
 
 /** Decode one TWKB geometry (any type, collections included) into parts. */
 export function decodeTwkb(buf: Uint8Array, out: TwkbPart[] = []): TwkbPart[] {
-  const r = new Reader(buf);
+  const r = new VarintReader(buf);
   readGeometry(r, out);
   return out;
 }
 
-function readGeometry(r: Reader, out: TwkbPart[]): void {
+function readGeometry(r: VarintReader, out: TwkbPart[]): void {
   const head = r.byte();
   const type = head & 0x0f;
   const precZ = head >> 4;
@@ -122,7 +123,7 @@ export function splitTwkb(buf: Uint8Array): Uint8Array[] {
 /** The same as offsets: [start0, end0, start1, end1, …] (no view per geometry). */
 export function twkbBounds(buf: Uint8Array): number[] {
   const out: number[] = [];
-  const r = new Reader(buf);
+  const r = new VarintReader(buf);
   while (r.pos < buf.length) {
     const start = r.pos;
     r.byte(); // type and precision

@@ -216,6 +216,28 @@ async function exportFeatures(req: OwsRequest, r: GetFeatureRequest, fqs: Featur
   }
 }
 
+/** The collection info of a one-type stream whose totals are learnt while it runs. */
+function openInfo(q: FeatureQuery): CollectionInfo {
+  return {
+    numberMatched: 'unknown',
+    timeStamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    links: {},
+    layers: [q.layer],
+    outputEpsg: q.outputEpsg ?? q.layer.srid,
+  };
+}
+
+/** next/previous of a KVP page once numberMatched is known. */
+function pageLinks(req: OwsRequest, r: GetFeatureRequest, count: number, returned: number, matched: number): CollectionInfo['links'] {
+  const links: CollectionInfo['links'] = {};
+  const start = r.startIndex;
+  if (r.kvp && count > 0) {
+    if (start + returned < matched) links.next = pagingLink(req, start + count, count);
+    if (start > 0) links.previous = pagingLink(req, Math.max(0, start - count), count);
+  }
+  return links;
+}
+
 /**
  * One type, a format whose collection totals come after the features (GeoJSON) or nowhere
  * (CSV, NDJSON): stream the page at once; numberMatched is then known exactly without a count
@@ -224,23 +246,12 @@ async function exportFeatures(req: OwsRequest, r: GetFeatureRequest, fqs: Featur
 async function streamDeferredCount(req: OwsRequest, r: GetFeatureRequest, q: FeatureQuery, count: number): Promise<unknown> {
   const writer = makeWriter(req, r.format, [q.layer.name]);
   const needTotals = r.format.kind === 'geojson';
-  const info: CollectionInfo = {
-    numberMatched: 'unknown',
-    timeStamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-    links: {},
-    layers: [q.layer],
-    outputEpsg: q.outputEpsg ?? q.layer.srid,
-  };
+  const info = openInfo(q);
   const start = r.startIndex;
   const finalize = needTotals
     ? async (run: SqlRunner, returned: number, carried?: number): Promise<Partial<CollectionInfo>> => {
         const matched = returned < count && (start === 0 || returned > 0) ? start + returned : (carried ?? (await countWith(run, q)));
-        const links: CollectionInfo['links'] = {};
-        if (r.kvp && count > 0) {
-          if (start + returned < matched) links.next = pagingLink(req, start + count, count);
-          if (start > 0) links.previous = pagingLink(req, Math.max(0, start - count), count);
-        }
-        return { numberMatched: matched, numberReturned: returned, links };
+        return { numberMatched: matched, numberReturned: returned, links: pageLinks(req, r, count, returned, matched) };
       }
     : undefined;
   let stream;
@@ -260,23 +271,12 @@ async function streamGmlCarriedCount(req: OwsRequest, r: GetFeatureRequest, q: F
   const gmlVersion = r.format.kind === 'gml32' ? '3.2' : '3.1.1';
   const writer = makeWriter(req, r.format, [q.layer.name], gmlVersion);
   const start = r.startIndex;
-  const info: CollectionInfo = {
-    numberMatched: 'unknown',
-    timeStamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-    links: {},
-    layers: [q.layer],
-    outputEpsg: q.outputEpsg ?? q.layer.srid,
-  };
+  const info = openInfo(q);
   const header = async (carried: number | undefined, run?: SqlRunner): Promise<Partial<CollectionInfo>> => {
     // an empty page: nothing matched, or the page lies past the end (then count)
     const matched = carried ?? (start === 0 || !run ? 0 : await countWith(run, q));
     const returned = pageSize(matched, { offset: start, limit: count });
-    const links: CollectionInfo['links'] = {};
-    if (r.kvp) {
-      if (start + returned < matched) links.next = pagingLink(req, start + count, count);
-      if (start > 0) links.previous = pagingLink(req, Math.max(0, start - count), count);
-    }
-    return { numberMatched: matched, numberReturned: returned, links };
+    return { numberMatched: matched, numberReturned: returned, links: pageLinks(req, r, count, returned, matched) };
   };
   let stream;
   try {
