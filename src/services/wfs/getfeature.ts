@@ -132,13 +132,7 @@ export async function getFeature(req: OwsRequest): Promise<unknown> {
     throw new OwsException('InvalidParameterValue', `${r.format.kind.toUpperCase()} output holds one feature type per request; ask for the types one by one`, 'outputFormat');
   }
   const fqs = r.queries.map(toFeatureQuery);
-  try {
-    fqs.forEach(checkQuery);
-  } catch (e) {
-    mapEngineError(e);
-  }
-  const limits = ctx.config.limits;
-  const count = Math.min(r.count ?? limits.defaultCount, limits.maxFeatures);
+  const count = checkedCount(ctx, r, fqs);
   if (isFileKind(r.format.kind)) return exportFeatures(req, r, fqs, count);
   if (r.byId !== undefined) return getFeatureById(req, r, fqs);
 
@@ -214,6 +208,17 @@ async function exportFeatures(req: OwsRequest, r: GetFeatureRequest, fqs: Featur
     }
     mapEngineError(e, fqs.some((q) => q.bbox) ? 'bbox' : 'filter');
   }
+}
+
+/** Check the queries (a mistake is the client's exception) and give the page size: COUNT, or the default, capped. */
+function checkedCount(ctx: AppContext, r: GetFeatureRequest, fqs: FeatureQuery[]): number {
+  try {
+    fqs.forEach(checkQuery);
+  } catch (e) {
+    mapEngineError(e);
+  }
+  const limits = ctx.config.limits;
+  return Math.min(r.count ?? limits.defaultCount, limits.maxFeatures);
 }
 
 /** The collection info of a one-type stream whose totals are learnt while it runs. */
@@ -334,13 +339,7 @@ export async function getPropertyValue(req: OwsRequest): Promise<unknown> {
     const notNull = { kind: 'not' as const, arg: { kind: 'isNull' as const, operand: { kind: 'property' as const, name: vr } } };
     return { ...fq, properties: isGeom ? [] : [vr], filter: fq.filter ? { kind: 'and', args: [fq.filter, notNull] } : notNull };
   });
-  try {
-    fqs.forEach(checkQuery);
-  } catch (e) {
-    mapEngineError(e);
-  }
-  const limits = ctx.config.limits;
-  const count = Math.min(r.count ?? limits.defaultCount, limits.maxFeatures);
+  const count = checkedCount(ctx, r, fqs);
   const counts: number[] = [];
   try {
     for (const q of fqs) counts.push(await countFeatures(ctx.pool, q));
