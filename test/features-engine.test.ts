@@ -3,7 +3,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { XMLParser } from 'fast-xml-parser';
 import proj4 from 'proj4';
 import pg from 'pg';
-import { makeTestApp, testDatabaseUrl, type TestApp } from './helpers/app.js';
+import { expectBackendsIdle, makeTestApp, testDatabaseUrl, type TestApp } from './helpers/app.js';
 import type { Layer } from '../src/registry/types.js';
 import { buildFeatureSql, FeatureQueryError, pageSize, type FeatureQuery } from '../src/features/query.js';
 import { countFeatures, countWith, openFeatureStream, fetchFeatureRows, featureRowEvents } from '../src/features/stream.js';
@@ -326,15 +326,7 @@ describe('streaming discipline', () => {
     pool.off('acquire', onAcquire as never);
     expect(pids.size).toBe(1);
     // seen from a separate session, the backend that served the stream is idle (no open portal or transaction)
-    const observer = new pg.Client({ connectionString: testDatabaseUrl() });
-    await observer.connect();
-    try {
-      const states = (await observer.query(`SELECT state FROM pg_stat_activity WHERE pid = ANY($1)`, [[...pids]])).rows.map((r) => r.state);
-      expect(states.length).toBe(pids.size);
-      for (const st of states) expect(st).toBe('idle');
-    } finally {
-      await observer.end();
-    }
+    await expectBackendsIdle(pids);
   });
 
   it('the whole parcels table streams completely', async () => {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { XMLParser } from 'fast-xml-parser';
 import proj4 from 'proj4';
-import { makeTestApp, testDatabaseUrl, type TestApp } from './helpers/app.js';
+import { expectBackendsIdle, makeTestApp, testDatabaseUrl, type TestApp } from './helpers/app.js';
 import { canValidate, schemasDir, skipReason, validateXml, validatorPath } from './helpers/xml-validate.js';
 
 proj4.defs('EPSG:2154', '+proj=lcc +lat_0=46.5 +lon_0=3 +lat_1=49 +lat_2=44 +x_0=700000 +y_0=6600000 +ellps=GRS80 +towgs84=0,0,0,0,0,0,0 +units=m +no_defs');
@@ -569,15 +569,7 @@ describe('bulk export and connection hygiene (real listening server)', () => {
     // the backend that served the stream is idle: no open portal, no transaction left behind
     expect(pids.size).toBeGreaterThan(0);
     // seen from a separate session, the backend that served the stream is idle (no open portal or transaction)
-    const observer = new pg.Client({ connectionString: testDatabaseUrl() });
-    await observer.connect();
-    try {
-      const states = (await observer.query(`SELECT state FROM pg_stat_activity WHERE pid = ANY($1)`, [[...pids]])).rows.map((r) => r.state);
-      expect(states.length).toBe(pids.size);
-      for (const st of states) expect(st).toBe('idle');
-    } finally {
-      await observer.end();
-    }
+    await expectBackendsIdle(pids);
     // and the server still answers
     const r = await fetch(`${base}/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=pois&COUNT=1&OUTPUTFORMAT=json`);
     expect((await r.json()).features.length).toBe(1);

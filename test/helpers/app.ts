@@ -1,5 +1,6 @@
 /** Build the real application on the test database (no mocks) for inject()-based tests. */
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
+import pg from 'pg';
 import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { validateConfig, type Config } from '../../src/config/index.js';
@@ -44,4 +45,20 @@ export async function makeTestApp(rawConfig: Record<string, unknown> = {}, befor
       await pool.end();
     },
   };
+}
+
+/**
+ * Seen from a separate session, the backends that served a stream are idle: no open portal, no
+ * transaction left behind.
+ */
+export async function expectBackendsIdle(pids: Set<number>): Promise<void> {
+  const observer = new pg.Client({ connectionString: testDatabaseUrl() });
+  await observer.connect();
+  try {
+    const states = (await observer.query(`SELECT state FROM pg_stat_activity WHERE pid = ANY($1)`, [[...pids]])).rows.map((r) => r.state);
+    expect(states.length).toBe(pids.size);
+    for (const st of states) expect(st).toBe('idle');
+  } finally {
+    await observer.end();
+  }
 }
