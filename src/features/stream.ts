@@ -80,6 +80,25 @@ export async function countFeatures(pool: pg.Pool, q: FeatureQuery): Promise<num
   return Number(r.rows[0].n);
 }
 
+/** Take the numberMatched a row carries (SelectOptions.countMatched) off it: the writers never see the column. */
+function takeMatched(row: FeatureRow): number | undefined {
+  const v = row[MATCHED_COLUMN];
+  if (v === undefined) return undefined;
+  delete row[MATCHED_COLUMN];
+  return Number(v);
+}
+
+/**
+ * A (small) page of a query that can carry its count (inlineCountable) and its numberMatched: from
+ * the rows, or counted for an empty page past the start.
+ */
+export async function fetchPageWithCount(pool: pg.Pool, q: FeatureQuery, format: FeatureFormat, opts: SelectOptions = {}): Promise<{ rows: FeatureRow[]; matched: number }> {
+  const rows = await fetchFeatureRows(pool, q, format, { ...opts, countMatched: true });
+  let matched: number | undefined;
+  for (const row of rows) matched = takeMatched(row) ?? matched;
+  return { rows, matched: matched ?? (q.offset ? await countFeatures(pool, q) : 0) };
+}
+
 /** Run a (small) query and return its serialised rows, e.g. one feature by id. */
 export async function fetchFeatureRows(pool: pg.Pool, q: FeatureQuery, format: FeatureFormat, opts: SelectOptions = {}): Promise<FeatureRow[]> {
   checkQueryLimits(pool, q);
@@ -205,10 +224,7 @@ export async function* featureRowEvents(
         waitingSince = 0;
         if (n.done) break;
         const row = n.value;
-        if (opts.countMatched && row[MATCHED_COLUMN] !== undefined) {
-          carried[i] = Number(row[MATCHED_COLUMN]);
-          delete row[MATCHED_COLUMN];
-        }
+        if (opts.countMatched) carried[i] = takeMatched(row) ?? carried[i];
         yield { kind: 'row', q, index: written++, row, matched: Number.isNaN(carried[i]) ? undefined : carried[i] };
       }
       qs = undefined;

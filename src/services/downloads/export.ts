@@ -34,7 +34,21 @@ import {
 
 export type ExportFormat = 'geojson' | 'csv' | 'kml' | 'shp' | 'gpkg' | 'xlsx' | 'ndjson';
 
-export const XLSX_MEDIA_TYPE = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
+/** The formats WFS (OUTPUTFORMAT) and OGC API (`f=`) hand to this export, with their media types. */
+export const DOWNLOAD_MEDIA_TYPES = {
+  csv: 'text/csv',
+  kml: 'application/vnd.google-earth.kml+xml',
+  shp: 'application/zip',
+  gpkg: 'application/geopackage+sqlite3',
+  xlsx: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+} as const;
+export type DownloadFormat = keyof typeof DOWNLOAD_MEDIA_TYPES;
+
+export function isDownloadFormat(f: string): f is DownloadFormat {
+  return Object.hasOwn(DOWNLOAD_MEDIA_TYPES, f);
+}
+
+export const XLSX_MEDIA_TYPE = DOWNLOAD_MEDIA_TYPES.xlsx;
 
 /** Formats built as a file on the server before the first byte is sent. */
 export function isFileFormat(f: ExportFormat): f is 'shp' | 'gpkg' | 'xlsx' {

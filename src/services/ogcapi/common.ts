@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Layer } from '../../registry/types.js';
 import { crsUri, isLatLonEpsg, parseCrsName } from '../../filter/crs-names.js';
+import { DOWNLOAD_MEDIA_TYPES } from '../downloads/export.js';
 
 export const CRS84 = 'http://www.opengis.net/def/crs/OGC/1.3/CRS84';
 
@@ -70,13 +71,7 @@ export const badParam = (name: string, detail: string) => new ApiProblem(400, `p
 export type Format = 'json' | 'html' | 'csv' | 'kml' | 'shp' | 'gpkg' | 'xlsx';
 
 /** Download formats of items (written by the shared export), with their media types. */
-export const FILE_FORMAT_TYPES: Record<'csv' | 'kml' | 'shp' | 'gpkg' | 'xlsx', string> = {
-  csv: 'text/csv',
-  kml: 'application/vnd.google-earth.kml+xml',
-  shp: 'application/zip',
-  gpkg: 'application/geopackage+sqlite3',
-  xlsx: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
-};
+export const FILE_FORMAT_TYPES = DOWNLOAD_MEDIA_TYPES;
 
 const F_VALUES: Record<string, Format> = {
   json: 'json',

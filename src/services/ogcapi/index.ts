@@ -30,7 +30,7 @@ import {
   openFeatureStream,
   pageSize,
   inlineCountable,
-  MATCHED_COLUMN,
+  fetchPageWithCount,
   type CollectionInfo,
   type FeatureQuery,
   type FeatureRow,
@@ -53,7 +53,7 @@ import {
   type ApiLink,
   type Format,
 } from './common.js';
-import { exportFileName, sendExport } from '../downloads/export.js';
+import { exportFileName, isDownloadFormat, sendExport, type DownloadFormat } from '../downloads/export.js';
 import { ExportError } from '../../features/index.js';
 import { ITEMS_PARAMS, isQueryableParam, queryableFields, readItemsRequest } from './params.js';
 import { a, apiHtml, page, table, val } from './html.js';
@@ -217,13 +217,9 @@ const FORMAT_TITLES: Partial<Record<Format, string>> = {
   xlsx: 'Excel (XLSX)',
 };
 
-function isDownload(f: Format): f is 'csv' | 'kml' | 'shp' | 'gpkg' | 'xlsx' {
-  return f in FILE_FORMAT_TYPES;
-}
-
 export async function registerOgcApi(app: FastifyInstance, ctx: AppContext): Promise<void> {
   /** Items as a file: the shared export; its limits become problems naming `f`. */
-  async function sendDownload(req: FastifyRequest, reply: FastifyReply, fmt: 'csv' | 'kml' | 'shp' | 'gpkg' | 'xlsx', queries: FeatureQuery[], filename: string): Promise<FastifyReply> {
+  async function sendDownload(req: FastifyRequest, reply: FastifyReply, fmt: DownloadFormat, queries: FeatureQuery[], filename: string): Promise<FastifyReply> {
     try {
       return await sendExport(ctx, req, reply, { format: fmt, queries, filename, disposition: fmt === 'csv' ? 'inline' : 'attachment' });
     } catch (e) {
@@ -366,9 +362,7 @@ ${table(['name', 'type'], layer.fields.map((f) => [val(f.name), val(f.type)]))}`
         checkQuery(r.query);
         const pageQ: FeatureQuery = { ...r.query, limit: r.limit };
         if (fmt === 'json' && r.limit <= ETAG_MAX_FEATURES && inlineCountable(pageQ)) {
-          prefetched = await fetchFeatureRows(ctx.pool, pageQ, 'geojson', { countMatched: true });
-          matched = prefetched.length ? Number(prefetched[0][MATCHED_COLUMN]) : r.offset === 0 ? 0 : await countFeatures(ctx.pool, r.query);
-          for (const row of prefetched) delete row[MATCHED_COLUMN];
+          ({ rows: prefetched, matched } = await fetchPageWithCount(ctx.pool, pageQ, 'geojson'));
         } else {
           matched = await countFeatures(ctx.pool, r.query);
         }
@@ -391,7 +385,7 @@ ${table(['name', 'type'], layer.fields.map((f) => [val(f.name), val(f.type)]))}`
       reply.header('Content-Crs', `<${r.crs.uri}>`);
       addFeatures(req, returned);
       const page1: FeatureQuery = { ...r.query, limit: returned };
-      if (isDownload(fmt)) {
+      if (isDownloadFormat(fmt)) {
         // the page as a file, written by the same export as /downloads/{layer}.{ext}
         const filename = exportFileName([layer.name], fmt === 'kml' ? 4326 : r.crs.epsg, fmt);
         return sendDownload(req, reply, fmt, [page1], filename);
@@ -457,7 +451,7 @@ ${table(['name', 'type'], layer.fields.map((f) => [val(f.name), val(f.type)]))}`
         { href: `${base}/collections/${encodeURIComponent(layer.name)}`, rel: 'collection', type: JSON_T },
       ];
       reply.header('Content-Crs', `<${crs.uri}>`);
-      if (isDownload(fmt)) {
+      if (isDownloadFormat(fmt)) {
         const filename = exportFileName([layer.name], fmt === 'kml' ? 4326 : crs.epsg, fmt, id);
         return sendDownload(req, reply, fmt, [q], filename);
       }

@@ -3,6 +3,7 @@ import type { AppContext } from '../../context.js';
 import type { Layer } from '../../registry/types.js';
 import { OwsException } from '../../ows/exceptions.js';
 import { parseCrsName, type CrsInfo } from '../../filter/crs-names.js';
+import { isDownloadFormat, type DownloadFormat } from '../downloads/export.js';
 
 export const WFS_VERSIONS = ['2.0.0', '1.1.0'];
 export const NS_PREFIX = 'geodata';
@@ -76,8 +77,8 @@ export function parseInputCrs(raw: string, locator: string): CrsInfo {
 export type OutputKind = 'gml32' | 'gml311' | 'geojson' | 'csv' | 'ndjson' | 'geojsonseq' | 'kml' | 'shp' | 'gpkg' | 'xlsx';
 
 /** Download formats written by the shared export (src/services/downloads/export.ts). */
-export function isFileKind(k: OutputKind): k is 'csv' | 'kml' | 'shp' | 'gpkg' | 'xlsx' {
-  return k === 'csv' || k === 'kml' || k === 'shp' || k === 'gpkg' || k === 'xlsx';
+export function isFileKind(k: OutputKind): k is DownloadFormat {
+  return isDownloadFormat(k);
 }
 
 /** File formats advertised in both versions: the MIME type and the short name GeoServer/GDAL use. */

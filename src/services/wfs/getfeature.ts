@@ -13,7 +13,6 @@ import {
   openFeatureStream,
   FeatureQueryError,
   checkQuery,
-  CsvWriter,
   GeoJsonWriter,
   GmlWriter,
   NdjsonWriter,
@@ -26,7 +25,7 @@ import { inlineCountable, pageSize, xmlName } from '../../features/query.js';
 import { FilterError } from '../../filter/errors.js';
 import { NS_PREFIX, isGml, isFileKind, namespaceUri, is20, type OutputFormat } from './common.js';
 import { ExportError } from '../../features/index.js';
-import { exportFileName, sendExport } from '../downloads/export.js';
+import { exportFileName, sendExport, type DownloadFormat } from '../downloads/export.js';
 import { parseKvpRequest, parseXmlRequest, type GetFeatureRequest, type WfsQuery } from './request.js';
 
 export function readRequest(req: OwsRequest, op: 'GetFeature' | 'GetPropertyValue'): GetFeatureRequest {
@@ -93,8 +92,6 @@ function makeWriter(req: OwsRequest, fmt: OutputFormat, layers: string[], gmlVer
     }
     case 'geojson':
       return new GeoJsonWriter({ contentType: fmt.contentType });
-    case 'csv':
-      return new CsvWriter();
     case 'ndjson':
       return new NdjsonWriter({ contentType: fmt.contentType });
     case 'geojsonseq':
@@ -181,7 +178,7 @@ export async function getFeature(req: OwsRequest): Promise<unknown> {
  */
 async function exportFeatures(req: OwsRequest, r: GetFeatureRequest, fqs: FeatureQuery[], count: number): Promise<unknown> {
   const ctx = req.ctx;
-  const format = r.format.kind as 'csv' | 'kml' | 'shp' | 'gpkg' | 'xlsx';
+  const format = r.format.kind as DownloadFormat;
   let paged: FeatureQuery[];
   try {
     if (r.byId !== undefined) {
@@ -245,7 +242,7 @@ function pageLinks(req: OwsRequest, r: GetFeatureRequest, count: number, returne
 
 /**
  * One type, a format whose collection totals come after the features (GeoJSON) or nowhere
- * (CSV, NDJSON): stream the page at once; numberMatched is then known exactly without a count
+ * (NDJSON, GeoJSON sequences): stream the page at once; numberMatched is then known exactly without a count
  * when the page was not full, and is counted on the same connection otherwise.
  */
 async function streamDeferredCount(req: OwsRequest, r: GetFeatureRequest, q: FeatureQuery, count: number): Promise<unknown> {
@@ -296,7 +293,6 @@ async function getFeatureById(req: OwsRequest, r: GetFeatureRequest, fqs: Featur
   const ctx = req.ctx;
   const fmt = r.format;
   let found: { row: FeatureRow; q: FeatureQuery } | undefined;
-  const kind = fmt.kind === 'geojsonseq' || fmt.kind === 'ndjson' ? 'geojson' : fmt.kind;
   for (const q of fqs) {
     let rows: FeatureRow[];
     try {
