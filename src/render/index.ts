@@ -11,6 +11,7 @@
  */
 import type pg from 'pg';
 import { compileFilter } from '../filter/sql.js';
+import { filterTarget } from '../features/query.js';
 import { quoteIdent, qualifiedTable } from '../db/pool.js';
 import type { Extent, Layer } from '../registry/types.js';
 import { ExtentError, scaleDenominator, transformExtent } from '../crs/index.js';
@@ -129,7 +130,7 @@ export function layerQuery(layer: Layer, rules: Rule[], o: { epsg: number; bbox:
   const twkb = (expr: string) => (o.sizes ? `ST_AsTWKB(${expr}, 1, 0, 0, true)` : `ST_AsTWKB(${expr}, 1)`);
   const cols = [`${twkb(screen)} AS g`];
   const fieldNames = new Set(layer.fields.map((f) => f.name));
-  const target = { fields: layer.fields, geometryColumn: layer.geometryColumn, srid: layer.srid, primaryKey: layer.primaryKey, layerName: layer.name };
+  const target = filterTarget(layer);
   rules.forEach((r, i) => {
     if (r.filter) cols.push(`coalesce((${compileFilter(r.filter, target, values)}), false) AS r${i}`);
   });

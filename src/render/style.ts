@@ -11,6 +11,7 @@ import { parseCql2Text } from '../filter/cql2.js';
 import type { FilterNode } from '../filter/ast.js';
 import type { GeometryType, Layer } from '../registry/types.js';
 import { compileFilter } from '../filter/sql.js';
+import { filterTarget } from '../features/query.js';
 // sld.ts imports this module too; the functions are only called at run time, so the cycle is safe
 import { parseSld } from './sld.js';
 
@@ -249,6 +250,24 @@ export function parseStyle(name: string, raw: Obj, where = `styles.${name}`): St
   return { name, title: String(raw.title ?? name), abstract: typeof raw.abstract === 'string' ? raw.abstract : undefined, rules };
 }
 
+/** A style's filters and labels name columns of the layer (StyleError naming `where` otherwise). */
+export function checkStyleColumns(s: Style, layer: Layer, where: string): void {
+  const fieldNames = new Set(layer.fields.map((f) => f.name));
+  const target = filterTarget(layer);
+  for (const r of s.rules) {
+    if (r.filter) {
+      try {
+        compileFilter(r.filter, target, []);
+      } catch (e) {
+        throw new StyleError(`${where}, rule '${r.name}': filter '${r.filterText}': ${(e as Error).message}`);
+      }
+    }
+    for (const sym of r.symbolizers) {
+      if (sym.kind === 'text' && !fieldNames.has(sym.label)) throw new StyleError(`${where}, rule '${r.name}': label property '${sym.label}' is not a column of the layer`);
+    }
+  }
+}
+
 export function ruleActive(rule: Rule, scale: number): boolean {
   // SE: MinScaleDenominator inclusive, MaxScaleDenominator exclusive
   if (rule.minScale !== undefined && scale < rule.minScale) return false;
@@ -352,22 +371,7 @@ export function layerStyles(layer: Layer): LayerStyles {
     else styles.set('default', defaultStyleFor(layer.geometryType));
   }
   // check the styles against the layer's columns once, so that a bad style is a clear error
-  const fieldNames = new Set(layer.fields.map((f) => f.name));
-  const target = { fields: layer.fields, geometryColumn: layer.geometryColumn, srid: layer.srid, primaryKey: layer.primaryKey, layerName: layer.name };
-  for (const s of styles.values()) {
-    for (const r of s.rules) {
-      if (r.filter) {
-        try {
-          compileFilter(r.filter, target, []);
-        } catch (e) {
-          throw new StyleError(`layers.${layer.name}.styles.${s.name}, rule '${r.name}': filter '${r.filterText}': ${(e as Error).message}`);
-        }
-      }
-      for (const sym of r.symbolizers) {
-        if (sym.kind === 'text' && !fieldNames.has(sym.label)) throw new StyleError(`layers.${layer.name}.styles.${s.name}, rule '${r.name}': label property '${sym.label}' is not a column of the layer`);
-      }
-    }
-  }
+  for (const s of styles.values()) checkStyleColumns(s, layer, `layers.${layer.name}.styles.${s.name}`);
   const names = [...styles.keys()];
   let defaultName = layer.defaultStyle && styles.has(layer.defaultStyle) ? layer.defaultStyle : names[0];
   if (!styles.has(defaultName)) defaultName = names[0];

@@ -6,9 +6,8 @@ import { kvpList, parseIntParam, parseNumberList, required, type Kvp } from '../
 import { resolveWmsCrs, type MapCrs } from '../../crs/index.js';
 import type { Extent, Layer } from '../../registry/types.js';
 import type { MapFormat, RenderLayer } from '../../render/index.js';
-import { layerStyles, StyleError, type Style } from '../../render/style.js';
+import { checkStyleColumns, layerStyles, StyleError } from '../../render/style.js';
 import { parseSldLayers, type SldLayer } from '../../render/sld.js';
-import { compileFilter } from '../../filter/sql.js';
 import { FilterError } from '../../filter/errors.js';
 
 export const MAP_FORMATS: Record<string, MapFormat> = {
@@ -84,17 +83,16 @@ export interface LayerGroup {
  * group without members is dropped, and a layer of the same name takes precedence over a group.
  */
 export function layerGroups(ctx: AppContext): LayerGroup[] {
-  const out: LayerGroup[] = [];
-  for (const g of ctx.config.layerGroups ?? []) {
-    const g2 = findGroup(ctx, g.name);
-    if (g2) out.push(g2);
-  }
-  return out;
+  return (ctx.config.layerGroups ?? []).map((g) => resolveGroup(ctx, g)).filter((g): g is LayerGroup => !!g);
 }
 
 function findGroup(ctx: AppContext, name: string): LayerGroup | undefined {
   const g = (ctx.config.layerGroups ?? []).find((x) => x.name === name);
-  if (!g || ctx.registry.resolve(name)) return undefined;
+  return g && resolveGroup(ctx, g);
+}
+
+function resolveGroup(ctx: AppContext, g: AppContext['config']['layerGroups'][number]): LayerGroup | undefined {
+  if (ctx.registry.resolve(g.name)) return undefined;
   const members = g.layers.map((n) => ctx.registry.resolve(n)).filter((l): l is Layer => !!l && l.access.public);
   return members.length ? { name: g.name, title: g.title ?? g.name, abstract: g.abstract, members } : undefined;
 }
@@ -138,14 +136,11 @@ function sldBody(ctx: AppContext, kvp: Kvp): SldLayer[] | undefined {
     if (l.namedStyle && !layerStyles(layer).styles.has(l.namedStyle) && l.namedStyle.toLowerCase() !== 'default') {
       throw new OwsException('StyleNotDefined', `SLD_BODY names style '${l.namedStyle}', which layer '${l.layer}' does not have`, 'sld_body');
     }
-    for (const rule of l.style?.rules ?? []) {
-      if (!rule.filter) continue;
-      try {
-        compileFilter(rule.filter, { fields: layer.fields, geometryColumn: layer.geometryColumn, srid: layer.srid, primaryKey: layer.primaryKey, layerName: layer.name }, []);
-      } catch (e) {
-        if (e instanceof FilterError) throw new OwsException('InvalidParameterValue', `SLD_BODY, layer ${l.layer}, rule ${rule.name}: ${e.message}`, 'sld_body');
-        throw e;
-      }
+    try {
+      if (l.style) checkStyleColumns(l.style, layer, `SLD_BODY, layer ${l.layer}`);
+    } catch (e) {
+      if (e instanceof StyleError) throw new OwsException('InvalidParameterValue', e.message, 'sld_body');
+      throw e;
     }
   }
   return layers;
@@ -170,7 +165,7 @@ export function parseMapParams(ctx: AppContext, kvp: Kvp, version: string, opts:
     const layer = found[0];
     // SLD_BODY decides the style of the layers it names (STYLES is then ignored, as in SLD 1.0 §6.4)
     const fromSld = sld?.find((l) => l.layer === n || l.layer === layer.name);
-    if (fromSld) return [{ layer, style: fromSld.namedStyle ?? '', userStyle: fromSld.style as Style | undefined }];
+    if (fromSld) return [{ layer, style: fromSld.namedStyle ?? '', userStyle: fromSld.style }];
     if (style) {
       const ls = layerStyles(layer);
       if (!ls.styles.has(style) && style.toLowerCase() !== 'default') throw new OwsException('StyleNotDefined', `style '${style}' is not defined for layer '${n}' (styles: ${ls.names.join(', ')})`, 'styles');
