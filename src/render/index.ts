@@ -19,6 +19,7 @@ import { layerStyles, ruleActive, type Rule, type Style, type TextSymbolizer } f
 import { encodeCanvas, paintAndEncode, paintMap, type LayerData, type LayerRow, type MapFormat } from './draw.js';
 import { renderInWorker, WorkerRenderTimeout } from './workers.js';
 import { overviewQuery } from './overview.js';
+import { approxScreenAffine, projAgreement, type ScreenAffine } from './reproject.js';
 
 export { encodeCanvas, type MapFormat };
 export interface RenderLayer {
@@ -42,6 +43,8 @@ export interface MapOptions {
   bgcolor?: string;
   /** Deadline for the whole render (database statement timeout and drawing). */
   timeoutMs?: number;
+  /** Always reproject with ST_Transform, never by the affine approximation (tests, comparisons). */
+  exactReprojection?: boolean;
   /** When given, milliseconds spent per step are added to it (sql, decode, path, paint, raster, encode; bench/render-town.mjs). */
   timings?: Record<string, number>;
 }
@@ -83,7 +86,11 @@ export function resolveStyle(layer: Layer, name?: string): Style {
 const BOX = '_gd_l._gd_box';
 
 /** Build the SQL for one layer; exported for GetFeatureInfo and benchmarks. */
-export function layerQuery(layer: Layer, rules: Rule[], o: { epsg: number; bbox: Extent; width: number; height: number; margin: number; typicalSize?: number | null; sizes?: boolean }): { text: string; values: unknown[]; textRules: TextSymbolizer[] } {
+export function layerQuery(
+  layer: Layer,
+  rules: Rule[],
+  o: { epsg: number; bbox: Extent; width: number; height: number; margin: number; typicalSize?: number | null; sizes?: boolean; projSlack?: number },
+): { text: string; values: unknown[]; textRules: TextSymbolizer[]; approx: ScreenAffine | null } {
   const values: unknown[] = [];
   const p = (v: unknown) => {
     values.push(v);
@@ -98,32 +105,69 @@ export function layerQuery(layer: Layer, rules: Rule[], o: { epsg: number; bbox:
     layer.srid,
   );
   const env = `ST_MakeEnvelope(${p(search.minx)}::float8, ${p(search.miny)}::float8, ${p(search.maxx)}::float8, ${p(search.maxy)}::float8, ${layer.srid})`;
-  const inOut = (expr: string) => (layer.srid === o.epsg ? expr : `ST_Transform(${expr}, ${o.epsg})`);
   const sx = 1 / resx;
   const sy = 1 / resy;
-  const affine = (expr: string) => `ST_Affine(${expr}, ${p(sx)}::float8, 0, 0, ${p(-sy)}::float8, ${p(-o.bbox.minx * sx)}::float8, ${p(o.bbox.maxy * sy)}::float8)`;
   const gt = layer.geometryType;
   const isPoint = gt === 'POINT' || gt === 'MULTIPOINT';
+  const sw = search.maxx - search.minx;
+  const sh = search.maxy - search.miny;
+  const box = (e: Extent) => `ST_MakeEnvelope(${p(e.minx)}::float8, ${p(e.miny)}::float8, ${p(e.maxx)}::float8, ${p(e.maxy)}::float8, ${layer.srid})`;
+  // what reaches this far outside the view is clipped (street-scale views of huge polygons)
+  const farExtent = { minx: search.minx - sw, miny: search.miny - sh, maxx: search.maxx + sw, maxy: search.maxy + sh };
+  const exact = (expr: string) =>
+    `ST_Affine(${layer.srid === o.epsg ? expr : `ST_Transform(${expr}, ${o.epsg})`}, ${p(sx)}::float8, 0, 0, ${p(-sy)}::float8, ${p(-o.bbox.minx * sx)}::float8, ${p(o.bbox.maxy * sy)}::float8)`;
+  // Layer CRS → screen pixels in one affine map when the reprojection is that close to one
+  // (src/render/reproject.ts): fitted over the far extent when it holds there, else over the
+  // search extent. Only geometries lying wholly inside the fitted extent take it: a long road's
+  // vertex kilometres away would be misplaced by the extrapolation, so such rows keep ST_Transform.
+  let approx: ScreenAffine | null = null;
+  let fitted = search;
+  if (layer.srid !== o.epsg && o.projSlack !== undefined) {
+    approx = approxScreenAffine(layer.srid, o.epsg, farExtent, o.bbox, o.width, o.height, o.projSlack);
+    if (approx) fitted = farExtent;
+    else approx = approxScreenAffine(layer.srid, o.epsg, search, o.bbox, o.width, o.height, o.projSlack);
+  }
+  const viaAffine = (a: ScreenAffine) => (expr: string) => `ST_Affine(${expr}, ${p(a.a)}::float8, ${p(a.b)}::float8, ${p(a.d)}::float8, ${p(a.e)}::float8, ${p(a.xoff)}::float8, ${p(a.yoff)}::float8)`;
+  const fast = approx ? viaAffine(approx) : exact;
+  let fittedSql = '';
+  const fittedBox = () => (fittedSql ||= box(fitted));
   // Per-pixel reduction of sub-pixel features (below) only pays when a good share of the
   // features is sub-pixel: at town and street scale it costs a second index scan and a per-row
   // box for a few percent of the rows (measured: 300 ms → 75 ms for 50,000 parcels, docs/rasteriser.md).
-  const resN = Math.min((search.maxx - search.minx) / (o.width + 2 * o.margin), (search.maxy - search.miny) / (o.height + 2 * o.margin));
+  const resN = Math.min(sw / (o.width + 2 * o.margin), sh / (o.height + 2 * o.margin));
   const reduce = !isPoint && (o.typicalSize == null || resN >= o.typicalSize / 2);
-  let screen = affine(inOut(g));
-  if (!isPoint) {
-    // clip far outside the view (huge polygons at street scale), then simplify to the pixel
+  let screen: string;
+  // points lie inside the search extent, so inside the fitted one
+  if (isPoint) screen = fast(g);
+  else {
+    // simplify to the pixel, and clip what reaches far outside the view
     const w = o.width;
     const h = o.height;
-    screen = `ST_Simplify(${screen}, 0.5, true)`;
-    if (gt !== 'LINESTRING' && gt !== 'MULTILINESTRING') screen = `ST_ForcePolygonCW(${screen})`;
-    const clip = `ST_ClipByBox2D(${screen}, ST_MakeEnvelope(${-w}, ${-h}, ${2 * w}, ${2 * h}))`;
-    if (reduce) screen = `CASE WHEN ST_XMax(${BOX}) - ST_XMin(${BOX}) > ${p((search.maxx - search.minx) * 2)}::float8 OR ST_YMax(${BOX}) - ST_YMin(${BOX}) > ${p((search.maxy - search.miny) * 2)}::float8 THEN ${clip} ELSE ${screen} END`;
-    else {
-      // clip only what reaches far outside the view (box test, no per-row box computation)
-      const sw = search.maxx - search.minx;
-      const sh = search.maxy - search.miny;
-      const far = `ST_MakeEnvelope(${p(search.minx - sw)}::float8, ${p(search.miny - sh)}::float8, ${p(search.maxx + sw)}::float8, ${p(search.maxy + sh)}::float8, ${layer.srid})`;
-      screen = `CASE WHEN ${g} @ ${far} THEN ${screen} ELSE ${clip} END`;
+    const orient = (e: string) => (gt !== 'LINESTRING' && gt !== 'MULTILINESTRING' ? `ST_ForcePolygonCW(${e})` : e);
+    // (built only when used: each expression adds its own parameters)
+    const viaExact = () => orient(`ST_Simplify(${exact(g)}, 0.5, true)`);
+    const clip = () => `ST_ClipByBox2D(${viaExact()}, ST_MakeEnvelope(${-w}, ${-h}, ${2 * w}, ${2 * h}))`;
+    let inFitted = '';
+    let beyondFitted: string | null = null;
+    if (approx) {
+      // Simplified to half a pixel in the layer's CRS, before the map and before any clip, so
+      // that a feature crossing several tiles of a zoom level is simplified alike in each (the
+      // tolerance, from the fit's scale, is rounded to 3 significant digits for the same reason);
+      // when the fit holds over the far extent, what reaches beyond it is clipped to it in the
+      // layer's CRS, so that every vertex sent is one the fit holds for.
+      const unitsPerPx = 1 / Math.sqrt(Math.abs(approx.a * approx.e - approx.b * approx.d));
+      const tol = Number((0.5 * unitsPerPx).toPrecision(3));
+      const simple = `ST_Simplify(${g}, ${p(tol)}::float8, true)`;
+      inFitted = `WHEN ${g} @ ${fittedBox()} THEN ${orient(fast(simple))} `;
+      if (fitted === farExtent) beyondFitted = orient(fast(`ST_ClipByBox2D(${simple}, ${fittedBox()})`));
+    }
+    if (beyondFitted) screen = `CASE ${inFitted}ELSE ${beyondFitted} END`;
+    else if (reduce) {
+      const big = `ST_XMax(${BOX}) - ST_XMin(${BOX}) > ${p(sw * 2)}::float8 OR ST_YMax(${BOX}) - ST_YMin(${BOX}) > ${p(sh * 2)}::float8`;
+      screen = `CASE WHEN ${big} THEN ${clip()} ${inFitted}ELSE ${viaExact()} END`;
+    } else {
+      // box tests only, no per-row box computation
+      screen = `CASE ${inFitted}WHEN ${g} @ ${box(farExtent)} THEN ${viaExact()} ELSE ${clip()} END`;
     }
   }
   // `sizes`: each TWKB carries its byte size, so that concatenated geometries can be split (queryLayer)
@@ -140,11 +184,12 @@ export function layerQuery(layer: Layer, rules: Rule[], o: { epsg: number; bbox:
     cols.push(fieldNames.has(t.label) ? `${quoteIdent(t.label)}::text AS l${i}` : `NULL::text AS l${i}`);
   });
   if (textRules.length) {
-    const lp = affine(inOut(isPoint ? `ST_GeometryN(${g}, 1)` : `ST_PointOnSurface(${g})`));
+    const anchor = isPoint ? `ST_GeometryN(${g}, 1)` : `ST_PointOnSurface(${g})`;
+    const lp = approx && !isPoint ? `CASE WHEN ${g} @ ${fittedBox()} THEN ${fast(anchor)} ELSE ${exact(anchor)} END` : fast(anchor);
     cols.push(`ST_X(${lp}) AS lx, ST_Y(${lp}) AS ly`);
   }
   const table = qualifiedTable(layer.schema, layer.table);
-  if (!reduce) return { text: `SELECT ${cols.join(', ')} FROM ${table} WHERE ${g} && ${env}`, values, textRules };
+  if (!reduce) return { text: `SELECT ${cols.join(', ')} FROM ${table} WHERE ${g} && ${env}`, values, textRules, approx };
   // Sub-pixel features (bounding box under a pixel, tested on the box in the layer's CRS, before
   // any transformation) are grouped on a one-pixel grid in the layer's CRS with plain arithmetic,
   // and only one point per grid cell is transformed and sent: a region-wide view of a dense layer
@@ -169,12 +214,12 @@ export function layerQuery(layer: Layer, rules: Rule[], o: { epsg: number; bbox:
   const text =
     `SELECT ${cols.join(', ')} FROM ${table} ${lateral} WHERE ${g} && ${env} AND NOT ${small}\n` +
     `UNION ALL\n` +
-    `SELECT ${twkb(affine(inOut(cellCentre)))} AS g${[...ruleAggs, ...nulls].map((c) => `, ${c}`).join('')}\n` +
+    `SELECT ${twkb(fast(cellCentre))} AS g${[...ruleAggs, ...nulls].map((c) => `, ${c}`).join('')}\n` +
     `FROM (SELECT floor(((ST_XMin(${BOX}) + ST_XMax(${BOX})) / 2 - ${ox}::float8) / ${cell}::float8) AS gx,\n` +
     `             floor(((ST_YMin(${BOX}) + ST_YMax(${BOX})) / 2 - ${oy}::float8) / ${cell}::float8) AS gy${ruleCols.map((c) => `, ${c}`).join('')}\n` +
     `      FROM ${table} ${lateral} WHERE ${g} && ${env} AND ${small}) q\n` +
     `GROUP BY gx, gy`;
-  return { text, values, textRules };
+  return { text, values, textRules, approx };
 }
 
 const typicalSizes = new WeakMap<Layer, Promise<number | null>>();
@@ -223,12 +268,14 @@ function aggregated(text: string, rules: Rule[]): string {
   return `SELECT ${[...flags, `string_agg(g, ''::bytea) AS g`].join(', ')} FROM (${text}) _gd_q${group}`; // string_agg skips NULLs
 }
 
-async function queryLayer(client: pg.PoolClient, layer: Layer, rules: Rule[], o: MapOptions, margin: number, pre?: ReturnType<typeof layerQuery> | null): Promise<LayerData> {
+async function queryLayer(client: pg.PoolClient, layer: Layer, rules: Rule[], o: MapOptions, margin: number, pre?: { text: string; values: unknown[]; textRules: TextSymbolizer[] } | null): Promise<LayerData> {
   const gt = layer.geometryType;
   const typicalSize = pre || gt === 'POINT' || gt === 'MULTIPOINT' ? null : await typicalFeatureSize(client, layer);
   const labels = rules.some((r) => r.symbolizers.some((s) => s.kind === 'text'));
   // `pre` (an overview's query) is only given without labels, with sized TWKB
-  const q = pre ?? layerQuery(layer, rules, { epsg: o.epsg, bbox: o.bbox, width: o.width, height: o.height, margin, typicalSize, sizes: !labels });
+  const projSlack = pre || layer.srid === o.epsg || o.exactReprojection ? undefined : await projAgreement(client, layer.srid, o.epsg, layer.extent ?? transformExtent(o.bbox, o.epsg, layer.srid));
+  const q = pre ?? layerQuery(layer, rules, { epsg: o.epsg, bbox: o.bbox, width: o.width, height: o.height, margin, typicalSize, sizes: !labels, projSlack });
+  if (o.timings && "approx" in q && q.approx) o.timings.approx = (o.timings.approx ?? 0) + 1;
   const t = performance.now();
   const res = await client.query({ text: labels ? q.text : aggregated(q.text, rules), values: q.values });
   lap(o.timings, 'sql', t);
