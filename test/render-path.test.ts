@@ -193,3 +193,25 @@ describe('render workers', () => {
     }
   });
 });
+
+describe('TWKB varint reader', () => {
+  it('reads unsigned varints and zigzag integers of every length', async () => {
+    const { VarintReader } = await import('../src/render/twkb.js');
+    const values = [0, 1, -1, 63, -64, 64, 127, 128, -8191, 8191, 8192, 1 << 20, -(1 << 27), 2 ** 31 - 1, -(2 ** 31), 2 ** 31, 2 ** 40 + 3, -(2 ** 45)];
+    const bytes: number[] = [];
+    const put = (u: number) => {
+      do {
+        let b = u % 128;
+        u = Math.floor(u / 128);
+        if (u > 0) b |= 0x80;
+        bytes.push(b);
+      } while (u > 0);
+    };
+    for (const v of values) put(v < 0 ? -2 * v - 1 : 2 * v); // zigzag
+    for (const v of values.filter((x) => x >= 0)) put(v);
+    const r = new VarintReader(Uint8Array.from(bytes));
+    for (const v of values) expect(r.zigzag()).toBe(v);
+    for (const v of values.filter((x) => x >= 0)) expect(r.varint()).toBe(v);
+    expect(r.pos).toBe(bytes.length);
+  });
+});

@@ -185,12 +185,81 @@ function drawLines(g: SKRSContext2D, feats: Feature[], s: LineSymbolizer, t: Pat
   g.globalAlpha = 1;
 }
 
-function drawPoints(g: SKRSContext2D, feats: Feature[], s: PointSymbolizer): void {
+function partsOf(f: Feature): TwkbPart[] {
+  return (f.parts ??= decodeTwkb(f.buf.subarray(f.start, f.end)));
+}
+
+/**
+ * Where a feature's label (or point symbol, for a line or polygon) goes: the anchor PostGIS
+ * computed (polygons), else the first point, else the middle of the line's part within the map
+ * (by length along it: a long road is labelled where it is seen, not at its own middle kilometres
+ * away). null when none of the line is within the map.
+ */
+function anchorOf(f: Feature, width: number, height: number): [number, number] | null {
+  if (f.lx !== null && f.ly !== null) return [f.lx, f.ly];
+  const parts = partsOf(f);
+  for (const p of parts) if (p.kind === 1) return [p.rings[0][0], p.rings[0][1]];
+  // visible length of every segment (clipped to the map, Liang–Barsky), then the point at half of it
+  const segs: number[] = []; // x0, y0, x1, y1 of visible pieces
+  let total = 0;
+  for (const p of parts) {
+    if (p.kind !== 2) continue;
+    const r = p.rings[0];
+    for (let i = 2; i < r.length; i += 2) {
+      const c = clipSegment(r[i - 2], r[i - 1], r[i], r[i + 1], width, height);
+      if (!c) continue;
+      segs.push(...c);
+      total += Math.hypot(c[2] - c[0], c[3] - c[1]);
+    }
+  }
+  if (!segs.length) return null;
+  let half = total / 2;
+  for (let i = 0; i < segs.length; i += 4) {
+    const len = Math.hypot(segs[i + 2] - segs[i], segs[i + 3] - segs[i + 1]);
+    if (half <= len || i + 4 >= segs.length) {
+      const t = len > 0 ? Math.min(1, half / len) : 0;
+      return [segs[i] + t * (segs[i + 2] - segs[i]), segs[i + 1] + t * (segs[i + 3] - segs[i + 1])];
+    }
+    half -= len;
+  }
+  return null;
+}
+
+/** The part of segment (x0,y0)–(x1,y1) inside [0,w]×[0,h], or null. */
+function clipSegment(x0: number, y0: number, x1: number, y1: number, w: number, h: number): [number, number, number, number] | null {
+  const dx = x1 - x0;
+  const dy = y1 - y0;
+  let t0 = 0;
+  let t1 = 1;
+  for (const [p, q] of [[-dx, x0], [dx, w - x0], [-dy, y0], [dy, h - y0]]) {
+    if (p === 0) {
+      if (q < 0) return null;
+      continue;
+    }
+    const r = q / p;
+    if (p < 0) {
+      if (r > t1) return null;
+      if (r > t0) t0 = r;
+    } else {
+      if (r < t0) return null;
+      if (r < t1) t1 = r;
+    }
+  }
+  return [x0 + t0 * dx, y0 + t0 * dy, x0 + t1 * dx, y0 + t1 * dy];
+}
+
+function drawPoints(g: SKRSContext2D, feats: Feature[], s: PointSymbolizer, width: number, height: number): void {
   const centres: number[] = [];
   for (const f of feats) {
-    for (const part of (f.parts ??= decodeTwkb(f.buf.subarray(f.start, f.end)))) {
+    let anchored = false;
+    for (const part of partsOf(f)) {
       if (part.kind === 1) centres.push(part.rings[0][0], part.rings[0][1]);
-      else if (f.lx !== null && f.ly !== null) centres.push(f.lx, f.ly);
+      else if (!anchored) {
+        // one symbol per line or polygon feature
+        anchored = true;
+        const a = anchorOf(f, width, height);
+        if (a) centres.push(a[0], a[1]);
+      }
     }
   }
   const fill = s.fill ?? (s.stroke ? undefined : '#808080');
@@ -293,7 +362,7 @@ function toFeatures(rows: LayerRow[]): Feature[] {
 }
 
 /** Draw one layer's rules; its labels are collected for the end. */
-function paintLayer(g: SKRSContext2D, data: LayerData, labels: Label[]): void {
+function paintLayer(g: SKRSContext2D, data: LayerData, labels: Label[], width: number, height: number): void {
   const { rules, textRules } = data;
   const features = toFeatures(data.rows);
   const target: PathTarget = { area: new PathBytes(), line: new PathBytes() };
@@ -307,13 +376,14 @@ function paintLayer(g: SKRSContext2D, data: LayerData, labels: Label[]): void {
     for (const s of rule.symbolizers) {
       if (s.kind === 'polygon') drawPolygons(g, feats, s, target);
       else if (s.kind === 'line') drawLines(g, feats, s, target);
-      else if (s.kind === 'point') drawPoints(g, feats, s);
+      else if (s.kind === 'point') drawPoints(g, feats, s, width, height);
       else {
         const k = textRules.indexOf(s, t);
         t = k + 1;
         for (const f of feats) {
           const text = f.labels[k];
-          if (text && f.lx !== null && f.ly !== null) labels.push({ text, x: f.lx, y: f.ly, sym: s });
+          const a = text ? anchorOf(f, width, height) : null;
+          if (a) labels.push({ text: text!, x: a[0], y: a[1], sym: s });
         }
       }
     }
@@ -334,7 +404,7 @@ export function paintMap(layers: LayerData[], o: PaintOptions, timings?: Record<
   const labels: Label[] = [];
   pathMs = 0;
   const t0 = performance.now();
-  for (const data of layers) paintLayer(g, data, labels);
+  for (const data of layers) paintLayer(g, data, labels, o.width, o.height);
   drawLabels(g, labels, o.width, o.height);
   if (timings) {
     timings.path = (timings.path ?? 0) + pathMs;

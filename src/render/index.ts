@@ -82,6 +82,13 @@ export function resolveStyle(layer: Layer, name?: string): Style {
   return s;
 }
 
+/** Whether a layer's rows carry a PostGIS-computed anchor (lx, ly): polygon layers with labels or point symbols. */
+function polygonAnchors(layer: Layer, rules: Rule[]): boolean {
+  const gt = layer.geometryType;
+  if (gt === 'POINT' || gt === 'MULTIPOINT' || gt === 'LINESTRING' || gt === 'MULTILINESTRING') return false;
+  return rules.some((r) => r.symbolizers.some((s) => s.kind === 'text' || s.kind === 'point'));
+}
+
 /** Per-row bounding box of the geometry (from a LATERAL subquery), in polygon/line queries. */
 const BOX = '_gd_l._gd_box';
 
@@ -183,13 +190,19 @@ export function layerQuery(
   textRules.forEach((t, i) => {
     cols.push(fieldNames.has(t.label) ? `${quoteIdent(t.label)}::text AS l${i}` : `NULL::text AS l${i}`);
   });
-  if (textRules.length) {
-    const anchor = isPoint ? `ST_GeometryN(${g}, 1)` : `ST_PointOnSurface(${g})`;
-    const lp = approx && !isPoint ? `CASE WHEN ${g} @ ${fittedBox()} THEN ${fast(anchor)} ELSE ${exact(anchor)} END` : fast(anchor);
-    cols.push(`ST_X(${lp}) AS lx, ST_Y(${lp}) AS ly`);
+  // Anchors for labels and point symbols: points and lines get theirs from the screen geometry
+  // when drawn (src/render/draw.ts: a line's is the middle of its visible part), polygons a point
+  // on their surface from PostGIS, computed once per row (LATERAL … OFFSET 0).
+  const anchors = polygonAnchors(layer, rules);
+  let anchorJoin = '';
+  if (anchors) {
+    const lp = approx ? `CASE WHEN ${g} @ ${fittedBox()} THEN ${fast('_gd_a.p')} ELSE ${exact('_gd_a.p')} END` : fast('_gd_a.p');
+    anchorJoin = ` CROSS JOIN LATERAL (SELECT ${lp} AS p OFFSET 0) _gd_s`;
+    cols.push('ST_X(_gd_s.p) AS lx, ST_Y(_gd_s.p) AS ly');
   }
   const table = qualifiedTable(layer.schema, layer.table);
-  if (!reduce) return { text: `SELECT ${cols.join(', ')} FROM ${table} WHERE ${g} && ${env}`, values, textRules, approx };
+  const anchorJoins = anchors ? ` CROSS JOIN LATERAL (SELECT ST_PointOnSurface(${g}) AS p OFFSET 0) _gd_a${anchorJoin}` : '';
+  if (!reduce) return { text: `SELECT ${cols.join(', ')} FROM ${table}${anchorJoins} WHERE ${g} && ${env}`, values, textRules, approx };
   // Sub-pixel features (bounding box under a pixel, tested on the box in the layer's CRS, before
   // any transformation) are grouped on a one-pixel grid in the layer's CRS with plain arithmetic,
   // and only one point per grid cell is transformed and sent: a region-wide view of a dense layer
@@ -209,10 +222,10 @@ export function layerQuery(
     ruleAggs.push(`bool_or(r${i}) AS r${i}`);
   });
   const nulls = textRules.map((_, i) => `NULL::text AS l${i}`);
-  if (textRules.length) nulls.push('NULL::float8 AS lx, NULL::float8 AS ly');
+  if (anchors) nulls.push('NULL::float8 AS lx, NULL::float8 AS ly');
   const cellCentre = `ST_SetSRID(ST_MakePoint(${ox}::float8 + (gx + 0.5) * ${cell}::float8, ${oy}::float8 + (gy + 0.5) * ${cell}::float8), ${layer.srid})`;
   const text =
-    `SELECT ${cols.join(', ')} FROM ${table} ${lateral} WHERE ${g} && ${env} AND NOT ${small}\n` +
+    `SELECT ${cols.join(', ')} FROM ${table} ${lateral}${anchorJoins} WHERE ${g} && ${env} AND NOT ${small}\n` +
     `UNION ALL\n` +
     `SELECT ${twkb(fast(cellCentre))} AS g${[...ruleAggs, ...nulls].map((c) => `, ${c}`).join('')}\n` +
     `FROM (SELECT floor(((ST_XMin(${BOX}) + ST_XMax(${BOX})) / 2 - ${ox}::float8) / ${cell}::float8) AS gx,\n` +
@@ -270,9 +283,11 @@ function aggregated(text: string, rules: Rule[]): string {
 
 async function queryLayer(client: pg.PoolClient, layer: Layer, rules: Rule[], o: MapOptions, margin: number, pre?: { text: string; values: unknown[]; textRules: TextSymbolizer[] } | null): Promise<LayerData> {
   const gt = layer.geometryType;
+  // one row per feature when it carries labels or an anchor; else one row per rule combination
+  const labels = rules.some((r) => r.symbolizers.some((s) => s.kind === 'text')) || polygonAnchors(layer, rules);
+  // `pre` (an overview's query, sized TWKB) serves only rows without labels or anchors
+  if (labels) pre = null;
   const typicalSize = pre || gt === 'POINT' || gt === 'MULTIPOINT' ? null : await typicalFeatureSize(client, layer);
-  const labels = rules.some((r) => r.symbolizers.some((s) => s.kind === 'text'));
-  // `pre` (an overview's query) is only given without labels, with sized TWKB
   const projSlack = pre || layer.srid === o.epsg || o.exactReprojection ? undefined : await projAgreement(client, layer.srid, o.epsg, layer.extent ?? transformExtent(o.bbox, o.epsg, layer.srid));
   const q = pre ?? layerQuery(layer, rules, { epsg: o.epsg, bbox: o.bbox, width: o.width, height: o.height, margin, typicalSize, sizes: !labels, projSlack });
   if (o.timings && "approx" in q && q.approx) o.timings.approx = (o.timings.approx ?? 0) + 1;

@@ -18,11 +18,17 @@ export class VarintReader {
     return this.buf[this.pos++];
   }
   varint(): number {
-    let result = 0;
-    let shift = 0;
-    let b: number;
+    // one or two bytes for almost every value the renderer reads (deltas in tenths of a pixel)
+    const buf = this.buf;
+    let b = buf[this.pos++];
+    if (b < 0x80) return b;
+    let result = b & 0x7f;
+    b = buf[this.pos++];
+    if (b < 0x80) return result | (b << 7);
+    result |= (b & 0x7f) << 7;
+    let shift = 14;
     do {
-      b = this.buf[this.pos++];
+      b = buf[this.pos++];
       result += (b & 0x7f) * 2 ** shift;
       shift += 7;
     } while (b & 0x80);
@@ -30,7 +36,7 @@ export class VarintReader {
   }
   zigzag(): number {
     const v = this.varint();
-    return v % 2 === 1 ? -(v + 1) / 2 : v / 2;
+    return v < 0x80000000 ? (v >>> 1) ^ -(v & 1) : v % 2 === 1 ? -(v + 1) / 2 : v / 2;
   }
 }
 
