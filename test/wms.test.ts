@@ -587,6 +587,69 @@ describe('WMS layer groups', () => {
     expect(bad.statusCode).toBe(400);
     expect(bad.body).toContain('StyleNotDefined');
   });
+  it('GetLegendGraphic on a group stacks its members\' legends (title above each), advertised with its size', async () => {
+    const res = await get({ SERVICE: 'WMS', VERSION: '1.3.0', REQUEST: 'GetLegendGraphic', LAYER: 'squares_and_roads', FORMAT: 'image/png' });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.headers['content-type']).toBe('image/png');
+    const px = await pixels(res.rawPayload);
+    // the members' own legends, with their default styles
+    const sq = await get({ SERVICE: 'WMS', REQUEST: 'GetLegendGraphic', LAYER: 'squares', FORMAT: 'image/png' });
+    const rd = await get({ SERVICE: 'WMS', REQUEST: 'GetLegendGraphic', LAYER: 'roads', FORMAT: 'image/png' });
+    const sqMeta = await sharp(sq.rawPayload).metadata();
+    const rdMeta = await sharp(rd.rawPayload).metadata();
+    const titleRow = (px.info.height - sqMeta.height! - rdMeta.height!) / 2;
+    // height = both legends + one title row each
+    expect(titleRow).toBeGreaterThanOrEqual(12);
+    expect(titleRow).toBeLessThanOrEqual(24);
+    expect(px.info.width).toBeGreaterThanOrEqual(Math.max(sqMeta.width!, rdMeta.width!));
+    // drawing order: the squares (bottom layer) first, then the roads, each identical to its own legend
+    const crop = (buf: Buffer, top: number, w: number, h: number) => sharp(buf).extract({ left: 0, top, width: w, height: h }).ensureAlpha().raw().toBuffer();
+    const sqRaw = await sharp(sq.rawPayload).ensureAlpha().raw().toBuffer();
+    const rdRaw = await sharp(rd.rawPayload).ensureAlpha().raw().toBuffer();
+    expect((await crop(res.rawPayload, titleRow, sqMeta.width!, sqMeta.height!)).equals(sqRaw)).toBe(true);
+    expect((await crop(res.rawPayload, 2 * titleRow + sqMeta.height!, rdMeta.width!, rdMeta.height!)).equals(rdRaw)).toBe(true);
+    // the members' colours are there: the red square icon, the motorway and the departementale strokes
+    expect(isRed(px.at(14, titleRow + 14))).toBe(true);
+    const near = (c: number[], hex: string) => [0, 1, 2].every((k) => Math.abs(c[k] - parseInt(hex.slice(1 + 2 * k, 3 + 2 * k), 16)) < 24);
+    const found = (hex: string, y0: number, y1: number) => {
+      for (let y = y0; y < y1; y++) for (let x = 0; x < 30; x++) if (near(px.at(x, y), hex)) return true;
+      return false;
+    };
+    const roadsTop = 2 * titleRow + sqMeta.height!;
+    expect(found('#e8423f', roadsTop, roadsTop + 28)).toBe(true);
+    expect(found('#f2c94c', roadsTop + 4 * 24, roadsTop + 5 * 24 + 4)).toBe(true);
+    expect(found('#e8423f', 0, roadsTop)).toBe(false);
+    // each title row holds dark text pixels
+    for (const y0 of [0, titleRow + sqMeta.height!]) {
+      let dark = 0;
+      for (let y = y0; y < y0 + titleRow; y++) for (let x = 0; x < px.info.width; x++) if (px.at(x, y)[0] < 80) dark++;
+      expect(dark).toBeGreaterThan(20);
+    }
+    // at 1:1,000,000 the roads legend loses chemins and communales
+    const atScale = await get({ SERVICE: 'WMS', REQUEST: 'GetLegendGraphic', LAYER: 'squares_and_roads', FORMAT: 'image/png', SCALE: 1000000 });
+    expect((await sharp(atScale.rawPayload).metadata()).height).toBe(px.info.height - 2 * 24);
+    // styles other than default, and RULE, are refused
+    const badStyle = await get({ SERVICE: 'WMS', VERSION: '1.3.0', REQUEST: 'GetLegendGraphic', LAYER: 'squares_and_roads', STYLE: 'red', FORMAT: 'image/png' });
+    expect(badStyle.statusCode).toBe(400);
+    expect(badStyle.body).toContain('StyleNotDefined');
+    const badRule = await get({ SERVICE: 'WMS', VERSION: '1.3.0', REQUEST: 'GetLegendGraphic', LAYER: 'squares_and_roads', RULE: 'x', FORMAT: 'image/png' });
+    expect(badRule.statusCode).toBe(400);
+    expect(badRule.body).toContain('locator="rule"');
+    // capabilities advertise this legend, with the image's own size, in both versions
+    for (const version of ['1.3.0', '1.1.1']) {
+      const body = (await get({ SERVICE: 'WMS', REQUEST: 'GetCapabilities', VERSION: version })).body;
+      const at = body.indexOf('<Name>squares_and_roads</Name>');
+      const g = body.slice(at, body.indexOf('</Layer>', at));
+      const m = g.match(/<Style>\s*<Name>default<\/Name>[\s\S]*?<LegendURL width="(\d+)" height="(\d+)">[\s\S]*?xlink:href="([^"]+)"/);
+      expect(m, version).toBeTruthy();
+      expect([Number(m![1]), Number(m![2])]).toEqual([px.info.width, px.info.height]);
+      const href = new URL(m![3].replace(/&amp;/g, '&'));
+      expect(href.searchParams.get('LAYER')).toBe('squares_and_roads');
+      const viaUrl = await t.app.inject({ method: 'GET', url: `/wms${href.search}` });
+      expect(viaUrl.statusCode).toBe(200);
+      expect(viaUrl.rawPayload.equals(res.rawPayload)).toBe(true);
+    }
+  });
   it('GetFeatureInfo on a group answers for its queryable members', async () => {
     const res = await get({
       ...getMapParams('1.3.0', 'EPSG:2154', [890000, 6790000, 920000, 6820000]),

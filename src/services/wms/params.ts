@@ -6,7 +6,8 @@ import { kvpList, parseIntParam, parseNumberList, required, type Kvp } from '../
 import { resolveWmsCrs, type MapCrs } from '../../crs/index.js';
 import type { Extent, Layer } from '../../registry/types.js';
 import type { MapFormat, RenderLayer } from '../../render/index.js';
-import { checkStyleColumns, layerStyles, StyleError } from '../../render/style.js';
+import { checkStyleColumns, layerStyles, ruleActive, StyleError } from '../../render/style.js';
+import type { LegendPart } from '../../render/legend.js';
 import { parseSldLayers, type SldLayer } from '../../render/sld.js';
 import { FilterError } from '../../filter/errors.js';
 
@@ -95,6 +96,25 @@ function resolveGroup(ctx: AppContext, g: AppContext['config']['layerGroups'][nu
   if (ctx.registry.resolve(g.name)) return undefined;
   const members = g.layers.map((n) => ctx.registry.resolve(n)).filter((l): l is Layer => !!l && l.access.public);
   return members.length ? { name: g.name, title: g.title ?? g.name, abstract: g.abstract, members } : undefined;
+}
+
+/**
+ * The parts of a layer group's legend: each member with its default style (the one GetMap draws
+ * it with), in drawing order. With a scale, only the rules drawn at that scale, and members with
+ * none left are left out. Throws StyleError for a member whose style configuration is broken.
+ */
+export function groupLegendParts(group: LayerGroup, scale?: number): LegendPart[] {
+  const parts: LegendPart[] = [];
+  for (const layer of group.members) {
+    const ls = layerStyles(layer);
+    let style = ls.styles.get(ls.defaultName)!;
+    if (scale !== undefined) {
+      style = { ...style, rules: style.rules.filter((r) => ruleActive(r, scale)) };
+      if (!style.rules.some((r) => r.symbolizers.some((sym) => sym.kind !== 'text'))) continue;
+    }
+    parts.push({ layer, style });
+  }
+  return parts;
 }
 
 /** A LAYERS / QUERY_LAYERS entry: a layer, or a group's members. */
