@@ -11,6 +11,9 @@ import { transformPoint, transformExtent, resolveWmsCrs } from '../src/crs/index
 import { decodeTwkb } from '../src/render/twkb.js';
 import { parseStyle, StyleError } from '../src/render/style.js';
 import { renderMap } from '../src/render/index.js';
+import { ConfigError, validateConfig } from '../src/config/index.js';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 // A red 10 km square centred on (905000, 6805000) in Lambert-93, and a blue point far from it.
 const SQ = { minx: 900000, miny: 6800000, maxx: 910000, maxy: 6810000 };
@@ -552,6 +555,163 @@ describe('WMS SLD_BODY', () => {
       expect(res.body).toContain(want);
       expect(res.body).toContain('locator="sld_body"');
     }
+  });
+});
+
+describe('WMS SLD parameter (the URL of an SLD document)', () => {
+  const doc = (layer: string, colour: string) => `<?xml version="1.0" encoding="UTF-8"?>
+<StyledLayerDescriptor version="1.0.0" xmlns="http://www.opengis.net/sld" xmlns:ogc="http://www.opengis.net/ogc">
+  <NamedLayer><Name>${layer}</Name><UserStyle><Title>Fetched</Title><FeatureTypeStyle>
+    <Rule><PolygonSymbolizer><Fill><CssParameter name="fill">${colour}</CssParameter></Fill></PolygonSymbolizer></Rule>
+  </FeatureTypeStyle></UserStyle></NamedLayer>
+</StyledLayerDescriptor>`;
+  const bbox = [890000, 6790000, 920000, 6820000];
+  const hits = new Map<string, number>();
+  let server: http.Server;
+  let base = '';
+  let s: TestApp;
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      const p = new URL(req.url!, 'http://x').pathname;
+      hits.set(p, (hits.get(p) ?? 0) + 1);
+      const xml = (body: string) => res.writeHead(200, { 'content-type': 'application/vnd.ogc.sld+xml' }).end(body);
+      if (p === '/styles/green.sld' || p === '/outside/green.sld') return xml(doc('squares', '#00ff00'));
+      if (p === '/styles/magenta.sld') return xml(doc('squares', '#ff00ff'));
+      if (p === '/styles/unknown-layer.sld') return xml(doc('no_such_layer', '#00ff00'));
+      if (p === '/styles/redirect.sld') return res.writeHead(302, { location: `${base}/outside/green.sld` }).end();
+      if (p === '/styles/page.html') return res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>not a style</body></html>');
+      if (p === '/styles/big.sld') return xml(doc('squares', '#00ff00').replace('<Title>', `<!-- ${'x'.repeat(20000)} --><Title>`));
+      if (p === '/styles/big-chunked.sld') {
+        // no Content-Length: the limit must hold while reading
+        res.writeHead(200, { 'content-type': 'application/xml' });
+        for (let i = 0; i < 40; i++) res.write(`<!-- ${'y'.repeat(1000)} -->`);
+        return res.end(doc('squares', '#00ff00'));
+      }
+      if (p === '/styles/stalls.sld') {
+        // headers and a first chunk, then nothing: the timeout must cover the body
+        res.writeHead(200, { 'content-type': 'application/xml' });
+        return res.write('<StyledLayerDescriptor');
+      }
+      if (p === '/styles/silent.sld') return; // never answers
+      res.writeHead(404).end('not found');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    s = await makeTestApp({ ...config, wms: { sldUrl: { allowed: [`${base}/styles/`], timeoutMs: 1000, maxBytes: 16384, cacheSeconds: 60 } } });
+  }, 120_000);
+  afterAll(async () => {
+    await s?.close();
+    server?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+  });
+  const getS = (params: Record<string, string | number>) =>
+    s.app.inject({ method: 'GET', url: `/wms?${new URLSearchParams(Object.entries(params).map(([k, v]) => [k, String(v)]))}` });
+  const centre = async (buf: Buffer) => (await pixels(buf)).at(100, 100);
+
+  it('draws with the fetched document, as SLD_BODY would, and fetches it once for many requests', async () => {
+    const url = `${base}/styles/green.sld`;
+    const res = await getS({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), STYLES: 'red', SLD: url });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(await centre(res.rawPayload)).toEqual([0, 255, 0, 255]);
+    // identical to the same document sent in SLD_BODY
+    const body = await getS({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), STYLES: 'red', SLD_BODY: doc('squares', '#00ff00') });
+    expect(res.rawPayload.equals(body.rawPayload)).toBe(true);
+    // without LAYERS: the document's layers; in 1.1.1 too; and a form POST
+    const params: Record<string, string | number> = { ...getMapParams('1.1.1', 'EPSG:2154', bbox), SLD: url };
+    delete params.LAYERS;
+    delete params.STYLES;
+    const noLayers = await getS(params);
+    expect(noLayers.statusCode, noLayers.body).toBe(200);
+    expect(await centre(noLayers.rawPayload)).toEqual([0, 255, 0, 255]);
+    const post = await s.app.inject({
+      method: 'POST',
+      url: '/wms',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams(Object.entries({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), SLD: url }).map(([k, v]) => [k, String(v)])).toString(),
+    });
+    expect(post.statusCode, post.body).toBe(200);
+    expect(await centre(post.rawPayload)).toEqual([0, 255, 0, 255]);
+    // five more map requests (a client panning): still one fetch, from the cache
+    for (let i = 0; i < 5; i++) {
+      const b = bbox.map((v, k) => v + (k % 2 === 0 ? i * 1000 : 0));
+      expect((await getS({ ...getMapParams('1.3.0', 'EPSG:2154', b), SLD: url })).statusCode).toBe(200);
+    }
+    expect(hits.get('/styles/green.sld')).toBe(1);
+    // GetFeatureInfo accepts it too
+    const info = await getS({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), SLD: url, REQUEST: 'GetFeatureInfo', QUERY_LAYERS: 'squares', I: 100, J: 100, INFO_FORMAT: 'application/json' });
+    expect(info.statusCode, info.body).toBe(200);
+    expect(JSON.parse(info.body).features.length).toBe(1);
+  });
+  it('SLD_BODY wins over SLD, which is then not fetched', async () => {
+    const res = await getS({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), SLD: `${base}/styles/magenta.sld`, SLD_BODY: doc('squares', '#0000ff') });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(await centre(res.rawPayload)).toEqual([0, 0, 255, 255]);
+    expect(hits.get('/styles/magenta.sld')).toBeUndefined();
+  });
+  it('refuses SLD when disabled, and URLs that are not allowed, with InvalidParameterValue at sld, fetching nothing', async () => {
+    const disabled = await get({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), SLD: `${base}/styles/green.sld` });
+    expect(disabled.statusCode).toBe(400);
+    expect(disabled.body).toContain('InvalidParameterValue');
+    expect(disabled.body).toContain('locator="sld"');
+    expect(disabled.body).toContain('not enabled');
+    const before = [...hits.values()].reduce((a, b) => a + b, 0);
+    const refused = [
+      `${base}/outside/green.sld`,
+      `${base}/styles/../outside/green.sld`,
+      `${base}/styles/%2e%2e/outside/green.sld`,
+      `${base.replace('127.0.0.1', '127.0.0.1.nip.io')}/styles/green.sld`,
+      `http://user@${base.slice(7)}/styles/green.sld`,
+      `${base}.evil.example/styles/green.sld`,
+      'file:///etc/passwd',
+      'ftp://127.0.0.1/styles/green.sld',
+      'styles/green.sld',
+    ];
+    for (const url of refused) {
+      const res = await getS({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), SLD: url });
+      expect(res.statusCode, url).toBe(400);
+      expect(res.body, url).toContain('InvalidParameterValue');
+      expect(res.body, url).toContain('locator="sld"');
+    }
+    expect([...hits.values()].reduce((a, b) => a + b, 0)).toBe(before);
+  });
+  it('a document that cannot be fetched or is not an SLD is a clear exception at sld, never a 500 or a hang', async () => {
+    const cases: [string, number, string, RegExp][] = [
+      ['redirect.sld', 502, 'NoApplicableCode', /redirects are not followed/],
+      ['missing.sld', 502, 'NoApplicableCode', /HTTP 404/],
+      ['big.sld', 502, 'NoApplicableCode', /too large/],
+      ['big-chunked.sld', 502, 'NoApplicableCode', /too large/],
+      ['stalls.sld', 504, 'NoApplicableCode', /within 1000 ms/],
+      ['silent.sld', 504, 'NoApplicableCode', /within 1000 ms/],
+      ['page.html', 400, 'InvalidParameterValue', /not well-formed|root element must be StyledLayerDescriptor/],
+      ['unknown-layer.sld', 400, 'LayerNotDefined', /no_such_layer/],
+    ];
+    for (const [file, status, code, message] of cases) {
+      const res = await getS({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), SLD: `${base}/styles/${file}` });
+      expect(res.statusCode, `${file}: ${res.body}`).toBe(status);
+      expect(res.body, file).toContain(`code="${code}"`);
+      expect(res.body, file).toContain('locator="sld"');
+      expect(res.body, file).toMatch(message);
+    }
+    // the redirect's target (outside the allowed prefix) was never fetched
+    expect(hits.get('/outside/green.sld')).toBeUndefined();
+    // a failure is remembered briefly: asking again does not refetch at once
+    const again = await getS({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), SLD: `${base}/styles/missing.sld` });
+    expect(again.statusCode).toBe(502);
+    expect(hits.get('/styles/missing.sld')).toBe(1);
+    // EXCEPTIONS=INIMAGE gets an image, as for other GetMap errors
+    const img = await getS({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), SLD: `${base}/styles/missing.sld`, EXCEPTIONS: 'INIMAGE' });
+    expect(img.headers['content-type']).toBe('image/png');
+  });
+  it.skipIf(!canValidate)('its exception reports validate', async () => {
+    const e13 = (await getS({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), SLD: `${base}/styles/missing.sld` })).body;
+    const e11 = (await getS({ ...getMapParams('1.1.1', 'EPSG:2154', bbox), SLD: 'file:///etc/passwd' })).body;
+    for (const r of validateXml([e13, e11])) expect(r.valid, r.output).toBe(true);
+  });
+  it('the configuration takes http(s) prefixes only', async () => {
+    for (const allowed of [['ftp://x/'], ['https://u@h/'], []]) {
+      expect(() => validateConfig({ wms: { sldUrl: { allowed } } }), JSON.stringify(allowed)).toThrow(ConfigError);
+    }
+    expect(validateConfig({ wms: { sldUrl: { allowed: ['https://styles.example.org/sld/'] } } }).wms?.sldUrl?.allowed).toEqual(['https://styles.example.org/sld/']);
   });
 });
 

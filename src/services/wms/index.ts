@@ -48,7 +48,7 @@ function wmsError(e: unknown): unknown {
 async function getMap(req: OwsRequest): Promise<unknown> {
   const { ctx } = req;
   try {
-    const mp = parseMapParams(ctx, req.kvp, req.version);
+    const mp = await parseMapParams(ctx, req.kvp, req.version);
     // tiled WMS (src/services/wmts/tiled-wms.ts): a request that is exactly a grid tile comes from the tile cache
     const tiled = await tiledGetMap(req, mp);
     if (tiled) return tiled;
