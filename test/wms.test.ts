@@ -577,6 +577,12 @@ describe('WMS SLD parameter (the URL of an SLD document)', () => {
       const xml = (body: string) => res.writeHead(200, { 'content-type': 'application/vnd.ogc.sld+xml' }).end(body);
       if (p === '/styles/green.sld' || p === '/outside/green.sld') return xml(doc('squares', '#00ff00'));
       if (p === '/styles/magenta.sld') return xml(doc('squares', '#ff00ff'));
+      if (p === '/styles/latin1.sld') {
+        // ISO-8859-1, with a filter on an accented value: only decoded right does it select the square
+        const rule = '<Rule><ogc:Filter><ogc:PropertyIsEqualTo><ogc:PropertyName>nom</ogc:PropertyName><ogc:Literal>Carré rouge</ogc:Literal></ogc:PropertyIsEqualTo></ogc:Filter><PolygonSymbolizer><Fill><CssParameter name="fill">#00ff00</CssParameter></Fill></PolygonSymbolizer></Rule>';
+        const text = doc('squares', '#000000').replace('UTF-8', 'ISO-8859-1').replace(/<Rule>[\s\S]*<\/Rule>/, rule);
+        return res.writeHead(200, { 'content-type': 'application/xml' }).end(Buffer.from(text, 'latin1'));
+      }
       if (p === '/styles/unknown-layer.sld') return xml(doc('no_such_layer', '#00ff00'));
       if (p === '/styles/redirect.sld') return res.writeHead(302, { location: `${base}/outside/green.sld` }).end();
       if (p === '/styles/page.html') return res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>not a style</body></html>');
@@ -637,6 +643,9 @@ describe('WMS SLD parameter (the URL of an SLD document)', () => {
       expect((await getS({ ...getMapParams('1.3.0', 'EPSG:2154', b), SLD: url })).statusCode).toBe(200);
     }
     expect(hits.get('/styles/green.sld')).toBe(1);
+    const latin1 = await getS({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), SLD: `${base}/styles/latin1.sld` });
+    expect(latin1.statusCode, latin1.body).toBe(200);
+    expect(await centre(latin1.rawPayload)).toEqual([0, 255, 0, 255]);
     // GetFeatureInfo accepts it too
     const info = await getS({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), SLD: url, REQUEST: 'GetFeatureInfo', QUERY_LAYERS: 'squares', I: 100, J: 100, INFO_FORMAT: 'application/json' });
     expect(info.statusCode, info.body).toBe(200);

@@ -118,7 +118,10 @@ async function download(url: URL, o: SldUrlOptions): Promise<string> {
         chunks.push(value);
       }
     }
-    return Buffer.concat(chunks).toString('utf8');
+    const bytes = Buffer.concat(chunks);
+    // UTF-8 unless the XML declaration says Latin-1 (as some desktop tools still write)
+    const enc = /^\s*<\?xml[^>]*encoding\s*=\s*["']([\w.-]+)["']/i.exec(bytes.subarray(0, 200).toString('latin1'))?.[1].toLowerCase();
+    return enc && /^(iso-8859-1|latin-?1|windows-1252|cp1252)$/.test(enc) ? new TextDecoder('windows-1252').decode(bytes) : bytes.toString('utf8');
   } catch (e) {
     if (timedOut) throw new FetchFailed(`no complete answer within ${o.timeoutMs} ms`, 504);
     if (e instanceof FetchFailed) throw e;
