@@ -668,6 +668,7 @@ describe('WMS SLD parameter (the URL of an SLD document)', () => {
       `${base}/outside/green.sld`,
       `${base}/styles/../outside/green.sld`,
       `${base}/styles/%2e%2e/outside/green.sld`,
+      `${base}/styles\\..\\outside/green.sld`,
       `${base.replace('127.0.0.1', '127.0.0.1.nip.io')}/styles/green.sld`,
       `http://user@${base.slice(7)}/styles/green.sld`,
       `${base}.evil.example/styles/green.sld`,
