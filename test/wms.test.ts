@@ -11,6 +11,9 @@ import { transformPoint, transformExtent, resolveWmsCrs } from '../src/crs/index
 import { decodeTwkb } from '../src/render/twkb.js';
 import { parseStyle, StyleError } from '../src/render/style.js';
 import { renderMap } from '../src/render/index.js';
+import { ConfigError, validateConfig } from '../src/config/index.js';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 // A red 10 km square centred on (905000, 6805000) in Lambert-93, and a blue point far from it.
 const SQ = { minx: 900000, miny: 6800000, maxx: 910000, maxy: 6810000 };
@@ -555,6 +558,173 @@ describe('WMS SLD_BODY', () => {
   });
 });
 
+describe('WMS SLD parameter (the URL of an SLD document)', () => {
+  const doc = (layer: string, colour: string) => `<?xml version="1.0" encoding="UTF-8"?>
+<StyledLayerDescriptor version="1.0.0" xmlns="http://www.opengis.net/sld" xmlns:ogc="http://www.opengis.net/ogc">
+  <NamedLayer><Name>${layer}</Name><UserStyle><Title>Fetched</Title><FeatureTypeStyle>
+    <Rule><PolygonSymbolizer><Fill><CssParameter name="fill">${colour}</CssParameter></Fill></PolygonSymbolizer></Rule>
+  </FeatureTypeStyle></UserStyle></NamedLayer>
+</StyledLayerDescriptor>`;
+  const bbox = [890000, 6790000, 920000, 6820000];
+  const hits = new Map<string, number>();
+  let server: http.Server;
+  let base = '';
+  let s: TestApp;
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      const p = new URL(req.url!, 'http://x').pathname;
+      hits.set(p, (hits.get(p) ?? 0) + 1);
+      const xml = (body: string) => res.writeHead(200, { 'content-type': 'application/vnd.ogc.sld+xml' }).end(body);
+      if (p === '/styles/green.sld' || p === '/outside/green.sld') return xml(doc('squares', '#00ff00'));
+      if (p === '/styles/magenta.sld') return xml(doc('squares', '#ff00ff'));
+      if (p === '/styles/latin1.sld') {
+        // ISO-8859-1, with a filter on an accented value: only decoded right does it select the square
+        const rule = '<Rule><ogc:Filter><ogc:PropertyIsEqualTo><ogc:PropertyName>nom</ogc:PropertyName><ogc:Literal>Carré rouge</ogc:Literal></ogc:PropertyIsEqualTo></ogc:Filter><PolygonSymbolizer><Fill><CssParameter name="fill">#00ff00</CssParameter></Fill></PolygonSymbolizer></Rule>';
+        const text = doc('squares', '#000000').replace('UTF-8', 'ISO-8859-1').replace(/<Rule>[\s\S]*<\/Rule>/, rule);
+        return res.writeHead(200, { 'content-type': 'application/xml' }).end(Buffer.from(text, 'latin1'));
+      }
+      if (p === '/styles/unknown-layer.sld') return xml(doc('no_such_layer', '#00ff00'));
+      if (p === '/styles/redirect.sld') return res.writeHead(302, { location: `${base}/outside/green.sld` }).end();
+      if (p === '/styles/page.html') return res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>not a style</body></html>');
+      if (p === '/styles/big.sld') return xml(doc('squares', '#00ff00').replace('<Title>', `<!-- ${'x'.repeat(20000)} --><Title>`));
+      if (p === '/styles/big-chunked.sld') {
+        // no Content-Length: the limit must hold while reading
+        res.writeHead(200, { 'content-type': 'application/xml' });
+        for (let i = 0; i < 40; i++) res.write(`<!-- ${'y'.repeat(1000)} -->`);
+        return res.end(doc('squares', '#00ff00'));
+      }
+      if (p === '/styles/stalls.sld') {
+        // headers and a first chunk, then nothing: the timeout must cover the body
+        res.writeHead(200, { 'content-type': 'application/xml' });
+        return res.write('<StyledLayerDescriptor');
+      }
+      if (p === '/styles/silent.sld') return; // never answers
+      res.writeHead(404).end('not found');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    s = await makeTestApp({ ...config, wms: { sldUrl: { allowed: [`${base}/styles/`], timeoutMs: 1000, maxBytes: 16384, cacheSeconds: 60 } } });
+  }, 120_000);
+  afterAll(async () => {
+    await s?.close();
+    server?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+  });
+  const getS = (params: Record<string, string | number>) =>
+    s.app.inject({ method: 'GET', url: `/wms?${new URLSearchParams(Object.entries(params).map(([k, v]) => [k, String(v)]))}` });
+  const centre = async (buf: Buffer) => (await pixels(buf)).at(100, 100);
+
+  it('draws with the fetched document, as SLD_BODY would, and fetches it once for many requests', async () => {
+    const url = `${base}/styles/green.sld`;
+    const res = await getS({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), STYLES: 'red', SLD: url });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(await centre(res.rawPayload)).toEqual([0, 255, 0, 255]);
+    // identical to the same document sent in SLD_BODY
+    const body = await getS({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), STYLES: 'red', SLD_BODY: doc('squares', '#00ff00') });
+    expect(res.rawPayload.equals(body.rawPayload)).toBe(true);
+    // without LAYERS: the document's layers; in 1.1.1 too; and a form POST
+    const params: Record<string, string | number> = { ...getMapParams('1.1.1', 'EPSG:2154', bbox), SLD: url };
+    delete params.LAYERS;
+    delete params.STYLES;
+    const noLayers = await getS(params);
+    expect(noLayers.statusCode, noLayers.body).toBe(200);
+    expect(await centre(noLayers.rawPayload)).toEqual([0, 255, 0, 255]);
+    const post = await s.app.inject({
+      method: 'POST',
+      url: '/wms',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams(Object.entries({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), SLD: url }).map(([k, v]) => [k, String(v)])).toString(),
+    });
+    expect(post.statusCode, post.body).toBe(200);
+    expect(await centre(post.rawPayload)).toEqual([0, 255, 0, 255]);
+    // five more map requests (a client panning): still one fetch, from the cache
+    for (let i = 0; i < 5; i++) {
+      const b = bbox.map((v, k) => v + (k % 2 === 0 ? i * 1000 : 0));
+      expect((await getS({ ...getMapParams('1.3.0', 'EPSG:2154', b), SLD: url })).statusCode).toBe(200);
+    }
+    expect(hits.get('/styles/green.sld')).toBe(1);
+    const latin1 = await getS({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), SLD: `${base}/styles/latin1.sld` });
+    expect(latin1.statusCode, latin1.body).toBe(200);
+    expect(await centre(latin1.rawPayload)).toEqual([0, 255, 0, 255]);
+    // GetFeatureInfo accepts it too
+    const info = await getS({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), SLD: url, REQUEST: 'GetFeatureInfo', QUERY_LAYERS: 'squares', I: 100, J: 100, INFO_FORMAT: 'application/json' });
+    expect(info.statusCode, info.body).toBe(200);
+    expect(JSON.parse(info.body).features.length).toBe(1);
+  });
+  it('SLD_BODY wins over SLD, which is then not fetched', async () => {
+    const res = await getS({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), SLD: `${base}/styles/magenta.sld`, SLD_BODY: doc('squares', '#0000ff') });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(await centre(res.rawPayload)).toEqual([0, 0, 255, 255]);
+    expect(hits.get('/styles/magenta.sld')).toBeUndefined();
+  });
+  it('refuses SLD when disabled, and URLs that are not allowed, with InvalidParameterValue at sld, fetching nothing', async () => {
+    const disabled = await get({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), SLD: `${base}/styles/green.sld` });
+    expect(disabled.statusCode).toBe(400);
+    expect(disabled.body).toContain('InvalidParameterValue');
+    expect(disabled.body).toContain('locator="sld"');
+    expect(disabled.body).toContain('not enabled');
+    const before = [...hits.values()].reduce((a, b) => a + b, 0);
+    const refused = [
+      `${base}/outside/green.sld`,
+      `${base}/styles/../outside/green.sld`,
+      `${base}/styles/%2e%2e/outside/green.sld`,
+      `${base}/styles\\..\\outside/green.sld`,
+      `${base.replace('127.0.0.1', '127.0.0.1.nip.io')}/styles/green.sld`,
+      `http://user@${base.slice(7)}/styles/green.sld`,
+      `${base}.evil.example/styles/green.sld`,
+      'file:///etc/passwd',
+      'ftp://127.0.0.1/styles/green.sld',
+      'styles/green.sld',
+    ];
+    for (const url of refused) {
+      const res = await getS({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), SLD: url });
+      expect(res.statusCode, url).toBe(400);
+      expect(res.body, url).toContain('InvalidParameterValue');
+      expect(res.body, url).toContain('locator="sld"');
+    }
+    expect([...hits.values()].reduce((a, b) => a + b, 0)).toBe(before);
+  });
+  it('a document that cannot be fetched or is not an SLD is a clear exception at sld, never a 500 or a hang', async () => {
+    const cases: [string, number, string, RegExp][] = [
+      ['redirect.sld', 502, 'NoApplicableCode', /redirects are not followed/],
+      ['missing.sld', 502, 'NoApplicableCode', /HTTP 404/],
+      ['big.sld', 502, 'NoApplicableCode', /too large/],
+      ['big-chunked.sld', 502, 'NoApplicableCode', /too large/],
+      ['stalls.sld', 504, 'NoApplicableCode', /within 1000 ms/],
+      ['silent.sld', 504, 'NoApplicableCode', /within 1000 ms/],
+      ['page.html', 400, 'InvalidParameterValue', /not well-formed|root element must be StyledLayerDescriptor/],
+      ['unknown-layer.sld', 400, 'LayerNotDefined', /no_such_layer/],
+    ];
+    for (const [file, status, code, message] of cases) {
+      const res = await getS({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), SLD: `${base}/styles/${file}` });
+      expect(res.statusCode, `${file}: ${res.body}`).toBe(status);
+      expect(res.body, file).toContain(`code="${code}"`);
+      expect(res.body, file).toContain('locator="sld"');
+      expect(res.body, file).toMatch(message);
+    }
+    // the redirect's target (outside the allowed prefix) was never fetched
+    expect(hits.get('/outside/green.sld')).toBeUndefined();
+    // a failure is remembered briefly: asking again does not refetch at once
+    const again = await getS({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), SLD: `${base}/styles/missing.sld` });
+    expect(again.statusCode).toBe(502);
+    expect(hits.get('/styles/missing.sld')).toBe(1);
+    // EXCEPTIONS=INIMAGE gets an image, as for other GetMap errors
+    const img = await getS({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), SLD: `${base}/styles/missing.sld`, EXCEPTIONS: 'INIMAGE' });
+    expect(img.headers['content-type']).toBe('image/png');
+  });
+  it.skipIf(!canValidate)('its exception reports validate', async () => {
+    const e13 = (await getS({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), SLD: `${base}/styles/missing.sld` })).body;
+    const e11 = (await getS({ ...getMapParams('1.1.1', 'EPSG:2154', bbox), SLD: 'file:///etc/passwd' })).body;
+    for (const r of validateXml([e13, e11])) expect(r.valid, r.output).toBe(true);
+  });
+  it('the configuration takes http(s) prefixes only', async () => {
+    for (const allowed of [['ftp://x/'], ['https://u@h/'], []]) {
+      expect(() => validateConfig({ wms: { sldUrl: { allowed } } }), JSON.stringify(allowed)).toThrow(ConfigError);
+    }
+    expect(validateConfig({ wms: { sldUrl: { allowed: ['https://styles.example.org/sld/'] } } }).wms?.sldUrl?.allowed).toEqual(['https://styles.example.org/sld/']);
+  });
+});
+
 describe('WMS layer groups', () => {
   it('are advertised as named layers over their members, without unpublished members or empty groups', async () => {
     for (const version of ['1.3.0', '1.1.1']) {
@@ -586,6 +756,69 @@ describe('WMS layer groups', () => {
     const bad = await get({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), LAYERS: 'squares_and_roads', STYLES: 'red' });
     expect(bad.statusCode).toBe(400);
     expect(bad.body).toContain('StyleNotDefined');
+  });
+  it('GetLegendGraphic on a group stacks its members\' legends (title above each), advertised with its size', async () => {
+    const res = await get({ SERVICE: 'WMS', VERSION: '1.3.0', REQUEST: 'GetLegendGraphic', LAYER: 'squares_and_roads', FORMAT: 'image/png' });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.headers['content-type']).toBe('image/png');
+    const px = await pixels(res.rawPayload);
+    // the members' own legends, with their default styles
+    const sq = await get({ SERVICE: 'WMS', REQUEST: 'GetLegendGraphic', LAYER: 'squares', FORMAT: 'image/png' });
+    const rd = await get({ SERVICE: 'WMS', REQUEST: 'GetLegendGraphic', LAYER: 'roads', FORMAT: 'image/png' });
+    const sqMeta = await sharp(sq.rawPayload).metadata();
+    const rdMeta = await sharp(rd.rawPayload).metadata();
+    const titleRow = (px.info.height - sqMeta.height! - rdMeta.height!) / 2;
+    // height = both legends + one title row each
+    expect(titleRow).toBeGreaterThanOrEqual(12);
+    expect(titleRow).toBeLessThanOrEqual(24);
+    expect(px.info.width).toBeGreaterThanOrEqual(Math.max(sqMeta.width!, rdMeta.width!));
+    // drawing order: the squares (bottom layer) first, then the roads, each identical to its own legend
+    const crop = (buf: Buffer, top: number, w: number, h: number) => sharp(buf).extract({ left: 0, top, width: w, height: h }).ensureAlpha().raw().toBuffer();
+    const sqRaw = await sharp(sq.rawPayload).ensureAlpha().raw().toBuffer();
+    const rdRaw = await sharp(rd.rawPayload).ensureAlpha().raw().toBuffer();
+    expect((await crop(res.rawPayload, titleRow, sqMeta.width!, sqMeta.height!)).equals(sqRaw)).toBe(true);
+    expect((await crop(res.rawPayload, 2 * titleRow + sqMeta.height!, rdMeta.width!, rdMeta.height!)).equals(rdRaw)).toBe(true);
+    // the members' colours are there: the red square icon, the motorway and the departementale strokes
+    expect(isRed(px.at(14, titleRow + 14))).toBe(true);
+    const near = (c: number[], hex: string) => [0, 1, 2].every((k) => Math.abs(c[k] - parseInt(hex.slice(1 + 2 * k, 3 + 2 * k), 16)) < 24);
+    const found = (hex: string, y0: number, y1: number) => {
+      for (let y = y0; y < y1; y++) for (let x = 0; x < 30; x++) if (near(px.at(x, y), hex)) return true;
+      return false;
+    };
+    const roadsTop = 2 * titleRow + sqMeta.height!;
+    expect(found('#e8423f', roadsTop, roadsTop + 28)).toBe(true);
+    expect(found('#f2c94c', roadsTop + 4 * 24, roadsTop + 5 * 24 + 4)).toBe(true);
+    expect(found('#e8423f', 0, roadsTop)).toBe(false);
+    // each title row holds dark text pixels
+    for (const y0 of [0, titleRow + sqMeta.height!]) {
+      let dark = 0;
+      for (let y = y0; y < y0 + titleRow; y++) for (let x = 0; x < px.info.width; x++) if (px.at(x, y)[0] < 80) dark++;
+      expect(dark).toBeGreaterThan(20);
+    }
+    // at 1:1,000,000 the roads legend loses chemins and communales
+    const atScale = await get({ SERVICE: 'WMS', REQUEST: 'GetLegendGraphic', LAYER: 'squares_and_roads', FORMAT: 'image/png', SCALE: 1000000 });
+    expect((await sharp(atScale.rawPayload).metadata()).height).toBe(px.info.height - 2 * 24);
+    // styles other than default, and RULE, are refused
+    const badStyle = await get({ SERVICE: 'WMS', VERSION: '1.3.0', REQUEST: 'GetLegendGraphic', LAYER: 'squares_and_roads', STYLE: 'red', FORMAT: 'image/png' });
+    expect(badStyle.statusCode).toBe(400);
+    expect(badStyle.body).toContain('StyleNotDefined');
+    const badRule = await get({ SERVICE: 'WMS', VERSION: '1.3.0', REQUEST: 'GetLegendGraphic', LAYER: 'squares_and_roads', RULE: 'x', FORMAT: 'image/png' });
+    expect(badRule.statusCode).toBe(400);
+    expect(badRule.body).toContain('locator="rule"');
+    // capabilities advertise this legend, with the image's own size, in both versions
+    for (const version of ['1.3.0', '1.1.1']) {
+      const body = (await get({ SERVICE: 'WMS', REQUEST: 'GetCapabilities', VERSION: version })).body;
+      const at = body.indexOf('<Name>squares_and_roads</Name>');
+      const g = body.slice(at, body.indexOf('</Layer>', at));
+      const m = g.match(/<Style>\s*<Name>default<\/Name>[\s\S]*?<LegendURL width="(\d+)" height="(\d+)">[\s\S]*?xlink:href="([^"]+)"/);
+      expect(m, version).toBeTruthy();
+      expect([Number(m![1]), Number(m![2])]).toEqual([px.info.width, px.info.height]);
+      const href = new URL(m![3].replace(/&amp;/g, '&'));
+      expect(href.searchParams.get('LAYER')).toBe('squares_and_roads');
+      const viaUrl = await t.app.inject({ method: 'GET', url: `/wms${href.search}` });
+      expect(viaUrl.statusCode).toBe(200);
+      expect(viaUrl.rawPayload.equals(res.rawPayload)).toBe(true);
+    }
   });
   it('GetFeatureInfo on a group answers for its queryable members', async () => {
     const res = await get({

@@ -87,6 +87,8 @@ export interface Config {
   overviews?: Record<string, unknown>;
   /** undefined = publish every spatial table. */
   layers?: LayerConfig[];
+  /** WMS options: `sldUrl` enables the GetMap SLD parameter for URLs under the listed prefixes (defaults in src/services/wms/sld-url.ts). */
+  wms?: { sldUrl?: { allowed: string[]; timeoutMs?: number; maxBytes?: number; cacheSeconds?: number } };
   /** WMS layer groups (name → member layers, bottom first). */
   layerGroups: { name: string; title?: string; abstract?: string; layers: string[] }[];
   /** Path of the file the config came from, if any. */
@@ -222,6 +224,7 @@ export function validateConfig(raw: unknown, source?: string): Config {
     tiles: c.tiles,
     overviews: c.overviews,
     layers: c.layers,
+    wms: c.wms,
     layerGroups: (c.layerGroups ?? []).map((g: any) => ({ name: g.name, title: g.title, abstract: g.abstract, layers: g.layers })),
     catalog: c.catalog,
     source,

@@ -80,6 +80,18 @@ function drawIcon(g: SKRSContext2D, syms: Symbolizer[], x: number, y: number, w:
   }
 }
 
+function drawLegend(g: SKRSContext2D, style: Style, layer: Layer, icon: { width: number; height: number }, top: number): void {
+  const es = entries(style);
+  es.forEach((e, i) => {
+    const y = top + PAD + i * (icon.height + PAD);
+    drawIcon(g, e.symbolizers, PAD, y, icon.width, icon.height);
+    g.font = FONT;
+    g.fillStyle = '#000000';
+    g.textBaseline = 'middle';
+    g.fillText(es.length > 1 ? e.title : layer.title, PAD * 2 + icon.width, y + icon.height / 2);
+  });
+}
+
 /** Render the legend of a style as PNG. */
 export async function renderLegend(style: Style, layer: Layer, icon = { width: 20, height: 20 }): Promise<Buffer> {
   const size = legendSize(style, layer, icon);
@@ -87,14 +99,53 @@ export async function renderLegend(style: Style, layer: Layer, icon = { width: 2
   const g = canvas.getContext('2d');
   g.fillStyle = '#ffffff';
   g.fillRect(0, 0, size.width, size.height);
-  const es = entries(style);
-  es.forEach((e, i) => {
-    const y = PAD + i * (icon.height + PAD);
-    drawIcon(g, e.symbolizers, PAD, y, icon.width, icon.height);
-    g.font = FONT;
+  drawLegend(g, style, layer, icon, 0);
+  return canvas.encode('png');
+}
+
+/** One member of a layer group's legend: the layer and the style it is drawn with. */
+export interface LegendPart {
+  layer: Layer;
+  style: Style;
+}
+
+const TITLE_FONT = 'bold 12px "DejaVu Sans", sans-serif';
+/** Height of a member's title row above its legend. */
+export const GROUP_TITLE_HEIGHT = 18;
+
+/**
+ * Size of a layer group's legend: per member, in the order given, a title row
+ * (GROUP_TITLE_HEIGHT) above that member's own legend (legendSize).
+ */
+export function groupLegendSize(parts: LegendPart[], icon = { width: 20, height: 20 }): { width: number; height: number } {
+  measurer.font = TITLE_FONT;
+  let width = 1;
+  let height = 0;
+  for (const p of parts) {
+    const s = legendSize(p.style, p.layer, icon);
+    measurer.font = TITLE_FONT;
+    width = Math.max(width, s.width, Math.ceil(PAD * 2 + measurer.measureText(p.layer.title).width));
+    height += GROUP_TITLE_HEIGHT + s.height;
+  }
+  return { width, height: Math.max(1, height) };
+}
+
+/** Render a layer group's legend as one PNG: each member's title above its legend, stacked in the order given. */
+export async function renderGroupLegend(parts: LegendPart[], icon = { width: 20, height: 20 }): Promise<Buffer> {
+  const size = groupLegendSize(parts, icon);
+  const canvas = createCanvas(size.width, size.height);
+  const g = canvas.getContext('2d');
+  g.fillStyle = '#ffffff';
+  g.fillRect(0, 0, size.width, size.height);
+  let top = 0;
+  for (const p of parts) {
+    g.font = TITLE_FONT;
     g.fillStyle = '#000000';
     g.textBaseline = 'middle';
-    g.fillText(es.length > 1 ? e.title : layer.title, PAD * 2 + icon.width, y + icon.height / 2);
-  });
+    g.fillText(p.layer.title, PAD, top + GROUP_TITLE_HEIGHT / 2 + 1);
+    top += GROUP_TITLE_HEIGHT;
+    drawLegend(g, p.style, p.layer, icon, top);
+    top += legendSize(p.style, p.layer, icon).height;
+  }
   return canvas.encode('png');
 }

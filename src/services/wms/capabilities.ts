@@ -4,8 +4,8 @@ import { XmlWriter } from '../../ows/xml.js';
 import { ADVERTISED_CRS, OGC_PIXEL_SIZE, resolveWmsCrs, transformExtent } from '../../crs/index.js';
 import type { Extent, Layer } from '../../registry/types.js';
 import { defaultStyleFor, layerStyles, type LayerStyles, type Style } from '../../render/style.js';
-import { legendSize } from '../../render/legend.js';
-import { ADVERTISED_FORMATS, layerGroups, publishedLayers, type LayerGroup } from './params.js';
+import { groupLegendSize, legendSize } from '../../render/legend.js';
+import { ADVERTISED_FORMATS, groupLegendParts, layerGroups, publishedLayers, type LayerGroup } from './params.js';
 
 export const INFO_FORMATS = ['text/plain', 'text/html', 'application/json', 'application/vnd.ogc.gml'];
 
@@ -164,7 +164,7 @@ export function capabilities(ctx: AppContext, version: string, base: string): st
   if (rootExtent) geoBox(w, rootExtent, v13);
   if (rootExtent) for (const [code, e] of boxes({ extent: rootExtent, srid: 4326 })) bbox(w, code, e, v13);
   for (const l of layers) layerElement(w, l, v13, base, online);
-  for (const g of layerGroups(ctx)) groupElement(w, g, v13);
+  for (const g of layerGroups(ctx)) groupElement(w, g, v13, base, online);
   w.end(); // root Layer
   w.end(); // Capability
   w.end();
@@ -197,7 +197,7 @@ function bbox(w: XmlWriter, code: string, e: Extent, v13: boolean): void {
 }
 
 /** A layer group: a named layer over the union of its members' extents (members stay listed on their own). */
-function groupElement(w: XmlWriter, g: LayerGroup, v13: boolean): void {
+function groupElement(w: XmlWriter, g: LayerGroup, v13: boolean, base: string, online: (href: string) => void): void {
   w.start('Layer', { queryable: g.members.some((l) => l.queryable) ? 1 : 0, opaque: 0 });
   w.el('Name', g.name);
   w.el('Title', g.title);
@@ -207,6 +207,23 @@ function groupElement(w: XmlWriter, g: LayerGroup, v13: boolean): void {
     geoBox(w, e, v13);
     for (const [code, b] of boxes({ extent: e, srid: 4326 })) bbox(w, code, b, v13);
   }
+  // one style, its members' default styles, whose legend stacks theirs (GetLegendGraphic LAYER=<group>)
+  w.start('Style');
+  w.el('Name', 'default');
+  w.el('Title', `${g.title} (default styles of its layers)`);
+  let size: { width: number; height: number } | undefined;
+  try {
+    size = groupLegendSize(groupLegendParts(g));
+  } catch {
+    // a member's style configuration is broken (logged at start): no legend to advertise
+  }
+  if (size) {
+    w.start('LegendURL', { width: size.width, height: size.height });
+    w.el('Format', 'image/png');
+    online(`${base}/wms?SERVICE=WMS&VERSION=${v13 ? '1.3.0' : '1.1.1'}&REQUEST=GetLegendGraphic&FORMAT=image/png&LAYER=${encodeURIComponent(g.name)}&STYLE=default`);
+    w.end();
+  }
+  w.end();
   w.end();
 }
 

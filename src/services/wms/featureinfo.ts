@@ -24,7 +24,7 @@ interface LayerResult {
 }
 
 export async function getFeatureInfo(ctx: AppContext, kvp: Kvp, version: string): Promise<{ body: string; contentType: string }> {
-  const mp = parseMapParams(ctx, kvp, version, { forInfo: true });
+  const mp = await parseMapParams(ctx, kvp, version, { forInfo: true });
   const infoFormat = (kvp.INFO_FORMAT ?? 'text/plain').trim();
   const fmt = INFO_FORMATS.find((f) => f === infoFormat.toLowerCase()) ?? (/gml/i.test(infoFormat) ? 'application/vnd.ogc.gml' : /geo\+?json|json/i.test(infoFormat) ? 'application/json' : undefined);
   if (!fmt) throw new OwsException('InvalidFormat', `INFO_FORMAT '${infoFormat}' is not supported (supported: ${INFO_FORMATS.join(', ')})`, 'info_format');

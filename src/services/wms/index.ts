@@ -9,13 +9,13 @@ import { OwsException } from '../../ows/exceptions.js';
 import { parseIntParam, required, type Kvp } from '../../ows/kvp.js';
 import { registerOwsService, type OwsRequest } from '../../ows/service.js';
 import { encodeCanvas, renderMap, RenderTimeout, StyleNotFound, resolveStyle, type MapFormat } from '../../render/index.js';
-import { renderLegend } from '../../render/legend.js';
+import { renderGroupLegend, renderLegend } from '../../render/legend.js';
 import { QueueFull, RenderGate } from '../../render/queue.js';
 import { layerStyles, ruleActive, StyleError } from '../../render/style.js';
 import { capabilities } from './capabilities.js';
 import { getFeatureInfo } from './featureinfo.js';
 import { tiledGetMap } from '../wmts/tiled-wms.js';
-import { CONTENT_TYPE, exceptionMode, findLayer, parseBgcolor, parseBool, parseFormat, parseMapParams } from './params.js';
+import { CONTENT_TYPE, exceptionMode, findLayers, groupLegendParts, parseBgcolor, parseBool, parseFormat, parseMapParams } from './params.js';
 
 // keyed by the app's config object: OWS requests get a per-request ctx (a registry view), the config stays the same
 const gates = new WeakMap<object, RenderGate>();
@@ -48,7 +48,7 @@ function wmsError(e: unknown): unknown {
 async function getMap(req: OwsRequest): Promise<unknown> {
   const { ctx } = req;
   try {
-    const mp = parseMapParams(ctx, req.kvp, req.version);
+    const mp = await parseMapParams(ctx, req.kvp, req.version);
     // tiled WMS (src/services/wmts/tiled-wms.ts): a request that is exactly a grid tile comes from the tile cache
     const tiled = await tiledGetMap(req, mp);
     if (tiled) return tiled;
@@ -73,11 +73,36 @@ async function getMap(req: OwsRequest): Promise<unknown> {
   }
 }
 
+function legendScale(kvp: Kvp): number | undefined {
+  if (!kvp.SCALE) return undefined;
+  const scale = Number(kvp.SCALE);
+  if (!Number.isFinite(scale) || scale <= 0) throw new OwsException('InvalidParameterValue', `SCALE must be a positive number, got '${kvp.SCALE}'`, 'scale');
+  return scale;
+}
+
 async function getLegendGraphic(req: OwsRequest): Promise<unknown> {
   const { ctx, kvp } = req;
-  const layer = findLayer(ctx, required(kvp, 'LAYER'), 'layer');
+  const name = required(kvp, 'LAYER');
   const fmt = (kvp.FORMAT ?? 'image/png').toLowerCase();
   if (!fmt.startsWith('image/png')) throw new OwsException('InvalidFormat', `legend format '${kvp.FORMAT}' is not supported (image/png)`, 'format');
+  const width = parseIntParam(kvp, 'WIDTH', { min: 4, max: 512 }) ?? 20;
+  const height = parseIntParam(kvp, 'HEIGHT', { min: 4, max: 512 }) ?? 20;
+  const scale = legendScale(kvp);
+  const { layers: found, group } = findLayers(ctx, name, 'layer');
+  if (group) {
+    // a group's legend: its members' legends (default styles), in drawing order
+    if (kvp.STYLE && kvp.STYLE.toLowerCase() !== 'default') throw new OwsException('StyleNotDefined', `layer group '${name}' has only the style 'default' (its layers' default styles)`, 'style');
+    if (kvp.RULE) throw new OwsException('InvalidParameterValue', `RULE cannot be used with layer group '${name}'; ask for the legend of one of its layers`, 'rule');
+    let parts;
+    try {
+      parts = groupLegendParts(group, scale);
+    } catch (e) {
+      throw wmsError(e);
+    }
+    const png = await renderGroupLegend(parts, { width, height });
+    return req.reply.code(200).type('image/png').send(png);
+  }
+  const layer = found[0];
   let style;
   try {
     style = resolveStyle(layer, kvp.STYLE);
@@ -89,13 +114,7 @@ async function getLegendGraphic(req: OwsRequest): Promise<unknown> {
     if (!rule) throw new OwsException('InvalidParameterValue', `rule '${kvp.RULE}' is not in style '${style.name}'`, 'rule');
     style = { ...style, rules: [rule] };
   }
-  if (kvp.SCALE) {
-    const scale = Number(kvp.SCALE);
-    if (!Number.isFinite(scale) || scale <= 0) throw new OwsException('InvalidParameterValue', `SCALE must be a positive number, got '${kvp.SCALE}'`, 'scale');
-    style = { ...style, rules: style.rules.filter((r) => ruleActive(r, scale)) };
-  }
-  const width = parseIntParam(kvp, 'WIDTH', { min: 4, max: 512 }) ?? 20;
-  const height = parseIntParam(kvp, 'HEIGHT', { min: 4, max: 512 }) ?? 20;
+  if (scale !== undefined) style = { ...style, rules: style.rules.filter((r) => ruleActive(r, scale)) };
   const png = await renderLegend(style, layer, { width, height });
   return req.reply.code(200).type('image/png').send(png);
 }

@@ -6,9 +6,11 @@ import { kvpList, parseIntParam, parseNumberList, required, type Kvp } from '../
 import { resolveWmsCrs, type MapCrs } from '../../crs/index.js';
 import type { Extent, Layer } from '../../registry/types.js';
 import type { MapFormat, RenderLayer } from '../../render/index.js';
-import { checkStyleColumns, layerStyles, StyleError } from '../../render/style.js';
+import { checkStyleColumns, layerStyles, ruleActive, StyleError } from '../../render/style.js';
+import type { LegendPart } from '../../render/legend.js';
 import { parseSldLayers, type SldLayer } from '../../render/sld.js';
 import { FilterError } from '../../filter/errors.js';
+import { fetchSldDocument } from './sld-url.js';
 
 export const MAP_FORMATS: Record<string, MapFormat> = {
   'image/png': 'image/png',
@@ -97,6 +99,25 @@ function resolveGroup(ctx: AppContext, g: AppContext['config']['layerGroups'][nu
   return members.length ? { name: g.name, title: g.title ?? g.name, abstract: g.abstract, members } : undefined;
 }
 
+/**
+ * The parts of a layer group's legend: each member with its default style (the one GetMap draws
+ * it with), in drawing order. With a scale, only the rules drawn at that scale, and members with
+ * none left are left out. Throws StyleError for a member whose style configuration is broken.
+ */
+export function groupLegendParts(group: LayerGroup, scale?: number): LegendPart[] {
+  const parts: LegendPart[] = [];
+  for (const layer of group.members) {
+    const ls = layerStyles(layer);
+    let style = ls.styles.get(ls.defaultName)!;
+    if (scale !== undefined) {
+      style = { ...style, rules: style.rules.filter((r) => ruleActive(r, scale)) };
+      if (!style.rules.some((r) => r.symbolizers.some((sym) => sym.kind !== 'text'))) continue;
+    }
+    parts.push({ layer, style });
+  }
+  return parts;
+}
+
 /** A LAYERS / QUERY_LAYERS entry: a layer, or a group's members. */
 export function findLayers(ctx: AppContext, name: string, locator: string): { layers: Layer[]; group?: LayerGroup } {
   const group = findGroup(ctx, name);
@@ -116,39 +137,48 @@ export interface MapParams {
 }
 
 /**
- * SLD_BODY (SLD 1.0 / SE 1.1, the subset of docs/styles.md): the styles it gives per layer name.
- * Each UserStyle is checked against its layer's columns here, so that a mistake is the client's
- * InvalidParameterValue and not a failed render.
+ * The styles an SLD document (SLD 1.0 / SE 1.1, the subset of docs/styles.md) gives per layer
+ * name, from SLD_BODY or, when SLD_BODY is absent, fetched from the URL in SLD (sld-url.ts, only
+ * when the configuration enables it). Each UserStyle is checked against its layer's columns here,
+ * so that a mistake is the client's InvalidParameterValue (locator sld_body or sld) and not a
+ * failed render.
  */
-function sldBody(ctx: AppContext, kvp: Kvp): SldLayer[] | undefined {
+async function sldDocument(ctx: AppContext, kvp: Kvp): Promise<SldLayer[] | undefined> {
   const body = kvp.SLD_BODY;
-  if (body === undefined || body.trim() === '') return undefined;
-  if (kvp.SLD) throw new OwsException('InvalidParameterValue', 'SLD (a URL) is not supported; send the document in SLD_BODY', 'sld');
+  if (body !== undefined && body.trim() !== '') return sldLayers(ctx, body, 'SLD_BODY', 'sld_body');
+  if (kvp.SLD !== undefined && kvp.SLD.trim() !== '') {
+    const doc = await fetchSldDocument(ctx, kvp.SLD);
+    return sldLayers(ctx, doc.text, `SLD ${doc.url}`, 'sld');
+  }
+  return undefined;
+}
+
+function sldLayers(ctx: AppContext, text: string, where: string, locator: string): SldLayer[] {
   let layers: SldLayer[];
   try {
-    layers = parseSldLayers(body);
+    layers = parseSldLayers(text, where);
   } catch (e) {
-    if (e instanceof StyleError || e instanceof FilterError) throw new OwsException('InvalidParameterValue', e.message, 'sld_body');
+    if (e instanceof StyleError || e instanceof FilterError) throw new OwsException('InvalidParameterValue', e.message, locator);
     throw e;
   }
   for (const l of layers) {
-    const layer = findLayer(ctx, l.layer, 'sld_body');
+    const layer = findLayer(ctx, l.layer, locator);
     if (l.namedStyle && !layerStyles(layer).styles.has(l.namedStyle) && l.namedStyle.toLowerCase() !== 'default') {
-      throw new OwsException('StyleNotDefined', `SLD_BODY names style '${l.namedStyle}', which layer '${l.layer}' does not have`, 'sld_body');
+      throw new OwsException('StyleNotDefined', `${where} names style '${l.namedStyle}', which layer '${l.layer}' does not have`, locator);
     }
     try {
-      if (l.style) checkStyleColumns(l.style, layer, `SLD_BODY, layer ${l.layer}`);
+      if (l.style) checkStyleColumns(l.style, layer, `${where}, layer ${l.layer}`);
     } catch (e) {
-      if (e instanceof StyleError) throw new OwsException('InvalidParameterValue', e.message, 'sld_body');
+      if (e instanceof StyleError) throw new OwsException('InvalidParameterValue', e.message, locator);
       throw e;
     }
   }
   return layers;
 }
 
-export function parseMapParams(ctx: AppContext, kvp: Kvp, version: string, opts: { forInfo?: boolean } = {}): MapParams {
-  const sld = sldBody(ctx, kvp);
-  // with SLD_BODY, LAYERS may be left out: the document's NamedLayers are then drawn, in its order
+export async function parseMapParams(ctx: AppContext, kvp: Kvp, version: string, opts: { forInfo?: boolean } = {}): Promise<MapParams> {
+  const sld = await sldDocument(ctx, kvp);
+  // with SLD_BODY (or SLD), LAYERS may be left out: the document's NamedLayers are then drawn, in its order
   const layerNames = (sld && !kvp.LAYERS ? sld.map((l) => l.layer) : kvpList(required(kvp, 'LAYERS'))).filter((n) => n !== '');
   if (!layerNames.length) throw new OwsException('MissingParameterValue', "parameter 'LAYERS' lists no layer", 'layers');
   const styleNames = sld ? [] : kvpList(kvp.STYLES);
@@ -163,7 +193,7 @@ export function parseMapParams(ctx: AppContext, kvp: Kvp, version: string, opts:
       return found.map((layer) => ({ layer, style: '' }));
     }
     const layer = found[0];
-    // SLD_BODY decides the style of the layers it names (STYLES is then ignored, as in SLD 1.0 §6.4)
+    // SLD_BODY (or SLD) decides the style of the layers it names (STYLES is then ignored, as in SLD 1.0 §6.4)
     const fromSld = sld?.find((l) => l.layer === n || l.layer === layer.name);
     if (fromSld) return [{ layer, style: fromSld.namedStyle ?? '', userStyle: fromSld.style }];
     if (style) {
