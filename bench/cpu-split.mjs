@@ -6,7 +6,7 @@
  * list (--n, default 300) at concurrency 8 to each server and reads /proc before and after:
  *   - ours: the node process (its threads: render workers, libuv pool included);
  *   - mapserver: the mapserv FastCGI workers, and nginx in front of them;
- *   - postgres: every backend of the cluster, plus what the postmaster reaped from ended ones;
+ *   - postgres: every backend of the bench cluster, plus what its postmaster reaped from ended ones;
  *   - client: this process.
  * Linux only. Uses the built code (npm run build) and BENCH_DATABASE_URL.
  *
@@ -15,6 +15,7 @@
 import { readFileSync, readdirSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { requestList } from './lib/core.mjs';
 import { startOurs, startReference } from './lib/servers.mjs';
 import { installSignalHandlers, stopAll } from './lib/procs.mjs';
@@ -55,15 +56,14 @@ function comm(pid) {
 
 const pids = () => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
 
-/** CPU seconds of every postgres process (live ones, plus what their parents reaped). */
-function postgresCpu() {
+/** CPU seconds of the bench cluster's postgres processes (live backends, plus what the postmaster reaped). */
+function postgresCpu(postmaster) {
   let t = 0;
+  const pm = cpuOf(postmaster);
+  if (pm) t += pm.own + pm.reaped;
   for (const pid of pids()) {
-    if (comm(pid) !== 'postgres') continue;
     const c = cpuOf(pid);
-    if (!c) continue;
-    t += c.own;
-    if (comm(c.ppid) !== 'postgres') t += c.reaped; // the postmaster: ended backends
+    if (c && c.ppid === postmaster) t += c.own;
   }
   return t;
 }
@@ -77,6 +77,12 @@ function groupCpu(list) {
   return t;
 }
 
+// the cluster's postmaster (other clusters on the machine are not counted)
+const pgClient = new pg.Client({ connectionString: url });
+await pgClient.connect();
+const dataDir = (await pgClient.query('SHOW data_directory')).rows[0].data_directory;
+await pgClient.end();
+const postmaster = Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
 const ours = await startOurs({ root, url, workDir, log });
 const ref = await startReference({ url, workDir, workers: 4, log });
 const mapservPids = readFileSync(path.join(ref.dir, 'mapserv.pids'), 'utf8').split(/\s+/).filter(Boolean).map(Number);
@@ -99,14 +105,14 @@ try {
           if (!base) continue;
           const urls = list.map((r) => `${base}?${wmsQ(r)}`);
           await runLoad({ urls: urls.slice(0, 40), expect: 'png', concurrency: CONC, durationMs: 60000, once: true }); // warm-up
-          const [s0, p0, c0] = [group(), postgresCpu(), process.cpuUsage()];
+          const [s0, p0, c0] = [group(), postgresCpu(postmaster), process.cpuUsage()];
           const r = await runLoad({ urls, expect: 'png', concurrency: CONC, durationMs: 600000, once: true });
           const c = process.cpuUsage(c0);
           const n = r.samples.length;
           const errors = r.samples.filter((x) => x.error).length;
           const ms = (sec) => ((sec * 1000) / n).toFixed(1);
           const server = group() - s0;
-          const pgs = postgresCpu() - p0;
+          const pgs = postgresCpu(postmaster) - p0;
           const client = (c.user + c.system) / 1e6;
           console.log(`| ${id} | ${name} | ${(n / r.wall).toFixed(1)} | ${ms(server)} | ${ms(pgs)} | ${ms(client)} | ${ms(server + pgs + client)} |${errors ? ` ${errors} errors` : ''}`);
         }

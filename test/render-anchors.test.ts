@@ -19,6 +19,7 @@ describe('anchors of labels and point symbols', () => {
     t = await makeTestApp({
       layers: [
         { table: 'public.roads', name: 'road_names', styles: { names: { rules: [{ text: { label: 'nom', 'font-size': 14, fill: '#000000' } }] } } },
+        { table: 'public.pois' },
         { table: 'public.parcels', name: 'parcel_marks', styles: { marks: { rules: [{ point: { mark: 'square', size: 4, fill: '#ff0000' } }] } } },
       ],
     });
@@ -54,5 +55,24 @@ describe('anchors of labels and point symbols', () => {
     // 4×4 px squares, some overlapping or cut at the edge: between a third and all of n × 16
     expect(red).toBeGreaterThan((n * 16) / 3);
     expect(red).toBeLessThanOrEqual(n * 25);
+  });
+
+  it('labels come from sprites: halo and text drawn, the same pixels on a second map', async () => {
+    const e = (await t.ctx.pool.query(`SELECT ST_X(geom) x, ST_Y(geom) y FROM public.pois WHERE nom IS NOT NULL ORDER BY id LIMIT 1`)).rows[0];
+    const bbox = { minx: e.x - 200, miny: e.y - 200, maxx: e.x + 200, maxy: e.y + 200 };
+    const o = { layers: [{ layer: t.ctx.registry.resolve('pois') }], bbox, epsg: 2154, width: 256, height: 256, format: 'image/png' as const, transparent: true };
+    const first = await renderMap({ pool: t.ctx.pool }, o);
+    const second = await renderMap({ pool: t.ctx.pool }, o);
+    expect(second.equals(first)).toBe(true);
+    const { data, channels } = await pixels(first);
+    let halo = 0;
+    let ink = 0;
+    for (let i = 0; i < data.length; i += channels) {
+      if (data[i + 3] < 250) continue;
+      if (data[i] > 245 && data[i + 1] > 245 && data[i + 2] > 245) halo++;
+      else if (data[i] + data[i + 1] + data[i + 2] < 3 * 110) ink++; // the demo labels are #222222 (antialiased)
+    }
+    expect(ink).toBeGreaterThan(20);
+    expect(halo).toBeGreaterThan(ink); // a 1.5 px white halo around every glyph
   });
 });

@@ -5,6 +5,7 @@
  * that the drawing of one map does not hold up the queries and answers of the others.
  */
 import { createCanvas, Path2D, type Canvas, type SKRSContext2D } from '@napi-rs/canvas';
+import { LRUCache } from 'lru-cache';
 import sharp from 'sharp';
 import { decodeTwkb, twkbBounds, type TwkbPart } from './twkb.js';
 import { PathBytes, writePath, type PathTarget } from './svgpath.js';
@@ -294,37 +295,73 @@ function drawPoints(g: SKRSContext2D, feats: Feature[], s: PointSymbolizer, widt
   if (stroke) g.stroke(path);
 }
 
+/** A label drawn once (halo and text) at a whole-pixel origin, reused by later maps. */
+interface Sprite {
+  image: Canvas;
+  /** where the label's anchor (text centre, middle baseline) is in the sprite */
+  ax: number;
+  ay: number;
+  /** text width and half height (for placement and collisions) */
+  w: number;
+  h2: number;
+}
+
+/**
+ * Labels are drawn from sprites: road and place names repeat from map to map, and Skia's
+ * stroking of glyph outlines for the halo was the costliest part of a street map's labels
+ * (profiled). At most 4 MB of sprites per thread (a name is a few kB); bigger ones are drawn
+ * without being kept.
+ */
+const sprites = new LRUCache<string, Sprite>({ maxSize: 4 << 20, maxEntrySize: 256 << 10, sizeCalculation: (s) => Math.max(1, s.image.width * s.image.height * 4) });
+
+function labelSprite(text: string, s: TextSymbolizer): Sprite {
+  const font = `${s.size}px ${fontList(s.font)}`;
+  const halo = s.halo && s.halo.radius > 0 ? s.halo : null;
+  const key = `${font}\n${s.fill}\n${halo ? `${halo.fill}\n${halo.radius}` : ''}\n${text}`;
+  let sp = sprites.get(key);
+  if (sp) return sp;
+  const probe = createCanvas(1, 1).getContext('2d');
+  probe.font = font;
+  probe.textBaseline = 'middle';
+  const m = probe.measureText(text);
+  const pad = Math.ceil((halo?.radius ?? 0) + 1);
+  const left = Math.ceil(Math.max(m.actualBoundingBoxLeft, 0)) + pad;
+  const up = Math.ceil(Math.max(m.actualBoundingBoxAscent, s.size / 2)) + pad;
+  const down = Math.ceil(Math.max(m.actualBoundingBoxDescent, s.size / 2)) + pad;
+  const cw = Math.max(1, left + Math.ceil(Math.max(m.actualBoundingBoxRight, m.width)) + pad);
+  const ch = Math.max(1, up + down);
+  const c = createCanvas(cw, ch);
+  const g = c.getContext('2d');
+  g.font = font;
+  g.textBaseline = 'middle';
+  if (halo) {
+    g.strokeStyle = halo.fill;
+    g.lineWidth = halo.radius * 2;
+    g.lineJoin = 'round';
+    g.strokeText(text, left, up);
+  }
+  g.fillStyle = s.fill;
+  g.fillText(text, left, up);
+  sp = { image: c, ax: left + m.width / 2, ay: up, w: m.width, h2: s.size / 2 };
+  sprites.set(key, sp);
+  return sp;
+}
+
 /** Place labels in order, skipping those that overlap one already placed. */
 function drawLabels(g: SKRSContext2D, labels: Label[], width: number, height: number): void {
   const placed: [number, number, number, number][] = [];
-  // setting the font and measuring text cost more than drawing the labels (profiled): both are
-  // done once per font and per distinct text (road names repeat along a map)
-  const widths = new Map<string, number>();
-  let font = '';
   for (const l of labels) {
     const s = l.sym;
-    const f = `${s.size}px ${fontList(s.font)}`;
-    if (f !== font) g.font = font = f;
-    const key = `${f}\n${l.text}`;
-    let w = widths.get(key);
-    if (w === undefined) widths.set(key, (w = g.measureText(l.text).width));
+    const sp = labelSprite(l.text, s);
     const pad = (s.halo?.radius ?? 0) + 1;
-    const x = l.x + s.offset[0] - w / 2;
-    const y = l.y + s.offset[1];
-    const box: [number, number, number, number] = [x - pad, y - s.size / 2 - pad, x + w + pad, y + s.size / 2 + pad];
+    const cx = l.x + s.offset[0];
+    const cy = l.y + s.offset[1];
+    const box: [number, number, number, number] = [cx - sp.w / 2 - pad, cy - sp.h2 - pad, cx + sp.w / 2 + pad, cy + sp.h2 + pad];
     if (box[2] < 0 || box[0] > width || box[3] < 0 || box[1] > height) continue;
     if (placed.some((b) => b[0] < box[2] && b[2] > box[0] && b[1] < box[3] && b[3] > box[1])) continue;
     placed.push(box);
-    g.textBaseline = 'middle';
-    if (s.halo && s.halo.radius > 0) {
-      g.strokeStyle = s.halo.fill;
-      g.lineWidth = s.halo.radius * 2;
-      g.lineJoin = 'round';
-      g.setLineDash([]);
-      g.strokeText(l.text, x, y);
-    }
-    g.fillStyle = s.fill;
-    g.fillText(l.text, x, y);
+    // whole-pixel origins keep the glyphs as sharp as they were drawn
+    g.drawImage(sp.image, Math.round(cx - sp.ax), Math.round(cy - sp.ay));
   }
 }
 
