@@ -9,6 +9,7 @@
  *
  * The WMS GetMap handler and the tile cache both call it.
  */
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { compileFilter } from '../filter/sql.js';
 import { filterTarget } from '../features/query.js';
@@ -153,7 +154,7 @@ export function layerQuery(
     const orient = (e: string) => (gt !== 'LINESTRING' && gt !== 'MULTILINESTRING' ? `ST_ForcePolygonCW(${e})` : e);
     // (built only when used: each expression adds its own parameters)
     const viaExact = () => orient(`ST_Simplify(${exact(g)}, 0.5, true)`);
-    const clip = () => `ST_ClipByBox2D(${viaExact()}, ST_MakeEnvelope(${-w}, ${-h}, ${2 * w}, ${2 * h}))`;
+    const clip = () => `ST_ClipByBox2D(${viaExact()}, ST_MakeEnvelope(${p(-w)}::float8, ${p(-h)}::float8, ${p(2 * w)}::float8, ${p(2 * h)}::float8))`;
     let inFitted = '';
     let beyondFitted: string | null = null;
     if (approx) {
@@ -235,6 +236,31 @@ export function layerQuery(
   return { text, values, textRules, approx };
 }
 
+/** Prepared render statements per connection, at most MAX_PREPARED each (then queries go unnamed). */
+const prepared = new WeakMap<pg.PoolClient, Set<string>>();
+const MAX_PREPARED = 200;
+/** A number per Layer object: a registry reload (new objects, maybe new column types) gets new statements. */
+const layerIds = new WeakMap<Layer, number>();
+let nextLayerId = 1;
+
+/**
+ * The name to prepare a render query under on this connection, or undefined. A map's queries
+ * differ from the previous map's only in their parameters: preparing them once per connection
+ * saves PostgreSQL's parse and plan of every query (0.4–0.8 ms of its CPU per street map with
+ * three layers, bench/.work measurements in docs/rasteriser.md). The name is a hash of the text.
+ */
+function statementName(client: pg.PoolClient, layer: Layer, text: string): string | undefined {
+  let set = prepared.get(client);
+  if (!set) prepared.set(client, (set = new Set()));
+  let id = layerIds.get(layer);
+  if (id === undefined) layerIds.set(layer, (id = nextLayerId++));
+  const name = `gd_r${id}_${createHash('sha1').update(text).digest('base64url').slice(0, 22)}`;
+  if (set.has(name)) return name;
+  if (set.size >= MAX_PREPARED) return undefined;
+  set.add(name);
+  return name;
+}
+
 const typicalSizes = new WeakMap<Layer, Promise<number | null>>();
 
 /**
@@ -281,7 +307,15 @@ function aggregated(text: string, rules: Rule[]): string {
   return `SELECT ${[...flags, `string_agg(g, ''::bytea) AS g`].join(', ')} FROM (${text}) _gd_q${group}`; // string_agg skips NULLs
 }
 
-async function queryLayer(client: pg.PoolClient, layer: Layer, rules: Rule[], o: MapOptions, margin: number, pre?: { text: string; values: unknown[]; textRules: TextSymbolizer[] } | null): Promise<LayerData> {
+async function queryLayer(
+  client: pg.PoolClient,
+  layer: Layer,
+  rules: Rule[],
+  o: MapOptions,
+  margin: number,
+  pre: { text: string; values: unknown[]; textRules: TextSymbolizer[] } | null,
+  shareable: boolean,
+): Promise<LayerData> {
   const gt = layer.geometryType;
   // one row per feature when it carries labels or an anchor; else one row per rule combination
   const labels = rules.some((r) => r.symbolizers.some((s) => s.kind === 'text')) || polygonAnchors(layer, rules);
@@ -292,7 +326,10 @@ async function queryLayer(client: pg.PoolClient, layer: Layer, rules: Rule[], o:
   const q = pre ?? layerQuery(layer, rules, { epsg: o.epsg, bbox: o.bbox, width: o.width, height: o.height, margin, typicalSize, sizes: !labels, projSlack });
   if (o.timings && "approx" in q && q.approx) o.timings.approx = (o.timings.approx ?? 0) + 1;
   const t = performance.now();
-  const res = await client.query({ text: labels ? q.text : aggregated(q.text, rules), values: q.values });
+  const text = labels ? q.text : aggregated(q.text, rules);
+  // a configured style's query (not an overview's, not SLD_BODY's) is a prepared statement of the connection
+  const name = shareable && !pre ? statementName(client, layer, text) : undefined;
+  const res = await client.query({ name, text, values: q.values });
   lap(o.timings, 'sql', t);
   const rows: LayerRow[] = [];
   for (const row of res.rows) {
@@ -324,7 +361,7 @@ async function queryLayers(rc: RenderContext, o: MapOptions): Promise<LayerData[
       for (const r of rules) for (const s of r.symbolizers) margin = Math.max(margin, s.kind === 'point' ? s.size : s.kind === 'text' ? 64 : s.kind === 'line' ? s.width : s.strokeWidth);
       try {
         // overview hook (src/render/overview.ts): at coarse scales a pre-generalised table of a big layer stands in for it
-        layers.push(await queryLayer(client, rl.layer, rules, o, margin, overviewQuery(rc, rl.layer, rules, o, margin)));
+        layers.push(await queryLayer(client, rl.layer, rules, o, margin, overviewQuery(rc, rl.layer, rules, o, margin), !rl.userStyle));
       } catch (e) {
         // the map extent has no image in the layer's CRS (e.g. a whole-world view): nothing to draw
         if (e instanceof ExtentError) continue;
