@@ -5,7 +5,7 @@
  * renderMap and prints the median total and the median of each step (sql, decode, path, paint,
  * raster, encode). Uses the built code (npm run build) and BENCH_DATABASE_URL (or DATABASE_URL).
  *
- *   node bench/render-town.mjs [--n 15] [--only REGEX] [--save DIR]
+ *   node bench/render-town.mjs [--n 15] [--only REGEX] [--save DIR] [--scales town,street|region]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import pg from 'pg';
@@ -31,7 +31,7 @@ const med = (a) => {
 const steps = ['sql', 'decode', 'path', 'paint', 'raster', 'encode'];
 console.log(`| scenario | total | ${steps.join(' | ')} |`);
 console.log(`|---|---:|${steps.map(() => '---:').join('|')}|`);
-for (const scale of ['town', 'street']) {
+for (const scale of arg('--scales', 'town,street').split(',')) {
   for (const crs of ['EPSG:2154', 'EPSG:3857']) {
     for (const set of [['parcels'], ['parcels', 'roads', 'pois']]) {
       const id = `wms-${scale}-${crs.slice(5)}-${set.length === 1 ? 'parcels' : 'all'}`;

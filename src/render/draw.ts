@@ -4,11 +4,11 @@
  * main thread (drawMap, tiles) or in a render worker (src/render/workers.ts) for renderMap, so
  * that the drawing of one map does not hold up the queries and answers of the others.
  */
-import { createCanvas, Path2D, type Canvas, type SKRSContext2D } from '@napi-rs/canvas';
+import { createCanvas, ImageData, Path2D, type Canvas, type SKRSContext2D } from '@napi-rs/canvas';
 import { LRUCache } from 'lru-cache';
 import sharp from 'sharp';
 import { decodeTwkb, twkbBounds, type TwkbPart } from './twkb.js';
-import { PathBytes, writePath, type PathTarget } from './svgpath.js';
+import { PathBytes, PixelList, writePath, type PathTarget } from './svgpath.js';
 import { fontList, type LineSymbolizer, type PointSymbolizer, type PolygonSymbolizer, type Rule, type TextSymbolizer } from './style.js';
 import { drawMark } from './marks.js';
 import { encodePng } from './png.js';
@@ -60,6 +60,11 @@ interface Feature {
   a1: number;
   l0: number;
   l1: number;
+  /** its one-pixel parts in the layer's pixel lists: [p0, p1) area, [q0, q1) line */
+  p0: number;
+  p1: number;
+  q0: number;
+  q1: number;
   /** rule matches, one per active rule */
   match: boolean[];
   labels: (string | null)[];
@@ -70,7 +75,7 @@ interface Feature {
 const NO_LABELS: (string | null)[] = [];
 
 function feature(buf: Uint8Array, start: number, end: number, match: boolean[], labels = NO_LABELS, lx: number | null = null, ly: number | null = null): Feature {
-  return { buf, start, end, parts: undefined, a0: -1, a1: 0, l0: 0, l1: 0, match, labels, lx, ly };
+  return { buf, start, end, parts: undefined, a0: -1, a1: 0, l0: 0, l1: 0, p0: 0, p1: 0, q0: 0, q1: 0, match, labels, lx, ly };
 }
 
 /** Write a feature's path data (once) into the layer's buffers. */
@@ -78,9 +83,13 @@ function written(f: Feature, t: PathTarget): Feature {
   if (f.a0 < 0) {
     f.a0 = t.area.len;
     f.l0 = t.line.len;
+    f.p0 = t.areaPixels?.len ?? 0;
+    f.q0 = t.linePixels?.len ?? 0;
     writePath(f.buf, f.start, t);
     f.a1 = t.area.len;
     f.l1 = t.line.len;
+    f.p1 = t.areaPixels?.len ?? 0;
+    f.q1 = t.linePixels?.len ?? 0;
   }
   return f;
 }
@@ -155,12 +164,95 @@ function chunkedPaths(feats: Feature[], kind: PathKind, merged: boolean, t: Path
   return paths;
 }
 
-function drawPolygons(g: SKRSContext2D, feats: Feature[], s: PolygonSymbolizer, t: PathTarget): void {
+/** RGBA (0–255, straight alpha) of a CSS colour, as Skia reads it; cached. */
+const colours = new Map<string, [number, number, number, number]>();
+function rgba(css: string): [number, number, number, number] {
+  let c = colours.get(css);
+  if (!c) {
+    const g = createCanvas(1, 1).getContext('2d');
+    g.fillStyle = css;
+    g.fillRect(0, 0, 1, 1);
+    const d = g.getImageData(0, 0, 1, 1).data;
+    c = [d[0], d[1], d[2], d[3]];
+    if (colours.size < 1000) colours.set(css, c);
+  }
+  return c;
+}
+
+/** Share of a 1 px square covered inside it by its own outline of width `w` (centred on its edges). */
+const innerCover = (w: number) => (w >= 1 ? 1 : 1 - (1 - w) * (1 - w));
+
+/** Premultiplied colour accumulator: `over` paints (colour, alpha) over what is there. */
+class Cell {
+  r = 0;
+  g = 0;
+  b = 0;
+  a = 0;
+  over(css: string, alpha: number): void {
+    const [r, g, b, a0] = rgba(css);
+    const a = (alpha * a0) / 255;
+    this.r = r * a + this.r * (1 - a);
+    this.g = g * a + this.g * (1 - a);
+    this.b = b * a + this.b * (1 - a);
+    this.a = a + this.a * (1 - a);
+  }
+}
+
+/**
+ * Paint the features' one-pixel parts (sub-pixel polygons and lines, the per-pixel cells of a
+ * reduced or overview query) in one colour, straight into a bitmap drawn over the map: at region
+ * scale there are tens of thousands, and Skia spent most of a map's time parsing, filling and
+ * stroking them as 1 px squares (profiled, docs/rasteriser.md). The colour is what the symbolizer
+ * gives the inside of a 1 px square: fill, then the inner part of its outline.
+ */
+function drawCells(g: SKRSContext2D, feats: Feature[], t: PathTarget, withLines: boolean, cell: Cell, size: { width: number; height: number }): void {
+  if (cell.a <= 0) return;
+  const lists: [PixelList | undefined, 'p' | 'q'][] = [[t.areaPixels, 'p']];
+  if (withLines) lists.push([t.linePixels, 'q']);
+  let any = false;
+  for (const f of feats) {
+    written(f, t);
+    if (f.p1 > f.p0 || (withLines && f.q1 > f.q0)) any = true;
+  }
+  if (!any) return;
+  const { width, height } = size;
+  const data = new Uint8ClampedArray(width * height * 4);
+  const R = cell.r / cell.a;
+  const G = cell.g / cell.a;
+  const B = cell.b / cell.a;
+  const A = cell.a * 255;
+  for (const f of feats) {
+    for (const [list, k] of lists) {
+      if (!list) continue;
+      const [from, to] = k === 'p' ? [f.p0, f.p1] : [f.q0, f.q1];
+      for (let i = from; i < to; i += 2) {
+        const x = list.xy[i];
+        const y = list.xy[i + 1];
+        if (x < 0 || y < 0 || x >= width || y >= height) continue;
+        const o = (y * width + x) * 4;
+        data[o] = R;
+        data[o + 1] = G;
+        data[o + 2] = B;
+        data[o + 3] = A;
+      }
+    }
+  }
+  const layer = createCanvas(width, height);
+  layer.getContext('2d').putImageData(new ImageData(data, width, height), 0, 0);
+  g.globalAlpha = 1;
+  g.drawImage(layer, 0, 0);
+}
+
+function drawPolygons(g: SKRSContext2D, feats: Feature[], s: PolygonSymbolizer, t: PathTarget, size: { width: number; height: number }): void {
   if (s.fill) {
     g.globalAlpha = s.fillOpacity;
     g.fillStyle = s.fill;
     for (const p of chunkedPaths(feats, 'area', s.fillOpacity < 1, t)) g.fill(p, 'nonzero');
   }
+  const cell = new Cell();
+  if (s.fill) cell.over(s.fill, s.fillOpacity);
+  if (s.stroke && s.strokeWidth > 0) cell.over(s.stroke, s.strokeOpacity * innerCover(s.strokeWidth));
+  drawCells(g, feats, t, false, cell, size);
   if (s.stroke && s.strokeWidth > 0) {
     g.globalAlpha = s.strokeOpacity;
     g.strokeStyle = s.stroke;
@@ -174,7 +266,10 @@ function drawPolygons(g: SKRSContext2D, feats: Feature[], s: PolygonSymbolizer, 
   g.globalAlpha = 1;
 }
 
-function drawLines(g: SKRSContext2D, feats: Feature[], s: LineSymbolizer, t: PathTarget): void {
+function drawLines(g: SKRSContext2D, feats: Feature[], s: LineSymbolizer, t: PathTarget, size: { width: number; height: number }): void {
+  const cell = new Cell();
+  cell.over(s.stroke, s.opacity * innerCover(s.width));
+  drawCells(g, feats, t, true, cell, size);
   g.globalAlpha = s.opacity;
   g.strokeStyle = s.stroke;
   g.lineWidth = s.width;
@@ -402,7 +497,8 @@ function toFeatures(rows: LayerRow[]): Feature[] {
 function paintLayer(g: SKRSContext2D, data: LayerData, labels: Label[], width: number, height: number): void {
   const { rules, textRules } = data;
   const features = toFeatures(data.rows);
-  const target: PathTarget = { area: new PathBytes(), line: new PathBytes() };
+  const target: PathTarget = { area: new PathBytes(), line: new PathBytes(), areaPixels: new PixelList(), linePixels: new PixelList() };
+  const size = { width, height };
   let t = 0;
   rules.forEach((rule, i) => {
     let feats: Feature[];
@@ -411,8 +507,8 @@ function paintLayer(g: SKRSContext2D, data: LayerData, labels: Label[], width: n
       feats = features.filter((f) => f.match[i] && !others.some((x, j) => x && f.match[j]));
     } else feats = rule.filter ? features.filter((f) => f.match[i]) : features;
     for (const s of rule.symbolizers) {
-      if (s.kind === 'polygon') drawPolygons(g, feats, s, target);
-      else if (s.kind === 'line') drawLines(g, feats, s, target);
+      if (s.kind === 'polygon') drawPolygons(g, feats, s, target, size);
+      else if (s.kind === 'line') drawLines(g, feats, s, target, size);
       else if (s.kind === 'point') drawPoints(g, feats, s, width, height);
       else {
         const k = textRules.indexOf(s, t);

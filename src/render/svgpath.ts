@@ -12,7 +12,8 @@
  * The commands are the ones the per-vertex path issued, so the pixels are identical
  * (test/render-path.test.ts): each ring or line part with all its points, rings closed with `z`,
  * and a part whose first ring spans less than a pixel both ways — or a point — drawn as the one
- * pixel under its centre.
+ * pixel under its centre: a 1 px square of path data, or (when the target has pixel lists, as the
+ * renderer's do) an entry in a list that src/render/draw.ts paints straight into a bitmap.
  */
 
 import { VarintReader } from './twkb.js';
@@ -97,10 +98,32 @@ export interface PathRange {
   lineEnd: number;
 }
 
-/** The two buffers the features of one layer are written into. */
+/** A growing list of whole-pixel positions (x, y pairs). */
+export class PixelList {
+  xy = new Int32Array(1 << 12);
+  len = 0;
+
+  push(x: number, y: number): void {
+    if (this.len + 2 > this.xy.length) {
+      const next = new Int32Array(this.xy.length * 2);
+      next.set(this.xy);
+      this.xy = next;
+    }
+    this.xy[this.len++] = x;
+    this.xy[this.len++] = y;
+  }
+}
+
+/**
+ * The buffers the features of one layer are written into. With `areaPixels`/`linePixels`, the
+ * one-pixel features (points, parts under a pixel) are listed there for direct drawing instead of
+ * being written as 1 px squares into the path data.
+ */
 export interface PathTarget {
   area: PathBytes;
   line: PathBytes;
+  areaPixels?: PixelList;
+  linePixels?: PixelList;
 }
 
 class Cursor extends VarintReader {
@@ -202,8 +225,14 @@ function subPixel(c: Cursor, h: Header): boolean {
   return c.maxx * h.scale - c.minx * h.scale < 1 && c.maxy * h.scale - c.miny * h.scale < 1;
 }
 
-function centrePixel(out: PathBytes, c: Cursor, h: Header): void {
-  pixel(out, Math.floor((c.minx * h.scale + c.maxx * h.scale) / 2), Math.floor((c.miny * h.scale + c.maxy * h.scale) / 2));
+/** One pixel, into the pixel list when there is one, else as a square of path data. */
+function onePixel(out: PathBytes, list: PixelList | undefined, x: number, y: number): void {
+  if (list) list.push(x, y);
+  else pixel(out, x, y);
+}
+
+function centrePixel(out: PathBytes, list: PixelList | undefined, c: Cursor, h: Header): void {
+  onePixel(out, list, Math.floor((c.minx * h.scale + c.maxx * h.scale) / 2), Math.floor((c.miny * h.scale + c.maxy * h.scale) / 2));
 }
 
 /** A polygon part: its rings, or one pixel when its outer ring spans less than a pixel. */
@@ -213,7 +242,7 @@ function polygon(c: Cursor, h: Header, out: PathTarget): void {
   const n0 = c.varint();
   peekBox(c, h, n0);
   if (n0 === 0 || subPixel(c, h)) {
-    if (n0 > 0) centrePixel(out.area, c, h);
+    if (n0 > 0) centrePixel(out.area, out.areaPixels, c, h);
     skip(c, h, n0);
     for (let r = 1; r < nr; r++) skip(c, h, c.varint());
     return;
@@ -231,14 +260,14 @@ function line(c: Cursor, h: Header, out: PathTarget): void {
   if (n === 0) return;
   peekBox(c, h, n);
   if (subPixel(c, h)) {
-    centrePixel(out.line, c, h);
+    centrePixel(out.line, out.linePixels, c, h);
     skip(c, h, n);
   } else subpath(c, h, n, false, out.line);
 }
 
 function point(c: Cursor, h: Header, out: PathTarget): void {
   step(c, h.extra);
-  pixel(out.area, Math.floor(c.x * h.scale), Math.floor(c.y * h.scale));
+  onePixel(out.area, out.areaPixels, Math.floor(c.x * h.scale), Math.floor(c.y * h.scale));
 }
 
 function geometry(c: Cursor, out: PathTarget): void {
