@@ -831,23 +831,19 @@ export class OverviewManager {
       let sourceRows = Number(cat.source_rows);
       const cells: number[] = [];
       if (edits.length) {
+        // the cells each edited row's centre falls in, per level (k, ix, iy)
+        const lv = stored.map((l, k) => `(${k}, ${num(l.cell)}::float8)`).join(', ');
         await c.query(
-          `CREATE TEMP TABLE ov_centres ON COMMIT DROP AS
-           SELECT DISTINCT ((b->>0)::float8 + (b->>2)::float8) / 2 AS cx, ((b->>1)::float8 + (b->>3)::float8) / 2 AS cy
-             FROM geodata_tiles.changes ch CROSS JOIN LATERAL jsonb_array_elements(ch.boxes) b WHERE ch.id = ANY($1::bigint[])`,
+          `CREATE TEMP TABLE ov_cells ON COMMIT DROP AS
+           WITH centres AS (SELECT DISTINCT ((b->>0)::float8 + (b->>2)::float8) / 2 AS cx, ((b->>1)::float8 + (b->>3)::float8) / 2 AS cy
+                              FROM geodata_tiles.changes ch CROSS JOIN LATERAL jsonb_array_elements(ch.boxes) b WHERE ch.id = ANY($1::bigint[]))
+           SELECT DISTINCT lv.k, floor((cx + e.dx * lv.cell) / lv.cell) AS ix, floor((cy + e.dy * lv.cell) / lv.cell) AS iy
+             FROM centres, (VALUES ${lv}) lv(k, cell), (VALUES (-1e-6::float8, -1e-6::float8), (-1e-6, 1e-6), (1e-6, -1e-6), (1e-6, 1e-6)) e(dx, dy)`,
           [edits],
         );
-        for (let k = 0; k < stored.length; k++) {
-          const cell = stored[k].cell;
-          const e = num(cell * 1e-6);
-          await c.query(
-            `CREATE TEMP TABLE ov_cells_${k} ON COMMIT DROP AS
-             SELECT DISTINCT floor((cx + dx) / ${num(cell)}) AS ix, floor((cy + dy) / ${num(cell)}) AS iy
-               FROM ov_centres, (VALUES (-${e}::float8), (${e})) a(dx), (VALUES (-${e}::float8), (${e})) b(dy)`,
-          );
-          await c.query(`ANALYZE ov_cells_${k}`);
-          cells.push(Number((await c.query(`SELECT count(*) AS n FROM ov_cells_${k}`)).rows[0].n));
-        }
+        await c.query('ANALYZE ov_cells');
+        const counts = new Map((await c.query('SELECT k, count(*) AS n FROM ov_cells GROUP BY k')).rows.map((r) => [Number(r.k), Number(r.n)]));
+        stored.forEach((_, k) => cells.push(counts.get(k) ?? 0));
         const share = this.incrementalShare(st, { ...built, sourceRows, levels: built.levels.map((l, k) => ({ ...l, rows: stored[k].rows })) }, cells);
         if (share > this.opts.incrementalMaxShare) {
           this.ctx.log.info({ layer: layer.name, share, cells }, 'overviews: edits too wide for an incremental refresh; full rebuild');
@@ -858,33 +854,39 @@ export class OverviewManager {
           const l = stored[k];
           const cell = num(l.cell);
           const t = qualifiedTable(S, l.table);
-          const d = `ov_cells_${k}`;
+          const d = `(SELECT ix, iy FROM ov_cells WHERE k = ${k})`;
           // kept geometries are simplified (each level by cell/4, less than cell/2 in all): their box
           // is within half a cell of the original one, whose centre is in the cell
-          const near = (a: string) => `${a}.geom && ST_MakeEnvelope((${d}.ix - 1) * ${cell}, (${d}.iy - 1) * ${cell}, (${d}.ix + 2) * ${cell}, (${d}.iy + 2) * ${cell}, ${srid})`;
-          const inCell = (a: string, x: string, y: string) => `floor(${a}${x} / ${cell}) = ${d}.ix AND floor(${a}${y} / ${cell}) = ${d}.iy`;
-          const del = (await c.query(`WITH d AS (DELETE FROM ${t} o USING ${d} WHERE ${near('o')} AND ${inCell('o.', 'cx', 'cy')} RETURNING o.n, o.sz) SELECT count(*) AS rows, coalesce(sum(n), 0) AS n FROM d`)).rows[0];
+          const near = (a: string) => `${a}.geom && ST_MakeEnvelope((d.ix - 1) * ${cell}, (d.iy - 1) * ${cell}, (d.ix + 2) * ${cell}, (d.iy + 2) * ${cell}, ${srid})`;
+          const inCell = (x: string, y: string) => `floor(${x} / ${cell}) = d.ix AND floor(${y} / ${cell}) = d.iy`;
           let from: string;
           if (k === 0) {
             const gcol = quoteIdent(layer.geometryColumn);
-            // source rows whose box centre is in a dirty cell (their box meets the cell: the GiST index finds them)
-            // (a row matches one cell at most: that of its centre)
+            const box = `x.${gcol}::box2d`;
+            // source rows whose box centre is in a marked cell (their box meets the cell: the GiST
+            // index finds them; a row matches one cell at most, that of its centre)
             from = this.sourceRows(
               layer,
               cols,
-              `(SELECT x.* FROM ${qualifiedTable(layer.schema, layer.table)} x JOIN ${d} ON x.${gcol} && ST_MakeEnvelope(${d}.ix * ${cell}, ${d}.iy * ${cell}, (${d}.ix + 1) * ${cell}, (${d}.iy + 1) * ${cell}, ${srid})
-                 AND ${inCell('', `((ST_XMin(x.${gcol}::box2d) + ST_XMax(x.${gcol}::box2d)) / 2)`, `((ST_YMin(x.${gcol}::box2d) + ST_YMax(x.${gcol}::box2d)) / 2)`)}) src`,
+              `(SELECT x.* FROM ${qualifiedTable(layer.schema, layer.table)} x JOIN ${d} d ON x.${gcol} && ST_MakeEnvelope(d.ix * ${cell}, d.iy * ${cell}, (d.ix + 1) * ${cell}, (d.iy + 1) * ${cell}, ${srid})
+                 AND ${inCell(`((ST_XMin(${box}) + ST_XMax(${box})) / 2)`, `((ST_YMin(${box}) + ST_YMax(${box})) / 2)`)}) src`,
             );
           } else {
-            const p = qualifiedTable(S, stored[k - 1].table);
-            from = `(SELECT o.geom, o.n, o.sz, o.cx, o.cy${cols.map((x) => `, o.${quoteIdent(x)}`).join('')} FROM ${p} o JOIN ${d} ON ${near('o')} AND ${inCell('o.', 'cx', 'cy')}) f`;
+            from = `(SELECT o.geom, o.n, o.sz, o.cx, o.cy${cols.map((x) => `, o.${quoteIdent(x)}`).join('')} FROM ${qualifiedTable(S, stored[k - 1].table)} o JOIN ${d} d ON ${near('o')} AND ${inCell('o.cx', 'o.cy')}) f`;
           }
           const q = this.levelSelects(layer, cols, l, from);
-          const ins1 = (await c.query(`WITH i AS (INSERT INTO ${t} (${q.columns}) ${q.cells} RETURNING n) SELECT count(*) AS rows, coalesce(sum(n), 0) AS n FROM i`)).rows[0];
-          const ins2 = (await c.query(`WITH i AS (INSERT INTO ${t} (${q.columns}) ${q.kept} RETURNING n) SELECT count(*) AS rows, coalesce(sum(n), 0) AS n FROM i`)).rows[0];
-          l.rows += Number(ins1.rows) + Number(ins2.rows) - Number(del.rows);
+          // one statement per level: the insert reads the level below, never this one, so the
+          // deleted rows and the new ones do not meet
+          const r = (
+            await c.query(
+              `WITH del AS (DELETE FROM ${t} o USING ${d} d WHERE ${near('o')} AND ${inCell('o.cx', 'o.cy')} RETURNING o.n),
+                    ins AS (INSERT INTO ${t} (${q.columns}) ${q.cells} UNION ALL ${q.kept} RETURNING n)
+               SELECT (SELECT count(*) FROM del) AS dr, (SELECT coalesce(sum(n), 0) FROM del) AS dn, (SELECT count(*) FROM ins) AS ir, (SELECT coalesce(sum(n), 0) FROM ins) AS inn`,
+            )
+          ).rows[0];
+          l.rows += Number(r.ir) - Number(r.dr);
           // level 0 counts source rows with a geometry: the change in its n is the change in those
-          if (k === 0) sourceRows += Number(ins1.n) + Number(ins2.n) - Number(del.n);
+          if (k === 0) sourceRows += Number(r.inn) - Number(r.dn);
         }
       }
       const r = await c.query(`UPDATE ${quoteIdent(S)}.builds SET change_id = $3, levels = $4, source_rows = $5, built_at = now() WHERE source = $1 AND generation = $2 RETURNING built_at`, [
