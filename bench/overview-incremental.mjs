@@ -36,7 +36,8 @@ if (process.argv.includes('--setup')) {
 }
 
 // refreshes are started by this script, not by the change notifications' timer
-const config = validateConfig({ database: { schemas: [S] }, overviews: { schema: S, rebuildDelayMs: 3_600_000, minRebuildIntervalMs: 0 } });
+// one layer listed: the overview tables, in the same schema, are not published
+const config = validateConfig({ database: { schemas: [S] }, layers: [{ table: `${S}.parcels`, name: 'parcels' }], overviews: { schema: S, rebuildDelayMs: 3_600_000, minRebuildIntervalMs: 0 } });
 const registry = new Registry(pool, config);
 await registry.reload();
 const log = pino({ level: process.env.LOG_LEVEL ?? 'warn' });
@@ -76,5 +77,10 @@ console.log(`full rebuild: ${Date.now() - t0} ms (level rows ${st().levels.map((
 
 await m.stop();
 await tileEngine(ctx).close();
-if (process.argv.includes('--drop')) await pool.query(`DROP SCHEMA IF EXISTS ${S} CASCADE`);
+if (process.argv.includes('--drop')) {
+  await pool.query(`DROP SCHEMA IF EXISTS ${S} CASCADE`);
+  // the change triggers' bookkeeping of the copy
+  await pool.query(`DELETE FROM geodata_tiles.changes WHERE table_name LIKE $1`, [`${S}.%`]);
+  await pool.query(`DELETE FROM geodata_tiles.versions WHERE table_name LIKE $1`, [`${S}.%`]);
+}
 await pool.end();

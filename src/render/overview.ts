@@ -24,10 +24,15 @@
  * and no active rule labels; otherwise it renders directly from the source.
  *
  * Freshness reuses the tile cache's change triggers (src/tiles/freshness.ts: every statement on
- * the source logs a row in geodata_tiles.changes and NOTIFYs `geodata_tiles`): a build records the
- * last change id of its snapshot; a notification or the periodic check seeing a newer change for
- * the table marks the overview stale (renders go direct at once) and schedules a rebuild after
- * the edits settle. Builds run in the background after start and never delay readiness.
+ * the source logs a row in geodata_tiles.changes, with the boxes of the rows it changed — old and
+ * new — up to tiles.bulkRows rows, and NOTIFYs `geodata_tiles`). A build records the last change
+ * id of its snapshot. A notification (or the periodic check) notes the edit as pending and
+ * schedules a refresh after the edits settle. Edits with boxes are applied incrementally: at
+ * every level, the rows of the grid cells holding an edited row's centre are made again (see
+ * incremental()), in one transaction; meanwhile the overview is 'partial' and serves the views
+ * that do not reach those cells. A bulk edit or TRUNCATE (no boxes), or edits whose cells add up
+ * to more than incrementalMaxShare of a rebuild's reads, make it 'stale' (renders go direct) and
+ * are followed by a full rebuild. Builds run in the background after start and never delay readiness.
  */
 import pg from 'pg';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -566,7 +571,7 @@ export class OverviewManager {
     const levels = row.levels as { cell: number; outSrid?: number | null; minSize: number; table: string; rows: number }[];
     const sig = this.signature(layer, cols, levels[0]?.cell ?? 0, cfg);
     if (row.signature !== sig) return null;
-    const newer = await this.ctx.pool.query('SELECT 1 FROM geodata_tiles.changes WHERE id > $1 AND table_name = $2 LIMIT 1', [row.change_id, `${layer.schema}.${layer.table}`]);
+    const newer = await this.ctx.pool.query('SELECT 1 FROM geodata_tiles.changes WHERE id > $1 AND table_name = $2 AND op = ANY($3) LIMIT 1', [row.change_id, `${layer.schema}.${layer.table}`, EDIT_OPS]);
     if (newer.rows.length) return null;
     for (const l of levels) {
       const ok = await this.ctx.pool.query('SELECT to_regclass($1) IS NOT NULL AS ok', [qualifiedTable(this.opts.schema, l.table)]);
