@@ -459,7 +459,9 @@ export class OverviewManager {
     st.firstChangeAt ??= now;
     if (st.timer) clearTimeout(st.timer);
     // rebuild once edits have been quiet for rebuildDelayMs, but not later than 10 quiet periods after the first one
-    const at = Math.max(Math.min(now + this.opts.rebuildDelayMs, st.firstChangeAt + 10 * this.opts.rebuildDelayMs), st.lastBuildEnd + this.opts.minRebuildIntervalMs);
+    // a full rebuild (5-8 s for a million rows) waits minRebuildIntervalMs after the previous one; a cell-by-cell refresh does not
+    const gap = st.status === 'partial' ? 0 : this.opts.minRebuildIntervalMs;
+    const at = Math.max(Math.min(now + this.opts.rebuildDelayMs, st.firstChangeAt + 10 * this.opts.rebuildDelayMs), st.lastBuildEnd + gap);
     st.timer = setTimeout(() => {
       st.timer = undefined;
       const layer = this.ctx.registry.list().find((l) => `${l.schema}.${l.table}` === st.source);
