@@ -3,7 +3,8 @@
  * this test, with the overview threshold lowered so that the 20,000-row copy gets one: built in
  * the background after start, used by a region-scale GetMap and not by a town-scale one, the
  * decoded image compared with the direct render pixel by pixel, stale after an edit (direct
- * renders meanwhile) and rebuilt through the tile-freshness triggers and NOTIFY.
+ * renders meanwhile) and rebuilt through the tile-freshness triggers and NOTIFY; small edits
+ * applied cell by cell (compared with a full rebuild, row by row); a point layer's overview.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
@@ -39,6 +40,21 @@ const config = {
     },
     // same table, overview disabled for this layer name: never answered from an overview
     { table: `${S}.roads`, name: 'ovroads', overview: false },
+    // a point layer under the threshold, its overview asked for (cells of 64 m to 512 m)
+    {
+      table: `${S}.pois`,
+      name: 'ovpois',
+      overview: { enabled: true, baseCell: 64 },
+      styles: {
+        cat: {
+          title: 'Catégories',
+          rules: [
+            { title: 'Écoles', filter: "categorie = 'école'", point: { mark: 'circle', size: 7, fill: '#d62728', stroke: '#7f1010', 'stroke-width': 1 } },
+            { title: 'Autres', else: true, point: { mark: 'square', size: 5, fill: '#1f77b4' } },
+          ],
+        },
+      },
+    },
   ],
 };
 
@@ -53,8 +69,8 @@ let m: OverviewManager;
 let statusAtReady: string[] = [];
 let readyzAtReady = 0;
 
-async function getMap(bbox: string, crs: string): Promise<Buffer> {
-  const res = await t.app.inject({ url: `/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=ovparcels&STYLES=&CRS=${crs}&BBOX=${bbox}&WIDTH=256&HEIGHT=256&FORMAT=image/png` });
+async function getMap(bbox: string, crs: string, layer = 'ovparcels'): Promise<Buffer> {
+  const res = await t.app.inject({ url: `/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=${layer}&STYLES=&CRS=${crs}&BBOX=${bbox}&WIDTH=256&HEIGHT=256&FORMAT=image/png` });
   expect(res.statusCode, res.body.slice(0, 300)).toBe(200);
   expect(res.headers['content-type']).toMatch(/^image\/png/);
   const { data, info } = await sharp(res.rawPayload).removeAlpha().raw().toBuffer({ resolveWithObject: true });
@@ -63,13 +79,13 @@ async function getMap(bbox: string, crs: string): Promise<Buffer> {
 }
 
 /** Both renders of a view, the overview one checked to come from the overview and the direct one not. */
-async function bothRenders(bbox: string, crs: string): Promise<{ direct: Buffer; overview: Buffer }> {
+async function bothRenders(bbox: string, crs: string, layer = 'ovparcels'): Promise<{ direct: Buffer; overview: Buffer }> {
   m.use = false;
   const before = m.stats.overviewRenders;
-  const direct = await getMap(bbox, crs);
+  const direct = await getMap(bbox, crs, layer);
   expect(m.stats.overviewRenders).toBe(before);
   m.use = true;
-  const overview = await getMap(bbox, crs);
+  const overview = await getMap(bbox, crs, layer);
   expect(m.stats.overviewRenders).toBe(before + 1);
   return { direct, overview };
 }
@@ -119,7 +135,10 @@ beforeAll(async () => {
   await db.query(`CREATE INDEX ON ${S}.parcels USING gist (geom)`);
   await db.query(`CREATE TABLE ${S}.roads AS SELECT * FROM public.roads`);
   await db.query(`ALTER TABLE ${S}.roads ADD PRIMARY KEY (id)`);
-  await db.query(`ANALYZE ${S}.parcels; ANALYZE ${S}.roads`);
+  await db.query(`CREATE TABLE ${S}.pois AS SELECT * FROM public.pois`);
+  await db.query(`ALTER TABLE ${S}.pois ADD PRIMARY KEY (id)`);
+  await db.query(`CREATE INDEX ON ${S}.pois USING gist (geom)`);
+  await db.query(`ANALYZE ${S}.parcels; ANALYZE ${S}.roads; ANALYZE ${S}.pois`);
   process.env.GEODATA_ADMIN_TOKEN = TOKEN;
   t = await makeTestApp(config);
   m = overviewManager(t.ctx)!;
@@ -241,9 +260,9 @@ describe('overviews', () => {
 });
 
 /** One level table's rows, for comparing two builds: kept rows by geometry hash, cell points by cell (centre within 1e-6). */
-async function levelContents(table: string, cell: number): Promise<{ keys: string[]; centres: Map<string, [number, number]> }> {
+async function levelContents(table: string, cell: number, col: string): Promise<{ keys: string[]; centres: Map<string, [number, number]> }> {
   const r = await db.query(
-    `SELECT sz, n::int AS n, bati, cx, cy, floor(cx / $1) AS ix, floor(cy / $1) AS iy,
+    `SELECT sz, n::int AS n, ${col} AS v, cx, cy, floor(cx / $1) AS ix, floor(cy / $1) AS iy,
             CASE WHEN sz > 0 THEN md5(ST_AsEWKB(geom)::text) END AS gh, CASE WHEN sz > 0 THEN md5(coalesce(ST_AsEWKB(geom_out)::text, '')) END AS oh
        FROM ${S}_ov.${table}`,
     [cell],
@@ -251,9 +270,9 @@ async function levelContents(table: string, cell: number): Promise<{ keys: strin
   const keys: string[] = [];
   const centres = new Map<string, [number, number]>();
   for (const x of r.rows) {
-    if (x.sz > 0) keys.push(`kept ${x.sz} ${x.gh} ${x.oh} n=${x.n} bati=${x.bati} ${x.cx} ${x.cy}`);
+    if (x.sz > 0) keys.push(`kept ${x.sz} ${x.gh} ${x.oh} n=${x.n} ${col}=${x.v} ${x.cx} ${x.cy}`);
     else {
-      const k = `cell ${x.ix} ${x.iy} bati=${x.bati} n=${x.n}`;
+      const k = `cell ${x.ix} ${x.iy} ${col}=${x.v} n=${x.n}`;
       keys.push(k);
       centres.set(k, [x.cx, x.cy]);
     }
@@ -261,11 +280,11 @@ async function levelContents(table: string, cell: number): Promise<{ keys: strin
   return { keys: keys.sort(), centres };
 }
 
-async function pyramid() {
-  const ov = m.status().find((s) => s.layer === 'ovparcels')!;
+async function pyramid(layer = 'ovparcels', col = 'bati') {
+  const ov = m.status().find((s) => s.layer === layer)!;
   const levels = [];
   for (const l of ov.levels!) {
-    const c = await levelContents(l.table, l.cell);
+    const c = await levelContents(l.table, l.cell, col);
     // the catalogue's row count follows the edits
     expect(c.keys.length, l.table).toBe(l.rows);
     levels.push({ table: l.table, ...c });
@@ -380,5 +399,71 @@ describe('incremental refresh', () => {
     const { direct, overview } = await bothRenders(REGION_2154, 'EPSG:2154');
     const c = compare(direct, overview);
     expect(c.identical).toBeGreaterThanOrEqual(0.95);
+  });
+});
+
+describe('point layers', () => {
+  it('get an overview too: one point per cell and category, region renders drawn alike', async () => {
+    const ov = m.status().find((s) => s.layer === 'ovpois')!;
+    expect(ov.status).toBe('ready');
+    expect(ov.columns).toEqual(['categorie']);
+    expect(ov.levels!.map((l) => l.cell)).toEqual([64, 128, 256, 512]);
+    // points have no size: every row of a level is a cell point, fewer than the source's
+    for (const l of ov.levels!) {
+      const r = await db.query(`SELECT count(*)::int AS n, count(*) FILTER (WHERE sz > 0)::int AS kept, sum(n)::int AS total FROM ${S}_ov.${l.table}`);
+      expect(r.rows[0]).toEqual({ n: l.rows, kept: 0, total: 2000 });
+    }
+    expect(ov.levels![3].rows).toBeLessThan(2000);
+    for (const [bbox, crs] of [
+      [REGION_2154, 'EPSG:2154'],
+      [REGION_3857, 'EPSG:3857'],
+    ]) {
+      const { direct, overview } = await bothRenders(bbox, crs, 'ovpois');
+      const c = compare(direct, overview);
+      // a mark per pixel and rule combination, at the mean place of the pixel's cell points: a
+      // few marks move by a fraction of a pixel (antialiased edges differ), their colours do not
+      const red = (px: Buffer) => {
+        let n = 0;
+        for (let i = 0; i < px.length; i += 3) if (px[i] > 150 && px[i + 1] < 90 && px[i + 2] < 90) n++;
+        return n;
+      };
+      const blue = (px: Buffer) => {
+        let n = 0;
+        for (let i = 0; i < px.length; i += 3) if (px[i + 2] > 120 && px[i] < 90) n++;
+        return n;
+      };
+      console.info(`points, overview vs direct, ${crs}: identical ${(c.identical * 100).toFixed(1)} %, coverage IoU ${(c.coverage * 100).toFixed(1)} %, colour match ${(c.colourMatch * 100).toFixed(1)} %, drawn ${c.drawn} px; red ${red(direct)}/${red(overview)}, blue ${blue(direct)}/${blue(overview)}`);
+      expect(c.drawn).toBeGreaterThan(500);
+      expect(c.coverage, crs).toBeGreaterThanOrEqual(0.97);
+      expect(c.identical, crs).toBeGreaterThanOrEqual(0.98);
+      expect(c.colourMatch, crs).toBeGreaterThanOrEqual(0.9);
+      expect(Math.abs(red(overview) - red(direct)) / red(direct)).toBeLessThan(0.1);
+      expect(Math.abs(blue(overview) - blue(direct)) / blue(direct)).toBeLessThan(0.1);
+    }
+  });
+});
+
+describe('point layers, incremental refresh', () => {
+  it('moves, inserts, deletes and re-classes points cell by cell, as a full rebuild would', async () => {
+    const st = () => m.status().find((s) => s.layer === 'ovpois')!;
+    await waitFor(() => st().status === 'ready', 'the point overview to be ready');
+    const layer = t.ctx.registry.resolve('ovpois');
+    const tables = st().levels!.map((l) => l.table);
+    const builds = m.stats.builds;
+    const refreshes = m.stats.refreshes;
+    const ids = (await db.query(`SELECT id FROM ${S}.pois ORDER BY geom <-> ST_SetSRID(ST_MakePoint(933000, 6847000), 2154) LIMIT 6`)).rows.map((r) => r.id);
+    const maxId = Number((await db.query(`SELECT max(id) AS m FROM ${S}.pois`)).rows[0].m);
+    await db.query(`UPDATE ${S}.pois SET geom = ST_Translate(geom, 700, -300) WHERE id = ANY($1)`, [ids.slice(0, 2)]);
+    await db.query(`UPDATE ${S}.pois SET categorie = 'école' WHERE id = $1 AND categorie <> 'école'`, [ids[2]]);
+    await db.query(`DELETE FROM ${S}.pois WHERE id = $1`, [ids[3]]);
+    await db.query(`INSERT INTO ${S}.pois (id, categorie, nom, geom) SELECT $1, 'gare', 'Gare test', ST_Translate(geom, 10, 10) FROM ${S}.pois WHERE id = $2`, [maxId + 1, ids[4]]);
+    await waitFor(() => m.stats.refreshes > refreshes && st().status === 'ready', 'the incremental refresh');
+    expect(m.stats.builds).toBe(builds);
+    expect(st().levels!.map((l) => l.table)).toEqual(tables);
+    const incremental = await pyramid('ovpois', 'categorie');
+    expect(incremental.sourceRows).toBe(2000);
+    await m.refresh(layer, 'full');
+    expect(st().levels!.map((l) => l.table)).not.toEqual(tables);
+    expectSamePyramid(incremental, await pyramid('ovpois', 'categorie'));
   });
 });

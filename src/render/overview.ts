@@ -231,11 +231,14 @@ export function levelQuery(level: OverviewLevel, layer: Layer, rules: Rule[], o:
   const target = { fields: level.layer.fields, geometryColumn: 'geom', srid: layer.srid, primaryKey: layer.primaryKey, layerName: layer.name };
   const ruleCols: string[] = [];
   const ruleAggs: string[] = [];
+  const ruleNames: string[] = [];
   rules.forEach((r, i) => {
     if (!r.filter) return;
     ruleCols.push(`, coalesce((${compileFilter(r.filter, target, values)}), false) AS r${i}`);
     ruleAggs.push(`, bool_or(r${i}) AS r${i}`);
+    ruleNames.push(`, r${i}`);
   });
+  const points = /POINT/.test(layer.geometryType);
   const lines = /LINESTRING/.test(layer.geometryType);
   // kept geometries stored already projected to the output CRS skip ST_Transform
   let screen = `ST_Simplify(${affine(level.outSrid === o.epsg ? 'geom_out' : inOut('geom'))}, 0.5, true)`;
@@ -245,8 +248,24 @@ export function levelQuery(level: OverviewLevel, layer: Layer, rules: Rule[], o:
   const ox = p(search.minx);
   const oy = p(search.miny);
   const centre = `ST_SetSRID(ST_MakePoint(${ox}::float8 + (gx + 0.5) * ${r}::float8, ${oy}::float8 + (gy + 0.5) * ${r}::float8), ${num(layer.srid)})`;
+  const kept = `SELECT ST_AsTWKB(${screen}, 1, 0, 0, true) AS g${ruleCols.join('')} FROM ${t} WHERE geom && ${env} AND sz > 0 AND sz >= ${r}::float8\n`;
+  if (points) {
+    // The direct render of points does not reduce them per pixel: every point is drawn with its
+    // rule's mark where it is. Here a pixel gives one point per rule combination found in it (an
+    // else-rule still draws beside the other rules), at the mean place of its points — exactly
+    // in place when the pixel holds one cell point.
+    const mean = `ST_SetSRID(ST_MakePoint(sum(cx * n) / sum(n), sum(cy * n) / sum(n)), ${num(layer.srid)})`;
+    const text =
+      kept +
+      `UNION ALL\n` +
+      `SELECT ST_AsTWKB(${affine(inOut(mean))}, 1, 0, 0, true) AS g${ruleNames.join('')}\n` +
+      `FROM (SELECT floor((cx - ${ox}::float8) / ${r}::float8) AS gx, floor((cy - ${oy}::float8) / ${r}::float8) AS gy, cx, cy, n${ruleCols.join('')}\n` +
+      `      FROM ${t} WHERE geom && ${env} AND sz < ${r}::float8) q\n` +
+      `GROUP BY gx, gy${ruleNames.join('')}`;
+    return { text, values, textRules: [] };
+  }
   const text =
-    `SELECT ST_AsTWKB(${screen}, 1, 0, 0, true) AS g${ruleCols.join('')} FROM ${t} WHERE geom && ${env} AND sz > 0 AND sz >= ${r}::float8\n` +
+    kept +
     `UNION ALL\n` +
     `SELECT ST_AsTWKB(${affine(inOut(centre))}, 1, 0, 0, true) AS g${ruleAggs.join('')}\n` +
     `FROM (SELECT floor((cx - ${ox}::float8) / ${r}::float8) AS gx, floor((cy - ${oy}::float8) / ${r}::float8) AS gy${ruleCols.join('')}\n` +
@@ -304,7 +323,6 @@ export class OverviewManager {
   candidates(): Layer[] {
     if (!this.opts.enabled) return [];
     return this.ctx.registry.list().filter((l) => {
-      if (/POINT/.test(l.geometryType)) return false;
       const c = this.layerConfig(l);
       if (c === false) return false;
       const forced = (l.extra as Record<string, unknown>).overview === true || c.enabled === true;
@@ -753,7 +771,14 @@ export class OverviewManager {
         const r = await c.query(
           `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY greatest(ST_XMax(b) - ST_XMin(b), ST_YMax(b) - ST_YMin(b))) AS m FROM (SELECT ${g}::box2d AS b FROM ${src} TABLESAMPLE SYSTEM (${num(Math.min(100, (5000 / Math.max(1, sourceRows)) * 100))}) WHERE ${g} IS NOT NULL LIMIT 5000) s`,
         );
-        const m = Number(r.rows[0]?.m) || 1;
+        let m = Number(r.rows[0]?.m) || 0;
+        if (!(m > 0)) {
+          // points (no size): an eighth of the mean spacing over the layer's extent, so that level 0
+          // still groups the points of dense areas and a level serves region scales
+          const e = layer.extent;
+          const area = e ? (e.maxx - e.minx) * (e.maxy - e.miny) : 0;
+          m = area > 0 && sourceRows > 0 ? Math.sqrt(area / sourceRows) / 8 : 1;
+        }
         base = 2 ** Math.ceil(Math.log2(2 * m));
       }
       const nLevels = Math.max(1, Math.min(12, cfg.levels ?? this.opts.levels));
