@@ -1,5 +1,5 @@
 /**
- * Pre-generalised overviews of big polygon and line layers, maintained by the server (the idea of
+ * Pre-generalised overviews of big point, line and polygon layers, maintained by the server (the idea of
  * GeoServer's pre-generalised features and MapServer's overview layers, built and refreshed here).
  *
  * For a layer with more rows than `overviews.minRows`, the server keeps a small pyramid of tables
