@@ -1,5 +1,5 @@
 /**
- * Pre-generalised overviews of big polygon and line layers, maintained by the server (the idea of
+ * Pre-generalised overviews of big point, line and polygon layers, maintained by the server (the idea of
  * GeoServer's pre-generalised features and MapServer's overview layers, built and refreshed here).
  *
  * For a layer with more rows than `overviews.minRows`, the server keeps a small pyramid of tables
@@ -24,10 +24,15 @@
  * and no active rule labels; otherwise it renders directly from the source.
  *
  * Freshness reuses the tile cache's change triggers (src/tiles/freshness.ts: every statement on
- * the source logs a row in geodata_tiles.changes and NOTIFYs `geodata_tiles`): a build records the
- * last change id of its snapshot; a notification or the periodic check seeing a newer change for
- * the table marks the overview stale (renders go direct at once) and schedules a rebuild after
- * the edits settle. Builds run in the background after start and never delay readiness.
+ * the source logs a row in geodata_tiles.changes, with the boxes of the rows it changed — old and
+ * new — up to tiles.bulkRows rows, and NOTIFYs `geodata_tiles`). A build records the last change
+ * id of its snapshot. A notification (or the periodic check) notes the edit as pending and
+ * schedules a refresh after the edits settle. Edits with boxes are applied incrementally: at
+ * every level, the rows of the grid cells holding an edited row's centre are made again (see
+ * incremental()), in one transaction; meanwhile the overview is 'partial' and serves the views
+ * that do not reach those cells. A bulk edit or TRUNCATE (no boxes), or edits whose cells add up
+ * to more than incrementalMaxShare of a rebuild's reads, make it 'stale' (renders go direct) and
+ * are followed by a full rebuild. Builds run in the background after start and never delay readiness.
  */
 import pg from 'pg';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -65,6 +70,11 @@ export interface OverviewOptions {
   checkIntervalMs: number;
   /** Kept geometries are also stored projected to this CRS (the web maps' EPSG:3857 by default); null = none. */
   outputCrs: number | null;
+  /**
+   * Edits are applied cell by cell (incremental refresh) while the rows they make the levels
+   * re-read stay under this share of what a full rebuild reads; above it, full rebuild.
+   */
+  incrementalMaxShare: number;
 }
 
 export interface LayerOverviewConfig {
@@ -90,6 +100,7 @@ export function overviewOptions(raw: unknown): OverviewOptions {
     minRebuildIntervalMs: o.minRebuildIntervalMs ?? 60000,
     checkIntervalMs: o.checkIntervalMs ?? 15000,
     outputCrs: o.outputCrs === undefined ? 3857 : o.outputCrs,
+    incrementalMaxShare: o.incrementalMaxShare ?? 0.2,
   };
 }
 
@@ -116,7 +127,14 @@ export interface OverviewBuild {
   sourceRows: number;
 }
 
-export type OverviewStatus = 'pending' | 'building' | 'ready' | 'stale' | 'disabled' | 'failed';
+/**
+ * 'partial': edits are pending (an incremental refresh is scheduled); renders whose view does not
+ * reach the areas they touch keep reading the overview, the others read the source.
+ */
+export type OverviewStatus = 'pending' | 'building' | 'ready' | 'partial' | 'stale' | 'disabled' | 'failed';
+
+/** Operations of the change triggers (the other rows of the changes log are cache-version bumps, not edits). */
+const EDIT_OPS = ['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'];
 
 interface State {
   source: string;
@@ -126,6 +144,16 @@ interface State {
   built?: OverviewBuild;
   /** a change arrived after the current build's snapshot */
   dirty: boolean;
+  /**
+   * Logged edits not yet in the overview, by change id: the areas whose overview rows they may
+   * change (per changed row, its box joined with the coarsest level's cell of its centre), or
+   * null for an edit without boxes (bulk statement, TRUNCATE): the whole layer.
+   */
+  pending: Map<number, Extent[] | null>;
+  /** Last incremental refresh: duration, edits and level-0 cells it re-read. */
+  lastRefresh?: { at: Date; ms: number; changes: number; cells: number[] };
+  /** The layer's extent (layer CRS), to weigh the pending edits. */
+  extent: Extent | null;
   timer?: NodeJS.Timeout;
   firstChangeAt?: number;
   lastBuildEnd: number;
@@ -203,11 +231,14 @@ export function levelQuery(level: OverviewLevel, layer: Layer, rules: Rule[], o:
   const target = { fields: level.layer.fields, geometryColumn: 'geom', srid: layer.srid, primaryKey: layer.primaryKey, layerName: layer.name };
   const ruleCols: string[] = [];
   const ruleAggs: string[] = [];
+  const ruleNames: string[] = [];
   rules.forEach((r, i) => {
     if (!r.filter) return;
     ruleCols.push(`, coalesce((${compileFilter(r.filter, target, values)}), false) AS r${i}`);
     ruleAggs.push(`, bool_or(r${i}) AS r${i}`);
+    ruleNames.push(`, r${i}`);
   });
+  const points = /POINT/.test(layer.geometryType);
   const lines = /LINESTRING/.test(layer.geometryType);
   // kept geometries stored already projected to the output CRS skip ST_Transform
   let screen = `ST_Simplify(${affine(level.outSrid === o.epsg ? 'geom_out' : inOut('geom'))}, 0.5, true)`;
@@ -217,8 +248,24 @@ export function levelQuery(level: OverviewLevel, layer: Layer, rules: Rule[], o:
   const ox = p(search.minx);
   const oy = p(search.miny);
   const centre = `ST_SetSRID(ST_MakePoint(${ox}::float8 + (gx + 0.5) * ${r}::float8, ${oy}::float8 + (gy + 0.5) * ${r}::float8), ${num(layer.srid)})`;
+  const kept = `SELECT ST_AsTWKB(${screen}, 1, 0, 0, true) AS g${ruleCols.join('')} FROM ${t} WHERE geom && ${env} AND sz > 0 AND sz >= ${r}::float8\n`;
+  if (points) {
+    // The direct render of points does not reduce them per pixel: every point is drawn with its
+    // rule's mark where it is. Here a pixel gives one point per rule combination found in it (an
+    // else-rule still draws beside the other rules), at the mean place of its points — exactly
+    // in place when the pixel holds one cell point.
+    const mean = `ST_SetSRID(ST_MakePoint(sum(cx * n) / sum(n), sum(cy * n) / sum(n)), ${num(layer.srid)})`;
+    const text =
+      kept +
+      `UNION ALL\n` +
+      `SELECT ST_AsTWKB(${affine(inOut(mean))}, 1, 0, 0, true) AS g${ruleNames.join('')}\n` +
+      `FROM (SELECT floor((cx - ${ox}::float8) / ${r}::float8) AS gx, floor((cy - ${oy}::float8) / ${r}::float8) AS gy, cx, cy, n${ruleCols.join('')}\n` +
+      `      FROM ${t} WHERE geom && ${env} AND sz < ${r}::float8) q\n` +
+      `GROUP BY gx, gy${ruleNames.join('')}`;
+    return { text, values, textRules: [] };
+  }
   const text =
-    `SELECT ST_AsTWKB(${screen}, 1, 0, 0, true) AS g${ruleCols.join('')} FROM ${t} WHERE geom && ${env} AND sz > 0 AND sz >= ${r}::float8\n` +
+    kept +
     `UNION ALL\n` +
     `SELECT ST_AsTWKB(${affine(inOut(centre))}, 1, 0, 0, true) AS g${ruleAggs.join('')}\n` +
     `FROM (SELECT floor((cx - ${ox}::float8) / ${r}::float8) AS gx, floor((cy - ${oy}::float8) / ${r}::float8) AS gy${ruleCols.join('')}\n` +
@@ -241,7 +288,7 @@ export class OverviewManager {
   /** false: renders never use the overviews (benchmarks and tests compare both paths). */
   use = true;
   /** Layer renders answered from an overview; builds completed. */
-  readonly stats = { overviewRenders: 0, builds: 0 };
+  readonly stats = { overviewRenders: 0, builds: 0, refreshes: 0 };
   private readonly gauges?: { built: client.Gauge<'layer'>; ready: client.Gauge<'layer'>; buildSeconds: client.Gauge<'layer'>; rows: client.Gauge<'layer' | 'level'> };
 
   constructor(readonly ctx: AppContext) {
@@ -276,7 +323,6 @@ export class OverviewManager {
   candidates(): Layer[] {
     if (!this.opts.enabled) return [];
     return this.ctx.registry.list().filter((l) => {
-      if (/POINT/.test(l.geometryType)) return false;
       const c = this.layerConfig(l);
       if (c === false) return false;
       const forced = (l.extra as Record<string, unknown>).overview === true || c.enabled === true;
@@ -339,10 +385,10 @@ export class OverviewManager {
     cl.on('notification', (msg) => {
       if (msg.channel !== CHANNEL || !msg.payload) return;
       void this.ctx.pool
-        .query('SELECT table_name FROM geodata_tiles.changes WHERE id = $1', [Number(msg.payload)])
+        .query('SELECT id, table_name, op, boxes FROM geodata_tiles.changes WHERE id = $1', [Number(msg.payload)])
         .then((r) => {
-          const t = r.rows[0]?.table_name as string | undefined;
-          if (t) this.changed(t);
+          const row = r.rows[0];
+          if (row) this.changed(row.table_name, { id: Number(row.id), op: row.op, boxes: row.boxes });
         })
         .catch(() => undefined);
     });
@@ -356,13 +402,73 @@ export class OverviewManager {
     }
   }
 
-  /** A change was logged for a source table: stop using its overview and schedule a rebuild. */
-  changed(source: string): void {
+  /**
+   * A change was logged for a source table: note the area it touches and schedule a refresh.
+   * Renders keep using the overview away from the pending edits ('partial') when they can be
+   * applied incrementally; otherwise ('stale') every render reads the source until the rebuild.
+   */
+  changed(source: string, ch: { id: number; op: string; boxes: number[][] | null }): void {
     const st = this.states.get(source);
     if (!st || st.status === 'disabled') return;
+    // a tile-cache version bump (large-edit, reconnect) repeats or covers logged edits: nothing to apply
+    if (!EDIT_OPS.includes(ch.op)) return;
+    if (st.pending.has(ch.id)) return;
+    st.pending.set(ch.id, ch.boxes ? ch.boxes.map((b) => ({ minx: Number(b[0]), miny: Number(b[1]), maxx: Number(b[2]), maxy: Number(b[3]) })) : null);
     st.dirty = true;
-    if (st.status === 'ready') this.setStatus(st, 'stale');
+    if (st.status === 'ready' || st.status === 'partial') this.setStatus(st, this.pendingMode(st));
     this.schedule(st);
+  }
+
+  /** 'partial' when the pending edits can be applied cell by cell, 'stale' when they need a full rebuild. */
+  private pendingMode(st: State): 'partial' | 'stale' {
+    const b = st.built;
+    if (!b) return 'stale';
+    const centres: [number, number][] = [];
+    for (const boxes of st.pending.values()) {
+      if (!boxes) return 'stale';
+      for (const x of boxes) centres.push([(x.minx + x.maxx) / 2, (x.miny + x.maxy) / 2]);
+      if (centres.length > 100000) return 'stale';
+    }
+    const counts = b.levels.map((l) => new Set(centres.map(([x, y]) => `${Math.floor(x / l.cell)},${Math.floor(y / l.cell)}`)).size);
+    return this.incrementalShare(st, b, counts) <= this.opts.incrementalMaxShare ? 'partial' : 'stale';
+  }
+
+  /**
+   * Share of a full rebuild's reads that refreshing `cells[k]` cells of each level k reads (the
+   * source for level 0, level k-1 for level k), assuming rows spread evenly over the layer's extent.
+   */
+  private incrementalShare(st: State, b: OverviewBuild, cells: number[]): number {
+    const e = st.extent;
+    const area = e ? (e.maxx - e.minx) * (e.maxy - e.miny) : 0;
+    if (!(area > 0)) return 0;
+    let inc = 0;
+    let full = 0;
+    b.levels.forEach((l, k) => {
+      const input = k ? b.levels[k - 1].rows : b.sourceRows;
+      full += input;
+      inc += Math.min(1, (cells[k] * l.cell * l.cell) / area) * input;
+    });
+    return full > 0 ? inc / full : 0;
+  }
+
+  /** Whether a view's search extent reaches an area a pending edit may change in the overview. */
+  private touchesPending(st: State, b: OverviewBuild, search: Extent): boolean {
+    const top = b.levels[b.levels.length - 1].cell;
+    const eps = top * 1e-6;
+    for (const boxes of st.pending.values()) {
+      if (!boxes) return true;
+      for (const x of boxes) {
+        // the overview rows an edited row feeds: its kept geometry (within its box) or the point of its cell
+        const ix = Math.floor((x.minx + x.maxx) / 2 / top);
+        const iy = Math.floor((x.miny + x.maxy) / 2 / top);
+        const minx = Math.min(x.minx, ix * top) - eps;
+        const miny = Math.min(x.miny, iy * top) - eps;
+        const maxx = Math.max(x.maxx, (ix + 1) * top) + eps;
+        const maxy = Math.max(x.maxy, (iy + 1) * top) + eps;
+        if (minx <= search.maxx && maxx >= search.minx && miny <= search.maxy && maxy >= search.miny) return true;
+      }
+    }
+    return false;
   }
 
   private schedule(st: State): void {
@@ -371,28 +477,30 @@ export class OverviewManager {
     st.firstChangeAt ??= now;
     if (st.timer) clearTimeout(st.timer);
     // rebuild once edits have been quiet for rebuildDelayMs, but not later than 10 quiet periods after the first one
-    const at = Math.max(Math.min(now + this.opts.rebuildDelayMs, st.firstChangeAt + 10 * this.opts.rebuildDelayMs), st.lastBuildEnd + this.opts.minRebuildIntervalMs);
+    // a full rebuild (5-8 s for a million rows) waits minRebuildIntervalMs after the previous one; a cell-by-cell refresh does not
+    const gap = st.status === 'partial' ? 0 : this.opts.minRebuildIntervalMs;
+    const at = Math.max(Math.min(now + this.opts.rebuildDelayMs, st.firstChangeAt + 10 * this.opts.rebuildDelayMs), st.lastBuildEnd + gap);
     st.timer = setTimeout(() => {
       st.timer = undefined;
       const layer = this.ctx.registry.list().find((l) => `${l.schema}.${l.table}` === st.source);
-      if (layer) void this.rebuild(layer, st);
+      if (layer) void this.rebuild(layer, st, 'auto');
     }, Math.max(0, at - now));
     st.timer.unref();
   }
 
-  /** Periodic check: any change newer than a build makes it stale (backs up LISTEN). */
+  /** Periodic check: changes newer than the build and not yet noted (backs up LISTEN). */
   async check(): Promise<void> {
     for (const st of this.states.values()) {
-      if (!st.built || st.status !== 'ready') continue;
-      const r = await this.ctx.pool.query('SELECT 1 FROM geodata_tiles.changes WHERE id > $1 AND table_name = $2 LIMIT 1', [st.built.changeId, st.source]);
-      if (r.rows.length) this.changed(st.source);
+      if (!st.built || (st.status !== 'ready' && st.status !== 'partial')) continue;
+      const r = await this.ctx.pool.query('SELECT id, op, boxes FROM geodata_tiles.changes WHERE id > $1 AND table_name = $2 AND NOT (id = ANY($3::bigint[])) ORDER BY id LIMIT 1000', [st.built.changeId, st.source, [...st.pending.keys()]]);
+      for (const row of r.rows) this.changed(st.source, { id: Number(row.id), op: row.op, boxes: row.boxes });
     }
   }
 
   private setStatus(st: State, status: OverviewStatus, reason?: string): void {
     st.status = status;
     st.reason = reason;
-    this.gauges?.ready.set({ layer: st.layerName }, status === 'ready' ? 1 : 0);
+    this.gauges?.ready.set({ layer: st.layerName }, status === 'ready' || status === 'partial' ? 1 : 0);
   }
 
   /** Resolves when no build is running or scheduled (tests). */
@@ -405,12 +513,14 @@ export class OverviewManager {
     }
   }
 
-  status(): { layer: string; source: string; status: OverviewStatus; reason?: string; builtAt?: string; buildMs?: number; sourceRows?: number; columns?: string[]; levels?: { cell: number; minSize: number; table: string; rows: number }[] }[] {
+  status(): { layer: string; source: string; status: OverviewStatus; reason?: string; pendingEdits?: number; lastRefresh?: { at: string; ms: number; changes: number; cells: number[] }; builtAt?: string; buildMs?: number; sourceRows?: number; columns?: string[]; levels?: { cell: number; minSize: number; table: string; rows: number }[] }[] {
     return [...this.states.values()].map((s) => ({
       layer: s.layerName,
       source: s.source,
       status: s.status,
       ...(s.reason ? { reason: s.reason } : {}),
+      ...(s.pending.size ? { pendingEdits: s.pending.size } : {}),
+      ...(s.lastRefresh ? { lastRefresh: { at: s.lastRefresh.at.toISOString(), ms: s.lastRefresh.ms, changes: s.lastRefresh.changes, cells: s.lastRefresh.cells } } : {}),
       ...(s.built
         ? {
             builtAt: s.built.builtAt.toISOString(),
@@ -427,7 +537,7 @@ export class OverviewManager {
     const source = `${layer.schema}.${layer.table}`;
     let st = this.states.get(source);
     if (!st) {
-      st = { source, layerName: layer.name, status: 'pending', dirty: false, lastBuildEnd: 0 };
+      st = { source, layerName: layer.name, status: 'pending', dirty: false, pending: new Map(), extent: layer.extent, lastBuildEnd: 0 };
       this.states.set(source, st);
       this.gauges?.ready.set({ layer: layer.name }, 0);
     }
@@ -470,7 +580,7 @@ export class OverviewManager {
       this.ctx.log.info({ layer: layer.name, builtAt: existing.builtAt }, 'overviews: reusing an up-to-date overview');
       return;
     }
-    await this.rebuild(layer, st);
+    await this.rebuild(layer, st, 'full');
   }
 
   private async findBuild(layer: Layer, cols: string[], cfg: LayerOverviewConfig): Promise<OverviewBuild | null> {
@@ -481,7 +591,7 @@ export class OverviewManager {
     const levels = row.levels as { cell: number; outSrid?: number | null; minSize: number; table: string; rows: number }[];
     const sig = this.signature(layer, cols, levels[0]?.cell ?? 0, cfg);
     if (row.signature !== sig) return null;
-    const newer = await this.ctx.pool.query('SELECT 1 FROM geodata_tiles.changes WHERE id > $1 AND table_name = $2 LIMIT 1', [row.change_id, `${layer.schema}.${layer.table}`]);
+    const newer = await this.ctx.pool.query('SELECT 1 FROM geodata_tiles.changes WHERE id > $1 AND table_name = $2 AND op = ANY($3) LIMIT 1', [row.change_id, `${layer.schema}.${layer.table}`, EDIT_OPS]);
     if (newer.rows.length) return null;
     for (const l of levels) {
       const ok = await this.ctx.pool.query('SELECT to_regclass($1) IS NOT NULL AS ok', [qualifiedTable(this.opts.schema, l.table)]);
@@ -520,12 +630,15 @@ export class OverviewManager {
     };
   }
 
-  private install(layer: Layer, st: State, b: OverviewBuild): void {
+  /** Use a build; `applied`: the pending change ids it includes (default: those up to its change id). */
+  private install(layer: Layer, st: State, b: OverviewBuild, applied?: number[]): void {
     const old = st.built;
     st.built = b;
-    st.dirty = false;
+    if (applied) for (const id of applied) st.pending.delete(id);
+    else for (const id of st.pending.keys()) if (id <= b.changeId) st.pending.delete(id);
+    st.dirty = st.pending.size > 0;
     st.firstChangeAt = undefined;
-    this.setStatus(st, 'ready');
+    this.setStatus(st, st.dirty ? this.pendingMode(st) : 'ready');
     this.gauges?.built.set({ layer: layer.name }, b.builtAt.getTime() / 1000);
     this.gauges?.buildSeconds.set({ layer: layer.name }, b.buildMs / 1000);
     b.levels.forEach((l, i) => this.gauges?.rows.set({ layer: layer.name, level: String(i) }, l.rows));
@@ -551,18 +664,21 @@ export class OverviewManager {
     }
   }
 
-  /** Build a layer's overview now (benchmarks, tests), whatever its state. */
-  refresh(layer: Layer): Promise<void> {
-    return this.rebuild(layer, this.state(layer));
+  /**
+   * Build a layer's overview now (benchmarks, tests), whatever its state: 'full' rebuilds it,
+   * 'auto' applies the logged edits cell by cell when they are few enough (as scheduled refreshes do).
+   */
+  refresh(layer: Layer, mode: 'auto' | 'full' = 'full'): Promise<void> {
+    return this.rebuild(layer, this.state(layer), mode);
   }
 
-  private rebuild(layer: Layer, st: State): Promise<void> {
+  private rebuild(layer: Layer, st: State, mode: 'auto' | 'full'): Promise<void> {
     if (st.building) {
       // a change arrived during a build: it will be rebuilt afterwards
       st.dirty = true;
       return st.building;
     }
-    st.building = this.build(layer, st)
+    st.building = this.build(layer, st, mode)
       .catch((e) => {
         this.ctx.log.error({ layer: layer.name, err: (e as Error).message }, 'overviews: build failed; maps render from the source');
         this.setStatus(st, 'failed', (e as Error).message);
@@ -575,12 +691,41 @@ export class OverviewManager {
     return st.building;
   }
 
-  private async build(layer: Layer, st: State): Promise<void> {
+  /**
+   * The two statements that make level rows from `from` (rows geom, n, sz, cx, cy, carried
+   * columns): the cell points (grouped per cell and carried values) and the kept features; both
+   * select (geom, n, sz, cx, cy, columns…, geom_out). The full build and the incremental refresh
+   * share them, so a refreshed cell holds what a rebuild would put there.
+   */
+  private levelSelects(layer: Layer, cols: string[], l: { cell: number; minSize: number }, from: string): { cells: string; kept: string; columns: string } {
+    const colList = cols.map((x) => `, ${quoteIdent(x)}`).join('');
+    const out = this.outSrid(layer);
+    return {
+      columns: `geom, n, sz, cx, cy${colList}, geom_out`,
+      cells: `SELECT ST_SetSRID(ST_MakePoint(sum(cx * n) / sum(n), sum(cy * n) / sum(n)), ${num(layer.srid)})::geometry(Geometry, ${num(layer.srid)}) AS geom,
+                  sum(n)::bigint AS n, 0::float8 AS sz, sum(cx * n) / sum(n) AS cx, sum(cy * n) / sum(n) AS cy${colList},
+                  NULL::geometry AS geom_out
+             FROM ${from} WHERE sz < ${num(l.minSize)}
+            GROUP BY floor(cx / ${num(l.cell)}), floor(cy / ${num(l.cell)})${colList}`,
+      kept: `SELECT k, n, sz, cx, cy${colList}, ${out ? `ST_Transform(k, ${num(out)})` : 'NULL'}
+             FROM (SELECT ST_Simplify(geom, ${num(l.cell / 4)}, true) AS k, n, sz, cx, cy${colList} FROM ${from} WHERE sz >= ${num(l.minSize)} OFFSET 0) q`,
+    };
+  }
+
+  /** Source rows in the level-0 row form (box centre and size), from `src` (a table or a FROM item). */
+  private sourceRows(layer: Layer, cols: string[], src: string): string {
+    const g = quoteIdent(layer.geometryColumn);
+    const colList = cols.map((x) => `, ${quoteIdent(x)}`).join('');
+    return `(SELECT ${g} AS geom, 1 AS n, greatest(ST_XMax(b) - ST_XMin(b), ST_YMax(b) - ST_YMin(b)) AS sz, (ST_XMin(b) + ST_XMax(b)) / 2 AS cx, (ST_YMin(b) + ST_YMax(b)) / 2 AS cy${colList}
+               FROM (SELECT ${g}, ${g}::box2d AS b${colList} FROM ${src} WHERE ${g} IS NOT NULL OFFSET 0) s) f`;
+  }
+
+  private async build(layer: Layer, st: State, mode: 'auto' | 'full'): Promise<void> {
     const cfg = this.layerConfig(layer);
     if (cfg === false) return;
     const cols = this.columnsFor(layer, cfg);
     if (typeof cols === 'string') return this.setStatus(st, 'disabled', cols);
-    if (st.status !== 'stale') this.setStatus(st, 'building');
+    if (st.status !== 'stale' && st.status !== 'partial') this.setStatus(st, 'building');
     st.dirty = false;
     const t0 = Date.now();
     const S = this.opts.schema;
@@ -599,11 +744,18 @@ export class OverviewManager {
         this.install(layer, st, other);
         return;
       }
+      if (mode === 'auto' && st.built && (await this.incremental(c, layer, st, cols))) {
+        ok = true;
+        return;
+      }
       await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
       await c.query(`SELECT set_config('statement_timeout', '0', true), set_config('lock_timeout', '10s', true), set_config('work_mem', '64MB', true)`);
       // the snapshot starts here: every change with a smaller id is in it
       const changeId = Number((await c.query('SELECT coalesce(max(id), 0) AS m FROM geodata_tiles.changes')).rows[0].m);
-      const sourceRows = Number((await c.query(`SELECT count(*) AS n FROM ${src}`)).rows[0].n);
+      // the pending edits this snapshot sees (one committed after it, with a smaller id, stays pending)
+      const applied = (await c.query('SELECT id FROM geodata_tiles.changes WHERE id = ANY($1::bigint[])', [[...st.pending.keys()]])).rows.map((r) => Number(r.id));
+      // rows with a geometry (those the overview stands for; an incremental refresh keeps this count)
+      const sourceRows = Number((await c.query(`SELECT count(*) AS n FROM ${src} WHERE ${g} IS NOT NULL`)).rows[0].n);
       // combinations of the carried columns (the grouping key besides the cell)
       if (cols.length) {
         const combos = Number((await c.query(`SELECT count(*) AS n FROM (SELECT DISTINCT ${cols.map(quoteIdent).join(', ')} FROM ${src} TABLESAMPLE SYSTEM (1) LIMIT ${this.opts.maxCombinations + 1}) s`)).rows[0].n);
@@ -619,7 +771,14 @@ export class OverviewManager {
         const r = await c.query(
           `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY greatest(ST_XMax(b) - ST_XMin(b), ST_YMax(b) - ST_YMin(b))) AS m FROM (SELECT ${g}::box2d AS b FROM ${src} TABLESAMPLE SYSTEM (${num(Math.min(100, (5000 / Math.max(1, sourceRows)) * 100))}) WHERE ${g} IS NOT NULL LIMIT 5000) s`,
         );
-        const m = Number(r.rows[0]?.m) || 1;
+        let m = Number(r.rows[0]?.m) || 0;
+        if (!(m > 0)) {
+          // points (no size): an eighth of the mean spacing over the layer's extent, so that level 0
+          // still groups the points of dense areas and a level serves region scales
+          const e = layer.extent;
+          const area = e ? (e.maxx - e.minx) * (e.maxy - e.miny) : 0;
+          m = area > 0 && sourceRows > 0 ? Math.sqrt(area / sourceRows) / 8 : 1;
+        }
         base = 2 ** Math.ceil(Math.log2(2 * m));
       }
       const nLevels = Math.max(1, Math.min(12, cfg.levels ?? this.opts.levels));
@@ -633,27 +792,13 @@ export class OverviewManager {
       for (let k = 0; k < nLevels; k++) {
         const cell = base * 2 ** k;
         const minSize = f * cell;
-        const tol = cell / 4;
         const name = `${stem}_g${gen}_l${k}`;
         const t = qualifiedTable(S, name);
         // rows: (geom, n, sz, cx, cy, carried columns); sz = 0 for cell points
-        const from = prev
-          ? `(SELECT geom, n, sz, cx, cy${colList} FROM ${qualifiedTable(S, prev)}) f`
-          : `(SELECT ${g} AS geom, 1 AS n, greatest(ST_XMax(b) - ST_XMin(b), ST_YMax(b) - ST_YMin(b)) AS sz, (ST_XMin(b) + ST_XMax(b)) / 2 AS cx, (ST_YMin(b) + ST_YMax(b)) / 2 AS cy${colList}
-               FROM (SELECT ${g}, ${g}::box2d AS b${colList} FROM ${src} WHERE ${g} IS NOT NULL OFFSET 0) s) f`;
-        await c.query(
-          `CREATE TABLE ${t} AS
-           SELECT ST_SetSRID(ST_MakePoint(sum(cx * n) / sum(n), sum(cy * n) / sum(n)), ${num(layer.srid)})::geometry(Geometry, ${num(layer.srid)}) AS geom,
-                  sum(n)::bigint AS n, 0::float8 AS sz, sum(cx * n) / sum(n) AS cx, sum(cy * n) / sum(n) AS cy${colList},
-                  NULL::geometry AS geom_out
-             FROM ${from} WHERE sz < ${num(minSize)}
-            GROUP BY floor(cx / ${num(cell)}), floor(cy / ${num(cell)})${colList}`,
-        );
-        await c.query(
-          `INSERT INTO ${t} (geom, n, sz, cx, cy${colList}, geom_out)
-           SELECT k, n, sz, cx, cy${colList}, ${out ? `ST_Transform(k, ${num(out)})` : 'NULL'}
-             FROM (SELECT ST_Simplify(geom, ${num(tol)}, true) AS k, n, sz, cx, cy${colList} FROM ${from} WHERE sz >= ${num(minSize)} OFFSET 0) q`,
-        );
+        const from = prev ? `(SELECT geom, n, sz, cx, cy${colList} FROM ${qualifiedTable(S, prev)}) f` : this.sourceRows(layer, cols, src);
+        const q = this.levelSelects(layer, cols, { cell, minSize }, from);
+        await c.query(`CREATE TABLE ${t} AS ${q.cells}`);
+        await c.query(`INSERT INTO ${t} (${q.columns}) ${q.kept}`);
         await c.query(`CREATE INDEX ON ${t} USING gist (geom)`);
         // the kept features alone, for the renderer's scan of rows wider than a pixel
         await c.query(`CREATE INDEX ON ${t} USING gist (geom) WHERE sz > 0`);
@@ -673,14 +818,9 @@ export class OverviewManager {
       const b: OverviewBuild = { generation: gen, signature: sig, columns: cols, levels, changeId, builtAt: new Date(r.rows[0].built_at), buildMs, sourceRows };
       this.ctx.log.info({ layer: layer.name, buildMs, levels: levels.map((l) => `${l.cell}:${l.rows}`) }, 'overviews: built');
       if (this.stopped) return;
-      const dirty = st.dirty;
       this.stats.builds++;
-      this.install(layer, st, b);
-      // a change notified while building is not in this snapshot
-      if (dirty) {
-        st.dirty = true;
-        this.setStatus(st, 'stale');
-      }
+      // a change logged while building and not in this snapshot stays pending
+      this.install(layer, st, b, applied);
     } finally {
       if (!ok) await c.query('ROLLBACK').catch(() => undefined);
       if (locked) await c.query('SELECT pg_advisory_unlock(hashtext($1))', [`geodata_overview:${st.source}`]).catch(() => undefined);
@@ -688,11 +828,131 @@ export class OverviewManager {
     }
   }
 
+  /**
+   * Apply the logged edits since the build's snapshot to its level tables, cell by cell, in one
+   * REPEATABLE READ transaction (renders see the levels before or after it, never half-way).
+   *
+   * Every row of a level belongs to the grid cell of its centre (cx, cy): a cell point's centre is
+   * the mean of its features' centres, all in the cell; a kept feature's is its box centre. An
+   * edited source row (old and new box, as the change triggers log them) can therefore only change
+   * the rows of the cell of its centre, at each level. For every level, in order: delete the rows of
+   * those cells and make them again, with the build's own statements, from the rows of the level
+   * below (the source for level 0) whose centre is in them: the result is what a full rebuild
+   * gives. A centre within 1e-6 cell of a cell edge marks both cells. Returns false (nothing
+   * changed) when a full rebuild is needed: a logged edit without boxes (bulk statement,
+   * TRUNCATE), another build in the catalogue, or edits reaching more than incrementalMaxShare.
+   */
+  private async incremental(c: pg.PoolClient, layer: Layer, st: State, cols: string[]): Promise<boolean> {
+    const built = st.built!;
+    const t0 = Date.now();
+    const S = this.opts.schema;
+    await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+    let done = false;
+    try {
+      await c.query(`SELECT set_config('statement_timeout', '0', true), set_config('lock_timeout', '10s', true)`);
+      const changeId = Number((await c.query('SELECT coalesce(max(id), 0) AS m FROM geodata_tiles.changes')).rows[0].m);
+      const cat = (await c.query(`SELECT change_id, signature, levels, source_rows FROM ${quoteIdent(S)}.builds WHERE source = $1 AND generation = $2`, [st.source, built.generation])).rows[0];
+      if (!cat || cat.signature !== built.signature) return false;
+      // the edits since the catalogue's snapshot, and those pending that committed after it with a smaller id
+      const ch = await c.query(`SELECT id, op, boxes IS NULL AS whole FROM geodata_tiles.changes WHERE table_name = $1 AND (id > $2 OR id = ANY($3::bigint[]))`, [st.source, Number(cat.change_id), [...st.pending.keys()]]);
+      const applied = ch.rows.map((r) => Number(r.id));
+      const edits = ch.rows.filter((r) => EDIT_OPS.includes(r.op)).map((r) => Number(r.id));
+      if (ch.rows.some((r) => EDIT_OPS.includes(r.op) && r.whole)) return false;
+      const stored = cat.levels as { cell: number; outSrid?: number | null; minSize: number; table: string; rows: number }[];
+      if (stored.length !== built.levels.length) return false;
+      let sourceRows = Number(cat.source_rows);
+      const cells: number[] = [];
+      if (edits.length) {
+        // the cells each edited row's centre falls in, per level (k, ix, iy)
+        const lv = stored.map((l, k) => `(${k}, ${num(l.cell)}::float8)`).join(', ');
+        await c.query(
+          `CREATE TEMP TABLE ov_cells ON COMMIT DROP AS
+           WITH centres AS (SELECT DISTINCT ((b->>0)::float8 + (b->>2)::float8) / 2 AS cx, ((b->>1)::float8 + (b->>3)::float8) / 2 AS cy
+                              FROM geodata_tiles.changes ch CROSS JOIN LATERAL jsonb_array_elements(ch.boxes) b WHERE ch.id = ANY($1::bigint[]))
+           SELECT DISTINCT lv.k, floor((cx + e.dx * lv.cell) / lv.cell) AS ix, floor((cy + e.dy * lv.cell) / lv.cell) AS iy
+             FROM centres, (VALUES ${lv}) lv(k, cell), (VALUES (-1e-6::float8, -1e-6::float8), (-1e-6, 1e-6), (1e-6, -1e-6), (1e-6, 1e-6)) e(dx, dy)`,
+          [edits],
+        );
+        await c.query('ANALYZE ov_cells');
+        const counts = new Map((await c.query('SELECT k, count(*) AS n FROM ov_cells GROUP BY k')).rows.map((r) => [Number(r.k), Number(r.n)]));
+        stored.forEach((_, k) => cells.push(counts.get(k) ?? 0));
+        const share = this.incrementalShare(st, { ...built, sourceRows, levels: built.levels.map((l, k) => ({ ...l, rows: stored[k].rows })) }, cells);
+        if (share > this.opts.incrementalMaxShare) {
+          this.ctx.log.info({ layer: layer.name, share, cells }, 'overviews: edits too wide for an incremental refresh; full rebuild');
+          return false;
+        }
+        const srid = num(layer.srid);
+        for (let k = 0; k < stored.length; k++) {
+          const l = stored[k];
+          const cell = num(l.cell);
+          const t = qualifiedTable(S, l.table);
+          const d = `(SELECT ix, iy FROM ov_cells WHERE k = ${k})`;
+          // kept geometries are simplified (each level by cell/4, less than cell/2 in all): their box
+          // is within half a cell of the original one, whose centre is in the cell
+          const near = (a: string) => `${a}.geom && ST_MakeEnvelope((d.ix - 1) * ${cell}, (d.iy - 1) * ${cell}, (d.ix + 2) * ${cell}, (d.iy + 2) * ${cell}, ${srid})`;
+          const inCell = (x: string, y: string) => `floor(${x} / ${cell}) = d.ix AND floor(${y} / ${cell}) = d.iy`;
+          let from: string;
+          if (k === 0) {
+            const gcol = quoteIdent(layer.geometryColumn);
+            const box = `x.${gcol}::box2d`;
+            // source rows whose box centre is in a marked cell (their box meets the cell: the GiST
+            // index finds them; a row matches one cell at most, that of its centre)
+            from = this.sourceRows(
+              layer,
+              cols,
+              `(SELECT x.* FROM ${qualifiedTable(layer.schema, layer.table)} x JOIN ${d} d ON x.${gcol} && ST_MakeEnvelope(d.ix * ${cell}, d.iy * ${cell}, (d.ix + 1) * ${cell}, (d.iy + 1) * ${cell}, ${srid})
+                 AND ${inCell(`((ST_XMin(${box}) + ST_XMax(${box})) / 2)`, `((ST_YMin(${box}) + ST_YMax(${box})) / 2)`)}) src`,
+            );
+          } else {
+            from = `(SELECT o.geom, o.n, o.sz, o.cx, o.cy${cols.map((x) => `, o.${quoteIdent(x)}`).join('')} FROM ${qualifiedTable(S, stored[k - 1].table)} o JOIN ${d} d ON ${near('o')} AND ${inCell('o.cx', 'o.cy')}) f`;
+          }
+          const q = this.levelSelects(layer, cols, l, from);
+          // one statement per level: the insert reads the level below, never this one, so the
+          // deleted rows and the new ones do not meet
+          const r = (
+            await c.query(
+              `WITH del AS (DELETE FROM ${t} o USING ${d} d WHERE ${near('o')} AND ${inCell('o.cx', 'o.cy')} RETURNING o.n),
+                    ins AS (INSERT INTO ${t} (${q.columns}) ${q.cells} UNION ALL ${q.kept} RETURNING n)
+               SELECT (SELECT count(*) FROM del) AS dr, (SELECT coalesce(sum(n), 0) FROM del) AS dn, (SELECT count(*) FROM ins) AS ir, (SELECT coalesce(sum(n), 0) FROM ins) AS inn`,
+            )
+          ).rows[0];
+          l.rows += Number(r.ir) - Number(r.dr);
+          // level 0 counts source rows with a geometry: the change in its n is the change in those
+          if (k === 0) sourceRows += Number(r.inn) - Number(r.dn);
+        }
+      }
+      const r = await c.query(`UPDATE ${quoteIdent(S)}.builds SET change_id = $3, levels = $4, source_rows = $5, built_at = now() WHERE source = $1 AND generation = $2 RETURNING built_at`, [
+        st.source,
+        built.generation,
+        changeId,
+        JSON.stringify(stored),
+        sourceRows,
+      ]);
+      await c.query('COMMIT');
+      done = true;
+      const ms = Date.now() - t0;
+      const b: OverviewBuild = {
+        ...built,
+        changeId,
+        builtAt: new Date(r.rows[0].built_at),
+        sourceRows,
+        levels: built.levels.map((l, k) => ({ ...l, rows: stored[k].rows, layer: { ...l.layer, rowEstimate: stored[k].rows } })),
+      };
+      st.lastRefresh = { at: new Date(), ms, changes: edits.length, cells };
+      this.stats.refreshes++;
+      this.ctx.log.info({ layer: layer.name, ms, edits: edits.length, cells }, 'overviews: refreshed incrementally');
+      if (!this.stopped) this.install(layer, st, b, applied);
+      return true;
+    } finally {
+      if (!done) await c.query('ROLLBACK').catch(() => undefined);
+    }
+  }
+
   /** The level to render from, or null (see overviewLayer). */
   pick(layer: Layer, rules: Rule[], o: { bbox: Extent; epsg: number; width: number; height: number }, margin: number): { level: OverviewLevel; search: Extent; resN: number } | null {
     const st = this.states.get(`${layer.schema}.${layer.table}`);
     const b = st?.built;
-    if (!this.use || !b || st.status !== 'ready' || b.levels[0].layer.geometryColumn !== 'geom') return null;
+    if (!this.use || !b || (st.status !== 'ready' && st.status !== 'partial') || b.levels[0].layer.geometryColumn !== 'geom') return null;
     // resolution of the renderer's query in the layer CRS (as layerQuery computes it)
     let search: Extent;
     try {
@@ -702,6 +962,8 @@ export class OverviewManager {
     } catch {
       return null;
     }
+    // edits pending: the rows this view reads must be those the refresh will leave as they are
+    if (st.status === 'partial' && this.touchesPending(st, b, search)) return null;
     const resN = Math.min((search.maxx - search.minx) / (o.width + 2 * margin), (search.maxy - search.miny) / (o.height + 2 * margin));
     let level: OverviewLevel | undefined;
     for (const l of b.levels) if (l.minSize <= resN) level = l;

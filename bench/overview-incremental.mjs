@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+/**
+ * Incremental overview refresh (src/render/overview.ts, docs/rasteriser.md) against a full
+ * rebuild, on a copy of the parcels in a schema of its own (default `ovinc`, created by --setup;
+ * the overview tables go there too): edit --edits random parcels (attribute flips and a few moves
+ * of 1 km), wait for the change notification, time the refresh; repeat --runs times; then time
+ * one full rebuild. Uses the built code (npm run build) and DATABASE_URL.
+ *
+ *   DATABASE_URL=… node bench/overview-incremental.mjs [--setup] [--schema ovinc] [--edits 10] [--runs 3] [--drop]
+ */
+import pg from 'pg';
+import { pino } from 'pino';
+import { validateConfig } from '../dist/src/config/index.js';
+import { Registry } from '../dist/src/registry/registry.js';
+import { OverviewManager } from '../dist/src/render/overview.js';
+import { tileEngine } from '../dist/src/tiles/engine.js';
+
+const arg = (k, d) => (process.argv.includes(`--${k}`) ? process.argv[process.argv.indexOf(`--${k}`) + 1] : d);
+const S = arg('schema', 'ovinc');
+if (!/^[a-z_][a-z0-9_]*$/.test(S)) throw new Error('bad --schema');
+const nEdits = Number(arg('edits', 10));
+const runs = Number(arg('runs', 3));
+const url = process.env.DATABASE_URL;
+if (!url) throw new Error('set DATABASE_URL');
+const pool = new pg.Pool({ connectionString: url, max: 4 });
+
+if (process.argv.includes('--setup')) {
+  const t = Date.now();
+  await pool.query(`DROP SCHEMA IF EXISTS ${S} CASCADE`);
+  await pool.query(`CREATE SCHEMA ${S}`);
+  await pool.query(`CREATE TABLE ${S}.parcels AS SELECT * FROM public.parcels`);
+  await pool.query(`ALTER TABLE ${S}.parcels ADD PRIMARY KEY (id)`);
+  await pool.query(`CREATE INDEX ON ${S}.parcels USING gist (geom)`);
+  await pool.query(`ANALYZE ${S}.parcels`);
+  console.log(`copied public.parcels to ${S}.parcels in ${Date.now() - t} ms`);
+}
+
+// refreshes are started by this script, not by the change notifications' timer
+// one layer listed: the overview tables, in the same schema, are not published
+const config = validateConfig({ database: { schemas: [S] }, layers: [{ table: `${S}.parcels`, name: 'parcels' }], overviews: { schema: S, rebuildDelayMs: 3_600_000, minRebuildIntervalMs: 0 } });
+const registry = new Registry(pool, config);
+await registry.reload();
+const log = pino({ level: process.env.LOG_LEVEL ?? 'warn' });
+const ctx = { config, pool, registry, log };
+const m = new OverviewManager(ctx);
+let t0 = Date.now();
+await m.start();
+await m.idle();
+const layer = registry.resolve('parcels');
+const st = () => m.status().find((s) => s.source === `${S}.parcels`);
+console.log(`overview ready in ${Date.now() - t0} ms (${st().status}; level rows ${st().levels.map((l) => l.rows).join(' / ')}, source ${st().sourceRows})`);
+
+const waitFor = async (cond) => {
+  const until = Date.now() + 30_000;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error(`timeout: ${JSON.stringify(st())}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+for (let i = 0; i < runs; i++) {
+  const ids = (await pool.query(`SELECT id FROM ${S}.parcels WHERE id = ANY($1)`, [Array.from({ length: nEdits }, () => 1 + Math.floor(Math.random() * 1000000))])).rows.map((r) => r.id);
+  const moved = ids.slice(0, Math.max(1, Math.floor(ids.length / 5)));
+  await pool.query(`UPDATE ${S}.parcels SET bati = NOT bati WHERE id = ANY($1)`, [ids]);
+  await pool.query(`UPDATE ${S}.parcels SET geom = ST_Translate(geom, 1000, 0) WHERE id = ANY($1)`, [moved]);
+  await waitFor(() => (st().pendingEdits ?? 0) >= 2);
+  const mode = st().status;
+  const before = m.stats.refreshes;
+  t0 = Date.now();
+  await m.refresh(layer, 'auto');
+  const ms = Date.now() - t0;
+  const r = st().lastRefresh;
+  console.log(`run ${i + 1}: ${ids.length} parcels edited (${moved.length} moved), status while pending: ${mode}; refresh ${ms} ms (${m.stats.refreshes > before ? `incremental, ${r.ms} ms in the transaction, cells per level ${r.cells.join(' / ')}` : 'FULL'}); now ${st().status}`);
+}
+t0 = Date.now();
+await m.refresh(layer, 'full');
+console.log(`full rebuild: ${Date.now() - t0} ms (level rows ${st().levels.map((l) => l.rows).join(' / ')})`);
+
+await m.stop();
+await tileEngine(ctx).close();
+if (process.argv.includes('--drop')) {
+  await pool.query(`DROP SCHEMA IF EXISTS ${S} CASCADE`);
+  // the change triggers' bookkeeping of the copy
+  await pool.query(`DELETE FROM geodata_tiles.changes WHERE table_name LIKE $1`, [`${S}.%`]);
+  await pool.query(`DELETE FROM geodata_tiles.versions WHERE table_name LIKE $1`, [`${S}.%`]);
+}
+await pool.end();
