@@ -10,7 +10,7 @@
  *   - client: this process.
  * Linux only. Uses the built code (npm run build) and BENCH_DATABASE_URL.
  *
- *   node bench/cpu-split.mjs [--n 300] [--only REGEX] [--concurrency 8]
+ *   node bench/cpu-split.mjs [--n 300] [--only REGEX] [--concurrency 8] [--wait SECONDS]
  */
 import { readFileSync, readdirSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -85,6 +85,12 @@ await pgClient.end();
 const postmaster = Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
 const ours = await startOurs({ root, url, workDir, log });
 const ref = await startReference({ url, workDir, workers: 4, log });
+// region views read the overviews, which a fresh server may first have to (re)build in the background
+const WAIT = Number(arg('--wait', /region/.test(only.source) ? 30 : 0));
+if (WAIT) {
+  log(`waiting ${WAIT} s for the overviews`);
+  await new Promise((r) => setTimeout(r, WAIT * 1000));
+}
 const mapservPids = readFileSync(path.join(ref.dir, 'mapserv.pids'), 'utf8').split(/\s+/).filter(Boolean).map(Number);
 const nginxPids = pids().filter((p) => comm(p) === 'nginx');
 const wmsQ = (r) => new URLSearchParams({ SERVICE: 'WMS', VERSION: '1.3.0', REQUEST: 'GetMap', LAYERS: r.layers.join(','), STYLES: '', CRS: r.crs, BBOX: r.bbox.join(','), WIDTH: r.width, HEIGHT: r.height, FORMAT: 'image/png', TRANSPARENT: 'TRUE' }).toString();
