@@ -396,25 +396,22 @@ interface Sprite {
   /** where the label's anchor (text centre, middle baseline) is in the sprite */
   ax: number;
   ay: number;
-  /** text width and half height (for placement and collisions) */
-  w: number;
-  h2: number;
 }
 
 /**
- * Labels are drawn from sprites: road and place names repeat from map to map, and Skia's
- * stroking of glyph outlines for the halo was the costliest part of a street map's labels
- * (profiled). At most 4 MB of sprites per thread (a name is a few kB); bigger ones are drawn
- * without being kept.
+ * Labels seen a second time are drawn from sprites: road and place names repeat from map to map,
+ * and Skia's stroking of glyph outlines for the halo was the costliest part of a street map's
+ * labels (profiled). A name seen once is drawn directly (most POI names never come back, and a
+ * sprite costs more than one direct drawing). At most 8 MB of sprites per thread (a name is a few
+ * kB); bigger ones are not kept.
  */
-const sprites = new LRUCache<string, Sprite>({ maxSize: 4 << 20, maxEntrySize: 256 << 10, sizeCalculation: (s) => Math.max(1, s.image.width * s.image.height * 4) });
+const sprites = new LRUCache<string, Sprite>({ maxSize: 8 << 20, maxEntrySize: 256 << 10, sizeCalculation: (s) => Math.max(1, s.image.width * s.image.height * 4) });
+const seen = new LRUCache<string, number>({ max: 50000 }); // label key → text width
 
-function labelSprite(text: string, s: TextSymbolizer): Sprite {
-  const font = `${s.size}px ${fontList(s.font)}`;
+const labelKey = (text: string, s: TextSymbolizer, font: string) => `${font}\n${s.fill}\n${s.halo && s.halo.radius > 0 ? `${s.halo.fill}\n${s.halo.radius}` : ''}\n${text}`;
+
+function makeSprite(text: string, s: TextSymbolizer, font: string): Sprite {
   const halo = s.halo && s.halo.radius > 0 ? s.halo : null;
-  const key = `${font}\n${s.fill}\n${halo ? `${halo.fill}\n${halo.radius}` : ''}\n${text}`;
-  let sp = sprites.get(key);
-  if (sp) return sp;
   const probe = createCanvas(1, 1).getContext('2d');
   probe.font = font;
   probe.textBaseline = 'middle';
@@ -423,40 +420,56 @@ function labelSprite(text: string, s: TextSymbolizer): Sprite {
   const left = Math.ceil(Math.max(m.actualBoundingBoxLeft, 0)) + pad;
   const up = Math.ceil(Math.max(m.actualBoundingBoxAscent, s.size / 2)) + pad;
   const down = Math.ceil(Math.max(m.actualBoundingBoxDescent, s.size / 2)) + pad;
-  const cw = Math.max(1, left + Math.ceil(Math.max(m.actualBoundingBoxRight, m.width)) + pad);
-  const ch = Math.max(1, up + down);
-  const c = createCanvas(cw, ch);
-  const g = c.getContext('2d');
+  const c = createCanvas(Math.max(1, left + Math.ceil(Math.max(m.actualBoundingBoxRight, m.width)) + pad), Math.max(1, up + down));
+  drawText(c.getContext('2d'), text, s, font, left, up);
+  return { image: c, ax: left + m.width / 2, ay: up };
+}
+
+/** Halo then text, left end of the middle baseline at (x, y). */
+function drawText(g: SKRSContext2D, text: string, s: TextSymbolizer, font: string, x: number, y: number): void {
   g.font = font;
   g.textBaseline = 'middle';
-  if (halo) {
-    g.strokeStyle = halo.fill;
-    g.lineWidth = halo.radius * 2;
+  if (s.halo && s.halo.radius > 0) {
+    g.strokeStyle = s.halo.fill;
+    g.lineWidth = s.halo.radius * 2;
     g.lineJoin = 'round';
-    g.strokeText(text, left, up);
+    g.setLineDash([]);
+    g.strokeText(text, x, y);
   }
   g.fillStyle = s.fill;
-  g.fillText(text, left, up);
-  sp = { image: c, ax: left + m.width / 2, ay: up, w: m.width, h2: s.size / 2 };
-  sprites.set(key, sp);
-  return sp;
+  g.fillText(text, x, y);
 }
 
 /** Place labels in order, skipping those that overlap one already placed. */
 function drawLabels(g: SKRSContext2D, labels: Label[], width: number, height: number): void {
   const placed: [number, number, number, number][] = [];
+  let font = '';
   for (const l of labels) {
     const s = l.sym;
-    const sp = labelSprite(l.text, s);
+    const f = `${s.size}px ${fontList(s.font)}`;
+    const key = labelKey(l.text, s, f);
+    let w = seen.get(key);
+    if (w === undefined) {
+      if (f !== font) g.font = font = f;
+      w = g.measureText(l.text).width;
+    }
     const pad = (s.halo?.radius ?? 0) + 1;
     const cx = l.x + s.offset[0];
     const cy = l.y + s.offset[1];
-    const box: [number, number, number, number] = [cx - sp.w / 2 - pad, cy - sp.h2 - pad, cx + sp.w / 2 + pad, cy + sp.h2 + pad];
+    const box: [number, number, number, number] = [cx - w / 2 - pad, cy - s.size / 2 - pad, cx + w / 2 + pad, cy + s.size / 2 + pad];
     if (box[2] < 0 || box[0] > width || box[3] < 0 || box[1] > height) continue;
     if (placed.some((b) => b[0] < box[2] && b[2] > box[0] && b[1] < box[3] && b[3] > box[1])) continue;
     placed.push(box);
-    // whole-pixel origins keep the glyphs as sharp as they were drawn
-    g.drawImage(sp.image, Math.round(cx - sp.ax), Math.round(cy - sp.ay));
+    let sp = sprites.get(key);
+    if (!sp && seen.has(key)) sprites.set(key, (sp = makeSprite(l.text, s, f)));
+    if (sp) {
+      // whole-pixel origins keep the glyphs as sharp as they were drawn
+      g.drawImage(sp.image, Math.round(cx - sp.ax), Math.round(cy - sp.ay));
+    } else {
+      seen.set(key, w);
+      drawText(g, l.text, s, f, Math.round(cx - w / 2), Math.round(cy));
+      font = f;
+    }
   }
 }
 
