@@ -184,7 +184,20 @@ describe('render workers', () => {
       expect(colours.size).toBeGreaterThan(20);
       // several maps at once are spread over the workers and all answered
       const many = await Promise.all(Array.from({ length: 6 }, () => render.renderMap({ pool: t.ctx.pool }, o)));
-      for (const png of many) expect(png.equals(inWorker)).toBe(true);
+      // (a label seen again is drawn from a sprite, not directly: the same pixels within a few
+      // 8-bit rounding steps where halo, text and map are composited in another order)
+      for (const png of many) {
+        const c = await sharp(png).raw().toBuffer();
+        let worst = 0;
+        let off = 0;
+        for (let i = 0; i < c.length; i++) {
+          const d = Math.abs(c[i] - a.data[i]);
+          if (d > worst) worst = d;
+          if (d > 0) off++;
+        }
+        expect(worst).toBeLessThanOrEqual(4);
+        expect(off / c.length).toBeLessThan(0.01);
+      }
     } finally {
       await workers.stopRenderWorkers();
       if (before === undefined) delete process.env.GEODATA_RENDER_WORKERS;

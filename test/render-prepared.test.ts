@@ -3,6 +3,7 @@
  * statementName); SLD_BODY styles are not; a registry reload gives new statements.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import sharp from 'sharp';
 import { makeTestApp, type TestApp } from './helpers/app.js';
 import { renderMap } from '../src/render/index.js';
 import { parseStyle } from '../src/render/style.js';
@@ -33,7 +34,11 @@ describe('prepared render statements', () => {
     expect(after.length - before.length).toBe(2);
     // other boxes: the same statements, and the same image as an unprepared first render gave
     await renderMap({ pool: t.ctx.pool }, map(37));
-    expect(await renderMap({ pool: t.ctx.pool }, map(0))).toEqual(first);
+    // (labels seen again come from sprites: within a few 8-bit rounding steps, docs/rasteriser.md)
+    const [p1, p2] = await Promise.all([first, await renderMap({ pool: t.ctx.pool }, map(0))].map((png) => sharp(png).raw().toBuffer()));
+    let worst = 0;
+    for (let i = 0; i < p1.length; i++) worst = Math.max(worst, Math.abs(p1[i] - p2[i]));
+    expect(worst).toBeLessThanOrEqual(4);
     expect(await names()).toEqual(after);
     // a style sent with the request is not prepared
     const userStyle = parseStyle('u', { rules: [{ polygon: { fill: '#123456' } }] });
