@@ -118,6 +118,18 @@ function compare(a: Buffer, b: Buffer) {
   return { identical: same / n, coverage: both / Math.max(1, drawnA + drawnB - both), colourMatch: close / Math.max(1, both), drawn: drawnA };
 }
 
+/** Render a region view both ways and check that the overview render agrees with the direct one. */
+async function expectLikeDirect(bbox: string, crs: string): Promise<{ direct: Buffer; overview: Buffer; c: ReturnType<typeof compare> }> {
+  const { direct, overview } = await bothRenders(bbox, crs);
+  const c = compare(direct, overview);
+  // a real picture: thousands of drawn pixels
+  expect(c.drawn).toBeGreaterThan(5000);
+  expect(c.coverage, crs).toBeGreaterThanOrEqual(0.98);
+  expect(c.identical, crs).toBeGreaterThanOrEqual(0.95);
+  expect(c.colourMatch, crs).toBeGreaterThanOrEqual(0.95);
+  return { direct, overview, c };
+}
+
 async function waitFor(cond: () => boolean, what: string, ms = 30_000): Promise<void> {
   const until = Date.now() + ms;
   while (!cond()) {
@@ -194,13 +206,7 @@ describe('overviews', () => {
       [REGION_2154, 'EPSG:2154'],
       [REGION_3857, 'EPSG:3857'],
     ]) {
-      const { direct, overview } = await bothRenders(bbox, crs);
-      const c = compare(direct, overview);
-      // a real picture: thousands of drawn pixels
-      expect(c.drawn).toBeGreaterThan(5000);
-      expect(c.coverage, crs).toBeGreaterThanOrEqual(0.98);
-      expect(c.identical, crs).toBeGreaterThanOrEqual(0.95);
-      expect(c.colourMatch, crs).toBeGreaterThanOrEqual(0.95);
+      const { direct, overview, c } = await expectLikeDirect(bbox, crs);
       // both rules of the style show, in the same proportions: pixels leaning to the "bâtie"
       // palette (brown/orange: red > green) and to the "non bâtie" one (green > red)
       const tally = (px: Buffer) => {
@@ -362,12 +368,7 @@ describe('incremental refresh', () => {
       [REGION_2154, 'EPSG:2154'],
       [REGION_3857, 'EPSG:3857'],
     ]) {
-      const { direct, overview } = await bothRenders(bbox, crs);
-      const c = compare(direct, overview);
-      expect(c.drawn).toBeGreaterThan(5000);
-      expect(c.coverage, crs).toBeGreaterThanOrEqual(0.98);
-      expect(c.identical, crs).toBeGreaterThanOrEqual(0.95);
-      expect(c.colourMatch, crs).toBeGreaterThanOrEqual(0.95);
+      await expectLikeDirect(bbox, crs);
     }
 
     // a full rebuild of the same data gives the same rows, level by level

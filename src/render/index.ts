@@ -112,14 +112,14 @@ export function layerQuery(
     o.epsg,
     layer.srid,
   );
-  const env = `ST_MakeEnvelope(${p(search.minx)}::float8, ${p(search.miny)}::float8, ${p(search.maxx)}::float8, ${p(search.maxy)}::float8, ${layer.srid})`;
+  const box = (e: Extent) => `ST_MakeEnvelope(${p(e.minx)}::float8, ${p(e.miny)}::float8, ${p(e.maxx)}::float8, ${p(e.maxy)}::float8, ${layer.srid})`;
+  const env = box(search);
   const sx = 1 / resx;
   const sy = 1 / resy;
   const gt = layer.geometryType;
   const isPoint = gt === 'POINT' || gt === 'MULTIPOINT';
   const sw = search.maxx - search.minx;
   const sh = search.maxy - search.miny;
-  const box = (e: Extent) => `ST_MakeEnvelope(${p(e.minx)}::float8, ${p(e.miny)}::float8, ${p(e.maxx)}::float8, ${p(e.maxy)}::float8, ${layer.srid})`;
   // what reaches this far outside the view is clipped (street-scale views of huge polygons)
   const farExtent = { minx: search.minx - sw, miny: search.miny - sh, maxx: search.maxx + sw, maxy: search.maxy + sh };
   const exact = (expr: string) =>
@@ -153,7 +153,8 @@ export function layerQuery(
     const h = o.height;
     const orient = (e: string) => (gt !== 'LINESTRING' && gt !== 'MULTILINESTRING' ? `ST_ForcePolygonCW(${e})` : e);
     // (built only when used: each expression adds its own parameters)
-    const viaExact = () => orient(`ST_Simplify(${exact(g)}, 0.5, true)`);
+    let exactSql = '';
+    const viaExact = () => (exactSql ||= orient(`ST_Simplify(${exact(g)}, 0.5, true)`));
     const clip = () => `ST_ClipByBox2D(${viaExact()}, ST_MakeEnvelope(${p(-w)}::float8, ${p(-h)}::float8, ${p(2 * w)}::float8, ${p(2 * h)}::float8))`;
     let inFitted = '';
     let beyondFitted: string | null = null;
