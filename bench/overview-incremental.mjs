@@ -9,11 +9,7 @@
  *   DATABASE_URL=… node bench/overview-incremental.mjs [--setup] [--schema ovinc] [--edits 10] [--runs 3] [--drop]
  */
 import pg from 'pg';
-import { pino } from 'pino';
-import { validateConfig } from '../dist/src/config/index.js';
-import { Registry } from '../dist/src/registry/registry.js';
-import { OverviewManager } from '../dist/src/render/overview.js';
-import { tileEngine } from '../dist/src/tiles/engine.js';
+import { startOverviews } from './lib/overview.mjs';
 
 const arg = (k, d) => (process.argv.includes(`--${k}`) ? process.argv[process.argv.indexOf(`--${k}`) + 1] : d);
 const S = arg('schema', 'ovinc');
@@ -37,18 +33,11 @@ if (process.argv.includes('--setup')) {
 
 // refreshes are started by this script, not by the change notifications' timer
 // one layer listed: the overview tables, in the same schema, are not published
-const config = validateConfig({ database: { schemas: [S] }, layers: [{ table: `${S}.parcels`, name: 'parcels' }], overviews: { schema: S, rebuildDelayMs: 3_600_000, minRebuildIntervalMs: 0 } });
-const registry = new Registry(pool, config);
-await registry.reload();
-const log = pino({ level: process.env.LOG_LEVEL ?? 'warn' });
-const ctx = { config, pool, registry, log };
-const m = new OverviewManager(ctx);
-let t0 = Date.now();
-await m.start();
-await m.idle();
+const { registry, m, readyMs, close } = await startOverviews(pool, { database: { schemas: [S] }, layers: [{ table: `${S}.parcels`, name: 'parcels' }], overviews: { schema: S, rebuildDelayMs: 3_600_000, minRebuildIntervalMs: 0 } });
+let t0;
 const layer = registry.resolve('parcels');
 const st = () => m.status().find((s) => s.source === `${S}.parcels`);
-console.log(`overview ready in ${Date.now() - t0} ms (${st().status}; level rows ${st().levels.map((l) => l.rows).join(' / ')}, source ${st().sourceRows})`);
+console.log(`overview ready in ${readyMs} ms (${st().status}; level rows ${st().levels.map((l) => l.rows).join(' / ')}, source ${st().sourceRows})`);
 
 const waitFor = async (cond) => {
   const until = Date.now() + 30_000;
@@ -76,7 +65,7 @@ await m.refresh(layer, 'full');
 console.log(`full rebuild: ${Date.now() - t0} ms (level rows ${st().levels.map((l) => l.rows).join(' / ')})`);
 
 await m.stop();
-await tileEngine(ctx).close();
+await close();
 if (process.argv.includes('--drop')) {
   await pool.query(`DROP SCHEMA IF EXISTS ${S} CASCADE`);
   // the change triggers' bookkeeping of the copy

@@ -1,0 +1,53 @@
+// Shared by the overview benchmarks (bench/overview*.mjs): an overview manager on a pool, timed
+// single renders, and pixel agreement between two renders. Uses the built code (dist/).
+import { pino } from 'pino';
+import { validateConfig } from '../../dist/src/config/index.js';
+import { Registry } from '../../dist/src/registry/registry.js';
+import { drawMap } from '../../dist/src/render/index.js';
+import { OverviewManager } from '../../dist/src/render/overview.js';
+import { tileEngine } from '../../dist/src/tiles/engine.js';
+
+/** A registry and a started overview manager for the raw configuration; waits until it is idle. */
+export async function startOverviews(pool, raw) {
+  const config = validateConfig(raw);
+  const registry = new Registry(pool, config);
+  await registry.reload();
+  const ctx = { config, pool, registry, log: pino({ level: process.env.LOG_LEVEL ?? 'warn' }) };
+  const m = new OverviewManager(ctx);
+  const t0 = Date.now();
+  await m.start();
+  await m.idle();
+  return { ctx, registry, m, readyMs: Date.now() - t0, close: () => tileEngine(ctx).close() };
+}
+
+const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+
+/** Median time of `runs` renders (drawn and rasterised) and the last one's premultiplied RGBA. */
+export async function timeDraw(pool, o, runs) {
+  const ts = [];
+  let canvas;
+  for (let i = 0; i < runs; i++) {
+    const t = process.hrtime.bigint();
+    canvas = await drawMap({ pool }, o);
+    canvas.data();
+    ts.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  return { ms: median(ts), px: Buffer.from(canvas.data()) };
+}
+
+/**
+ * Agreement of two RGBA renders on a white background: `same` and `near` (within 16/255) shares
+ * of pixels; `covA`/`covB` pixels drawn (not the background); `iou` of the drawn pixels.
+ */
+export function comparePixels(a, b) {
+  let same = 0, near = 0, covA = 0, covB = 0, both = 0;
+  const n = a.length / 4;
+  for (let i = 0; i < a.length; i += 4) {
+    const d = Math.max(Math.abs(a[i] - b[i]), Math.abs(a[i + 1] - b[i + 1]), Math.abs(a[i + 2] - b[i + 2]));
+    if (d === 0) same++;
+    if (d <= 16) near++;
+    const ca = a[i] + a[i + 1] + a[i + 2] < 765, cb = b[i] + b[i + 1] + b[i + 2] < 765;
+    covA += ca; covB += cb; both += ca && cb;
+  }
+  return { same: same / n, near: near / n, covA, covB, iou: both / Math.max(1, covA + covB - both) };
+}
