@@ -35,18 +35,54 @@ await migrateCatalog(pool, SCHEMA);
 
 // deterministic synthetic records over France
 let seed = 42;
-const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-const words = ['réseau', 'routier', 'eau', 'qualité', 'commune', 'parcelle', 'cadastre', 'bâtiment', 'forêt', 'rivière', 'zone', 'inondable', 'plan', 'urbanisme', 'transport', 'école', 'santé', 'énergie', 'vélo', 'piste'];
+const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+const words = [
+  'réseau',
+  'routier',
+  'eau',
+  'qualité',
+  'commune',
+  'parcelle',
+  'cadastre',
+  'bâtiment',
+  'forêt',
+  'rivière',
+  'zone',
+  'inondable',
+  'plan',
+  'urbanisme',
+  'transport',
+  'école',
+  'santé',
+  'énergie',
+  'vélo',
+  'piste',
+];
 const pick = () => words[Math.floor(rnd() * words.length)];
 const records = Array.from({ length: N }, (_, i) => {
   const w = -4 + rnd() * 11;
   const s = 42 + rnd() * 8;
   return {
-    identifier: `bench-${String(i).padStart(6, '0')}`, type: 'dataset', title: `${pick()} ${pick()} ${i}`, abstract: Array.from({ length: 20 }, pick).join(' '),
-    keywords: [pick(), pick()], themes: [], licence: { url: 'https://www.etalab.gouv.fr/licence-ouverte-open-licence/' }, contact: { organisation: `Org ${i % 50}` }, publisher: { organisation: `Org ${i % 50}` },
-    modified: '2024-01-01', language: 'fre', bbox: [w, s, w + rnd() * 0.5, s + rnd() * 0.5], crs: [2154],
-    links: [{ url: `https://data.example/wfs?SERVICE=WFS&REQUEST=GetCapabilities`, protocol: 'OGC:WFS', name: `l${i}` }, { url: `https://data.example/dl/${i}.geojson`, protocol: 'WWW:DOWNLOAD-1.0-http--download', function: 'download', format: 'GEOJSON' }],
-    operatesOn: [], source: 'bench', metadataModified: new Date().toISOString(),
+    identifier: `bench-${String(i).padStart(6, '0')}`,
+    type: 'dataset',
+    title: `${pick()} ${pick()} ${i}`,
+    abstract: Array.from({ length: 20 }, pick).join(' '),
+    keywords: [pick(), pick()],
+    themes: [],
+    licence: { url: 'https://www.etalab.gouv.fr/licence-ouverte-open-licence/' },
+    contact: { organisation: `Org ${i % 50}` },
+    publisher: { organisation: `Org ${i % 50}` },
+    modified: '2024-01-01',
+    language: 'fre',
+    bbox: [w, s, w + rnd() * 0.5, s + rnd() * 0.5],
+    crs: [2154],
+    links: [
+      { url: `https://data.example/wfs?SERVICE=WFS&REQUEST=GetCapabilities`, protocol: 'OGC:WFS', name: `l${i}` },
+      { url: `https://data.example/dl/${i}.geojson`, protocol: 'WWW:DOWNLOAD-1.0-http--download', function: 'download', format: 'GEOJSON' },
+    ],
+    operatesOn: [],
+    source: 'bench',
+    metadataModified: new Date().toISOString(),
   };
 });
 let t0 = performance.now();
@@ -88,11 +124,24 @@ while (next) {
   next = m ? m[1].replace('http://bench.test', '') : null;
 }
 const walkMs = performance.now() - t0;
-console.log(JSON.stringify({
-  records: N, loadMs: Math.round(loadMs),
-  getRecordsFullTextBbox: { queries: Q, p50ms: pct(50), p95ms: pct(95), maxms: lat[lat.length - 1].toFixed(1), meanMatched: Math.round(matchedTotal / Q) },
-  dcatWalk: { pages, totalMs: Math.round(walkMs), perPageMs: (walkMs / pages).toFixed(1), megabytes: (bytes / 1e6).toFixed(1) },
-}, null, 2));
+console.log(
+  JSON.stringify(
+    {
+      records: N,
+      loadMs: Math.round(loadMs),
+      getRecordsFullTextBbox: {
+        queries: Q,
+        p50ms: pct(50),
+        p95ms: pct(95),
+        maxms: lat[lat.length - 1].toFixed(1),
+        meanMatched: Math.round(matchedTotal / Q),
+      },
+      dcatWalk: { pages, totalMs: Math.round(walkMs), perPageMs: (walkMs / pages).toFixed(1), megabytes: (bytes / 1e6).toFixed(1) },
+    },
+    null,
+    2,
+  ),
+);
 await app.close();
 await pool.query(`DROP SCHEMA ${SCHEMA} CASCADE`);
 await pool.end();

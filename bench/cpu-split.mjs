@@ -54,7 +54,10 @@ function comm(pid) {
   }
 }
 
-const pids = () => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+const pids = () =>
+  readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number);
 
 /** CPU seconds of the bench cluster's postgres processes (live backends, plus what the postmaster reaped). */
 function postgresCpu(postmaster) {
@@ -93,7 +96,20 @@ if (WAIT) {
 }
 const mapservPids = readFileSync(path.join(ref.dir, 'mapserv.pids'), 'utf8').split(/\s+/).filter(Boolean).map(Number);
 const nginxPids = pids().filter((p) => comm(p) === 'nginx');
-const wmsQ = (r) => new URLSearchParams({ SERVICE: 'WMS', VERSION: '1.3.0', REQUEST: 'GetMap', LAYERS: r.layers.join(','), STYLES: '', CRS: r.crs, BBOX: r.bbox.join(','), WIDTH: r.width, HEIGHT: r.height, FORMAT: 'image/png', TRANSPARENT: 'TRUE' }).toString();
+const wmsQ = (r) =>
+  new URLSearchParams({
+    SERVICE: 'WMS',
+    VERSION: '1.3.0',
+    REQUEST: 'GetMap',
+    LAYERS: r.layers.join(','),
+    STYLES: '',
+    CRS: r.crs,
+    BBOX: r.bbox.join(','),
+    WIDTH: r.width,
+    HEIGHT: r.height,
+    FORMAT: 'image/png',
+    TRANSPARENT: 'TRUE',
+  }).toString();
 
 console.log(`| scenario | server | req/s | CPU ms/req: server | postgres | client | total |`);
 console.log(`|---|---|---:|---:|---:|---:|---:|`);
@@ -120,7 +136,9 @@ try {
           const server = group() - s0;
           const pgs = postgresCpu(postmaster) - p0;
           const client = (c.user + c.system) / 1e6;
-          console.log(`| ${id} | ${name} | ${(n / r.wall).toFixed(1)} | ${ms(server)} | ${ms(pgs)} | ${ms(client)} | ${ms(server + pgs + client)} |${errors ? ` ${errors} errors` : ''}`);
+          console.log(
+            `| ${id} | ${name} | ${(n / r.wall).toFixed(1)} | ${ms(server)} | ${ms(pgs)} | ${ms(client)} | ${ms(server + pgs + client)} |${errors ? ` ${errors} errors` : ''}`,
+          );
         }
       }
     }

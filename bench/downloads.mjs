@@ -53,8 +53,20 @@ mkdirSync(work, { recursive: true });
 
 function pgConn(u) {
   const x = new URL(u);
-  const kv = { host: x.hostname, port: x.port || '5432', dbname: x.pathname.slice(1), user: decodeURIComponent(x.username), password: decodeURIComponent(x.password) };
-  return 'PG:' + Object.entries(kv).filter(([, v]) => v).map(([k, v]) => `${k}=${v}`).join(' ');
+  const kv = {
+    host: x.hostname,
+    port: x.port || '5432',
+    dbname: x.pathname.slice(1),
+    user: decodeURIComponent(x.username),
+    password: decodeURIComponent(x.password),
+  };
+  return (
+    'PG:' +
+    Object.entries(kv)
+      .filter(([, v]) => v)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')
+  );
 }
 
 function run(cmd, argv, opts = {}) {
@@ -106,7 +118,15 @@ function download(u, { marker, file } = {}) {
         }
       });
       res.on('end', () => {
-        const done = () => resolve({ status: res.statusCode, type: res.headers['content-type'], bytes, count, ttfb, seconds: Number(process.hrtime.bigint() - t0) / 1e9 });
+        const done = () =>
+          resolve({
+            status: res.statusCode,
+            type: res.headers['content-type'],
+            bytes,
+            count,
+            ttfb,
+            seconds: Number(process.hrtime.bigint() - t0) / 1e9,
+          });
         if (out) out.end(done);
         else done();
       });
@@ -121,9 +141,7 @@ function ogrCount(p) {
   return [...r.stdout.matchAll(/Feature Count: (\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
 }
 
-const expected = Number(
-  spawnSync('psql', [url, '-Atc', 'SELECT count(*) FROM public.parcels'], { encoding: 'utf8' }).stdout.trim() || NaN,
-);
+const expected = Number(spawnSync('psql', [url, '-Atc', 'SELECT count(*) FROM public.parcels'], { encoding: 'utf8' }).stdout.trim() || NaN);
 log(`parcels in the bench database: ${expected}`);
 const MARKERS = { geojson: '"type":"Feature"', csv: '\n', kml: '<Placemark' };
 
@@ -155,7 +173,7 @@ try {
     const gSeconds = await run('ogr2ogr', argv);
     let zipSeconds = 0;
     let gBytes = sizeOf(out);
-    let gCount = f === 'xlsx' ? NaN : ogrCount(out);
+    const gCount = f === 'xlsx' ? NaN : ogrCount(out);
     if (f === 'shp') {
       const zip = path.join(work, 'parcels.zip');
       zipSeconds = await run('zip', ['-q', '-r', '-j', zip, out]);
@@ -164,7 +182,9 @@ try {
     }
     rmSync(out, { recursive: true, force: true });
     const gTotal = gSeconds + zipSeconds;
-    log(`${F.name}: ogr2ogr ${fmt(gSeconds)} s${zipSeconds ? ` + zip ${fmt(zipSeconds)} s` : ''}, ${fmt(gBytes / 1e6)} MB, ${gCount} features`);
+    log(
+      `${F.name}: ogr2ogr ${fmt(gSeconds)} s${zipSeconds ? ` + zip ${fmt(zipSeconds)} s` : ''}, ${fmt(gBytes / 1e6)} MB, ${gCount} features`,
+    );
     rows.push({ f, name: F.name, ours: o, oursCount, hwm: mem.hwmMB, gSeconds, zipSeconds, gTotal, gBytes, gCount });
   }
 } finally {
@@ -185,8 +205,9 @@ const lines = [
   '',
   '| format | ours s | ours MB | ours MB/s | ours TTFB s | ours peak RSS MB | ours features | ogr2ogr s | ogr2ogr MB | ogr2ogr MB/s | ogr2ogr features | ratio ogr2ogr ÷ ours |',
   '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-  ...rows.map((r) =>
-    `| ${r.name} | ${fmt(r.ours.seconds)} | ${fmt(r.ours.bytes / 1e6)} | ${fmt(r.ours.bytes / 1e6 / r.ours.seconds)} | ${fmt(r.ours.ttfb, 2)} | ${fmt(r.hwm)} | ${Number.isFinite(r.oursCount) ? r.oursCount : 'not re-read'} | ${fmt(r.gTotal)}${r.zipSeconds ? ` (${fmt(r.gSeconds)} + zip ${fmt(r.zipSeconds)})` : ''} | ${fmt(r.gBytes / 1e6)} | ${fmt(r.gBytes / 1e6 / r.gTotal)} | ${Number.isFinite(r.gCount) ? r.gCount : 'not re-read'} | ${fmt(r.gTotal / r.ours.seconds, 2)} |`,
+  ...rows.map(
+    (r) =>
+      `| ${r.name} | ${fmt(r.ours.seconds)} | ${fmt(r.ours.bytes / 1e6)} | ${fmt(r.ours.bytes / 1e6 / r.ours.seconds)} | ${fmt(r.ours.ttfb, 2)} | ${fmt(r.hwm)} | ${Number.isFinite(r.oursCount) ? r.oursCount : 'not re-read'} | ${fmt(r.gTotal)}${r.zipSeconds ? ` (${fmt(r.gSeconds)} + zip ${fmt(r.zipSeconds)})` : ''} | ${fmt(r.gBytes / 1e6)} | ${fmt(r.gBytes / 1e6 / r.gTotal)} | ${Number.isFinite(r.gCount) ? r.gCount : 'not re-read'} | ${fmt(r.gTotal / r.ours.seconds, 2)} |`,
   ),
   '',
   'Statuses: ' + rows.map((r) => `${r.f} ${r.ours.status}`).join(', ') + '.',

@@ -32,9 +32,10 @@ const log = (...a) => console.log(`[${new Date().toISOString().slice(11, 19)}]`,
 
 function pgCtl(cluster, action) {
   const exe = path.join(emb.PG_BIN, 'pg_ctl');
-  const a = action === 'start'
-    ? ['start', '-w', '-D', cluster.dataDir, '-l', path.join(path.dirname(cluster.dataDir), 'postgresql.log'), '-o', `-p ${cluster.port}`]
-    : ['stop', '-w', '-m', 'fast', '-D', cluster.dataDir];
+  const a =
+    action === 'start'
+      ? ['start', '-w', '-D', cluster.dataDir, '-l', path.join(path.dirname(cluster.dataDir), 'postgresql.log'), '-o', `-p ${cluster.port}`]
+      : ['stop', '-w', '-m', 'fast', '-D', cluster.dataDir];
   const [cmd, cmdArgs] = process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', exe, ...a]] : [exe, a];
   return new Promise((resolve, reject) => {
     const c = spawn(cmd, cmdArgs, { stdio: 'ignore', cwd: '/' });
@@ -57,9 +58,9 @@ const url = await emb.ensureDatabase(cluster, 'geodata_fault');
 async function usageTotals() {
   const pool = new pg.Pool({ connectionString: url, max: 1 });
   try {
-    const r = await pool.query(
-      "SELECT service, sum(requests)::bigint AS n FROM geodata_ops.usage_daily WHERE day = current_date GROUP BY service",
-    ).catch(() => ({ rows: [] }));
+    const r = await pool
+      .query('SELECT service, sum(requests)::bigint AS n FROM geodata_ops.usage_daily WHERE day = current_date GROUP BY service')
+      .catch(() => ({ rows: [] }));
     return Object.fromEntries(r.rows.map((x) => [x.service, Number(x.n)]));
   } finally {
     await pool.end();
@@ -88,23 +89,47 @@ log(`server ready on ${base}, pid ${server.pid}`);
 
 // request mix (same seed every run)
 let seed = 12345;
-const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
 function request() {
   const x = 800000 + rnd() * 240000;
   const y = 6720000 + rnd() * 240000;
   const d = 2000;
   const bbox = `${x},${y},${x + d},${y + d}`;
   const k = rnd();
-  if (k < 0.35) return { kind: 'WMS GetMap', service: 'WMS', layers: 2, url: `/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=parcels,roads&STYLES=&CRS=EPSG:2154&BBOX=${bbox}&WIDTH=256&HEIGHT=256&FORMAT=image/png` };
-  if (k < 0.6) return { kind: 'WFS GetFeature', service: 'WFS', url: `/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=parcels&COUNT=100&OUTPUTFORMAT=application/json&BBOX=${bbox},urn:ogc:def:crs:EPSG::2154` };
+  if (k < 0.35)
+    return {
+      kind: 'WMS GetMap',
+      service: 'WMS',
+      layers: 2,
+      url: `/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=parcels,roads&STYLES=&CRS=EPSG:2154&BBOX=${bbox}&WIDTH=256&HEIGHT=256&FORMAT=image/png`,
+    };
+  if (k < 0.6)
+    return {
+      kind: 'WFS GetFeature',
+      service: 'WFS',
+      url: `/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=parcels&COUNT=100&OUTPUTFORMAT=application/json&BBOX=${bbox},urn:ogc:def:crs:EPSG::2154`,
+    };
   if (k < 0.8) {
     const z = 10 + Math.floor(rnd() * 4);
     const tx = Math.floor(((7 + rnd() * 0.8 + 180) / 360) * 2 ** z);
-    const ty = Math.floor((1 - Math.log(Math.tan(((48.3 + rnd() * 0.8) * Math.PI) / 180) + 1 / Math.cos(((48.3 + rnd() * 0.8) * Math.PI) / 180)) / Math.PI) / 2 * 2 ** z);
+    const ty = Math.floor(
+      ((1 - Math.log(Math.tan(((48.3 + rnd() * 0.8) * Math.PI) / 180) + 1 / Math.cos(((48.3 + rnd() * 0.8) * Math.PI) / 180)) / Math.PI) /
+        2) *
+        2 ** z,
+    );
     return { kind: 'XYZ tile', service: 'Tiles', url: `/tiles/parcels/${z}/${tx}/${ty}.png` };
   }
-  if (k < 0.9) return { kind: 'CSW GetRecords', service: 'CSW', url: `/csw?SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&typeNames=csw:Record&resultType=results&ElementSetName=brief&constraintLanguage=CQL_TEXT&constraint_language_version=1.1.0&constraint=AnyText%20LIKE%20%27%25commune%25%27` };
-  return { kind: 'OGC API items', service: 'OGCAPI', url: `/collections/parcels/items?limit=50&bbox=${[x, y, x + d, y + d].join(',')}&bbox-crs=http://www.opengis.net/def/crs/EPSG/0/2154` };
+  if (k < 0.9)
+    return {
+      kind: 'CSW GetRecords',
+      service: 'CSW',
+      url: `/csw?SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&typeNames=csw:Record&resultType=results&ElementSetName=brief&constraintLanguage=CQL_TEXT&constraint_language_version=1.1.0&constraint=AnyText%20LIKE%20%27%25commune%25%27`,
+    };
+  return {
+    kind: 'OGC API items',
+    service: 'OGCAPI',
+    url: `/collections/parcels/items?limit=50&bbox=${[x, y, x + d, y + d].join(',')}&bbox-crs=http://www.opengis.net/def/crs/EPSG/0/2154`,
+  };
 }
 
 const stats = new Map(); // kind → {ok, byStatus}
@@ -166,11 +191,18 @@ const usageAfter = await usageTotals();
 rmSync(dir, { recursive: true, force: true });
 
 console.log('\n## Load-and-fault report\n');
-console.log(`duration ${SECONDS} s, ${CONCURRENCY} connections, PostgreSQL down ${((outageEnd - outageStart) / 1000).toFixed(1)} s; server exit code after SIGTERM: ${code}`);
+console.log(
+  `duration ${SECONDS} s, ${CONCURRENCY} connections, PostgreSQL down ${((outageEnd - outageStart) / 1000).toFixed(1)} s; server exit code after SIGTERM: ${code}`,
+);
 console.log(`server restarted: no (one process, pid ${server.pid}, throughout)\n`);
 console.log('| request kind | ok | answers by status |');
 console.log('|---|---:|---|');
-for (const [kind, s] of stats) console.log(`| ${kind} | ${s.ok} | ${Object.entries(s.byStatus).map(([k, v]) => `${k}: ${v}`).join(', ')} |`);
+for (const [kind, s] of stats)
+  console.log(
+    `| ${kind} | ${s.ok} | ${Object.entries(s.byStatus)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join(', ')} |`,
+  );
 const recovery = firstOkAfter > 0 ? ((firstOkAfter - outageEnd) / 1000).toFixed(2) : 'never';
 console.log(`\nrecovery: first database-backed success ${recovery} s after PostgreSQL was back`);
 console.log('\nusage statistics (today) — successful requests × datasets touched, counted by the client vs recorded by the server:');

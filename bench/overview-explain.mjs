@@ -15,13 +15,20 @@ const config = validateConfig({});
 const registry = new Registry(pool, config);
 await registry.reload();
 const ctx = { config, pool, registry, log: pino({ level: 'warn' }) };
-const m = new OverviewManager(ctx); await m.start();
+const m = new OverviewManager(ctx);
+await m.start();
 const L = registry.resolve('parcels');
 for (const epsg of [2154, 3857]) {
-  const bbox = epsg === 2154 ? { minx: 825941, miny: 6742962, maxx: 975941, maxy: 6892962 } : { minx: 532767, miny: 6207059, maxx: 771070, maxy: 6445363 };
+  const bbox =
+    epsg === 2154
+      ? { minx: 825941, miny: 6742962, maxx: 975941, maxy: 6892962 }
+      : { minx: 532767, miny: 6207059, maxx: 771070, maxy: 6445363 };
   const c = await pool.connect();
-  await c.query("set max_parallel_workers_per_gather=0");
-  for (const [name, q] of [['overview', overviewQuery({ pool }, L, styleOf(L).rules, { epsg, bbox, width: 256, height: 256 }, 2)], ['direct', layerQuery(L, styleOf(L).rules, { epsg, bbox, width: 256, height: 256, margin: 2, typicalSize: 105 })]]) {
+  await c.query('set max_parallel_workers_per_gather=0');
+  for (const [name, q] of [
+    ['overview', overviewQuery({ pool }, L, styleOf(L).rules, { epsg, bbox, width: 256, height: 256 }, 2)],
+    ['direct', layerQuery(L, styleOf(L).rules, { epsg, bbox, width: 256, height: 256, margin: 2, typicalSize: 105 })],
+  ]) {
     const ts = [];
     for (let i = 0; i < 3; i++) {
       const r = await c.query({ text: 'EXPLAIN (ANALYZE) ' + q.text, values: q.values });
@@ -31,4 +38,6 @@ for (const epsg of [2154, 3857]) {
   }
   c.release();
 }
-await m.stop(); await tileEngine(ctx).close(); await pool.end();
+await m.stop();
+await tileEngine(ctx).close();
+await pool.end();

@@ -33,11 +33,19 @@ if (process.argv.includes('--setup')) {
 
 // refreshes are started by this script, not by the change notifications' timer
 // one layer listed: the overview tables, in the same schema, are not published
-const { registry, m, readyMs, close } = await startOverviews(pool, { database: { schemas: [S] }, layers: [{ table: `${S}.parcels`, name: 'parcels' }], overviews: { schema: S, rebuildDelayMs: 3_600_000, minRebuildIntervalMs: 0 } });
+const { registry, m, readyMs, close } = await startOverviews(pool, {
+  database: { schemas: [S] },
+  layers: [{ table: `${S}.parcels`, name: 'parcels' }],
+  overviews: { schema: S, rebuildDelayMs: 3_600_000, minRebuildIntervalMs: 0 },
+});
 let t0;
 const layer = registry.resolve('parcels');
 const st = () => m.status().find((s) => s.source === `${S}.parcels`);
-console.log(`overview ready in ${readyMs} ms (${st().status}; level rows ${st().levels.map((l) => l.rows).join(' / ')}, source ${st().sourceRows})`);
+console.log(
+  `overview ready in ${readyMs} ms (${st().status}; level rows ${st()
+    .levels.map((l) => l.rows)
+    .join(' / ')}, source ${st().sourceRows})`,
+);
 
 const waitFor = async (cond) => {
   const until = Date.now() + 30_000;
@@ -47,7 +55,11 @@ const waitFor = async (cond) => {
   }
 };
 for (let i = 0; i < runs; i++) {
-  const ids = (await pool.query(`SELECT id FROM ${S}.parcels WHERE id = ANY($1)`, [Array.from({ length: nEdits }, () => 1 + Math.floor(Math.random() * 1000000))])).rows.map((r) => r.id);
+  const ids = (
+    await pool.query(`SELECT id FROM ${S}.parcels WHERE id = ANY($1)`, [
+      Array.from({ length: nEdits }, () => 1 + Math.floor(Math.random() * 1000000)),
+    ])
+  ).rows.map((r) => r.id);
   const moved = ids.slice(0, Math.max(1, Math.floor(ids.length / 5)));
   await pool.query(`UPDATE ${S}.parcels SET bati = NOT bati WHERE id = ANY($1)`, [ids]);
   await pool.query(`UPDATE ${S}.parcels SET geom = ST_Translate(geom, 1000, 0) WHERE id = ANY($1)`, [moved]);
@@ -58,11 +70,17 @@ for (let i = 0; i < runs; i++) {
   await m.refresh(layer, 'auto');
   const ms = Date.now() - t0;
   const r = st().lastRefresh;
-  console.log(`run ${i + 1}: ${ids.length} parcels edited (${moved.length} moved), status while pending: ${mode}; refresh ${ms} ms (${m.stats.refreshes > before ? `incremental, ${r.ms} ms in the transaction, cells per level ${r.cells.join(' / ')}` : 'FULL'}); now ${st().status}`);
+  console.log(
+    `run ${i + 1}: ${ids.length} parcels edited (${moved.length} moved), status while pending: ${mode}; refresh ${ms} ms (${m.stats.refreshes > before ? `incremental, ${r.ms} ms in the transaction, cells per level ${r.cells.join(' / ')}` : 'FULL'}); now ${st().status}`,
+  );
 }
 t0 = Date.now();
 await m.refresh(layer, 'full');
-console.log(`full rebuild: ${Date.now() - t0} ms (level rows ${st().levels.map((l) => l.rows).join(' / ')})`);
+console.log(
+  `full rebuild: ${Date.now() - t0} ms (level rows ${st()
+    .levels.map((l) => l.rows)
+    .join(' / ')})`,
+);
 
 await m.stop();
 await close();

@@ -26,8 +26,23 @@ if (!url) throw new Error('set DATABASE_URL');
 async function start(name, overviews) {
   const port = await freePort();
   const cfg = path.join(dir, `${name}.yaml`);
-  writeFileSync(cfg, `server:\n  port: ${port}\n  host: 127.0.0.1\ndatabase:\n  poolSize: 16\ndemo:\n  autoload: false\noverviews:\n  enabled: ${overviews}\n`);
-  spawnLogged(name, process.execPath, [path.join(root, 'dist/src/main.js'), 'serve'], { env: { ...process.env, DATABASE_URL: url, PORT: String(port), HOST: '127.0.0.1', NODE_ENV: 'production', LOG_LEVEL: 'warn', GEODATA_CONFIG: cfg }, logFile: path.join(dir, `${name}.log`), cwd: root });
+  writeFileSync(
+    cfg,
+    `server:\n  port: ${port}\n  host: 127.0.0.1\ndatabase:\n  poolSize: 16\ndemo:\n  autoload: false\noverviews:\n  enabled: ${overviews}\n`,
+  );
+  spawnLogged(name, process.execPath, [path.join(root, 'dist/src/main.js'), 'serve'], {
+    env: {
+      ...process.env,
+      DATABASE_URL: url,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'warn',
+      GEODATA_CONFIG: cfg,
+    },
+    logFile: path.join(dir, `${name}.log`),
+    cwd: root,
+  });
   const base = `http://127.0.0.1:${port}`;
   await waitFor(async () => (await fetch(`${base}/readyz`).catch(() => null))?.ok, 60000, name);
   return base;
@@ -37,20 +52,39 @@ const direct = await start('direct', false);
 const overview = await start('overview', true);
 // wait until the overview is in use (reused at once, or built in the background)
 const t0 = Date.now();
-await waitFor(async () => {
-  const r = await fetch(`${overview}/metrics`).then((x) => x.text()).catch(() => '');
-  return /geodata_overview_ready\{layer="parcels"\} 1/.test(r);
-}, 600000, 'the overview');
+await waitFor(
+  async () => {
+    const r = await fetch(`${overview}/metrics`)
+      .then((x) => x.text())
+      .catch(() => '');
+    return /geodata_overview_ready\{layer="parcels"\} 1/.test(r);
+  },
+  600000,
+  'the overview',
+);
 console.log(`overview ready ${Date.now() - t0} ms after the server`);
 const pct = (a, p) => a[Math.min(a.length - 1, Math.floor((p / 100) * a.length))];
 for (const crs of ['EPSG:2154', 'EPSG:3857']) {
   for (const layers of [['parcels'], ['parcels', 'roads', 'pois']]) {
     const list = requestList('wms', { scale: 'region', crs, layers }, n, 20260101);
-    const q = (b) => (r) => `${b}/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=${r.layers.join(',')}&STYLES=&CRS=${r.crs}&BBOX=${r.bbox.join(',')}&WIDTH=256&HEIGHT=256&FORMAT=image/png`;
+    const q = (b) => (r) =>
+      `${b}/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=${r.layers.join(',')}&STYLES=&CRS=${r.crs}&BBOX=${r.bbox.join(',')}&WIDTH=256&HEIGHT=256&FORMAT=image/png`;
     for (const c of concs) {
       const out = {};
-      for (const [name, base] of [['direct', direct], ['overview', overview], ['direct', direct], ['overview', overview]]) {
-        const r = await runLoad({ urls: list.map(q(base)), expect: 'png', concurrency: c, durationMs: 600000, once: true, timeoutMs: 120000 });
+      for (const [name, base] of [
+        ['direct', direct],
+        ['overview', overview],
+        ['direct', direct],
+        ['overview', overview],
+      ]) {
+        const r = await runLoad({
+          urls: list.map(q(base)),
+          expect: 'png',
+          concurrency: c,
+          durationMs: 600000,
+          once: true,
+          timeoutMs: 120000,
+        });
         (out[name] ??= []).push(...r.samples);
       }
       const line = Object.entries(out).map(([k, s]) => {

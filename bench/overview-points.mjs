@@ -49,18 +49,29 @@ const { registry, m, readyMs, close } = await startOverviews(pool, {
   overviews: { schema: S },
 });
 const st = m.status().find((s) => s.layer === 'pts');
-console.log(`overview ready in ${readyMs} ms: ${st.status}, build ${st.buildMs} ms, cells ${st.levels?.map((l) => l.cell).join(' / ')} m, rows ${st.levels?.map((l) => l.rows).join(' / ')}`);
+console.log(
+  `overview ready in ${readyMs} ms: ${st.status}, build ${st.buildMs} ms, cells ${st.levels?.map((l) => l.cell).join(' / ')} m, rows ${st.levels?.map((l) => l.rows).join(' / ')}`,
+);
 const layers = [{ layer: registry.resolve('pts') }];
 for (const crs of ['EPSG:2154', 'EPSG:3857']) {
   for (const r of requestList('wms', { scale: 'region', crs, layers: ['parcels'] }, nBoxes, 20260101)) {
-    const o = { layers, bbox: { minx: r.bbox[0], miny: r.bbox[1], maxx: r.bbox[2], maxy: r.bbox[3] }, epsg: Number(crs.slice(5)), width: 256, height: 256, format: 'image/png' };
+    const o = {
+      layers,
+      bbox: { minx: r.bbox[0], miny: r.bbox[1], maxx: r.bbox[2], maxy: r.bbox[3] },
+      epsg: Number(crs.slice(5)),
+      width: 256,
+      height: 256,
+      format: 'image/png',
+    };
     m.use = false;
     const d = await timeDraw(pool, o, runs);
     m.use = true;
     const before = m.stats.overviewRenders;
     const v = await timeDraw(pool, o, runs);
     const c = comparePixels(d.px, v.px);
-    console.log(`${crs} ${r.bbox.map((x) => Math.round(x)).join(',')}: direct ${d.ms.toFixed(0)} ms, overview ${v.ms.toFixed(0)} ms${m.stats.overviewRenders > before ? '' : ' (NOT USED)'}; identical ${(c.same * 100).toFixed(1)} %, coverage IoU ${(c.iou * 100).toFixed(1)} %`);
+    console.log(
+      `${crs} ${r.bbox.map((x) => Math.round(x)).join(',')}: direct ${d.ms.toFixed(0)} ms, overview ${v.ms.toFixed(0)} ms${m.stats.overviewRenders > before ? '' : ' (NOT USED)'}; identical ${(c.same * 100).toFixed(1)} %, coverage IoU ${(c.iou * 100).toFixed(1)} %`,
+    );
   }
 }
 await m.stop();

@@ -31,13 +31,22 @@ console.log(JSON.stringify(m.status(), null, 1));
 const layers = layerNames.map((n) => ({ layer: registry.resolve(n) }));
 for (const crs of ['EPSG:2154', 'EPSG:3857']) {
   for (const r of requestList('wms', { scale: 'region', crs, layers: ['parcels'] }, nBoxes, 20260101)) {
-    const o = { layers, bbox: { minx: r.bbox[0], miny: r.bbox[1], maxx: r.bbox[2], maxy: r.bbox[3] }, epsg: Number(crs.slice(5)), width: 256, height: 256, format: 'image/png' };
+    const o = {
+      layers,
+      bbox: { minx: r.bbox[0], miny: r.bbox[1], maxx: r.bbox[2], maxy: r.bbox[3] },
+      epsg: Number(crs.slice(5)),
+      width: 256,
+      height: 256,
+      format: 'image/png',
+    };
     m.use = false;
     const d = await timeDraw(pool, o, runs);
     m.use = true;
     const v = await timeDraw(pool, o, runs);
     const c = comparePixels(d.px, v.px);
-    console.log(`${crs} ${r.bbox.map((x) => Math.round(x)).join(',')}: direct ${d.ms.toFixed(0)} ms, overview ${v.ms.toFixed(0)} ms; identical ${(c.same * 100).toFixed(1)} %, within 16/255 ${(c.near * 100).toFixed(1)} %, coverage IoU ${(c.iou * 100).toFixed(1)} % (${c.covA} vs ${c.covB} px)`);
+    console.log(
+      `${crs} ${r.bbox.map((x) => Math.round(x)).join(',')}: direct ${d.ms.toFixed(0)} ms, overview ${v.ms.toFixed(0)} ms; identical ${(c.same * 100).toFixed(1)} %, within 16/255 ${(c.near * 100).toFixed(1)} %, coverage IoU ${(c.iou * 100).toFixed(1)} % (${c.covA} vs ${c.covB} px)`,
+    );
   }
 }
 await m.stop();

@@ -75,7 +75,10 @@ const LINE_STYLES = [
 
 function svgDoc(w, h) {
   const f = (v) => v.toFixed(1);
-  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}">`, `<rect width="${w}" height="${h}" fill="#ffffff"/>`];
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}">`,
+    `<rect width="${w}" height="${h}" fill="#ffffff"/>`,
+  ];
   for (const built of [true, false]) {
     let d = '';
     for (const p of S.polygons) {
@@ -96,14 +99,20 @@ function svgDoc(w, h) {
     return d;
   };
   for (const [cls, st] of LINE_STYLES.entries()) {
-    if (st.casing) parts.push(`<path d="${lineD(cls)}" fill="none" stroke="${st.casing}" stroke-width="${st.casingWidth}" stroke-linecap="round" stroke-linejoin="round"/>`);
+    if (st.casing)
+      parts.push(
+        `<path d="${lineD(cls)}" fill="none" stroke="${st.casing}" stroke-width="${st.casingWidth}" stroke-linecap="round" stroke-linejoin="round"/>`,
+      );
   }
   for (const cls of [2, 1, 0]) {
     const st = LINE_STYLES[cls];
-    parts.push(`<path d="${lineD(cls)}" fill="none" stroke="${st.stroke}" stroke-width="${st.width}" stroke-linecap="round" stroke-linejoin="round"/>`);
+    parts.push(
+      `<path d="${lineD(cls)}" fill="none" stroke="${st.stroke}" stroke-width="${st.width}" stroke-linecap="round" stroke-linejoin="round"/>`,
+    );
   }
   let pd = '';
-  for (const [x, y] of S.points) pd += `M${f(x * w + 3)} ${f(y * h)}A3 3 0 1 0 ${f(x * w - 3)} ${f(y * h)}A3 3 0 1 0 ${f(x * w + 3)} ${f(y * h)}Z`;
+  for (const [x, y] of S.points)
+    pd += `M${f(x * w + 3)} ${f(y * h)}A3 3 0 1 0 ${f(x * w - 3)} ${f(y * h)}A3 3 0 1 0 ${f(x * w + 3)} ${f(y * h)}Z`;
   parts.push(`<path d="${pd}" fill="#e4572e" stroke="#ffffff" stroke-width="1"/>`);
   parts.push('</svg>');
   return parts.join('');
@@ -188,19 +197,38 @@ const sizes = [
   [1024, 768],
 ];
 const cases = {
-  'SVG → sharp (librsvg) → PNG': (w, h) => () => sharp(Buffer.from(svgDoc(w, h))).png().toBuffer(),
+  'SVG → sharp (librsvg) → PNG': (w, h) => () =>
+    sharp(Buffer.from(svgDoc(w, h)))
+      .png()
+      .toBuffer(),
   'SVG → resvg → PNG': (w, h) => () => new Resvg(svgDoc(w, h)).render().asPng(),
   'resvg render only (SVG built + rasterised, no encode)': (w, h) => () => (new Resvg(svgDoc(w, h)).render(), Buffer.alloc(0)),
   'Skia canvas (draw + encode PNG)': (w, h) => () => drawCanvas(w, h).encode('png'),
   // @napi-rs/canvas records drawing and rasterises when pixels are read: data() forces it
   'Skia canvas draw + rasterise (no encode)': (w, h) => () => (drawCanvas(w, h).data(), Buffer.alloc(0)),
-  'Skia draw + sharp PNG (from raw)': (w, h) => () => sharp(rawOf(drawCanvas(w, h)), { raw: { width: w, height: h, channels: 4, premultiplied: true } }).png().toBuffer(),
-  'Skia draw + sharp PNG (from raw, zlib level 3)': (w, h) => () => sharp(rawOf(drawCanvas(w, h)), { raw: { width: w, height: h, channels: 4, premultiplied: true } }).png({ compressionLevel: 3 }).toBuffer(),
-  'Skia draw + sharp PNG 8-bit palette': (w, h) => () => sharp(rawOf(drawCanvas(w, h)), { raw: { width: w, height: h, channels: 4, premultiplied: true } }).png({ palette: true, effort: 1 }).toBuffer(),
+  'Skia draw + sharp PNG (from raw)': (w, h) => () =>
+    sharp(rawOf(drawCanvas(w, h)), { raw: { width: w, height: h, channels: 4, premultiplied: true } })
+      .png()
+      .toBuffer(),
+  'Skia draw + sharp PNG (from raw, zlib level 3)': (w, h) => () =>
+    sharp(rawOf(drawCanvas(w, h)), { raw: { width: w, height: h, channels: 4, premultiplied: true } })
+      .png({ compressionLevel: 3 })
+      .toBuffer(),
+  'Skia draw + sharp PNG 8-bit palette': (w, h) => () =>
+    sharp(rawOf(drawCanvas(w, h)), { raw: { width: w, height: h, channels: 4, premultiplied: true } })
+      .png({ palette: true, effort: 1 })
+      .toBuffer(),
   'Skia draw + Skia JPEG q85': (w, h) => () => drawCanvas(w, h).encode('jpeg', 85),
-  'Skia draw + sharp JPEG q85': (w, h) => () => sharp(rawOf(drawCanvas(w, h)), { raw: { width: w, height: h, channels: 4, premultiplied: true } }).removeAlpha().jpeg({ quality: 85 }).toBuffer(),
+  'Skia draw + sharp JPEG q85': (w, h) => () =>
+    sharp(rawOf(drawCanvas(w, h)), { raw: { width: w, height: h, channels: 4, premultiplied: true } })
+      .removeAlpha()
+      .jpeg({ quality: 85 })
+      .toBuffer(),
   'Skia draw + Skia WebP q85': (w, h) => () => drawCanvas(w, h).encode('webp', 85),
-  'Skia draw + sharp WebP q85': (w, h) => () => sharp(rawOf(drawCanvas(w, h)), { raw: { width: w, height: h, channels: 4, premultiplied: true } }).webp({ quality: 85 }).toBuffer(),
+  'Skia draw + sharp WebP q85': (w, h) => () =>
+    sharp(rawOf(drawCanvas(w, h)), { raw: { width: w, height: h, channels: 4, premultiplied: true } })
+      .webp({ quality: 85 })
+      .toBuffer(),
 };
 
 const rows = [];
@@ -214,7 +242,9 @@ for (const [name, make] of Object.entries(cases)) {
   process.stderr.write('.');
 }
 process.stderr.write('\n');
-console.log(`Scene: ${S.polygons.length} polygons, ${S.lines.length} lines (30 vertices), ${S.points.length} point marks; median of ${runs} runs; node ${process.version}, ${process.platform}/${process.arch}.\n`);
+console.log(
+  `Scene: ${S.polygons.length} polygons, ${S.lines.length} lines (30 vertices), ${S.points.length} point marks; median of ${runs} runs; node ${process.version}, ${process.platform}/${process.arch}.\n`,
+);
 console.log('| rasteriser / encoder | 256×256 | 1024×768 |');
 console.log('|---|---|---|');
 for (const r of rows) console.log(r);

@@ -15,7 +15,8 @@ const url = await ensureDatabase(await ensureEmbeddedCluster(), 'geodata_test');
 const pool = new pg.Pool({ connectionString: url, max: 2 });
 let t0 = Date.now();
 const exists = (await pool.query(`SELECT to_regclass($$wmsbench.p1m$$) r`)).rows[0].r;
-if (!exists) await pool.query(`CREATE SCHEMA IF NOT EXISTS wmsbench; DROP TABLE IF EXISTS wmsbench.p1m;
+if (!exists)
+  await pool.query(`CREATE SCHEMA IF NOT EXISTS wmsbench; DROP TABLE IF EXISTS wmsbench.p1m;
   SELECT setseed(0.42);
   CREATE TABLE wmsbench.p1m AS
   SELECT i AS id, random() < 0.4 AS bati,
@@ -24,18 +25,46 @@ if (!exists) await pool.query(`CREATE SCHEMA IF NOT EXISTS wmsbench; DROP TABLE 
   ALTER TABLE wmsbench.p1m ADD PRIMARY KEY (id);
   CREATE INDEX ON wmsbench.p1m USING gist (geom); ANALYZE wmsbench.p1m;`);
 console.log('created in', Date.now() - t0, 'ms');
-const registry = new Registry(pool, validateConfig({ layers: [{ table: 'wmsbench.p1m', name: 'p1m', styles: { s: { rules: [{ filter: 'bati = true', polygon: { fill: '#f4d6b0', stroke: '#a0522d', 'stroke-width': 0.5 } }, { else: true, polygon: { fill: '#e8f0d8', stroke: '#7a8f5a', 'stroke-width': 0.5 } }] } } }] }));
+const registry = new Registry(
+  pool,
+  validateConfig({
+    layers: [
+      {
+        table: 'wmsbench.p1m',
+        name: 'p1m',
+        styles: {
+          s: {
+            rules: [
+              { filter: 'bati = true', polygon: { fill: '#f4d6b0', stroke: '#a0522d', 'stroke-width': 0.5 } },
+              { else: true, polygon: { fill: '#e8f0d8', stroke: '#7a8f5a', 'stroke-width': 0.5 } },
+            ],
+          },
+        },
+      },
+    ],
+  }),
+);
 await registry.reload();
 const layer = registry.resolve('p1m');
 const region = { minx: 760000, miny: 6700000, maxx: 1080000, maxy: 6990000 };
-for (const [w, h, epsg] of [[256, 256, 2154], [1024, 768, 2154], [256, 256, 3857]]) {
+for (const [w, h, epsg] of [
+  [256, 256, 2154],
+  [1024, 768, 2154],
+  [256, 256, 3857],
+]) {
   let bbox = region;
   if (epsg !== 2154) {
-    const r = await pool.query(`SELECT ST_XMin(b) x0, ST_YMin(b) y0, ST_XMax(b) x1, ST_YMax(b) y1 FROM ST_Transform(ST_MakeEnvelope(760000,6700000,1080000,6990000,2154), 3857) b`);
+    const r = await pool.query(
+      `SELECT ST_XMin(b) x0, ST_YMin(b) y0, ST_XMax(b) x1, ST_YMax(b) y1 FROM ST_Transform(ST_MakeEnvelope(760000,6700000,1080000,6990000,2154), 3857) b`,
+    );
     bbox = { minx: r.rows[0].x0, miny: r.rows[0].y0, maxx: r.rows[0].x1, maxy: r.rows[0].y1 };
   }
   const ts = [];
-  for (let i = 0; i < 5; i++) { t0 = performance.now(); await renderMap({ pool }, { layers: [{ layer }], bbox, epsg, width: w, height: h, format: 'image/png' }); ts.push(performance.now() - t0); }
+  for (let i = 0; i < 5; i++) {
+    t0 = performance.now();
+    await renderMap({ pool }, { layers: [{ layer }], bbox, epsg, width: w, height: h, format: 'image/png' });
+    ts.push(performance.now() - t0);
+  }
   ts.sort((a, b) => a - b);
   console.log(`${w}x${h} EPSG:${epsg}: min ${ts[0].toFixed(0)} ms, median ${ts[2].toFixed(0)} ms, max ${ts[4].toFixed(0)} ms`);
 }

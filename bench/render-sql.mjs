@@ -59,7 +59,10 @@ const enc = {
 for (const [name, expr] of Object.entries(enc)) {
   const cells = [];
   for (const bbox of Object.values(scales)) {
-    const e3857 = await pool.query(`SELECT ST_XMin(b) x0, ST_YMin(b) y0, ST_XMax(b) x1, ST_YMax(b) y1 FROM ST_Transform(ST_MakeEnvelope($1,$2,$3,$4,2154), 3857) b`, [bbox.minx, bbox.miny, bbox.maxx, bbox.maxy]);
+    const e3857 = await pool.query(
+      `SELECT ST_XMin(b) x0, ST_YMin(b) y0, ST_XMax(b) x1, ST_YMax(b) y1 FROM ST_Transform(ST_MakeEnvelope($1,$2,$3,$4,2154), 3857) b`,
+      [bbox.minx, bbox.miny, bbox.maxx, bbox.maxy],
+    );
     const { x0, y1, x1 } = e3857.rows[0];
     const sx = W / (x1 - x0);
     const aff = `ST_Affine(ST_Transform(geom, 3857), ${sx}, 0, 0, ${-sx}, ${-x0 * sx}, ${y1 * sx})`;
@@ -83,9 +86,18 @@ for (const [name, expr] of Object.entries(enc)) {
   // the renderer's actual query: TWKB + sub-pixel features reduced to one row per pixel
   const cells = [];
   for (const bbox of Object.values(scales)) {
-    const e = await pool.query(`SELECT ST_XMin(b) x0, ST_YMin(b) y0, ST_XMax(b) x1, ST_YMax(b) y1 FROM ST_Transform(ST_MakeEnvelope($1,$2,$3,$4,2154), 3857) b`, [bbox.minx, bbox.miny, bbox.maxx, bbox.maxy]);
+    const e = await pool.query(
+      `SELECT ST_XMin(b) x0, ST_YMin(b) y0, ST_XMax(b) x1, ST_YMax(b) y1 FROM ST_Transform(ST_MakeEnvelope($1,$2,$3,$4,2154), 3857) b`,
+      [bbox.minx, bbox.miny, bbox.maxx, bbox.maxy],
+    );
     const { x0, y0, x1, y1 } = e.rows[0];
-    const q = layerQuery(parcels, styleOf(parcels).rules, { epsg: 3857, bbox: { minx: x0, miny: y0, maxx: x1, maxy: y1 }, width: W, height: H, margin: 2 });
+    const q = layerQuery(parcels, styleOf(parcels).rules, {
+      epsg: 3857,
+      bbox: { minx: x0, miny: y0, maxx: x1, maxy: y1 },
+      width: W,
+      height: H,
+      margin: 2,
+    });
     const r = await median(async () => {
       const res = await pool.query(q.text, q.values);
       let bytes = 0;
@@ -115,7 +127,10 @@ for (const [w, h, epsg, format] of [
   for (const bbox of Object.values(scales)) {
     let b = bbox;
     if (epsg !== 2154) {
-      const r = await pool.query(`SELECT ST_XMin(b) x0, ST_YMin(b) y0, ST_XMax(b) x1, ST_YMax(b) y1 FROM ST_Transform(ST_MakeEnvelope($1,$2,$3,$4,2154), $5::int) b`, [bbox.minx, bbox.miny, bbox.maxx, bbox.maxy, epsg]);
+      const r = await pool.query(
+        `SELECT ST_XMin(b) x0, ST_YMin(b) y0, ST_XMax(b) x1, ST_YMax(b) y1 FROM ST_Transform(ST_MakeEnvelope($1,$2,$3,$4,2154), $5::int) b`,
+        [bbox.minx, bbox.miny, bbox.maxx, bbox.maxy, epsg],
+      );
       b = { minx: r.rows[0].x0, miny: r.rows[0].y0, maxx: r.rows[0].x1, maxy: r.rows[0].y1 };
     }
     // keep the aspect ratio of the image

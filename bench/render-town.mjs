@@ -41,11 +41,26 @@ for (const scale of arg('--scales', 'town,street').split(',')) {
       const totals = [];
       const per = Object.fromEntries(steps.map((k) => [k, []]));
       const layers = set.map((name) => ({ layer: registry.resolve(name) }));
-      await renderMap({ pool }, { layers, bbox: bb(list[0].bbox), epsg: Number(crs.slice(5)), width: 256, height: 256, format: 'image/png' });
+      await renderMap(
+        { pool },
+        { layers, bbox: bb(list[0].bbox), epsg: Number(crs.slice(5)), width: 256, height: 256, format: 'image/png' },
+      );
       for (const [i, r] of list.entries()) {
         const timings = {};
         const t0 = performance.now();
-        const png = await renderMap({ pool }, { layers, bbox: bb(r.bbox), epsg: Number(crs.slice(5)), width: 256, height: 256, format: 'image/png', transparent: process.env.TRANSPARENT === '1', timings });
+        const png = await renderMap(
+          { pool },
+          {
+            layers,
+            bbox: bb(r.bbox),
+            epsg: Number(crs.slice(5)),
+            width: 256,
+            height: 256,
+            format: 'image/png',
+            transparent: process.env.TRANSPARENT === '1',
+            timings,
+          },
+        );
         totals.push(performance.now() - t0);
         for (const k of steps) per[k].push(timings[k] ?? 0);
         if (save && i < 3) {

@@ -37,27 +37,77 @@ mkdirSync(workDir, { recursive: true });
 
 const t00 = Date.now();
 const log = (m) => console.error(`[bench ${((Date.now() - t00) / 1000).toFixed(0).padStart(4)}s] ${m}`);
-const Q = (o) => Object.entries(o).map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
+const Q = (o) =>
+  Object.entries(o)
+    .map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
+    .join('&');
 
 // ---------------------------------------------------------------------------------------------
 // URL adapters: one abstract request → each server's URL. Same request list for every server.
 // ---------------------------------------------------------------------------------------------
-const wmsQ = (r) => Q({ SERVICE: 'WMS', VERSION: '1.3.0', REQUEST: 'GetMap', LAYERS: r.layers.join(','), STYLES: '', CRS: r.crs, BBOX: r.bbox.join(','), WIDTH: r.width, HEIGHT: r.height, FORMAT: 'image/png', TRANSPARENT: 'TRUE' });
-const wfsQ = (r) => Q({ SERVICE: 'WFS', VERSION: '2.0.0', REQUEST: 'GetFeature', TYPENAMES: r.typeName, COUNT: r.count, OUTPUTFORMAT: 'application/json', BBOX: [...r.bbox, 'urn:ogc:def:crs:EPSG::2154'].join(',') });
-const bulkQ = (r) => Q({ SERVICE: 'WFS', VERSION: '2.0.0', REQUEST: 'GetFeature', TYPENAMES: 'parcels', ...(r.count ? { COUNT: r.count } : {}), ...(r.format === 'geojson' ? { OUTPUTFORMAT: 'application/json' } : {}) });
+const wmsQ = (r) =>
+  Q({
+    SERVICE: 'WMS',
+    VERSION: '1.3.0',
+    REQUEST: 'GetMap',
+    LAYERS: r.layers.join(','),
+    STYLES: '',
+    CRS: r.crs,
+    BBOX: r.bbox.join(','),
+    WIDTH: r.width,
+    HEIGHT: r.height,
+    FORMAT: 'image/png',
+    TRANSPARENT: 'TRUE',
+  });
+const wfsQ = (r) =>
+  Q({
+    SERVICE: 'WFS',
+    VERSION: '2.0.0',
+    REQUEST: 'GetFeature',
+    TYPENAMES: r.typeName,
+    COUNT: r.count,
+    OUTPUTFORMAT: 'application/json',
+    BBOX: [...r.bbox, 'urn:ogc:def:crs:EPSG::2154'].join(','),
+  });
+const bulkQ = (r) =>
+  Q({
+    SERVICE: 'WFS',
+    VERSION: '2.0.0',
+    REQUEST: 'GetFeature',
+    TYPENAMES: 'parcels',
+    ...(r.count ? { COUNT: r.count } : {}),
+    ...(r.format === 'geojson' ? { OUTPUTFORMAT: 'application/json' } : {}),
+  });
 const itemsQ = (r) => Q({ f: 'json', limit: r.limit, bbox: r.bbox.join(',') });
-const cswQ = (r) => Q({ SERVICE: 'CSW', VERSION: '2.0.2', REQUEST: 'GetRecords', TYPENAMES: 'csw:Record', ELEMENTSETNAME: 'full', RESULTTYPE: 'results', CONSTRAINTLANGUAGE: 'CQL_TEXT', CONSTRAINT_LANGUAGE_VERSION: '1.1.0', CONSTRAINT: `AnyText LIKE '%${r.q}%'` });
+const cswQ = (r) =>
+  Q({
+    SERVICE: 'CSW',
+    VERSION: '2.0.2',
+    REQUEST: 'GetRecords',
+    TYPENAMES: 'csw:Record',
+    ELEMENTSETNAME: 'full',
+    RESULTTYPE: 'results',
+    CONSTRAINTLANGUAGE: 'CQL_TEXT',
+    CONSTRAINT_LANGUAGE_VERSION: '1.1.0',
+    CONSTRAINT: `AnyText LIKE '%${r.q}%'`,
+  });
 
 function adapters(ours, ref, tileLayout) {
   return {
     wms: { ours: (r) => `${ours.base}/wms?${wmsQ(r)}`, mapserver: ref.mapserver && ((r) => `${ref.mapserver.base}?${wmsQ(r)}`) },
     'wfs-page': { ours: (r) => `${ours.base}/wfs?${wfsQ(r)}`, mapserver: ref.mapserver && ((r) => `${ref.mapserver.base}?${wfsQ(r)}`) },
     bulk: { ours: (r) => `${ours.base}/wfs?${bulkQ(r)}`, mapserver: ref.mapserver && ((r) => `${ref.mapserver.base}?${bulkQ(r)}`) },
-    items: { ours: (r) => `${ours.base}/collections/${r.collection}/items?${itemsQ(r)}`, 'mapserver-ogcapi': ref.mapserver && ((r) => `${ref.mapserver.ogcapi}/collections/${r.collection}/items?${itemsQ(r)}`) },
+    items: {
+      ours: (r) => `${ours.base}/collections/${r.collection}/items?${itemsQ(r)}`,
+      'mapserver-ogcapi': ref.mapserver && ((r) => `${ref.mapserver.ogcapi}/collections/${r.collection}/items?${itemsQ(r)}`),
+    },
     tile: {
       ours: (t) => `${ours.base}/tiles/${t.layer}/${t.z}/${t.x}/${t.y}.png`,
       mapcache: ref.mapcache && ((t) => `${ref.mapcache.base}/gmaps/${t.layer}@GoogleMapsCompatible/${t.z}/${t.x}/${t.y}.png`),
-      'nginx-static': ref.static && tileLayout && ((t) => `${ref.static.base}/${t.layer}/${t.z}/${t.x}/${tileLayout === 'inv' ? 2 ** t.z - 1 - t.y : t.y}.png`),
+      'nginx-static':
+        ref.static &&
+        tileLayout &&
+        ((t) => `${ref.static.base}/${t.layer}/${t.z}/${t.x}/${tileLayout === 'inv' ? 2 ** t.z - 1 - t.y : t.y}.png`),
     },
     csw: { ours: (r) => `${ours.base}/csw?${cswQ(r)}` },
   };
@@ -69,10 +119,21 @@ function adapters(ours, ref, tileLayout) {
 function scenarios(tileSets) {
   const list = [];
   const add = (s) => (!ONLY || ONLY.test(s.id)) && list.push(s);
-  for (const [format, expect] of [['geojson', 'geojson'], ['gml', 'gml']]) {
+  for (const [format, expect] of [
+    ['geojson', 'geojson'],
+    ['gml', 'gml'],
+  ]) {
     if (QUICK && format === 'gml') continue;
     const count = QUICK ? 200000 : null;
-    add({ id: `wfs-export-${format}`, title: `WFS bulk export of ${count ? `${count / 1000}k` : 'all 1M'} parcels, ${format === 'gml' ? 'GML 3.2' : 'GeoJSON'}`, kind: 'bulk', list: [{ format, count }], expect, stream: true, bulk: true });
+    add({
+      id: `wfs-export-${format}`,
+      title: `WFS bulk export of ${count ? `${count / 1000}k` : 'all 1M'} parcels, ${format === 'gml' ? 'GML 3.2' : 'GeoJSON'}`,
+      kind: 'bulk',
+      list: [{ format, count }],
+      expect,
+      stream: true,
+      bulk: true,
+    });
   }
   for (const crs of ['EPSG:2154', 'EPSG:3857']) {
     for (const scale of ['region', 'town', 'street']) {
@@ -80,21 +141,82 @@ function scenarios(tileSets) {
         const id = `wms-${scale}-${crs.slice(5)}-${layers.length > 1 ? 'all' : 'parcels'}`;
         // region renders take seconds each: quick mode keeps two of the four
         if (QUICK && scale === 'region' && id !== 'wms-region-2154-parcels' && id !== 'wms-region-3857-all') continue;
-        add({ id, title: `WMS GetMap 256² PNG, ${scale} scale, ${crs}, ${layers.join('+')}`, kind: 'wms', list: requestList('wms', { scale, crs, layers }, 500, SEED), expect: 'png' });
+        add({
+          id,
+          title: `WMS GetMap 256² PNG, ${scale} scale, ${crs}, ${layers.join('+')}`,
+          kind: 'wms',
+          list: requestList('wms', { scale, crs, layers }, 500, SEED),
+          expect: 'png',
+        });
       }
     }
   }
-  add({ id: 'wfs-page-geojson', title: 'WFS GetFeature GeoJSON COUNT=1000, random town-scale bbox', kind: 'wfs-page', list: requestList('wfs-page', { count: 1000 }, 500, SEED), expect: 'geojson' });
-  add({ id: 'ogcapi-items', title: 'OGC API Features items, limit=100, random town-scale bbox', kind: 'items', list: requestList('items', { limit: 100 }, 500, SEED), expect: 'geojson' });
-  add({ id: 'tiles-same', title: 'Cached tile, always the same one', kind: 'tile', list: [tileSets.seeded[0]], expect: 'png', tiles: true });
+  add({
+    id: 'wfs-page-geojson',
+    title: 'WFS GetFeature GeoJSON COUNT=1000, random town-scale bbox',
+    kind: 'wfs-page',
+    list: requestList('wfs-page', { count: 1000 }, 500, SEED),
+    expect: 'geojson',
+  });
+  add({
+    id: 'ogcapi-items',
+    title: 'OGC API Features items, limit=100, random town-scale bbox',
+    kind: 'items',
+    list: requestList('items', { limit: 100 }, 500, SEED),
+    expect: 'geojson',
+  });
+  add({
+    id: 'tiles-same',
+    title: 'Cached tile, always the same one',
+    kind: 'tile',
+    list: [tileSets.seeded[0]],
+    expect: 'png',
+    tiles: true,
+  });
   const rnd = prng(SEED + 7);
-  add({ id: 'tiles-random', title: `Cached tiles, random among ${tileSets.seeded.length} seeded`, kind: 'tile', list: Array.from({ length: 2000 }, () => tileSets.seeded[Math.floor(rnd() * tileSets.seeded.length)]), expect: 'png', tiles: true });
-  add({ id: 'tiles-cold', title: 'Cold tiles (each requested once, zoom 15–17)', kind: 'tile', list: tileSets.cold, expect: 'png', once: true, cold: true, servers: ['ours', 'mapcache'] });
-  add({ id: 'csw-getrecords', title: "CSW GetRecords full-text (AnyText LIKE '%word%')", kind: 'csw', list: requestList('csw', {}, 100, SEED), expect: 'xml' });
+  add({
+    id: 'tiles-random',
+    title: `Cached tiles, random among ${tileSets.seeded.length} seeded`,
+    kind: 'tile',
+    list: Array.from({ length: 2000 }, () => tileSets.seeded[Math.floor(rnd() * tileSets.seeded.length)]),
+    expect: 'png',
+    tiles: true,
+  });
+  add({
+    id: 'tiles-cold',
+    title: 'Cold tiles (each requested once, zoom 15–17)',
+    kind: 'tile',
+    list: tileSets.cold,
+    expect: 'png',
+    once: true,
+    cold: true,
+    servers: ['ours', 'mapcache'],
+  });
+  add({
+    id: 'csw-getrecords',
+    title: "CSW GetRecords full-text (AnyText LIKE '%word%')",
+    kind: 'csw',
+    list: requestList('csw', {}, 100, SEED),
+    expect: 'xml',
+  });
   if (!QUICK) {
     for (const c of [1, 4, 16, 64]) {
-      add({ id: `wms-town-2154-parcels-c${c}`, title: `WMS town scale, EPSG:2154, parcels, concurrency ${c}`, kind: 'wms', list: requestList('wms', { scale: 'town', crs: 'EPSG:2154', layers: ['parcels'] }, 500, SEED), expect: 'png', concurrency: c });
-      add({ id: `wfs-page-geojson-c${c}`, title: `WFS GeoJSON page, concurrency ${c}`, kind: 'wfs-page', list: requestList('wfs-page', { count: 1000 }, 500, SEED), expect: 'geojson', concurrency: c });
+      add({
+        id: `wms-town-2154-parcels-c${c}`,
+        title: `WMS town scale, EPSG:2154, parcels, concurrency ${c}`,
+        kind: 'wms',
+        list: requestList('wms', { scale: 'town', crs: 'EPSG:2154', layers: ['parcels'] }, 500, SEED),
+        expect: 'png',
+        concurrency: c,
+      });
+      add({
+        id: `wfs-page-geojson-c${c}`,
+        title: `WFS GeoJSON page, concurrency ${c}`,
+        kind: 'wfs-page',
+        list: requestList('wfs-page', { count: 1000 }, 500, SEED),
+        expect: 'geojson',
+        concurrency: c,
+      });
     }
   }
   return list;
@@ -133,20 +255,32 @@ async function measure(s, targets, ctx) {
   const conc = s.concurrency ?? (s.bulk ? 1 : CONC);
   const common = { expect: s.expect, concurrency: conc, stream: !!s.stream, timeoutMs: s.bulk ? 1800000 : 120000 };
   // warm-up (not measured): connections, caches, JIT
-  if (!s.bulk && !s.cold) for (const a of active) await runLoad({ ...common, urls: a.urls, durationMs: WARM_MS, maxRequests: Math.max(conc, 1) * 20 });
+  if (!s.bulk && !s.cold)
+    for (const a of active) await runLoad({ ...common, urls: a.urls, durationMs: WARM_MS, maxRequests: Math.max(conc, 1) * 20 });
   const rounds = s.cold ? 1 : s.bulk ? (QUICK ? 1 : ROUNDS) : ROUNDS;
   for (let round = 0; round < rounds; round++) {
     for (const a of active) {
       // bulk: reset the kernel's peak-RSS counter first, so that VmHWM afterwards is this export's peak
       const before = a.name === 'ours' ? (s.bulk ? resetPeakMemory(ctx.oursPid) : memoryOf(ctx.oursPid)) : null;
-      const r = await runLoad({ ...common, urls: a.urls, durationMs: s.bulk ? 3600000 : s.cold ? SLOT_MS * ROUNDS : SLOT_MS, maxRequests: s.bulk ? 1 : Infinity, once: !!s.once });
+      const r = await runLoad({
+        ...common,
+        urls: a.urls,
+        durationMs: s.bulk ? 3600000 : s.cold ? SLOT_MS * ROUNDS : SLOT_MS,
+        maxRequests: s.bulk ? 1 : Infinity,
+        once: !!s.once,
+      });
       a.samples.push(...r.samples);
       a.wall += r.wall;
       a.cpu.push(r.clientCpu);
       if (before) {
         const after = memoryOf(ctx.oursPid);
         // the peak over all rounds; 'reset' says whether the counter could be reset before each export
-        a.mem = { hwmMB: Math.max(a.mem?.hwmMB ?? 0, after.hwmMB), rssMB: after.rssMB, startMB: Math.max(a.mem?.startMB ?? 0, before.rssMB), reset: (a.mem?.reset ?? true) && !!before.reset };
+        a.mem = {
+          hwmMB: Math.max(a.mem?.hwmMB ?? 0, after.hwmMB),
+          rssMB: after.rssMB,
+          startMB: Math.max(a.mem?.startMB ?? 0, before.rssMB),
+          reset: (a.mem?.reset ?? true) && !!before.reset,
+        };
       }
       if (s.bulk) a.ttfb = [...(a.ttfb || []), ...r.samples.map((x) => x.ttfbMs)];
     }
@@ -157,13 +291,21 @@ async function measure(s, targets, ctx) {
     const summary = summarise(a.samples, a.wall);
     const notes = [];
     if (s.bulk) notes.push(`TTFB ${fmt(Math.min(...a.ttfb), 0)} ms, total ${fmt(summary.p50 / 1000, 1)} s`);
-    if (a.mem && s.bulk) notes.push(a.mem.reset ? `our peak RSS during the export ${fmt(a.mem.hwmMB, 0)} MB (RSS before it ${fmt(a.mem.startMB, 0)} MB, after ${fmt(a.mem.rssMB, 0)} MB)` : `our VmHWM ${fmt(a.mem.hwmMB, 0)} MB (peak over the run so far: could not reset it), RSS ${fmt(a.mem.rssMB, 0)} MB`);
+    if (a.mem && s.bulk)
+      notes.push(
+        a.mem.reset
+          ? `our peak RSS during the export ${fmt(a.mem.hwmMB, 0)} MB (RSS before it ${fmt(a.mem.startMB, 0)} MB, after ${fmt(a.mem.rssMB, 0)} MB)`
+          : `our VmHWM ${fmt(a.mem.hwmMB, 0)} MB (peak over the run so far: could not reset it), RSS ${fmt(a.mem.rssMB, 0)} MB`,
+      );
     const cpu = Math.max(...a.cpu);
     if (cpu > 0.8) notes.push(`client CPU ${Math.round(cpu * 100)}% of a core: client may be the bottleneck`);
     let ratio = '';
-    if (oursSum && a !== ours && summary.errors === 0) ratio = `${fmt(oursSum.reqPerSec / summary.reqPerSec, 2)}×${s.bulk ? ' (export speed: their time ÷ ours)' : ''}`;
+    if (oursSum && a !== ours && summary.errors === 0)
+      ratio = `${fmt(oursSum.reqPerSec / summary.reqPerSec, 2)}×${s.bulk ? ' (export speed: their time ÷ ours)' : ''}`;
     rows.push({ scenario: s.id, server: a.name, status: 'ok', summary, ratio, note: notes.join('; ') });
-    log(`  ${s.id} ${a.name}: ${fmt(summary.reqPerSec)} req/s p50 ${fmt(summary.p50)} ms p99 ${fmt(summary.p99)} ms errors ${summary.errors}/${summary.requests}${summary.errors ? ` (${summary.firstErrors.join('; ')})` : ''}`);
+    log(
+      `  ${s.id} ${a.name}: ${fmt(summary.reqPerSec)} req/s p50 ${fmt(summary.p50)} ms p99 ${fmt(summary.p99)} ms errors ${summary.errors}/${summary.requests}${summary.errors ? ` (${summary.firstErrors.join('; ')})` : ''}`,
+    );
   }
   return rows;
 }
@@ -178,7 +320,9 @@ async function environment(url) {
     const r = spawnSync(cmd, a, { encoding: 'utf8' });
     return `${r.stdout || ''}${r.stderr || ''}`.trim();
   };
-  const gitOf = (dir) => sh('git', ['-C', dir, 'rev-parse', '--short', 'HEAD']) + (sh('git', ['-C', dir, 'status', '--porcelain', '--untracked-files=no']) ? ' (with uncommitted changes)' : '');
+  const gitOf = (dir) =>
+    sh('git', ['-C', dir, 'rev-parse', '--short', 'HEAD']) +
+    (sh('git', ['-C', dir, 'status', '--porcelain', '--untracked-files=no']) ? ' (with uncommitted changes)' : '');
   const git = gitOf(root) + (OURS_ROOT !== root ? `; server under test built from ${OURS_ROOT} at ${gitOf(OURS_ROOT)}` : '');
   const dirty = '';
   return {
@@ -192,7 +336,10 @@ async function environment(url) {
     mapserver: (sh('mapserv', ['-v']).match(/MapServer version [\d.]+/) || ['not installed'])[0],
     mapcache: sh('dpkg-query', ['-W', '-f=${Version}', 'mapcache-cgi']) || 'not installed',
     nginx: (sh('nginx', ['-v']).match(/nginx\/[\d.]+/) || ['not installed'])[0],
-    'load average at start (1/5/15 min)': os.loadavg().map((v) => v.toFixed(1)).join(' / '),
+    'load average at start (1/5/15 min)': os
+      .loadavg()
+      .map((v) => v.toFixed(1))
+      .join(' / '),
   };
 }
 
@@ -206,18 +353,28 @@ async function seedTiles(tiles, targets, log) {
     const t0 = Date.now();
     const r = await runLoad({ urls, expect: 'png', concurrency: 4, durationMs: 600000, once: true, timeoutMs: 120000 });
     const errs = r.samples.filter((x) => x.error).length;
-    log(`seeded ${tiles.length} tiles on ${name} in ${((Date.now() - t0) / 1000).toFixed(1)} s (${(tiles.length / ((Date.now() - t0) / 1000)).toFixed(1)} tiles/s, ${errs} errors)`);
+    log(
+      `seeded ${tiles.length} tiles on ${name} in ${((Date.now() - t0) / 1000).toFixed(1)} s (${(tiles.length / ((Date.now() - t0) / 1000)).toFixed(1)} tiles/s, ${errs} errors)`,
+    );
   }
 }
 
 async function main() {
   installSignalHandlers(log);
   const notes = [];
-  const missing = ensureDebianPackages(['cgi-mapserver', 'mapserver-bin', 'spawn-fcgi', 'nginx', 'mapcache-cgi', 'mapcache-tools', 'fonts-dejavu-core'], log);
-  if (missing.length) notes.push(`Debian packages missing (not root?): ${missing.join(', ')} — the corresponding reference servers are reported unavailable.`);
+  const missing = ensureDebianPackages(
+    ['cgi-mapserver', 'mapserver-bin', 'spawn-fcgi', 'nginx', 'mapcache-cgi', 'mapcache-tools', 'fonts-dejavu-core'],
+    log,
+  );
+  if (missing.length)
+    notes.push(
+      `Debian packages missing (not root?): ${missing.join(', ')} — the corresponding reference servers are reported unavailable.`,
+    );
   const db = await benchDatabase(root, log);
   const prov = await ensureDemoData(root, db.url, DEFAULT_SIZES, log);
-  notes.push(`Bench database: ${DEFAULT_SIZES.parcels.toLocaleString('en')} parcels, ${DEFAULT_SIZES.roads} roads, ${DEFAULT_SIZES.pois} pois, ${DEFAULT_SIZES.communes} communes (seed ${DEFAULT_SIZES.seed}); generation took ${prov.seconds.toFixed(0)} s${prov.generated ? ' (this run)' : ' (when first built; reused)'}.`);
+  notes.push(
+    `Bench database: ${DEFAULT_SIZES.parcels.toLocaleString('en')} parcels, ${DEFAULT_SIZES.roads} roads, ${DEFAULT_SIZES.pois} pois, ${DEFAULT_SIZES.communes} communes (seed ${DEFAULT_SIZES.seed}); generation took ${prov.seconds.toFixed(0)} s${prov.generated ? ' (this run)' : ' (when first built; reused)'}.`,
+  );
   const env = await environment(db.url);
   const rows = [];
   try {
@@ -228,7 +385,9 @@ async function main() {
     // tiles: seeded set (zoom 13–15 around the towns) and a cold set (zoom 15–17), disjoint
     const seeded = distinctTiles(requestList('tile', { layer: 'parcels', zooms: [13, 14, 15] }, QUICK ? 150 : 400, SEED));
     const seenKey = new Set(seeded.map((t) => `${t.z}/${t.x}/${t.y}`));
-    const cold = distinctTiles(requestList('tile', { layer: 'parcels', zooms: [15, 16, 17], spread: 'town' }, 3000, SEED + 1)).filter((t) => !seenKey.has(`${t.z}/${t.x}/${t.y}`));
+    const cold = distinctTiles(requestList('tile', { layer: 'parcels', zooms: [15, 16, 17], spread: 'town' }, 3000, SEED + 1)).filter(
+      (t) => !seenKey.has(`${t.z}/${t.x}/${t.y}`),
+    );
     let A = adapters(ours, ref, null);
     const ctx = { oursPid: ours.pid, refNotes };
     const all = scenarios({ seeded, cold });
@@ -264,7 +423,10 @@ async function main() {
     await stopAll(log);
   }
   const settings = `mode ${mode}; concurrency ${CONC} (unless stated); ${ROUNDS} alternating rounds of ${SLOT_MS / 1000} s per server (A/B/A/B) after a ${WARM_MS / 1000} s warm-up; MapServer under spawn-fcgi with ${WORKERS} workers behind nginx; seed ${SEED}; all on 127.0.0.1`;
-  env['load average at end (1/5/15 min)'] = os.loadavg().map((v) => v.toFixed(1)).join(' / ');
+  env['load average at end (1/5/15 min)'] = os
+    .loadavg()
+    .map((v) => v.toFixed(1))
+    .join(' / ');
   const md = markdown({ env, mode, rows, notes, settings });
   const dir = path.join(root, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
@@ -273,7 +435,9 @@ async function main() {
   writeFileSync(file, md);
   if (!label) writeFileSync(path.join(dir, 'latest.md'), md); // a labelled run (e.g. another branch) leaves latest.md alone
   console.log(md);
-  log(`results written to ${path.relative(root, file)}${label ? '' : ' and bench/results/latest.md'} (${((Date.now() - t00) / 1000).toFixed(0)} s in all)`);
+  log(
+    `results written to ${path.relative(root, file)}${label ? '' : ' and bench/results/latest.md'} (${((Date.now() - t00) / 1000).toFixed(0)} s in all)`,
+  );
 }
 
 /** Cost of WMS region render and of the bulk export as the data grows (other database sizes). */
@@ -290,8 +454,21 @@ async function dataScaling(sizes) {
       const A = adapters(ours, ref, null);
       const ctx = { oursPid: ours.pid, refNotes: ref.notes.join('; ') };
       const list = [
-        { id: `scale-${label}-wms-region-2154-parcels`, kind: 'wms', list: requestList('wms', { scale: 'region', crs: 'EPSG:2154', layers: ['parcels'] }, 200, SEED), expect: 'png', concurrency: 4 },
-        { id: `scale-${label}-wfs-export-geojson`, kind: 'bulk', list: [{ format: 'geojson', count: null }], expect: 'geojson', stream: true, bulk: true },
+        {
+          id: `scale-${label}-wms-region-2154-parcels`,
+          kind: 'wms',
+          list: requestList('wms', { scale: 'region', crs: 'EPSG:2154', layers: ['parcels'] }, 200, SEED),
+          expect: 'png',
+          concurrency: 4,
+        },
+        {
+          id: `scale-${label}-wfs-export-geojson`,
+          kind: 'bulk',
+          list: [{ format: 'geojson', count: null }],
+          expect: 'geojson',
+          stream: true,
+          bulk: true,
+        },
       ];
       for (const s of list) {
         if (ONLY && !ONLY.test(s.id)) continue;

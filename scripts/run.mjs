@@ -31,7 +31,9 @@ function newestMtime(dir) {
 // Installed dependencies are matched to package-lock.json by content (a hash written after a
 // successful install), not by file times: a fresh checkout or a git merge must not reinstall.
 function lockHash() {
-  return createHash('sha256').update(readFileSync(path.join(root, 'package-lock.json'))).digest('hex');
+  return createHash('sha256')
+    .update(readFileSync(path.join(root, 'package-lock.json')))
+    .digest('hex');
 }
 
 function ensureDeps() {
@@ -42,7 +44,11 @@ function ensureDeps() {
     // installed by hand with the same lock file: npm's own record matches; adopt it
     const npmRecord = JSON.parse(readFileSync(path.join(root, 'node_modules', '.package-lock.json'), 'utf8'));
     const lock = JSON.parse(readFileSync(path.join(root, 'package-lock.json'), 'utf8'));
-    const names = (o) => Object.keys(o.packages ?? {}).filter((k) => k && !lock.packages?.[k]?.optional).sort().join('\n');
+    const names = (o) =>
+      Object.keys(o.packages ?? {})
+        .filter((k) => k && !lock.packages?.[k]?.optional)
+        .sort()
+        .join('\n');
     if (names(npmRecord) === names(lock)) {
       writeFileSync(stamp, want);
       return;
@@ -81,6 +87,15 @@ switch (cmd) {
     break;
   case 'test': {
     ensureDeps();
+    // formatting and lint (Biome) before anything else: a style or lint error fails the run
+    const lint = run(process.execPath, [
+      path.join(root, 'node_modules', '@biomejs', 'biome', 'bin', 'biome'),
+      'ci',
+      '--colors=off',
+      '--diagnostic-level=error',
+      '.',
+    ]);
+    if (lint !== 0) process.exit(lint);
     // build (and so type-check) first: the end-to-end tests start dist/src/main.js
     const tsc = run(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
     if (tsc !== 0) process.exit(tsc);

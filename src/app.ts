@@ -87,7 +87,13 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
     metrics.bytes.inc({ service: tags.service }, bytes);
     if (tags.features) metrics.features.inc({ service: tags.service, layer: tags.layers[0] ?? '' }, tags.features);
     if (tags.service !== 'other' && reply.statusCode < 400) {
-      usage.record({ layers: tags.layers, service: tags.service, authenticated: principalOf(req).authenticated, features: tags.features, bytes });
+      usage.record({
+        layers: tags.layers,
+        service: tags.service,
+        authenticated: principalOf(req).authenticated,
+        features: tags.features,
+        bytes,
+      });
     }
   });
 
@@ -104,7 +110,9 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
       },
       allowList: (req) => /^\/(healthz|readyz|metrics)\b/.test(req.url),
       errorResponseBuilder: (_req, context) => {
-        const e = new Error(`rate limit exceeded: ${context.max} requests per ${Math.round(context.ttl / 1000)} s; retry after ${context.after}`) as Error & { statusCode: number };
+        const e = new Error(
+          `rate limit exceeded: ${context.max} requests per ${Math.round(context.ttl / 1000)} s; retry after ${context.after}`,
+        ) as Error & { statusCode: number };
         e.statusCode = 429;
         return e;
       },
@@ -112,7 +120,9 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   }
 
   // XML (and anything else) as a string; OWS POST bodies are parsed by the dispatcher.
-  app.addContentTypeParser(['application/xml', 'text/xml', 'application/ogc+xml'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser(['application/xml', 'text/xml', 'application/ogc+xml'], { parseAs: 'string' }, (_req, body, done) =>
+    done(null, body),
+  );
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, querystring.parse(String(body)));
   });
@@ -130,19 +140,53 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
     if (status >= 500) req.log.error({ err }, 'request failed');
     const p = req.url.split('?')[0].toLowerCase().replace(/\/+$/, '');
     if (OWS_PATHS.includes(p)) {
-      const code = status === 429 ? 'ServerBusy' : status === 413 ? 'InvalidParameterValue' : status >= 500 ? 'NoApplicableCode' : 'InvalidParameterValue';
-      const msg = status === 413 ? `request body larger than ${ctx.config.limits.maxBodyBytes} bytes` : status >= 500 ? `internal error (request id ${req.id})` : err.message;
+      const code =
+        status === 429
+          ? 'ServerBusy'
+          : status === 413
+            ? 'InvalidParameterValue'
+            : status >= 500
+              ? 'NoApplicableCode'
+              : 'InvalidParameterValue';
+      const msg =
+        status === 413
+          ? `request body larger than ${ctx.config.limits.maxBodyBytes} bytes`
+          : status >= 500
+            ? `internal error (request id ${req.id})`
+            : err.message;
       const svc = p.slice(1).toUpperCase();
-      return sendOwsException(reply, new OwsException(code, msg, 'request', status), (SERVICE_NAMES as string[]).includes(svc) ? svc : undefined, undefined);
+      return sendOwsException(
+        reply,
+        new OwsException(code, msg, 'request', status),
+        (SERVICE_NAMES as string[]).includes(svc) ? svc : undefined,
+        undefined,
+      );
     }
     return reply
       .code(status)
       .type('application/problem+json')
-      .send({ type: 'about:blank', title: status === 503 ? 'Service Unavailable' : status >= 500 ? 'Internal Server Error' : status === 429 ? 'Too Many Requests' : status === 413 ? 'Payload Too Large' : 'Bad Request', status, detail: status >= 500 && status !== 503 ? `internal error (request id ${req.id})` : err.message });
+      .send({
+        type: 'about:blank',
+        title:
+          status === 503
+            ? 'Service Unavailable'
+            : status >= 500
+              ? 'Internal Server Error'
+              : status === 429
+                ? 'Too Many Requests'
+                : status === 413
+                  ? 'Payload Too Large'
+                  : 'Bad Request',
+        status,
+        detail: status >= 500 && status !== 503 ? `internal error (request id ${req.id})` : err.message,
+      });
   });
 
   app.setNotFoundHandler((req, reply) => {
-    reply.code(404).type('application/problem+json').send({ type: 'about:blank', title: 'Not Found', status: 404, detail: `no resource at ${req.url.split('?')[0]}` });
+    reply
+      .code(404)
+      .type('application/problem+json')
+      .send({ type: 'about:blank', title: 'Not Found', status: 404, detail: `no resource at ${req.url.split('?')[0]}` });
   });
 
   registerLanding(app, ctx);
@@ -162,7 +206,12 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
         .code(401)
         .header('WWW-Authenticate', `Basic realm="${auth.realm}", charset="UTF-8"`)
         .type('application/problem+json')
-        .send({ type: 'about:blank', title: 'Unauthorized', status: 401, detail: 'admin role or token required (HTTP Basic of a user with role admin, or Authorization: Bearer <GEODATA_ADMIN_TOKEN>)' });
+        .send({
+          type: 'about:blank',
+          title: 'Unauthorized',
+          status: 401,
+          detail: 'admin role or token required (HTTP Basic of a user with role admin, or Authorization: Bearer <GEODATA_ADMIN_TOKEN>)',
+        });
     }
     await ctx.registry.reload();
     return { status: 'reloaded', layers: ctx.registry.list().length, version: ctx.registry.version };
@@ -170,4 +219,3 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
 
   return app;
 }
-

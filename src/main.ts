@@ -133,7 +133,9 @@ async function main(): Promise<void> {
         // reads the secret from stdin so it stays out of shell history
         const chunks: Buffer[] = [];
         for await (const c of process.stdin) chunks.push(c as Buffer);
-        const secret = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+        const secret = Buffer.concat(chunks)
+          .toString('utf8')
+          .replace(/\r?\n$/, '');
         if (!secret) throw new ConfigError('hash-secret: give the password or API key on standard input');
         process.stdout.write(`${hashSecret(secret)}\n`);
         break;
@@ -150,11 +152,16 @@ async function main(): Promise<void> {
       }
       case 'catalog-import': {
         const { catalogImport } = await import('./catalog/cli.js');
-        process.exitCode = await catalogImport(loadConfig(argValue(args, '--config')), args.filter((a, i) => !a.startsWith('--config') && args[i - 1] !== '--config'));
+        process.exitCode = await catalogImport(
+          loadConfig(argValue(args, '--config')),
+          args.filter((a, i) => !a.startsWith('--config') && args[i - 1] !== '--config'),
+        );
         break;
       }
       default:
-        process.stderr.write(`unknown command '${cmd}'. Commands: serve, demo, provision, check-config, hash-secret, catalog-import, seed\n`);
+        process.stderr.write(
+          `unknown command '${cmd}'. Commands: serve, demo, provision, check-config, hash-secret, catalog-import, seed\n`,
+        );
         process.exit(2);
     }
   } catch (e) {

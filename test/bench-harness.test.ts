@@ -74,7 +74,13 @@ describe('bench statistics', () => {
   });
 
   it('summarises samples with errors counted', () => {
-    const s = summarise([{ ms: 10, bytes: 100, error: null }, { ms: 30, bytes: 300, error: 'HTTP 500' }], 2);
+    const s = summarise(
+      [
+        { ms: 10, bytes: 100, error: null },
+        { ms: 30, bytes: 300, error: 'HTTP 500' },
+      ],
+      2,
+    );
     expect(s.requests).toBe(2);
     expect(s.errors).toBe(1);
     expect(s.reqPerSec).toBe(1);
@@ -85,7 +91,9 @@ describe('bench statistics', () => {
 
 describe('bench validity checks', () => {
   it('accepts a real PNG and rejects a bad or truncated one', async () => {
-    const png = await sharp({ create: { width: 256, height: 256, channels: 4, background: { r: 200, g: 10, b: 10, alpha: 1 } } }).png().toBuffer();
+    const png = await sharp({ create: { width: 256, height: 256, channels: 4, background: { r: 200, g: 10, b: 10, alpha: 1 } } })
+      .png()
+      .toBuffer();
     expect(await checkResponse(200, 'image/png', png, 'png')).toBeNull();
     expect(await checkResponse(200, 'image/png', Buffer.from('not a png at all'), 'png')).toBe('not a PNG');
     const truncated = Buffer.concat([png.subarray(0, 40), Buffer.alloc(20)]);
@@ -100,7 +108,9 @@ describe('bench validity checks', () => {
     expect(await checkResponse(200, 'application/json', Buffer.from('{"type":'), 'geojson')).toBe('unparsable JSON');
     expect(await checkResponse(200, 'application/json', Buffer.from('{"type":"Feature"}'), 'geojson')).toBe('not a FeatureCollection');
     expect(await checkResponse(200, 'application/xml', Buffer.from('<?xml version="1.0"?><csw:GetRecordsResponse/>'), 'xml')).toBeNull();
-    expect(await checkResponse(200, 'application/xml', Buffer.from('<?xml version="1.0"?><ows:ExceptionReport/>'), 'xml')).toBe('OGC exception');
+    expect(await checkResponse(200, 'application/xml', Buffer.from('<?xml version="1.0"?><ows:ExceptionReport/>'), 'xml')).toBe(
+      'OGC exception',
+    );
     expect(await checkResponse(200, 'application/xml', Buffer.from('<?xml version="1.0"?><a><b>'), 'xml')).toBeNull();
     expect(await checkResponse(200, 'application/xml', Buffer.from('<?xml version="1.0"?><a><b'), 'xml')).toBe('truncated XML');
   });

@@ -32,7 +32,7 @@ function all(el: XmlElement, name: string, ns?: string, out: XmlElement[] = []):
   return out;
 }
 const first = (el: XmlElement, name: string, ns?: string) => all(el, name, ns)[0];
-const textOf = (el: XmlElement | undefined) => (el ? (el.text || el.children.map((c) => c.text).join('')) : undefined);
+const textOf = (el: XmlElement | undefined) => (el ? el.text || el.children.map((c) => c.text).join('') : undefined);
 
 async function get(qs: string, keep = true) {
   const r = await t.app.inject({ method: 'GET', url: `/csw?${qs}` });
@@ -67,7 +67,8 @@ function exception(x: XmlElement) {
 
 /** The request udata sends (harvesters.md §2), with its namespace declarations. */
 function udataRequest(start: number, outputSchema: string): string {
-  const eq = (v: string) => `<ogc:PropertyIsEqualTo><ogc:PropertyName>apiso:type</ogc:PropertyName><ogc:Literal>${v}</ogc:Literal></ogc:PropertyIsEqualTo>`;
+  const eq = (v: string) =>
+    `<ogc:PropertyIsEqualTo><ogc:PropertyName>apiso:type</ogc:PropertyName><ogc:Literal>${v}</ogc:Literal></ogc:PropertyIsEqualTo>`;
   return `<?xml version="1.0" encoding="UTF-8"?>
 <csw:GetRecords xmlns:apiso="http://www.opengis.net/cat/csw/apiso/1.0" xmlns:csw="http://www.opengis.net/cat/csw/2.0.2"
   xmlns:ogc="http://www.opengis.net/ogc" xmlns:gmd="http://www.isotc211.org/2005/gmd"
@@ -112,7 +113,9 @@ describe('GetCapabilities', () => {
     const ops = all(r.xml, 'Operation').map((o) => o.attrs.name);
     expect(ops.slice(0, 5)).toEqual(['GetCapabilities', 'DescribeRecord', 'GetRecords', 'GetRecordById', 'GetDomain']); // + Transaction when an admin token is set
     const iso = all(r.xml, 'Constraint').find((c) => c.attrs.name === 'SupportedISOQueryables')!;
-    expect(iso.children.map((c) => c.text)).toEqual(expect.arrayContaining(['apiso:AnyText', 'apiso:Type', 'apiso:Identifier', 'apiso:BoundingBox']));
+    expect(iso.children.map((c) => c.text)).toEqual(
+      expect.arrayContaining(['apiso:AnyText', 'apiso:Type', 'apiso:Identifier', 'apiso:BoundingBox']),
+    );
     expect(first(r.xml, 'ExtendedCapabilities', 'http://inspire.ec.europa.eu/schemas/inspire_ds/1.0')).toBeDefined();
     expect(textOf(first(r.xml, 'URL'))).toContain('REQUEST=GetRecordById');
     expect(first(r.xml, 'Filter_Capabilities')).toBeDefined();
@@ -138,7 +141,9 @@ describe('DescribeRecord', () => {
     expect(r.status).toBe(200);
     const comps = all(r.xml, 'SchemaComponent', CSW);
     expect(comps.map((c) => c.attrs.targetNamespace)).toEqual([CSW, GMD]);
-    const p = await post(`<csw:DescribeRecord xmlns:csw="${CSW}" service="CSW" version="2.0.2"><csw:TypeName>csw:Record</csw:TypeName></csw:DescribeRecord>`);
+    const p = await post(
+      `<csw:DescribeRecord xmlns:csw="${CSW}" service="CSW" version="2.0.2"><csw:TypeName>csw:Record</csw:TypeName></csw:DescribeRecord>`,
+    );
     expect(all(p.xml, 'SchemaComponent', CSW)).toHaveLength(1);
     const bad = await get('SERVICE=CSW&VERSION=2.0.2&REQUEST=DescribeRecord&TYPENAME=foo:Bar');
     expect(exception(bad.xml)).toEqual({ code: 'InvalidParameterValue', locator: 'TypeName' });
@@ -159,7 +164,9 @@ describe('GetRecords', () => {
     let start = 1;
     const seen: number[] = [];
     for (;;) {
-      const r = await get(`SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&RESULTTYPE=results&ELEMENTSETNAME=brief&MAXRECORDS=3&STARTPOSITION=${start}`);
+      const r = await get(
+        `SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&RESULTTYPE=results&ELEMENTSETNAME=brief&MAXRECORDS=3&STARTPOSITION=${start}`,
+      );
       const sr = searchResults(r.xml);
       expect(sr.matched).toBe(8);
       expect(sr.returned).toBe(sr.records.length);
@@ -174,12 +181,16 @@ describe('GetRecords', () => {
     }
     expect(seen).toEqual([4, 7, 0]);
     expect(new Set(ids).size).toBe(8);
-    const beyond = searchResults((await get('SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&RESULTTYPE=results&STARTPOSITION=20')).xml);
+    const beyond = searchResults(
+      (await get('SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&RESULTTYPE=results&STARTPOSITION=20')).xml,
+    );
     expect([beyond.returned, beyond.next]).toEqual([0, 0]);
   });
 
   it('ElementSetName brief/summary/full and ElementName', async () => {
-    const base = 'SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&RESULTTYPE=results&MAXRECORDS=1&CONSTRAINTLANGUAGE=CQL_TEXT&CONSTRAINT=' + encodeURIComponent("dc:title = 'Réseau routier'");
+    const base =
+      'SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&RESULTTYPE=results&MAXRECORDS=1&CONSTRAINTLANGUAGE=CQL_TEXT&CONSTRAINT=' +
+      encodeURIComponent("dc:title = 'Réseau routier'");
     const brief = searchResults((await get(`${base}&ELEMENTSETNAME=brief`)).xml).records[0];
     expect(brief.name).toBe('BriefRecord');
     expect(brief.children.map((c) => c.name)).toEqual(['identifier', 'title', 'type', 'BoundingBox']);
@@ -199,7 +210,13 @@ describe('GetRecords', () => {
 
   it('CQL_TEXT: AnyText with accents folded and French stemming, dc:type, BBOX, combinations', async () => {
     const q = async (cql: string) =>
-      searchResults((await get(`SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&RESULTTYPE=results&ELEMENTSETNAME=brief&CONSTRAINTLANGUAGE=CQL_TEXT&CONSTRAINT=${encodeURIComponent(cql)}`)).xml);
+      searchResults(
+        (
+          await get(
+            `SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&RESULTTYPE=results&ELEMENTSETNAME=brief&CONSTRAINTLANGUAGE=CQL_TEXT&CONSTRAINT=${encodeURIComponent(cql)}`,
+          )
+        ).xml,
+      );
     const titles = (sr: ReturnType<typeof searchResults>) => sr.records.map((r) => first(r, 'title')!.text);
     expect(titles(await q("AnyText LIKE '%reseau routier%'"))).toEqual(['Réseau routier']);
     expect(titles(await q("AnyText = 'routes'"))).toContain('Réseau routier'); // stemming: routes → route
@@ -210,20 +227,32 @@ describe('GetRecords', () => {
     expect((await q('BBOX(ows:BoundingBox, 5, 48, 6, 49)')).matched).toBe(8);
     expect((await q('BBOX(ows:BoundingBox, -5, 40, -4, 41)')).matched).toBe(0);
     expect((await q("dct:modified >= '2000-01-01' AND NOT dc:type = 'service'")).matched).toBe(4);
-    const bad = await get(`SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&CONSTRAINTLANGUAGE=CQL_TEXT&CONSTRAINT=${encodeURIComponent("nope = 'x'")}`);
+    const bad = await get(
+      `SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&CONSTRAINTLANGUAGE=CQL_TEXT&CONSTRAINT=${encodeURIComponent("nope = 'x'")}`,
+    );
     expect(bad.status).toBe(400);
     expect(exception(bad.xml)).toEqual({ code: 'InvalidParameterValue', locator: 'Constraint' });
-    const syntax = await get(`SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&CONSTRAINTLANGUAGE=CQL_TEXT&CONSTRAINT=${encodeURIComponent("dc:title = ")}`);
+    const syntax = await get(
+      `SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&CONSTRAINTLANGUAGE=CQL_TEXT&CONSTRAINT=${encodeURIComponent('dc:title = ')}`,
+    );
     expect(syntax.status).toBe(400);
-    const nolang = await get(`SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&CONSTRAINT=${encodeURIComponent("dc:title = 'x'")}`);
+    const nolang = await get(
+      `SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&CONSTRAINT=${encodeURIComponent("dc:title = 'x'")}`,
+    );
     expect(exception(nolang.xml).code).toBe('MissingParameterValue');
   });
 
   it('KVP FILTER constraint (namespaces omitted) and SORTBY', async () => {
-    const filter = '<Filter><PropertyIsLike wildCard="*" singleChar="." escapeChar="\\"><PropertyName>dc:title</PropertyName><Literal>*ommun*</Literal></PropertyIsLike></Filter>';
-    const r = await get(`SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&RESULTTYPE=results&CONSTRAINTLANGUAGE=FILTER&CONSTRAINT=${encodeURIComponent(filter)}`);
+    const filter =
+      '<Filter><PropertyIsLike wildCard="*" singleChar="." escapeChar="\\"><PropertyName>dc:title</PropertyName><Literal>*ommun*</Literal></PropertyIsLike></Filter>';
+    const r = await get(
+      `SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&RESULTTYPE=results&CONSTRAINTLANGUAGE=FILTER&CONSTRAINT=${encodeURIComponent(filter)}`,
+    );
     expect(searchResults(r.xml).matched).toBe(1);
-    const sorted = searchResults((await get('SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&RESULTTYPE=results&MAXRECORDS=20&SORTBY=dc:title:D')).xml);
+    const sorted = searchResults(
+      (await get('SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&RESULTTYPE=results&MAXRECORDS=20&SORTBY=dc:title:D'))
+        .xml,
+    );
     const titles = sorted.records.map((x) => first(x, 'title')!.text);
     expect(titles).toEqual([...titles].sort((a, b) => b.localeCompare(a, 'fr')).length ? titles : []);
     expect(titles[titles.length - 1] < titles[0]).toBe(true);
@@ -232,7 +261,8 @@ describe('GetRecords', () => {
   });
 
   it('POST Filter 1.1 with BBOX in EPSG:4326 (lat/lon) and PropertyIsLike on AnyText', async () => {
-    const r = await post(`<csw:GetRecords xmlns:csw="${CSW}" xmlns:ogc="http://www.opengis.net/ogc" xmlns:gml="http://www.opengis.net/gml" service="CSW" version="2.0.2" resultType="results">
+    const r =
+      await post(`<csw:GetRecords xmlns:csw="${CSW}" xmlns:ogc="http://www.opengis.net/ogc" xmlns:gml="http://www.opengis.net/gml" service="CSW" version="2.0.2" resultType="results">
       <csw:Query typeNames="csw:Record"><csw:ElementSetName>summary</csw:ElementSetName>
       <csw:Constraint version="1.1.0"><ogc:Filter><ogc:And>
         <ogc:PropertyIsLike wildCard="%" singleChar="_" escapeChar="\\"><ogc:PropertyName>csw:AnyText</ogc:PropertyName><ogc:Literal>%parcelles%</ogc:Literal></ogc:PropertyIsLike>
@@ -243,7 +273,9 @@ describe('GetRecords', () => {
   });
 
   it('resultType=validate echoes the request; bad parameters are OWS exceptions with locators', async () => {
-    const v = await post(`<csw:GetRecords xmlns:csw="${CSW}" service="CSW" version="2.0.2" resultType="validate"><csw:Query typeNames="csw:Record"><csw:ElementSetName>brief</csw:ElementSetName></csw:Query></csw:GetRecords>`);
+    const v = await post(
+      `<csw:GetRecords xmlns:csw="${CSW}" service="CSW" version="2.0.2" resultType="validate"><csw:Query typeNames="csw:Record"><csw:ElementSetName>brief</csw:ElementSetName></csw:Query></csw:GetRecords>`,
+    );
     expect(v.xml.name).toBe('Acknowledgement');
     expect(first(v.xml, 'GetRecords', CSW)).toBeDefined();
     const vk = await get('SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&RESULTTYPE=validate');
@@ -257,7 +289,11 @@ describe('GetRecords', () => {
       ['SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&MAXRECORDS=x', 'InvalidParameterValue', 'maxrecords'],
       ['SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&RESULTTYPE=all', 'InvalidParameterValue', 'resultType'],
       ['SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&ELEMENTSETNAME=huge', 'InvalidParameterValue', 'ElementSetName'],
-      ['SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&CONSTRAINTLANGUAGE=SQL&CONSTRAINT=x', 'InvalidParameterValue', 'constraintLanguage'],
+      [
+        'SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&CONSTRAINTLANGUAGE=SQL&CONSTRAINT=x',
+        'InvalidParameterValue',
+        'constraintLanguage',
+      ],
       ['SERVICE=CSW&VERSION=3.0.0&REQUEST=GetRecords&TYPENAMES=csw:Record', 'InvalidParameterValue', 'version'],
     ];
     for (const [qs, code, locator] of cases) {
@@ -322,7 +358,9 @@ describe('the request udata sends (harvesters.md §2)', () => {
   });
 
   it('csw-dcat: every SearchResults child is a self-contained rdf:RDF with the same identifier as ISO', async () => {
-    const iso = (await udataHarvest(GMD)).flatMap((p) => p.records).map((r) => textOf(first(first(r, 'fileIdentifier')!, 'CharacterString')));
+    const iso = (await udataHarvest(GMD))
+      .flatMap((p) => p.records)
+      .map((r) => textOf(first(first(r, 'fileIdentifier')!, 'CharacterString')));
     for (const schema of [DCAT, 'http://data.europa.eu/930/']) {
       const pages = await udataHarvest(schema);
       const records = pages.flatMap((p) => p.records);
@@ -331,7 +369,9 @@ describe('the request udata sends (harvesters.md §2)', () => {
       for (const r of records) {
         const triples = rdfXmlTriples(r);
         // the record's own node (distributions carry blank-node access services)
-        const typed = triples.filter((x) => x.p === `${RDF}type` && !x.s.startsWith('_:') && (x.o === `${DCAT}Dataset` || x.o === `${DCAT}DataService`));
+        const typed = triples.filter(
+          (x) => x.p === `${RDF}type` && !x.s.startsWith('_:') && (x.o === `${DCAT}Dataset` || x.o === `${DCAT}DataService`),
+        );
         expect(typed).toHaveLength(1);
         const s = typed[0].s;
         const idents = triples.filter((x) => x.s === s && x.p === `${DCT}identifier`);
@@ -351,18 +391,35 @@ describe('the request udata sends (harvesters.md §2)', () => {
 
 describe('GetRecordById and GetDomain', () => {
   it('returns a record in every output schema; unknown ids give an empty response', async () => {
-    const roadsId = textOf(first(searchResults((await get(`SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&RESULTTYPE=results&CONSTRAINTLANGUAGE=CQL_TEXT&CONSTRAINT=${encodeURIComponent("dc:title = 'Réseau routier'")}`)).xml).records[0], 'identifier'))!;
+    const roadsId = textOf(
+      first(
+        searchResults(
+          (
+            await get(
+              `SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&RESULTTYPE=results&CONSTRAINTLANGUAGE=CQL_TEXT&CONSTRAINT=${encodeURIComponent("dc:title = 'Réseau routier'")}`,
+            )
+          ).xml,
+        ).records[0],
+        'identifier',
+      ),
+    )!;
     const id = encodeURIComponent(roadsId);
     const dc = await get(`SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecordById&ID=${id}&ELEMENTSETNAME=full`);
     expect(dc.xml.name).toBe('GetRecordByIdResponse');
     expect(dc.xml.children[0].name).toBe('Record');
-    const iso = await get(`SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecordById&ID=${id}&OUTPUTSCHEMA=${encodeURIComponent(GMD)}&ELEMENTSETNAME=full`);
+    const iso = await get(
+      `SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecordById&ID=${id}&OUTPUTSCHEMA=${encodeURIComponent(GMD)}&ELEMENTSETNAME=full`,
+    );
     expect(iso.xml.children[0].name).toBe('MD_Metadata');
-    const isoBrief = await get(`SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecordById&ID=${id}&OUTPUTSCHEMA=${encodeURIComponent(GMD)}&ELEMENTSETNAME=brief`);
+    const isoBrief = await get(
+      `SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecordById&ID=${id}&OUTPUTSCHEMA=${encodeURIComponent(GMD)}&ELEMENTSETNAME=brief`,
+    );
     expect(first(isoBrief.xml, 'distributionInfo')).toBeUndefined();
     const dcat = await get(`SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecordById&ID=${id}&OUTPUTSCHEMA=${encodeURIComponent(DCAT)}`);
     expect(dcat.xml.children[0].name).toBe('RDF');
-    const p = await post(`<csw:GetRecordById xmlns:csw="${CSW}" service="CSW" version="2.0.2"><csw:Id>${roadsId}</csw:Id><csw:ElementSetName>brief</csw:ElementSetName></csw:GetRecordById>`);
+    const p = await post(
+      `<csw:GetRecordById xmlns:csw="${CSW}" service="CSW" version="2.0.2"><csw:Id>${roadsId}</csw:Id><csw:ElementSetName>brief</csw:ElementSetName></csw:GetRecordById>`,
+    );
     expect(p.xml.children[0].name).toBe('BriefRecord');
     const none = await get('SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecordById&ID=nope');
     expect(none.status).toBe(200);
@@ -376,7 +433,9 @@ describe('GetRecordById and GetDomain', () => {
     expect(all(p.xml, 'Value').map((v) => v.text)).toEqual(['hits', 'results', 'validate']);
     const q = await get('SERVICE=CSW&VERSION=2.0.2&REQUEST=GetDomain&PROPERTYNAME=dc:type');
     expect(all(q.xml, 'Value').map((v) => v.text)).toEqual(['dataset', 'service']);
-    const x = await post(`<csw:GetDomain xmlns:csw="${CSW}" service="CSW" version="2.0.2"><csw:PropertyName>apiso:Subject</csw:PropertyName></csw:GetDomain>`);
+    const x = await post(
+      `<csw:GetDomain xmlns:csw="${CSW}" service="CSW" version="2.0.2"><csw:PropertyName>apiso:Subject</csw:PropertyName></csw:GetDomain>`,
+    );
     expect(all(x.xml, 'Value').map((v) => v.text)).toContain('voirie');
     const bad = await get('SERVICE=CSW&VERSION=2.0.2&REQUEST=GetDomain&PARAMETERNAME=Nope.nope');
     expect(exception(bad.xml).locator).toBe('ParameterName');
@@ -400,7 +459,8 @@ describe('XML schema validation of every response above', () => {
   });
 });
 
-const hasOwslib = existsSync('/usr/bin/python3') && spawnSync('/usr/bin/python3', ['-c', 'import owslib.csw'], { encoding: 'utf8' }).status === 0;
+const hasOwslib =
+  existsSync('/usr/bin/python3') && spawnSync('/usr/bin/python3', ['-c', 'import owslib.csw'], { encoding: 'utf8' }).status === 0;
 
 describe('OWSLib CatalogueServiceWeb', () => {
   it.skipIf(!hasOwslib)('reads the capabilities and pages through everything in DC and ISO', async () => {
@@ -430,7 +490,10 @@ out['bbox'] = [rec.bbox.minx, rec.bbox.miny, rec.bbox.maxx, rec.bbox.maxy] if re
 print(json.dumps(out))
 `;
     // asynchronously: the server answers from this same event loop
-    const r = await promisify(execFile)('/usr/bin/python3', ['-c', script, address.replace('localhost', '127.0.0.1')], { encoding: 'utf8', timeout: 120_000 });
+    const r = await promisify(execFile)('/usr/bin/python3', ['-c', script, address.replace('localhost', '127.0.0.1')], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
     expect(out.type).toBe('CSW');
     expect(out.version).toBe('2.0.2');
@@ -451,13 +514,25 @@ print(json.dumps(out))
 
 describe('DCAT record parsed by an RDF library', () => {
   it('GetRecordById outputSchema=dcat gives the same triples as /catalog/records/{id}?f=ttl', async () => {
-    const list = searchResults((await get('SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&RESULTTYPE=results&MAXRECORDS=1', false)).xml);
+    const list = searchResults(
+      (await get('SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&RESULTTYPE=results&MAXRECORDS=1', false)).xml,
+    );
     const id = first(list.records[0], 'identifier')!.text;
-    const x = await get(`SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecordById&ID=${encodeURIComponent(id)}&OUTPUTSCHEMA=${encodeURIComponent(DCAT)}`, false);
-    const fromXml = rdfXmlTriples(x.xml.children[0]).map((q) => `${q.s} ${q.p} ${q.o}`).sort();
+    const x = await get(
+      `SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecordById&ID=${encodeURIComponent(id)}&OUTPUTSCHEMA=${encodeURIComponent(DCAT)}`,
+      false,
+    );
+    const fromXml = rdfXmlTriples(x.xml.children[0])
+      .map((q) => `${q.s} ${q.p} ${q.o}`)
+      .sort();
     const ttl = await t.app.inject(`/catalog/records/${encodeURIComponent(id)}?f=ttl`);
     const quads = new N3.Parser({ blankNodePrefix: '' }).parse(ttl.body);
-    const fromTtl = quads.map((q) => `${q.subject.termType === 'BlankNode' ? '_:' + q.subject.value : q.subject.value} ${q.predicate.value} ${q.object.termType === 'BlankNode' ? '_:' + q.object.value : q.object.value}`).sort();
+    const fromTtl = quads
+      .map(
+        (q) =>
+          `${q.subject.termType === 'BlankNode' ? '_:' + q.subject.value : q.subject.value} ${q.predicate.value} ${q.object.termType === 'BlankNode' ? '_:' + q.object.value : q.object.value}`,
+      )
+      .sort();
     expect(fromXml).toEqual(fromTtl);
   });
 });

@@ -69,7 +69,14 @@ async function parsePage(fmt: 'ttl' | 'jsonld' | 'rdf', body: string): Promise<T
     const nq = (await jsonld.toRDF(JSON.parse(body), { format: 'application/n-quads' })) as unknown as string;
     return fromQuads(new N3.Parser({ format: 'N-Quads', blankNodePrefix: '' }).parse(nq));
   }
-  return rdfXmlTriples(parseXml(body)).map((x) => ({ s: x.s, p: x.p, o: x.o, lit: Boolean(x.literal), dt: x.literal ? x.literal.datatype ?? (x.literal.lang ? `${RDF}langString` : `${XSD}string`) : undefined, lang: x.literal?.lang }));
+  return rdfXmlTriples(parseXml(body)).map((x) => ({
+    s: x.s,
+    p: x.p,
+    o: x.o,
+    lit: Boolean(x.literal),
+    dt: x.literal ? (x.literal.datatype ?? (x.literal.lang ? `${RDF}langString` : `${XSD}string`)) : undefined,
+    lang: x.literal?.lang,
+  }));
 }
 
 const objs = (g: T[], s: string, p: string) => g.filter((x) => x.s === s && x.p === p);
@@ -85,7 +92,8 @@ function checkPage(g: T[], url: string) {
   const pubs = objs(g, cat, `${DCT}publisher`);
   expect(pubs).toHaveLength(1);
   expect(objs(g, pubs[0].o, `${FOAF}name`).length).toBeGreaterThan(0);
-  for (const p of [`${FOAF}homepage`, `${DCT}language`, `${DCT}license`, `${DCT}modified`, `${DCAT}themeTaxonomy`]) expect(objs(g, cat, p).length, p).toBeGreaterThan(0);
+  for (const p of [`${FOAF}homepage`, `${DCT}language`, `${DCT}license`, `${DCT}modified`, `${DCAT}themeTaxonomy`])
+    expect(objs(g, cat, p).length, p).toBeGreaterThan(0);
   const total = objs(g, cat, `${HYDRA}totalItems`);
   expect(total).toHaveLength(1);
   const views = typed(g, `${HYDRA}PartialCollectionView`);
@@ -93,7 +101,11 @@ function checkPage(g: T[], url: string) {
   const next = objs(g, views[0], `${HYDRA}next`);
   const today = new Date().toISOString().slice(0, 10);
   const datasets = typed(g, `${DCAT}Dataset`);
-  expect(objs(g, cat, `${DCAT}dataset`).map((x) => x.o).sort()).toEqual([...datasets].sort());
+  expect(
+    objs(g, cat, `${DCAT}dataset`)
+      .map((x) => x.o)
+      .sort(),
+  ).toEqual([...datasets].sort());
   const ids: string[] = [];
   for (const d of datasets) {
     expect(d.startsWith('http')).toBe(true); // dereferenceable IRI
@@ -103,7 +115,8 @@ function checkPage(g: T[], url: string) {
     expect(objs(g, d, `${DCT}title`)[0].lang).toBe('fr');
     expect(objs(g, d, `${DCT}description`)[0].lang).toBe('fr');
     for (const k of objs(g, d, `${DCAT}keyword`)) expect(k.lang).toBe('fr');
-    for (const th of objs(g, d, `${DCAT}theme`)) expect(objs(g, th.o, `${SKOS}prefLabel`).length, `prefLabel of ${th.o}`).toBeGreaterThan(0);
+    for (const th of objs(g, d, `${DCAT}theme`))
+      expect(objs(g, th.o, `${SKOS}prefLabel`).length, `prefLabel of ${th.o}`).toBeGreaterThan(0);
     const lic = objs(g, d, `${DCT}license`);
     expect(lic).toHaveLength(1);
     expect(objs(g, d, `${DCT}accessRights`)).toHaveLength(1);
@@ -137,11 +150,19 @@ function checkPage(g: T[], url: string) {
       expect(objs(g, di, `${DCT}title`)).toHaveLength(1);
       const svc = objs(g, di, `${DCAT}accessService`)[0];
       if (svc) {
-        for (const p of [`${DCT}conformsTo`, `${DCAT}endpointURL`, `${DCAT}endpointDescription`, 'http://data.europa.eu/930/serviceProtocol']) expect(objs(g, svc.o, p).length, p).toBe(1);
+        for (const p of [
+          `${DCT}conformsTo`,
+          `${DCAT}endpointURL`,
+          `${DCAT}endpointDescription`,
+          'http://data.europa.eu/930/serviceProtocol',
+        ])
+          expect(objs(g, svc.o, p).length, p).toBe(1);
         if (objs(g, svc.o, `${DCT}conformsTo`)[0].o.endsWith('/wms')) expect(access[0].o).toMatch(/\?SERVICE=WMS&REQUEST=GetCapabilities$/);
       } else {
         expect(objs(g, di, `${DCAT}downloadURL`)).toHaveLength(1);
-        expect(objs(g, di, `${DCT}format`)[0].o).toMatch(/^http:\/\/publications\.europa\.eu\/resource\/authority\/file-type\/(GEOJSON|CSV|KML|SHP|GPKG|XLSX)$/);
+        expect(objs(g, di, `${DCT}format`)[0].o).toMatch(
+          /^http:\/\/publications\.europa\.eu\/resource\/authority\/file-type\/(GEOJSON|CSV|KML|SHP|GPKG|XLSX)$/,
+        );
         expect(objs(g, di, `${DCAT}mediaType`)[0].o).toMatch(/^https:\/\/www\.iana\.org\/assignments\/media-types\//);
       }
     }
@@ -178,7 +199,15 @@ describe('DCAT-AP catalogue pages', () => {
         if (services.length) {
           sawServices = true;
           for (const s of services) {
-            for (const p of [`${DCT}identifier`, `${DCT}title`, `${DCAT}endpointURL`, `${DCAT}endpointDescription`, `${DCT}conformsTo`, `${DCT}license`]) expect(objs(g, s, p).length, p).toBeGreaterThan(0);
+            for (const p of [
+              `${DCT}identifier`,
+              `${DCT}title`,
+              `${DCAT}endpointURL`,
+              `${DCAT}endpointDescription`,
+              `${DCT}conformsTo`,
+              `${DCT}license`,
+            ])
+              expect(objs(g, s, p).length, p).toBeGreaterThan(0);
             // served datasets carry their identifier in the same page
             for (const sd of objs(g, s, `${DCAT}servesDataset`)) expect(objs(g, sd.o, `${DCT}identifier`)).toHaveLength(1);
           }
@@ -191,7 +220,10 @@ describe('DCAT-AP catalogue pages', () => {
       expect(sawServices).toBe(true);
       expect(new Set(ids).size).toBe(4);
       // the same identifiers as the CSW
-      const csw = await t.app.inject('/csw?SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&RESULTTYPE=results&CONSTRAINTLANGUAGE=CQL_TEXT&CONSTRAINT=' + encodeURIComponent("dc:type = 'dataset'"));
+      const csw = await t.app.inject(
+        '/csw?SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&TYPENAMES=csw:Record&RESULTTYPE=results&CONSTRAINTLANGUAGE=CQL_TEXT&CONSTRAINT=' +
+          encodeURIComponent("dc:type = 'dataset'"),
+      );
       const cswIds = [...csw.body.matchAll(/<dc:identifier>([^<]+)<\/dc:identifier>/g)].map((m) => m[1]);
       expect([...ids].sort()).toEqual([...cswIds].sort());
     });
@@ -203,11 +235,22 @@ describe('DCAT-AP catalogue pages', () => {
     const js = await parsePage('jsonld', (await t.app.inject('/catalog/dcat.jsonld')).body);
     const key = (x: T) => `${x.s}|${x.p}|${x.o}|${x.lang ?? ''}`;
     // the view IRI names its own format; everything else is identical
-    const norm = (g: T[]) => g.map((x) => key({ ...x, s: x.s.replace(/dcat\.\w+\?/, 'dcat?'), o: x.o.replace(/dcat\.\w+\?/, 'dcat?') })).sort();
+    const norm = (g: T[]) =>
+      g.map((x) => key({ ...x, s: x.s.replace(/dcat\.\w+\?/, 'dcat?'), o: x.o.replace(/dcat\.\w+\?/, 'dcat?') })).sort();
     expect(norm(rdf)).toEqual(norm(ttl));
     expect(js.length).toBe(ttl.length);
-    expect(js.filter((x) => !x.s.startsWith('_:') && !x.o.startsWith('_:')).map(key).map((k) => k.replace(/dcat\.\w+\?/g, 'dcat?')).sort()).toEqual(
-      ttl.filter((x) => !x.s.startsWith('_:') && !x.o.startsWith('_:')).map(key).map((k) => k.replace(/dcat\.\w+\?/g, 'dcat?')).sort(),
+    expect(
+      js
+        .filter((x) => !x.s.startsWith('_:') && !x.o.startsWith('_:'))
+        .map(key)
+        .map((k) => k.replace(/dcat\.\w+\?/g, 'dcat?'))
+        .sort(),
+    ).toEqual(
+      ttl
+        .filter((x) => !x.s.startsWith('_:') && !x.o.startsWith('_:'))
+        .map(key)
+        .map((k) => k.replace(/dcat\.\w+\?/g, 'dcat?'))
+        .sort(),
     );
   });
 
@@ -282,7 +325,9 @@ describe('JSON search API /catalog', () => {
     expect(titles(p2)).toEqual(['Communes']);
     expect(p2.links.some((l: { rel: string }) => l.rel === 'next')).toBe(false);
     const rec = p2.records[0];
-    expect(rec.links.find((l: { protocol?: string }) => l.protocol === 'OGC:WFS').href).toBe('http://geo.test/wfs?SERVICE=WFS&REQUEST=GetCapabilities');
+    expect(rec.links.find((l: { protocol?: string }) => l.protocol === 'OGC:WFS').href).toBe(
+      'http://geo.test/wfs?SERVICE=WFS&REQUEST=GetCapabilities',
+    );
   });
 
   it('bad parameters are RFC 7807 problems', async () => {
@@ -314,8 +359,23 @@ describe('catalogue store', () => {
     await migrateCatalog(t.ctx.pool, S);
     await migrateCatalog(t.ctx.pool, S);
     const rec = (id: string, title: string): CatalogRecord => ({
-      identifier: id, type: 'dataset', title, abstract: 'test', keywords: [], themes: [], licence: null, contact: null, publisher: null,
-      modified: '2024-01-01', language: 'fre', bbox: [5, 48, 6, 49], crs: [4326], links: [], operatesOn: [], source: 'test-store', metadataModified: new Date().toISOString(),
+      identifier: id,
+      type: 'dataset',
+      title,
+      abstract: 'test',
+      keywords: [],
+      themes: [],
+      licence: null,
+      contact: null,
+      publisher: null,
+      modified: '2024-01-01',
+      language: 'fre',
+      bbox: [5, 48, 6, 49],
+      crs: [4326],
+      links: [],
+      operatesOn: [],
+      source: 'test-store',
+      metadataModified: new Date().toISOString(),
     });
     const src = `test-store-${process.pid}`;
     expect(await replaceSource(t.ctx.pool, src, [rec(`${src}-a`, 'Aa'), rec(`${src}-b`, 'Bb')], S)).toEqual({ upserted: 2, deleted: 0 });
@@ -336,7 +396,15 @@ describe('documentation in step', () => {
   it('openapi.yaml is valid and describes the catalogue routes; the config schema accepts the test metadata', async () => {
     const SwaggerParser = (await import('@apidevtools/swagger-parser')).default;
     const api = (await SwaggerParser.validate(path.join(import.meta.dirname, '..', 'openapi.yaml'))) as { paths: Record<string, unknown> };
-    for (const p of ['/catalog', '/catalog/dcat', '/catalog/dcat.rdf', '/catalog/dcat.ttl', '/catalog/dcat.jsonld', '/catalog/records/{id}']) expect(api.paths[p], p).toBeDefined();
+    for (const p of [
+      '/catalog',
+      '/catalog/dcat',
+      '/catalog/dcat.rdf',
+      '/catalog/dcat.ttl',
+      '/catalog/dcat.jsonld',
+      '/catalog/records/{id}',
+    ])
+      expect(api.paths[p], p).toBeDefined();
     const { validateConfig } = await import('../src/config/index.js');
     expect(() => validateConfig(catalogConfig)).not.toThrow();
     expect(() => validateConfig({ layers: [{ table: 'public.roads', metadata: { licence: 42 } }] })).toThrow(/licence/);
@@ -347,7 +415,8 @@ describe('landing page', () => {
   it('links the catalogue: search and the three DCAT serialisations', async () => {
     const doc = (await t.app.inject('/?f=json')).json();
     const hrefs = doc.links.map((l: { href: string }) => l.href);
-    for (const p of ['/catalog', '/catalog/dcat.rdf', '/catalog/dcat.ttl', '/catalog/dcat.jsonld']) expect(hrefs).toContain(`http://geo.test${p}`);
+    for (const p of ['/catalog', '/catalog/dcat.rdf', '/catalog/dcat.ttl', '/catalog/dcat.jsonld'])
+      expect(hrefs).toContain(`http://geo.test${p}`);
     const html = (await t.app.inject({ url: '/', headers: { accept: 'text/html' } })).body;
     expect(html).toContain('href="/catalog/dcat.rdf"');
   });

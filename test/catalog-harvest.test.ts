@@ -60,8 +60,14 @@ const clean = () => t.ctx.pool.query(`DELETE FROM ${S}.records`);
 const sample = (rel: string) => readFileSync(path.join(SAMPLES, rel), 'utf8');
 
 async function bySource(source: string): Promise<CatalogRecord[]> {
-  const r = await t.ctx.pool.query<{ identifier: string }>(`SELECT identifier FROM ${S}.records WHERE source = $1 ORDER BY identifier`, [source]);
-  return getRecords(t.ctx.pool, r.rows.map((x) => x.identifier), S);
+  const r = await t.ctx.pool.query<{ identifier: string }>(`SELECT identifier FROM ${S}.records WHERE source = $1 ORDER BY identifier`, [
+    source,
+  ]);
+  return getRecords(
+    t.ctx.pool,
+    r.rows.map((x) => x.identifier),
+    S,
+  );
 }
 
 function all(el: XmlElement, name: string, out: XmlElement[] = []): XmlElement[] {
@@ -112,7 +118,9 @@ describe.skipIf(!haveSamples)('harvesting the catalogue samples', () => {
         // extent
         const geo = all(ident, 'EX_GeographicBoundingBox')[0];
         if (geo) {
-          const [w, s, e, n] = ['westBoundLongitude', 'southBoundLatitude', 'eastBoundLongitude', 'northBoundLatitude'].map((k) => Number(text(all(geo, k)[0])));
+          const [w, s, e, n] = ['westBoundLongitude', 'southBoundLatitude', 'eastBoundLongitude', 'northBoundLatitude'].map((k) =>
+            Number(text(all(geo, k)[0])),
+          );
           expect(rec.bbox).toEqual([Math.min(w, e), Math.min(s, n), Math.max(w, e), Math.max(s, n)]); // some samples swap west/east
         }
         // distributions: every distinct online resource of distributionInfo
@@ -131,7 +139,11 @@ describe.skipIf(!haveSamples)('harvesting the catalogue samples', () => {
       }
     }
     const rpg = (await bySource('csw-geoplateforme-getrecords-iso19139-IGNF_RPG'))[0];
-    for (const p of ['OGC:WMS', 'OGC:WFS']) expect(rpg.links.some((l) => l.protocol.startsWith(p)), p).toBe(true);
+    for (const p of ['OGC:WMS', 'OGC:WFS'])
+      expect(
+        rpg.links.some((l) => l.protocol.startsWith(p)),
+        p,
+      ).toBe(true);
   });
 
   it('DCAT RDF/XML files (udata catalog, bnodes, series, DataRA): datasets with identifier, title, licence, distributions, spatial', async () => {
@@ -181,7 +193,10 @@ describe.skipIf(!haveSamples)('harvesting the catalogue samples', () => {
       for (const n of [1, 2]) {
         routes.set(`/hydra-${kind}/catalog.jsonld?page=${n}`, () => ({
           type: 'application/ld+json',
-          body: sample(`dcat/hydra-${kind}-collection-${n}.jsonld`).replaceAll('http://data.test.org/catalog.jsonld?page=', `${base}/hydra-${kind}/catalog.jsonld?page=`),
+          body: sample(`dcat/hydra-${kind}-collection-${n}.jsonld`).replaceAll(
+            'http://data.test.org/catalog.jsonld?page=',
+            `${base}/hydra-${kind}/catalog.jsonld?page=`,
+          ),
         }));
       }
       const name = `hydra-${kind}`;
@@ -194,9 +209,15 @@ describe.skipIf(!haveSamples)('harvesting the catalogue samples', () => {
   });
 
   it('CSW responses with outputSchema DCAT / GeoDCAT-AP (Géo2France): each rdf:RDF record read on its own', () => {
-    for (const f of ['csw/geo2france-getrecords-outputschema-dcat-page-1.xml', 'csw/geo2france-getrecords-outputschema-geodcatap-page-1.xml']) {
+    for (const f of [
+      'csw/geo2france-getrecords-outputschema-dcat-page-1.xml',
+      'csw/geo2france-getrecords-outputschema-geodcatap-page-1.xml',
+    ]) {
       const r = dcatRecordsFromCswResponse(sample(f), 'x', new Date().toISOString());
-      expect(r.records.filter((x) => x.type !== 'service'), f).toHaveLength(2);
+      expect(
+        r.records.filter((x) => x.type !== 'service'),
+        f,
+      ).toHaveLength(2);
       for (const rec of r.records) {
         expect(rec.identifier).toBeTruthy();
         expect(rec.title).toBeTruthy();
@@ -213,11 +234,21 @@ describe('re-harvest and failures', () => {
   it('updates in place, deletes what left the source, and a failing source keeps the previous run', async () => {
     const mk = (ids: string[], suffix = '') =>
       `@prefix dcat: <http://www.w3.org/ns/dcat#>. @prefix dct: <http://purl.org/dc/terms/>. @prefix hydra: <http://www.w3.org/ns/hydra/core#>.\n` +
-      ids.map((i) => `<http://remote.test/ds/${i}> a dcat:Dataset; dct:identifier "remote-${i}"; dct:title "Jeu ${i}${suffix}"@fr; dct:description "d"@fr.`).join('\n');
+      ids
+        .map(
+          (i) =>
+            `<http://remote.test/ds/${i}> a dcat:Dataset; dct:identifier "remote-${i}"; dct:title "Jeu ${i}${suffix}"@fr; dct:description "d"@fr.`,
+        )
+        .join('\n');
     let page1 = mk(['a', 'b', 'c']);
     let page2: string | null = `${mk(['d'])}`;
-    routes.set('/remote/cat.ttl?page=1', () => ({ type: 'text/turtle', body: `${page1}\n<http://remote.test/cat> hydra:view [ a hydra:PartialCollectionView; hydra:next <${base}/remote/cat.ttl?page=2> ].` }));
-    routes.set('/remote/cat.ttl?page=2', () => (page2 === null ? { status: 500, type: 'text/plain', body: 'boom' } : { type: 'text/turtle', body: page2! }));
+    routes.set('/remote/cat.ttl?page=1', () => ({
+      type: 'text/turtle',
+      body: `${page1}\n<http://remote.test/cat> hydra:view [ a hydra:PartialCollectionView; hydra:next <${base}/remote/cat.ttl?page=2> ].`,
+    }));
+    routes.set('/remote/cat.ttl?page=2', () =>
+      page2 === null ? { status: 500, type: 'text/plain', body: 'boom' } : { type: 'text/turtle', body: page2! },
+    );
     const src = { name: 'remote-ttl', url: `${base}/remote/cat.ttl?page=1`, type: 'dcat' as const };
     const r1 = await harvest(t.ctx.pool, src, { schema: S });
     expectOk(r1);
@@ -238,7 +269,7 @@ describe('re-harvest and failures', () => {
     // unreachable source: same
     const r4 = await harvest(t.ctx.pool, { ...src, url: 'http://127.0.0.1:9/none' }, { schema: S, timeoutMs: 5000 });
     expect(r4.ok).toBe(false);
-    expect((await bySource('remote-ttl'))).toHaveLength(3);
+    expect(await bySource('remote-ttl')).toHaveLength(3);
   });
 });
 
@@ -248,13 +279,25 @@ describe('round trip: this server harvested into a second catalogue', () => {
     const addr = (await own.app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
     await ensureCatalogReady(own.ctx);
     const ownSchema = own.ctx.config.catalog?.schema ?? CATALOG_SCHEMA; // each test app has its own catalogue
-    const local = await getRecords(t.ctx.pool, (await t.ctx.pool.query<{ identifier: string }>(`SELECT identifier FROM "${ownSchema}".records WHERE source = 'local' ORDER BY identifier`)).rows.map((r) => r.identifier), ownSchema);
+    const local = await getRecords(
+      t.ctx.pool,
+      (
+        await t.ctx.pool.query<{ identifier: string }>(
+          `SELECT identifier FROM "${ownSchema}".records WHERE source = 'local' ORDER BY identifier`,
+        )
+      ).rows.map((r) => r.identifier),
+      ownSchema,
+    );
     await clean();
     const viaCsw = await harvest(t.ctx.pool, { name: 'self-csw', url: `${addr}/csw`, type: 'csw' }, { schema: S });
     expectOk(viaCsw);
     const csw = await bySource('self-csw');
     await clean(); // the same identifiers come back through DCAT
-    const viaDcat = await harvest(t.ctx.pool, { name: 'self-dcat', url: `${addr}/catalog/dcat.rdf?pageSize=2`, type: 'dcat' }, { schema: S });
+    const viaDcat = await harvest(
+      t.ctx.pool,
+      { name: 'self-dcat', url: `${addr}/catalog/dcat.rdf?pageSize=2`, type: 'dcat' },
+      { schema: S },
+    );
     expectOk(viaDcat);
     expect(viaDcat.pages).toBe(2);
     await own.close();
@@ -274,7 +317,11 @@ describe('round trip: this server harvested into a second catalogue', () => {
         expect(h.modified).toBe(l.modified);
         expect(h.temporalStart ?? null).toBe(l.temporalStart ?? null);
         expect(h.frequency ?? null).toBe(l.frequency ?? null);
-        for (const link of l.links) expect(h.links.some((x) => x.url.endsWith(link.url)), link.url).toBe(true);
+        for (const link of l.links)
+          expect(
+            h.links.some((x) => x.url.endsWith(link.url)),
+            link.url,
+          ).toBe(true);
       }
     }
     const wms = csw.find((r) => r.serviceType === 'view' && r.links[0]?.url.includes('/wms'))!;
@@ -289,10 +336,27 @@ describe('POST /catalog/harvest', () => {
     expect(none.statusCode).toBe(401);
     expect(none.headers['www-authenticate']).toMatch(/Bearer/);
     const auth = { authorization: 'Bearer catalogue-test-token' };
-    expect((await t.app.inject({ method: 'POST', url: '/catalog/harvest', headers: { ...auth, 'content-type': 'application/json' }, payload: '{"name":"nope"}' })).statusCode).toBe(404);
-    const bad = await t.app.inject({ method: 'POST', url: '/catalog/harvest', headers: auth, payload: { name: 'local', url: 'http://x.test/', type: 'dcat' } });
+    expect(
+      (
+        await t.app.inject({
+          method: 'POST',
+          url: '/catalog/harvest',
+          headers: { ...auth, 'content-type': 'application/json' },
+          payload: '{"name":"nope"}',
+        })
+      ).statusCode,
+    ).toBe(404);
+    const bad = await t.app.inject({
+      method: 'POST',
+      url: '/catalog/harvest',
+      headers: auth,
+      payload: { name: 'local', url: 'http://x.test/', type: 'dcat' },
+    });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().status).toBe(400);
-    expect((await t.app.inject({ method: 'POST', url: '/catalog/harvest', headers: auth, payload: { name: 'x', url: 'ftp://x', type: 'csw' } })).statusCode).toBe(400);
+    expect(
+      (await t.app.inject({ method: 'POST', url: '/catalog/harvest', headers: auth, payload: { name: 'x', url: 'ftp://x', type: 'csw' } }))
+        .statusCode,
+    ).toBe(400);
   });
 });

@@ -33,7 +33,9 @@ describe('configuration', () => {
   });
 
   it('loads YAML, applies environment overrides, and reports YAML syntax errors', () => {
-    const f = tmpFile('service:\n  title: "Géo Grand Est"\nserver:\n  port: 9000\nlayers:\n  - table: public.parcels\n    title: Parcelles\n');
+    const f = tmpFile(
+      'service:\n  title: "Géo Grand Est"\nserver:\n  port: 9000\nlayers:\n  - table: public.parcels\n    title: Parcelles\n',
+    );
     const c = loadConfig(f, {});
     expect(c.service.title).toBe('Géo Grand Est');
     expect(c.server.port).toBe(9000);

@@ -130,9 +130,7 @@ if (!DB_URL) {
 
     it('has French names with non-ASCII letters', async () => {
       for (const t of ['communes', 'pois', 'roads']) {
-        const r = await pool.query<{ n: string }>(
-          `SELECT count(*) AS n FROM "${schemaA}".${t} WHERE nom ~ '[^\\x01-\\x7F]'`,
-        );
+        const r = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM "${schemaA}".${t} WHERE nom ~ '[^\\x01-\\x7F]'`);
         expect(Number(r.rows[0].n), t).toBeGreaterThan(0);
       }
       const cats = await pool.query<{ n: string }>(`SELECT count(DISTINCT categorie) AS n FROM "${schemaA}".pois`);

@@ -73,7 +73,13 @@ function stream(url: string): Promise<Streamed> {
         }
       });
       res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, bytes, newlines, heapGrowthMb: (heapMax - heap0) / 1e6, rssGrowthMb: (rssMax - rss0) / 1e6 }),
+        resolve({
+          status: res.statusCode ?? 0,
+          bytes,
+          newlines,
+          heapGrowthMb: (heapMax - heap0) / 1e6,
+          rssGrowthMb: (rssMax - rss0) / 1e6,
+        }),
       );
       res.on('error', reject);
     });

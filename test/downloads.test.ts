@@ -22,7 +22,12 @@ let dir: string;
 
 const CONFIG = {
   layers: [
-    { table: 'public.communes', name: 'communes', title: 'Communes', metadata: { clipKey: 'insee', kml: { name: 'nom', description: 'Commune {nom} ({insee})' } } },
+    {
+      table: 'public.communes',
+      name: 'communes',
+      title: 'Communes',
+      metadata: { clipKey: 'insee', kml: { name: 'nom', description: 'Commune {nom} ({insee})' } },
+    },
     { table: 'public.parcels', name: 'parcels', title: 'Parcelles' },
     { table: 'public.roads', name: 'roads', title: 'Routes' },
     { table: 'public.pois', name: 'pois', title: "Points d'intérêt" },
@@ -82,49 +87,63 @@ async function sqlCount(sql: string, params: unknown[] = []): Promise<number> {
 }
 
 describe('download formats opened by GDAL', () => {
-  gdalIt('GeoJSON, CSV, KML, Shapefile, GeoPackage of the communes clipped to one commune, in Lambert-93 and WGS 84', async () => {
-    const insee = (await t.ctx.pool.query(`SELECT insee FROM public.communes WHERE nom LIKE 'S%' ORDER BY id LIMIT 1`)).rows[0].insee as string;
-    const expected = await sqlCount(
-      `SELECT count(*) AS n FROM public.communes t, (SELECT geom FROM public.communes WHERE insee = $1) c WHERE ST_Intersects(t.geom, c.geom)`,
-      [insee],
-    );
-    expect(expected).toBeGreaterThan(1);
-    const names = new Set((await t.ctx.pool.query(
-      `SELECT t.nom FROM public.communes t, (SELECT geom FROM public.communes WHERE insee = $1) c WHERE ST_Intersects(t.geom, c.geom)`, [insee])).rows.map((r) => r.nom as string));
-    for (const crs of ['EPSG:2154', 'EPSG:4326']) {
-      for (const ext of ['geojson', 'csv', 'kml', 'shp', 'gpkg']) {
-        const r = await download(`/downloads/communes.${ext}?clip=communes:${insee}&crs=${crs}`);
-        expect(r.status, `${ext} ${crs}: ${r.body.toString().slice(0, 300)}`).toBe(200);
-        const epsg = ext === 'kml' ? 4326 : Number(crs.split(':')[1]);
-        const fileExt = ext === 'shp' ? 'zip' : ext;
-        expect(String(r.headers['content-disposition'])).toContain(`communes_communes-${insee}_EPSG${epsg}.${fileExt}`);
-        let file = save(`c_${epsg}.${fileExt}`, r.body);
-        if (ext === 'shp') {
-          expect(Number(r.headers['content-length'])).toBe(r.body.length);
-          const d = path.join(dir, `shp_${epsg}`);
-          rmSync(d, { recursive: true, force: true });
-          expect(spawnSync('unzip', ['-q', '-o', file, '-d', d]).status).toBe(0);
-          expect(readdirSync(d).sort()).toEqual(['communes.cpg', 'communes.dbf', 'communes.prj', 'communes.shp', 'communes.shx']);
-          file = path.join(d, 'communes.shp');
-        }
-        if (ext === 'csv') {
-          // GDAL's CSV driver reads the WKT column as the geometry
-          file = file.replace(/\.csv$/, '.csv');
-        }
-        const info = ogrinfo(ext === 'csv' ? `CSV:${file}` : file, true);
-        const layer = info.layers[0];
-        expect(layer.featureCount, `${ext} ${crs}`).toBe(expected);
-        if (ext !== 'csv') expect(epsgOf(layer), `${ext} ${crs}`).toBe(epsg);
-        const nomField = ext === 'kml' ? (layer.features![0].properties.Name !== undefined ? 'Name' : 'name') : 'nom';
-        const got = new Set(layer.features!.map((f) => String(f.properties[nomField])));
-        expect(got, `${ext} ${crs}`).toEqual(names);
-        if (ext === 'kml') {
-          const descr = layer.features!.map((f) => String(f.properties.Description ?? f.properties.description));
-          expect(descr.every((d) => d.startsWith('Commune ')), descr.slice(0, 2).join(' | ')).toBe(true);
+  gdalIt(
+    'GeoJSON, CSV, KML, Shapefile, GeoPackage of the communes clipped to one commune, in Lambert-93 and WGS 84',
+    async () => {
+      const insee = (await t.ctx.pool.query(`SELECT insee FROM public.communes WHERE nom LIKE 'S%' ORDER BY id LIMIT 1`)).rows[0]
+        .insee as string;
+      const expected = await sqlCount(
+        `SELECT count(*) AS n FROM public.communes t, (SELECT geom FROM public.communes WHERE insee = $1) c WHERE ST_Intersects(t.geom, c.geom)`,
+        [insee],
+      );
+      expect(expected).toBeGreaterThan(1);
+      const names = new Set(
+        (
+          await t.ctx.pool.query(
+            `SELECT t.nom FROM public.communes t, (SELECT geom FROM public.communes WHERE insee = $1) c WHERE ST_Intersects(t.geom, c.geom)`,
+            [insee],
+          )
+        ).rows.map((r) => r.nom as string),
+      );
+      for (const crs of ['EPSG:2154', 'EPSG:4326']) {
+        for (const ext of ['geojson', 'csv', 'kml', 'shp', 'gpkg']) {
+          const r = await download(`/downloads/communes.${ext}?clip=communes:${insee}&crs=${crs}`);
+          expect(r.status, `${ext} ${crs}: ${r.body.toString().slice(0, 300)}`).toBe(200);
+          const epsg = ext === 'kml' ? 4326 : Number(crs.split(':')[1]);
+          const fileExt = ext === 'shp' ? 'zip' : ext;
+          expect(String(r.headers['content-disposition'])).toContain(`communes_communes-${insee}_EPSG${epsg}.${fileExt}`);
+          let file = save(`c_${epsg}.${fileExt}`, r.body);
+          if (ext === 'shp') {
+            expect(Number(r.headers['content-length'])).toBe(r.body.length);
+            const d = path.join(dir, `shp_${epsg}`);
+            rmSync(d, { recursive: true, force: true });
+            expect(spawnSync('unzip', ['-q', '-o', file, '-d', d]).status).toBe(0);
+            expect(readdirSync(d).sort()).toEqual(['communes.cpg', 'communes.dbf', 'communes.prj', 'communes.shp', 'communes.shx']);
+            file = path.join(d, 'communes.shp');
+          }
+          if (ext === 'csv') {
+            // GDAL's CSV driver reads the WKT column as the geometry
+            file = file.replace(/\.csv$/, '.csv');
+          }
+          const info = ogrinfo(ext === 'csv' ? `CSV:${file}` : file, true);
+          const layer = info.layers[0];
+          expect(layer.featureCount, `${ext} ${crs}`).toBe(expected);
+          if (ext !== 'csv') expect(epsgOf(layer), `${ext} ${crs}`).toBe(epsg);
+          const nomField = ext === 'kml' ? (layer.features![0].properties.Name !== undefined ? 'Name' : 'name') : 'nom';
+          const got = new Set(layer.features!.map((f) => String(f.properties[nomField])));
+          expect(got, `${ext} ${crs}`).toEqual(names);
+          if (ext === 'kml') {
+            const descr = layer.features!.map((f) => String(f.properties.Description ?? f.properties.description));
+            expect(
+              descr.every((d) => d.startsWith('Commune ')),
+              descr.slice(0, 2).join(' | '),
+            ).toBe(true);
+          }
         }
       }
-    }
-  }, 120_000);
+    },
+    120_000,
+  );
 
   gdalIt('Shapefile .prj is ESRI WKT and .cpg says UTF-8', async () => {
     const r = await download('/downloads/pois.shp?crs=EPSG:2154&filter=' + encodeURIComponent("categorie = 'mairie'"));
@@ -222,16 +241,33 @@ describe('CSV options and XLSX', () => {
     const r = await download(`/downloads/parcels.xlsx?filter=${encodeURIComponent(`insee = '${insee}'`)}&geometry=both`);
     expect(r.status, r.body.toString().slice(0, 300)).toBe(200);
     expect(Number(r.headers['content-length'])).toBe(r.body.length);
-    const rows = (await t.ctx.pool.query('SELECT id, idu, contenance, nature FROM public.parcels WHERE insee = $1 ORDER BY id', [insee])).rows;
+    const rows = (await t.ctx.pool.query('SELECT id, idu, contenance, nature FROM public.parcels WHERE insee = $1 ORDER BY id', [insee]))
+      .rows;
     expect(rows.length).toBeGreaterThan(0);
     const wb = new ExcelJS.Workbook();
     await wb.xlsx.load(r.body as unknown as ArrayBuffer);
     const ws = wb.worksheets[0];
     // strings are inline rich text (t="inlineStr", what GDAL and Excel read as text; exceljs hands
     // them back as {richText}): compare their text
-    const plain = (v: unknown) => (v && typeof v === 'object' && 'richText' in v ? (v as { richText: Array<{ text: string }> }).richText.map((x) => x.text).join('') : v);
+    const plain = (v: unknown) =>
+      v && typeof v === 'object' && 'richText' in v ? (v as { richText: Array<{ text: string }> }).richText.map((x) => x.text).join('') : v;
     const header = (ws.getRow(1).values as unknown[]).slice(1).map(plain);
-    expect(header).toEqual(['id', 'idu', 'insee', 'section', 'numero', 'contenance', 'nature', 'bati', 'valeur', 'date_maj', 'updated_at', 'wkt', 'x', 'y']);
+    expect(header).toEqual([
+      'id',
+      'idu',
+      'insee',
+      'section',
+      'numero',
+      'contenance',
+      'nature',
+      'bati',
+      'valeur',
+      'date_maj',
+      'updated_at',
+      'wkt',
+      'x',
+      'y',
+    ]);
     expect(ws.actualRowCount).toBe(rows.length + 1);
     rows.forEach((row, i) => {
       const v = (ws.getRow(i + 2).values as unknown[]).map(plain);
@@ -246,7 +282,11 @@ describe('CSV options and XLSX', () => {
 
 describe('clipping', () => {
   it('clip by a commune returns exactly the parcels intersecting it; cut keeps polygons inside it', async () => {
-    const insee = (await t.ctx.pool.query(`SELECT c.insee FROM public.communes c JOIN public.parcels p ON p.insee = c.insee GROUP BY c.insee ORDER BY count(*) DESC LIMIT 1`)).rows[0].insee as string;
+    const insee = (
+      await t.ctx.pool.query(
+        `SELECT c.insee FROM public.communes c JOIN public.parcels p ON p.insee = c.insee GROUP BY c.insee ORDER BY count(*) DESC LIMIT 1`,
+      )
+    ).rows[0].insee as string;
     const expected = await sqlCount(
       `SELECT count(*) AS n FROM public.parcels t, (SELECT geom FROM public.communes WHERE insee = $1) c WHERE ST_Intersects(t.geom, c.geom)`,
       [insee],
@@ -278,13 +318,26 @@ describe('clipping', () => {
     expect(expected).toBeGreaterThan(0);
     const a = JSON.parse((await download(`/downloads/pois.geojson?clip=${encodeURIComponent(wkt)}&clip-crs=EPSG:2154`)).body.toString());
     expect(a.features.length).toBe(expected);
-    const gj = (await t.ctx.pool.query(`SELECT ST_AsGeoJSON(ST_Transform(ST_GeomFromText($1, 2154), 4326), 9) AS g`, [wkt])).rows[0].g as string;
+    const gj = (await t.ctx.pool.query(`SELECT ST_AsGeoJSON(ST_Transform(ST_GeomFromText($1, 2154), 4326), 9) AS g`, [wkt])).rows[0]
+      .g as string;
     const b = JSON.parse((await download(`/downloads/pois.geojson?clip=${encodeURIComponent(gj)}`)).body.toString());
     expect(Math.abs(b.features.length - expected)).toBeLessThanOrEqual(2); // the edges are curved in CRS84
   });
 
   it('bad clips and parameters are 400 problems', async () => {
-    for (const q of ['clip=communes:nope', 'clip=POLYGON((0 0, 1 1', 'clip=POINT(1 2)', 'clip=nolayer:1', 'clipmode=cut', 'clip=communes:x&clipmode=middle', 'crs=EPSG:9999', 'filter=nom%20%3D', 'properties=nothing', 'sep=tab', 'bbox=1,2,3']) {
+    for (const q of [
+      'clip=communes:nope',
+      'clip=POLYGON((0 0, 1 1',
+      'clip=POINT(1 2)',
+      'clip=nolayer:1',
+      'clipmode=cut',
+      'clip=communes:x&clipmode=middle',
+      'crs=EPSG:9999',
+      'filter=nom%20%3D',
+      'properties=nothing',
+      'sep=tab',
+      'bbox=1,2,3',
+    ]) {
       const r = await download(`/downloads/pois.csv?${q}`);
       expect(r.statusCode ?? r.status, q).toBe(400);
       expect(r.headers['content-type'], q).toContain('application/problem+json');

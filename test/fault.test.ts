@@ -41,7 +41,9 @@ describe.skipIf(!postgisInstalled())('database restart under load', () => {
           const r = await Promise.race([t.app.inject({ url }), new Promise<null>((res) => setTimeout(() => res(null), 20_000))]);
           if (!r) {
             const g = streamGateOf(t.ctx.pool);
-            hung.push(`${url} (stream gate ${g?.active}/${g?.max} active, ${g?.queued} queued; pool ${t.ctx.pool.totalCount} total, ${t.ctx.pool.idleCount} idle, ${t.ctx.pool.waitingCount} waiting)`);
+            hung.push(
+              `${url} (stream gate ${g?.active}/${g?.max} active, ${g?.queued} queued; pool ${t.ctx.pool.totalCount} total, ${t.ctx.pool.idleCount} idle, ${t.ctx.pool.waitingCount} waiting)`,
+            );
             return;
           }
           statuses.set(r.statusCode, (statuses.get(r.statusCode) ?? 0) + 1);

@@ -14,7 +14,10 @@ import { NdjsonWriter } from '../src/features/writers/ndjson.js';
 import type { CollectionInfo, FeatureWriter } from '../src/features/writers/types.js';
 import { parseFesFilterString } from '../src/filter/fes.js';
 
-proj4.defs('EPSG:2154', '+proj=lcc +lat_0=46.5 +lon_0=3 +lat_1=49 +lat_2=44 +x_0=700000 +y_0=6600000 +ellps=GRS80 +towgs84=0,0,0,0,0,0,0 +units=m +no_defs');
+proj4.defs(
+  'EPSG:2154',
+  '+proj=lcc +lat_0=46.5 +lon_0=3 +lat_1=49 +lat_2=44 +x_0=700000 +y_0=6600000 +ellps=GRS80 +towgs84=0,0,0,0,0,0,0 +units=m +no_defs',
+);
 
 let t: TestApp;
 let parcels: Layer;
@@ -39,7 +42,14 @@ async function run(queries: FeatureQuery[], writer: FeatureWriter, count = true)
     matched = counts.reduce((a, b) => a + b, 0);
     returned = queries.reduce((s, q, i) => s + pageSize(counts[i], q), 0);
   }
-  const info: CollectionInfo = { numberMatched: matched, numberReturned: returned, timeStamp: new Date().toISOString(), links: {}, layers: queries.map((q) => q.layer), outputEpsg: queries[0].outputEpsg ?? queries[0].layer.srid };
+  const info: CollectionInfo = {
+    numberMatched: matched,
+    numberReturned: returned,
+    timeStamp: new Date().toISOString(),
+    links: {},
+    layers: queries.map((q) => q.layer),
+    outputEpsg: queries[0].outputEpsg ?? queries[0].layer.srid,
+  };
   const s = await openFeatureStream(t.ctx.pool, { queries, writer, info });
   let text = '';
   for await (const c of s) text += c.toString();
@@ -59,7 +69,16 @@ describe('query building', () => {
     expect(() => buildFeatureSql({ layer: parcels, bbox: { minx: 5, miny: 0, maxx: 1, maxy: 1, epsg: 2154 } }, 'csv')).toThrow(/bbox/);
   });
   it('orders by sort keys then primary key, with bind parameters only for values', () => {
-    const { sql, params } = buildFeatureSql({ layer: parcels, sortBy: [{ property: 'insee', desc: true }], limit: 10, offset: 5, bbox: { minx: 1, miny: 2, maxx: 3, maxy: 4, epsg: 4326 } }, 'geojson');
+    const { sql, params } = buildFeatureSql(
+      {
+        layer: parcels,
+        sortBy: [{ property: 'insee', desc: true }],
+        limit: 10,
+        offset: 5,
+        bbox: { minx: 1, miny: 2, maxx: 3, maxy: 4, epsg: 4326 },
+      },
+      'geojson',
+    );
     expect(sql).toMatch(/ORDER BY t\."insee" DESC NULLS LAST, t\."id"/);
     // the box, its CRS, the inner box of the shortcut (4 numbers, in the layer's CRS), limit, offset
     expect(params.slice(0, 5)).toEqual([1, 2, 3, 4, 4326]);
@@ -71,21 +90,40 @@ describe('query building', () => {
 
 describe('bbox shortcut (box inside box before ST_Intersects)', () => {
   it('counts exactly what ST_Intersects counts, on random boxes and on boxes just off a feature', async () => {
-    const ext = (await t.ctx.pool.query<{ x0: number; y0: number; x1: number; y1: number }>('SELECT ST_XMin(e) x0, ST_YMin(e) y0, ST_XMax(e) x1, ST_YMax(e) y1 FROM (SELECT ST_Extent(geom)::geometry e FROM public.parcels) s')).rows[0];
+    const ext = (
+      await t.ctx.pool.query<{ x0: number; y0: number; x1: number; y1: number }>(
+        'SELECT ST_XMin(e) x0, ST_YMin(e) y0, ST_XMax(e) x1, ST_YMax(e) y1 FROM (SELECT ST_Extent(geom)::geometry e FROM public.parcels) s',
+      )
+    ).rows[0];
     let seed = 7;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
-    const exact = async (b: number[]) => Number((await t.ctx.pool.query('SELECT count(*) n FROM public.parcels WHERE ST_Intersects(geom, ST_MakeEnvelope($1, $2, $3, $4, 2154))', b)).rows[0].n);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    const exact = async (b: number[]) =>
+      Number(
+        (
+          await t.ctx.pool.query(
+            'SELECT count(*) n FROM public.parcels WHERE ST_Intersects(geom, ST_MakeEnvelope($1, $2, $3, $4, 2154))',
+            b,
+          )
+        ).rows[0].n,
+      );
     let nonEmpty = 0;
     // boxes around random parcels (the demo parcels cluster around towns) and a few anywhere
-    const centres = (await t.ctx.pool.query<{ x: number; y: number }>('SELECT ST_X(c) x, ST_Y(c) y FROM (SELECT ST_Centroid(geom) c FROM public.parcels ORDER BY md5(id::text) LIMIT 9) s')).rows;
+    const centres = (
+      await t.ctx.pool.query<{ x: number; y: number }>(
+        'SELECT ST_X(c) x, ST_Y(c) y FROM (SELECT ST_Centroid(geom) c FROM public.parcels ORDER BY md5(id::text) LIMIT 9) s',
+      )
+    ).rows;
     for (let i = 0; i < 12; i++) {
       const size = 200 + rnd() * 3000;
       const c = centres[i] ?? { x: ext.x0 + rnd() * (ext.x1 - ext.x0), y: ext.y0 + rnd() * (ext.y1 - ext.y0) };
-      const x = c.x - rnd() * size, y = c.y - rnd() * size;
+      const x = c.x - rnd() * size,
+        y = c.y - rnd() * size;
       const b = [x, y, x + size, y + size];
       const want = await exact(b);
       if (want > 0) nonEmpty++;
-      expect(await countFeatures(t.ctx.pool, { layer: parcels, bbox: { minx: b[0], miny: b[1], maxx: b[2], maxy: b[3], epsg: 2154 } })).toBe(want);
+      expect(
+        await countFeatures(t.ctx.pool, { layer: parcels, bbox: { minx: b[0], miny: b[1], maxx: b[2], maxy: b[3], epsg: 2154 } }),
+      ).toBe(want);
       // the same ground in other CRSs (the shortcut then uses the box inside the transformed quadrilateral)
       for (const epsg of [4326, 3857]) {
         const [x0, y0] = proj4('EPSG:2154', `EPSG:${epsg}`, [b[0], b[1]]);
@@ -93,19 +131,37 @@ describe('bbox shortcut (box inside box before ST_Intersects)', () => {
         const bb = { minx: x0, miny: y0, maxx: x1, maxy: y1, epsg };
         const sql = buildFeatureSql({ layer: parcels, bbox: bb }, 'csv').sql;
         expect(sql).toContain(' @ ST_MakeEnvelope(');
-        const w = Number((await t.ctx.pool.query('SELECT count(*) n FROM public.parcels WHERE ST_Intersects(geom, ST_Transform(ST_MakeEnvelope($1, $2, $3, $4, $5), 2154))', [x0, y0, x1, y1, epsg])).rows[0].n);
+        const w = Number(
+          (
+            await t.ctx.pool.query(
+              'SELECT count(*) n FROM public.parcels WHERE ST_Intersects(geom, ST_Transform(ST_MakeEnvelope($1, $2, $3, $4, $5), 2154))',
+              [x0, y0, x1, y1, epsg],
+            )
+          ).rows[0].n,
+        );
         expect(await countFeatures(t.ctx.pool, { layer: parcels, bbox: bb }), `EPSG:${epsg}`).toBe(w);
       }
     }
     expect(nonEmpty).toBeGreaterThan(3);
     // a box whose right edge stops 5 cm short of a parcel's leftmost vertex: not counted; 5 cm past it: counted
-    const p = (await t.ctx.pool.query<{ id: number; x: number; y: number }>(
-      `SELECT id, ST_X(pt) x, ST_Y(pt) y FROM (SELECT id, (SELECT d.geom FROM ST_DumpPoints(geom) d ORDER BY ST_X(d.geom) LIMIT 1) pt FROM public.parcels ORDER BY id LIMIT 1) s`,
-    )).rows[0];
-    const byId = parseFesFilterString(`<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0"><fes:ResourceId rid="parcels.${p.id}"/></fes:Filter>`, { version: '2.0', defaultCrs: 2154 });
-    for (const [dx, want] of [[-0.05, 0], [0.05, 1]] as const) {
+    const p = (
+      await t.ctx.pool.query<{ id: number; x: number; y: number }>(
+        `SELECT id, ST_X(pt) x, ST_Y(pt) y FROM (SELECT id, (SELECT d.geom FROM ST_DumpPoints(geom) d ORDER BY ST_X(d.geom) LIMIT 1) pt FROM public.parcels ORDER BY id LIMIT 1) s`,
+      )
+    ).rows[0];
+    const byId = parseFesFilterString(
+      `<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0"><fes:ResourceId rid="parcels.${p.id}"/></fes:Filter>`,
+      { version: '2.0', defaultCrs: 2154 },
+    );
+    for (const [dx, want] of [
+      [-0.05, 0],
+      [0.05, 1],
+    ] as const) {
       const b = { minx: p.x - 2000, miny: p.y - 1000, maxx: p.x + dx, maxy: p.y + 1000, epsg: 2154 };
-      const one = await t.ctx.pool.query('SELECT count(*) n FROM public.parcels WHERE id = $5 AND ST_Intersects(geom, ST_MakeEnvelope($1, $2, $3, $4, 2154))', [b.minx, b.miny, b.maxx, b.maxy, p.id]);
+      const one = await t.ctx.pool.query(
+        'SELECT count(*) n FROM public.parcels WHERE id = $5 AND ST_Intersects(geom, ST_MakeEnvelope($1, $2, $3, $4, 2154))',
+        [b.minx, b.miny, b.maxx, b.maxy, p.id],
+      );
       expect(Number(one.rows[0].n), `dx ${dx}`).toBe(want);
       expect(await countFeatures(t.ctx.pool, { layer: parcels, bbox: b, filter: byId }), `dx ${dx}`).toBe(want);
     }
@@ -140,7 +196,15 @@ describe('GeoJSON streaming', () => {
   });
 
   it('property subsets, NULLs and accents come through', async () => {
-    const q: FeatureQuery = { layer: pois, properties: ['nom', 'adresse'], filter: parseFesFilterString('<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0"><fes:PropertyIsNull><fes:ValueReference>adresse</fes:ValueReference></fes:PropertyIsNull></fes:Filter>', { version: '2.0' }), limit: 5 };
+    const q: FeatureQuery = {
+      layer: pois,
+      properties: ['nom', 'adresse'],
+      filter: parseFesFilterString(
+        '<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0"><fes:PropertyIsNull><fes:ValueReference>adresse</fes:ValueReference></fes:PropertyIsNull></fes:Filter>',
+        { version: '2.0' },
+      ),
+      limit: 5,
+    };
     const { text } = await run([q], new GeoJsonWriter());
     const fc = JSON.parse(text);
     expect(fc.features.length).toBe(5);
@@ -150,7 +214,11 @@ describe('GeoJSON streaming', () => {
     }
     const accented = await t.ctx.pool.query(`SELECT id, nom FROM public.pois WHERE nom ~ '[éèêàçô]' ORDER BY id LIMIT 1`);
     expect(accented.rows.length).toBe(1);
-    const rows = await fetchFeatureRows(t.ctx.pool, { layer: pois, filter: { kind: 'resourceId', ids: [String(accented.rows[0].id)] } }, 'geojson');
+    const rows = await fetchFeatureRows(
+      t.ctx.pool,
+      { layer: pois, filter: { kind: 'resourceId', ids: [String(accented.rows[0].id)] } },
+      'geojson',
+    );
     expect(JSON.parse(rows[0].f!).properties.nom).toBe(accented.rows[0].nom);
   });
 
@@ -185,7 +253,11 @@ describe('other formats', () => {
     expect(fc['wfs:member'].length).toBe(3);
     const ids = [...text.matchAll(/gml:id="([^"]+)"/g)].map((m) => m[1]);
     expect(new Set(ids).size).toBe(ids.length);
-    const pos = fc['wfs:member'][0]['geodata:parcels']['geodata:geom']['gml:MultiSurface']['gml:surfaceMember']['gml:Polygon']['gml:exterior']['gml:LinearRing']['gml:posList']['#text'].split(' ').map(Number);
+    const pos = fc['wfs:member'][0]['geodata:parcels']['geodata:geom']['gml:MultiSurface']['gml:surfaceMember']['gml:Polygon'][
+      'gml:exterior'
+    ]['gml:LinearRing']['gml:posList']['#text']
+      .split(' ')
+      .map(Number);
     // France: latitude ~ 42-51 first, longitude ~ -5..9 second
     expect(pos[0]).toBeGreaterThan(40);
     expect(pos[1]).toBeLessThan(10);
@@ -201,14 +273,17 @@ describe('other formats', () => {
     expect(csv[0]).toBe([...pois.fields.map((f) => f.name), 'wkt'].join(','));
     expect(csv.length).toBe(5);
     expect(csv[1]).toMatch(/,"?POINT\(\d/);
-    const nd = (await run([q], new NdjsonWriter(), false)).text.trim().split('\n').map((l) => JSON.parse(l));
+    const nd = (await run([q], new NdjsonWriter(), false)).text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(nd.length).toBe(4);
     expect(nd[0].type).toBe('Feature');
   });
 });
 
 describe('finalize hook', () => {
-  it('runs on the stream\'s connection after the last row and feeds the footer', async () => {
+  it("runs on the stream's connection after the last row and feeds the footer", async () => {
     const q: FeatureQuery = { layer: pois, limit: 7, offset: 3 };
     let seenReturned = -1;
     const s = await openFeatureStream(t.ctx.pool, {
@@ -253,11 +328,21 @@ describe('numberMatched carried by the page (countMatched)', () => {
 
   it('gives the same page and the same count as a page query plus a count query', async () => {
     const bbox = { minx: 1045000, miny: 6835000, maxx: 1052000, maxy: 6845000, epsg: 2154 };
-    const filter = parseFesFilterString('<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0"><fes:PropertyIsGreaterThan><fes:ValueReference>contenance</fes:ValueReference><fes:Literal>300</fes:Literal></fes:PropertyIsGreaterThan></fes:Filter>', { version: '2.0' });
+    const filter = parseFesFilterString(
+      '<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0"><fes:PropertyIsGreaterThan><fes:ValueReference>contenance</fes:ValueReference><fes:Literal>300</fes:Literal></fes:PropertyIsGreaterThan></fes:Filter>',
+      { version: '2.0' },
+    );
     const cases: FeatureQuery[] = [
       { layer: parcels, bbox, limit: 50, offset: 10 },
       { layer: parcels, bbox, filter, limit: 25, sortBy: [{ property: 'section', desc: true }] },
-      { layer: pois, filter: parseFesFilterString('<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0"><fes:PropertyIsNull><fes:ValueReference>adresse</fes:ValueReference></fes:PropertyIsNull></fes:Filter>', { version: '2.0' }), limit: 5 },
+      {
+        layer: pois,
+        filter: parseFesFilterString(
+          '<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0"><fes:PropertyIsNull><fes:ValueReference>adresse</fes:ValueReference></fes:PropertyIsNull></fes:Filter>',
+          { version: '2.0' },
+        ),
+        limit: 5,
+      },
     ];
     for (const q of cases) {
       const want = await countFeatures(t.ctx.pool, q);
@@ -291,7 +376,8 @@ describe('long streams start at once', () => {
       let rows = 0;
       for await (const ev of featureRowEvents(pool, [{ layer: pois }], 'csv')) {
         if (ev.kind === 'row') rows++;
-        if (ev.kind === 'end') seen.push(String((await ev.run!('SHOW max_parallel_workers_per_gather', []))[0].max_parallel_workers_per_gather));
+        if (ev.kind === 'end')
+          seen.push(String((await ev.run!('SHOW max_parallel_workers_per_gather', []))[0].max_parallel_workers_per_gather));
       }
       expect(rows).toBe(2000);
       expect(seen).toEqual(['0']);
@@ -299,7 +385,8 @@ describe('long streams start at once', () => {
       expect((await pool.query('SHOW max_parallel_workers_per_gather')).rows[0].max_parallel_workers_per_gather).toBe(before);
       // a page keeps the server's setting
       for await (const ev of featureRowEvents(pool, [{ layer: pois, limit: 10 }], 'csv')) {
-        if (ev.kind === 'end') expect(String((await ev.run!('SHOW max_parallel_workers_per_gather', []))[0].max_parallel_workers_per_gather)).toBe(before);
+        if (ev.kind === 'end')
+          expect(String((await ev.run!('SHOW max_parallel_workers_per_gather', []))[0].max_parallel_workers_per_gather)).toBe(before);
       }
     } finally {
       await pool.end();
@@ -314,7 +401,12 @@ describe('streaming discipline', () => {
     const pids = new Set<number>();
     const onAcquire = (c: { processID?: number }) => pids.add(c.processID!);
     pool.on('acquire', onAcquire as never);
-    const s = await openFeatureStream(pool, { queries: [q], writer: new GeoJsonWriter(), info: { numberMatched: 'unknown', timeStamp: '', links: {}, layers: [parcels], outputEpsg: 2154 }, batchSize: 200 });
+    const s = await openFeatureStream(pool, {
+      queries: [q],
+      writer: new GeoJsonWriter(),
+      info: { numberMatched: 'unknown', timeStamp: '', links: {}, layers: [parcels], outputEpsg: 2154 },
+      batchSize: 200,
+    });
     let got = 0;
     for await (const c of s) {
       got += c.length;

@@ -125,7 +125,9 @@ describe('FES 2.0 parsing', () => {
       pattern: 'a%b_c*d!\\%\\_\\\\',
       matchCase: true,
     });
-    const m = fes(`<fes:PropertyIsLike wildCard="%" singleChar="_" escapeChar="\\" matchCase="false">${vr('name')}${lit('A\\%%')}</fes:PropertyIsLike>`);
+    const m = fes(
+      `<fes:PropertyIsLike wildCard="%" singleChar="_" escapeChar="\\" matchCase="false">${vr('name')}${lit('A\\%%')}</fes:PropertyIsLike>`,
+    );
     expect(m).toMatchObject({ pattern: 'A\\%%', matchCase: false });
     expect(compile(m)).toEqual({ sql: '"name" ILIKE $1::text', params: ['A\\%%'] });
   });
@@ -177,7 +179,18 @@ describe('FES 2.0 parsing', () => {
       expect(n.property).toBe('geom');
       expect(n.geometry).toEqual({
         epsg: 4326,
-        geometry: { type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]] },
+        geometry: {
+          type: 'Polygon',
+          coordinates: [
+            [
+              [0, 0],
+              [1, 0],
+              [1, 1],
+              [0, 1],
+              [0, 0],
+            ],
+          ],
+        },
       });
     }
     const dw = fes(
@@ -209,7 +222,13 @@ describe('FES 2.0 parsing', () => {
     const g = (xml: string): unknown => (fes(`<fes:Intersects>${vr('geom')}${xml}</fes:Intersects>`) as SpatialNode).geometry;
     expect(g('<gml:LineString srsName="EPSG:2154"><gml:pos>1 2</gml:pos><gml:pos>3 4</gml:pos></gml:LineString>')).toEqual({
       epsg: 2154,
-      geometry: { type: 'LineString', coordinates: [[1, 2], [3, 4]] },
+      geometry: {
+        type: 'LineString',
+        coordinates: [
+          [1, 2],
+          [3, 4],
+        ],
+      },
     });
     expect(
       g(
@@ -220,8 +239,18 @@ describe('FES 2.0 parsing', () => {
       geometry: {
         type: 'Polygon',
         coordinates: [
-          [[0, 0], [10, 0], [10, 10], [0, 0]],
-          [[1, 1], [2, 1], [2, 2], [1, 1]],
+          [
+            [0, 0],
+            [10, 0],
+            [10, 10],
+            [0, 0],
+          ],
+          [
+            [1, 1],
+            [2, 1],
+            [2, 2],
+            [1, 1],
+          ],
         ],
       },
     });
@@ -229,21 +258,57 @@ describe('FES 2.0 parsing', () => {
       g(
         '<gml:MultiPoint srsName="urn:ogc:def:crs:EPSG::4326"><gml:pointMember><gml:Point><gml:pos>48 2</gml:pos></gml:Point></gml:pointMember><gml:pointMember><gml:Point><gml:pos>49 3</gml:pos></gml:Point></gml:pointMember></gml:MultiPoint>',
       ),
-    ).toEqual({ epsg: 4326, geometry: { type: 'MultiPoint', coordinates: [[2, 48], [3, 49]] } });
+    ).toEqual({
+      epsg: 4326,
+      geometry: {
+        type: 'MultiPoint',
+        coordinates: [
+          [2, 48],
+          [3, 49],
+        ],
+      },
+    });
     expect(
       g(
         '<gml:MultiCurve srsName="EPSG:3857"><gml:curveMember><gml:LineString><gml:posList>0 0 1 1</gml:posList></gml:LineString></gml:curveMember></gml:MultiCurve>',
       ),
-    ).toEqual({ epsg: 3857, geometry: { type: 'MultiLineString', coordinates: [[[0, 0], [1, 1]]] } });
+    ).toEqual({
+      epsg: 3857,
+      geometry: {
+        type: 'MultiLineString',
+        coordinates: [
+          [
+            [0, 0],
+            [1, 1],
+          ],
+        ],
+      },
+    });
     expect(
       g(
         '<gml:MultiSurface srsName="EPSG:2154"><gml:surfaceMember><gml:Polygon><gml:exterior><gml:LinearRing><gml:posList>0 0 1 0 1 1 0 0</gml:posList></gml:LinearRing></gml:exterior></gml:Polygon></gml:surfaceMember></gml:MultiSurface>',
       ),
-    ).toEqual({ epsg: 2154, geometry: { type: 'MultiPolygon', coordinates: [[[[0, 0], [1, 0], [1, 1], [0, 0]]]] } });
+    ).toEqual({
+      epsg: 2154,
+      geometry: {
+        type: 'MultiPolygon',
+        coordinates: [
+          [
+            [
+              [0, 0],
+              [1, 0],
+              [1, 1],
+              [0, 0],
+            ],
+          ],
+        ],
+      },
+    });
     // 3D posList: keeps Z, swaps only the first two
-    expect(
-      g('<gml:Point srsName="urn:ogc:def:crs:EPSG::4326" srsDimension="3"><gml:pos>48 2 100</gml:pos></gml:Point>'),
-    ).toEqual({ epsg: 4326, geometry: { type: 'Point', coordinates: [2, 48, 100] } });
+    expect(g('<gml:Point srsName="urn:ogc:def:crs:EPSG::4326" srsDimension="3"><gml:pos>48 2 100</gml:pos></gml:Point>')).toEqual({
+      epsg: 4326,
+      geometry: { type: 'Point', coordinates: [2, 48, 100] },
+    });
   });
 
   it('parses temporal operators with GML time objects', () => {
@@ -266,7 +331,9 @@ describe('FES 2.0 parsing', () => {
       `<fes:AnyInteracts>${vr('ts')}<gml:TimePeriod><gml:begin><gml:TimeInstant><gml:timePosition>2020-01-01T00:00:00Z</gml:timePosition></gml:TimeInstant></gml:begin><gml:end><gml:TimeInstant><gml:timePosition>2020-02-01T00:00:00Z</gml:timePosition></gml:TimeInstant></gml:end></gml:TimePeriod></fes:AnyInteracts>`,
     );
     expect(compile(ai).sql).toBe('("ts" >= $1::timestamptz AND "ts" <= $2::timestamptz)');
-    const te = fes(`<fes:TEquals>${vr('ts')}<gml:TimeInstant><gml:timePosition>2020-01-01T10:00:00Z</gml:timePosition></gml:TimeInstant></fes:TEquals>`);
+    const te = fes(
+      `<fes:TEquals>${vr('ts')}<gml:TimeInstant><gml:timePosition>2020-01-01T10:00:00Z</gml:timePosition></gml:TimeInstant></fes:TEquals>`,
+    );
     expect(compile(te).sql).toBe('"ts" = $1::timestamptz');
   });
 
@@ -322,7 +389,20 @@ describe('Filter 1.1 parsing', () => {
     const gml2poly = ogc(
       `<ogc:Intersects>${pn('geom')}<gml:Polygon srsName="http://www.opengis.net/gml/srs/epsg.xml#4326"><gml:outerBoundaryIs><gml:LinearRing><gml:coordinates>0,0 1,0 1,1 0,0</gml:coordinates></gml:LinearRing></gml:outerBoundaryIs></gml:Polygon></ogc:Intersects>`,
     ) as SpatialNode;
-    expect(gml2poly.geometry).toEqual({ epsg: 4326, geometry: { type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 0]]] } });
+    expect(gml2poly.geometry).toEqual({
+      epsg: 4326,
+      geometry: {
+        type: 'Polygon',
+        coordinates: [
+          [
+            [0, 0],
+            [1, 0],
+            [1, 1],
+            [0, 0],
+          ],
+        ],
+      },
+    });
     const mpoly = ogc(
       `<ogc:Within>${pn('geom')}<gml:MultiPolygon srsName="EPSG:2154"><gml:polygonMember><gml:Polygon><gml:outerBoundaryIs><gml:LinearRing><gml:coordinates>0,0 1,0 1,1 0,0</gml:coordinates></gml:LinearRing></gml:outerBoundaryIs></gml:Polygon></gml:polygonMember></gml:MultiPolygon></ogc:Within>`,
     ) as SpatialNode;
@@ -330,7 +410,15 @@ describe('Filter 1.1 parsing', () => {
     const mls = ogc(
       `<ogc:Crosses>${pn('geom')}<gml:MultiLineString srsName="EPSG:2154"><gml:lineStringMember><gml:LineString><gml:coordinates>0,0 1,1</gml:coordinates></gml:LineString></gml:lineStringMember></gml:MultiLineString></ogc:Crosses>`,
     ) as SpatialNode;
-    expect(mls.geometry.geometry).toEqual({ type: 'MultiLineString', coordinates: [[[0, 0], [1, 1]]] });
+    expect(mls.geometry.geometry).toEqual({
+      type: 'MultiLineString',
+      coordinates: [
+        [
+          [0, 0],
+          [1, 1],
+        ],
+      ],
+    });
   });
 
   it('uses the context default CRS when srsName is absent', () => {
@@ -359,8 +447,20 @@ describe('CQL2 text parsing', () => {
     expect(parseCql2Text('"name" <> \'x\' and Pop >= -3.5e1')).toEqual({
       kind: 'and',
       args: [
-        { kind: 'compare', op: '<>', left: { kind: 'property', name: 'name' }, right: { kind: 'literal', type: 'string', value: 'x' }, matchCase: true },
-        { kind: 'compare', op: '>=', left: { kind: 'property', name: 'Pop' }, right: { kind: 'literal', type: 'number', value: -35 }, matchCase: true },
+        {
+          kind: 'compare',
+          op: '<>',
+          left: { kind: 'property', name: 'name' },
+          right: { kind: 'literal', type: 'string', value: 'x' },
+          matchCase: true,
+        },
+        {
+          kind: 'compare',
+          op: '>=',
+          left: { kind: 'property', name: 'Pop' },
+          right: { kind: 'literal', type: 'number', value: -35 },
+          matchCase: true,
+        },
       ],
     });
     expect(compile(parseCql2Text('Pop >= 2'))).toEqual({ sql: '"pop" >= $1::bigint', params: ['2'] });
@@ -381,7 +481,10 @@ describe('CQL2 text parsing', () => {
     expect(compile(parseCql2Text('area NOT BETWEEN 1 AND 2')).sql).toBe(
       '(NOT (("area" BETWEEN $1::double precision AND $2::double precision)))',
     );
-    expect(compile(parseCql2Text('id IN (1, 2, 3)'))).toEqual({ sql: '"id" IN ($1::integer, $2::integer, $3::integer)', params: [1, 2, 3] });
+    expect(compile(parseCql2Text('id IN (1, 2, 3)'))).toEqual({
+      sql: '"id" IN ($1::integer, $2::integer, $3::integer)',
+      params: [1, 2, 3],
+    });
     expect(compile(parseCql2Text("code NOT IN ('a', 'b')")).sql).toBe('(NOT ("code" IN ($1::text, $2::text)))');
     expect(compile(parseCql2Text('name IS NULL')).sql).toBe('"name" IS NULL');
     expect(compile(parseCql2Text('name IS NOT NULL')).sql).toBe('(NOT ("name" IS NULL))');
@@ -421,17 +524,113 @@ describe('CQL2 text parsing', () => {
     const wkts = [
       ['POINT(1 2)', { type: 'Point', coordinates: [1, 2] }],
       ['POINT Z (1 2 3)', { type: 'Point', coordinates: [1, 2, 3] }],
-      ['LINESTRING(0 0, 1 1)', { type: 'LineString', coordinates: [[0, 0], [1, 1]] }],
-      ['POLYGON((0 0, 1 0, 1 1, 0 0))', { type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 0]]] }],
-      ['MULTIPOINT((0 0), (1 1))', { type: 'MultiPoint', coordinates: [[0, 0], [1, 1]] }],
-      ['MULTIPOINT(0 0, 1 1)', { type: 'MultiPoint', coordinates: [[0, 0], [1, 1]] }],
-      ['MULTILINESTRING((0 0, 1 1), (2 2, 3 3))', { type: 'MultiLineString', coordinates: [[[0, 0], [1, 1]], [[2, 2], [3, 3]]] }],
-      ['MULTIPOLYGON(((0 0, 1 0, 1 1, 0 0)))', { type: 'MultiPolygon', coordinates: [[[[0, 0], [1, 0], [1, 1], [0, 0]]]] }],
+      [
+        'LINESTRING(0 0, 1 1)',
+        {
+          type: 'LineString',
+          coordinates: [
+            [0, 0],
+            [1, 1],
+          ],
+        },
+      ],
+      [
+        'POLYGON((0 0, 1 0, 1 1, 0 0))',
+        {
+          type: 'Polygon',
+          coordinates: [
+            [
+              [0, 0],
+              [1, 0],
+              [1, 1],
+              [0, 0],
+            ],
+          ],
+        },
+      ],
+      [
+        'MULTIPOINT((0 0), (1 1))',
+        {
+          type: 'MultiPoint',
+          coordinates: [
+            [0, 0],
+            [1, 1],
+          ],
+        },
+      ],
+      [
+        'MULTIPOINT(0 0, 1 1)',
+        {
+          type: 'MultiPoint',
+          coordinates: [
+            [0, 0],
+            [1, 1],
+          ],
+        },
+      ],
+      [
+        'MULTILINESTRING((0 0, 1 1), (2 2, 3 3))',
+        {
+          type: 'MultiLineString',
+          coordinates: [
+            [
+              [0, 0],
+              [1, 1],
+            ],
+            [
+              [2, 2],
+              [3, 3],
+            ],
+          ],
+        },
+      ],
+      [
+        'MULTIPOLYGON(((0 0, 1 0, 1 1, 0 0)))',
+        {
+          type: 'MultiPolygon',
+          coordinates: [
+            [
+              [
+                [0, 0],
+                [1, 0],
+                [1, 1],
+                [0, 0],
+              ],
+            ],
+          ],
+        },
+      ],
       [
         'GEOMETRYCOLLECTION(POINT(1 2), LINESTRING(0 0, -1 -1))',
-        { type: 'GeometryCollection', geometries: [{ type: 'Point', coordinates: [1, 2] }, { type: 'LineString', coordinates: [[0, 0], [-1, -1]] }] },
+        {
+          type: 'GeometryCollection',
+          geometries: [
+            { type: 'Point', coordinates: [1, 2] },
+            {
+              type: 'LineString',
+              coordinates: [
+                [0, 0],
+                [-1, -1],
+              ],
+            },
+          ],
+        },
       ],
-      ['BBOX(0, 1, 2, 3)', { type: 'Polygon', coordinates: [[[0, 1], [2, 1], [2, 3], [0, 3], [0, 1]]] }],
+      [
+        'BBOX(0, 1, 2, 3)',
+        {
+          type: 'Polygon',
+          coordinates: [
+            [
+              [0, 1],
+              [2, 1],
+              [2, 3],
+              [0, 3],
+              [0, 1],
+            ],
+          ],
+        },
+      ],
     ] as const;
     for (const [w, geom] of wkts) {
       const n = parseCql2Text(`S_INTERSECTS(geom, ${w})`) as SpatialNode;
@@ -497,10 +696,28 @@ describe('CQL2 JSON parsing', () => {
     expectFilterError(() => parseCql2Json(42), /predicate/);
     expectFilterError(() => parseCql2Json('{not json'), /not valid JSON/);
     expectFilterError(
-      () => parseCql2Json({ op: 's_intersects', args: [{ property: 'geom' }, { type: 'Polygon', coordinates: [[[0, 0], [1, 1]]] }] }),
+      () =>
+        parseCql2Json({
+          op: 's_intersects',
+          args: [
+            { property: 'geom' },
+            {
+              type: 'Polygon',
+              coordinates: [
+                [
+                  [0, 0],
+                  [1, 1],
+                ],
+              ],
+            },
+          ],
+        }),
       /at least 4/,
     );
-    expectFilterError(() => parseCql2Json({ op: 's_intersects', args: [{ property: 'geom' }, { type: 'Point', coordinates: ['a', 1] }] }), /position/);
+    expectFilterError(
+      () => parseCql2Json({ op: 's_intersects', args: [{ property: 'geom' }, { type: 'Point', coordinates: ['a', 1] }] }),
+      /position/,
+    );
     expectFilterError(() => parseCql2Json({ op: 't_after', args: [{ property: 'd' }, { date: 'yesterday' }] }), /Invalid date/);
   });
 });
@@ -511,7 +728,15 @@ describe('CQL2 JSON parsing', () => {
 const CRS84 = 'http://www.opengis.net/def/crs/OGC/1.3/CRS84';
 const ring = '0 0 10 0 10 10 0 10 0 0';
 const ringLatLon = '0 0 0 10 10 10 10 0 0 0';
-const ringJson = [[[0, 0], [10, 0], [10, 10], [0, 10], [0, 0]]];
+const ringJson = [
+  [
+    [0, 0],
+    [10, 0],
+    [10, 10],
+    [0, 10],
+    [0, 0],
+  ],
+];
 const gmlPoly = (srs: string, r: string): string =>
   `<gml:Polygon srsName="${srs}"><gml:exterior><gml:LinearRing><gml:posList>${r}</gml:posList></gml:LinearRing></gml:exterior></gml:Polygon>`;
 
@@ -595,7 +820,16 @@ const cases: Case[] = [
     text: "name = 'a' AND (pop < 3 OR NOT area > 1)",
     json: {
       op: 'and',
-      args: [eq(P('name'), 'a'), { op: 'or', args: [{ op: '<', args: [P('pop'), 3] }, { op: 'not', args: [{ op: '>', args: [P('area'), 1] }] }] }],
+      args: [
+        eq(P('name'), 'a'),
+        {
+          op: 'or',
+          args: [
+            { op: '<', args: [P('pop'), 3] },
+            { op: 'not', args: [{ op: '>', args: [P('area'), 1] }] },
+          ],
+        },
+      ],
     },
     fes: `<fes:And><fes:PropertyIsEqualTo>${vr('name')}${lit('a')}</fes:PropertyIsEqualTo><fes:Or><fes:PropertyIsLessThan>${vr('pop')}${lit('3')}</fes:PropertyIsLessThan><fes:Not><fes:PropertyIsGreaterThan>${vr('area')}${lit('1')}</fes:PropertyIsGreaterThan></fes:Not></fes:Or></fes:And>`,
   },
@@ -640,7 +874,19 @@ const cases: Case[] = [
   {
     label: 's_crosses linestring',
     text: 'S_CROSSES(geom, LINESTRING(0 0, 5 5))',
-    json: { op: 's_crosses', args: [P('geom'), { type: 'LineString', coordinates: [[0, 0], [5, 5]] }] },
+    json: {
+      op: 's_crosses',
+      args: [
+        P('geom'),
+        {
+          type: 'LineString',
+          coordinates: [
+            [0, 0],
+            [5, 5],
+          ],
+        },
+      ],
+    },
     fes: `<fes:Crosses>${vr('geom')}<gml:LineString srsName="${CRS84}"><gml:posList>0 0 5 5</gml:posList></gml:LineString></fes:Crosses>`,
   },
   {
@@ -707,8 +953,11 @@ describe('equivalence CQL2 text / CQL2 JSON / FES 2.0 / Filter 1.1', () => {
 describe('axis order', () => {
   it('URN/URI EPSG:4326 is lat/lon, CRS84 and EPSG:4326 short form are lon/lat', () => {
     const pt = (srs: string, pos: string): unknown =>
-      (fes(`<fes:Intersects>${vr('geom')}<gml:Point srsName="${srs}"><gml:pos>${pos}</gml:pos></gml:Point></fes:Intersects>`) as SpatialNode)
-        .geometry;
+      (
+        fes(
+          `<fes:Intersects>${vr('geom')}<gml:Point srsName="${srs}"><gml:pos>${pos}</gml:pos></gml:Point></fes:Intersects>`,
+        ) as SpatialNode
+      ).geometry;
     const expected = { epsg: 4326, geometry: { type: 'Point', coordinates: [2, 48] } };
     expect(pt('urn:ogc:def:crs:EPSG::4326', '48 2')).toEqual(expected);
     expect(pt('http://www.opengis.net/def/crs/EPSG/0/4326', '48 2')).toEqual(expected);
@@ -756,7 +1005,9 @@ describe('SQL compiler safety and typing', () => {
     const { sql, params } = compile(parseCql2Text(`name = '${nasty.replace(/'/g, "''")}'`));
     expect(sql).toBe('"name" = $1::text');
     expect(params).toEqual([nasty]);
-    const f = compile(fes(`<fes:PropertyIsLike wildCard="*" singleChar="." escapeChar="!">${vr('name')}${lit("*'; DROP--")}</fes:PropertyIsLike>`));
+    const f = compile(
+      fes(`<fes:PropertyIsLike wildCard="*" singleChar="." escapeChar="!">${vr('name')}${lit("*'; DROP--")}</fes:PropertyIsLike>`),
+    );
     expect(f.sql).toBe('"name" LIKE $1::text');
   });
 
@@ -820,16 +1071,14 @@ describe('malformed FES input', () => {
       () => fes(`<fes:Intersects>${vr('geom')}<gml:Point><gml:pos>1 abc</gml:pos></gml:Point></fes:Intersects>`),
       /Invalid number/,
     );
-    expectFilterError(
-      () => fes(`<fes:Within>${vr('geom')}${gmlPoly(CRS84, '0 0 1 0 1 1 2 2')}</fes:Within>`),
-      /not closed/,
-    );
+    expectFilterError(() => fes(`<fes:Within>${vr('geom')}${gmlPoly(CRS84, '0 0 1 0 1 1 2 2')}</fes:Within>`), /not closed/);
     expectFilterError(() => fes(`<fes:DWithin>${vr('geom')}<gml:Point><gml:pos>1 2</gml:pos></gml:Point></fes:DWithin>`), /Distance/);
     expectFilterError(() => fes(`<fes:After>${vr('ts')}${lit('yesterday')}</fes:After>`), /Invalid time/);
     expectFilterError(() => parseFesFilterString('<fes:Filter', fes20), /well-formed/);
     expectFilterError(() => fes(''), /empty/);
     expectFilterError(
-      () => fes(`<fes:PropertyIsEqualTo>${vr('id')}${lit('1')}</fes:PropertyIsEqualTo><fes:PropertyIsNull>${vr('id')}</fes:PropertyIsNull>`),
+      () =>
+        fes(`<fes:PropertyIsEqualTo>${vr('id')}${lit('1')}</fes:PropertyIsEqualTo><fes:PropertyIsNull>${vr('id')}</fes:PropertyIsNull>`),
       /exactly one/,
     );
   });

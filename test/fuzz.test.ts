@@ -32,7 +32,45 @@ function cleanly(fn: () => unknown, ...allowed: (new (...a: never[]) => Error)[]
   }
 }
 
-const cqlTokens = fc.constantFrom('nom', 'population', '"nom"', 'date_maj', '=', '<>', '<', '>=', 'AND', 'OR', 'NOT', '(', ')', "'Metz'", "'a''b'", '42', '-1.5e3', 'LIKE', "'%é_'", 'BETWEEN', 'IN', ',', 'IS', 'NULL', 'S_INTERSECTS', 'POINT(1 2)', 'POLYGON((0 0,1 0,1 1,0 0))', 'BBOX(0,0,1,1)', "DATE('2020-01-01')", "TIMESTAMP('2020-01-01T00:00:00Z')", 'T_AFTER', 'true', ';', '--', "'", '"', 'x"y');
+const cqlTokens = fc.constantFrom(
+  'nom',
+  'population',
+  '"nom"',
+  'date_maj',
+  '=',
+  '<>',
+  '<',
+  '>=',
+  'AND',
+  'OR',
+  'NOT',
+  '(',
+  ')',
+  "'Metz'",
+  "'a''b'",
+  '42',
+  '-1.5e3',
+  'LIKE',
+  "'%é_'",
+  'BETWEEN',
+  'IN',
+  ',',
+  'IS',
+  'NULL',
+  'S_INTERSECTS',
+  'POINT(1 2)',
+  'POLYGON((0 0,1 0,1 1,0 0))',
+  'BBOX(0,0,1,1)',
+  "DATE('2020-01-01')",
+  "TIMESTAMP('2020-01-01T00:00:00Z')",
+  'T_AFTER',
+  'true',
+  ';',
+  '--',
+  "'",
+  '"',
+  'x"y',
+);
 
 describe('fuzzing the parsers', () => {
   it('CQL2 text: random token soup parses or fails with FilterError, and SQL never embeds values', () => {
@@ -52,31 +90,44 @@ describe('fuzzing the parsers', () => {
   });
 
   it('CQL2 text: arbitrary strings', () => {
-    fc.assert(fc.property(fc.string({ maxLength: 200 }), (s) => cleanly(() => compileFilter(parseCql2Text(s), target, []), FilterError)), { numRuns: 3000 });
+    fc.assert(
+      fc.property(fc.string({ maxLength: 200 }), (s) => cleanly(() => compileFilter(parseCql2Text(s), target, []), FilterError)),
+      { numRuns: 3000 },
+    );
   });
 
   it('CQL2 JSON: arbitrary JSON values', () => {
-    fc.assert(fc.property(fc.jsonValue({ maxDepth: 5 }), (v) => cleanly(() => compileFilter(parseCql2Json(v), target, []), FilterError)), { numRuns: 3000 });
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 5 }), (v) => cleanly(() => compileFilter(parseCql2Json(v), target, []), FilterError)),
+      { numRuns: 3000 },
+    );
   });
 
   it('FES: arbitrary XML-ish strings and mutated filters', () => {
-    const base = '<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0"><fes:PropertyIsEqualTo><fes:ValueReference>nom</fes:ValueReference><fes:Literal>Metz</fes:Literal></fes:PropertyIsEqualTo></fes:Filter>';
+    const base =
+      '<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0"><fes:PropertyIsEqualTo><fes:ValueReference>nom</fes:ValueReference><fes:Literal>Metz</fes:Literal></fes:PropertyIsEqualTo></fes:Filter>';
     fc.assert(
       fc.property(fc.string({ maxLength: 300 }), fc.nat(base.length), fc.nat(base.length), (junk, i, j) => {
         const mutated = base.slice(0, Math.min(i, j)) + junk + base.slice(Math.max(i, j));
-        for (const doc of [junk, mutated]) cleanly(() => compileFilter(parseFesFilterString(doc, { version: '2.0' }), target, []), FilterError);
+        for (const doc of [junk, mutated])
+          cleanly(() => compileFilter(parseFesFilterString(doc, { version: '2.0' }), target, []), FilterError);
       }),
       { numRuns: 3000 },
     );
   });
 
   it('XML reader: arbitrary input never escapes XmlInputError', () => {
-    fc.assert(fc.property(fc.string({ maxLength: 300 }), (s) => cleanly(() => parseXml(`<a>${s}</a>`), XmlInputError)), { numRuns: 3000 });
+    fc.assert(
+      fc.property(fc.string({ maxLength: 300 }), (s) => cleanly(() => parseXml(`<a>${s}</a>`), XmlInputError)),
+      { numRuns: 3000 },
+    );
   });
 
   it('KVP normalisation', () => {
     fc.assert(
-      fc.property(fc.dictionary(fc.string({ maxLength: 10 }), fc.oneof(fc.string(), fc.array(fc.string(), { maxLength: 3 }))), (q) => cleanly(() => normaliseKvp(q), OwsException)),
+      fc.property(fc.dictionary(fc.string({ maxLength: 10 }), fc.oneof(fc.string(), fc.array(fc.string(), { maxLength: 3 }))), (q) =>
+        cleanly(() => normaliseKvp(q), OwsException),
+      ),
       { numRuns: 2000 },
     );
   });
@@ -90,8 +141,43 @@ describe('fuzzing the OWS endpoints over HTTP', () => {
   afterAll(async () => t?.close());
 
   it('random KVP requests never get a 5xx', async () => {
-    const key = fc.constantFrom('SERVICE', 'REQUEST', 'VERSION', 'LAYERS', 'TYPENAMES', 'BBOX', 'SRSNAME', 'CRS', 'FILTER', 'COUNT', 'SORTBY', 'OUTPUTFORMAT', 'PROPERTYNAME', 'WIDTH', 'apikey');
-    const value = fc.oneof(fc.constantFrom('WMS', 'WFS', 'WMTS', 'CSW', 'GetCapabilities', 'GetFeature', 'GetMap', 'parcels', '2.0.0', '1.1.1', "x'; DROP TABLE parcels; --", '../../etc/passwd', '%00', '-1', '1e309'), fc.string({ maxLength: 40 }));
+    const key = fc.constantFrom(
+      'SERVICE',
+      'REQUEST',
+      'VERSION',
+      'LAYERS',
+      'TYPENAMES',
+      'BBOX',
+      'SRSNAME',
+      'CRS',
+      'FILTER',
+      'COUNT',
+      'SORTBY',
+      'OUTPUTFORMAT',
+      'PROPERTYNAME',
+      'WIDTH',
+      'apikey',
+    );
+    const value = fc.oneof(
+      fc.constantFrom(
+        'WMS',
+        'WFS',
+        'WMTS',
+        'CSW',
+        'GetCapabilities',
+        'GetFeature',
+        'GetMap',
+        'parcels',
+        '2.0.0',
+        '1.1.1',
+        "x'; DROP TABLE parcels; --",
+        '../../etc/passwd',
+        '%00',
+        '-1',
+        '1e309',
+      ),
+      fc.string({ maxLength: 40 }),
+    );
     const path = fc.constantFrom('/ows', '/wms', '/wfs', '/wmts', '/csw');
     await fc.assert(
       fc.asyncProperty(path, fc.array(fc.tuple(key, value), { maxLength: 6 }), async (p, pairs) => {

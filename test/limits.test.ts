@@ -24,7 +24,9 @@ describe('export concurrency', () => {
     try {
       const all = `${base}/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=parcels&OUTPUTFORMAT=application/json`;
       const held = await openSlowStream(all);
-      const wfs = await fetch(`${base}/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=pois&COUNT=5&OUTPUTFORMAT=application/json`);
+      const wfs = await fetch(
+        `${base}/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=pois&COUNT=5&OUTPUTFORMAT=application/json`,
+      );
       expect(wfs.status).toBe(503);
       expect(wfs.headers.get('retry-after')).toBeTruthy();
       expect(await wfs.text()).toContain('ExceptionReport');
@@ -59,13 +61,15 @@ describe('maximum bbox area', () => {
       // the whole region: about 92,800 km²; a 10 km × 10 km box: 100 km²
       const big = '760000,6700000,1080000,6990000';
       const small = '900000,6800000,910000,6810000';
-      const wfs = (b: string) => `/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=parcels&COUNT=3&OUTPUTFORMAT=application/json&BBOX=${b},urn:ogc:def:crs:EPSG::2154`;
+      const wfs = (b: string) =>
+        `/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=parcels&COUNT=3&OUTPUTFORMAT=application/json&BBOX=${b},urn:ogc:def:crs:EPSG::2154`;
       const r1 = await t.app.inject({ url: wfs(big) });
       expect(r1.statusCode).toBe(400);
       expect(r1.body).toContain('locator="bbox"');
       expect(r1.body).toMatch(/km²/);
       expect((await t.app.inject({ url: wfs(small) })).statusCode).toBe(200);
-      const wms = (b: string) => `/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=parcels&STYLES=&CRS=EPSG:2154&BBOX=${b}&WIDTH=64&HEIGHT=64&FORMAT=image/png`;
+      const wms = (b: string) =>
+        `/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=parcels&STYLES=&CRS=EPSG:2154&BBOX=${b}&WIDTH=64&HEIGHT=64&FORMAT=image/png`;
       const r2 = await t.app.inject({ url: wms(big) });
       expect(r2.statusCode).toBe(400);
       expect(r2.body).toContain('locator="bbox"');

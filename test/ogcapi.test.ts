@@ -12,7 +12,10 @@ import { makeTestApp, type TestApp } from './helpers/app.js';
 import { CONFORMANCE } from '../src/services/ogcapi/common.js';
 import { hashSecret } from '../src/security/auth.js';
 
-proj4.defs('EPSG:2154', '+proj=lcc +lat_0=46.5 +lon_0=3 +lat_1=49 +lat_2=44 +x_0=700000 +y_0=6600000 +ellps=GRS80 +towgs84=0,0,0,0,0,0,0 +units=m +no_defs');
+proj4.defs(
+  'EPSG:2154',
+  '+proj=lcc +lat_0=46.5 +lon_0=3 +lat_1=49 +lat_2=44 +x_0=700000 +y_0=6600000 +ellps=GRS80 +towgs84=0,0,0,0,0,0,0 +units=m +no_defs',
+);
 proj4.defs('EPSG:3035', '+proj=laea +lat_0=52 +lon_0=10 +x_0=4321000 +y_0=3210000 +ellps=GRS80 +towgs84=0,0,0,0,0,0,0 +units=m +no_defs');
 
 const CFG = {
@@ -101,7 +104,12 @@ describe('Part 1 Core: landing, conformance, collections', () => {
   });
 
   it('404 problem for an unknown collection or feature; 401/403 for a restricted one', async () => {
-    for (const u of ['/collections/nope', '/collections/nope/items', '/collections/communes/items/999999999', '/collections/communes/items/abc']) {
+    for (const u of [
+      '/collections/nope',
+      '/collections/nope/items',
+      '/collections/communes/items/999999999',
+      '/collections/communes/items/abc',
+    ]) {
       const r = await get(u);
       expect(r.statusCode, u).toBe(404);
       expect(r.headers['content-type']).toContain('application/problem+json');
@@ -192,7 +200,10 @@ describe('Part 1 Core + GeoJSON: items', () => {
 
   it('a bbox paging walk: numberMatched exact on every page (the page carries its count), past the end too', async () => {
     const bbox = [6.0, 48.5, 6.4, 48.8];
-    const rows = await sql<{ id: number }>(`SELECT id FROM public.pois WHERE ST_Intersects(geom, ST_Transform(ST_MakeEnvelope($1,$2,$3,$4,4326),2154)) ORDER BY id`, bbox);
+    const rows = await sql<{ id: number }>(
+      `SELECT id FROM public.pois WHERE ST_Intersects(geom, ST_Transform(ST_MakeEnvelope($1,$2,$3,$4,4326),2154)) ORDER BY id`,
+      bbox,
+    );
     expect(rows.length).toBeGreaterThan(12);
     const seen: unknown[] = [];
     let url: string | undefined = items('pois', `bbox=${bbox.join(',')}&limit=5`);
@@ -213,7 +224,9 @@ describe('Part 1 Core + GeoJSON: items', () => {
   });
 
   it('datetime: instant and intervals on the temporal field', async () => {
-    const [{ d }] = await sql<{ d: string }>(`SELECT date_creation::text d FROM public.pois WHERE date_creation IS NOT NULL ORDER BY id LIMIT 1`);
+    const [{ d }] = await sql<{ d: string }>(
+      `SELECT date_creation::text d FROM public.pois WHERE date_creation IS NOT NULL ORDER BY id LIMIT 1`,
+    );
     const cases: [string, string, unknown[]][] = [
       [d, 'date_creation = $1::date', [d]],
       [`${d}/..`, 'date_creation >= $1::date', [d]],
@@ -339,8 +352,15 @@ describe('Part 2 CRS', () => {
     const b = await json(items('pois', `bbox=${[miny, minx, maxy, maxx]}&bbox-crs=http://www.opengis.net/def/crs/EPSG/0/4326&limit=10000`));
     expect(ids(b)).toEqual(ids(a));
     const [lo, hi] = [proj4('EPSG:4326', 'EPSG:2154', [minx, miny]), proj4('EPSG:4326', 'EPSG:2154', [maxx, maxy])];
-    const c = await json(items('pois', `bbox=${[lo[0], lo[1], hi[0], hi[1]]}&bbox-crs=http://www.opengis.net/def/crs/EPSG/0/2154&limit=10000`));
-    const rows = await sql<{ id: number }>('SELECT id FROM public.pois WHERE geom && ST_MakeEnvelope($1,$2,$3,$4,2154) ORDER BY id', [lo[0], lo[1], hi[0], hi[1]]);
+    const c = await json(
+      items('pois', `bbox=${[lo[0], lo[1], hi[0], hi[1]]}&bbox-crs=http://www.opengis.net/def/crs/EPSG/0/2154&limit=10000`),
+    );
+    const rows = await sql<{ id: number }>('SELECT id FROM public.pois WHERE geom && ST_MakeEnvelope($1,$2,$3,$4,2154) ORDER BY id', [
+      lo[0],
+      lo[1],
+      hi[0],
+      hi[1],
+    ]);
     expect(ids(c)).toEqual(rows.map((r) => r.id));
   });
 });
@@ -365,20 +385,151 @@ describe('Part 3 Filtering: queryables and CQL2', () => {
 
   // [conformance class, layer, cql2-text, cql2-json, SQL WHERE]
   const exprs: [string, string, string, unknown, string][] = [
-    ['basic-cql2', 'communes', "population > 5000 AND NOT (chef_lieu = true)", { op: 'and', args: [{ op: '>', args: [{ property: 'population' }, 5000] }, { op: 'not', args: [{ op: '=', args: [{ property: 'chef_lieu' }, true] }] }] }, 'population > 5000 AND NOT chef_lieu'],
-    ['basic-cql2', 'pois', "categorie = 'musee' OR capacite IS NULL", { op: 'or', args: [{ op: '=', args: [{ property: 'categorie' }, 'musee'] }, { op: 'isNull', args: [{ property: 'capacite' }] }] }, "categorie = 'musee' OR capacite IS NULL"],
-    ['advanced-comparison-operators', 'communes', "nom LIKE 'Saint%'", { op: 'like', args: [{ property: 'nom' }, 'Saint%'] }, "nom LIKE 'Saint%'"],
-    ['advanced-comparison-operators', 'communes', 'population BETWEEN 1000 AND 2000', { op: 'between', args: [{ property: 'population' }, 1000, 2000] }, 'population BETWEEN 1000 AND 2000'],
-    ['advanced-comparison-operators', 'pois', "categorie IN ('ecole','mairie')", { op: 'in', args: [{ property: 'categorie' }, ['ecole', 'mairie']] }, "categorie IN ('ecole','mairie')"],
-    ['case-insensitive-comparison', 'pois', "CASEI(categorie) = CASEI('MUSEE')", { op: '=', args: [{ op: 'casei', args: [{ property: 'categorie' }] }, { op: 'casei', args: ['MUSEE'] }] }, "lower(categorie) = 'musee'"],
-    ['basic-spatial-functions', 'pois', 'S_INTERSECTS(geom, BBOX(6.0,48.5,6.4,48.8))', { op: 's_intersects', args: [{ property: 'geom' }, { bbox: [6.0, 48.5, 6.4, 48.8] }] }, 'ST_Intersects(geom, ST_Transform(ST_MakeEnvelope(6.0,48.5,6.4,48.8,4326),2154))'],
-    ['basic-spatial-functions-plus', 'roads', 'S_INTERSECTS(geom, LINESTRING(5.5 48.0, 7.0 49.0))', { op: 's_intersects', args: [{ property: 'geom' }, { type: 'LineString', coordinates: [[5.5, 48.0], [7.0, 49.0]] }] }, "ST_Intersects(geom, ST_Transform(ST_GeomFromText('LINESTRING(5.5 48.0, 7.0 49.0)',4326),2154))"],
-    ['spatial-functions', 'pois', 'S_WITHIN(geom, POLYGON((6 48.5, 6.4 48.5, 6.4 48.8, 6 48.8, 6 48.5)))', { op: 's_within', args: [{ property: 'geom' }, { type: 'Polygon', coordinates: [[[6, 48.5], [6.4, 48.5], [6.4, 48.8], [6, 48.8], [6, 48.5]]] }] }, "ST_Within(geom, ST_Transform(ST_GeomFromText('POLYGON((6 48.5, 6.4 48.5, 6.4 48.8, 6 48.8, 6 48.5))',4326),2154))"],
-    ['spatial-functions', 'communes', 'S_CONTAINS(geom, POINT(6.2 48.7))', { op: 's_contains', args: [{ property: 'geom' }, { type: 'Point', coordinates: [6.2, 48.7] }] }, "ST_Contains(geom, ST_Transform(ST_GeomFromText('POINT(6.2 48.7)',4326),2154))"],
-    ['spatial-functions', 'communes', 'S_DISJOINT(geom, POINT(6.2 48.7))', { op: 's_disjoint', args: [{ property: 'geom' }, { type: 'Point', coordinates: [6.2, 48.7] }] }, "ST_Disjoint(geom, ST_Transform(ST_GeomFromText('POINT(6.2 48.7)',4326),2154))"],
-    ['temporal-functions', 'pois', "T_AFTER(date_creation, DATE('2018-01-01'))", { op: 't_after', args: [{ property: 'date_creation' }, { date: '2018-01-01' }] }, "date_creation > DATE '2018-01-01'"],
-    ['temporal-functions', 'pois', "T_DURING(date_creation, INTERVAL('2010-01-01','2012-12-31'))", { op: 't_during', args: [{ property: 'date_creation' }, { interval: ['2010-01-01', '2012-12-31'] }] }, "date_creation > DATE '2010-01-01' AND date_creation < DATE '2012-12-31'"],
-    ['arithmetic', 'communes', 'population / 1000 > 8', { op: '>', args: [{ op: '/', args: [{ property: 'population' }, 1000] }, 8] }, 'population / 1000.0 > 8'],
+    [
+      'basic-cql2',
+      'communes',
+      'population > 5000 AND NOT (chef_lieu = true)',
+      {
+        op: 'and',
+        args: [
+          { op: '>', args: [{ property: 'population' }, 5000] },
+          { op: 'not', args: [{ op: '=', args: [{ property: 'chef_lieu' }, true] }] },
+        ],
+      },
+      'population > 5000 AND NOT chef_lieu',
+    ],
+    [
+      'basic-cql2',
+      'pois',
+      "categorie = 'musee' OR capacite IS NULL",
+      {
+        op: 'or',
+        args: [
+          { op: '=', args: [{ property: 'categorie' }, 'musee'] },
+          { op: 'isNull', args: [{ property: 'capacite' }] },
+        ],
+      },
+      "categorie = 'musee' OR capacite IS NULL",
+    ],
+    [
+      'advanced-comparison-operators',
+      'communes',
+      "nom LIKE 'Saint%'",
+      { op: 'like', args: [{ property: 'nom' }, 'Saint%'] },
+      "nom LIKE 'Saint%'",
+    ],
+    [
+      'advanced-comparison-operators',
+      'communes',
+      'population BETWEEN 1000 AND 2000',
+      { op: 'between', args: [{ property: 'population' }, 1000, 2000] },
+      'population BETWEEN 1000 AND 2000',
+    ],
+    [
+      'advanced-comparison-operators',
+      'pois',
+      "categorie IN ('ecole','mairie')",
+      { op: 'in', args: [{ property: 'categorie' }, ['ecole', 'mairie']] },
+      "categorie IN ('ecole','mairie')",
+    ],
+    [
+      'case-insensitive-comparison',
+      'pois',
+      "CASEI(categorie) = CASEI('MUSEE')",
+      {
+        op: '=',
+        args: [
+          { op: 'casei', args: [{ property: 'categorie' }] },
+          { op: 'casei', args: ['MUSEE'] },
+        ],
+      },
+      "lower(categorie) = 'musee'",
+    ],
+    [
+      'basic-spatial-functions',
+      'pois',
+      'S_INTERSECTS(geom, BBOX(6.0,48.5,6.4,48.8))',
+      { op: 's_intersects', args: [{ property: 'geom' }, { bbox: [6.0, 48.5, 6.4, 48.8] }] },
+      'ST_Intersects(geom, ST_Transform(ST_MakeEnvelope(6.0,48.5,6.4,48.8,4326),2154))',
+    ],
+    [
+      'basic-spatial-functions-plus',
+      'roads',
+      'S_INTERSECTS(geom, LINESTRING(5.5 48.0, 7.0 49.0))',
+      {
+        op: 's_intersects',
+        args: [
+          { property: 'geom' },
+          {
+            type: 'LineString',
+            coordinates: [
+              [5.5, 48.0],
+              [7.0, 49.0],
+            ],
+          },
+        ],
+      },
+      "ST_Intersects(geom, ST_Transform(ST_GeomFromText('LINESTRING(5.5 48.0, 7.0 49.0)',4326),2154))",
+    ],
+    [
+      'spatial-functions',
+      'pois',
+      'S_WITHIN(geom, POLYGON((6 48.5, 6.4 48.5, 6.4 48.8, 6 48.8, 6 48.5)))',
+      {
+        op: 's_within',
+        args: [
+          { property: 'geom' },
+          {
+            type: 'Polygon',
+            coordinates: [
+              [
+                [6, 48.5],
+                [6.4, 48.5],
+                [6.4, 48.8],
+                [6, 48.8],
+                [6, 48.5],
+              ],
+            ],
+          },
+        ],
+      },
+      "ST_Within(geom, ST_Transform(ST_GeomFromText('POLYGON((6 48.5, 6.4 48.5, 6.4 48.8, 6 48.8, 6 48.5))',4326),2154))",
+    ],
+    [
+      'spatial-functions',
+      'communes',
+      'S_CONTAINS(geom, POINT(6.2 48.7))',
+      { op: 's_contains', args: [{ property: 'geom' }, { type: 'Point', coordinates: [6.2, 48.7] }] },
+      "ST_Contains(geom, ST_Transform(ST_GeomFromText('POINT(6.2 48.7)',4326),2154))",
+    ],
+    [
+      'spatial-functions',
+      'communes',
+      'S_DISJOINT(geom, POINT(6.2 48.7))',
+      { op: 's_disjoint', args: [{ property: 'geom' }, { type: 'Point', coordinates: [6.2, 48.7] }] },
+      "ST_Disjoint(geom, ST_Transform(ST_GeomFromText('POINT(6.2 48.7)',4326),2154))",
+    ],
+    [
+      'temporal-functions',
+      'pois',
+      "T_AFTER(date_creation, DATE('2018-01-01'))",
+      { op: 't_after', args: [{ property: 'date_creation' }, { date: '2018-01-01' }] },
+      "date_creation > DATE '2018-01-01'",
+    ],
+    [
+      'temporal-functions',
+      'pois',
+      "T_DURING(date_creation, INTERVAL('2010-01-01','2012-12-31'))",
+      { op: 't_during', args: [{ property: 'date_creation' }, { interval: ['2010-01-01', '2012-12-31'] }] },
+      "date_creation > DATE '2010-01-01' AND date_creation < DATE '2012-12-31'",
+    ],
+    [
+      'arithmetic',
+      'communes',
+      'population / 1000 > 8',
+      { op: '>', args: [{ op: '/', args: [{ property: 'population' }, 1000] }, 8] },
+      'population / 1000.0 > 8',
+    ],
   ];
 
   it('every CQL2 conformance class listed is exercised below', () => {
@@ -390,7 +541,9 @@ describe('Part 3 Filtering: queryables and CQL2', () => {
 
   it.each(exprs)('%s: %s %s — text and JSON give the same features as SQL', async (_cls, coll, text, jsonExpr, where) => {
     const a = await json(items(coll, `filter=${encodeURIComponent(text)}&limit=10000&properties=`));
-    const b = await json(items(coll, `filter-lang=cql2-json&filter=${encodeURIComponent(JSON.stringify(jsonExpr))}&limit=10000&properties=`));
+    const b = await json(
+      items(coll, `filter-lang=cql2-json&filter=${encodeURIComponent(JSON.stringify(jsonExpr))}&limit=10000&properties=`),
+    );
     const rows = await sql<{ id: number }>(`SELECT id FROM public.${coll} WHERE ${where} ORDER BY id`);
     expect(a.numberMatched).toBe(rows.length);
     expect(ids(a)).toEqual(rows.map((r) => r.id));
@@ -401,8 +554,13 @@ describe('Part 3 Filtering: queryables and CQL2', () => {
     const lo = proj4('EPSG:4326', 'EPSG:2154', [6.0, 48.5]);
     const hi = proj4('EPSG:4326', 'EPSG:2154', [6.4, 48.8]);
     const f2154 = `S_INTERSECTS(geom, BBOX(${lo[0]},${lo[1]},${hi[0]},${hi[1]}))`;
-    const a = await json(items('pois', `filter=${encodeURIComponent(f2154)}&filter-crs=http://www.opengis.net/def/crs/EPSG/0/2154&limit=10000`));
-    const rows = await sql<{ id: number }>('SELECT id FROM public.pois WHERE ST_Intersects(geom, ST_MakeEnvelope($1,$2,$3,$4,2154)) ORDER BY id', [lo[0], lo[1], hi[0], hi[1]]);
+    const a = await json(
+      items('pois', `filter=${encodeURIComponent(f2154)}&filter-crs=http://www.opengis.net/def/crs/EPSG/0/2154&limit=10000`),
+    );
+    const rows = await sql<{ id: number }>(
+      'SELECT id FROM public.pois WHERE ST_Intersects(geom, ST_MakeEnvelope($1,$2,$3,$4,2154)) ORDER BY id',
+      [lo[0], lo[1], hi[0], hi[1]],
+    );
     expect(ids(a)).toEqual(rows.map((r) => r.id));
     const pt = 'S_CONTAINS(geom, POINT(48.7 6.2))';
     const b = await json(items('communes', `filter=${encodeURIComponent(pt)}&filter-crs=http://www.opengis.net/def/crs/EPSG/0/4326`));
@@ -412,7 +570,12 @@ describe('Part 3 Filtering: queryables and CQL2', () => {
   });
 
   it('filter, bbox, datetime and equality combine (AND)', async () => {
-    const fc = await json(items('pois', `filter=${encodeURIComponent('capacite > 50')}&bbox=5,48,7,49.5&datetime=2000-01-01/..&categorie=restaurant&limit=10000`));
+    const fc = await json(
+      items(
+        'pois',
+        `filter=${encodeURIComponent('capacite > 50')}&bbox=5,48,7,49.5&datetime=2000-01-01/..&categorie=restaurant&limit=10000`,
+      ),
+    );
     const rows = await sql<{ id: number }>(
       `SELECT id FROM public.pois WHERE capacite > 50 AND categorie = 'restaurant' AND date_creation >= '2000-01-01'
        AND ST_Intersects(geom, ST_Transform(ST_MakeEnvelope(5,48,7,49.5,4326),2154)) ORDER BY id`,
@@ -423,7 +586,16 @@ describe('Part 3 Filtering: queryables and CQL2', () => {
 
 describe('HTML, CSV, caching, compression, CORS', () => {
   it('HTML for every resource by f=html and by Accept', async () => {
-    for (const u of ['/', '/conformance', '/api', '/collections', '/collections/communes', '/collections/communes/queryables', '/collections/communes/items', '/collections/communes/items/1']) {
+    for (const u of [
+      '/',
+      '/conformance',
+      '/api',
+      '/collections',
+      '/collections/communes',
+      '/collections/communes/queryables',
+      '/collections/communes/items',
+      '/collections/communes/items/1',
+    ]) {
       const byF = await get(u + (u.includes('?') ? '&' : '?') + 'f=html');
       expect(byF.statusCode, u).toBe(200);
       expect(byF.headers['content-type'], u).toContain('text/html');
@@ -445,7 +617,13 @@ describe('HTML, CSV, caching, compression, CORS', () => {
   });
 
   it('ETag and If-None-Match → 304', async () => {
-    for (const u of ['/collections', '/collections/pois', '/collections/pois/items?limit=20', '/collections/pois/items/3', '/conformance']) {
+    for (const u of [
+      '/collections',
+      '/collections/pois',
+      '/collections/pois/items?limit=20',
+      '/collections/pois/items/3',
+      '/conformance',
+    ]) {
       const a = await get(u);
       const tag = a.headers.etag as string;
       expect(tag, u).toMatch(/^W\/".+"$/);
@@ -471,7 +649,11 @@ describe('HTML, CSV, caching, compression, CORS', () => {
     const r = await get('/collections/pois/items?limit=1', { origin: 'https://portal.example' });
     expect(r.headers['access-control-allow-origin']).toBe('*');
     expect(String(r.headers['access-control-expose-headers'])).toContain('Content-Crs');
-    const pre = await t.app.inject({ method: 'OPTIONS', url: '/collections/pois/items', headers: { origin: 'https://portal.example', 'access-control-request-method': 'GET' } });
+    const pre = await t.app.inject({
+      method: 'OPTIONS',
+      url: '/collections/pois/items',
+      headers: { origin: 'https://portal.example', 'access-control-request-method': 'GET' },
+    });
     expect(pre.statusCode).toBe(204);
     expect(pre.headers['access-control-allow-origin']).toBe('*');
   });
@@ -482,7 +664,10 @@ describe('OpenAPI: one document, every route', () => {
     const api = await json('/api');
     const yaml = YAML.parse((await get('/openapi.yaml')).body);
     expect(api.paths).toEqual(yaml.paths);
-    expect(api.components).toEqual({ ...yaml.components, parameters: { ...yaml.components.parameters, limit: api.components.parameters.limit } });
+    expect(api.components).toEqual({
+      ...yaml.components,
+      parameters: { ...yaml.components.parameters, limit: api.components.parameters.limit },
+    });
     await SwaggerParser.validate(structuredClone(api));
     await SwaggerParser.validate(path.join(import.meta.dirname, '..', 'openapi.yaml'));
   });
@@ -494,7 +679,10 @@ describe('OpenAPI: one document, every route', () => {
     const shape = (u: string) => u.replace(/\{[^}]+\}(\.[a-z]+)?/g, '{}');
     const documented = new Map<string, Record<string, unknown>>();
     for (const [p, item] of Object.entries(api.paths as Record<string, Record<string, unknown>>)) {
-      const resolved = (item.$ref ? api.paths[String(item.$ref).replace('#/paths/', '').replace(/~1/g, '/')] : item) as Record<string, unknown>;
+      const resolved = (item.$ref ? api.paths[String(item.$ref).replace('#/paths/', '').replace(/~1/g, '/')] : item) as Record<
+        string,
+        unknown
+      >;
       const k = shape(p);
       documented.set(k, { ...(documented.get(k) ?? {}), ...resolved });
     }
@@ -509,19 +697,23 @@ describe('OpenAPI: one document, every route', () => {
 
 describe('clients', () => {
   const qgisPython = '/usr/bin/python3';
-  const hasQgis = existsSync(qgisPython) && (() => {
-    try {
-      execFileSync(qgisPython, ['-c', 'import qgis.core'], { stdio: 'ignore', timeout: 60000 });
-      return true;
-    } catch {
-      return false;
-    }
-  })();
+  const hasQgis =
+    existsSync(qgisPython) &&
+    (() => {
+      try {
+        execFileSync(qgisPython, ['-c', 'import qgis.core'], { stdio: 'ignore', timeout: 60000 });
+        return true;
+      } catch {
+        return false;
+      }
+    })();
   if (!hasQgis) console.warn('[ogcapi] QGIS OAPIF check skipped: python3-qgis is not installed (apt-get install python3-qgis)');
 
-  it.skipIf(!hasQgis)('QGIS OAPIF provider loads a collection with its features and CRS', async () => {
-    const address = await t.app.listen({ port: 0, host: '127.0.0.1' });
-    const script = `
+  it.skipIf(!hasQgis)(
+    'QGIS OAPIF provider loads a collection with its features and CRS',
+    async () => {
+      const address = await t.app.listen({ port: 0, host: '127.0.0.1' });
+      const script = `
 import sys, json
 from qgis.core import QgsApplication, QgsVectorLayer
 app = QgsApplication([], False); app.initQgis()
@@ -535,20 +727,25 @@ if vl.isValid():
                nom=sorted(str(f['nom']) for f in feats if f['nom'] is not None)[:3])
 print('RESULT' + json.dumps(out))
 `;
-    const { execFile } = await import('node:child_process');
-    const stdout = await new Promise<string>((resolve, reject) =>
-      execFile(qgisPython, ['-c', script], { env: { ...process.env, QT_QPA_PLATFORM: 'offscreen' }, timeout: 120000, maxBuffer: 1 << 24 }, (e, so, se) =>
-        e ? reject(new Error(`${e.message}\n${se}`)) : resolve(so),
-      ),
-    );
-    const line = stdout.split('\n').find((l) => l.startsWith('RESULT'));
-    expect(line, stdout).toBeDefined();
-    const res = JSON.parse(line!.slice(6));
-    const [{ n }] = await sql<{ n: string }>('SELECT count(*) n FROM public.roads');
-    expect(res.valid).toBe(true);
-    expect(res.count).toBe(Number(n));
-    expect(res.fields).toEqual(expect.arrayContaining(['classe', 'nom']));
-    const names = await sql<{ nom: string }>('SELECT nom FROM public.roads WHERE nom IS NOT NULL ORDER BY nom::text COLLATE "C" LIMIT 3');
-    expect(res.nom).toEqual(names.map((r) => r.nom));
-  }, 180000);
+      const { execFile } = await import('node:child_process');
+      const stdout = await new Promise<string>((resolve, reject) =>
+        execFile(
+          qgisPython,
+          ['-c', script],
+          { env: { ...process.env, QT_QPA_PLATFORM: 'offscreen' }, timeout: 120000, maxBuffer: 1 << 24 },
+          (e, so, se) => (e ? reject(new Error(`${e.message}\n${se}`)) : resolve(so)),
+        ),
+      );
+      const line = stdout.split('\n').find((l) => l.startsWith('RESULT'));
+      expect(line, stdout).toBeDefined();
+      const res = JSON.parse(line!.slice(6));
+      const [{ n }] = await sql<{ n: string }>('SELECT count(*) n FROM public.roads');
+      expect(res.valid).toBe(true);
+      expect(res.count).toBe(Number(n));
+      expect(res.fields).toEqual(expect.arrayContaining(['classe', 'nom']));
+      const names = await sql<{ nom: string }>('SELECT nom FROM public.roads WHERE nom IS NOT NULL ORDER BY nom::text COLLATE "C" LIMIT 3');
+      expect(res.nom).toEqual(names.map((r) => r.nom));
+    },
+    180000,
+  );
 });

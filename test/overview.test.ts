@@ -49,7 +49,11 @@ const config = {
         cat: {
           title: 'Catégories',
           rules: [
-            { title: 'Écoles', filter: "categorie = 'école'", point: { mark: 'circle', size: 7, fill: '#d62728', stroke: '#7f1010', 'stroke-width': 1 } },
+            {
+              title: 'Écoles',
+              filter: "categorie = 'école'",
+              point: { mark: 'circle', size: 7, fill: '#d62728', stroke: '#7f1010', 'stroke-width': 1 },
+            },
             { title: 'Autres', else: true, point: { mark: 'square', size: 5, fill: '#1f77b4' } },
           ],
         },
@@ -70,7 +74,9 @@ let statusAtReady: string[] = [];
 let readyzAtReady = 0;
 
 async function getMap(bbox: string, crs: string, layer = 'ovparcels'): Promise<Buffer> {
-  const res = await t.app.inject({ url: `/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=${layer}&STYLES=&CRS=${crs}&BBOX=${bbox}&WIDTH=256&HEIGHT=256&FORMAT=image/png` });
+  const res = await t.app.inject({
+    url: `/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=${layer}&STYLES=&CRS=${crs}&BBOX=${bbox}&WIDTH=256&HEIGHT=256&FORMAT=image/png`,
+  });
   expect(res.statusCode, res.body.slice(0, 300)).toBe(200);
   expect(res.headers['content-type']).toMatch(/^image\/png/);
   const { data, info } = await sharp(res.rawPayload).removeAlpha().raw().toBuffer({ resolveWithObject: true });
@@ -115,7 +121,12 @@ function compare(a: Buffer, b: Buffer) {
     }
   }
   const n = a.length / 3;
-  return { identical: same / n, coverage: both / Math.max(1, drawnA + drawnB - both), colourMatch: close / Math.max(1, both), drawn: drawnA };
+  return {
+    identical: same / n,
+    coverage: both / Math.max(1, drawnA + drawnB - both),
+    colourMatch: close / Math.max(1, both),
+    drawn: drawnA,
+  };
 }
 
 /** Render a region view both ways and check that the overview render agrees with the direct one. */
@@ -225,7 +236,9 @@ describe('overviews', () => {
       expect(to.nonBati).toBeGreaterThan(500);
       expect(Math.abs(to.bati - td.bati) / td.bati).toBeLessThan(0.05);
       expect(Math.abs(to.nonBati - td.nonBati) / td.nonBati).toBeLessThan(0.05);
-      console.info(`overview vs direct, ${crs}: identical ${(c.identical * 100).toFixed(1)} %, coverage IoU ${(c.coverage * 100).toFixed(1)} %, colour match ${(c.colourMatch * 100).toFixed(1)} %, drawn ${c.drawn} px; bâtie ${td.bati}/${to.bati}, non bâtie ${td.nonBati}/${to.nonBati}`);
+      console.info(
+        `overview vs direct, ${crs}: identical ${(c.identical * 100).toFixed(1)} %, coverage IoU ${(c.coverage * 100).toFixed(1)} %, colour match ${(c.colourMatch * 100).toFixed(1)} %, drawn ${c.drawn} px; bâtie ${td.bati}/${to.bati}, non bâtie ${td.nonBati}/${to.nonBati}`,
+      );
     }
   });
 
@@ -235,18 +248,28 @@ describe('overviews', () => {
     expect(m.stats.overviewRenders).toBe(before);
     const layer = t.ctx.registry.resolve('ovparcels');
     const view = { bbox: { minx: 825941, miny: 6742962, maxx: 975941, maxy: 6892962 }, epsg: 2154, width: 256, height: 256 };
-    const rule = (filter: string): Rule => ({ name: 'r', title: 'r', else: false, filter: parseCql2Text(filter), symbolizers: [{ kind: 'polygon', fill: '#000000', fillOpacity: 1, strokeWidth: 0, strokeOpacity: 1 }] });
+    const rule = (filter: string): Rule => ({
+      name: 'r',
+      title: 'r',
+      else: false,
+      filter: parseCql2Text(filter),
+      symbolizers: [{ kind: 'polygon', fill: '#000000', fillOpacity: 1, strokeWidth: 0, strokeOpacity: 1 }],
+    });
     expect(m.pick(layer, [rule('bati = false')], view, 2)).not.toBeNull();
     expect(m.pick(layer, [rule("nature = 'AB'")], view, 2)).toBeNull();
     expect(m.pick(layer, [rule('S_INTERSECTS(geom, POINT(900000 6800000))')], view, 2)).toBeNull();
-    expect(filterColumns(parseCql2Text("bati = true AND (insee LIKE '57%' OR contenance > 10)"))).toEqual(new Set(['bati', 'insee', 'contenance']));
+    expect(filterColumns(parseCql2Text("bati = true AND (insee LIKE '57%' OR contenance > 10)"))).toEqual(
+      new Set(['bati', 'insee', 'contenance']),
+    );
   });
 
   it('goes stale on an edit (direct renders meanwhile) and is rebuilt from the change notification', async () => {
     const [first] = m.status().filter((s) => s.layer === 'ovparcels');
     const builds = m.stats.builds;
     // flip a whole area to "bâti": the direct render changes colour there
-    await db.query(`UPDATE ${S}.parcels SET bati = true WHERE geom && ST_MakeEnvelope(850000, 6760000, 950000, 6870000, 2154) AND NOT bati`);
+    await db.query(
+      `UPDATE ${S}.parcels SET bati = true WHERE geom && ST_MakeEnvelope(850000, 6760000, 950000, 6870000, 2154) AND NOT bati`,
+    );
     // the notification marks it stale at once; the rebuild waits for rebuildDelayMs of quiet
     await waitFor(() => m.status()[0].status === 'stale', 'the overview to go stale');
     expect(m.stats.builds).toBe(builds);
@@ -266,7 +289,11 @@ describe('overviews', () => {
 });
 
 /** One level table's rows, for comparing two builds: kept rows by geometry hash, cell points by cell (centre within 1e-6). */
-async function levelContents(table: string, cell: number, col: string): Promise<{ keys: string[]; centres: Map<string, [number, number]> }> {
+async function levelContents(
+  table: string,
+  cell: number,
+  col: string,
+): Promise<{ keys: string[]; centres: Map<string, [number, number]> }> {
   const r = await db.query(
     `SELECT sz, n::int AS n, ${col} AS v, cx, cy, floor(cx / $1) AS ix, floor(cy / $1) AS iy,
             CASE WHEN sz > 0 THEN md5(ST_AsEWKB(geom)::text) END AS gh, CASE WHEN sz > 0 THEN md5(coalesce(ST_AsEWKB(geom_out)::text, '')) END AS oh
@@ -313,13 +340,25 @@ function expectSamePyramid(a: Awaited<ReturnType<typeof pyramid>>, b: Awaited<Re
   });
 }
 
-const tablesNow = () => m.status().find((s) => s.layer === 'ovparcels')!.levels!.map((l) => l.table);
+const tablesNow = () =>
+  m
+    .status()
+    .find((s) => s.layer === 'ovparcels')!
+    .levels!.map((l) => l.table);
 
 describe('incremental refresh', () => {
   // views of 32 px of 600 m (a level applies): one far from the edits (Strasbourg), one over them (Nancy)
   const FAR = { bbox: { minx: 1040000, miny: 6830000, maxx: 1059200, maxy: 6849200 }, epsg: 2154, width: 32, height: 32 };
   const NEAR = { bbox: { minx: 925000, miny: 6840000, maxx: 944200, maxy: 6859200 }, epsg: 2154, width: 32, height: 32 };
-  const rules = (): Rule[] => [{ name: 'b', title: 'b', else: false, filter: parseCql2Text('bati = true'), symbolizers: [{ kind: 'polygon', fill: '#000000', fillOpacity: 1, strokeWidth: 0, strokeOpacity: 1 }] }];
+  const rules = (): Rule[] => [
+    {
+      name: 'b',
+      title: 'b',
+      else: false,
+      filter: parseCql2Text('bati = true'),
+      symbolizers: [{ kind: 'polygon', fill: '#000000', fillOpacity: 1, strokeWidth: 0, strokeOpacity: 1 }],
+    },
+  ];
   const ovStatus = () => m.status().find((s) => s.layer === 'ovparcels')!;
 
   it('applies updates, inserts, deletes and moves cell by cell: the levels equal a full rebuild, renders match the direct one', async () => {
@@ -329,14 +368,25 @@ describe('incremental refresh', () => {
     const builds = m.stats.builds;
     let refreshes = m.stats.refreshes;
     const near = async (x: number, y: number, n: number, skip = 0) =>
-      (await db.query(`SELECT id FROM ${S}.parcels WHERE geom IS NOT NULL ORDER BY geom <-> ST_SetSRID(ST_MakePoint($1, $2), 2154) OFFSET $4 LIMIT $3`, [x, y, n, skip])).rows.map((r) => r.id);
+      (
+        await db.query(
+          `SELECT id FROM ${S}.parcels WHERE geom IS NOT NULL ORDER BY geom <-> ST_SetSRID(ST_MakePoint($1, $2), 2154) OFFSET $4 LIMIT $3`,
+          [x, y, n, skip],
+        )
+      ).rows.map((r) => r.id);
     const nancy = await near(933000, 6847000, 8);
     const metz = await near(930000, 6895000, 3);
     const maxId = Number((await db.query(`SELECT max(id) AS m FROM ${S}.parcels`)).rows[0].m);
     // round 1: attribute edits, a big feature (kept at every level) across many cells, a copy, a move, deletes, a geometry removed
     await db.query(`UPDATE ${S}.parcels SET bati = NOT bati WHERE id = ANY($1)`, [nancy.slice(0, 3)]);
-    await db.query(`INSERT INTO ${S}.parcels (id, bati, geom) VALUES ($1, true, ST_Multi(ST_MakeEnvelope(937000, 6847000, 943000, 6853000, 2154)))`, [maxId + 1]);
-    await db.query(`INSERT INTO ${S}.parcels (id, bati, geom) SELECT $1, bati, ST_Translate(geom, 500, 300) FROM ${S}.parcels WHERE id = $2`, [maxId + 2, nancy[3]]);
+    await db.query(
+      `INSERT INTO ${S}.parcels (id, bati, geom) VALUES ($1, true, ST_Multi(ST_MakeEnvelope(937000, 6847000, 943000, 6853000, 2154)))`,
+      [maxId + 1],
+    );
+    await db.query(
+      `INSERT INTO ${S}.parcels (id, bati, geom) SELECT $1, bati, ST_Translate(geom, 500, 300) FROM ${S}.parcels WHERE id = $2`,
+      [maxId + 2, nancy[3]],
+    );
     await db.query(`UPDATE ${S}.parcels SET geom = ST_Translate(geom, -3000, 48000) WHERE id = $1`, [nancy[4]]);
     await db.query(`DELETE FROM ${S}.parcels WHERE id = ANY($1)`, [metz.slice(0, 2)]);
     await db.query(`UPDATE ${S}.parcels SET geom = NULL WHERE id = $1`, [nancy[5]]);
@@ -361,7 +411,9 @@ describe('incremental refresh', () => {
     await waitFor(() => m.stats.refreshes > refreshes && ovStatus().status === 'ready', 'the second incremental refresh');
     expect(m.stats.builds).toBe(builds);
     const incremental = await pyramid();
-    expect(incremental.sourceRows).toBe(Number((await db.query(`SELECT count(*) AS n FROM ${S}.parcels WHERE geom IS NOT NULL`)).rows[0].n));
+    expect(incremental.sourceRows).toBe(
+      Number((await db.query(`SELECT count(*) AS n FROM ${S}.parcels WHERE geom IS NOT NULL`)).rows[0].n),
+    );
 
     // the region views over the edits look like the direct render
     for (const [bbox, crs] of [
@@ -411,7 +463,9 @@ describe('point layers', () => {
     expect(ov.levels!.map((l) => l.cell)).toEqual([64, 128, 256, 512]);
     // points have no size: every row of a level is a cell point, fewer than the source's
     for (const l of ov.levels!) {
-      const r = await db.query(`SELECT count(*)::int AS n, count(*) FILTER (WHERE sz > 0)::int AS kept, sum(n)::int AS total FROM ${S}_ov.${l.table}`);
+      const r = await db.query(
+        `SELECT count(*)::int AS n, count(*) FILTER (WHERE sz > 0)::int AS kept, sum(n)::int AS total FROM ${S}_ov.${l.table}`,
+      );
       expect(r.rows[0]).toEqual({ n: l.rows, kept: 0, total: 2000 });
     }
     expect(ov.levels![3].rows).toBeLessThan(2000);
@@ -433,7 +487,9 @@ describe('point layers', () => {
         for (let i = 0; i < px.length; i += 3) if (px[i + 2] > 120 && px[i] < 90) n++;
         return n;
       };
-      console.info(`points, overview vs direct, ${crs}: identical ${(c.identical * 100).toFixed(1)} %, coverage IoU ${(c.coverage * 100).toFixed(1)} %, colour match ${(c.colourMatch * 100).toFixed(1)} %, drawn ${c.drawn} px; red ${red(direct)}/${red(overview)}, blue ${blue(direct)}/${blue(overview)}`);
+      console.info(
+        `points, overview vs direct, ${crs}: identical ${(c.identical * 100).toFixed(1)} %, coverage IoU ${(c.coverage * 100).toFixed(1)} %, colour match ${(c.colourMatch * 100).toFixed(1)} %, drawn ${c.drawn} px; red ${red(direct)}/${red(overview)}, blue ${blue(direct)}/${blue(overview)}`,
+      );
       expect(c.drawn).toBeGreaterThan(500);
       expect(c.coverage, crs).toBeGreaterThanOrEqual(0.97);
       expect(c.identical, crs).toBeGreaterThanOrEqual(0.98);
@@ -452,12 +508,17 @@ describe('point layers, incremental refresh', () => {
     const tables = st().levels!.map((l) => l.table);
     const builds = m.stats.builds;
     const refreshes = m.stats.refreshes;
-    const ids = (await db.query(`SELECT id FROM ${S}.pois ORDER BY geom <-> ST_SetSRID(ST_MakePoint(933000, 6847000), 2154) LIMIT 6`)).rows.map((r) => r.id);
+    const ids = (
+      await db.query(`SELECT id FROM ${S}.pois ORDER BY geom <-> ST_SetSRID(ST_MakePoint(933000, 6847000), 2154) LIMIT 6`)
+    ).rows.map((r) => r.id);
     const maxId = Number((await db.query(`SELECT max(id) AS m FROM ${S}.pois`)).rows[0].m);
     await db.query(`UPDATE ${S}.pois SET geom = ST_Translate(geom, 700, -300) WHERE id = ANY($1)`, [ids.slice(0, 2)]);
     await db.query(`UPDATE ${S}.pois SET categorie = 'école' WHERE id = $1 AND categorie <> 'école'`, [ids[2]]);
     await db.query(`DELETE FROM ${S}.pois WHERE id = $1`, [ids[3]]);
-    await db.query(`INSERT INTO ${S}.pois (id, categorie, nom, geom) SELECT $1, 'gare', 'Gare test', ST_Translate(geom, 10, 10) FROM ${S}.pois WHERE id = $2`, [maxId + 1, ids[4]]);
+    await db.query(
+      `INSERT INTO ${S}.pois (id, categorie, nom, geom) SELECT $1, 'gare', 'Gare test', ST_Translate(geom, 10, 10) FROM ${S}.pois WHERE id = $2`,
+      [maxId + 1, ids[4]],
+    );
     await waitFor(() => m.stats.refreshes > refreshes && st().status === 'ready', 'the incremental refresh');
     expect(m.stats.builds).toBe(builds);
     expect(st().levels!.map((l) => l.table)).toEqual(tables);

@@ -120,17 +120,32 @@ describe('OWS dispatcher over HTTP', () => {
     const a = await t.app.inject({ method: 'POST', url: '/ows', payload: bomb, headers: { 'content-type': 'application/xml' } });
     expect(a.statusCode).toBe(400);
     expect(a.body).toContain('OperationParsingFailed');
-    const b = await t.app.inject({ method: 'POST', url: '/ows', payload: '<GetCapabilities service="WFS">', headers: { 'content-type': 'text/xml' } });
+    const b = await t.app.inject({
+      method: 'POST',
+      url: '/ows',
+      payload: '<GetCapabilities service="WFS">',
+      headers: { 'content-type': 'text/xml' },
+    });
     expect(b.statusCode).toBe(400);
     expect(b.body).toContain('not well-formed');
-    const c = await t.app.inject({ method: 'POST', url: '/wfs', payload: `<GetCapabilities service="WFS"><!-- ${'x'.repeat(10000)} --></GetCapabilities>`, headers: { 'content-type': 'application/xml' } });
+    const c = await t.app.inject({
+      method: 'POST',
+      url: '/wfs',
+      payload: `<GetCapabilities service="WFS"><!-- ${'x'.repeat(10000)} --></GetCapabilities>`,
+      headers: { 'content-type': 'application/xml' },
+    });
     expect(c.statusCode).toBe(413);
     expect(c.body).toContain('ExceptionReport');
     expect(c.body).not.toMatch(/at .*\.ts:\d+/); // no stack trace
   });
 
   it('form-encoded POST is read as KVP', async () => {
-    const r = await t.app.inject({ method: 'POST', url: '/ows', payload: 'SERVICE=NOPE&REQUEST=GetCapabilities', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const r = await t.app.inject({
+      method: 'POST',
+      url: '/ows',
+      payload: 'SERVICE=NOPE&REQUEST=GetCapabilities',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect(r.statusCode).toBe(400);
     expect(r.body).toContain('locator="service"');
   });

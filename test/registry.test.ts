@@ -46,9 +46,24 @@ describe('layer registry (PostGIS introspection)', () => {
     expect(l.abstract).toBe('Table de test');
     const types = Object.fromEntries(l.fields.map((f) => [f.name, f.type]));
     expect(types).toEqual({
-      gid: 'integer', t: 'string', vc: 'string', i2: 'integer', i4: 'integer', i8: 'long', r: 'number', d8: 'number',
-      num: 'number', b: 'boolean', dt: 'date', ts: 'datetime', tstz: 'datetime', tm: 'time', js: 'json', u: 'uuid',
-      by: 'binary', arr: 'array',
+      gid: 'integer',
+      t: 'string',
+      vc: 'string',
+      i2: 'integer',
+      i4: 'integer',
+      i8: 'long',
+      r: 'number',
+      d8: 'number',
+      num: 'number',
+      b: 'boolean',
+      dt: 'date',
+      ts: 'datetime',
+      tstz: 'datetime',
+      tm: 'time',
+      js: 'json',
+      u: 'uuid',
+      by: 'binary',
+      arr: 'array',
     });
     expect(l.fields.find((f) => f.name === 't')!.nullable).toBe(false);
     expect(l.fields.find((f) => f.name === 'vc')!.pgType).toBe('character varying(20)');
@@ -75,7 +90,14 @@ describe('layer registry (PostGIS introspection)', () => {
   });
 
   it('config layers: names, titles, errors naming the key', async () => {
-    const reg = new Registry(pool, validateConfig({ layers: [{ table: `${SCHEMA}.every_type`, name: 'all_types', title: 'Tous les types', access: { public: false, roles: ['agents'] } }] }));
+    const reg = new Registry(
+      pool,
+      validateConfig({
+        layers: [
+          { table: `${SCHEMA}.every_type`, name: 'all_types', title: 'Tous les types', access: { public: false, roles: ['agents'] } },
+        ],
+      }),
+    );
     await reg.reload();
     expect(reg.list().map((l) => l.name)).toEqual(['all_types']);
     expect(reg.get('all_types')!.title).toBe('Tous les types');

@@ -18,9 +18,17 @@ describe('anchors of labels and point symbols', () => {
   beforeAll(async () => {
     t = await makeTestApp({
       layers: [
-        { table: 'public.roads', name: 'road_names', styles: { names: { rules: [{ text: { label: 'nom', 'font-size': 14, fill: '#000000' } }] } } },
+        {
+          table: 'public.roads',
+          name: 'road_names',
+          styles: { names: { rules: [{ text: { label: 'nom', 'font-size': 14, fill: '#000000' } }] } },
+        },
         { table: 'public.pois' },
-        { table: 'public.parcels', name: 'parcel_marks', styles: { marks: { rules: [{ point: { mark: 'square', size: 4, fill: '#ff0000' } }] } } },
+        {
+          table: 'public.parcels',
+          name: 'parcel_marks',
+          styles: { marks: { rules: [{ point: { mark: 'square', size: 4, fill: '#ff0000' } }] } },
+        },
       ],
     });
   });
@@ -36,7 +44,18 @@ describe('anchors of labels and point symbols', () => {
     ).rows[0];
     expect(r.d).toBeGreaterThan(1000); // PostGIS's point on that line lies far outside the view
     const bbox = { minx: r.x - 150, miny: r.y - 150, maxx: r.x + 150, maxy: r.y + 150 };
-    const png = await renderMap({ pool: t.ctx.pool }, { layers: [{ layer: t.ctx.registry.resolve('road_names') }], bbox, epsg: 2154, width: 256, height: 256, format: 'image/png', transparent: true });
+    const png = await renderMap(
+      { pool: t.ctx.pool },
+      {
+        layers: [{ layer: t.ctx.registry.resolve('road_names') }],
+        bbox,
+        epsg: 2154,
+        width: 256,
+        height: 256,
+        format: 'image/png',
+        transparent: true,
+      },
+    );
     const { data, channels } = await pixels(png);
     let text = 0;
     for (let i = 0; i < data.length; i += channels) if (data[i + 3] > 128 && data[i] < 64) text++;
@@ -44,11 +63,31 @@ describe('anchors of labels and point symbols', () => {
   });
 
   it('a polygon layer with only a point symbol draws one symbol per polygon', async () => {
-    const e = (await t.ctx.pool.query(`SELECT ST_X(ST_Centroid(geom)) x, ST_Y(ST_Centroid(geom)) y FROM public.parcels ORDER BY id LIMIT 1`)).rows[0];
+    const e = (
+      await t.ctx.pool.query(`SELECT ST_X(ST_Centroid(geom)) x, ST_Y(ST_Centroid(geom)) y FROM public.parcels ORDER BY id LIMIT 1`)
+    ).rows[0];
     const bbox = { minx: e.x - 300, miny: e.y - 300, maxx: e.x + 300, maxy: e.y + 300 };
-    const n = Number((await t.ctx.pool.query(`SELECT count(*) n FROM public.parcels WHERE ST_Intersects(ST_PointOnSurface(geom), ST_MakeEnvelope($1, $2, $3, $4, 2154))`, [bbox.minx, bbox.miny, bbox.maxx, bbox.maxy])).rows[0].n);
+    const n = Number(
+      (
+        await t.ctx.pool.query(
+          `SELECT count(*) n FROM public.parcels WHERE ST_Intersects(ST_PointOnSurface(geom), ST_MakeEnvelope($1, $2, $3, $4, 2154))`,
+          [bbox.minx, bbox.miny, bbox.maxx, bbox.maxy],
+        )
+      ).rows[0].n,
+    );
     expect(n).toBeGreaterThan(5);
-    const png = await renderMap({ pool: t.ctx.pool }, { layers: [{ layer: t.ctx.registry.resolve('parcel_marks') }], bbox, epsg: 2154, width: 512, height: 512, format: 'image/png', transparent: true });
+    const png = await renderMap(
+      { pool: t.ctx.pool },
+      {
+        layers: [{ layer: t.ctx.registry.resolve('parcel_marks') }],
+        bbox,
+        epsg: 2154,
+        width: 512,
+        height: 512,
+        format: 'image/png',
+        transparent: true,
+      },
+    );
     const { data, channels } = await pixels(png);
     let red = 0;
     for (let i = 0; i < data.length; i += channels) if (data[i + 3] > 200 && data[i] > 200 && data[i + 1] < 60) red++;
@@ -58,9 +97,18 @@ describe('anchors of labels and point symbols', () => {
   });
 
   it('labels: drawn directly the first time, from a sprite afterwards, with the same pixels', async () => {
-    const e = (await t.ctx.pool.query(`SELECT ST_X(geom) x, ST_Y(geom) y FROM public.pois WHERE nom IS NOT NULL ORDER BY id LIMIT 1`)).rows[0];
+    const e = (await t.ctx.pool.query(`SELECT ST_X(geom) x, ST_Y(geom) y FROM public.pois WHERE nom IS NOT NULL ORDER BY id LIMIT 1`))
+      .rows[0];
     const bbox = { minx: e.x - 200, miny: e.y - 200, maxx: e.x + 200, maxy: e.y + 200 };
-    const o = { layers: [{ layer: t.ctx.registry.resolve('pois') }], bbox, epsg: 2154, width: 256, height: 256, format: 'image/png' as const, transparent: true };
+    const o = {
+      layers: [{ layer: t.ctx.registry.resolve('pois') }],
+      bbox,
+      epsg: 2154,
+      width: 256,
+      height: 256,
+      format: 'image/png' as const,
+      transparent: true,
+    };
     const first = await renderMap({ pool: t.ctx.pool }, o);
     const second = await renderMap({ pool: t.ctx.pool }, o); // the sprite is made
     const third = await renderMap({ pool: t.ctx.pool }, o); // and reused

@@ -105,7 +105,11 @@ async function screenTwkb(from: string, view: [number, number, number, number], 
 
 describe('paths from TWKB as SVG path data', () => {
   it('draw the demo parcels, roads and points pixel for pixel as the per-vertex path did, at three scales', async () => {
-    const env = (await client.query(`SELECT ST_XMin(e) x0, ST_YMin(e) y0, ST_XMax(e) x1, ST_YMax(e) y1 FROM (SELECT ST_Extent(geom) e FROM public.parcels) s`)).rows[0];
+    const env = (
+      await client.query(
+        `SELECT ST_XMin(e) x0, ST_YMin(e) y0, ST_XMax(e) x1, ST_YMax(e) y1 FROM (SELECT ST_Extent(geom) e FROM public.parcels) s`,
+      )
+    ).rows[0];
     const cx = (env.x0 + env.x1) / 2;
     const cy = (env.y0 + env.y1) / 2;
     for (const half of [60000, 4000, 300]) {
@@ -160,7 +164,11 @@ describe('render workers', () => {
     const render = await import(pathToFileURL(dist).href);
     const workers = await import(pathToFileURL(path.resolve('dist/src/render/workers.js')).href);
     try {
-      const env = (await t.ctx.pool.query(`SELECT ST_XMin(e) x0, ST_YMin(e) y0, ST_XMax(e) x1, ST_YMax(e) y1 FROM (SELECT ST_Extent(geom) e FROM public.parcels) s`)).rows[0];
+      const env = (
+        await t.ctx.pool.query(
+          `SELECT ST_XMin(e) x0, ST_YMin(e) y0, ST_XMax(e) x1, ST_YMax(e) y1 FROM (SELECT ST_Extent(geom) e FROM public.parcels) s`,
+        )
+      ).rows[0];
       const cx = (env.x0 + env.x1) / 2;
       const cy = (env.y0 + env.y1) / 2;
       const o = {
@@ -210,7 +218,26 @@ describe('render workers', () => {
 describe('TWKB varint reader', () => {
   it('reads unsigned varints and zigzag integers of every length', async () => {
     const { VarintReader } = await import('../src/render/twkb.js');
-    const values = [0, 1, -1, 63, -64, 64, 127, 128, -8191, 8191, 8192, 1 << 20, -(1 << 27), 2 ** 31 - 1, -(2 ** 31), 2 ** 31, 2 ** 40 + 3, -(2 ** 45)];
+    const values = [
+      0,
+      1,
+      -1,
+      63,
+      -64,
+      64,
+      127,
+      128,
+      -8191,
+      8191,
+      8192,
+      1 << 20,
+      -(1 << 27),
+      2 ** 31 - 1,
+      -(2 ** 31),
+      2 ** 31,
+      2 ** 40 + 3,
+      -(2 ** 45),
+    ];
     const bytes: number[] = [];
     const put = (u: number) => {
       do {

@@ -19,7 +19,9 @@ describe('prepared render statements', () => {
     (await t.ctx.pool.query(`SELECT name FROM pg_prepared_statements WHERE name LIKE 'gd_r%' ORDER BY name`)).rows.map((r) => r.name);
 
   it('one per layer query, reused by the next maps; none for SLD_BODY styles; new ones after a reload', async () => {
-    const e = (await t.ctx.pool.query(`SELECT ST_X(ST_Centroid(geom)) x, ST_Y(ST_Centroid(geom)) y FROM public.parcels ORDER BY id LIMIT 1`)).rows[0];
+    const e = (
+      await t.ctx.pool.query(`SELECT ST_X(ST_Centroid(geom)) x, ST_Y(ST_Centroid(geom)) y FROM public.parcels ORDER BY id LIMIT 1`)
+    ).rows[0];
     const map = (dx: number) => ({
       layers: ['parcels', 'roads'].map((n) => ({ layer: t.ctx.registry.resolve(n) })),
       bbox: { minx: e.x - 200 + dx, miny: e.y - 200, maxx: e.x + 200 + dx, maxy: e.y + 200 },

@@ -22,7 +22,12 @@ function view(cx: number, cy: number, w: number, epsg: number): Extent {
 }
 
 describe('affine fit of a reprojection', () => {
-  for (const [epsg, scale, w] of [[3857, 'street', 400], [3857, 'town', 4000], [4326, 'street', 400], [4326, 'town', 4000]] as const) {
+  for (const [epsg, scale, w] of [
+    [3857, 'street', 400],
+    [3857, 'town', 4000],
+    [4326, 'street', 400],
+    [4326, 'town', 4000],
+  ] as const) {
     it(`EPSG:2154 → ${epsg}, ${scale} scale: within ${APPROX_TOLERANCE_PX} px of proj4 at 500 random points`, () => {
       const bbox = view(1050000, 6840000, w, epsg);
       const search = transformExtent(bbox, epsg, 2154);
@@ -32,7 +37,7 @@ describe('affine fit of a reprojection', () => {
       const sx = 256 / (bbox.maxx - bbox.minx);
       const sy = 256 / (bbox.maxy - bbox.miny);
       let seed = 7;
-      const rnd = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+      const rnd = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
       let worst = 0;
       for (let i = 0; i < 500; i++) {
         const x = search.minx + rnd() * (search.maxx - search.minx);
@@ -67,7 +72,9 @@ describe('maps drawn through the affine fit', () => {
   let centre: [number, number];
   beforeAll(async () => {
     t = await makeTestApp({});
-    const r = (await t.ctx.pool.query(`SELECT ST_X(c) x, ST_Y(c) y FROM (SELECT ST_Centroid(geom) c FROM public.parcels ORDER BY id LIMIT 1) s`)).rows[0];
+    const r = (
+      await t.ctx.pool.query(`SELECT ST_X(c) x, ST_Y(c) y FROM (SELECT ST_Centroid(geom) c FROM public.parcels ORDER BY id LIMIT 1) s`)
+    ).rows[0];
     centre = [r.x, r.y];
   });
   afterAll(async () => t?.close());
@@ -88,12 +95,27 @@ describe('maps drawn through the affine fit', () => {
     }
   });
 
-  for (const [epsg, w] of [[3857, 400], [3857, 4000], [4326, 400], [4326, 4000]] as const) {
+  for (const [epsg, w] of [
+    [3857, 400],
+    [3857, 4000],
+    [4326, 400],
+    [4326, 4000],
+  ] as const) {
     it(`EPSG:${epsg}, a ${w} m view: the same pixels as through ST_Transform`, async () => {
       const bbox = view(centre[0], centre[1], w, epsg);
-      const o = { layers: ['parcels', 'pois'].map((n) => ({ layer: t.ctx.registry.resolve(n) })), bbox, epsg, width: 256, height: 256, format: 'image/png' as const };
+      const o = {
+        layers: ['parcels', 'pois'].map((n) => ({ layer: t.ctx.registry.resolve(n) })),
+        bbox,
+        epsg,
+        width: 256,
+        height: 256,
+        format: 'image/png' as const,
+      };
       const timings: Record<string, number> = {};
-      const [a, b] = await Promise.all([renderMap({ pool: t.ctx.pool }, { ...o, timings }), renderMap({ pool: t.ctx.pool }, { ...o, exactReprojection: true })]);
+      const [a, b] = await Promise.all([
+        renderMap({ pool: t.ctx.pool }, { ...o, timings }),
+        renderMap({ pool: t.ctx.pool }, { ...o, exactReprojection: true }),
+      ]);
       expect(timings.approx).toBe(2); // both layers took the affine map
       const [da, db] = await Promise.all([a, b].map((png) => sharp(png).raw().toBuffer()));
       let close = 0;

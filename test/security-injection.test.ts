@@ -26,8 +26,12 @@ describe('injection attempts through every parameter', () => {
   let pool: pg.Pool;
   beforeAll(async () => {
     pool = new pg.Pool({ connectionString: testDatabaseUrl(), max: 2 });
-    await pool.query('DROP TABLE IF EXISTS public.canary_sec; CREATE TABLE public.canary_sec (v int); INSERT INTO public.canary_sec VALUES (42)');
-    t = await makeTestApp({ layers: [{ table: 'public.communes' }, { table: 'public.parcels' }, { table: 'public.roads' }, { table: 'public.pois' }] });
+    await pool.query(
+      'DROP TABLE IF EXISTS public.canary_sec; CREATE TABLE public.canary_sec (v int); INSERT INTO public.canary_sec VALUES (42)',
+    );
+    t = await makeTestApp({
+      layers: [{ table: 'public.communes' }, { table: 'public.parcels' }, { table: 'public.roads' }, { table: 'public.pois' }],
+    });
   });
   afterAll(async () => {
     await t?.close();
@@ -35,11 +39,14 @@ describe('injection attempts through every parameter', () => {
     await pool.end();
   });
 
-  const wfs = (p: Record<string, string>) => `/wfs?${new URLSearchParams({ SERVICE: 'WFS', VERSION: '2.0.0', REQUEST: 'GetFeature', TYPENAMES: 'parcels', COUNT: '2', OUTPUTFORMAT: 'application/json', ...p })}`;
+  const wfs = (p: Record<string, string>) =>
+    `/wfs?${new URLSearchParams({ SERVICE: 'WFS', VERSION: '2.0.0', REQUEST: 'GetFeature', TYPENAMES: 'parcels', COUNT: '2', OUTPUTFORMAT: 'application/json', ...p })}`;
   const wms = (p: Record<string, string>) =>
     `/wms?${new URLSearchParams({ SERVICE: 'WMS', VERSION: '1.3.0', REQUEST: 'GetMap', LAYERS: 'parcels', STYLES: '', CRS: 'EPSG:2154', BBOX: '900000,6800000,901000,6801000', WIDTH: '64', HEIGHT: '64', FORMAT: 'image/png', ...p })}`;
-  const oapi = (p: Record<string, string>, coll = 'parcels') => `/collections/${encodeURIComponent(coll)}/items?${new URLSearchParams({ limit: '2', ...p })}`;
-  const csw = (p: Record<string, string>) => `/csw?${new URLSearchParams({ SERVICE: 'CSW', VERSION: '2.0.2', REQUEST: 'GetRecords', typeNames: 'csw:Record', resultType: 'results', ...p })}`;
+  const oapi = (p: Record<string, string>, coll = 'parcels') =>
+    `/collections/${encodeURIComponent(coll)}/items?${new URLSearchParams({ limit: '2', ...p })}`;
+  const csw = (p: Record<string, string>) =>
+    `/csw?${new URLSearchParams({ SERVICE: 'CSW', VERSION: '2.0.2', REQUEST: 'GetRecords', typeNames: 'csw:Record', resultType: 'results', ...p })}`;
 
   function urlsFor(x: string): string[] {
     return [
@@ -53,8 +60,12 @@ describe('injection attempts through every parameter', () => {
       wfs({ RESOURCEID: x }),
       wfs({ COUNT: x }),
       wfs({ STARTINDEX: x }),
-      wfs({ FILTER: `<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0"><fes:PropertyIsEqualTo><fes:ValueReference>${x}</fes:ValueReference><fes:Literal>1</fes:Literal></fes:PropertyIsEqualTo></fes:Filter>` }),
-      wfs({ FILTER: `<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0"><fes:PropertyIsEqualTo><fes:ValueReference>insee</fes:ValueReference><fes:Literal>${x.replace(/[<&]/g, '')}</fes:Literal></fes:PropertyIsEqualTo></fes:Filter>` }),
+      wfs({
+        FILTER: `<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0"><fes:PropertyIsEqualTo><fes:ValueReference>${x}</fes:ValueReference><fes:Literal>1</fes:Literal></fes:PropertyIsEqualTo></fes:Filter>`,
+      }),
+      wfs({
+        FILTER: `<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0"><fes:PropertyIsEqualTo><fes:ValueReference>insee</fes:ValueReference><fes:Literal>${x.replace(/[<&]/g, '')}</fes:Literal></fes:PropertyIsEqualTo></fes:Filter>`,
+      }),
       wfs({ FILTER: x }),
       wms({ LAYERS: x }),
       wms({ STYLES: x }),
@@ -79,7 +90,11 @@ describe('injection attempts through every parameter', () => {
       `/downloads/parcels.${encodeURIComponent(x)}`,
       `/downloads/parcels.csv?${new URLSearchParams({ clip: x })}`,
       `/downloads/parcels.csv?${new URLSearchParams({ clip: `communes:${x}` })}`,
-      csw({ constraintLanguage: 'CQL_TEXT', constraint_language_version: '1.1.0', constraint: `AnyText LIKE '%${x.replace(/'/g, "''")}%'` }),
+      csw({
+        constraintLanguage: 'CQL_TEXT',
+        constraint_language_version: '1.1.0',
+        constraint: `AnyText LIKE '%${x.replace(/'/g, "''")}%'`,
+      }),
       csw({ constraintLanguage: 'CQL_TEXT', constraint_language_version: '1.1.0', constraint: x }),
       csw({ sortBy: x }),
       csw({ ElementName: x }),
@@ -101,7 +116,12 @@ describe('injection attempts through every parameter', () => {
   }
 
   it('path traversal in tile URLs reaches no file outside the cache', async () => {
-    for (const url of ['/tiles/..%2F..%2F..%2Fetc%2Fpasswd/1/1/1.png', '/tiles/parcels/1/1/..%2F..%2F..%2F..%2Fetc%2Fpasswd.png', '/wmts/1.0.0/..%2F..%2Fetc/default/WebMercatorQuad/1/1/1.png', '/tiles/parcels/../../../etc/passwd']) {
+    for (const url of [
+      '/tiles/..%2F..%2F..%2Fetc%2Fpasswd/1/1/1.png',
+      '/tiles/parcels/1/1/..%2F..%2F..%2F..%2Fetc%2Fpasswd.png',
+      '/wmts/1.0.0/..%2F..%2Fetc/default/WebMercatorQuad/1/1/1.png',
+      '/tiles/parcels/../../../etc/passwd',
+    ]) {
       const r = await t.app.inject({ url });
       expect(r.statusCode, url).toBeGreaterThanOrEqual(400);
       expect(r.statusCode, url).toBeLessThan(500);
@@ -115,7 +135,8 @@ describe('injection attempts through every parameter', () => {
       for (const url of urlsFor(x)) {
         const r = await t.app.inject({ url });
         if (r.statusCode >= 500) failures.push(`${r.statusCode} ${url.slice(0, 200)} → ${r.body.slice(0, 200)}`);
-        if (String(r.headers['content-type'] ?? '').includes('text/html') && r.body.includes('<script>alert(1)</script>')) failures.push(`reflected script: ${url}`);
+        if (String(r.headers['content-type'] ?? '').includes('text/html') && r.body.includes('<script>alert(1)</script>'))
+          failures.push(`reflected script: ${url}`);
       }
     }
     expect(failures).toEqual([]);
@@ -128,7 +149,12 @@ describe('injection attempts through every parameter', () => {
     const r = await t.app.inject({ url: oapi({ filter: `nom = 'x''; DROP TABLE canary_sec; --'` }, 'communes') });
     expect(r.statusCode).toBe(200);
     expect(r.json().numberMatched).toBe(0);
-    const w = await t.app.inject({ url: wfs({ TYPENAMES: 'communes', FILTER: `<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0"><fes:PropertyIsEqualTo><fes:ValueReference>nom</fes:ValueReference><fes:Literal>x'); DROP TABLE canary_sec; --</fes:Literal></fes:PropertyIsEqualTo></fes:Filter>` }) });
+    const w = await t.app.inject({
+      url: wfs({
+        TYPENAMES: 'communes',
+        FILTER: `<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0"><fes:PropertyIsEqualTo><fes:ValueReference>nom</fes:ValueReference><fes:Literal>x'); DROP TABLE canary_sec; --</fes:Literal></fes:PropertyIsEqualTo></fes:Filter>`,
+      }),
+    });
     expect(w.statusCode).toBe(200);
     expect(w.json().features).toEqual([]);
     expect((await pool.query('SELECT v FROM public.canary_sec')).rows).toEqual([{ v: 42 }]);

@@ -73,7 +73,10 @@ describe('access control, metrics and rate limits over HTTP', () => {
     expect(capsAnon.statusCode).toBe(200);
     expect(capsAnon.body).toContain('geodata:communes');
     expect(capsAnon.body).not.toContain('geodata:parcels');
-    const capsAgent = await t.app.inject({ url: '/wfs?SERVICE=WFS&REQUEST=GetCapabilities&VERSION=2.0.0', headers: { authorization: basic('agent', 'pw-agent') } });
+    const capsAgent = await t.app.inject({
+      url: '/wfs?SERVICE=WFS&REQUEST=GetCapabilities&VERSION=2.0.0',
+      headers: { authorization: basic('agent', 'pw-agent') },
+    });
     expect(capsAgent.body).toContain('geodata:parcels');
 
     const gf = '/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=parcels&COUNT=1&OUTPUTFORMAT=application/json';
@@ -92,7 +95,9 @@ describe('access control, metrics and rate limits over HTTP', () => {
     const cols = await t.app.inject({ url: '/collections?f=json' });
     expect(cols.json().collections.map((c: { id: string }) => c.id)).not.toContain('parcels');
     expect((await t.app.inject({ url: '/collections/parcels/items?f=json' })).statusCode).toBe(401);
-    expect((await t.app.inject({ url: '/collections/parcels/items?f=json', headers: { authorization: basic('agent', 'pw-agent') } })).statusCode).toBe(200);
+    expect(
+      (await t.app.inject({ url: '/collections/parcels/items?f=json', headers: { authorization: basic('agent', 'pw-agent') } })).statusCode,
+    ).toBe(200);
 
     const dl = await t.app.inject({ url: '/downloads/parcels.csv' });
     expect(dl.statusCode).toBe(401);
@@ -101,7 +106,9 @@ describe('access control, metrics and rate limits over HTTP', () => {
     expect(cat.statusCode).toBe(200);
     expect(cat.body).toMatch(/Communes/);
     expect(cat.body).not.toMatch(/"parcels"|Parcels/);
-    const csw = await t.app.inject({ url: '/csw?SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&typeNames=csw:Record&resultType=results&ElementSetName=brief&maxRecords=100' });
+    const csw = await t.app.inject({
+      url: '/csw?SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecords&typeNames=csw:Record&resultType=results&ElementSetName=brief&maxRecords=100',
+    });
     expect(csw.statusCode).toBe(200);
     expect(csw.body).not.toMatch(/Parcels/);
   });
@@ -119,7 +126,9 @@ describe('access control, metrics and rate limits over HTTP', () => {
 
   it('admin endpoints need the admin role', async () => {
     expect((await t.app.inject({ method: 'POST', url: '/admin/reload' })).statusCode).toBe(401);
-    expect((await t.app.inject({ method: 'POST', url: '/admin/reload', headers: { authorization: basic('agent', 'pw-agent') } })).statusCode).toBe(401);
+    expect(
+      (await t.app.inject({ method: 'POST', url: '/admin/reload', headers: { authorization: basic('agent', 'pw-agent') } })).statusCode,
+    ).toBe(401);
     const ok = await t.app.inject({ method: 'POST', url: '/admin/reload', headers: { authorization: basic('root', 'pw-root') } });
     expect(ok.statusCode).toBe(200);
   });
@@ -136,7 +145,9 @@ describe('access control, metrics and rate limits over HTTP', () => {
     expect(m.body).toMatch(/geodata_db_pool_connections\{state="total"\} \d+/);
     expect(m.body).toContain('geodata_response_bytes_total');
     // a GetFeature is counted against its layer, with the features it returned
-    await t.app.inject({ url: '/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=communes&COUNT=3&OUTPUTFORMAT=application/json' });
+    await t.app.inject({
+      url: '/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=communes&COUNT=3&OUTPUTFORMAT=application/json',
+    });
     const m2 = await t.app.inject({ url: '/metrics', headers: { authorization: 'Bearer metrics-secret' } });
     expect(m2.body).toMatch(/geodata_requests_total\{service="WFS",operation="GetFeature",layer="communes",status="200"\} [1-9]/);
     expect(m2.body).toMatch(/geodata_features_total\{service="WFS",layer="communes"\} [3-9]/);
@@ -150,7 +161,10 @@ describe('access control, metrics and rate limits over HTTP', () => {
     expect(last!.body).toContain('ServerBusy');
     // another client is not affected; an authenticated one has its own, higher budget
     expect((await t.app.inject({ url: '/?f=json', remoteAddress: '10.9.9.10' })).statusCode).toBe(200);
-    expect((await t.app.inject({ url: '/?f=json', remoteAddress: '10.9.9.9', headers: { authorization: basic('agent', 'pw-agent') } })).statusCode).toBe(200);
+    expect(
+      (await t.app.inject({ url: '/?f=json', remoteAddress: '10.9.9.9', headers: { authorization: basic('agent', 'pw-agent') } }))
+        .statusCode,
+    ).toBe(200);
     // health checks are never limited
     expect((await t.app.inject({ url: '/healthz', remoteAddress: '10.9.9.9' })).statusCode).toBe(200);
   });
@@ -180,7 +194,12 @@ describe('usage statistics', () => {
     expect(u.unflushed()).toHaveLength(0);
     u.record({ layers: ['parcels'], service: 'WFS', authenticated: false, features: 1, bytes: 1, at });
     await u.close(); // flushes what is left
-    const rows = (await pool.query('SELECT layer, service, caller, requests, features, bytes FROM geodata_ops.usage_daily WHERE day = $1 ORDER BY layer, service', [day])).rows;
+    const rows = (
+      await pool.query(
+        'SELECT layer, service, caller, requests, features, bytes FROM geodata_ops.usage_daily WHERE day = $1 ORDER BY layer, service',
+        [day],
+      )
+    ).rows;
     expect(rows).toEqual([
       { layer: 'parcels', service: 'WFS', caller: 'anonymous', requests: 3, features: 151, bytes: 6001 },
       { layer: 'parcels', service: 'WMS', caller: 'authenticated', requests: 1, features: 0, bytes: 151 },

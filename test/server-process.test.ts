@@ -13,7 +13,10 @@ describe.skipIf(!existsSync(main))('server process', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'cfg-'));
     const f = path.join(dir, 'bad.yaml');
     writeFileSync(f, 'service:\n  title: x\nlimts:\n  maxFeatures: 10\n');
-    const r = spawnSync(process.execPath, [main, 'serve', '--config', f], { encoding: 'utf8', env: { ...process.env, DATABASE_URL: testDatabaseUrl() } });
+    const r = spawnSync(process.execPath, [main, 'serve', '--config', f], {
+      encoding: 'utf8',
+      env: { ...process.env, DATABASE_URL: testDatabaseUrl() },
+    });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("unknown key 'limts'");
   });

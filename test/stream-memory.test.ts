@@ -4,7 +4,7 @@
  * reaction per row, as once happened) showed 115 MB of growth here; a sound stream shows ~11 MB.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import pg from 'pg';
+import type pg from 'pg';
 import { pino } from 'pino';
 import { validateConfig } from '../src/config/index.js';
 import { createPool } from '../src/db/pool.js';

@@ -46,7 +46,12 @@ let db: pg.Client;
 let engine: TileEngine;
 let layer: Layer;
 
-const squareBox = (i: number, j: number) => ({ minx: X0 + i * STEP, miny: Y0 + j * STEP, maxx: X0 + i * STEP + SIZE, maxy: Y0 + j * STEP + SIZE });
+const squareBox = (i: number, j: number) => ({
+  minx: X0 + i * STEP,
+  miny: Y0 + j * STEP,
+  maxx: X0 + i * STEP + SIZE,
+  maxy: Y0 + j * STEP + SIZE,
+});
 
 async function waitFor(cond: () => boolean, what: string): Promise<void> {
   const until = Date.now() + 15_000;
@@ -96,10 +101,11 @@ beforeAll(async () => {
   await db.connect();
   const rows: string[] = [];
   let id = 1;
-  for (let i = 0; i < 6; i++) for (let j = 0; j < 6; j++) {
-    const b = squareBox(i, j);
-    rows.push(`(${id++}, 'big', ST_MakeEnvelope(${b.minx}, ${b.miny}, ${b.maxx}, ${b.maxy}, 2154))`);
-  }
+  for (let i = 0; i < 6; i++)
+    for (let j = 0; j < 6; j++) {
+      const b = squareBox(i, j);
+      rows.push(`(${id++}, 'big', ST_MakeEnvelope(${b.minx}, ${b.miny}, ${b.maxx}, ${b.maxy}, 2154))`);
+    }
   await db.query(`CREATE SCHEMA IF NOT EXISTS tilesfresh;
     DROP TABLE IF EXISTS tilesfresh.squares;
     CREATE TABLE tilesfresh.squares (id int PRIMARY KEY, kind text, geom geometry(Polygon, 2154));
@@ -120,7 +126,9 @@ afterAll(async () => {
 
 describe('freshness through triggers and LISTEN', () => {
   it('installs statement triggers with transition tables on the source table', async () => {
-    const r = await db.query(`SELECT tgname FROM pg_trigger WHERE tgrelid = 'tilesfresh.squares'::regclass AND NOT tgisinternal ORDER BY 1`);
+    const r = await db.query(
+      `SELECT tgname FROM pg_trigger WHERE tgrelid = 'tilesfresh.squares'::regclass AND NOT tgisinternal ORDER BY 1`,
+    );
     expect(r.rows.map((x) => x.tgname)).toEqual(['geodata_tiles_del', 'geodata_tiles_ins', 'geodata_tiles_trunc', 'geodata_tiles_upd']);
     expect(engine.freshness.connected).toBe(true);
   });
@@ -163,7 +171,10 @@ describe('freshness through triggers and LISTEN', () => {
     for (const p of [a, b]) await t.app.inject({ url: url(p.x, p.y) });
     expect(engine.cache.memory!.has(key(a.x, a.y)) && engine.cache.memory!.has(key(b.x, b.y))).toBe(true);
     const changes = engine.stats.changes;
-    await db.query(`UPDATE tilesfresh.squares SET geom = ST_Translate(geom, $1::float8, $2::float8) WHERE id = 1`, [to.minx - from.minx + 2000, to.miny - from.miny + 2000]);
+    await db.query(`UPDATE tilesfresh.squares SET geom = ST_Translate(geom, $1::float8, $2::float8) WHERE id = 1`, [
+      to.minx - from.minx + 2000,
+      to.miny - from.miny + 2000,
+    ]);
     await waitFor(() => engine.stats.changes > changes, 'the change notification');
     expect(engine.cache.memory!.has(key(a.x, a.y))).toBe(false);
     expect(engine.cache.memory!.has(key(b.x, b.y))).toBe(false);
@@ -180,10 +191,17 @@ describe('freshness through triggers and LISTEN', () => {
     await waitFor(() => engine.versionOf(layer) > v, 'the version bump');
     expect((await t.app.inject({ url: url(x, y) })).headers['x-cache']).toBe('MISS');
     const v2 = engine.versionOf(layer);
-    await db.query(`CREATE TEMP TABLE keep AS SELECT * FROM tilesfresh.squares; TRUNCATE tilesfresh.squares; INSERT INTO tilesfresh.squares SELECT * FROM keep; DROP TABLE keep`);
+    await db.query(
+      `CREATE TEMP TABLE keep AS SELECT * FROM tilesfresh.squares; TRUNCATE tilesfresh.squares; INSERT INTO tilesfresh.squares SELECT * FROM keep; DROP TABLE keep`,
+    );
     await waitFor(() => engine.versionOf(layer) > v2, 'the TRUNCATE bump');
-    const log = await db.query(`SELECT op, n_rows, boxes IS NULL AS bulk FROM geodata_tiles.changes WHERE table_name = 'tilesfresh.squares' ORDER BY id DESC LIMIT 2`);
-    expect(log.rows.map((r) => [r.op, r.bulk])).toEqual([['INSERT', true], ['TRUNCATE', true]]);
+    const log = await db.query(
+      `SELECT op, n_rows, boxes IS NULL AS bulk FROM geodata_tiles.changes WHERE table_name = 'tilesfresh.squares' ORDER BY id DESC LIMIT 2`,
+    );
+    expect(log.rows.map((r) => [r.op, r.bulk])).toEqual([
+      ['INSERT', true],
+      ['TRUNCATE', true],
+    ]);
   });
 
   it('after the LISTEN connection is lost, the reconnect bumps the version', async () => {

@@ -118,4 +118,7 @@ describe.skipIf(!redisBin)('shared Redis tier', () => {
     expect(r4.headers['x-cache-tier']).toBe('redis');
   });
 });
-it.skipIf(Boolean(redisBin))('shared Redis tier skipped: redis-server is not installed and cannot be installed (not root)', () => undefined);
+it.skipIf(Boolean(redisBin))(
+  'shared Redis tier skipped: redis-server is not installed and cannot be installed (not root)',
+  () => undefined,
+);

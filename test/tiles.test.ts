@@ -37,7 +37,10 @@ const config = {
       cache: { maxAge: 120 },
       styles: {
         red: { title: 'Red', rules: [{ title: 'Square', polygon: { fill: '#ff0000' } }] },
-        labelled: { title: 'Labelled', rules: [{ title: 'Square', polygon: { fill: '#0000ff' }, text: { label: 'nom', 'font-size': 12 } }] },
+        labelled: {
+          title: 'Labelled',
+          rules: [{ title: 'Square', polygon: { fill: '#0000ff' }, text: { label: 'nom', 'font-size': 12 } }],
+        },
       },
       defaultStyle: 'red',
     },
@@ -117,7 +120,7 @@ describe('WMTS capabilities', () => {
   it.skipIf(!canValidate)('is valid against the WMTS 1.0.0 schema', async () => {
     const r = await t.app.inject({ url: '/wmts/1.0.0/WMTSCapabilities.xml' });
     const [v] = validateXml([r.body]);
-    if (!v.valid) console.log("VALIDATION", v.output);
+    if (!v.valid) console.log('VALIDATION', v.output);
     expect(v.valid, v.output).toBe(true);
   });
   it.skipIf(canValidate)(`schema validation: ${skipReason}`, () => undefined);
@@ -157,7 +160,9 @@ describe('GetTile', () => {
     expect(rest.statusCode, rest.body).toBe(200);
     expect(rest.headers['content-type']).toBe('image/png');
     expect(rest.headers['x-cache']).toBe('MISS');
-    const kvp = await t.app.inject({ url: `/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=squares&STYLE=red&FORMAT=image/png&TILEMATRIXSET=WebMercatorQuad&TILEMATRIX=${z}&TILEROW=${y}&TILECOL=${x}` });
+    const kvp = await t.app.inject({
+      url: `/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=squares&STYLE=red&FORMAT=image/png&TILEMATRIXSET=WebMercatorQuad&TILEMATRIX=${z}&TILEROW=${y}&TILECOL=${x}`,
+    });
     expect(kvp.statusCode).toBe(200);
     expect(kvp.headers['x-cache']).toBe('HIT');
     expect(kvp.headers['x-cache-tier']).toBe('memory');
@@ -187,10 +192,11 @@ describe('GetTile', () => {
     const dark = async (png: Buffer, x0: number, x1: number) => {
       const { data } = await sharp(png).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
       let n = 0;
-      for (let y = 118; y <= 138; y++) for (let x = x0; x <= x1; x++) {
-        const i = (y * 256 + x) * 4;
-        if (data[i + 3] > 200 && data[i] < 90 && data[i + 1] < 90 && data[i + 2] < 90) n++;
-      }
+      for (let y = 118; y <= 138; y++)
+        for (let x = x0; x <= x1; x++) {
+          const i = (y * 256 + x) * 4;
+          if (data[i + 3] > 200 && data[i] < 90 && data[i + 1] < 90 && data[i + 2] < 90) n++;
+        }
       return n;
     };
     // the label is wider than the 200 m square: text pixels well beyond the square on each side
@@ -218,12 +224,18 @@ describe('GetTile', () => {
     expect(r.statusCode).toBe(400);
     expect(r.body).toContain('exceptionCode="TileOutOfRange"');
     expect(r.body).toContain('locator="TileRow"');
-    const c = await t.app.inject({ url: '/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=squares&STYLE=red&FORMAT=image/png&TILEMATRIXSET=WebMercatorQuad&TILEMATRIX=3&TILEROW=0&TILECOL=8' });
+    const c = await t.app.inject({
+      url: '/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=squares&STYLE=red&FORMAT=image/png&TILEMATRIXSET=WebMercatorQuad&TILEMATRIX=3&TILEROW=0&TILECOL=8',
+    });
     expect(c.statusCode).toBe(400);
     expect(c.body).toContain('locator="TileCol"');
-    const m = await t.app.inject({ url: '/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=squares&STYLE=red&FORMAT=image/png&TILEMATRIXSET=WebMercatorQuad&TILEMATRIX=30&TILEROW=0&TILECOL=0' });
+    const m = await t.app.inject({
+      url: '/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=squares&STYLE=red&FORMAT=image/png&TILEMATRIXSET=WebMercatorQuad&TILEMATRIX=30&TILEROW=0&TILECOL=0',
+    });
     expect(m.body).toContain('exceptionCode="TileOutOfRange"');
-    const l = await t.app.inject({ url: '/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=nope&STYLE=&FORMAT=image/png&TILEMATRIXSET=WebMercatorQuad&TILEMATRIX=3&TILEROW=0&TILECOL=0' });
+    const l = await t.app.inject({
+      url: '/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=nope&STYLE=&FORMAT=image/png&TILEMATRIXSET=WebMercatorQuad&TILEMATRIX=3&TILEROW=0&TILECOL=0',
+    });
     expect(l.statusCode).toBe(400);
     expect(l.body).toContain('locator="layer"');
     const s = await t.app.inject({ url: '/wmts/1.0.0/squares/nostyle/WebMercatorQuad/3/0/0.png' });
@@ -247,7 +259,9 @@ describe('GetTile', () => {
     const r = await t.app.inject({ url: `/wmts/1.0.0/squares/red/LAMB93/${z}/${row}/${col}.png` });
     expect(r.statusCode, r.body).toBe(200);
     const e = tileExtent(set, z, col, row);
-    expect(await pixel(r.rawPayload, Math.floor(((CX - e.minx) / span) * 256), Math.floor(((e.maxy - CY) / span) * 256))).toEqual([255, 0, 0, 255]);
+    expect(await pixel(r.rawPayload, Math.floor(((CX - e.minx) / span) * 256), Math.floor(((e.maxy - CY) / span) * 256))).toEqual([
+      255, 0, 0, 255,
+    ]);
     const w = await t.app.inject({ url: `/wmts/1.0.0/squares/red/WorldCRS84Quad/3/1/8.png` });
     expect(w.statusCode).toBe(200);
   });
@@ -258,11 +272,15 @@ describe('GetTile', () => {
     const e = tileExtent(WEB_MERCATOR_QUAD, z, x, y);
     const i = Math.floor(((mx - e.minx) / (e.maxx - e.minx)) * 256);
     const j = Math.floor(((e.maxy - my) / (e.maxy - e.miny)) * 256);
-    const r = await t.app.inject({ url: `/wmts?SERVICE=WMTS&REQUEST=GetFeatureInfo&VERSION=1.0.0&LAYER=squares&STYLE=red&FORMAT=image/png&TILEMATRIXSET=WebMercatorQuad&TILEMATRIX=${z}&TILEROW=${y}&TILECOL=${x}&I=${i}&J=${j}&INFOFORMAT=application/json` });
+    const r = await t.app.inject({
+      url: `/wmts?SERVICE=WMTS&REQUEST=GetFeatureInfo&VERSION=1.0.0&LAYER=squares&STYLE=red&FORMAT=image/png&TILEMATRIXSET=WebMercatorQuad&TILEMATRIX=${z}&TILEROW=${y}&TILECOL=${x}&I=${i}&J=${j}&INFOFORMAT=application/json`,
+    });
     expect(r.statusCode, r.body).toBe(200);
     const fc = r.json();
     expect(fc.features.map((f: { properties: { nom: string } }) => f.properties.nom)).toEqual(['Carré rouge']);
-    const bad = await t.app.inject({ url: `/wmts?SERVICE=WMTS&REQUEST=GetFeatureInfo&VERSION=1.0.0&LAYER=squares&STYLE=red&FORMAT=image/png&TILEMATRIXSET=WebMercatorQuad&TILEMATRIX=${z}&TILEROW=${y}&TILECOL=${x}&I=400&J=${j}&INFOFORMAT=application/json` });
+    const bad = await t.app.inject({
+      url: `/wmts?SERVICE=WMTS&REQUEST=GetFeatureInfo&VERSION=1.0.0&LAYER=squares&STYLE=red&FORMAT=image/png&TILEMATRIXSET=WebMercatorQuad&TILEMATRIX=${z}&TILEROW=${y}&TILECOL=${x}&I=400&J=${j}&INFOFORMAT=application/json`,
+    });
     expect(bad.statusCode).toBe(400);
   });
 });
@@ -296,38 +314,57 @@ describe('vector tiles', () => {
 
 const gdal = existsSync('/usr/bin/gdal_translate');
 describe('client: GDAL WMTS driver', () => {
-  it.skipIf(!gdal)('gdal_translate reads the square through the RESTful WMTS from the live server', async () => {
-    const s = await makeTestApp(config);
-    const gdir = mkdtempSync(path.join(os.tmpdir(), 'wmts-gdal-'));
-    try {
-      const addr = await s.app.listen({ port: 0, host: '127.0.0.1' });
-      const out = path.join(gdir, 'out.png');
-      const [mx, my] = transformPoint(CX, CY, 2154, 3857);
-      const h = 12000; // 24 km window around the 10 km square (in Web Mercator metres)
-      const src = `WMTS:${addr}/wmts/1.0.0/WMTSCapabilities.xml,layer=squares,tilematrixset=WebMercatorQuad`;
-      const args = ['-of', 'PNG', '-projwin', String(mx - h), String(my + h), String(mx + h), String(my - h), '-outsize', '200', '200', src, out];
-      const r = await new Promise<{ status: number | null; out: string }>((resolve) => {
-        // asynchronous: the server answering GDAL lives in this process
-        const p = spawn('gdal_translate', args, { env: { ...process.env, GDAL_HTTP_TIMEOUT: '30', GDAL_DEFAULT_WMS_CACHE_PATH: path.join(gdir, 'gdalcache') } });
-        let o = '';
-        p.stdout.on('data', (d) => (o += d));
-        p.stderr.on('data', (d) => (o += d));
-        p.on('close', (status) => resolve({ status, out: o }));
-      });
-      expect(r.status, r.out).toBe(0);
-      const png = readFileSync(out);
-      const { data, info } = await sharp(png).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
-      const at = (x: number, y: number) => {
-        const i = (y * info.width + x) * 4;
-        return [data[i], data[i + 1], data[i + 2], data[i + 3]];
-      };
-      expect(at(100, 100).slice(0, 3)).toEqual([255, 0, 0]);
-      expect(at(5, 5)[0] === 255 && at(5, 5)[1] === 0 && at(5, 5)[3] === 255).toBe(false);
-    } finally {
-      await s.close();
-      rmSync(gdir, { recursive: true, force: true });
-    }
-  }, 90_000);
+  it.skipIf(!gdal)(
+    'gdal_translate reads the square through the RESTful WMTS from the live server',
+    async () => {
+      const s = await makeTestApp(config);
+      const gdir = mkdtempSync(path.join(os.tmpdir(), 'wmts-gdal-'));
+      try {
+        const addr = await s.app.listen({ port: 0, host: '127.0.0.1' });
+        const out = path.join(gdir, 'out.png');
+        const [mx, my] = transformPoint(CX, CY, 2154, 3857);
+        const h = 12000; // 24 km window around the 10 km square (in Web Mercator metres)
+        const src = `WMTS:${addr}/wmts/1.0.0/WMTSCapabilities.xml,layer=squares,tilematrixset=WebMercatorQuad`;
+        const args = [
+          '-of',
+          'PNG',
+          '-projwin',
+          String(mx - h),
+          String(my + h),
+          String(mx + h),
+          String(my - h),
+          '-outsize',
+          '200',
+          '200',
+          src,
+          out,
+        ];
+        const r = await new Promise<{ status: number | null; out: string }>((resolve) => {
+          // asynchronous: the server answering GDAL lives in this process
+          const p = spawn('gdal_translate', args, {
+            env: { ...process.env, GDAL_HTTP_TIMEOUT: '30', GDAL_DEFAULT_WMS_CACHE_PATH: path.join(gdir, 'gdalcache') },
+          });
+          let o = '';
+          p.stdout.on('data', (d) => (o += d));
+          p.stderr.on('data', (d) => (o += d));
+          p.on('close', (status) => resolve({ status, out: o }));
+        });
+        expect(r.status, r.out).toBe(0);
+        const png = readFileSync(out);
+        const { data, info } = await sharp(png).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+        const at = (x: number, y: number) => {
+          const i = (y * info.width + x) * 4;
+          return [data[i], data[i + 1], data[i + 2], data[i + 3]];
+        };
+        expect(at(100, 100).slice(0, 3)).toEqual([255, 0, 0]);
+        expect(at(5, 5)[0] === 255 && at(5, 5)[1] === 0 && at(5, 5)[3] === 255).toBe(false);
+      } finally {
+        await s.close();
+        rmSync(gdir, { recursive: true, force: true });
+      }
+    },
+    90_000,
+  );
   it.skipIf(gdal)('skipped: gdal_translate is not installed (apt-get install gdal-bin)', () => undefined);
 });
 
@@ -344,7 +381,9 @@ describe('OGC API – Tiles', () => {
     const sets = (await t.app.inject({ url: '/collections/squares/tiles' })).json();
     const merc = sets.tilesets.find((s: { tileMatrixSetURI?: string }) => s.tileMatrixSetURI?.endsWith('WebMercatorQuad'));
     expect(merc.dataType).toBe('vector');
-    expect(merc.links.find((l: { rel: string }) => l.rel === 'item').href).toMatch(/\/collections\/squares\/tiles\/WebMercatorQuad\/\{tileMatrix\}\/\{tileRow\}\/\{tileCol\}$/);
+    expect(merc.links.find((l: { rel: string }) => l.rel === 'item').href).toMatch(
+      /\/collections\/squares\/tiles\/WebMercatorQuad\/\{tileMatrix\}\/\{tileRow\}\/\{tileCol\}$/,
+    );
     const { z, x, y } = tileAt(CX, CY, 12);
     const a = await t.app.inject({ url: `/collections/squares/map/tiles/WebMercatorQuad/${z}/${y}/${x}` });
     const b = await t.app.inject({ url: `/tiles/squares/${z}/${x}/${y}.png` });
@@ -366,7 +405,10 @@ describe('coalescing and tiers', () => {
     const mx = Math.floor(x / 4) * 4;
     const my = Math.floor(y / 4) * 4;
     const before = { ...engine.stats };
-    const urls = Array.from({ length: 12 }, (_, i) => `/tiles/squares/${z}/${mx + (i % 4)}/${my + (Math.floor(i / 4) % 4)}.png?style=labelled`);
+    const urls = Array.from(
+      { length: 12 },
+      (_, i) => `/tiles/squares/${z}/${mx + (i % 4)}/${my + (Math.floor(i / 4) % 4)}.png?style=labelled`,
+    );
     const rs = await Promise.all(urls.map((url) => t.app.inject({ url })));
     for (const r of rs) expect(r.statusCode).toBe(200);
     expect(engine.stats.renders - before.renders).toBe(1);
@@ -462,13 +504,23 @@ describe('admin and seeding', () => {
     process.env.GEODATA_ADMIN_TOKEN = 'tiles-test-token';
     try {
       const auth = { authorization: 'Bearer tiles-test-token' };
-      const s = await t.app.inject({ method: 'POST', url: '/admin/tiles/seed', headers: auth, payload: { layer: 'squares', zoom: '6-8', matrixset: 'WebMercatorQuad' } });
+      const s = await t.app.inject({
+        method: 'POST',
+        url: '/admin/tiles/seed',
+        headers: auth,
+        payload: { layer: 'squares', zoom: '6-8', matrixset: 'WebMercatorQuad' },
+      });
       expect(s.statusCode, s.body).toBe(200);
       expect(s.json().metatiles).toBeGreaterThan(0);
       const { z, x, y } = tileAt(CX, CY, 8);
       const hit = await t.app.inject({ url: `/tiles/squares/${z}/${x}/${y}.png` });
       expect(hit.headers['x-cache']).toBe('HIT');
-      const bad = await t.app.inject({ method: 'POST', url: '/admin/tiles/purge', headers: auth, payload: { layer: 'squares', bbox: '1,2,3' } });
+      const bad = await t.app.inject({
+        method: 'POST',
+        url: '/admin/tiles/purge',
+        headers: auth,
+        payload: { layer: 'squares', bbox: '1,2,3' },
+      });
       expect(bad.statusCode).toBe(400);
       const p = await t.app.inject({ method: 'POST', url: '/admin/tiles/purge', headers: auth, payload: { layer: 'squares' } });
       expect(p.statusCode).toBe(200);
@@ -525,14 +577,40 @@ describe('admin and seeding', () => {
     const cdir = mkdtempSync(path.join(os.tmpdir(), 'tiles-cli-'));
     try {
       const cfg = path.join(cdir, 'config.yaml');
-      writeFileSync(cfg, `database:\n  schemas: [tilestest]\ntiles:\n  diskDir: ${JSON.stringify(path.join(cdir, 'cache'))}\nlayers:\n  - table: tilestest.squares\n    name: squares\n`);
+      writeFileSync(
+        cfg,
+        `database:\n  schemas: [tilestest]\ntiles:\n  diskDir: ${JSON.stringify(path.join(cdir, 'cache'))}\nlayers:\n  - table: tilestest.squares\n    name: squares\n`,
+      );
       const env = { ...process.env, DATABASE_URL: testDatabaseUrl(), LOG_LEVEL: 'info' };
-      const r = spawnSync(process.execPath, [main, 'seed', '--config', cfg, '--layer', 'squares', '--matrixset', 'WebMercatorQuad', '--zoom', '9-11', '--polygon', 'squares:1', '--concurrency', '2'], { encoding: 'utf8', env, timeout: 120_000 });
+      const r = spawnSync(
+        process.execPath,
+        [
+          main,
+          'seed',
+          '--config',
+          cfg,
+          '--layer',
+          'squares',
+          '--matrixset',
+          'WebMercatorQuad',
+          '--zoom',
+          '9-11',
+          '--polygon',
+          'squares:1',
+          '--concurrency',
+          '2',
+        ],
+        { encoding: 'utf8', env, timeout: 120_000 },
+      );
       expect(r.status, r.stderr + r.stdout).toBe(0);
       expect(r.stderr).toMatch(/\d+\/\d+ metatiles \(100\.0%\), [\d.]+ metatiles\/s, ETA/);
       expect(r.stdout).toContain('seeding finished');
       expect(existsSync(path.join(cdir, 'cache', 'squares'))).toBe(true);
-      const bad = spawnSync(process.execPath, [main, 'seed', '--config', cfg, '--layer', 'squares', '--zoom', '30'], { encoding: 'utf8', env, timeout: 60_000 });
+      const bad = spawnSync(process.execPath, [main, 'seed', '--config', cfg, '--layer', 'squares', '--zoom', '30'], {
+        encoding: 'utf8',
+        env,
+        timeout: 60_000,
+      });
       expect(bad.status).toBe(1);
       expect(bad.stderr).toContain('zoom range outside');
     } finally {

@@ -136,7 +136,11 @@ describe('CRS module', () => {
     await c.connect();
     try {
       for (const epsg of [4326, 3857, 3035, 3948, 4258]) {
-        const r = await c.query(`SELECT ST_X(p) x, ST_Y(p) y FROM ST_Transform(ST_SetSRID(ST_MakePoint($1, $2), 2154), $3::int) p`, [CX, CY, epsg]);
+        const r = await c.query(`SELECT ST_X(p) x, ST_Y(p) y FROM ST_Transform(ST_SetSRID(ST_MakePoint($1, $2), 2154), $3::int) p`, [
+          CX,
+          CY,
+          epsg,
+        ]);
         const [x, y] = transformPoint(CX, CY, 2154, epsg);
         const tolerance = epsg === 4326 || epsg === 4258 ? 1e-6 : 0.05;
         expect(Math.abs(x - r.rows[0].x)).toBeLessThan(tolerance);
@@ -160,7 +164,8 @@ describe('TWKB decoder', () => {
     const c = new pg.Client({ connectionString: testDatabaseUrl() });
     await c.connect();
     try {
-      const r = await c.query(`SELECT ST_AsTWKB('MULTIPOLYGON(((0 0,10 0,10 10,0 10,0 0),(2 2,3 2,3 3,2 2)),((20 20,21.25 20,21 21,20 20)))'::geometry, 1) a,
+      const r =
+        await c.query(`SELECT ST_AsTWKB('MULTIPOLYGON(((0 0,10 0,10 10,0 10,0 0),(2 2,3 2,3 3,2 2)),((20 20,21.25 20,21 21,20 20)))'::geometry, 1) a,
         ST_AsTWKB('GEOMETRYCOLLECTION(POINT(1.5 -2),LINESTRING(0 0,5 5))'::geometry, 1) b`);
       const a = decodeTwkb(r.rows[0].a);
       expect(a).toHaveLength(2);
@@ -244,7 +249,15 @@ describe('WMS GetMap: the known square lands where expected', () => {
   });
 
   it('opaque background with BGCOLOR, and the style colours of filtered rules', async () => {
-    const res = await get(getMapParams('1.3.0', 'EPSG:2154', [890000, 6790000, 960000, 6860000], { TRANSPARENT: 'FALSE', BGCOLOR: '0x123456', STYLES: 'green', WIDTH: 700, HEIGHT: 700 }));
+    const res = await get(
+      getMapParams('1.3.0', 'EPSG:2154', [890000, 6790000, 960000, 6860000], {
+        TRANSPARENT: 'FALSE',
+        BGCOLOR: '0x123456',
+        STYLES: 'green',
+        WIDTH: 700,
+        HEIGHT: 700,
+      }),
+    );
     expect(res.statusCode, res.body).toBe(200);
     const px = await pixels(res.rawPayload);
     expect(px.at(5, 5)).toEqual([0x12, 0x34, 0x56, 255]);
@@ -253,7 +266,14 @@ describe('WMS GetMap: the known square lands where expected', () => {
   });
 
   it('draws a named style written in SLD 1.0 XML', async () => {
-    const res = await get(getMapParams('1.3.0', 'EPSG:2154', [890000, 6790000, 960000, 6860000], { TRANSPARENT: 'FALSE', STYLES: 'sld', WIDTH: 700, HEIGHT: 700 }));
+    const res = await get(
+      getMapParams('1.3.0', 'EPSG:2154', [890000, 6790000, 960000, 6860000], {
+        TRANSPARENT: 'FALSE',
+        STYLES: 'sld',
+        WIDTH: 700,
+        HEIGHT: 700,
+      }),
+    );
     expect(res.statusCode, res.body).toBe(200);
     const px = await pixels(res.rawPayload);
     expect(px.at(150, 550)).toEqual([255, 0, 255, 255]);
@@ -297,16 +317,28 @@ describe('WMS GetMap: the known square lands where expected', () => {
 
   it('respects scale denominators', async () => {
     // 30 km over 200 px: scale ≈ 535,714 > 50,000 → nothing drawn
-    const far = await pixels((await get(getMapParams('1.3.0', 'EPSG:2154', [890000, 6790000, 920000, 6820000], { STYLES: 'small' }))).rawPayload);
+    const far = await pixels(
+      (await get(getMapParams('1.3.0', 'EPSG:2154', [890000, 6790000, 920000, 6820000], { STYLES: 'small' }))).rawPayload,
+    );
     expect(far.at(100, 100)[3]).toBe(0);
-    const near = await pixels((await get(getMapParams('1.3.0', 'EPSG:2154', [904000, 6804000, 906000, 6806000], { STYLES: 'small' }))).rawPayload);
+    const near = await pixels(
+      (await get(getMapParams('1.3.0', 'EPSG:2154', [904000, 6804000, 906000, 6806000], { STYLES: 'small' }))).rawPayload,
+    );
     expect(isRed(near.at(100, 100))).toBe(true);
   });
 
   it('draws every demo layer with its categorised style', async () => {
     const res = await get({
-      SERVICE: 'WMS', VERSION: '1.3.0', REQUEST: 'GetMap', LAYERS: 'communes,parcels,roads,pois', STYLES: '',
-      CRS: 'EPSG:2154', BBOX: '760000,6700000,1080000,6990000', WIDTH: 640, HEIGHT: 580, FORMAT: 'image/png',
+      SERVICE: 'WMS',
+      VERSION: '1.3.0',
+      REQUEST: 'GetMap',
+      LAYERS: 'communes,parcels,roads,pois',
+      STYLES: '',
+      CRS: 'EPSG:2154',
+      BBOX: '760000,6700000,1080000,6990000',
+      WIDTH: 640,
+      HEIGHT: 580,
+      FORMAT: 'image/png',
     });
     expect(res.statusCode, res.body).toBe(200);
     const { data } = await sharp(res.rawPayload).raw().toBuffer({ resolveWithObject: true });
@@ -321,7 +353,15 @@ describe('WMS GetMap: the known square lands where expected', () => {
 
   it('renderMap works without HTTP', async () => {
     const layer = t.ctx.registry.resolve('squares')!;
-    const png = await renderMap(t.ctx, { layers: [{ layer, style: 'red' }], bbox: { minx: 890000, miny: 6790000, maxx: 920000, maxy: 6820000 }, epsg: 2154, width: 64, height: 64, format: 'image/png', transparent: true });
+    const png = await renderMap(t.ctx, {
+      layers: [{ layer, style: 'red' }],
+      bbox: { minx: 890000, miny: 6790000, maxx: 920000, maxy: 6820000 },
+      epsg: 2154,
+      width: 64,
+      height: 64,
+      format: 'image/png',
+      transparent: true,
+    });
     const px = await pixels(png);
     expect(isRed(px.at(32, 32))).toBe(true);
   });
@@ -365,7 +405,12 @@ describe('WMS errors', () => {
     const px = await pixels(blank.rawPayload);
     const meta = await sharp(blank.rawPayload).metadata();
     expect(meta.width).toBe(200);
-    for (const [x, y] of [[0, 0], [100, 100], [199, 199]]) expect(px.at(x, y)[3]).toBe(0);
+    for (const [x, y] of [
+      [0, 0],
+      [100, 100],
+      [199, 199],
+    ])
+      expect(px.at(x, y)[3]).toBe(0);
     // XML when the image itself cannot be described
     const xml = await get({ ...base, LAYERS: 'nope', EXCEPTIONS: 'INIMAGE', FORMAT: 'image/gif' });
     expect(xml.statusCode).toBe(400);
@@ -375,7 +420,14 @@ describe('WMS errors', () => {
   it('a full render queue answers 503 with Retry-After', async () => {
     const { app, close } = await makeTestApp({ ...config, limits: { maxConcurrentRenders: 1, renderQueue: 0 } });
     try {
-      const big = new URLSearchParams({ ...Object.fromEntries(Object.entries(base).map(([k, v]) => [k, String(v)])), LAYERS: 'parcels,roads,communes', STYLES: '', BBOX: '760000,6700000,1080000,6990000', WIDTH: '1500', HEIGHT: '1500' }).toString();
+      const big = new URLSearchParams({
+        ...Object.fromEntries(Object.entries(base).map(([k, v]) => [k, String(v)])),
+        LAYERS: 'parcels,roads,communes',
+        STYLES: '',
+        BBOX: '760000,6700000,1080000,6990000',
+        WIDTH: '1500',
+        HEIGHT: '1500',
+      }).toString();
       const replies = await Promise.all(Array.from({ length: 4 }, () => app.inject({ method: 'GET', url: `/wms?${big}` })));
       const busy = replies.filter((r) => r.statusCode === 503);
       expect(replies.filter((r) => r.statusCode === 200).length).toBeGreaterThanOrEqual(1);
@@ -390,7 +442,14 @@ describe('WMS errors', () => {
   it('a render over the time limit answers a ServiceException', async () => {
     const { app, close } = await makeTestApp({ ...config, limits: { renderTimeoutMs: 1 } });
     try {
-      const qs = new URLSearchParams({ ...Object.fromEntries(Object.entries(base).map(([k, v]) => [k, String(v)])), LAYERS: 'parcels,parcels,parcels', STYLES: '', BBOX: '760000,6700000,1080000,6990000', WIDTH: '1000', HEIGHT: '1000' }).toString();
+      const qs = new URLSearchParams({
+        ...Object.fromEntries(Object.entries(base).map(([k, v]) => [k, String(v)])),
+        LAYERS: 'parcels,parcels,parcels',
+        STYLES: '',
+        BBOX: '760000,6700000,1080000,6990000',
+        WIDTH: '1000',
+        HEIGHT: '1000',
+      }).toString();
       const res = await app.inject({ method: 'GET', url: `/wms?${qs}` });
       expect(res.statusCode).toBe(503);
       expect(res.body).toContain('ServiceExceptionReport');
@@ -429,7 +488,13 @@ describe('WMS GetFeatureInfo', () => {
   });
   it('finds the feature with lat/lon axis order and honours scale ranges', async () => {
     const [lon, lat] = transformPoint(CX, CY, 2154, 4326);
-    const res = await get({ ...info('1.3.0', { I: 50, J: 50, INFO_FORMAT: 'application/json' }), CRS: 'EPSG:4326', BBOX: [lat - 0.01, lon - 0.01, lat + 0.01, lon + 0.01].join(','), WIDTH: 101, HEIGHT: 101 });
+    const res = await get({
+      ...info('1.3.0', { I: 50, J: 50, INFO_FORMAT: 'application/json' }),
+      CRS: 'EPSG:4326',
+      BBOX: [lat - 0.01, lon - 0.01, lat + 0.01, lon + 0.01].join(','),
+      WIDTH: 101,
+      HEIGHT: 101,
+    });
     expect(JSON.parse(res.body).features[0]?.id).toBe('squares.1');
     const hidden = await get(info('1.3.0', { I: 100, J: 100, INFO_FORMAT: 'application/json', STYLES: 'small' }));
     expect(JSON.parse(hidden.body).features).toHaveLength(0);
@@ -439,8 +504,20 @@ describe('WMS GetFeatureInfo', () => {
     const { x, y } = c.rows[0];
     // the POI sits 2 px right of the clicked pixel's centre
     const res = await get({
-      SERVICE: 'WMS', VERSION: '1.3.0', REQUEST: 'GetFeatureInfo', LAYERS: 'pois', QUERY_LAYERS: 'pois', STYLES: '', CRS: 'EPSG:2154',
-      BBOX: [x - 102.5, y - 100.5, x + 98.5, y + 100.5].join(','), WIDTH: 201, HEIGHT: 201, I: 100, J: 100, INFO_FORMAT: 'application/json', FEATURE_COUNT: 5,
+      SERVICE: 'WMS',
+      VERSION: '1.3.0',
+      REQUEST: 'GetFeatureInfo',
+      LAYERS: 'pois',
+      QUERY_LAYERS: 'pois',
+      STYLES: '',
+      CRS: 'EPSG:2154',
+      BBOX: [x - 102.5, y - 100.5, x + 98.5, y + 100.5].join(','),
+      WIDTH: 201,
+      HEIGHT: 201,
+      I: 100,
+      J: 100,
+      INFO_FORMAT: 'application/json',
+      FEATURE_COUNT: 5,
     });
     const fc = JSON.parse(res.body);
     expect(fc.features.length).toBeGreaterThanOrEqual(1);
@@ -460,7 +537,14 @@ describe('WMS GetFeatureInfo', () => {
 
 describe('WMS GetLegendGraphic', () => {
   it('draws each rule of a style', async () => {
-    const res = await get({ SERVICE: 'WMS', VERSION: '1.3.0', REQUEST: 'GetLegendGraphic', LAYER: 'squares', STYLE: 'green', FORMAT: 'image/png' });
+    const res = await get({
+      SERVICE: 'WMS',
+      VERSION: '1.3.0',
+      REQUEST: 'GetLegendGraphic',
+      LAYER: 'squares',
+      STYLE: 'green',
+      FORMAT: 'image/png',
+    });
     expect(res.statusCode, res.body).toBe(200);
     const px = await pixels(res.rawPayload);
     expect(px.info.height).toBe(2 * 24 + 4);
@@ -473,7 +557,14 @@ describe('WMS GetLegendGraphic', () => {
     // at 1:1,000,000 chemins and communales are not drawn, so not in the legend
     const roadsAtScale = await get({ SERVICE: 'WMS', REQUEST: 'GetLegendGraphic', LAYER: 'roads', FORMAT: 'image/png', SCALE: 1000000 });
     expect((await sharp(roadsAtScale.rawPayload).metadata()).height).toBe(3 * 24 + 4);
-    const bad = await get({ SERVICE: 'WMS', VERSION: '1.3.0', REQUEST: 'GetLegendGraphic', LAYER: 'squares', STYLE: 'nope', FORMAT: 'image/png' });
+    const bad = await get({
+      SERVICE: 'WMS',
+      VERSION: '1.3.0',
+      REQUEST: 'GetLegendGraphic',
+      LAYER: 'squares',
+      STYLE: 'nope',
+      FORMAT: 'image/png',
+    });
     expect(bad.body).toContain('StyleNotDefined');
   });
 });
@@ -484,7 +575,8 @@ describe('WMS GetCapabilities', () => {
     expect(res.statusCode).toBe(200);
     expect(res.body).toContain('<WMS_Capabilities version="1.3.0"');
     for (const n of ['communes', 'parcels', 'roads', 'pois', 'squares']) expect(res.body).toContain(`<Name>${n}</Name>`);
-    for (const c of ['EPSG:2154', 'EPSG:3857', 'EPSG:4326', 'EPSG:4258', 'EPSG:3035', 'EPSG:3942', 'EPSG:3950', 'CRS:84']) expect(res.body).toContain(`<CRS>${c}</CRS>`);
+    for (const c of ['EPSG:2154', 'EPSG:3857', 'EPSG:4326', 'EPSG:4258', 'EPSG:3035', 'EPSG:3942', 'EPSG:3950', 'CRS:84'])
+      expect(res.body).toContain(`<CRS>${c}</CRS>`);
     const sq = res.body.slice(res.body.indexOf('<Name>squares</Name>'));
     const bb4326 = sq.match(/<BoundingBox CRS="EPSG:4326" minx="([\d.]+)" miny="([\d.]+)"/)!;
     const ll = transformExtent({ minx: 900000, miny: 6800000, maxx: 951000, maxy: 6851000 }, 2154, 4326);
@@ -538,15 +630,24 @@ describe('WMS SLD_BODY', () => {
     // a filter in the document selects as it would in a configured style
     const filtered = await get({
       ...getMapParams('1.3.0', 'EPSG:2154', bbox),
-      SLD_BODY: sld('squares', `<Rule><ogc:Filter><ogc:PropertyIsEqualTo><ogc:PropertyName>kind</ogc:PropertyName><ogc:Literal>small</ogc:Literal></ogc:PropertyIsEqualTo></ogc:Filter>${green.slice(6)}`),
+      SLD_BODY: sld(
+        'squares',
+        `<Rule><ogc:Filter><ogc:PropertyIsEqualTo><ogc:PropertyName>kind</ogc:PropertyName><ogc:Literal>small</ogc:Literal></ogc:PropertyIsEqualTo></ogc:Filter>${green.slice(6)}`,
+      ),
     });
     expect(filtered.statusCode, filtered.body).toBe(200);
     expect(centre(await pixels(filtered.rawPayload))[3]).toBe(0); // the big square is not 'small': nothing drawn
   });
-  it('a faulty document is the client\'s InvalidParameterValue, located at sld_body', async () => {
+  it("a faulty document is the client's InvalidParameterValue, located at sld_body", async () => {
     const cases: [string, string][] = [
       ['<StyledLayerDescriptor><NamedLayer>', 'InvalidParameterValue'],
-      [sld('squares', '<Rule><ogc:Filter><ogc:PropertyIsEqualTo><ogc:PropertyName>no_such_column</ogc:PropertyName><ogc:Literal>1</ogc:Literal></ogc:PropertyIsEqualTo></ogc:Filter><PolygonSymbolizer/></Rule>'), 'no_such_column'],
+      [
+        sld(
+          'squares',
+          '<Rule><ogc:Filter><ogc:PropertyIsEqualTo><ogc:PropertyName>no_such_column</ogc:PropertyName><ogc:Literal>1</ogc:Literal></ogc:PropertyIsEqualTo></ogc:Filter><PolygonSymbolizer/></Rule>',
+        ),
+        'no_such_column',
+      ],
       [sld('no_such_layer', green), 'LayerNotDefined'],
     ];
     for (const [body, want] of cases) {
@@ -579,13 +680,17 @@ describe('WMS SLD parameter (the URL of an SLD document)', () => {
       if (p === '/styles/magenta.sld') return xml(doc('squares', '#ff00ff'));
       if (p === '/styles/latin1.sld') {
         // ISO-8859-1, with a filter on an accented value: only decoded right does it select the square
-        const rule = '<Rule><ogc:Filter><ogc:PropertyIsEqualTo><ogc:PropertyName>nom</ogc:PropertyName><ogc:Literal>Carré rouge</ogc:Literal></ogc:PropertyIsEqualTo></ogc:Filter><PolygonSymbolizer><Fill><CssParameter name="fill">#00ff00</CssParameter></Fill></PolygonSymbolizer></Rule>';
-        const text = doc('squares', '#000000').replace('UTF-8', 'ISO-8859-1').replace(/<Rule>[\s\S]*<\/Rule>/, rule);
+        const rule =
+          '<Rule><ogc:Filter><ogc:PropertyIsEqualTo><ogc:PropertyName>nom</ogc:PropertyName><ogc:Literal>Carré rouge</ogc:Literal></ogc:PropertyIsEqualTo></ogc:Filter><PolygonSymbolizer><Fill><CssParameter name="fill">#00ff00</CssParameter></Fill></PolygonSymbolizer></Rule>';
+        const text = doc('squares', '#000000')
+          .replace('UTF-8', 'ISO-8859-1')
+          .replace(/<Rule>[\s\S]*<\/Rule>/, rule);
         return res.writeHead(200, { 'content-type': 'application/xml' }).end(Buffer.from(text, 'latin1'));
       }
       if (p === '/styles/unknown-layer.sld') return xml(doc('no_such_layer', '#00ff00'));
       if (p === '/styles/redirect.sld') return res.writeHead(302, { location: `${base}/outside/green.sld` }).end();
-      if (p === '/styles/page.html') return res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>not a style</body></html>');
+      if (p === '/styles/page.html')
+        return res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>not a style</body></html>');
       if (p === '/styles/big.sld') return xml(doc('squares', '#00ff00').replace('<Title>', `<!-- ${'x'.repeat(20000)} --><Title>`));
       if (p === '/styles/big-chunked.sld') {
         // no Content-Length: the limit must hold while reading
@@ -603,7 +708,10 @@ describe('WMS SLD parameter (the URL of an SLD document)', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    s = await makeTestApp({ ...config, wms: { sldUrl: { allowed: [`${base}/styles/`], timeoutMs: 1000, maxBytes: 16384, cacheSeconds: 60 } } });
+    s = await makeTestApp({
+      ...config,
+      wms: { sldUrl: { allowed: [`${base}/styles/`], timeoutMs: 1000, maxBytes: 16384, cacheSeconds: 60 } },
+    });
   }, 120_000);
   afterAll(async () => {
     await s?.close();
@@ -633,7 +741,9 @@ describe('WMS SLD parameter (the URL of an SLD document)', () => {
       method: 'POST',
       url: '/wms',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      payload: new URLSearchParams(Object.entries({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), SLD: url }).map(([k, v]) => [k, String(v)])).toString(),
+      payload: new URLSearchParams(
+        Object.entries({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), SLD: url }).map(([k, v]) => [k, String(v)]),
+      ).toString(),
     });
     expect(post.statusCode, post.body).toBe(200);
     expect(await centre(post.rawPayload)).toEqual([0, 255, 0, 255]);
@@ -647,12 +757,24 @@ describe('WMS SLD parameter (the URL of an SLD document)', () => {
     expect(latin1.statusCode, latin1.body).toBe(200);
     expect(await centre(latin1.rawPayload)).toEqual([0, 255, 0, 255]);
     // GetFeatureInfo accepts it too
-    const info = await getS({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), SLD: url, REQUEST: 'GetFeatureInfo', QUERY_LAYERS: 'squares', I: 100, J: 100, INFO_FORMAT: 'application/json' });
+    const info = await getS({
+      ...getMapParams('1.3.0', 'EPSG:2154', bbox),
+      SLD: url,
+      REQUEST: 'GetFeatureInfo',
+      QUERY_LAYERS: 'squares',
+      I: 100,
+      J: 100,
+      INFO_FORMAT: 'application/json',
+    });
     expect(info.statusCode, info.body).toBe(200);
     expect(JSON.parse(info.body).features.length).toBe(1);
   });
   it('SLD_BODY wins over SLD, which is then not fetched', async () => {
-    const res = await getS({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), SLD: `${base}/styles/magenta.sld`, SLD_BODY: doc('squares', '#0000ff') });
+    const res = await getS({
+      ...getMapParams('1.3.0', 'EPSG:2154', bbox),
+      SLD: `${base}/styles/magenta.sld`,
+      SLD_BODY: doc('squares', '#0000ff'),
+    });
     expect(res.statusCode, res.body).toBe(200);
     expect(await centre(res.rawPayload)).toEqual([0, 0, 255, 255]);
     expect(hits.get('/styles/magenta.sld')).toBeUndefined();
@@ -721,7 +843,9 @@ describe('WMS SLD parameter (the URL of an SLD document)', () => {
     for (const allowed of [['ftp://x/'], ['https://u@h/'], []]) {
       expect(() => validateConfig({ wms: { sldUrl: { allowed } } }), JSON.stringify(allowed)).toThrow(ConfigError);
     }
-    expect(validateConfig({ wms: { sldUrl: { allowed: ['https://styles.example.org/sld/'] } } }).wms?.sldUrl?.allowed).toEqual(['https://styles.example.org/sld/']);
+    expect(validateConfig({ wms: { sldUrl: { allowed: ['https://styles.example.org/sld/'] } } }).wms?.sldUrl?.allowed).toEqual([
+      'https://styles.example.org/sld/',
+    ]);
   });
 });
 
@@ -738,7 +862,9 @@ describe('WMS layer groups', () => {
       expect(body).not.toContain('nothing_published');
       // the group's extent covers the squares and the roads
       const roads = t.ctx.registry.resolve('roads')!.wgs84Extent!;
-      const west = Number((version === '1.3.0' ? g.match(/<westBoundLongitude>([-\d.]+)</) : g.match(/<LatLonBoundingBox minx="([-\d.]+)"/))![1]);
+      const west = Number(
+        (version === '1.3.0' ? g.match(/<westBoundLongitude>([-\d.]+)</) : g.match(/<LatLonBoundingBox minx="([-\d.]+)"/))![1],
+      );
       expect(west).toBeLessThanOrEqual(roads.minx + 1e-6);
     }
   });
@@ -752,13 +878,21 @@ describe('WMS layer groups', () => {
     expect(a.equals(b)).toBe(true);
     // and something is drawn (the square's default style fill at its centre)
     const px = await pixels(group.rawPayload);
-    expect(px.at(Math.round(((CX - bbox[0]) / (bbox[2] - bbox[0])) * 200), Math.round(((bbox[3] - CY) / (bbox[3] - bbox[1])) * 200))[3]).toBeGreaterThan(200);
+    expect(
+      px.at(Math.round(((CX - bbox[0]) / (bbox[2] - bbox[0])) * 200), Math.round(((bbox[3] - CY) / (bbox[3] - bbox[1])) * 200))[3],
+    ).toBeGreaterThan(200);
     const bad = await get({ ...getMapParams('1.3.0', 'EPSG:2154', bbox), LAYERS: 'squares_and_roads', STYLES: 'red' });
     expect(bad.statusCode).toBe(400);
     expect(bad.body).toContain('StyleNotDefined');
   });
-  it('GetLegendGraphic on a group stacks its members\' legends (title above each), advertised with its size', async () => {
-    const res = await get({ SERVICE: 'WMS', VERSION: '1.3.0', REQUEST: 'GetLegendGraphic', LAYER: 'squares_and_roads', FORMAT: 'image/png' });
+  it("GetLegendGraphic on a group stacks its members' legends (title above each), advertised with its size", async () => {
+    const res = await get({
+      SERVICE: 'WMS',
+      VERSION: '1.3.0',
+      REQUEST: 'GetLegendGraphic',
+      LAYER: 'squares_and_roads',
+      FORMAT: 'image/png',
+    });
     expect(res.statusCode, res.body).toBe(200);
     expect(res.headers['content-type']).toBe('image/png');
     const px = await pixels(res.rawPayload);
@@ -773,7 +907,8 @@ describe('WMS layer groups', () => {
     expect(titleRow).toBeLessThanOrEqual(24);
     expect(px.info.width).toBeGreaterThanOrEqual(Math.max(sqMeta.width!, rdMeta.width!));
     // drawing order: the squares (bottom layer) first, then the roads, each identical to its own legend
-    const crop = (buf: Buffer, top: number, w: number, h: number) => sharp(buf).extract({ left: 0, top, width: w, height: h }).ensureAlpha().raw().toBuffer();
+    const crop = (buf: Buffer, top: number, w: number, h: number) =>
+      sharp(buf).extract({ left: 0, top, width: w, height: h }).ensureAlpha().raw().toBuffer();
     const sqRaw = await sharp(sq.rawPayload).ensureAlpha().raw().toBuffer();
     const rdRaw = await sharp(rd.rawPayload).ensureAlpha().raw().toBuffer();
     expect((await crop(res.rawPayload, titleRow, sqMeta.width!, sqMeta.height!)).equals(sqRaw)).toBe(true);
@@ -796,13 +931,33 @@ describe('WMS layer groups', () => {
       expect(dark).toBeGreaterThan(20);
     }
     // at 1:1,000,000 the roads legend loses chemins and communales
-    const atScale = await get({ SERVICE: 'WMS', REQUEST: 'GetLegendGraphic', LAYER: 'squares_and_roads', FORMAT: 'image/png', SCALE: 1000000 });
+    const atScale = await get({
+      SERVICE: 'WMS',
+      REQUEST: 'GetLegendGraphic',
+      LAYER: 'squares_and_roads',
+      FORMAT: 'image/png',
+      SCALE: 1000000,
+    });
     expect((await sharp(atScale.rawPayload).metadata()).height).toBe(px.info.height - 2 * 24);
     // styles other than default, and RULE, are refused
-    const badStyle = await get({ SERVICE: 'WMS', VERSION: '1.3.0', REQUEST: 'GetLegendGraphic', LAYER: 'squares_and_roads', STYLE: 'red', FORMAT: 'image/png' });
+    const badStyle = await get({
+      SERVICE: 'WMS',
+      VERSION: '1.3.0',
+      REQUEST: 'GetLegendGraphic',
+      LAYER: 'squares_and_roads',
+      STYLE: 'red',
+      FORMAT: 'image/png',
+    });
     expect(badStyle.statusCode).toBe(400);
     expect(badStyle.body).toContain('StyleNotDefined');
-    const badRule = await get({ SERVICE: 'WMS', VERSION: '1.3.0', REQUEST: 'GetLegendGraphic', LAYER: 'squares_and_roads', RULE: 'x', FORMAT: 'image/png' });
+    const badRule = await get({
+      SERVICE: 'WMS',
+      VERSION: '1.3.0',
+      REQUEST: 'GetLegendGraphic',
+      LAYER: 'squares_and_roads',
+      RULE: 'x',
+      FORMAT: 'image/png',
+    });
     expect(badRule.statusCode).toBe(400);
     expect(badRule.body).toContain('locator="rule"');
     // capabilities advertise this legend, with the image's own size, in both versions
@@ -839,32 +994,36 @@ describe('WMS layer groups', () => {
 
 const gdal = existsSync('/usr/bin/gdal_translate');
 describe('client: GDAL WMS driver', () => {
-  it.skipIf(!gdal)('gdal_translate reads a map from the live server', async () => {
-    const { app, close } = await makeTestApp(config);
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'wms-gdal-'));
-    try {
-      const addr = await app.listen({ port: 0, host: '127.0.0.1' });
-      const out = path.join(dir, 'out.png');
-      const url = `WMS:${addr}/wms?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetMap&LAYERS=squares&STYLES=red&SRS=EPSG:2154&BBOX=890000,6790000,920000,6820000&FORMAT=image/png`;
-      const r = await new Promise<{ status: number | null; out: string }>((resolve) => {
-        // run asynchronously: the server answering the driver lives in this process
-        import('node:child_process').then(({ spawn }) => {
-          const p = spawn('gdal_translate', ['-of', 'PNG', '-outsize', '300', '300', url, out]);
-          let s = '';
-          p.stdout.on('data', (d) => (s += d));
-          p.stderr.on('data', (d) => (s += d));
-          p.on('close', (status) => resolve({ status, out: s }));
+  it.skipIf(!gdal)(
+    'gdal_translate reads a map from the live server',
+    async () => {
+      const { app, close } = await makeTestApp(config);
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'wms-gdal-'));
+      try {
+        const addr = await app.listen({ port: 0, host: '127.0.0.1' });
+        const out = path.join(dir, 'out.png');
+        const url = `WMS:${addr}/wms?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetMap&LAYERS=squares&STYLES=red&SRS=EPSG:2154&BBOX=890000,6790000,920000,6820000&FORMAT=image/png`;
+        const r = await new Promise<{ status: number | null; out: string }>((resolve) => {
+          // run asynchronously: the server answering the driver lives in this process
+          import('node:child_process').then(({ spawn }) => {
+            const p = spawn('gdal_translate', ['-of', 'PNG', '-outsize', '300', '300', url, out]);
+            let s = '';
+            p.stdout.on('data', (d) => (s += d));
+            p.stderr.on('data', (d) => (s += d));
+            p.on('close', (status) => resolve({ status, out: s }));
+          });
         });
-      });
-      expect(r.status, r.out).toBe(0);
-      const px = await pixels(readFileSync(out));
-      expect(isRed(px.at(150, 150))).toBe(true);
-      expect(isRed(px.at(20, 20))).toBe(false);
-    } finally {
-      await close();
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }, 60_000);
+        expect(r.status, r.out).toBe(0);
+        const px = await pixels(readFileSync(out));
+        expect(isRed(px.at(150, 150))).toBe(true);
+        expect(isRed(px.at(20, 20))).toBe(false);
+      } finally {
+        await close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    60_000,
+  );
   it.skipIf(gdal)('skipped: gdal_translate is not installed (apt-get install gdal-bin)', () => undefined);
 });
 void spawnSync;
@@ -872,11 +1031,17 @@ void spawnSync;
 describe('style configuration', () => {
   it('the config schema checks styles, and a style naming a missing column answers a clear exception', async () => {
     const { validateConfig } = await import('../src/config/index.js');
-    expect(() => validateConfig({ layers: [{ table: 'public.roads', styles: { s: { rules: [{ line: { colour: '#fff' } }] } } }] })).toThrow(/colour/);
-    expect(() => validateConfig({ layers: [{ table: 'public.roads', styles: { s: { rules: [{ point: { mark: 'hexagon' } }] } } }] })).toThrow(/mark/);
+    expect(() => validateConfig({ layers: [{ table: 'public.roads', styles: { s: { rules: [{ line: { colour: '#fff' } }] } } }] })).toThrow(
+      /colour/,
+    );
+    expect(() =>
+      validateConfig({ layers: [{ table: 'public.roads', styles: { s: { rules: [{ point: { mark: 'hexagon' } }] } } }] }),
+    ).toThrow(/mark/);
     const bad = await makeTestApp({ layers: [{ table: 'public.roads', styles: { s: { rules: [{ text: { label: 'nope' } }] } } }] });
     try {
-      const res = await bad.app.inject({ url: '/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=roads&STYLES=&CRS=EPSG:2154&BBOX=0,0,1,1&WIDTH=10&HEIGHT=10&FORMAT=image/png' });
+      const res = await bad.app.inject({
+        url: '/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=roads&STYLES=&CRS=EPSG:2154&BBOX=0,0,1,1&WIDTH=10&HEIGHT=10&FORMAT=image/png',
+      });
       expect(res.statusCode).toBe(500);
       expect(res.body).toContain("label property 'nope' is not a column");
       const caps = await bad.app.inject({ url: '/wms?SERVICE=WMS&REQUEST=GetCapabilities' });
@@ -889,11 +1054,16 @@ describe('style configuration', () => {
 
 describe('INSPIRE view service extended capabilities', () => {
   it('are emitted in 1.3.0 when configured, and validate', async () => {
-    const insp = await makeTestApp({ service: { inspire: { metadataUrl: 'https://geo.example.org/csw?SERVICE=CSW&REQUEST=GetRecordById&ID=wms-1', language: 'fre' } }, layers: [{ table: 'public.communes' }] });
+    const insp = await makeTestApp({
+      service: { inspire: { metadataUrl: 'https://geo.example.org/csw?SERVICE=CSW&REQUEST=GetRecordById&ID=wms-1', language: 'fre' } },
+      layers: [{ table: 'public.communes' }],
+    });
     try {
       const caps = (await insp.app.inject({ url: '/wms?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0' })).body;
       expect(caps).toContain('<inspire_vs:ExtendedCapabilities>');
-      expect(caps).toContain('<inspire_common:URL>https://geo.example.org/csw?SERVICE=CSW&amp;REQUEST=GetRecordById&amp;ID=wms-1</inspire_common:URL>');
+      expect(caps).toContain(
+        '<inspire_common:URL>https://geo.example.org/csw?SERVICE=CSW&amp;REQUEST=GetRecordById&amp;ID=wms-1</inspire_common:URL>',
+      );
       expect(caps).toContain('<inspire_common:Language>fre</inspire_common:Language>');
       const c11 = (await insp.app.inject({ url: '/wms?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1' })).body;
       expect(c11).not.toContain('inspire');

@@ -5,7 +5,7 @@ import { parseXml, XmlInputError, attr, child } from '../src/ows/xmldom.js';
 describe('XML writer', () => {
   it('escapes text and attributes, drops characters XML forbids', () => {
     expect(escapeText('a<b & c>d')).toBe('a&lt;b &amp; c&gt;d');
-    expect(escapeAttr('"x" <y> & \'z\'\n')).toBe('&quot;x&quot; &lt;y&gt; &amp; \'z\'&#10;');
+    expect(escapeAttr('"x" <y> & \'z\'\n')).toBe("&quot;x&quot; &lt;y&gt; &amp; 'z'&#10;");
     expect(escapeText('bad\u0001char\u0008')).toBe('badchar');
     const w = new XmlWriter();
     w.start('a', { t: 'Saint-Étienne "quoted"', skip: undefined }).el('b', 'é & ü').el('c').opt('d', null).opt('e', 0).end();
@@ -30,7 +30,9 @@ describe('XML writer', () => {
 
 describe('XML input', () => {
   it('resolves namespaces', () => {
-    const el = parseXml('<wfs:GetFeature xmlns:wfs="http://www.opengis.net/wfs/2.0" xmlns:fes="http://www.opengis.net/fes/2.0" service="WFS"><wfs:Query typeNames="ns:parcels"><fes:Filter/></wfs:Query></wfs:GetFeature>');
+    const el = parseXml(
+      '<wfs:GetFeature xmlns:wfs="http://www.opengis.net/wfs/2.0" xmlns:fes="http://www.opengis.net/fes/2.0" service="WFS"><wfs:Query typeNames="ns:parcels"><fes:Filter/></wfs:Query></wfs:GetFeature>',
+    );
     expect(el.name).toBe('GetFeature');
     expect(el.ns).toBe('http://www.opengis.net/wfs/2.0');
     expect(attr(el, 'service')).toBe('WFS');

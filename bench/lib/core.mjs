@@ -3,7 +3,10 @@
 import proj4 from 'proj4';
 import sharp from 'sharp';
 
-proj4.defs('EPSG:2154', '+proj=lcc +lat_0=46.5 +lon_0=3 +lat_1=49 +lat_2=44 +x_0=700000 +y_0=6600000 +ellps=GRS80 +towgs84=0,0,0,0,0,0,0 +units=m +no_defs +type=crs');
+proj4.defs(
+  'EPSG:2154',
+  '+proj=lcc +lat_0=46.5 +lon_0=3 +lat_1=49 +lat_2=44 +x_0=700000 +y_0=6600000 +ellps=GRS80 +towgs84=0,0,0,0,0,0,0 +units=m +no_defs +type=crs',
+);
 
 /** mulberry32: small, fast, deterministic PRNG; returns a function giving floats in [0, 1). */
 export function prng(seed) {
@@ -25,8 +28,14 @@ function gauss(rnd) {
 // The demo region and its towns (same constants as src/demo/generator.ts).
 export const REGION = { xmin: 760000, ymin: 6700000, xmax: 1080000, ymax: 6990000 };
 export const TOWNS = [
-  [1050000, 6840000], [775000, 6905000], [930000, 6895000], [933000, 6847000],
-  [1025500, 6748000], [1023500, 6788000], [780500, 6794000], [823000, 6963000],
+  [1050000, 6840000],
+  [775000, 6905000],
+  [930000, 6895000],
+  [933000, 6847000],
+  [1025500, 6748000],
+  [1023500, 6788000],
+  [780500, 6794000],
+  [823000, 6963000],
 ];
 
 /** Box widths (metres, Lambert-93) for the three WMS scales of a 256 px image. */
@@ -58,7 +67,12 @@ export function randomBox(rnd, scale) {
 /** Envelope of a Lambert-93 box in another CRS (the four corners, projected by proj4). */
 export function transformBox(box, crs) {
   if (crs === 'EPSG:2154') return box;
-  const pts = [[box[0], box[1]], [box[0], box[3]], [box[2], box[1]], [box[2], box[3]]].map((p) => proj4('EPSG:2154', crs, p));
+  const pts = [
+    [box[0], box[1]],
+    [box[0], box[3]],
+    [box[2], box[1]],
+    [box[2], box[3]],
+  ].map((p) => proj4('EPSG:2154', crs, p));
   const xs = pts.map((p) => p[0]);
   const ys = pts.map((p) => p[1]);
   return [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
@@ -66,7 +80,8 @@ export function transformBox(box, crs) {
 
 /** Square the box around its centre (so a 256×256 image has square pixels after reprojection). */
 export function squareBox(b) {
-  const cx = (b[0] + b[2]) / 2, cy = (b[1] + b[3]) / 2;
+  const cx = (b[0] + b[2]) / 2,
+    cy = (b[1] + b[3]) / 2;
   const s = Math.max(b[2] - b[0], b[3] - b[1]) / 2;
   return [cx - s, cy - s, cx + s, cy + s];
 }
@@ -203,7 +218,10 @@ export async function checkResponse(status, contentType, body, expect) {
       const head = body.subarray(0, 2048).toString('utf8');
       if (!/^\s*(<\?xml|<)/.test(head)) return 'not XML';
       if (/ExceptionReport|ServiceExceptionReport/.test(head)) return 'OGC exception';
-      const tail = body.subarray(Math.max(0, body.length - 256)).toString('utf8').trimEnd();
+      const tail = body
+        .subarray(Math.max(0, body.length - 256))
+        .toString('utf8')
+        .trimEnd();
       if (!tail.endsWith('>')) return 'truncated XML';
       return null;
     }

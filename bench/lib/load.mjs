@@ -80,7 +80,17 @@ async function cachedCheck(r, expect) {
  * Run `urls` (array of strings, cycled) with `concurrency` workers for `durationMs`
  * (or until `maxRequests` are done, or the list is exhausted when `once`).
  */
-export async function runLoad({ urls, expect, concurrency, durationMs, maxRequests = Infinity, once = false, timeoutMs, stream = false, agent }) {
+export async function runLoad({
+  urls,
+  expect,
+  concurrency,
+  durationMs,
+  maxRequests = Infinity,
+  once = false,
+  timeoutMs,
+  stream = false,
+  agent,
+}) {
   const own = !agent;
   agent = agent ?? makeAgent(concurrency);
   const samples = [];

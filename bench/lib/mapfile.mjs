@@ -113,23 +113,45 @@ ${fontset}  PROJECTION "init=epsg:2154" END
       "wms_feature_info_mime_type" "text/html"
     END
   END
-${layer('parcels', 'Parcelles', 'POLYGON', 'parcels',
-    cls('batie', '("[bati]" = "t" OR "[bati]" = "true" OR "[bati]" = "1")', [poly('#f4d6b0', '#a0522d', 0.5)]) +
-    cls('non-batie', '', [poly('#e8f0d8', '#7a8f5a', 0.5)]), conn)}
-${layer('roads', 'Routes', 'LINE', 'roads',
-    cls('autoroute', '("[classe]" = "autoroute")', [line('#8c2a1c', 5), line('#e8423f', 3)], { label: label(8, '#333333') }) +
+${layer(
+  'parcels',
+  'Parcelles',
+  'POLYGON',
+  'parcels',
+  cls('batie', '("[bati]" = "t" OR "[bati]" = "true" OR "[bati]" = "1")', [poly('#f4d6b0', '#a0522d', 0.5)]) +
+    cls('non-batie', '', [poly('#e8f0d8', '#7a8f5a', 0.5)]),
+  conn,
+)}
+${layer(
+  'roads',
+  'Routes',
+  'LINE',
+  'roads',
+  cls('autoroute', '("[classe]" = "autoroute")', [line('#8c2a1c', 5), line('#e8423f', 3)], { label: label(8, '#333333') }) +
     cls('nationale', '("[classe]" = "nationale")', [line('#9a5b00', 4), line('#f5a623', 2.5)], { label: label(8, '#333333') }) +
     cls('departementale', '("[classe]" = "departementale")', [line('#f2c94c', 1.6)], { label: label(8, '#333333') }) +
     cls('communale', '("[classe]" = "communale")', [line('#b0b0b0', 1)], { maxscale: 500000 }) +
     cls('chemin', '("[classe]" = "chemin")', [line('#8a7a66', 0.8, 'PATTERN 3 2 END ')], { maxscale: 200000 }),
-    conn, existsSync(FONT) ? '    LABELITEM "nom"\n    LABELMAXSCALEDENOM 100000\n' : '')}
-${layer('pois', "Points d'intérêt", 'POINT', 'pois',
-    cls('sante', '("[categorie]" = "pharmacie" OR "[categorie]" = "hôpital")', [point('cross', 9, '#2e9e44', '#1d6b2d', 2)], { label: label(8, '#222222', -9) }) +
+  conn,
+  existsSync(FONT) ? '    LABELITEM "nom"\n    LABELMAXSCALEDENOM 100000\n' : '',
+)}
+${layer(
+  'pois',
+  "Points d'intérêt",
+  'POINT',
+  'pois',
+  cls('sante', '("[categorie]" = "pharmacie" OR "[categorie]" = "hôpital")', [point('cross', 9, '#2e9e44', '#1d6b2d', 2)], {
+    label: label(8, '#222222', -9),
+  }) +
     cls('culte', '("[categorie]" = "église")', [point('triangle', 9, '#7b4fa0', '#ffffff')], { label: label(8, '#222222', -9) }) +
-    cls('culture', '("[categorie]" = "musée" OR "[categorie]" = "bibliothèque")', [point('star', 10, '#d4a017', '#6b4f00')], { label: label(8, '#222222', -9) }) +
+    cls('culture', '("[categorie]" = "musée" OR "[categorie]" = "bibliothèque")', [point('star', 10, '#d4a017', '#6b4f00')], {
+      label: label(8, '#222222', -9),
+    }) +
     cls('transport', '("[categorie]" = "gare")', [point('square', 8, '#1f5fa8', '#ffffff')], { label: label(8, '#222222', -9) }) +
     cls('commerce', '', [point('circle', 6, '#e4572e', '#ffffff')], { label: label(8, '#222222', -9) }),
-    conn, existsSync(FONT) ? '    LABELITEM "nom"\n    LABELMAXSCALEDENOM 25000\n' : '')}
+  conn,
+  existsSync(FONT) ? '    LABELITEM "nom"\n    LABELMAXSCALEDENOM 25000\n' : '',
+)}
 END
 `;
 }
@@ -154,7 +176,9 @@ END
 
 /** MapCache configuration: one tileset per layer on GoogleMapsCompatible, disk cache with a template layout. */
 export function mapcacheXml({ dir, mapservUrl, layers }) {
-  const tilesets = layers.map((l) => `
+  const tilesets = layers
+    .map(
+      (l) => `
   <source name="${l}" type="wms">
     <getmap><params><FORMAT>image/png</FORMAT><LAYERS>${l}</LAYERS><TRANSPARENT>true</TRANSPARENT></params></getmap>
     <http><url>${mapservUrl}</url></http>
@@ -167,7 +191,9 @@ export function mapcacheXml({ dir, mapservUrl, layers }) {
     <metatile>1 1</metatile>
     <metabuffer>0</metabuffer>
     <expires>3600</expires>
-  </tileset>`).join('\n');
+  </tileset>`,
+    )
+    .join('\n');
   return `<?xml version="1.0" encoding="UTF-8"?>
 <mapcache>
   <cache name="disk" type="disk" layout="template">

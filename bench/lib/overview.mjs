@@ -40,14 +40,21 @@ export async function timeDraw(pool, o, runs) {
  * of pixels; `covA`/`covB` pixels drawn (not the background); `iou` of the drawn pixels.
  */
 export function comparePixels(a, b) {
-  let same = 0, near = 0, covA = 0, covB = 0, both = 0;
+  let same = 0,
+    near = 0,
+    covA = 0,
+    covB = 0,
+    both = 0;
   const n = a.length / 4;
   for (let i = 0; i < a.length; i += 4) {
     const d = Math.max(Math.abs(a[i] - b[i]), Math.abs(a[i + 1] - b[i + 1]), Math.abs(a[i + 2] - b[i + 2]));
     if (d === 0) same++;
     if (d <= 16) near++;
-    const ca = a[i] + a[i + 1] + a[i + 2] < 765, cb = b[i] + b[i + 1] + b[i + 2] < 765;
-    covA += ca; covB += cb; both += ca && cb;
+    const ca = a[i] + a[i + 1] + a[i + 2] < 765,
+      cb = b[i] + b[i + 1] + b[i + 2] < 765;
+    covA += ca;
+    covB += cb;
+    both += ca && cb;
   }
   return { same: same / n, near: near / n, covA, covB, iou: both / Math.max(1, covA + covB - both) };
 }

@@ -64,7 +64,11 @@ export function installSignalHandlers(log) {
 /** PIDs written by spawn-fcgi into its pid file (one per forked worker). */
 export function trackPidFile(name, file) {
   if (!existsSync(file)) return [];
-  const pids = readFileSync(file, 'utf8').split(/\s+/).filter(Boolean).map(Number).filter((n) => n > 0);
+  const pids = readFileSync(file, 'utf8')
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number)
+    .filter((n) => n > 0);
   for (const p of pids) track(name, p);
   return pids;
 }
@@ -105,7 +109,9 @@ export function isRoot() {
 
 /** Install the Debian packages that are missing (root only); returns the list still missing. */
 export function ensureDebianPackages(pkgs, log) {
-  const missing = pkgs.filter((p) => spawnSync('dpkg-query', ['-W', '-f=${Status}', p], { encoding: 'utf8' }).stdout.indexOf('install ok installed') < 0);
+  const missing = pkgs.filter(
+    (p) => spawnSync('dpkg-query', ['-W', '-f=${Status}', p], { encoding: 'utf8' }).stdout.indexOf('install ok installed') < 0,
+  );
   if (missing.length === 0) return [];
   if (!isRoot()) {
     log(`missing Debian packages (run as root to install them): ${missing.join(' ')}`);
@@ -113,6 +119,11 @@ export function ensureDebianPackages(pkgs, log) {
   }
   log(`installing ${missing.join(' ')} (apt-get)…`);
   spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
-  spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  return pkgs.filter((p) => spawnSync('dpkg-query', ['-W', '-f=${Status}', p], { encoding: 'utf8' }).stdout.indexOf('install ok installed') < 0);
+  spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], {
+    stdio: 'inherit',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+  return pkgs.filter(
+    (p) => spawnSync('dpkg-query', ['-W', '-f=${Status}', p], { encoding: 'utf8' }).stdout.indexOf('install ok installed') < 0,
+  );
 }

@@ -25,7 +25,12 @@ export async function ensureDemoData(root, url, params, log) {
     await pool.query('CREATE SCHEMA IF NOT EXISTS bench_meta');
     await pool.query(`CREATE TABLE IF NOT EXISTS bench_meta.stamp (
       name text PRIMARY KEY, params jsonb NOT NULL, seconds double precision NOT NULL, created timestamptz NOT NULL DEFAULT now())`);
-    const canon = (o) => JSON.stringify(Object.keys(o).sort().reduce((a, k) => ((a[k] = o[k]), a), {}));
+    const canon = (o) =>
+      JSON.stringify(
+        Object.keys(o)
+          .sort()
+          .reduce((a, k) => ((a[k] = o[k]), a), {}),
+      );
     const want = canon(params);
     const r = await pool.query(`SELECT params, seconds, created FROM bench_meta.stamp WHERE name = 'demo'`);
     let ok = r.rowCount === 1 && canon(r.rows[0].params) === want;
@@ -39,7 +44,9 @@ export async function ensureDemoData(root, url, params, log) {
       }
     }
     if (ok) {
-      log(`bench database: reusing the demo data (${params.parcels} parcels, generated ${r.rows[0].created.toISOString()} in ${r.rows[0].seconds.toFixed(0)} s)`);
+      log(
+        `bench database: reusing the demo data (${params.parcels} parcels, generated ${r.rows[0].created.toISOString()} in ${r.rows[0].seconds.toFixed(0)} s)`,
+      );
       return { generated: false, seconds: r.rows[0].seconds, created: r.rows[0].created };
     }
     log(`bench database: generating the demo data (${JSON.stringify(params)}) — this takes a while the first time`);
@@ -47,8 +54,11 @@ export async function ensureDemoData(root, url, params, log) {
     await generateDemo(pool, { ...params, log: (m) => log(m) });
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     await pool.query('VACUUM ANALYZE public.parcels');
-    await pool.query(`INSERT INTO bench_meta.stamp (name, params, seconds) VALUES ('demo', $1, $2)
-      ON CONFLICT (name) DO UPDATE SET params = EXCLUDED.params, seconds = EXCLUDED.seconds, created = now()`, [want, seconds]);
+    await pool.query(
+      `INSERT INTO bench_meta.stamp (name, params, seconds) VALUES ('demo', $1, $2)
+      ON CONFLICT (name) DO UPDATE SET params = EXCLUDED.params, seconds = EXCLUDED.seconds, created = now()`,
+      [want, seconds],
+    );
     log(`bench database: generated in ${seconds.toFixed(1)} s`);
     return { generated: true, seconds, created: new Date() };
   } finally {

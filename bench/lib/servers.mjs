@@ -16,9 +16,24 @@ export async function startOurs({ root, url, workDir, log }) {
   const port = await freePort();
   const cfgFile = path.join(workDir, 'geodata-bench.yaml');
   // the default configuration publishes every spatial table; only the limits are raised for the bulk export
-  writeFileSync(cfgFile, `server:\n  port: ${port}\n  host: 127.0.0.1\ndatabase:\n  poolSize: 16\n  statementTimeoutMs: 600000\nlimits:\n  maxFeatures: 100000000\ndemo:\n  autoload: false\n`);
-  const env = { ...process.env, DATABASE_URL: url, PORT: String(port), HOST: '127.0.0.1', NODE_ENV: 'production', LOG_LEVEL: 'warn', GEODATA_CONFIG: cfgFile };
-  const child = spawnLogged('geodata-server', process.execPath, [path.join(root, 'dist/src/main.js'), 'serve'], { env, logFile: path.join(workDir, 'ours.log'), cwd: root });
+  writeFileSync(
+    cfgFile,
+    `server:\n  port: ${port}\n  host: 127.0.0.1\ndatabase:\n  poolSize: 16\n  statementTimeoutMs: 600000\nlimits:\n  maxFeatures: 100000000\ndemo:\n  autoload: false\n`,
+  );
+  const env = {
+    ...process.env,
+    DATABASE_URL: url,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    GEODATA_CONFIG: cfgFile,
+  };
+  const child = spawnLogged('geodata-server', process.execPath, [path.join(root, 'dist/src/main.js'), 'serve'], {
+    env,
+    logFile: path.join(workDir, 'ours.log'),
+    cwd: root,
+  });
   const base = `http://127.0.0.1:${port}`;
   await waitFor(() => httpOk(`${base}/`), 60000, 'our server');
   log(`our server: ${base} (pid ${child.pid})`);
@@ -71,18 +86,44 @@ export async function startReference({ url, workDir, workers, log }) {
   writeFileSync(path.join(dir, 'mapserver.conf'), msConfig({ dir }));
   const [msPort, mcPort, ngPort] = [await freePort(), await freePort(), await freePort()];
   const base = `http://127.0.0.1:${ngPort}`;
-  writeFileSync(path.join(dir, 'mapcache.xml'), mapcacheXml({ dir, mapservUrl: `${base}/mapserv?MAP=bench`, layers: ['parcels', 'roads', 'pois'] }));
+  writeFileSync(
+    path.join(dir, 'mapcache.xml'),
+    mapcacheXml({ dir, mapservUrl: `${base}/mapserv?MAP=bench`, layers: ['parcels', 'roads', 'pois'] }),
+  );
   writeFileSync(path.join(dir, 'nginx.conf'), nginxConf({ dir, port: ngPort, mapservPort: msPort, mapcachePort: mcPort, workers: 2 }));
 
-  const msEnv = { ...process.env, MAPSERVER_CONFIG_FILE: path.join(dir, 'mapserver.conf'), MS_MAPFILE: path.join(dir, 'bench.map'), MS_ERRORFILE: 'stderr' };
+  const msEnv = {
+    ...process.env,
+    MAPSERVER_CONFIG_FILE: path.join(dir, 'mapserver.conf'),
+    MS_MAPFILE: path.join(dir, 'bench.map'),
+    MS_ERRORFILE: 'stderr',
+  };
   if (mapserv) {
-    const r = spawnSync('spawn-fcgi', ['-a', '127.0.0.1', '-p', String(msPort), '-F', String(workers), '-P', path.join(dir, 'mapserv.pids'), '--', mapserv], { env: msEnv, encoding: 'utf8' });
+    const r = spawnSync(
+      'spawn-fcgi',
+      ['-a', '127.0.0.1', '-p', String(msPort), '-F', String(workers), '-P', path.join(dir, 'mapserv.pids'), '--', mapserv],
+      { env: msEnv, encoding: 'utf8' },
+    );
     const pids = trackPidFile('mapserv', path.join(dir, 'mapserv.pids'));
     if (r.status !== 0 || pids.length === 0) out.notes.push(`spawn-fcgi mapserv failed: ${(r.stderr || '').trim()}`);
   } else out.notes.push('MapServer (cgi-mapserver) not installed');
   if (mapcache) {
-    const r = spawnSync('spawn-fcgi', ['-a', '127.0.0.1', '-p', String(mcPort), '-F', String(Math.max(2, Math.ceil(workers / 2))), '-P', path.join(dir, 'mapcache.pids'), '--', mapcache],
-      { env: { ...process.env, MAPCACHE_CONFIG_FILE: path.join(dir, 'mapcache.xml') }, encoding: 'utf8' });
+    const r = spawnSync(
+      'spawn-fcgi',
+      [
+        '-a',
+        '127.0.0.1',
+        '-p',
+        String(mcPort),
+        '-F',
+        String(Math.max(2, Math.ceil(workers / 2))),
+        '-P',
+        path.join(dir, 'mapcache.pids'),
+        '--',
+        mapcache,
+      ],
+      { env: { ...process.env, MAPCACHE_CONFIG_FILE: path.join(dir, 'mapcache.xml') }, encoding: 'utf8' },
+    );
     const pids = trackPidFile('mapcache', path.join(dir, 'mapcache.pids'));
     if (r.status !== 0 || pids.length === 0) out.notes.push(`spawn-fcgi mapcache failed: ${(r.stderr || '').trim()}`);
   } else out.notes.push('MapCache (mapcache-cgi) not installed');
@@ -95,13 +136,29 @@ export async function startReference({ url, workDir, workers, log }) {
     const probe = await fetch(`${base}/mapserv?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0`);
     const txt = await probe.text();
     if (probe.ok && /WMS_Capabilities/.test(txt)) out.mapserver = { base: `${base}/mapserv`, ogcapi: `${base}/mapserv/bench/ogcapi` };
-    else out.notes.push(`MapServer does not answer GetCapabilities: HTTP ${probe.status} ${txt.replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").slice(0, 400)}`);
+    else
+      out.notes.push(
+        `MapServer does not answer GetCapabilities: HTTP ${probe.status} ${txt
+          .replace(/<[^>]*>/g, ' ')
+          .replace(/\s+/g, ' ')
+          .slice(0, 400)}`,
+      );
   }
   if (mapcache) {
-    const probe = await fetch(`${base}/mapcache/wmts?SERVICE=WMTS&REQUEST=GetCapabilities`).catch((e) => ({ ok: false, status: 0, text: async () => e.message }));
+    const probe = await fetch(`${base}/mapcache/wmts?SERVICE=WMTS&REQUEST=GetCapabilities`).catch((e) => ({
+      ok: false,
+      status: 0,
+      text: async () => e.message,
+    }));
     const txt = await probe.text();
     if (probe.ok && /Capabilities/.test(txt)) out.mapcache = { base: `${base}/mapcache` };
-    else out.notes.push(`MapCache does not answer: HTTP ${probe.status} ${txt.replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").slice(0, 400)}`);
+    else
+      out.notes.push(
+        `MapCache does not answer: HTTP ${probe.status} ${txt
+          .replace(/<[^>]*>/g, ' ')
+          .replace(/\s+/g, ' ')
+          .slice(0, 400)}`,
+      );
   }
   out.dir = dir;
   return out;

@@ -21,7 +21,9 @@ export async function catalogImport(config: Config, files: string[]): Promise<nu
     let failed = 0;
     for (const r of results) {
       if (r.errors.length && !r.imported.length) failed++;
-      process.stdout.write(`${r.file}: ${r.imported.length} record(s) imported${r.imported.length ? ` (${r.imported.join(', ')})` : ''}${r.errors.length ? `; ${r.errors.join('; ')}` : ''}\n`);
+      process.stdout.write(
+        `${r.file}: ${r.imported.length} record(s) imported${r.imported.length ? ` (${r.imported.join(', ')})` : ''}${r.errors.length ? `; ${r.errors.join('; ')}` : ''}\n`,
+      );
     }
     return failed ? 1 : 0;
   } finally {

@@ -16,14 +16,43 @@ function boundingBox(w: XmlWriter, r: CatalogRecord): void {
 
 /** Elements of a full record in order, by qualified name, for ElementName selection. */
 export const DC_ELEMENTS = [
-  'dc:identifier', 'dc:title', 'dc:type', 'dc:subject', 'dc:format', 'dc:relation', 'dct:modified', 'dct:abstract', 'dct:spatial',
-  'dc:creator', 'dc:publisher', 'dc:contributor', 'dc:language', 'dc:rights', 'dct:license', 'dc:source', 'dc:date', 'dct:references', 'ows:BoundingBox',
+  'dc:identifier',
+  'dc:title',
+  'dc:type',
+  'dc:subject',
+  'dc:format',
+  'dc:relation',
+  'dct:modified',
+  'dct:abstract',
+  'dct:spatial',
+  'dc:creator',
+  'dc:publisher',
+  'dc:contributor',
+  'dc:language',
+  'dc:rights',
+  'dct:license',
+  'dc:source',
+  'dc:date',
+  'dct:references',
+  'ows:BoundingBox',
 ];
 
-export function writeDcRecord(w: XmlWriter, r: CatalogRecord, elementSet: 'brief' | 'summary' | 'full', base: string, elementNames?: string[]): void {
+export function writeDcRecord(
+  w: XmlWriter,
+  r: CatalogRecord,
+  elementSet: 'brief' | 'summary' | 'full',
+  base: string,
+  elementNames?: string[],
+): void {
   const want = elementNames?.length ? new Set(elementNames.map((n) => n.replace(/^csw:/, '').toLowerCase())) : null;
   const has = (q: string) => !want || want.has(q.toLowerCase()) || want.has(q.replace(/^[^:]*:/, '').toLowerCase());
-  const root = want ? 'csw:Record' : elementSet === 'brief' ? 'csw:BriefRecord' : elementSet === 'summary' ? 'csw:SummaryRecord' : 'csw:Record';
+  const root = want
+    ? 'csw:Record'
+    : elementSet === 'brief'
+      ? 'csw:BriefRecord'
+      : elementSet === 'summary'
+        ? 'csw:SummaryRecord'
+        : 'csw:Record';
   w.start(root);
   const formats = [...new Set(r.links.map((l) => l.mediaType ?? l.protocol))];
   if (has('dc:identifier')) w.el('dc:identifier', r.identifier);

@@ -32,7 +32,18 @@ function bboxWkt(b: [number, number, number, number]): string {
 
 function bboxGeoJson(b: [number, number, number, number]): string {
   const [w, s, e, n] = b;
-  return JSON.stringify({ type: 'Polygon', coordinates: [[[w, s], [e, s], [e, n], [w, n], [w, s]]] });
+  return JSON.stringify({
+    type: 'Polygon',
+    coordinates: [
+      [
+        [w, s],
+        [e, s],
+        [e, n],
+        [w, n],
+        [w, s],
+      ],
+    ],
+  });
 }
 
 function addAgentVcard(g: Graph, a: Agent, lang: string): Term {
@@ -126,7 +137,11 @@ export function addDataset(g: Graph, r: CatalogRecord, base: string): Term {
     if (t.scheme) {
       g.add(th, 'skos:inScheme', g.iri(t.scheme));
       g.a(g.iri(t.scheme), 'skos:ConceptScheme');
-      g.add(g.iri(t.scheme), 'dct:title', g.lit(t.scheme.includes('inspire') ? 'GEMET - INSPIRE themes, version 1.0' : 'Data theme', undefined, 'en'));
+      g.add(
+        g.iri(t.scheme),
+        'dct:title',
+        g.lit(t.scheme.includes('inspire') ? 'GEMET - INSPIRE themes, version 1.0' : 'Data theme', undefined, 'en'),
+      );
     }
   }
   const licence = addLicence(g, r);
@@ -251,7 +266,10 @@ export function buildCatalogue(ctx: AppContext, base: string, p: CataloguePage):
   g.add(cat, 'dct:license', lic);
   g.a(lic, 'dct:LicenseDocument');
   g.add(lic, 'rdfs:label', g.lit('Licence Ouverte / Open Licence version 2.0', undefined, 'fr'));
-  const dates = [...p.datasets, ...p.services].map((r) => r.modified ?? '').filter(Boolean).sort();
+  const dates = [...p.datasets, ...p.services]
+    .map((r) => r.modified ?? '')
+    .filter(Boolean)
+    .sort();
   g.add(cat, 'dct:modified', dateLit(g, dates[dates.length - 1]));
   g.add(cat, 'dcat:themeTaxonomy', g.iri(`${EU}/data-theme`));
   g.add(cat, 'dcat:themeTaxonomy', g.iri('http://inspire.ec.europa.eu/theme'));

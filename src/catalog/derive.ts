@@ -57,7 +57,13 @@ function str(v: unknown): string | undefined {
 function agentOf(v: unknown): Agent | null {
   if (!v || typeof v !== 'object') return typeof v === 'string' ? { organisation: v, name: v } : null;
   const o = v as Record<string, unknown>;
-  const a: Agent = { name: str(o.name) ?? str(o.person) ?? str(o.organisation), organisation: str(o.organisation) ?? str(o.name), email: str(o.email), url: str(o.url), phone: str(o.phone) };
+  const a: Agent = {
+    name: str(o.name) ?? str(o.person) ?? str(o.organisation),
+    organisation: str(o.organisation) ?? str(o.name),
+    email: str(o.email),
+    url: str(o.url),
+    phone: str(o.phone),
+  };
   return a.name || a.organisation ? a : null;
 }
 
@@ -83,10 +89,39 @@ function dateOf(v: unknown): string | undefined {
 export function layerLinks(layer: Layer): Link[] {
   const n = encodeURIComponent(layer.name);
   return [
-    { url: '/wms?SERVICE=WMS&REQUEST=GetCapabilities', protocol: 'OGC:WMS', name: layer.name, title: `${layer.title} (WMS)`, description: 'Service de visualisation WMS', function: 'browsing' },
-    { url: '/wfs?SERVICE=WFS&REQUEST=GetCapabilities', protocol: 'OGC:WFS', name: layer.name, title: `${layer.title} (WFS)`, description: 'Service de téléchargement WFS', function: 'download' },
-    { url: '/wmts?SERVICE=WMTS&REQUEST=GetCapabilities', protocol: 'OGC:WMTS', name: layer.name, title: `${layer.title} (WMTS)`, description: 'Service de tuiles WMTS', function: 'browsing' },
-    { url: `/collections/${n}`, protocol: 'OGC API - Features', name: layer.name, title: `${layer.title} (OGC API Features)`, description: 'OGC API – Features', function: 'information', mediaType: 'application/json' },
+    {
+      url: '/wms?SERVICE=WMS&REQUEST=GetCapabilities',
+      protocol: 'OGC:WMS',
+      name: layer.name,
+      title: `${layer.title} (WMS)`,
+      description: 'Service de visualisation WMS',
+      function: 'browsing',
+    },
+    {
+      url: '/wfs?SERVICE=WFS&REQUEST=GetCapabilities',
+      protocol: 'OGC:WFS',
+      name: layer.name,
+      title: `${layer.title} (WFS)`,
+      description: 'Service de téléchargement WFS',
+      function: 'download',
+    },
+    {
+      url: '/wmts?SERVICE=WMTS&REQUEST=GetCapabilities',
+      protocol: 'OGC:WMTS',
+      name: layer.name,
+      title: `${layer.title} (WMTS)`,
+      description: 'Service de tuiles WMTS',
+      function: 'browsing',
+    },
+    {
+      url: `/collections/${n}`,
+      protocol: 'OGC API - Features',
+      name: layer.name,
+      title: `${layer.title} (OGC API Features)`,
+      description: 'OGC API – Features',
+      function: 'information',
+      mediaType: 'application/json',
+    },
     // every file format of /downloads/{layer}.{ext}, with its EU file-type code and media type
     ...downloadLinks('', layer).map(
       (d): Link => ({
@@ -160,11 +195,51 @@ export function layerRecord(ctx: AppContext, layer: Layer, updated: string | nul
   };
 }
 
-export const SERVICES: { type: string; title: string; path: string; protocol: string; inspireType: string; spec: string; version: string }[] = [
-  { type: 'WMS', title: 'Service de visualisation WMS', path: '/wms', protocol: 'OGC:WMS', inspireType: 'view', spec: 'http://www.opengeospatial.org/standards/wms', version: '1.3.0' },
-  { type: 'WFS', title: 'Service de téléchargement WFS', path: '/wfs', protocol: 'OGC:WFS', inspireType: 'download', spec: 'http://www.opengeospatial.org/standards/wfs', version: '2.0.0' },
-  { type: 'WMTS', title: 'Service de tuiles WMTS', path: '/wmts', protocol: 'OGC:WMTS', inspireType: 'view', spec: 'http://www.opengeospatial.org/standards/wmts', version: '1.0.0' },
-  { type: 'CSW', title: 'Service de recherche CSW', path: '/csw', protocol: 'OGC:CSW', inspireType: 'discovery', spec: 'http://www.opengeospatial.org/standards/cat', version: '2.0.2' },
+export const SERVICES: {
+  type: string;
+  title: string;
+  path: string;
+  protocol: string;
+  inspireType: string;
+  spec: string;
+  version: string;
+}[] = [
+  {
+    type: 'WMS',
+    title: 'Service de visualisation WMS',
+    path: '/wms',
+    protocol: 'OGC:WMS',
+    inspireType: 'view',
+    spec: 'http://www.opengeospatial.org/standards/wms',
+    version: '1.3.0',
+  },
+  {
+    type: 'WFS',
+    title: 'Service de téléchargement WFS',
+    path: '/wfs',
+    protocol: 'OGC:WFS',
+    inspireType: 'download',
+    spec: 'http://www.opengeospatial.org/standards/wfs',
+    version: '2.0.0',
+  },
+  {
+    type: 'WMTS',
+    title: 'Service de tuiles WMTS',
+    path: '/wmts',
+    protocol: 'OGC:WMTS',
+    inspireType: 'view',
+    spec: 'http://www.opengeospatial.org/standards/wmts',
+    version: '1.0.0',
+  },
+  {
+    type: 'CSW',
+    title: 'Service de recherche CSW',
+    path: '/csw',
+    protocol: 'OGC:CSW',
+    inspireType: 'discovery',
+    spec: 'http://www.opengeospatial.org/standards/cat',
+    version: '2.0.2',
+  },
 ];
 
 export function serviceRecords(ctx: AppContext, datasets: CatalogRecord[]): CatalogRecord[] {
@@ -172,16 +247,35 @@ export function serviceRecords(ctx: AppContext, datasets: CatalogRecord[]): Cata
   const contact = agentOf(svc.contact.organisation || svc.contact.person ? { ...svc.contact, name: svc.contact.person } : null);
   const boxes = datasets.map((d) => d.bbox).filter((b): b is [number, number, number, number] => b !== null);
   const bbox: [number, number, number, number] | null = boxes.length
-    ? [Math.min(...boxes.map((b) => b[0])), Math.min(...boxes.map((b) => b[1])), Math.max(...boxes.map((b) => b[2])), Math.max(...boxes.map((b) => b[3]))]
+    ? [
+        Math.min(...boxes.map((b) => b[0])),
+        Math.min(...boxes.map((b) => b[1])),
+        Math.max(...boxes.map((b) => b[2])),
+        Math.max(...boxes.map((b) => b[3])),
+      ]
     : null;
-  const modified = datasets.map((d) => d.modified ?? '').sort().pop() || null;
+  const modified =
+    datasets
+      .map((d) => d.modified ?? '')
+      .sort()
+      .pop() || null;
   return SERVICES.map((s) => ({
     identifier: serviceIdentifier(ctx, s.type),
     codeSpace: null,
     type: 'service' as const,
     title: `${svc.title} — ${s.title}`,
     abstract: `${s.title} (${s.type} ${s.version}) de ${svc.title}. ${svc.abstract}`,
-    keywords: [...new Set([...svc.keywords, s.type, s.inspireType === 'view' ? 'infoMapAccessService' : s.inspireType === 'download' ? 'infoFeatureAccessService' : 'infoCatalogueService'])],
+    keywords: [
+      ...new Set([
+        ...svc.keywords,
+        s.type,
+        s.inspireType === 'view'
+          ? 'infoMapAccessService'
+          : s.inspireType === 'download'
+            ? 'infoFeatureAccessService'
+            : 'infoCatalogueService',
+      ]),
+    ],
     themes: [],
     licence: KNOWN_LICENCES['etalab-2.0'],
     accessRights: null,
@@ -193,7 +287,15 @@ export function serviceRecords(ctx: AppContext, datasets: CatalogRecord[]): Cata
     bbox,
     crs: [4326],
     featureCount: null,
-    links: [{ url: `${s.path}?SERVICE=${s.type}&REQUEST=GetCapabilities`, protocol: s.protocol, title: s.title, description: `GetCapabilities ${s.type}`, function: 'information' as const }],
+    links: [
+      {
+        url: `${s.path}?SERVICE=${s.type}&REQUEST=GetCapabilities`,
+        protocol: s.protocol,
+        title: s.title,
+        description: `GetCapabilities ${s.type}`,
+        function: 'information' as const,
+      },
+    ],
     serviceType: s.type,
     operatesOn: s.type === 'CSW' ? [] : datasets.map((d) => d.identifier),
     source: 'local',

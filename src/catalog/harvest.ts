@@ -58,7 +58,11 @@ const GMD = 'http://www.isotc211.org/2005/gmd';
 class SourceError extends Error {}
 
 async function fetchText(url: string, init: RequestInit, o: HarvestOptions): Promise<{ text: string; contentType: string }> {
-  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(o.timeoutMs ?? 60_000), headers: { 'user-agent': 'geodata-server harvester', ...(init.headers ?? {}) } });
+  const res = await fetch(url, {
+    ...init,
+    signal: AbortSignal.timeout(o.timeoutMs ?? 60_000),
+    headers: { 'user-agent': 'geodata-server harvester', ...(init.headers ?? {}) },
+  });
   if (!res.ok) throw new SourceError(`${url}: HTTP ${res.status}`);
   const buf = Buffer.from(await res.arrayBuffer());
   if (buf.length > (o.maxBytes ?? 64 * 1024 * 1024)) throw new SourceError(`${url}: response larger than the harvest limit`);
@@ -95,7 +99,11 @@ export function bboxOfGeometryLiteral(v: string): [number, number, number, numbe
       const body = s.replace(/^<[^>]*>\s*/, '');
       if (!/^(MULTI)?(POLYGON|POINT|LINESTRING|ENVELOPE)/i.test(body)) {
         const parts = body.split(',').map(Number);
-        if (parts.length === 4) coords = [[parts[0], parts[1]], [parts[2], parts[3]]];
+        if (parts.length === 4)
+          coords = [
+            [parts[0], parts[1]],
+            [parts[2], parts[3]],
+          ];
       } else {
         coords = [...body.matchAll(/(-?[\d.]+(?:e-?\d+)?)\s+(-?[\d.]+(?:e-?\d+)?)/gi)].map((m) => [Number(m[1]), Number(m[2])]);
       }
@@ -114,7 +122,18 @@ export function bboxOfGeometryLiteral(v: string): [number, number, number, numbe
 function frequencyOf(v: string | undefined): string | null {
   if (!v) return null;
   const tail = v.replace(/.*[/#]/, '').toUpperCase();
-  const map: Record<string, string> = { ANNUALLY: 'ANNUAL', YEARLY: 'ANNUAL', IRREGULAR: 'IRREG', CONTINUOUS: 'CONT', CONTINUAL: 'CONT', FORTNIGHTLY: 'BIWEEKLY', AS_NEEDED: 'IRREG', ASNEEDED: 'IRREG', NOTPLANNED: 'NEVER', BIANNUALLY: 'BIENNIAL' };
+  const map: Record<string, string> = {
+    ANNUALLY: 'ANNUAL',
+    YEARLY: 'ANNUAL',
+    IRREGULAR: 'IRREG',
+    CONTINUOUS: 'CONT',
+    CONTINUAL: 'CONT',
+    FORTNIGHTLY: 'BIWEEKLY',
+    AS_NEEDED: 'IRREG',
+    ASNEEDED: 'IRREG',
+    NOTPLANNED: 'NEVER',
+    BIANNUALLY: 'BIENNIAL',
+  };
   const f = map[tail] ?? tail;
   return EU_FREQUENCIES.includes(f) && f !== 'UNKNOWN' ? f : null;
 }
@@ -122,7 +141,19 @@ function frequencyOf(v: string | undefined): string | null {
 function languageOf(v: string | undefined): string | null {
   if (!v) return null;
   const t = v.replace(/.*[/#]/, '').toLowerCase();
-  const m: Record<string, string> = { fra: 'fre', fre: 'fre', fr: 'fre', eng: 'eng', en: 'eng', deu: 'ger', ger: 'ger', de: 'ger', gre: 'gre', ell: 'gre', el: 'gre' };
+  const m: Record<string, string> = {
+    fra: 'fre',
+    fre: 'fre',
+    fr: 'fre',
+    eng: 'eng',
+    en: 'eng',
+    deu: 'ger',
+    ger: 'ger',
+    de: 'ger',
+    gre: 'gre',
+    ell: 'gre',
+    el: 'gre',
+  };
   return m[t] ?? (t.length === 3 ? t : null);
 }
 
@@ -178,8 +209,12 @@ function dcatLinks(g: TripleIndex, ds: Term): Link[] {
     if (!url || seen.has(url)) continue;
     seen.add(url);
     const svc = g.one(d, `${DCAT}accessService`);
-    const spec = svc ? iriOrLit(g, svc, `${GEODCAT}serviceProtocol`) ?? iriOrLit(g, svc, `${DCT}conformsTo`) : undefined;
-    const proto = spec ? PROTOCOL_OF_SPEC.find(([re]) => re.test(spec))?.[1] : PROTOCOL_OF_SPEC.find(([re]) => re.test(url.replace(/.*service=([a-z]+).*/i, 'OGC:$1')) && /request=getcapabilities/i.test(url))?.[1];
+    const spec = svc ? (iriOrLit(g, svc, `${GEODCAT}serviceProtocol`) ?? iriOrLit(g, svc, `${DCT}conformsTo`)) : undefined;
+    const proto = spec
+      ? PROTOCOL_OF_SPEC.find(([re]) => re.test(spec))?.[1]
+      : PROTOCOL_OF_SPEC.find(
+          ([re]) => re.test(url.replace(/.*service=([a-z]+).*/i, 'OGC:$1')) && /request=getcapabilities/i.test(url),
+        )?.[1];
     const fmt = g.one(d, `${DCT}format`);
     const format = fmt ? (fmt.t === 'iri' ? fmt.v.replace(/.*\//, '') : labelOf(g, fmt))?.toUpperCase() : undefined;
     const mt = g.one(d, `${DCAT}mediaType`);
@@ -195,7 +230,8 @@ function dcatLinks(g: TripleIndex, ds: Term): Link[] {
       byteSize: size && /^\d+$/.test(size) ? Number(size) : undefined,
     });
   }
-  for (const p of g.all(ds, `${DCT}hasPart`)) if (p.t === 'iri' && !seen.has(p.v)) links.push({ url: p.v, protocol: 'WWW:LINK', function: 'information' });
+  for (const p of g.all(ds, `${DCT}hasPart`))
+    if (p.t === 'iri' && !seen.has(p.v)) links.push({ url: p.v, protocol: 'WWW:LINK', function: 'information' });
   return links;
 }
 
@@ -210,7 +246,12 @@ function dcatThemes(g: TripleIndex, ds: Term): { themes: Theme[]; keywords: stri
     const label = labelOf(g, t);
     const known = t.t === 'iri' ? resolveTheme(t.v) : null;
     const scheme = g.one(t, `${SKOS}inScheme`)?.v;
-    if (t.t === 'iri') themes.push({ uri: t.v, label: label ?? known?.label ?? t.v.replace(/.*[/#]/, ''), scheme: scheme ?? known?.scheme ?? t.v.replace(/[/#][^/#]*$/, '') });
+    if (t.t === 'iri')
+      themes.push({
+        uri: t.v,
+        label: label ?? known?.label ?? t.v.replace(/.*[/#]/, ''),
+        scheme: scheme ?? known?.scheme ?? t.v.replace(/[/#][^/#]*$/, ''),
+      });
     else if (label) keywords.push(label);
   }
   return { themes, keywords };
@@ -240,15 +281,23 @@ export function dcatToRecords(triples: RTriple[], source: string, harvestedAt: s
       continue;
     }
     const { themes, keywords: themeWords } = dcatThemes(g, ds);
-    const licNode = g.one(ds, `${DCT}license`) ?? (() => {
-      const ls = g.all(ds, `${DCAT}distribution`).map((d) => g.one(d, `${DCT}license`)).filter((x): x is Term => Boolean(x));
-      return ls.length && ls.every((l) => l.v === ls[0].v) ? ls[0] : undefined;
-    })();
+    const licNode =
+      g.one(ds, `${DCT}license`) ??
+      (() => {
+        const ls = g
+          .all(ds, `${DCAT}distribution`)
+          .map((d) => g.one(d, `${DCT}license`))
+          .filter((x): x is Term => Boolean(x));
+        return ls.length && ls.every((l) => l.v === ls[0].v) ? ls[0] : undefined;
+      })();
     const rightsNode = g.one(ds, `${DCT}rights`);
     const temporal = g.one(ds, `${DCT}temporal`);
     let bbox: [number, number, number, number] | null = null;
     for (const sp of g.all(ds, `${DCT}spatial`)) {
-      const candidates = sp.t === 'lit' ? [sp] : [...g.all(sp, `${LOCN}geometry`), ...g.all(sp, `${DCAT}bbox`), ...g.all(sp, 'http://www.opengis.net/ont/geosparql#asWKT')];
+      const candidates =
+        sp.t === 'lit'
+          ? [sp]
+          : [...g.all(sp, `${LOCN}geometry`), ...g.all(sp, `${DCAT}bbox`), ...g.all(sp, 'http://www.opengis.net/ont/geosparql#asWKT')];
       for (const c of candidates) {
         if (c.t !== 'lit') continue;
         const b = bboxOfGeometryLiteral(c.v);
@@ -259,17 +308,35 @@ export function dcatToRecords(triples: RTriple[], source: string, harvestedAt: s
       }
     }
     const prov = g.one(ds, `${DCT}provenance`);
-    const crs = g.all(ds, `${DCT}conformsTo`).map((c) => c.v.match(/EPSG\/0\/(\d+)$/)?.[1]).filter(Boolean).map(Number);
+    const crs = g
+      .all(ds, `${DCT}conformsTo`)
+      .map((c) => c.v.match(/EPSG\/0\/(\d+)$/)?.[1])
+      .filter(Boolean)
+      .map(Number);
     const isSeries = g.all(ds, `${RDF}type`).some((t) => t.v === `${DCAT}DatasetSeries`);
     records.push({
       identifier: id,
       type: isSeries ? 'series' : 'dataset',
       title,
       abstract: lit(g, ds, `${DCT}description`, `${DCT}abstract`) ?? '',
-      keywords: [...new Set([...g.all(ds, `${DCAT}keyword`).filter((k) => k.t === 'lit').map((k) => k.v.trim()), ...themeWords])],
+      keywords: [
+        ...new Set([
+          ...g
+            .all(ds, `${DCAT}keyword`)
+            .filter((k) => k.t === 'lit')
+            .map((k) => k.v.trim()),
+          ...themeWords,
+        ]),
+      ],
       themes,
       licence: licNode ? (licNode.t === 'iri' ? { url: licNode.v, label: labelOf(g, licNode) } : null) : null,
-      rights: [licNode?.t === 'lit' ? licNode.v : undefined, rightsNode ? labelOf(g, rightsNode) ?? (rightsNode.t === 'iri' ? rightsNode.v : undefined) : undefined].filter(Boolean).join(' — ') || null,
+      rights:
+        [
+          licNode?.t === 'lit' ? licNode.v : undefined,
+          rightsNode ? (labelOf(g, rightsNode) ?? (rightsNode.t === 'iri' ? rightsNode.v : undefined)) : undefined,
+        ]
+          .filter(Boolean)
+          .join(' — ') || null,
       accessRights: iriOrLit(g, ds, `${DCT}accessRights`) ?? null,
       contact: agentFromNode(g, g.one(ds, `${DCAT}contactPoint`)),
       publisher: agentFromNode(g, g.one(ds, `${DCT}publisher`)),
@@ -280,7 +347,7 @@ export function dcatToRecords(triples: RTriple[], source: string, harvestedAt: s
       temporalEnd: temporal && temporal.t !== 'lit' ? dateOnly(lit(g, temporal, `${DCAT}endDate`, `${SCHEMA}endDate`)) : null,
       frequency: frequencyOf(iriOrLit(g, ds, `${DCT}accrualPeriodicity`)),
       language: languageOf(iriOrLit(g, ds, `${DCT}language`)) ?? 'fre',
-      lineage: prov ? labelOf(g, prov) ?? null : null,
+      lineage: prov ? (labelOf(g, prov) ?? null) : null,
       bbox,
       crs,
       featureCount: null,
@@ -301,7 +368,12 @@ export function dcatToRecords(triples: RTriple[], source: string, harvestedAt: s
       errors.push(`data service ${s.v}: no ${id ? 'title' : 'dct:identifier'}`);
       continue;
     }
-    const spec = iriOrLit(g, s, `${GEODCAT}serviceProtocol`) ?? g.all(s, `${DCT}conformsTo`).map((c) => c.v).find((c) => /opengeospatial|opengis/.test(c));
+    const spec =
+      iriOrLit(g, s, `${GEODCAT}serviceProtocol`) ??
+      g
+        .all(s, `${DCT}conformsTo`)
+        .map((c) => c.v)
+        .find((c) => /opengeospatial|opengis/.test(c));
     const proto = spec ? PROTOCOL_OF_SPEC.find(([re]) => re.test(spec))?.[1] : undefined;
     const endpoint = iriOrLit(g, s, `${DCAT}endpointDescription`) ?? iriOrLit(g, s, `${DCAT}endpointURL`);
     const licNode = g.one(s, `${DCT}license`);
@@ -310,7 +382,10 @@ export function dcatToRecords(triples: RTriple[], source: string, harvestedAt: s
       type: 'service',
       title,
       abstract: lit(g, s, `${DCT}description`) ?? '',
-      keywords: g.all(s, `${DCAT}keyword`).filter((k) => k.t === 'lit').map((k) => k.v),
+      keywords: g
+        .all(s, `${DCAT}keyword`)
+        .filter((k) => k.t === 'lit')
+        .map((k) => k.v),
       themes: [],
       licence: licNode?.t === 'iri' ? { url: licNode.v, label: labelOf(g, licNode) } : null,
       rights: licNode?.t === 'lit' ? licNode.v : null,
@@ -364,7 +439,10 @@ const INSPIRE_LABELS = new Map(Object.entries(INSPIRE_THEMES).map(([k, v]) => [v
 
 export function isoToRecord(md: XmlElement, source: string, harvestedAt: string): CatalogRecord {
   const fileId = txt(ch(md, 'fileIdentifier'));
-  const ident = ch(ch(md, 'identificationInfo'), 'MD_DataIdentification') ?? ch(ch(md, 'identificationInfo'), 'SV_ServiceIdentification') ?? ch(md, 'identificationInfo')?.children[0];
+  const ident =
+    ch(ch(md, 'identificationInfo'), 'MD_DataIdentification') ??
+    ch(ch(md, 'identificationInfo'), 'SV_ServiceIdentification') ??
+    ch(md, 'identificationInfo')?.children[0];
   if (!ident) throw new Error(`record ${fileId ?? '?'}: no identificationInfo`);
   const citation = ch(ch(ident, 'citation'), 'CI_Citation');
   const title = txt(ch(citation, 'title'));
@@ -390,7 +468,9 @@ export function isoToRecord(md: XmlElement, source: string, harvestedAt: string)
       const v = txt(k);
       if (!v) continue;
       const href = anchor?.attrs['xlink:href'];
-      const code = href?.match(/inspire\.ec\.europa\.eu\/theme\/([a-z]{2})$/)?.[1] ?? (/inspire/i.test(thesaurus) ? INSPIRE_LABELS.get(v.toLowerCase()) : undefined);
+      const code =
+        href?.match(/inspire\.ec\.europa\.eu\/theme\/([a-z]{2})$/)?.[1] ??
+        (/inspire/i.test(thesaurus) ? INSPIRE_LABELS.get(v.toLowerCase()) : undefined);
       const th = code ? resolveTheme(code) : href && /^https?:/.test(href) && /data-theme/.test(href) ? resolveTheme(href) : null;
       if (th) themes.push({ ...th, label: v });
       else keywords.push(v);
@@ -424,7 +504,8 @@ export function isoToRecord(md: XmlElement, source: string, harvestedAt: string)
     return name || org ? { name, organisation: org, email, url } : null;
   };
   const pocs = ident.children.filter((c) => c.name === 'pointOfContact');
-  const publisherEl = pocs.find((p) => /publisher|owner|custodian|distributor/.test(d1(p, 'CI_RoleCode')?.attrs.codeListValue ?? '')) ?? pocs[0];
+  const publisherEl =
+    pocs.find((p) => /publisher|owner|custodian|distributor/.test(d1(p, 'CI_RoleCode')?.attrs.codeListValue ?? '')) ?? pocs[0];
   const dates: Record<string, string> = {};
   for (const cd of desc(citation ?? ident, 'CI_Date')) {
     const type = ch(ch(cd, 'dateType'), 'CI_DateTypeCode')?.attrs.codeListValue;
@@ -433,7 +514,9 @@ export function isoToRecord(md: XmlElement, source: string, harvestedAt: string)
   }
   const geo = d1(ident, 'EX_GeographicBoundingBox');
   const num = (n: string) => Number(txt(ch(geo, n)));
-  let bbox: [number, number, number, number] | null = geo ? [num('westBoundLongitude'), num('southBoundLatitude'), num('eastBoundLongitude'), num('northBoundLatitude')] : null;
+  let bbox: [number, number, number, number] | null = geo
+    ? [num('westBoundLongitude'), num('southBoundLatitude'), num('eastBoundLongitude'), num('northBoundLatitude')]
+    : null;
   if (bbox && bbox.some((n) => !Number.isFinite(n))) bbox = null;
   const period = d1(ident, 'TimePeriod');
   const links: Link[] = [];
@@ -443,14 +526,27 @@ export function isoToRecord(md: XmlElement, source: string, harvestedAt: string)
     if (!url || seen.has(`${url}|${txt(ch(or, 'name')) ?? ''}`)) continue;
     seen.add(`${url}|${txt(ch(or, 'name')) ?? ''}`);
     const fn = ch(ch(or, 'function'), 'CI_OnLineFunctionCode')?.attrs.codeListValue as Link['function'] | undefined;
-    links.push({ url, protocol: txt(ch(or, 'protocol')) ?? 'WWW:LINK', name: txt(ch(or, 'name')), description: txt(ch(or, 'description')), title: txt(ch(or, 'name')) ?? txt(ch(or, 'description')), function: fn });
+    links.push({
+      url,
+      protocol: txt(ch(or, 'protocol')) ?? 'WWW:LINK',
+      name: txt(ch(or, 'name')),
+      description: txt(ch(or, 'description')),
+      title: txt(ch(or, 'name')) ?? txt(ch(or, 'description')),
+      function: fn,
+    });
   }
-  const crs = desc(md, 'referenceSystemIdentifier').map((r) => txt(d1(r, 'code'))?.match(/(\d{4,6})\s*$/)?.[1]).filter(Boolean).map(Number);
-  const lang = ch(ch(ident, 'language'), 'LanguageCode')?.attrs.codeListValue ?? txt(ch(ident, 'language')) ?? ch(ch(md, 'language'), 'LanguageCode')?.attrs.codeListValue;
+  const crs = desc(md, 'referenceSystemIdentifier')
+    .map((r) => txt(d1(r, 'code'))?.match(/(\d{4,6})\s*$/)?.[1])
+    .filter(Boolean)
+    .map(Number);
+  const lang =
+    ch(ch(ident, 'language'), 'LanguageCode')?.attrs.codeListValue ??
+    txt(ch(ident, 'language')) ??
+    ch(ch(md, 'language'), 'LanguageCode')?.attrs.codeListValue;
   return {
     identifier,
     codeSpace: null,
-    type: isService ? 'service' : (['dataset', 'series', 'nonGeographicDataset'].includes(level) ? level : 'dataset'),
+    type: isService ? 'service' : ['dataset', 'series', 'nonGeographicDataset'].includes(level) ? level : 'dataset',
     title,
     abstract: txt(ch(ident, 'abstract')) ?? '',
     keywords: [...new Set(keywords)],
@@ -472,8 +568,13 @@ export function isoToRecord(md: XmlElement, source: string, harvestedAt: string)
     crs,
     featureCount: null,
     links,
-    serviceType: isService ? txt(ch(ident, 'serviceType')) ?? null : null,
-    operatesOn: isService ? ident.children.filter((c) => c.name === 'operatesOn').map((o) => o.attrs.uuidref || o.attrs['xlink:href']).filter(Boolean) : [],
+    serviceType: isService ? (txt(ch(ident, 'serviceType')) ?? null) : null,
+    operatesOn: isService
+      ? ident.children
+          .filter((c) => c.name === 'operatesOn')
+          .map((o) => o.attrs.uuidref || o.attrs['xlink:href'])
+          .filter(Boolean)
+      : [],
     source,
     sourceId: fileId ?? identifier,
     harvestedAt,
@@ -510,14 +611,19 @@ async function readCsw(src: HarvestSource, o: HarvestOptions, harvestedAt: strin
   const records: CatalogRecord[] = [];
   let start = 1;
   for (let page = 0; page < (o.maxPages ?? 1000); page++) {
-    const { text } = await fetchText(src.url, { method: 'POST', body: cswGetRecordsRequest(start), headers: { 'content-type': 'application/xml' } }, o);
+    const { text } = await fetchText(
+      src.url,
+      { method: 'POST', body: cswGetRecordsRequest(start), headers: { 'content-type': 'application/xml' } },
+      o,
+    );
     let root: XmlElement;
     try {
       root = parseXml(text, o.maxBytes ?? 64 * 1024 * 1024);
     } catch (e) {
       throw new SourceError(`${src.url}: not XML (${(e as Error).message})`);
     }
-    if (root.name === 'ExceptionReport') throw new SourceError(`${src.url}: exception report: ${desc(root, 'ExceptionText')[0]?.text ?? ''}`);
+    if (root.name === 'ExceptionReport')
+      throw new SourceError(`${src.url}: exception report: ${desc(root, 'ExceptionText')[0]?.text ?? ''}`);
     const sr = d1(root, 'SearchResults');
     if (root.name !== 'GetRecordsResponse' || !sr) throw new SourceError(`${src.url}: not a GetRecordsResponse`);
     report.pages++;
@@ -570,7 +676,11 @@ async function readDcat(src: HarvestSource, o: HarvestOptions, harvestedAt: stri
 }
 
 /** Parse one CSW GetRecords response body whose records are rdf:RDF (outputSchema DCAT). */
-export function dcatRecordsFromCswResponse(text: string, source: string, harvestedAt: string): { records: CatalogRecord[]; errors: string[] } {
+export function dcatRecordsFromCswResponse(
+  text: string,
+  source: string,
+  harvestedAt: string,
+): { records: CatalogRecord[]; errors: string[] } {
   const sr = d1(parseXml(text, 64 * 1024 * 1024), 'SearchResults');
   const records: CatalogRecord[] = [];
   const errors: string[] = [];
@@ -607,7 +717,10 @@ export async function harvest(pool: pg.Pool, src: HarvestSource, o: HarvestOptio
     }
     unique.set(r.identifier, r);
   }
-  const before = await pool.query<{ identifier: string; source: string }>(`SELECT identifier, source FROM ${schema}.records WHERE identifier = ANY($1::text[]) OR source = $2`, [[...unique.keys()], src.name]);
+  const before = await pool.query<{ identifier: string; source: string }>(
+    `SELECT identifier, source FROM ${schema}.records WHERE identifier = ANY($1::text[]) OR source = $2`,
+    [[...unique.keys()], src.name],
+  );
   const mine = new Set(before.rows.filter((r) => r.source === src.name).map((r) => r.identifier));
   for (const r of before.rows) {
     if (r.source !== src.name && unique.has(r.identifier)) {

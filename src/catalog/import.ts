@@ -34,16 +34,23 @@ export function dcToRecord(el: XmlElement, now: string): CatalogRecord {
     if (b.every(Number.isFinite)) bbox = b as [number, number, number, number];
   }
   const type = (v('type') ?? 'dataset') as CatalogRecord['type'];
-  const links: Link[] = [...kids(el, 'references'), ...kids(el, 'URI')].map((r) => ({ url: r.text, protocol: r.attrs.scheme || r.attrs.protocol || 'WWW:LINK', function: 'information' as const })).filter((l) => l.url);
+  const links: Link[] = [...kids(el, 'references'), ...kids(el, 'URI')]
+    .map((r) => ({ url: r.text, protocol: r.attrs.scheme || r.attrs.protocol || 'WWW:LINK', function: 'information' as const }))
+    .filter((l) => l.url);
   return {
     identifier,
     type: ['dataset', 'series', 'nonGeographicDataset', 'service'].includes(type) ? type : 'dataset',
     title,
     abstract: v('abstract') ?? v('description') ?? '',
-    keywords: kids(el, 'subject').map((s) => s.text).filter(Boolean),
+    keywords: kids(el, 'subject')
+      .map((s) => s.text)
+      .filter(Boolean),
     themes: [],
     licence: v('license') && /^https?:/.test(v('license')!) ? { url: v('license')! } : null,
-    rights: kids(el, 'rights').map((r) => r.text).join(' — ') || null,
+    rights:
+      kids(el, 'rights')
+        .map((r) => r.text)
+        .join(' — ') || null,
     contact: v('creator') ? { organisation: v('creator'), name: v('creator') } : null,
     publisher: v('publisher') ? { organisation: v('publisher'), name: v('publisher') } : null,
     modified: v('modified') ?? v('date') ?? null,
@@ -70,12 +77,12 @@ export function toRecords(el: XmlElement, now: string): CatalogRecord[] {
   if (el.name === 'Record' && el.ns === CSW_NS) return [dcToRecord(el, now)];
   if (el.name === 'RDF') {
     const r = dcatToRecords(parseRdfXmlElement(el), PUBLISHED_SOURCE, now);
-    if (!r.records.length) throw new OwsException('InvalidParameterValue', `no DCAT dataset with identifier and title (${r.errors.join('; ')})`, 'Insert');
+    if (!r.records.length)
+      throw new OwsException('InvalidParameterValue', `no DCAT dataset with identifier and title (${r.errors.join('; ')})`, 'Insert');
     return r.records.map((x) => ({ ...x, harvestedAt: null }));
   }
   throw new OwsException('InvalidParameterValue', `cannot publish a ${el.qname} (csw:Record, gmd:MD_Metadata or DCAT rdf:RDF)`, 'Insert');
 }
-
 
 export interface ImportResult {
   file: string;
@@ -96,7 +103,10 @@ export async function importMetadataFiles(pool: pg.Pool, files: string[], schema
       const fmt = text.trimStart().startsWith('<') ? 'xml' : detectRdfFormat(undefined, `file://${file.startsWith('/') ? '' : '/'}${file}`);
       if (fmt === 'xml') {
         const root = parseXml(text, 64 * 1024 * 1024);
-        const items = root.name === 'GetRecordsResponse' || root.name === 'GetRecordByIdResponse' ? (root.children.find((c) => c.name === 'SearchResults')?.children ?? root.children) : [root];
+        const items =
+          root.name === 'GetRecordsResponse' || root.name === 'GetRecordByIdResponse'
+            ? (root.children.find((c) => c.name === 'SearchResults')?.children ?? root.children)
+            : [root];
         for (const el of items) records.push(...toRecords(el, now));
       } else if (fmt) {
         const r = dcatToRecords(await parseRdf(text, fmt, `file://${file}`), PUBLISHED_SOURCE, now);

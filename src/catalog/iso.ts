@@ -29,7 +29,9 @@ function cs(w: XmlWriter, name: string, value: string | null | undefined): void 
 }
 
 function code(w: XmlWriter, wrapper: string, list: string, value: string, text = value): void {
-  w.start(wrapper).el(`gmd:${list}`, { codeList: `${CL}#${list}`, codeListValue: value }, text).end();
+  w.start(wrapper)
+    .el(`gmd:${list}`, { codeList: `${CL}#${list}`, codeListValue: value }, text)
+    .end();
 }
 
 function date(w: XmlWriter, v: string): void {
@@ -44,7 +46,14 @@ function party(w: XmlWriter, a: Agent | null, role: string, fallbackOrg: string)
   if (a?.email || a?.url || a?.phone) {
     w.start('gmd:contactInfo').start('gmd:CI_Contact');
     if (a.phone) w.start('gmd:phone').start('gmd:CI_Telephone').start('gmd:voice').el('gco:CharacterString', a.phone).end().end().end();
-    if (a.email) w.start('gmd:address').start('gmd:CI_Address').start('gmd:electronicMailAddress').el('gco:CharacterString', a.email).end().end().end();
+    if (a.email)
+      w.start('gmd:address')
+        .start('gmd:CI_Address')
+        .start('gmd:electronicMailAddress')
+        .el('gco:CharacterString', a.email)
+        .end()
+        .end()
+        .end();
     if (a.url) w.start('gmd:onlineResource').start('gmd:CI_OnlineResource').start('gmd:linkage').el('gmd:URL', a.url).end().end().end();
     w.end().end();
   }
@@ -53,11 +62,40 @@ function party(w: XmlWriter, a: Agent | null, role: string, fallbackOrg: string)
 }
 
 const TOPIC: Record<string, string> = {
-  tn: 'transportation', au: 'boundaries', cp: 'planningCadastre', lu: 'planningCadastre', hy: 'inlandWaters', el: 'elevation', oi: 'imageryBaseMapsEarthCover',
-  lc: 'imageryBaseMapsEarthCover', ps: 'environment', bu: 'structure', us: 'utilitiesCommunication', pd: 'society', su: 'society', ge: 'geoscientificInformation',
-  so: 'geoscientificInformation', nz: 'environment', hb: 'biota', sd: 'biota', br: 'biota', ac: 'climatologyMeteorologyAtmosphere', mf: 'climatologyMeteorologyAtmosphere',
-  ad: 'location', gn: 'location', gg: 'location', rs: 'location', ef: 'environment', pf: 'economy', af: 'farming', er: 'economy', mr: 'economy', hh: 'health',
-  am: 'planningCadastre', of: 'oceans', sr: 'oceans',
+  tn: 'transportation',
+  au: 'boundaries',
+  cp: 'planningCadastre',
+  lu: 'planningCadastre',
+  hy: 'inlandWaters',
+  el: 'elevation',
+  oi: 'imageryBaseMapsEarthCover',
+  lc: 'imageryBaseMapsEarthCover',
+  ps: 'environment',
+  bu: 'structure',
+  us: 'utilitiesCommunication',
+  pd: 'society',
+  su: 'society',
+  ge: 'geoscientificInformation',
+  so: 'geoscientificInformation',
+  nz: 'environment',
+  hb: 'biota',
+  sd: 'biota',
+  br: 'biota',
+  ac: 'climatologyMeteorologyAtmosphere',
+  mf: 'climatologyMeteorologyAtmosphere',
+  ad: 'location',
+  gn: 'location',
+  gg: 'location',
+  rs: 'location',
+  ef: 'environment',
+  pf: 'economy',
+  af: 'farming',
+  er: 'economy',
+  mr: 'economy',
+  hh: 'health',
+  am: 'planningCadastre',
+  of: 'oceans',
+  sr: 'oceans',
 };
 
 export interface IsoOptions {
@@ -138,7 +176,9 @@ function keywords(w: XmlWriter, r: CatalogRecord): void {
     for (const t of inspire) w.start('gmd:keyword').el('gmx:Anchor', { 'xlink:href': t.uri }, t.label).end();
     code(w, 'gmd:type', 'MD_KeywordTypeCode', 'theme');
     w.start('gmd:thesaurusName').start('gmd:CI_Citation');
-    w.start('gmd:title').el('gmx:Anchor', { 'xlink:href': 'http://www.eionet.europa.eu/gemet/inspire_themes' }, 'GEMET - INSPIRE themes, version 1.0').end();
+    w.start('gmd:title')
+      .el('gmx:Anchor', { 'xlink:href': 'http://www.eionet.europa.eu/gemet/inspire_themes' }, 'GEMET - INSPIRE themes, version 1.0')
+      .end();
     w.start('gmd:date').start('gmd:CI_Date').start('gmd:date').el('gco:Date', '2008-06-01').end();
     code(w, 'gmd:dateType', 'CI_DateTypeCode', 'publication');
     w.end().end();
@@ -151,7 +191,9 @@ function keywords(w: XmlWriter, r: CatalogRecord): void {
     for (const t of other) w.start('gmd:keyword').el('gmx:Anchor', { 'xlink:href': t.uri }, t.label).end();
     code(w, 'gmd:type', 'MD_KeywordTypeCode', 'theme');
     w.start('gmd:thesaurusName').start('gmd:CI_Citation');
-    w.start('gmd:title').el('gmx:Anchor', { 'xlink:href': 'http://publications.europa.eu/resource/authority/data-theme' }, 'Data theme (EU)').end();
+    w.start('gmd:title')
+      .el('gmx:Anchor', { 'xlink:href': 'http://publications.europa.eu/resource/authority/data-theme' }, 'Data theme (EU)')
+      .end();
     w.start('gmd:date').start('gmd:CI_Date').start('gmd:date').el('gco:Date', '2015-10-01').end();
     code(w, 'gmd:dateType', 'CI_DateTypeCode', 'publication');
     w.end().end();
@@ -164,20 +206,35 @@ function constraints(w: XmlWriter, r: CatalogRecord): void {
   // access: INSPIRE "no limitations" unless a URI is configured
   w.start('gmd:resourceConstraints').start('gmd:MD_LegalConstraints');
   code(w, 'gmd:accessConstraints', 'MD_RestrictionCode', 'otherRestrictions');
-  const access = r.accessRights && /^https?:/.test(r.accessRights) ? r.accessRights : 'http://inspire.ec.europa.eu/metadata-codelist/LimitationsOnPublicAccess/noLimitations';
-  w.start('gmd:otherConstraints').el('gmx:Anchor', { 'xlink:href': access }, access.endsWith('noLimitations') ? 'Pas de restriction d’accès public' : access).end();
+  const access =
+    r.accessRights && /^https?:/.test(r.accessRights)
+      ? r.accessRights
+      : 'http://inspire.ec.europa.eu/metadata-codelist/LimitationsOnPublicAccess/noLimitations';
+  w.start('gmd:otherConstraints')
+    .el('gmx:Anchor', { 'xlink:href': access }, access.endsWith('noLimitations') ? 'Pas de restriction d’accès public' : access)
+    .end();
   w.end().end();
   // use: the licence as an Anchor next to useConstraints (→ dct:license in GeoDCAT-AP)
   if (r.licence || r.rights) {
     w.start('gmd:resourceConstraints').start('gmd:MD_LegalConstraints');
     code(w, 'gmd:useConstraints', 'MD_RestrictionCode', 'otherRestrictions');
-    if (r.licence) w.start('gmd:otherConstraints').el('gmx:Anchor', { 'xlink:href': r.licence.url }, r.licence.label ?? r.licence.url).end();
+    if (r.licence)
+      w.start('gmd:otherConstraints')
+        .el('gmx:Anchor', { 'xlink:href': r.licence.url }, r.licence.label ?? r.licence.url)
+        .end();
     if (r.rights) cs(w, 'gmd:otherConstraints', r.rights);
     w.end().end();
   }
 }
 
-function onlineResource(w: XmlWriter, url: string, protocol: string, name: string | undefined, description: string | undefined, fn: string | undefined): void {
+function onlineResource(
+  w: XmlWriter,
+  url: string,
+  protocol: string,
+  name: string | undefined,
+  description: string | undefined,
+  fn: string | undefined,
+): void {
   w.start('gmd:onLine').start('gmd:CI_OnlineResource');
   w.start('gmd:linkage').el('gmd:URL', url).end();
   cs(w, 'gmd:protocol', protocol);
@@ -212,7 +269,9 @@ export function writeIsoRecord(w: XmlWriter, r: CatalogRecord, o: IsoOptions): v
   const service = r.type === 'service';
   w.start('gmd:MD_Metadata', o.declareNamespaces === false ? {} : ISO_NAMESPACES);
   cs(w, 'gmd:fileIdentifier', r.identifier);
-  w.start('gmd:language').el('gmd:LanguageCode', { codeList: 'http://www.loc.gov/standards/iso639-2/', codeListValue: r.language }, r.language).end();
+  w.start('gmd:language')
+    .el('gmd:LanguageCode', { codeList: 'http://www.loc.gov/standards/iso639-2/', codeListValue: r.language }, r.language)
+    .end();
   code(w, 'gmd:characterSet', 'MD_CharacterSetCode', 'utf8');
   code(w, 'gmd:hierarchyLevel', 'MD_ScopeCode', r.type);
   if (full) cs(w, 'gmd:hierarchyLevelName', service ? 'service' : r.type === 'series' ? 'série de données' : 'jeu de données');
@@ -227,7 +286,9 @@ export function writeIsoRecord(w: XmlWriter, r: CatalogRecord, o: IsoOptions): v
     cs(w, 'gmd:metadataStandardVersion', '1.0');
     for (const c of r.crs.slice(0, 1)) {
       w.start('gmd:referenceSystemInfo').start('gmd:MD_ReferenceSystem').start('gmd:referenceSystemIdentifier').start('gmd:RS_Identifier');
-      w.start('gmd:code').el('gmx:Anchor', { 'xlink:href': `http://www.opengis.net/def/crs/EPSG/0/${c}` }, `EPSG:${c}`).end();
+      w.start('gmd:code')
+        .el('gmx:Anchor', { 'xlink:href': `http://www.opengis.net/def/crs/EPSG/0/${c}` }, `EPSG:${c}`)
+        .end();
       w.end().end().end().end();
     }
   }
@@ -249,20 +310,34 @@ export function writeIsoRecord(w: XmlWriter, r: CatalogRecord, o: IsoOptions): v
       }
       constraints(w, r);
     }
-    w.start('srv:serviceType').el('gco:LocalName', def?.inspireType ?? 'other').end();
+    w.start('srv:serviceType')
+      .el('gco:LocalName', def?.inspireType ?? 'other')
+      .end();
     cs(w, 'srv:serviceTypeVersion', def?.version);
     if (full) bbox(w, r, 'srv:extent', false);
-    w.start('srv:couplingType').el('srv:SV_CouplingType', { codeList: `${CL}#SV_CouplingType`, codeListValue: r.operatesOn.length ? 'tight' : 'loose' }, r.operatesOn.length ? 'tight' : 'loose').end();
+    w.start('srv:couplingType')
+      .el(
+        'srv:SV_CouplingType',
+        { codeList: `${CL}#SV_CouplingType`, codeListValue: r.operatesOn.length ? 'tight' : 'loose' },
+        r.operatesOn.length ? 'tight' : 'loose',
+      )
+      .end();
     const caps = r.links[0] ? absolutise(r.links[0].url, o.base) : `${o.base}/csw`;
     w.start('srv:containsOperations').start('srv:SV_OperationMetadata');
     cs(w, 'srv:operationName', 'GetCapabilities');
-    w.start('srv:DCP').el('srv:DCPList', { codeList: `${CL}#DCPList`, codeListValue: 'WebServices' }, 'WebServices').end();
+    w.start('srv:DCP')
+      .el('srv:DCPList', { codeList: `${CL}#DCPList`, codeListValue: 'WebServices' }, 'WebServices')
+      .end();
     w.start('srv:connectPoint').start('gmd:CI_OnlineResource');
     w.start('gmd:linkage').el('gmd:URL', caps).end();
     cs(w, 'gmd:protocol', r.links[0]?.protocol);
     w.end().end();
     w.end().end();
-    for (const id of r.operatesOn) w.el('srv:operatesOn', { uuidref: id, 'xlink:href': `${o.base}/csw?SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecordById&ID=${encodeURIComponent(id)}&OUTPUTSCHEMA=${encodeURIComponent(GMD_NS)}&ELEMENTSETNAME=full` });
+    for (const id of r.operatesOn)
+      w.el('srv:operatesOn', {
+        uuidref: id,
+        'xlink:href': `${o.base}/csw?SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecordById&ID=${encodeURIComponent(id)}&OUTPUTSCHEMA=${encodeURIComponent(GMD_NS)}&ELEMENTSETNAME=full`,
+      });
     w.end();
   } else {
     w.start('gmd:MD_DataIdentification');
@@ -279,7 +354,9 @@ export function writeIsoRecord(w: XmlWriter, r: CatalogRecord, o: IsoOptions): v
       constraints(w, r);
       code(w, 'gmd:spatialRepresentationType', 'MD_SpatialRepresentationTypeCode', 'vector');
     }
-    w.start('gmd:language').el('gmd:LanguageCode', { codeList: 'http://www.loc.gov/standards/iso639-2/', codeListValue: r.language }, r.language).end();
+    w.start('gmd:language')
+      .el('gmd:LanguageCode', { codeList: 'http://www.loc.gov/standards/iso639-2/', codeListValue: r.language }, r.language)
+      .end();
     if (full) {
       code(w, 'gmd:characterSet', 'MD_CharacterSetCode', 'utf8');
       const topics = [...new Set(r.themes.map((t) => TOPIC[t.uri.replace(/.*\//, '')]).filter(Boolean))];
@@ -304,8 +381,14 @@ export function writeIsoRecord(w: XmlWriter, r: CatalogRecord, o: IsoOptions): v
     const inspire = service || r.themes.some((t) => t.uri.startsWith('http://inspire.ec.europa.eu/theme/'));
     if (inspire) {
       const [title, date] = service
-        ? ['Règlement (CE) n° 976/2009 de la Commission du 19 octobre 2009 portant modalités d’application de la directive 2007/2/CE en ce qui concerne les services en réseau', '2009-10-20']
-        : ['Règlement (UE) n° 1089/2010 de la Commission du 23 novembre 2010 portant modalités d’application de la directive 2007/2/CE en ce qui concerne l’interopérabilité des séries et des services de données géographiques', '2010-12-08'];
+        ? [
+            'Règlement (CE) n° 976/2009 de la Commission du 19 octobre 2009 portant modalités d’application de la directive 2007/2/CE en ce qui concerne les services en réseau',
+            '2009-10-20',
+          ]
+        : [
+            'Règlement (UE) n° 1089/2010 de la Commission du 23 novembre 2010 portant modalités d’application de la directive 2007/2/CE en ce qui concerne l’interopérabilité des séries et des services de données géographiques',
+            '2010-12-08',
+          ];
       w.start('gmd:report').start('gmd:DQ_DomainConsistency').start('gmd:result').start('gmd:DQ_ConformanceResult');
       w.start('gmd:specification').start('gmd:CI_Citation');
       cs(w, 'gmd:title', title);

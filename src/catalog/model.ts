@@ -107,8 +107,8 @@ export function absolutise(url: string, base: string): string {
 /** Licences commonly used by French platforms, by short key. */
 export const KNOWN_LICENCES: Record<string, Licence> = {
   'etalab-2.0': { url: 'https://www.etalab.gouv.fr/licence-ouverte-open-licence/', label: 'Licence Ouverte / Open Licence version 2.0' },
-  'lov2': { url: 'https://www.etalab.gouv.fr/licence-ouverte-open-licence/', label: 'Licence Ouverte / Open Licence version 2.0' },
-  'odbl': { url: 'https://opendatacommons.org/licenses/odbl/1-0/', label: 'Open Database License (ODbL) 1.0' },
+  lov2: { url: 'https://www.etalab.gouv.fr/licence-ouverte-open-licence/', label: 'Licence Ouverte / Open Licence version 2.0' },
+  odbl: { url: 'https://opendatacommons.org/licenses/odbl/1-0/', label: 'Open Database License (ODbL) 1.0' },
   'cc-by-4.0': { url: 'https://creativecommons.org/licenses/by/4.0/', label: 'Creative Commons Attribution 4.0' },
 };
 
@@ -117,22 +117,58 @@ export const EU_THEME_SCHEME = 'http://publications.europa.eu/resource/authority
 
 /** INSPIRE themes (code → French label, as in the INSPIRE registry / GEMET). */
 export const INSPIRE_THEMES: Record<string, string> = {
-  ad: 'Adresses', au: 'Unités administratives', tn: 'Réseaux de transport', hy: 'Hydrographie', ps: 'Sites protégés',
-  cp: 'Parcelles cadastrales', gn: 'Dénominations géographiques', bu: 'Bâtiments', lu: "Usage des sols", lc: "Occupation des terres",
-  el: 'Altitude', oi: 'Ortho-imagerie', us: "Services d'utilité publique et services publics", pd: 'Répartition de la population — démographie',
-  am: 'Zones de gestion, de restriction ou de réglementation et unités de déclaration', nz: 'Zones à risque naturel', so: 'Sols',
-  ge: 'Géologie', rs: 'Référentiels de coordonnées', gg: 'Systèmes de maillage géographique', su: 'Unités statistiques', hh: 'Santé et sécurité des personnes',
-  ef: "Installations de suivi environnemental", pf: 'Lieux de production et sites industriels', af: 'Installations agricoles et aquacoles',
-  ac: 'Conditions atmosphériques', mf: 'Caractéristiques géographiques météorologiques', of: 'Caractéristiques géographiques océanographiques',
-  sr: 'Régions maritimes', br: 'Régions biogéographiques', hb: 'Habitats et biotopes', sd: 'Répartition des espèces', er: 'Sources d\'énergie', mr: 'Ressources minérales',
+  ad: 'Adresses',
+  au: 'Unités administratives',
+  tn: 'Réseaux de transport',
+  hy: 'Hydrographie',
+  ps: 'Sites protégés',
+  cp: 'Parcelles cadastrales',
+  gn: 'Dénominations géographiques',
+  bu: 'Bâtiments',
+  lu: 'Usage des sols',
+  lc: 'Occupation des terres',
+  el: 'Altitude',
+  oi: 'Ortho-imagerie',
+  us: "Services d'utilité publique et services publics",
+  pd: 'Répartition de la population — démographie',
+  am: 'Zones de gestion, de restriction ou de réglementation et unités de déclaration',
+  nz: 'Zones à risque naturel',
+  so: 'Sols',
+  ge: 'Géologie',
+  rs: 'Référentiels de coordonnées',
+  gg: 'Systèmes de maillage géographique',
+  su: 'Unités statistiques',
+  hh: 'Santé et sécurité des personnes',
+  ef: 'Installations de suivi environnemental',
+  pf: 'Lieux de production et sites industriels',
+  af: 'Installations agricoles et aquacoles',
+  ac: 'Conditions atmosphériques',
+  mf: 'Caractéristiques géographiques météorologiques',
+  of: 'Caractéristiques géographiques océanographiques',
+  sr: 'Régions maritimes',
+  br: 'Régions biogéographiques',
+  hb: 'Habitats et biotopes',
+  sd: 'Répartition des espèces',
+  er: "Sources d'énergie",
+  mr: 'Ressources minérales',
 };
 
 /** EU data themes (code → French label). */
 export const EU_THEMES: Record<string, string> = {
-  AGRI: 'Agriculture, pêche, sylviculture et alimentation', ECON: 'Économie et finances', EDUC: 'Éducation, culture et sport',
-  ENER: 'Énergie', ENVI: 'Environnement', GOVE: 'Gouvernement et secteur public', HEAL: 'Santé', INTR: 'Questions internationales',
-  JUST: 'Justice, système juridique et sécurité publique', OP_DATPRO: 'Données provisoires', REGI: 'Régions et villes',
-  SOCI: 'Population et société', TECH: 'Science et technologie', TRAN: 'Transports',
+  AGRI: 'Agriculture, pêche, sylviculture et alimentation',
+  ECON: 'Économie et finances',
+  EDUC: 'Éducation, culture et sport',
+  ENER: 'Énergie',
+  ENVI: 'Environnement',
+  GOVE: 'Gouvernement et secteur public',
+  HEAL: 'Santé',
+  INTR: 'Questions internationales',
+  JUST: 'Justice, système juridique et sécurité publique',
+  OP_DATPRO: 'Données provisoires',
+  REGI: 'Régions et villes',
+  SOCI: 'Population et société',
+  TECH: 'Science et technologie',
+  TRAN: 'Transports',
 };
 
 /** Resolve a theme given in config as a code ('tn', 'TRAN') or a URI. */
@@ -150,33 +186,72 @@ export function resolveTheme(v: string): Theme | null {
 }
 
 export const EU_FREQUENCIES = [
-  'ANNUAL', 'ANNUAL_2', 'ANNUAL_3', 'BIENNIAL', 'BIMONTHLY', 'BIWEEKLY', 'CONT', 'DAILY', 'DAILY_2', 'IRREG', 'MONTHLY', 'MONTHLY_2',
-  'MONTHLY_3', 'NEVER', 'OP_DATPRO', 'QUARTERLY', 'TRIENNIAL', 'UNKNOWN', 'UPDATE_CONT', 'WEEKLY', 'WEEKLY_2', 'WEEKLY_3', 'HOURLY', 'OTHER',
+  'ANNUAL',
+  'ANNUAL_2',
+  'ANNUAL_3',
+  'BIENNIAL',
+  'BIMONTHLY',
+  'BIWEEKLY',
+  'CONT',
+  'DAILY',
+  'DAILY_2',
+  'IRREG',
+  'MONTHLY',
+  'MONTHLY_2',
+  'MONTHLY_3',
+  'NEVER',
+  'OP_DATPRO',
+  'QUARTERLY',
+  'TRIENNIAL',
+  'UNKNOWN',
+  'UPDATE_CONT',
+  'WEEKLY',
+  'WEEKLY_2',
+  'WEEKLY_3',
+  'HOURLY',
+  'OTHER',
 ];
 
 /** EU frequency → ISO 19115 MD_MaintenanceFrequencyCode. */
 export function isoFrequency(f: string | null | undefined): string {
   switch (f) {
-    case 'DAILY': return 'daily';
-    case 'WEEKLY': return 'weekly';
-    case 'BIWEEKLY': return 'fortnightly';
-    case 'MONTHLY': return 'monthly';
-    case 'QUARTERLY': return 'quarterly';
-    case 'ANNUAL': return 'annually';
-    case 'BIENNIAL': return 'biannually';
-    case 'CONT': case 'UPDATE_CONT': return 'continual';
-    case 'IRREG': return 'irregular';
-    case 'NEVER': return 'notPlanned';
-    default: return 'unknown';
+    case 'DAILY':
+      return 'daily';
+    case 'WEEKLY':
+      return 'weekly';
+    case 'BIWEEKLY':
+      return 'fortnightly';
+    case 'MONTHLY':
+      return 'monthly';
+    case 'QUARTERLY':
+      return 'quarterly';
+    case 'ANNUAL':
+      return 'annually';
+    case 'BIENNIAL':
+      return 'biannually';
+    case 'CONT':
+    case 'UPDATE_CONT':
+      return 'continual';
+    case 'IRREG':
+      return 'irregular';
+    case 'NEVER':
+      return 'notPlanned';
+    default:
+      return 'unknown';
   }
 }
 
 /** ISO 639-2/B → ISO 639-1 and EU language authority code. */
 export function languageCodes(l: string): { iso2: string; eu: string } {
   const m: Record<string, { iso2: string; eu: string }> = {
-    fre: { iso2: 'fr', eu: 'FRA' }, fra: { iso2: 'fr', eu: 'FRA' }, fr: { iso2: 'fr', eu: 'FRA' },
-    eng: { iso2: 'en', eu: 'ENG' }, en: { iso2: 'en', eu: 'ENG' },
-    ger: { iso2: 'de', eu: 'DEU' }, deu: { iso2: 'de', eu: 'DEU' }, de: { iso2: 'de', eu: 'DEU' },
+    fre: { iso2: 'fr', eu: 'FRA' },
+    fra: { iso2: 'fr', eu: 'FRA' },
+    fr: { iso2: 'fr', eu: 'FRA' },
+    eng: { iso2: 'en', eu: 'ENG' },
+    en: { iso2: 'en', eu: 'ENG' },
+    ger: { iso2: 'de', eu: 'DEU' },
+    deu: { iso2: 'de', eu: 'DEU' },
+    de: { iso2: 'de', eu: 'DEU' },
   };
   return m[l.toLowerCase()] ?? { iso2: 'fr', eu: 'FRA' };
 }

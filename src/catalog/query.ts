@@ -59,17 +59,54 @@ export const QUERYABLES: Record<string, Queryable> = {
 };
 
 /** Names advertised in GetCapabilities / GetDomain. */
-export const CORE_QUERYABLES = ['csw:AnyText', 'dc:title', 'dc:subject', 'dct:abstract', 'dc:type', 'dc:identifier', 'dct:modified', 'dc:format', 'dc:language', 'dc:publisher', 'dc:rights', 'ows:BoundingBox'];
+export const CORE_QUERYABLES = [
+  'csw:AnyText',
+  'dc:title',
+  'dc:subject',
+  'dct:abstract',
+  'dc:type',
+  'dc:identifier',
+  'dct:modified',
+  'dc:format',
+  'dc:language',
+  'dc:publisher',
+  'dc:rights',
+  'ows:BoundingBox',
+];
 export const APISO_QUERYABLES = [
-  'apiso:Subject', 'apiso:Title', 'apiso:Abstract', 'apiso:AnyText', 'apiso:Format', 'apiso:Identifier', 'apiso:Modified', 'apiso:Type', 'apiso:BoundingBox',
-  'apiso:CRS', 'apiso:AlternateTitle', 'apiso:RevisionDate', 'apiso:CreationDate', 'apiso:PublicationDate', 'apiso:OrganisationName',
-  'apiso:ResourceLanguage', 'apiso:ServiceType', 'apiso:OperatesOn', 'apiso:TempExtent_begin', 'apiso:TempExtent_end', 'apiso:Language', 'apiso:KeywordType', 'apiso:TopicCategory',
+  'apiso:Subject',
+  'apiso:Title',
+  'apiso:Abstract',
+  'apiso:AnyText',
+  'apiso:Format',
+  'apiso:Identifier',
+  'apiso:Modified',
+  'apiso:Type',
+  'apiso:BoundingBox',
+  'apiso:CRS',
+  'apiso:AlternateTitle',
+  'apiso:RevisionDate',
+  'apiso:CreationDate',
+  'apiso:PublicationDate',
+  'apiso:OrganisationName',
+  'apiso:ResourceLanguage',
+  'apiso:ServiceType',
+  'apiso:OperatesOn',
+  'apiso:TempExtent_begin',
+  'apiso:TempExtent_end',
+  'apiso:Language',
+  'apiso:KeywordType',
+  'apiso:TopicCategory',
 ];
 
 export function queryableFor(name: string, locator = 'constraint'): Queryable {
-  const bare = name.replace(/^.*[/]/, '').replace(/^[^:]*:/, '').toLowerCase();
+  const bare = name
+    .replace(/^.*[/]/, '')
+    .replace(/^[^:]*:/, '')
+    .toLowerCase();
   const q = QUERYABLES[bare];
-  if (!q) throw invalidValue(`'${name}' is not a queryable of this catalogue (e.g. ${CORE_QUERYABLES.slice(0, 6).join(', ')}, apiso:*)`, locator);
+  if (!q)
+    throw invalidValue(`'${name}' is not a queryable of this catalogue (e.g. ${CORE_QUERYABLES.slice(0, 6).join(', ')}, apiso:*)`, locator);
   return q;
 }
 
@@ -123,7 +160,9 @@ export function compileCatalogFilter(node: FilterNode, params: unknown[], schema
       if (q.kind === 'geometry') throw invalidValue(`'${prop}' is a geometry: use a spatial operator (BBOX, Intersects…)`);
       if (q.kind === 'array') {
         const cmp = node.matchCase ? `k ${op} ${p(v)}` : `lower(k) ${op} lower(${p(v)})`;
-        return op === '<>' ? `NOT EXISTS (SELECT 1 FROM unnest(${q.sql}) k WHERE ${cmp.replace('<>', '=')})` : `EXISTS (SELECT 1 FROM unnest(${q.sql}) k WHERE ${cmp})`;
+        return op === '<>'
+          ? `NOT EXISTS (SELECT 1 FROM unnest(${q.sql}) k WHERE ${cmp.replace('<>', '=')})`
+          : `EXISTS (SELECT 1 FROM unnest(${q.sql}) k WHERE ${cmp})`;
       }
       if (!node.matchCase && q.kind === 'text') return `lower(${q.sql}) ${op} lower(${p(v)})`;
       return `${q.sql} ${op} ${p(v)}`;
@@ -188,7 +227,9 @@ export function compileCatalogFilter(node: FilterNode, params: unknown[], schema
       }
     }
     case 'temporal':
-      throw invalidValue('temporal operators are not supported by the catalogue: compare dct:modified / apiso:TempExtent_* with dates instead');
+      throw invalidValue(
+        'temporal operators are not supported by the catalogue: compare dct:modified / apiso:TempExtent_* with dates instead',
+      );
     default:
       throw new FilterError('unsupported filter');
   }

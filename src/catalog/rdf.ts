@@ -26,10 +26,7 @@ export const NS = {
 
 export type Prefix = keyof typeof NS;
 
-export type Term =
-  | { t: 'iri'; v: string }
-  | { t: 'bnode'; v: string }
-  | { t: 'lit'; v: string; dt?: string; lang?: string };
+export type Term = { t: 'iri'; v: string } | { t: 'bnode'; v: string } | { t: 'lit'; v: string; dt?: string; lang?: string };
 
 export interface Triple {
   s: Term;
@@ -92,7 +89,8 @@ export function toTurtle(g: Graph): Promise<string> {
   // grouped by subject (first appearance order) so the writer can use ';' and ','
   for (const { s, props } of groupBySubject(g).values()) {
     for (const [p, objs] of props) {
-      for (const o of objs) writer.addQuad(N3.DataFactory.quad(n3Term(s) as N3.Quad_Subject, N3.DataFactory.namedNode(p), n3Term(o) as N3.Quad_Object));
+      for (const o of objs)
+        writer.addQuad(N3.DataFactory.quad(n3Term(s) as N3.Quad_Subject, N3.DataFactory.namedNode(p), n3Term(o) as N3.Quad_Object));
     }
   }
   return new Promise((resolve, reject) => writer.end((err, out) => (err ? reject(err) : resolve(out))));
@@ -162,7 +160,10 @@ export function writeRdfXml(w: XmlWriter, g: Graph): void {
       for (const o of objs) {
         if (o.t === 'iri') w.el(q, { 'rdf:resource': o.v });
         else if (o.t === 'bnode') w.el(q, { 'rdf:nodeID': o.v });
-        else w.start(q, o.lang ? { 'xml:lang': o.lang } : o.dt ? { 'rdf:datatype': o.dt } : {}).text(o.v).end();
+        else
+          w.start(q, o.lang ? { 'xml:lang': o.lang } : o.dt ? { 'rdf:datatype': o.dt } : {})
+            .text(o.v)
+            .end();
       }
     }
     w.end();

@@ -30,7 +30,7 @@ function attrNs(el: XmlElement, key: string): { ns: string; local: string } {
   const i = key.indexOf(':');
   if (i < 0) return { ns: '', local: key };
   const pre = key.slice(0, i);
-  return { ns: pre === 'xml' ? XML_NS : el.nsmap[pre] ?? '', local: key.slice(i + 1) };
+  return { ns: pre === 'xml' ? XML_NS : (el.nsmap[pre] ?? ''), local: key.slice(i + 1) };
 }
 
 function rdfAttr(el: XmlElement, local: string): string | undefined {
@@ -58,7 +58,14 @@ export function parseRdfXml(text: string, docUrl?: string, maxBytes = 64 * 1024 
     const about = rdfAttr(el, 'about');
     const id = rdfAttr(el, 'ID');
     const nodeId = rdfAttr(el, 'nodeID');
-    const s: Term = about !== undefined ? { t: 'iri', v: resolveIri(about, base) } : id !== undefined ? { t: 'iri', v: resolveIri(`#${id}`, base) } : nodeId ? { t: 'bnode', v: `n${nodeId}` } : bnode();
+    const s: Term =
+      about !== undefined
+        ? { t: 'iri', v: resolveIri(about, base) }
+        : id !== undefined
+          ? { t: 'iri', v: resolveIri(`#${id}`, base) }
+          : nodeId
+            ? { t: 'bnode', v: `n${nodeId}` }
+            : bnode();
     if (!(el.ns === RDF && el.name === 'Description')) out.push({ s, p: `${RDF}type`, o: { t: 'iri', v: el.ns + el.name } });
     propertyAttributes(el, s, lang, base);
     let li = 0;
@@ -148,7 +155,9 @@ function esc(s: string): string {
 function serialiseElement(el: XmlElement, top: boolean): string {
   const attrs: Record<string, string> = { ...el.attrs };
   if (top) for (const [p, ns] of Object.entries(el.nsmap)) if (p !== 'xml') attrs[p ? `xmlns:${p}` : 'xmlns'] = ns;
-  const a = Object.entries(attrs).map(([k, v]) => ` ${k}="${esc(v)}"`).join('');
+  const a = Object.entries(attrs)
+    .map(([k, v]) => ` ${k}="${esc(v)}"`)
+    .join('');
   const inner = el.children.length ? el.children.map((c) => serialiseElement(c, false)).join('') : esc(el.text);
   return `<${el.qname}${a}>${inner}</${el.qname}>`;
 }

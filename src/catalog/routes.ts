@@ -44,7 +44,14 @@ function negotiate(accept: string | undefined): Fmt {
     if (it.q <= 0) continue;
     if (it.type === 'text/turtle' || it.type === 'application/x-turtle') return 'ttl';
     if (it.type === 'application/ld+json' || it.type === 'application/json') return 'jsonld';
-    if (it.type === 'application/rdf+xml' || it.type === 'application/xml' || it.type === 'text/xml' || it.type === '*/*' || it.type === 'application/*') return 'rdf';
+    if (
+      it.type === 'application/rdf+xml' ||
+      it.type === 'application/xml' ||
+      it.type === 'text/xml' ||
+      it.type === '*/*' ||
+      it.type === 'application/*'
+    )
+      return 'rdf';
   }
   return 'rdf';
 }
@@ -79,13 +86,18 @@ async function dcatHandler(ctx: AppContext, req: FastifyRequest, reply: FastifyR
   const fmt = fixed ?? negotiate(req.headers.accept);
   await ensureCatalogReady(ctx);
   const base = baseUrlOf(req, ctx);
-  const datasets = await searchRecords(ctx.pool, { where: [`type <> 'service'`], params: [], sort: [], offset: (page - 1) * pageSize, limit: pageSize }, schemaOf(ctx));
+  const datasets = await searchRecords(
+    ctx.pool,
+    { where: [`type <> 'service'`], params: [], sort: [], offset: (page - 1) * pageSize, limit: pageSize },
+    schemaOf(ctx),
+  );
   const last = Math.max(1, Math.ceil(datasets.matched / pageSize));
   if (page > last) return problem(reply, 404, `page ${page} does not exist (last page: ${last})`);
   let services: CatalogRecord[] = [];
   let allIds: string[] = [];
   if (page === 1) {
-    services = (await searchRecords(ctx.pool, { where: [`type = 'service'`], params: [], sort: [], offset: 0, limit: 100 }, schemaOf(ctx))).records;
+    services = (await searchRecords(ctx.pool, { where: [`type = 'service'`], params: [], sort: [], offset: 0, limit: 100 }, schemaOf(ctx)))
+      .records;
     const r = await ctx.pool.query<{ identifier: string }>(`SELECT identifier FROM ${schemaOf(ctx)}.records WHERE type <> 'service'`);
     allIds = r.rows.map((x) => x.identifier);
   }
@@ -133,7 +145,14 @@ function recordJson(r: CatalogRecord, base: string) {
     serviceType: r.serviceType ?? null,
     source: r.source,
     links: [
-      ...r.links.map((l) => ({ href: absolutise(l.url, base), protocol: l.protocol, name: l.name, title: l.title, type: l.mediaType, function: l.function })),
+      ...r.links.map((l) => ({
+        href: absolutise(l.url, base),
+        protocol: l.protocol,
+        name: l.name,
+        title: l.title,
+        type: l.mediaType,
+        function: l.function,
+      })),
       { href: datasetIri(base, r.identifier), rel: 'self', type: 'application/json' },
       { href: `${base}/catalog/records/${id}?f=ttl`, rel: 'alternate', type: 'text/turtle' },
       { href: `${base}/catalog/records/${id}?f=iso`, rel: 'alternate', type: 'application/vnd.iso.19139+xml' },
@@ -168,17 +187,23 @@ async function searchHandler(ctx: AppContext, req: FastifyRequest, reply: Fastif
     };
     const text = list('q').join(' ').trim();
     if (text) {
-      where.push(`(tsv @@ websearch_to_tsquery('${schemaOf(ctx)}.french_unaccent', ${p(text)}) OR unaccent(title) ILIKE unaccent(${p(`%${text.replace(/[\\%_]/g, (m) => `\\${m}`)}%`)}))`);
+      where.push(
+        `(tsv @@ websearch_to_tsquery('${schemaOf(ctx)}.french_unaccent', ${p(text)}) OR unaccent(title) ILIKE unaccent(${p(`%${text.replace(/[\\%_]/g, (m) => `\\${m}`)}%`)}))`,
+      );
       rank = text;
     }
     const bboxRaw = list('bbox')[0];
     if (bboxRaw) {
       const b = bboxRaw.split(',').map((s) => Number(s.trim()));
-      if (b.length !== 4 || b.some((n) => !Number.isFinite(n)) || b[0] > b[2] || b[1] > b[3]) throw new BadRequest(`bbox must be minLon,minLat,maxLon,maxLat, got '${bboxRaw}'`);
+      if (b.length !== 4 || b.some((n) => !Number.isFinite(n)) || b[0] > b[2] || b[1] > b[3])
+        throw new BadRequest(`bbox must be minLon,minLat,maxLon,maxLat, got '${bboxRaw}'`);
       where.push(`extent && ST_MakeEnvelope(${p(b[0])}, ${p(b[1])}, ${p(b[2])}, ${p(b[3])}, 4326)`);
     }
     for (const k of list('keyword')) where.push(`lower(${p(k)}) = ANY(SELECT lower(x) FROM unnest(keywords) x)`);
-    for (const t of list('theme')) where.push(`EXISTS (SELECT 1 FROM jsonb_array_elements(themes) t WHERE t->>'uri' = ${p(t)} OR lower(t->>'label') = lower(${p(t)}) OR lower(t->>'uri') LIKE '%/' || lower(${p(t)}))`);
+    for (const t of list('theme'))
+      where.push(
+        `EXISTS (SELECT 1 FROM jsonb_array_elements(themes) t WHERE t->>'uri' = ${p(t)} OR lower(t->>'label') = lower(${p(t)}) OR lower(t->>'uri') LIKE '%/' || lower(${p(t)}))`,
+      );
     for (const o of list('organisation')) where.push(`lower(organisation) = lower(${p(o)})`);
     for (const t of list('type')) where.push(`type = ${p(t)}`);
     const s = list('sort')[0];
@@ -197,7 +222,8 @@ async function searchHandler(ctx: AppContext, req: FastifyRequest, reply: Fastif
   const base = baseUrlOf(req, ctx);
   const res = await searchRecords(ctx.pool, { where, params, sort, offset, limit, rankQuery: rank }, schemaOf(ctx));
   const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
-  const facetSql = (expr: string) => `SELECT v AS value, count(*)::int AS count FROM (SELECT ${expr} AS v FROM ${schemaOf(ctx)}.records ${w}) s WHERE v IS NOT NULL GROUP BY v ORDER BY count(*) DESC, v LIMIT 50`;
+  const facetSql = (expr: string) =>
+    `SELECT v AS value, count(*)::int AS count FROM (SELECT ${expr} AS v FROM ${schemaOf(ctx)}.records ${w}) s WHERE v IS NOT NULL GROUP BY v ORDER BY count(*) DESC, v LIMIT 50`;
   const [kw, th, org, ty] = await Promise.all([
     ctx.pool.query(facetSql('unnest(keywords)'), params),
     ctx.pool.query(
@@ -215,7 +241,8 @@ async function searchHandler(ctx: AppContext, req: FastifyRequest, reply: Fastif
     return `${base}/catalog?${s.toString()}`;
   };
   const links: { rel: string; href: string; type: string }[] = [{ rel: 'self', href: url(offset), type: 'application/json' }];
-  if (offset + res.records.length < res.matched && limit > 0) links.push({ rel: 'next', href: url(offset + limit), type: 'application/json' });
+  if (offset + res.records.length < res.matched && limit > 0)
+    links.push({ rel: 'next', href: url(offset + limit), type: 'application/json' });
   if (offset > 0) links.push({ rel: 'prev', href: url(Math.max(0, offset - limit)), type: 'application/json' });
   links.push({ rel: 'alternate', href: `${base}/catalog/dcat.ttl`, type: 'text/turtle' });
   return reply.type('application/json; charset=utf-8').send({
@@ -241,7 +268,11 @@ async function recordHandler(ctx: AppContext, req: FastifyRequest, reply: Fastif
   }
   if (f === 'iso' || f === 'xml') {
     const w = new XmlWriter();
-    writeIsoRecord(w, r, { base, elementSet: 'full', fallbackOrganisation: ctx.config.service.contact.organisation || ctx.config.service.title });
+    writeIsoRecord(w, r, {
+      base,
+      elementSet: 'full',
+      fallbackOrganisation: ctx.config.service.contact.organisation || ctx.config.service.title,
+    });
     return reply.type('application/vnd.iso.19139+xml; charset=utf-8').send(w.toString());
   }
   if (f && f !== 'json') return problem(reply, 400, `f must be json, rdf, ttl, jsonld or iso`);

@@ -19,17 +19,22 @@ export async function runHarvest(ctx: AppContext, src: HarvestSource): Promise<H
   const p = (async () => {
     await migrateCatalog(ctx.pool, schemaOf(ctx));
     const report = await harvest(ctx.pool, src, { schema: schemaOf(ctx) });
-    ctx.log[report.ok ? 'info' : 'warn']({ harvest: report }, `harvest of '${src.name}' ${report.ok ? 'done' : 'failed; previous records kept'}`);
+    ctx.log[report.ok ? 'info' : 'warn'](
+      { harvest: report },
+      `harvest of '${src.name}' ${report.ok ? 'done' : 'failed; previous records kept'}`,
+    );
     return report;
   })().finally(() => running.delete(src.name));
   running.set(src.name, p);
   return p;
 }
 
-
 function problem(reply: FastifyReply, status: number, detail: string) {
   const titles: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found' };
-  return reply.code(status).type('application/problem+json').send({ type: 'about:blank', title: titles[status] ?? 'Error', status, detail });
+  return reply
+    .code(status)
+    .type('application/problem+json')
+    .send({ type: 'about:blank', title: titles[status] ?? 'Error', status, detail });
 }
 
 export function registerHarvesting(app: FastifyInstance, ctx: AppContext): void {
@@ -47,7 +52,11 @@ export function registerHarvesting(app: FastifyInstance, ctx: AppContext): void 
       const url = String(body.url);
       const type = String(body.type ?? '');
       if (!/^https?:\/\//.test(url) || (type !== 'csw' && type !== 'dcat') || !/^[A-Za-z0-9_.:-]+$/.test(name) || name === 'local') {
-        return problem(reply, 400, "ad-hoc sources need name (letters, digits, _.:-, not 'local'), url (http/https) and type (csw or dcat)");
+        return problem(
+          reply,
+          400,
+          "ad-hoc sources need name (letters, digits, _.:-, not 'local'), url (http/https) and type (csw or dcat)",
+        );
       }
       src = { name, url, type };
     }

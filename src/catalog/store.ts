@@ -117,12 +117,40 @@ ON CONFLICT (identifier) DO UPDATE SET code_space = EXCLUDED.code_space, type = 
 
 function upsertParams(r: CatalogRecord): unknown[] {
   return [
-    r.identifier, r.codeSpace ?? null, r.type, r.title, r.abstract, r.keywords, JSON.stringify(r.themes), r.licence ? JSON.stringify(r.licence) : null,
-    r.accessRights ?? null, r.rights ?? null, r.contact ? JSON.stringify(r.contact) : null, r.publisher ? JSON.stringify(r.publisher) : null,
-    r.publisher?.organisation ?? r.publisher?.name ?? r.contact?.organisation ?? null, r.created ?? null, r.issued ?? null, r.modified ?? null,
-    r.temporalStart ?? null, r.temporalEnd ?? null, r.frequency ?? null, r.language, r.lineage ?? null, r.bbox, r.crs, r.featureCount ?? null,
-    JSON.stringify(r.links), r.landingPage ?? null, r.layerName ?? null, r.serviceType ?? null, r.operatesOn, r.source, r.sourceId ?? null,
-    r.harvestedAt ?? null, null, r.themes.map((t) => t.label).join(' '),
+    r.identifier,
+    r.codeSpace ?? null,
+    r.type,
+    r.title,
+    r.abstract,
+    r.keywords,
+    JSON.stringify(r.themes),
+    r.licence ? JSON.stringify(r.licence) : null,
+    r.accessRights ?? null,
+    r.rights ?? null,
+    r.contact ? JSON.stringify(r.contact) : null,
+    r.publisher ? JSON.stringify(r.publisher) : null,
+    r.publisher?.organisation ?? r.publisher?.name ?? r.contact?.organisation ?? null,
+    r.created ?? null,
+    r.issued ?? null,
+    r.modified ?? null,
+    r.temporalStart ?? null,
+    r.temporalEnd ?? null,
+    r.frequency ?? null,
+    r.language,
+    r.lineage ?? null,
+    r.bbox,
+    r.crs,
+    r.featureCount ?? null,
+    JSON.stringify(r.links),
+    r.landingPage ?? null,
+    r.layerName ?? null,
+    r.serviceType ?? null,
+    r.operatesOn,
+    r.source,
+    r.sourceId ?? null,
+    r.harvestedAt ?? null,
+    null,
+    r.themes.map((t) => t.label).join(' '),
   ];
 }
 
@@ -130,7 +158,12 @@ function upsertParams(r: CatalogRecord): unknown[] {
  * Replace the records of one source by `records` in one transaction: upsert each, delete the
  * source's records that are not in the list. Either everything is applied or nothing is.
  */
-export async function replaceSource(pool: pg.Pool, source: string, records: CatalogRecord[], schema = CATALOG_SCHEMA): Promise<{ upserted: number; deleted: number }> {
+export async function replaceSource(
+  pool: pg.Pool,
+  source: string,
+  records: CatalogRecord[],
+  schema = CATALOG_SCHEMA,
+): Promise<{ upserted: number; deleted: number }> {
   if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`bad catalogue schema name '${schema}'`);
   const c = await pool.connect();
   try {

@@ -115,7 +115,7 @@ function findRoot(start: string): string {
   return process.cwd();
 }
 
-let validator: ((data: unknown) => boolean) & { errors?: ErrorObject[] | null } | undefined;
+let validator: (((data: unknown) => boolean) & { errors?: ErrorObject[] | null }) | undefined;
 
 function getValidator() {
   if (!validator) {

@@ -134,5 +134,5 @@ export const OGC_PIXEL_SIZE = 0.00028;
 
 /** Scale denominator of a map (OGC/SLD definition). */
 export function scaleDenominator(bbox: Extent, width: number, epsg: number): number {
-  return ((bbox.maxx - bbox.minx) / width) * metersPerUnit(epsg) / OGC_PIXEL_SIZE;
+  return (((bbox.maxx - bbox.minx) / width) * metersPerUnit(epsg)) / OGC_PIXEL_SIZE;
 }

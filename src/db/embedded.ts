@@ -66,9 +66,13 @@ export function ensurePostgisPackages(log: Log): void {
   }
   log(`installing postgresql-${PG_MAJOR}-postgis-3 from Debian (first run only)…`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (const args of [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', `postgresql-${PG_MAJOR}`, `postgresql-${PG_MAJOR}-postgis-3`]]) {
+  for (const args of [
+    ['update', '-qq'],
+    ['install', '-y', '-qq', '--no-install-recommends', `postgresql-${PG_MAJOR}`, `postgresql-${PG_MAJOR}-postgis-3`],
+  ]) {
     const r = spawnSync('apt-get', args, { env, stdio: ['ignore', 'inherit', 'inherit'] });
-    if (r.status !== 0) throw new ProvisionError(`'apt-get ${args.join(' ')}' failed (exit ${r.status}); run it by hand: ${INSTALL_COMMAND}`);
+    if (r.status !== 0)
+      throw new ProvisionError(`'apt-get ${args.join(' ')}' failed (exit ${r.status}); run it by hand: ${INSTALL_COMMAND}`);
   }
   if (!postgisInstalled()) throw new ProvisionError(`PostGIS still missing after install (${POSTGIS_CONTROL})`);
 }
@@ -191,7 +195,18 @@ export async function ensureEmbeddedCluster(log: Log = () => {}, env: NodeJS.Pro
       writeFileSync(pwfile, state.password + '\n', { mode: 0o600 });
       chownToPostgres(pwfile);
       try {
-        pgRun('initdb', ['-D', dataDir, '-U', state.user, '--pwfile', pwfile, '--auth=scram-sha-256', '--encoding=UTF8', '--locale=C.UTF-8', '--no-instructions']);
+        pgRun('initdb', [
+          '-D',
+          dataDir,
+          '-U',
+          state.user,
+          '--pwfile',
+          pwfile,
+          '--auth=scram-sha-256',
+          '--encoding=UTF8',
+          '--locale=C.UTF-8',
+          '--no-instructions',
+        ]);
       } finally {
         rmSync(pwfile, { force: true });
       }
@@ -208,13 +223,16 @@ export async function ensureEmbeddedCluster(log: Log = () => {}, env: NodeJS.Pro
           'maintenance_work_mem = 256MB',
           'synchronous_commit = off',
           'jit = off',
-          "log_min_messages = warning",
+          'log_min_messages = warning',
           '',
         ].join('\n'),
       );
       writeFileSync(stateFile, JSON.stringify(state, null, 2), { mode: 0o600 });
     } else {
-      if (!saved) throw new ProvisionError(`${stateFile} is missing: the cluster in ${dataDir} cannot be reached without its password; remove ${dataDir} to start afresh`);
+      if (!saved)
+        throw new ProvisionError(
+          `${stateFile} is missing: the cluster in ${dataDir} cannot be reached without its password; remove ${dataDir} to start afresh`,
+        );
       state = { ...saved, dataDir };
     }
 

@@ -12,19 +12,26 @@ export interface DbErrorClass {
 }
 
 export function classifyDbError(e: unknown): DbErrorClass | null {
-  if (e instanceof Error && e.name === 'ServerBusy') return { status: 503, message: e.message, retryAfter: (e as { retryAfter?: number }).retryAfter ?? 2 };
+  if (e instanceof Error && e.name === 'ServerBusy')
+    return { status: 503, message: e.message, retryAfter: (e as { retryAfter?: number }).retryAfter ?? 2 };
   const code = (e as { code?: unknown })?.code;
   // the database cannot be reached: refused, reset, timed out (pg-pool), or the client died mid-query
   if (typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN)$/.test(code)) {
     return { status: 503, message: 'the database is unavailable; retry shortly', retryAfter: 5 };
   }
   const msg = e instanceof Error ? e.message : '';
-  if (/Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection terminated unexpectedly/.test(msg)) {
+  if (
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection terminated unexpectedly/.test(
+      msg,
+    )
+  ) {
     return { status: 503, message: 'the database is unavailable; retry shortly', retryAfter: 5 };
   }
   if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return null;
   if (code.startsWith('22')) {
-    const msg = String((e as Error).message ?? '').replace(/\s+/g, ' ').slice(0, 200);
+    const msg = String((e as Error).message ?? '')
+      .replace(/\s+/g, ' ')
+      .slice(0, 200);
     return { status: 400, message: `invalid value in the request: ${msg}` };
   }
   if (code === '57014') return { status: 503, message: 'the request took longer than the server allows and was cancelled', retryAfter: 5 };

@@ -186,7 +186,10 @@ export function buildWhere(q: FeatureQuery, params: unknown[]): string {
  * the true query box: the shortcut never admits a feature ST_Intersects would reject. Undefined
  * when the box is too small for the margin (every feature then takes the exact test).
  */
-export function innerBox(b: { minx: number; miny: number; maxx: number; maxy: number }, extra = 0): [number, number, number, number] | undefined {
+export function innerBox(
+  b: { minx: number; miny: number; maxx: number; maxy: number },
+  extra = 0,
+): [number, number, number, number] | undefined {
   const mag = Math.max(Math.abs(b.minx), Math.abs(b.miny), Math.abs(b.maxx), Math.abs(b.maxy), 1e-30);
   const step = 2 ** (Math.floor(Math.log2(mag)) - 23); // float4 spacing at that magnitude
   const d = 4 * step + extra;
@@ -201,11 +204,20 @@ export function innerBox(b: { minx: number; miny: number; maxx: number; maxy: nu
  * lies inside it (when each side keeps its side: no rotation past the axes), shrunk a little more
  * for the difference between proj4 here and PROJ in PostGIS.
  */
-export function innerBoxOfTransformed(b: { minx: number; miny: number; maxx: number; maxy: number }, from: number, to: number): [number, number, number, number] | undefined {
+export function innerBoxOfTransformed(
+  b: { minx: number; miny: number; maxx: number; maxy: number },
+  from: number,
+  to: number,
+): [number, number, number, number] | undefined {
   if (!isKnownEpsg(from) || !isKnownEpsg(to)) return undefined;
   let c: [number, number][];
   try {
-    c = [[b.minx, b.miny], [b.maxx, b.miny], [b.maxx, b.maxy], [b.minx, b.maxy]].map(([x, y]) => transformPoint(x, y, from, to));
+    c = [
+      [b.minx, b.miny],
+      [b.maxx, b.miny],
+      [b.maxx, b.maxy],
+      [b.minx, b.maxy],
+    ].map(([x, y]) => transformPoint(x, y, from, to));
   } catch {
     return undefined;
   }
@@ -357,7 +369,8 @@ function sqlString(s: string): string {
 function xmlValue(f: FieldInfo): string {
   const c = `t.${quoteIdent(f.name)}`;
   if (f.type === 'json' || f.type === 'array' || f.type === 'uuid' || f.type === 'time') return `${c}::text`;
-  if (f.type === 'number') return `(CASE WHEN ${c}::float8 = 'NaN'::float8 OR ${c}::float8 IN ('Infinity'::float8, '-Infinity'::float8) THEN NULL ELSE ${c} END)`;
+  if (f.type === 'number')
+    return `(CASE WHEN ${c}::float8 = 'NaN'::float8 OR ${c}::float8 IN ('Infinity'::float8, '-Infinity'::float8) THEN NULL ELSE ${c} END)`;
   return c;
 }
 

@@ -69,7 +69,10 @@ export function checkQueryLimits(pool: pg.Pool, q: FeatureQuery): void {
   if (!max || !q.bbox) return;
   const area = bboxAreaKm2(q.bbox, q.bbox.epsg);
   if (area > max) {
-    throw new FeatureQueryError(`the bbox covers ${Math.round(area).toLocaleString('en')} km², more than the ${max.toLocaleString('en')} km² this server allows in one request`, 'bbox');
+    throw new FeatureQueryError(
+      `the bbox covers ${Math.round(area).toLocaleString('en')} km², more than the ${max.toLocaleString('en')} km² this server allows in one request`,
+      'bbox',
+    );
   }
 }
 
@@ -92,7 +95,12 @@ function takeMatched(row: FeatureRow): number | undefined {
  * A (small) page of a query that can carry its count (inlineCountable) and its numberMatched: from
  * the rows, or counted for an empty page past the start.
  */
-export async function fetchPageWithCount(pool: pg.Pool, q: FeatureQuery, format: FeatureFormat, opts: SelectOptions = {}): Promise<{ rows: FeatureRow[]; matched: number }> {
+export async function fetchPageWithCount(
+  pool: pg.Pool,
+  q: FeatureQuery,
+  format: FeatureFormat,
+  opts: SelectOptions = {},
+): Promise<{ rows: FeatureRow[]; matched: number }> {
   const rows = await fetchFeatureRows(pool, q, format, { ...opts, countMatched: true });
   let matched: number | undefined;
   for (const row of rows) matched = takeMatched(row) ?? matched;
@@ -100,7 +108,12 @@ export async function fetchPageWithCount(pool: pg.Pool, q: FeatureQuery, format:
 }
 
 /** Run a (small) query and return its serialised rows, e.g. one feature by id. */
-export async function fetchFeatureRows(pool: pg.Pool, q: FeatureQuery, format: FeatureFormat, opts: SelectOptions = {}): Promise<FeatureRow[]> {
+export async function fetchFeatureRows(
+  pool: pg.Pool,
+  q: FeatureQuery,
+  format: FeatureFormat,
+  opts: SelectOptions = {},
+): Promise<FeatureRow[]> {
   checkQueryLimits(pool, q);
   const { sql, params } = buildFeatureSql(q, format, opts);
   const r = await pool.query<FeatureRow>(sql, params);
@@ -190,9 +203,13 @@ export async function* featureRowEvents(
   // does not count)
   const patience = cursorPatienceMs(pool);
   let waitingSince = 0;
-  const watchdog = setInterval(() => {
-    if (waitingSince && Date.now() - waitingSince > patience) onGone(new Error(`no answer from the database for ${Math.round(patience / 1000)} s`));
-  }, Math.min(1000, patience));
+  const watchdog = setInterval(
+    () => {
+      if (waitingSince && Date.now() - waitingSince > patience)
+        onGone(new Error(`no answer from the database for ${Math.round(patience / 1000)} s`));
+    },
+    Math.min(1000, patience),
+  );
   watchdog.unref();
   // a long stream (an export, not a page) must start at once: without parallel workers the planner
   // walks the primary key index instead of sorting the whole table in parallel before the first
@@ -235,13 +252,16 @@ export async function* featureRowEvents(
         if (broken) return reject(broken);
         waitingSince = Date.now();
         pendingRun = reject;
-        client.query(sql, params).then(
-          (r) => resolve(r.rows),
-          (e) => reject(e),
-        ).finally(() => {
-          waitingSince = 0;
-          pendingRun = undefined;
-        });
+        client
+          .query(sql, params)
+          .then(
+            (r) => resolve(r.rows),
+            (e) => reject(e),
+          )
+          .finally(() => {
+            waitingSince = 0;
+            pendingRun = undefined;
+          });
       });
     const total = carried.reduce((a, b) => a + b, 0);
     yield { kind: 'end', q: queries[queries.length - 1], index: written, run, matched: Number.isNaN(total) ? undefined : total };
@@ -255,7 +275,13 @@ export async function* featureRowEvents(
     if (qs && !broken) {
       // stopped early (client gone): close the cursor so the connection can be reused — but never
       // wait on a connection that does not answer
-      const closed = await Promise.race([closeCursor(qs).then(() => true, () => false), new Promise<boolean>((r) => setTimeout(() => r(false), 2000).unref())]);
+      const closed = await Promise.race([
+        closeCursor(qs).then(
+          () => true,
+          () => false,
+        ),
+        new Promise<boolean>((r) => setTimeout(() => r(false), 2000).unref()),
+      ]);
       if (!closed) broken = new Error('cursor did not close');
     } else if (qs) {
       qs.destroy(); // the query failed: the connection may be dead, do not wait for it

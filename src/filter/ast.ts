@@ -391,9 +391,7 @@ export function collectProperties(node: FilterNode, out = new Set<string>()): Se
 
 /** Validate an ISO date or timestamp string; returns whether it is a plain date, or null if invalid. */
 export function checkTemporalString(s: string): { isDate: boolean } | null {
-  const m = s.match(
-    /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?)?$/,
-  );
+  const m = s.match(/^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?)?$/);
   if (!m) return null;
   const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
   if (mo < 1 || mo > 12 || d < 1) return null;

@@ -305,7 +305,8 @@ class TextParser {
       const fn = t.value.toLowerCase();
       if (fn in SPATIAL_FUNCS) return this.spatialFn(SPATIAL_FUNCS[fn]);
       if (fn in TEMPORAL_FUNCS) return this.temporalFn(TEMPORAL_FUNCS[fn]);
-      if (/^a_/.test(fn)) throw new FilterError(`Array function ${t.value.toUpperCase()} is not supported`, 'InvalidParameterValue', 'filter');
+      if (/^a_/.test(fn))
+        throw new FilterError(`Array function ${t.value.toUpperCase()} is not supported`, 'InvalidParameterValue', 'filter');
     }
     return this.predicate();
   }
@@ -321,7 +322,7 @@ class TextParser {
 
   private isPredicateNot(): boolean {
     const nxt = this.peek();
-    return (this.isKw('like', nxt) || this.isKw('between', nxt) || this.isKw('in', nxt));
+    return this.isKw('like', nxt) || this.isKw('between', nxt) || this.isKw('in', nxt);
   }
 
   private predicate(): FilterNode {
@@ -803,7 +804,13 @@ class JsonParser {
       arity(2);
       const l = this.expr(args[0], ap(0));
       const r = this.expr(args[1], ap(1));
-      return { kind: 'compare', op: op as ComparisonOp, left: strip(l), right: strip(r), matchCase: !(l.kind === 'casei' || r.kind === 'casei') };
+      return {
+        kind: 'compare',
+        op: op as ComparisonOp,
+        left: strip(l),
+        right: strip(r),
+        matchCase: !(l.kind === 'casei' || r.kind === 'casei'),
+      };
     }
     if (op === 'like') {
       arity(2);
@@ -882,7 +889,8 @@ class JsonParser {
       }
       if (op === 'accenti') throw new FilterError('ACCENTI is not supported', 'InvalidParameterValue', 'filter');
     }
-    if ('function' in v || 'op' in v) throw new FilterError(`Unsupported function/expression ${describe(v)}`, 'InvalidParameterValue', 'filter');
+    if ('function' in v || 'op' in v)
+      throw new FilterError(`Unsupported function/expression ${describe(v)}`, 'InvalidParameterValue', 'filter');
     this.fail(`expected an expression, found ${describe(v)}`, path);
   }
 

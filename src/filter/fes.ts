@@ -161,12 +161,7 @@ class FesParser {
   }
 
   resourceId(el: XmlElement): string {
-    const id =
-      el.name === 'ResourceId'
-        ? attr(el, 'rid')
-        : el.name === 'FeatureId'
-          ? (attr(el, 'fid') ?? attr(el, 'rid'))
-          : attr(el, 'id');
+    const id = el.name === 'ResourceId' ? attr(el, 'rid') : el.name === 'FeatureId' ? (attr(el, 'fid') ?? attr(el, 'rid')) : attr(el, 'id');
     if (id === undefined || id.trim() === '') throw parseError(`${el.name} without identifier attribute`);
     return id.trim();
   }
@@ -398,7 +393,10 @@ function dimensionOf(el: XmlElement, fallback: number): number {
 }
 
 function numbers(text: string, what: string): number[] {
-  const parts = text.trim().split(/\s+/).filter((s) => s !== '');
+  const parts = text
+    .trim()
+    .split(/\s+/)
+    .filter((s) => s !== '');
   return parts.map((s) => {
     const v = Number(s);
     if (!Number.isFinite(v)) throw parseError(`Invalid number '${s}' in ${what}`);
@@ -584,7 +582,18 @@ function gmlGeometry(el: XmlElement, swap: boolean, crsOf: CrsResolver, crs: Crs
         el,
         ['geometryMember'],
         ['geometryMembers'],
-        ['Point', 'LineString', 'Polygon', 'MultiPoint', 'MultiCurve', 'MultiLineString', 'MultiSurface', 'MultiPolygon', 'Curve', 'Surface'],
+        [
+          'Point',
+          'LineString',
+          'Polygon',
+          'MultiPoint',
+          'MultiCurve',
+          'MultiLineString',
+          'MultiSurface',
+          'MultiPolygon',
+          'Curve',
+          'Surface',
+        ],
       ).map(sub);
       return { type: 'GeometryCollection', geometries: gs };
     }

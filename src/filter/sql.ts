@@ -6,16 +6,7 @@
  * converted to the column type raise FilterError before any SQL is run.
  */
 import type { FieldInfo, FieldType } from '../registry/types.js';
-import type {
-  FilterNode,
-  GeometryLiteral,
-  Literal,
-  LikeNode,
-  Operand,
-  SpatialNode,
-  TemporalInstant,
-  TemporalNode,
-} from './ast.js';
+import type { FilterNode, GeometryLiteral, Literal, LikeNode, Operand, SpatialNode, TemporalInstant, TemporalNode } from './ast.js';
 import { checkTemporalString } from './ast.js';
 import { isGeographicEpsg } from './crs-names.js';
 import { FilterError, invalidValue } from './errors.js';
@@ -379,7 +370,9 @@ class Compiler {
     const inst = (i: TemporalInstant): string => this.bind(i.value, this.temporalCast(r.col, i.isDate));
     const v = n.value;
     const unsupported = (): never => {
-      throw invalidValue(`Temporal operator ${n.op} is not applicable to an instant property and ${v.type === 'instant' ? 'an instant' : 'an interval'}`);
+      throw invalidValue(
+        `Temporal operator ${n.op} is not applicable to an instant property and ${v.type === 'instant' ? 'an instant' : 'an interval'}`,
+      );
     };
     if (v.type === 'instant') {
       switch (n.op) {

@@ -29,8 +29,18 @@ export class Metrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers: [r],
     });
-    this.bytes = new client.Counter({ name: 'geodata_response_bytes_total', help: 'Bytes sent by service', labelNames: ['service'], registers: [r] });
-    this.features = new client.Counter({ name: 'geodata_features_total', help: 'Features served by service and layer', labelNames: ['service', 'layer'], registers: [r] });
+    this.bytes = new client.Counter({
+      name: 'geodata_response_bytes_total',
+      help: 'Bytes sent by service',
+      labelNames: ['service'],
+      registers: [r],
+    });
+    this.features = new client.Counter({
+      name: 'geodata_features_total',
+      help: 'Features served by service and layer',
+      labelNames: ['service', 'layer'],
+      registers: [r],
+    });
     this.cache = new client.Counter({
       name: 'geodata_cache_events_total',
       help: 'Tile cache hits, misses and evictions per tier',
@@ -39,7 +49,12 @@ export class Metrics {
     });
     this.rendersInFlight = new client.Gauge({ name: 'geodata_renders_in_flight', help: 'Map renders running now', registers: [r] });
     this.rendersQueued = new client.Gauge({ name: 'geodata_renders_queued', help: 'Map renders waiting for a slot', registers: [r] });
-    this.harvestRuns = new client.Counter({ name: 'geodata_harvest_runs_total', help: 'Catalogue harvest runs by source and result', labelNames: ['source', 'result'], registers: [r] });
+    this.harvestRuns = new client.Counter({
+      name: 'geodata_harvest_runs_total',
+      help: 'Catalogue harvest runs by source and result',
+      labelNames: ['source', 'result'],
+      registers: [r],
+    });
     if (pool) {
       new client.Gauge({
         name: 'geodata_db_pool_connections',

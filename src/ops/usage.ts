@@ -132,7 +132,15 @@ export class UsageStats {
       params.push(opts.layer);
       where += ` AND layer = $${params.length}`;
     }
-    const r = await this.pool.query<{ day: string; layer: string; service: string; caller: 'anonymous' | 'authenticated'; requests: string; features: string; bytes: string }>(
+    const r = await this.pool.query<{
+      day: string;
+      layer: string;
+      service: string;
+      caller: 'anonymous' | 'authenticated';
+      requests: string;
+      features: string;
+      bytes: string;
+    }>(
       `SELECT to_char(day, 'YYYY-MM-DD') AS day, layer, service, caller, requests, features, bytes FROM geodata_ops.usage_daily WHERE ${where}`,
       params,
     );
@@ -152,7 +160,13 @@ export class UsageStats {
       if (opts.layer !== undefined && row.layer !== opts.layer) continue;
       add(row);
     }
-    return [...merged.values()].sort((a, b) => a.day.localeCompare(b.day) || a.layer.localeCompare(b.layer) || a.service.localeCompare(b.service) || a.caller.localeCompare(b.caller));
+    return [...merged.values()].sort(
+      (a, b) =>
+        a.day.localeCompare(b.day) ||
+        a.layer.localeCompare(b.layer) ||
+        a.service.localeCompare(b.service) ||
+        a.caller.localeCompare(b.caller),
+    );
   }
 
   async close(): Promise<void> {

@@ -120,7 +120,11 @@ export function renderException(err: OwsException, flavour: ExceptionFlavour, ve
         new XmlWriter({ declaration: false })
           .start('ServiceExceptionReport', { version: '1.1.1' })
           // the WMS 1.1.1 DTD has no locator attribute: the locator goes into the text
-          .el('ServiceException', { code: wmsCode(err.code, '1.1.1') }, err.locator ? `${err.message} (locator: ${err.locator})` : err.message)
+          .el(
+            'ServiceException',
+            { code: wmsCode(err.code, '1.1.1') },
+            err.locator ? `${err.message} (locator: ${err.locator})` : err.message,
+          )
           .toString();
       return { status: err.status, contentType: 'application/vnd.ogc.se_xml; charset=UTF-8', body };
     }

@@ -57,7 +57,11 @@ export function parseNumberList(v: string, key: string, minLen: number, maxLen =
   const parts = v.split(',');
   const nums = parts.slice(0, Math.min(parts.length, maxLen)).map((p) => Number(p.trim()));
   if (parts.length < minLen || nums.some((n, i) => !Number.isFinite(n) || parts[i].trim() === '')) {
-    throw new OwsException('InvalidParameterValue', `parameter '${key}' must be ${minLen} comma-separated numbers, got '${v}'`, key.toLowerCase());
+    throw new OwsException(
+      'InvalidParameterValue',
+      `parameter '${key}' must be ${minLen} comma-separated numbers, got '${v}'`,
+      key.toLowerCase(),
+    );
   }
   return nums;
 }
@@ -91,5 +95,9 @@ export function negotiateWmsVersion(requested: string | undefined, supported: st
 export function negotiateAcceptVersions(acceptVersions: string | undefined, supported: string[]): string {
   if (!acceptVersions) return supported[0];
   for (const v of kvpList(acceptVersions)) if (supported.includes(v)) return v;
-  throw new OwsException('VersionNegotiationFailed', `none of the versions '${acceptVersions}' is supported (supported: ${supported.join(', ')})`, 'acceptversions');
+  throw new OwsException(
+    'VersionNegotiationFailed',
+    `none of the versions '${acceptVersions}' is supported (supported: ${supported.join(', ')})`,
+    'acceptversions',
+  );
 }

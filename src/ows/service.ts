@@ -48,7 +48,10 @@ export interface OwsServiceDef {
    */
   unimplemented?: string[];
   /** Optional hook to write exceptions differently (e.g. WMS EXCEPTIONS=INIMAGE). */
-  exceptionHandler?: (err: OwsException, req: Partial<OwsRequest> & { http: FastifyRequest; reply: FastifyReply; kvp: Kvp; version?: string }) => Promise<boolean>;
+  exceptionHandler?: (
+    err: OwsException,
+    req: Partial<OwsRequest> & { http: FastifyRequest; reply: FastifyReply; kvp: Kvp; version?: string },
+  ) => Promise<boolean>;
 }
 
 const services = new Map<ServiceName, OwsServiceDef>();
@@ -69,7 +72,12 @@ export function baseUrlOf(req: FastifyRequest, ctx: AppContext): string {
 }
 
 /** Write an OWS exception in the right flavour for the service and version. */
-export function sendOwsException(reply: FastifyReply, err: OwsException, service: string | undefined, version: string | undefined): FastifyReply {
+export function sendOwsException(
+  reply: FastifyReply,
+  err: OwsException,
+  service: string | undefined,
+  version: string | undefined,
+): FastifyReply {
   const r = renderException(err, flavourFor(service, version), version);
   for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
   return reply.code(r.status).type(r.contentType).send(r.body);
@@ -124,10 +132,18 @@ export function owsHandler(ctx: AppContext) {
         const up = declared.toUpperCase();
         if (!(SERVICE_NAMES as string[]).includes(up)) {
           // report in the form of the endpoint's own service when there is one
-          throw new OwsException('InvalidParameterValue', `unknown service '${declared}' (this server offers ${SERVICE_NAMES.join(', ')})`, 'service');
+          throw new OwsException(
+            'InvalidParameterValue',
+            `unknown service '${declared}' (this server offers ${SERVICE_NAMES.join(', ')})`,
+            'service',
+          );
         }
         if (serviceName && serviceName !== up) {
-          throw new OwsException('InvalidParameterValue', `service '${declared}' is not offered at this endpoint (${serviceName})`, 'service');
+          throw new OwsException(
+            'InvalidParameterValue',
+            `service '${declared}' is not offered at this endpoint (${serviceName})`,
+            'service',
+          );
         }
         serviceName = up;
       }
@@ -148,20 +164,33 @@ export function owsHandler(ctx: AppContext) {
       }
       if (!opName) {
         // the client asked for an operation that does not exist here: its mistake, so 400
-        throw new OwsException('OperationNotSupported', `operation '${operationRaw}' is not supported by ${def.name} (supported: ${Object.keys(def.operations).join(', ')})`, 'request', 400);
+        throw new OwsException(
+          'OperationNotSupported',
+          `operation '${operationRaw}' is not supported by ${def.name} (supported: ${Object.keys(def.operations).join(', ')})`,
+          'request',
+          400,
+        );
       }
       tagRequest(req, { service: def.name, operation: opName });
       if (opName === 'GetCapabilities') {
         version =
           def.negotiation === 'wms'
             ? negotiateWmsVersion(version, def.versions)
-            : negotiateAcceptVersions((xml ? acceptVersionsFromXml(xml) : kvp.ACCEPTVERSIONS) ?? (version && def.versions.includes(version) ? version : undefined), def.versions);
+            : negotiateAcceptVersions(
+                (xml ? acceptVersionsFromXml(xml) : kvp.ACCEPTVERSIONS) ??
+                  (version && def.versions.includes(version) ? version : undefined),
+                def.versions,
+              );
       } else if (!version) {
         version = def.versions[0];
       } else if (!def.versions.includes(version)) {
         const v = version;
         version = def.versions[0];
-        throw new OwsException('InvalidParameterValue', `version '${v}' is not supported by ${def.name} (supported: ${def.versions.join(', ')})`, 'version');
+        throw new OwsException(
+          'InvalidParameterValue',
+          `version '${v}' is not supported by ${def.name} (supported: ${def.versions.join(', ')})`,
+          'version',
+        );
       }
       const owsReq: OwsRequest = {
         service: def.name,
@@ -204,7 +233,10 @@ export function owsHandler(ctx: AppContext) {
 function acceptVersionsFromXml(xml: XmlElement): string | undefined {
   const av = xml.children.find((c) => c.name === 'AcceptVersions');
   if (!av) return undefined;
-  return av.children.filter((c) => c.name === 'Version').map((c) => c.text).join(',');
+  return av.children
+    .filter((c) => c.name === 'Version')
+    .map((c) => c.text)
+    .join(',');
 }
 
 /** Anything thrown that is not an OwsException becomes NoApplicableCode, without internals. */

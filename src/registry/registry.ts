@@ -96,17 +96,16 @@ export class Registry {
    * that receive a per-request view enforce access control without further code.
    */
   viewFor(canRead: (l: Layer) => boolean, guard: (l: Layer) => never, onUse?: (l: Layer) => void): Registry {
-    const base = this;
-    const view = Object.create(base) as Registry;
+    const view = Object.create(this) as Registry;
     const check = (l: Layer | undefined) => {
       if (l === undefined) return l;
       if (!canRead(l)) return guard(l);
       onUse?.(l); // a layer a request names: counted in metrics and usage statistics
       return l;
     };
-    view.list = () => base.list().filter(canRead);
-    view.get = (name: string) => check(base.get(name));
-    view.resolve = (name: string) => check(base.resolve(name));
+    view.list = () => this.list().filter(canRead);
+    view.get = (name: string) => check(this.get(name));
+    view.resolve = (name: string) => check(this.resolve(name));
     return view;
   }
 
@@ -143,7 +142,8 @@ export class Registry {
       for (const [i, lc] of this.config.layers.entries()) {
         const { schema, table } = splitTable(lc.table);
         const candidates = byTable.get(`${schema}.${table}`);
-        if (!candidates) throw new RegistryError(`layers[${i}].table: '${lc.table}' is not a table or view with a registered geometry column`);
+        if (!candidates)
+          throw new RegistryError(`layers[${i}].table: '${lc.table}' is not a table or view with a registered geometry column`);
         const geom = lc.geometryColumn ? candidates.find((c) => c.column === lc.geometryColumn) : candidates[0];
         if (!geom) throw new RegistryError(`layers[${i}].geometryColumn: '${lc.geometryColumn}' is not a geometry column of '${lc.table}'`);
         specs.push({ cfg: lc, geom });
@@ -215,7 +215,11 @@ export class Registry {
     const qg = `"${g.column.replace(/"/g, '""')}"`;
     let estimatedExtent: Extent | null = null;
     try {
-      const e = await this.pool.query<{ b: string | null }>('SELECT ST_EstimatedExtent($1, $2, $3)::text AS b', [g.schema, g.table, g.column]);
+      const e = await this.pool.query<{ b: string | null }>('SELECT ST_EstimatedExtent($1, $2, $3)::text AS b', [
+        g.schema,
+        g.table,
+        g.column,
+      ]);
       estimatedExtent = boxToExtent(e.rows[0]?.b ?? null);
     } catch {
       estimatedExtent = null; // no statistics yet
@@ -232,8 +236,7 @@ export class Registry {
     const extent = boxToExtent(ex.rows[0]?.b ?? null);
     const wgs84Extent = boxToExtent(ex.rows[0]?.w ?? null);
     const name = cfg.name ?? g.table;
-    const temporalField =
-      cfg.temporalField ?? null;
+    const temporalField = cfg.temporalField ?? null;
     if (temporalField && !fields.some((f) => f.name === temporalField)) {
       throw new RegistryError(`layer '${name}': temporalField '${temporalField}' is not a column of ${g.schema}.${g.table}`);
     }

@@ -74,7 +74,15 @@ interface Feature {
 
 const NO_LABELS: (string | null)[] = [];
 
-function feature(buf: Uint8Array, start: number, end: number, match: boolean[], labels = NO_LABELS, lx: number | null = null, ly: number | null = null): Feature {
+function feature(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  match: boolean[],
+  labels = NO_LABELS,
+  lx: number | null = null,
+  ly: number | null = null,
+): Feature {
   return { buf, start, end, parts: undefined, a0: -1, a1: 0, l0: 0, l1: 0, p0: 0, p1: 0, q0: 0, q1: 0, match, labels, lx, ly };
 }
 
@@ -205,7 +213,14 @@ class Cell {
  * stroking them as 1 px squares (profiled, docs/rasteriser.md). The colour is what the symbolizer
  * gives the inside of a 1 px square: fill, then the inner part of its outline.
  */
-function drawCells(g: SKRSContext2D, feats: Feature[], t: PathTarget, withLines: boolean, cell: Cell, size: { width: number; height: number }): void {
+function drawCells(
+  g: SKRSContext2D,
+  feats: Feature[],
+  t: PathTarget,
+  withLines: boolean,
+  cell: Cell,
+  size: { width: number; height: number },
+): void {
   if (cell.a <= 0) return;
   const lists: [PixelList | undefined, 'p' | 'q'][] = [[t.areaPixels, 'p']];
   if (withLines) lists.push([t.linePixels, 'q']);
@@ -243,7 +258,13 @@ function drawCells(g: SKRSContext2D, feats: Feature[], t: PathTarget, withLines:
   g.drawImage(layer, 0, 0);
 }
 
-function drawPolygons(g: SKRSContext2D, feats: Feature[], s: PolygonSymbolizer, t: PathTarget, size: { width: number; height: number }): void {
+function drawPolygons(
+  g: SKRSContext2D,
+  feats: Feature[],
+  s: PolygonSymbolizer,
+  t: PathTarget,
+  size: { width: number; height: number },
+): void {
   if (s.fill) {
     g.globalAlpha = s.fillOpacity;
     g.fillStyle = s.fill;
@@ -327,7 +348,12 @@ function clipSegment(x0: number, y0: number, x1: number, y1: number, w: number, 
   const dy = y1 - y0;
   let t0 = 0;
   let t1 = 1;
-  for (const [p, q] of [[-dx, x0], [dx, w - x0], [-dy, y0], [dy, h - y0]]) {
+  for (const [p, q] of [
+    [-dx, x0],
+    [dx, w - x0],
+    [-dy, y0],
+    [dy, h - y0],
+  ]) {
     if (p === 0) {
       if (q < 0) return null;
       continue;
@@ -405,10 +431,15 @@ interface Sprite {
  * sprite costs more than one direct drawing). At most 8 MB of sprites per thread (a name is a few
  * kB); bigger ones are not kept.
  */
-const sprites = new LRUCache<string, Sprite>({ maxSize: 8 << 20, maxEntrySize: 256 << 10, sizeCalculation: (s) => Math.max(1, s.image.width * s.image.height * 4) });
+const sprites = new LRUCache<string, Sprite>({
+  maxSize: 8 << 20,
+  maxEntrySize: 256 << 10,
+  sizeCalculation: (s) => Math.max(1, s.image.width * s.image.height * 4),
+});
 const seen = new LRUCache<string, number>({ max: 50000 }); // label key → text width
 
-const labelKey = (text: string, s: TextSymbolizer, font: string) => `${font}\n${s.fill}\n${s.halo && s.halo.radius > 0 ? `${s.halo.fill}\n${s.halo.radius}` : ''}\n${text}`;
+const labelKey = (text: string, s: TextSymbolizer, font: string) =>
+  `${font}\n${s.fill}\n${s.halo && s.halo.radius > 0 ? `${s.halo.fill}\n${s.halo.radius}` : ''}\n${text}`;
 
 function makeSprite(text: string, s: TextSymbolizer, font: string): Sprite {
   const halo = s.halo && s.halo.radius > 0 ? s.halo : null;

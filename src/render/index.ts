@@ -69,7 +69,10 @@ export class RenderTimeout extends Error {
 }
 
 export class StyleNotFound extends Error {
-  constructor(readonly layer: string, readonly style: string) {
+  constructor(
+    readonly layer: string,
+    readonly style: string,
+  ) {
     super(`style '${style}' is not defined for layer '${layer}'`);
   }
 }
@@ -77,7 +80,7 @@ export class StyleNotFound extends Error {
 /** Resolve the Style object for a layer/style name pair (throws StyleNotFound). */
 export function resolveStyle(layer: Layer, name?: string): Style {
   const ls = layerStyles(layer);
-  const key = !name || name.toLowerCase() === 'default' && !ls.styles.has(name) ? ls.defaultName : name;
+  const key = !name || (name.toLowerCase() === 'default' && !ls.styles.has(name)) ? ls.defaultName : name;
   const s = ls.styles.get(key);
   if (!s) throw new StyleNotFound(layer.name, name ?? '');
   return s;
@@ -97,7 +100,16 @@ const BOX = '_gd_l._gd_box';
 export function layerQuery(
   layer: Layer,
   rules: Rule[],
-  o: { epsg: number; bbox: Extent; width: number; height: number; margin: number; typicalSize?: number | null; sizes?: boolean; projSlack?: number },
+  o: {
+    epsg: number;
+    bbox: Extent;
+    width: number;
+    height: number;
+    margin: number;
+    typicalSize?: number | null;
+    sizes?: boolean;
+    projSlack?: number;
+  },
 ): { text: string; values: unknown[]; textRules: TextSymbolizer[]; approx: ScreenAffine | null } {
   const values: unknown[] = [];
   const p = (v: unknown) => {
@@ -108,11 +120,17 @@ export function layerQuery(
   const resx = (o.bbox.maxx - o.bbox.minx) / o.width;
   const resy = (o.bbox.maxy - o.bbox.miny) / o.height;
   const search = transformExtent(
-    { minx: o.bbox.minx - o.margin * resx, miny: o.bbox.miny - o.margin * resy, maxx: o.bbox.maxx + o.margin * resx, maxy: o.bbox.maxy + o.margin * resy },
+    {
+      minx: o.bbox.minx - o.margin * resx,
+      miny: o.bbox.miny - o.margin * resy,
+      maxx: o.bbox.maxx + o.margin * resx,
+      maxy: o.bbox.maxy + o.margin * resy,
+    },
     o.epsg,
     layer.srid,
   );
-  const box = (e: Extent) => `ST_MakeEnvelope(${p(e.minx)}::float8, ${p(e.miny)}::float8, ${p(e.maxx)}::float8, ${p(e.maxy)}::float8, ${layer.srid})`;
+  const box = (e: Extent) =>
+    `ST_MakeEnvelope(${p(e.minx)}::float8, ${p(e.miny)}::float8, ${p(e.maxx)}::float8, ${p(e.maxy)}::float8, ${layer.srid})`;
   const env = box(search);
   const sx = 1 / resx;
   const sy = 1 / resy;
@@ -135,7 +153,8 @@ export function layerQuery(
     if (approx) fitted = farExtent;
     else approx = approxScreenAffine(layer.srid, o.epsg, search, o.bbox, o.width, o.height, o.projSlack);
   }
-  const viaAffine = (a: ScreenAffine) => (expr: string) => `ST_Affine(${expr}, ${p(a.a)}::float8, ${p(a.b)}::float8, ${p(a.d)}::float8, ${p(a.e)}::float8, ${p(a.xoff)}::float8, ${p(a.yoff)}::float8)`;
+  const viaAffine = (a: ScreenAffine) => (expr: string) =>
+    `ST_Affine(${expr}, ${p(a.a)}::float8, ${p(a.b)}::float8, ${p(a.d)}::float8, ${p(a.e)}::float8, ${p(a.xoff)}::float8, ${p(a.yoff)}::float8)`;
   const fast = approx ? viaAffine(approx) : exact;
   let fittedSql = '';
   const fittedBox = () => (fittedSql ||= box(fitted));
@@ -155,7 +174,8 @@ export function layerQuery(
     // (built only when used: each expression adds its own parameters)
     let exactSql = '';
     const viaExact = () => (exactSql ||= orient(`ST_Simplify(${exact(g)}, 0.5, true)`));
-    const clip = () => `ST_ClipByBox2D(${viaExact()}, ST_MakeEnvelope(${p(-w)}::float8, ${p(-h)}::float8, ${p(2 * w)}::float8, ${p(2 * h)}::float8))`;
+    const clip = () =>
+      `ST_ClipByBox2D(${viaExact()}, ST_MakeEnvelope(${p(-w)}::float8, ${p(-h)}::float8, ${p(2 * w)}::float8, ${p(2 * h)}::float8))`;
     let inFitted = '';
     let beyondFitted: string | null = null;
     if (approx) {
@@ -280,7 +300,8 @@ export function typicalFeatureSize(client: pg.PoolClient, layer: Layer): Promise
     const sql =
       `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY greatest(ST_XMax(b) - ST_XMin(b), ST_YMax(b) - ST_YMin(b))) AS m ` +
       `FROM (SELECT ${g}::box2d AS b FROM ${qualifiedTable(layer.schema, layer.table)}${sample} WHERE ${g} IS NOT NULL LIMIT 1000) s`;
-    hit = client.query('SAVEPOINT gd_size')
+    hit = client
+      .query('SAVEPOINT gd_size')
       .then(() => client.query(sql))
       .then(async (r) => {
         await client.query('RELEASE SAVEPOINT gd_size');
@@ -323,9 +344,23 @@ async function queryLayer(
   // `pre` (an overview's query, sized TWKB) serves only rows without labels or anchors
   if (labels) pre = null;
   const typicalSize = pre || gt === 'POINT' || gt === 'MULTIPOINT' ? null : await typicalFeatureSize(client, layer);
-  const projSlack = pre || layer.srid === o.epsg || o.exactReprojection ? undefined : await projAgreement(client, layer.srid, o.epsg, layer.extent ?? transformExtent(o.bbox, o.epsg, layer.srid));
-  const q = pre ?? layerQuery(layer, rules, { epsg: o.epsg, bbox: o.bbox, width: o.width, height: o.height, margin, typicalSize, sizes: !labels, projSlack });
-  if (o.timings && "approx" in q && q.approx) o.timings.approx = (o.timings.approx ?? 0) + 1;
+  const projSlack =
+    pre || layer.srid === o.epsg || o.exactReprojection
+      ? undefined
+      : await projAgreement(client, layer.srid, o.epsg, layer.extent ?? transformExtent(o.bbox, o.epsg, layer.srid));
+  const q =
+    pre ??
+    layerQuery(layer, rules, {
+      epsg: o.epsg,
+      bbox: o.bbox,
+      width: o.width,
+      height: o.height,
+      margin,
+      typicalSize,
+      sizes: !labels,
+      projSlack,
+    });
+  if (o.timings && 'approx' in q && q.approx) o.timings.approx = (o.timings.approx ?? 0) + 1;
   const t = performance.now();
   const text = labels ? q.text : aggregated(q.text, rules);
   // a configured style's query (not an overview's, not SLD_BODY's) is a prepared statement of the connection
@@ -337,7 +372,15 @@ async function queryLayer(
     if (!row.g) continue;
     const match = rules.map((r, i) => (r.filter ? row[`r${i}`] === true : true));
     if (!labels) rows.push({ g: row.g, match, many: true });
-    else rows.push({ g: row.g, match, many: false, labels: q.textRules.map((_, i) => row[`l${i}`] ?? null), lx: row.lx ?? null, ly: row.ly ?? null });
+    else
+      rows.push({
+        g: row.g,
+        match,
+        many: false,
+        labels: q.textRules.map((_, i) => row[`l${i}`] ?? null),
+        lx: row.lx ?? null,
+        ly: row.ly ?? null,
+      });
   }
   return { rules, textRules: q.textRules, rows };
 }
@@ -353,13 +396,17 @@ async function queryLayers(rc: RenderContext, o: MapOptions): Promise<LayerData[
     // one round trip (the timeout is a number written by us, not request text);
     // no parallel workers: starting them costs ~30 ms, more than most map queries take (measured)
     const timeout = o.timeoutMs ? Math.max(1, Math.floor(o.timeoutMs)) : 0;
-    await client.query(`BEGIN READ ONLY; SET LOCAL statement_timeout = ${Number.isSafeInteger(timeout) ? timeout : 0}; SET LOCAL max_parallel_workers_per_gather = 0`);
+    await client.query(
+      `BEGIN READ ONLY; SET LOCAL statement_timeout = ${Number.isSafeInteger(timeout) ? timeout : 0}; SET LOCAL max_parallel_workers_per_gather = 0`,
+    );
     for (const rl of o.layers) {
       const style = rl.userStyle ?? resolveStyle(rl.layer, rl.style);
       const rules = style.rules.filter((r) => ruleActive(r, scale));
       if (!rules.length) continue;
       let margin = 2;
-      for (const r of rules) for (const s of r.symbolizers) margin = Math.max(margin, s.kind === 'point' ? s.size : s.kind === 'text' ? 64 : s.kind === 'line' ? s.width : s.strokeWidth);
+      for (const r of rules)
+        for (const s of r.symbolizers)
+          margin = Math.max(margin, s.kind === 'point' ? s.size : s.kind === 'text' ? 64 : s.kind === 'line' ? s.width : s.strokeWidth);
       try {
         // overview hook (src/render/overview.ts): at coarse scales a pre-generalised table of a big layer stands in for it
         layers.push(await queryLayer(client, rl.layer, rules, o, margin, overviewQuery(rc, rl.layer, rules, o, margin), !rl.userStyle));

@@ -199,7 +199,13 @@ const managers = new WeakMap<pg.Pool, OverviewManager>();
  * instead of the layer, in the row form of layerQuery (g = screen-space TWKB, r<i> = rule
  * matches), or null to render from the source. Synchronous and cheap.
  */
-export function overviewQuery(rc: { pool: pg.Pool }, layer: Layer, rules: Rule[], o: { bbox: Extent; epsg: number; width: number; height: number }, margin: number): { text: string; values: unknown[]; textRules: TextSymbolizer[] } | null {
+export function overviewQuery(
+  rc: { pool: pg.Pool },
+  layer: Layer,
+  rules: Rule[],
+  o: { bbox: Extent; epsg: number; width: number; height: number },
+  margin: number,
+): { text: string; values: unknown[]; textRules: TextSymbolizer[] } | null {
   const m = managers.get(rc.pool);
   if (!m) return null;
   const pick = m.pick(layer, rules, o, margin);
@@ -216,7 +222,14 @@ export function overviewQuery(rc: { pool: pg.Pool }, layer: Layer, rules: Rule[]
  *    layer-CRS grid layerQuery uses, from their stored box centre (no geometry read), one point
  *    per pixel with the OR of each rule's match, as layerQuery's per-pixel reduction.
  */
-export function levelQuery(level: OverviewLevel, layer: Layer, rules: Rule[], o: { bbox: Extent; epsg: number; width: number; height: number }, search: Extent, resN: number): { text: string; values: unknown[]; textRules: TextSymbolizer[] } {
+export function levelQuery(
+  level: OverviewLevel,
+  layer: Layer,
+  rules: Rule[],
+  o: { bbox: Extent; epsg: number; width: number; height: number },
+  search: Extent,
+  resN: number,
+): { text: string; values: unknown[]; textRules: TextSymbolizer[] } {
   const values: unknown[] = [];
   const p = (v: unknown) => {
     values.push(v);
@@ -227,8 +240,15 @@ export function levelQuery(level: OverviewLevel, layer: Layer, rules: Rule[], o:
   const inOut = (expr: string) => (layer.srid === o.epsg ? expr : `ST_Transform(${expr}, ${num(o.epsg)})`);
   const resx = (o.bbox.maxx - o.bbox.minx) / o.width;
   const resy = (o.bbox.maxy - o.bbox.miny) / o.height;
-  const affine = (expr: string) => `ST_Affine(${expr}, ${p(1 / resx)}::float8, 0, 0, ${p(-1 / resy)}::float8, ${p(-o.bbox.minx / resx)}::float8, ${p(o.bbox.maxy / resy)}::float8)`;
-  const target = { fields: level.layer.fields, geometryColumn: 'geom', srid: layer.srid, primaryKey: layer.primaryKey, layerName: layer.name };
+  const affine = (expr: string) =>
+    `ST_Affine(${expr}, ${p(1 / resx)}::float8, 0, 0, ${p(-1 / resy)}::float8, ${p(-o.bbox.minx / resx)}::float8, ${p(o.bbox.maxy / resy)}::float8)`;
+  const target = {
+    fields: level.layer.fields,
+    geometryColumn: 'geom',
+    srid: layer.srid,
+    primaryKey: layer.primaryKey,
+    layerName: layer.name,
+  };
   const ruleCols: string[] = [];
   const ruleAggs: string[] = [];
   const ruleNames: string[] = [];
@@ -289,7 +309,12 @@ export class OverviewManager {
   use = true;
   /** Layer renders answered from an overview; builds completed. */
   readonly stats = { overviewRenders: 0, builds: 0, refreshes: 0 };
-  private readonly gauges?: { built: client.Gauge<'layer'>; ready: client.Gauge<'layer'>; buildSeconds: client.Gauge<'layer'>; rows: client.Gauge<'layer' | 'level'> };
+  private readonly gauges?: {
+    built: client.Gauge<'layer'>;
+    ready: client.Gauge<'layer'>;
+    buildSeconds: client.Gauge<'layer'>;
+    rows: client.Gauge<'layer' | 'level'>;
+  };
 
   constructor(readonly ctx: AppContext) {
     this.opts = overviewOptions(ctx.config.overviews);
@@ -332,7 +357,10 @@ export class OverviewManager {
 
   /** Start in the background; resolves when the first builds are done (tests await it, the server does not). */
   start(): Promise<void> {
-    if (!this.started) this.started = this.run().catch((e) => this.ctx.log.error({ err: (e as Error).message }, 'overviews: could not start; maps render from the source tables'));
+    if (!this.started)
+      this.started = this.run().catch((e) =>
+        this.ctx.log.error({ err: (e as Error).message }, 'overviews: could not start; maps render from the source tables'),
+      );
     return this.started;
   }
 
@@ -373,13 +401,22 @@ export class OverviewManager {
 
   private async listen(): Promise<void> {
     if (this.stopped) return;
-    const cl = new pg.Client({ ...(this.ctx.pool as unknown as { options: pg.ClientConfig }).options, application_name: 'geodata-overview-listen' } as pg.ClientConfig);
+    const cl = new pg.Client({
+      ...(this.ctx.pool as unknown as { options: pg.ClientConfig }).options,
+      application_name: 'geodata-overview-listen',
+    } as pg.ClientConfig);
     cl.on('error', (e) => this.ctx.log.warn({ err: e.message }, 'overviews: LISTEN connection lost'));
     cl.on('end', () => {
       if (this.stopped || this.listener !== cl) return;
       this.listener = undefined;
       // events may have been missed: the periodic check finds them; reconnect soon
-      const t = setTimeout(() => void this.listen().then(() => this.check()).catch(() => undefined), 1000);
+      const t = setTimeout(
+        () =>
+          void this.listen()
+            .then(() => this.check())
+            .catch(() => undefined),
+        1000,
+      );
       t.unref();
     });
     cl.on('notification', (msg) => {
@@ -413,7 +450,10 @@ export class OverviewManager {
     // a tile-cache version bump (large-edit, reconnect) repeats or covers logged edits: nothing to apply
     if (!EDIT_OPS.includes(ch.op)) return;
     if (st.pending.has(ch.id)) return;
-    st.pending.set(ch.id, ch.boxes ? ch.boxes.map((b) => ({ minx: Number(b[0]), miny: Number(b[1]), maxx: Number(b[2]), maxy: Number(b[3]) })) : null);
+    st.pending.set(
+      ch.id,
+      ch.boxes ? ch.boxes.map((b) => ({ minx: Number(b[0]), miny: Number(b[1]), maxx: Number(b[2]), maxy: Number(b[3]) })) : null,
+    );
     st.dirty = true;
     if (st.status === 'ready' || st.status === 'partial') this.setStatus(st, this.pendingMode(st));
     this.schedule(st);
@@ -480,11 +520,14 @@ export class OverviewManager {
     // a full rebuild (5-8 s for a million rows) waits minRebuildIntervalMs after the previous one; a cell-by-cell refresh does not
     const gap = st.status === 'partial' ? 0 : this.opts.minRebuildIntervalMs;
     const at = Math.max(Math.min(now + this.opts.rebuildDelayMs, st.firstChangeAt + 10 * this.opts.rebuildDelayMs), st.lastBuildEnd + gap);
-    st.timer = setTimeout(() => {
-      st.timer = undefined;
-      const layer = this.ctx.registry.list().find((l) => `${l.schema}.${l.table}` === st.source);
-      if (layer) void this.rebuild(layer, st, 'auto');
-    }, Math.max(0, at - now));
+    st.timer = setTimeout(
+      () => {
+        st.timer = undefined;
+        const layer = this.ctx.registry.list().find((l) => `${l.schema}.${l.table}` === st.source);
+        if (layer) void this.rebuild(layer, st, 'auto');
+      },
+      Math.max(0, at - now),
+    );
     st.timer.unref();
   }
 
@@ -492,7 +535,10 @@ export class OverviewManager {
   async check(): Promise<void> {
     for (const st of this.states.values()) {
       if (!st.built || (st.status !== 'ready' && st.status !== 'partial')) continue;
-      const r = await this.ctx.pool.query('SELECT id, op, boxes FROM geodata_tiles.changes WHERE id > $1 AND table_name = $2 AND NOT (id = ANY($3::bigint[])) ORDER BY id LIMIT 1000', [st.built.changeId, st.source, [...st.pending.keys()]]);
+      const r = await this.ctx.pool.query(
+        'SELECT id, op, boxes FROM geodata_tiles.changes WHERE id > $1 AND table_name = $2 AND NOT (id = ANY($3::bigint[])) ORDER BY id LIMIT 1000',
+        [st.built.changeId, st.source, [...st.pending.keys()]],
+      );
       for (const row of r.rows) this.changed(st.source, { id: Number(row.id), op: row.op, boxes: row.boxes });
     }
   }
@@ -513,14 +559,35 @@ export class OverviewManager {
     }
   }
 
-  status(): { layer: string; source: string; status: OverviewStatus; reason?: string; pendingEdits?: number; lastRefresh?: { at: string; ms: number; changes: number; cells: number[] }; builtAt?: string; buildMs?: number; sourceRows?: number; columns?: string[]; levels?: { cell: number; minSize: number; table: string; rows: number }[] }[] {
+  status(): {
+    layer: string;
+    source: string;
+    status: OverviewStatus;
+    reason?: string;
+    pendingEdits?: number;
+    lastRefresh?: { at: string; ms: number; changes: number; cells: number[] };
+    builtAt?: string;
+    buildMs?: number;
+    sourceRows?: number;
+    columns?: string[];
+    levels?: { cell: number; minSize: number; table: string; rows: number }[];
+  }[] {
     return [...this.states.values()].map((s) => ({
       layer: s.layerName,
       source: s.source,
       status: s.status,
       ...(s.reason ? { reason: s.reason } : {}),
       ...(s.pending.size ? { pendingEdits: s.pending.size } : {}),
-      ...(s.lastRefresh ? { lastRefresh: { at: s.lastRefresh.at.toISOString(), ms: s.lastRefresh.ms, changes: s.lastRefresh.changes, cells: s.lastRefresh.cells } } : {}),
+      ...(s.lastRefresh
+        ? {
+            lastRefresh: {
+              at: s.lastRefresh.at.toISOString(),
+              ms: s.lastRefresh.ms,
+              changes: s.lastRefresh.changes,
+              cells: s.lastRefresh.cells,
+            },
+          }
+        : {}),
       ...(s.built
         ? {
             builtAt: s.built.builtAt.toISOString(),
@@ -568,9 +635,15 @@ export class OverviewManager {
       this.ctx.log.warn({ layer: layer.name, reason: cols }, 'overviews: not built');
       return this.setStatus(st, 'disabled', cols);
     }
-    const trig = await this.ctx.pool.query(`SELECT count(*)::int AS n FROM pg_trigger WHERE tgrelid = $1::regclass AND tgname LIKE 'geodata_tiles_%' AND NOT tgisinternal`, [qualifiedTable(layer.schema, layer.table)]);
+    const trig = await this.ctx.pool.query(
+      `SELECT count(*)::int AS n FROM pg_trigger WHERE tgrelid = $1::regclass AND tgname LIKE 'geodata_tiles_%' AND NOT tgisinternal`,
+      [qualifiedTable(layer.schema, layer.table)],
+    );
     if (trig.rows[0].n < 4) {
-      this.ctx.log.warn({ layer: layer.name }, 'overviews: the table has no change triggers (tiles.freshness off, a view, or no right): no overview, it could not be kept fresh');
+      this.ctx.log.warn(
+        { layer: layer.name },
+        'overviews: the table has no change triggers (tiles.freshness off, a view, or no right): no overview, it could not be kept fresh',
+      );
       return this.setStatus(st, 'disabled', 'no change triggers on the source (tiles.freshness)');
     }
     // an existing build with the same parameters and no change since its snapshot is reused (restarts, other instances)
@@ -585,13 +658,18 @@ export class OverviewManager {
 
   private async findBuild(layer: Layer, cols: string[], cfg: LayerOverviewConfig): Promise<OverviewBuild | null> {
     const s = quoteIdent(this.opts.schema);
-    const r = await this.ctx.pool.query(`SELECT * FROM ${s}.builds WHERE source = $1 ORDER BY generation DESC LIMIT 1`, [`${layer.schema}.${layer.table}`]);
+    const r = await this.ctx.pool.query(`SELECT * FROM ${s}.builds WHERE source = $1 ORDER BY generation DESC LIMIT 1`, [
+      `${layer.schema}.${layer.table}`,
+    ]);
     const row = r.rows[0];
     if (!row) return null;
     const levels = row.levels as { cell: number; outSrid?: number | null; minSize: number; table: string; rows: number }[];
     const sig = this.signature(layer, cols, levels[0]?.cell ?? 0, cfg);
     if (row.signature !== sig) return null;
-    const newer = await this.ctx.pool.query('SELECT 1 FROM geodata_tiles.changes WHERE id > $1 AND table_name = $2 AND op = ANY($3) LIMIT 1', [row.change_id, `${layer.schema}.${layer.table}`, EDIT_OPS]);
+    const newer = await this.ctx.pool.query(
+      'SELECT 1 FROM geodata_tiles.changes WHERE id > $1 AND table_name = $2 AND op = ANY($3) LIMIT 1',
+      [row.change_id, `${layer.schema}.${layer.table}`, EDIT_OPS],
+    );
     if (newer.rows.length) return null;
     for (const l of levels) {
       const ok = await this.ctx.pool.query('SELECT to_regclass($1) IS NOT NULL AS ok', [qualifiedTable(this.opts.schema, l.table)]);
@@ -615,7 +693,17 @@ export class OverviewManager {
   }
 
   private signature(layer: Layer, cols: string[], base: number, cfg: LayerOverviewConfig): string {
-    return JSON.stringify({ v: 3, out: this.outSrid(layer), g: layer.geometryColumn, srid: layer.srid, cols, base: cfg.baseCell ?? this.opts.baseCell ?? `auto`, levels: cfg.levels ?? this.opts.levels, f: this.opts.cellsPerPixel, first: base > 0 });
+    return JSON.stringify({
+      v: 3,
+      out: this.outSrid(layer),
+      g: layer.geometryColumn,
+      srid: layer.srid,
+      cols,
+      base: cfg.baseCell ?? this.opts.baseCell ?? `auto`,
+      levels: cfg.levels ?? this.opts.levels,
+      f: this.opts.cellsPerPixel,
+      first: base > 0,
+    });
   }
 
   private levelLayer(layer: Layer, table: string, cols: string[], rows: number): Layer {
@@ -654,7 +742,10 @@ export class OverviewManager {
     if (this.stopped) return;
     const s = quoteIdent(this.opts.schema);
     try {
-      const r = await this.ctx.pool.query(`SELECT generation, levels FROM ${s}.builds WHERE source = $1 AND generation < $2`, [source, generation]);
+      const r = await this.ctx.pool.query(`SELECT generation, levels FROM ${s}.builds WHERE source = $1 AND generation < $2`, [
+        source,
+        generation,
+      ]);
       for (const row of r.rows) {
         for (const l of row.levels as { table: string }[]) await this.ctx.pool.query(`DROP TABLE IF EXISTS ${s}.${quoteIdent(l.table)}`);
         await this.ctx.pool.query(`DELETE FROM ${s}.builds WHERE source = $1 AND generation = $2`, [source, row.generation]);
@@ -697,7 +788,12 @@ export class OverviewManager {
    * select (geom, n, sz, cx, cy, columns…, geom_out). The full build and the incremental refresh
    * share them, so a refreshed cell holds what a rebuild would put there.
    */
-  private levelSelects(layer: Layer, cols: string[], l: { cell: number; minSize: number }, from: string): { cells: string; kept: string; columns: string } {
+  private levelSelects(
+    layer: Layer,
+    cols: string[],
+    l: { cell: number; minSize: number },
+    from: string,
+  ): { cells: string; kept: string; columns: string } {
     const colList = cols.map((x) => `, ${quoteIdent(x)}`).join('');
     const out = this.outSrid(layer);
     return {
@@ -749,16 +845,26 @@ export class OverviewManager {
         return;
       }
       await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-      await c.query(`SELECT set_config('statement_timeout', '0', true), set_config('lock_timeout', '10s', true), set_config('work_mem', '64MB', true)`);
+      await c.query(
+        `SELECT set_config('statement_timeout', '0', true), set_config('lock_timeout', '10s', true), set_config('work_mem', '64MB', true)`,
+      );
       // the snapshot starts here: every change with a smaller id is in it
       const changeId = Number((await c.query('SELECT coalesce(max(id), 0) AS m FROM geodata_tiles.changes')).rows[0].m);
       // the pending edits this snapshot sees (one committed after it, with a smaller id, stays pending)
-      const applied = (await c.query('SELECT id FROM geodata_tiles.changes WHERE id = ANY($1::bigint[])', [[...st.pending.keys()]])).rows.map((r) => Number(r.id));
+      const applied = (
+        await c.query('SELECT id FROM geodata_tiles.changes WHERE id = ANY($1::bigint[])', [[...st.pending.keys()]])
+      ).rows.map((r) => Number(r.id));
       // rows with a geometry (those the overview stands for; an incremental refresh keeps this count)
       const sourceRows = Number((await c.query(`SELECT count(*) AS n FROM ${src} WHERE ${g} IS NOT NULL`)).rows[0].n);
       // combinations of the carried columns (the grouping key besides the cell)
       if (cols.length) {
-        const combos = Number((await c.query(`SELECT count(*) AS n FROM (SELECT DISTINCT ${cols.map(quoteIdent).join(', ')} FROM ${src} TABLESAMPLE SYSTEM (1) LIMIT ${this.opts.maxCombinations + 1}) s`)).rows[0].n);
+        const combos = Number(
+          (
+            await c.query(
+              `SELECT count(*) AS n FROM (SELECT DISTINCT ${cols.map(quoteIdent).join(', ')} FROM ${src} TABLESAMPLE SYSTEM (1) LIMIT ${this.opts.maxCombinations + 1}) s`,
+            )
+          ).rows[0].n,
+        );
         if (combos > this.opts.maxCombinations) {
           await c.query('ROLLBACK');
           ok = true;
@@ -811,11 +917,29 @@ export class OverviewManager {
       const sig = this.signature(layer, cols, base, cfg);
       const r = await c.query(
         `INSERT INTO ${quoteIdent(S)}.builds (source, generation, signature, levels, columns, change_id, source_rows, build_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING built_at`,
-        [st.source, gen, sig, JSON.stringify(levels.map(({ cell, outSrid, minSize, table, rows }) => ({ cell, outSrid, minSize, table, rows }))), JSON.stringify(cols), changeId, sourceRows, buildMs],
+        [
+          st.source,
+          gen,
+          sig,
+          JSON.stringify(levels.map(({ cell, outSrid, minSize, table, rows }) => ({ cell, outSrid, minSize, table, rows }))),
+          JSON.stringify(cols),
+          changeId,
+          sourceRows,
+          buildMs,
+        ],
       );
       await c.query('COMMIT');
       ok = true;
-      const b: OverviewBuild = { generation: gen, signature: sig, columns: cols, levels, changeId, builtAt: new Date(r.rows[0].built_at), buildMs, sourceRows };
+      const b: OverviewBuild = {
+        generation: gen,
+        signature: sig,
+        columns: cols,
+        levels,
+        changeId,
+        builtAt: new Date(r.rows[0].built_at),
+        buildMs,
+        sourceRows,
+      };
       this.ctx.log.info({ layer: layer.name, buildMs, levels: levels.map((l) => `${l.cell}:${l.rows}`) }, 'overviews: built');
       if (this.stopped) return;
       this.stats.builds++;
@@ -851,10 +975,18 @@ export class OverviewManager {
     try {
       await c.query(`SELECT set_config('statement_timeout', '0', true), set_config('lock_timeout', '10s', true)`);
       const changeId = Number((await c.query('SELECT coalesce(max(id), 0) AS m FROM geodata_tiles.changes')).rows[0].m);
-      const cat = (await c.query(`SELECT change_id, signature, levels, source_rows FROM ${quoteIdent(S)}.builds WHERE source = $1 AND generation = $2`, [st.source, built.generation])).rows[0];
+      const cat = (
+        await c.query(
+          `SELECT change_id, signature, levels, source_rows FROM ${quoteIdent(S)}.builds WHERE source = $1 AND generation = $2`,
+          [st.source, built.generation],
+        )
+      ).rows[0];
       if (!cat || cat.signature !== built.signature) return false;
       // the edits since the catalogue's snapshot, and those pending that committed after it with a smaller id
-      const ch = await c.query(`SELECT id, op, boxes IS NULL AS whole FROM geodata_tiles.changes WHERE table_name = $1 AND (id > $2 OR id = ANY($3::bigint[]))`, [st.source, Number(cat.change_id), [...st.pending.keys()]]);
+      const ch = await c.query(
+        `SELECT id, op, boxes IS NULL AS whole FROM geodata_tiles.changes WHERE table_name = $1 AND (id > $2 OR id = ANY($3::bigint[]))`,
+        [st.source, Number(cat.change_id), [...st.pending.keys()]],
+      );
       const applied = ch.rows.map((r) => Number(r.id));
       const edits = ch.rows.filter((r) => EDIT_OPS.includes(r.op)).map((r) => Number(r.id));
       if (ch.rows.some((r) => EDIT_OPS.includes(r.op) && r.whole)) return false;
@@ -874,9 +1006,15 @@ export class OverviewManager {
           [edits],
         );
         await c.query('ANALYZE ov_cells');
-        const counts = new Map((await c.query('SELECT k, count(*) AS n FROM ov_cells GROUP BY k')).rows.map((r) => [Number(r.k), Number(r.n)]));
+        const counts = new Map(
+          (await c.query('SELECT k, count(*) AS n FROM ov_cells GROUP BY k')).rows.map((r) => [Number(r.k), Number(r.n)]),
+        );
         stored.forEach((_, k) => cells.push(counts.get(k) ?? 0));
-        const share = this.incrementalShare(st, { ...built, sourceRows, levels: built.levels.map((l, k) => ({ ...l, rows: stored[k].rows })) }, cells);
+        const share = this.incrementalShare(
+          st,
+          { ...built, sourceRows, levels: built.levels.map((l, k) => ({ ...l, rows: stored[k].rows })) },
+          cells,
+        );
         if (share > this.opts.incrementalMaxShare) {
           this.ctx.log.info({ layer: layer.name, share, cells }, 'overviews: edits too wide for an incremental refresh; full rebuild');
           return false;
@@ -889,7 +1027,8 @@ export class OverviewManager {
           const d = `(SELECT ix, iy FROM ov_cells WHERE k = ${k})`;
           // kept geometries are simplified (each level by cell/4, less than cell/2 in all): their box
           // is within half a cell of the original one, whose centre is in the cell
-          const near = (a: string) => `${a}.geom && ST_MakeEnvelope((d.ix - 1) * ${cell}, (d.iy - 1) * ${cell}, (d.ix + 2) * ${cell}, (d.iy + 2) * ${cell}, ${srid})`;
+          const near = (a: string) =>
+            `${a}.geom && ST_MakeEnvelope((d.ix - 1) * ${cell}, (d.iy - 1) * ${cell}, (d.ix + 2) * ${cell}, (d.iy + 2) * ${cell}, ${srid})`;
           const inCell = (x: string, y: string) => `floor(${x} / ${cell}) = d.ix AND floor(${y} / ${cell}) = d.iy`;
           let from: string;
           if (k === 0) {
@@ -921,13 +1060,10 @@ export class OverviewManager {
           if (k === 0) sourceRows += Number(r.inn) - Number(r.dn);
         }
       }
-      const r = await c.query(`UPDATE ${quoteIdent(S)}.builds SET change_id = $3, levels = $4, source_rows = $5, built_at = now() WHERE source = $1 AND generation = $2 RETURNING built_at`, [
-        st.source,
-        built.generation,
-        changeId,
-        JSON.stringify(stored),
-        sourceRows,
-      ]);
+      const r = await c.query(
+        `UPDATE ${quoteIdent(S)}.builds SET change_id = $3, levels = $4, source_rows = $5, built_at = now() WHERE source = $1 AND generation = $2 RETURNING built_at`,
+        [st.source, built.generation, changeId, JSON.stringify(stored), sourceRows],
+      );
       await c.query('COMMIT');
       done = true;
       const ms = Date.now() - t0;
@@ -949,7 +1085,12 @@ export class OverviewManager {
   }
 
   /** The level to render from, or null (see overviewLayer). */
-  pick(layer: Layer, rules: Rule[], o: { bbox: Extent; epsg: number; width: number; height: number }, margin: number): { level: OverviewLevel; search: Extent; resN: number } | null {
+  pick(
+    layer: Layer,
+    rules: Rule[],
+    o: { bbox: Extent; epsg: number; width: number; height: number },
+    margin: number,
+  ): { level: OverviewLevel; search: Extent; resN: number } | null {
     const st = this.states.get(`${layer.schema}.${layer.table}`);
     const b = st?.built;
     if (!this.use || !b || (st.status !== 'ready' && st.status !== 'partial') || b.levels[0].layer.geometryColumn !== 'geom') return null;
@@ -958,7 +1099,16 @@ export class OverviewManager {
     try {
       const resx = (o.bbox.maxx - o.bbox.minx) / o.width;
       const resy = (o.bbox.maxy - o.bbox.miny) / o.height;
-      search = transformExtent({ minx: o.bbox.minx - margin * resx, miny: o.bbox.miny - margin * resy, maxx: o.bbox.maxx + margin * resx, maxy: o.bbox.maxy + margin * resy }, o.epsg, layer.srid);
+      search = transformExtent(
+        {
+          minx: o.bbox.minx - margin * resx,
+          miny: o.bbox.miny - margin * resy,
+          maxx: o.bbox.maxx + margin * resx,
+          maxy: o.bbox.maxy + margin * resy,
+        },
+        o.epsg,
+        layer.srid,
+      );
     } catch {
       return null;
     }
@@ -992,11 +1142,12 @@ export class OverviewManager {
 }
 
 function denied(reply: FastifyReply) {
-  return reply
-    .code(401)
-    .header('WWW-Authenticate', 'Bearer realm="geodata-admin"')
-    .type('application/problem+json')
-    .send({ type: 'about:blank', title: 'Unauthorized', status: 401, detail: 'admin role or token required (HTTP Basic of a user with role admin, or Authorization: Bearer <GEODATA_ADMIN_TOKEN>)' });
+  return reply.code(401).header('WWW-Authenticate', 'Bearer realm="geodata-admin"').type('application/problem+json').send({
+    type: 'about:blank',
+    title: 'Unauthorized',
+    status: 401,
+    detail: 'admin role or token required (HTTP Basic of a user with role admin, or Authorization: Bearer <GEODATA_ADMIN_TOKEN>)',
+  });
 }
 
 /** Start overview maintenance after the server is ready (not awaited: readiness does not wait for builds); GET /admin/overviews. */

@@ -64,7 +64,15 @@ function solve3(m: number[][], r: number[]): number[] | null {
  * by APPROX_TOLERANCE_PX or more anywhere on the check grid. `slack` is proj4's known
  * disagreement with PostGIS for the pair, in output-CRS units.
  */
-export function approxScreenAffine(from: number, to: number, search: Extent, bbox: Extent, width: number, height: number, slack: number): ScreenAffine | null {
+export function approxScreenAffine(
+  from: number,
+  to: number,
+  search: Extent,
+  bbox: Extent,
+  width: number,
+  height: number,
+  slack: number,
+): ScreenAffine | null {
   if (!Number.isFinite(slack)) return null;
   const sx = width / (bbox.maxx - bbox.minx);
   const sy = height / (bbox.maxy - bbox.miny);
@@ -94,7 +102,11 @@ export function approxScreenAffine(from: number, to: number, search: Extent, bbo
       pts.push(x - cx, y - cy, (p[0] - bbox.minx) * sx, (bbox.maxy - p[1]) * sy);
     }
   }
-  const m = [[0, 0, 0], [0, 0, 0], [0, 0, 0]];
+  const m = [
+    [0, 0, 0],
+    [0, 0, 0],
+    [0, 0, 0],
+  ];
   const rx = [0, 0, 0];
   const ry = [0, 0, 0];
   for (let k = 0; k < pts.length; k += 4) {

@@ -120,7 +120,8 @@ export function parseSldLayers(xml: string, where = 'SLD_BODY'): SldLayer[] {
   } catch (e) {
     throw new StyleError(`${where}: not well-formed XML: ${(e as Error).message}`);
   }
-  if (root.name !== 'StyledLayerDescriptor') throw new StyleError(`${where}: the root element must be StyledLayerDescriptor, not ${root.name}`);
+  if (root.name !== 'StyledLayerDescriptor')
+    throw new StyleError(`${where}: the root element must be StyledLayerDescriptor, not ${root.name}`);
   const out: SldLayer[] = [];
   for (const nl of kids(root, 'NamedLayer')) {
     const layer = textOf(kid(nl, 'Name'));
@@ -165,7 +166,15 @@ function userStyle(us: XmlElement, name: string, where: string): Style {
     }
   }
   if (!rules.length) throw new StyleError(`${where}: the UserStyle has no Rule`);
-  const style = parseStyle(name, { title: textOf(kid(us, 'Title')) ?? textOf(kid(kid(us, 'Description'), 'Title')) ?? name, abstract: textOf(kid(us, 'Abstract')), rules }, where);
+  const style = parseStyle(
+    name,
+    {
+      title: textOf(kid(us, 'Title')) ?? textOf(kid(kid(us, 'Description'), 'Title')) ?? name,
+      abstract: textOf(kid(us, 'Abstract')),
+      rules,
+    },
+    where,
+  );
   style.rules.forEach((rule, i) => {
     const f = filters.get(rules[i]);
     if (f) {

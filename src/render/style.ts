@@ -81,7 +81,11 @@ export interface Style {
  * (Skia's generic fallback would pick a serif face on a bare Debian).
  */
 export function fontList(family: string): string {
-  const generic: Record<string, string> = { 'sans-serif': '"DejaVu Sans", sans-serif', serif: '"DejaVu Serif", serif', monospace: '"DejaVu Sans Mono", monospace' };
+  const generic: Record<string, string> = {
+    'sans-serif': '"DejaVu Sans", sans-serif',
+    serif: '"DejaVu Serif", serif',
+    monospace: '"DejaVu Sans Mono", monospace',
+  };
   return family
     .split(',')
     .map((f) => f.trim())
@@ -101,7 +105,8 @@ const COLOUR = /^(#[0-9a-fA-F]{3}|#[0-9a-fA-F]{4}|#[0-9a-fA-F]{6}|#[0-9a-fA-F]{8
 
 function colour(v: unknown, where: string): string | undefined {
   if (v === undefined || v === null || v === 'none') return undefined;
-  if (typeof v !== 'string' || !COLOUR.test(v.trim())) throw new StyleError(`${where}: '${String(v)}' is not a colour (#rrggbb, #rgb, rgb(), rgba() or a CSS name)`);
+  if (typeof v !== 'string' || !COLOUR.test(v.trim()))
+    throw new StyleError(`${where}: '${String(v)}' is not a colour (#rrggbb, #rgb, rgb(), rgba() or a CSS name)`);
   return v.trim();
 }
 
@@ -114,9 +119,14 @@ function num(v: unknown, def: number, where: string, min = 0, max = Infinity): n
 
 function dash(v: unknown, where: string): number[] | undefined {
   if (v === undefined || v === null) return undefined;
-  const arr = Array.isArray(v) ? v : String(v).trim().split(/[\s,]+/);
+  const arr = Array.isArray(v)
+    ? v
+    : String(v)
+        .trim()
+        .split(/[\s,]+/);
   const nums = arr.map((x) => Number(x));
-  if (!nums.length || nums.some((n) => !Number.isFinite(n) || n < 0)) throw new StyleError(`${where}: stroke-dasharray must be a list of non-negative numbers`);
+  if (!nums.length || nums.some((n) => !Number.isFinite(n) || n < 0))
+    throw new StyleError(`${where}: stroke-dasharray must be a list of non-negative numbers`);
   return nums;
 }
 
@@ -173,14 +183,19 @@ function parseSymbolizer(kind: string, o: Obj, where: string): Symbolizer {
       if (typeof label !== 'string' || !label) throw new StyleError(`${where}.label: the name of the property to write`);
       const halo = get(o, 'halo') as Obj | undefined;
       const off = get(o, 'offset');
-      const offset: [number, number] = Array.isArray(off) && off.length === 2 ? [num(off[0], 0, `${where}.offset`, -200, 200), num(off[1], 0, `${where}.offset`, -200, 200)] : [0, 0];
+      const offset: [number, number] =
+        Array.isArray(off) && off.length === 2
+          ? [num(off[0], 0, `${where}.offset`, -200, 200), num(off[1], 0, `${where}.offset`, -200, 200)]
+          : [0, 0];
       return {
         kind: 'text',
         label,
         font: String(get(o, 'font-family', 'font') ?? 'sans-serif'),
         size: num(get(o, 'font-size', 'size'), 11, `${where}.font-size`, 4, 96),
         fill: colour(get(o, 'fill'), `${where}.fill`) ?? '#000000',
-        halo: halo ? { radius: num(halo.radius, 1.5, `${where}.halo.radius`, 0, 20), fill: colour(halo.fill, `${where}.halo.fill`) ?? '#ffffff' } : undefined,
+        halo: halo
+          ? { radius: num(halo.radius, 1.5, `${where}.halo.radius`, 0, 20), fill: colour(halo.fill, `${where}.halo.fill`) ?? '#ffffff' }
+          : undefined,
         offset,
       };
     }
@@ -223,7 +238,8 @@ export function parseStyle(name: string, raw: Obj, where = `styles.${name}`): St
     for (const [k, v] of Object.entries(r)) {
       const kind = SYMBOLIZER_KEYS[k.toLowerCase()];
       if (!kind) continue;
-      for (const [j, s] of (Array.isArray(v) ? v : [v]).entries()) symbolizers.push(parseSymbolizer(kind, (s ?? {}) as Obj, `${rw}.${k}${Array.isArray(v) ? `[${j}]` : ''}`));
+      for (const [j, s] of (Array.isArray(v) ? v : [v]).entries())
+        symbolizers.push(parseSymbolizer(kind, (s ?? {}) as Obj, `${rw}.${k}${Array.isArray(v) ? `[${j}]` : ''}`));
     }
     if (Array.isArray(r.symbolizers)) {
       for (const [j, s] of (r.symbolizers as Obj[]).entries()) {
@@ -263,7 +279,8 @@ export function checkStyleColumns(s: Style, layer: Layer, where: string): void {
       }
     }
     for (const sym of r.symbolizers) {
-      if (sym.kind === 'text' && !fieldNames.has(sym.label)) throw new StyleError(`${where}, rule '${r.name}': label property '${sym.label}' is not a column of the layer`);
+      if (sym.kind === 'text' && !fieldNames.has(sym.label))
+        throw new StyleError(`${where}, rule '${r.name}': label property '${sym.label}' is not a column of the layer`);
     }
   }
 }
@@ -302,12 +319,35 @@ const DEMO_STYLES: Record<string, { requires: string[]; raw: Obj }> = {
       rules: [
         { name: 'autoroute-casing', title: 'Autoroute', filter: "classe = 'autoroute'", line: { stroke: '#8c2a1c', 'stroke-width': 5 } },
         { name: 'nationale-casing', title: 'Nationale', filter: "classe = 'nationale'", line: { stroke: '#9a5b00', 'stroke-width': 4 } },
-        { name: 'chemin', title: 'Chemin', filter: "classe = 'chemin'", maxScaleDenominator: 200000, line: { stroke: '#8a7a66', 'stroke-width': 0.8, 'stroke-dasharray': [3, 2] } },
-        { name: 'communale', title: 'Communale', filter: "classe = 'communale'", maxScaleDenominator: 500000, line: { stroke: '#b0b0b0', 'stroke-width': 1 } },
-        { name: 'departementale', title: 'Départementale', filter: "classe = 'departementale'", line: { stroke: '#f2c94c', 'stroke-width': 1.6 } },
+        {
+          name: 'chemin',
+          title: 'Chemin',
+          filter: "classe = 'chemin'",
+          maxScaleDenominator: 200000,
+          line: { stroke: '#8a7a66', 'stroke-width': 0.8, 'stroke-dasharray': [3, 2] },
+        },
+        {
+          name: 'communale',
+          title: 'Communale',
+          filter: "classe = 'communale'",
+          maxScaleDenominator: 500000,
+          line: { stroke: '#b0b0b0', 'stroke-width': 1 },
+        },
+        {
+          name: 'departementale',
+          title: 'Départementale',
+          filter: "classe = 'departementale'",
+          line: { stroke: '#f2c94c', 'stroke-width': 1.6 },
+        },
         { name: 'nationale', title: 'Nationale', filter: "classe = 'nationale'", line: { stroke: '#f5a623', 'stroke-width': 2.5 } },
         { name: 'autoroute', title: 'Autoroute', filter: "classe = 'autoroute'", line: { stroke: '#e8423f', 'stroke-width': 3 } },
-        { name: 'labels', title: 'Noms', filter: "classe IN ('autoroute','nationale','departementale')", maxScaleDenominator: 100000, text: { label: 'nom', 'font-size': 10, fill: '#333333', halo: { radius: 1.5, fill: '#ffffff' } } },
+        {
+          name: 'labels',
+          title: 'Noms',
+          filter: "classe IN ('autoroute','nationale','departementale')",
+          maxScaleDenominator: 100000,
+          text: { label: 'nom', 'font-size': 10, fill: '#333333', halo: { radius: 1.5, fill: '#ffffff' } },
+        },
       ],
     },
   },
@@ -316,12 +356,42 @@ const DEMO_STYLES: Record<string, { requires: string[]; raw: Obj }> = {
     raw: {
       title: 'Points d’intérêt par catégorie',
       rules: [
-        { name: 'sante', title: 'Santé', filter: "categorie IN ('pharmacie','hôpital')", point: { mark: 'cross', size: 9, fill: '#2e9e44', stroke: '#1d6b2d', 'stroke-width': 2 } },
-        { name: 'culte', title: 'Culte', filter: "categorie = 'église'", point: { mark: 'triangle', size: 9, fill: '#7b4fa0', stroke: '#ffffff' } },
-        { name: 'culture', title: 'Culture', filter: "categorie IN ('musée','bibliothèque')", point: { mark: 'star', size: 10, fill: '#d4a017', stroke: '#6b4f00' } },
-        { name: 'transport', title: 'Gare', filter: "categorie = 'gare'", point: { mark: 'square', size: 8, fill: '#1f5fa8', stroke: '#ffffff' } },
-        { name: 'commerce', title: 'Commerces et services', else: true, point: { mark: 'circle', size: 6, fill: '#e4572e', stroke: '#ffffff' } },
-        { name: 'labels', title: 'Noms', maxScaleDenominator: 25000, text: { label: 'nom', 'font-size': 10, fill: '#222222', halo: { radius: 1.5, fill: '#ffffff' }, offset: [0, -9] } },
+        {
+          name: 'sante',
+          title: 'Santé',
+          filter: "categorie IN ('pharmacie','hôpital')",
+          point: { mark: 'cross', size: 9, fill: '#2e9e44', stroke: '#1d6b2d', 'stroke-width': 2 },
+        },
+        {
+          name: 'culte',
+          title: 'Culte',
+          filter: "categorie = 'église'",
+          point: { mark: 'triangle', size: 9, fill: '#7b4fa0', stroke: '#ffffff' },
+        },
+        {
+          name: 'culture',
+          title: 'Culture',
+          filter: "categorie IN ('musée','bibliothèque')",
+          point: { mark: 'star', size: 10, fill: '#d4a017', stroke: '#6b4f00' },
+        },
+        {
+          name: 'transport',
+          title: 'Gare',
+          filter: "categorie = 'gare'",
+          point: { mark: 'square', size: 8, fill: '#1f5fa8', stroke: '#ffffff' },
+        },
+        {
+          name: 'commerce',
+          title: 'Commerces et services',
+          else: true,
+          point: { mark: 'circle', size: 6, fill: '#e4572e', stroke: '#ffffff' },
+        },
+        {
+          name: 'labels',
+          title: 'Noms',
+          maxScaleDenominator: 25000,
+          text: { label: 'nom', 'font-size': 10, fill: '#222222', halo: { radius: 1.5, fill: '#ffffff' }, offset: [0, -9] },
+        },
       ],
     },
   },
@@ -330,8 +400,18 @@ const DEMO_STYLES: Record<string, { requires: string[]; raw: Obj }> = {
     raw: {
       title: 'Parcelles',
       rules: [
-        { name: 'batie', title: 'Parcelle bâtie', filter: 'bati = true', polygon: { fill: '#f4d6b0', stroke: '#a0522d', 'stroke-width': 0.5 } },
-        { name: 'non-batie', title: 'Parcelle non bâtie', else: true, polygon: { fill: '#e8f0d8', stroke: '#7a8f5a', 'stroke-width': 0.5 } },
+        {
+          name: 'batie',
+          title: 'Parcelle bâtie',
+          filter: 'bati = true',
+          polygon: { fill: '#f4d6b0', stroke: '#a0522d', 'stroke-width': 0.5 },
+        },
+        {
+          name: 'non-batie',
+          title: 'Parcelle non bâtie',
+          else: true,
+          polygon: { fill: '#e8f0d8', stroke: '#7a8f5a', 'stroke-width': 0.5 },
+        },
       ],
     },
   },
@@ -341,7 +421,12 @@ const DEMO_STYLES: Record<string, { requires: string[]; raw: Obj }> = {
       title: 'Communes',
       rules: [
         { name: 'communes', title: 'Commune', polygon: { fill: '#fff8e7', 'fill-opacity': 0.5, stroke: '#6d5d4b', 'stroke-width': 1 } },
-        { name: 'labels', title: 'Nom de la commune', maxScaleDenominator: 300000, text: { label: 'nom', 'font-size': 12, fill: '#3b2f22', halo: { radius: 2, fill: '#ffffff' } } },
+        {
+          name: 'labels',
+          title: 'Nom de la commune',
+          maxScaleDenominator: 300000,
+          text: { label: 'nom', 'font-size': 12, fill: '#3b2f22', halo: { radius: 2, fill: '#ffffff' } },
+        },
       ],
     },
   },

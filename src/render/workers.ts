@@ -91,7 +91,12 @@ function pool(): Slot[] | null {
  * Paint and encode in the least busy worker; null when the pool does not run (the caller draws
  * in its own thread). Rejects with WorkerRenderTimeout at `deadline` (ms since the epoch).
  */
-export function renderInWorker(layers: LayerData[], o: PaintOptions, deadline: number, timings?: Record<string, number>): Promise<Buffer> | null {
+export function renderInWorker(
+  layers: LayerData[],
+  o: PaintOptions,
+  deadline: number,
+  timings?: Record<string, number>,
+): Promise<Buffer> | null {
   const p = pool();
   if (!p) return null;
   const slot = p.reduce((a, b) => (b.jobs < a.jobs ? b : a));
@@ -99,10 +104,13 @@ export function renderInWorker(layers: LayerData[], o: PaintOptions, deadline: n
   return new Promise<Buffer>((resolve, reject) => {
     const job: Job = { resolve, reject, slot, timings };
     if (Number.isFinite(deadline)) {
-      job.timer = setTimeout(() => {
-        finish(id, job);
-        reject(new WorkerRenderTimeout());
-      }, Math.max(0, deadline - Date.now()));
+      job.timer = setTimeout(
+        () => {
+          finish(id, job);
+          reject(new WorkerRenderTimeout());
+        },
+        Math.max(0, deadline - Date.now()),
+      );
     }
     jobs.set(id, job);
     if (slot.jobs++ === 0) slot.worker.ref();

@@ -18,7 +18,12 @@ export interface Principal {
   via: 'anonymous' | 'basic' | 'apikey';
 }
 
-export const ANONYMOUS: Principal = Object.freeze({ name: 'anonymous', roles: [], authenticated: false, via: 'anonymous' as const }) as Principal;
+export const ANONYMOUS: Principal = Object.freeze({
+  name: 'anonymous',
+  roles: [],
+  authenticated: false,
+  via: 'anonymous' as const,
+}) as Principal;
 
 const SCRYPT = { N: 16384, r: 8, p: 1, keylen: 32 };
 
@@ -36,7 +41,12 @@ export function verifySecret(secret: string, stored: string): boolean {
   const expected = Buffer.from(hashB64, 'base64url');
   let got: Buffer;
   try {
-    got = scryptSync(secret, Buffer.from(saltB64, 'base64url'), expected.length, { N: Number(n), r: Number(r), p: Number(p), maxmem: 64 * 1024 * 1024 });
+    got = scryptSync(secret, Buffer.from(saltB64, 'base64url'), expected.length, {
+      N: Number(n),
+      r: Number(r),
+      p: Number(p),
+      maxmem: 64 * 1024 * 1024,
+    });
   } catch {
     return false;
   }

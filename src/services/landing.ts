@@ -19,9 +19,24 @@ export function wantsJson(req: FastifyRequest): boolean {
 
 export function landingDocument(ctx: AppContext, base: string, req?: FastifyRequest) {
   const services = [
-    { name: 'WMS', title: 'Web Map Service 1.3.0 / 1.1.1', url: `${base}/wms`, capabilities: `${base}/wms?SERVICE=WMS&REQUEST=GetCapabilities` },
-    { name: 'WFS', title: 'Web Feature Service 2.0.0 / 1.1.0', url: `${base}/wfs`, capabilities: `${base}/wfs?SERVICE=WFS&REQUEST=GetCapabilities` },
-    { name: 'WMTS', title: 'Web Map Tile Service 1.0.0', url: `${base}/wmts`, capabilities: `${base}/wmts?SERVICE=WMTS&REQUEST=GetCapabilities` },
+    {
+      name: 'WMS',
+      title: 'Web Map Service 1.3.0 / 1.1.1',
+      url: `${base}/wms`,
+      capabilities: `${base}/wms?SERVICE=WMS&REQUEST=GetCapabilities`,
+    },
+    {
+      name: 'WFS',
+      title: 'Web Feature Service 2.0.0 / 1.1.0',
+      url: `${base}/wfs`,
+      capabilities: `${base}/wfs?SERVICE=WFS&REQUEST=GetCapabilities`,
+    },
+    {
+      name: 'WMTS',
+      title: 'Web Map Tile Service 1.0.0',
+      url: `${base}/wmts`,
+      capabilities: `${base}/wmts?SERVICE=WMTS&REQUEST=GetCapabilities`,
+    },
     { name: 'CSW', title: 'Catalogue Service 2.0.2', url: `${base}/csw`, capabilities: `${base}/csw?SERVICE=CSW&REQUEST=GetCapabilities` },
   ];
   return {
@@ -76,7 +91,10 @@ function landingHtml(doc: ReturnType<typeof landingDocument>): string {
     )
     .join('\n');
   const svc = doc.services
-    .map((s) => `<li><strong>${esc(s.name)}</strong> — ${esc(s.title)}: <code>${esc(s.url)}</code> (<a href="${esc(s.capabilities)}">capabilities</a>)</li>`)
+    .map(
+      (s) =>
+        `<li><strong>${esc(s.name)}</strong> — ${esc(s.title)}: <code>${esc(s.url)}</code> (<a href="${esc(s.capabilities)}">capabilities</a>)</li>`,
+    )
     .join('\n');
   return `<!DOCTYPE html>
 <html lang="fr"><head><meta charset="utf-8"><title>${esc(doc.title)}</title>

@@ -56,7 +56,12 @@ async function usageRows(ctx: AppContext, usage: UsageStats, req: FastifyRequest
 
 function csv(rows: UsageRow[]): string {
   const q = (s: string) => (/[",;\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-  return ['day,layer,service,caller,requests,features,bytes', ...rows.map((r) => [r.day, q(r.layer), r.service, r.caller, r.requests, r.features, r.bytes].join(','))].join('\n') + '\n';
+  return (
+    [
+      'day,layer,service,caller,requests,features,bytes',
+      ...rows.map((r) => [r.day, q(r.layer), r.service, r.caller, r.requests, r.features, r.bytes].join(',')),
+    ].join('\n') + '\n'
+  );
 }
 
 function bars(title: string, data: [string, number][], unit: string): string {
@@ -82,11 +87,31 @@ function html(rows: UsageRow[]): string {
 <style>body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em}table{border-collapse:collapse}td,th{padding:.2em .6em;border-bottom:1px solid #ddd;text-align:right}td:first-child,th:first-child{text-align:left}</style></head><body>
 <h1>Usage statistics per dataset</h1>
 <p>${rows.length} rows · <a href="usage?f=json">JSON</a> · <a href="usage.csv">CSV</a></p>
-${bars('Requests per dataset', sum((r) => r.layer, 'requests'), 'req.')}
-${bars('Features served per dataset', sum((r) => r.layer, 'features'), 'features')}
-${bars('Bytes served per dataset', sum((r) => r.layer, 'bytes'), 'B')}
-${bars('Requests per service', sum((r) => r.service, 'requests'), 'req.')}
-${bars('Requests per caller class', sum((r) => r.caller, 'requests'), 'req.')}
+${bars(
+  'Requests per dataset',
+  sum((r) => r.layer, 'requests'),
+  'req.',
+)}
+${bars(
+  'Features served per dataset',
+  sum((r) => r.layer, 'features'),
+  'features',
+)}
+${bars(
+  'Bytes served per dataset',
+  sum((r) => r.layer, 'bytes'),
+  'B',
+)}
+${bars(
+  'Requests per service',
+  sum((r) => r.service, 'requests'),
+  'req.',
+)}
+${bars(
+  'Requests per caller class',
+  sum((r) => r.caller, 'requests'),
+  'req.',
+)}
 ${bars('Requests per day', byDay, 'req.')}
 <h2>Detail</h2><table><thead><tr><th>day</th><th>layer</th><th>service</th><th>caller</th><th>requests</th><th>features</th><th>bytes</th></tr></thead><tbody>
 ${rows.map((r) => `<tr><td>${r.day}</td><td>${esc(r.layer)}</td><td>${esc(r.service)}</td><td>${r.caller}</td><td>${r.requests}</td><td>${r.features}</td><td>${r.bytes}</td></tr>`).join('\n')}
@@ -106,6 +131,11 @@ export function registerOps(app: FastifyInstance, ctx: AppContext, metrics: Metr
     if (f === 'html' || (!f && accept.includes('text/html'))) return reply.type('text/html; charset=utf-8').send(html(rows));
     return { rows, caller: principalOf(req).authenticated ? 'authenticated' : 'anonymous' };
   });
-  app.get('/usage.csv', async (req, reply) => reply.type('text/csv; charset=utf-8').header('Content-Disposition', 'attachment; filename="usage.csv"').send(csv(await usageRows(ctx, usage, req))));
+  app.get('/usage.csv', async (req, reply) =>
+    reply
+      .type('text/csv; charset=utf-8')
+      .header('Content-Disposition', 'attachment; filename="usage.csv"')
+      .send(csv(await usageRows(ctx, usage, req))),
+  );
   app.get('/usage.html', async (req, reply) => reply.type('text/html; charset=utf-8').send(html(await usageRows(ctx, usage, req))));
 }

@@ -167,7 +167,13 @@ export class RedisTier implements CacheTier {
     // a dead Redis must not stall tile requests: commands time out and count as misses
     // ioredis is loaded only when a Redis tier is configured (~45 modules, resident memory for nothing otherwise)
     const { Redis: RedisClient } = createRequire(import.meta.url)('ioredis') as typeof import('ioredis');
-    this.redis = new RedisClient(url, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: true, connectTimeout: 2000, commandTimeout: 500 });
+    this.redis = new RedisClient(url, {
+      lazyConnect: false,
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: true,
+      connectTimeout: 2000,
+      commandTimeout: 500,
+    });
     this.redis.on('error', (e) => this.onError(e));
   }
   async get(key: string) {

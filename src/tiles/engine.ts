@@ -36,7 +36,8 @@ export interface TilesOptions {
 
 export function tilesOptions(config: Config, env: NodeJS.ProcessEnv = process.env): TilesOptions {
   const t = (config.tiles ?? {}) as Record<string, any>;
-  const disk = t.diskDir === null || t.diskDir === false ? null : (t.diskDir ?? env.TILES_DIR ?? path.join(process.cwd(), '.cache', 'tiles'));
+  const disk =
+    t.diskDir === null || t.diskDir === false ? null : (t.diskDir ?? env.TILES_DIR ?? path.join(process.cwd(), '.cache', 'tiles'));
   return {
     memoryBytes: t.memoryBytes ?? 256 * 1024 * 1024,
     diskDir: disk ? path.resolve(disk) : null,
@@ -99,7 +100,13 @@ export class TileEngine {
     const t: CacheTier[] = tiers ?? [
       new MemoryTier(this.opts.memoryBytes, this.count),
       ...(this.opts.diskDir ? [new DiskTier(this.opts.diskDir)] : []),
-      ...(this.opts.redisUrl ? [new RedisTier(this.opts.redisUrl, 'geodata:tile:', this.opts.redisTtlSeconds, (e) => ctx.log.warn({ err: e.message }, 'redis tile tier error'))] : []),
+      ...(this.opts.redisUrl
+        ? [
+            new RedisTier(this.opts.redisUrl, 'geodata:tile:', this.opts.redisTtlSeconds, (e) =>
+              ctx.log.warn({ err: e.message }, 'redis tile tier error'),
+            ),
+          ]
+        : []),
     ];
     this.cache = new TieredCache(t, this.count);
     this.gate = new RenderGate(Math.max(1, ctx.config.limits.maxConcurrentRenders), Math.max(16, ctx.config.limits.renderQueue));
@@ -111,7 +118,10 @@ export class TileEngine {
     if (!this.started) {
       this.started = this.opts.freshness
         ? this.freshness.start().catch((e) => {
-            this.ctx.log.error({ err: (e as Error).message }, 'tile freshness tracking could not start; tiles are cached without invalidation');
+            this.ctx.log.error(
+              { err: (e as Error).message },
+              'tile freshness tracking could not start; tiles are cached without invalidation',
+            );
           })
         : Promise.resolve();
     }
@@ -149,19 +159,39 @@ export class TileEngine {
     return version === undefined ? `${safeName(name)}/` : `${safeName(name)}/v${version}/`;
   }
 
-  key(layer: Layer, style: string, set: TileMatrixSet, z: number, col: number, row: number, format: TileFormat, version = this.versionOf(layer)): string {
+  key(
+    layer: Layer,
+    style: string,
+    set: TileMatrixSet,
+    z: number,
+    col: number,
+    row: number,
+    format: TileFormat,
+    version = this.versionOf(layer),
+  ): string {
     return `${this.layerPrefix(layer, version)}${safeName(format === 'mvt' ? '_' : style)}/${set.id}/${z}/${shard(col)}/${shard(row)}.${format}`;
   }
 
   checkTile(set: TileMatrixSet, z: number, col: number, row: number): void {
-    if (!Number.isInteger(z) || z < 0 || z >= set.matrices.length) throw new TileOutOfRange(`TileMatrix ${z} is not in TileMatrixSet ${set.id} (0-${set.matrices.length - 1})`, 'TileMatrix');
+    if (!Number.isInteger(z) || z < 0 || z >= set.matrices.length)
+      throw new TileOutOfRange(`TileMatrix ${z} is not in TileMatrixSet ${set.id} (0-${set.matrices.length - 1})`, 'TileMatrix');
     const m = set.matrices[z];
-    if (!Number.isInteger(row) || row < 0 || row >= m.matrixHeight) throw new TileOutOfRange(`TileRow ${row} is outside 0-${m.matrixHeight - 1} in TileMatrix ${z} of ${set.id}`, 'TileRow');
-    if (!Number.isInteger(col) || col < 0 || col >= m.matrixWidth) throw new TileOutOfRange(`TileCol ${col} is outside 0-${m.matrixWidth - 1} in TileMatrix ${z} of ${set.id}`, 'TileCol');
+    if (!Number.isInteger(row) || row < 0 || row >= m.matrixHeight)
+      throw new TileOutOfRange(`TileRow ${row} is outside 0-${m.matrixHeight - 1} in TileMatrix ${z} of ${set.id}`, 'TileRow');
+    if (!Number.isInteger(col) || col < 0 || col >= m.matrixWidth)
+      throw new TileOutOfRange(`TileCol ${col} is outside 0-${m.matrixWidth - 1} in TileMatrix ${z} of ${set.id}`, 'TileCol');
   }
 
   /** Get a tile from the cache or render it (metatile for images, one query for vector tiles). */
-  async getTile(layer: Layer, style: string | undefined, set: TileMatrixSet, z: number, col: number, row: number, format: TileFormat): Promise<TileResult> {
+  async getTile(
+    layer: Layer,
+    style: string | undefined,
+    set: TileMatrixSet,
+    z: number,
+    col: number,
+    row: number,
+    format: TileFormat,
+  ): Promise<TileResult> {
     this.checkTile(set, z, col, row);
     await this.ready();
     const sname = format === 'mvt' ? '_' : this.styleName(layer, style);
@@ -188,7 +218,11 @@ export class TileEngine {
         .then(async (tiles) => {
           // an invalidation during the render: serve the result, but do not keep it
           if (this.epochOf(layer) === epoch && !this.bypass.has(this.tableOf(layer))) {
-            await Promise.all([...tiles].map(([k, e]) => this.cache.put(k, e).catch((err) => this.ctx.log.warn({ err: (err as Error).message }, 'tile cache write failed'))));
+            await Promise.all(
+              [...tiles].map(([k, e]) =>
+                this.cache.put(k, e).catch((err) => this.ctx.log.warn({ err: (err as Error).message }, 'tile cache write failed')),
+              ),
+            );
           }
           return tiles;
         })
@@ -219,11 +253,21 @@ export class TileEngine {
   }
 
   private async blankPng(): Promise<Buffer> {
-    this.blank ??= await sharp({ create: { width: 256, height: 256, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } }).png().toBuffer();
+    this.blank ??= await sharp({ create: { width: 256, height: 256, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } })
+      .png()
+      .toBuffer();
     return this.blank;
   }
 
-  private async renderMetatile(layer: Layer, style: string, set: TileMatrixSet, z: number, mx: number, my: number, version: number): Promise<Map<string, TileEntry>> {
+  private async renderMetatile(
+    layer: Layer,
+    style: string,
+    set: TileMatrixSet,
+    z: number,
+    mx: number,
+    my: number,
+    version: number,
+  ): Promise<Map<string, TileEntry>> {
     const m = set.matrices[z];
     const n = Math.max(1, this.opts.metatile);
     const cols = Math.min(n, m.matrixWidth - mx);
@@ -236,9 +280,13 @@ export class TileEngine {
     const r = m.resolution;
     const bbox = { minx: ext.minx - buf * r, miny: ext.miny - buf * r, maxx: ext.maxx + buf * r, maxy: ext.maxy + buf * r };
     // nothing of the layer near this metatile (layers with an extent; 256 px margin for symbols): blank tiles
-    if (le && (le.minx > bbox.maxx + 256 * r || le.maxx < bbox.minx - 256 * r || le.miny > bbox.maxy + 256 * r || le.maxy < bbox.miny - 256 * r)) {
+    if (
+      le &&
+      (le.minx > bbox.maxx + 256 * r || le.maxx < bbox.minx - 256 * r || le.miny > bbox.maxy + 256 * r || le.maxy < bbox.miny - 256 * r)
+    ) {
       const blank = await this.blankPng();
-      for (let j = 0; j < rows; j++) for (let i = 0; i < cols; i++) out.set(this.key(layer, style, set, z, mx + i, my + j, 'png', version), makeEntry(blank));
+      for (let j = 0; j < rows; j++)
+        for (let i = 0; i < cols; i++) out.set(this.key(layer, style, set, z, mx + i, my + j, 'png', version), makeEntry(blank));
       return out;
     }
     const width = cols * ts + 2 * buf;
@@ -247,7 +295,16 @@ export class TileEngine {
     this.stats.metatiles++;
     this.count('render', 'render');
     const canvas = await this.gate.run(() =>
-      drawMap(this.ctx, { layers: [{ layer, style }], bbox, epsg: set.epsg, width, height, format: 'image/png', transparent: true, timeoutMs: this.ctx.config.limits.renderTimeoutMs }),
+      drawMap(this.ctx, {
+        layers: [{ layer, style }],
+        bbox,
+        epsg: set.epsg,
+        width,
+        height,
+        format: 'image/png',
+        transparent: true,
+        timeoutMs: this.ctx.config.limits.renderTimeoutMs,
+      }),
     );
     const img = canvas.getContext('2d').getImageData(0, 0, width, height);
     const raw = Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength);
@@ -270,7 +327,14 @@ export class TileEngine {
   }
 
   /** Vector tile: one SQL query (ST_AsMVTGeom + ST_AsMVT), 4096 extent, 64-unit buffer. */
-  private async renderMvt(layer: Layer, set: TileMatrixSet, z: number, col: number, row: number, version: number): Promise<Map<string, TileEntry>> {
+  private async renderMvt(
+    layer: Layer,
+    set: TileMatrixSet,
+    z: number,
+    col: number,
+    row: number,
+    version: number,
+  ): Promise<Map<string, TileEntry>> {
     const e = tileExtent(set, z, col, row);
     const span = e.maxx - e.minx;
     const b = (span * 64) / 4096;
@@ -285,7 +349,11 @@ export class TileEngine {
     const g = `t.${quoteIdent(layer.geometryColumn)}`;
     const geom = layer.srid === set.epsg ? g : `ST_Transform(${g}, ${set.epsg})`;
     const simple = new Set(['string', 'integer', 'long', 'number', 'boolean']);
-    const cols = layer.fields.map((f) => (simple.has(f.type) && !f.pgType.startsWith('numeric') ? `t.${quoteIdent(f.name)}` : `t.${quoteIdent(f.name)}::text AS ${quoteIdent(f.name)}`));
+    const cols = layer.fields.map((f) =>
+      simple.has(f.type) && !f.pgType.startsWith('numeric')
+        ? `t.${quoteIdent(f.name)}`
+        : `t.${quoteIdent(f.name)}::text AS ${quoteIdent(f.name)}`,
+    );
     const pkInt = layer.primaryKey && layer.fields.some((f) => f.name === layer.primaryKey && (f.type === 'integer' || f.type === 'long'));
     const sql = `SELECT ST_AsMVT(q, $1, 4096, '__geom'${pkInt ? ', $10' : ''}) AS mvt FROM (
       SELECT ${[...cols, `ST_AsMVTGeom(${geom}, ST_MakeEnvelope($2::float8, $3::float8, $4::float8, $5::float8, ${set.epsg})::box2d, 4096, 64, true) AS __geom`].join(', ')}
@@ -295,7 +363,20 @@ export class TileEngine {
     this.stats.renders++;
     this.stats.mvt++;
     this.count('render', 'render');
-    const res = await this.gate.run(() => this.ctx.pool.query(sql, [layer.name, e.minx, e.miny, e.maxx, e.maxy, search.minx, search.miny, search.maxx, search.maxy, ...(pkInt ? [layer.primaryKey] : [])]));
+    const res = await this.gate.run(() =>
+      this.ctx.pool.query(sql, [
+        layer.name,
+        e.minx,
+        e.miny,
+        e.maxx,
+        e.maxy,
+        search.minx,
+        search.miny,
+        search.maxx,
+        search.maxy,
+        ...(pkInt ? [layer.primaryKey] : []),
+      ]),
+    );
     out.set(key, makeEntry((res.rows[0]?.mvt as Buffer) ?? Buffer.alloc(0)));
     return out;
   }

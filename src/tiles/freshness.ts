@@ -107,9 +107,16 @@ export class Freshness {
     const layers = this.ctx.registry.list();
     const out: { table: string; layer: Layer }[] = [];
     for (const layer of layers) {
-      const r = await client.query(`SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`, [layer.schema, layer.table]);
+      const r = await client.query(
+        `SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
+        [layer.schema, layer.table],
+      );
       if (r.rows[0] && ['r', 'p'].includes(r.rows[0].relkind)) out.push({ table: `${layer.schema}.${layer.table}`, layer });
-      else this.ctx.log.info({ layer: layer.name }, 'tile freshness: not a table (view?), no change triggers; purge its tiles through the admin endpoint after edits');
+      else
+        this.ctx.log.info(
+          { layer: layer.name },
+          'tile freshness: not a table (view?), no change triggers; purge its tiles through the admin endpoint after edits',
+        );
     }
     return out;
   }
@@ -119,7 +126,9 @@ export class Freshness {
     try {
       await client.query('SELECT pg_advisory_lock(hashtext($1))', ['geodata_tiles_setup']);
       try {
-        const have = await client.query(`SELECT to_regprocedure('geodata_tiles.on_change()') IS NOT NULL AS f, to_regprocedure('geodata_tiles.bump(text,bigint,text)') IS NOT NULL AS b`);
+        const have = await client.query(
+          `SELECT to_regprocedure('geodata_tiles.on_change()') IS NOT NULL AS f, to_regprocedure('geodata_tiles.bump(text,bigint,text)') IS NOT NULL AS b`,
+        );
         if (!have.rows[0].f || !have.rows[0].b) await client.query(SETUP_SQL);
         const tables = await this.layerTables(client);
         for (const { table, layer } of tables) {
@@ -128,7 +137,10 @@ export class Freshness {
             await client.query('INSERT INTO geodata_tiles.versions (table_name) VALUES ($1) ON CONFLICT DO NOTHING', [table]);
             this.tracked.add(table);
           } catch (e) {
-            this.ctx.log.warn({ layer: layer.name, err: (e as Error).message }, 'tile freshness: cannot install change triggers (role lacks the right?); tiles of this layer are not invalidated automatically');
+            this.ctx.log.warn(
+              { layer: layer.name, err: (e as Error).message },
+              'tile freshness: cannot install change triggers (role lacks the right?); tiles of this layer are not invalidated automatically',
+            );
           }
         }
       } finally {
@@ -210,7 +222,10 @@ export class Freshness {
       if (!known) this.saveState();
       return;
     }
-    const r = await client.query('SELECT id, table_name, op, boxes, version FROM geodata_tiles.changes WHERE id > $1 ORDER BY id LIMIT 10001', [last]);
+    const r = await client.query(
+      'SELECT id, table_name, op, boxes, version FROM geodata_tiles.changes WHERE id > $1 ORDER BY id LIMIT 10001',
+      [last],
+    );
     if (r.rows.length > 10000) {
       for (const t of this.tracked) for (const layer of this.layersOf(t)) await this.engine.purgeLayer(layer);
     } else {
@@ -222,7 +237,10 @@ export class Freshness {
 
   private async listen(reconnect: boolean): Promise<void> {
     if (this.stopped) return;
-    const client = new pg.Client({ ...(this.ctx.pool as unknown as { options: pg.ClientConfig }).options, application_name: 'geodata-tiles-listen' } as pg.ClientConfig);
+    const client = new pg.Client({
+      ...(this.ctx.pool as unknown as { options: pg.ClientConfig }).options,
+      application_name: 'geodata-tiles-listen',
+    } as pg.ClientConfig);
     client.on('error', (e) => {
       this.ctx.log.warn({ err: e.message }, 'tile freshness: LISTEN connection lost');
     });
@@ -279,7 +297,9 @@ export class Freshness {
   }
 
   private enqueue(fn: () => Promise<void>): void {
-    this.chain = this.chain.then(fn).catch((e) => this.ctx.log.warn({ err: (e as Error).message }, 'tile freshness: applying a change failed'));
+    this.chain = this.chain
+      .then(fn)
+      .catch((e) => this.ctx.log.warn({ err: (e as Error).message }, 'tile freshness: applying a change failed'));
   }
 
   /** Resolves when every notification received so far has been applied. */
@@ -306,7 +326,11 @@ export class Freshness {
           // too many tiles to delete one by one: bump the version (once across processes)
           this.engine.bypass.add(table);
           this.engine.bumpEpoch(layer.name);
-          await this.ctx.pool.query('SELECT geodata_tiles.bump($1, $2, $3)', [table, this.engine.versions.get(table) ?? version, 'large-edit']);
+          await this.ctx.pool.query('SELECT geodata_tiles.bump($1, $2, $3)', [
+            table,
+            this.engine.versions.get(table) ?? version,
+            'large-edit',
+          ]);
           if (replaying) await this.loadVersions(this.ctx.pool as unknown as pg.Client);
         } else {
           await this.engine.invalidateBoxes(layer, boxes);

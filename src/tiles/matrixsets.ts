@@ -34,16 +34,46 @@ export interface TileMatrixSet {
 
 const TILE = 256;
 
-function build(id: string, title: string, epsg: number, crsUri: string, origin: [number, number], extent: Extent, res0: number, levels: number, width0: number, height0: number, opts: { wellKnown?: string; latLon?: boolean; fixedSize?: boolean } = {}): TileMatrixSet {
+function build(
+  id: string,
+  title: string,
+  epsg: number,
+  crsUri: string,
+  origin: [number, number],
+  extent: Extent,
+  res0: number,
+  levels: number,
+  width0: number,
+  height0: number,
+  opts: { wellKnown?: string; latLon?: boolean; fixedSize?: boolean } = {},
+): TileMatrixSet {
   const matrices: TileMatrix[] = [];
   for (let z = 0; z < levels; z++) {
     const resolution = res0 / 2 ** z;
     const span = resolution * TILE;
     const matrixWidth = opts.fixedSize ? width0 * 2 ** z : Math.ceil((extent.maxx - origin[0]) / span - 1e-9);
     const matrixHeight = opts.fixedSize ? height0 * 2 ** z : Math.ceil((origin[1] - extent.miny) / span - 1e-9);
-    matrices.push({ id: String(z), zoom: z, resolution, scaleDenominator: (resolution * metersPerUnit(epsg)) / OGC_PIXEL_SIZE, matrixWidth, matrixHeight });
+    matrices.push({
+      id: String(z),
+      zoom: z,
+      resolution,
+      scaleDenominator: (resolution * metersPerUnit(epsg)) / OGC_PIXEL_SIZE,
+      matrixWidth,
+      matrixHeight,
+    });
   }
-  return { id, title, epsg, crsUri, wellKnownScaleSet: opts.wellKnown, origin, extent, tileSize: TILE, matrices, latLonAxes: Boolean(opts.latLon) };
+  return {
+    id,
+    title,
+    epsg,
+    crsUri,
+    wellKnownScaleSet: opts.wellKnown,
+    origin,
+    extent,
+    tileSize: TILE,
+    matrices,
+    latLonAxes: Boolean(opts.latLon),
+  };
 }
 
 const MERC = 20037508.342789244;
@@ -98,7 +128,13 @@ export const MATRIX_SETS: TileMatrixSet[] = [WEB_MERCATOR_QUAD, WORLD_CRS84_QUAD
 
 export function findMatrixSet(id: string): TileMatrixSet | undefined {
   const l = id.toLowerCase();
-  return MATRIX_SETS.find((s) => s.id.toLowerCase() === l || (l === 'googlemapscompatible' || l === 'epsg:3857' || l === 'epsg:900913' ? s.id === 'WebMercatorQuad' : false) || (l === 'epsg:4326' || l === 'crs84' ? s.id === 'WorldCRS84Quad' : false) || (l === 'epsg:2154' || l === 'lambert93' ? s.id === 'LAMB93' : false));
+  return MATRIX_SETS.find(
+    (s) =>
+      s.id.toLowerCase() === l ||
+      (l === 'googlemapscompatible' || l === 'epsg:3857' || l === 'epsg:900913' ? s.id === 'WebMercatorQuad' : false) ||
+      (l === 'epsg:4326' || l === 'crs84' ? s.id === 'WorldCRS84Quad' : false) ||
+      (l === 'epsg:2154' || l === 'lambert93' ? s.id === 'LAMB93' : false),
+  );
 }
 
 /** Bounds of one tile, x/y order. */
@@ -110,7 +146,11 @@ export function tileExtent(set: TileMatrixSet, z: number, col: number, row: numb
 }
 
 /** Tile ranges (inclusive) of a matrix intersecting an extent in the set's CRS, clamped; null when outside. */
-export function tileRange(set: TileMatrixSet, z: number, e: Extent): { minCol: number; maxCol: number; minRow: number; maxRow: number } | null {
+export function tileRange(
+  set: TileMatrixSet,
+  z: number,
+  e: Extent,
+): { minCol: number; maxCol: number; minRow: number; maxRow: number } | null {
   const m = set.matrices[z];
   const span = m.resolution * set.tileSize;
   const minCol = Math.max(0, Math.floor((e.minx - set.origin[0]) / span));
@@ -125,7 +165,13 @@ export function tileRange(set: TileMatrixSet, z: number, e: Extent): { minCol: n
  * The tile a map request matches exactly (for tiled WMS): same CRS, tile-sized image and a bbox
  * aligned on the grid within `tol` of a pixel. Returns null otherwise.
  */
-export function matchTile(epsg: number, bbox: Extent, width: number, height: number, tol = 0.01): { set: TileMatrixSet; z: number; col: number; row: number } | null {
+export function matchTile(
+  epsg: number,
+  bbox: Extent,
+  width: number,
+  height: number,
+  tol = 0.01,
+): { set: TileMatrixSet; z: number; col: number; row: number } | null {
   for (const set of MATRIX_SETS) {
     if (set.epsg !== epsg || width !== set.tileSize || height !== set.tileSize) continue;
     const resx = (bbox.maxx - bbox.minx) / width;

@@ -36,7 +36,8 @@ export async function seedCommand(config: Config, args: string[], log: Logger): 
   const zm = (arg(args, '--zoom') ?? '').match(/^(\d+)(?:-(\d+))?$/);
   if (!zm) throw new ConfigError('seed: --zoom N or N-M is required');
   const zooms: [number, number] = [Number(zm[1]), Number(zm[2] ?? zm[1])];
-  if (zooms[0] > zooms[1] || zooms[1] >= set.matrices.length) throw new ConfigError(`seed: zoom range outside 0-${set.matrices.length - 1}`);
+  if (zooms[0] > zooms[1] || zooms[1] >= set.matrices.length)
+    throw new ConfigError(`seed: zoom range outside 0-${set.matrices.length - 1}`);
   let bbox;
   const b = arg(args, '--bbox');
   if (b) {
@@ -71,7 +72,9 @@ export async function seedCommand(config: Config, args: string[], log: Logger): 
       if (!pl) throw new ConfigError(`seed: --polygon layer:id, with a published layer (got '${p}')`);
       polygon = { layer: pl, id: p.slice(i + 1) };
     }
-    const progressFile = arg(args, '--progress-file') ?? path.join(engine.opts.diskDir ?? process.cwd(), `.seed-${layer.name}-${set.id}-${zooms.join('-')}.json`);
+    const progressFile =
+      arg(args, '--progress-file') ??
+      path.join(engine.opts.diskDir ?? process.cwd(), `.seed-${layer.name}-${set.id}-${zooms.join('-')}.json`);
     const t0 = Date.now();
     const res = await seed(engine, {
       layer,
@@ -86,11 +89,25 @@ export async function seedCommand(config: Config, args: string[], log: Logger): 
       signal: ac.signal,
       onProgress: (pr) => {
         const pct = pr.total ? ((100 * pr.done) / pr.total).toFixed(1) : '100';
-        process.stderr.write(`\r${pr.done}/${pr.total} metatiles (${pct}%), ${pr.rate.toFixed(1)} metatiles/s, ETA ${fmtSecs(pr.etaSeconds)}   `);
+        process.stderr.write(
+          `\r${pr.done}/${pr.total} metatiles (${pct}%), ${pr.rate.toFixed(1)} metatiles/s, ETA ${fmtSecs(pr.etaSeconds)}   `,
+        );
       },
     });
     process.stderr.write('\n');
-    log.info({ layer: layer.name, matrixset: set.id, zooms, metatiles: res.total, done: res.done, tiles: res.tiles, seconds: (Date.now() - t0) / 1000, finished: res.finished }, res.finished ? 'seeding finished' : 'seeding interrupted (resumable)');
+    log.info(
+      {
+        layer: layer.name,
+        matrixset: set.id,
+        zooms,
+        metatiles: res.total,
+        done: res.done,
+        tiles: res.tiles,
+        seconds: (Date.now() - t0) / 1000,
+        finished: res.finished,
+      },
+      res.finished ? 'seeding finished' : 'seeding interrupted (resumable)',
+    );
   } finally {
     process.removeListener('SIGINT', stop);
     process.removeListener('SIGTERM', stop);

@@ -59,7 +59,10 @@ export async function planSeed(engine: TileEngine, o: SeedOptions): Promise<Job[
     let gj: string | undefined;
     for (const col of candidates) {
       if (!pl.fields.some((f) => f.name === col)) continue;
-      const r = await engine.ctx.pool.query(`SELECT ST_AsGeoJSON(ST_Transform(${g}, ${set.epsg})) AS gj FROM ${qualifiedTable(pl.schema, pl.table)} WHERE ${quoteIdent(col)}::text = $1 LIMIT 1`, [value]);
+      const r = await engine.ctx.pool.query(
+        `SELECT ST_AsGeoJSON(ST_Transform(${g}, ${set.epsg})) AS gj FROM ${qualifiedTable(pl.schema, pl.table)} WHERE ${quoteIdent(col)}::text = $1 LIMIT 1`,
+        [value],
+      );
       gj = r.rows[0]?.gj;
       if (gj) break;
     }
@@ -84,7 +87,13 @@ export async function planSeed(engine: TileEngine, o: SeedOptions): Promise<Job[
       for (let mx = Math.floor(r.minCol / n) * n; mx <= r.maxCol; mx += n) {
         if (poly && turf) {
           const e = tileExtent(set, z, mx, my, n, n);
-          if (!turf.booleanIntersects(poly as Parameters<typeof turf.booleanIntersects>[0], turf.bboxPolygon([e.minx, e.miny, e.maxx, e.maxy]))) continue;
+          if (
+            !turf.booleanIntersects(
+              poly as Parameters<typeof turf.booleanIntersects>[0],
+              turf.bboxPolygon([e.minx, e.miny, e.maxx, e.maxy]),
+            )
+          )
+            continue;
         }
         jobs.push({ z, col: Math.max(mx, r.minCol), row: Math.max(my, r.minRow) });
       }

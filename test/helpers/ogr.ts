@@ -32,7 +32,10 @@ export function ogrinfo(file: string, withFeatures = false): { layers: OgrLayer[
     return { name, featureCount, epsg, extent, fields } as OgrLayer;
   });
   if (withFeatures) {
-    const j = spawnSync('ogr2ogr', ['-f', 'GeoJSON', '/vsistdout/', file, ...(layers[0] ? [layers[0].name] : [])], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+    const j = spawnSync('ogr2ogr', ['-f', 'GeoJSON', '/vsistdout/', file, ...(layers[0] ? [layers[0].name] : [])], {
+      encoding: 'utf8',
+      maxBuffer: 256 * 1024 * 1024,
+    });
     if (j.status !== 0) throw new Error(`ogr2ogr failed: ${j.stderr}`);
     layers[0].features = JSON.parse(j.stdout).features;
   }

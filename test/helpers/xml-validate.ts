@@ -29,7 +29,10 @@ export function validateXml(docs: string[]): ValidationResult[] {
       writeFileSync(f, d);
       return f;
     });
-    const r = spawnSync('/usr/bin/python3', [validatorPath!, '--catalog', path.join(schemasDir!, 'catalog.xml'), ...files], { encoding: 'utf8', timeout: 300_000 });
+    const r = spawnSync('/usr/bin/python3', [validatorPath!, '--catalog', path.join(schemasDir!, 'catalog.xml'), ...files], {
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
     const out = `${r.stdout}${r.stderr}`;
     // one 'valid: F' / 'invalid: F' (+ indented errors) / 'unsupported: F: why' block per file
     return files.map((f) => {

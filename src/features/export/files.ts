@@ -90,7 +90,10 @@ async function dirSize(dir: string): Promise<number> {
 }
 
 /** Work in a temporary directory under a byte cap; abort (signal or cap) stops the work. */
-async function inTempDir<T>(o: FileExportOptions, work: (dir: string, signal: AbortSignal) => Promise<T>): Promise<{ dir: string; value: T }> {
+async function inTempDir<T>(
+  o: FileExportOptions,
+  work: (dir: string, signal: AbortSignal) => Promise<T>,
+): Promise<{ dir: string; value: T }> {
   const dir = await mkdtemp(path.join(o.tmpRoot ?? os.tmpdir(), 'geodata-export-'));
   const ac = new AbortController();
   let overCap = false;
@@ -121,7 +124,10 @@ async function inTempDir<T>(o: FileExportOptions, work: (dir: string, signal: Ab
 }
 
 function capError(max: number): ExportError {
-  return new ExportError(413, `the export exceeds the server's limit of ${formatBytes(max)} for files built on the server; narrow it with bbox, filter, clip or properties, or use GeoJSON/CSV (streamed without a file)`);
+  return new ExportError(
+    413,
+    `the export exceeds the server's limit of ${formatBytes(max)} for files built on the server; narrow it with bbox, filter, clip or properties, or use GeoJSON/CSV (streamed without a file)`,
+  );
 }
 
 function formatBytes(n: number): string {
@@ -148,7 +154,13 @@ async function writeGeoJson(o: FileExportOptions, file: string, signal: AbortSig
   const stream = await openFeatureStream(o.pool, {
     queries: o.queries,
     writer,
-    info: { numberMatched: 'unknown', timeStamp: new Date().toISOString(), links: {}, layers: o.queries.map((q) => q.layer), outputEpsg: epsg },
+    info: {
+      numberMatched: 'unknown',
+      timeStamp: new Date().toISOString(),
+      links: {},
+      layers: o.queries.map((q) => q.layer),
+      outputEpsg: epsg,
+    },
   });
   let bytes = 0;
   const cap = new Transform({
@@ -165,7 +177,11 @@ async function writeGeoJson(o: FileExportOptions, file: string, signal: AbortSig
 /** Run ogr2ogr; rejects with its last error lines. */
 function ogr2ogr(args: string[], signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('ogr2ogr', args, { stdio: ['ignore', 'ignore', 'pipe'], signal, env: { ...process.env, CPL_LOG: undefined } as NodeJS.ProcessEnv });
+    const child = spawn('ogr2ogr', args, {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      signal,
+      env: { ...process.env, CPL_LOG: undefined } as NodeJS.ProcessEnv,
+    });
     let err = '';
     child.stderr.on('data', (d: Buffer) => {
       err = (err + d.toString('utf8')).slice(-4000);
@@ -173,7 +189,8 @@ function ogr2ogr(args: string[], signal: AbortSignal): Promise<void> {
     child.on('error', (e) => reject(e));
     child.on('close', (code) => {
       if (code === 0) resolve();
-      else reject(Object.assign(new Error(`ogr2ogr failed (exit ${code}): ${err.trim().split('\n').slice(-3).join(' ')}`), { stderr: err }));
+      else
+        reject(Object.assign(new Error(`ogr2ogr failed (exit ${code}): ${err.trim().split('\n').slice(-3).join(' ')}`), { stderr: err }));
     });
   });
 }
@@ -202,7 +219,10 @@ function familiesOf(geometryType: string): Family[] {
 export async function exportShapefileZip(o: FileExportOptions): Promise<FileExport> {
   const nFields = Math.max(...o.queries.map((q) => selectedFields(q).length));
   if (nFields > SHAPEFILE_MAX_FIELDS) {
-    throw new ExportError(400, `a Shapefile (dBase) holds at most ${SHAPEFILE_MAX_FIELDS} fields and this request selects ${nFields}; choose fewer with properties=, or use GeoPackage`);
+    throw new ExportError(
+      400,
+      `a Shapefile (dBase) holds at most ${SHAPEFILE_MAX_FIELDS} fields and this request selects ${nFields}; choose fewer with properties=, or use GeoPackage`,
+    );
   }
   requireGdal('Shapefile');
   const q0 = o.queries[0];
@@ -224,7 +244,11 @@ export async function exportShapefileZip(o: FileExportOptions): Promise<FileExpo
         await ogr2ogr(args, signal);
       } catch (e) {
         const msg = String((e as { stderr?: string }).stderr ?? (e as Error).message);
-        if (/2GB/i.test(msg)) throw new ExportError(413, 'a Shapefile part (.shp or .dbf) would exceed 2 GB, the format\'s limit; narrow the export (bbox, filter, clip, properties) or use GeoPackage');
+        if (/2GB/i.test(msg))
+          throw new ExportError(
+            413,
+            "a Shapefile part (.shp or .dbf) would exceed 2 GB, the format's limit; narrow the export (bbox, filter, clip, properties) or use GeoPackage",
+          );
         throw e;
       }
       // a family with no feature (.shx is its 100-byte header alone) is left out of a mixed export
@@ -302,11 +326,21 @@ export async function exportXlsx(o: FileExportOptions & XlsxOptions): Promise<Fi
       }
       if (ev.kind === 'end') continue;
       const row = ev.row!;
-      if (++rows > XLSX_MAX_ROWS) throw new ExportError(413, `an Excel sheet holds at most ${XLSX_MAX_ROWS} rows; narrow the export or use CSV`);
+      if (++rows > XLSX_MAX_ROWS)
+        throw new ExportError(413, `an Excel sheet holds at most ${XLSX_MAX_ROWS} rows; narrow the export or use CSV`);
       const values: unknown[] = fields.map((f) => cellValue(f.type, row[f.name]));
       for (const c of geomCols) {
         const v = row[c];
-        if (c === 'wkt') values.push(v == null ? null : inlineText(v.length > XLSX_MAX_CELL ? `(geometry of ${v.length} characters: longer than an Excel cell holds; use geometry=xy, CSV or GeoPackage)` : v));
+        if (c === 'wkt')
+          values.push(
+            v == null
+              ? null
+              : inlineText(
+                  v.length > XLSX_MAX_CELL
+                    ? `(geometry of ${v.length} characters: longer than an Excel cell holds; use geometry=xy, CSV or GeoPackage)`
+                    : v,
+                ),
+          );
         else values.push(v === null || v === undefined ? null : Number(v));
       }
       sheet!.addRow(values).commit();

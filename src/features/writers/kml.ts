@@ -53,7 +53,7 @@ export class KmlWriter implements FeatureWriter {
     if (name != null) s += `<name>${escapeText(name)}</name>`;
     const d = this.cfg.description;
     if (d) {
-      const text = d.includes('{') ? d.replace(/\{([^}]+)\}/g, (_m, f: string) => row[f] ?? '') : row[d] ?? '';
+      const text = d.includes('{') ? d.replace(/\{([^}]+)\}/g, (_m, f: string) => row[f] ?? '') : (row[d] ?? '');
       if (text) s += `<description>${escapeText(text)}</description>`;
     }
     s += '<ExtendedData>';

@@ -17,7 +17,16 @@ import { parseCql2Text } from '../../filter/cql2.js';
 import { FilterError } from '../../filter/errors.js';
 import type { FilterNode } from '../../filter/ast.js';
 import { ensureCatalogReady } from '../../catalog/sync.js';
-import { APISO_QUERYABLES, CORE_QUERYABLES, compileCatalogFilter, getRecords, queryableFor, searchRecords, sortKeyFor, type SortKey } from '../../catalog/query.js';
+import {
+  APISO_QUERYABLES,
+  CORE_QUERYABLES,
+  compileCatalogFilter,
+  getRecords,
+  queryableFor,
+  searchRecords,
+  sortKeyFor,
+  type SortKey,
+} from '../../catalog/query.js';
 import { writeDcRecord, CSW_NS } from '../../catalog/dc.js';
 import { writeIsoRecord, GMD_NS, ISO_NAMESPACES } from '../../catalog/iso.js';
 import { buildRecordGraph } from '../../catalog/dcat.js';
@@ -63,14 +72,16 @@ function send(req: OwsRequest, body: string, type = 'application/xml; charset=UT
 }
 
 function checkOutputFormat(v: string | undefined): void {
-  if (v && !/^(application|text)\/xml/i.test(v)) throw new OwsException('InvalidParameterValue', `outputFormat '${v}' is not supported (application/xml)`, 'outputFormat');
+  if (v && !/^(application|text)\/xml/i.test(v))
+    throw new OwsException('InvalidParameterValue', `outputFormat '${v}' is not supported (application/xml)`, 'outputFormat');
 }
 
 function checkOutputSchema(v: string | undefined): string {
   if (!v) return CSW_NS;
   const s = v.trim();
   if (s === 'csw:Record' || s === 'csw:IsoRecord' || s === 'http://www.isotc211.org/2005/gmd/') return s === 'csw:Record' ? CSW_NS : GMD_NS;
-  if (!OUTPUT_SCHEMAS.includes(s)) throw new OwsException('InvalidParameterValue', `outputSchema '${v}' is not supported (${OUTPUT_SCHEMAS.join(', ')})`, 'outputSchema');
+  if (!OUTPUT_SCHEMAS.includes(s))
+    throw new OwsException('InvalidParameterValue', `outputSchema '${v}' is not supported (${OUTPUT_SCHEMAS.join(', ')})`, 'outputSchema');
   return s;
 }
 
@@ -78,7 +89,8 @@ function checkTypeNames(names: string[], locator = 'typeNames'): string[] {
   if (!names.length) throw new OwsException('MissingParameterValue', "missing parameter 'typeNames'", locator);
   for (const n of names) {
     const local = n.replace(/^[^:]*:/, '');
-    if (local !== 'Record' && local !== 'MD_Metadata') throw new OwsException('InvalidParameterValue', `typeName '${n}' is not offered (${TYPENAMES.join(', ')})`, locator);
+    if (local !== 'Record' && local !== 'MD_Metadata')
+      throw new OwsException('InvalidParameterValue', `typeName '${n}' is not offered (${TYPENAMES.join(', ')})`, locator);
   }
   return names;
 }
@@ -86,20 +98,31 @@ function checkTypeNames(names: string[], locator = 'typeNames'): string[] {
 function checkElementSet(v: string | undefined, dflt: ElementSet): ElementSet {
   if (!v) return dflt;
   const s = v.trim().toLowerCase();
-  if (s !== 'brief' && s !== 'summary' && s !== 'full') throw new OwsException('InvalidParameterValue', `ElementSetName '${v}' must be brief, summary or full`, 'ElementSetName');
+  if (s !== 'brief' && s !== 'summary' && s !== 'full')
+    throw new OwsException('InvalidParameterValue', `ElementSetName '${v}' must be brief, summary or full`, 'ElementSetName');
   return s;
 }
 
 function filterError(e: unknown): never {
-  if (e instanceof FilterError) throw new OwsException(e.code === 'OperationParsingFailed' ? 'InvalidParameterValue' : 'InvalidParameterValue', e.message, 'Constraint');
+  if (e instanceof FilterError)
+    throw new OwsException(
+      e.code === 'OperationParsingFailed' ? 'InvalidParameterValue' : 'InvalidParameterValue',
+      e.message,
+      'Constraint',
+    );
   throw e;
 }
 
 /** Add namespace declarations commonly omitted in KVP filters. */
 function withDefaultNamespaces(xml: string): string {
   const decl: Record<string, string> = {
-    ogc: 'http://www.opengis.net/ogc', gml: 'http://www.opengis.net/gml', csw: CSW_NS, dc: 'http://purl.org/dc/elements/1.1/',
-    dct: 'http://purl.org/dc/terms/', apiso: 'http://www.opengis.net/cat/csw/apiso/1.0', ows: 'http://www.opengis.net/ows',
+    ogc: 'http://www.opengis.net/ogc',
+    gml: 'http://www.opengis.net/gml',
+    csw: CSW_NS,
+    dc: 'http://purl.org/dc/elements/1.1/',
+    dct: 'http://purl.org/dc/terms/',
+    apiso: 'http://www.opengis.net/cat/csw/apiso/1.0',
+    ows: 'http://www.opengis.net/ows',
   };
   return xml.replace(/^(\s*(?:<\?xml[^>]*\?>\s*)?<[\w:.-]+)/, (m) => {
     let extra = '';
@@ -111,7 +134,10 @@ function withDefaultNamespaces(xml: string): string {
 
 /** Legacy OGC CQL BBOX(prop, minx, miny, maxx, maxy) → CQL2 S_INTERSECTS(prop, BBOX(…)). */
 function cqlText(s: string): FilterNode {
-  const t = s.replace(/\bBBOX\s*\(\s*([\w:.]+)\s*,\s*([^,()]+),([^,()]+),([^,()]+),([^,()]+?)(?:,\s*'[^']*')?\s*\)/gi, 'S_INTERSECTS($1, BBOX($2,$3,$4,$5))');
+  const t = s.replace(
+    /\bBBOX\s*\(\s*([\w:.]+)\s*,\s*([^,()]+),([^,()]+),([^,()]+),([^,()]+?)(?:,\s*'[^']*')?\s*\)/gi,
+    'S_INTERSECTS($1, BBOX($2,$3,$4,$5))',
+  );
   return parseCql2Text(t);
 }
 
@@ -150,14 +176,17 @@ function kvpRecordsQuery(req: OwsRequest): RecordsQuery {
   checkOutputFormat(k.OUTPUTFORMAT);
   const typeNames = checkTypeNames(kvpList(required(k, 'typeNames')));
   const elementNames = kvpList(k.ELEMENTNAME);
-  if (elementNames.length && k.ELEMENTSETNAME) throw new OwsException('InvalidParameterValue', 'ElementSetName and ElementName are mutually exclusive', 'ElementName');
+  if (elementNames.length && k.ELEMENTSETNAME)
+    throw new OwsException('InvalidParameterValue', 'ElementSetName and ElementName are mutually exclusive', 'ElementName');
   let filter: FilterNode | null = null;
   if (k.CONSTRAINT) {
-    if (!k.CONSTRAINTLANGUAGE) throw new OwsException('MissingParameterValue', "parameter 'CONSTRAINTLANGUAGE' is required with CONSTRAINT", 'constraintLanguage');
+    if (!k.CONSTRAINTLANGUAGE)
+      throw new OwsException('MissingParameterValue', "parameter 'CONSTRAINTLANGUAGE' is required with CONSTRAINT", 'constraintLanguage');
     filter = parseConstraint(k.CONSTRAINTLANGUAGE, k.CONSTRAINT);
   }
   const rt = (k.RESULTTYPE ?? 'hits').toLowerCase();
-  if (rt !== 'hits' && rt !== 'results' && rt !== 'validate') throw new OwsException('InvalidParameterValue', `resultType '${k.RESULTTYPE}' must be hits, results or validate`, 'resultType');
+  if (rt !== 'hits' && rt !== 'results' && rt !== 'validate')
+    throw new OwsException('InvalidParameterValue', `resultType '${k.RESULTTYPE}' must be hits, results or validate`, 'resultType');
   return {
     typeNames,
     outputSchema: checkOutputSchema(k.OUTPUTSCHEMA),
@@ -206,11 +235,13 @@ function xmlRecordsQuery(x: XmlElement): RecordsQuery {
   const num = (name: string, dflt: number, min: number) => {
     const v = x.attrs[name];
     if (v === undefined || v === '') return dflt;
-    if (!/^\d+$/.test(v.trim()) || Number(v) < min) throw new OwsException('InvalidParameterValue', `${name} must be an integer ≥ ${min}, got '${v}'`, name);
+    if (!/^\d+$/.test(v.trim()) || Number(v) < min)
+      throw new OwsException('InvalidParameterValue', `${name} must be an integer ≥ ${min}, got '${v}'`, name);
     return Number(v);
   };
   const rt = (x.attrs.resultType ?? 'hits').toLowerCase();
-  if (rt !== 'hits' && rt !== 'results' && rt !== 'validate') throw new OwsException('InvalidParameterValue', `resultType '${x.attrs.resultType}' must be hits, results or validate`, 'resultType');
+  if (rt !== 'hits' && rt !== 'results' && rt !== 'validate')
+    throw new OwsException('InvalidParameterValue', `resultType '${x.attrs.resultType}' must be hits, results or validate`, 'resultType');
   return {
     typeNames,
     outputSchema: checkOutputSchema(x.attrs.outputSchema),
@@ -229,9 +260,19 @@ function fallbackOrg(ctx: AppContext): string {
 }
 
 /** Write records in the requested schema into `w` (inside SearchResults or GetRecordByIdResponse). */
-function writeRecords(w: XmlWriter, records: CatalogRecord[], q: { outputSchema: string; elementSet: ElementSet; elementNames: string[] }, req: OwsRequest): void {
+function writeRecords(
+  w: XmlWriter,
+  records: CatalogRecord[],
+  q: { outputSchema: string; elementSet: ElementSet; elementNames: string[] },
+  req: OwsRequest,
+): void {
   for (const r of records) {
-    if (q.outputSchema === GMD_NS) writeIsoRecord(w, r, { base: req.baseUrl, elementSet: q.elementNames.length ? 'full' : q.elementSet, fallbackOrganisation: fallbackOrg(req.ctx) });
+    if (q.outputSchema === GMD_NS)
+      writeIsoRecord(w, r, {
+        base: req.baseUrl,
+        elementSet: q.elementNames.length ? 'full' : q.elementSet,
+        fallbackOrganisation: fallbackOrg(req.ctx),
+      });
     else if (q.outputSchema === DCAT_NS || q.outputSchema === GEODCAT_NS) writeRdfXml(w, buildRecordGraph(r, req.baseUrl));
     else writeDcRecord(w, r, q.elementSet, req.baseUrl, q.elementNames);
   }
@@ -284,10 +325,15 @@ async function getRecordsOp(req: OwsRequest) {
   const res = await searchRecords(req.ctx.pool, { where, params, sort: q.sort, offset: q.startPosition - 1, limit }, schemaOf(req.ctx));
   const returned = res.records.length;
   const last = q.startPosition - 1 + returned;
-  const nextRecord = q.resultType === 'hits' ? (res.matched >= q.startPosition ? q.startPosition : 0) : last >= res.matched || returned === 0 ? 0 : last + 1;
+  const nextRecord =
+    q.resultType === 'hits' ? (res.matched >= q.startPosition ? q.startPosition : 0) : last >= res.matched || returned === 0 ? 0 : last + 1;
   const w = new XmlWriter();
   const extraNs = q.outputSchema === GMD_NS ? ISO_NAMESPACES : {};
-  w.start('csw:GetRecordsResponse', { ...rootAttrs('http://schemas.opengis.net/csw/2.0.2/CSW-discovery.xsd'), ...extraNs, version: '2.0.2' });
+  w.start('csw:GetRecordsResponse', {
+    ...rootAttrs('http://schemas.opengis.net/csw/2.0.2/CSW-discovery.xsd'),
+    ...extraNs,
+    version: '2.0.2',
+  });
   w.el('csw:SearchStatus', { timestamp: now });
   w.start('csw:SearchResults', {
     numberOfRecordsMatched: res.matched,
@@ -320,7 +366,10 @@ async function getRecordByIdOp(req: OwsRequest) {
   await ensureCatalogReady(req.ctx);
   const records = await getRecords(req.ctx.pool, ids, schemaOf(req.ctx));
   const w = new XmlWriter();
-  w.start('csw:GetRecordByIdResponse', { ...rootAttrs('http://schemas.opengis.net/csw/2.0.2/CSW-discovery.xsd'), ...(outputSchema === GMD_NS ? ISO_NAMESPACES : {}) });
+  w.start('csw:GetRecordByIdResponse', {
+    ...rootAttrs('http://schemas.opengis.net/csw/2.0.2/CSW-discovery.xsd'),
+    ...(outputSchema === GMD_NS ? ISO_NAMESPACES : {}),
+  });
   writeRecords(w, records, { outputSchema, elementSet, elementNames: [] }, req);
   w.end();
   return send(req, w.toString());
@@ -331,11 +380,13 @@ async function describeRecordOp(req: OwsRequest) {
   if (req.xml) {
     names = req.xml.children.filter((c) => c.name === 'TypeName').map((c) => c.text);
     const lang = req.xml.attrs.schemaLanguage;
-    if (lang && !/XMLSCHEMA|xml-schema|2001\/XMLSchema/i.test(lang)) throw new OwsException('InvalidParameterValue', `schemaLanguage '${lang}' is not supported`, 'schemaLanguage');
+    if (lang && !/XMLSCHEMA|xml-schema|2001\/XMLSchema/i.test(lang))
+      throw new OwsException('InvalidParameterValue', `schemaLanguage '${lang}' is not supported`, 'schemaLanguage');
   } else {
     names = kvpList(req.kvp.TYPENAME);
     const lang = req.kvp.SCHEMALANGUAGE;
-    if (lang && !/XMLSCHEMA|xml-schema|2001\/XMLSchema/i.test(lang)) throw new OwsException('InvalidParameterValue', `schemaLanguage '${lang}' is not supported`, 'schemaLanguage');
+    if (lang && !/XMLSCHEMA|xml-schema|2001\/XMLSchema/i.test(lang))
+      throw new OwsException('InvalidParameterValue', `schemaLanguage '${lang}' is not supported`, 'schemaLanguage');
   }
   if (!names.length) names = [...TYPENAMES];
   checkTypeNames(names, 'TypeName');
@@ -345,8 +396,15 @@ async function describeRecordOp(req: OwsRequest) {
     const iso = n.endsWith('MD_Metadata');
     const tns = iso ? GMD_NS : CSW_NS;
     w.start('csw:SchemaComponent', { targetNamespace: tns, schemaLanguage: 'http://www.w3.org/XML/Schema' });
-    w.start('xsd:schema', { 'xmlns:xsd': 'http://www.w3.org/2001/XMLSchema', targetNamespace: tns, elementFormDefault: 'qualified', version: iso ? '2007-04-17' : '2.0.2' });
-    w.el('xsd:include', { schemaLocation: iso ? 'http://schemas.opengis.net/iso/19139/20070417/gmd/gmd.xsd' : 'http://schemas.opengis.net/csw/2.0.2/record.xsd' });
+    w.start('xsd:schema', {
+      'xmlns:xsd': 'http://www.w3.org/2001/XMLSchema',
+      targetNamespace: tns,
+      elementFormDefault: 'qualified',
+      version: iso ? '2007-04-17' : '2.0.2',
+    });
+    w.el('xsd:include', {
+      schemaLocation: iso ? 'http://schemas.opengis.net/iso/19139/20070417/gmd/gmd.xsd' : 'http://schemas.opengis.net/csw/2.0.2/record.xsd',
+    });
     w.end().end();
   }
   w.end();
@@ -377,12 +435,18 @@ async function getDomainOp(req: OwsRequest) {
     param = req.kvp.PARAMETERNAME;
     prop = req.kvp.PROPERTYNAME;
   }
-  if (!param && !prop) throw new OwsException('MissingParameterValue', "GetDomain needs 'ParameterName' or 'PropertyName'", 'ParameterName');
+  if (!param && !prop)
+    throw new OwsException('MissingParameterValue', "GetDomain needs 'ParameterName' or 'PropertyName'", 'ParameterName');
   const w = new XmlWriter();
   w.start('csw:GetDomainResponse', rootAttrs('http://schemas.opengis.net/csw/2.0.2/CSW-discovery.xsd'));
   for (const p of kvpList(param)) {
     const values = DOMAIN_PARAMETERS[p.toLowerCase()];
-    if (!values) throw new OwsException('InvalidParameterValue', `unknown parameter '${p}' (e.g. GetRecords.resultType, GetRecords.outputSchema)`, 'ParameterName');
+    if (!values)
+      throw new OwsException(
+        'InvalidParameterValue',
+        `unknown parameter '${p}' (e.g. GetRecords.resultType, GetRecords.outputSchema)`,
+        'ParameterName',
+      );
     w.start('csw:DomainValues', { type: 'csw:Record' }).el('csw:ParameterName', p).start('csw:ListOfValues');
     for (const v of values) w.el('csw:Value', v);
     w.end().end();
@@ -397,9 +461,12 @@ async function getDomainOp(req: OwsRequest) {
         if (e instanceof FilterError) throw new OwsException('InvalidParameterValue', e.message, 'PropertyName');
         throw e;
       }
-      if (q.kind === 'geometry' || q.kind === 'fulltext') throw new OwsException('InvalidParameterValue', `no value list for '${p}'`, 'PropertyName');
+      if (q.kind === 'geometry' || q.kind === 'fulltext')
+        throw new OwsException('InvalidParameterValue', `no value list for '${p}'`, 'PropertyName');
       const expr = q.kind === 'array' ? `unnest(${q.sql})` : q.sql;
-      const r = await req.ctx.pool.query<{ v: string }>(`SELECT DISTINCT v FROM (SELECT ${expr}::text AS v FROM ${schemaOf(req.ctx)}.records) s WHERE v IS NOT NULL AND v <> '' ORDER BY v LIMIT 1000`);
+      const r = await req.ctx.pool.query<{ v: string }>(
+        `SELECT DISTINCT v FROM (SELECT ${expr}::text AS v FROM ${schemaOf(req.ctx)}.records) s WHERE v IS NOT NULL AND v <> '' ORDER BY v LIMIT 1000`,
+      );
       w.start('csw:DomainValues', { type: 'csw:Record' }).el('csw:PropertyName', p).start('csw:ListOfValues');
       for (const row of r.rows) w.el('csw:Value', row.v);
       w.end().end();
@@ -415,11 +482,17 @@ async function getCapabilitiesOp(req: OwsRequest) {
   const { ctx, baseUrl } = req;
   const svc = ctx.config.service;
   let sections = SECTIONS;
-  const raw = req.xml ? child(req.xml, 'Sections')?.children.map((c) => c.text).join(',') : req.kvp.SECTIONS;
+  const raw = req.xml
+    ? child(req.xml, 'Sections')
+        ?.children.map((c) => c.text)
+        .join(',')
+    : req.kvp.SECTIONS;
   if (raw) {
     const asked = kvpList(raw);
     if (!asked.some((s) => s.toLowerCase() === 'all')) {
-      for (const s of asked) if (!SECTIONS.some((x) => x.toLowerCase() === s.toLowerCase())) throw new OwsException('InvalidParameterValue', `unknown section '${s}'`, 'sections');
+      for (const s of asked)
+        if (!SECTIONS.some((x) => x.toLowerCase() === s.toLowerCase()))
+          throw new OwsException('InvalidParameterValue', `unknown section '${s}'`, 'sections');
       sections = SECTIONS.filter((x) => asked.some((s) => s.toLowerCase() === x.toLowerCase()));
       // the CSW 2.0.2 schema makes ogc:Filter_Capabilities mandatory in every capabilities document
       if (!sections.includes('Filter_Capabilities')) sections = [...sections, 'Filter_Capabilities'];
@@ -436,7 +509,8 @@ async function getCapabilitiesOp(req: OwsRequest) {
   if (inspire) {
     attrs['xmlns:inspire_ds'] = 'http://inspire.ec.europa.eu/schemas/inspire_ds/1.0';
     attrs['xmlns:inspire_common'] = 'http://inspire.ec.europa.eu/schemas/common/1.0';
-    attrs['xsi:schemaLocation'] += ' http://inspire.ec.europa.eu/schemas/inspire_ds/1.0 http://inspire.ec.europa.eu/schemas/inspire_ds/1.0/inspire_ds.xsd';
+    attrs['xsi:schemaLocation'] +=
+      ' http://inspire.ec.europa.eu/schemas/inspire_ds/1.0 http://inspire.ec.europa.eu/schemas/inspire_ds/1.0/inspire_ds.xsd';
   }
   w.start('csw:Capabilities', attrs);
   if (sections.includes('ServiceIdentification')) {
@@ -498,7 +572,10 @@ async function getCapabilitiesOp(req: OwsRequest) {
         inspire.metadataUrl ??
         `${baseUrl}/csw?SERVICE=CSW&VERSION=2.0.2&REQUEST=GetRecordById&ID=${encodeURIComponent(serviceIdentifier(ctx, 'CSW'))}&OUTPUTSCHEMA=${encodeURIComponent(GMD_NS)}&ELEMENTSETNAME=full`;
       w.start('inspire_ds:ExtendedCapabilities');
-      w.start('inspire_common:MetadataUrl').el('inspire_common:URL', md).el('inspire_common:MediaType', 'application/vnd.iso.19139+xml').end();
+      w.start('inspire_common:MetadataUrl')
+        .el('inspire_common:URL', md)
+        .el('inspire_common:MediaType', 'application/vnd.iso.19139+xml')
+        .end();
       w.start('inspire_common:SupportedLanguages').start('inspire_common:DefaultLanguage').el('inspire_common:Language', lang).end().end();
       w.start('inspire_common:ResponseLanguage').el('inspire_common:Language', lang).end();
       w.end();
@@ -509,16 +586,29 @@ async function getCapabilitiesOp(req: OwsRequest) {
     w.start('ogc:Filter_Capabilities');
     w.start('ogc:Spatial_Capabilities');
     w.start('ogc:GeometryOperands');
-    for (const g of ['gml:Envelope', 'gml:Point', 'gml:LineString', 'gml:Polygon']) w.el('ogc:GeometryOperand', { 'xmlns:gml': 'http://www.opengis.net/gml' }, g);
+    for (const g of ['gml:Envelope', 'gml:Point', 'gml:LineString', 'gml:Polygon'])
+      w.el('ogc:GeometryOperand', { 'xmlns:gml': 'http://www.opengis.net/gml' }, g);
     w.end();
     w.start('ogc:SpatialOperators');
-    for (const s of ['BBOX', 'Intersects', 'Within', 'Contains', 'Disjoint', 'Equals', 'Touches', 'Crosses', 'Overlaps']) w.el('ogc:SpatialOperator', { name: s });
+    for (const s of ['BBOX', 'Intersects', 'Within', 'Contains', 'Disjoint', 'Equals', 'Touches', 'Crosses', 'Overlaps'])
+      w.el('ogc:SpatialOperator', { name: s });
     w.end();
     w.end();
     w.start('ogc:Scalar_Capabilities');
     w.el('ogc:LogicalOperators');
     w.start('ogc:ComparisonOperators');
-    for (const c of ['EqualTo', 'NotEqualTo', 'LessThan', 'GreaterThan', 'LessThanEqualTo', 'GreaterThanEqualTo', 'Like', 'Between', 'NullCheck']) w.el('ogc:ComparisonOperator', c);
+    for (const c of [
+      'EqualTo',
+      'NotEqualTo',
+      'LessThan',
+      'GreaterThan',
+      'LessThanEqualTo',
+      'GreaterThanEqualTo',
+      'Like',
+      'Between',
+      'NullCheck',
+    ])
+      w.el('ogc:ComparisonOperator', c);
     w.end();
     w.end();
     w.start('ogc:Id_Capabilities').el('ogc:EID').el('ogc:FID').end();

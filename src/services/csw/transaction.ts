@@ -27,14 +27,19 @@ export function adminTokenConfigured(): boolean {
   return Boolean(process.env.GEODATA_ADMIN_TOKEN);
 }
 
-
 export async function transactionOp(req: OwsRequest) {
   if (!isAdminRequest(req.http)) {
-    const e = new OwsException('Unauthorized', 'Transaction needs the admin role or the admin token (Authorization: Bearer <GEODATA_ADMIN_TOKEN>)', 'Transaction', 401);
+    const e = new OwsException(
+      'Unauthorized',
+      'Transaction needs the admin role or the admin token (Authorization: Bearer <GEODATA_ADMIN_TOKEN>)',
+      'Transaction',
+      401,
+    );
     e.headers['WWW-Authenticate'] = 'Bearer realm="geodata-admin"';
     throw e;
   }
-  if (!req.xml) throw new OwsException('InvalidParameterValue', 'Transaction is an XML request: POST a csw:Transaction document', 'request');
+  if (!req.xml)
+    throw new OwsException('InvalidParameterValue', 'Transaction is an XML request: POST a csw:Transaction document', 'request');
   await ensureCatalogReady(req.ctx);
   const schema = schemaOf(req.ctx);
   const now = new Date().toISOString();
@@ -50,19 +55,26 @@ export async function transactionOp(req: OwsRequest) {
         for (const el of a.children) {
           for (const r of toRecords(el, now)) {
             const exists = await c.query(`SELECT source FROM ${schema}.records WHERE identifier = $1`, [r.identifier]);
-            if (exists.rowCount) throw new OwsException('InvalidParameterValue', `a record '${r.identifier}' already exists (use Update)`, 'Insert');
+            if (exists.rowCount)
+              throw new OwsException('InvalidParameterValue', `a record '${r.identifier}' already exists (use Update)`, 'Insert');
             await upsertRecord(c, r, schema);
             inserted.push(r);
             ins++;
           }
         }
       } else if (a.name === 'Update') {
-        if (kid(a, 'RecordProperty')) throw new OwsException('OptionNotSupported', 'Update by RecordProperty is not supported: send the whole new record', 'Update');
+        if (kid(a, 'RecordProperty'))
+          throw new OwsException('OptionNotSupported', 'Update by RecordProperty is not supported: send the whole new record', 'Update');
         for (const el of a.children.filter((x) => x.name !== 'Constraint')) {
           for (const r of toRecords(el, now)) {
             const exists = await c.query<{ source: string }>(`SELECT source FROM ${schema}.records WHERE identifier = $1`, [r.identifier]);
             if (!exists.rowCount) throw new OwsException('InvalidParameterValue', `no record '${r.identifier}' to update`, 'Update');
-            if (exists.rows[0].source !== CSWT_SOURCE) throw new OwsException('InvalidParameterValue', `record '${r.identifier}' comes from '${exists.rows[0].source}' and cannot be changed by a Transaction`, 'Update');
+            if (exists.rows[0].source !== CSWT_SOURCE)
+              throw new OwsException(
+                'InvalidParameterValue',
+                `record '${r.identifier}' comes from '${exists.rows[0].source}' and cannot be changed by a Transaction`,
+                'Update',
+              );
             await upsertRecord(c, r, schema);
             upd++;
           }
@@ -97,7 +109,11 @@ export async function transactionOp(req: OwsRequest) {
     'xsi:schemaLocation': `${CSW_NS} http://schemas.opengis.net/csw/2.0.2/CSW-publication.xsd`,
     version: '2.0.2',
   });
-  w.start('csw:TransactionSummary').el('csw:totalInserted', counts.ins).el('csw:totalUpdated', counts.upd).el('csw:totalDeleted', counts.del).end();
+  w.start('csw:TransactionSummary')
+    .el('csw:totalInserted', counts.ins)
+    .el('csw:totalUpdated', counts.upd)
+    .el('csw:totalDeleted', counts.del)
+    .end();
   if (inserted.length) {
     w.start('csw:InsertResult');
     for (const r of inserted) writeDcRecord(w, r, 'brief', req.baseUrl);

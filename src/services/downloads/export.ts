@@ -89,7 +89,8 @@ export function contentDisposition(filename: string, disposition: 'attachment' |
  */
 export function queriesForFormat(queries: FeatureQuery[], format: ExportFormat): FeatureQuery[] {
   if (format === 'kml') return queries.map((q) => ({ ...q, outputEpsg: 4326, flipAxes: false, outputLatLon: false }));
-  if (format === 'shp' || format === 'gpkg' || format === 'xlsx') return queries.map((q) => ({ ...q, flipAxes: false, outputLatLon: false }));
+  if (format === 'shp' || format === 'gpkg' || format === 'xlsx')
+    return queries.map((q) => ({ ...q, flipAxes: false, outputLatLon: false }));
   return queries;
 }
 
@@ -118,7 +119,11 @@ export async function sendExport(ctx: AppContext, req: FastifyRequest, reply: Fa
     if (format === 'xlsx') {
       let n = 0;
       for (const q of queries) n = Math.max(n, await countFeatures(ctx.pool, q));
-      if (n + 1 > XLSX_MAX_ROWS) throw new ExportError(413, `${n} features do not fit in an Excel sheet (at most ${XLSX_MAX_ROWS - 1} rows of data); narrow the export or use CSV`);
+      if (n + 1 > XLSX_MAX_ROWS)
+        throw new ExportError(
+          413,
+          `${n} features do not fit in an Excel sheet (at most ${XLSX_MAX_ROWS - 1} rows of data); narrow the export or use CSV`,
+        );
     }
     const ac = new AbortController();
     const onClose = () => {
@@ -129,7 +134,12 @@ export async function sendExport(ctx: AppContext, req: FastifyRequest, reply: Fa
     const fo = { pool: ctx.pool, queries, baseName: safeFilePart(queries[0].layer.name), maxBytes: tempBytes(ctx), signal: ac.signal };
     let out: FileExport;
     try {
-      out = format === 'shp' ? await exportShapefileZip(fo) : format === 'gpkg' ? await exportGeoPackage(fo) : await exportXlsx({ ...fo, geometry: o.csv?.geometry });
+      out =
+        format === 'shp'
+          ? await exportShapefileZip(fo)
+          : format === 'gpkg'
+            ? await exportGeoPackage(fo)
+            : await exportXlsx({ ...fo, geometry: o.csv?.geometry });
     } catch (e) {
       // the client is gone: nothing to answer (the export removed its directory)
       if (ac.signal.aborted && !(e instanceof ExportError)) return reply;
@@ -188,7 +198,13 @@ export async function sendExport(ctx: AppContext, req: FastifyRequest, reply: Fa
   const stream = await openFeatureStream(ctx.pool, {
     queries,
     writer: counting,
-    info: { numberMatched: 'unknown', timeStamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), links: {}, layers: queries.map((q) => q.layer), outputEpsg: epsg },
+    info: {
+      numberMatched: 'unknown',
+      timeStamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      links: {},
+      layers: queries.map((q) => q.layer),
+      outputEpsg: epsg,
+    },
   });
   destroyOnClientClose(reply.raw, stream);
   reply.header('Content-Type', o.contentType ?? writer.contentType);

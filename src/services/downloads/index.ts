@@ -14,7 +14,14 @@ import { parseCrsName } from '../../filter/crs-names.js';
 import { parseCql2Text } from '../../filter/cql2.js';
 import { FilterError } from '../../filter/errors.js';
 import { qualifiedTable, quoteIdent } from '../../db/pool.js';
-import { checkQuery, ExportError, FeatureQueryError, type ClipArea, type CsvWriterOptions, type FeatureQuery } from '../../features/index.js';
+import {
+  checkQuery,
+  ExportError,
+  FeatureQueryError,
+  type ClipArea,
+  type CsvWriterOptions,
+  type FeatureQuery,
+} from '../../features/index.js';
 import { exportFileName, sendExport, type ExportFormat } from './export.js';
 import { OTHER_EPSG } from '../wfs/common.js';
 
@@ -38,7 +45,13 @@ export const DOWNLOAD_FORMATS: DownloadFormat[] = [
   { ext: 'kml', name: 'KML', mediaType: 'application/vnd.google-earth.kml+xml', fileType: `${FT}KML`, fileExt: 'kml' },
   { ext: 'shp', name: 'ESRI Shapefile (ZIP)', mediaType: 'application/zip', fileType: `${FT}SHP`, fileExt: 'zip' },
   { ext: 'gpkg', name: 'GeoPackage', mediaType: 'application/geopackage+sqlite3', fileType: `${FT}GPKG`, fileExt: 'gpkg' },
-  { ext: 'xlsx', name: 'Excel (XLSX)', mediaType: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet', fileType: `${FT}XLSX`, fileExt: 'xlsx' },
+  {
+    ext: 'xlsx',
+    name: 'Excel (XLSX)',
+    mediaType: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+    fileType: `${FT}XLSX`,
+    fileExt: 'xlsx',
+  },
 ];
 
 /** Accepted URL extensions besides the canonical ones. */
@@ -73,10 +86,19 @@ class ProblemError extends Error {
   }
 }
 
-const TITLES: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 413: 'Payload Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  404: 'Not Found',
+  413: 'Payload Too Large',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
 
 function problem(reply: FastifyReply, status: number, detail: string): FastifyReply {
-  return reply.code(status).type('application/problem+json').send({ type: 'about:blank', title: TITLES[status] ?? 'Error', status, detail });
+  return reply
+    .code(status)
+    .type('application/problem+json')
+    .send({ type: 'about:blank', title: TITLES[status] ?? 'Error', status, detail });
 }
 
 type Query = Record<string, string | undefined>;
@@ -111,7 +133,10 @@ function outputCrs(raw: string | undefined, layer: Layer): number {
   const c = parseCrsName(raw);
   if (!c) throw new ProblemError(400, `unsupported CRS '${raw}'`);
   if (c.epsg !== layer.srid && !OTHER_EPSG.includes(c.epsg)) {
-    throw new ProblemError(400, `CRS '${raw}' is not offered for ${layer.name} (offered: EPSG:${layer.srid}, ${OTHER_EPSG.map((e) => `EPSG:${e}`).join(', ')}, CRS84)`);
+    throw new ProblemError(
+      400,
+      `CRS '${raw}' is not offered for ${layer.name} (offered: EPSG:${layer.srid}, ${OTHER_EPSG.map((e) => `EPSG:${e}`).join(', ')}, CRS84)`,
+    );
   }
   return c.epsg;
 }
@@ -119,7 +144,8 @@ function outputCrs(raw: string | undefined, layer: Layer): number {
 function parseBbox(raw: string | undefined, crsRaw: string | undefined): FeatureQuery['bbox'] {
   if (!raw) return undefined;
   const n = raw.split(',').map((s) => Number(s.trim()));
-  if ((n.length !== 4 && n.length !== 6) || n.some((v) => !Number.isFinite(v))) throw new ProblemError(400, 'bbox must be minx,miny,maxx,maxy');
+  if ((n.length !== 4 && n.length !== 6) || n.some((v) => !Number.isFinite(v)))
+    throw new ProblemError(400, 'bbox must be minx,miny,maxx,maxy');
   const [a, b, c, d] = n.length === 6 ? [n[0], n[1], n[3], n[4]] : n;
   const crs = crsRaw ? parseCrsName(crsRaw) : { epsg: 4326, latLonOrder: false };
   if (!crs) throw new ProblemError(400, `unsupported bbox-crs '${crsRaw}'`);
@@ -133,7 +159,8 @@ export function clipKeyOf(layer: Layer): string | undefined {
   return layer.primaryKey ?? undefined;
 }
 
-const WKT_START = /^\s*(SRID=\d+;\s*)?(POLYGON|MULTIPOLYGON|GEOMETRYCOLLECTION|POINT|LINESTRING|MULTIPOINT|MULTILINESTRING|CURVEPOLYGON|MULTISURFACE)\b/i;
+const WKT_START =
+  /^\s*(SRID=\d+;\s*)?(POLYGON|MULTIPOLYGON|GEOMETRYCOLLECTION|POINT|LINESTRING|MULTIPOINT|MULTILINESTRING|CURVEPOLYGON|MULTISURFACE)\b/i;
 
 interface ClipInfo {
   area: ClipArea;
@@ -159,7 +186,10 @@ async function parseClip(ctx: AppContext, req: FastifyRequest, p: Query): Promis
     let type: string | undefined;
     try {
       const parsed = encoding === 'wkt' ? 'ST_GeomFromText($1::text)' : 'ST_GeomFromGeoJSON($1::text)';
-      const r = await ctx.pool.query<{ d: number; t: string }>(`SELECT ST_Dimension(g) AS d, GeometryType(g) AS t FROM (SELECT ${parsed} AS g) s`, [text]);
+      const r = await ctx.pool.query<{ d: number; t: string }>(
+        `SELECT ST_Dimension(g) AS d, GeometryType(g) AS t FROM (SELECT ${parsed} AS g) s`,
+        [text],
+      );
       type = r.rows[0]?.d === 2 ? r.rows[0].t : undefined;
       if (!type) throw new ProblemError(400, `clip must be a polygon or multipolygon, not ${r.rows[0]?.t ?? 'empty'}`);
     } catch (e) {
@@ -167,20 +197,24 @@ async function parseClip(ctx: AppContext, req: FastifyRequest, p: Query): Promis
       throw new ProblemError(400, `clip is not a valid ${encoding === 'wkt' ? 'WKT' : 'GeoJSON'} geometry: ${(e as Error).message}`);
     }
     if (crs.latLonOrder) {
-      throw new ProblemError(400, `clip-crs '${p['clip-crs']}' has latitude first; give the clip in CRS84 (longitude, latitude) or a projected CRS`);
+      throw new ProblemError(
+        400,
+        `clip-crs '${p['clip-crs']}' has latitude first; give the clip in CRS84 (longitude, latitude) or a projected CRS`,
+      );
     }
     return { area: { mode, geometry: { text, encoding, epsg: crs.epsg } }, label: 'area' };
   }
   const i = raw.lastIndexOf(':');
   if (i <= 0 || i === raw.length - 1) {
-    throw new ProblemError(400, "clip must be a WKT or GeoJSON polygon, or a reference layer:code (e.g. communes:67482)");
+    throw new ProblemError(400, 'clip must be a WKT or GeoJSON polygon, or a reference layer:code (e.g. communes:67482)');
   }
   const lname = raw.slice(0, i);
   const value = raw.slice(i + 1);
   const blayer = ctx.registry.resolve(lname);
   if (!blayer || !canRead(blayer, principalOf(req))) throw new ProblemError(400, `clip refers to an unknown layer '${lname}'`);
   const key = clipKeyOf(blayer);
-  if (!key) throw new ProblemError(400, `layer '${blayer.name}' has neither a primary key nor a configured clipKey; it cannot be used to clip`);
+  if (!key)
+    throw new ProblemError(400, `layer '${blayer.name}' has neither a primary key nor a configured clipKey; it cannot be used to clip`);
   const r = await ctx.pool.query<{ n: string }>(
     `SELECT count(*) AS n FROM ${qualifiedTable(blayer.schema, blayer.table)} b WHERE (b.${quoteIdent(key)})::text = $1::text`,
     [value],
@@ -198,10 +232,12 @@ function geometryColumnsOption(p: Query): 'wkt' | 'xy' | 'both' | 'none' {
 /** A request-caused engine or database error → ProblemError; anything else is rethrown. */
 function mapError(e: unknown): never {
   if (e instanceof ProblemError) throw e;
-  if (e instanceof FeatureQueryError || e instanceof FilterError) throw new ProblemError(400, `${e.locator ? e.locator + ': ' : ''}${e.message}`);
+  if (e instanceof FeatureQueryError || e instanceof FilterError)
+    throw new ProblemError(400, `${e.locator ? e.locator + ': ' : ''}${e.message}`);
   if (e instanceof ExportError) throw new ProblemError(e.status, e.message);
   const code = (e as { code?: string })?.code;
-  if (typeof code === 'string' && code.startsWith('22')) throw new ProblemError(400, `the request cannot be evaluated: ${(e as Error).message}`);
+  if (typeof code === 'string' && code.startsWith('22'))
+    throw new ProblemError(400, `the request cannot be evaluated: ${(e as Error).message}`);
   throw e;
 }
 
@@ -217,7 +253,8 @@ async function handle(ctx: AppContext, req: FastifyRequest, reply: FastifyReply)
   try {
     assertCanRead(layer, req, ctx.config.security.realm);
   } catch (e) {
-    if (e instanceof OwsException && (e.status === 401 || e.status === 403)) return sendAuthProblem(reply, e.status, e.message, ctx.config.security.realm);
+    if (e instanceof OwsException && (e.status === 401 || e.status === 403))
+      return sendAuthProblem(reply, e.status, e.message, ctx.config.security.realm);
     throw e;
   }
   const p = params(req);
@@ -240,7 +277,13 @@ async function handle(ctx: AppContext, req: FastifyRequest, reply: FastifyReply)
     layer,
     filter,
     bbox: parseBbox(p.bbox, p['bbox-crs']),
-    properties: p.properties !== undefined ? p.properties.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+    properties:
+      p.properties !== undefined
+        ? p.properties
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : undefined,
     outputEpsg: epsg,
     clip: clip?.area,
   };

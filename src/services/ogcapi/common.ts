@@ -228,7 +228,11 @@ export interface ApiLink {
 
 /** RFC 8288 Link header value. */
 export function linkHeader(links: ApiLink[]): string {
-  return links.map((l) => `<${l.href}>; rel="${l.rel}"${l.type ? `; type="${l.type}"` : ''}${l.title ? `; title="${l.title.replace(/"/g, "'")}"` : ''}`).join(', ');
+  return links
+    .map(
+      (l) => `<${l.href}>; rel="${l.rel}"${l.type ? `; type="${l.type}"` : ''}${l.title ? `; title="${l.title.replace(/"/g, "'")}"` : ''}`,
+    )
+    .join(', ');
 }
 
 /** The request URL's query with some keys replaced (undefined removes). */

@@ -43,7 +43,10 @@ export function apiHtml(doc: Record<string, any>): string {
   for (const [p, item] of Object.entries<Record<string, any>>(doc.paths ?? {})) {
     let it = item;
     if (it.$ref) {
-      const target = String(it.$ref).replace(/^#\/paths\//, '').replace(/~1/g, '/').replace(/~0/g, '~');
+      const target = String(it.$ref)
+        .replace(/^#\/paths\//, '')
+        .replace(/~1/g, '/')
+        .replace(/~0/g, '~');
       it = doc.paths[target] ?? {};
     }
     for (const m of ['get', 'post', 'put', 'delete', 'patch']) {

@@ -144,7 +144,14 @@ async function collectionDoc(ctx: AppContext, base: string, layer: Layer) {
   };
 }
 
-function send(req: FastifyRequest, reply: FastifyReply, fmt: 'json' | 'html', doc: unknown, html: () => string, jsonType = JSON_T): FastifyReply {
+function send(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  fmt: 'json' | 'html',
+  doc: unknown,
+  html: () => string,
+  jsonType = JSON_T,
+): FastifyReply {
   if (fmt === 'html') return sendWithEtag(req, reply, 'text/html; charset=utf-8', html());
   return sendWithEtag(req, reply, jsonType, JSON.stringify(doc));
 }
@@ -219,7 +226,13 @@ const FORMAT_TITLES: Partial<Record<Format, string>> = {
 
 export async function registerOgcApi(app: FastifyInstance, ctx: AppContext): Promise<void> {
   /** Items as a file: the shared export; its limits become problems naming `f`. */
-  async function sendDownload(req: FastifyRequest, reply: FastifyReply, fmt: DownloadFormat, queries: FeatureQuery[], filename: string): Promise<FastifyReply> {
+  async function sendDownload(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    fmt: DownloadFormat,
+    queries: FeatureQuery[],
+    filename: string,
+  ): Promise<FastifyReply> {
     try {
       return await sendExport(ctx, req, reply, { format: fmt, queries, filename, disposition: fmt === 'csv' ? 'inline' : 'attachment' });
     } catch (e) {
@@ -228,19 +241,29 @@ export async function registerOgcApi(app: FastifyInstance, ctx: AppContext): Pro
     }
   }
   await app.register(async (api) => {
-    await api.register(cors, { origin: '*', exposedHeaders: ['Link', 'Content-Crs', 'ETag', 'Content-Disposition'], methods: ['GET', 'HEAD', 'OPTIONS'] });
+    await api.register(cors, {
+      origin: '*',
+      exposedHeaders: ['Link', 'Content-Crs', 'ETag', 'Content-Disposition'],
+      methods: ['GET', 'HEAD', 'OPTIONS'],
+    });
     await api.register(compress, { encodings: ['br', 'gzip', 'deflate'], threshold: 1024 });
 
     api.setErrorHandler((error, req, reply) => {
       if (error instanceof ApiProblem) return sendProblem(reply, req, error);
-      if (error instanceof OwsException) return sendProblem(reply, req, new ApiProblem(error.status, error.message, undefined, error.headers));
+      if (error instanceof OwsException)
+        return sendProblem(reply, req, new ApiProblem(error.status, error.message, undefined, error.headers));
       try {
         engineProblem(error, req);
       } catch (p) {
         if (p instanceof ApiProblem) return sendProblem(reply, req, p);
       }
       const db = classifyDbError(error);
-      if (db) return sendProblem(reply, req, new ApiProblem(db.status, db.message, undefined, db.retryAfter ? { 'Retry-After': String(db.retryAfter) } : undefined));
+      if (db)
+        return sendProblem(
+          reply,
+          req,
+          new ApiProblem(db.status, db.message, undefined, db.retryAfter ? { 'Retry-After': String(db.retryAfter) } : undefined),
+        );
       const status = (error as { statusCode?: number }).statusCode;
       if (status && status >= 400 && status < 500) return sendProblem(reply, req, new ApiProblem(status, (error as Error).message));
       req.log.error({ err: error }, 'OGC API request failed');
@@ -290,7 +313,13 @@ export async function registerOgcApi(app: FastifyInstance, ctx: AppContext): Pro
           'Collections',
           table(
             ['id', 'title', 'geometry', 'storage CRS', 'rows (est.)'],
-            layers.map((l) => [a(`${base}/collections/${encodeURIComponent(l.name)}?f=html`, l.name), val(l.title), val(l.geometryType), val(`EPSG:${l.srid}`), val(l.rowEstimate)]),
+            layers.map((l) => [
+              a(`${base}/collections/${encodeURIComponent(l.name)}?f=html`, l.name),
+              val(l.title),
+              val(l.geometryType),
+              val(`EPSG:${l.srid}`),
+              val(l.rowEstimate),
+            ]),
           ),
           links,
         ),
@@ -308,16 +337,22 @@ export async function registerOgcApi(app: FastifyInstance, ctx: AppContext): Pro
         page(
           layer.title,
           `<p>${val(layer.abstract)}</p>
-${table(['', ''], [
-  ['id', val(doc.id)],
-  ['geometry', val(layer.geometryType)],
-  ['spatial extent (CRS84)', val((doc.extent.spatial as { bbox: number[][] }).bbox[0])],
-  ['temporal extent', val((doc.extent.temporal as { interval?: unknown[] } | undefined)?.interval?.[0] ?? null)],
-  ['storage CRS', val(doc.storageCrs)],
-  ['CRS', doc.crs.map((c) => `<code>${val(c)}</code>`).join('<br>')],
-])}
+${table(
+  ['', ''],
+  [
+    ['id', val(doc.id)],
+    ['geometry', val(layer.geometryType)],
+    ['spatial extent (CRS84)', val((doc.extent.spatial as { bbox: number[][] }).bbox[0])],
+    ['temporal extent', val((doc.extent.temporal as { interval?: unknown[] } | undefined)?.interval?.[0] ?? null)],
+    ['storage CRS', val(doc.storageCrs)],
+    ['CRS', doc.crs.map((c) => `<code>${val(c)}</code>`).join('<br>')],
+  ],
+)}
 <h2>Properties</h2>
-${table(['name', 'type'], layer.fields.map((f) => [val(f.name), val(f.type)]))}`,
+${table(
+  ['name', 'type'],
+  layer.fields.map((f) => [val(f.name), val(f.type)]),
+)}`,
           doc.links,
         ),
       );
@@ -330,9 +365,17 @@ ${table(['name', 'type'], layer.fields.map((f) => [val(f.name), val(f.type)]))}`
       const fmt = negotiate(req, ['json', 'html']) as 'json' | 'html';
       const base = baseUrlOf(req, ctx);
       const properties: Record<string, unknown> = {};
-      properties[layer.geometryColumn] = { title: 'geometry', format: geometryFormat(layer.geometryType), 'x-ogc-role': 'primary-geometry' };
+      properties[layer.geometryColumn] = {
+        title: 'geometry',
+        format: geometryFormat(layer.geometryType),
+        'x-ogc-role': 'primary-geometry',
+      };
       for (const f of queryableFields(layer)) {
-        properties[f.name] = { title: f.name, ...jsonSchemaType(f.type), ...(f.name === layer.temporalField ? { 'x-ogc-role': 'primary-instant' } : {}) };
+        properties[f.name] = {
+          title: f.name,
+          ...jsonSchemaType(f.type),
+          ...(f.name === layer.temporalField ? { 'x-ogc-role': 'primary-instant' } : {}),
+        };
       }
       const doc = {
         $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -342,8 +385,19 @@ ${table(['name', 'type'], layer.fields.map((f) => [val(f.name), val(f.type)]))}`
         properties,
         additionalProperties: false,
       };
-      return send(req, reply, fmt, doc, () =>
-        page(`${layer.title} — queryables`, table(['name', 'schema'], Object.entries(properties).map(([k, v]) => [val(k), val(v)]))),
+      return send(
+        req,
+        reply,
+        fmt,
+        doc,
+        () =>
+          page(
+            `${layer.title} — queryables`,
+            table(
+              ['name', 'schema'],
+              Object.entries(properties).map(([k, v]) => [val(k), val(v)]),
+            ),
+          ),
         'application/schema+json',
       );
     });
@@ -376,10 +430,21 @@ ${table(['name', 'type'], layer.fields.map((f) => [val(f.name), val(f.type)]))}`
       const ext: Record<string, string> = { json: GEOJSON, html: HTML_T, ...FILE_FORMAT_TYPES };
       const links: ApiLink[] = [{ href: withQuery(base, pathname, q, { f: fmt }), rel: 'self', type: ext[fmt] }];
       for (const other of ITEM_FORMATS) {
-        if (other !== fmt) links.push({ href: withQuery(base, pathname, q, { f: other }), rel: 'alternate', type: ext[other], title: FORMAT_TITLES[other] });
+        if (other !== fmt)
+          links.push({ href: withQuery(base, pathname, q, { f: other }), rel: 'alternate', type: ext[other], title: FORMAT_TITLES[other] });
       }
-      if (r.offset + returned < matched) links.push({ href: withQuery(base, pathname, q, { f: fmt, offset: String(r.offset + r.limit), limit: String(r.limit) }), rel: 'next', type: ext[fmt] });
-      if (r.offset > 0) links.push({ href: withQuery(base, pathname, q, { f: fmt, offset: String(Math.max(0, r.offset - r.limit)), limit: String(r.limit) }), rel: 'prev', type: ext[fmt] });
+      if (r.offset + returned < matched)
+        links.push({
+          href: withQuery(base, pathname, q, { f: fmt, offset: String(r.offset + r.limit), limit: String(r.limit) }),
+          rel: 'next',
+          type: ext[fmt],
+        });
+      if (r.offset > 0)
+        links.push({
+          href: withQuery(base, pathname, q, { f: fmt, offset: String(Math.max(0, r.offset - r.limit)), limit: String(r.limit) }),
+          rel: 'prev',
+          type: ext[fmt],
+        });
       links.push({ href: `${base}/collections/${encodeURIComponent(layer.name)}`, rel: 'collection', type: JSON_T });
       reply.header('Link', linkHeader(links));
       reply.header('Content-Crs', `<${r.crs.uri}>`);
@@ -399,9 +464,21 @@ ${table(['name', 'type'], layer.fields.map((f) => [val(f.name), val(f.type)]))}`
           `<p>${matched} features match; ${returned} shown from offset ${r.offset}.</p>` +
           table(
             ['id', ...names],
-            feats.map((f) => [a(`${base}${pathname}/${encodeURIComponent(String(f.id))}?f=html`, String(f.id)), ...names.map((n) => val(f.properties[n]))]),
+            feats.map((f) => [
+              a(`${base}${pathname}/${encodeURIComponent(String(f.id))}?f=html`, String(f.id)),
+              ...names.map((n) => val(f.properties[n])),
+            ]),
           );
-        return sendWithEtag(req, reply, 'text/html; charset=utf-8', page(`${layer.title} — items`, body, links.map((l) => ({ ...l, title: l.title ?? `${l.rel} (${l.type})` }))));
+        return sendWithEtag(
+          req,
+          reply,
+          'text/html; charset=utf-8',
+          page(
+            `${layer.title} — items`,
+            body,
+            links.map((l) => ({ ...l, title: l.title ?? `${l.rel} (${l.type})` })),
+          ),
+        );
       }
 
       const info: CollectionInfo = {
@@ -414,7 +491,8 @@ ${table(['name', 'type'], layer.fields.map((f) => [val(f.name), val(f.type)]))}`
       };
       const writer = new GeoJsonWriter({ crsMember: false });
       if (prefetched) {
-        const body = writer.header(info) + prefetched.map((row, i) => writer.feature(row, page1, i)).join('') + writer.footer(info, prefetched.length);
+        const body =
+          writer.header(info) + prefetched.map((row, i) => writer.feature(row, page1, i)).join('') + writer.footer(info, prefetched.length);
         return sendWithEtag(req, reply, writer.contentType, body);
       }
       let stream;
@@ -458,12 +536,23 @@ ${table(['name', 'type'], layer.fields.map((f) => [val(f.name), val(f.type)]))}`
       reply.header('Link', linkHeader(links));
       const feature = JSON.parse(rows[0].f!) as Record<string, any>;
       feature.links = links;
-      return send(req, reply, fmt as 'json' | 'html', feature, () =>
-        page(
-          `${layer.title} — ${id}`,
-          table(['property', 'value'], [...Object.entries(feature.properties ?? {}).map(([k, v]) => [val(k), val(v)]), ['geometry', val(feature.geometry?.type ?? null)]]),
-          links.map((l) => ({ ...l, title: l.title ?? `${l.rel} (${l.type})` })),
-        ),
+      return send(
+        req,
+        reply,
+        fmt as 'json' | 'html',
+        feature,
+        () =>
+          page(
+            `${layer.title} — ${id}`,
+            table(
+              ['property', 'value'],
+              [
+                ...Object.entries(feature.properties ?? {}).map(([k, v]) => [val(k), val(v)]),
+                ['geometry', val(feature.geometry?.type ?? null)],
+              ],
+            ),
+            links.map((l) => ({ ...l, title: l.title ?? `${l.rel} (${l.type})` })),
+          ),
         GEOJSON,
       );
     });

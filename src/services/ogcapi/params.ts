@@ -166,7 +166,13 @@ export function readItemsRequest(req: FastifyRequest, layer: Layer, config: Conf
     layer,
     bbox: parseBbox(req, layer),
     filter: conditions.length === 0 ? undefined : conditions.length === 1 ? conditions[0] : { kind: 'and', args: conditions },
-    properties: props === undefined ? undefined : props.split(',').map((s) => s.trim()).filter(Boolean),
+    properties:
+      props === undefined
+        ? undefined
+        : props
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
     sortBy: sort === undefined ? undefined : parseSortBy(sort),
     limit,
     offset,

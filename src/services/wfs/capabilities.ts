@@ -5,8 +5,14 @@ import type { Layer } from '../../registry/types.js';
 import { XmlWriter } from '../../ows/xml.js';
 import { NS_PREFIX, OTHER_EPSG, OUTPUT_FORMATS_11, OUTPUT_FORMATS_20, crsUrn, is20, namespaceUri, publishedLayers } from './common.js';
 
-export const OPERATIONS_20 = ['GetCapabilities', 'DescribeFeatureType', 'GetFeature', 'GetPropertyValue', 'ListStoredQueries', 'DescribeStoredQueries'];
-
+export const OPERATIONS_20 = [
+  'GetCapabilities',
+  'DescribeFeatureType',
+  'GetFeature',
+  'GetPropertyValue',
+  'ListStoredQueries',
+  'DescribeStoredQueries',
+];
 
 const COMPARISON_20 = [
   'PropertyIsEqualTo',
@@ -22,8 +28,34 @@ const COMPARISON_20 = [
 ];
 const SPATIAL = ['BBOX', 'Equals', 'Disjoint', 'Intersects', 'Touches', 'Crosses', 'Within', 'Contains', 'Overlaps', 'DWithin', 'Beyond'];
 // AnyInteracts is parsed too, but the FES 2.0 schema's operator name list does not include it
-const TEMPORAL = ['After', 'Before', 'During', 'TEquals', 'Begins', 'BegunBy', 'TContains', 'Ends', 'EndedBy', 'Meets', 'MetBy', 'TOverlaps', 'OverlappedBy'];
-const GEOM_OPERANDS = ['Envelope', 'Point', 'LineString', 'Polygon', 'MultiPoint', 'MultiCurve', 'MultiSurface', 'MultiLineString', 'MultiPolygon', 'Curve', 'Surface'];
+const TEMPORAL = [
+  'After',
+  'Before',
+  'During',
+  'TEquals',
+  'Begins',
+  'BegunBy',
+  'TContains',
+  'Ends',
+  'EndedBy',
+  'Meets',
+  'MetBy',
+  'TOverlaps',
+  'OverlappedBy',
+];
+const GEOM_OPERANDS = [
+  'Envelope',
+  'Point',
+  'LineString',
+  'Polygon',
+  'MultiPoint',
+  'MultiCurve',
+  'MultiSurface',
+  'MultiLineString',
+  'MultiPolygon',
+  'Curve',
+  'Surface',
+];
 
 function serviceIdentification(w: XmlWriter, ctx: AppContext, versions: string[]): void {
   const s = ctx.config.service;
@@ -41,7 +73,6 @@ function serviceIdentification(w: XmlWriter, ctx: AppContext, versions: string[]
   w.el('ows:AccessConstraints', s.accessConstraints);
   w.end();
 }
-
 
 function dcp(w: XmlWriter, url: string, post = true): void {
   w.start('ows:DCP').start('ows:HTTP');
@@ -296,7 +327,18 @@ function capabilities11(ctx: AppContext, base: string): string {
   w.start('ogc:Scalar_Capabilities');
   w.el('ogc:LogicalOperators');
   w.start('ogc:ComparisonOperators');
-  for (const c of ['LessThan', 'GreaterThan', 'LessThanEqualTo', 'GreaterThanEqualTo', 'EqualTo', 'NotEqualTo', 'Like', 'Between', 'NullCheck']) w.el('ogc:ComparisonOperator', c);
+  for (const c of [
+    'LessThan',
+    'GreaterThan',
+    'LessThanEqualTo',
+    'GreaterThanEqualTo',
+    'EqualTo',
+    'NotEqualTo',
+    'Like',
+    'Between',
+    'NullCheck',
+  ])
+    w.el('ogc:ComparisonOperator', c);
   w.end();
   w.start('ogc:ArithmeticOperators').el('ogc:SimpleArithmetic').end();
   w.end();

@@ -57,7 +57,11 @@ export function parseOutputCrs(raw: string | undefined, layer: Layer, locator = 
   const c = parseCrsName(raw);
   if (!c) throw new OwsException('InvalidParameterValue', `unsupported CRS '${raw}'`, locator);
   if (c.epsg !== layer.srid && !OTHER_EPSG.includes(c.epsg)) {
-    throw new OwsException('InvalidParameterValue', `CRS '${raw}' is not offered for ${layer.name} (offered: EPSG:${layer.srid}, ${OTHER_EPSG.map((e) => `EPSG:${e}`).join(', ')}, CRS84)`, locator);
+    throw new OwsException(
+      'InvalidParameterValue',
+      `CRS '${raw}' is not offered for ${layer.name} (offered: EPSG:${layer.srid}, ${OTHER_EPSG.map((e) => `EPSG:${e}`).join(', ')}, CRS84)`,
+      locator,
+    );
   }
   const urnLike = /^urn:|^https?:\/\/www\.opengis\.net\/def\/crs\/epsg/i.test(raw.trim());
   return { epsg: c.epsg, latLon: c.latLonOrder, longName: urnLike && (c.latLonOrder || !isCrs84(raw)) };
@@ -108,7 +112,14 @@ export const OUTPUT_FORMATS_20 = [
   'application/geo+json-seq',
   ...FILE_FORMATS,
 ];
-export const OUTPUT_FORMATS_11 = ['text/xml; subtype=gml/3.1.1', 'application/gml+xml; version=3.2', 'application/json', 'text/csv', 'application/x-ndjson', ...FILE_FORMATS];
+export const OUTPUT_FORMATS_11 = [
+  'text/xml; subtype=gml/3.1.1',
+  'application/gml+xml; version=3.2',
+  'application/json',
+  'text/csv',
+  'application/x-ndjson',
+  ...FILE_FORMATS,
+];
 
 function normaliseFormat(s: string): string {
   return s
@@ -131,7 +142,13 @@ alias('gml32', 'application/gml+xml; version=3.2', [
   'gml32',
   'gml3.2',
 ]);
-alias('gml311', 'text/xml; subtype=gml/3.1.1', ['text/xml; subtype=gml/3.1.1', 'application/gml+xml; version=3.1', 'gml3', 'gml311', 'gml3.1.1']);
+alias('gml311', 'text/xml; subtype=gml/3.1.1', [
+  'text/xml; subtype=gml/3.1.1',
+  'application/gml+xml; version=3.1',
+  'gml3',
+  'gml311',
+  'gml3.1.1',
+]);
 alias('geojson', 'application/json; charset=UTF-8', ['application/json', 'json', 'application/json; subtype=geojson', 'text/javascript']);
 alias('geojson', 'application/geo+json', ['geojson', 'application/geo+json', 'application/vnd.geo+json']);
 alias('csv', 'text/csv; charset=UTF-8', ['text/csv', 'csv']);
@@ -154,7 +171,12 @@ export function parseOutputFormat(raw: string | undefined, version: string): Out
   // 'text/xml' alone: the version's default GML
   if (n === 'text/xml' || n === 'application/xml') return parseOutputFormat(undefined, version);
   const f = ALIASES[n];
-  if (!f) throw new OwsException('InvalidParameterValue', `unsupported output format '${raw}' (offered: ${(is20(version) ? OUTPUT_FORMATS_20 : OUTPUT_FORMATS_11).join(', ')})`, 'outputFormat');
+  if (!f)
+    throw new OwsException(
+      'InvalidParameterValue',
+      `unsupported output format '${raw}' (offered: ${(is20(version) ? OUTPUT_FORMATS_20 : OUTPUT_FORMATS_11).join(', ')})`,
+      'outputFormat',
+    );
   return f;
 }
 

@@ -123,10 +123,18 @@ export async function getFeature(req: OwsRequest): Promise<unknown> {
   const r = readRequest(req, 'GetFeature');
   const ctx = req.ctx;
   if (r.resultType === 'hits' && !isGml(r.format.kind) && r.format.kind !== 'geojson') {
-    throw new OwsException('InvalidParameterValue', 'resultType=hits needs an output format that can carry numberMatched (GML or GeoJSON)', 'resultType');
+    throw new OwsException(
+      'InvalidParameterValue',
+      'resultType=hits needs an output format that can carry numberMatched (GML or GeoJSON)',
+      'resultType',
+    );
   }
   if (isFileKind(r.format.kind) && r.format.kind !== 'kml' && r.queries.length > 1) {
-    throw new OwsException('InvalidParameterValue', `${r.format.kind.toUpperCase()} output holds one feature type per request; ask for the types one by one`, 'outputFormat');
+    throw new OwsException(
+      'InvalidParameterValue',
+      `${r.format.kind.toUpperCase()} output holds one feature type per request; ask for the types one by one`,
+      'outputFormat',
+    );
   }
   const fqs = r.queries.map(toFeatureQuery);
   const count = checkedCount(ctx, r, fqs);
@@ -134,7 +142,8 @@ export async function getFeature(req: OwsRequest): Promise<unknown> {
   if (r.byId !== undefined) return getFeatureById(req, r, fqs);
 
   if (r.resultType === 'results' && fqs.length === 1 && !isGml(r.format.kind)) return streamDeferredCount(req, r, fqs[0], count);
-  if (r.resultType === 'results' && fqs.length === 1 && count > 0 && inlineCountable({ ...fqs[0], limit: count })) return streamGmlCarriedCount(req, r, fqs[0], count);
+  if (r.resultType === 'results' && fqs.length === 1 && count > 0 && inlineCountable({ ...fqs[0], limit: count }))
+    return streamGmlCarriedCount(req, r, fqs[0], count);
   let counts: number[];
   try {
     counts = [];
@@ -157,9 +166,16 @@ export async function getFeature(req: OwsRequest): Promise<unknown> {
     outputEpsg: fqs[0]?.outputEpsg ?? 4326,
   };
   const gmlVersion = isGml(r.format.kind) ? (r.format.kind === 'gml32' ? '3.2' : '3.1.1') : undefined;
-  const writer = makeWriter(req, r.format, fqs.map((q) => q.layer.name), gmlVersion);
+  const writer = makeWriter(
+    req,
+    r.format,
+    fqs.map((q) => q.layer.name),
+    gmlVersion,
+  );
   if (r.resultType === 'hits') {
-    const body = writer.header({ ...info, numberReturned: isGml(r.format.kind) && r.format.kind === 'gml311' ? matched : 0, links: {} }) + writer.footer({ ...info, links: {} }, 0);
+    const body =
+      writer.header({ ...info, numberReturned: isGml(r.format.kind) && r.format.kind === 'gml311' ? matched : 0, links: {} }) +
+      writer.footer({ ...info, links: {} }, 0);
     return req.reply.header('Content-Type', writer.contentType).send(body);
   }
   let stream;
@@ -196,12 +212,26 @@ async function exportFeatures(req: OwsRequest, r: GetFeatureRequest, fqs: Featur
       if (!paged.length) paged = [{ ...fqs[0], limit: 0 }];
     }
     const epsg = format === 'kml' ? 4326 : (fqs[0].outputEpsg ?? fqs[0].layer.srid);
-    const filename = exportFileName(fqs.map((q) => q.layer.name), epsg, format);
-    return await sendExport(ctx, req.http, req.reply, { format, queries: paged, filename, contentType: format === 'csv' ? 'text/csv; charset=UTF-8' : undefined });
+    const filename = exportFileName(
+      fqs.map((q) => q.layer.name),
+      epsg,
+      format,
+    );
+    return await sendExport(ctx, req.http, req.reply, {
+      format,
+      queries: paged,
+      filename,
+      contentType: format === 'csv' ? 'text/csv; charset=UTF-8' : undefined,
+    });
   } catch (e) {
     if (e instanceof OwsException) throw e;
     if (e instanceof ExportError) {
-      throw new OwsException(e.status === 400 ? 'InvalidParameterValue' : 'OperationProcessingFailed', e.message, e.status === 400 ? 'propertyName' : 'outputFormat', e.status);
+      throw new OwsException(
+        e.status === 400 ? 'InvalidParameterValue' : 'OperationProcessingFailed',
+        e.message,
+        e.status === 400 ? 'propertyName' : 'outputFormat',
+        e.status,
+      );
     }
     mapEngineError(e, fqs.some((q) => q.bbox) ? 'bbox' : 'filter');
   }
@@ -258,7 +288,14 @@ async function streamDeferredCount(req: OwsRequest, r: GetFeatureRequest, q: Fea
     : undefined;
   let stream;
   try {
-    stream = await openFeatureStream(req.ctx.pool, { queries: [{ ...q, offset: start, limit: count }], writer, info, finalize, countMatched: needTotals, onComplete: (n) => addFeatures(req.http, n) });
+    stream = await openFeatureStream(req.ctx.pool, {
+      queries: [{ ...q, offset: start, limit: count }],
+      writer,
+      info,
+      finalize,
+      countMatched: needTotals,
+      onComplete: (n) => addFeatures(req.http, n),
+    });
   } catch (e) {
     mapEngineError(e, q.bbox ? 'bbox' : 'filter');
   }
@@ -282,7 +319,14 @@ async function streamGmlCarriedCount(req: OwsRequest, r: GetFeatureRequest, q: F
   };
   let stream;
   try {
-    stream = await openFeatureStream(req.ctx.pool, { queries: [{ ...q, offset: start, limit: count }], writer, info, countMatched: true, header, onComplete: (n) => addFeatures(req.http, n) });
+    stream = await openFeatureStream(req.ctx.pool, {
+      queries: [{ ...q, offset: start, limit: count }],
+      writer,
+      info,
+      countMatched: true,
+      header,
+      onComplete: (n) => addFeatures(req.http, n),
+    });
   } catch (e) {
     mapEngineError(e, q.bbox ? 'bbox' : 'filter');
   }
@@ -363,11 +407,18 @@ export async function getPropertyValue(req: OwsRequest): Promise<unknown> {
     footer: () => '</wfs:ValueCollection>\n',
   };
   if (r.resultType === 'hits' || paged.length === 0) {
-    return req.reply.header('Content-Type', writer.contentType).send(writer.header({} as CollectionInfo) + writer.footer({} as CollectionInfo, 0));
+    return req.reply
+      .header('Content-Type', writer.contentType)
+      .send(writer.header({} as CollectionInfo) + writer.footer({} as CollectionInfo, 0));
   }
   let stream;
   try {
-    stream = await openFeatureStream(ctx.pool, { queries: paged, writer, info: {} as CollectionInfo, onComplete: (n) => addFeatures(req.http, n) });
+    stream = await openFeatureStream(ctx.pool, {
+      queries: paged,
+      writer,
+      info: {} as CollectionInfo,
+      onComplete: (n) => addFeatures(req.http, n),
+    });
   } catch (e) {
     mapEngineError(e);
   }
@@ -378,7 +429,12 @@ export async function getPropertyValue(req: OwsRequest): Promise<unknown> {
  * One page (STARTINDEX, COUNT) over several queries taken in order, given each query's exact
  * count: which part of which query it holds, how many features that is, and the total matched.
  */
-function distributePage(fqs: FeatureQuery[], counts: number[], startIndex: number, count: number): { matched: number; paged: FeatureQuery[]; returned: number } {
+function distributePage(
+  fqs: FeatureQuery[],
+  counts: number[],
+  startIndex: number,
+  count: number,
+): { matched: number; paged: FeatureQuery[]; returned: number } {
   let skip = startIndex;
   let left = count;
   const paged: FeatureQuery[] = [];

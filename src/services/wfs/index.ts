@@ -19,10 +19,16 @@ async function getCapabilities(req: OwsRequest): Promise<unknown> {
 async function describeFeatureType(req: OwsRequest): Promise<unknown> {
   let names: string[] = [];
   if (req.xml) {
-    names = children(req.xml, 'TypeName').map((c) => c.text).filter(Boolean);
+    names = children(req.xml, 'TypeName')
+      .map((c) => c.text)
+      .filter(Boolean);
   } else {
     const raw = req.kvp.TYPENAMES ?? req.kvp.TYPENAME;
-    if (raw) names = splitParenList(raw).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+    if (raw)
+      names = splitParenList(raw)
+        .flatMap((s) => s.split(','))
+        .map((s) => s.trim())
+        .filter(Boolean);
   }
   const fmt = (req.xml ? attr(req.xml, 'outputFormat') : req.kvp.OUTPUTFORMAT)?.toLowerCase().replace(/\s+/g, '');
   const v20 = is20(req.version);
@@ -62,7 +68,10 @@ async function listStoredQueries(req: OwsRequest): Promise<unknown> {
 async function describeStoredQueries(req: OwsRequest): Promise<unknown> {
   const ids = req.xml
     ? children(req.xml, 'StoredQueryId').map((c) => c.text)
-    : (req.kvp.STOREDQUERY_ID ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    : (req.kvp.STOREDQUERY_ID ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
   for (const id of ids) {
     if (id !== GET_FEATURE_BY_ID) throw new OwsException('InvalidParameterValue', `unknown stored query '${id}'`, 'storedQuery_Id');
   }
@@ -73,7 +82,9 @@ async function describeStoredQueries(req: OwsRequest): Promise<unknown> {
   w.el('wfs:Abstract', { 'xml:lang': 'en' }, 'Returns the single feature whose identifier (type.id, e.g. parcels.42) is given in ID.');
   w.el('wfs:Parameter', { name: 'ID', type: 'xsd:string', 'xmlns:xsd': 'http://www.w3.org/2001/XMLSchema' });
   w.el('wfs:QueryExpressionText', {
-    returnFeatureTypes: publishedLayers(req.ctx).map((l) => `${NS_PREFIX}:${l.name}`).join(' '),
+    returnFeatureTypes: publishedLayers(req.ctx)
+      .map((l) => `${NS_PREFIX}:${l.name}`)
+      .join(' '),
     language: 'urn:ogc:def:queryLanguage:OGC-WFS::WFSQueryExpression',
     isPrivate: 'true',
   });

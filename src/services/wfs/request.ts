@@ -11,7 +11,16 @@ import { OwsException } from '../../ows/exceptions.js';
 import { parseIntParam, parseNumberList, type Kvp } from '../../ows/kvp.js';
 import { attr, children, type XmlElement } from '../../ows/xmldom.js';
 import type { QueryBBox, SortKey } from '../../features/query.js';
-import { crsUrn, is20, parseInputCrs, parseOutputCrs, parseOutputFormat, resolveType, type OutputCrs, type OutputFormat } from './common.js';
+import {
+  crsUrn,
+  is20,
+  parseInputCrs,
+  parseOutputCrs,
+  parseOutputFormat,
+  resolveType,
+  type OutputCrs,
+  type OutputFormat,
+} from './common.js';
 
 export const GET_FEATURE_BY_ID = 'urn:ogc:def:query:OGC-WFS::GetFeatureById';
 
@@ -96,10 +105,19 @@ function parseBbox(v: string, srs: OutputCrs): QueryBBox {
   // no CRS: the query's srsName, else the type's default CRS
   const crs = crsName ? parseInputCrs(crsName, 'bbox') : { epsg: srs.epsg, latLonOrder: srs.latLon };
   const [a, b, c, d] = crs.latLonOrder ? [n[1], n[0], n[3], n[2]] : n;
-  if (a > c || b > d) throw new OwsException('InvalidParameterValue', `BBOX lower corner must be below and left of the upper corner (axis order of ${crsName ?? crsUrn(crs.epsg)})`, 'bbox');
+  if (a > c || b > d)
+    throw new OwsException(
+      'InvalidParameterValue',
+      `BBOX lower corner must be below and left of the upper corner (axis order of ${crsName ?? crsUrn(crs.epsg)})`,
+      'bbox',
+    );
   if (crs.epsg === 4326 || crs.epsg === 4258) {
     if (b < -90 || d > 90 || a < -180 || c > 180) {
-      throw new OwsException('InvalidParameterValue', `BBOX out of range for ${crsName ?? 'EPSG:' + crs.epsg}: latitudes within ±90, longitudes within ±180${crs.latLonOrder ? ' (this CRS is latitude first)' : ''}`, 'bbox');
+      throw new OwsException(
+        'InvalidParameterValue',
+        `BBOX out of range for ${crsName ?? 'EPSG:' + crs.epsg}: latitudes within ±90, longitudes within ±180${crs.latLonOrder ? ' (this CRS is latitude first)' : ''}`,
+        'bbox',
+      );
     }
   }
   return { minx: a, miny: b, maxx: c, maxy: d, epsg: crs.epsg };
@@ -118,9 +136,15 @@ function idsByType(ctx: AppContext, ids: string[], typed: Layer[] | undefined): 
     if (typed) layers = typed;
     else {
       const dot = id.lastIndexOf('.');
-      if (dot <= 0) throw new OwsException('InvalidParameterValue', `resource id '${id}' does not name its feature type (expected type.id); give TYPENAMES`, 'resourceId');
+      if (dot <= 0)
+        throw new OwsException(
+          'InvalidParameterValue',
+          `resource id '${id}' does not name its feature type (expected type.id); give TYPENAMES`,
+          'resourceId',
+        );
       const l = ctx.registry.resolve(id.slice(0, dot));
-      if (!l || !l.access.public) throw new OwsException('InvalidParameterValue', `resource id '${id}': unknown feature type '${id.slice(0, dot)}'`, 'resourceId');
+      if (!l || !l.access.public)
+        throw new OwsException('InvalidParameterValue', `resource id '${id}': unknown feature type '${id.slice(0, dot)}'`, 'resourceId');
       layers = [l];
     }
     for (const l of layers) out.set(l, [...(out.get(l) ?? []), id]);
@@ -128,23 +152,38 @@ function idsByType(ctx: AppContext, ids: string[], typed: Layer[] | undefined): 
   return out;
 }
 
-export function parseKvpRequest(ctx: AppContext, kvp: Kvp, version: string, operation: 'GetFeature' | 'GetPropertyValue'): GetFeatureRequest {
+export function parseKvpRequest(
+  ctx: AppContext,
+  kvp: Kvp,
+  version: string,
+  operation: 'GetFeature' | 'GetPropertyValue',
+): GetFeatureRequest {
   const v20 = is20(version);
   const format = operation === 'GetPropertyValue' ? parseOutputFormat(undefined, version) : parseOutputFormat(kvp.OUTPUTFORMAT, version);
-  const count = parseIntParam(kvp, v20 ? (kvp.COUNT !== undefined ? 'count' : 'maxFeatures') : kvp.MAXFEATURES !== undefined ? 'maxFeatures' : 'count', { min: 0 });
+  const count = parseIntParam(
+    kvp,
+    v20 ? (kvp.COUNT !== undefined ? 'count' : 'maxFeatures') : kvp.MAXFEATURES !== undefined ? 'maxFeatures' : 'count',
+    { min: 0 },
+  );
   const startIndex = parseIntParam(kvp, 'startIndex', { min: 0 }) ?? 0;
   const rt = (kvp.RESULTTYPE ?? 'results').toLowerCase();
-  if (rt !== 'results' && rt !== 'hits') throw new OwsException('InvalidParameterValue', `resultType must be 'results' or 'hits', got '${kvp.RESULTTYPE}'`, 'resultType');
+  if (rt !== 'results' && rt !== 'hits')
+    throw new OwsException('InvalidParameterValue', `resultType must be 'results' or 'hits', got '${kvp.RESULTTYPE}'`, 'resultType');
   const base = { count, startIndex, resultType: rt as 'results' | 'hits', format, kvp: true };
 
   const storedId = kvp.STOREDQUERY_ID;
   if (storedId !== undefined) {
-    if (storedId !== GET_FEATURE_BY_ID) throw new OwsException('InvalidParameterValue', `unknown stored query '${storedId}'`, 'storedQuery_Id');
+    if (storedId !== GET_FEATURE_BY_ID)
+      throw new OwsException('InvalidParameterValue', `unknown stored query '${storedId}'`, 'storedQuery_Id');
     const id = kvp.ID;
     if (!id) throw new OwsException('MissingParameterValue', "stored query GetFeatureById needs parameter 'ID'", 'ID');
-    const layers = kvp.TYPENAMES ?? kvp.TYPENAME ? splitTypes(ctx, kvp.TYPENAMES ?? kvp.TYPENAME) : undefined;
+    const layers = (kvp.TYPENAMES ?? kvp.TYPENAME) ? splitTypes(ctx, kvp.TYPENAMES ?? kvp.TYPENAME) : undefined;
     const m = idsByType(ctx, [id], layers);
-    const queries: WfsQuery[] = [...m].map(([layer, ids]) => ({ layer, filter: { kind: 'resourceId', ids }, srs: parseOutputCrs(kvp.SRSNAME, layer) }));
+    const queries: WfsQuery[] = [...m].map(([layer, ids]) => ({
+      layer,
+      filter: { kind: 'resourceId', ids },
+      srs: parseOutputCrs(kvp.SRSNAME, layer),
+    }));
     return { ...base, queries, byId: id };
   }
 
@@ -152,18 +191,32 @@ export function parseKvpRequest(ctx: AppContext, kvp: Kvp, version: string, oper
   const rids = kvp.RESOURCEID ?? kvp.FEATUREID;
   const exclusive = ['BBOX', 'FILTER', 'RESOURCEID', 'FEATUREID'].filter((k) => kvp[k] !== undefined && kvp[k] !== '');
   if (exclusive.length > 1) {
-    throw new OwsException('InvalidParameterValue', `parameters ${exclusive.join(', ')} are mutually exclusive`, exclusive[1].toLowerCase());
+    throw new OwsException(
+      'InvalidParameterValue',
+      `parameters ${exclusive.join(', ')} are mutually exclusive`,
+      exclusive[1].toLowerCase(),
+    );
   }
   let queries: WfsQuery[];
   if (!rawTypes) {
     if (!rids) throw new OwsException('MissingParameterValue', "missing parameter 'typeNames'", v20 ? 'typeNames' : 'typeName');
-    const m = idsByType(ctx, rids.split(',').map((s) => s.trim()).filter(Boolean), undefined);
+    const m = idsByType(
+      ctx,
+      rids
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+      undefined,
+    );
     queries = [...m].map(([layer, ids]) => ({ layer, filter: { kind: 'resourceId', ids }, srs: parseOutputCrs(kvp.SRSNAME, layer) }));
   } else {
     const layers = splitTypes(ctx, rawTypes);
     queries = layers.map((layer) => ({ layer, srs: parseOutputCrs(kvp.SRSNAME, layer) }));
     if (rids) {
-      const ids = rids.split(',').map((s) => s.trim()).filter(Boolean);
+      const ids = rids
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       for (const q of queries) q.filter = { kind: 'resourceId', ids };
     }
     if (kvp.FILTER) {
@@ -183,7 +236,8 @@ export function parseKvpRequest(ctx: AppContext, kvp: Kvp, version: string, oper
   }
   if (kvp.PROPERTYNAME) {
     const lists = splitParenList(kvp.PROPERTYNAME);
-    if (lists.length !== 1 && lists.length !== queries.length) throw new OwsException('InvalidParameterValue', `${lists.length} property lists for ${queries.length} type names`, 'propertyName');
+    if (lists.length !== 1 && lists.length !== queries.length)
+      throw new OwsException('InvalidParameterValue', `${lists.length} property lists for ${queries.length} type names`, 'propertyName');
     queries.forEach((q, i) => {
       const l = lists[lists.length === 1 ? 0 : i];
       if (l.trim() !== '*') q.properties = l.split(',').map(bare).filter(Boolean);
@@ -203,7 +257,10 @@ export function parseKvpRequest(ctx: AppContext, kvp: Kvp, version: string, oper
 }
 
 function splitTypes(ctx: AppContext, raw: string): Layer[] {
-  const names = splitParenList(raw).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+  const names = splitParenList(raw)
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (names.length === 0) throw new OwsException('MissingParameterValue', "missing parameter 'typeNames'", 'typeNames');
   return names.map((n) => resolveType(ctx, n));
 }
@@ -211,17 +268,28 @@ function splitTypes(ctx: AppContext, raw: string): Layer[] {
 // ---------------------------------------------------------------------------------------------
 // POST XML
 
-export function parseXmlRequest(ctx: AppContext, root: XmlElement, version: string, operation: 'GetFeature' | 'GetPropertyValue'): GetFeatureRequest {
+export function parseXmlRequest(
+  ctx: AppContext,
+  root: XmlElement,
+  version: string,
+  operation: 'GetFeature' | 'GetPropertyValue',
+): GetFeatureRequest {
   const v20 = is20(version);
   const kv = (name: string): Kvp => {
     const v = attr(root, name);
     return v === undefined ? {} : { [name.toUpperCase()]: v };
   };
-  const format = operation === 'GetPropertyValue' ? parseOutputFormat(undefined, version) : parseOutputFormat(attr(root, 'outputFormat'), version);
-  const count = parseIntParam(kv(attr(root, 'count') !== undefined ? 'count' : 'maxFeatures'), attr(root, 'count') !== undefined ? 'count' : 'maxFeatures', { min: 0 });
+  const format =
+    operation === 'GetPropertyValue' ? parseOutputFormat(undefined, version) : parseOutputFormat(attr(root, 'outputFormat'), version);
+  const count = parseIntParam(
+    kv(attr(root, 'count') !== undefined ? 'count' : 'maxFeatures'),
+    attr(root, 'count') !== undefined ? 'count' : 'maxFeatures',
+    { min: 0 },
+  );
   const startIndex = parseIntParam(kv('startIndex'), 'startIndex', { min: 0 }) ?? 0;
   const rt = (attr(root, 'resultType') ?? 'results').toLowerCase();
-  if (rt !== 'results' && rt !== 'hits') throw new OwsException('InvalidParameterValue', `resultType must be 'results' or 'hits'`, 'resultType');
+  if (rt !== 'results' && rt !== 'hits')
+    throw new OwsException('InvalidParameterValue', `resultType must be 'results' or 'hits'`, 'resultType');
   const base = { count, startIndex, resultType: rt as 'results' | 'hits', format, kvp: false };
 
   const stored = children(root, 'StoredQuery');
@@ -232,7 +300,11 @@ export function parseXmlRequest(ctx: AppContext, root: XmlElement, version: stri
     const p = children(sq, 'Parameter').find((c) => (attr(c, 'name') ?? '').toUpperCase() === 'ID');
     if (!p || !p.text) throw new OwsException('MissingParameterValue', "stored query GetFeatureById needs parameter 'ID'", 'ID');
     const m = idsByType(ctx, [p.text], undefined);
-    const queries: WfsQuery[] = [...m].map(([layer, ids]) => ({ layer, filter: { kind: 'resourceId', ids }, srs: parseOutputCrs(undefined, layer) }));
+    const queries: WfsQuery[] = [...m].map(([layer, ids]) => ({
+      layer,
+      filter: { kind: 'resourceId', ids },
+      srs: parseOutputCrs(undefined, layer),
+    }));
     return { ...base, queries, byId: p.text };
   }
   const qs = children(root, 'Query');
@@ -240,8 +312,12 @@ export function parseXmlRequest(ctx: AppContext, root: XmlElement, version: stri
   const queries: WfsQuery[] = [];
   for (const q of qs) {
     const tn = attr(q, 'typeNames') ?? attr(q, 'typeName');
-    if (!tn) throw new OwsException('MissingParameterValue', `Query without ${v20 ? 'typeNames' : 'typeName'}`, v20 ? 'typeNames' : 'typeName');
-    const layers = tn.split(/[\s,]+/).filter(Boolean).map((n) => resolveType(ctx, n));
+    if (!tn)
+      throw new OwsException('MissingParameterValue', `Query without ${v20 ? 'typeNames' : 'typeName'}`, v20 ? 'typeNames' : 'typeName');
+    const layers = tn
+      .split(/[\s,]+/)
+      .filter(Boolean)
+      .map((n) => resolveType(ctx, n));
     for (const layer of layers) {
       const srs = parseOutputCrs(attr(q, 'srsName'), layer);
       const wq: WfsQuery = { layer, srs };
@@ -253,7 +329,10 @@ export function parseXmlRequest(ctx: AppContext, root: XmlElement, version: stri
           owsFromFilterError(e);
         }
       }
-      const props = q.children.filter((c) => c.name === 'PropertyName').map((c) => bare(c.text)).filter(Boolean);
+      const props = q.children
+        .filter((c) => c.name === 'PropertyName')
+        .map((c) => bare(c.text))
+        .filter(Boolean);
       if (props.length) wq.properties = props;
       const sb = q.children.find((c) => c.name === 'SortBy');
       if (sb) {
@@ -261,7 +340,8 @@ export function parseXmlRequest(ctx: AppContext, root: XmlElement, version: stri
           const ref = sp.children.find((c) => c.name === 'ValueReference' || c.name === 'PropertyName');
           if (!ref || !ref.text) throw new OwsException('OperationParsingFailed', 'SortProperty without ValueReference', 'sortBy');
           const order = sp.children.find((c) => c.name === 'SortOrder')?.text.toUpperCase() ?? 'ASC';
-          if (order !== 'ASC' && order !== 'DESC') throw new OwsException('InvalidParameterValue', `SortOrder must be ASC or DESC, got '${order}'`, 'sortBy');
+          if (order !== 'ASC' && order !== 'DESC')
+            throw new OwsException('InvalidParameterValue', `SortOrder must be ASC or DESC, got '${order}'`, 'sortBy');
           return { property: bare(ref.text), desc: order === 'DESC' };
         });
       }

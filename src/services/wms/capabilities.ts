@@ -58,16 +58,28 @@ export function capabilities(ctx: AppContext, version: string, base: string): st
       'xmlns:xlink': 'http://www.w3.org/1999/xlink',
       'xmlns:sld': 'http://www.opengis.net/sld',
       'xmlns:xsi': 'http://www.w3.org/2001/XMLSchema-instance',
-      ...(inspire ? { 'xmlns:inspire_common': 'http://inspire.ec.europa.eu/schemas/common/1.0', 'xmlns:inspire_vs': 'http://inspire.ec.europa.eu/schemas/inspire_vs/1.0' } : {}),
+      ...(inspire
+        ? {
+            'xmlns:inspire_common': 'http://inspire.ec.europa.eu/schemas/common/1.0',
+            'xmlns:inspire_vs': 'http://inspire.ec.europa.eu/schemas/inspire_vs/1.0',
+          }
+        : {}),
       'xsi:schemaLocation':
         'http://www.opengis.net/wms http://schemas.opengis.net/wms/1.3.0/capabilities_1_3_0.xsd http://www.opengis.net/sld http://schemas.opengis.net/sld/1.1.0/sld_capabilities.xsd' +
-        (inspire ? ' http://inspire.ec.europa.eu/schemas/inspire_vs/1.0 http://inspire.ec.europa.eu/schemas/inspire_vs/1.0/inspire_vs.xsd' : ''),
+        (inspire
+          ? ' http://inspire.ec.europa.eu/schemas/inspire_vs/1.0 http://inspire.ec.europa.eu/schemas/inspire_vs/1.0/inspire_vs.xsd'
+          : ''),
     });
   } else {
     head += '<!DOCTYPE WMT_MS_Capabilities SYSTEM "http://schemas.opengis.net/wms/1.1.1/WMS_MS_Capabilities.dtd">\n';
     w.start('WMT_MS_Capabilities', { version: '1.1.1' });
   }
-  const online = (href: string) => w.el('OnlineResource', { 'xlink:type': 'simple', 'xlink:href': href, ...(v13 ? { 'xmlns:xlink': undefined } : { 'xmlns:xlink': 'http://www.w3.org/1999/xlink' }) });
+  const online = (href: string) =>
+    w.el('OnlineResource', {
+      'xlink:type': 'simple',
+      'xlink:href': href,
+      ...(v13 ? { 'xmlns:xlink': undefined } : { 'xmlns:xlink': 'http://www.w3.org/1999/xlink' }),
+    });
 
   // Service
   w.start('Service');
@@ -134,7 +146,10 @@ export function capabilities(ctx: AppContext, version: string, base: string): st
   op(v13 ? 'sld:GetLegendGraphic' : 'GetLegendGraphic', ['image/png']);
   w.end();
   w.start('Exception');
-  for (const f of v13 ? ['XML', 'INIMAGE', 'BLANK'] : ['application/vnd.ogc.se_xml', 'application/vnd.ogc.se_inimage', 'application/vnd.ogc.se_blank']) w.el('Format', f);
+  for (const f of v13
+    ? ['XML', 'INIMAGE', 'BLANK']
+    : ['application/vnd.ogc.se_xml', 'application/vnd.ogc.se_inimage', 'application/vnd.ogc.se_blank'])
+    w.el('Format', f);
   w.end();
   if (inspire) {
     // INSPIRE Technical Guidance for View Services, scenario 1: metadata URL + languages
@@ -220,7 +235,9 @@ function groupElement(w: XmlWriter, g: LayerGroup, v13: boolean, base: string, o
   if (size) {
     w.start('LegendURL', { width: size.width, height: size.height });
     w.el('Format', 'image/png');
-    online(`${base}/wms?SERVICE=WMS&VERSION=${v13 ? '1.3.0' : '1.1.1'}&REQUEST=GetLegendGraphic&FORMAT=image/png&LAYER=${encodeURIComponent(g.name)}&STYLE=default`);
+    online(
+      `${base}/wms?SERVICE=WMS&VERSION=${v13 ? '1.3.0' : '1.1.1'}&REQUEST=GetLegendGraphic&FORMAT=image/png&LAYER=${encodeURIComponent(g.name)}&STYLE=default`,
+    );
     w.end();
   }
   w.end();
@@ -256,7 +273,9 @@ function layerElement(w: XmlWriter, l: Layer, v13: boolean, base: string, online
     const size = legendSize(s, l);
     w.start('LegendURL', { width: size.width, height: size.height });
     w.el('Format', 'image/png');
-    online(`${base}/wms?SERVICE=WMS&VERSION=${v13 ? '1.3.0' : '1.1.1'}&REQUEST=GetLegendGraphic&FORMAT=image/png&LAYER=${encodeURIComponent(l.name)}&STYLE=${encodeURIComponent(name)}`);
+    online(
+      `${base}/wms?SERVICE=WMS&VERSION=${v13 ? '1.3.0' : '1.1.1'}&REQUEST=GetLegendGraphic&FORMAT=image/png&LAYER=${encodeURIComponent(l.name)}&STYLE=${encodeURIComponent(name)}`,
+    );
     w.end();
     w.end();
   }

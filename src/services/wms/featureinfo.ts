@@ -26,8 +26,15 @@ interface LayerResult {
 export async function getFeatureInfo(ctx: AppContext, kvp: Kvp, version: string): Promise<{ body: string; contentType: string }> {
   const mp = await parseMapParams(ctx, kvp, version, { forInfo: true });
   const infoFormat = (kvp.INFO_FORMAT ?? 'text/plain').trim();
-  const fmt = INFO_FORMATS.find((f) => f === infoFormat.toLowerCase()) ?? (/gml/i.test(infoFormat) ? 'application/vnd.ogc.gml' : /geo\+?json|json/i.test(infoFormat) ? 'application/json' : undefined);
-  if (!fmt) throw new OwsException('InvalidFormat', `INFO_FORMAT '${infoFormat}' is not supported (supported: ${INFO_FORMATS.join(', ')})`, 'info_format');
+  const fmt =
+    INFO_FORMATS.find((f) => f === infoFormat.toLowerCase()) ??
+    (/gml/i.test(infoFormat) ? 'application/vnd.ogc.gml' : /geo\+?json|json/i.test(infoFormat) ? 'application/json' : undefined);
+  if (!fmt)
+    throw new OwsException(
+      'InvalidFormat',
+      `INFO_FORMAT '${infoFormat}' is not supported (supported: ${INFO_FORMATS.join(', ')})`,
+      'info_format',
+    );
   const qNames = kvpList(required(kvp, 'QUERY_LAYERS')).filter(Boolean);
   const mapNames = new Set(mp.layers.map((l) => l.layer.name));
   const qLayers = qNames.flatMap((n) => {
@@ -37,7 +44,8 @@ export async function getFeatureInfo(ctx: AppContext, kvp: Kvp, version: string)
     }
     // a group answers for its queryable members
     const queryable = found.filter((l) => l.queryable);
-    if (!queryable.length) throw new OwsException('LayerNotQueryable', `${group ? 'layer group' : 'layer'} '${n}' is not queryable`, 'query_layers');
+    if (!queryable.length)
+      throw new OwsException('LayerNotQueryable', `${group ? 'layer group' : 'layer'} '${n}' is not queryable`, 'query_layers');
     return queryable;
   });
   const [ik, jk] = version === '1.3.0' ? ['I', 'J'] : ['X', 'Y'];
@@ -47,8 +55,10 @@ export async function getFeatureInfo(ctx: AppContext, kvp: Kvp, version: string)
   if (jv === undefined || jv === '') throw new OwsException('MissingParameterValue', `missing parameter '${jk}'`, jk.toLowerCase());
   const i = Number(iv);
   const j = Number(jv);
-  if (!/^\s*\d+\s*$/.test(iv) || i >= mp.width) throw new OwsException('InvalidPoint', `${ik}=${iv} is not a pixel column of a ${mp.width}-pixel-wide map`, ik.toLowerCase());
-  if (!/^\s*\d+\s*$/.test(jv) || j >= mp.height) throw new OwsException('InvalidPoint', `${jk}=${jv} is not a pixel row of a ${mp.height}-pixel-high map`, jk.toLowerCase());
+  if (!/^\s*\d+\s*$/.test(iv) || i >= mp.width)
+    throw new OwsException('InvalidPoint', `${ik}=${iv} is not a pixel column of a ${mp.width}-pixel-wide map`, ik.toLowerCase());
+  if (!/^\s*\d+\s*$/.test(jv) || j >= mp.height)
+    throw new OwsException('InvalidPoint', `${jk}=${jv} is not a pixel row of a ${mp.height}-pixel-high map`, jk.toLowerCase());
   const count = parseIntParam(kvp, 'FEATURE_COUNT', { min: 1, max: 1000 }) ?? 1;
   const tolPx = parseIntParam(kvp, 'BUFFER', { min: 0, max: 50 }) ?? 4;
   const resx = (mp.bbox.maxx - mp.bbox.minx) / mp.width;
@@ -96,7 +106,12 @@ function valueText(v: unknown): string {
 function format(fmt: string, results: LayerResult[], crsCode: string): { body: string; contentType: string } {
   switch (fmt) {
     case 'application/json': {
-      const features = results.flatMap((r) => r.features.map((f) => `{"type":"Feature","id":${JSON.stringify(f.id)},"layer":${JSON.stringify(r.layer.name)},"geometry":${f.geojson ?? 'null'},"properties":${JSON.stringify(f.props)}}`));
+      const features = results.flatMap((r) =>
+        r.features.map(
+          (f) =>
+            `{"type":"Feature","id":${JSON.stringify(f.id)},"layer":${JSON.stringify(r.layer.name)},"geometry":${f.geojson ?? 'null'},"properties":${JSON.stringify(f.props)}}`,
+        ),
+      );
       return { body: `{"type":"FeatureCollection","features":[${features.join(',')}]}`, contentType: 'application/json; charset=utf-8' };
     }
     case 'text/html': {
@@ -105,7 +120,8 @@ function format(fmt: string, results: LayerResult[], crsCode: string): { body: s
         if (!r.features.length) continue;
         const cols = r.layer.fields.map((f) => f.name);
         h += `<table border="1"><caption>${escapeText(r.layer.title)}</caption>\n<tr><th>id</th>${cols.map((c) => `<th>${escapeText(c)}</th>`).join('')}</tr>\n`;
-        for (const f of r.features) h += `<tr><td>${escapeText(f.id)}</td>${cols.map((c) => `<td>${escapeText(valueText(f.props[c]))}</td>`).join('')}</tr>\n`;
+        for (const f of r.features)
+          h += `<tr><td>${escapeText(f.id)}</td>${cols.map((c) => `<td>${escapeText(valueText(f.props[c]))}</td>`).join('')}</tr>\n`;
         h += '</table>\n';
       }
       h += '</body></html>\n';
@@ -113,7 +129,11 @@ function format(fmt: string, results: LayerResult[], crsCode: string): { body: s
     }
     case 'application/vnd.ogc.gml': {
       const w = new XmlWriter();
-      w.start('wfs:FeatureCollection', { 'xmlns:wfs': 'http://www.opengis.net/wfs', 'xmlns:gml': 'http://www.opengis.net/gml', 'xmlns:geodata': 'http://geodata-server.org/geodata' });
+      w.start('wfs:FeatureCollection', {
+        'xmlns:wfs': 'http://www.opengis.net/wfs',
+        'xmlns:gml': 'http://www.opengis.net/gml',
+        'xmlns:geodata': 'http://geodata-server.org/geodata',
+      });
       for (const r of results) {
         for (const f of r.features) {
           w.start('gml:featureMember');
@@ -122,7 +142,9 @@ function format(fmt: string, results: LayerResult[], crsCode: string): { body: s
             const v = f.props[fld.name];
             if (v !== null && v !== undefined) w.el(`geodata:${fld.name}`, valueText(v));
           }
-          w.start(`geodata:${r.layer.geometryColumn}`).raw((f.gml ?? '').replace('<gml:', `<gml:`).replace(/srsName="[^"]*"/, `srsName="${crsCode}"`)).end();
+          w.start(`geodata:${r.layer.geometryColumn}`)
+            .raw((f.gml ?? '').replace('<gml:', `<gml:`).replace(/srsName="[^"]*"/, `srsName="${crsCode}"`))
+            .end();
           w.end().end();
         }
       }

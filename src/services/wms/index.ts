@@ -15,7 +15,16 @@ import { layerStyles, ruleActive, StyleError } from '../../render/style.js';
 import { capabilities } from './capabilities.js';
 import { getFeatureInfo } from './featureinfo.js';
 import { tiledGetMap } from '../wmts/tiled-wms.js';
-import { CONTENT_TYPE, exceptionMode, findLayers, groupLegendParts, parseBgcolor, parseBool, parseFormat, parseMapParams } from './params.js';
+import {
+  CONTENT_TYPE,
+  exceptionMode,
+  findLayers,
+  groupLegendParts,
+  parseBgcolor,
+  parseBool,
+  parseFormat,
+  parseMapParams,
+} from './params.js';
 
 // keyed by the app's config object: OWS requests get a per-request ctx (a registry view), the config stays the same
 const gates = new WeakMap<object, RenderGate>();
@@ -76,7 +85,8 @@ async function getMap(req: OwsRequest): Promise<unknown> {
 function legendScale(kvp: Kvp): number | undefined {
   if (!kvp.SCALE) return undefined;
   const scale = Number(kvp.SCALE);
-  if (!Number.isFinite(scale) || scale <= 0) throw new OwsException('InvalidParameterValue', `SCALE must be a positive number, got '${kvp.SCALE}'`, 'scale');
+  if (!Number.isFinite(scale) || scale <= 0)
+    throw new OwsException('InvalidParameterValue', `SCALE must be a positive number, got '${kvp.SCALE}'`, 'scale');
   return scale;
 }
 
@@ -84,15 +94,22 @@ async function getLegendGraphic(req: OwsRequest): Promise<unknown> {
   const { ctx, kvp } = req;
   const name = required(kvp, 'LAYER');
   const fmt = (kvp.FORMAT ?? 'image/png').toLowerCase();
-  if (!fmt.startsWith('image/png')) throw new OwsException('InvalidFormat', `legend format '${kvp.FORMAT}' is not supported (image/png)`, 'format');
+  if (!fmt.startsWith('image/png'))
+    throw new OwsException('InvalidFormat', `legend format '${kvp.FORMAT}' is not supported (image/png)`, 'format');
   const width = parseIntParam(kvp, 'WIDTH', { min: 4, max: 512 }) ?? 20;
   const height = parseIntParam(kvp, 'HEIGHT', { min: 4, max: 512 }) ?? 20;
   const scale = legendScale(kvp);
   const { layers: found, group } = findLayers(ctx, name, 'layer');
   if (group) {
     // a group's legend: its members' legends (default styles), in drawing order
-    if (kvp.STYLE && kvp.STYLE.toLowerCase() !== 'default') throw new OwsException('StyleNotDefined', `layer group '${name}' has only the style 'default' (its layers' default styles)`, 'style');
-    if (kvp.RULE) throw new OwsException('InvalidParameterValue', `RULE cannot be used with layer group '${name}'; ask for the legend of one of its layers`, 'rule');
+    if (kvp.STYLE && kvp.STYLE.toLowerCase() !== 'default')
+      throw new OwsException('StyleNotDefined', `layer group '${name}' has only the style 'default' (its layers' default styles)`, 'style');
+    if (kvp.RULE)
+      throw new OwsException(
+        'InvalidParameterValue',
+        `RULE cannot be used with layer group '${name}'; ask for the legend of one of its layers`,
+        'rule',
+      );
     let parts;
     try {
       parts = groupLegendParts(group, scale);

@@ -31,8 +31,15 @@ export const CONTENT_TYPE: Record<MapFormat, string> = {
 };
 
 export function parseFormat(v: string | undefined, locator = 'format'): MapFormat {
-  const key = (v ?? '').trim().toLowerCase().replace(/\s*;\s*/g, '; ').replace(/ /g, ' ');
-  const f = MAP_FORMATS[key] ?? MAP_FORMATS[key.replace('; ', ';')] ?? (key.startsWith('image/png') && /8bit|8/.test(key) ? 'image/png8' : undefined);
+  const key = (v ?? '')
+    .trim()
+    .toLowerCase()
+    .replace(/\s*;\s*/g, '; ')
+    .replace(/ /g, ' ');
+  const f =
+    MAP_FORMATS[key] ??
+    MAP_FORMATS[key.replace('; ', ';')] ??
+    (key.startsWith('image/png') && /8bit|8/.test(key) ? 'image/png8' : undefined);
   if (!f) throw new OwsException('InvalidFormat', `format '${v}' is not supported (supported: ${ADVERTISED_FORMATS.join(', ')})`, locator);
   return f;
 }
@@ -189,7 +196,12 @@ export async function parseMapParams(ctx: AppContext, kvp: Kvp, version: string,
     const style = styleNames[i] ?? '';
     const { layers: found, group } = findLayers(ctx, n, 'layers');
     if (group) {
-      if (style && style.toLowerCase() !== 'default') throw new OwsException('StyleNotDefined', `layer group '${n}' draws its layers with their default styles; ask for style '' or 'default'`, 'styles');
+      if (style && style.toLowerCase() !== 'default')
+        throw new OwsException(
+          'StyleNotDefined',
+          `layer group '${n}' draws its layers with their default styles; ask for style '' or 'default'`,
+          'styles',
+        );
       return found.map((layer) => ({ layer, style: '' }));
     }
     const layer = found[0];
@@ -198,7 +210,12 @@ export async function parseMapParams(ctx: AppContext, kvp: Kvp, version: string,
     if (fromSld) return [{ layer, style: fromSld.namedStyle ?? '', userStyle: fromSld.style }];
     if (style) {
       const ls = layerStyles(layer);
-      if (!ls.styles.has(style) && style.toLowerCase() !== 'default') throw new OwsException('StyleNotDefined', `style '${style}' is not defined for layer '${n}' (styles: ${ls.names.join(', ')})`, 'styles');
+      if (!ls.styles.has(style) && style.toLowerCase() !== 'default')
+        throw new OwsException(
+          'StyleNotDefined',
+          `style '${style}' is not defined for layer '${n}' (styles: ${ls.names.join(', ')})`,
+          'styles',
+        );
     }
     return { layer, style };
   });
@@ -206,15 +223,30 @@ export async function parseMapParams(ctx: AppContext, kvp: Kvp, version: string,
   const crsName = kvp[crsKey] ?? kvp[crsKey === 'CRS' ? 'SRS' : 'CRS'];
   if (!crsName) throw new OwsException('MissingParameterValue', `missing parameter '${crsKey}'`, crsKey.toLowerCase());
   const crs = resolveWmsCrs(crsName, version);
-  if (!crs) throw new OwsException(version === '1.3.0' ? 'InvalidCRS' : 'InvalidSRS', `${crsKey} '${crsName}' is not supported`, crsKey.toLowerCase());
+  if (!crs)
+    throw new OwsException(
+      version === '1.3.0' ? 'InvalidCRS' : 'InvalidSRS',
+      `${crsKey} '${crsName}' is not supported`,
+      crsKey.toLowerCase(),
+    );
   const b = parseNumberList(required(kvp, 'BBOX'), 'bbox', 4);
   const bbox = crs.swapAxes ? { minx: b[1], miny: b[0], maxx: b[3], maxy: b[2] } : { minx: b[0], miny: b[1], maxx: b[2], maxy: b[3] };
   if (!(bbox.minx < bbox.maxx) || !(bbox.miny < bbox.maxy)) {
-    throw new OwsException('InvalidParameterValue', `BBOX '${kvp.BBOX}' is empty or inverted (min must be less than max on both axes)`, 'bbox');
-  }  const maxArea = ctx.config.limits.maxBboxAreaKm2;
+    throw new OwsException(
+      'InvalidParameterValue',
+      `BBOX '${kvp.BBOX}' is empty or inverted (min must be less than max on both axes)`,
+      'bbox',
+    );
+  }
+  const maxArea = ctx.config.limits.maxBboxAreaKm2;
   if (maxArea) {
     const area = bboxAreaKm2(bbox, crs.epsg);
-    if (area > maxArea) throw new OwsException('InvalidParameterValue', `BBOX covers ${Math.round(area).toLocaleString('en')} km², more than the ${maxArea.toLocaleString('en')} km² this server allows in one request`, 'bbox');
+    if (area > maxArea)
+      throw new OwsException(
+        'InvalidParameterValue',
+        `BBOX covers ${Math.round(area).toLocaleString('en')} km², more than the ${maxArea.toLocaleString('en')} km² this server allows in one request`,
+        'bbox',
+      );
   }
 
   const lim = ctx.config.limits;

@@ -73,17 +73,24 @@ function stateFor(ctx: AppContext, o: SldUrlOptions): State {
  */
 export function checkSldUrl(ctx: AppContext, raw: string): { url: URL; options: SldUrlOptions } {
   const options = sldUrlOptions(ctx);
-  if (!options) throw new OwsException('InvalidParameterValue', 'the SLD parameter (a URL) is not enabled on this server; send the document in SLD_BODY', 'sld');
+  if (!options)
+    throw new OwsException(
+      'InvalidParameterValue',
+      'the SLD parameter (a URL) is not enabled on this server; send the document in SLD_BODY',
+      'sld',
+    );
   let url: URL;
   try {
     url = new URL(raw.trim());
   } catch {
     throw new OwsException('InvalidParameterValue', `SLD must be an absolute http or https URL, got '${raw}'`, 'sld');
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new OwsException('InvalidParameterValue', `SLD must be an http or https URL, not ${url.protocol}`, 'sld');
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new OwsException('InvalidParameterValue', `SLD must be an http or https URL, not ${url.protocol}`, 'sld');
   if (url.username || url.password) throw new OwsException('InvalidParameterValue', 'SLD: URLs with credentials are not accepted', 'sld');
   url.hash = '';
-  if (!options.allowed.some((p) => url.href.startsWith(p))) throw new OwsException('InvalidParameterValue', `SLD URL '${url.href}' is not under a location this server fetches styles from`, 'sld');
+  if (!options.allowed.some((p) => url.href.startsWith(p)))
+    throw new OwsException('InvalidParameterValue', `SLD URL '${url.href}' is not under a location this server fetches styles from`, 'sld');
   return { url, options };
 }
 
@@ -101,7 +108,9 @@ async function download(url: URL, o: SldUrlOptions): Promise<string> {
       headers: { accept: 'application/vnd.ogc.sld+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.1' },
     });
     if (res.status >= 300 && res.status < 400) {
-      throw new FetchFailed(`it answered ${res.status} (redirect${res.headers.get('location') ? ` to ${res.headers.get('location')}` : ''}); redirects are not followed`);
+      throw new FetchFailed(
+        `it answered ${res.status} (redirect${res.headers.get('location') ? ` to ${res.headers.get('location')}` : ''}); redirects are not followed`,
+      );
     }
     if (!res.ok) throw new FetchFailed(`it answered HTTP ${res.status}`);
     const declared = Number(res.headers.get('content-length') ?? NaN);
@@ -121,7 +130,9 @@ async function download(url: URL, o: SldUrlOptions): Promise<string> {
     const bytes = Buffer.concat(chunks);
     // UTF-8 unless the XML declaration says Latin-1 (as some desktop tools still write)
     const enc = /^\s*<\?xml[^>]*encoding\s*=\s*["']([\w.-]+)["']/i.exec(bytes.subarray(0, 200).toString('latin1'))?.[1].toLowerCase();
-    return enc && /^(iso-8859-1|latin-?1|windows-1252|cp1252)$/.test(enc) ? new TextDecoder('windows-1252').decode(bytes) : bytes.toString('utf8');
+    return enc && /^(iso-8859-1|latin-?1|windows-1252|cp1252)$/.test(enc)
+      ? new TextDecoder('windows-1252').decode(bytes)
+      : bytes.toString('utf8');
   } catch (e) {
     if (timedOut) throw new FetchFailed(`no complete answer within ${o.timeoutMs} ms`, 504);
     if (e instanceof FetchFailed) throw e;

@@ -13,8 +13,21 @@ const num = (n: number) => String(Number(n.toPrecision(15)));
 
 function operation(w: XmlWriter, name: string, kvpHref: string, restHref?: string): void {
   w.start('ows:Operation', { name }).start('ows:DCP').start('ows:HTTP');
-  w.start('ows:Get', { 'xlink:href': kvpHref }).start('ows:Constraint', { name: 'GetEncoding' }).start('ows:AllowedValues').el('ows:Value', 'KVP').end().end().end();
-  if (restHref) w.start('ows:Get', { 'xlink:href': restHref }).start('ows:Constraint', { name: 'GetEncoding' }).start('ows:AllowedValues').el('ows:Value', 'RESTful').end().end().end();
+  w.start('ows:Get', { 'xlink:href': kvpHref })
+    .start('ows:Constraint', { name: 'GetEncoding' })
+    .start('ows:AllowedValues')
+    .el('ows:Value', 'KVP')
+    .end()
+    .end()
+    .end();
+  if (restHref)
+    w.start('ows:Get', { 'xlink:href': restHref })
+      .start('ows:Constraint', { name: 'GetEncoding' })
+      .start('ows:AllowedValues')
+      .el('ows:Value', 'RESTful')
+      .end()
+      .end()
+      .end();
   w.end().end().end();
 }
 
@@ -37,7 +50,13 @@ function limits(w: XmlWriter, layer: Layer, set: TileMatrixSet): void {
   }
   w.start('TileMatrixSetLimits');
   for (const [id, minRow, maxRow, minCol, maxCol] of rows) {
-    w.start('TileMatrixLimits').el('TileMatrix', id).el('MinTileRow', minRow).el('MaxTileRow', maxRow).el('MinTileCol', minCol).el('MaxTileCol', maxCol).end();
+    w.start('TileMatrixLimits')
+      .el('TileMatrix', id)
+      .el('MinTileRow', minRow)
+      .el('MaxTileRow', maxRow)
+      .el('MinTileCol', minCol)
+      .el('MaxTileCol', maxCol)
+      .end();
   }
   w.end();
 }
@@ -60,7 +79,10 @@ export function wmtsCapabilities(ctx: AppContext, layers: Layer[], baseUrl: stri
     for (const k of s.keywords) w.el('ows:Keyword', k);
     w.end();
   }
-  w.el('ows:ServiceType', 'OGC WMTS').el('ows:ServiceTypeVersion', '1.0.0').el('ows:Fees', s.fees).el('ows:AccessConstraints', s.accessConstraints);
+  w.el('ows:ServiceType', 'OGC WMTS')
+    .el('ows:ServiceTypeVersion', '1.0.0')
+    .el('ows:Fees', s.fees)
+    .el('ows:AccessConstraints', s.accessConstraints);
   w.end();
   writeServiceProvider(w, s, baseUrl);
   const kvp = `${baseUrl}/wmts?`;
@@ -76,13 +98,21 @@ export function wmtsCapabilities(ctx: AppContext, layers: Layer[], baseUrl: stri
     if (l.abstract) w.el('ows:Abstract', l.abstract);
     if (l.wgs84Extent) {
       const e = l.wgs84Extent;
-      w.start('ows:WGS84BoundingBox').el('ows:LowerCorner', `${num(e.minx)} ${num(e.miny)}`).el('ows:UpperCorner', `${num(e.maxx)} ${num(e.maxy)}`).end();
+      w.start('ows:WGS84BoundingBox')
+        .el('ows:LowerCorner', `${num(e.minx)} ${num(e.miny)}`)
+        .el('ows:UpperCorner', `${num(e.maxx)} ${num(e.maxy)}`)
+        .end();
     }
     w.el('ows:Identifier', l.name);
     const ls = layerStyles(l);
     for (const [name, st] of ls.styles) {
-      w.start('Style', name === ls.defaultName ? { isDefault: 'true' } : {}).el('ows:Title', st.title || name).el('ows:Identifier', name);
-      w.el('LegendURL', { format: 'image/png', 'xlink:href': `${baseUrl}/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetLegendGraphic&FORMAT=image/png&LAYER=${encodeURIComponent(l.name)}&STYLE=${encodeURIComponent(name)}` });
+      w.start('Style', name === ls.defaultName ? { isDefault: 'true' } : {})
+        .el('ows:Title', st.title || name)
+        .el('ows:Identifier', name);
+      w.el('LegendURL', {
+        format: 'image/png',
+        'xlink:href': `${baseUrl}/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetLegendGraphic&FORMAT=image/png&LAYER=${encodeURIComponent(l.name)}&STYLE=${encodeURIComponent(name)}`,
+      });
       w.end();
     }
     w.el('Format', 'image/png');
@@ -92,7 +122,11 @@ export function wmtsCapabilities(ctx: AppContext, layers: Layer[], baseUrl: stri
       limits(w, l, set);
       w.end();
     }
-    w.el('ResourceURL', { format: 'image/png', resourceType: 'tile', template: `${rest}${encodeURIComponent(l.name)}/{Style}/{TileMatrixSet}/{TileMatrix}/{TileRow}/{TileCol}.png` });
+    w.el('ResourceURL', {
+      format: 'image/png',
+      resourceType: 'tile',
+      template: `${rest}${encodeURIComponent(l.name)}/{Style}/{TileMatrixSet}/{TileMatrix}/{TileRow}/{TileCol}.png`,
+    });
     w.end();
   }
   for (const set of MATRIX_SETS) {

@@ -11,7 +11,14 @@ export function maxAgeOf(layer: Layer, engine: TileEngine): number {
   return typeof v === 'number' && v >= 0 ? Math.floor(v) : engine.opts.maxAge;
 }
 
-export function sendTile(req: FastifyRequest, reply: FastifyReply, layer: Layer, engine: TileEngine, r: TileResult, format: 'png' | 'mvt'): FastifyReply {
+export function sendTile(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  layer: Layer,
+  engine: TileEngine,
+  r: TileResult,
+  format: 'png' | 'mvt',
+): FastifyReply {
   const e = r.entry;
   const maxAge = maxAgeOf(layer, engine);
   reply.header('ETag', e.etag);

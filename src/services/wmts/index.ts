@@ -29,7 +29,12 @@ function findLayer(ctx: AppContext, name: string, locator = 'layer'): Layer {
 
 function findSet(id: string): TileMatrixSet {
   const s = findMatrixSet(id);
-  if (!s) throw new OwsException('InvalidParameterValue', `TileMatrixSet '${id}' is not defined (WebMercatorQuad, WorldCRS84Quad, LAMB93)`, 'TileMatrixSet');
+  if (!s)
+    throw new OwsException(
+      'InvalidParameterValue',
+      `TileMatrixSet '${id}' is not defined (WebMercatorQuad, WorldCRS84Quad, LAMB93)`,
+      'TileMatrixSet',
+    );
   return s;
 }
 
@@ -66,8 +71,18 @@ async function serveWmtsTile(ctx: AppContext, http: FastifyRequest, reply: Fasti
   tagRequest(http, { service: 'WMTS', operation: 'GetTile', layers: [layer.name] });
   assertCanRead(layer, http, ctx.auth?.realm, 'layer');
   const fmt = p.format.toLowerCase();
-  const format: TileFormat | undefined = fmt === 'image/png' || fmt === 'png' ? 'png' : fmt === 'application/vnd.mapbox-vector-tile' || fmt === 'mvt' || fmt === 'pbf' ? 'mvt' : undefined;
-  if (!format) throw new OwsException('InvalidParameterValue', `format '${p.format}' is not offered (image/png, application/vnd.mapbox-vector-tile)`, 'format');
+  const format: TileFormat | undefined =
+    fmt === 'image/png' || fmt === 'png'
+      ? 'png'
+      : fmt === 'application/vnd.mapbox-vector-tile' || fmt === 'mvt' || fmt === 'pbf'
+        ? 'mvt'
+        : undefined;
+  if (!format)
+    throw new OwsException(
+      'InvalidParameterValue',
+      `format '${p.format}' is not offered (image/png, application/vnd.mapbox-vector-tile)`,
+      'format',
+    );
   const set = findSet(p.set);
   const z = intOrRange(p.matrix, 'TileMatrix');
   const row = intOrRange(p.row, 'TileRow');
@@ -115,7 +130,8 @@ async function wmtsGetFeatureInfo(req: OwsRequest): Promise<unknown> {
   if (i === undefined) throw new OwsException('MissingParameterValue', "missing parameter 'I'", 'I');
   if (j === undefined) throw new OwsException('MissingParameterValue', "missing parameter 'J'", 'J');
   const info = required(k, 'INFOFORMAT');
-  if (!INFO_FORMATS.includes(info.toLowerCase())) throw new OwsException('InvalidParameterValue', `InfoFormat '${info}' is not offered (${INFO_FORMATS.join(', ')})`, 'InfoFormat');
+  if (!INFO_FORMATS.includes(info.toLowerCase()))
+    throw new OwsException('InvalidParameterValue', `InfoFormat '${info}' is not offered (${INFO_FORMATS.join(', ')})`, 'InfoFormat');
   const e = tileExtent(set, z, col, row);
   // the WMS GetFeatureInfo engine, on the tile as a 256×256 map (CRS:84 keeps lon/lat order)
   const wmsKvp = {
@@ -141,15 +157,16 @@ async function wmtsGetFeatureInfo(req: OwsRequest): Promise<unknown> {
 }
 
 function problem(reply: FastifyReply, status: number, detail: string): FastifyReply {
-  const title = status === 404 ? 'Not Found' : status === 503 ? 'Service Unavailable' : status >= 500 ? 'Internal Server Error' : 'Bad Request';
+  const title =
+    status === 404 ? 'Not Found' : status === 503 ? 'Service Unavailable' : status >= 500 ? 'Internal Server Error' : 'Bad Request';
   return reply.code(status).type('application/problem+json').send({ type: 'about:blank', title, status, detail });
 }
-
 
 function parseBbox(v: unknown): { minx: number; miny: number; maxx: number; maxy: number } | undefined {
   if (v === undefined || v === null || v === '') return undefined;
   const a = Array.isArray(v) ? v.map(Number) : String(v).split(',').map(Number);
-  if (a.length !== 4 || a.some((n) => !Number.isFinite(n)) || a[0] > a[2] || a[1] > a[3]) throw new Error('bbox must be minlon,minlat,maxlon,maxlat (EPSG:4326)');
+  if (a.length !== 4 || a.some((n) => !Number.isFinite(n)) || a[0] > a[2] || a[1] > a[3])
+    throw new Error('bbox must be minlon,minlat,maxlon,maxlat (EPSG:4326)');
   return { minx: a[0], miny: a[1], maxx: a[2], maxy: a[3] };
 }
 
@@ -169,7 +186,11 @@ export function registerWmts(app: FastifyInstance, ctx: AppContext): void {
     versions: ['1.0.0'],
     negotiation: 'ows',
     operations: {
-      GetCapabilities: async (req) => req.reply.code(200).type('application/xml; charset=UTF-8').send(wmtsCapabilities(req.ctx, visibleLayers(req.ctx.registry.list(), req.http), req.baseUrl)),
+      GetCapabilities: async (req) =>
+        req.reply
+          .code(200)
+          .type('application/xml; charset=UTF-8')
+          .send(wmtsCapabilities(req.ctx, visibleLayers(req.ctx.registry.list(), req.http), req.baseUrl)),
       GetTile: wmtsGetTile,
       GetFeatureInfo: wmtsGetFeatureInfo,
     },
@@ -183,49 +204,85 @@ export function registerWmts(app: FastifyInstance, ctx: AppContext): void {
 
   app.get('/wmts/1.0.0/WMTSCapabilities.xml', async (req, reply) => {
     tagRequest(req, { service: 'WMTS', operation: 'GetCapabilities' });
-    return reply.code(200).type('application/xml; charset=UTF-8').send(wmtsCapabilities(ctx, visibleLayers(ctx.registry.list(), req), baseUrlOf(req, ctx)));
+    return reply
+      .code(200)
+      .type('application/xml; charset=UTF-8')
+      .send(wmtsCapabilities(ctx, visibleLayers(ctx.registry.list(), req), baseUrlOf(req, ctx)));
   });
 
-  app.get<{ Params: { layer: string; style: string; set: string; z: string; row: string; col: string } }>('/wmts/1.0.0/:layer/:style/:set/:z/:row/:col', async (req, reply) => {
-    const m = req.params.col.match(/^(-?\d+)\.(png|mvt|pbf)$/);
-    try {
-      if (!m) throw new OwsException('InvalidParameterValue', `'${req.params.col}' is not {TileCol}.png`, 'TileCol');
-      return await serveWmtsTile(ctx, req, reply, { layer: req.params.layer, style: req.params.style, set: req.params.set, matrix: req.params.z, row: req.params.row, col: m[1], format: m[2] });
-    } catch (e) {
-      return sendOwsException(reply, toOwsException(e, ctx, req), 'WMTS', '1.0.0');
-    }
-  });
+  app.get<{ Params: { layer: string; style: string; set: string; z: string; row: string; col: string } }>(
+    '/wmts/1.0.0/:layer/:style/:set/:z/:row/:col',
+    async (req, reply) => {
+      const m = req.params.col.match(/^(-?\d+)\.(png|mvt|pbf)$/);
+      try {
+        if (!m) throw new OwsException('InvalidParameterValue', `'${req.params.col}' is not {TileCol}.png`, 'TileCol');
+        return await serveWmtsTile(ctx, req, reply, {
+          layer: req.params.layer,
+          style: req.params.style,
+          set: req.params.set,
+          matrix: req.params.z,
+          row: req.params.row,
+          col: m[1],
+          format: m[2],
+        });
+      } catch (e) {
+        return sendOwsException(reply, toOwsException(e, ctx, req), 'WMTS', '1.0.0');
+      }
+    },
+  );
 
   // XYZ (WebMercatorQuad): /tiles/{layer}/{z}/{x}/{y}.png and .mvt
-  app.get<{ Params: { layer: string; z: string; x: string; y: string }; Querystring: { style?: string } }>('/tiles/:layer/:z/:x/:y', async (req, reply) => {
-    const m = req.params.y.match(/^(\d+)\.(png|mvt|pbf)$/);
-    if (!m) return problem(reply, 404, `'${req.params.y}' is not {y}.png or {y}.mvt`);
-    const layer = ctx.registry.resolve(req.params.layer);
-    if (!layer) return problem(reply, 404, `layer '${req.params.layer}' is not defined`);
-    tagRequest(req, { service: 'Tiles', operation: m[2] === 'png' ? 'GetTile' : 'GetVectorTile', layers: [layer.name] });
-    const p = principalOf(req);
-    if (!canRead(layer, p)) return sendAuthProblem(reply, p.authenticated ? 403 : 401, `layer '${layer.name}' requires ${p.authenticated ? 'another role' : 'authentication'}`, ctx.auth?.realm ?? 'geodata');
-    if (!/^\d+$/.test(req.params.z) || !/^\d+$/.test(req.params.x)) return problem(reply, 400, 'z and x must be non-negative integers');
-    const format: TileFormat = m[2] === 'png' ? 'png' : 'mvt';
-    const engine = tileEngine(ctx);
-    try {
-      const r = await engine.getTile(layer, req.query.style, WEB_MERCATOR_QUAD, Number(req.params.z), Number(req.params.x), Number(m[1]), format);
-      return sendTile(req, reply, layer, engine, r, format);
-    } catch (e) {
-      if (e instanceof TileOutOfRange) return problem(reply, 400, e.message);
-      if (e instanceof StyleNotFound) return problem(reply, 400, e.message);
-      if (e instanceof QueueFull) return problem(reply.header('Retry-After', '2'), 503, e.message);
-      if (e instanceof RenderTimeout) return problem(reply, 503, e.message);
-      throw e;
-    }
-  });
+  app.get<{ Params: { layer: string; z: string; x: string; y: string }; Querystring: { style?: string } }>(
+    '/tiles/:layer/:z/:x/:y',
+    async (req, reply) => {
+      const m = req.params.y.match(/^(\d+)\.(png|mvt|pbf)$/);
+      if (!m) return problem(reply, 404, `'${req.params.y}' is not {y}.png or {y}.mvt`);
+      const layer = ctx.registry.resolve(req.params.layer);
+      if (!layer) return problem(reply, 404, `layer '${req.params.layer}' is not defined`);
+      tagRequest(req, { service: 'Tiles', operation: m[2] === 'png' ? 'GetTile' : 'GetVectorTile', layers: [layer.name] });
+      const p = principalOf(req);
+      if (!canRead(layer, p))
+        return sendAuthProblem(
+          reply,
+          p.authenticated ? 403 : 401,
+          `layer '${layer.name}' requires ${p.authenticated ? 'another role' : 'authentication'}`,
+          ctx.auth?.realm ?? 'geodata',
+        );
+      if (!/^\d+$/.test(req.params.z) || !/^\d+$/.test(req.params.x)) return problem(reply, 400, 'z and x must be non-negative integers');
+      const format: TileFormat = m[2] === 'png' ? 'png' : 'mvt';
+      const engine = tileEngine(ctx);
+      try {
+        const r = await engine.getTile(
+          layer,
+          req.query.style,
+          WEB_MERCATOR_QUAD,
+          Number(req.params.z),
+          Number(req.params.x),
+          Number(m[1]),
+          format,
+        );
+        return sendTile(req, reply, layer, engine, r, format);
+      } catch (e) {
+        if (e instanceof TileOutOfRange) return problem(reply, 400, e.message);
+        if (e instanceof StyleNotFound) return problem(reply, 400, e.message);
+        if (e instanceof QueueFull) return problem(reply.header('Retry-After', '2'), 503, e.message);
+        if (e instanceof RenderTimeout) return problem(reply, 503, e.message);
+        throw e;
+      }
+    },
+  );
 
   const denied = (req: FastifyRequest, reply: FastifyReply) =>
     reply
       .code(401)
       .header('WWW-Authenticate', `Basic realm="${ctx.auth?.realm ?? 'geodata'}", charset="UTF-8"`)
       .type('application/problem+json')
-      .send({ type: 'about:blank', title: 'Unauthorized', status: 401, detail: 'admin role or token required (HTTP Basic of a user with role admin, or Authorization: Bearer <GEODATA_ADMIN_TOKEN>)' });
+      .send({
+        type: 'about:blank',
+        title: 'Unauthorized',
+        status: 401,
+        detail: 'admin role or token required (HTTP Basic of a user with role admin, or Authorization: Bearer <GEODATA_ADMIN_TOKEN>)',
+      });
 
   // Admin: purge a layer's tiles (all, or over a bbox in EPSG:4326 and a zoom range)
   app.post<{ Body: Record<string, unknown> | undefined; Querystring: Record<string, string> }>('/admin/tiles/purge', async (req, reply) => {
@@ -263,11 +320,27 @@ export function registerWmts(app: FastifyInstance, ctx: AppContext): void {
       if (!zooms) return problem(reply, 400, `give 'zoom' (N or N-M)`);
       const engine = tileEngine(ctx);
       const { planSeed } = await import('../../tiles/seed.js');
-      const opts = { layer, set, zooms, bbox: parseBbox(b.bbox), style: typeof b.style === 'string' ? b.style : undefined, concurrency: Math.min(4, Number(b.concurrency) || 2), format: (b.format === 'mvt' ? 'mvt' : 'png') as TileFormat };
+      const opts = {
+        layer,
+        set,
+        zooms,
+        bbox: parseBbox(b.bbox),
+        style: typeof b.style === 'string' ? b.style : undefined,
+        concurrency: Math.min(4, Number(b.concurrency) || 2),
+        format: (b.format === 'mvt' ? 'mvt' : 'png') as TileFormat,
+      };
       const plan = await planSeed(engine, opts);
-      if (plan.length > 5000) return problem(reply, 400, `${plan.length} metatiles is more than one request seeds (5000); use the seed CLI`);
+      if (plan.length > 5000)
+        return problem(reply, 400, `${plan.length} metatiles is more than one request seeds (5000); use the seed CLI`);
       const p = await seed(engine, opts);
-      return { layer: layer.name, matrixset: set.id, zoom: zooms, metatiles: p.total, tiles: p.tiles, seconds: Number((p.total / Math.max(p.rate, 1e-9)).toFixed(2)) };
+      return {
+        layer: layer.name,
+        matrixset: set.id,
+        zoom: zooms,
+        metatiles: p.total,
+        tiles: p.tiles,
+        seconds: Number((p.total / Math.max(p.rate, 1e-9)).toFixed(2)),
+      };
     } catch (e) {
       if (e instanceof StyleNotFound) return problem(reply, 400, e.message);
       if (e instanceof Error && /bbox|zoom|extent/.test(e.message)) return problem(reply, 400, e.message);

@@ -61,7 +61,13 @@ export function registerOgcApiTiles(app: FastifyInstance, ctx: AppContext): void
     tagRequest(req, { service: 'Tiles', operation: 'TileMatrixSets' });
     const base = baseUrlOf(req, ctx);
     return {
-      tileMatrixSets: MATRIX_SETS.map((s) => ({ id: s.id, title: s.title, ...(OGC_URI[s.id] ? { uri: OGC_URI[s.id] } : {}), crs: CRS_URI[s.epsg], links: [{ rel: 'self', type: 'application/json', href: `${base}/tileMatrixSets/${s.id}` }] })),
+      tileMatrixSets: MATRIX_SETS.map((s) => ({
+        id: s.id,
+        title: s.title,
+        ...(OGC_URI[s.id] ? { uri: OGC_URI[s.id] } : {}),
+        crs: CRS_URI[s.epsg],
+        links: [{ rel: 'self', type: 'application/json', href: `${base}/tileMatrixSets/${s.id}` }],
+      })),
     };
   });
   app.get<{ Params: { tms: string } }>('/tileMatrixSets/:tms', async (req, reply) => {
@@ -78,7 +84,12 @@ export function registerOgcApiTiles(app: FastifyInstance, ctx: AppContext): void
     }
     const p = principalOf(req);
     if (!canRead(layer, p)) {
-      sendAuthProblem(reply, p.authenticated ? 403 : 401, `collection '${id}' requires ${p.authenticated ? 'another role' : 'authentication'}`, ctx.auth?.realm ?? 'geodata');
+      sendAuthProblem(
+        reply,
+        p.authenticated ? 403 : 401,
+        `collection '${id}' requires ${p.authenticated ? 'another role' : 'authentication'}`,
+        ctx.auth?.realm ?? 'geodata',
+      );
       return null;
     }
     return layer;
@@ -97,17 +108,34 @@ export function registerOgcApiTiles(app: FastifyInstance, ctx: AppContext): void
         tileMatrixSetURI: OGC_URI[set.id],
         links: [
           { rel: 'self', type: 'application/json', href: path },
-          { rel: 'http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme', type: 'application/json', href: `${base}/tileMatrixSets/${set.id}` },
+          {
+            rel: 'http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme',
+            type: 'application/json',
+            href: `${base}/tileMatrixSets/${set.id}`,
+          },
           { rel: 'item', type: mediaType, templated: true, href: `${path}/{tileMatrix}/{tileRow}/{tileCol}` },
         ],
-        ...(kind === 'vector' ? { layers: [{ id: layer.name, dataType: 'vector', geometryDimension: /POINT/.test(layer.geometryType) ? 0 : /LINE/.test(layer.geometryType) ? 1 : 2 }] } : {}),
+        ...(kind === 'vector'
+          ? {
+              layers: [
+                {
+                  id: layer.name,
+                  dataType: 'vector',
+                  geometryDimension: /POINT/.test(layer.geometryType) ? 0 : /LINE/.test(layer.geometryType) ? 1 : 2,
+                },
+              ],
+            }
+          : {}),
       };
     };
     app.get<{ Params: { collectionId: string } }>(prefix, async (req, reply) => {
       const layer = layerOr(req, reply, req.params.collectionId);
       if (!layer) return reply;
       const base = baseUrlOf(req, ctx);
-      return { links: [{ rel: 'self', type: 'application/json', href: `${base}${req.url.split('?')[0]}` }], tilesets: MATRIX_SETS.map((s) => tileset(layer, s, base)) };
+      return {
+        links: [{ rel: 'self', type: 'application/json', href: `${base}${req.url.split('?')[0]}` }],
+        tilesets: MATRIX_SETS.map((s) => tileset(layer, s, base)),
+      };
     });
     app.get<{ Params: { collectionId: string; tms: string } }>(`${prefix}/:tms`, async (req, reply) => {
       const layer = layerOr(req, reply, req.params.collectionId);
@@ -116,26 +144,30 @@ export function registerOgcApiTiles(app: FastifyInstance, ctx: AppContext): void
       if (!set) return problem(reply, 404, `no tile matrix set '${req.params.tms}'`);
       return tileset(layer, set, baseUrlOf(req, ctx));
     });
-    app.get<{ Params: { collectionId: string; tms: string; z: string; row: string; col: string }; Querystring: { style?: string } }>(`${prefix}/:tms/:z/:row/:col`, async (req, reply) => {
-      const layer = layerOr(req, reply, req.params.collectionId);
-      if (!layer) return reply;
-      tagRequest(req, { service: 'Tiles', operation: kind === 'vector' ? 'GetVectorTile' : 'GetTile', layers: [layer.name] });
-      const set = setById(req.params.tms);
-      if (!set) return problem(reply, 404, `no tile matrix set '${req.params.tms}'`);
-      const { z, row, col } = req.params;
-      if (![z, row, col].every((v) => /^\d+$/.test(v))) return problem(reply, 400, 'tileMatrix, tileRow and tileCol must be non-negative integers');
-      const engine = tileEngine(ctx);
-      try {
-        const r = await engine.getTile(layer, req.query.style, set, Number(z), Number(col), Number(row), format);
-        return sendTile(req, reply, layer, engine, r, format);
-      } catch (e) {
-        // OGC API – Tiles: a tile outside the matrix is a 404
-        if (e instanceof TileOutOfRange) return problem(reply, 404, e.message);
-        if (e instanceof StyleNotFound) return problem(reply, 400, e.message);
-        if (e instanceof QueueFull) return problem(reply.header('Retry-After', '2'), 503, e.message);
-        if (e instanceof RenderTimeout) return problem(reply, 503, e.message);
-        throw e;
-      }
-    });
+    app.get<{ Params: { collectionId: string; tms: string; z: string; row: string; col: string }; Querystring: { style?: string } }>(
+      `${prefix}/:tms/:z/:row/:col`,
+      async (req, reply) => {
+        const layer = layerOr(req, reply, req.params.collectionId);
+        if (!layer) return reply;
+        tagRequest(req, { service: 'Tiles', operation: kind === 'vector' ? 'GetVectorTile' : 'GetTile', layers: [layer.name] });
+        const set = setById(req.params.tms);
+        if (!set) return problem(reply, 404, `no tile matrix set '${req.params.tms}'`);
+        const { z, row, col } = req.params;
+        if (![z, row, col].every((v) => /^\d+$/.test(v)))
+          return problem(reply, 400, 'tileMatrix, tileRow and tileCol must be non-negative integers');
+        const engine = tileEngine(ctx);
+        try {
+          const r = await engine.getTile(layer, req.query.style, set, Number(z), Number(col), Number(row), format);
+          return sendTile(req, reply, layer, engine, r, format);
+        } catch (e) {
+          // OGC API – Tiles: a tile outside the matrix is a 404
+          if (e instanceof TileOutOfRange) return problem(reply, 404, e.message);
+          if (e instanceof StyleNotFound) return problem(reply, 400, e.message);
+          if (e instanceof QueueFull) return problem(reply.header('Retry-After', '2'), 503, e.message);
+          if (e instanceof RenderTimeout) return problem(reply, 503, e.message);
+          throw e;
+        }
+      },
+    );
   }
 }
