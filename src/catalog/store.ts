@@ -6,6 +6,7 @@
  * « Réseau routier » and `routes` matches « route ». Spatial search uses a GiST index on the
  * CRS84 extent.
  */
+import { runDdl } from '../db/ddl.js';
 import type pg from 'pg';
 import type { CatalogRecord } from './model.js';
 
@@ -76,18 +77,7 @@ CREATE INDEX IF NOT EXISTS records_type_idx ON ${S}.records (type);
 /** `schema` is for tests that need a catalogue of their own. */
 export async function migrateCatalog(pool: pg.Pool, schema = CATALOG_SCHEMA): Promise<void> {
   if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`bad catalogue schema name '${schema}'`);
-  const c = await pool.connect();
-  try {
-    await c.query('BEGIN');
-    await c.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
-    await c.query(migrationSql(schema));
-    await c.query('COMMIT');
-  } catch (e) {
-    await c.query('ROLLBACK').catch(() => undefined);
-    throw e;
-  } finally {
-    c.release();
-  }
+  await runDdl(pool, migrationSql(schema));
 }
 
 const upsertSql = (S: string) => `

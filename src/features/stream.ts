@@ -6,7 +6,8 @@
 import { Readable } from 'node:stream';
 import type pg from 'pg';
 import QueryStream from 'pg-query-stream';
-import { queryLimitsOf, streamGateOf } from '../ops/gate.js';
+import { ClientGone, queryLimitsOf, streamGateOf } from '../ops/gate.js';
+export { ClientGone };
 import { bboxAreaKm2 } from '../crs/area.js';
 import {
   buildCountSql,
@@ -51,6 +52,8 @@ export interface FeatureStreamOptions {
   header?: (matched: number | undefined, run?: SqlRunner) => Promise<Partial<CollectionInfo>>;
   /** Told how many features were written once the stream is complete (metrics, usage statistics). */
   onComplete?: (written: number) => void;
+  /** Aborted when the client goes away (clientSignal): stops the work and releases everything at once. */
+  signal?: AbortSignal;
 }
 
 export type SqlRunner = (sql: string, params: unknown[]) => Promise<Record<string, unknown>[]>;
@@ -161,6 +164,7 @@ export async function* featureRowEvents(
   format: FeatureFormat,
   opts: SelectOptions = {},
   batchSize = 1000,
+  signal?: AbortSignal,
 ): AsyncGenerator<RowEvent> {
   for (const q of queries) checkQueryLimits(pool, q);
   const built = queries.map((q) => buildFeatureSql(q, format, opts));
@@ -174,9 +178,10 @@ export async function* featureRowEvents(
     return;
   }
   // bounded: at most N streams hold a connection at once, a few wait, the rest get ServerBusy
-  const release = await (streamGateOf(pool)?.acquire() ?? (async () => () => {})());
+  const release = await (streamGateOf(pool)?.acquire(signal) ?? (async () => () => {})());
   let client: pg.PoolClient;
   try {
+    if (signal?.aborted) throw new ClientGone();
     client = await pool.connect();
   } catch (e) {
     release();
@@ -198,6 +203,10 @@ export async function* featureRowEvents(
   };
   client.on('error', onGone);
   client.on('end', onGone);
+  // the client went away: stop reading at once; the cursor is then closed and the connection kept
+  const gone = new ClientGone();
+  const onAbort = () => failRead?.(gone);
+  signal?.addEventListener('abort', onAbort, { once: true });
   // and if the database stops answering without the connection being seen to close, give up
   // after statement_timeout + 5 s of waiting on the cursor (time spent waiting on a slow client
   // does not count)
@@ -234,6 +243,7 @@ export async function* featureRowEvents(
         waitingSince = Date.now();
         const n = await new Promise<IteratorResult<FeatureRow>>((resolve, reject) => {
           if (broken) return reject(broken);
+          if (signal?.aborted) return reject(gone);
           failRead = reject;
           corked(client, () => rows.next()).then(resolve, reject);
         });
@@ -266,10 +276,11 @@ export async function* featureRowEvents(
     const total = carried.reduce((a, b) => a + b, 0);
     yield { kind: 'end', q: queries[queries.length - 1], index: written, run, matched: Number.isNaN(total) ? undefined : total };
   } catch (e) {
-    broken = e as Error;
+    if (e !== gone) broken = e as Error;
     throw e;
   } finally {
     clearInterval(watchdog);
+    signal?.removeEventListener('abort', onAbort);
     client.off('error', onGone);
     client.off('end', onGone);
     if (qs && !broken) {
@@ -327,7 +338,7 @@ async function* generate(pool: pg.Pool, o: FeatureStreamOptions): AsyncGenerator
   let headerPending = !!o.header;
   let buf = headerPending ? '' : writer.header(info);
   const select = { ...(writer.selectOptions ?? {}), ...(o.countMatched ? { countMatched: true } : {}) };
-  for await (const ev of featureRowEvents(pool, o.queries, writer.format, select, o.batchSize ?? 1000)) {
+  for await (const ev of featureRowEvents(pool, o.queries, writer.format, select, o.batchSize ?? 1000, o.signal)) {
     if (ev.kind === 'begin') {
       if (writer.beginQuery) buf += writer.beginQuery(ev.q, ev.index);
       continue;
@@ -361,20 +372,83 @@ async function* generate(pool: pg.Pool, o: FeatureStreamOptions): AsyncGenerator
  */
 export async function openFeatureStream(pool: pg.Pool, o: FeatureStreamOptions): Promise<Readable> {
   const it = generate(pool, o);
-  const first = await it.next();
-  async function* rest(): AsyncGenerator<string> {
-    try {
-      if (!first.done) yield first.value;
-      for (;;) {
-        const n = await it.next();
-        if (n.done) return;
-        yield n.value;
-      }
-    } finally {
-      await it.return(undefined);
-    }
+  // every way out of the stream ends the generator, which closes the cursor and gives back the
+  // connection and the export slot (its finally blocks): destroyed before the first read, during
+  // a read, after the end, or never read at all. A generator that was never started would skip
+  // them (Readable.from() over a wrapping generator did, and leaked both for good).
+  let ended: Promise<unknown> | undefined;
+  const end = () => (ended ??= it.return(undefined).catch(() => undefined));
+  let first: IteratorResult<string>;
+  try {
+    first = await it.next();
+  } catch (e) {
+    await end();
+    throw e;
   }
-  return Readable.from(rest(), { objectMode: false, highWaterMark: 65536 });
+  let pending: string | undefined = first.done ? undefined : first.value;
+  let done = !!first.done;
+  let reading = false;
+  const stream = new Readable({
+    highWaterMark: 65536,
+    read() {
+      if (reading) return;
+      if (pending !== undefined) {
+        const v = pending;
+        pending = undefined;
+        if (v.length > 0) {
+          this.push(v);
+          return;
+        }
+      }
+      if (done) {
+        this.push(null);
+        return;
+      }
+      reading = true;
+      const pull = (): void => {
+        it.next().then(
+          (n) => {
+            if (this.destroyed) return;
+            if (n.done) {
+              done = true;
+              reading = false;
+              this.push(null);
+            } else if (n.value.length === 0) {
+              pull(); // an empty chunk would stall the stream: ask for the next one
+            } else {
+              reading = false;
+              this.push(n.value);
+            }
+          },
+          (e) => {
+            reading = false;
+            this.destroy(e as Error);
+          },
+        );
+      };
+      pull();
+    },
+    destroy(err, cb) {
+      end().then(() => cb(err));
+    },
+  });
+  if (o.signal?.aborted) stream.destroy();
+  else o.signal?.addEventListener('abort', () => stream.destroy(), { once: true });
+  return stream;
+}
+
+/**
+ * An AbortSignal that fires when the client goes away before the response is complete, for the
+ * work done before the first byte (count queries, the first chunk, a wait for an export slot).
+ */
+export function clientSignal(res: import('node:http').ServerResponse): AbortSignal {
+  const ac = new AbortController();
+  if (res.destroyed && !res.writableFinished) ac.abort();
+  else
+    res.once('close', () => {
+      if (!res.writableFinished) ac.abort();
+    });
+  return ac.signal;
 }
 
 /** Tie a stream to an HTTP response: if the client goes away before the end, stop the stream. */

@@ -12,6 +12,15 @@ export class ServerBusy extends Error {
   }
 }
 
+/** The client left before its request was served: not an error of the server (nginx's 499). */
+export class ClientGone extends Error {
+  readonly statusCode = 499;
+  constructor() {
+    super('the client went away');
+    this.name = 'ClientGone';
+  }
+}
+
 export class Gate {
   private running = 0;
   private waiting: (() => void)[] = [];
@@ -27,19 +36,40 @@ export class Gate {
   get queued(): number {
     return this.waiting.length;
   }
+  /** Time since a slot was last taken or given back, while every slot is held (0 otherwise). */
+  stalledMs(now = Date.now()): number {
+    return this.running >= this.max ? now - this.lastChange : 0;
+  }
+  private lastChange = Date.now();
 
   /** Wait for a slot; returns the function that gives it back (call it exactly once). */
-  async acquire(): Promise<() => void> {
+  async acquire(signal?: AbortSignal): Promise<() => void> {
+    if (signal?.aborted) throw new ClientGone();
     if (this.running >= this.max) {
       if (this.waiting.length >= this.queue) throw new ServerBusy(this.busyMessage);
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
+      // a waiter whose client leaves gives its place in the queue up at once
+      await new Promise<void>((resolve, reject) => {
+        const wake = () => {
+          signal?.removeEventListener('abort', leave);
+          resolve();
+        };
+        const leave = () => {
+          const i = this.waiting.indexOf(wake);
+          if (i >= 0) this.waiting.splice(i, 1);
+          reject(new ClientGone());
+        };
+        this.waiting.push(wake);
+        signal?.addEventListener('abort', leave, { once: true });
+      });
     } else {
       this.running++;
     }
+    this.lastChange = Date.now();
     let released = false;
     return () => {
       if (released) return;
       released = true;
+      this.lastChange = Date.now();
       const next = this.waiting.shift();
       if (next) next();
       else this.running--;

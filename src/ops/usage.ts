@@ -4,6 +4,7 @@
  * periodically in one statement (no write per request); a failed flush keeps the counts for the
  * next one, and close() flushes what is left.
  */
+import { runDdl } from '../db/ddl.js';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 
@@ -45,7 +46,7 @@ export class UsageStats {
 
   /** Create the table (idempotent) and start the periodic flush. */
   start(): Promise<void> {
-    this.ready ??= this.pool.query(DDL).then(() => undefined);
+    this.ready ??= runDdl(this.pool, DDL);
     if (!this.timer) {
       this.timer = setInterval(() => void this.flush().catch(() => {}), this.flushSeconds * 1000);
       this.timer.unref();

@@ -1,4 +1,5 @@
 /** Landing page (HTML and JSON) and health endpoints. */
+import { streamGateOf } from '../ops/gate.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
 import { baseUrlOf } from '../ows/service.js';
@@ -142,7 +143,26 @@ export function registerLanding(app: FastifyInstance, ctx: AppContext): void {
     const checks: Record<string, string> = {};
     let ok = true;
     try {
-      const client = await ctx.pool.connect();
+      // a pool whose every connection is held (starved by stuck streams, or saturated) makes the
+      // process unable to serve: it is not ready, and says so within 2 s instead of hanging
+      const connecting = ctx.pool.connect();
+      let timer: NodeJS.Timeout | undefined;
+      const client = await Promise.race([
+        connecting,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            connecting.then(
+              (c) => c.release(),
+              () => undefined,
+            );
+            reject(
+              new Error(
+                `no database connection free within 2 s (pool: ${ctx.pool.totalCount} open, ${ctx.pool.idleCount} idle, ${ctx.pool.waitingCount} waiting)`,
+              ),
+            );
+          }, 2000);
+        }),
+      ]).finally(() => clearTimeout(timer));
       try {
         await client.query({ text: 'SELECT 1', query_timeout: 2000 } as never);
         checks.database = 'ok';
@@ -151,7 +171,17 @@ export function registerLanding(app: FastifyInstance, ctx: AppContext): void {
       }
     } catch (e) {
       ok = false;
-      checks.database = `unreachable: ${(e as Error).message}`;
+      checks.database = `unavailable: ${(e as Error).message}`;
+    }
+    const exports = streamGateOf(ctx.pool);
+    if (exports) {
+      // every export slot held with no slot given back for longer than any statement may run: stuck
+      const stalled = exports.stalledMs();
+      const limit = (ctx.config.database.statementTimeoutMs ?? 60_000) + 10_000;
+      if (stalled > limit) {
+        ok = false;
+        checks.exports = `stalled: all ${exports.max} export slots held for ${Math.round(stalled / 1000)} s`;
+      } else checks.exports = `ok (${exports.active}/${exports.max} active, ${exports.queued} queued)`;
     }
     if (ctx.registry.loaded) checks.registry = `ok (${ctx.registry.list().length} layers, version ${ctx.registry.version})`;
     else {

@@ -152,6 +152,7 @@ async function writeGeoJson(o: FileExportOptions, file: string, signal: AbortSig
   };
   const epsg = outputEpsgOf(o.queries[0]);
   const stream = await openFeatureStream(o.pool, {
+    signal,
     queries: o.queries,
     writer,
     info: {
@@ -314,7 +315,7 @@ export async function exportXlsx(o: FileExportOptions & XlsxOptions): Promise<Fi
     let sheet: ExcelJS.Worksheet | undefined;
     let fields: ReturnType<typeof selectedFields> = [];
     let rows = 0;
-    for await (const ev of featureRowEvents(o.pool, o.queries, 'csv', { xy: g === 'xy' || g === 'both' })) {
+    for await (const ev of featureRowEvents(o.pool, o.queries, 'csv', { xy: g === 'xy' || g === 'both' }, 1000, signal)) {
       if (signal.aborted) throw signal.reason ?? new Error('aborted');
       if (ev.kind === 'begin') {
         sheet?.commit();

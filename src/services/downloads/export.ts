@@ -13,6 +13,7 @@ import type { AppContext } from '../../context.js';
 import { addFeatures } from '../../ops/tags.js';
 import {
   countFeatures,
+  clientSignal,
   destroyOnClientClose,
   openFeatureStream,
   CsvWriter,
@@ -205,6 +206,7 @@ export async function sendExport(ctx: AppContext, req: FastifyRequest, reply: Fa
       layers: queries.map((q) => q.layer),
       outputEpsg: epsg,
     },
+    signal: clientSignal(reply.raw),
   });
   destroyOnClientClose(reply.raw, stream);
   reply.header('Content-Type', o.contentType ?? writer.contentType);

@@ -25,6 +25,7 @@ import {
   GeoJsonWriter,
   checkQuery,
   countFeatures,
+  clientSignal,
   destroyOnClientClose,
   fetchFeatureRows,
   openFeatureStream,
@@ -497,7 +498,7 @@ ${table(
       }
       let stream;
       try {
-        stream = await openFeatureStream(ctx.pool, { queries: [page1], writer, info });
+        stream = await openFeatureStream(ctx.pool, { queries: [page1], writer, info, signal: clientSignal(reply.raw) });
       } catch (e) {
         engineProblem(e, req);
       }

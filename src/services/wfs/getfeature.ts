@@ -8,6 +8,7 @@ import {
   countFeatures,
   countWith,
   type SqlRunner,
+  clientSignal,
   destroyOnClientClose,
   fetchFeatureRows,
   openFeatureStream,
@@ -180,7 +181,13 @@ export async function getFeature(req: OwsRequest): Promise<unknown> {
   }
   let stream;
   try {
-    stream = await openFeatureStream(ctx.pool, { queries: paged, writer, info, onComplete: (n) => addFeatures(req.http, n) });
+    stream = await openFeatureStream(ctx.pool, {
+      queries: paged,
+      writer,
+      info,
+      onComplete: (n) => addFeatures(req.http, n),
+      signal: clientSignal(req.reply.raw),
+    });
   } catch (e) {
     mapEngineError(e);
   }
@@ -295,6 +302,7 @@ async function streamDeferredCount(req: OwsRequest, r: GetFeatureRequest, q: Fea
       finalize,
       countMatched: needTotals,
       onComplete: (n) => addFeatures(req.http, n),
+      signal: clientSignal(req.reply.raw),
     });
   } catch (e) {
     mapEngineError(e, q.bbox ? 'bbox' : 'filter');
@@ -326,6 +334,7 @@ async function streamGmlCarriedCount(req: OwsRequest, r: GetFeatureRequest, q: F
       countMatched: true,
       header,
       onComplete: (n) => addFeatures(req.http, n),
+      signal: clientSignal(req.reply.raw),
     });
   } catch (e) {
     mapEngineError(e, q.bbox ? 'bbox' : 'filter');
@@ -418,6 +427,7 @@ export async function getPropertyValue(req: OwsRequest): Promise<unknown> {
       writer,
       info: {} as CollectionInfo,
       onComplete: (n) => addFeatures(req.http, n),
+      signal: clientSignal(req.reply.raw),
     });
   } catch (e) {
     mapEngineError(e);
