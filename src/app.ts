@@ -11,6 +11,7 @@ import { classifyDbError } from './db/errors.js';
 import { setQueryLimits, setStreamLimits } from './ops/gate.js';
 import { owsHandler, sendOwsException, SERVICE_NAMES } from './ows/service.js';
 import { registerLanding } from './services/landing.js';
+import { registerApiDocs } from './services/apidocs.js';
 import { registerServices } from './services/index.js';
 import { registerOps } from './services/ops.js';
 import { Metrics } from './ops/metrics.js';
@@ -189,6 +190,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
       .send({ type: 'about:blank', title: 'Not Found', status: 404, detail: `no resource at ${req.url.split('?')[0]}` });
   });
 
+  await registerApiDocs(app, ctx);
   registerLanding(app, ctx);
   registerOps(app, ctx, metrics, usage);
   await registerServices(app, ctx);

@@ -64,7 +64,7 @@ export function apiHtml(doc: Record<string, any>): string {
   return page(
     `${doc.info?.title ?? 'API'} — API`,
     `<p>${esc(doc.info?.description ?? '')}</p>
-<p>OpenAPI ${esc(doc.openapi ?? '')} document: ${a('/api?f=json', 'JSON')} · ${a('/openapi.yaml', 'YAML')}</p>
+<p>OpenAPI ${esc(doc.openapi ?? '')} document: ${a('/api?f=json', 'JSON')} · ${a('/openapi.yaml', 'YAML')} · try it in ${a('/api.html', 'Swagger UI')}</p>
 ${table(['method', 'path', 'summary', 'parameters'], rows)}`,
   );
 }

@@ -285,14 +285,9 @@ export async function registerOgcApi(app: FastifyInstance, ctx: AppContext): Pro
       svc(req, 'API');
       rejectUnknown(req);
       const fmt = negotiate(req, ['json', 'html']);
+      // as HTML: a summary of the paths with a link to Swagger UI at /api.html (services/apidocs.ts)
       const doc = openApiDocument(ctx, baseUrlOf(req, ctx));
       return send(req, reply, fmt as 'json' | 'html', doc, () => apiHtml(doc), OAS_T);
-    });
-
-    api.get('/api.html', async (req, reply) => {
-      svc(req, 'API');
-      rejectUnknown(req);
-      return sendWithEtag(req, reply, 'text/html; charset=utf-8', apiHtml(openApiDocument(ctx, baseUrlOf(req, ctx))));
     });
 
     api.get('/collections', async (req, reply) => {
