@@ -7,7 +7,7 @@
  * small header (magic, created ms, etag) in front of the bytes.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile, unlink } from 'node:fs/promises';
+import { lstat, mkdir, opendir, readFile, rename, rm, writeFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { createRequire } from 'node:module';
@@ -107,10 +107,52 @@ export class MemoryTier implements CacheTier {
   }
 }
 
+/** A temporary tile file this old was abandoned (a write takes milliseconds): its process died mid-write. */
+const ABANDONED_TMP_MS = 60_000;
+
 /** Disk tier: one file per tile under `dir/<key>`; writes go to a temp file renamed into place. */
 export class DiskTier implements CacheTier {
   readonly name = 'disk';
-  constructor(readonly dir: string) {}
+  /** The start-up sweep of what a killed process left (`*.tmp` files, `*.deleted-*` folders). */
+  readonly swept: Promise<{ files: number; folders: number }>;
+  constructor(readonly dir: string) {
+    this.swept = this.sweep().catch(() => ({ files: 0, folders: 0 }));
+  }
+
+  /**
+   * Remove what an interrupted process left behind: temporary files older than a minute (a kill -9
+   * between write and rename) and folders renamed for deletion whose removal did not finish. Walks
+   * the tree asynchronously, one directory handle at a time; safe while other processes share the
+   * folder (their temporary files are fresh).
+   */
+  async sweep(now = Date.now()): Promise<{ files: number; folders: number }> {
+    const out = { files: 0, folders: 0 };
+    const walk = async (dir: string): Promise<void> => {
+      let handle: import('node:fs').Dir;
+      try {
+        handle = await opendir(dir);
+      } catch {
+        return;
+      }
+      for await (const e of handle) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) {
+          if (/\.deleted-[0-9a-f]+$/.test(e.name)) {
+            await rm(p, { recursive: true, force: true });
+            out.folders++;
+          } else await walk(p);
+        } else if (e.name.endsWith('.tmp')) {
+          const st = await lstat(p).catch(() => undefined);
+          if (st && now - st.mtimeMs > ABANDONED_TMP_MS) {
+            await unlink(p).catch(() => undefined);
+            out.files++;
+          }
+        }
+      }
+    };
+    await walk(this.dir);
+    return out;
+  }
   private file(key: string): string {
     const p = path.join(this.dir, key);
     if (!p.startsWith(path.resolve(this.dir) + path.sep) && !p.startsWith(this.dir + path.sep)) throw new Error(`bad cache key ${key}`);
