@@ -13,6 +13,21 @@ describe('configuration reference', () => {
     expect(have).toBe(configDoc(schema));
   });
 
+  it('every key of the schema says what it means', () => {
+    const missing: string[] = [];
+    const walk = (node: Record<string, any>, at: string) => {
+      for (const [k, n] of Object.entries<Record<string, any>>(node.properties ?? {})) {
+        const p = at ? `${at}.${k}` : k;
+        if (!n.description && !n.$ref) missing.push(p);
+        walk(n, p);
+        if (n.items?.properties) walk(n.items, `${p}[]`);
+      }
+    };
+    walk(schema, '');
+    for (const [name, d] of Object.entries<Record<string, any>>(schema.definitions ?? {})) walk(d, `#${name}`);
+    expect(missing).toEqual([]);
+  });
+
   it('every default the schema states is the one the server applies when the key is absent', () => {
     const applied = validateConfig({}) as unknown as Record<string, unknown>;
     const checked: string[] = [];
