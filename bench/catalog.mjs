@@ -14,6 +14,7 @@ import { createPool } from '../dist/src/db/pool.js';
 import { ensureEmbeddedCluster, ensureDatabase, stopEmbeddedCluster } from '../dist/src/db/embedded.js';
 import { Registry } from '../dist/src/registry/registry.js';
 import { buildApp } from '../dist/src/app.js';
+import { createContext } from '../dist/src/runtime.js';
 import { migrateCatalog, replaceSource } from '../dist/src/catalog/store.js';
 
 const arg = (name, dflt) => {
@@ -92,7 +93,7 @@ const loadMs = performance.now() - t0;
 
 const registry = new Registry(pool, config);
 await registry.reload();
-const app = await buildApp({ config, pool, registry, log });
+const app = await buildApp(createContext({ config, pool, registry, log }));
 await app.ready();
 
 const lat = [];

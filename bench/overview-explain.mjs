@@ -8,14 +8,13 @@ import { pino } from 'pino';
 import { validateConfig } from '../dist/src/config/index.js';
 import { Registry } from '../dist/src/registry/registry.js';
 import { styleOf, layerQuery } from '../dist/src/render/index.js';
-import { OverviewManager, overviewQuery } from '../dist/src/render/overview.js';
-import { tileEngine } from '../dist/src/tiles/engine.js';
+import { createContext } from '../dist/src/runtime.js';
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 3 });
 const config = validateConfig({});
 const registry = new Registry(pool, config);
 await registry.reload();
-const ctx = { config, pool, registry, log: pino({ level: 'warn' }) };
-const m = new OverviewManager(ctx);
+const ctx = createContext({ config, pool, registry, log: pino({ level: 'warn' }) });
+const m = ctx.runtime.overviews;
 await m.start();
 const L = registry.resolve('parcels');
 for (const epsg of [2154, 3857]) {
@@ -26,7 +25,7 @@ for (const epsg of [2154, 3857]) {
   const c = await pool.connect();
   await c.query('set max_parallel_workers_per_gather=0');
   for (const [name, q] of [
-    ['overview', overviewQuery({ pool }, L, styleOf(L).rules, { epsg, bbox, width: 256, height: 256 }, 2)],
+    ['overview', m.query(L, styleOf(L).rules, { epsg, bbox, width: 256, height: 256 }, 2)],
     ['direct', layerQuery(L, styleOf(L).rules, { epsg, bbox, width: 256, height: 256, margin: 2, typicalSize: 105 })],
   ]) {
     const ts = [];
@@ -38,6 +37,5 @@ for (const epsg of [2154, 3857]) {
   }
   c.release();
 }
-await m.stop();
-await tileEngine(ctx).close();
+await ctx.runtime.close();
 await pool.end();

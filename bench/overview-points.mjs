@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Region-scale renders of a big point layer with and without its overview (src/render/overview.ts,
+ * Region-scale renders of a big point layer with and without its overview (src/overviews/,
  * docs/rasteriser.md "Point layers"): the parcels' points on surface (1,000,000 points on the bench
  * database) with a two-rule style on `bati`, in a schema of their own (default `ovinc`, created by
  * --setup, where the overview tables go too). Single renders, median of --runs, and pixel agreement.
@@ -30,7 +30,7 @@ if (process.argv.includes('--setup')) {
   await pool.query(`ANALYZE ${S}.pts`);
   console.log(`made ${S}.pts in ${Date.now() - t} ms`);
 }
-const { registry, m, readyMs, close } = await startOverviews(pool, {
+const { ctx, registry, m, readyMs, close } = await startOverviews(pool, {
   database: { schemas: [S] },
   layers: [
     {
@@ -64,10 +64,10 @@ for (const crs of ['EPSG:2154', 'EPSG:3857']) {
       format: 'image/png',
     };
     m.use = false;
-    const d = await timeDraw(pool, o, runs);
+    const d = await timeDraw(ctx.runtime.render, o, runs);
     m.use = true;
     const before = m.stats.overviewRenders;
-    const v = await timeDraw(pool, o, runs);
+    const v = await timeDraw(ctx.runtime.render, o, runs);
     const c = comparePixels(d.px, v.px);
     console.log(
       `${crs} ${r.bbox.map((x) => Math.round(x)).join(',')}: direct ${d.ms.toFixed(0)} ms, overview ${v.ms.toFixed(0)} ms${m.stats.overviewRenders > before ? '' : ' (NOT USED)'}; identical ${(c.same * 100).toFixed(1)} %, coverage IoU ${(c.iou * 100).toFixed(1)} %`,

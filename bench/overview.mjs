@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Region-scale renders of a big layer with and without its pre-generalised overview
- * (src/render/overview.ts, docs/rasteriser.md): build cost, single-render timings (median of
+ * (src/overviews/, docs/rasteriser.md): build cost, single-render timings (median of
  * --runs) and how many pixels differ. Uses the built code (npm run build) and DATABASE_URL
  * (e.g. the 1,000,000-parcel bench database).
  *
@@ -18,7 +18,7 @@ const layerNames = arg('layers', 'parcels').split(',');
 const url = process.env.DATABASE_URL;
 if (!url) throw new Error('set DATABASE_URL');
 const pool = new pg.Pool({ connectionString: url, max: 3 });
-const { registry, m, readyMs, close } = await startOverviews(pool, { overviews: { rebuildDelayMs: 1000 } });
+const { ctx, registry, m, readyMs, close } = await startOverviews(pool, { overviews: { rebuildDelayMs: 1000 } });
 let ready = readyMs;
 if (process.argv.includes('--rebuild')) {
   const t0 = Date.now();
@@ -40,9 +40,9 @@ for (const crs of ['EPSG:2154', 'EPSG:3857']) {
       format: 'image/png',
     };
     m.use = false;
-    const d = await timeDraw(pool, o, runs);
+    const d = await timeDraw(ctx.runtime.render, o, runs);
     m.use = true;
-    const v = await timeDraw(pool, o, runs);
+    const v = await timeDraw(ctx.runtime.render, o, runs);
     const c = comparePixels(d.px, v.px);
     console.log(
       `${crs} ${r.bbox.map((x) => Math.round(x)).join(',')}: direct ${d.ms.toFixed(0)} ms, overview ${v.ms.toFixed(0)} ms; identical ${(c.same * 100).toFixed(1)} %, within 16/255 ${(c.near * 100).toFixed(1)} %, coverage IoU ${(c.iou * 100).toFixed(1)} % (${c.covA} vs ${c.covB} px)`,

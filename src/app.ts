@@ -8,16 +8,14 @@ import type { AppContext } from './context.js';
 import { projectRoot } from './config/index.js';
 import { OwsException } from './ows/exceptions.js';
 import { classifyDbError } from './db/errors.js';
-import { setQueryLimits, setStreamLimits } from './ops/gate.js';
 import { owsHandler, sendOwsException, SERVICE_NAMES } from './ows/service.js';
 import { registerLanding } from './services/landing.js';
 import { registerApiDocs } from './services/apidocs.js';
 import { registerServices } from './services/index.js';
 import { registerOps } from './services/ops.js';
-import { Metrics } from './ops/metrics.js';
-import { UsageStats } from './ops/usage.js';
 import { tagsOf, tagRequest } from './ops/tags.js';
-import { AuthError, Authenticator, isAdminRequest, principalOf, sendAuthProblem, type Principal } from './security/auth.js';
+import { AuthError, isAdminRequest, principalOf, sendAuthProblem, type Principal } from './security/auth.js';
+import { registerOverviewRoutes } from './overviews/index.js';
 import rateLimit from '@fastify/rate-limit';
 
 export const OWS_PATHS = ['/ows', '/wms', '/wfs', '/wmts', '/csw'];
@@ -45,14 +43,15 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
 
   opts.onCreate?.(app);
 
-  const metrics = (ctx.metrics ??= new Metrics(ctx.pool));
-  const usage = (ctx.usage ??= new UsageStats(ctx.pool, ctx.log, ctx.config.ops.usageFlushSeconds));
-  const auth = (ctx.auth ??= new Authenticator(ctx.config));
-  await usage.start();
-  setStreamLimits(ctx.pool, ctx.config.limits.maxConcurrentExports, ctx.config.limits.exportQueue);
-  setQueryLimits(ctx.pool, { maxBboxAreaKm2: ctx.config.limits.maxBboxAreaKm2 });
+  // everything long-lived was built with the context (src/runtime.ts); the server drives its lifecycle
+  const { runtime } = ctx;
+  const { metrics, usage, auth } = runtime;
+  await runtime.start();
+  app.addHook('onReady', async () => {
+    runtime.startBackground(); // not awaited: readiness does not wait for overview builds
+  });
   app.addHook('onClose', async () => {
-    await usage.close();
+    await runtime.close();
   });
 
   const bytesAtStart = new WeakMap<object, number>();
@@ -194,6 +193,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   registerLanding(app, ctx);
   registerOps(app, ctx, metrics, usage);
   await registerServices(app, ctx);
+  registerOverviewRoutes(app, runtime.overviews);
 
   const handler = owsHandler(ctx);
   for (const p of OWS_PATHS) app.route({ method: ['GET', 'POST'], url: p, handler });

@@ -18,7 +18,7 @@ import { stopEmbeddedCluster, ProvisionError } from './db/embedded.js';
 import { Registry, RegistryError } from './registry/registry.js';
 import { buildApp } from './app.js';
 import { generateDemo } from './demo/generator.js';
-import type { AppContext } from './context.js';
+import { createContext } from './runtime.js';
 import { hashSecret } from './security/auth.js';
 import { startMetricsServer } from './services/ops.js';
 
@@ -51,15 +51,20 @@ async function serve(config: Config): Promise<void> {
     log.info(summary, 'demo data loaded');
     await registry.reload();
   }
-  const ctx: AppContext = { config, pool, registry, log };
+  const ctx = createContext({ config, pool, registry, log });
   const app = await buildApp(ctx, { logger: log });
   await app.listen({ port: config.server.port, host: config.server.host });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
   log.info({ url: `http://${config.server.host}:${port}/`, layers: registry.list().map((l) => l.name) }, 'server ready');
   const metricsServer =
-    config.ops.metricsPort !== undefined && ctx.metrics
-      ? await startMetricsServer(ctx.metrics, config.ops.metricsPort, process.env.METRICS_HOST ?? '127.0.0.1', config.ops.metricsToken)
+    config.ops.metricsPort !== undefined
+      ? await startMetricsServer(
+          ctx.runtime.metrics,
+          config.ops.metricsPort,
+          process.env.METRICS_HOST ?? '127.0.0.1',
+          config.ops.metricsToken,
+        )
       : undefined;
   if (metricsServer) log.info({ port: config.ops.metricsPort }, 'metrics on a separate listener');
 

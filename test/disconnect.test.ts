@@ -11,7 +11,6 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { streamGateOf } from '../src/ops/gate.js';
 import { makeTestApp, testDatabaseUrl, type TestApp } from './helpers/app.js';
 
 const SLOTS = 2;
@@ -69,7 +68,7 @@ function abandon(path: string, how: { delayMs?: number; afterBytes?: number }): 
 }
 
 async function settled(): Promise<void> {
-  const gate = streamGateOf(t.ctx.pool)!;
+  const gate = t.ctx.runtime.gates.stream;
   const pool = t.ctx.pool;
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {

@@ -5,7 +5,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { ensureEmbeddedCluster, postgisInstalled, restartEmbeddedCluster, stopEmbeddedCluster } from '../src/db/embedded.js';
 import pg from 'pg';
-import { streamGateOf } from '../src/ops/gate.js';
 import { makeTestApp } from './helpers/app.js';
 
 describe.skipIf(!postgisInstalled())('database restart under load', () => {
@@ -40,7 +39,7 @@ describe.skipIf(!postgisInstalled())('database restart under load', () => {
           // no request may hang: each must be answered within 20 s
           const r = await Promise.race([t.app.inject({ url }), new Promise<null>((res) => setTimeout(() => res(null), 20_000))]);
           if (!r) {
-            const g = streamGateOf(t.ctx.pool);
+            const g = t.ctx.runtime.gates.stream;
             hung.push(
               `${url} (stream gate ${g?.active}/${g?.max} active, ${g?.queued} queued; pool ${t.ctx.pool.totalCount} total, ${t.ctx.pool.idleCount} idle, ${t.ctx.pool.waitingCount} waiting)`,
             );

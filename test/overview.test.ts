@@ -1,5 +1,5 @@
 /**
- * Pre-generalised overviews (src/render/overview.ts) on a copy of the test parcels in a schema of
+ * Pre-generalised overviews (src/overviews/) on a copy of the test parcels in a schema of
  * this test, with the overview threshold lowered so that the 20,000-row copy gets one: built in
  * the background after start, used by a region-scale GetMap and not by a town-scale one, the
  * decoded image compared with the direct render pixel by pixel, stale after an edit (direct
@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeTestApp, testDatabaseUrl, type TestApp } from './helpers/app.js';
-import { overviewManager, filterColumns, type OverviewManager } from '../src/render/overview.js';
+import { filterColumns, type OverviewManager } from '../src/overviews/index.js';
 import { parseCql2Text } from '../src/filter/cql2.js';
 import type { Rule } from '../src/render/style.js';
 
@@ -164,7 +164,7 @@ beforeAll(async () => {
   await db.query(`ANALYZE ${S}.parcels; ANALYZE ${S}.roads; ANALYZE ${S}.pois`);
   process.env.GEODATA_ADMIN_TOKEN = TOKEN;
   t = await makeTestApp(config);
-  m = overviewManager(t.ctx)!;
+  m = t.ctx.runtime.overviews;
   expect(m).toBeDefined();
   // the build runs in the background: the app is ready before it is done
   statusAtReady = m.status().map((s) => s.status);

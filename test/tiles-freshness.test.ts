@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { makeTestApp, testDatabaseUrl, type TestApp } from './helpers/app.js';
 import { transformExtent, transformPoint } from '../src/crs/index.js';
-import { tileEngine, type TileEngine } from '../src/tiles/engine.js';
+import type { TileEngine } from '../src/tiles/engine.js';
 import { WEB_MERCATOR_QUAD as W, tileExtent, tileRange } from '../src/tiles/matrixsets.js';
 import type { Layer } from '../src/registry/types.js';
 
@@ -113,7 +113,7 @@ beforeAll(async () => {
     CREATE INDEX ON tilesfresh.squares USING gist (geom);
     ANALYZE tilesfresh.squares;`);
   t = await makeTestApp(config);
-  engine = tileEngine(t.ctx);
+  engine = t.ctx.runtime.tiles;
   layer = t.ctx.registry.resolve('fsquares')!;
   await engine.ready();
 }, 60_000);
@@ -221,7 +221,7 @@ describe('freshness through triggers and LISTEN', () => {
     const box = squareBox(4, 1);
     await db.query(`UPDATE tilesfresh.squares SET kind = 'big' WHERE id = $1`, [4 * 6 + 1 + 1]);
     t = await makeTestApp(config);
-    engine = tileEngine(t.ctx);
+    engine = t.ctx.runtime.tiles;
     layer = t.ctx.registry.resolve('fsquares')!;
     await engine.ready();
     const over = tileOf(box.minx + SIZE / 2, box.miny + SIZE / 2);

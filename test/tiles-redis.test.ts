@@ -11,7 +11,6 @@ import pg from 'pg';
 import { makeTestApp, testDatabaseUrl, type TestApp } from './helpers/app.js';
 import { transformPoint } from '../src/crs/index.js';
 import { WEB_MERCATOR_QUAD as W } from '../src/tiles/matrixsets.js';
-import { tileEngine } from '../src/tiles/engine.js';
 
 function findRedis(): string | null {
   for (const p of ['/usr/bin/redis-server', '/usr/local/bin/redis-server']) if (existsSync(p)) return p;
@@ -97,10 +96,10 @@ describe.skipIf(!redisBin)('shared Redis tier', () => {
     expect(r2.headers['x-cache']).toBe('HIT');
     expect(r2.headers['x-cache-tier']).toBe('redis');
     expect(Buffer.compare(r1.rawPayload, r2.rawPayload)).toBe(0);
-    expect(tileEngine(b.ctx).stats.renders).toBe(0);
+    expect(b.ctx.runtime.tiles.stats.renders).toBe(0);
     // an edit: both servers hear it and no tier serves the old tile
-    const ea = tileEngine(a.ctx);
-    const eb = tileEngine(b.ctx);
+    const ea = a.ctx.runtime.tiles;
+    const eb = b.ctx.runtime.tiles;
     const ca = ea.stats.changes;
     const cb = eb.stats.changes;
     await a.ctx.pool.query(`UPDATE tilesredis.squares SET geom = ST_Translate(geom, 100, 0)`);

@@ -16,7 +16,6 @@ import { makeTestApp, testDatabaseUrl, type TestApp } from './helpers/app.js';
 import { canValidate, skipReason, validateXml } from './helpers/xml-validate.js';
 import { transformPoint } from '../src/crs/index.js';
 import { DiskTier, MemoryTier, makeEntry, TieredCache } from '../src/tiles/cache.js';
-import { tileEngine } from '../src/tiles/engine.js';
 import { WEB_MERCATOR_QUAD, LAMB93, tileExtent, matchTile } from '../src/tiles/matrixsets.js';
 import { seed } from '../src/tiles/seed.js';
 import { Metrics } from '../src/ops/metrics.js';
@@ -400,7 +399,7 @@ describe('OGC API – Tiles', () => {
 
 describe('coalescing and tiers', () => {
   it('N concurrent cold requests for one metatile cause one render', async () => {
-    const engine = tileEngine(t.ctx);
+    const engine = t.ctx.runtime.tiles;
     const { z, x, y } = tileAt(CX, CY, 14);
     const mx = Math.floor(x / 4) * 4;
     const my = Math.floor(y / 4) * 4;
@@ -414,7 +413,7 @@ describe('coalescing and tiers', () => {
     expect(engine.stats.renders - before.renders).toBe(1);
     expect(engine.stats.coalesced - before.coalesced).toBe(11);
     expect(rs.filter((r) => r.headers['x-cache-tier'] === 'coalesced').length).toBe(11);
-    const metrics = await t.ctx.metrics!.registry.metrics();
+    const metrics = await t.ctx.runtime.metrics.registry.metrics();
     expect(metrics).toMatch(/geodata_cache_events_total\{tier="render",event="coalesced"\} (\d+)/);
     expect(Number(metrics.match(/geodata_cache_events_total\{tier="render",event="coalesced"\} (\d+)/)![1])).toBeGreaterThanOrEqual(11);
     expect(metrics).toMatch(/geodata_cache_events_total\{tier="memory",event="hit"\} [1-9]/);
@@ -532,7 +531,7 @@ describe('admin and seeding', () => {
   });
 
   it('seeding reports progress and resumes from its progress file after an interruption', async () => {
-    const engine = tileEngine(t.ctx);
+    const engine = t.ctx.runtime.tiles;
     const layer = t.ctx.registry.resolve('squares')!;
     const progressFile = path.join(dir, 'seed-progress.json');
     let seen = 0;

@@ -4,31 +4,30 @@ import { pino } from 'pino';
 import { validateConfig } from '../../dist/src/config/index.js';
 import { Registry } from '../../dist/src/registry/registry.js';
 import { drawMap } from '../../dist/src/render/index.js';
-import { OverviewManager } from '../../dist/src/render/overview.js';
-import { tileEngine } from '../../dist/src/tiles/engine.js';
+import { createContext } from '../../dist/src/runtime.js';
 
 /** A registry and a started overview manager for the raw configuration; waits until it is idle. */
 export async function startOverviews(pool, raw) {
   const config = validateConfig(raw);
   const registry = new Registry(pool, config);
   await registry.reload();
-  const ctx = { config, pool, registry, log: pino({ level: process.env.LOG_LEVEL ?? 'warn' }) };
-  const m = new OverviewManager(ctx);
+  const ctx = createContext({ config, pool, registry, log: pino({ level: process.env.LOG_LEVEL ?? 'warn' }) });
+  const m = ctx.runtime.overviews;
   const t0 = Date.now();
   await m.start();
   await m.idle();
-  return { ctx, registry, m, readyMs: Date.now() - t0, close: () => tileEngine(ctx).close() };
+  return { ctx, registry, m, readyMs: Date.now() - t0, close: () => ctx.runtime.close() };
 }
 
 const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 
-/** Median time of `runs` renders (drawn and rasterised) and the last one's premultiplied RGBA. */
-export async function timeDraw(pool, o, runs) {
+/** Median time of `runs` renders (drawn and rasterised, `rc` the runtime's render context: ctx.runtime.render) and the last one's premultiplied RGBA. */
+export async function timeDraw(rc, o, runs) {
   const ts = [];
   let canvas;
   for (let i = 0; i < runs; i++) {
     const t = process.hrtime.bigint();
-    canvas = await drawMap({ pool }, o);
+    canvas = await drawMap(rc, o);
     canvas.data();
     ts.push(Number(process.hrtime.bigint() - t) / 1e6);
   }

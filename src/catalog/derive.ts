@@ -9,6 +9,7 @@
  * codeSpace and the identifier becomes `<namespace>/<code>` (what the GeoDCAT-AP XSLT builds).
  * Service records use `geodata-server:service:<WMS|WFS|WMTS|CSW>` the same way.
  */
+import { EDIT_OPS } from '../changes/schema.js';
 import { downloadLinks } from '../services/downloads/index.js';
 import { createHash } from 'node:crypto';
 import type { AppContext } from '../context.js';
@@ -315,6 +316,16 @@ export async function syncLocalRecords(ctx: AppContext): Promise<{ upserted: num
       [layers.map((l) => l.schema), layers.map((l) => l.table)],
     );
     for (const row of r.rows) stats.set(`${row.schema}.${row.table}`, row.d);
+    // the last edit the change log (src/changes/) holds, when it is later
+    const tables = layers.map((l) => `${l.schema}.${l.table}`);
+    const edited = await ctx.pool
+      .query<{ t: string; d: string }>(
+        `SELECT table_name AS t, to_char(max(at) AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS d FROM geodata_tiles.changes
+          WHERE op = ANY($1) AND table_name = ANY($2) GROUP BY table_name`,
+        [EDIT_OPS, tables],
+      )
+      .catch(() => null); // no change log yet (the feed never ran on this database)
+    for (const row of edited?.rows ?? []) if (row.d > (stats.get(row.t) ?? '')) stats.set(row.t, row.d);
   }
   const loaded = (ctx.registry.loadedAt ?? new Date()).toISOString().slice(0, 10);
   const datasets = layers.map((l) => layerRecord(ctx, l, stats.get(`${l.schema}.${l.table}`) ?? loaded));

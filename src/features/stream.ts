@@ -6,7 +6,7 @@
 import { Readable } from 'node:stream';
 import type pg from 'pg';
 import QueryStream from 'pg-query-stream';
-import { ClientGone, queryLimitsOf, streamGateOf } from '../ops/gate.js';
+import { ClientGone, type Gate, type QueryLimits } from '../ops/gate.js';
 export { ClientGone };
 import { bboxAreaKm2 } from '../crs/area.js';
 import {
@@ -56,6 +56,24 @@ export interface FeatureStreamOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Where the feature engine runs: the pool, and the application's bounds (src/runtime.ts builds
+ * one: runtime.features). A bare pool runs unbounded (tests, tools).
+ */
+export interface FeatureDb {
+  pool: pg.Pool;
+  /** At most this many streams hold a connection at once; a few wait, the rest get ServerBusy. */
+  streams?: Gate;
+  limits?: QueryLimits;
+}
+
+export type FeatureDbLike = pg.Pool | FeatureDb;
+
+/** The FeatureDb of a pool or FeatureDb. */
+export function featureDb(db: FeatureDbLike): FeatureDb {
+  return 'pool' in db && !('connect' in db) ? db : { pool: db as pg.Pool };
+}
+
 export type SqlRunner = (sql: string, params: unknown[]) => Promise<Record<string, unknown>[]>;
 
 /** Exact count of features matching a query, on a given connection/runner. */
@@ -67,8 +85,8 @@ export async function countWith(run: SqlRunner, q: FeatureQuery): Promise<number
 
 /** Exact count of features matching a query (limit/offset ignored). */
 /** Refuse a query whose bbox is larger than the application allows (limits.maxBboxAreaKm2). */
-export function checkQueryLimits(pool: pg.Pool, q: FeatureQuery): void {
-  const max = queryLimitsOf(pool).maxBboxAreaKm2;
+export function checkQueryLimits(db: FeatureDbLike, q: FeatureQuery): void {
+  const max = featureDb(db).limits?.maxBboxAreaKm2;
   if (!max || !q.bbox) return;
   const area = bboxAreaKm2(q.bbox, q.bbox.epsg);
   if (area > max) {
@@ -79,8 +97,9 @@ export function checkQueryLimits(pool: pg.Pool, q: FeatureQuery): void {
   }
 }
 
-export async function countFeatures(pool: pg.Pool, q: FeatureQuery): Promise<number> {
-  checkQueryLimits(pool, q);
+export async function countFeatures(db: FeatureDbLike, q: FeatureQuery): Promise<number> {
+  checkQueryLimits(db, q);
+  const { pool } = featureDb(db);
   const { sql, params } = buildCountSql(q);
   const r = await pool.query<{ n: number | string }>(sql, params);
   return Number(r.rows[0].n);
@@ -99,7 +118,7 @@ function takeMatched(row: FeatureRow): number | undefined {
  * the rows, or counted for an empty page past the start.
  */
 export async function fetchPageWithCount(
-  pool: pg.Pool,
+  pool: FeatureDbLike,
   q: FeatureQuery,
   format: FeatureFormat,
   opts: SelectOptions = {},
@@ -112,14 +131,14 @@ export async function fetchPageWithCount(
 
 /** Run a (small) query and return its serialised rows, e.g. one feature by id. */
 export async function fetchFeatureRows(
-  pool: pg.Pool,
+  db: FeatureDbLike,
   q: FeatureQuery,
   format: FeatureFormat,
   opts: SelectOptions = {},
 ): Promise<FeatureRow[]> {
-  checkQueryLimits(pool, q);
+  checkQueryLimits(db, q);
   const { sql, params } = buildFeatureSql(q, format, opts);
-  const r = await pool.query<FeatureRow>(sql, params);
+  const r = await featureDb(db).pool.query<FeatureRow>(sql, params);
   return r.rows;
 }
 
@@ -159,14 +178,16 @@ export interface RowEvent {
  * throw, generator return) closes the cursor and releases the connection.
  */
 export async function* featureRowEvents(
-  pool: pg.Pool,
+  db: FeatureDbLike,
   queries: FeatureQuery[],
   format: FeatureFormat,
   opts: SelectOptions = {},
   batchSize = 1000,
   signal?: AbortSignal,
 ): AsyncGenerator<RowEvent> {
-  for (const q of queries) checkQueryLimits(pool, q);
+  const fdb = featureDb(db);
+  const { pool } = fdb;
+  for (const q of queries) checkQueryLimits(fdb, q);
   const built = queries.map((q) => buildFeatureSql(q, format, opts));
   let written = 0;
   // numberMatched carried by the rows (opts.countMatched), per query; NaN when a query did not carry it
@@ -178,7 +199,7 @@ export async function* featureRowEvents(
     return;
   }
   // bounded: at most N streams hold a connection at once, a few wait, the rest get ServerBusy
-  const release = await (streamGateOf(pool)?.acquire(signal) ?? (async () => () => {})());
+  const release = await (fdb.streams?.acquire(signal) ?? (async () => () => {})());
   let client: pg.PoolClient;
   try {
     if (signal?.aborted) throw new ClientGone();
@@ -329,7 +350,7 @@ function corked<T>(client: pg.PoolClient, fn: () => T): T {
   }
 }
 
-async function* generate(pool: pg.Pool, o: FeatureStreamOptions): AsyncGenerator<string> {
+async function* generate(pool: FeatureDbLike, o: FeatureStreamOptions): AsyncGenerator<string> {
   const { writer, info } = o;
   const chunk = o.chunkChars ?? 65536;
   let written = 0;
@@ -370,7 +391,7 @@ async function* generate(pool: pg.Pool, o: FeatureStreamOptions): AsyncGenerator
  * failed reprojection or a timeout surface before any byte is sent); the Readable then yields
  * the rest. Destroy it to stop: the cursor is closed and the connection released.
  */
-export async function openFeatureStream(pool: pg.Pool, o: FeatureStreamOptions): Promise<Readable> {
+export async function openFeatureStream(pool: FeatureDbLike, o: FeatureStreamOptions): Promise<Readable> {
   const it = generate(pool, o);
   // every way out of the stream ends the generator, which closes the cursor and gives back the
   // connection and the export slot (its finally blocks): destroyed before the first read, during

@@ -86,24 +86,12 @@ export class Gate {
   }
 }
 
-const streamGates = new WeakMap<object, Gate>();
-
-/** Bound the feature streams running on a pool (set once per application). */
-export function setStreamLimits(pool: object, max: number, queue: number): void {
-  streamGates.set(pool, new Gate(Math.max(1, max), Math.max(0, queue), 'the server is busy with other downloads; retry shortly'));
+/** The gate of feature streams (exports, WFS and OGC API responses): limits.maxConcurrentExports holders, limits.exportQueue waiting. */
+export function streamGate(max: number, queue: number): Gate {
+  return new Gate(Math.max(1, max), Math.max(0, queue), 'the server is busy with other downloads; retry shortly');
 }
 
-export function streamGateOf(pool: object): Gate | undefined {
-  return streamGates.get(pool);
-}
-
-const queryLimits = new WeakMap<object, { maxBboxAreaKm2?: number }>();
-
-/** Limits the feature engine applies to every query run on a pool (set once per application). */
-export function setQueryLimits(pool: object, limits: { maxBboxAreaKm2?: number }): void {
-  queryLimits.set(pool, limits);
-}
-
-export function queryLimitsOf(pool: object): { maxBboxAreaKm2?: number } {
-  return queryLimits.get(pool) ?? {};
+/** Limits the feature engine applies to every query (limits.maxBboxAreaKm2). */
+export interface QueryLimits {
+  maxBboxAreaKm2?: number;
 }

@@ -201,13 +201,12 @@ export function owsHandler(ctx: AppContext) {
         http: req,
         reply,
         baseUrl: baseUrlOf(req, ctx),
-        // the registry as this caller sees it: restricted layers hidden, direct use refused (401/403)
+        // the registry as this caller sees it: restricted layers hidden, direct use refused (401/403); the runtime is the application's
         ctx: {
           ...ctx,
-          root: ctx,
           registry: ctx.registry.viewFor(
             (l) => canRead(l, principalOf(req)),
-            (l) => assertCanRead(l, req, ctx.auth?.realm) as never,
+            (l) => assertCanRead(l, req, ctx.runtime.auth.realm) as never,
             (l) => tagRequest(req, { layers: [l.name] }),
           ),
         },

@@ -19,7 +19,6 @@ import { ExtentError, scaleDenominator, transformExtent } from '../crs/index.js'
 import { layerStyles, ruleActive, type Rule, type Style, type TextSymbolizer } from './style.js';
 import { encodeCanvas, paintAndEncode, paintMap, type LayerData, type LayerRow, type MapFormat } from './draw.js';
 import { renderInWorker, WorkerRenderTimeout } from './workers.js';
-import { overviewQuery } from './overview.js';
 import { approxScreenAffine, projAgreement, type ScreenAffine } from './reproject.js';
 
 export { encodeCanvas, type MapFormat };
@@ -57,8 +56,24 @@ function lap(timings: Record<string, number> | undefined, key: string, t0: numbe
   return t;
 }
 
+/**
+ * Where a layer's rows may come from instead of its table: the overviews (src/overviews/) answer
+ * with the SQL that reads a pre-generalised table in layerQuery's row form, or null.
+ */
+export interface LayerSource {
+  query(
+    layer: Layer,
+    rules: Rule[],
+    view: { bbox: Extent; epsg: number; width: number; height: number },
+    margin: number,
+  ): { text: string; values: unknown[]; textRules: TextSymbolizer[] } | null;
+}
+
+/** What the renderer needs: the database pool, and (optionally) the source that may stand in for a layer's table. */
 export interface RenderContext {
   pool: pg.Pool;
+  /** Absent: every layer is drawn from its own table. */
+  source?: LayerSource;
 }
 
 export class RenderTimeout extends Error {
@@ -408,8 +423,9 @@ async function queryLayers(rc: RenderContext, o: MapOptions): Promise<LayerData[
         for (const s of r.symbolizers)
           margin = Math.max(margin, s.kind === 'point' ? s.size : s.kind === 'text' ? 64 : s.kind === 'line' ? s.width : s.strokeWidth);
       try {
-        // overview hook (src/render/overview.ts): at coarse scales a pre-generalised table of a big layer stands in for it
-        layers.push(await queryLayer(client, rl.layer, rules, o, margin, overviewQuery(rc, rl.layer, rules, o, margin), !rl.userStyle));
+        // the context's layer source (the overviews, src/overviews/): at coarse scales a pre-generalised table of a big layer stands in for it
+        const pre = rc.source?.query(rl.layer, rules, o, margin) ?? null;
+        layers.push(await queryLayer(client, rl.layer, rules, o, margin, pre, !rl.userStyle));
       } catch (e) {
         // the map extent has no image in the layer's CRS (e.g. a whole-world view): nothing to draw
         if (e instanceof ExtentError) continue;

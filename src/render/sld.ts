@@ -6,7 +6,7 @@
 import { parseXml, type XmlElement } from '../ows/xmldom.js';
 import { parseFesFilter } from '../filter/fes.js';
 import type { FilterNode } from '../filter/ast.js';
-import { StyleError, parseStyle, type Style } from './style.js';
+import { StyleError, parseRuleStyle, type Style } from './style-rules.js';
 
 type Obj = Record<string, unknown>;
 
@@ -166,7 +166,7 @@ function userStyle(us: XmlElement, name: string, where: string): Style {
     }
   }
   if (!rules.length) throw new StyleError(`${where}: the UserStyle has no Rule`);
-  const style = parseStyle(
+  const style = parseRuleStyle(
     name,
     {
       title: textOf(kid(us, 'Title')) ?? textOf(kid(kid(us, 'Description'), 'Title')) ?? name,

@@ -11,7 +11,6 @@ import { registerWmts } from './wmts/index.js';
 import { registerOgcApi } from './ogcapi/index.js';
 import { registerDownloads } from './downloads/index.js';
 import { registerCatalogue } from './csw/index.js';
-import { registerOverviews } from '../render/overview.js';
 
 export async function registerServices(app: FastifyInstance, ctx: AppContext): Promise<void> {
   // services register below, one line each
@@ -21,5 +20,4 @@ export async function registerServices(app: FastifyInstance, ctx: AppContext): P
   await registerOgcApi(app, ctx);
   registerDownloads(app, ctx);
   await registerCatalogue(app, ctx);
-  registerOverviews(app, ctx);
 }

@@ -1,5 +1,4 @@
 /** Landing page (HTML and JSON) and health endpoints. */
-import { streamGateOf } from '../ops/gate.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
 import { baseUrlOf } from '../ows/service.js';
@@ -173,16 +172,14 @@ export function registerLanding(app: FastifyInstance, ctx: AppContext): void {
       ok = false;
       checks.database = `unavailable: ${(e as Error).message}`;
     }
-    const exports = streamGateOf(ctx.pool);
-    if (exports) {
-      // every export slot held with no slot given back for longer than any statement may run: stuck
-      const stalled = exports.stalledMs();
-      const limit = (ctx.config.database.statementTimeoutMs ?? 60_000) + 10_000;
-      if (stalled > limit) {
-        ok = false;
-        checks.exports = `stalled: all ${exports.max} export slots held for ${Math.round(stalled / 1000)} s`;
-      } else checks.exports = `ok (${exports.active}/${exports.max} active, ${exports.queued} queued)`;
-    }
+    // every export slot held with no slot given back for longer than any statement may run: stuck
+    const exports = ctx.runtime.gates.stream;
+    const stalled = exports.stalledMs();
+    const limit = (ctx.config.database.statementTimeoutMs ?? 60_000) + 10_000;
+    if (stalled > limit) {
+      ok = false;
+      checks.exports = `stalled: all ${exports.max} export slots held for ${Math.round(stalled / 1000)} s`;
+    } else checks.exports = `ok (${exports.active}/${exports.max} active, ${exports.queued} queued)`;
     if (ctx.registry.loaded) checks.registry = `ok (${ctx.registry.list().length} layers, version ${ctx.registry.version})`;
     else {
       ok = false;

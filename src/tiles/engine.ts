@@ -1,21 +1,25 @@
 /**
  * The tile engine (no HTTP): cache keys, metatile rendering through the WMS renderer cut into
  * tiles with sharp, vector tiles with ST_AsMVT, request coalescing, and freshness (data versions
- * and bbox-targeted invalidation fed by src/tiles/freshness.ts).
+ * and bbox-targeted invalidation: src/tiles/freshness.ts, a subscriber of the change feed).
+ * One engine per application, built by src/runtime.ts.
  */
 import path from 'node:path';
 import sharp from 'sharp';
-import type { AppContext } from '../context.js';
+import type pg from 'pg';
+import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
+import type { Metrics } from '../ops/metrics.js';
+import type { ChangeFeed } from '../changes/index.js';
 import type { Extent, Layer } from '../registry/types.js';
-import { drawMap, resolveStyle } from '../render/index.js';
+import { drawMap, resolveStyle, type RenderContext } from '../render/index.js';
 import { layerStyles } from '../render/style.js';
 import { RenderGate } from '../render/queue.js';
 import { transformExtent } from '../crs/index.js';
 import { quoteIdent, qualifiedTable } from '../db/pool.js';
 import { counterFor, DiskTier, makeEntry, MemoryTier, RedisTier, TieredCache, type CacheTier, type TileEntry } from './cache.js';
 import { MATRIX_SETS, tileExtent, tileRange, type TileMatrixSet } from './matrixsets.js';
-import { Freshness } from './freshness.js';
+import { TileFreshness } from './freshness.js';
 
 export type TileFormat = 'png' | 'mvt';
 
@@ -72,11 +76,25 @@ const SAFE = /[^A-Za-z0-9_.-]/g;
 export const safeName = (s: string) => s.replace(SAFE, (c) => `%${c.charCodeAt(0).toString(16)}`);
 const shard = (n: number) => `${String(Math.floor(n / 1000)).padStart(3, '0')}/${String(n % 1000).padStart(3, '0')}`;
 
+/** What the tile engine is built from (src/runtime.ts). */
+export interface TileEngineDeps {
+  config: Config;
+  pool: pg.Pool;
+  log: Logger;
+  /** The published layers (the full registry, not a caller's view). */
+  layers: () => Layer[];
+  /** The renderer's context (pool, overview source). */
+  render: RenderContext;
+  /** The change feed freshness subscribes to. */
+  feed: ChangeFeed;
+  metrics?: Metrics;
+}
+
 export class TileEngine {
   readonly opts: TilesOptions;
   readonly cache: TieredCache;
   readonly gate: RenderGate;
-  readonly freshness: Freshness;
+  readonly freshness: TileFreshness;
   /** table ('schema.table') → data version */
   readonly versions = new Map<string, number>();
   /** layer name → invalidation epoch (renders started before an invalidation are not stored) */
@@ -91,10 +109,11 @@ export class TileEngine {
   private readonly count;
 
   constructor(
-    readonly ctx: AppContext,
+    readonly deps: TileEngineDeps,
     opts?: Partial<TilesOptions>,
     tiers?: CacheTier[],
   ) {
+    const ctx = deps;
     this.opts = { ...tilesOptions(ctx.config), ...opts };
     this.count = counterFor(ctx.metrics);
     const t: CacheTier[] = tiers ?? [
@@ -110,24 +129,23 @@ export class TileEngine {
     ];
     this.cache = new TieredCache(t, this.count);
     this.gate = new RenderGate(Math.max(1, ctx.config.limits.maxConcurrentRenders), Math.max(16, ctx.config.limits.renderQueue));
-    this.freshness = new Freshness(this);
+    this.freshness = new TileFreshness(this, deps.feed, { pool: deps.pool, log: deps.log, layers: deps.layers });
   }
 
-  /** Starts freshness tracking once (triggers, versions, LISTEN); every tile request awaits it. */
+  /** Starts the change feed once (triggers, versions, replay, LISTEN); every tile request awaits it. */
   ready(): Promise<void> {
     if (!this.started) {
       this.started = this.opts.freshness
-        ? this.freshness.start().catch((e) => {
-            this.ctx.log.error(
-              { err: (e as Error).message },
-              'tile freshness tracking could not start; tiles are cached without invalidation',
-            );
+        ? this.deps.feed.ready().then((ok) => {
+            if (!ok && this.deps.feed.enabled)
+              this.deps.log.error('tile freshness tracking could not start; tiles are cached without invalidation');
           })
         : Promise.resolve();
     }
     return this.started;
   }
 
+  /** Saves the freshness state and closes the cache tiers (after the change feed has stopped). */
   async close(): Promise<void> {
     await this.freshness.stop();
     await this.cache.close();
@@ -220,7 +238,7 @@ export class TileEngine {
           if (this.epochOf(layer) === epoch && !this.bypass.has(this.tableOf(layer))) {
             await Promise.all(
               [...tiles].map(([k, e]) =>
-                this.cache.put(k, e).catch((err) => this.ctx.log.warn({ err: (err as Error).message }, 'tile cache write failed')),
+                this.cache.put(k, e).catch((err) => this.deps.log.warn({ err: (err as Error).message }, 'tile cache write failed')),
               ),
             );
           }
@@ -295,7 +313,7 @@ export class TileEngine {
     this.stats.metatiles++;
     this.count('render', 'render');
     const canvas = await this.gate.run(() =>
-      drawMap(this.ctx, {
+      drawMap(this.deps.render, {
         layers: [{ layer, style }],
         bbox,
         epsg: set.epsg,
@@ -303,7 +321,7 @@ export class TileEngine {
         height,
         format: 'image/png',
         transparent: true,
-        timeoutMs: this.ctx.config.limits.renderTimeoutMs,
+        timeoutMs: this.deps.config.limits.renderTimeoutMs,
       }),
     );
     const img = canvas.getContext('2d').getImageData(0, 0, width, height);
@@ -364,7 +382,7 @@ export class TileEngine {
     this.stats.mvt++;
     this.count('render', 'render');
     const res = await this.gate.run(() =>
-      this.ctx.pool.query(sql, [
+      this.deps.pool.query(sql, [
         layer.name,
         e.minx,
         e.miny,
@@ -450,22 +468,4 @@ export class TileEngine {
     this.bumpEpoch(layer.name);
     return this.cache.deletePrefix(this.layerPrefix(layer));
   }
-}
-
-// one engine per application: OWS requests carry a per-request context whose `root` is the app's
-const engines = new WeakMap<AppContext, TileEngine>();
-
-/** The engine of an application context (created on first use). */
-export function tileEngine(reqCtx: AppContext): TileEngine {
-  const ctx = reqCtx.root ?? reqCtx;
-  let e = engines.get(ctx);
-  if (!e) {
-    e = new TileEngine(ctx);
-    engines.set(ctx, e);
-  }
-  return e;
-}
-
-export function hasTileEngine(ctx: AppContext): boolean {
-  return engines.has(ctx.root ?? ctx);
 }

@@ -9,8 +9,7 @@ import { ConfigError, type Config } from '../config/index.js';
 import { createPool } from '../db/pool.js';
 import { resolveDatabase } from '../db/resolve.js';
 import { Registry } from '../registry/registry.js';
-import type { AppContext } from '../context.js';
-import { TileEngine } from './engine.js';
+import { createContext } from '../runtime.js';
 import { findMatrixSet } from './matrixsets.js';
 import { seed } from './seed.js';
 
@@ -51,8 +50,8 @@ export async function seedCommand(config: Config, args: string[], log: Logger): 
   const db = await resolveDatabase(config, (m) => log.info(m));
   const pool = createPool({ url: db.url, max: concurrency + 2, log });
   const registry = new Registry(pool, config);
-  const ctx: AppContext = { config, pool, registry, log };
-  const engine = new TileEngine(ctx);
+  const { runtime } = createContext({ config, pool, registry, log });
+  const engine = runtime.tiles;
   const ac = new AbortController();
   const stop = () => {
     process.stderr.write('\nstopping after the metatiles in flight; run the same command again to resume\n');
@@ -111,7 +110,7 @@ export async function seedCommand(config: Config, args: string[], log: Logger): 
   } finally {
     process.removeListener('SIGINT', stop);
     process.removeListener('SIGTERM', stop);
-    await engine.close();
+    await runtime.close();
     await pool.end();
   }
 }

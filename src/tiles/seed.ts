@@ -59,7 +59,7 @@ export async function planSeed(engine: TileEngine, o: SeedOptions): Promise<Job[
     let gj: string | undefined;
     for (const col of candidates) {
       if (!pl.fields.some((f) => f.name === col)) continue;
-      const r = await engine.ctx.pool.query(
+      const r = await engine.deps.pool.query(
         `SELECT ST_AsGeoJSON(ST_Transform(${g}, ${set.epsg})) AS gj FROM ${qualifiedTable(pl.schema, pl.table)} WHERE ${quoteIdent(col)}::text = $1 LIMIT 1`,
         [value],
       );

@@ -8,6 +8,7 @@ import { createPool } from '../../src/db/pool.js';
 import { Registry } from '../../src/registry/registry.js';
 import { buildApp } from '../../src/app.js';
 import type { AppContext } from '../../src/context.js';
+import { createContext } from '../../src/runtime.js';
 
 let appCounter = 0;
 
@@ -33,7 +34,7 @@ export async function makeTestApp(rawConfig: Record<string, unknown> = {}, befor
   const pool = createPool({ url: config.database.url, max: 5, statementTimeoutMs: config.database.statementTimeoutMs, log });
   const registry = new Registry(pool, config);
   await registry.reload();
-  const ctx: AppContext = { config, pool, registry, log };
+  const ctx = createContext({ config, pool, registry, log });
   const app = await buildApp(ctx, { onCreate: beforeReady });
   await app.ready();
   return {

@@ -17,11 +17,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type pg from 'pg';
 import yazl from 'yazl';
 import ExcelJS from 'exceljs';
 import { selectedFields, outputEpsgOf, type FeatureQuery } from '../query.js';
-import { featureRowEvents, openFeatureStream } from '../stream.js';
+import { featureRowEvents, openFeatureStream, type FeatureDbLike } from '../stream.js';
 import { GeoJsonWriter } from '../writers/geojson.js';
 import type { FeatureWriter } from '../writers/types.js';
 
@@ -37,7 +36,8 @@ export class ExportError extends Error {
 }
 
 export interface FileExportOptions {
-  pool: pg.Pool;
+  /** The pool, or the application's feature database (src/runtime.ts: runtime.features, with its stream gate and limits). */
+  pool: FeatureDbLike;
   /** The queries (one layer each); a file holds them in order. */
   queries: FeatureQuery[];
   /** Base name of the files inside (layer name). */

@@ -119,7 +119,7 @@ export async function sendExport(ctx: AppContext, req: FastifyRequest, reply: Fa
     const format = o.format;
     if (format === 'xlsx') {
       let n = 0;
-      for (const q of queries) n = Math.max(n, await countFeatures(ctx.pool, q));
+      for (const q of queries) n = Math.max(n, await countFeatures(ctx.runtime.features, q));
       if (n + 1 > XLSX_MAX_ROWS)
         throw new ExportError(
           413,
@@ -132,7 +132,13 @@ export async function sendExport(ctx: AppContext, req: FastifyRequest, reply: Fa
     };
     req.raw.once('close', onClose);
     reply.raw.once('close', onClose);
-    const fo = { pool: ctx.pool, queries, baseName: safeFilePart(queries[0].layer.name), maxBytes: tempBytes(ctx), signal: ac.signal };
+    const fo = {
+      pool: ctx.runtime.features,
+      queries,
+      baseName: safeFilePart(queries[0].layer.name),
+      maxBytes: tempBytes(ctx),
+      signal: ac.signal,
+    };
     let out: FileExport;
     try {
       out =
@@ -196,7 +202,7 @@ export async function sendExport(ctx: AppContext, req: FastifyRequest, reply: Fa
       return writer.footer(i, n);
     },
   };
-  const stream = await openFeatureStream(ctx.pool, {
+  const stream = await openFeatureStream(ctx.runtime.features, {
     queries,
     writer: counting,
     info: {

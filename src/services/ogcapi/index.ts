@@ -75,7 +75,7 @@ function collectionOf(ctx: AppContext, req: FastifyRequest, id: string): Layer {
   const layer = ctx.registry.list().find((l) => l.name === id);
   if (!layer) throw new ApiProblem(404, `no collection '${id}'`);
   try {
-    assertCanRead(layer, req, ctx.auth?.realm ?? 'geodata', 'collectionId');
+    assertCanRead(layer, req, ctx.runtime.auth.realm, 'collectionId');
   } catch (e) {
     if (e instanceof OwsException) throw new ApiProblem(e.status, e.message, undefined, e.headers);
     throw e;
@@ -412,9 +412,9 @@ ${table(
         checkQuery(r.query);
         const pageQ: FeatureQuery = { ...r.query, limit: r.limit };
         if (fmt === 'json' && r.limit <= ETAG_MAX_FEATURES && inlineCountable(pageQ)) {
-          ({ rows: prefetched, matched } = await fetchPageWithCount(ctx.pool, pageQ, 'geojson'));
+          ({ rows: prefetched, matched } = await fetchPageWithCount(ctx.runtime.features, pageQ, 'geojson'));
         } else {
-          matched = await countFeatures(ctx.pool, r.query);
+          matched = await countFeatures(ctx.runtime.features, r.query);
         }
       } catch (e) {
         engineProblem(e, req);
@@ -453,7 +453,7 @@ ${table(
       }
 
       if (fmt === 'html') {
-        const rows = returned ? await fetchFeatureRows(ctx.pool, page1, 'geojson').catch((e) => engineProblem(e, req)) : [];
+        const rows = returned ? await fetchFeatureRows(ctx.runtime.features, page1, 'geojson').catch((e) => engineProblem(e, req)) : [];
         const feats = rows.map((x) => JSON.parse(x.f!) as { id: unknown; properties: Record<string, unknown> });
         const names = feats[0] ? Object.keys(feats[0].properties) : layer.fields.map((f) => f.name);
         const body =
@@ -493,7 +493,7 @@ ${table(
       }
       let stream;
       try {
-        stream = await openFeatureStream(ctx.pool, { queries: [page1], writer, info, signal: clientSignal(reply.raw) });
+        stream = await openFeatureStream(ctx.runtime.features, { queries: [page1], writer, info, signal: clientSignal(reply.raw) });
       } catch (e) {
         engineProblem(e, req);
       }
@@ -513,7 +513,7 @@ ${table(
       const crs = crsParam !== undefined ? resolveCrs(layer, crsParam, 'crs') : CRS84_INFO;
       const id = req.params.featureId;
       const q: FeatureQuery = { layer, filter: { kind: 'resourceId', ids: [id] }, limit: 1, outputEpsg: crs.epsg, flipAxes: crs.flip };
-      const rows = await fetchFeatureRows(ctx.pool, q, 'geojson').catch((e) => engineProblem(e, req));
+      const rows = await fetchFeatureRows(ctx.runtime.features, q, 'geojson').catch((e) => engineProblem(e, req));
       if (!rows.length) throw new ApiProblem(404, `no feature '${id}' in collection '${layer.name}'`);
       addFeatures(req, 1);
       const base = baseUrlOf(req, ctx);

@@ -148,7 +148,7 @@ export async function getFeature(req: OwsRequest): Promise<unknown> {
   let counts: number[];
   try {
     counts = [];
-    for (const q of fqs) counts.push(await countFeatures(ctx.pool, q));
+    for (const q of fqs) counts.push(await countFeatures(ctx.runtime.features, q));
   } catch (e) {
     mapEngineError(e, fqs.some((q) => q.bbox) ? 'bbox' : 'filter');
   }
@@ -181,7 +181,7 @@ export async function getFeature(req: OwsRequest): Promise<unknown> {
   }
   let stream;
   try {
-    stream = await openFeatureStream(ctx.pool, {
+    stream = await openFeatureStream(ctx.runtime.features, {
       queries: paged,
       writer,
       info,
@@ -207,14 +207,14 @@ async function exportFeatures(req: OwsRequest, r: GetFeatureRequest, fqs: Featur
     if (r.byId !== undefined) {
       // GetFeatureById: the one feature, or 404 NotFound
       let hit: FeatureQuery | undefined;
-      for (const q of fqs) if (!hit && (await countFeatures(ctx.pool, q)) > 0) hit = q;
+      for (const q of fqs) if (!hit && (await countFeatures(ctx.runtime.features, q)) > 0) hit = q;
       if (!hit) throw new OwsException('NotFound', `no feature with identifier '${r.byId}'`, 'ID', 404);
       paged = [{ ...hit, limit: 1 }];
     } else if (fqs.length === 1) {
       paged = [{ ...fqs[0], offset: r.startIndex, limit: count }];
     } else {
       const counts: number[] = [];
-      for (const q of fqs) counts.push(await countFeatures(ctx.pool, q));
+      for (const q of fqs) counts.push(await countFeatures(ctx.runtime.features, q));
       paged = distributePage(fqs, counts, r.startIndex, count).paged;
       if (!paged.length) paged = [{ ...fqs[0], limit: 0 }];
     }
@@ -295,7 +295,7 @@ async function streamDeferredCount(req: OwsRequest, r: GetFeatureRequest, q: Fea
     : undefined;
   let stream;
   try {
-    stream = await openFeatureStream(req.ctx.pool, {
+    stream = await openFeatureStream(req.ctx.runtime.features, {
       queries: [{ ...q, offset: start, limit: count }],
       writer,
       info,
@@ -327,7 +327,7 @@ async function streamGmlCarriedCount(req: OwsRequest, r: GetFeatureRequest, q: F
   };
   let stream;
   try {
-    stream = await openFeatureStream(req.ctx.pool, {
+    stream = await openFeatureStream(req.ctx.runtime.features, {
       queries: [{ ...q, offset: start, limit: count }],
       writer,
       info,
@@ -350,7 +350,7 @@ async function getFeatureById(req: OwsRequest, r: GetFeatureRequest, fqs: Featur
     let rows: FeatureRow[];
     try {
       const writer = makeWriter(req, fmt, [q.layer.name]);
-      rows = await fetchFeatureRows(ctx.pool, { ...q, limit: 1 }, writer.format, writer.selectOptions);
+      rows = await fetchFeatureRows(ctx.runtime.features, { ...q, limit: 1 }, writer.format, writer.selectOptions);
     } catch (e) {
       mapEngineError(e);
     }
@@ -391,7 +391,7 @@ export async function getPropertyValue(req: OwsRequest): Promise<unknown> {
   const count = checkedCount(ctx, r, fqs);
   const counts: number[] = [];
   try {
-    for (const q of fqs) counts.push(await countFeatures(ctx.pool, q));
+    for (const q of fqs) counts.push(await countFeatures(ctx.runtime.features, q));
   } catch (e) {
     mapEngineError(e);
   }
@@ -422,7 +422,7 @@ export async function getPropertyValue(req: OwsRequest): Promise<unknown> {
   }
   let stream;
   try {
-    stream = await openFeatureStream(ctx.pool, {
+    stream = await openFeatureStream(ctx.runtime.features, {
       queries: paged,
       writer,
       info: {} as CollectionInfo,

@@ -10,7 +10,7 @@ import { parseIntParam, required, type Kvp } from '../../ows/kvp.js';
 import { registerOwsService, type OwsRequest } from '../../ows/service.js';
 import { encodeCanvas, renderMap, RenderTimeout, StyleNotFound, resolveStyle, type MapFormat } from '../../render/index.js';
 import { renderGroupLegend, renderLegend } from '../../render/legend.js';
-import { QueueFull, RenderGate } from '../../render/queue.js';
+import { QueueFull } from '../../render/queue.js';
 import { layerStyles, ruleActive, StyleError } from '../../render/style.js';
 import { capabilities } from './capabilities.js';
 import { getFeatureInfo } from './featureinfo.js';
@@ -26,19 +26,7 @@ import {
   parseMapParams,
 } from './params.js';
 
-// keyed by the app's config object: OWS requests get a per-request ctx (a registry view), the config stays the same
-const gates = new WeakMap<object, RenderGate>();
-
 class ClientGone extends Error {}
-
-function gateFor(ctx: AppContext): RenderGate {
-  let g = gates.get(ctx.config);
-  if (!g) {
-    g = new RenderGate(Math.max(1, ctx.config.limits.maxConcurrentRenders), Math.max(0, ctx.config.limits.renderQueue));
-    gates.set(ctx.config, g);
-  }
-  return g;
-}
 
 /** Map renderer errors onto WMS exceptions. */
 function wmsError(e: unknown): unknown {
@@ -61,10 +49,10 @@ async function getMap(req: OwsRequest): Promise<unknown> {
     // tiled WMS (src/services/wmts/tiled-wms.ts): a request that is exactly a grid tile comes from the tile cache
     const tiled = await tiledGetMap(req, mp);
     if (tiled) return tiled;
-    const img = await gateFor(ctx).run(() => {
+    const img = await ctx.runtime.gates.render.run(() => {
       // a client that gave up while its request waited in the queue gets no render
       if (req.http.raw.destroyed) throw new ClientGone();
-      return renderMap(ctx, {
+      return renderMap(ctx.runtime.render, {
         layers: mp.layers,
         bbox: mp.bbox,
         epsg: mp.crs.epsg,

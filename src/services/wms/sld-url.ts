@@ -41,29 +41,24 @@ class FetchFailed extends Error {
 
 type Entry = { ok: true; text: string } | { ok: false; message: string; status: number };
 
-interface State {
-  cache: LRUCache<string, Entry>;
-  inflight: Map<string, Promise<Entry>>;
-}
+/**
+ * The documents fetched for the SLD parameter, shared by every request of an application (one
+ * per application, built by src/runtime.ts): a short-lived cache, and the fetches in flight so
+ * that the tiles of one map view wait for the same download.
+ */
+export class SldDocuments {
+  private cache?: LRUCache<string, Entry>;
+  readonly inflight = new Map<string, Promise<Entry>>();
 
-// per configuration object (each test app, each server), like the render gates
-const states = new WeakMap<object, State>();
-
-function stateFor(ctx: AppContext, o: SldUrlOptions): State {
-  let s = states.get(ctx.config);
-  if (!s) {
-    s = {
-      cache: new LRUCache<string, Entry>({
-        max: 256,
-        maxSize: 32 * 1024 * 1024,
-        sizeCalculation: (e) => (e.ok ? Math.max(1, e.text.length) : 1),
-        ttl: Math.max(1, o.cacheSeconds * 1000),
-      }),
-      inflight: new Map(),
-    };
-    states.set(ctx.config, s);
+  lru(o: SldUrlOptions): LRUCache<string, Entry> {
+    this.cache ??= new LRUCache<string, Entry>({
+      max: 256,
+      maxSize: 32 * 1024 * 1024,
+      sizeCalculation: (e) => (e.ok ? Math.max(1, e.text.length) : 1),
+      ttl: Math.max(1, o.cacheSeconds * 1000),
+    });
+    return this.cache;
   }
-  return s;
 }
 
 /**
@@ -152,7 +147,8 @@ async function download(url: URL, o: SldUrlOptions): Promise<string> {
  */
 export async function fetchSldDocument(ctx: AppContext, raw: string): Promise<{ text: string; url: string }> {
   const { url, options } = checkSldUrl(ctx, raw);
-  const st = stateFor(ctx, options);
+  const docs = ctx.runtime.sldDocuments;
+  const st = { cache: docs.lru(options), inflight: docs.inflight };
   const key = url.href;
   let entry = st.cache.get(key);
   if (!entry) {

@@ -14,7 +14,7 @@ import { QueueFull } from '../../render/queue.js';
 import { RenderTimeout } from '../../render/index.js';
 import { getFeatureInfo } from '../wms/featureinfo.js';
 import type { Layer } from '../../registry/types.js';
-import { TileOutOfRange, tileEngine, hasTileEngine, type TileFormat } from '../../tiles/engine.js';
+import { TileOutOfRange, type TileFormat } from '../../tiles/engine.js';
 import { findMatrixSet, tileExtent, WEB_MERCATOR_QUAD, type TileMatrixSet } from '../../tiles/matrixsets.js';
 import { seed } from '../../tiles/seed.js';
 import { wmtsCapabilities, INFO_FORMATS } from './capabilities.js';
@@ -69,7 +69,7 @@ interface TileParams {
 async function serveWmtsTile(ctx: AppContext, http: FastifyRequest, reply: FastifyReply, p: TileParams): Promise<FastifyReply> {
   const layer = findLayer(ctx, p.layer);
   tagRequest(http, { service: 'WMTS', operation: 'GetTile', layers: [layer.name] });
-  assertCanRead(layer, http, ctx.auth?.realm, 'layer');
+  assertCanRead(layer, http, ctx.runtime.auth.realm, 'layer');
   const fmt = p.format.toLowerCase();
   const format: TileFormat | undefined =
     fmt === 'image/png' || fmt === 'png'
@@ -87,7 +87,7 @@ async function serveWmtsTile(ctx: AppContext, http: FastifyRequest, reply: Fasti
   const z = intOrRange(p.matrix, 'TileMatrix');
   const row = intOrRange(p.row, 'TileRow');
   const col = intOrRange(p.col, 'TileCol');
-  const engine = tileEngine(ctx);
+  const engine = ctx.runtime.tiles;
   try {
     const style = p.style && p.style.toLowerCase() !== 'default' ? p.style : p.style?.toLowerCase() === 'default' ? 'default' : undefined;
     const r = await engine.getTile(layer, style, set, z, col, row, format);
@@ -114,14 +114,14 @@ async function wmtsGetFeatureInfo(req: OwsRequest): Promise<unknown> {
   const { ctx, kvp: k } = req;
   const layer = findLayer(ctx, required(k, 'LAYER'));
   tagRequest(req.http, { layers: [layer.name] });
-  assertCanRead(layer, req.http, ctx.auth?.realm, 'layer');
+  assertCanRead(layer, req.http, ctx.runtime.auth.realm, 'layer');
   if (!layer.queryable) throw new OwsException('OperationNotSupported', `layer '${layer.name}' is not queryable`, 'layer');
   const set = findSet(required(k, 'TILEMATRIXSET'));
   const z = intOrRange(required(k, 'TILEMATRIX'), 'TileMatrix');
   const row = intOrRange(required(k, 'TILEROW'), 'TileRow');
   const col = intOrRange(required(k, 'TILECOL'), 'TileCol');
   try {
-    tileEngine(ctx).checkTile(set, z, col, row);
+    ctx.runtime.tiles.checkTile(set, z, col, row);
   } catch (e) {
     throw owsError(e);
   }
@@ -198,10 +198,6 @@ export function registerWmts(app: FastifyInstance, ctx: AppContext): void {
 
   registerOgcApiTiles(app, ctx);
 
-  app.addHook('onClose', async () => {
-    if (hasTileEngine(ctx)) await tileEngine(ctx).close();
-  });
-
   app.get('/wmts/1.0.0/WMTSCapabilities.xml', async (req, reply) => {
     tagRequest(req, { service: 'WMTS', operation: 'GetCapabilities' });
     return reply
@@ -246,11 +242,11 @@ export function registerWmts(app: FastifyInstance, ctx: AppContext): void {
           reply,
           p.authenticated ? 403 : 401,
           `layer '${layer.name}' requires ${p.authenticated ? 'another role' : 'authentication'}`,
-          ctx.auth?.realm ?? 'geodata',
+          ctx.runtime.auth.realm,
         );
       if (!/^\d+$/.test(req.params.z) || !/^\d+$/.test(req.params.x)) return problem(reply, 400, 'z and x must be non-negative integers');
       const format: TileFormat = m[2] === 'png' ? 'png' : 'mvt';
-      const engine = tileEngine(ctx);
+      const engine = ctx.runtime.tiles;
       try {
         const r = await engine.getTile(
           layer,
@@ -275,7 +271,7 @@ export function registerWmts(app: FastifyInstance, ctx: AppContext): void {
   const denied = (req: FastifyRequest, reply: FastifyReply) =>
     reply
       .code(401)
-      .header('WWW-Authenticate', `Basic realm="${ctx.auth?.realm ?? 'geodata'}", charset="UTF-8"`)
+      .header('WWW-Authenticate', `Basic realm="${ctx.runtime.auth.realm}", charset="UTF-8"`)
       .type('application/problem+json')
       .send({
         type: 'about:blank',
@@ -290,7 +286,7 @@ export function registerWmts(app: FastifyInstance, ctx: AppContext): void {
     const b = { ...(req.query ?? {}), ...(typeof req.body === 'object' && req.body ? req.body : {}) } as Record<string, unknown>;
     const layer = typeof b.layer === 'string' ? ctx.registry.resolve(b.layer) : undefined;
     if (!layer) return problem(reply, 400, `give an existing 'layer' to purge`);
-    const engine = tileEngine(ctx);
+    const engine = ctx.runtime.tiles;
     await engine.ready();
     try {
       const bbox = parseBbox(b.bbox);
@@ -318,7 +314,7 @@ export function registerWmts(app: FastifyInstance, ctx: AppContext): void {
     try {
       const zooms = parseZooms(b.zoom, set.matrices.length - 1);
       if (!zooms) return problem(reply, 400, `give 'zoom' (N or N-M)`);
-      const engine = tileEngine(ctx);
+      const engine = ctx.runtime.tiles;
       const { planSeed } = await import('../../tiles/seed.js');
       const opts = {
         layer,

@@ -12,7 +12,7 @@ import { canRead, principalOf, sendAuthProblem } from '../../security/auth.js';
 import { QueueFull } from '../../render/queue.js';
 import { RenderTimeout, StyleNotFound } from '../../render/index.js';
 import type { Layer } from '../../registry/types.js';
-import { TileOutOfRange, tileEngine, type TileFormat } from '../../tiles/engine.js';
+import { TileOutOfRange, type TileFormat } from '../../tiles/engine.js';
 import { MATRIX_SETS, type TileMatrixSet } from '../../tiles/matrixsets.js';
 import { sendTile } from './http.js';
 
@@ -88,7 +88,7 @@ export function registerOgcApiTiles(app: FastifyInstance, ctx: AppContext): void
         reply,
         p.authenticated ? 403 : 401,
         `collection '${id}' requires ${p.authenticated ? 'another role' : 'authentication'}`,
-        ctx.auth?.realm ?? 'geodata',
+        ctx.runtime.auth.realm,
       );
       return null;
     }
@@ -155,7 +155,7 @@ export function registerOgcApiTiles(app: FastifyInstance, ctx: AppContext): void
         const { z, row, col } = req.params;
         if (![z, row, col].every((v) => /^\d+$/.test(v)))
           return problem(reply, 400, 'tileMatrix, tileRow and tileCol must be non-negative integers');
-        const engine = tileEngine(ctx);
+        const engine = ctx.runtime.tiles;
         try {
           const r = await engine.getTile(layer, req.query.style, set, Number(z), Number(col), Number(row), format);
           return sendTile(req, reply, layer, engine, r, format);

@@ -6,7 +6,6 @@
 import type { OwsRequest } from '../../ows/service.js';
 import type { MapParams } from '../wms/params.js';
 import { matchTile } from '../../tiles/matrixsets.js';
-import { tileEngine } from '../../tiles/engine.js';
 import { layerStyles } from '../../render/style.js';
 import { sendTile } from './http.js';
 
@@ -19,7 +18,7 @@ export async function tiledGetMap(req: OwsRequest, mp: MapParams): Promise<unkno
   if (style && style !== layerStyles(layer).defaultName) return null;
   const t = matchTile(mp.crs.epsg, mp.bbox, mp.width, mp.height);
   if (!t) return null;
-  const engine = tileEngine(req.ctx);
+  const engine = req.ctx.runtime.tiles;
   const r = await engine.getTile(layer, undefined, t.set, t.z, t.col, t.row, 'png');
   return sendTile(req.http, req.reply, layer, engine, r, 'png');
 }

@@ -1,0 +1,123 @@
+/**
+ * The runtime: everything in the application that outlives a request, built once at start in
+ * this one place and handed to every request through its context (`ctx.runtime`). Nothing
+ * long-lived is found any other way (no module-level map keyed by pool, config or context).
+ *
+ *   metrics, usage        Prometheus registry; usage statistics flushed to the database
+ *   auth                  authenticator (users, API keys, realm)
+ *   features              the feature engine's database: pool + stream gate + query limits
+ *   gates.render          WMS GetMap renders (limits.maxConcurrentRenders / renderQueue)
+ *   gates.stream          feature streams (limits.maxConcurrentExports / exportQueue)
+ *   changes               the change feed (src/changes/): triggers, LISTEN, reconnect, replay
+ *   overviews             pre-generalised tables of big layers (src/overviews/), a feed subscriber
+ *   render                the renderer's context: pool + the overviews as its layer source
+ *   tiles                 the tile engine and its cache tiers; its freshness is a feed subscriber
+ *   catalog               keeps the catalogue's local records in step (registry reloads, edits)
+ *   sldDocuments          documents fetched for the WMS SLD parameter
+ *
+ * Lifecycle: start() before the server listens (usage table), startBackground() once it is
+ * ready (overview builds), close() when it closes (overviews, change feed, tiles, usage).
+ * The change feed itself starts on first need (the first tile, or the overviews).
+ */
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import type { Config } from './config/index.js';
+import type { Registry } from './registry/registry.js';
+import type { AppContext } from './context.js';
+import { Metrics } from './ops/metrics.js';
+import { UsageStats } from './ops/usage.js';
+import { streamGate, type Gate } from './ops/gate.js';
+import { Authenticator } from './security/auth.js';
+import { RenderGate } from './render/queue.js';
+import type { RenderContext } from './render/index.js';
+import type { FeatureDb } from './features/stream.js';
+import { ChangeFeed } from './changes/index.js';
+import { OverviewManager } from './overviews/index.js';
+import { TileEngine, tilesOptions, type TilesOptions } from './tiles/engine.js';
+import type { CacheTier } from './tiles/cache.js';
+import { CatalogSync } from './catalog/sync.js';
+import { SldDocuments } from './services/wms/sld-url.js';
+
+/** What the runtime is built from: the configuration, the database pool, the registry, the logger. */
+export interface RuntimeBase {
+  config: Config;
+  pool: pg.Pool;
+  registry: Registry;
+  log: Logger;
+}
+
+export interface RuntimeOptions {
+  /** Tile engine options over the configuration's (tests, tools). */
+  tiles?: Partial<TilesOptions>;
+  /** Tile cache tiers instead of those the configuration describes. */
+  tileTiers?: CacheTier[];
+}
+
+export class Runtime {
+  readonly metrics: Metrics;
+  readonly usage: UsageStats;
+  readonly auth: Authenticator;
+  readonly gates: { readonly render: RenderGate; readonly stream: Gate };
+  readonly features: FeatureDb;
+  readonly changes: ChangeFeed;
+  readonly overviews: OverviewManager;
+  readonly render: RenderContext;
+  readonly tiles: TileEngine;
+  readonly catalog: CatalogSync;
+  readonly sldDocuments = new SldDocuments();
+  private closing?: Promise<void>;
+  private started = false;
+
+  constructor(base: RuntimeBase, opts: RuntimeOptions = {}) {
+    const { config, pool, registry, log } = base;
+    const limits = config.limits;
+    // the full registry, whatever view a request has
+    const layers = () => registry.list();
+    this.metrics = new Metrics(pool);
+    this.usage = new UsageStats(pool, log, config.ops.usageFlushSeconds);
+    this.auth = new Authenticator(config);
+    this.gates = {
+      render: new RenderGate(Math.max(1, limits.maxConcurrentRenders), Math.max(0, limits.renderQueue)),
+      stream: streamGate(limits.maxConcurrentExports, limits.exportQueue),
+    };
+    this.features = { pool, streams: this.gates.stream, limits: { maxBboxAreaKm2: limits.maxBboxAreaKm2 } };
+    const tileOpts = { ...tilesOptions(config), ...opts.tiles };
+    this.changes = new ChangeFeed({ pool, layers, log, enabled: tileOpts.freshness, bulkRows: tileOpts.bulkRows });
+    this.overviews = new OverviewManager({ config, pool, log, layers, feed: this.changes, metrics: this.metrics });
+    this.render = { pool, source: this.overviews };
+    this.tiles = new TileEngine(
+      { config, pool, log, layers, render: this.render, feed: this.changes, metrics: this.metrics },
+      opts.tiles,
+      opts.tileTiers,
+    );
+    this.catalog = new CatalogSync(registry);
+    this.changes.subscribe(this.catalog);
+  }
+
+  /** Before the server listens. */
+  async start(): Promise<void> {
+    this.started = true;
+    await this.usage.start();
+  }
+
+  /** Once the server is ready: work that must not delay readiness (overview builds). */
+  startBackground(): void {
+    void this.overviews.start();
+  }
+
+  /** Stop background work, the change feed, the cache tiers; flush usage statistics. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.overviews.stop();
+      await this.changes.close();
+      await this.tiles.close();
+      if (this.started) await this.usage.close();
+    })();
+    return this.closing;
+  }
+}
+
+/** The application context: the base and the runtime built from it (main.ts, the seed command, tests). */
+export function createContext(base: RuntimeBase, opts?: RuntimeOptions): AppContext {
+  return { ...base, runtime: new Runtime(base, opts) };
+}
