@@ -25,6 +25,8 @@ export class CatalogSync implements ChangeSubscriber {
   /** Edits heard that the records do not show yet (counted, so that one heard during a derivation is not lost). */
   private edits = 0;
   private running?: Promise<void>;
+  /** Derivations of the local records; edits heard that called for one. */
+  readonly stats = { syncs: 0, edits: 0 };
   /** Day (YYYY-MM-DD) of the last edit heard per table. */
   private readonly editedOn = new Map<string, string>();
 
@@ -37,6 +39,7 @@ export class CatalogSync implements ChangeSubscriber {
     if (!this.running) {
       this.running = syncCatalog(ctx)
         .then(() => {
+          this.stats.syncs++;
           this.derived = target;
         })
         .finally(() => {
@@ -55,6 +58,7 @@ export class CatalogSync implements ChangeSubscriber {
     if (this.editedOn.get(c.table) === day) return;
     this.editedOn.set(c.table, day);
     this.edits++;
+    this.stats.edits++;
   }
 }
 

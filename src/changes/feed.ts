@@ -166,7 +166,10 @@ export class ChangeFeed {
     } finally {
       client.release();
     }
-    for (const s of this.subscribers) await s.prepare?.();
+    for (const s of this.subscribers) {
+      // one subscriber that cannot prepare (e.g. replay) does not keep the others from their changes
+      await s.prepare?.().catch((e) => this.opts.log.error({ err: (e as Error).message }, 'change feed: a subscriber could not prepare'));
+    }
     const handler: ChangeSourceHandler = {
       notice: (c) => this.enqueue(async () => this.deliver(typeof c === 'number' ? await this.get(c) : c)),
       lost: () => {
