@@ -14,7 +14,7 @@ import { createPool } from '../dist/src/db/pool.js';
 import { ensureEmbeddedCluster, ensureDatabase, stopEmbeddedCluster } from '../dist/src/db/embedded.js';
 import { Registry } from '../dist/src/registry/registry.js';
 import { buildApp } from '../dist/src/app.js';
-import { createContext } from '../dist/src/runtime.js';
+import { createContext } from '../dist/src/context.js';
 import { migrateCatalog, replaceSource } from '../dist/src/catalog/store.js';
 
 const arg = (name, dflt) => {

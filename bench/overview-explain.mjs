@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { validateConfig } from '../dist/src/config/index.js';
 import { Registry } from '../dist/src/registry/registry.js';
 import { styleOf, layerQuery } from '../dist/src/render/index.js';
-import { createContext } from '../dist/src/runtime.js';
+import { createContext } from '../dist/src/context.js';
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 3 });
 const config = validateConfig({});
 const registry = new Registry(pool, config);

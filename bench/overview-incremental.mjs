@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Incremental overview refresh (src/render/overview.ts, docs/rasteriser.md) against a full
+ * Incremental overview refresh (src/overviews/, docs/rasteriser.md) against a full
  * rebuild, on a copy of the parcels in a schema of its own (default `ovinc`, created by --setup;
  * the overview tables go there too): edit --edits random parcels (attribute flips and a few moves
  * of 1 km), wait for the change notification, time the refresh; repeat --runs times; then time

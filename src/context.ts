@@ -7,7 +7,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from './config/index.js';
 import type { Registry } from './registry/registry.js';
-import type { Runtime } from './runtime.js';
+import { Runtime, type RuntimeBase, type RuntimeOptions } from './runtime.js';
 
 export interface AppContext {
   readonly config: Config;
@@ -15,4 +15,9 @@ export interface AppContext {
   readonly registry: Registry;
   readonly log: Logger;
   readonly runtime: Runtime;
+}
+
+/** The application context: the base and the runtime built from it (main.ts, the seed command, tests). */
+export function createContext(base: RuntimeBase, opts?: RuntimeOptions): AppContext {
+  return { ...base, runtime: new Runtime(base, opts) };
 }

@@ -18,7 +18,7 @@ import { stopEmbeddedCluster, ProvisionError } from './db/embedded.js';
 import { Registry, RegistryError } from './registry/registry.js';
 import { buildApp } from './app.js';
 import { generateDemo } from './demo/generator.js';
-import { createContext } from './runtime.js';
+import { createContext } from './context.js';
 import { hashSecret } from './security/auth.js';
 import { startMetricsServer } from './services/ops.js';
 

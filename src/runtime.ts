@@ -23,7 +23,6 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from './config/index.js';
 import type { Registry } from './registry/registry.js';
-import type { AppContext } from './context.js';
 import { Metrics } from './ops/metrics.js';
 import { UsageStats } from './ops/usage.js';
 import { streamGate, type Gate } from './ops/gate.js';
@@ -35,8 +34,8 @@ import { ChangeFeed } from './changes/index.js';
 import { OverviewManager } from './overviews/index.js';
 import { TileEngine, tilesOptions, type TilesOptions } from './tiles/engine.js';
 import type { CacheTier } from './tiles/cache.js';
-import { CatalogSync } from './catalog/sync.js';
-import { SldDocuments } from './services/wms/sld-url.js';
+import { CatalogSync } from './catalog/sync-state.js';
+import { SldDocuments } from './services/wms/sld-documents.js';
 
 /** What the runtime is built from: the configuration, the database pool, the registry, the logger. */
 export interface RuntimeBase {
@@ -115,9 +114,4 @@ export class Runtime {
     })();
     return this.closing;
   }
-}
-
-/** The application context: the base and the runtime built from it (main.ts, the seed command, tests). */
-export function createContext(base: RuntimeBase, opts?: RuntimeOptions): AppContext {
-  return { ...base, runtime: new Runtime(base, opts) };
 }

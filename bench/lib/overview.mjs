@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { validateConfig } from '../../dist/src/config/index.js';
 import { Registry } from '../../dist/src/registry/registry.js';
 import { drawMap } from '../../dist/src/render/index.js';
-import { createContext } from '../../dist/src/runtime.js';
+import { createContext } from '../../dist/src/context.js';
 
 /** A registry and a started overview manager for the raw configuration; waits until it is idle. */
 export async function startOverviews(pool, raw) {

@@ -33,7 +33,7 @@ export interface LayerConfig {
   access?: { public?: boolean; roles?: string[] };
   metadata?: Record<string, unknown>;
   cache?: Record<string, unknown>;
-  /** Pre-generalised overview of this layer (src/render/overview.ts): false to disable, or overrides. */
+  /** Pre-generalised overview of this layer (src/overviews/): false to disable, or overrides. */
   overview?: boolean | Record<string, unknown>;
 }
 
@@ -83,7 +83,7 @@ export interface Config {
   catalog?: { schema?: string; harvest?: { name: string; url: string; type: 'csw' | 'dcat'; intervalMinutes?: number }[] };
   /** Tile cache settings, raw (defaults applied by src/tiles/engine.ts tilesOptions). */
   tiles?: Record<string, unknown>;
-  /** Pre-generalised overviews of big layers, raw (defaults applied by src/render/overview.ts overviewOptions). */
+  /** Pre-generalised overviews of big layers, raw (defaults applied by overviewOptions in src/overviews/model.ts). */
   overviews?: Record<string, unknown>;
   /** undefined = publish every spatial table. */
   layers?: LayerConfig[];

@@ -9,7 +9,7 @@ import { ConfigError, type Config } from '../config/index.js';
 import { createPool } from '../db/pool.js';
 import { resolveDatabase } from '../db/resolve.js';
 import { Registry } from '../registry/registry.js';
-import { createContext } from '../runtime.js';
+import { createContext } from '../context.js';
 import { findMatrixSet } from './matrixsets.js';
 import { seed } from './seed.js';
 

@@ -7,8 +7,7 @@ import { validateConfig, type Config } from '../../src/config/index.js';
 import { createPool } from '../../src/db/pool.js';
 import { Registry } from '../../src/registry/registry.js';
 import { buildApp } from '../../src/app.js';
-import type { AppContext } from '../../src/context.js';
-import { createContext } from '../../src/runtime.js';
+import { createContext, type AppContext } from '../../src/context.js';
 
 let appCounter = 0;
 

@@ -5,17 +5,11 @@
  * fetched, without following redirects, within a timeout and a size limit, and the document is
  * kept for a short while so that a map client asking for many tiles fetches it once.
  */
-import { LRUCache } from 'lru-cache';
 import type { AppContext } from '../../context.js';
 import { OwsException } from '../../ows/exceptions.js';
+import type { Entry, SldUrlOptions } from './sld-documents.js';
 
-export interface SldUrlOptions {
-  /** URL prefixes (normalised) under which documents may be fetched. */
-  allowed: string[];
-  timeoutMs: number;
-  maxBytes: number;
-  cacheSeconds: number;
-}
+export type { SldUrlOptions };
 
 /** `wms.sldUrl` with its defaults; undefined when the parameter is not enabled. */
 export function sldUrlOptions(ctx: AppContext): SldUrlOptions | undefined {
@@ -36,28 +30,6 @@ class FetchFailed extends Error {
     readonly status = 502,
   ) {
     super(message);
-  }
-}
-
-type Entry = { ok: true; text: string } | { ok: false; message: string; status: number };
-
-/**
- * The documents fetched for the SLD parameter, shared by every request of an application (one
- * per application, built by src/runtime.ts): a short-lived cache, and the fetches in flight so
- * that the tiles of one map view wait for the same download.
- */
-export class SldDocuments {
-  private cache?: LRUCache<string, Entry>;
-  readonly inflight = new Map<string, Promise<Entry>>();
-
-  lru(o: SldUrlOptions): LRUCache<string, Entry> {
-    this.cache ??= new LRUCache<string, Entry>({
-      max: 256,
-      maxSize: 32 * 1024 * 1024,
-      sizeCalculation: (e) => (e.ok ? Math.max(1, e.text.length) : 1),
-      ttl: Math.max(1, o.cacheSeconds * 1000),
-    });
-    return this.cache;
   }
 }
 
