@@ -9,7 +9,7 @@ import path from 'node:path';
 import madge from 'madge';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-const root = path.resolve(import.meta.dirname, '..');
+const root = path.resolve(import.meta.dirname, '..', '..');
 const rc = JSON.parse(readFileSync(path.join(root, '.madgerc'), 'utf8'));
 const options = { ...rc, baseDir: root, tsConfig: path.join(root, rc.tsConfig) };
 
