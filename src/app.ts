@@ -14,6 +14,7 @@ import { registerApiDocs } from './services/apidocs.js';
 import { registerServices } from './services/index.js';
 import { registerOps } from './services/ops.js';
 import { tagsOf, tagRequest } from './ops/tags.js';
+import { isHeavyRequest } from './ops/shed.js';
 import { AuthError, isAdminRequest, principalOf, sendAuthProblem, type Principal } from './security/auth.js';
 import { registerOverviewRoutes } from './overviews/index.js';
 import rateLimit from '@fastify/rate-limit';
@@ -52,6 +53,30 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   });
   app.addHook('onClose', async () => {
     await runtime.close();
+  });
+
+  // overload: heavy requests are refused before any work while the event loop runs late
+  // (src/ops/shed.ts); registered first, so that a refusal costs no more than this check
+  const { shedder } = runtime;
+  app.addHook('onRequest', async (req, reply) => {
+    if (!shedder.overloaded || !isHeavyRequest(req.method, req.url)) return;
+    shedder.shed++;
+    const msg = `the server is overloaded (event loop ${Math.round(shedder.pinnedDelayMs ?? shedder.delayMs)} ms late); retry shortly`;
+    reply.header('Retry-After', '2');
+    const p = req.url.split('?')[0].toLowerCase().replace(/\/+$/, '');
+    if (OWS_PATHS.includes(p)) {
+      const svc = p.slice(1).toUpperCase();
+      return sendOwsException(
+        reply,
+        new OwsException('ServerBusy', msg, undefined, 503),
+        (SERVICE_NAMES as string[]).includes(svc) ? svc : undefined,
+        undefined,
+      );
+    }
+    return reply
+      .code(503)
+      .type('application/problem+json')
+      .send({ type: 'about:blank', title: 'Service Unavailable', status: 503, detail: msg });
   });
 
   const bytesAtStart = new WeakMap<object, number>();

@@ -14,6 +14,7 @@
  *   tiles                 the tile engine and its cache tiers; its freshness is a feed subscriber
  *   catalog               keeps the catalogue's local records in step (registry reloads, edits)
  *   sldDocuments          documents fetched for the WMS SLD parameter
+ *   shedder               refuses new heavy requests while the event loop runs late (src/ops/shed.ts)
  *
  * Lifecycle: start() before the server listens (usage table), startBackground() once it is
  * ready (overview builds), close() when it closes (overviews, change feed, tiles, usage).
@@ -24,6 +25,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config/index.js';
 import type { Registry } from './registry/registry.js';
 import { Metrics } from './ops/metrics.js';
+import { LoadShedder } from './ops/shed.js';
 import { UsageStats } from './ops/usage.js';
 import { streamGate, type Gate } from './ops/gate.js';
 import { Authenticator } from './security/auth.js';
@@ -64,6 +66,7 @@ export class Runtime {
   readonly tiles: TileEngine;
   readonly catalog: CatalogSync;
   readonly sldDocuments = new SldDocuments();
+  readonly shedder: LoadShedder;
   private closing?: Promise<void>;
   private started = false;
 
@@ -73,11 +76,12 @@ export class Runtime {
     // the full registry, whatever view a request has
     const layers = () => registry.list();
     this.metrics = new Metrics(pool);
+    this.shedder = new LoadShedder(limits.shedEventLoopDelayMs);
     this.usage = new UsageStats(pool, log, config.ops.usageFlushSeconds);
     this.auth = new Authenticator(config);
     this.gates = {
-      render: new RenderGate(Math.max(1, limits.maxConcurrentRenders), Math.max(0, limits.renderQueue)),
-      stream: streamGate(limits.maxConcurrentExports, limits.exportQueue),
+      render: new RenderGate(Math.max(1, limits.maxConcurrentRenders), Math.max(0, limits.renderQueue), limits.maxQueueWaitMs),
+      stream: streamGate(limits.maxConcurrentExports, limits.exportQueue, limits.maxQueueWaitMs),
     };
     this.features = { pool, streams: this.gates.stream, limits: { maxBboxAreaKm2: limits.maxBboxAreaKm2 } };
     const tileOpts = { ...tilesOptions(config), ...opts.tiles };
@@ -107,6 +111,7 @@ export class Runtime {
   /** Stop background work, the change feed, the cache tiers; flush usage statistics. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.shedder.close();
       await this.overviews.stop();
       await this.changes.close();
       await this.tiles.close();

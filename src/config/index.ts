@@ -63,6 +63,10 @@ export interface Config {
     /** Feature streams (WFS GetFeature, OGC API items, downloads) running at once, and waiting. */
     maxConcurrentExports: number;
     exportQueue: number;
+    /** Longest wait for a render or stream slot before 503 (ms). */
+    maxQueueWaitMs: number;
+    /** Median event-loop delay (ms, a 20 ms probe's ticks over the last second) above which new heavy requests are refused with 503; 0 = never. */
+    shedEventLoopDelayMs: number;
     /** Largest bbox one request may ask for, in km² (WMS GetMap, WFS, OGC API, downloads); unset = no limit. */
     maxBboxAreaKm2?: number;
     /** OGC API – Features: items per page when `limit` is absent, and the largest `limit` accepted. */
@@ -195,6 +199,8 @@ export function validateConfig(raw: unknown, source?: string): Config {
       renderQueue: c.limits?.renderQueue ?? 64,
       maxConcurrentExports: c.limits?.maxConcurrentExports ?? Math.max(1, (c.database?.poolSize ?? 10) - 2),
       exportQueue: c.limits?.exportQueue ?? 64,
+      maxQueueWaitMs: c.limits?.maxQueueWaitMs ?? 2000,
+      shedEventLoopDelayMs: c.limits?.shedEventLoopDelayMs ?? 150,
       maxBboxAreaKm2: c.limits?.maxBboxAreaKm2,
       itemsDefaultLimit: c.limits?.itemsDefaultLimit ?? 10,
       itemsMaxLimit: c.limits?.itemsMaxLimit ?? 10000,

@@ -5,10 +5,11 @@
  */
 export class ServerBusy extends Error {
   readonly statusCode = 503;
-  readonly retryAfter = 2;
-  constructor(message = 'the server is busy; retry shortly') {
+  readonly retryAfter: number;
+  constructor(message = 'the server is busy; retry shortly', retryAfter = 2) {
     super(message);
     this.name = 'ServerBusy';
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -24,11 +25,32 @@ export class ClientGone extends Error {
 export class Gate {
   private running = 0;
   private waiting: (() => void)[] = [];
+  /** Mean time a slot is held (exponentially weighted), for the expected wait of a newcomer. */
+  private holdMs = 0;
+  private holds = 0;
+  /**
+   * `maxWaitMs` bounds the time a request may wait for a slot: a newcomer whose expected wait
+   * (its place in the queue × the mean hold time ÷ slots) is longer is refused at once, before
+   * any work, and a waiter not served in time leaves the queue with ServerBusy. Under overload
+   * the queue then holds only what can be served soon, and the accepted requests keep their
+   * latency instead of all of them waiting and timing out (goodput collapse).
+   */
   constructor(
     readonly max: number,
     readonly queue: number,
     private readonly busyMessage = 'the server is busy; retry shortly',
+    readonly maxWaitMs = Number.POSITIVE_INFINITY,
   ) {}
+
+  /** Expected wait, in ms, of a request arriving now. */
+  expectedWaitMs(): number {
+    if (this.running < this.max) return 0;
+    return Math.ceil((this.waiting.length + 1) / this.max) * this.holdMs;
+  }
+
+  private busy(): ServerBusy {
+    return new ServerBusy(this.busyMessage, Math.max(1, Math.min(30, Math.ceil(this.expectedWaitMs() / 1000))));
+  }
 
   get active(): number {
     return this.running;
@@ -46,30 +68,51 @@ export class Gate {
   async acquire(signal?: AbortSignal): Promise<() => void> {
     if (signal?.aborted) throw new ClientGone();
     if (this.running >= this.max) {
-      if (this.waiting.length >= this.queue) throw new ServerBusy(this.busyMessage);
-      // a waiter whose client leaves gives its place in the queue up at once
+      if (this.waiting.length >= this.queue) throw this.busy();
+      // with a known hold time (a few served requests), refuse at once what could not start in time
+      if (this.holds >= 4 && this.expectedWaitMs() > this.maxWaitMs) throw this.busy();
+      // a waiter whose client leaves, or who waited too long, gives its place in the queue up at once
       await new Promise<void>((resolve, reject) => {
+        let timer: NodeJS.Timeout | undefined;
         const wake = () => {
           signal?.removeEventListener('abort', leave);
+          if (timer) clearTimeout(timer);
           resolve();
         };
-        const leave = () => {
+        const drop = () => {
           const i = this.waiting.indexOf(wake);
           if (i >= 0) this.waiting.splice(i, 1);
+          signal?.removeEventListener('abort', leave);
+          if (timer) clearTimeout(timer);
+        };
+        const leave = () => {
+          drop();
           reject(new ClientGone());
         };
         this.waiting.push(wake);
         signal?.addEventListener('abort', leave, { once: true });
+        if (Number.isFinite(this.maxWaitMs)) {
+          timer = setTimeout(() => {
+            drop();
+            reject(this.busy());
+          }, this.maxWaitMs);
+          timer.unref();
+        }
       });
     } else {
       this.running++;
     }
-    this.lastChange = Date.now();
+    const start = Date.now();
+    this.lastChange = start;
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      this.lastChange = Date.now();
+      const now = Date.now();
+      this.lastChange = now;
+      const held = now - start;
+      this.holdMs = this.holds === 0 ? held : this.holdMs * 0.9 + held * 0.1;
+      this.holds++;
       const next = this.waiting.shift();
       if (next) next();
       else this.running--;
@@ -87,8 +130,8 @@ export class Gate {
 }
 
 /** The gate of feature streams (exports, WFS and OGC API responses): limits.maxConcurrentExports holders, limits.exportQueue waiting. */
-export function streamGate(max: number, queue: number): Gate {
-  return new Gate(Math.max(1, max), Math.max(0, queue), 'the server is busy with other downloads; retry shortly');
+export function streamGate(max: number, queue: number, maxWaitMs = Number.POSITIVE_INFINITY): Gate {
+  return new Gate(Math.max(1, max), Math.max(0, queue), 'the server is busy with other downloads; retry shortly', maxWaitMs);
 }
 
 /** Limits the feature engine applies to every query (limits.maxBboxAreaKm2). */

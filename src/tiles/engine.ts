@@ -128,7 +128,11 @@ export class TileEngine {
         : []),
     ];
     this.cache = new TieredCache(t, this.count);
-    this.gate = new RenderGate(Math.max(1, ctx.config.limits.maxConcurrentRenders), Math.max(16, ctx.config.limits.renderQueue));
+    this.gate = new RenderGate(
+      Math.max(1, ctx.config.limits.maxConcurrentRenders),
+      Math.max(16, ctx.config.limits.renderQueue),
+      ctx.config.limits.maxQueueWaitMs,
+    );
     this.freshness = new TileFreshness(this, deps.feed, { pool: deps.pool, log: deps.log, layers: deps.layers });
   }
 

@@ -24,6 +24,9 @@ export interface TestApp {
 /** `beforeReady` runs on the new instance before any route is added, so an onRoute hook it adds sees every route. */
 export async function makeTestApp(rawConfig: Record<string, unknown> = {}, beforeReady?: (app: FastifyInstance) => void): Promise<TestApp> {
   const config: Config = validateConfig(rawConfig, 'test-config');
+  // load shedding reacts to a late event loop, which a test machine running suites in parallel
+  // has for reasons of its own: off unless a test asks for it (test/overload.test.ts does)
+  if ((rawConfig.limits as Record<string, unknown> | undefined)?.shedEventLoopDelayMs === undefined) config.limits.shedEventLoopDelayMs = 0;
   config.database.url = config.database.url ?? testDatabaseUrl();
   // each test app gets a catalogue of its own: records are derived from the app's config, and
   // apps with other configs running in parallel must not re-derive them under a test's feet
