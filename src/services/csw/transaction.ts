@@ -1,9 +1,11 @@
 /**
  * CSW-T Transaction (CSW 2.0.2 §10.11): Insert, Update (whole-record replacement) and Delete of
  * csw:Record, gmd:MD_Metadata and DCAT rdf:RDF records, admin-authenticated (Bearer
- * GEODATA_ADMIN_TOKEN). Published records get the source 'csw-t'; records derived from this
- * server's layers ('local') and harvested ones can be neither updated nor deleted through it.
- * All actions of one request apply in one database transaction.
+ * GEODATA_ADMIN_TOKEN). Published records get the source 'csw-t' and keep their document as sent.
+ * Records derived from this server's layers ('local') can be deleted (they then stay deleted: table
+ * `suppressed`) but not updated; harvested ones belong to their source. Every record is checked
+ * before anything is written (identifier, case clash, dates, bounding box); all actions of one
+ * request apply in one database transaction, or none.
  */
 import { isAdminRequest } from '../../security/auth.js';
 import type { OwsRequest } from '../../ows/service.js';
@@ -12,7 +14,8 @@ import { XmlWriter } from '../../ows/xml.js';
 import type { XmlElement } from '../../ows/xmldom.js';
 import { parseFesFilter } from '../../filter/fes.js';
 import { FilterError } from '../../filter/errors.js';
-import { toRecords, PUBLISHED_SOURCE } from '../../catalog/import.js';
+import { toRecords, PUBLISHED_SOURCE, checkCaseClash } from '../../catalog/import.js';
+import { checkFilterNs } from './filterns.js';
 import { compileCatalogFilter } from '../../catalog/query.js';
 import { inTransaction, schemaOf, upsertRecord } from '../../catalog/store.js';
 import { ensureCatalogReady } from '../../catalog/sync.js';
@@ -54,8 +57,9 @@ export async function transactionOp(req: OwsRequest) {
       if (a.name === 'Insert') {
         for (const el of a.children) {
           for (const r of toRecords(el, now)) {
+            await checkCaseClash(c, schema, r.identifier, 'Insert');
             const exists = await c.query(`SELECT source FROM ${schema}.records WHERE identifier = $1`, [r.identifier]);
-            if (exists.rowCount)
+            if (exists.rowCount || inserted.some((x) => x.identifier === r.identifier))
               throw new OwsException('InvalidParameterValue', `a record '${r.identifier}' already exists (use Update)`, 'Insert');
             await upsertRecord(c, r, schema);
             inserted.push(r);
@@ -85,13 +89,19 @@ export async function transactionOp(req: OwsRequest) {
         const params: unknown[] = [];
         let where: string;
         try {
-          where = compileCatalogFilter(parseFesFilter(f, { version: '1.1' }), params, schema);
+          where = compileCatalogFilter(parseFesFilter(checkFilterNs(f), { version: '1.1' }), params, schema);
         } catch (e) {
           if (e instanceof FilterError) throw new OwsException('InvalidParameterValue', e.message, 'Constraint');
           throw e;
         }
-        params.push(CSWT_SOURCE);
-        const r = await c.query(`DELETE FROM ${schema}.records WHERE source = $${params.length} AND (${where})`, params);
+        params.push([CSWT_SOURCE, 'local']);
+        const r = await c.query<{ identifier: string; source: string }>(
+          `DELETE FROM ${schema}.records WHERE source = ANY($${params.length}::text[]) AND (${where}) RETURNING identifier, source`,
+          params,
+        );
+        const derived = r.rows.filter((x) => x.source === 'local').map((x) => x.identifier);
+        if (derived.length)
+          await c.query(`INSERT INTO ${schema}.suppressed (identifier) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING`, [derived]);
         del += r.rowCount ?? 0;
       } else {
         throw new OwsException('InvalidParameterValue', `unknown Transaction action '${a.qname}'`, 'Transaction');
