@@ -29,6 +29,9 @@ beforeAll(async () => {
   t = await makeTestApp({ ...catalogConfig, catalog: { schema: 'geodata_catalog_txtest' } });
   await ensureCatalogReady(t.ctx); // migrate + derive into the test's own schema
   await t.ctx.pool.query(`DELETE FROM geodata_catalog_txtest.records WHERE source <> 'local'`);
+  // derived records deleted by an interrupted earlier run come back
+  await t.ctx.pool.query('DELETE FROM geodata_catalog_txtest.suppressed');
+  await syncCatalog(t.ctx);
 });
 afterAll(async () => {
   await t?.ctx.pool.query(`DELETE FROM geodata_catalog_txtest.records WHERE source <> 'local'`).catch(() => undefined);

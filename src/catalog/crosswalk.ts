@@ -3,23 +3,22 @@
  * document) and the one function every DCAT writer reads a stored record through (toDcat).
  *
  *  - A record received as DCAT (CSW-T Insert of an rdf:RDF, catalog-import of RDF/XML, Turtle,
- *    JSON-LD) keeps, as N-Triples, every triple reachable from its dataset node through blank nodes
+ *    JSON-LD) keeps, as a JSON array of triples, every triple reachable from its dataset node through blank nodes
  *    and through IRIs described in the same document (distributions, agents, locations…), except
  *    other datasets. toDcat gives these triples back unchanged.
  *  - Any other record (Dublin Core, ISO 19139, derived from the layers) goes through the crosswalk
  *    projection → DCAT-AP written by dcat.ts (buildRecordGraph).
  */
-import N3 from 'n3';
 import { XmlWriter } from '../ows/xml.js';
 import { buildRecordGraph } from './dcat.js';
 import type { CatalogRecord } from './model.js';
 import { Graph, NS, type Term, writeRdfXml } from './rdf.js';
-import { key, parseTurtle, type RTriple } from './rdfparse.js';
+import { key, type RTriple } from './rdfparse.js';
 
 const RDF_TYPE = `${NS.rdf}type`;
-const DATASET_TYPES = new Set([`${NS.dcat}Dataset`, `${NS.dcat}DatasetSeries`, `${NS.dcat}DataService`]);
+const DATASET_TYPES = new Set([`${NS.dcat}Dataset`, `${NS.dcat}DatasetSeries`]);
 
-/** Triples describing `root`: its own, and those of the nodes it leads to (other datasets excepted). */
+/** Triples describing `root`: its own, and those of the nodes it leads to (distributions, services, agents…; other datasets excepted). */
 export function closureOf(triples: RTriple[], root: Term): RTriple[] {
   const bySubject = new Map<string, RTriple[]>();
   for (const t of triples) {
@@ -46,30 +45,19 @@ export function closureOf(triples: RTriple[], root: Term): RTriple[] {
   return out;
 }
 
-function n3Term(t: Term) {
-  const { namedNode, blankNode, literal } = N3.DataFactory;
-  if (t.t === 'iri') return namedNode(t.v);
-  if (t.t === 'bnode') return blankNode(t.v);
-  return literal(t.v, t.lang ? t.lang : t.dt ? namedNode(t.dt) : undefined);
-}
-
-/** Triples as N-Triples text (the stored form of a DCAT source document). */
-export function toNTriples(triples: RTriple[]): string {
-  const w = new N3.Writer({ format: 'N-Triples' });
-  for (const t of triples)
-    w.addQuad(N3.DataFactory.quad(n3Term(t.s) as N3.Quad_Subject, N3.DataFactory.namedNode(t.p), n3Term(t.o) as N3.Quad_Object));
-  let out = '';
-  w.end((_e, s) => {
-    out = s;
-  });
-  return out;
+/**
+ * Triples as stored (the source document of a DCAT record): a JSON array of {s, p, o} terms.
+ * Not N-Triples: harvested graphs hold IRIs N-Triples cannot carry (spaces, braces…), kept as they came.
+ */
+export function storeTriples(triples: RTriple[]): string {
+  return JSON.stringify(triples.map((t) => ({ s: t.s, p: t.p, o: t.o })));
 }
 
 /** The record as a DCAT graph: its source triples when it was received as DCAT, else the crosswalk. */
 export function toDcat(r: CatalogRecord, base: string): Graph {
   if (r.recordSchema === 'dcat' && r.sourceDoc) {
     const g = new Graph();
-    for (const t of parseTurtle(r.sourceDoc, undefined, 'N-Triples')) g.triples.push(t);
+    for (const t of JSON.parse(r.sourceDoc) as RTriple[]) g.triples.push(t);
     return g;
   }
   return buildRecordGraph(r, base);
@@ -83,7 +71,7 @@ function splitIri(iri: string): [string, string] | null {
 
 /**
  * Write a record as one rdf:RDF (CSW outputSchema DCAT / GeoDCAT-AP). Source triples may use any
- * vocabulary: predicates outside the known prefixes get a namespace declared where they are used.
+ * vocabulary: predicates outside the known prefixes get prefixes ns1, ns2… declared on rdf:RDF.
  */
 export function writeDcatRecord(w: XmlWriter, r: CatalogRecord, base: string): void {
   const g = toDcat(r, base);
@@ -93,7 +81,16 @@ export function writeDcatRecord(w: XmlWriter, r: CatalogRecord, base: string): v
   }
   const decl: Record<string, string> = {};
   for (const [p, ns] of Object.entries(NS)) decl[`xmlns:${p}`] = ns;
-  const prefixOf = new Map(Object.entries(NS).map(([p, ns]) => [ns as string, p]));
+  const prefixOf = new Map<string, string>(Object.entries(NS).map(([p, ns]) => [ns as string, p]));
+  // other vocabularies get prefixes ns1, ns2… declared on rdf:RDF (some RDF/XML readers only see those)
+  for (const t of g.triples) {
+    const split = splitIri(t.p);
+    if (split && !prefixOf.has(split[0])) {
+      const p = `ns${prefixOf.size - Object.keys(NS).length + 1}`;
+      prefixOf.set(split[0], p);
+      decl[`xmlns:${p}`] = split[0];
+    }
+  }
   w.start('rdf:RDF', decl);
   const subjects = new Map<string, { s: Term; ts: RTriple[] }>();
   for (const t of g.triples) {
@@ -108,9 +105,8 @@ export function writeDcatRecord(w: XmlWriter, r: CatalogRecord, base: string): v
       const split = splitIri(t.p);
       if (!split) continue; // not expressible in RDF/XML
       const [ns, local] = split;
-      const known = prefixOf.get(ns);
-      const q = known ? `${known}:${local}` : `p:${local}`;
-      const attrs: Record<string, string> = known ? {} : { 'xmlns:p': ns };
+      const q = `${prefixOf.get(ns)}:${local}`;
+      const attrs: Record<string, string> = {};
       if (t.o.t === 'iri') w.el(q, { ...attrs, 'rdf:resource': t.o.v });
       else if (t.o.t === 'bnode') w.el(q, { ...attrs, 'rdf:nodeID': t.o.v });
       else {

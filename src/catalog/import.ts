@@ -11,7 +11,7 @@ import { dcatToRecords } from './harvest.js';
 import { parseRdf, parseRdfXmlElement, detectRdfFormat, TripleIndex, type RTriple } from './rdfparse.js';
 import { CSW_NS, checkBbox, checkIdentifier, readDc } from './dc.js';
 import { readIso } from './iso.js';
-import { closureOf, toNTriples } from './crosswalk.js';
+import { closureOf, storeTriples } from './crosswalk.js';
 import { indexFromRecord } from './queryables.js';
 import { CATALOG_SCHEMA, inTransaction, upsertRecord } from './store.js';
 import type { CatalogRecord } from './model.js';
@@ -39,7 +39,14 @@ export function dcatRecords(triples: RTriple[], now: string, source = PUBLISHED_
   const nodes = [...g.subjectsOfType('http://www.w3.org/ns/dcat#Dataset'), ...g.subjectsOfType('http://www.w3.org/ns/dcat#DatasetSeries')];
   return r.records.map((x) => {
     checkIdentifier(x.identifier, 'Insert');
-    if (x.bbox) checkBbox(x.bbox, 'Insert');
+    // the envelope is derived from geometry literals, which stay in the source triples as they are:
+    // one that gives no valid box is not indexed rather than refusing the dataset
+    let bbox = x.bbox;
+    try {
+      if (bbox) checkBbox(bbox, 'Insert');
+    } catch {
+      bbox = null;
+    }
     const node = nodes.find((n) => {
       const id = g.one(n, 'http://purl.org/dc/terms/identifier');
       return (id && id.v === x.identifier) || (n.t === 'iri' && n.v === x.identifier);
@@ -47,9 +54,10 @@ export function dcatRecords(triples: RTriple[], now: string, source = PUBLISHED_
     const own = node ? closureOf(triples, node) : [];
     return {
       ...x,
+      bbox,
       harvestedAt: source === PUBLISHED_SOURCE ? null : x.harvestedAt,
       recordSchema: 'dcat' as const,
-      sourceDoc: own.length ? toNTriples(own) : null,
+      sourceDoc: own.length ? storeTriples(own) : null,
       index: {
         ...indexFromRecord(x),
         anytext: [

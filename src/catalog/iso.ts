@@ -120,7 +120,8 @@ export interface IsoOptions {
 
 function citation(w: XmlWriter, r: CatalogRecord, withIdentifier: boolean): void {
   w.start('gmd:citation').start('gmd:CI_Citation');
-  cs(w, 'gmd:title', r.title);
+  if (r.title) cs(w, 'gmd:title', r.title);
+  else w.el('gmd:title', { 'gco:nilReason': 'missing' }); // a Dublin Core record may have no title; ISO requires the element
   const dates: [string, string][] = [];
   if (r.created) dates.push([r.created, 'creation']);
   if (r.issued) dates.push([r.issued, 'publication']);
@@ -435,14 +436,19 @@ export function readIso(md: XmlElement, source: string, now: string, locator = '
   if (fileId) checkIdentifier(fileId, locator);
   for (const geo of descendants(md, 'EX_GeographicBoundingBox')) {
     const n = (x: string) => Number(val(kid(geo, x)));
-    checkBbox([n('westBoundLongitude'), n('southBoundLatitude'), n('eastBoundLongitude'), n('northBoundLatitude')], locator);
+    // west > east is a box across the antimeridian (or swapped longitudes, common in the wild): accepted
+    const [w, s, e, no] = [n('westBoundLongitude'), n('southBoundLatitude'), n('eastBoundLongitude'), n('northBoundLatitude')];
+    checkBbox([Math.min(w, e), s, Math.max(w, e), no], locator);
   }
   for (const d of [...descendants(md, 'Date'), ...descendants(md, 'DateTime')])
     if (d.ns === 'http://www.isotc211.org/2005/gco' && d.text && !isValidDate(d.text))
       throw new OwsException('InvalidParameterValue', `${d.qname} '${d.text.slice(0, 40)}' is not a valid date`, locator);
   let r: CatalogRecord;
+  const untitled = !val(kid(kid(kid(kid(md, 'identificationInfo')?.children[0], 'citation'), 'CI_Citation'), 'title'));
   try {
-    r = isoToRecord(md, source, now);
+    // a record without a title is kept (its document unchanged); the projection's title is empty
+    r = isoToRecord(untitled ? withTitle(md, '-') : md, source, now);
+    if (untitled) r.title = '';
   } catch (e) {
     throw new OwsException('InvalidParameterValue', (e as Error).message, locator);
   }
@@ -463,6 +469,30 @@ export function readIso(md: XmlElement, source: string, now: string, locator = '
     sourceDoc: serialiseElement(md),
     index,
   };
+}
+
+/** A copy of `md` whose citation has the title `t` (the projection's mapping needs one). */
+function withTitle(md: XmlElement, t: string): XmlElement {
+  const el = (name: string, children: XmlElement[], text = ''): XmlElement => ({
+    name,
+    ns: '',
+    qname: name,
+    attrs: {},
+    children,
+    text,
+    nsmap: {},
+  });
+  const replace = (e: XmlElement, path: string[]): XmlElement => {
+    if (!path.length)
+      return { ...e, children: [el('title', [el('CharacterString', [], t)]), ...e.children.filter((c) => c.name !== 'title')] };
+    const [head, ...rest] = path;
+    const i = head === '*' ? 0 : e.children.findIndex((c) => c.name === head);
+    if (i < 0) return e;
+    const children = [...e.children];
+    children[i] = replace(children[i], rest);
+    return { ...e, children };
+  };
+  return replace(md, ['identificationInfo', '*', 'citation', 'CI_Citation']);
 }
 
 /** The record's MD_Metadata as received, when it was received in ISO 19139. */

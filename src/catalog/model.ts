@@ -103,7 +103,7 @@ export interface CatalogRecord {
    * no source document. See docs/catalogue-store.md.
    */
   recordSchema?: RecordSchema;
-  /** The source document as received: XML text (csw, iso19139) or N-Triples (dcat). */
+  /** The source document as received: XML text (csw, iso19139) or the dataset's triples as JSON (dcat). */
   sourceDoc?: string | null;
   /** The queryable index (lower-case queryable name → values), computed from the source document. */
   index?: QueryableIndex;
