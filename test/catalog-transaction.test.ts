@@ -9,7 +9,7 @@ import { parseXml, type XmlElement } from '../src/ows/xmldom.js';
 import { makeTestApp, type TestApp } from './helpers/app.js';
 import { catalogConfig } from './helpers/catalog.js';
 import { canValidate, skipReason, validateXml } from './helpers/xml-validate.js';
-import { ensureCatalogReady } from '../src/catalog/sync.js';
+import { ensureCatalogReady, syncCatalog } from '../src/catalog/sync.js';
 import { importMetadataFiles } from '../src/catalog/import.js';
 import { testDatabaseUrl } from './helpers/app.js';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,6 +29,9 @@ beforeAll(async () => {
   t = await makeTestApp({ ...catalogConfig, catalog: { schema: 'geodata_catalog_txtest' } });
   await ensureCatalogReady(t.ctx); // migrate + derive into the test's own schema
   await t.ctx.pool.query(`DELETE FROM geodata_catalog_txtest.records WHERE source <> 'local'`);
+  // derived records deleted by an interrupted earlier run come back
+  await t.ctx.pool.query('DELETE FROM geodata_catalog_txtest.suppressed');
+  await syncCatalog(t.ctx);
 });
 afterAll(async () => {
   await t?.ctx.pool.query(`DELETE FROM geodata_catalog_txtest.records WHERE source <> 'local'`).catch(() => undefined);
@@ -110,11 +113,16 @@ describe('CSW-T Transaction', () => {
     const up = await tx(`<csw:Update>${dcRecord('ext-1', 'Qualité de l’eau 2025')}</csw:Update>`);
     expect(summary(up.xml)).toEqual([0, 1, 0]);
     expect((await byId('ext-1')).children.find((c) => c.name === 'title')!.text).toBe('Qualité de l’eau 2025');
-    // records derived from the layers cannot be changed or deleted
+    // records derived from the layers cannot be changed; they can be deleted, and stay deleted when derived again
     const upLocal = await tx(`<csw:Update>${dcRecord(localId, 'Piraté')}</csw:Update>`);
     expect(upLocal.status).toBe(400);
     const delLocal = await tx(delById(localId));
-    expect(summary(delLocal.xml)).toEqual([0, 0, 0]);
+    expect(summary(delLocal.xml)).toEqual([0, 0, 1]);
+    expect(await byId(localId)).toBeUndefined();
+    await syncCatalog(t.ctx);
+    expect(await byId(localId)).toBeUndefined();
+    await t.ctx.pool.query('DELETE FROM geodata_catalog_txtest.suppressed');
+    await syncCatalog(t.ctx);
     expect((await byId(localId)).children.find((c) => c.name === 'title')!.text).toBe('Communes');
     // delete
     const del = await tx(`${delById('ext-1')}${delById('ext-iso-1')}`);

@@ -304,8 +304,13 @@ export function serviceRecords(ctx: AppContext, datasets: CatalogRecord[]): Cata
   }));
 }
 
-/** Derive every local record from the registry and replace the local records in the catalogue. */
+/**
+ * Derive every local record from the registry and replace the local records in the catalogue
+ * (none when `catalog.deriveFromLayers` is false; never those deleted through CSW-T).
+ */
 export async function syncLocalRecords(ctx: AppContext): Promise<{ upserted: number; deleted: number }> {
+  // catalog.deriveFromLayers: false → a catalogue of imported / harvested records only
+  if (ctx.config.catalog?.deriveFromLayers === false) return replaceSource(ctx.pool, 'local', [], schemaOf(ctx));
   const layers = ctx.registry.list().filter((l) => l.access.public);
   const stats = new Map<string, string | null>();
   if (layers.length) {
@@ -329,5 +334,11 @@ export async function syncLocalRecords(ctx: AppContext): Promise<{ upserted: num
   }
   const loaded = (ctx.registry.loadedAt ?? new Date()).toISOString().slice(0, 10);
   const datasets = layers.map((l) => layerRecord(ctx, l, stats.get(`${l.schema}.${l.table}`) ?? loaded));
-  return replaceSource(ctx.pool, 'local', [...datasets, ...serviceRecords(ctx, datasets)], schemaOf(ctx));
+  const schema = schemaOf(ctx);
+  // records deleted through CSW-T stay deleted (table suppressed, docs/catalogue-store.md)
+  const gone = new Set(
+    (await ctx.pool.query<{ identifier: string }>(`SELECT identifier FROM ${schema}.suppressed`)).rows.map((r) => r.identifier),
+  );
+  const all = [...datasets, ...serviceRecords(ctx, datasets)].filter((r) => !gone.has(r.identifier));
+  return replaceSource(ctx.pool, 'local', all, schema);
 }

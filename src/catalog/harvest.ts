@@ -15,6 +15,8 @@ import { EU_FREQUENCIES, INSPIRE_THEMES, resolveTheme, type Agent, type CatalogR
 import type { Term } from './rdf.js';
 import { detectRdfFormat, parseRdf, parseRdfXmlElement, TripleIndex, key, type RTriple } from './rdfparse.js';
 import { CATALOG_SCHEMA, replaceSource } from './store.js';
+import { isoIndex } from './isoindex.js';
+import { serialiseElement } from './xmlser.js';
 
 export interface HarvestSource {
   /** Provenance name, unique per source (stored in records.source). */
@@ -634,7 +636,9 @@ async function readCsw(src: HarvestSource, o: HarvestOptions, harvestedAt: strin
         continue;
       }
       try {
-        records.push(isoToRecord(md, src.name, harvestedAt));
+        // kept as received, with its ISO AP index (docs/catalogue-store.md)
+        const rec = isoToRecord(md, src.name, harvestedAt);
+        records.push({ ...rec, recordSchema: 'iso19139', sourceDoc: serialiseElement(md), index: isoIndex(md, rec.identifier) });
       } catch (e) {
         report.failed++;
         report.errors.push((e as Error).message);

@@ -7,81 +7,85 @@ import { readFileSync } from 'node:fs';
 import type pg from 'pg';
 import { OwsException } from '../ows/exceptions.js';
 import { parseXml, type XmlElement } from '../ows/xmldom.js';
-import { isoToRecord, dcatToRecords } from './harvest.js';
-import { parseRdf, parseRdfXmlElement, detectRdfFormat } from './rdfparse.js';
-import { CSW_NS } from './dc.js';
+import { dcatToRecords } from './harvest.js';
+import { parseRdf, parseRdfXmlElement, detectRdfFormat, TripleIndex, type RTriple } from './rdfparse.js';
+import { CSW_NS, checkBbox, checkIdentifier, readDc } from './dc.js';
+import { readIso } from './iso.js';
+import { closureOf, storeTriples } from './crosswalk.js';
+import { indexFromRecord } from './queryables.js';
 import { CATALOG_SCHEMA, inTransaction, upsertRecord } from './store.js';
-import type { CatalogRecord, Link } from './model.js';
+import type { CatalogRecord } from './model.js';
 
 export const PUBLISHED_SOURCE = 'csw-t';
 
-const kids = (el: XmlElement, name: string) => el.children.filter((c) => c.name === name);
-const kid = (el: XmlElement, name: string) => el.children.find((c) => c.name === name);
-
-/** Dublin Core csw:Record → catalogue record. */
-export function dcToRecord(el: XmlElement, now: string): CatalogRecord {
-  const v = (name: string) => kid(el, name)?.text || undefined;
-  const identifier = v('identifier');
-  const title = v('title');
-  if (!identifier || !title) throw new OwsException('InvalidParameterValue', 'a csw:Record needs dc:identifier and dc:title', 'Insert');
-  let bbox: [number, number, number, number] | null = null;
-  const bb = kid(el, 'BoundingBox') ?? kid(el, 'WGS84BoundingBox');
-  if (bb) {
-    const lo = (kid(bb, 'LowerCorner')?.text ?? '').split(/\s+/).map(Number);
-    const up = (kid(bb, 'UpperCorner')?.text ?? '').split(/\s+/).map(Number);
-    const latFirst = bb.name === 'BoundingBox' && /EPSG(::|:)4326$/.test(bb.attrs.crs ?? 'urn:ogc:def:crs:EPSG::4326');
-    const b: number[] = latFirst ? [lo[1], lo[0], up[1], up[0]] : [lo[0], lo[1], up[0], up[1]];
-    if (b.every(Number.isFinite)) bbox = b as [number, number, number, number];
-  }
-  const type = (v('type') ?? 'dataset') as CatalogRecord['type'];
-  const links: Link[] = [...kids(el, 'references'), ...kids(el, 'URI')]
-    .map((r) => ({ url: r.text, protocol: r.attrs.scheme || r.attrs.protocol || 'WWW:LINK', function: 'information' as const }))
-    .filter((l) => l.url);
-  return {
-    identifier,
-    type: ['dataset', 'series', 'nonGeographicDataset', 'service'].includes(type) ? type : 'dataset',
-    title,
-    abstract: v('abstract') ?? v('description') ?? '',
-    keywords: kids(el, 'subject')
-      .map((s) => s.text)
-      .filter(Boolean),
-    themes: [],
-    licence: v('license') && /^https?:/.test(v('license')!) ? { url: v('license')! } : null,
-    rights:
-      kids(el, 'rights')
-        .map((r) => r.text)
-        .join(' — ') || null,
-    contact: v('creator') ? { organisation: v('creator'), name: v('creator') } : null,
-    publisher: v('publisher') ? { organisation: v('publisher'), name: v('publisher') } : null,
-    modified: v('modified') ?? v('date') ?? null,
-    language: v('language') ?? 'fre',
-    bbox,
-    crs: [],
-    links,
-    operatesOn: [],
-    source: PUBLISHED_SOURCE,
-    sourceId: identifier,
-    harvestedAt: null,
-    metadataModified: now,
-  };
+/**
+ * Records of one document element: csw:Record (dc.ts), gmd:MD_Metadata (iso.ts) or an rdf:RDF of
+ * DCAT datasets (each dataset keeps its own triples, crosswalk.ts). Every record keeps its source
+ * document; nothing is made up or dropped.
+ */
+export function toRecords(el: XmlElement, now: string, source = PUBLISHED_SOURCE): CatalogRecord[] {
+  if (el.name === 'MD_Metadata') return [readIso(el, source, now)];
+  if (el.name === 'Record' && el.ns === CSW_NS) return [readDc(el, source, now)];
+  if (el.name === 'RDF') return dcatRecords(parseRdfXmlElement(el), now, source);
+  throw new OwsException('InvalidParameterValue', `cannot publish a ${el.qname} (csw:Record, gmd:MD_Metadata or DCAT rdf:RDF)`, 'Insert');
 }
 
-export function toRecords(el: XmlElement, now: string): CatalogRecord[] {
-  if (el.name === 'MD_Metadata') {
+/** DCAT datasets of a graph as stored records: projection (harvest.ts mapping), own triples, index. */
+export function dcatRecords(triples: RTriple[], now: string, source = PUBLISHED_SOURCE): CatalogRecord[] {
+  const r = dcatToRecords(triples, source, now);
+  if (!r.records.length)
+    throw new OwsException('InvalidParameterValue', `no DCAT dataset with identifier and title (${r.errors.join('; ')})`, 'Insert');
+  const g = new TripleIndex(triples);
+  const nodes = [...g.subjectsOfType('http://www.w3.org/ns/dcat#Dataset'), ...g.subjectsOfType('http://www.w3.org/ns/dcat#DatasetSeries')];
+  return r.records.map((x) => {
+    checkIdentifier(x.identifier, 'Insert');
+    // the envelope is derived from geometry literals, which stay in the source triples as they are:
+    // one that gives no valid box is not indexed rather than refusing the dataset
+    let bbox = x.bbox;
     try {
-      return [{ ...isoToRecord(el, PUBLISHED_SOURCE, now), harvestedAt: null }];
-    } catch (e) {
-      throw new OwsException('InvalidParameterValue', (e as Error).message, 'Insert');
+      if (bbox) checkBbox(bbox, 'Insert');
+    } catch {
+      bbox = null;
     }
-  }
-  if (el.name === 'Record' && el.ns === CSW_NS) return [dcToRecord(el, now)];
-  if (el.name === 'RDF') {
-    const r = dcatToRecords(parseRdfXmlElement(el), PUBLISHED_SOURCE, now);
-    if (!r.records.length)
-      throw new OwsException('InvalidParameterValue', `no DCAT dataset with identifier and title (${r.errors.join('; ')})`, 'Insert');
-    return r.records.map((x) => ({ ...x, harvestedAt: null }));
-  }
-  throw new OwsException('InvalidParameterValue', `cannot publish a ${el.qname} (csw:Record, gmd:MD_Metadata or DCAT rdf:RDF)`, 'Insert');
+    const node = nodes.find((n) => {
+      const id = g.one(n, 'http://purl.org/dc/terms/identifier');
+      return (id && id.v === x.identifier) || (n.t === 'iri' && n.v === x.identifier);
+    });
+    const own = node ? closureOf(triples, node) : [];
+    return {
+      ...x,
+      bbox,
+      harvestedAt: source === PUBLISHED_SOURCE ? null : x.harvestedAt,
+      recordSchema: 'dcat' as const,
+      sourceDoc: own.length ? storeTriples(own) : null,
+      index: {
+        ...indexFromRecord(x),
+        anytext: [
+          own
+            .filter((t) => t.o.t === 'lit')
+            .map((t) => t.o.v)
+            .join(' '),
+        ],
+      },
+    };
+  });
+}
+
+/**
+ * Refuse an identifier that differs only in case from an existing record's (another record
+ * for every client that compares identifiers case-insensitively, as several CSW clients do).
+ */
+export async function checkCaseClash(c: pg.PoolClient, schema: string, id: string, locator: string): Promise<void> {
+  const r = await c.query<{ identifier: string }>(
+    `SELECT identifier FROM ${schema}.records WHERE lower(identifier) = lower($1) AND identifier <> $1`,
+    [id],
+  );
+  if (r.rowCount)
+    throw new OwsException(
+      'InvalidParameterValue',
+      `identifier '${id.slice(0, 200)}' differs only in case from the existing record '${r.rows[0].identifier.slice(0, 200)}'`,
+      locator,
+    );
 }
 
 export interface ImportResult {
@@ -109,14 +113,13 @@ export async function importMetadataFiles(pool: pg.Pool, files: string[], schema
             : [root];
         for (const el of items) records.push(...toRecords(el, now));
       } else if (fmt) {
-        const r = dcatToRecords(await parseRdf(text, fmt, `file://${file}`), PUBLISHED_SOURCE, now);
-        records = r.records.map((x) => ({ ...x, harvestedAt: null }));
-        res.errors.push(...r.errors);
+        records = dcatRecords(await parseRdf(text, fmt, `file://${file}`), now);
       } else {
         throw new Error('unknown format (XML: ISO 19139, csw:Record, rdf:RDF; or .ttl, .nt, .jsonld)');
       }
       await inTransaction(pool, async (c) => {
         for (const r of records) {
+          await checkCaseClash(c, schema, r.identifier, 'Insert');
           if (!(await upsertRecord(c, r, schema))) throw new Error(`identifier '${r.identifier}' belongs to another source`);
           res.imported.push(r.identifier);
         }

@@ -5,11 +5,23 @@
  * gmx:Anchor next to useConstraints; GEMET INSPIRE theme keywords with their thesaurus; full
  * GetCapabilities URLs with OGC:WMS/WFS/WMTS protocols and the layer name; download links with
  * CI_OnLineFunctionCode download; service records with srv:SV_ServiceIdentification + operatesOn.
+ *
+ * This is the ISO 19139 schema module of the record store: readIso keeps a received MD_Metadata as
+ * its source document with the ISO AP queryable index (OGC 07-045 §8.2) and a projection (the
+ * mapping of harvest.ts's isoToRecord); sourceIsoDocument gives the document back unchanged for
+ * full ISO output; writeIsoRecord is the crosswalk from the projection (records received as Dublin
+ * Core or DCAT, records derived from the layers) and the brief / summary element sets.
  */
+import { OwsException } from '../ows/exceptions.js';
 import type { XmlWriter } from '../ows/xml.js';
+import type { XmlElement } from '../ows/xmldom.js';
 import { SERVICES } from './derive.js';
 import { absolutise, isoFrequency, FILE_TYPES, type Agent, type CatalogRecord } from './model.js';
 import { datasetIri } from './dcat.js';
+import { checkBbox, checkIdentifier, isValidDate } from './dc.js';
+import { isoToRecord } from './harvest.js';
+import { descendants, isoIndex, kid, val } from './isoindex.js';
+import { serialiseElement } from './xmlser.js';
 
 export const GMD_NS = 'http://www.isotc211.org/2005/gmd';
 export const ISO_NAMESPACES = {
@@ -108,7 +120,8 @@ export interface IsoOptions {
 
 function citation(w: XmlWriter, r: CatalogRecord, withIdentifier: boolean): void {
   w.start('gmd:citation').start('gmd:CI_Citation');
-  cs(w, 'gmd:title', r.title);
+  if (r.title) cs(w, 'gmd:title', r.title);
+  else w.el('gmd:title', { 'gco:nilReason': 'missing' }); // a Dublin Core record may have no title; ISO requires the element
   const dates: [string, string][] = [];
   if (r.created) dates.push([r.created, 'creation']);
   if (r.issued) dates.push([r.issued, 'publication']);
@@ -408,4 +421,81 @@ export function writeIsoRecord(w: XmlWriter, r: CatalogRecord, o: IsoOptions): v
     w.end().end();
   }
   w.end();
+}
+
+// ---------------------------------------------------------------------------------------------
+// reading (the store's ISO 19139 module)
+
+/**
+ * gmd:MD_Metadata → stored record (source document, ISO AP index, projection). Refuses what the
+ * store cannot keep: no fileIdentifier nor resource identifier, a bad identifier, an impossible
+ * date, a NaN or inverted geographic bounding box.
+ */
+export function readIso(md: XmlElement, source: string, now: string, locator = 'Insert'): CatalogRecord {
+  const fileId = val(kid(md, 'fileIdentifier'));
+  if (fileId) checkIdentifier(fileId, locator);
+  for (const geo of descendants(md, 'EX_GeographicBoundingBox')) {
+    const n = (x: string) => Number(val(kid(geo, x)));
+    // west > east is a box across the antimeridian (or swapped longitudes, common in the wild): accepted
+    const [w, s, e, no] = [n('westBoundLongitude'), n('southBoundLatitude'), n('eastBoundLongitude'), n('northBoundLatitude')];
+    checkBbox([Math.min(w, e), s, Math.max(w, e), no], locator);
+  }
+  for (const d of [...descendants(md, 'Date'), ...descendants(md, 'DateTime')])
+    if (d.ns === 'http://www.isotc211.org/2005/gco' && d.text && !isValidDate(d.text))
+      throw new OwsException('InvalidParameterValue', `${d.qname} '${d.text.slice(0, 40)}' is not a valid date`, locator);
+  let r: CatalogRecord;
+  const untitled = !val(kid(kid(kid(kid(md, 'identificationInfo')?.children[0], 'citation'), 'CI_Citation'), 'title'));
+  try {
+    // a record without a title is kept (its document unchanged); the projection's title is empty
+    r = isoToRecord(untitled ? withTitle(md, '-') : md, source, now);
+    if (untitled) r.title = '';
+  } catch (e) {
+    throw new OwsException('InvalidParameterValue', (e as Error).message, locator);
+  }
+  // the store's identifier is the fileIdentifier (the metadata record's), as GetRecordById expects
+  const identifier = fileId ?? r.identifier;
+  checkIdentifier(identifier, locator);
+  const index = isoIndex(md);
+  // the metadata date is the record's dateStamp (not the time it was received)
+  const stamp = val(kid(md, 'dateStamp'));
+  const stampDate = stamp ? new Date(/Z|[+-]\d\d:?\d\d$/.test(stamp) || stamp.length === 10 ? stamp : `${stamp}Z`) : null;
+  return {
+    ...r,
+    metadataModified: stampDate && !Number.isNaN(stampDate.getTime()) ? stampDate.toISOString() : now,
+    identifier,
+    sourceId: identifier,
+    harvestedAt: source === 'csw-t' ? null : r.harvestedAt,
+    recordSchema: 'iso19139',
+    sourceDoc: serialiseElement(md),
+    index,
+  };
+}
+
+/** A copy of `md` whose citation has the title `t` (the projection's mapping needs one). */
+function withTitle(md: XmlElement, t: string): XmlElement {
+  const el = (name: string, children: XmlElement[], text = ''): XmlElement => ({
+    name,
+    ns: '',
+    qname: name,
+    attrs: {},
+    children,
+    text,
+    nsmap: {},
+  });
+  const replace = (e: XmlElement, path: string[]): XmlElement => {
+    if (!path.length)
+      return { ...e, children: [el('title', [el('CharacterString', [], t)]), ...e.children.filter((c) => c.name !== 'title')] };
+    const [head, ...rest] = path;
+    const i = head === '*' ? 0 : e.children.findIndex((c) => c.name === head);
+    if (i < 0) return e;
+    const children = [...e.children];
+    children[i] = replace(children[i], rest);
+    return { ...e, children };
+  };
+  return replace(md, ['identificationInfo', '*', 'citation', 'CI_Citation']);
+}
+
+/** The record's MD_Metadata as received, when it was received in ISO 19139. */
+export function sourceIsoDocument(r: CatalogRecord): string | null {
+  return r.recordSchema === 'iso19139' && r.sourceDoc ? r.sourceDoc : null;
 }

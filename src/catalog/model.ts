@@ -78,6 +78,8 @@ export interface CatalogRecord {
   lineage?: string | null;
   /** CRS84 bounding box [west, south, east, north]. */
   bbox: [number, number, number, number] | null;
+  /** EPSG code of `bbox` when the source gave it in another CRS (the store reprojects it to CRS84). */
+  bboxEpsg?: number;
   /** EPSG codes. */
   crs: number[];
   featureCount?: number | null;
@@ -95,7 +97,27 @@ export interface CatalogRecord {
   harvestedAt?: string | null;
   /** Modification date of the metadata record itself. */
   metadataModified: string;
+  /**
+   * Schema of the source document the record was received in ('csw' Dublin Core csw:Record,
+   * 'iso19139' gmd:MD_Metadata, 'dcat' RDF); 'local' for records derived from the layers, which have
+   * no source document. See docs/catalogue-store.md.
+   */
+  recordSchema?: RecordSchema;
+  /** The source document as received: XML text (csw, iso19139) or the dataset's triples as JSON (dcat). */
+  sourceDoc?: string | null;
+  /** The queryable index (lower-case queryable name → values), computed from the source document. */
+  index?: QueryableIndex;
 }
+
+export type RecordSchema = 'csw' | 'iso19139' | 'dcat' | 'local';
+
+/**
+ * Every CSW 2.0.2 core and ISO AP queryable of a record, by lower-case queryable name (without
+ * prefix): 'title', 'type', 'format', 'subject', 'organisationname', … Each value list keeps the
+ * order of the source document. 'anytext' holds one string: every text and attribute value.
+ * Dates are ISO 8601 strings. The bounding box is not here (column `extent`).
+ */
+export type QueryableIndex = Record<string, string[]>;
 
 export const ISO_SCOPE_CODES: RecordType[] = ['dataset', 'series', 'nonGeographicDataset', 'service'];
 

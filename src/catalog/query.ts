@@ -9,102 +9,23 @@ import { FilterError, invalidValue } from '../filter/errors.js';
 import { CATALOG_SCHEMA, SELECT_COLUMNS, rowToRecord } from './store.js';
 import type { CatalogRecord } from './model.js';
 
-type Kind = 'text' | 'array' | 'fulltext' | 'geometry' | 'number' | 'date';
+import { APISO_QUERYABLES, CORE_QUERYABLES, QUERYABLE_DEFS, type QueryableDef } from './queryables.js';
 
-interface Queryable {
-  kind: Kind;
-  /** SQL expression over the records table (alias-free). */
-  sql: string;
+export { APISO_QUERYABLES, CORE_QUERYABLES };
+
+export type Queryable = QueryableDef;
+
+/** Values of a queryable, as a set-returning SQL expression over the records row. */
+export function valuesSql(q: QueryableDef): string {
+  return `jsonb_array_elements_text(coalesce(q->'${q.key}', '[]'))`;
 }
 
-const ANYTEXT_SQL = `concat_ws(' ', title, abstract, array_to_string(keywords, ' '), organisation, identifier)`;
-const SUBJECT_SQL = `(keywords || ARRAY(SELECT t->>'label' FROM jsonb_array_elements(themes) t) || ARRAY(SELECT t->>'uri' FROM jsonb_array_elements(themes) t))`;
-
-/** Queryables by lower-cased bare name (namespace prefix stripped: dc:title, apiso:Title, csw:AnyText …). */
-export const QUERYABLES: Record<string, Queryable> = {
-  anytext: { kind: 'fulltext', sql: ANYTEXT_SQL },
-  title: { kind: 'text', sql: 'title' },
-  alternatetitle: { kind: 'text', sql: 'title' },
-  abstract: { kind: 'text', sql: 'abstract' },
-  description: { kind: 'text', sql: 'abstract' },
-  subject: { kind: 'array', sql: SUBJECT_SQL },
-  keyword: { kind: 'array', sql: SUBJECT_SQL },
-  topiccategory: { kind: 'array', sql: SUBJECT_SQL },
-  type: { kind: 'text', sql: 'type' },
-  identifier: { kind: 'text', sql: 'identifier' },
-  resourceidentifier: { kind: 'text', sql: 'identifier' },
-  fileidentifier: { kind: 'text', sql: 'identifier' },
-  modified: { kind: 'date', sql: 'modified' },
-  date: { kind: 'date', sql: 'modified' },
-  revisiondate: { kind: 'date', sql: 'modified' },
-  creationdate: { kind: 'date', sql: 'created' },
-  publicationdate: { kind: 'date', sql: 'issued' },
-  tempextent_begin: { kind: 'date', sql: 'temporal_start' },
-  tempextent_end: { kind: 'date', sql: 'temporal_end' },
-  format: { kind: 'array', sql: `ARRAY(SELECT l->>'format' FROM jsonb_array_elements(links) l WHERE l ? 'format')` },
-  language: { kind: 'text', sql: 'language' },
-  resourcelanguage: { kind: 'text', sql: 'language' },
-  organisationname: { kind: 'text', sql: `coalesce(organisation, '')` },
-  publisher: { kind: 'text', sql: `coalesce(organisation, '')` },
-  creator: { kind: 'text', sql: `coalesce(organisation, '')` },
-  rights: { kind: 'text', sql: `coalesce(licence->>'url', rights, '')` },
-  servicetype: { kind: 'text', sql: `coalesce(service_type, '')` },
-  operateson: { kind: 'array', sql: 'operates_on' },
-  crs: { kind: 'array', sql: `ARRAY(SELECT 'EPSG:' || c FROM unnest(crs) c)` },
-  source: { kind: 'text', sql: 'source' },
-  boundingbox: { kind: 'geometry', sql: 'extent' },
-  bbox: { kind: 'geometry', sql: 'extent' },
-  envelope: { kind: 'geometry', sql: 'extent' },
-  geometry: { kind: 'geometry', sql: 'extent' },
-};
-
-/** Names advertised in GetCapabilities / GetDomain. */
-export const CORE_QUERYABLES = [
-  'csw:AnyText',
-  'dc:title',
-  'dc:subject',
-  'dct:abstract',
-  'dc:type',
-  'dc:identifier',
-  'dct:modified',
-  'dc:format',
-  'dc:language',
-  'dc:publisher',
-  'dc:rights',
-  'ows:BoundingBox',
-];
-export const APISO_QUERYABLES = [
-  'apiso:Subject',
-  'apiso:Title',
-  'apiso:Abstract',
-  'apiso:AnyText',
-  'apiso:Format',
-  'apiso:Identifier',
-  'apiso:Modified',
-  'apiso:Type',
-  'apiso:BoundingBox',
-  'apiso:CRS',
-  'apiso:AlternateTitle',
-  'apiso:RevisionDate',
-  'apiso:CreationDate',
-  'apiso:PublicationDate',
-  'apiso:OrganisationName',
-  'apiso:ResourceLanguage',
-  'apiso:ServiceType',
-  'apiso:OperatesOn',
-  'apiso:TempExtent_begin',
-  'apiso:TempExtent_end',
-  'apiso:Language',
-  'apiso:KeywordType',
-  'apiso:TopicCategory',
-];
-
-export function queryableFor(name: string, locator = 'constraint'): Queryable {
+export function queryableFor(name: string, locator = 'constraint'): QueryableDef {
   const bare = name
     .replace(/^.*[/]/, '')
     .replace(/^[^:]*:/, '')
     .toLowerCase();
-  const q = QUERYABLES[bare];
+  const q = QUERYABLE_DEFS[bare];
   if (!q)
     throw invalidValue(`'${name}' is not a queryable of this catalogue (e.g. ${CORE_QUERYABLES.slice(0, 6).join(', ')}, apiso:*)`, locator);
   return q;
@@ -127,13 +48,26 @@ function likeToText(pattern: string): string {
   return pattern.replace(/\\(.)/g, '$1').replace(/[%_]/g, ' ').trim();
 }
 
-/** Compile a filter AST over the records table. Values are bind parameters. */
+/** A date literal compared with stored ISO 8601 strings: '2004-01-01T00:00:00Z' and '2004-01-01' order alike. */
+function dateKey(v: string): string {
+  return v.trim().replace(/T00:00:00(\.0+)?(Z|[+-]00:?00)?$/, '');
+}
+
+/**
+ * Compile a filter AST over the records table. Values are bind parameters.
+ *
+ * Two-valued logic (OGC 07-006r1 and Filter 1.1 have no unknown): every predicate is true or
+ * false — a record without a value for a property, or without an envelope, makes a comparison or
+ * a spatial test false, so ogc:Not of it is true. A multi-valued property (dc:subject…) satisfies
+ * a comparison when one of its values does.
+ */
 export function compileCatalogFilter(node: FilterNode, params: unknown[], schema = CATALOG_SCHEMA): string {
   const tsConfig = `${schema}.french_unaccent`;
   const p = (v: unknown) => {
     params.push(v);
     return `$${params.length}`;
   };
+  const any = (q: QueryableDef, cond: string) => `EXISTS (SELECT 1 FROM ${valuesSql(q)} k WHERE ${cond})`;
   switch (node.kind) {
     case 'and':
       return `(${node.args.map((a) => compileCatalogFilter(a, params, schema)).join(' AND ')})`;
@@ -153,19 +87,20 @@ export function compileCatalogFilter(node: FilterNode, params: unknown[], schema
       const op = swapped ? SWAP[node.op] : node.op;
       const v = String(value);
       if (q.kind === 'fulltext') {
-        if (op === '=') return `tsv @@ plainto_tsquery('${tsConfig}', ${p(v)})`;
-        if (op === '<>') return `NOT (tsv @@ plainto_tsquery('${tsConfig}', ${p(v)}))`;
+        if (op === '=') return `coalesce(tsv @@ plainto_tsquery('${tsConfig}', ${p(v)}), false)`;
+        if (op === '<>') return `NOT coalesce(tsv @@ plainto_tsquery('${tsConfig}', ${p(v)}), false)`;
         throw invalidValue(`AnyText supports =, <> and LIKE only`);
       }
       if (q.kind === 'geometry') throw invalidValue(`'${prop}' is a geometry: use a spatial operator (BBOX, Intersects…)`);
-      if (q.kind === 'array') {
-        const cmp = node.matchCase ? `k ${op} ${p(v)}` : `lower(k) ${op} lower(${p(v)})`;
-        return op === '<>'
-          ? `NOT EXISTS (SELECT 1 FROM unnest(${q.sql}) k WHERE ${cmp.replace('<>', '=')})`
-          : `EXISTS (SELECT 1 FROM unnest(${q.sql}) k WHERE ${cmp})`;
+      if (q.kind === 'date') {
+        // ISO 8601 strings order as dates; a date-time at midnight UTC equals its date
+        const lit = p(dateKey(v));
+        if (op === '<>') return `NOT ${any(q, `k = ${lit}`)}`;
+        return any(q, `k ${op} ${lit}`);
       }
-      if (!node.matchCase && q.kind === 'text') return `lower(${q.sql}) ${op} lower(${p(v)})`;
-      return `${q.sql} ${op} ${p(v)}`;
+      const cmp = (o: string) => (!node.matchCase ? `lower(k) ${o} lower(${p(v)})` : `k ${o} ${p(v)}`);
+      if (op === '<>') return `NOT ${any(q, cmp('='))}`;
+      return any(q, cmp(op));
     }
     case 'like': {
       if (node.operand.kind !== 'property') throw invalidValue('LIKE needs a queryable on the left');
@@ -174,29 +109,30 @@ export function compileCatalogFilter(node: FilterNode, params: unknown[], schema
       if (q.kind === 'fulltext') {
         // words: stemmed full-text match; anything else (fragments): accent-insensitive substring
         const words = likeToText(node.pattern);
-        return `(tsv @@ plainto_tsquery('${tsConfig}', ${p(words)}) OR unaccent(${q.sql}) ILIKE unaccent(${p(node.pattern)}))`;
+        return `coalesce(tsv @@ plainto_tsquery('${tsConfig}', ${p(words)}) OR unaccent(coalesce(q->'anytext'->>0, '')) ILIKE unaccent(${p(node.pattern)}), false)`;
       }
-      if (q.kind === 'array') return `EXISTS (SELECT 1 FROM unnest(${q.sql}) k WHERE unaccent(k) ${op} unaccent(${p(node.pattern)}))`;
       if (q.kind === 'geometry') throw invalidValue(`'${node.operand.name}' is a geometry`);
-      return `unaccent(${q.sql}) ${op} unaccent(${p(node.pattern)})`;
+      return any(q, `unaccent(k) ${op} unaccent(${p(node.pattern)})`);
     }
     case 'between': {
       if (node.operand.kind !== 'property') throw invalidValue('BETWEEN needs a queryable');
       const q = queryableFor(node.operand.name);
-      return `${q.sql} BETWEEN ${p(String(literalValue(node.lower)))} AND ${p(String(literalValue(node.upper)))}`;
+      if (q.kind === 'geometry' || q.kind === 'fulltext') throw invalidValue(`'${node.operand.name}' cannot be compared with BETWEEN`);
+      const lo = String(literalValue(node.lower));
+      const hi = String(literalValue(node.upper));
+      return q.kind === 'date' ? any(q, `k BETWEEN ${p(dateKey(lo))} AND ${p(dateKey(hi))}`) : any(q, `k BETWEEN ${p(lo)} AND ${p(hi)}`);
     }
     case 'in': {
       if (node.operand.kind !== 'property') throw invalidValue('IN needs a queryable');
       const q = queryableFor(node.operand.name);
       const vals = node.values.map((v) => String(literalValue(v)));
-      if (q.kind === 'array') return `${q.sql} && ${p(vals)}::text[]`;
-      return `${q.sql} = ANY(${p(vals)}::text[])`;
+      return any(q, `k = ANY(${p(vals)}::text[])`);
     }
     case 'isNull': {
       if (node.operand.kind !== 'property') throw invalidValue('IS NULL needs a queryable');
       const q = queryableFor(node.operand.name);
-      if (q.kind === 'array') return `cardinality(${q.sql}) = 0`;
-      return `(${q.sql} IS NULL OR ${q.sql}::text = '')`;
+      if (q.kind === 'geometry') return 'extent IS NULL';
+      return `NOT ${any(q, 'TRUE')}`;
     }
     case 'spatial': {
       if (node.property) {
@@ -204,24 +140,25 @@ export function compileCatalogFilter(node: FilterNode, params: unknown[], schema
         if (q.kind !== 'geometry') throw invalidValue(`'${node.property}' is not a geometry queryable (use ows:BoundingBox)`);
       }
       const g = `ST_Transform(ST_SetSRID(ST_GeomFromGeoJSON(${p(JSON.stringify(node.geometry.geometry))}), ${Number(node.geometry.epsg)}), 4326)`;
+      const t = (e: string) => `coalesce(${e}, false)`;
       switch (node.op) {
         case 'bbox':
         case 'intersects':
-          return `(extent && ${g} AND ST_Intersects(extent, ${g}))`;
+          return t(`(extent && ${g} AND ST_Intersects(extent, ${g}))`);
         case 'within':
-          return `ST_Within(extent, ${g})`;
+          return t(`ST_Within(extent, ${g})`);
         case 'contains':
-          return `ST_Contains(extent, ${g})`;
+          return t(`ST_Contains(extent, ${g})`);
         case 'disjoint':
-          return `(extent IS NULL OR NOT ST_Intersects(extent, ${g}))`;
+          return `NOT ${t(`ST_Intersects(extent, ${g})`)}`;
         case 'equals':
-          return `ST_Equals(extent, ${g})`;
+          return t(`ST_Equals(extent, ${g})`);
         case 'touches':
-          return `ST_Touches(extent, ${g})`;
+          return t(`ST_Touches(extent, ${g})`);
         case 'crosses':
-          return `ST_Crosses(extent, ${g})`;
+          return t(`ST_Crosses(extent, ${g})`);
         case 'overlaps':
-          return `ST_Overlaps(extent, ${g})`;
+          return t(`ST_Overlaps(extent, ${g})`);
         default:
           throw invalidValue(`spatial operator '${node.op}' is not supported by the catalogue`);
       }
@@ -243,7 +180,8 @@ export interface SortKey {
 export function sortKeyFor(name: string, desc: boolean, locator = 'sortby'): SortKey {
   const q = queryableFor(name, locator);
   if (q.kind === 'geometry' || q.kind === 'fulltext') throw invalidValue(`cannot sort by '${name}'`, locator);
-  return { sql: q.kind === 'array' ? `(${q.sql})[1]` : q.sql, desc };
+  // the first value; records without one come last whatever the direction
+  return { sql: `(q->'${q.key}'->>0)`, desc };
 }
 
 export interface SearchOptions {

@@ -10,8 +10,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
 import { baseUrlOf } from '../ows/service.js';
 import { XmlWriter } from '../ows/xml.js';
-import { buildCatalogue, buildRecordGraph, datasetIri } from './dcat.js';
-import { writeIsoRecord } from './iso.js';
+import { buildCatalogue, datasetIri } from './dcat.js';
+import { dcatRecordXml, toDcat } from './crosswalk.js';
+import { sourceIsoDocument, writeIsoRecord } from './iso.js';
 import { absolutise, type CatalogRecord } from './model.js';
 import { getRecords, searchRecords, type SortKey } from './query.js';
 import { toJsonLd, toRdfXml, toTurtle, type Graph } from './rdf.js';
@@ -263,10 +264,14 @@ async function recordHandler(ctx: AppContext, req: FastifyRequest, reply: Fastif
   const [r] = await getRecords(ctx.pool, [id], schemaOf(ctx));
   if (!r) return problem(reply, 404, `no catalogue record '${id}'`);
   const base = baseUrlOf(req, ctx);
-  if (f === 'ttl' || f === 'rdf' || f === 'jsonld') {
-    return reply.type(`${MEDIA[f]}; charset=utf-8`).send(await serialise(buildRecordGraph(r, base), f));
+  // records received as DCAT / ISO 19139 come back as received (docs/catalogue-store.md)
+  if (f === 'rdf') return reply.type(`${MEDIA[f]}; charset=utf-8`).send(dcatRecordXml(r, base));
+  if (f === 'ttl' || f === 'jsonld') {
+    return reply.type(`${MEDIA[f]}; charset=utf-8`).send(await serialise(toDcat(r, base), f));
   }
   if (f === 'iso' || f === 'xml') {
+    const doc = sourceIsoDocument(r);
+    if (doc) return reply.type('application/vnd.iso.19139+xml; charset=utf-8').send(`<?xml version="1.0" encoding="UTF-8"?>\n${doc}`);
     const w = new XmlWriter();
     writeIsoRecord(w, r, {
       base,

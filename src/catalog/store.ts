@@ -9,6 +9,7 @@
 import { runDdl } from '../db/ddl.js';
 import type pg from 'pg';
 import type { CatalogRecord } from './model.js';
+import { indexFromRecord } from './queryables.js';
 
 export const CATALOG_SCHEMA = 'geodata_catalog';
 export const TS_CONFIG = `${CATALOG_SCHEMA}.french_unaccent`;
@@ -67,6 +68,14 @@ CREATE TABLE IF NOT EXISTS ${S}.records (
   metadata_modified timestamptz NOT NULL DEFAULT now(),
   tsv             tsvector
 );
+-- the lossless store (docs/catalogue-store.md): source document, its schema, the queryable index
+ALTER TABLE ${S}.records ADD COLUMN IF NOT EXISTS record_schema text NOT NULL DEFAULT 'local';
+ALTER TABLE ${S}.records ADD COLUMN IF NOT EXISTS source_doc text;
+ALTER TABLE ${S}.records ADD COLUMN IF NOT EXISTS q jsonb NOT NULL DEFAULT '{}';
+-- CSW-T and imports refuse an identifier differing only in case from an existing one (looked up here)
+CREATE INDEX IF NOT EXISTS records_identifier_lower_idx ON ${S}.records (lower(identifier));
+-- derived records deleted through CSW-T stay deleted until the setting or the layer changes
+CREATE TABLE IF NOT EXISTS ${S}.suppressed (identifier text PRIMARY KEY, at timestamptz NOT NULL DEFAULT now());
 CREATE INDEX IF NOT EXISTS records_extent_gix ON ${S}.records USING gist (extent);
 CREATE INDEX IF NOT EXISTS records_tsv_gin ON ${S}.records USING gin (tsv);
 CREATE INDEX IF NOT EXISTS records_source_idx ON ${S}.records (source);
@@ -83,13 +92,18 @@ export async function migrateCatalog(pool: pg.Pool, schema = CATALOG_SCHEMA): Pr
 const upsertSql = (S: string) => `
 INSERT INTO ${S}.records AS r (identifier, code_space, type, title, abstract, keywords, themes, licence, access_rights, rights,
   contact, publisher, organisation, created, issued, modified, temporal_start, temporal_end, frequency, language, lineage, extent, crs,
-  feature_count, links, landing_page, layer_name, service_type, operates_on, source, source_id, harvested_at, metadata_modified, tsv)
+  feature_count, links, landing_page, layer_name, service_type, operates_on, source, source_id, harvested_at, metadata_modified, tsv,
+  record_schema, source_doc, q)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-  CASE WHEN $22::float8[] IS NULL THEN NULL ELSE ST_MakeEnvelope(($22::float8[])[1], ($22::float8[])[2], ($22::float8[])[3], ($22::float8[])[4], 4326) END,
+  CASE WHEN $22::float8[] IS NULL THEN NULL
+       WHEN $38::int = 4326 THEN ST_MakeEnvelope(($22::float8[])[1], ($22::float8[])[2], ($22::float8[])[3], ($22::float8[])[4], 4326)
+       ELSE ST_Envelope(ST_Transform(ST_MakeEnvelope(($22::float8[])[1], ($22::float8[])[2], ($22::float8[])[3], ($22::float8[])[4], $38::int), 4326)) END,
   $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, coalesce($33::timestamptz, now()),
   setweight(to_tsvector('${S}.french_unaccent', coalesce($4, '')), 'A') ||
   setweight(to_tsvector('${S}.french_unaccent', array_to_string($6::text[], ' ') || ' ' || coalesce($34, '')), 'B') ||
-  setweight(to_tsvector('${S}.french_unaccent', coalesce($5, '') || ' ' || coalesce($21, '') || ' ' || coalesce($13, '')), 'C'))
+  setweight(to_tsvector('${S}.french_unaccent', coalesce($5, '') || ' ' || coalesce($21, '') || ' ' || coalesce($13, '')), 'C') ||
+  setweight(to_tsvector('${S}.french_unaccent', coalesce($37::jsonb->'anytext'->>0, '')), 'D'),
+  $35, $36, $37)
 ON CONFLICT (identifier) DO UPDATE SET code_space = EXCLUDED.code_space, type = EXCLUDED.type, title = EXCLUDED.title,
   abstract = EXCLUDED.abstract, keywords = EXCLUDED.keywords, themes = EXCLUDED.themes, licence = EXCLUDED.licence,
   access_rights = EXCLUDED.access_rights, rights = EXCLUDED.rights, contact = EXCLUDED.contact, publisher = EXCLUDED.publisher,
@@ -99,10 +113,10 @@ ON CONFLICT (identifier) DO UPDATE SET code_space = EXCLUDED.code_space, type = 
   feature_count = EXCLUDED.feature_count, links = EXCLUDED.links, landing_page = EXCLUDED.landing_page,
   layer_name = EXCLUDED.layer_name, service_type = EXCLUDED.service_type, operates_on = EXCLUDED.operates_on,
   source = EXCLUDED.source, source_id = EXCLUDED.source_id, harvested_at = EXCLUDED.harvested_at,
-  metadata_modified = CASE WHEN (r.title, r.abstract, r.keywords, r.themes, r.licence, r.modified, r.links, r.feature_count)
-      IS NOT DISTINCT FROM (EXCLUDED.title, EXCLUDED.abstract, EXCLUDED.keywords, EXCLUDED.themes, EXCLUDED.licence, EXCLUDED.modified, EXCLUDED.links, EXCLUDED.feature_count)
+  metadata_modified = CASE WHEN (r.title, r.abstract, r.keywords, r.themes, r.licence, r.modified, r.links, r.feature_count, r.source_doc)
+      IS NOT DISTINCT FROM (EXCLUDED.title, EXCLUDED.abstract, EXCLUDED.keywords, EXCLUDED.themes, EXCLUDED.licence, EXCLUDED.modified, EXCLUDED.links, EXCLUDED.feature_count, EXCLUDED.source_doc)
     THEN r.metadata_modified ELSE EXCLUDED.metadata_modified END,
-  tsv = EXCLUDED.tsv
+  tsv = EXCLUDED.tsv, record_schema = EXCLUDED.record_schema, source_doc = EXCLUDED.source_doc, q = EXCLUDED.q
   WHERE r.source = EXCLUDED.source`;
 
 function upsertParams(r: CatalogRecord): unknown[] {
@@ -139,8 +153,13 @@ function upsertParams(r: CatalogRecord): unknown[] {
     r.source,
     r.sourceId ?? null,
     r.harvestedAt ?? null,
-    null,
+    // the source document's own metadata date (ISO dateStamp); else the time of the change
+    r.recordSchema === 'iso19139' ? r.metadataModified : null,
     r.themes.map((t) => t.label).join(' '),
+    r.recordSchema ?? 'local',
+    r.sourceDoc ?? null,
+    JSON.stringify(r.index ?? indexFromRecord(r)),
+    r.bboxEpsg ?? 4326,
   ];
 }
 
@@ -179,7 +198,8 @@ export async function replaceSource(
 export const SELECT_COLUMNS = `identifier, code_space, type, title, abstract, keywords, themes, licence, access_rights, rights, contact, publisher,
   created, issued, modified, temporal_start, temporal_end, frequency, language, lineage,
   CASE WHEN extent IS NULL THEN NULL ELSE ARRAY[ST_XMin(extent), ST_YMin(extent), ST_XMax(extent), ST_YMax(extent)] END AS bbox,
-  crs, feature_count, links, landing_page, layer_name, service_type, operates_on, source, source_id, harvested_at, metadata_modified`;
+  crs, feature_count, links, landing_page, layer_name, service_type, operates_on, source, source_id, harvested_at, metadata_modified,
+  record_schema, source_doc, q - 'anytext' AS q`;
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function rowToRecord(row: any): CatalogRecord {
@@ -216,6 +236,9 @@ export function rowToRecord(row: any): CatalogRecord {
     sourceId: row.source_id,
     harvestedAt: row.harvested_at ? new Date(row.harvested_at).toISOString() : null,
     metadataModified: new Date(row.metadata_modified).toISOString(),
+    recordSchema: row.record_schema ?? 'local',
+    sourceDoc: row.source_doc ?? null,
+    index: row.q ?? undefined,
   };
 }
 

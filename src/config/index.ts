@@ -84,7 +84,12 @@ export interface Config {
   };
   ops: { metricsToken?: string; metricsPort?: number; usageFlushSeconds: number };
   /** Catalogue: remote catalogues harvested on a schedule. */
-  catalog?: { schema?: string; harvest?: { name: string; url: string; type: 'csw' | 'dcat'; intervalMinutes?: number }[] };
+  catalog?: {
+    schema?: string;
+    /** Derive dataset and service records from the layers (default true). */
+    deriveFromLayers?: boolean;
+    harvest?: { name: string; url: string; type: 'csw' | 'dcat'; intervalMinutes?: number }[];
+  };
   /** Tile cache settings, raw (defaults applied by src/tiles/engine.ts tilesOptions). */
   tiles?: Record<string, unknown>;
   /** Pre-generalised overviews of big layers, raw (defaults applied by overviewOptions in src/overviews/model.ts). */

@@ -47,6 +47,8 @@ export interface OwsServiceDef {
    * asking for one is answered 501, the server's limitation, not the client's mistake.
    */
   unimplemented?: string[];
+  /** Refuse requests without a service parameter even at the service's own endpoint (CSW). */
+  requireService?: boolean;
   /** Optional hook to write exceptions differently (e.g. WMS EXCEPTIONS=INIMAGE). */
   exceptionHandler?: (
     err: OwsException,
@@ -154,6 +156,8 @@ export function owsHandler(ctx: AppContext) {
         else throw new OwsException('MissingParameterValue', "missing parameter 'service'", 'service');
       }
       def = services.get(serviceName as ServiceName);
+      // CSW 2.0.2 (OGC 07-006r1 §10.3.2): service is mandatory in every request, even at /csw
+      if (!declared && def?.requireService) throw new OwsException('MissingParameterValue', "missing parameter 'service'", 'service');
       if (!operationRaw) throw new OwsException('MissingParameterValue', "missing parameter 'request'", 'request');
       if (!def) {
         throw new OwsException('OperationNotSupported', `the ${serviceName} service is not implemented by this server yet`, 'service', 501);

@@ -12,7 +12,9 @@ import { OwsException } from '../../ows/exceptions.js';
 import { kvpList, parseIntParam, required } from '../../ows/kvp.js';
 import { XmlWriter } from '../../ows/xml.js';
 import type { XmlElement } from '../../ows/xmldom.js';
-import { parseFesFilter, parseFesFilterString } from '../../filter/fes.js';
+import { parseFesFilter } from '../../filter/fes.js';
+import { parseXml } from '../../ows/xmldom.js';
+import { checkFilterNs } from './filterns.js';
 import { parseCql2Text } from '../../filter/cql2.js';
 import { FilterError } from '../../filter/errors.js';
 import type { FilterNode } from '../../filter/ast.js';
@@ -23,14 +25,15 @@ import {
   compileCatalogFilter,
   getRecords,
   queryableFor,
+  valuesSql,
   searchRecords,
   sortKeyFor,
   type SortKey,
 } from '../../catalog/query.js';
 import { writeDcRecord, CSW_NS } from '../../catalog/dc.js';
-import { writeIsoRecord, GMD_NS, ISO_NAMESPACES } from '../../catalog/iso.js';
-import { buildRecordGraph } from '../../catalog/dcat.js';
-import { writeRdfXml } from '../../catalog/rdf.js';
+import { writeIsoRecord, GMD_NS, ISO_NAMESPACES, sourceIsoDocument } from '../../catalog/iso.js';
+import { APISO_ADDITIONAL_QUERYABLES } from '../../catalog/queryables.js';
+import { writeDcatRecord } from '../../catalog/crosswalk.js';
 import { registerCatalogRoutes } from '../../catalog/routes.js';
 import { registerHarvesting } from '../../catalog/schedule.js';
 import { transactionOp, adminTokenConfigured } from './transaction.js';
@@ -145,7 +148,15 @@ function parseConstraint(lang: string | undefined, text: string): FilterNode {
   const l = (lang ?? '').toUpperCase();
   try {
     if (l === 'CQL_TEXT' || l === 'CQL') return cqlText(text);
-    if (l === 'FILTER' || (!l && text.trim().startsWith('<'))) return parseFesFilterString(withDefaultNamespaces(text), { version: '1.1' });
+    if (l === 'FILTER' || (!l && text.trim().startsWith('<'))) {
+      let el: XmlElement;
+      try {
+        el = parseXml(withDefaultNamespaces(text));
+      } catch (e) {
+        throw new OwsException('InvalidParameterValue', `CONSTRAINT is not well-formed XML: ${(e as Error).message}`, 'Constraint');
+      }
+      return parseFesFilter(checkFilterNs(el), { version: '1.1' });
+    }
     if (!l) return cqlText(text);
   } catch (e) {
     filterError(e);
@@ -213,7 +224,7 @@ function xmlRecordsQuery(x: XmlElement): RecordsQuery {
     const f = child(constraint, 'Filter');
     const cql = child(constraint, 'CqlText');
     try {
-      if (f) filter = parseFesFilter(f, { version: '1.1' });
+      if (f) filter = parseFesFilter(checkFilterNs(f), { version: '1.1' });
       else if (cql) filter = cqlText(cql.text);
       else throw new OwsException('MissingParameterValue', 'csw:Constraint needs an ogc:Filter or a csw:CqlText', 'Constraint');
     } catch (e) {
@@ -267,13 +278,15 @@ function writeRecords(
   req: OwsRequest,
 ): void {
   for (const r of records) {
-    if (q.outputSchema === GMD_NS)
+    const iso = q.outputSchema === GMD_NS && !q.elementNames.length && q.elementSet === 'full' ? sourceIsoDocument(r) : null;
+    if (iso) w.raw(iso);
+    else if (q.outputSchema === GMD_NS)
       writeIsoRecord(w, r, {
         base: req.baseUrl,
         elementSet: q.elementNames.length ? 'full' : q.elementSet,
         fallbackOrganisation: fallbackOrg(req.ctx),
       });
-    else if (q.outputSchema === DCAT_NS || q.outputSchema === GEODCAT_NS) writeRdfXml(w, buildRecordGraph(r, req.baseUrl));
+    else if (q.outputSchema === DCAT_NS || q.outputSchema === GEODCAT_NS) writeDcatRecord(w, r, req.baseUrl);
     else writeDcRecord(w, r, q.elementSet, req.baseUrl, q.elementNames);
   }
 }
@@ -325,8 +338,16 @@ async function getRecordsOp(req: OwsRequest) {
   const res = await searchRecords(req.ctx.pool, { where, params, sort: q.sort, offset: q.startPosition - 1, limit }, schemaOf(req.ctx));
   const returned = res.records.length;
   const last = q.startPosition - 1 + returned;
+  // hits: the record a results request of the same page size would continue with (as pycsw and GeoNetwork)
+  const pageEnd = q.startPosition - 1 + Math.min(maxRecords, Math.max(0, res.matched - q.startPosition + 1));
   const nextRecord =
-    q.resultType === 'hits' ? (res.matched >= q.startPosition ? q.startPosition : 0) : last >= res.matched || returned === 0 ? 0 : last + 1;
+    q.resultType === 'hits'
+      ? pageEnd >= res.matched || maxRecords === 0
+        ? 0
+        : pageEnd + 1
+      : last >= res.matched || returned === 0
+        ? 0
+        : last + 1;
   const w = new XmlWriter();
   const extraNs = q.outputSchema === GMD_NS ? ISO_NAMESPACES : {};
   w.start('csw:GetRecordsResponse', {
@@ -375,17 +396,20 @@ async function getRecordByIdOp(req: OwsRequest) {
   return send(req, w.toString());
 }
 
+/** XML Schema, as CSW 2.0.2 names it (http://www.w3.org/XML/Schema) and as earlier drafts / clients do. */
+const XML_SCHEMA_LANGUAGE = /^(XMLSCHEMA|http:\/\/www\.w3\.org\/XML\/Schema|http:\/\/www\.w3\.org\/2001\/XMLSchema)$/i;
+
 async function describeRecordOp(req: OwsRequest) {
   let names: string[];
   if (req.xml) {
     names = req.xml.children.filter((c) => c.name === 'TypeName').map((c) => c.text);
     const lang = req.xml.attrs.schemaLanguage;
-    if (lang && !/XMLSCHEMA|xml-schema|2001\/XMLSchema/i.test(lang))
+    if (lang && !XML_SCHEMA_LANGUAGE.test(lang.trim()))
       throw new OwsException('InvalidParameterValue', `schemaLanguage '${lang}' is not supported`, 'schemaLanguage');
   } else {
     names = kvpList(req.kvp.TYPENAME);
     const lang = req.kvp.SCHEMALANGUAGE;
-    if (lang && !/XMLSCHEMA|xml-schema|2001\/XMLSchema/i.test(lang))
+    if (lang && !XML_SCHEMA_LANGUAGE.test(lang.trim()))
       throw new OwsException('InvalidParameterValue', `schemaLanguage '${lang}' is not supported`, 'schemaLanguage');
   }
   if (!names.length) names = [...TYPENAMES];
@@ -463,9 +487,8 @@ async function getDomainOp(req: OwsRequest) {
       }
       if (q.kind === 'geometry' || q.kind === 'fulltext')
         throw new OwsException('InvalidParameterValue', `no value list for '${p}'`, 'PropertyName');
-      const expr = q.kind === 'array' ? `unnest(${q.sql})` : q.sql;
       const r = await req.ctx.pool.query<{ v: string }>(
-        `SELECT DISTINCT v FROM (SELECT ${expr}::text AS v FROM ${schemaOf(req.ctx)}.records) s WHERE v IS NOT NULL AND v <> '' ORDER BY v LIMIT 1000`,
+        `SELECT DISTINCT v FROM (SELECT ${valuesSql(q)} AS v FROM ${schemaOf(req.ctx)}.records) s WHERE v IS NOT NULL AND v <> '' ORDER BY v LIMIT 1000`,
       );
       w.start('csw:DomainValues', { type: 'csw:Record' }).el('csw:PropertyName', p).start('csw:ListOfValues');
       for (const row of r.rows) w.el('csw:Value', row.v);
@@ -498,6 +521,13 @@ async function getCapabilitiesOp(req: OwsRequest) {
       if (!sections.includes('Filter_Capabilities')) sections = [...sections, 'Filter_Capabilities'];
     }
   }
+  const formats = req.xml ? (child(req.xml, 'AcceptFormats')?.children.map((c) => c.text) ?? []) : kvpList(req.kvp.ACCEPTFORMATS ?? '');
+  if (formats.length && !formats.some((f) => /^(application|text)\/xml\b/i.test(f.trim())))
+    throw new OwsException(
+      'InvalidParameterValue',
+      `acceptFormats '${formats.join(',')}': capabilities are offered as text/xml and application/xml only`,
+      'acceptFormats',
+    );
   const href = `${baseUrl}/csw`;
   const w = new XmlWriter();
   const inspire = svc.inspire;
@@ -545,7 +575,7 @@ async function getCapabilitiesOp(req: OwsRequest) {
         for (const v of APISO_QUERYABLES) w.el('ows:Value', v);
         w.end();
         w.start('ows:Constraint', { name: 'AdditionalQueryables' });
-        for (const v of CORE_QUERYABLES) w.el('ows:Value', v);
+        for (const v of [...APISO_ADDITIONAL_QUERYABLES, ...CORE_QUERYABLES]) w.el('ows:Value', v);
         w.end();
       }
       w.end();
@@ -623,6 +653,7 @@ export async function registerCatalogue(app: FastifyInstance, ctx: AppContext): 
   registerOwsService({
     name: 'CSW',
     versions: ['2.0.2'],
+    requireService: true,
     negotiation: 'ows',
     operations: {
       GetCapabilities: getCapabilitiesOp,
