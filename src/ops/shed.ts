@@ -23,26 +23,32 @@ export class LoadShedder {
   constructor(
     readonly thresholdMs: number,
     readonly windowMs = 1000,
+    probe = true,
   ) {
-    if (thresholdMs <= 0) return;
+    this.at.fill(Number.NEGATIVE_INFINITY);
+    if (thresholdMs <= 0 || !probe) return;
     // a probe timer: how late each tick runs is how late the event loop is (one cheap callback
     // every 20 ms). The figure is the median delay of the ticks of the last second: a loop that is
     // late at every turn is overloaded; one long pause (a large GC, a big document parsed once)
     // is a single late tick among many, and refusing work for it would turn a hiccup into errors
     this.last = performance.now();
-    this.at.fill(Number.NEGATIVE_INFINITY);
     this.timer = setInterval(() => {
       const now = performance.now();
-      this.at[this.next] = now;
-      this.late[this.next] = Math.max(0, now - this.last - TICK_MS);
-      this.next = (this.next + 1) % this.at.length;
+      this.record(now, Math.max(0, now - this.last - TICK_MS));
       this.last = now;
-      const recent: number[] = [];
-      for (let i = 0; i < this.at.length; i++) if (now - this.at[i] <= this.windowMs) recent.push(this.late[i]);
-      recent.sort((x, y) => x - y);
-      this.delayMs = recent.length ? recent[recent.length >> 1] : 0;
     }, TICK_MS);
     this.timer.unref();
+  }
+
+  /** One tick of the probe: it ran at `now`, `lateMs` after it was due. */
+  record(now: number, lateMs: number): void {
+    this.at[this.next] = now;
+    this.late[this.next] = lateMs;
+    this.next = (this.next + 1) % this.at.length;
+    const recent: number[] = [];
+    for (let i = 0; i < this.at.length; i++) if (now - this.at[i] <= this.windowMs) recent.push(this.late[i]);
+    recent.sort((x, y) => x - y);
+    this.delayMs = recent.length ? recent[recent.length >> 1] : 0;
   }
 
   /** A delay that stands for the measured one (drills and tests: see the server's answers under overload on demand); undefined to measure again. */
