@@ -295,7 +295,9 @@ describe('clipping', () => {
     expect(r.status).toBe(200);
     const fc = JSON.parse(r.body.toString());
     expect(fc.features.length).toBe(expected);
-    const cut = JSON.parse((await download(`/downloads/parcels.geojson?clip=communes:${insee}&clipmode=cut&crs=EPSG:2154`)).body.toString());
+    const cut = JSON.parse(
+      (await download(`/downloads/parcels.geojson?clip=communes:${insee}&clipmode=cut&crs=EPSG:2154`)).body.toString(),
+    );
     const expectedCut = await sqlCount(
       `SELECT count(*) AS n FROM public.parcels t, (SELECT geom FROM public.communes WHERE insee = $1) c
        WHERE ST_Intersects(t.geom, c.geom) AND NOT ST_IsEmpty(ST_CollectionExtract(ST_Intersection(t.geom, c.geom), 3))`,
