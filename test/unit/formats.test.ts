@@ -16,8 +16,8 @@ import {
   outputCrsOf,
   splitDownloadFile,
   wfsOutputFormatNames,
-} from '../src/features/formats.js';
-import { ensureFeaturePackages, FEATURE_INSTALL_COMMAND, type FeaturePackageHost } from '../src/db/embedded.js';
+} from '../../src/features/formats.js';
+import { ensureFeaturePackages, FEATURE_INSTALL_COMMAND, type FeaturePackageHost } from '../../src/db/embedded.js';
 
 const ALL = { ogr2ogr: true };
 const NO_GDAL = { ogr2ogr: false };
