@@ -107,7 +107,7 @@ function request() {
     return {
       kind: 'WFS GetFeature',
       service: 'WFS',
-      url: `/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=parcels&COUNT=100&OUTPUTFORMAT=application/json&BBOX=${bbox},urn:ogc:def:crs:EPSG::2154`,
+      url: `/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=parcels&COUNT=100&OUTPUTFORMAT=application/json&SRSNAME=urn:ogc:def:crs:EPSG::2154&BBOX=${bbox},urn:ogc:def:crs:EPSG::2154`,
     };
   if (k < 0.8) {
     const z = 10 + Math.floor(rnd() * 4);

@@ -67,6 +67,8 @@ const wfsQ = (r) =>
     TYPENAMES: r.typeName,
     COUNT: r.count,
     OUTPUTFORMAT: 'application/json',
+    // GeoJSON without SRSNAME is WGS 84 (RFC 7946): name the native CRS so that every server writes the same coordinates
+    SRSNAME: 'urn:ogc:def:crs:EPSG::2154',
     BBOX: [...r.bbox, 'urn:ogc:def:crs:EPSG::2154'].join(','),
   });
 const bulkQ = (r) =>
@@ -76,7 +78,7 @@ const bulkQ = (r) =>
     REQUEST: 'GetFeature',
     TYPENAMES: 'parcels',
     ...(r.count ? { COUNT: r.count } : {}),
-    ...(r.format === 'geojson' ? { OUTPUTFORMAT: 'application/json' } : {}),
+    ...(r.format === 'geojson' ? { OUTPUTFORMAT: 'application/json', SRSNAME: 'urn:ogc:def:crs:EPSG::2154' } : {}),
   });
 const itemsQ = (r) => Q({ f: 'json', limit: r.limit, bbox: r.bbox.join(',') });
 const cswQ = (r) =>

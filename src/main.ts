@@ -14,6 +14,9 @@ import { pino } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config/index.js';
 import { createPool } from './db/pool.js';
 import { redactUrl, resolveDatabase } from './db/resolve.js';
+import { FEATURE_INSTALL_COMMAND } from './db/embedded.js';
+import { missingFormats } from './features/formats.js';
+import { probeTools, toolCommands } from './features/tools.js';
 import { stopEmbeddedCluster, ProvisionError } from './db/embedded.js';
 import { Registry, RegistryError } from './registry/registry.js';
 import { buildApp } from './app.js';
@@ -42,6 +45,12 @@ function intArg(args: string[], name: string, fallback: number): number {
 async function serve(config: Config): Promise<void> {
   const db = await resolveDatabase(config, (m) => log.info(m));
   log.info({ database: redactUrl(db.url), embedded: Boolean(db.cluster) }, 'database');
+  const missing = missingFormats(probeTools(toolCommands(config)));
+  if (missing.length)
+    log.warn(
+      { formats: missing.map((m) => m.def.id) },
+      `not offered on this machine: ${missing.map((m) => m.def.title).join(', ')} (they need GDAL's ogr2ogr; install it with: ${FEATURE_INSTALL_COMMAND})`,
+    );
   const pool = createPool({ url: db.url, max: config.database.poolSize, statementTimeoutMs: config.database.statementTimeoutMs, log });
   const registry = new Registry(pool, config);
   await registry.reload();

@@ -335,7 +335,7 @@ describe('the request udata sends (harvesters.md §2)', () => {
         expect(textOf(first(o, 'name'))).toBeTruthy();
       }
       const downloads = online.filter((o) => proto(o) === 'WWW:DOWNLOAD-1.0-http--download');
-      expect(downloads.length).toBe(6); // GeoJSON, CSV, KML, SHP, GPKG, XLSX at /downloads
+      expect(downloads.length).toBe(7); // GeoJSON, CSV, KML, SHP, GPKG, FlatGeobuf, XLSX at /downloads
       for (const d of downloads) expect(first(d, 'CI_OnLineFunctionCode')!.attrs.codeListValue).toBe('download');
       // licence: gmx:Anchor in MD_LegalConstraints that also has useConstraints
       const legal = all(r, 'MD_LegalConstraints').find((l) => first(l, 'useConstraints'))!;
@@ -380,7 +380,7 @@ describe('the request udata sends (harvesters.md §2)', () => {
         expect(triples.some((x) => x.s === s && x.p === `${DCT}title`)).toBe(true);
         if (typed[0].o === `${DCAT}Dataset`) {
           const dists = triples.filter((x) => x.s === s && x.p === `${DCAT}distribution`).map((x) => x.o);
-          expect(dists.length).toBe(10); // 4 services + 6 download formats
+          expect(dists.length).toBe(11); // 4 services + 7 download formats
           for (const d of dists) expect(triples.some((x) => x.s === d && x.p === `${DCAT}accessURL`)).toBe(true);
         }
       }

@@ -10,9 +10,9 @@ import { XMLParser } from 'fast-xml-parser';
 import { makeTestApp, type TestApp } from './helpers/app.js';
 import { ogrinfo } from './helpers/ogr.js';
 import { canValidate, skipReason, validateXml } from './helpers/xml-validate.js';
-import { ensureOgr2ogr } from '../src/features/index.js';
+import { hasOgr2ogr } from '../src/features/index.js';
 
-const hasGdal = ensureOgr2ogr();
+const hasGdal = hasOgr2ogr();
 const gdalIt = hasGdal ? it : it.skip;
 if (!hasGdal) console.warn('[downloads-protocols.test] ogrinfo/ogr2ogr not available: GDAL checks SKIPPED (apt-get install gdal-bin)');
 

@@ -9,11 +9,11 @@ import os from 'node:os';
 import path from 'node:path';
 import ExcelJS from 'exceljs';
 import { makeTestApp, type TestApp } from './helpers/app.js';
-import { downloadLinks, DOWNLOAD_FORMATS } from '../src/services/downloads/index.js';
-import { ensureOgr2ogr } from '../src/features/index.js';
+import { downloadLinks } from '../src/services/downloads/index.js';
+import { FORMATS, hasOgr2ogr } from '../src/features/index.js';
 import { ogrinfo, type OgrLayer } from './helpers/ogr.js';
 
-const hasGdal = ensureOgr2ogr();
+const hasGdal = hasOgr2ogr();
 const gdalIt = hasGdal ? it : it.skip;
 if (!hasGdal) console.warn('[downloads.test] ogrinfo/ogr2ogr not available: GDAL checks SKIPPED (apt-get install gdal-bin)');
 
@@ -88,7 +88,7 @@ async function sqlCount(sql: string, params: unknown[] = []): Promise<number> {
 
 describe('download formats opened by GDAL', () => {
   gdalIt(
-    'GeoJSON, CSV, KML, Shapefile, GeoPackage of the communes clipped to one commune, in Lambert-93 and WGS 84',
+    'GeoJSON, CSV, KML, Shapefile, GeoPackage, FlatGeobuf of the communes clipped to one commune, in Lambert-93 and WGS 84',
     async () => {
       const insee = (await t.ctx.pool.query(`SELECT insee FROM public.communes WHERE nom LIKE 'S%' ORDER BY id LIMIT 1`)).rows[0]
         .insee as string;
@@ -106,7 +106,7 @@ describe('download formats opened by GDAL', () => {
         ).rows.map((r) => r.nom as string),
       );
       for (const crs of ['EPSG:2154', 'EPSG:4326']) {
-        for (const ext of ['geojson', 'csv', 'kml', 'shp', 'gpkg']) {
+        for (const ext of ['geojson', 'csv', 'kml', 'shp', 'gpkg', 'fgb']) {
           const r = await download(`/downloads/communes.${ext}?clip=communes:${insee}&crs=${crs}`);
           expect(r.status, `${ext} ${crs}: ${r.body.toString().slice(0, 300)}`).toBe(200);
           const epsg = ext === 'kml' ? 4326 : Number(crs.split(':')[1]);
@@ -291,11 +291,13 @@ describe('clipping', () => {
       `SELECT count(*) AS n FROM public.parcels t, (SELECT geom FROM public.communes WHERE insee = $1) c WHERE ST_Intersects(t.geom, c.geom)`,
       [insee],
     );
-    const r = await download(`/downloads/parcels.geojson?clip=communes:${insee}`);
+    const r = await download(`/downloads/parcels.geojson?clip=communes:${insee}&crs=EPSG:2154`);
     expect(r.status).toBe(200);
     const fc = JSON.parse(r.body.toString());
     expect(fc.features.length).toBe(expected);
-    const cut = JSON.parse((await download(`/downloads/parcels.geojson?clip=communes:${insee}&clipmode=cut`)).body.toString());
+    const cut = JSON.parse(
+      (await download(`/downloads/parcels.geojson?clip=communes:${insee}&clipmode=cut&crs=EPSG:2154`)).body.toString(),
+    );
     const expectedCut = await sqlCount(
       `SELECT count(*) AS n FROM public.parcels t, (SELECT geom FROM public.communes WHERE insee = $1) c
        WHERE ST_Intersects(t.geom, c.geom) AND NOT ST_IsEmpty(ST_CollectionExtract(ST_Intersection(t.geom, c.geom), 3))`,
@@ -350,9 +352,12 @@ describe('clipping', () => {
 
 describe('links', () => {
   it('downloadLinks gives every format with media type and EU file type; the landing page lists them', async () => {
-    const links = downloadLinks('https://example.org/geo/', { name: 'parcels' });
-    expect(links.map((l) => l.href)).toEqual(DOWNLOAD_FORMATS.map((f) => `https://example.org/geo/downloads/parcels.${f.ext}`));
-    expect(links.map((l) => l.fileType.split('/').pop())).toEqual(['GEOJSON', 'CSV', 'KML', 'SHP', 'GPKG', 'XLSX']);
+    const links = downloadLinks('https://example.org/geo/', { name: 'parcels' }, FORMATS);
+    expect(links.map((l) => l.href)).toEqual(
+      ['geojson', 'csv', 'kml', 'shp', 'gpkg', 'fgb', 'xlsx'].map((e) => `https://example.org/geo/downloads/parcels.${e}`),
+    );
+    expect(links.map((l) => l.fileType?.split('/').pop())).toEqual(['GEOJSON', 'CSV', 'KML', 'SHP', 'GPKG', undefined, 'XLSX']);
+    expect(links.find((l) => l.href.endsWith('.fgb'))?.mediaType).toBe('application/flatgeobuf');
     const r = await t.app.inject({ method: 'GET', url: '/?f=json' });
     const doc = r.json();
     const parcels = doc.layers.find((l: { name: string }) => l.name === 'parcels');

@@ -11,6 +11,8 @@
  */
 import { EDIT_OPS } from '../changes/schema.js';
 import { downloadLinks } from '../services/downloads/index.js';
+import { serverFormats } from '../features/formats.js';
+import type { FormatDef } from '../features/formats.js';
 import { createHash } from 'node:crypto';
 import type { AppContext } from '../context.js';
 import type { Layer } from '../registry/types.js';
@@ -86,8 +88,8 @@ function dateOf(v: unknown): string | undefined {
   return s && /^\d{4}-\d{2}-\d{2}/.test(s) ? s : undefined;
 }
 
-/** Relative service/download links of a layer. */
-export function layerLinks(layer: Layer): Link[] {
+/** Relative service/download links of a layer; downloads in the formats given (those this server offers). */
+export function layerLinks(layer: Layer, formats: readonly FormatDef[]): Link[] {
   const n = encodeURIComponent(layer.name);
   return [
     {
@@ -124,7 +126,7 @@ export function layerLinks(layer: Layer): Link[] {
       mediaType: 'application/json',
     },
     // every file format of /downloads/{layer}.{ext}, with its EU file-type code and media type
-    ...downloadLinks('', layer).map(
+    ...downloadLinks('', layer, formats).map(
       (d): Link => ({
         url: d.href,
         protocol: 'WWW:DOWNLOAD-1.0-http--download',
@@ -132,7 +134,7 @@ export function layerLinks(layer: Layer): Link[] {
         title: `${layer.title} (${d.format})`,
         description: `Téléchargement complet au format ${d.format}`,
         function: 'download',
-        format: d.fileType.slice(d.fileType.lastIndexOf('/') + 1),
+        format: d.euFileType,
         mediaType: d.mediaType,
       }),
     ),
@@ -186,7 +188,7 @@ export function layerRecord(ctx: AppContext, layer: Layer, updated: string | nul
     bbox: layer.wgs84Extent ? [layer.wgs84Extent.minx, layer.wgs84Extent.miny, layer.wgs84Extent.maxx, layer.wgs84Extent.maxy] : null,
     crs,
     featureCount: layer.rowEstimate,
-    links: layerLinks(layer),
+    links: layerLinks(layer, serverFormats(ctx.config)),
     landingPage: str(md.landingPage) ?? null,
     layerName: layer.name,
     serviceType: null,

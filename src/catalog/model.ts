@@ -11,6 +11,8 @@
  * absolute with the request's public base URL when written out (see absolutise()).
  */
 
+import { FORMATS } from '../features/formats.js';
+
 export type RecordType = 'dataset' | 'series' | 'nonGeographicDataset' | 'service';
 
 export interface Theme {
@@ -278,14 +280,14 @@ export function languageCodes(l: string): { iso2: string; eu: string } {
   return m[l.toLowerCase()] ?? { iso2: 'fr', eu: 'FRA' };
 }
 
-/** Format metadata for links by EU file-type code. */
+/**
+ * Format metadata for links by EU file-type code: the formats this server writes come from the
+ * format table (src/features/formats.ts); GML and JSON are file types other catalogues' records carry.
+ */
 export const FILE_TYPES: Record<string, { mediaType: string; label: string }> = {
-  GEOJSON: { mediaType: 'application/geo+json', label: 'GeoJSON' },
-  CSV: { mediaType: 'text/csv', label: 'CSV' },
   GML: { mediaType: 'application/gml+xml', label: 'GML' },
-  GPKG: { mediaType: 'application/geopackage+sqlite3', label: 'GeoPackage' },
-  SHP: { mediaType: 'application/zip', label: 'ESRI Shapefile' },
   JSON: { mediaType: 'application/json', label: 'JSON' },
-  KML: { mediaType: 'application/vnd.google-earth.kml+xml', label: 'KML' },
-  XLSX: { mediaType: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet', label: 'Excel (XLSX)' },
+  ...Object.fromEntries(
+    FORMATS.filter((f) => f.euFileType && f.download?.listed).map((f) => [f.euFileType!, { mediaType: f.mediaType, label: f.title }]),
+  ),
 };

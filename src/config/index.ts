@@ -98,6 +98,8 @@ export interface Config {
   layers?: LayerConfig[];
   /** WMS options: `sldUrl` enables the GetMap SLD parameter for URLs under the listed prefixes (defaults in src/services/wms/sld-url.ts). */
   wms?: { sldUrl?: { allowed: string[]; timeoutMs?: number; maxBytes?: number; cacheSeconds?: number } };
+  /** Output formats: the ogr2ogr command, and format ids not to offer (src/features/formats.ts). */
+  formats?: { ogr2ogr?: string; exclude?: string[] };
   /** WMS layer groups (name → member layers, bottom first). */
   layerGroups: { name: string; title?: string; abstract?: string; layers: string[] }[];
   /** Path of the file the config came from, if any. */
@@ -236,6 +238,7 @@ export function validateConfig(raw: unknown, source?: string): Config {
     overviews: c.overviews,
     layers: c.layers,
     wms: c.wms,
+    formats: c.formats,
     layerGroups: (c.layerGroups ?? []).map((g: any) => ({ name: g.name, title: g.title, abstract: g.abstract, layers: g.layers })),
     catalog: c.catalog,
     source,

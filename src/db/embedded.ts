@@ -2,7 +2,8 @@
  * Embedded default database: a PostgreSQL 15 + PostGIS 3 cluster that the project provisions
  * itself under $GEODATA_HOME (default ./.data), listening on loopback only, on a free port,
  * with its own role and password. Idempotent: a second call reuses (and if needed restarts)
- * the same cluster.
+ * the same cluster. It also installs what the output formats need (gdal-bin) when root, or
+ * prints the command when not.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, rmSync, chownSync, statSync, appendFileSync } from 'node:fs';
@@ -12,6 +13,7 @@ import path from 'node:path';
 import os from 'node:os';
 import pg from 'pg';
 import { projectRoot } from '../config/index.js';
+import { forgetProbe, hasOgr2ogr, TOOL_PACKAGES } from '../features/tools.js';
 
 export const PG_MAJOR = 15;
 export const PG_BIN = `/usr/lib/postgresql/${PG_MAJOR}/bin`;
@@ -75,6 +77,63 @@ export function ensurePostgisPackages(log: Log): void {
       throw new ProvisionError(`'apt-get ${args.join(' ')}' failed (exit ${r.status}); run it by hand: ${INSTALL_COMMAND}`);
   }
   if (!postgisInstalled()) throw new ProvisionError(`PostGIS still missing after install (${POSTGIS_CONTROL})`);
+}
+
+/** What installing the feature packages needs from the machine (injectable for tests). */
+export interface FeaturePackageHost {
+  isRoot: () => boolean;
+  /** Is GDAL's ogr2ogr there (a fresh probe each call)? */
+  hasOgr2ogr: () => boolean;
+  /** Run apt-get with these arguments; exit status. */
+  apt: (args: string[]) => number;
+}
+
+const realHost: FeaturePackageHost = {
+  isRoot,
+  hasOgr2ogr: () => {
+    forgetProbe('ogr2ogr');
+    return hasOgr2ogr('ogr2ogr');
+  },
+  apt: (args) =>
+    spawnSync('apt-get', args, { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, stdio: ['ignore', 'inherit', 'inherit'] })
+      .status ?? 1,
+};
+
+/** The command that installs what the features need (GDAL's ogr2ogr for Shapefile, GeoPackage and FlatGeobuf). */
+export const FEATURE_INSTALL_COMMAND = `apt-get update && apt-get install -y --no-install-recommends ${TOOL_PACKAGES.ogr2ogr}`;
+
+/**
+ * Install what the output formats need besides PostGIS (gdal-bin, for ogr2ogr), the way PostGIS
+ * is installed: from Debian when root; otherwise say which formats stay off and the exact command.
+ * Never fails the start: the formats that need a missing tool are simply not offered
+ * (src/features/formats.ts serverFormats). Returns whether ogr2ogr is available afterwards.
+ */
+export function ensureFeaturePackages(log: Log, host: FeaturePackageHost = realHost): boolean {
+  if (host.hasOgr2ogr()) return true;
+  const formats = 'Shapefile, GeoPackage and FlatGeobuf';
+  if (!host.isRoot()) {
+    log(
+      `GDAL's ogr2ogr is not installed and this process is not root, so ${formats} outputs are not offered.\n` +
+        `Install it with:\n  sudo sh -c '${FEATURE_INSTALL_COMMAND}'\nthen restart the server.`,
+    );
+    return false;
+  }
+  log(`installing ${TOOL_PACKAGES.ogr2ogr} from Debian for the ${formats} outputs (first run only)…`);
+  for (const args of [
+    ['update', '-qq'],
+    ['install', '-y', '-qq', '--no-install-recommends', TOOL_PACKAGES.ogr2ogr],
+  ]) {
+    const status = host.apt(args);
+    if (status !== 0) {
+      log(
+        `'apt-get ${args.join(' ')}' failed (exit ${status}): ${formats} outputs are not offered; run it by hand: ${FEATURE_INSTALL_COMMAND}`,
+      );
+      return false;
+    }
+  }
+  const ok = host.hasOgr2ogr();
+  if (!ok) log(`ogr2ogr still missing after installing ${TOOL_PACKAGES.ogr2ogr}: ${formats} outputs are not offered`);
+  return ok;
 }
 
 /** Run a PostgreSQL binary, as the 'postgres' OS user when we are root (postgres refuses root). */
@@ -177,6 +236,7 @@ function runningPort(dataDir: string): number | null {
 
 export async function ensureEmbeddedCluster(log: Log = () => {}, env: NodeJS.ProcessEnv = process.env): Promise<EmbeddedCluster> {
   ensurePostgisPackages(log);
+  ensureFeaturePackages(log);
   const home = geodataHome(env);
   mkdirSync(home, { recursive: true });
   return withLock(home, async () => {

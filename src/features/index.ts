@@ -22,3 +22,5 @@ export { NdjsonWriter } from './writers/ndjson.js';
 export { KmlWriter, kmlConfig, type KmlFieldConfig } from './writers/kml.js';
 export type { CsvWriterOptions } from './writers/csv.js';
 export * from './export/files.js';
+export * from './formats.js';
+export * from './tools.js';

@@ -5,6 +5,7 @@ import { baseUrlOf } from '../ows/service.js';
 import { escapeText as esc } from '../ows/xml.js';
 import { visibleLayers } from '../security/auth.js';
 import { downloadLinks } from './downloads/index.js';
+import { serverFormats } from '../features/formats.js';
 
 export function wantsJson(req: FastifyRequest): boolean {
   const f = String((req.query as Record<string, unknown>)?.f ?? '').toLowerCase();
@@ -18,6 +19,7 @@ export function wantsJson(req: FastifyRequest): boolean {
 }
 
 export function landingDocument(ctx: AppContext, base: string, req?: FastifyRequest) {
+  const offered = serverFormats(ctx.config);
   const services = [
     {
       name: 'WMS',
@@ -61,7 +63,7 @@ export function landingDocument(ctx: AppContext, base: string, req?: FastifyRequ
       rowEstimate: l.rowEstimate,
       primaryKey: l.primaryKey,
       fields: l.fields.map((f) => ({ name: f.name, type: f.type })),
-      downloads: downloadLinks(base, l),
+      downloads: downloadLinks(base, l, offered),
     })),
     links: [
       { rel: 'self', type: 'application/json', href: `${base}/?f=json` },

@@ -10,7 +10,7 @@
  * shapefile and GeoPackage writers every GIS reader is tested against); XLSX by exceljs's
  * streaming WorkbookWriter; the ZIP by yazl.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
@@ -23,6 +23,7 @@ import { selectedFields, outputEpsgOf, type FeatureQuery } from '../query.js';
 import { featureRowEvents, openFeatureStream, type FeatureDbLike } from '../stream.js';
 import { GeoJsonWriter } from '../writers/geojson.js';
 import type { FeatureWriter } from '../writers/types.js';
+import { commandWorks, DEFAULT_TOOL_COMMANDS } from '../tools.js';
 
 /** A request the export cannot honour (too big, too many fields): status + clear message. */
 export class ExportError extends Error {
@@ -47,6 +48,8 @@ export interface FileExportOptions {
   signal?: AbortSignal;
   /** Parent of the temporary directory (default os.tmpdir()). */
   tmpRoot?: string;
+  /** GDAL's ogr2ogr command (default 'ogr2ogr' on the PATH). */
+  ogr2ogr?: string;
 }
 
 export interface FileExport {
@@ -61,22 +64,6 @@ export interface FileExport {
 export const SHAPEFILE_MAX_FIELDS = 255;
 export const XLSX_MAX_ROWS = 1_048_576;
 const XLSX_MAX_CELL = 32_767;
-
-let gdalChecked: boolean | undefined;
-
-/** Is ogr2ogr on the PATH? Installs Debian's gdal-bin when missing and running as root. */
-export function ensureOgr2ogr(install = true): boolean {
-  if (gdalChecked) return true;
-  const probe = () => spawnSync('ogr2ogr', ['--version'], { stdio: 'ignore' }).status === 0;
-  if (probe()) return (gdalChecked = true);
-  if (install && typeof process.getuid === 'function' && process.getuid() === 0) {
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    spawnSync('apt-get', ['update', '-qq'], { env, stdio: 'ignore' });
-    spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'gdal-bin'], { env, stdio: 'ignore' });
-    if (probe()) return (gdalChecked = true);
-  }
-  return false;
-}
 
 /** Total size of the files in a directory (not recursive beyond one level of subdirectories). */
 async function dirSize(dir: string): Promise<number> {
@@ -176,9 +163,9 @@ async function writeGeoJson(o: FileExportOptions, file: string, signal: AbortSig
 }
 
 /** Run ogr2ogr; rejects with its last error lines. */
-function ogr2ogr(args: string[], signal: AbortSignal): Promise<void> {
+function ogr2ogr(o: FileExportOptions, args: string[], signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('ogr2ogr', args, {
+    const child = spawn(o.ogr2ogr ?? DEFAULT_TOOL_COMMANDS.ogr2ogr, args, {
       stdio: ['ignore', 'ignore', 'pipe'],
       signal,
       env: { ...process.env, CPL_LOG: undefined } as NodeJS.ProcessEnv,
@@ -196,8 +183,10 @@ function ogr2ogr(args: string[], signal: AbortSignal): Promise<void> {
   });
 }
 
-function requireGdal(what: string): void {
-  if (!ensureOgr2ogr()) throw new ExportError(503, `${what} export needs GDAL's ogr2ogr on the server (Debian: apt-get install gdal-bin)`);
+/** Formats that need ogr2ogr are offered only where it answers; this guards a GDAL gone since start-up. */
+function requireGdal(o: FileExportOptions, what: string): void {
+  if (!commandWorks(o.ogr2ogr ?? DEFAULT_TOOL_COMMANDS.ogr2ogr))
+    throw new ExportError(503, `${what} export needs GDAL's ogr2ogr on the server (Debian: apt-get install gdal-bin)`);
 }
 
 type Family = 'point' | 'line' | 'polygon';
@@ -225,7 +214,7 @@ export async function exportShapefileZip(o: FileExportOptions): Promise<FileExpo
       `a Shapefile (dBase) holds at most ${SHAPEFILE_MAX_FIELDS} fields and this request selects ${nFields}; choose fewer with properties=, or use GeoPackage`,
     );
   }
-  requireGdal('Shapefile');
+  requireGdal(o, 'Shapefile');
   const q0 = o.queries[0];
   const epsg = outputEpsgOf(q0);
   const { dir, value } = await inTempDir(o, async (dir, signal) => {
@@ -242,7 +231,7 @@ export async function exportShapefileZip(o: FileExportOptions): Promise<FileExpo
       if (mixed) args.push('-where', FAMILY_TYPES[fam].map((t) => `OGR_GEOMETRY='${t}'`).join(' OR '));
       args.push(shpDir, input);
       try {
-        await ogr2ogr(args, signal);
+        await ogr2ogr(o, args, signal);
       } catch (e) {
         const msg = String((e as { stderr?: string }).stderr ?? (e as Error).message);
         if (/2GB/i.test(msg))
@@ -274,7 +263,7 @@ export async function exportShapefileZip(o: FileExportOptions): Promise<FileExpo
 
 /** GeoPackage (one table named after the layer, srs from the output CRS). */
 export async function exportGeoPackage(o: FileExportOptions): Promise<FileExport> {
-  requireGdal('GeoPackage');
+  requireGdal(o, 'GeoPackage');
   const q0 = o.queries[0];
   const epsg = outputEpsgOf(q0);
   const { dir, value } = await inTempDir(o, async (dir, signal) => {
@@ -287,11 +276,39 @@ export async function exportGeoPackage(o: FileExportOptions): Promise<FileExport
     if (q0.layer.title) args.push('-lco', `IDENTIFIER=${q0.layer.title}`);
     if (q0.layer.abstract) args.push('-lco', `DESCRIPTION=${q0.layer.abstract}`);
     args.push(out, input);
-    await ogr2ogr(args, signal);
+    await ogr2ogr(o, args, signal);
     await rm(input, { force: true });
     return { file: out, features };
   });
   return done(dir, value.file, 'application/geopackage+sqlite3', value.features);
+}
+
+/**
+ * FlatGeobuf (one layer named after the layer, CRS from the output CRS, packed Hilbert R-tree
+ * index), written by GDAL's FlatGeobuf driver from the engine's GeoJSON. Measured against
+ * PostGIS's ST_AsFlatGeobuf (an aggregate: the whole file is one bytea in the backend's memory,
+ * 1 GB at most) and the flatgeobuf npm package (serialises an in-memory feature array): GDAL is the
+ * only one whose memory stays bounded on a large layer (features spill to a temporary file, the
+ * index keeps one small entry per feature); see docs/formats.md.
+ */
+export async function exportFlatGeobuf(o: FileExportOptions): Promise<FileExport> {
+  requireGdal(o, 'FlatGeobuf');
+  const q0 = o.queries[0];
+  const epsg = outputEpsgOf(q0);
+  const { dir, value } = await inTempDir(o, async (dir, signal) => {
+    const input = path.join(dir, 'input.geojson');
+    const features = await writeGeoJson(o, input, signal);
+    const out = path.join(dir, `${o.baseName}.fgb`);
+    const args = ['-f', 'FlatGeobuf', '-a_srs', `EPSG:${epsg}`, '-nln', o.baseName, '-lco', 'SPATIAL_INDEX=YES'];
+    const gt = q0.layer.geometryType;
+    // one geometry type per file when the layer has one (readers then know it from the header)
+    args.push('-nlt', gt.startsWith('MULTI') ? 'PROMOTE_TO_MULTI' : gt === 'GEOMETRY' ? 'GEOMETRY' : gt);
+    args.push(out, input);
+    await ogr2ogr(o, args, signal);
+    await rm(input, { force: true });
+    return { file: out, features };
+  });
+  return done(dir, value.file, 'application/flatgeobuf', value.features);
 }
 
 export interface XlsxOptions {

@@ -1,9 +1,10 @@
 /**
  * One way to answer a feature request as a downloadable file, shared by the three front doors
  * (/downloads, WFS GetFeature OUTPUTFORMAT, OGC API items f=): the caller builds the
- * FeatureQuery (filter, bbox, clip, CRS, paging) its own way; this sends it as GeoJSON, CSV,
- * KML, NDJSON (streamed from the engine's cursor) or Shapefile ZIP, GeoPackage, XLSX (built in a
- * capped temporary directory, sent with Content-Length, removed afterwards).
+ * FeatureQuery (filter, bbox, clip, CRS, paging) its own way and picks an entry of the format
+ * table (src/features/formats.ts); this sends it with the entry's writer (streamed from the
+ * engine's cursor: GeoJSON, CSV, KML, NDJSON) or exporter (built in a capped temporary directory,
+ * sent with Content-Length, removed afterwards: Shapefile ZIP, GeoPackage, FlatGeobuf, XLSX).
  *
  * Errors before the first byte are thrown: ExportError (too big, GDAL missing), FeatureQueryError /
  * FilterError (request mistakes), database errors; each front door maps them to its own form.
@@ -16,52 +17,18 @@ import {
   clientSignal,
   destroyOnClientClose,
   openFeatureStream,
-  CsvWriter,
-  GeoJsonWriter,
-  KmlWriter,
-  NdjsonWriter,
   ExportError,
-  exportGeoPackage,
-  exportShapefileZip,
-  exportXlsx,
   outputEpsgOf,
   streamExport,
-  XLSX_MAX_ROWS,
+  toolCommands,
   type CsvWriterOptions,
   type FeatureQuery,
   type FeatureWriter,
   type FileExport,
+  type FormatDef,
 } from '../../features/index.js';
 
-export type ExportFormat = 'geojson' | 'csv' | 'kml' | 'shp' | 'gpkg' | 'xlsx' | 'ndjson';
-
-/** The formats WFS (OUTPUTFORMAT) and OGC API (`f=`) hand to this export, with their media types. */
-export const DOWNLOAD_MEDIA_TYPES = {
-  csv: 'text/csv',
-  kml: 'application/vnd.google-earth.kml+xml',
-  shp: 'application/zip',
-  gpkg: 'application/geopackage+sqlite3',
-  xlsx: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
-} as const;
-export type DownloadFormat = keyof typeof DOWNLOAD_MEDIA_TYPES;
-
-export function isDownloadFormat(f: string): f is DownloadFormat {
-  return Object.hasOwn(DOWNLOAD_MEDIA_TYPES, f);
-}
-
-export const XLSX_MEDIA_TYPE = DOWNLOAD_MEDIA_TYPES.xlsx;
-
-/** Formats built as a file on the server before the first byte is sent. */
-export function isFileFormat(f: ExportFormat): f is 'shp' | 'gpkg' | 'xlsx' {
-  return f === 'shp' || f === 'gpkg' || f === 'xlsx';
-}
-
-/** Extension of the file sent for a format (a Shapefile travels as a ZIP). */
-export function fileExtOf(f: ExportFormat): string {
-  return f === 'shp' ? 'zip' : f;
-}
-
-/** Default byte cap of the temporary directory of a file-based export (Shapefile, GeoPackage, XLSX). */
+/** Default byte cap of the temporary directory of a file-based export (Shapefile, GeoPackage, FlatGeobuf, XLSX). */
 export const DEFAULT_DOWNLOAD_TEMP_BYTES = 4 * 1024 ** 3;
 
 export function tempBytes(ctx: AppContext): number {
@@ -74,9 +41,9 @@ export function safeFilePart(s: string): string {
 }
 
 /** `{layer}[_{label}]_EPSG{n}.{ext}` — what every front door names its files. */
-export function exportFileName(layerNames: string[], epsg: number, format: ExportFormat, label?: string): string {
+export function exportFileName(layerNames: string[], epsg: number, format: FormatDef, label?: string): string {
   const base = [...new Set(layerNames)].map(safeFilePart).join('_');
-  return `${base}${label ? '_' + safeFilePart(label) : ''}_EPSG${epsg}.${fileExtOf(format)}`;
+  return `${base}${label ? '_' + safeFilePart(label) : ''}_EPSG${format.crs.forced ?? epsg}.${format.fileExt}`;
 }
 
 export function contentDisposition(filename: string, disposition: 'attachment' | 'inline' = 'attachment'): string {
@@ -85,19 +52,21 @@ export function contentDisposition(filename: string, disposition: 'attachment' |
 }
 
 /**
- * The queries as a file format expects them: KML is WGS 84 by definition, and files store x/y
- * (longitude, latitude) whatever axis order a protocol uses on the wire.
+ * The queries as the format's table entry says: a forced CRS (KML: WGS 84), and x/y (longitude,
+ * latitude) in files whatever axis order a protocol uses on the wire.
  */
-export function queriesForFormat(queries: FeatureQuery[], format: ExportFormat): FeatureQuery[] {
-  if (format === 'kml') return queries.map((q) => ({ ...q, outputEpsg: 4326, flipAxes: false, outputLatLon: false }));
-  if (format === 'shp' || format === 'gpkg' || format === 'xlsx')
-    return queries.map((q) => ({ ...q, flipAxes: false, outputLatLon: false }));
-  return queries;
+export function queriesForFormat(queries: FeatureQuery[], format: FormatDef): FeatureQuery[] {
+  return queries.map((q) => ({
+    ...q,
+    ...(format.crs.forced ? { outputEpsg: format.crs.forced } : {}),
+    ...(format.xyOnly ? { flipAxes: false, outputLatLon: false } : {}),
+  }));
 }
 
 export interface SendExportOptions {
-  format: ExportFormat;
-  /** One per layer; file formats other than KML take exactly one (the caller checks). */
+  /** An entry of the format table that the export writes (not a protocol's own GML). */
+  format: FormatDef;
+  /** One per layer; formats that are not multiLayer take exactly one (the caller checks). */
   queries: FeatureQuery[];
   filename: string;
   /** CSV options (separator, BOM, geometry columns); geometry also applies to XLSX. */
@@ -113,17 +82,19 @@ export interface SendExportOptions {
  * ogr2ogr and removes the temporary directory.
  */
 export async function sendExport(ctx: AppContext, req: FastifyRequest, reply: FastifyReply, o: SendExportOptions): Promise<FastifyReply> {
-  const queries = queriesForFormat(o.queries, o.format);
+  const def = o.format;
+  const queries = queriesForFormat(o.queries, def);
   const epsg = outputEpsgOf(queries[0]);
-  if (isFileFormat(o.format)) {
-    const format = o.format;
-    if (format === 'xlsx') {
+  const produce = def.produce;
+  if (produce.kind === 'protocol') throw new Error(`${def.id} is written by its protocol, not by the export`);
+  if (produce.kind === 'file') {
+    if (def.maxFeatures !== undefined) {
       let n = 0;
       for (const q of queries) n = Math.max(n, await countFeatures(ctx.runtime.features, q));
-      if (n + 1 > XLSX_MAX_ROWS)
+      if (n > def.maxFeatures)
         throw new ExportError(
           413,
-          `${n} features do not fit in an Excel sheet (at most ${XLSX_MAX_ROWS - 1} rows of data); narrow the export or use CSV`,
+          `${n} features do not fit in one ${def.title} file (at most ${def.maxFeatures}); narrow the export or use CSV`,
         );
     }
     const ac = new AbortController();
@@ -138,15 +109,11 @@ export async function sendExport(ctx: AppContext, req: FastifyRequest, reply: Fa
       baseName: safeFilePart(queries[0].layer.name),
       maxBytes: tempBytes(ctx),
       signal: ac.signal,
+      ogr2ogr: toolCommands(ctx.config).ogr2ogr,
     };
     let out: FileExport;
     try {
-      out =
-        format === 'shp'
-          ? await exportShapefileZip(fo)
-          : format === 'gpkg'
-            ? await exportGeoPackage(fo)
-            : await exportXlsx({ ...fo, geometry: o.csv?.geometry });
+      out = await produce.build(fo, { csv: o.csv });
     } catch (e) {
       // the client is gone: nothing to answer (the export removed its directory)
       if (ac.signal.aborted && !(e instanceof ExportError)) return reply;
@@ -165,27 +132,13 @@ export async function sendExport(ctx: AppContext, req: FastifyRequest, reply: Fa
       if (!stream.destroyed) stream.destroy();
       void out.cleanup();
     });
-    reply.header('Content-Type', o.contentType ?? out.contentType);
+    reply.header('Content-Type', o.contentType ?? def.contentType);
     reply.header('Content-Length', String(out.size));
     reply.header('Content-Disposition', contentDisposition(o.filename, o.disposition));
     return reply.send(stream);
   }
 
-  let writer: FeatureWriter;
-  switch (o.format) {
-    case 'geojson':
-      writer = new GeoJsonWriter();
-      break;
-    case 'ndjson':
-      writer = new NdjsonWriter();
-      break;
-    case 'csv':
-      writer = new CsvWriter(o.csv);
-      break;
-    case 'kml':
-      writer = new KmlWriter();
-      break;
-  }
+  const writer: FeatureWriter = produce.writer({ csv: o.csv });
   let features = 0;
   const counting: FeatureWriter = {
     format: writer.format,

@@ -1,7 +1,8 @@
 /**
  * Plain download URLs: GET /downloads/{layer}.{ext} — a whole dataset (or the part selected by
- * filter, bbox, clip, properties) in GeoJSON, CSV, KML, Shapefile (ZIP), GeoPackage or XLSX, in
- * any advertised CRS. Everything goes through the feature engine (src/features).
+ * filter, bbox, clip, properties) in every download format of the format table this server
+ * offers (src/features/formats.ts: GeoJSON, CSV, KML, Shapefile ZIP, GeoPackage, FlatGeobuf,
+ * XLSX, NDJSON), in any advertised CRS. Everything goes through the feature engine (src/features).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../context.js';
@@ -16,62 +17,44 @@ import { FilterError } from '../../filter/errors.js';
 import { qualifiedTable, quoteIdent } from '../../db/pool.js';
 import {
   checkQuery,
+  euFileTypeUri,
   ExportError,
   FeatureQueryError,
+  FORMATS,
+  listedDownloads,
+  outputCrsOf,
+  serverFormats,
+  splitDownloadFile,
   type ClipArea,
   type CsvWriterOptions,
   type FeatureQuery,
+  type FormatDef,
 } from '../../features/index.js';
-import { exportFileName, sendExport, type ExportFormat } from './export.js';
+import { exportFileName, sendExport } from './export.js';
 import { OTHER_EPSG } from '../wfs/common.js';
-
-export interface DownloadFormat {
-  /** URL extension. */
-  ext: string;
-  /** Display name. */
-  name: string;
-  mediaType: string;
-  /** EU Publications Office file-type authority URI (DCAT dct:format). */
-  fileType: string;
-  /** Extension of the file sent (shp → zip). */
-  fileExt: string;
-}
-
-const FT = 'http://publications.europa.eu/resource/authority/file-type/';
-
-export const DOWNLOAD_FORMATS: DownloadFormat[] = [
-  { ext: 'geojson', name: 'GeoJSON', mediaType: 'application/geo+json', fileType: `${FT}GEOJSON`, fileExt: 'geojson' },
-  { ext: 'csv', name: 'CSV', mediaType: 'text/csv', fileType: `${FT}CSV`, fileExt: 'csv' },
-  { ext: 'kml', name: 'KML', mediaType: 'application/vnd.google-earth.kml+xml', fileType: `${FT}KML`, fileExt: 'kml' },
-  { ext: 'shp', name: 'ESRI Shapefile (ZIP)', mediaType: 'application/zip', fileType: `${FT}SHP`, fileExt: 'zip' },
-  { ext: 'gpkg', name: 'GeoPackage', mediaType: 'application/geopackage+sqlite3', fileType: `${FT}GPKG`, fileExt: 'gpkg' },
-  {
-    ext: 'xlsx',
-    name: 'Excel (XLSX)',
-    mediaType: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
-    fileType: `${FT}XLSX`,
-    fileExt: 'xlsx',
-  },
-];
-
-/** Accepted URL extensions besides the canonical ones. */
-const EXT_ALIASES: Record<string, string> = { json: 'geojson', zip: 'shp', 'shp.zip': 'shp', ndjson: 'ndjson', geojsonl: 'ndjson' };
 
 export interface DownloadLink {
   href: string;
+  /** Display name of the format. */
   format: string;
   mediaType: string;
-  fileType: string;
+  /** EU Publications Office file-type code (DCAT dct:format), when the table has one. */
+  euFileType?: string;
+  /** The same as a URI. */
+  fileType?: string;
 }
 
-/** The download URLs of a layer, for landing pages and catalogues (DCAT distributions, ISO online resources). */
-export function downloadLinks(baseUrl: string, layer: Pick<Layer, 'name'>): DownloadLink[] {
+/**
+ * The download URLs of a layer, for landing pages and catalogues (DCAT distributions, ISO online
+ * resources): one per listed download format among `formats` (what this server offers: serverFormats).
+ */
+export function downloadLinks(baseUrl: string, layer: Pick<Layer, 'name'>, formats: readonly FormatDef[]): DownloadLink[] {
   const base = baseUrl.replace(/\/+$/, '');
-  return DOWNLOAD_FORMATS.map((f) => ({
-    href: `${base}/downloads/${encodeURIComponent(layer.name)}.${f.ext}`,
-    format: f.name,
+  return listedDownloads(formats).map((f) => ({
+    href: `${base}/downloads/${encodeURIComponent(layer.name)}.${f.download!.ext}`,
+    format: f.title,
     mediaType: f.mediaType,
-    fileType: f.fileType,
+    ...(f.euFileType ? { euFileType: f.euFileType, fileType: euFileTypeUri(f.euFileType) } : {}),
   }));
 }
 
@@ -109,16 +92,6 @@ function params(req: FastifyRequest): Query {
     out[k.toLowerCase()] = Array.isArray(v) ? String(v[v.length - 1]) : v === undefined ? undefined : String(v);
   }
   return out;
-}
-
-function splitFile(file: string): { name: string; ext: string } | undefined {
-  const exts = [...DOWNLOAD_FORMATS.map((f) => f.ext), ...Object.keys(EXT_ALIASES)].sort((a, b) => b.length - a.length);
-  for (const e of exts) {
-    if (file.toLowerCase().endsWith('.' + e)) {
-      return { name: file.slice(0, -(e.length + 1)), ext: EXT_ALIASES[e] ?? e };
-    }
-  }
-  return undefined;
 }
 
 function bool(v: string | undefined, name: string): boolean {
@@ -243,13 +216,18 @@ function mapError(e: unknown): never {
 
 async function handle(ctx: AppContext, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
   const file = (req.params as { file: string }).file;
-  const split = splitFile(file);
-  if (!split) {
-    return problem(reply, 404, `unknown download format in '${file}' (offered: ${DOWNLOAD_FORMATS.map((f) => f.ext).join(', ')})`);
+  const offered = serverFormats(ctx.config);
+  const exts = offered.flatMap((f) => (f.download ? [f.download.ext] : [])).join(', ');
+  const split = splitDownloadFile(file, FORMATS);
+  if (!split) return problem(reply, 404, `unknown download format in '${file}' (offered: ${exts})`);
+  const def = split.def;
+  if (!offered.includes(def)) {
+    const why = def.requires.length ? ` (it needs ${def.requires.map((t) => (t === 'ogr2ogr' ? "GDAL's ogr2ogr" : t)).join(', ')})` : '';
+    return problem(reply, 404, `${def.title} downloads are not offered by this server${why}; offered: ${exts}`);
   }
   const layer = ctx.registry.resolve(split.name);
   if (!layer) return problem(reply, 404, `unknown dataset '${split.name}'`);
-  tagRequest(req, { service: 'DOWNLOAD', operation: split.ext, layers: [layer.name] });
+  tagRequest(req, { service: 'DOWNLOAD', operation: def.download!.ext, layers: [layer.name] });
   try {
     assertCanRead(layer, req, ctx.config.security.realm);
   } catch (e) {
@@ -258,10 +236,11 @@ async function handle(ctx: AppContext, req: FastifyRequest, reply: FastifyReply)
     throw e;
   }
   const p = params(req);
-  const ext = split.ext;
-  const epsg = ext === 'kml' ? 4326 : outputCrs(p.crs ?? p.srsname, layer);
-  // KML is WGS 84 by definition: a crs parameter is checked but does not change it
-  if (ext === 'kml') outputCrs(p.crs ?? p.srsname, layer);
+  // a crs parameter is always checked; the format's table entry then decides (KML: always WGS 84;
+  // GeoJSON: WGS 84 unless a CRS is asked; others: the layer's own CRS unless one is asked)
+  const rawCrs = p.crs ?? p.srsname;
+  const asked = rawCrs ? outputCrs(rawCrs, layer) : undefined;
+  const epsg = outputCrsOf(def, asked, layer.srid);
   let filter;
   if (p.filter) {
     const lang = (p['filter-lang'] ?? 'cql2-text').toLowerCase();
@@ -292,17 +271,17 @@ async function handle(ctx: AppContext, req: FastifyRequest, reply: FastifyReply)
   } catch (e) {
     mapError(e);
   }
-  const filename = exportFileName([layer.name], epsg, ext as ExportFormat, clip?.label);
+  const filename = exportFileName([layer.name], epsg, def, clip?.label);
   const geometry = geometryColumnsOption(p);
   let csv: CsvWriterOptions = { geometry };
-  if (ext === 'csv') {
+  if (def.id === 'csv') {
     const sepRaw = (p.sep ?? 'comma').toLowerCase();
     const sep = sepRaw === 'semicolon' || sepRaw === ';' ? ';' : sepRaw === 'comma' || sepRaw === ',' ? ',' : undefined;
     if (!sep) throw new ProblemError(400, `sep must be comma or semicolon, not '${p.sep}'`);
     csv = { separator: sep, bom: bool(p.bom, 'bom'), geometry };
   }
   try {
-    return await sendExport(ctx, req, reply, { format: ext as ExportFormat, queries: [q], filename, csv });
+    return await sendExport(ctx, req, reply, { format: def, queries: [q], filename, csv });
   } catch (e) {
     mapError(e);
   }
@@ -311,9 +290,10 @@ async function handle(ctx: AppContext, req: FastifyRequest, reply: FastifyReply)
 export function registerDownloads(app: FastifyInstance, ctx: AppContext): void {
   app.get('/downloads', async (req, reply) => {
     const base = baseUrlOf(req, ctx);
+    const offered = serverFormats(ctx.config);
     const layers = ctx.registry.list().filter((l) => canRead(l, principalOf(req)));
     return reply.type('application/json; charset=utf-8').send({
-      datasets: layers.map((l) => ({ name: l.name, title: l.title, downloads: downloadLinks(base, l) })),
+      datasets: layers.map((l) => ({ name: l.name, title: l.title, downloads: downloadLinks(base, l, offered) })),
       parameters: ['filter (CQL2 text)', 'bbox', 'bbox-crs', 'crs', 'properties', 'clip', 'clip-crs', 'clipmode', 'sep', 'bom', 'geometry'],
     });
   });

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Layer } from '../../registry/types.js';
 import { crsUri, isLatLonEpsg, parseCrsName } from '../../filter/crs-names.js';
-import { DOWNLOAD_MEDIA_TYPES } from '../downloads/export.js';
+import { formatByName, normaliseFormatName, type FormatDef } from '../../features/formats.js';
 
 export const CRS84 = 'http://www.opengis.net/def/crs/OGC/1.3/CRS84';
 
@@ -68,68 +68,66 @@ export function sendProblem(reply: FastifyReply, req: FastifyRequest, p: ApiProb
 
 export const badParam = (name: string, detail: string) => new ApiProblem(400, `parameter '${name}': ${detail}`, name);
 
-export type Format = 'json' | 'html' | 'csv' | 'kml' | 'shp' | 'gpkg' | 'xlsx';
+/** A representation: the API's own JSON and HTML, or a file format of the format table (`f={download ext}`). */
+export type Format = 'json' | 'html' | FormatDef;
 
-/** Download formats of items (written by the shared export), with their media types. */
-export const FILE_FORMAT_TYPES = DOWNLOAD_MEDIA_TYPES;
-
-const F_VALUES: Record<string, Format> = {
+const F_OWN: Record<string, 'json' | 'html'> = {
   json: 'json',
   geojson: 'json',
   'application/json': 'json',
   'application/geo+json': 'json',
   html: 'html',
   'text/html': 'html',
-  csv: 'csv',
-  'text/csv': 'csv',
-  kml: 'kml',
-  'application/vnd.google-earth.kml+xml': 'kml',
-  shp: 'shp',
-  zip: 'shp',
-  'shape-zip': 'shp',
-  'application/zip': 'shp',
-  'application/x-shapefile': 'shp',
-  gpkg: 'gpkg',
-  geopackage: 'gpkg',
-  'application/geopackage+sqlite3': 'gpkg',
-  xlsx: 'xlsx',
-  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': 'xlsx',
 };
 
-/** Media types an Accept header may name for the download formats. */
-const ACCEPT_FILE: Array<[string, Format]> = [
-  ['text/csv', 'csv'],
-  ['application/vnd.google-earth.kml+xml', 'kml'],
-  ['application/zip', 'shp'],
-  ['application/x-shapefile', 'shp'],
-  ['application/geopackage+sqlite3', 'gpkg'],
-  ['application/vnd.openxmlformats-officedocument.spreadsheetml.sheet', 'xlsx'],
-];
+/** The `f` value a representation is linked with. */
+export function fValue(f: Format): string {
+  return typeof f === 'string' ? f : f.download!.ext;
+}
 
-/** f= wins; else Accept (text/html before any JSON → html; a download media type without JSON → that format); default JSON. */
-export function negotiate(req: FastifyRequest, allowed: Format[]): Format {
+/** The file format among `files` an f= value or media type names (its ext, id, media type or an alias). */
+function fileFormatOf(value: string, files: readonly FormatDef[]): FormatDef | undefined {
+  const v = normaliseFormatName(value);
+  return files.find((d) => d.download?.ext === v || d.download?.extAliases?.includes(v)) ?? formatByName(v, files)?.def;
+}
+
+/**
+ * f= wins; else Accept (text/html before any JSON → html; a file format's media type without JSON →
+ * that format); default JSON. `files` are the file formats this resource offers (ogcApiFileFormats of
+ * the formats this server offers), `own` the API's own representations it allows.
+ */
+export function negotiate(req: FastifyRequest, own: Array<'json' | 'html'>, files: readonly FormatDef[] = []): Format {
   const q = req.query as Record<string, unknown>;
   const f = typeof q.f === 'string' ? q.f.toLowerCase() : undefined;
+  const allowedNames = () => [...own, ...files.map((d) => d.download!.ext)].join(', ');
   if (f !== undefined) {
     // '+' in a media type arrives as a space when the client did not encode it
-    const fmt = F_VALUES[f.trim().replace(/ (xml|json|sqlite3)$/, '+$1')];
-    if (!fmt || !allowed.includes(fmt)) throw badParam('f', `unsupported format '${f}' (one of ${allowed.join(', ')})`);
-    return fmt;
+    const value = f.trim().replace(/ (xml|json|sqlite3)$/, '+$1');
+    const mine = F_OWN[value];
+    if (mine) {
+      if (!own.includes(mine)) throw badParam('f', `unsupported format '${f}' (one of ${allowedNames()})`);
+      return mine;
+    }
+    const file = fileFormatOf(value, files);
+    if (!file) throw badParam('f', `unsupported format '${f}' (one of ${allowedNames()})`);
+    return file;
   }
   const accept = String(req.headers.accept ?? '').toLowerCase();
   if (!accept) return 'json';
   const iHtml = accept.indexOf('text/html');
   const iJson = accept.search(/json/);
-  if (iHtml >= 0 && (iJson < 0 || iHtml < iJson)) return allowed.includes('html') ? 'html' : 'json';
+  if (iHtml >= 0 && (iJson < 0 || iHtml < iJson)) return own.includes('html') ? 'html' : 'json';
   if (iJson < 0) {
-    // the first download media type the client names that this resource offers
-    let best: Format | undefined;
+    // the first file media type the client names that this resource offers
+    let best: FormatDef | undefined;
     let at = Infinity;
-    for (const [t, fm] of ACCEPT_FILE) {
-      const i = accept.indexOf(t);
-      if (i >= 0 && i < at && allowed.includes(fm)) {
-        best = fm;
-        at = i;
+    for (const d of files) {
+      for (const t of [d.mediaType, ...d.aliases.filter((a) => a.includes('/'))]) {
+        const i = accept.indexOf(t.toLowerCase());
+        if (i >= 0 && i < at) {
+          best = d;
+          at = i;
+        }
       }
     }
     if (best) return best;

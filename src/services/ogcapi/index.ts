@@ -45,7 +45,7 @@ import {
   rejectUnknown,
   resolveCrs,
   CRS84_INFO,
-  FILE_FORMAT_TYPES,
+  fValue,
   sendProblem,
   sendWithEtag,
   str,
@@ -54,7 +54,9 @@ import {
   type ApiLink,
   type Format,
 } from './common.js';
-import { exportFileName, isDownloadFormat, sendExport, type DownloadFormat } from '../downloads/export.js';
+import { exportFileName, sendExport } from '../downloads/export.js';
+import { ogcApiFileFormats, type FormatDef } from '../../features/formats.js';
+import { serverFormats } from '../../features/formats.js';
 import { ExportError } from '../../features/index.js';
 import { ITEMS_PARAMS, isQueryableParam, queryableFields, readItemsRequest } from './params.js';
 import { a, apiHtml, page, table, val } from './html.js';
@@ -124,11 +126,11 @@ async function collectionDoc(ctx: AppContext, base: string, layer: Layer) {
     { href: `${href}?f=html`, rel: 'alternate', type: HTML_T, title: 'this collection as HTML' },
     { href: `${href}/items?f=json`, rel: 'items', type: GEOJSON, title: 'items as GeoJSON' },
     { href: `${href}/items?f=html`, rel: 'items', type: HTML_T, title: 'items as HTML' },
-    ...(Object.entries(FILE_FORMAT_TYPES) as Array<[keyof typeof FILE_FORMAT_TYPES, string]>).map(([f, type]) => ({
-      href: `${href}/items?f=${f}`,
+    ...fileFormats(ctx).map((f) => ({
+      href: `${href}/items?f=${fValue(f)}`,
       rel: 'items',
-      type,
-      title: `items as ${FORMAT_TITLES[f]}`,
+      type: f.mediaType,
+      title: `items as ${f.title}`,
     })),
     { href: `${href}/queryables?f=json`, rel: REL_QUERYABLES, type: 'application/schema+json', title: 'queryables' },
   ];
@@ -213,29 +215,31 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   return s;
 }
 
-/** Formats of items and of one item: GeoJSON, HTML, and the download formats of the shared export. */
-const ITEM_FORMATS: Format[] = ['json', 'html', 'csv', 'kml', 'shp', 'gpkg', 'xlsx'];
-const FORMAT_TITLES: Partial<Record<Format, string>> = {
-  json: 'GeoJSON',
-  html: 'HTML',
-  csv: 'CSV (WKT geometry)',
-  kml: 'KML (WGS 84)',
-  shp: 'ESRI Shapefile (ZIP)',
-  gpkg: 'GeoPackage',
-  xlsx: 'Excel (XLSX)',
-};
+/** File formats of items and of one item besides GeoJSON and HTML: those of the format table this server offers. */
+function fileFormats(ctx: AppContext): FormatDef[] {
+  return ogcApiFileFormats(serverFormats(ctx.config));
+}
+
+function mediaTypeOf(f: Format): string {
+  return f === 'json' ? GEOJSON : f === 'html' ? HTML_T : f.mediaType;
+}
+
+function titleOf(f: Format): string {
+  return f === 'json' ? 'GeoJSON' : f === 'html' ? 'HTML' : f.title;
+}
 
 export async function registerOgcApi(app: FastifyInstance, ctx: AppContext): Promise<void> {
   /** Items as a file: the shared export; its limits become problems naming `f`. */
   async function sendDownload(
     req: FastifyRequest,
     reply: FastifyReply,
-    fmt: DownloadFormat,
+    fmt: FormatDef,
     queries: FeatureQuery[],
     filename: string,
   ): Promise<FastifyReply> {
     try {
-      return await sendExport(ctx, req, reply, { format: fmt, queries, filename, disposition: fmt === 'csv' ? 'inline' : 'attachment' });
+      // CSV is shown by browsers: inline; the other files are saved
+      return await sendExport(ctx, req, reply, { format: fmt, queries, filename, disposition: fmt.id === 'csv' ? 'inline' : 'attachment' });
     } catch (e) {
       if (e instanceof ExportError) throw new ApiProblem(e.status, e.message, e.status === 400 ? 'properties' : 'f');
       engineProblem(e, req);
@@ -402,7 +406,8 @@ ${table(
       const layer = collectionOf(ctx, req, req.params.collectionId);
       svc(req, 'Items', [layer.name]);
       rejectUnknown(req, ITEMS_PARAMS, isQueryableParam(layer));
-      const fmt = negotiate(req, ITEM_FORMATS);
+      const files = fileFormats(ctx);
+      const fmt = negotiate(req, ['json', 'html'], files);
       const r = readItemsRequest(req, layer, ctx.config);
       let matched: number;
       // a JSON page small enough to be buffered (for its ETag) and with a bbox or filter: the page
@@ -423,32 +428,37 @@ ${table(
       const base = baseUrlOf(req, ctx);
       const pathname = `/collections/${encodeURIComponent(layer.name)}/items`;
       const q = req.query as Record<string, unknown>;
-      const ext: Record<string, string> = { json: GEOJSON, html: HTML_T, ...FILE_FORMAT_TYPES };
-      const links: ApiLink[] = [{ href: withQuery(base, pathname, q, { f: fmt }), rel: 'self', type: ext[fmt] }];
-      for (const other of ITEM_FORMATS) {
+      const f = fValue(fmt);
+      const links: ApiLink[] = [{ href: withQuery(base, pathname, q, { f }), rel: 'self', type: mediaTypeOf(fmt) }];
+      for (const other of [...(['json', 'html'] as Format[]), ...files]) {
         if (other !== fmt)
-          links.push({ href: withQuery(base, pathname, q, { f: other }), rel: 'alternate', type: ext[other], title: FORMAT_TITLES[other] });
+          links.push({
+            href: withQuery(base, pathname, q, { f: fValue(other) }),
+            rel: 'alternate',
+            type: mediaTypeOf(other),
+            title: titleOf(other),
+          });
       }
       if (r.offset + returned < matched)
         links.push({
-          href: withQuery(base, pathname, q, { f: fmt, offset: String(r.offset + r.limit), limit: String(r.limit) }),
+          href: withQuery(base, pathname, q, { f, offset: String(r.offset + r.limit), limit: String(r.limit) }),
           rel: 'next',
-          type: ext[fmt],
+          type: mediaTypeOf(fmt),
         });
       if (r.offset > 0)
         links.push({
-          href: withQuery(base, pathname, q, { f: fmt, offset: String(Math.max(0, r.offset - r.limit)), limit: String(r.limit) }),
+          href: withQuery(base, pathname, q, { f, offset: String(Math.max(0, r.offset - r.limit)), limit: String(r.limit) }),
           rel: 'prev',
-          type: ext[fmt],
+          type: mediaTypeOf(fmt),
         });
       links.push({ href: `${base}/collections/${encodeURIComponent(layer.name)}`, rel: 'collection', type: JSON_T });
       reply.header('Link', linkHeader(links));
       reply.header('Content-Crs', `<${r.crs.uri}>`);
       addFeatures(req, returned);
       const page1: FeatureQuery = { ...r.query, limit: returned };
-      if (isDownloadFormat(fmt)) {
+      if (typeof fmt !== 'string') {
         // the page as a file, written by the same export as /downloads/{layer}.{ext}
-        const filename = exportFileName([layer.name], fmt === 'kml' ? 4326 : r.crs.epsg, fmt);
+        const filename = exportFileName([layer.name], r.crs.epsg, fmt);
         return sendDownload(req, reply, fmt, [page1], filename);
       }
 
@@ -508,7 +518,7 @@ ${table(
       const layer = collectionOf(ctx, req, req.params.collectionId);
       svc(req, 'Item', [layer.name]);
       rejectUnknown(req, ['crs']);
-      const fmt = negotiate(req, ITEM_FORMATS);
+      const fmt = negotiate(req, ['json', 'html'], fileFormats(ctx));
       const crsParam = str(req, 'crs');
       const crs = crsParam !== undefined ? resolveCrs(layer, crsParam, 'crs') : CRS84_INFO;
       const id = req.params.featureId;
@@ -525,8 +535,8 @@ ${table(
         { href: `${base}/collections/${encodeURIComponent(layer.name)}`, rel: 'collection', type: JSON_T },
       ];
       reply.header('Content-Crs', `<${crs.uri}>`);
-      if (isDownloadFormat(fmt)) {
-        const filename = exportFileName([layer.name], fmt === 'kml' ? 4326 : crs.epsg, fmt, id);
+      if (typeof fmt !== 'string') {
+        const filename = exportFileName([layer.name], crs.epsg, fmt, id);
         return sendDownload(req, reply, fmt, [q], filename);
       }
       reply.header('Link', linkHeader(links));

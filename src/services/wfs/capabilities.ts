@@ -3,7 +3,7 @@ import { writeServiceProvider } from '../../ows/provider.js';
 import type { AppContext } from '../../context.js';
 import type { Layer } from '../../registry/types.js';
 import { XmlWriter } from '../../ows/xml.js';
-import { NS_PREFIX, OTHER_EPSG, OUTPUT_FORMATS_11, OUTPUT_FORMATS_20, crsUrn, is20, namespaceUri, publishedLayers } from './common.js';
+import { NS_PREFIX, OTHER_EPSG, crsUrn, is20, namespaceUri, outputFormatNames, publishedLayers } from './common.js';
 
 export const OPERATIONS_20 = [
   'GetCapabilities',
@@ -172,7 +172,7 @@ function capabilities20(ctx: AppContext, base: string): string {
     }
     if (op === 'DescribeFeatureType') allowed(w, 'outputFormat', ['application/gml+xml; version=3.2', 'text/xml; subtype=gml/3.2']);
     if (op === 'GetFeature' || op === 'GetPropertyValue') {
-      allowed(w, 'outputFormat', op === 'GetFeature' ? OUTPUT_FORMATS_20 : ['application/gml+xml; version=3.2']);
+      allowed(w, 'outputFormat', op === 'GetFeature' ? outputFormatNames(ctx, '2.0.0') : ['application/gml+xml; version=3.2']);
       allowed(w, 'resultType', ['results', 'hits']);
     }
     w.end();
@@ -205,7 +205,7 @@ function capabilities20(ctx: AppContext, base: string): string {
     for (const e of OTHER_EPSG) if (e !== l.srid) w.el('wfs:OtherCRS', crsUrn(e));
     w.el('wfs:OtherCRS', 'urn:ogc:def:crs:OGC:1.3:CRS84');
     w.start('wfs:OutputFormats');
-    for (const f of OUTPUT_FORMATS_20) w.el('wfs:Format', f);
+    for (const f of outputFormatNames(ctx, '2.0.0')) w.el('wfs:Format', f);
     w.end();
     bbox84(w, l);
     w.end();
@@ -291,7 +291,7 @@ function capabilities11(ctx: AppContext, base: string): string {
     if (op === 'DescribeFeatureType') allowed10(w, 'outputFormat', ['text/xml; subtype=gml/3.1.1']);
     if (op === 'GetFeature') {
       allowed10(w, 'resultType', ['results', 'hits']);
-      allowed10(w, 'outputFormat', OUTPUT_FORMATS_11);
+      allowed10(w, 'outputFormat', outputFormatNames(ctx, '1.1.0'));
     }
     w.end();
   }
@@ -308,7 +308,7 @@ function capabilities11(ctx: AppContext, base: string): string {
     w.el('wfs:DefaultSRS', crsUrn(l.srid));
     for (const e of OTHER_EPSG) if (e !== l.srid) w.el('wfs:OtherSRS', crsUrn(e));
     w.start('wfs:OutputFormats');
-    for (const f of OUTPUT_FORMATS_11) w.el('wfs:Format', f);
+    for (const f of outputFormatNames(ctx, '1.1.0')) w.el('wfs:Format', f);
     w.end();
     bbox84(w, l);
     w.end();

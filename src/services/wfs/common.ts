@@ -3,7 +3,15 @@ import type { AppContext } from '../../context.js';
 import type { Layer } from '../../registry/types.js';
 import { OwsException } from '../../ows/exceptions.js';
 import { parseCrsName, type CrsInfo } from '../../filter/crs-names.js';
-import { isDownloadFormat, type DownloadFormat } from '../downloads/export.js';
+import {
+  formatById,
+  formatByName,
+  normaliseFormatName,
+  wfsOutputFormatNames,
+  type FormatDef,
+  type FormatId,
+} from '../../features/formats.js';
+import { serverFormats } from '../../features/formats.js';
 
 export const WFS_VERSIONS = ['2.0.0', '1.1.0'];
 export const NS_PREFIX = 'geodata';
@@ -49,11 +57,13 @@ export interface OutputCrs {
   latLon: boolean;
   /** GML srsName style: long URN (true) or EPSG:n (false, x/y). */
   longName: boolean;
+  /** No SRSNAME was given: the output format's default CRS applies (formats.ts outputCrsOf). */
+  defaulted?: boolean;
 }
 
 /** Parse SRSNAME; only the advertised CRSs are accepted. */
 export function parseOutputCrs(raw: string | undefined, layer: Layer, locator = 'srsName'): OutputCrs {
-  if (raw === undefined || raw.trim() === '') return { epsg: layer.srid, latLon: false, longName: true };
+  if (raw === undefined || raw.trim() === '') return { epsg: layer.srid, latLon: false, longName: true, defaulted: true };
   const c = parseCrsName(raw);
   if (!c) throw new OwsException('InvalidParameterValue', `unsupported CRS '${raw}'`, locator);
   if (c.epsg !== layer.srid && !OTHER_EPSG.includes(c.epsg)) {
@@ -78,106 +88,46 @@ export function parseInputCrs(raw: string, locator: string): CrsInfo {
   return c;
 }
 
-export type OutputKind = 'gml32' | 'gml311' | 'geojson' | 'csv' | 'ndjson' | 'geojsonseq' | 'kml' | 'shp' | 'gpkg' | 'xlsx';
+export type OutputKind = FormatId;
 
-/** Download formats written by the shared export (src/services/downloads/export.ts). */
-export function isFileKind(k: OutputKind): k is DownloadFormat {
-  return isDownloadFormat(k);
-}
-
-/** File formats advertised in both versions: the MIME type and the short name GeoServer/GDAL use. */
-const FILE_FORMATS = [
-  'application/vnd.google-earth.kml+xml',
-  'KML',
-  'SHAPE-ZIP',
-  'application/geopackage+sqlite3',
-  'GPKG',
-  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
-  'excel2007',
-];
-
+/** An OUTPUTFORMAT resolved against the format table: its entry and the Content-Type to answer with. */
 export interface OutputFormat {
-  kind: OutputKind;
+  kind: FormatId;
   contentType: string;
+  def: FormatDef;
 }
 
-/** Output formats as advertised (first = canonical name). */
-export const OUTPUT_FORMATS_20 = [
-  'application/gml+xml; version=3.2',
-  'text/xml; subtype=gml/3.1.1',
-  'application/json',
-  'application/geo+json',
-  'text/csv',
-  'application/x-ndjson',
-  'application/geo+json-seq',
-  ...FILE_FORMATS,
-];
-export const OUTPUT_FORMATS_11 = [
-  'text/xml; subtype=gml/3.1.1',
-  'application/gml+xml; version=3.2',
-  'application/json',
-  'text/csv',
-  'application/x-ndjson',
-  ...FILE_FORMATS,
-];
-
-function normaliseFormat(s: string): string {
-  return s
-    .toLowerCase()
-    .replace(/(gml|geo|kml|geopackage)\s+(xml|json|sqlite3)/g, '$1+$2') // '+' decoded to a space by form decoding
-    .replace(/\s+/g, '')
-    .replace(/"/g, '');
+/** Formats WFS hands to the shared export (sent as a file: CSV, KML, Shapefile, GeoPackage, FlatGeobuf, XLSX). */
+export function isFileKind(f: OutputFormat): boolean {
+  return f.def.attachment;
 }
 
-const ALIASES: Record<string, OutputFormat> = {};
-function alias(kind: OutputKind, contentType: string, names: string[]): void {
-  for (const n of names) ALIASES[normaliseFormat(n)] = { kind, contentType };
+/** Output format names advertised by GetCapabilities for a version: the format table, as offered on this machine. */
+export function outputFormatNames(ctx: AppContext, version: string): string[] {
+  return wfsOutputFormatNames(version, serverFormats(ctx.config));
 }
-alias('gml32', 'application/gml+xml; version=3.2', [
-  'application/gml+xml; version=3.2',
-  'application/gml+xml;version=3.2.1',
-  'application/gml+xml',
-  'text/xml; subtype=gml/3.2',
-  'text/xml; subtype=gml/3.2.1',
-  'gml32',
-  'gml3.2',
-]);
-alias('gml311', 'text/xml; subtype=gml/3.1.1', [
-  'text/xml; subtype=gml/3.1.1',
-  'application/gml+xml; version=3.1',
-  'gml3',
-  'gml311',
-  'gml3.1.1',
-]);
-alias('geojson', 'application/json; charset=UTF-8', ['application/json', 'json', 'application/json; subtype=geojson', 'text/javascript']);
-alias('geojson', 'application/geo+json', ['geojson', 'application/geo+json', 'application/vnd.geo+json']);
-alias('csv', 'text/csv; charset=UTF-8', ['text/csv', 'csv']);
-alias('ndjson', 'application/x-ndjson', ['application/x-ndjson', 'ndjson', 'application/ndjson', 'application/geojson-seq']);
-alias('geojsonseq', 'application/geo+json-seq', ['application/geo+json-seq']);
-alias('kml', 'application/vnd.google-earth.kml+xml', ['application/vnd.google-earth.kml+xml', 'application/vnd.google-earth.kml', 'kml']);
-alias('shp', 'application/zip', ['SHAPE-ZIP', 'shape-zip', 'application/zip', 'application/x-zipped-shp', 'shp', 'ESRI Shapefile']);
-alias('gpkg', 'application/geopackage+sqlite3', ['application/geopackage+sqlite3', 'application/x-gpkg', 'GPKG', 'geopackage', 'geopkg']);
-alias('xlsx', 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet', [
-  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
-  'excel2007',
-  'xlsx',
-]);
 
-export function parseOutputFormat(raw: string | undefined, version: string): OutputFormat {
-  if (raw === undefined || raw.trim() === '') {
-    return is20(version) ? ALIASES[normaliseFormat('gml32')] : ALIASES[normaliseFormat('gml311')];
+/** Resolve OUTPUTFORMAT (any alias of an offered format, any case); absent or text/xml: the version's GML. */
+export function parseOutputFormat(ctx: AppContext, raw: string | undefined, version: string): OutputFormat {
+  const offered = serverFormats(ctx.config);
+  const n = raw === undefined ? '' : normaliseFormatName(raw);
+  if (n === '' || n === 'text/xml' || n === 'application/xml') {
+    const def = formatById(is20(version) ? 'gml32' : 'gml311');
+    return { kind: def.id, contentType: def.contentType, def };
   }
-  const n = normaliseFormat(raw);
-  // 'text/xml' alone: the version's default GML
-  if (n === 'text/xml' || n === 'application/xml') return parseOutputFormat(undefined, version);
-  const f = ALIASES[n];
-  if (!f)
+  const hit = formatByName(raw!, offered);
+  if (!hit) {
+    const known = formatByName(raw!);
+    const why = known?.def.requires.length
+      ? `: ${known.def.title} is not offered by this server (it needs ${known.def.requires.map((t) => (t === 'ogr2ogr' ? "GDAL's ogr2ogr" : t)).join(', ')})`
+      : '';
     throw new OwsException(
       'InvalidParameterValue',
-      `unsupported output format '${raw}' (offered: ${(is20(version) ? OUTPUT_FORMATS_20 : OUTPUT_FORMATS_11).join(', ')})`,
+      `unsupported output format '${raw}'${why} (offered: ${wfsOutputFormatNames(version, offered).join(', ')})`,
       'outputFormat',
     );
-  return f;
+  }
+  return { kind: hit.def.id, contentType: hit.contentType, def: hit.def };
 }
 
 export function isGml(k: OutputKind): k is 'gml32' | 'gml311' {

@@ -26,7 +26,8 @@ import { inlineCountable, pageSize, xmlName } from '../../features/query.js';
 import { FilterError } from '../../filter/errors.js';
 import { NS_PREFIX, isGml, isFileKind, namespaceUri, is20, type OutputFormat } from './common.js';
 import { ExportError } from '../../features/index.js';
-import { exportFileName, sendExport, type DownloadFormat } from '../downloads/export.js';
+import { exportFileName, sendExport } from '../downloads/export.js';
+import { outputCrsOf, type FormatDef } from '../../features/formats.js';
 import { parseKvpRequest, parseXmlRequest, type GetFeatureRequest, type WfsQuery } from './request.js';
 
 export function readRequest(req: OwsRequest, op: 'GetFeature' | 'GetPropertyValue'): GetFeatureRequest {
@@ -38,15 +39,21 @@ export function readRequest(req: OwsRequest, op: 'GetFeature' | 'GetPropertyValu
   }
 }
 
-function toFeatureQuery(q: WfsQuery): FeatureQuery {
+/**
+ * The engine's query for a WFS query in an output format. Without SRSNAME the format's default
+ * CRS applies (formats.ts): the layer's own CRS for GML and the file formats, WGS 84 lon/lat for
+ * the GeoJSON family (RFC 7946), WGS 84 always for KML.
+ */
+function toFeatureQuery(q: WfsQuery, format: FormatDef): FeatureQuery {
+  const epsg = outputCrsOf(format, q.srs.defaulted ? undefined : q.srs.epsg, q.layer.srid);
   return {
     layer: q.layer,
     filter: q.filter,
     bbox: q.bbox,
     properties: q.properties,
     sortBy: q.sortBy,
-    outputEpsg: q.srs.epsg,
-    outputLatLon: q.srs.latLon,
+    outputEpsg: epsg,
+    outputLatLon: q.srs.defaulted ? false : q.srs.latLon,
   };
 }
 
@@ -88,7 +95,7 @@ function makeWriter(req: OwsRequest, fmt: OutputFormat, layers: string[], gmlVer
         namespaceUri: namespaceUri(req.ctx),
         prefix: NS_PREFIX,
         schemaLocation: describeUrl(req, layers, version === '3.2'),
-        contentType: `${fmt.contentType}; charset=UTF-8`,
+        contentType: fmt.contentType,
       });
     }
     case 'geojson':
@@ -123,23 +130,23 @@ function sendStream(reply: FastifyReply, contentType: string, stream: import('no
 export async function getFeature(req: OwsRequest): Promise<unknown> {
   const r = readRequest(req, 'GetFeature');
   const ctx = req.ctx;
-  if (r.resultType === 'hits' && !isGml(r.format.kind) && r.format.kind !== 'geojson') {
+  if (r.resultType === 'hits' && !r.format.def.carriesCount) {
     throw new OwsException(
       'InvalidParameterValue',
       'resultType=hits needs an output format that can carry numberMatched (GML or GeoJSON)',
       'resultType',
     );
   }
-  if (isFileKind(r.format.kind) && r.format.kind !== 'kml' && r.queries.length > 1) {
+  if (!r.format.def.multiLayer && r.queries.length > 1) {
     throw new OwsException(
       'InvalidParameterValue',
-      `${r.format.kind.toUpperCase()} output holds one feature type per request; ask for the types one by one`,
+      `${r.format.def.title} output holds one feature type per request; ask for the types one by one`,
       'outputFormat',
     );
   }
-  const fqs = r.queries.map(toFeatureQuery);
+  const fqs = r.queries.map((q) => toFeatureQuery(q, r.format.def));
   const count = checkedCount(ctx, r, fqs);
-  if (isFileKind(r.format.kind)) return exportFeatures(req, r, fqs, count);
+  if (isFileKind(r.format)) return exportFeatures(req, r, fqs, count);
   if (r.byId !== undefined) return getFeatureById(req, r, fqs);
 
   if (r.resultType === 'results' && fqs.length === 1 && !isGml(r.format.kind)) return streamDeferredCount(req, r, fqs[0], count);
@@ -201,7 +208,7 @@ export async function getFeature(req: OwsRequest): Promise<unknown> {
  */
 async function exportFeatures(req: OwsRequest, r: GetFeatureRequest, fqs: FeatureQuery[], count: number): Promise<unknown> {
   const ctx = req.ctx;
-  const format = r.format.kind as DownloadFormat;
+  const format = r.format.def;
   let paged: FeatureQuery[];
   try {
     if (r.byId !== undefined) {
@@ -218,7 +225,7 @@ async function exportFeatures(req: OwsRequest, r: GetFeatureRequest, fqs: Featur
       paged = distributePage(fqs, counts, r.startIndex, count).paged;
       if (!paged.length) paged = [{ ...fqs[0], limit: 0 }];
     }
-    const epsg = format === 'kml' ? 4326 : (fqs[0].outputEpsg ?? fqs[0].layer.srid);
+    const epsg = fqs[0].outputEpsg ?? fqs[0].layer.srid;
     const filename = exportFileName(
       fqs.map((q) => q.layer.name),
       epsg,
@@ -228,7 +235,7 @@ async function exportFeatures(req: OwsRequest, r: GetFeatureRequest, fqs: Featur
       format,
       queries: paged,
       filename,
-      contentType: format === 'csv' ? 'text/csv; charset=UTF-8' : undefined,
+      contentType: r.format.contentType,
     });
   } catch (e) {
     if (e instanceof OwsException) throw e;
@@ -380,7 +387,7 @@ export async function getPropertyValue(req: OwsRequest): Promise<unknown> {
   if (!is20(req.version)) throw new OwsException('OperationNotSupported', 'GetPropertyValue is a WFS 2.0 operation', 'request');
   const vr = r.valueReference!;
   const fqs: FeatureQuery[] = r.queries.map((q) => {
-    const fq = toFeatureQuery(q);
+    const fq = toFeatureQuery(q, r.format.def);
     const isGeom = vr === q.layer.geometryColumn;
     if (!isGeom && !q.layer.fields.some((f) => f.name === vr)) {
       throw new OwsException('InvalidParameterValue', `unknown property '${vr}' for ${q.layer.name}`, 'valueReference');

@@ -159,7 +159,8 @@ export function parseKvpRequest(
   operation: 'GetFeature' | 'GetPropertyValue',
 ): GetFeatureRequest {
   const v20 = is20(version);
-  const format = operation === 'GetPropertyValue' ? parseOutputFormat(undefined, version) : parseOutputFormat(kvp.OUTPUTFORMAT, version);
+  const format =
+    operation === 'GetPropertyValue' ? parseOutputFormat(ctx, undefined, version) : parseOutputFormat(ctx, kvp.OUTPUTFORMAT, version);
   const count = parseIntParam(
     kvp,
     v20 ? (kvp.COUNT !== undefined ? 'count' : 'maxFeatures') : kvp.MAXFEATURES !== undefined ? 'maxFeatures' : 'count',
@@ -280,7 +281,9 @@ export function parseXmlRequest(
     return v === undefined ? {} : { [name.toUpperCase()]: v };
   };
   const format =
-    operation === 'GetPropertyValue' ? parseOutputFormat(undefined, version) : parseOutputFormat(attr(root, 'outputFormat'), version);
+    operation === 'GetPropertyValue'
+      ? parseOutputFormat(ctx, undefined, version)
+      : parseOutputFormat(ctx, attr(root, 'outputFormat'), version);
   const count = parseIntParam(
     kv(attr(root, 'count') !== undefined ? 'count' : 'maxFeatures'),
     attr(root, 'count') !== undefined ? 'count' : 'maxFeatures',
