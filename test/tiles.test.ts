@@ -219,8 +219,9 @@ describe('GetTile', () => {
   });
 
   it('TileOutOfRange and other errors are OWS exceptions with a locator', async () => {
+    // RESTful WMTS (07-057r7 §10.2): 404, the same as XYZ and OGC API – Tiles; KVP: 400 (table 27)
     const r = await t.app.inject({ url: '/wmts/1.0.0/squares/red/WebMercatorQuad/2/4/0.png' });
-    expect(r.statusCode).toBe(400);
+    expect(r.statusCode).toBe(404);
     expect(r.body).toContain('exceptionCode="TileOutOfRange"');
     expect(r.body).toContain('locator="TileRow"');
     const c = await t.app.inject({
