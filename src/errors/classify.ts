@@ -9,7 +9,7 @@ import { TileOutOfRange } from '../tiles/engine.js';
 import { RenderTimeout, StyleNotFound } from '../render/index.js';
 import { StyleError } from '../render/style.js';
 import { WorkerRenderTimeout } from '../render/workers.js';
-import { ServerBusy } from '../ops/gate.js';
+import { ClientGone, ServerBusy } from '../ops/gate.js';
 import { AuthError } from '../security/auth.js';
 import { XmlInputError } from '../ows/xmldom.js';
 import { ExtentError } from '../crs/index.js';
@@ -67,6 +67,7 @@ function classifyEngineError(e: unknown): ServiceError | null {
   if (e instanceof RenderTimeout || e instanceof WorkerRenderTimeout) {
     return new ServiceError('timeout', e.message || 'the map took longer to render than the server allows');
   }
+  if (e instanceof ClientGone) return new ServiceError('client-gone', e.message || 'the client closed the connection');
   if (e instanceof ServerBusy) return new ServiceError('busy', e.message, { retryAfter: e.retryAfter });
   if (e instanceof ExportError) {
     const kind: Kind = e.status === 400 ? 'invalid' : e.status === 413 ? 'too-large' : e.status === 503 ? 'unavailable' : 'internal';

@@ -49,6 +49,8 @@ export type Kind =
   | 'timeout'
   /** The database cannot be reached, restarts or is overloaded. */
   | 'unavailable'
+  /** The client left before its answer (nginx's 499): not the server's error, not logged. */
+  | 'client-gone'
   /** The server's own fault: logged, answered without internals. */
   | 'internal';
 
@@ -112,6 +114,7 @@ export const KINDS: Record<Kind, KindInfo> = {
   busy: { status: 503, code: 'ServerBusy', title: 'Service Unavailable' },
   timeout: { status: 503, code: 'NoApplicableCode', title: 'Service Unavailable' },
   unavailable: { status: 503, code: 'NoApplicableCode', title: 'Service Unavailable' },
+  'client-gone': { status: 499, code: 'NoApplicableCode', title: 'Client Closed Request' },
   internal: { status: 500, code: 'NoApplicableCode', title: 'Internal Server Error' },
 };
 
