@@ -111,6 +111,18 @@ describe('a client mistake is a 400, never a 500 (issue 15 item 6)', () => {
     );
   });
 
+  it('WFS 1.1 POST: a Filter 1.1 geometry in a CRS PostGIS does not know', async () => {
+    const body = `<wfs:GetFeature service="WFS" version="1.1.0" maxFeatures="2" xmlns:wfs="http://www.opengis.net/wfs" xmlns:ogc="http://www.opengis.net/ogc" xmlns:gml="http://www.opengis.net/gml">
+      <wfs:Query typeName="pois"><ogc:Filter><ogc:BBOX><ogc:PropertyName>geom</ogc:PropertyName>
+      <gml:Envelope srsName="EPSG:12345"><gml:lowerCorner>1 2</gml:lowerCorner><gml:upperCorner>3 4</gml:upperCorner></gml:Envelope>
+      </ogc:BBOX></ogc:Filter></wfs:Query></wfs:GetFeature>`;
+    const r = await t.app.inject({ method: 'POST', url: '/wfs', headers: { 'content-type': 'application/xml' }, payload: body });
+    expect(r.statusCode, r.body).toBe(400);
+    const e = owsException(r.body);
+    expect(e.code).toBe('InvalidParameterValue');
+    expect(e.locator).toBe('filter');
+  });
+
   it('WFS: COUNT must be a non-negative integer that fits', async () => {
     await expectOws(`${wfs20}&COUNT=1234567890123456789012345678901234567890`, 400, 'InvalidParameterValue', 'count');
     await expectOws(`${wfs20}&COUNT=-1`, 400, 'InvalidParameterValue', 'count');

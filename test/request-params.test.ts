@@ -123,6 +123,7 @@ describe('the error model', () => {
     expect(classifyDbError(pg('22P02', 'invalid input syntax for type integer'))?.status).toBe(400);
     expect(classifyDbError(pg('XX000', 'transform: latitude or longitude exceeded limits (-14)'))?.kind).toBe('invalid');
     expect(classifyDbError(pg('XX000', 'GetProj4StringSPI: Cannot find SRID (999999) in spatial_ref_sys'))?.kind).toBe('invalid');
+    expect(classifyDbError(pg('XX000', 'Invalid reserved SRID (999999)'))?.status).toBe(400);
     expect(classifyDbError(pg('XX000', 'something else'))).toBeNull();
     expect(classifyDbError(pg('42P01', 'relation does not exist'))).toBeNull();
   });

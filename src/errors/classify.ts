@@ -52,7 +52,7 @@ export function classifyDbError(e: unknown): ServiceError | null {
 
 /** PostGIS errors raised by PROJ for a point outside a CRS's domain, or an SRID it does not know. */
 const PROJ_FAILURE =
-  /transform: |latitude or longitude exceeded|tolerance condition|could not form projection|Cannot find SRID|GetProj4String|lwproj_from_str|proj_create|coordinate transformation|point not within|Invalid coordinate/i;
+  /transform: |latitude or longitude exceeded|tolerance condition|could not form projection|Cannot find SRID|Invalid reserved SRID|Invalid SRID|GetProj4String|lwproj_from_str|proj_create|coordinate transformation|point not within|Invalid coordinate/i;
 /** PostGIS's parsers of WKT / GeoJSON / GML given in a request. */
 const GEOMETRY_PARSE = /parse error - invalid geometry|unknown GeoJSON type|Invalid GeoJSON|unable to parse|geometry requires more points/i;
 

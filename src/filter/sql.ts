@@ -19,7 +19,6 @@ import type {
 } from './ast.js';
 import { checkTemporalString } from './ast.js';
 import { isGeographicEpsg } from './crs-names.js';
-import { isKnownEpsg } from '../crs/index.js';
 import { FilterError, invalidValue } from './errors.js';
 
 export interface FilterTarget {
@@ -321,9 +320,9 @@ class Compiler {
 
   private geomLiteral(g: GeometryLiteral): string {
     if (!Number.isInteger(g.epsg) || g.epsg <= 0) throw invalidValue(`Invalid CRS code ${g.epsg}`);
-    // a CRS the server does not know, or coordinates outside a geographic CRS's range, are the
-    // request's mistake: refuse them here rather than let PROJ fail inside PostgreSQL (a 500)
-    if (g.epsg !== this.t.srid && !isKnownEpsg(g.epsg)) throw invalidValue(`Unsupported CRS EPSG:${g.epsg} of a filter geometry`);
+    // coordinates outside a geographic CRS's range are the request's mistake: refuse them here
+    // rather than let PROJ fail inside PostgreSQL. An SRID PostGIS does not know is left to it
+    // (any CRS of spatial_ref_sys may be used): src/errors/classify.ts makes its error a 400.
     if (isGeographicEpsg(g.epsg)) {
       const bad = firstOutOfRange(g.geometry);
       if (bad) throw invalidValue(`Coordinates (${bad.join(' ')}) of a filter geometry are outside ±180° longitude / ±90° latitude`);
