@@ -1,10 +1,10 @@
 /** The shared request vocabulary and the error model: pure functions, no database. */
 import { describe, it, expect } from 'vitest';
-import { parseBbox, parseCount, parseCrs, parseDatetime, parseSortBy, parseTileIndex, parseZoomRange } from '../src/request/params.js';
-import { OwsException, ServiceError } from '../src/errors/service-error.js';
-import { classify, classifyDbError } from '../src/errors/classify.js';
-import { renderOws, renderProblem } from '../src/errors/render.js';
-import { clientErrorOf } from '../src/errors/client-error.js';
+import { parseBbox, parseCount, parseCrs, parseDatetime, parseSortBy, parseTileIndex, parseZoomRange } from '../../src/request/params.js';
+import { OwsException, ServiceError } from '../../src/errors/service-error.js';
+import { classify, classifyDbError } from '../../src/errors/classify.js';
+import { renderOws, renderProblem } from '../../src/errors/render.js';
+import { clientErrorOf } from '../../src/errors/client-error.js';
 
 function refused(f: () => unknown): ServiceError {
   try {
