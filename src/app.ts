@@ -1,21 +1,23 @@
 /** Builds the Fastify instance from an application context and registers every front door. */
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import querystring from 'node:querystring';
 import type { AppContext } from './context.js';
 import { projectRoot } from './config/index.js';
-import { OwsException } from './ows/exceptions.js';
-import { classifyDbError } from './db/errors.js';
-import { owsHandler, sendOwsException, SERVICE_NAMES } from './ows/service.js';
+import { ServiceError } from './errors/service-error.js';
+import { sendOws, sendProblem } from './errors/render.js';
+import { clientErrorHandler, notePath } from './errors/client-error.js';
+import { registerAdminGuard } from './security/admin.js';
+import { owsHandler, SERVICE_NAMES } from './ows/service.js';
 import { registerLanding } from './services/landing.js';
 import { registerApiDocs } from './services/apidocs.js';
 import { registerServices } from './services/index.js';
 import { registerOps } from './services/ops.js';
 import { tagsOf, tagRequest } from './ops/tags.js';
 import { isHeavyRequest } from './ops/shed.js';
-import { AuthError, isAdminRequest, principalOf, sendAuthProblem, type Principal } from './security/auth.js';
+import { AuthError, principalOf, type Principal } from './security/auth.js';
 import { registerOverviewRoutes } from './overviews/index.js';
 import rateLimit from '@fastify/rate-limit';
 
@@ -38,11 +40,18 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
       return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
     },
     forceCloseConnections: 'idle',
+    // a request (headers and body) must arrive within this time: a slow body is cut off with 408
+    requestTimeout: ctx.config.server.requestTimeoutMs,
+    http: { connectionsCheckingInterval: Math.max(250, Math.min(30_000, Math.floor(ctx.config.server.requestTimeoutMs / 4))) },
+    // over-long URLs, slow requests, malformed HTTP: answered in the protocol's form of the path
+    clientErrorHandler: clientErrorHandler(OWS_PATHS),
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500, querystringParser: (s: string) => querystring.parse(s) },
   });
 
   opts.onCreate?.(app);
+  // the server's own header timeout may not outlast the whole-request timeout
+  app.server.headersTimeout = Math.min(app.server.headersTimeout, ctx.config.server.requestTimeoutMs);
 
   // everything long-lived was built with the context (src/runtime.ts); the server drives its lifecycle
   const { runtime } = ctx;
@@ -62,27 +71,15 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
     if (!shedder.overloaded || !isHeavyRequest(req.method, req.url)) return;
     shedder.shed++;
     const msg = `the server is overloaded (event loop ${Math.round(shedder.pinnedDelayMs ?? shedder.delayMs)} ms late); retry shortly`;
-    reply.header('Retry-After', '2');
-    const p = req.url.split('?')[0].toLowerCase().replace(/\/+$/, '');
-    if (OWS_PATHS.includes(p)) {
-      const svc = p.slice(1).toUpperCase();
-      return sendOwsException(
-        reply,
-        new OwsException('ServerBusy', msg, undefined, 503),
-        (SERVICE_NAMES as string[]).includes(svc) ? svc : undefined,
-        undefined,
-      );
-    }
-    return reply
-      .code(503)
-      .type('application/problem+json')
-      .send({ type: 'about:blank', title: 'Service Unavailable', status: 503, detail: msg });
+    // an OWS report on the OWS paths, a problem elsewhere; 503 ServerBusy with Retry-After: 2
+    return sendError(req, reply, new ServiceError('busy', msg, { retryAfter: 2 }));
   });
 
   const bytesAtStart = new WeakMap<object, number>();
   app.decorateRequest('principal', null);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
+    notePath(req.raw.socket, req.url);
     bytesAtStart.set(req.raw, req.raw.socket?.bytesWritten ?? 0);
     const p = req.url.split('?')[0].toLowerCase().replace(/\/+$/, '');
     if (OWS_PATHS.includes(p)) tagRequest(req, { service: p === '/ows' ? 'OWS' : p.slice(1).toUpperCase() });
@@ -90,13 +87,11 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
       (req as typeof req & { principal: Principal }).principal = auth.authenticate(req);
     } catch (e) {
       if (!(e instanceof AuthError)) throw e;
-      if (OWS_PATHS.includes(p)) {
-        const ex = new OwsException('Unauthorized', e.message, 'authorization', 401);
-        ex.headers['WWW-Authenticate'] = `Basic realm="${auth.realm}", charset="UTF-8"`;
-        const svc = p.slice(1).toUpperCase();
-        return sendOwsException(reply, ex, (SERVICE_NAMES as string[]).includes(svc) ? svc : undefined, undefined);
-      }
-      return sendAuthProblem(reply, e.status, e.message, auth.realm);
+      const ex = new ServiceError(e.status === 401 ? 'unauthenticated' : 'forbidden', e.message, {
+        locator: 'authorization',
+        headers: e.status === 401 ? { 'WWW-Authenticate': `Basic realm="${auth.realm}", charset="UTF-8"` } : {},
+      });
+      return sendError(req, reply, ex);
     }
   });
 
@@ -134,13 +129,12 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
         return p.authenticated ? `user:${p.name}` : `ip:${req.ip}`;
       },
       allowList: (req) => /^\/(healthz|readyz|metrics)\b/.test(req.url),
-      errorResponseBuilder: (_req, context) => {
-        const e = new Error(
+      errorResponseBuilder: (_req, context) =>
+        new ServiceError(
+          'rate-limited',
           `rate limit exceeded: ${context.max} requests per ${Math.round(context.ttl / 1000)} s; retry after ${context.after}`,
-        ) as Error & { statusCode: number };
-        e.statusCode = 429;
-        return e;
-      },
+          { retryAfter: Math.max(1, Math.ceil(context.ttl / 1000)) },
+        ),
     });
   }
 
@@ -153,66 +147,23 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   });
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
-  app.setErrorHandler((error, req, reply) => {
-    const err = error as Error & { statusCode?: number; code?: string };
-    const db = classifyDbError(err);
-    if (db) {
-      err.statusCode = db.status;
-      err.message = db.message;
-      if (db.retryAfter) reply.header('Retry-After', String(db.retryAfter));
-    }
-    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
-    if (status >= 500) req.log.error({ err }, 'request failed');
+  /** Anything thrown outside a front door's own handling: an OWS report on the OWS paths, a problem elsewhere. */
+  function sendError(req: FastifyRequest, reply: FastifyReply, e: unknown): FastifyReply {
     const p = req.url.split('?')[0].toLowerCase().replace(/\/+$/, '');
     if (OWS_PATHS.includes(p)) {
-      const code =
-        status === 429
-          ? 'ServerBusy'
-          : status === 413
-            ? 'InvalidParameterValue'
-            : status >= 500
-              ? 'NoApplicableCode'
-              : 'InvalidParameterValue';
-      const msg =
-        status === 413
-          ? `request body larger than ${ctx.config.limits.maxBodyBytes} bytes`
-          : status >= 500
-            ? `internal error (request id ${req.id})`
-            : err.message;
       const svc = p.slice(1).toUpperCase();
-      return sendOwsException(
-        reply,
-        new OwsException(code, msg, 'request', status),
-        (SERVICE_NAMES as string[]).includes(svc) ? svc : undefined,
-        undefined,
-      );
-    }
-    return reply
-      .code(status)
-      .type('application/problem+json')
-      .send({
-        type: 'about:blank',
-        title:
-          status === 503
-            ? 'Service Unavailable'
-            : status >= 500
-              ? 'Internal Server Error'
-              : status === 429
-                ? 'Too Many Requests'
-                : status === 413
-                  ? 'Payload Too Large'
-                  : 'Bad Request',
-        status,
-        detail: status >= 500 && status !== 503 ? `internal error (request id ${req.id})` : err.message,
+      return sendOws(reply, req, e, (SERVICE_NAMES as string[]).includes(svc) ? svc : undefined, undefined, {
+        limits: ctx.config.limits,
       });
-  });
+    }
+    return sendProblem(reply, req, e, { limits: ctx.config.limits });
+  }
+  app.setErrorHandler((error, req, reply) => sendError(req, reply, error));
 
-  app.setNotFoundHandler((req, reply) => {
-    reply
-      .code(404)
-      .type('application/problem+json')
-      .send({ type: 'about:blank', title: 'Not Found', status: 404, detail: `no resource at ${req.url.split('?')[0]}` });
-  });
+  app.setNotFoundHandler((req, reply) => sendProblem(reply, req, new ServiceError('not-found', `no resource at ${req.url.split('?')[0]}`)));
+
+  // every /admin/* route (and any route with config.admin) behind the one admin check
+  registerAdminGuard(app, () => auth.realm);
 
   await registerApiDocs(app, ctx);
   registerLanding(app, ctx);
@@ -227,19 +178,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   app.get('/openapi.yaml', async (_req, reply) => reply.type('application/yaml; charset=utf-8').send(readFileSync(openapiPath, 'utf8')));
 
   // Admin: reload the registry without a restart. Needs GEODATA_ADMIN_TOKEN (Bearer).
-  app.post('/admin/reload', async (req, reply) => {
-    if (!isAdminRequest(req)) {
-      return reply
-        .code(401)
-        .header('WWW-Authenticate', `Basic realm="${auth.realm}", charset="UTF-8"`)
-        .type('application/problem+json')
-        .send({
-          type: 'about:blank',
-          title: 'Unauthorized',
-          status: 401,
-          detail: 'admin role or token required (HTTP Basic of a user with role admin, or Authorization: Bearer <GEODATA_ADMIN_TOKEN>)',
-        });
-    }
+  app.post('/admin/reload', async () => {
     await ctx.registry.reload();
     return { status: 'reloaded', layers: ctx.registry.list().length, version: ctx.registry.version };
   });

@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { OwsException, renderException, flavourFor } from '../src/ows/exceptions.js';
+import { OwsException, renderOws as renderException, flavourFor } from '../src/ows/exceptions.js';
 import { negotiateAcceptVersions, negotiateWmsVersion, normaliseKvp, parseNumberList } from '../src/ows/kvp.js';
 import { parseXml } from '../src/ows/xmldom.js';
 import { makeTestApp, type TestApp } from './helpers/app.js';

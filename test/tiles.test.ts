@@ -219,8 +219,9 @@ describe('GetTile', () => {
   });
 
   it('TileOutOfRange and other errors are OWS exceptions with a locator', async () => {
+    // RESTful WMTS (07-057r7 §10.2): 404, the same as XYZ and OGC API – Tiles; KVP: 400 (table 27)
     const r = await t.app.inject({ url: '/wmts/1.0.0/squares/red/WebMercatorQuad/2/4/0.png' });
-    expect(r.statusCode).toBe(400);
+    expect(r.statusCode).toBe(404);
     expect(r.body).toContain('exceptionCode="TileOutOfRange"');
     expect(r.body).toContain('locator="TileRow"');
     const c = await t.app.inject({
@@ -242,9 +243,11 @@ describe('GetTile', () => {
     expect(s.body).toContain('locator="style"');
     const ms = await t.app.inject({ url: '/wmts/1.0.0/squares/red/NoSuchSet/3/0/0.png' });
     expect(ms.body).toContain('locator="TileMatrixSet"');
+    // XYZ answers a tile outside the matrix like the other REST tile paths: 404
     const x = await t.app.inject({ url: '/tiles/squares/3/9/0.png' });
-    expect(x.statusCode).toBe(400);
+    expect(x.statusCode).toBe(404);
     expect(x.headers['content-type']).toContain('application/problem+json');
+    expect(JSON.parse(x.body).code).toBe('TileOutOfRange');
     const nl = await t.app.inject({ url: '/tiles/nope/3/0/0.png' });
     expect(nl.statusCode).toBe(404);
   });

@@ -10,6 +10,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
 import { baseUrlOf } from '../ows/service.js';
 import { XmlWriter } from '../ows/xml.js';
+import { ServiceError, invalidParam } from '../errors/service-error.js';
+import { parseBbox } from '../request/params.js';
 import { buildCatalogue, datasetIri } from './dcat.js';
 import { dcatRecordXml, toDcat } from './crosswalk.js';
 import { sourceIsoDocument, writeIsoRecord } from './iso.js';
@@ -23,15 +25,6 @@ type Fmt = 'rdf' | 'ttl' | 'jsonld';
 const MEDIA: Record<Fmt, string> = { rdf: 'application/rdf+xml', ttl: 'text/turtle', jsonld: 'application/ld+json' };
 const DEFAULT_PAGE_SIZE = 100;
 const MAX_PAGE_SIZE = 1000;
-
-class BadRequest extends Error {}
-
-function problem(reply: FastifyReply, status: number, detail: string) {
-  return reply
-    .code(status)
-    .type('application/problem+json')
-    .send({ type: 'about:blank', title: status === 404 ? 'Not Found' : 'Bad Request', status, detail });
-}
 
 function negotiate(accept: string | undefined): Fmt {
   if (!accept) return 'rdf';
@@ -67,23 +60,16 @@ function intParam(q: Record<string, unknown>, name: string, dflt: number, min: n
   const v = q[name];
   if (v === undefined || v === '') return dflt;
   const s = String(v);
-  if (!/^\d+$/.test(s)) throw new BadRequest(`parameter '${name}' must be a non-negative integer, got '${s}'`);
+  if (!/^\d+$/.test(s)) throw invalidParam(name, `parameter '${name}' must be a non-negative integer, got '${s}'`);
   const n = Number(s);
-  if (n < min || n > max) throw new BadRequest(`parameter '${name}' must be in ${min}..${max}, got ${n}`);
+  if (n < min || n > max) throw invalidParam(name, `parameter '${name}' must be in ${min}..${max}, got ${n}`);
   return n;
 }
 
 async function dcatHandler(ctx: AppContext, req: FastifyRequest, reply: FastifyReply, fixed: Fmt | null, path: string) {
   const q = req.query as Record<string, unknown>;
-  let page: number;
-  let pageSize: number;
-  try {
-    page = intParam(q, 'page', 1, 1, 1_000_000);
-    pageSize = intParam(q, 'pageSize', DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE);
-  } catch (e) {
-    if (e instanceof BadRequest) return problem(reply, 400, e.message);
-    throw e;
-  }
+  const page = intParam(q, 'page', 1, 1, 1_000_000);
+  const pageSize = intParam(q, 'pageSize', DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE);
   const fmt = fixed ?? negotiate(req.headers.accept);
   await ensureCatalogReady(ctx);
   const base = baseUrlOf(req, ctx);
@@ -93,7 +79,7 @@ async function dcatHandler(ctx: AppContext, req: FastifyRequest, reply: FastifyR
     schemaOf(ctx),
   );
   const last = Math.max(1, Math.ceil(datasets.matched / pageSize));
-  if (page > last) return problem(reply, 404, `page ${page} does not exist (last page: ${last})`);
+  if (page > last) throw new ServiceError('not-found', `page ${page} does not exist (last page: ${last})`);
   let services: CatalogRecord[] = [];
   let allIds: string[] = [];
   if (page === 1) {
@@ -174,50 +160,41 @@ async function searchHandler(ctx: AppContext, req: FastifyRequest, reply: Fastif
     params.push(v);
     return `$${params.length}`;
   };
-  let limit: number;
-  let offset: number;
   let sort: SortKey[] = [];
   let rank: string | undefined;
-  try {
-    limit = intParam(q, 'limit', 20, 0, 500);
-    offset = intParam(q, 'offset', 0, 0, 10_000_000);
-    const list = (name: string) => {
-      const v = q[name];
-      if (v === undefined) return [];
-      return (Array.isArray(v) ? v : [v]).map(String).filter(Boolean);
-    };
-    const text = list('q').join(' ').trim();
-    if (text) {
-      where.push(
-        `(tsv @@ websearch_to_tsquery('${schemaOf(ctx)}.french_unaccent', ${p(text)}) OR unaccent(title) ILIKE unaccent(${p(`%${text.replace(/[\\%_]/g, (m) => `\\${m}`)}%`)}))`,
-      );
-      rank = text;
-    }
-    const bboxRaw = list('bbox')[0];
-    if (bboxRaw) {
-      const b = bboxRaw.split(',').map((s) => Number(s.trim()));
-      if (b.length !== 4 || b.some((n) => !Number.isFinite(n)) || b[0] > b[2] || b[1] > b[3])
-        throw new BadRequest(`bbox must be minLon,minLat,maxLon,maxLat, got '${bboxRaw}'`);
-      where.push(`extent && ST_MakeEnvelope(${p(b[0])}, ${p(b[1])}, ${p(b[2])}, ${p(b[3])}, 4326)`);
-    }
-    for (const k of list('keyword')) where.push(`lower(${p(k)}) = ANY(SELECT lower(x) FROM unnest(keywords) x)`);
-    for (const t of list('theme'))
-      where.push(
-        `EXISTS (SELECT 1 FROM jsonb_array_elements(themes) t WHERE t->>'uri' = ${p(t)} OR lower(t->>'label') = lower(${p(t)}) OR lower(t->>'uri') LIKE '%/' || lower(${p(t)}))`,
-      );
-    for (const o of list('organisation')) where.push(`lower(organisation) = lower(${p(o)})`);
-    for (const t of list('type')) where.push(`type = ${p(t)}`);
-    const s = list('sort')[0];
-    if (s) {
-      if (s === 'relevance') sort = [];
-      else if (SORTS[s]) {
-        sort = [SORTS[s]];
-        rank = undefined;
-      } else throw new BadRequest(`sort must be one of relevance, ${Object.keys(SORTS).join(', ')}`);
-    }
-  } catch (e) {
-    if (e instanceof BadRequest) return problem(reply, 400, e.message);
-    throw e;
+  const limit = intParam(q, 'limit', 20, 0, 500);
+  const offset = intParam(q, 'offset', 0, 0, 10_000_000);
+  const list = (name: string) => {
+    const v = q[name];
+    if (v === undefined) return [];
+    return (Array.isArray(v) ? v : [v]).map(String).filter(Boolean);
+  };
+  const text = list('q').join(' ').trim();
+  if (text) {
+    where.push(
+      `(tsv @@ websearch_to_tsquery('${schemaOf(ctx)}.french_unaccent', ${p(text)}) OR unaccent(title) ILIKE unaccent(${p(`%${text.replace(/[\\%_]/g, (m) => `\\${m}`)}%`)}))`,
+    );
+    rank = text;
+  }
+  const bboxRaw = list('bbox')[0];
+  if (bboxRaw) {
+    const b = parseBbox(bboxRaw, { locator: 'bbox' }); // minLon,minLat,maxLon,maxLat
+    where.push(`extent && ST_MakeEnvelope(${p(b.minx)}, ${p(b.miny)}, ${p(b.maxx)}, ${p(b.maxy)}, 4326)`);
+  }
+  for (const k of list('keyword')) where.push(`lower(${p(k)}) = ANY(SELECT lower(x) FROM unnest(keywords) x)`);
+  for (const t of list('theme'))
+    where.push(
+      `EXISTS (SELECT 1 FROM jsonb_array_elements(themes) t WHERE t->>'uri' = ${p(t)} OR lower(t->>'label') = lower(${p(t)}) OR lower(t->>'uri') LIKE '%/' || lower(${p(t)}))`,
+    );
+  for (const o of list('organisation')) where.push(`lower(organisation) = lower(${p(o)})`);
+  for (const t of list('type')) where.push(`type = ${p(t)}`);
+  const s = list('sort')[0];
+  if (s) {
+    if (s === 'relevance') sort = [];
+    else if (SORTS[s]) {
+      sort = [SORTS[s]];
+      rank = undefined;
+    } else throw invalidParam('sort', `sort must be one of relevance, ${Object.keys(SORTS).join(', ')}`);
   }
   await ensureCatalogReady(ctx);
   const base = baseUrlOf(req, ctx);
@@ -262,7 +239,7 @@ async function recordHandler(ctx: AppContext, req: FastifyRequest, reply: Fastif
   const f = String((req.query as Record<string, unknown>).f ?? '').toLowerCase();
   await ensureCatalogReady(ctx);
   const [r] = await getRecords(ctx.pool, [id], schemaOf(ctx));
-  if (!r) return problem(reply, 404, `no catalogue record '${id}'`);
+  if (!r) throw new ServiceError('not-found', `no catalogue record '${id}'`);
   const base = baseUrlOf(req, ctx);
   // records received as DCAT / ISO 19139 come back as received (docs/catalogue-store.md)
   if (f === 'rdf') return reply.type(`${MEDIA[f]}; charset=utf-8`).send(dcatRecordXml(r, base));
@@ -280,7 +257,7 @@ async function recordHandler(ctx: AppContext, req: FastifyRequest, reply: Fastif
     });
     return reply.type('application/vnd.iso.19139+xml; charset=utf-8').send(w.toString());
   }
-  if (f && f !== 'json') return problem(reply, 400, `f must be json, rdf, ttl, jsonld or iso`);
+  if (f && f !== 'json') throw invalidParam('f', `f must be json, rdf, ttl, jsonld or iso`);
   return reply.type('application/json; charset=utf-8').send(recordJson(r, base));
 }
 

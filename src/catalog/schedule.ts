@@ -5,7 +5,7 @@
  *  - POST /catalog/harvest (Bearer GEODATA_ADMIN_TOKEN): run one configured source by `name`, or
  *    an ad-hoc `{name, url, type}`; answers the run report (new/updated/deleted/failed).
  */
-import { isAdminRequest } from '../security/auth.js';
+import { ServiceError, invalidParam } from '../errors/service-error.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
 import { harvest, type HarvestReport, type HarvestSource } from './harvest.js';
@@ -29,38 +29,26 @@ export async function runHarvest(ctx: AppContext, src: HarvestSource): Promise<H
   return p;
 }
 
-function problem(reply: FastifyReply, status: number, detail: string) {
-  const titles: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found' };
-  return reply
-    .code(status)
-    .type('application/problem+json')
-    .send({ type: 'about:blank', title: titles[status] ?? 'Error', status, detail });
-}
-
 export function registerHarvesting(app: FastifyInstance, ctx: AppContext): void {
   const sources = ctx.config.catalog?.harvest ?? [];
-  app.post('/catalog/harvest', async (req: FastifyRequest, reply: FastifyReply) => {
-    if (!isAdminRequest(req)) {
-      reply.header('WWW-Authenticate', 'Bearer realm="geodata-admin"');
-      return problem(reply, 401, 'admin token required (Authorization: Bearer <GEODATA_ADMIN_TOKEN>)');
-    }
+  // an admin route (config.admin): src/security/admin.ts checks the caller before the body is read
+  app.post('/catalog/harvest', { config: { admin: true } }, async (req: FastifyRequest, reply: FastifyReply) => {
     const body = (typeof req.body === 'string' ? safeJson(req.body) : req.body) as Record<string, unknown> | null;
-    if (!body || typeof body !== 'object') return problem(reply, 400, 'a JSON body {name} or {name, url, type} is required');
+    if (!body || typeof body !== 'object') throw invalidParam('body', 'a JSON body {name} or {name, url, type} is required');
     const name = String(body.name ?? '');
     let src: HarvestSource | undefined = sources.find((s) => s.name === name);
     if (!src && body.url) {
       const url = String(body.url);
       const type = String(body.type ?? '');
       if (!/^https?:\/\//.test(url) || (type !== 'csw' && type !== 'dcat') || !/^[A-Za-z0-9_.:-]+$/.test(name) || name === 'local') {
-        return problem(
-          reply,
-          400,
+        throw invalidParam(
+          'body',
           "ad-hoc sources need name (letters, digits, _.:-, not 'local'), url (http/https) and type (csw or dcat)",
         );
       }
       src = { name, url, type };
     }
-    if (!src) return problem(reply, 404, `no configured harvest source '${name}'`);
+    if (!src) throw new ServiceError('not-found', `no configured harvest source '${name}'`);
     return reply.send(await runHarvest(ctx, src));
   });
 

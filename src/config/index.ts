@@ -50,7 +50,14 @@ export interface Config {
     inspire?: { metadataUrl?: string; language?: string; spatialDatasetIdentifierNamespace?: string };
   };
   database: { url?: string; schemas: string[]; poolSize: number; statementTimeoutMs: number };
-  server: { port: number; host: string; trustProxy: boolean; shutdownGraceMs: number };
+  server: {
+    port: number;
+    host: string;
+    trustProxy: boolean;
+    shutdownGraceMs: number;
+    /** A request's headers and body must arrive within this time (408 and connection closed otherwise). */
+    requestTimeoutMs: number;
+  };
   limits: {
     maxFeatures: number;
     defaultCount: number;
@@ -194,6 +201,7 @@ export function validateConfig(raw: unknown, source?: string): Config {
       host: c.server?.host ?? '127.0.0.1',
       trustProxy: c.server?.trustProxy ?? false,
       shutdownGraceMs: c.server?.shutdownGraceMs ?? 10000,
+      requestTimeoutMs: c.server?.requestTimeoutMs ?? 30000,
     },
     limits: {
       maxFeatures: c.limits?.maxFeatures ?? 1000000,

@@ -6,7 +6,17 @@
  * converted to the column type raise FilterError before any SQL is run.
  */
 import type { FieldInfo, FieldType } from '../registry/types.js';
-import type { FilterNode, GeometryLiteral, Literal, LikeNode, Operand, SpatialNode, TemporalInstant, TemporalNode } from './ast.js';
+import type {
+  FilterNode,
+  GeoJsonGeometry,
+  GeometryLiteral,
+  Literal,
+  LikeNode,
+  Operand,
+  SpatialNode,
+  TemporalInstant,
+  TemporalNode,
+} from './ast.js';
 import { checkTemporalString } from './ast.js';
 import { isGeographicEpsg } from './crs-names.js';
 import { FilterError, invalidValue } from './errors.js';
@@ -310,6 +320,13 @@ class Compiler {
 
   private geomLiteral(g: GeometryLiteral): string {
     if (!Number.isInteger(g.epsg) || g.epsg <= 0) throw invalidValue(`Invalid CRS code ${g.epsg}`);
+    // coordinates outside a geographic CRS's range are the request's mistake: refuse them here
+    // rather than let PROJ fail inside PostgreSQL. An SRID PostGIS does not know is left to it
+    // (any CRS of spatial_ref_sys may be used): src/errors/classify.ts makes its error a 400.
+    if (isGeographicEpsg(g.epsg)) {
+      const bad = firstOutOfRange(g.geometry);
+      if (bad) throw invalidValue(`Coordinates (${bad.join(' ')}) of a filter geometry are outside ±180° longitude / ±90° latitude`);
+    }
     const p = this.bind(JSON.stringify(g.geometry), 'text');
     const lit = `ST_SetSRID(ST_GeomFromGeoJSON(${p}), ${g.epsg})`;
     const srid = this.t.srid;
@@ -499,4 +516,28 @@ export function distanceUnits(units: string): number | 'deg' {
   const f = byName[u] ?? byName[tail];
   if (f === undefined) throw invalidValue(`Unsupported distance units '${units}'`);
   return f;
+}
+
+/** The first position of a geometry (x/y, lon/lat) outside ±180 / ±90, if any. */
+function firstOutOfRange(g: GeoJsonGeometry): number[] | undefined {
+  const walk = (c: unknown): number[] | undefined => {
+    if (!Array.isArray(c)) return undefined;
+    if (typeof c[0] === 'number') {
+      const [x, y] = c as number[];
+      return Math.abs(x) > 180 || Math.abs(y) > 90 ? (c as number[]) : undefined;
+    }
+    for (const x of c) {
+      const r = walk(x);
+      if (r) return r;
+    }
+    return undefined;
+  };
+  if (g.type === 'GeometryCollection') {
+    for (const m of g.geometries) {
+      const r = firstOutOfRange(m);
+      if (r) return r;
+    }
+    return undefined;
+  }
+  return walk(g.coordinates);
 }

@@ -45,6 +45,10 @@ export function parseIntParam(kvp: Kvp, key: string, opts: { min?: number; max?:
     throw new OwsException('InvalidParameterValue', `parameter '${key}' must be an integer, got '${v}'`, key.toLowerCase());
   }
   const n = Number(v);
+  // forty digits are not "everything": a value that does not fit exactly is refused
+  if (!Number.isSafeInteger(n)) {
+    throw new OwsException('InvalidParameterValue', `parameter '${key}' is too large: '${v.trim().slice(0, 40)}'`, key.toLowerCase());
+  }
   if ((opts.min !== undefined && n < opts.min) || (opts.max !== undefined && n > opts.max)) {
     const range = `${opts.min ?? '-∞'}..${opts.max ?? '∞'}`;
     throw new OwsException('InvalidParameterValue', `parameter '${key}' must be in ${range}, got ${n}`, key.toLowerCase());
@@ -52,14 +56,14 @@ export function parseIntParam(kvp: Kvp, key: string, opts: { min?: number; max?:
   return n;
 }
 
-/** Parse a list of numbers (e.g. BBOX); throws InvalidParameterValue naming the parameter. */
+/** Parse a list of numbers (e.g. BBOX); throws InvalidParameterValue naming the parameter (too few or too many values included). */
 export function parseNumberList(v: string, key: string, minLen: number, maxLen = minLen): number[] {
   const parts = v.split(',');
-  const nums = parts.slice(0, Math.min(parts.length, maxLen)).map((p) => Number(p.trim()));
-  if (parts.length < minLen || nums.some((n, i) => !Number.isFinite(n) || parts[i].trim() === '')) {
+  const nums = parts.map((p) => Number(p.trim()));
+  if (parts.length < minLen || parts.length > maxLen || nums.some((n, i) => !Number.isFinite(n) || parts[i].trim() === '')) {
     throw new OwsException(
       'InvalidParameterValue',
-      `parameter '${key}' must be ${minLen} comma-separated numbers, got '${v}'`,
+      `parameter '${key}' must be ${minLen === maxLen ? minLen : `${minLen} to ${maxLen}`} comma-separated numbers, got '${v.slice(0, 200)}'`,
       key.toLowerCase(),
     );
   }

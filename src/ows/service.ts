@@ -6,11 +6,12 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
-import { OwsException, flavourFor, renderException } from './exceptions.js';
+import { OwsException, type ServiceError } from '../errors/service-error.js';
+import { classify } from '../errors/classify.js';
+import { sendOws } from '../errors/render.js';
 import { normaliseKvp, negotiateAcceptVersions, negotiateWmsVersion, type Kvp } from './kvp.js';
 import { parseXml, XmlInputError, type XmlElement } from './xmldom.js';
 import { tagRequest } from '../ops/tags.js';
-import { classifyDbError } from '../db/errors.js';
 import { assertCanRead, canRead, principalOf } from '../security/auth.js';
 
 export type ServiceName = 'WMS' | 'WFS' | 'WMTS' | 'CSW';
@@ -51,7 +52,7 @@ export interface OwsServiceDef {
   requireService?: boolean;
   /** Optional hook to write exceptions differently (e.g. WMS EXCEPTIONS=INIMAGE). */
   exceptionHandler?: (
-    err: OwsException,
+    err: ServiceError,
     req: Partial<OwsRequest> & { http: FastifyRequest; reply: FastifyReply; kvp: Kvp; version?: string },
   ) => Promise<boolean>;
 }
@@ -73,16 +74,14 @@ export function baseUrlOf(req: FastifyRequest, ctx: AppContext): string {
   return `${req.protocol}://${host}`;
 }
 
-/** Write an OWS exception in the right flavour for the service and version. */
+/** Write an OWS exception (anything thrown, classified) in the right flavour for the service and version. */
 export function sendOwsException(
   reply: FastifyReply,
-  err: OwsException,
+  err: unknown,
   service: string | undefined,
   version: string | undefined,
 ): FastifyReply {
-  const r = renderException(err, flavourFor(service, version), version);
-  for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
-  return reply.code(r.status).type(r.contentType).send(r.body);
+  return sendOws(reply, reply.request, err, service, version);
 }
 
 function pathService(url: string): ServiceName | undefined {
@@ -217,7 +216,8 @@ export function owsHandler(ctx: AppContext) {
       };
       return await def.operations[opName](owsReq);
     } catch (e) {
-      const err = toOwsException(e, ctx, req);
+      const err = classify(e, { requestId: req.id, limits: ctx.config.limits });
+      if (err.kind === 'internal') req.log.error({ err: e }, 'unexpected error');
       if (def?.exceptionHandler && !reply.sent) {
         const handled = await def.exceptionHandler(err, { http: req, reply, kvp, version });
         if (handled) return reply;
@@ -228,7 +228,7 @@ export function owsHandler(ctx: AppContext) {
         reply.raw.destroy();
         return reply;
       }
-      return sendOwsException(reply, err, serviceName, version);
+      return sendOws(reply, req, err, serviceName, version);
     }
   };
 }
@@ -240,17 +240,4 @@ function acceptVersionsFromXml(xml: XmlElement): string | undefined {
     .filter((c) => c.name === 'Version')
     .map((c) => c.text)
     .join(',');
-}
-
-/** Anything thrown that is not an OwsException becomes NoApplicableCode, without internals. */
-export function toOwsException(e: unknown, ctx: AppContext, req: FastifyRequest): OwsException {
-  if (e instanceof OwsException) return e;
-  const db = classifyDbError(e);
-  if (db) {
-    const ex = new OwsException(db.status === 400 ? 'InvalidParameterValue' : 'NoApplicableCode', db.message, undefined, db.status);
-    if (db.retryAfter) ex.headers['Retry-After'] = String(db.retryAfter);
-    return ex;
-  }
-  req.log.error({ err: e }, 'unexpected error');
-  return new OwsException('NoApplicableCode', `internal error (request id ${req.id})`, undefined, 500);
 }

@@ -4,10 +4,10 @@
  * restricted layers a caller may read, and the `admin` role opens the admin endpoints.
  */
 import { createHmac, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { Config } from '../config/index.js';
 import type { Layer } from '../registry/types.js';
-import { OwsException } from '../ows/exceptions.js';
+import { ServiceError } from '../errors/service-error.js';
 
 export interface Principal {
   /** 'anonymous' when no credentials were given. */
@@ -174,17 +174,10 @@ export function assertCanRead(layer: Layer, req: FastifyRequest, realm = 'geodat
   const p = principalOf(req);
   if (canRead(layer, p)) return;
   if (!p.authenticated) {
-    const e = new OwsException('Unauthorized', `layer '${layer.name}' requires authentication`, locator, 401);
-    e.headers['WWW-Authenticate'] = `Basic realm="${realm}", charset="UTF-8"`;
-    throw e;
+    throw new ServiceError('unauthenticated', `layer '${layer.name}' requires authentication`, {
+      locator,
+      headers: { 'WWW-Authenticate': `Basic realm="${realm}", charset="UTF-8"` },
+    });
   }
-  throw new OwsException('Forbidden', `'${p.name}' may not read layer '${layer.name}'`, locator, 403);
-}
-
-export function sendAuthProblem(reply: FastifyReply, status: 401 | 403, detail: string, realm: string): FastifyReply {
-  if (status === 401) reply.header('WWW-Authenticate', `Basic realm="${realm}", charset="UTF-8"`);
-  return reply
-    .code(status)
-    .type('application/problem+json')
-    .send({ type: 'about:blank', title: status === 401 ? 'Unauthorized' : 'Forbidden', status, detail });
+  throw new ServiceError('forbidden', `'${p.name}' may not read layer '${layer.name}'`, { locator });
 }

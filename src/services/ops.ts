@@ -6,6 +6,8 @@ import type { Metrics } from '../ops/metrics.js';
 import type { UsageRow, UsageStats } from '../ops/usage.js';
 import { principalOf, visibleLayers } from '../security/auth.js';
 import { escapeText as esc } from '../ows/xml.js';
+import { ServiceError } from '../errors/service-error.js';
+import { sendProblem } from '../errors/render.js';
 
 function bearerMatches(header: string | undefined, token: string): boolean {
   if (!header?.startsWith('Bearer ')) return false;
@@ -16,11 +18,11 @@ function bearerMatches(header: string | undefined, token: string): boolean {
 
 async function sendMetrics(metrics: Metrics, token: string | undefined, req: FastifyRequest, reply: FastifyReply) {
   if (token && !bearerMatches(req.headers.authorization, token)) {
-    return reply
-      .code(401)
-      .header('WWW-Authenticate', 'Bearer realm="metrics"')
-      .type('application/problem+json')
-      .send({ type: 'about:blank', title: 'Unauthorized', status: 401, detail: 'metrics token required' });
+    return sendProblem(
+      reply,
+      req,
+      new ServiceError('unauthenticated', 'metrics token required', { headers: { 'WWW-Authenticate': 'Bearer realm="metrics"' } }),
+    );
   }
   return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
 }

@@ -8,7 +8,7 @@
  * before anything is written (identifier, case clash, dates, bounding box); all actions of one
  * request apply in one database transaction, or none.
  */
-import { isAdminRequest } from '../../security/auth.js';
+import { adminDenial } from '../../security/admin.js';
 import type { OwsRequest } from '../../ows/service.js';
 import { OwsException } from '../../ows/exceptions.js';
 import { XmlWriter } from '../../ows/xml.js';
@@ -110,16 +110,8 @@ async function updateProperties(c: pg.PoolClient, schema: string, a: XmlElement,
 }
 
 export async function transactionOp(req: OwsRequest) {
-  if (!isAdminRequest(req.http)) {
-    const e = new OwsException(
-      'Unauthorized',
-      'Transaction needs the admin role or the admin token (Authorization: Bearer <GEODATA_ADMIN_TOKEN>)',
-      'Transaction',
-      401,
-    );
-    e.headers['WWW-Authenticate'] = 'Bearer realm="geodata-admin"';
-    throw e;
-  }
+  const denial = adminDenial(req.http, req.ctx.config.security.realm, 'Transaction');
+  if (denial) throw denial;
   if (!req.xml)
     throw new OwsException('InvalidParameterValue', 'Transaction is an XML request: POST a csw:Transaction document', 'request');
   await ensureCatalogReady(req.ctx);

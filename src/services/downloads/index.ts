@@ -8,12 +8,12 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../context.js';
 import type { Layer } from '../../registry/types.js';
 import { baseUrlOf } from '../../ows/service.js';
-import { OwsException } from '../../ows/exceptions.js';
-import { assertCanRead, sendAuthProblem, canRead, principalOf } from '../../security/auth.js';
+import { ServiceError, invalidParam } from '../../errors/service-error.js';
+import { sendProblem } from '../../errors/render.js';
+import { CRS84, outOfDomain, parseBbox, parseCrs } from '../../request/params.js';
+import { assertCanRead, canRead, principalOf } from '../../security/auth.js';
 import { tagRequest } from '../../ops/tags.js';
-import { parseCrsName } from '../../filter/crs-names.js';
 import { parseCql2Text } from '../../filter/cql2.js';
-import { FilterError } from '../../filter/errors.js';
 import { qualifiedTable, quoteIdent } from '../../db/pool.js';
 import {
   checkQuery,
@@ -60,30 +60,6 @@ export function downloadLinks(baseUrl: string, layer: Pick<Layer, 'name'>, forma
 
 export { DEFAULT_DOWNLOAD_TEMP_BYTES } from './export.js';
 
-class ProblemError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-const TITLES: Record<number, string> = {
-  400: 'Bad Request',
-  404: 'Not Found',
-  413: 'Payload Too Large',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-};
-
-function problem(reply: FastifyReply, status: number, detail: string): FastifyReply {
-  return reply
-    .code(status)
-    .type('application/problem+json')
-    .send({ type: 'about:blank', title: TITLES[status] ?? 'Error', status, detail });
-}
-
 type Query = Record<string, string | undefined>;
 
 function params(req: FastifyRequest): Query {
@@ -98,31 +74,22 @@ function bool(v: string | undefined, name: string): boolean {
   if (v === undefined || v === '') return false;
   if (/^(true|1|yes)$/i.test(v)) return true;
   if (/^(false|0|no)$/i.test(v)) return false;
-  throw new ProblemError(400, `${name} must be true or false`);
+  throw invalidParam(name, `${name} must be true or false`);
 }
 
 function outputCrs(raw: string | undefined, layer: Layer): number {
   if (!raw) return layer.srid;
-  const c = parseCrsName(raw);
-  if (!c) throw new ProblemError(400, `unsupported CRS '${raw}'`);
-  if (c.epsg !== layer.srid && !OTHER_EPSG.includes(c.epsg)) {
-    throw new ProblemError(
-      400,
-      `CRS '${raw}' is not offered for ${layer.name} (offered: EPSG:${layer.srid}, ${OTHER_EPSG.map((e) => `EPSG:${e}`).join(', ')}, CRS84)`,
-    );
-  }
-  return c.epsg;
+  return parseCrs(raw, {
+    locator: 'crs',
+    accept: (epsg) => epsg === layer.srid || OTHER_EPSG.includes(epsg),
+    offered: `EPSG:${layer.srid}, ${OTHER_EPSG.map((e) => `EPSG:${e}`).join(', ')}, CRS84`,
+  }).epsg;
 }
 
-function parseBbox(raw: string | undefined, crsRaw: string | undefined): FeatureQuery['bbox'] {
+function bboxOf(raw: string | undefined, crsRaw: string | undefined): FeatureQuery['bbox'] {
   if (!raw) return undefined;
-  const n = raw.split(',').map((s) => Number(s.trim()));
-  if ((n.length !== 4 && n.length !== 6) || n.some((v) => !Number.isFinite(v)))
-    throw new ProblemError(400, 'bbox must be minx,miny,maxx,maxy');
-  const [a, b, c, d] = n.length === 6 ? [n[0], n[1], n[3], n[4]] : n;
-  const crs = crsRaw ? parseCrsName(crsRaw) : { epsg: 4326, latLonOrder: false };
-  if (!crs) throw new ProblemError(400, `unsupported bbox-crs '${crsRaw}'`);
-  return crs.latLonOrder ? { minx: b, miny: a, maxx: d, maxy: c, epsg: crs.epsg } : { minx: a, miny: b, maxx: c, maxy: d, epsg: crs.epsg };
+  const crs = crsRaw ? parseCrs(crsRaw, { locator: 'bbox-crs' }) : CRS84;
+  return parseBbox(raw, { crs, allow3d: true });
 }
 
 /** The column a boundary layer is referenced by in clip=layer:code — metadata.clipKey, else the primary key. */
@@ -144,34 +111,39 @@ interface ClipInfo {
 async function parseClip(ctx: AppContext, req: FastifyRequest, p: Query): Promise<ClipInfo | undefined> {
   const raw = p.clip?.trim();
   const modeRaw = (p.clipmode ?? 'intersects').toLowerCase();
-  if (modeRaw !== 'intersects' && modeRaw !== 'cut') throw new ProblemError(400, `clipmode must be intersects or cut, not '${p.clipmode}'`);
+  if (modeRaw !== 'intersects' && modeRaw !== 'cut')
+    throw invalidParam('clipmode', `clipmode must be intersects or cut, not '${p.clipmode}'`);
   const mode = modeRaw as ClipArea['mode'];
   if (!raw) {
-    if (p.clipmode) throw new ProblemError(400, 'clipmode needs clip');
+    if (p.clipmode) throw invalidParam('clipmode', 'clipmode needs clip');
     return undefined;
   }
   if (raw.startsWith('{') || WKT_START.test(raw)) {
-    const crs = p['clip-crs'] ? parseCrsName(p['clip-crs']) : { epsg: 4326, latLonOrder: false };
-    if (!crs) throw new ProblemError(400, `unsupported clip-crs '${p['clip-crs']}'`);
+    const crs = p['clip-crs'] ? parseCrs(p['clip-crs'], { locator: 'clip-crs' }) : CRS84;
     const encoding = raw.startsWith('{') ? 'geojson' : 'wkt';
     const text = encoding === 'wkt' ? raw.replace(/^\s*SRID=\d+;\s*/i, '') : raw;
     // check the area once, alone: parse errors and non-areal geometries are the client's mistake
     let type: string | undefined;
     try {
       const parsed = encoding === 'wkt' ? 'ST_GeomFromText($1::text)' : 'ST_GeomFromGeoJSON($1::text)';
-      const r = await ctx.pool.query<{ d: number; t: string }>(
-        `SELECT ST_Dimension(g) AS d, GeometryType(g) AS t FROM (SELECT ${parsed} AS g) s`,
+      const r = await ctx.pool.query<{ d: number; t: string; minx: number; miny: number; maxx: number; maxy: number }>(
+        `SELECT ST_Dimension(g) AS d, GeometryType(g) AS t, ST_XMin(g) AS minx, ST_YMin(g) AS miny, ST_XMax(g) AS maxx, ST_YMax(g) AS maxy
+         FROM (SELECT ${parsed} AS g) s`,
         [text],
       );
-      type = r.rows[0]?.d === 2 ? r.rows[0].t : undefined;
-      if (!type) throw new ProblemError(400, `clip must be a polygon or multipolygon, not ${r.rows[0]?.t ?? 'empty'}`);
+      const row = r.rows[0];
+      type = row?.d === 2 ? row.t : undefined;
+      if (!type) throw invalidParam('clip', `clip must be a polygon or multipolygon, not ${row?.t ?? 'empty'}`);
+      // coordinates PROJ cannot take (latitude beyond ±90…) are the client's mistake, not a 500
+      const outside = outOfDomain({ minx: row.minx, miny: row.miny, maxx: row.maxx, maxy: row.maxy, epsg: crs.epsg });
+      if (outside) throw invalidParam('clip', `clip ${outside}`);
     } catch (e) {
-      if (e instanceof ProblemError) throw e;
-      throw new ProblemError(400, `clip is not a valid ${encoding === 'wkt' ? 'WKT' : 'GeoJSON'} geometry: ${(e as Error).message}`);
+      if (e instanceof ServiceError) throw e;
+      throw invalidParam('clip', `clip is not a valid ${encoding === 'wkt' ? 'WKT' : 'GeoJSON'} geometry: ${(e as Error).message}`);
     }
     if (crs.latLonOrder) {
-      throw new ProblemError(
-        400,
+      throw invalidParam(
+        'clip-crs',
         `clip-crs '${p['clip-crs']}' has latitude first; give the clip in CRS84 (longitude, latitude) or a projected CRS`,
       );
     }
@@ -179,39 +151,27 @@ async function parseClip(ctx: AppContext, req: FastifyRequest, p: Query): Promis
   }
   const i = raw.lastIndexOf(':');
   if (i <= 0 || i === raw.length - 1) {
-    throw new ProblemError(400, 'clip must be a WKT or GeoJSON polygon, or a reference layer:code (e.g. communes:67482)');
+    throw invalidParam('clip', 'clip must be a WKT or GeoJSON polygon, or a reference layer:code (e.g. communes:67482)');
   }
   const lname = raw.slice(0, i);
   const value = raw.slice(i + 1);
   const blayer = ctx.registry.resolve(lname);
-  if (!blayer || !canRead(blayer, principalOf(req))) throw new ProblemError(400, `clip refers to an unknown layer '${lname}'`);
+  if (!blayer || !canRead(blayer, principalOf(req))) throw invalidParam('clip', `clip refers to an unknown layer '${lname}'`);
   const key = clipKeyOf(blayer);
   if (!key)
-    throw new ProblemError(400, `layer '${blayer.name}' has neither a primary key nor a configured clipKey; it cannot be used to clip`);
+    throw invalidParam('clip', `layer '${blayer.name}' has neither a primary key nor a configured clipKey; it cannot be used to clip`);
   const r = await ctx.pool.query<{ n: string }>(
     `SELECT count(*) AS n FROM ${qualifiedTable(blayer.schema, blayer.table)} b WHERE (b.${quoteIdent(key)})::text = $1::text`,
     [value],
   );
-  if (Number(r.rows[0].n) === 0) throw new ProblemError(400, `no feature of '${blayer.name}' has ${key} = '${value}'`);
+  if (Number(r.rows[0].n) === 0) throw invalidParam('clip', `no feature of '${blayer.name}' has ${key} = '${value}'`);
   return { area: { mode, ref: { layer: blayer, key, value } }, label: `${blayer.name}-${value}` };
 }
 
 function geometryColumnsOption(p: Query): 'wkt' | 'xy' | 'both' | 'none' {
   const g = (p.geometry ?? 'wkt').toLowerCase();
   if (g === 'wkt' || g === 'xy' || g === 'both' || g === 'none') return g;
-  throw new ProblemError(400, `geometry must be wkt, xy, both or none, not '${p.geometry}'`);
-}
-
-/** A request-caused engine or database error → ProblemError; anything else is rethrown. */
-function mapError(e: unknown): never {
-  if (e instanceof ProblemError) throw e;
-  if (e instanceof FeatureQueryError || e instanceof FilterError)
-    throw new ProblemError(400, `${e.locator ? e.locator + ': ' : ''}${e.message}`);
-  if (e instanceof ExportError) throw new ProblemError(e.status, e.message);
-  const code = (e as { code?: string })?.code;
-  if (typeof code === 'string' && code.startsWith('22'))
-    throw new ProblemError(400, `the request cannot be evaluated: ${(e as Error).message}`);
-  throw e;
+  throw invalidParam('geometry', `geometry must be wkt, xy, both or none, not '${p.geometry}'`);
 }
 
 async function handle(ctx: AppContext, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
@@ -219,22 +179,16 @@ async function handle(ctx: AppContext, req: FastifyRequest, reply: FastifyReply)
   const offered = serverFormats(ctx.config);
   const exts = offered.flatMap((f) => (f.download ? [f.download.ext] : [])).join(', ');
   const split = splitDownloadFile(file, FORMATS);
-  if (!split) return problem(reply, 404, `unknown download format in '${file}' (offered: ${exts})`);
+  if (!split) throw new ServiceError('not-found', `unknown download format in '${file}' (offered: ${exts})`);
   const def = split.def;
   if (!offered.includes(def)) {
     const why = def.requires.length ? ` (it needs ${def.requires.map((t) => (t === 'ogr2ogr' ? "GDAL's ogr2ogr" : t)).join(', ')})` : '';
-    return problem(reply, 404, `${def.title} downloads are not offered by this server${why}; offered: ${exts}`);
+    throw new ServiceError('not-found', `${def.title} downloads are not offered by this server${why}; offered: ${exts}`);
   }
   const layer = ctx.registry.resolve(split.name);
-  if (!layer) return problem(reply, 404, `unknown dataset '${split.name}'`);
+  if (!layer) throw new ServiceError('not-found', `unknown dataset '${split.name}'`);
   tagRequest(req, { service: 'DOWNLOAD', operation: def.download!.ext, layers: [layer.name] });
-  try {
-    assertCanRead(layer, req, ctx.config.security.realm);
-  } catch (e) {
-    if (e instanceof OwsException && (e.status === 401 || e.status === 403))
-      return sendAuthProblem(reply, e.status, e.message, ctx.config.security.realm);
-    throw e;
-  }
+  assertCanRead(layer, req, ctx.config.security.realm);
   const p = params(req);
   // a crs parameter is always checked; the format's table entry then decides (KML: always WGS 84;
   // GeoJSON: WGS 84 unless a CRS is asked; others: the layer's own CRS unless one is asked)
@@ -244,18 +198,14 @@ async function handle(ctx: AppContext, req: FastifyRequest, reply: FastifyReply)
   let filter;
   if (p.filter) {
     const lang = (p['filter-lang'] ?? 'cql2-text').toLowerCase();
-    if (lang !== 'cql2-text') throw new ProblemError(400, `filter-lang '${p['filter-lang']}' is not supported here (use cql2-text)`);
-    try {
-      filter = parseCql2Text(p.filter);
-    } catch (e) {
-      mapError(e);
-    }
+    if (lang !== 'cql2-text') throw invalidParam('filter-lang', `filter-lang '${p['filter-lang']}' is not supported here (use cql2-text)`);
+    filter = parseCql2Text(p.filter);
   }
   const clip = await parseClip(ctx, req, p);
   const q: FeatureQuery = {
     layer,
     filter,
-    bbox: parseBbox(p.bbox, p['bbox-crs']),
+    bbox: bboxOf(p.bbox, p['bbox-crs']),
     properties:
       p.properties !== undefined
         ? p.properties
@@ -266,25 +216,17 @@ async function handle(ctx: AppContext, req: FastifyRequest, reply: FastifyReply)
     outputEpsg: epsg,
     clip: clip?.area,
   };
-  try {
-    checkQuery(q);
-  } catch (e) {
-    mapError(e);
-  }
+  checkQuery(q);
   const filename = exportFileName([layer.name], epsg, def, clip?.label);
   const geometry = geometryColumnsOption(p);
   let csv: CsvWriterOptions = { geometry };
   if (def.id === 'csv') {
     const sepRaw = (p.sep ?? 'comma').toLowerCase();
     const sep = sepRaw === 'semicolon' || sepRaw === ';' ? ';' : sepRaw === 'comma' || sepRaw === ',' ? ',' : undefined;
-    if (!sep) throw new ProblemError(400, `sep must be comma or semicolon, not '${p.sep}'`);
+    if (!sep) throw invalidParam('sep', `sep must be comma or semicolon, not '${p.sep}'`);
     csv = { separator: sep, bom: bool(p.bom, 'bom'), geometry };
   }
-  try {
-    return await sendExport(ctx, req, reply, { format: def, queries: [q], filename, csv });
-  } catch (e) {
-    mapError(e);
-  }
+  return await sendExport(ctx, req, reply, { format: def, queries: [q], filename, csv });
 }
 
 export function registerDownloads(app: FastifyInstance, ctx: AppContext): void {
@@ -301,13 +243,8 @@ export function registerDownloads(app: FastifyInstance, ctx: AppContext): void {
     try {
       return await handle(ctx, req, reply);
     } catch (e) {
-      if (e instanceof ProblemError) return problem(reply, e.status, e.message);
-      try {
-        mapError(e);
-      } catch (m) {
-        if (m instanceof ProblemError) return problem(reply, m.status, m.message);
-      }
-      throw e;
+      // engine and database errors from the request's values name no parameter: 'filter' or 'clip'
+      return sendProblem(reply, req, e, { locator: (req.query as Record<string, unknown>)?.filter ? 'filter' : 'clip' });
     }
   });
 }

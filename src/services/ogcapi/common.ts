@@ -1,6 +1,7 @@
 /** OGC API – Features: problems (RFC 7807), format negotiation, CRS list, parameter checks, ETags. */
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { invalidParam } from '../../errors/service-error.js';
 import type { Layer } from '../../registry/types.js';
 import { crsUri, isLatLonEpsg, parseCrsName } from '../../filter/crs-names.js';
 import { formatByName, normaliseFormatName, type FormatDef } from '../../features/formats.js';
@@ -29,44 +30,8 @@ export const CONFORMANCE = [
   'http://www.opengis.net/spec/cql2/1.0/conf/arithmetic',
 ];
 
-/** An RFC 7807 problem raised by a handler. `parameter` names the offending query parameter. */
-export class ApiProblem extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly parameter?: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-    this.name = 'ApiProblem';
-  }
-}
-
-const TITLES: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  406: 'Not Acceptable',
-  413: 'Payload Too Large',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-};
-
-export function sendProblem(reply: FastifyReply, req: FastifyRequest, p: ApiProblem): FastifyReply {
-  for (const [k, v] of Object.entries(p.headers)) reply.header(k, v);
-  const body: Record<string, unknown> = {
-    type: 'about:blank',
-    title: TITLES[p.status] ?? 'Error',
-    status: p.status,
-    detail: p.message,
-    instance: req.url.split('?')[0],
-  };
-  if (p.parameter) body.parameter = p.parameter;
-  return reply.code(p.status).type('application/problem+json').send(body);
-}
-
-export const badParam = (name: string, detail: string) => new ApiProblem(400, `parameter '${name}': ${detail}`, name);
+/** 400 naming the query parameter (rendered as problem+json with `parameter`). */
+export const badParam = (name: string, detail: string) => invalidParam(name, `parameter '${name}': ${detail}`);
 
 /** A representation: the API's own JSON and HTML, or a file format of the format table (`f={download ext}`). */
 export type Format = 'json' | 'html' | FormatDef;

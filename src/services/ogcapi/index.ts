@@ -3,7 +3,6 @@
  * (Queryables, CQL2 text/JSON filters), mounted at the server root next to the landing page.
  * Every query goes through the shared feature engine (src/features) — the same path as WFS.
  */
-import { classifyDbError } from '../../db/errors.js';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -14,14 +13,14 @@ import type { AppContext } from '../../context.js';
 import type { Layer } from '../../registry/types.js';
 import { projectRoot } from '../../config/index.js';
 import { baseUrlOf } from '../../ows/service.js';
-import { OwsException } from '../../ows/exceptions.js';
+import { ServiceError } from '../../errors/service-error.js';
+import { classify } from '../../errors/classify.js';
+import { sendProblem } from '../../errors/render.js';
 import { qualifiedTable, quoteIdent } from '../../db/pool.js';
 import { assertCanRead, visibleLayers } from '../../security/auth.js';
 import { addFeatures, tagRequest } from '../../ops/tags.js';
-import { FilterError } from '../../filter/errors.js';
 import { crsUri } from '../../filter/crs-names.js';
 import {
-  FeatureQueryError,
   GeoJsonWriter,
   checkQuery,
   countFeatures,
@@ -37,7 +36,6 @@ import {
   type FeatureRow,
 } from '../../features/index.js';
 import {
-  ApiProblem,
   CONFORMANCE,
   CRS84,
   linkHeader,
@@ -46,7 +44,6 @@ import {
   resolveCrs,
   CRS84_INFO,
   fValue,
-  sendProblem,
   sendWithEtag,
   str,
   supportedCrs,
@@ -75,13 +72,8 @@ function svc(req: FastifyRequest, operation: string, layers?: string[]): void {
 
 function collectionOf(ctx: AppContext, req: FastifyRequest, id: string): Layer {
   const layer = ctx.registry.list().find((l) => l.name === id);
-  if (!layer) throw new ApiProblem(404, `no collection '${id}'`);
-  try {
-    assertCanRead(layer, req, ctx.runtime.auth.realm, 'collectionId');
-  } catch (e) {
-    if (e instanceof OwsException) throw new ApiProblem(e.status, e.message, undefined, e.headers);
-    throw e;
-  }
+  if (!layer) throw new ServiceError('not-found', `no collection '${id}'`);
+  assertCanRead(layer, req, ctx.runtime.auth.realm, 'collectionId');
   return layer;
 }
 
@@ -194,19 +186,27 @@ function geometryFormat(g: string): string {
   return m[g] ?? 'geometry-any';
 }
 
-/** Request mistakes found by the engine or the filter compiler → 400 naming the parameter. */
+/** The engine's locators in OGC API's parameter names. */
+const PARAM_OF: Record<string, string> = { propertyName: 'properties', sortBy: 'sortby', bbox: 'bbox' };
+
+/**
+ * Anything thrown while answering → a ServiceError whose locator is an OGC API parameter:
+ * request mistakes found by the engine or the filter compiler (and data exceptions from the
+ * values they bound) name `properties`, `sortby`, `bbox` or else `filter`.
+ */
+function apiError(e: unknown, req: FastifyRequest): ServiceError {
+  const err = classify(e, { requestId: req.id });
+  if (err.kind === 'internal' && !(e instanceof ServiceError)) req.log.error({ err: e }, 'OGC API request failed');
+  if (err.status === 400 && !(e instanceof ServiceError)) {
+    const param = PARAM_OF[err.locator ?? ''] ?? 'filter';
+    err.locator = param;
+    if (!err.message.startsWith('parameter ')) err.message = `parameter '${param}': ${err.message}`;
+  }
+  return err;
+}
+
 function engineProblem(e: unknown, req: FastifyRequest): never {
-  if (e instanceof FeatureQueryError || e instanceof FilterError) {
-    const loc = e.locator ?? 'filter';
-    const param = loc === 'propertyName' ? 'properties' : loc === 'sortBy' ? 'sortby' : loc === 'bbox' ? 'bbox' : 'filter';
-    throw new ApiProblem(400, `parameter '${param}': ${e.message}`, param);
-  }
-  const code = (e as { code?: string })?.code;
-  if (typeof code === 'string' && code.startsWith('22')) {
-    throw new ApiProblem(400, `the request cannot be evaluated: ${(e as Error).message}`, 'filter');
-  }
-  if (code === '57014') throw new ApiProblem(503, 'the query took too long and was cancelled; narrow it (bbox, filter, limit)');
-  throw e;
+  throw apiError(e, req);
 }
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
@@ -241,7 +241,11 @@ export async function registerOgcApi(app: FastifyInstance, ctx: AppContext): Pro
       // CSV is shown by browsers: inline; the other files are saved
       return await sendExport(ctx, req, reply, { format: fmt, queries, filename, disposition: fmt.id === 'csv' ? 'inline' : 'attachment' });
     } catch (e) {
-      if (e instanceof ExportError) throw new ApiProblem(e.status, e.message, e.status === 400 ? 'properties' : 'f');
+      if (e instanceof ExportError) {
+        const err = classify(e);
+        err.locator = e.status === 400 ? 'properties' : 'f';
+        throw err;
+      }
       engineProblem(e, req);
     }
   }
@@ -253,27 +257,7 @@ export async function registerOgcApi(app: FastifyInstance, ctx: AppContext): Pro
     });
     await api.register(compress, { encodings: ['br', 'gzip', 'deflate'], threshold: 1024 });
 
-    api.setErrorHandler((error, req, reply) => {
-      if (error instanceof ApiProblem) return sendProblem(reply, req, error);
-      if (error instanceof OwsException)
-        return sendProblem(reply, req, new ApiProblem(error.status, error.message, undefined, error.headers));
-      try {
-        engineProblem(error, req);
-      } catch (p) {
-        if (p instanceof ApiProblem) return sendProblem(reply, req, p);
-      }
-      const db = classifyDbError(error);
-      if (db)
-        return sendProblem(
-          reply,
-          req,
-          new ApiProblem(db.status, db.message, undefined, db.retryAfter ? { 'Retry-After': String(db.retryAfter) } : undefined),
-        );
-      const status = (error as { statusCode?: number }).statusCode;
-      if (status && status >= 400 && status < 500) return sendProblem(reply, req, new ApiProblem(status, (error as Error).message));
-      req.log.error({ err: error }, 'OGC API request failed');
-      return sendProblem(reply, req, new ApiProblem(500, `internal error (request id ${req.id})`));
-    });
+    api.setErrorHandler((error, req, reply) => sendProblem(reply, req, apiError(error, req)));
 
     api.get('/conformance', async (req, reply) => {
       svc(req, 'Conformance');
@@ -524,7 +508,7 @@ ${table(
       const id = req.params.featureId;
       const q: FeatureQuery = { layer, filter: { kind: 'resourceId', ids: [id] }, limit: 1, outputEpsg: crs.epsg, flipAxes: crs.flip };
       const rows = await fetchFeatureRows(ctx.runtime.features, q, 'geojson').catch((e) => engineProblem(e, req));
-      if (!rows.length) throw new ApiProblem(404, `no feature '${id}' in collection '${layer.name}'`);
+      if (!rows.length) throw new ServiceError('not-found', `no feature '${id}' in collection '${layer.name}'`);
       addFeatures(req, 1);
       const base = baseUrlOf(req, ctx);
       const href = `${base}/collections/${encodeURIComponent(layer.name)}/items/${encodeURIComponent(id)}`;

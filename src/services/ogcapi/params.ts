@@ -2,10 +2,10 @@
 import type { FastifyRequest } from 'fastify';
 import type { Config } from '../../config/index.js';
 import type { Layer } from '../../registry/types.js';
-import { filterTarget, type FeatureQuery, type QueryBBox, type SortKey } from '../../features/index.js';
+import { filterTarget, type FeatureQuery, type QueryBBox } from '../../features/index.js';
 import { compileFilter } from '../../filter/sql.js';
-import type { FilterNode, TemporalInstant, TemporalValue } from '../../filter/ast.js';
-import { checkTemporalString } from '../../filter/ast.js';
+import type { FilterNode, TemporalValue } from '../../filter/ast.js';
+import { parseBbox, parseCount, parseDatetime as parseDatetimeParam, parseSortBy } from '../../request/params.js';
 import { parseCql2Json, parseCql2Text } from '../../filter/cql2.js';
 import { FilterError } from '../../filter/errors.js';
 import { CRS84_INFO, badParam, resolveCrs, str, type ApiCrs } from './common.js';
@@ -36,47 +36,17 @@ export interface ItemsRequest {
   crs: ApiCrs;
 }
 
-function intParam(req: FastifyRequest, name: string, min: number): number | undefined {
-  const s = str(req, name);
-  if (s === undefined) return undefined;
-  if (!/^\s*\d+\s*$/.test(s)) throw badParam(name, `'${s}' is not a non-negative integer`);
-  const n = Number(s);
-  if (n < min) throw badParam(name, `must be at least ${min}`);
-  return n;
-}
-
-function parseBbox(req: FastifyRequest, layer: Layer): QueryBBox | undefined {
+function parseBboxParam(req: FastifyRequest, layer: Layer): QueryBBox | undefined {
   const s = str(req, 'bbox');
   const crsParam = str(req, 'bbox-crs');
   const crs = crsParam !== undefined ? resolveCrs(layer, crsParam, 'bbox-crs') : CRS84_INFO;
   if (s === undefined) return undefined;
-  const parts = s.split(',').map((x) => x.trim());
-  if ((parts.length !== 4 && parts.length !== 6) || parts.some((x) => x === '' || !Number.isFinite(Number(x)))) {
-    throw badParam('bbox', `'${s}' must be 4 or 6 comma-separated numbers`);
-  }
-  const n = parts.map(Number);
-  let [x1, y1, x2, y2] = parts.length === 4 ? n : [n[0], n[1], n[3], n[4]];
-  if (crs.flip) [x1, y1, x2, y2] = [y1, x1, y2, x2];
-  if (x1 > x2 || y1 > y2) throw badParam('bbox', 'the lower corner must be below and left of the upper corner');
-  if (crs.uri === CRS84_INFO.uri && (y1 < -90 || y2 > 90)) throw badParam('bbox', 'latitudes must lie within [-90, 90]');
-  return { minx: x1, miny: y1, maxx: x2, maxy: y2, epsg: crs.epsg };
-}
-
-function instant(s: string): TemporalInstant {
-  const c = checkTemporalString(s);
-  if (!c) throw badParam('datetime', `'${s}' is not an RFC 3339 date or date-time`);
-  return { type: 'instant', value: s, isDate: c.isDate };
+  return parseBbox(s, { locator: 'bbox', crs: { epsg: crs.epsg, latLonOrder: crs.flip }, allow3d: true });
 }
 
 /** datetime: instant, or interval a/b with '..' or '' for an open end. */
 export function parseDatetime(s: string): TemporalValue {
-  const t = s.trim();
-  if (!t.includes('/')) return instant(t);
-  const [a, b, ...rest] = t.split('/');
-  if (rest.length) throw badParam('datetime', `'${s}' has more than one '/'`);
-  const open = (x: string) => x === '' || x === '..';
-  if (open(a) && open(b)) throw badParam('datetime', 'an interval needs at least one bound');
-  return { type: 'interval', start: open(a) ? null : instant(a), end: open(b) ? null : instant(b) };
+  return parseDatetimeParam(s, 'datetime');
 }
 
 function parseFilter(req: FastifyRequest, layer: Layer): FilterNode | undefined {
@@ -104,26 +74,13 @@ function parseFilter(req: FastifyRequest, layer: Layer): FilterNode | undefined 
   }
 }
 
-function parseSortBy(s: string): SortKey[] {
-  const keys: SortKey[] = [];
-  for (const raw of s.split(',')) {
-    // a '+' in a query string arrives as a space
-    const t = raw.trim();
-    if (!t) throw badParam('sortby', 'empty sort key');
-    const desc = t.startsWith('-');
-    const name = t.replace(/^[+-]/, '').trim();
-    if (!/^[^\s]+$/.test(name)) throw badParam('sortby', `'${raw}' is not a property name`);
-    keys.push({ property: name, desc });
-  }
-  return keys;
-}
-
 /** Read the items parameters (unknown parameters were rejected before). */
 export function readItemsRequest(req: FastifyRequest, layer: Layer, config: Config): ItemsRequest {
   const limits = config.limits;
-  const lim = intParam(req, 'limit', 1);
-  const limit = Math.min(lim ?? limits.itemsDefaultLimit, limits.itemsMaxLimit);
-  const offset = intParam(req, 'offset', 0) ?? 0;
+  const limit =
+    parseCount(str(req, 'limit'), { locator: 'limit', min: 1, max: limits.itemsMaxLimit, clamp: true }) ??
+    Math.min(limits.itemsDefaultLimit, limits.itemsMaxLimit);
+  const offset = parseCount(str(req, 'offset'), { locator: 'offset' }) ?? 0;
   const crsParam = str(req, 'crs');
   const crs = crsParam !== undefined ? resolveCrs(layer, crsParam, 'crs') : CRS84_INFO;
 
@@ -164,7 +121,7 @@ export function readItemsRequest(req: FastifyRequest, layer: Layer, config: Conf
   const sort = str(req, 'sortby');
   const query: FeatureQuery = {
     layer,
-    bbox: parseBbox(req, layer),
+    bbox: parseBboxParam(req, layer),
     filter: conditions.length === 0 ? undefined : conditions.length === 1 ? conditions[0] : { kind: 'and', args: conditions },
     properties:
       props === undefined
@@ -173,7 +130,7 @@ export function readItemsRequest(req: FastifyRequest, layer: Layer, config: Conf
             .split(',')
             .map((s) => s.trim())
             .filter(Boolean),
-    sortBy: sort === undefined ? undefined : parseSortBy(sort),
+    sortBy: sort === undefined ? undefined : parseSortBy(sort, 'api'),
     limit,
     offset,
     outputEpsg: crs.epsg,

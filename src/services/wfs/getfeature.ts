@@ -2,6 +2,7 @@
 import type { FastifyReply } from 'fastify';
 import type { AppContext } from '../../context.js';
 import { OwsException } from '../../ows/exceptions.js';
+import { classify } from '../../errors/classify.js';
 import type { OwsRequest } from '../../ows/service.js';
 import { addFeatures } from '../../ops/tags.js';
 import {
@@ -12,7 +13,6 @@ import {
   destroyOnClientClose,
   fetchFeatureRows,
   openFeatureStream,
-  FeatureQueryError,
   checkQuery,
   GeoJsonWriter,
   GmlWriter,
@@ -23,7 +23,6 @@ import {
   type FeatureWriter,
 } from '../../features/index.js';
 import { inlineCountable, pageSize, xmlName } from '../../features/query.js';
-import { FilterError } from '../../filter/errors.js';
 import { NS_PREFIX, isGml, isFileKind, namespaceUri, is20, type OutputFormat } from './common.js';
 import { ExportError } from '../../features/index.js';
 import { exportFileName, sendExport } from '../downloads/export.js';
@@ -31,12 +30,7 @@ import { outputCrsOf, type FormatDef } from '../../features/formats.js';
 import { parseKvpRequest, parseXmlRequest, type GetFeatureRequest, type WfsQuery } from './request.js';
 
 export function readRequest(req: OwsRequest, op: 'GetFeature' | 'GetPropertyValue'): GetFeatureRequest {
-  try {
-    return req.xml ? parseXmlRequest(req.ctx, req.xml, req.version, op) : parseKvpRequest(req.ctx, req.kvp, req.version, op);
-  } catch (e) {
-    if (e instanceof FilterError) throw new OwsException(e.code, e.message, e.locator ?? 'filter');
-    throw e;
-  }
+  return req.xml ? parseXmlRequest(req.ctx, req.xml, req.version, op) : parseKvpRequest(req.ctx, req.kvp, req.version, op);
 }
 
 /**
@@ -57,27 +51,12 @@ function toFeatureQuery(q: WfsQuery, format: FormatDef): FeatureQuery {
   };
 }
 
-/** Engine errors caused by the request (unknown property, bad value) → OWS exceptions. */
+/**
+ * Engine and database errors → the one classifier; errors naming no parameter (a data exception
+ * or a PROJ failure from the request's values) get `locator` (the BBOX or the filter).
+ */
 function mapEngineError(e: unknown, locator = 'filter'): never {
-  if (e instanceof FeatureQueryError || e instanceof FilterError) {
-    throw new OwsException(e.code, e.message, e.locator ?? 'filter');
-  }
-  // every pool connection busy for longer than the pool waits: the server is saturated, not broken
-  if (e instanceof Error && /timeout exceeded when trying to connect/i.test(e.message)) {
-    const ex = new OwsException('ServerBusy', 'all database connections are busy; retry shortly', undefined, 503);
-    ex.headers['Retry-After'] = '5';
-    throw ex;
-  }
-  const code = (e as { code?: string })?.code;
-  // data exceptions raised by PostgreSQL for values in the request (e.g. a coordinate PROJ cannot transform)
-  if (typeof code === 'string' && code.startsWith('22')) {
-    throw new OwsException('InvalidParameterValue', `the request cannot be evaluated: ${(e as Error).message}`, locator);
-  }
-  // PROJ refusing coordinates of the request (a BBOX or filter geometry outside the CRS's domain)
-  if (code === 'XX000' && /^transform:|projection|tolerance condition|latitude or longitude exceeded/i.test((e as Error).message)) {
-    throw new OwsException('InvalidParameterValue', `coordinates outside the valid area of their CRS: ${(e as Error).message}`, locator);
-  }
-  throw e;
+  throw classify(e, { locator });
 }
 
 function describeUrl(req: OwsRequest, layers: string[], v20: boolean): string {
@@ -238,14 +217,10 @@ async function exportFeatures(req: OwsRequest, r: GetFeatureRequest, fqs: Featur
       contentType: r.format.contentType,
     });
   } catch (e) {
-    if (e instanceof OwsException) throw e;
     if (e instanceof ExportError) {
-      throw new OwsException(
-        e.status === 400 ? 'InvalidParameterValue' : 'OperationProcessingFailed',
-        e.message,
-        e.status === 400 ? 'propertyName' : 'outputFormat',
-        e.status,
-      );
+      const err = classify(e);
+      err.locator = e.status === 400 ? 'propertyName' : 'outputFormat';
+      throw err;
     }
     mapEngineError(e, fqs.some((q) => q.bbox) ? 'bbox' : 'filter');
   }

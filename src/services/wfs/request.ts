@@ -11,8 +11,10 @@ import { OwsException } from '../../ows/exceptions.js';
 import { parseIntParam, parseNumberList, type Kvp } from '../../ows/kvp.js';
 import { attr, children, type XmlElement } from '../../ows/xmldom.js';
 import type { QueryBBox, SortKey } from '../../features/query.js';
+import { isKnownEpsg } from '../../crs/index.js';
+import { parseBbox as parseBoundingBox, parseSortBy as parseSortKeys } from '../../request/params.js';
 import {
-  crsUrn,
+  OTHER_EPSG,
   is20,
   parseInputCrs,
   parseOutputCrs,
@@ -77,15 +79,7 @@ export function splitParenList(v: string): string[] {
 
 /** Parse SORTBY: 'a ASC,b DESC', 'a A,b D', 'a' (ascending). */
 export function parseSortBy(v: string): SortKey[] {
-  const keys: SortKey[] = [];
-  for (const part of v.split(',')) {
-    const p = part.trim();
-    if (!p) continue;
-    const m = p.match(/^(\S+?)(?:[\s+]+(ASC|DESC|A|D))?$/i);
-    if (!m) throw new OwsException('InvalidParameterValue', `invalid sort key '${p}' (expected 'name ASC' or 'name DESC')`, 'sortBy');
-    keys.push({ property: bare(m[1]), desc: /^d/i.test(m[2] ?? 'A') });
-  }
-  return keys;
+  return parseSortKeys(v, 'ows');
 }
 
 function bare(name: string): string {
@@ -96,31 +90,13 @@ function bare(name: string): string {
   return colon >= 0 ? t.slice(colon + 1) : t;
 }
 
-function parseBbox(v: string, srs: OutputCrs): QueryBBox {
-  const parts = v.split(',');
-  let crsName: string | undefined;
-  if (parts.length === 5 || parts.length === 7) crsName = parts.pop()!.trim();
-  if (parts.length !== 4) throw new OwsException('InvalidParameterValue', `BBOX must be 'minx,miny,maxx,maxy[,crs]', got '${v}'`, 'bbox');
-  const n = parseNumberList(parts.join(','), 'bbox', 4);
-  // no CRS: the query's srsName, else the type's default CRS
-  const crs = crsName ? parseInputCrs(crsName, 'bbox') : { epsg: srs.epsg, latLonOrder: srs.latLon };
-  const [a, b, c, d] = crs.latLonOrder ? [n[1], n[0], n[3], n[2]] : n;
-  if (a > c || b > d)
-    throw new OwsException(
-      'InvalidParameterValue',
-      `BBOX lower corner must be below and left of the upper corner (axis order of ${crsName ?? crsUrn(crs.epsg)})`,
-      'bbox',
-    );
-  if (crs.epsg === 4326 || crs.epsg === 4258) {
-    if (b < -90 || d > 90 || a < -180 || c > 180) {
-      throw new OwsException(
-        'InvalidParameterValue',
-        `BBOX out of range for ${crsName ?? 'EPSG:' + crs.epsg}: latitudes within ±90, longitudes within ±180${crs.latLonOrder ? ' (this CRS is latitude first)' : ''}`,
-        'bbox',
-      );
-    }
-  }
-  return { minx: a, miny: b, maxx: c, maxy: d, epsg: crs.epsg };
+/** BBOX=minx,miny,maxx,maxy[,crs]: without a CRS, in the query's srsName, else the type's default CRS. */
+function parseBbox(v: string, srs: OutputCrs, layer: Layer): QueryBBox {
+  return parseBoundingBox(v, {
+    locator: 'bbox',
+    crs: { epsg: srs.epsg, latLonOrder: srs.latLon },
+    crsSuffix: { locator: 'bbox', accept: (epsg) => epsg === layer.srid || OTHER_EPSG.includes(epsg) || isKnownEpsg(epsg) },
+  });
 }
 
 function filterContext(version: string, srs: OutputCrs) {
@@ -233,7 +209,7 @@ export function parseKvpRequest(
         }
       });
     }
-    if (kvp.BBOX) for (const q of queries) q.bbox = parseBbox(kvp.BBOX, q.srs);
+    if (kvp.BBOX) for (const q of queries) q.bbox = parseBbox(kvp.BBOX, q.srs, q.layer);
   }
   if (kvp.PROPERTYNAME) {
     const lists = splitParenList(kvp.PROPERTYNAME);

@@ -8,10 +8,10 @@ import type { AppContext } from '../../context.js';
 import { OwsException } from '../../ows/exceptions.js';
 import { parseIntParam, required, type Kvp } from '../../ows/kvp.js';
 import { registerOwsService, type OwsRequest } from '../../ows/service.js';
-import { encodeCanvas, renderMap, RenderTimeout, StyleNotFound, resolveStyle, type MapFormat } from '../../render/index.js';
+import { encodeCanvas, renderMap, StyleNotFound, resolveStyle, type MapFormat } from '../../render/index.js';
 import { renderGroupLegend, renderLegend } from '../../render/legend.js';
-import { QueueFull } from '../../render/queue.js';
-import { layerStyles, ruleActive, StyleError } from '../../render/style.js';
+import { layerStyles, ruleActive } from '../../render/style.js';
+import { ClientGone } from '../../ops/gate.js';
 import { capabilities } from './capabilities.js';
 import { getFeatureInfo } from './featureinfo.js';
 import { tiledGetMap } from '../wmts/tiled-wms.js';
@@ -26,19 +26,13 @@ import {
   parseMapParams,
 } from './params.js';
 
-class ClientGone extends Error {}
-
-/** Map renderer errors onto WMS exceptions. */
+/**
+ * Renderer errors are classified by src/errors (queue full → ServerBusy 503, render timeout →
+ * 503, unknown style → StyleNotDefined, a client gone before its render → 499, not logged);
+ * WMS names the STYLES parameter.
+ */
 function wmsError(e: unknown): unknown {
-  if (e instanceof ClientGone) return new OwsException('NoApplicableCode', 'the client closed the connection', undefined, 499);
-  if (e instanceof QueueFull) {
-    const ex = new OwsException('ServerBusy', e.message, undefined, 503);
-    ex.headers['Retry-After'] = '2';
-    return ex;
-  }
-  if (e instanceof RenderTimeout) return new OwsException('NoApplicableCode', e.message, undefined, 503);
   if (e instanceof StyleNotFound) return new OwsException('StyleNotDefined', e.message, 'styles');
-  if (e instanceof StyleError) return new OwsException('NoApplicableCode', `style configuration error: ${e.message}`, 'styles', 500);
   return e;
 }
 

@@ -6,16 +6,18 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../context.js';
 import { OwsException } from '../../ows/exceptions.js';
 import { parseIntParam, required } from '../../ows/kvp.js';
-import { registerOwsService, sendOwsException, baseUrlOf, toOwsException, type OwsRequest } from '../../ows/service.js';
+import { registerOwsService, baseUrlOf, type OwsRequest } from '../../ows/service.js';
+import { ServiceError, invalidParam } from '../../errors/service-error.js';
+import { sendOws, sendProblem } from '../../errors/render.js';
 import { tagRequest } from '../../ops/tags.js';
-import { assertCanRead, canRead, isAdminRequest, principalOf, sendAuthProblem, visibleLayers } from '../../security/auth.js';
-import { StyleNotFound } from '../../render/index.js';
-import { QueueFull } from '../../render/queue.js';
-import { RenderTimeout } from '../../render/index.js';
+import { assertCanRead, visibleLayers } from '../../security/auth.js';
 import { getFeatureInfo } from '../wms/featureinfo.js';
 import type { Layer } from '../../registry/types.js';
-import { TileOutOfRange, type TileFormat } from '../../tiles/engine.js';
+import type { TileFormat } from '../../tiles/engine.js';
 import { findMatrixSet, tileExtent, WEB_MERCATOR_QUAD, type TileMatrixSet } from '../../tiles/matrixsets.js';
+import { transformExtent } from '../../crs/index.js';
+import { parseBbox, parseTileIndex, parseZoomRange } from '../../request/params.js';
+import type { Extent } from '../../registry/types.js';
 import { seed } from '../../tiles/seed.js';
 import { wmtsCapabilities, INFO_FORMATS } from './capabilities.js';
 import { sendTile } from './http.js';
@@ -36,24 +38,6 @@ function findSet(id: string): TileMatrixSet {
       'TileMatrixSet',
     );
   return s;
-}
-
-function intOrRange(v: string, locator: string): number {
-  if (!/^\s*-?\d+\s*$/.test(v)) throw new OwsException('InvalidParameterValue', `${locator} '${v}' is not an integer`, locator);
-  return Number(v);
-}
-
-/** Map engine errors onto OWS exceptions. */
-function owsError(e: unknown): unknown {
-  if (e instanceof TileOutOfRange) return new OwsException('TileOutOfRange', e.message, e.locator);
-  if (e instanceof StyleNotFound) return new OwsException('InvalidParameterValue', e.message, 'style');
-  if (e instanceof QueueFull) {
-    const ex = new OwsException('ServerBusy', e.message, undefined, 503);
-    ex.headers['Retry-After'] = '2';
-    return ex;
-  }
-  if (e instanceof RenderTimeout) return new OwsException('NoApplicableCode', e.message, undefined, 503);
-  return e;
 }
 
 interface TileParams {
@@ -84,17 +68,13 @@ async function serveWmtsTile(ctx: AppContext, http: FastifyRequest, reply: Fasti
       'format',
     );
   const set = findSet(p.set);
-  const z = intOrRange(p.matrix, 'TileMatrix');
-  const row = intOrRange(p.row, 'TileRow');
-  const col = intOrRange(p.col, 'TileCol');
+  const z = parseTileIndex(p.matrix, 'TileMatrix');
+  const row = parseTileIndex(p.row, 'TileRow');
+  const col = parseTileIndex(p.col, 'TileCol');
   const engine = ctx.runtime.tiles;
-  try {
-    const style = p.style && p.style.toLowerCase() !== 'default' ? p.style : p.style?.toLowerCase() === 'default' ? 'default' : undefined;
-    const r = await engine.getTile(layer, style, set, z, col, row, format);
-    return sendTile(http, reply, layer, engine, r, format);
-  } catch (e) {
-    throw owsError(e);
-  }
+  const style = p.style && p.style.toLowerCase() !== 'default' ? p.style : p.style?.toLowerCase() === 'default' ? 'default' : undefined;
+  const r = await engine.getTile(layer, style, set, z, col, row, format);
+  return sendTile(http, reply, layer, engine, r, format);
 }
 
 async function wmtsGetTile(req: OwsRequest): Promise<unknown> {
@@ -117,14 +97,10 @@ async function wmtsGetFeatureInfo(req: OwsRequest): Promise<unknown> {
   assertCanRead(layer, req.http, ctx.runtime.auth.realm, 'layer');
   if (!layer.queryable) throw new OwsException('OperationNotSupported', `layer '${layer.name}' is not queryable`, 'layer');
   const set = findSet(required(k, 'TILEMATRIXSET'));
-  const z = intOrRange(required(k, 'TILEMATRIX'), 'TileMatrix');
-  const row = intOrRange(required(k, 'TILEROW'), 'TileRow');
-  const col = intOrRange(required(k, 'TILECOL'), 'TileCol');
-  try {
-    ctx.runtime.tiles.checkTile(set, z, col, row);
-  } catch (e) {
-    throw owsError(e);
-  }
+  const z = parseTileIndex(required(k, 'TILEMATRIX'), 'TileMatrix');
+  const row = parseTileIndex(required(k, 'TILEROW'), 'TileRow');
+  const col = parseTileIndex(required(k, 'TILECOL'), 'TileCol');
+  ctx.runtime.tiles.checkTile(set, z, col, row);
   const i = parseIntParam(k, 'I', { min: 0, max: set.tileSize - 1 });
   const j = parseIntParam(k, 'J', { min: 0, max: set.tileSize - 1 });
   if (i === undefined) throw new OwsException('MissingParameterValue', "missing parameter 'I'", 'I');
@@ -148,36 +124,14 @@ async function wmtsGetFeatureInfo(req: OwsRequest): Promise<unknown> {
     FEATURE_COUNT: k.FEATURE_COUNT ?? '10',
     FORMAT: 'image/png',
   };
-  try {
-    const r = await getFeatureInfo(ctx, wmsKvp, '1.3.0');
-    return req.reply.code(200).type(r.contentType).send(r.body);
-  } catch (err) {
-    throw owsError(err);
-  }
+  const r = await getFeatureInfo(ctx, wmsKvp, '1.3.0');
+  return req.reply.code(200).type(r.contentType).send(r.body);
 }
 
-function problem(reply: FastifyReply, status: number, detail: string): FastifyReply {
-  const title =
-    status === 404 ? 'Not Found' : status === 503 ? 'Service Unavailable' : status >= 500 ? 'Internal Server Error' : 'Bad Request';
-  return reply.code(status).type('application/problem+json').send({ type: 'about:blank', title, status, detail });
-}
-
-function parseBbox(v: unknown): { minx: number; miny: number; maxx: number; maxy: number } | undefined {
+/** Admin bbox: minlon,minlat,maxlon,maxlat in EPSG:4326 (CRS84 order), as a string or an array. */
+function adminBbox(v: unknown): Extent | undefined {
   if (v === undefined || v === null || v === '') return undefined;
-  const a = Array.isArray(v) ? v.map(Number) : String(v).split(',').map(Number);
-  if (a.length !== 4 || a.some((n) => !Number.isFinite(n)) || a[0] > a[2] || a[1] > a[3])
-    throw new Error('bbox must be minlon,minlat,maxlon,maxlat (EPSG:4326)');
-  return { minx: a[0], miny: a[1], maxx: a[2], maxy: a[3] };
-}
-
-function parseZooms(v: unknown, max: number): [number, number] | undefined {
-  if (v === undefined || v === null || v === '') return undefined;
-  const m = String(v).match(/^(\d+)(?:-(\d+))?$/);
-  if (!m) throw new Error(`zoom must be N or N-M, got '${v}'`);
-  const a = Number(m[1]);
-  const b = m[2] === undefined ? a : Number(m[2]);
-  if (a > b || b > max) throw new Error(`zoom range ${a}-${b} is outside 0-${max}`);
-  return [a, b];
+  return parseBbox(Array.isArray(v) ? v.map(String) : String(v), { locator: 'bbox' });
 }
 
 export function registerWmts(app: FastifyInstance, ctx: AppContext): void {
@@ -222,7 +176,8 @@ export function registerWmts(app: FastifyInstance, ctx: AppContext): void {
           format: m[2],
         });
       } catch (e) {
-        return sendOwsException(reply, toOwsException(e, ctx, req), 'WMTS', '1.0.0');
+        // RESTful WMTS (07-057r7 §10.2): a tile outside the matrix limits is 404
+        return sendOws(reply, req, e, 'WMTS', '1.0.0', { binding: 'rest' });
       }
     },
   );
@@ -231,23 +186,17 @@ export function registerWmts(app: FastifyInstance, ctx: AppContext): void {
   app.get<{ Params: { layer: string; z: string; x: string; y: string }; Querystring: { style?: string } }>(
     '/tiles/:layer/:z/:x/:y',
     async (req, reply) => {
-      const m = req.params.y.match(/^(\d+)\.(png|mvt|pbf)$/);
-      if (!m) return problem(reply, 404, `'${req.params.y}' is not {y}.png or {y}.mvt`);
-      const layer = ctx.registry.resolve(req.params.layer);
-      if (!layer) return problem(reply, 404, `layer '${req.params.layer}' is not defined`);
-      tagRequest(req, { service: 'Tiles', operation: m[2] === 'png' ? 'GetTile' : 'GetVectorTile', layers: [layer.name] });
-      const p = principalOf(req);
-      if (!canRead(layer, p))
-        return sendAuthProblem(
-          reply,
-          p.authenticated ? 403 : 401,
-          `layer '${layer.name}' requires ${p.authenticated ? 'another role' : 'authentication'}`,
-          ctx.runtime.auth.realm,
-        );
-      if (!/^\d+$/.test(req.params.z) || !/^\d+$/.test(req.params.x)) return problem(reply, 400, 'z and x must be non-negative integers');
-      const format: TileFormat = m[2] === 'png' ? 'png' : 'mvt';
-      const engine = ctx.runtime.tiles;
       try {
+        const m = req.params.y.match(/^(\d+)\.(png|mvt|pbf)$/);
+        if (!m) throw new ServiceError('not-found', `'${req.params.y}' is not {y}.png or {y}.mvt`);
+        const layer = ctx.registry.resolve(req.params.layer);
+        if (!layer) throw new ServiceError('not-found', `layer '${req.params.layer}' is not defined`);
+        tagRequest(req, { service: 'Tiles', operation: m[2] === 'png' ? 'GetTile' : 'GetVectorTile', layers: [layer.name] });
+        assertCanRead(layer, req, ctx.runtime.auth.realm, 'layer');
+        if (!/^\d+$/.test(req.params.z) || !/^\d+$/.test(req.params.x))
+          throw new ServiceError('invalid', 'z and x must be non-negative integers', { locator: /^\d+$/.test(req.params.z) ? 'x' : 'z' });
+        const format: TileFormat = m[2] === 'png' ? 'png' : 'mvt';
+        const engine = ctx.runtime.tiles;
         const r = await engine.getTile(
           layer,
           req.query.style,
@@ -259,88 +208,60 @@ export function registerWmts(app: FastifyInstance, ctx: AppContext): void {
         );
         return sendTile(req, reply, layer, engine, r, format);
       } catch (e) {
-        if (e instanceof TileOutOfRange) return problem(reply, 400, e.message);
-        if (e instanceof StyleNotFound) return problem(reply, 400, e.message);
-        if (e instanceof QueueFull) return problem(reply.header('Retry-After', '2'), 503, e.message);
-        if (e instanceof RenderTimeout) return problem(reply, 503, e.message);
-        throw e;
+        // the same answers as WMTS RESTful and OGC API – Tiles: a tile outside the matrix is 404
+        return sendProblem(reply, req, e);
       }
     },
   );
 
-  const denied = (req: FastifyRequest, reply: FastifyReply) =>
-    reply
-      .code(401)
-      .header('WWW-Authenticate', `Basic realm="${ctx.runtime.auth.realm}", charset="UTF-8"`)
-      .type('application/problem+json')
-      .send({
-        type: 'about:blank',
-        title: 'Unauthorized',
-        status: 401,
-        detail: 'admin role or token required (HTTP Basic of a user with role admin, or Authorization: Bearer <GEODATA_ADMIN_TOKEN>)',
-      });
-
   // Admin: purge a layer's tiles (all, or over a bbox in EPSG:4326 and a zoom range)
-  app.post<{ Body: Record<string, unknown> | undefined; Querystring: Record<string, string> }>('/admin/tiles/purge', async (req, reply) => {
-    if (!isAdminRequest(req)) return denied(req, reply);
+  app.post<{ Body: Record<string, unknown> | undefined; Querystring: Record<string, string> }>('/admin/tiles/purge', async (req) => {
     const b = { ...(req.query ?? {}), ...(typeof req.body === 'object' && req.body ? req.body : {}) } as Record<string, unknown>;
     const layer = typeof b.layer === 'string' ? ctx.registry.resolve(b.layer) : undefined;
-    if (!layer) return problem(reply, 400, `give an existing 'layer' to purge`);
+    if (!layer) throw invalidParam('layer', `give an existing 'layer' to purge`);
+    const bbox = adminBbox(b.bbox);
+    const zooms = parseZoomRange(b.zoom, 20);
     const engine = ctx.runtime.tiles;
     await engine.ready();
-    try {
-      const bbox = parseBbox(b.bbox);
-      const zooms = parseZooms(b.zoom, 20);
-      if (!bbox) {
-        await engine.purgeLayer(layer);
-        return { layer: layer.name, purged: 'all' };
-      }
-      const box = layer.srid === 4326 ? bbox : (await import('../../crs/index.js')).transformExtent(bbox, 4326, layer.srid);
-      const n = await engine.invalidateBoxes(layer, [box], zooms);
-      return { layer: layer.name, purged: n };
-    } catch (e) {
-      return problem(reply, 400, (e as Error).message);
+    if (!bbox) {
+      await engine.purgeLayer(layer);
+      return { layer: layer.name, purged: 'all' };
     }
+    const box = layer.srid === 4326 ? bbox : transformExtent(bbox, 4326, layer.srid);
+    const n = await engine.invalidateBoxes(layer, [box], zooms);
+    return { layer: layer.name, purged: n };
   });
 
   // Admin: seed (bounded: at most 5000 metatiles per request; the CLI has no such bound)
-  app.post<{ Body: Record<string, unknown> | undefined; Querystring: Record<string, string> }>('/admin/tiles/seed', async (req, reply) => {
-    if (!isAdminRequest(req)) return denied(req, reply);
+  app.post<{ Body: Record<string, unknown> | undefined; Querystring: Record<string, string> }>('/admin/tiles/seed', async (req) => {
     const b = { ...(req.query ?? {}), ...(typeof req.body === 'object' && req.body ? req.body : {}) } as Record<string, unknown>;
     const layer = typeof b.layer === 'string' ? ctx.registry.resolve(b.layer) : undefined;
-    if (!layer) return problem(reply, 400, `give an existing 'layer' to seed`);
+    if (!layer) throw invalidParam('layer', `give an existing 'layer' to seed`);
     const set = findMatrixSet(String(b.matrixset ?? 'WebMercatorQuad'));
-    if (!set) return problem(reply, 400, `unknown matrixset '${b.matrixset}'`);
-    try {
-      const zooms = parseZooms(b.zoom, set.matrices.length - 1);
-      if (!zooms) return problem(reply, 400, `give 'zoom' (N or N-M)`);
-      const engine = ctx.runtime.tiles;
-      const { planSeed } = await import('../../tiles/seed.js');
-      const opts = {
-        layer,
-        set,
-        zooms,
-        bbox: parseBbox(b.bbox),
-        style: typeof b.style === 'string' ? b.style : undefined,
-        concurrency: Math.min(4, Number(b.concurrency) || 2),
-        format: (b.format === 'mvt' ? 'mvt' : 'png') as TileFormat,
-      };
-      const plan = await planSeed(engine, opts);
-      if (plan.length > 5000)
-        return problem(reply, 400, `${plan.length} metatiles is more than one request seeds (5000); use the seed CLI`);
-      const p = await seed(engine, opts);
-      return {
-        layer: layer.name,
-        matrixset: set.id,
-        zoom: zooms,
-        metatiles: p.total,
-        tiles: p.tiles,
-        seconds: Number((p.total / Math.max(p.rate, 1e-9)).toFixed(2)),
-      };
-    } catch (e) {
-      if (e instanceof StyleNotFound) return problem(reply, 400, e.message);
-      if (e instanceof Error && /bbox|zoom|extent/.test(e.message)) return problem(reply, 400, e.message);
-      throw e;
-    }
+    if (!set) throw invalidParam('matrixset', `unknown matrixset '${b.matrixset}'`);
+    const zooms = parseZoomRange(b.zoom, set.matrices.length - 1);
+    if (!zooms) throw invalidParam('zoom', `give 'zoom' (N or N-M)`);
+    const engine = ctx.runtime.tiles;
+    const { planSeed } = await import('../../tiles/seed.js');
+    const opts = {
+      layer,
+      set,
+      zooms,
+      bbox: adminBbox(b.bbox),
+      style: typeof b.style === 'string' ? b.style : undefined,
+      concurrency: Math.min(4, Number(b.concurrency) || 2),
+      format: (b.format === 'mvt' ? 'mvt' : 'png') as TileFormat,
+    };
+    const plan = await planSeed(engine, opts);
+    if (plan.length > 5000) throw invalidParam('zoom', `${plan.length} metatiles is more than one request seeds (5000); use the seed CLI`);
+    const p = await seed(engine, opts);
+    return {
+      layer: layer.name,
+      matrixset: set.id,
+      zoom: zooms,
+      metatiles: p.total,
+      tiles: p.tiles,
+      seconds: Number((p.total / Math.max(p.rate, 1e-9)).toFixed(2)),
+    };
   });
 }

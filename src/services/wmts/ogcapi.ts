@@ -4,15 +4,15 @@
  *   /collections/{id}/tiles[/{tms}[/{z}/{row}/{col}]]         vector tiles (MVT)
  *   /collections/{id}/map/tiles[/{tms}[/{z}/{row}/{col}]]     map tiles (PNG)
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../context.js';
 import { baseUrlOf } from '../../ows/service.js';
 import { tagRequest } from '../../ops/tags.js';
-import { canRead, principalOf, sendAuthProblem } from '../../security/auth.js';
-import { QueueFull } from '../../render/queue.js';
-import { RenderTimeout, StyleNotFound } from '../../render/index.js';
+import { assertCanRead } from '../../security/auth.js';
+import { ServiceError } from '../../errors/service-error.js';
+import { parseTileIndex } from '../../request/params.js';
 import type { Layer } from '../../registry/types.js';
-import { TileOutOfRange, type TileFormat } from '../../tiles/engine.js';
+import type { TileFormat } from '../../tiles/engine.js';
 import { MATRIX_SETS, type TileMatrixSet } from '../../tiles/matrixsets.js';
 import { sendTile } from './http.js';
 
@@ -25,11 +25,6 @@ const CRS_URI: Record<number, string> = {
   4326: 'http://www.opengis.net/def/crs/OGC/1.3/CRS84',
   2154: 'http://www.opengis.net/def/crs/EPSG/0/2154',
 };
-
-function problem(reply: FastifyReply, status: number, detail: string): FastifyReply {
-  const title = status === 404 ? 'Not Found' : status === 503 ? 'Service Unavailable' : 'Bad Request';
-  return reply.code(status).type('application/problem+json').send({ type: 'about:blank', title, status, detail });
-}
 
 export function tmsJson(set: TileMatrixSet, base: string) {
   return {
@@ -70,28 +65,17 @@ export function registerOgcApiTiles(app: FastifyInstance, ctx: AppContext): void
       })),
     };
   });
-  app.get<{ Params: { tms: string } }>('/tileMatrixSets/:tms', async (req, reply) => {
+  app.get<{ Params: { tms: string } }>('/tileMatrixSets/:tms', async (req) => {
     const set = setById(req.params.tms);
-    if (!set) return problem(reply, 404, `no tile matrix set '${req.params.tms}'`);
+    if (!set) throw new ServiceError('not-found', `no tile matrix set '${req.params.tms}'`);
     return tmsJson(set, baseUrlOf(req, ctx));
   });
 
-  const layerOr = (req: FastifyRequest, reply: FastifyReply, id: string): Layer | null => {
+  /** The collection, readable by this caller (404 / 401 / 403 thrown otherwise). */
+  const layerOr = (req: FastifyRequest, id: string): Layer => {
     const layer = ctx.registry.resolve(id);
-    if (!layer) {
-      problem(reply, 404, `no collection '${id}'`);
-      return null;
-    }
-    const p = principalOf(req);
-    if (!canRead(layer, p)) {
-      sendAuthProblem(
-        reply,
-        p.authenticated ? 403 : 401,
-        `collection '${id}' requires ${p.authenticated ? 'another role' : 'authentication'}`,
-        ctx.runtime.auth.realm,
-      );
-      return null;
-    }
+    if (!layer) throw new ServiceError('not-found', `no collection '${id}'`);
+    assertCanRead(layer, req, ctx.runtime.auth.realm, 'collectionId');
     return layer;
   };
 
@@ -128,45 +112,34 @@ export function registerOgcApiTiles(app: FastifyInstance, ctx: AppContext): void
           : {}),
       };
     };
-    app.get<{ Params: { collectionId: string } }>(prefix, async (req, reply) => {
-      const layer = layerOr(req, reply, req.params.collectionId);
-      if (!layer) return reply;
+    app.get<{ Params: { collectionId: string } }>(prefix, async (req) => {
+      const layer = layerOr(req, req.params.collectionId);
       const base = baseUrlOf(req, ctx);
       return {
         links: [{ rel: 'self', type: 'application/json', href: `${base}${req.url.split('?')[0]}` }],
         tilesets: MATRIX_SETS.map((s) => tileset(layer, s, base)),
       };
     });
-    app.get<{ Params: { collectionId: string; tms: string } }>(`${prefix}/:tms`, async (req, reply) => {
-      const layer = layerOr(req, reply, req.params.collectionId);
-      if (!layer) return reply;
+    app.get<{ Params: { collectionId: string; tms: string } }>(`${prefix}/:tms`, async (req) => {
+      const layer = layerOr(req, req.params.collectionId);
       const set = setById(req.params.tms);
-      if (!set) return problem(reply, 404, `no tile matrix set '${req.params.tms}'`);
+      if (!set) throw new ServiceError('not-found', `no tile matrix set '${req.params.tms}'`);
       return tileset(layer, set, baseUrlOf(req, ctx));
     });
     app.get<{ Params: { collectionId: string; tms: string; z: string; row: string; col: string }; Querystring: { style?: string } }>(
       `${prefix}/:tms/:z/:row/:col`,
       async (req, reply) => {
-        const layer = layerOr(req, reply, req.params.collectionId);
-        if (!layer) return reply;
+        const layer = layerOr(req, req.params.collectionId);
         tagRequest(req, { service: 'Tiles', operation: kind === 'vector' ? 'GetVectorTile' : 'GetTile', layers: [layer.name] });
         const set = setById(req.params.tms);
-        if (!set) return problem(reply, 404, `no tile matrix set '${req.params.tms}'`);
-        const { z, row, col } = req.params;
-        if (![z, row, col].every((v) => /^\d+$/.test(v)))
-          return problem(reply, 400, 'tileMatrix, tileRow and tileCol must be non-negative integers');
+        if (!set) throw new ServiceError('not-found', `no tile matrix set '${req.params.tms}'`);
+        const z = parseTileIndex(req.params.z, 'tileMatrix');
+        const row = parseTileIndex(req.params.row, 'tileRow');
+        const col = parseTileIndex(req.params.col, 'tileCol');
         const engine = ctx.runtime.tiles;
-        try {
-          const r = await engine.getTile(layer, req.query.style, set, Number(z), Number(col), Number(row), format);
-          return sendTile(req, reply, layer, engine, r, format);
-        } catch (e) {
-          // OGC API – Tiles: a tile outside the matrix is a 404
-          if (e instanceof TileOutOfRange) return problem(reply, 404, e.message);
-          if (e instanceof StyleNotFound) return problem(reply, 400, e.message);
-          if (e instanceof QueueFull) return problem(reply.header('Retry-After', '2'), 503, e.message);
-          if (e instanceof RenderTimeout) return problem(reply, 503, e.message);
-          throw e;
-        }
+        // OGC API – Tiles: a tile outside the matrix is a 404 (TileOutOfRange on a REST path)
+        const r = await engine.getTile(layer, req.query.style, set, z, col, row, format);
+        return sendTile(req, reply, layer, engine, r, format);
       },
     );
   }
