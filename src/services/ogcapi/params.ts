@@ -2,7 +2,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Config } from '../../config/index.js';
 import type { Layer } from '../../registry/types.js';
-import { filterTarget, type FeatureQuery, type QueryBBox } from '../../features/index.js';
+import { decodeCursor, filterTarget, type Cursor, type FeatureQuery, type QueryBBox, type SortKey } from '../../features/index.js';
 import { compileFilter } from '../../filter/sql.js';
 import type { FilterNode, TemporalValue } from '../../filter/ast.js';
 import { parseBbox, parseCount, parseDatetime as parseDatetimeParam, parseSortBy } from '../../request/params.js';
@@ -13,6 +13,7 @@ import { CRS84_INFO, badParam, resolveCrs, str, type ApiCrs } from './common.js'
 export const ITEMS_PARAMS = [
   'limit',
   'offset',
+  'cursor',
   'bbox',
   'bbox-crs',
   'datetime',
@@ -32,8 +33,11 @@ export function queryableFields(layer: Layer) {
 export interface ItemsRequest {
   query: FeatureQuery;
   limit: number;
+  /** Features before this page: `offset`, or the position a cursor carries. */
   offset: number;
   crs: ApiCrs;
+  /** The page position of a `next` link (keyset; see src/features/keyset.ts): query.after is set from it. */
+  cursor?: Cursor;
 }
 
 function parseBboxParam(req: FastifyRequest, layer: Layer): QueryBBox | undefined {
@@ -80,7 +84,9 @@ export function readItemsRequest(req: FastifyRequest, layer: Layer, config: Conf
   const limit =
     parseCount(str(req, 'limit'), { locator: 'limit', min: 1, max: limits.itemsMaxLimit, clamp: true }) ??
     Math.min(limits.itemsDefaultLimit, limits.itemsMaxLimit);
-  const offset = parseCount(str(req, 'offset'), { locator: 'offset' }) ?? 0;
+  let offset = parseCount(str(req, 'offset'), { locator: 'offset' }) ?? 0;
+  const cursorText = str(req, 'cursor');
+  if (cursorText !== undefined && str(req, 'offset') !== undefined) throw badParam('cursor', "give either 'cursor' or 'offset', not both");
   const crsParam = str(req, 'crs');
   const crs = crsParam !== undefined ? resolveCrs(layer, crsParam, 'crs') : CRS84_INFO;
 
@@ -136,7 +142,19 @@ export function readItemsRequest(req: FastifyRequest, layer: Layer, config: Conf
     outputEpsg: crs.epsg,
     flipAxes: crs.flip,
   };
-  return { query, limit, offset, crs };
+  let cursor: Cursor | undefined;
+  if (cursorText !== undefined) {
+    if (!layer.primaryKey) throw badParam('cursor', `collection '${layer.name}' pages by offset only (no primary key)`);
+    try {
+      cursor = decodeCursor(cursorText, query);
+    } catch (e) {
+      if (e instanceof FilterError) throw badParam(e.locator === 'cursor' ? 'cursor' : 'sortby', e.message);
+      throw e;
+    }
+    offset = cursor.offset;
+    query.offset = undefined;
+  }
+  return { query, limit, offset, crs, cursor };
 }
 
 /** Names of the parameters that are queryable properties (accepted besides ITEMS_PARAMS). */
