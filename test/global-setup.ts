@@ -6,7 +6,7 @@
 import type { TestProject } from 'vitest/node';
 import pg from 'pg';
 import { ensureEmbeddedCluster, ensureDatabase, stopEmbeddedCluster, type EmbeddedCluster } from '../src/db/embedded.js';
-import { generateDemo } from '../src/demo/generator.js';
+import { DEMO_COMMENTS, generateDemo } from '../src/demo/generator.js';
 import { TEST_DEMO } from './helpers/demo-params.js';
 
 let cluster: EmbeddedCluster | undefined;
@@ -36,6 +36,12 @@ export default async function setup(project: TestProject) {
       await pool.query('CREATE TABLE public._test_demo_stamp (v text)');
       await pool.query('INSERT INTO public._test_demo_stamp VALUES ($1)', [stamp]);
       console.log(`[test-db] demo data generated in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    } else {
+      // the comments (layer titles and abstracts) may have changed since the data was generated
+      for (const [t, c] of Object.entries(DEMO_COMMENTS)) {
+        if (c !== (await pool.query(`SELECT obj_description('public.${t}'::regclass, 'pg_class') AS d`)).rows[0]?.d)
+          await pool.query(`COMMENT ON TABLE public.${t} IS '${c.replace(/'/g, "''")}'`);
+      }
     }
   } finally {
     await pool.end();

@@ -169,7 +169,7 @@ describe('GetCapabilities', () => {
     docs.cap11 = r.body;
     const c = xml(r.body)['wfs:WFS_Capabilities'];
     expect(c['@_version']).toBe('1.1.0');
-    expect(c['wfs:FeatureTypeList']['wfs:FeatureType'][0]['wfs:DefaultSRS']).toMatch(/^urn:ogc:def:crs:EPSG::\d+$/);
+    expect(c['wfs:FeatureTypeList']['wfs:FeatureType'][0]['wfs:DefaultSRS']).toMatch(/^urn:x-ogc:def:crs:EPSG:\d+$/); // WFS 1.1: the experimental URN of its time (GeoServer)
     expect(c['ogc:Filter_Capabilities']).toBeDefined();
     expect(docs.cap20).not.toContain('inspire_dls');
     const t2 = await makeTestApp({

@@ -591,6 +591,19 @@ const CATEGORIES: [string, number][] = [
 // SQL helpers
 // ---------------------------------------------------------------------------
 
+/**
+ * Table comments of the demo layers: a title line (the layer title, see the registry), then the
+ * description (the abstract).
+ */
+export const DEMO_COMMENTS: Record<string, string> = {
+  communes:
+    'Communes\nDonnées de démonstration générées : communes partitionnant le rectangle du Grand Est (demo municipalities), EPSG:2154.',
+  parcels:
+    'Parcelles cadastrales\nDonnées de démonstration générées : parcelles cadastrales, plus denses autour de huit villes (demo cadastral parcels), EPSG:2154.',
+  roads: 'Tronçons de route\nDonnées de démonstration générées : réseau routier en cinq classes (demo road network), EPSG:2154.',
+  pois: "Points d'intérêt\nDonnées de démonstration générées : points d'intérêt en douze catégories (demo points of interest), EPSG:2154.",
+};
+
 function lit(s: string): string {
   return `'${s.replace(/'/g, "''")}'`;
 }
@@ -729,10 +742,7 @@ export async function generateDemo(pool: pg.Pool, opts: DemoOptions = {}): Promi
       `CREATE INDEX ON ${S}.roads (classe)`,
       `CREATE INDEX ON ${S}.pois USING gist (geom)`,
       `CREATE INDEX ON ${S}.pois (categorie)`,
-      `COMMENT ON TABLE ${S}.communes IS ${lit('Communes (données de démonstration générées) — demo municipalities partitioning the Grand Est rectangle, EPSG:2154')}`,
-      `COMMENT ON TABLE ${S}.parcels IS ${lit('Parcelles cadastrales (données de démonstration générées) — demo cadastral parcels, EPSG:2154')}`,
-      `COMMENT ON TABLE ${S}.roads IS ${lit('Tronçons de route (données de démonstration générées) — demo road network, EPSG:2154')}`,
-      `COMMENT ON TABLE ${S}.pois IS ${lit("Points d'intérêt (données de démonstration générées) — demo points of interest, EPSG:2154")}`,
+      ...Object.entries(DEMO_COMMENTS).map(([t, c]) => `COMMENT ON TABLE ${S}.${t} IS ${lit(c)}`),
     ];
     for (const q of ddl) await client.query(q);
     stage('indexes created');

@@ -37,10 +37,20 @@ export interface FeatureQuery {
   sortBy?: SortKey[];
   limit?: number;
   offset?: number;
+  /**
+   * Keyset paging: only the features after the one whose primary key is `key`, in the query's
+   * order (instead of `offset`: every page costs the same, however deep). `nulls` holds, per sort
+   * key before the primary key, whether that feature's value is NULL (see keysetAnchor); it is
+   * required with sortBy. Only for layers with a primary key.
+   */
+  after?: { key: string | number; nulls?: boolean[] };
   /** Output CRS (EPSG code); default the layer's own SRID. */
   outputEpsg?: number;
   /** Write coordinates lat/lon (GML with an EPSG URN of a geographic CRS). GeoJSON/WKT ignore it. */
   outputLatLon?: boolean;
+  /** The srsName GML geometries carry (a name that declares the axis order written, chosen by the
+   *  front door); default the OGC URN urn:ogc:def:crs:EPSG::n. */
+  gmlSrsName?: string;
   /** Swap the output coordinates to lat/lon (northing/easting) in every format, e.g. OGC API – Features
    *  Part 2 output in EPSG:4326. GML honours it instead of (never on top of) outputLatLon. */
   flipAxes?: boolean;
@@ -229,25 +239,114 @@ export function innerBoxOfTransformed(
   return innerBox(r, 1e-6 * Math.max(r.maxx - r.minx, r.maxy - r.miny));
 }
 
-/** ORDER BY list: sort keys, then the primary key (or ctid when there is none). */
-export function buildOrderBy(q: FeatureQuery): string {
-  const keys: string[] = [];
+/** One key of the stable order: a field (or the primary key), its direction. */
+export interface OrderKey {
+  column: string;
+  desc: boolean;
+  /** The primary key: unique and not null, so the keys after it never decide. */
+  pk: boolean;
+}
+
+/**
+ * The stable order of a query: the sort keys, then the primary key (unless already sorted on,
+ * in which case the keys after it are dropped: it is unique). No primary key → ctid, which
+ * is not a key (an empty pk-less list ends with no pk key; buildOrderBy appends ctid).
+ */
+export function orderKeys(q: FeatureQuery): OrderKey[] {
+  const keys: OrderKey[] = [];
   const used = new Set<string>();
+  const pk = q.layer.primaryKey;
   for (const s of q.sortBy ?? []) {
     const f = findField(q.layer, s.property);
     if (!f) throw new FeatureQueryError(`unknown sort property '${s.property}' for ${q.layer.name}`, 'sortBy');
     if (f.type === 'binary' || f.type === 'json') throw new FeatureQueryError(`property '${f.name}' cannot be sorted on`, 'sortBy');
     if (used.has(f.name)) continue;
     used.add(f.name);
-    keys.push(`t.${quoteIdent(f.name)} ${s.desc ? 'DESC NULLS LAST' : 'ASC NULLS FIRST'}`);
+    keys.push({ column: f.name, desc: s.desc, pk: f.name === pk });
   }
-  const pk = q.layer.primaryKey;
-  if (pk) {
-    if (!used.has(pk)) keys.push(`t.${quoteIdent(pk)}`);
-  } else {
-    keys.push('t.ctid');
-  }
+  const pkAt = keys.findIndex((k) => k.pk);
+  if (pkAt >= 0) return keys.slice(0, pkAt + 1);
+  if (pk) keys.push({ column: pk, desc: false, pk: true });
+  return keys;
+}
+
+/** ORDER BY list: sort keys, then the primary key (or ctid when there is none). */
+export function buildOrderBy(q: FeatureQuery): string {
+  const keys = orderKeys(q).map(
+    (k) => `t.${quoteIdent(k.column)}${k.pk ? (k.desc ? ' DESC' : '') : k.desc ? ' DESC NULLS LAST' : ' ASC NULLS FIRST'}`,
+  );
+  if (!q.layer.primaryKey) keys.push('t.ctid');
   return keys.join(', ');
+}
+
+/**
+ * The keyset condition "after the anchor feature" of q.after, in the order of orderKeys: for keys
+ * k1..kn (pk last), OR over i of (k1..k(i-1) equal to the anchor's AND ki after it), plus the
+ * leading key's bound on its own so that an index on it bounds the scan. The anchor's values are
+ * read by primary key in scalar subqueries (evaluated once, typed as the columns); whether each is
+ * NULL was read before (keysetAnchor), so NULLs take their place in the order (ASC NULLS FIRST,
+ * DESC NULLS LAST) with index-friendly conditions.
+ */
+function keysetWhere(q: FeatureQuery, params: unknown[]): string {
+  const a = q.after!;
+  const pk = q.layer.primaryKey;
+  if (!pk) throw new FeatureQueryError('keyset paging needs a primary key', 'cursor');
+  const keys = orderKeys(q);
+  const nulls = a.nulls ?? [];
+  if (nulls.length !== keys.length - 1) throw new FeatureQueryError('the cursor does not match the sort order', 'cursor');
+  params.push(a.key);
+  const keyParam = `$${params.length}`;
+  const table = qualifiedTable(q.layer.schema, q.layer.table);
+  const anchor = (col: string) => `(SELECT a.${quoteIdent(col)} FROM ${table} a WHERE a.${quoteIdent(pk)} = ${keyParam})`;
+  const parts: Array<{ after: string; tie: string; lead: string | null }> = keys.map((k, i) => {
+    const c = `t.${quoteIdent(k.column)}`;
+    if (k.pk) {
+      const op = k.desc ? '<' : '>';
+      return { after: `${c} ${op} ${keyParam}`, tie: 'FALSE', lead: i === 0 ? null : `${c} ${op}= ${keyParam}` };
+    }
+    const v = anchor(k.column);
+    if (!k.desc) {
+      return nulls[i]
+        ? { after: `${c} IS NOT NULL`, tie: `${c} IS NULL`, lead: null }
+        : { after: `${c} > ${v}`, tie: `${c} = ${v}`, lead: `${c} >= ${v}` };
+    }
+    return nulls[i]
+      ? { after: 'FALSE', tie: `${c} IS NULL`, lead: `${c} IS NULL` }
+      : { after: `(${c} < ${v} OR ${c} IS NULL)`, tie: `${c} = ${v}`, lead: `(${c} <= ${v} OR ${c} IS NULL)` };
+  });
+  const ors = parts.map((p, i) => [...parts.slice(0, i).map((x) => x.tie), p.after].join(' AND '));
+  const lead = parts[0].lead;
+  return `(${lead ? `${lead} AND ` : ''}(${ors.map((o) => `(${o})`).join(' OR ')}))`;
+}
+
+/** SQL reading, for the anchor feature of a keyset (primary key $1), whether each sort key before the primary key is NULL. */
+export function keysetAnchorSql(q: FeatureQuery): BuiltSql {
+  const pk = q.layer.primaryKey;
+  if (!pk) throw new FeatureQueryError('keyset paging needs a primary key', 'cursor');
+  const keys = orderKeys(q).filter((k) => !k.pk);
+  const cols = keys.map((k, i) => `(t.${quoteIdent(k.column)} IS NULL) AS n${i}`);
+  return {
+    sql: `SELECT TRUE AS found${cols.length ? ', ' + cols.join(', ') : ''} FROM ${qualifiedTable(q.layer.schema, q.layer.table)} t WHERE t.${quoteIdent(pk)} = $1`,
+    params: [],
+  };
+}
+
+/**
+ * SQL of the primary key (as text) of the last feature of a page: the keyset of the next page.
+ * No row when the page is not full. Reads only keys: an index scan of the page's length for a
+ * keyset page.
+ */
+export function buildLastKeySql(q: FeatureQuery): BuiltSql {
+  const pk = q.layer.primaryKey;
+  if (!pk) throw new FeatureQueryError('keyset paging needs a primary key', 'cursor');
+  const params: unknown[] = [];
+  const from = buildFrom(q, params);
+  let where = buildWhere(q, params);
+  if (q.after) where += ` AND ${keysetWhere(q, params)}`;
+  const skip = Math.max(1, Math.trunc(q.limit ?? 1)) - 1 + (q.after ? 0 : Math.max(0, Math.trunc(q.offset ?? 0)));
+  params.push(skip);
+  const sql = `SELECT (t.${quoteIdent(pk)})::text AS k FROM ${from} WHERE ${where} ORDER BY ${buildOrderBy(q)} LIMIT 1 OFFSET $${params.length}`;
+  return { sql, params };
 }
 
 /** Column names of the clip area and of the cut geometry (unlikely to collide with a field). */
@@ -396,7 +495,7 @@ export const MATCHED_COLUMN = 'geodata_matched';
  * count is cheaper.
  */
 export function inlineCountable(q: FeatureQuery): boolean {
-  return q.limit !== undefined && !!q.layer.primaryKey && !q.clip && (!!q.bbox || !!q.filter);
+  return q.limit !== undefined && !!q.layer.primaryKey && !q.clip && !q.after && (!!q.bbox || !!q.filter);
 }
 
 function limitOffset(q: FeatureQuery, params: unknown[]): string {
@@ -425,6 +524,20 @@ export function buildFeatureSql(q: FeatureQuery, format: FeatureFormat, opts: Se
     const sql =
       `SELECT ${selectList(q, format, opts)}, p.${MATCHED_COLUMN}::int8::text AS ${MATCHED_COLUMN}` +
       ` FROM (${page}) p JOIN ${qualifiedTable(q.layer.schema, q.layer.table)} t ON t.${pk} = p.geodata_key ORDER BY ${order}`;
+    return { sql, params };
+  }
+  if (q.after) {
+    const sql = `SELECT ${selectList(q, format, opts)} FROM ${from} WHERE ${where} AND ${keysetWhere(q, params)} ORDER BY ${order}${limitOffset({ ...q, offset: 0 }, params)}`;
+    return { sql, params };
+  }
+  if (q.offset && q.layer.primaryKey && !q.clip) {
+    // a deep page: skip the first rows reading only the sort keys and the primary key (an index
+    // scan, often index-only), and serialise only the page's rows, found again by key
+    const pk = quoteIdent(q.layer.primaryKey);
+    const page = `SELECT t.${pk} AS geodata_key FROM ${from} WHERE ${where} ORDER BY ${order}${limitOffset(q, params)}`;
+    const sql =
+      `SELECT ${selectList(q, format, opts)} FROM (${page}) p JOIN ${qualifiedTable(q.layer.schema, q.layer.table)} t` +
+      ` ON t.${pk} = p.geodata_key ORDER BY ${order}`;
     return { sql, params };
   }
   const sql = `SELECT ${selectList(q, format, opts)} FROM ${from} WHERE ${where} ORDER BY ${order}${limitOffset(q, params)}`;

@@ -169,6 +169,9 @@ class Compiler {
     if (lower === (t.geometryName ?? t.geometryColumn).toLowerCase() || lower === t.geometryColumn.toLowerCase()) {
       return { column: t.geometryColumn, col: { type: 'geometry', pgType: 'geometry' } };
     }
+    // 'geometry': what generic OGC API – Features Part 3 clients call the primary geometry
+    // (S_INTERSECTS(geometry, …)) whatever the column's name; a field of that name wins
+    if (lower === 'geometry') return { column: t.geometryColumn, col: { type: 'geometry', pgType: 'geometry' } };
     throw new FilterError(`Unknown property '${name}'`, 'InvalidParameterValue', 'filter');
   }
 

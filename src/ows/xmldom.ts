@@ -133,7 +133,20 @@ export function attr(el: XmlElement, localName: string): string | undefined {
     const i = k.indexOf(':');
     if (i >= 0 && k.slice(i + 1) === localName) return v;
   }
-  return undefined;
+  // lenient where the meaning is unambiguous: clients write e.g. typenames or outputformat
+  // (OWSLib 0.27 on WFS 2.0); one attribute matching whatever the case is taken
+  const lower = localName.toLowerCase();
+  let found: string | undefined;
+  let n = 0;
+  for (const [k, v] of Object.entries(el.attrs)) {
+    if (k.startsWith('xmlns')) continue;
+    const i = k.indexOf(':');
+    if ((i >= 0 ? k.slice(i + 1) : k).toLowerCase() === lower) {
+      found = v;
+      n++;
+    }
+  }
+  return n === 1 ? found : undefined;
 }
 
 /** Resolve a prefixed name found in text content or an attribute value (e.g. typeNames="ns:parcels"). */

@@ -53,6 +53,19 @@ function splitTable(ref: string): { schema: string; table: string } {
   return i >= 0 ? { schema: ref.slice(0, i), table: ref.slice(i + 1) } : { schema: 'public', table: ref };
 }
 
+/**
+ * Title and abstract from a table comment written like a commit message: a first line of at most
+ * 120 characters, a blank line (or just a line break), then the description. A one-line comment
+ * is only an abstract (it may be a sentence, not a name).
+ */
+export function commentTitle(comment: string | null): { title?: string; abstract?: string } {
+  if (!comment) return {};
+  const m = comment.match(/^([^\r\n]+)\r?\n([\s\S]*)$/);
+  if (!m || m[1].trim().length > 120 || !m[1].trim()) return { abstract: comment };
+  const rest = m[2].trim();
+  return { title: m[1].trim(), abstract: rest || undefined };
+}
+
 function defaultTitle(table: string): string {
   const s = table.replace(/_/g, ' ');
   return s.charAt(0).toUpperCase() + s.slice(1);
@@ -242,8 +255,8 @@ export class Registry {
     }
     return {
       name,
-      title: cfg.title ?? defaultTitle(g.table),
-      abstract: cfg.abstract ?? g.comment ?? '',
+      title: cfg.title ?? commentTitle(g.comment).title ?? defaultTitle(g.table),
+      abstract: cfg.abstract ?? commentTitle(g.comment).abstract ?? '',
       keywords: cfg.keywords ?? [],
       schema: g.schema,
       table: g.table,

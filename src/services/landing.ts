@@ -52,6 +52,8 @@ export function landingDocument(ctx: AppContext, base: string, req?: FastifyRequ
     layers: (req ? visibleLayers(ctx.registry.list(), req) : ctx.registry.list().filter((l) => l.access.public)).map((l) => ({
       name: l.name,
       title: l.title,
+      /** The layer's page (the OGC API collection, with its items, queryables and downloads). */
+      href: `${base}/collections/${encodeURIComponent(l.name)}?f=html`,
       table: `${l.schema}.${l.table}`,
       geometryType: l.geometryType,
       srid: l.srid,
@@ -85,7 +87,7 @@ function landingHtml(doc: ReturnType<typeof landingDocument>): string {
   const rows = doc.layers
     .map(
       (l) =>
-        `<tr><td><code>${esc(l.name)}</code></td><td>${esc(l.title)}</td><td>${esc(l.geometryType)}</td><td>${esc(l.crs)}</td>` +
+        `<tr><td><a href="${esc(l.href)}"><code>${esc(l.name)}</code></a></td><td>${esc(l.title)}</td><td>${esc(l.geometryType)}</td><td>${esc(l.crs)}</td>` +
         `<td>${l.rowEstimate.toLocaleString('fr-FR')}</td><td>${l.wgs84Extent ? l.wgs84Extent.map((n) => n.toFixed(4)).join(', ') : '—'}</td>` +
         `<td>${l.downloads.map((d) => `<a href="${esc(d.href)}" type="${esc(d.mediaType)}">${esc(d.href.slice(d.href.lastIndexOf('.') + 1))}</a>`).join(' ')}</td></tr>`,
     )

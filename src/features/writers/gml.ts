@@ -72,6 +72,8 @@ export class GmlWriter implements FeatureWriter {
     const type = `${p}:${xmlName(q.layer.name)}`;
     const fid = ncName(`${q.layer.name}.${row.fid ?? ''}`);
     let g = row.g;
+    // the name of the CRS as the front door chose it (it declares the axis order of the coordinates)
+    if (g && q.gmlSrsName) g = g.replace(/srsName="[^"]*"/, `srsName="${escapeAttr(q.gmlSrsName)}"`);
     if (g && this.o.version === '3.2') {
       // ST_AsGML repeats the one id on every member geometry; gml:id values must be unique
       let n = 0;

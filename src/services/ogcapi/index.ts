@@ -32,6 +32,10 @@ import {
   pageSize,
   inlineCountable,
   fetchPageWithCount,
+  encodeCursor,
+  keysetAnchor,
+  lastKeyOfPage,
+  orderFingerprint,
   type CollectionInfo,
   type FeatureQuery,
   type FeatureRow,
@@ -145,6 +149,12 @@ async function collectionDoc(ctx: AppContext, base: string, layer: Layer) {
   };
 }
 
+/** The temporal extent row of a collection page: none for a collection without time; '..' for an open end. */
+function temporalRow(interval: [string | null, string | null] | undefined): string[][] {
+  if (!interval) return [];
+  return [['temporal extent', `${val(interval[0] ?? '..')} / ${val(interval[1] ?? '..')}`]];
+}
+
 function send(
   req: FastifyRequest,
   reply: FastifyReply,
@@ -196,7 +206,16 @@ function geometryFormat(g: string): string {
 function engineProblem(e: unknown, req: FastifyRequest): never {
   if (e instanceof FeatureQueryError || e instanceof FilterError) {
     const loc = e.locator ?? 'filter';
-    const param = loc === 'propertyName' ? 'properties' : loc === 'sortBy' ? 'sortby' : loc === 'bbox' ? 'bbox' : 'filter';
+    const param =
+      loc === 'propertyName'
+        ? 'properties'
+        : loc === 'sortBy'
+          ? 'sortby'
+          : loc === 'bbox'
+            ? 'bbox'
+            : loc === 'cursor'
+              ? 'cursor'
+              : 'filter';
     throw new ApiProblem(400, `parameter '${param}': ${e.message}`, param);
   }
   const code = (e as { code?: string })?.code;
@@ -339,7 +358,7 @@ ${table(
     ['id', val(doc.id)],
     ['geometry', val(layer.geometryType)],
     ['spatial extent (CRS84)', val((doc.extent.spatial as { bbox: number[][] }).bbox[0])],
-    ['temporal extent', val((doc.extent.temporal as { interval?: unknown[] } | undefined)?.interval?.[0] ?? null)],
+    ...temporalRow((doc.extent.temporal as { interval?: Array<[string | null, string | null]> } | undefined)?.interval?.[0]),
     ['storage CRS', val(doc.storageCrs)],
     ['CRS', doc.crs.map((c) => `<code>${val(c)}</code>`).join('<br>')],
   ],
@@ -410,6 +429,7 @@ ${table(
       let prefetched: FeatureRow[] | undefined;
       try {
         checkQuery(r.query);
+        if (r.cursor) r.query.after = await keysetAnchor(ctx.pool, r.query, r.cursor);
         const pageQ: FeatureQuery = { ...r.query, limit: r.limit };
         if (fmt === 'json' && r.limit <= ETAG_MAX_FEATURES && inlineCountable(pageQ)) {
           ({ rows: prefetched, matched } = await fetchPageWithCount(ctx.runtime.features, pageQ, 'geojson'));
@@ -429,15 +449,35 @@ ${table(
         if (other !== fmt)
           links.push({ href: withQuery(base, pathname, q, { f: other }), rel: 'alternate', type: ext[other], title: FORMAT_TITLES[other] });
       }
-      if (r.offset + returned < matched)
-        links.push({
-          href: withQuery(base, pathname, q, { f: fmt, offset: String(r.offset + r.limit), limit: String(r.limit) }),
-          rel: 'next',
-          type: ext[fmt],
-        });
+      if (r.offset + returned < matched) {
+        // keyset: the next page starts after this page's last feature (same cost at any depth);
+        // offset for a collection without a primary key
+        let next: Record<string, string | undefined> = {
+          f: fmt,
+          offset: String(r.offset + r.limit),
+          limit: String(r.limit),
+          cursor: undefined,
+        };
+        if (layer.primaryKey) {
+          const key = await lastKeyOfPage(ctx.pool, { ...r.query, limit: r.limit }).catch((e) => engineProblem(e, req));
+          if (key !== undefined)
+            next = {
+              f: fmt,
+              offset: undefined,
+              limit: String(r.limit),
+              cursor: encodeCursor({ key, offset: r.offset + r.limit, order: orderFingerprint(r.query) }),
+            };
+        }
+        links.push({ href: withQuery(base, pathname, q, next), rel: 'next', type: ext[fmt] });
+      }
       if (r.offset > 0)
         links.push({
-          href: withQuery(base, pathname, q, { f: fmt, offset: String(Math.max(0, r.offset - r.limit)), limit: String(r.limit) }),
+          href: withQuery(base, pathname, q, {
+            f: fmt,
+            offset: String(Math.max(0, r.offset - r.limit)),
+            limit: String(r.limit),
+            cursor: undefined,
+          }),
           rel: 'prev',
           type: ext[fmt],
         });
@@ -455,11 +495,13 @@ ${table(
       if (fmt === 'html') {
         const rows = returned ? await fetchFeatureRows(ctx.runtime.features, page1, 'geojson').catch((e) => engineProblem(e, req)) : [];
         const feats = rows.map((x) => JSON.parse(x.f!) as { id: unknown; properties: Record<string, unknown> });
-        const names = feats[0] ? Object.keys(feats[0].properties) : layer.fields.map((f) => f.name);
+        // the feature id is the primary key: one column for it, named as the key
+        const pk = layer.primaryKey;
+        const names = (feats[0] ? Object.keys(feats[0].properties) : layer.fields.map((f) => f.name)).filter((n) => n !== pk);
         const body =
           `<p>${matched} features match; ${returned} shown from offset ${r.offset}.</p>` +
           table(
-            ['id', ...names],
+            [pk ?? 'id', ...names],
             feats.map((f) => [
               a(`${base}${pathname}/${encodeURIComponent(String(f.id))}?f=html`, String(f.id)),
               ...names.map((n) => val(f.properties[n])),

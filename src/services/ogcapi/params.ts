@@ -2,7 +2,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Config } from '../../config/index.js';
 import type { Layer } from '../../registry/types.js';
-import { filterTarget, type FeatureQuery, type QueryBBox, type SortKey } from '../../features/index.js';
+import { decodeCursor, filterTarget, type Cursor, type FeatureQuery, type QueryBBox, type SortKey } from '../../features/index.js';
 import { compileFilter } from '../../filter/sql.js';
 import type { FilterNode, TemporalInstant, TemporalValue } from '../../filter/ast.js';
 import { checkTemporalString } from '../../filter/ast.js';
@@ -13,6 +13,7 @@ import { CRS84_INFO, badParam, resolveCrs, str, type ApiCrs } from './common.js'
 export const ITEMS_PARAMS = [
   'limit',
   'offset',
+  'cursor',
   'bbox',
   'bbox-crs',
   'datetime',
@@ -32,8 +33,11 @@ export function queryableFields(layer: Layer) {
 export interface ItemsRequest {
   query: FeatureQuery;
   limit: number;
+  /** Features before this page: `offset`, or the position a cursor carries. */
   offset: number;
   crs: ApiCrs;
+  /** The page position of a `next` link (keyset; see src/features/keyset.ts): query.after is set from it. */
+  cursor?: Cursor;
 }
 
 function intParam(req: FastifyRequest, name: string, min: number): number | undefined {
@@ -123,7 +127,9 @@ export function readItemsRequest(req: FastifyRequest, layer: Layer, config: Conf
   const limits = config.limits;
   const lim = intParam(req, 'limit', 1);
   const limit = Math.min(lim ?? limits.itemsDefaultLimit, limits.itemsMaxLimit);
-  const offset = intParam(req, 'offset', 0) ?? 0;
+  let offset = intParam(req, 'offset', 0) ?? 0;
+  const cursorText = str(req, 'cursor');
+  if (cursorText !== undefined && str(req, 'offset') !== undefined) throw badParam('cursor', "give either 'cursor' or 'offset', not both");
   const crsParam = str(req, 'crs');
   const crs = crsParam !== undefined ? resolveCrs(layer, crsParam, 'crs') : CRS84_INFO;
 
@@ -179,7 +185,19 @@ export function readItemsRequest(req: FastifyRequest, layer: Layer, config: Conf
     outputEpsg: crs.epsg,
     flipAxes: crs.flip,
   };
-  return { query, limit, offset, crs };
+  let cursor: Cursor | undefined;
+  if (cursorText !== undefined) {
+    if (!layer.primaryKey) throw badParam('cursor', `collection '${layer.name}' pages by offset only (no primary key)`);
+    try {
+      cursor = decodeCursor(cursorText, query);
+    } catch (e) {
+      if (e instanceof FilterError) throw badParam(e.locator === 'cursor' ? 'cursor' : 'sortby', e.message);
+      throw e;
+    }
+    offset = cursor.offset;
+    query.offset = undefined;
+  }
+  return { query, limit, offset, crs, cursor };
 }
 
 /** Names of the parameters that are queryable properties (accepted besides ITEMS_PARAMS). */

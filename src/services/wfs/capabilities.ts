@@ -305,8 +305,8 @@ function capabilities11(ctx: AppContext, base: string): string {
   w.start('wfs:Operations').el('wfs:Operation', 'Query').end();
   for (const l of publishedLayers(ctx)) {
     featureTypeHeader(w, l);
-    w.el('wfs:DefaultSRS', crsUrn(l.srid));
-    for (const e of OTHER_EPSG) if (e !== l.srid) w.el('wfs:OtherSRS', crsUrn(e));
+    w.el('wfs:DefaultSRS', crsUrn(l.srid, '1.1.0'));
+    for (const e of OTHER_EPSG) if (e !== l.srid) w.el('wfs:OtherSRS', crsUrn(e, '1.1.0'));
     w.start('wfs:OutputFormats');
     for (const f of OUTPUT_FORMATS_11) w.el('wfs:Format', f);
     w.end();

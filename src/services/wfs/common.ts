@@ -2,7 +2,7 @@
 import type { AppContext } from '../../context.js';
 import type { Layer } from '../../registry/types.js';
 import { OwsException } from '../../ows/exceptions.js';
-import { parseCrsName, type CrsInfo } from '../../filter/crs-names.js';
+import { isLatLonEpsg, parseCrsName, type CrsInfo } from '../../filter/crs-names.js';
 import { isDownloadFormat, type DownloadFormat } from '../downloads/export.js';
 
 export const WFS_VERSIONS = ['2.0.0', '1.1.0'];
@@ -39,21 +39,44 @@ export function resolveType(ctx: AppContext, raw: string, locator = 'typeNames')
 /** CRSs offered besides each type's native one (EPSG codes; CRS84 is 4326 in lon/lat). */
 export const OTHER_EPSG = [3857, 4326, 4258, 3035];
 
-export function crsUrn(epsg: number): string {
-  return `urn:ogc:def:crs:EPSG::${epsg}`;
+/**
+ * The CRS URN this version writes (capabilities, default srsName): WFS 2.0 uses the OGC URN
+ * `urn:ogc:def:crs:EPSG::n`, WFS 1.1 the experimental form `urn:x-ogc:def:crs:EPSG:n` of its time
+ * (as GeoServer does). Both declare the EPSG axis order (latitude first for geographic CRSs).
+ */
+export function crsUrn(epsg: number, version = '2.0.0'): string {
+  return is20(version) ? `urn:ogc:def:crs:EPSG::${epsg}` : `urn:x-ogc:def:crs:EPSG:${epsg}`;
 }
+
+/** The legacy name written for x/y (longitude first) output: the one GeoServer and GDAL read as x/y. */
+export function crsLegacyUrl(epsg: number): string {
+  return `http://www.opengis.net/gml/srs/epsg.xml#${epsg}`;
+}
+
+export const CRS84_URN = 'urn:ogc:def:crs:OGC:1.3:CRS84';
 
 export interface OutputCrs {
   epsg: number;
-  /** Coordinates written lat/lon in GML. */
+  /** Coordinates written lat/lon (northing/easting) in GML. */
   latLon: boolean;
-  /** GML srsName style: long URN (true) or EPSG:n (false, x/y). */
-  longName: boolean;
+  /** The srsName written on GML geometries: a name that declares the axis order actually written. */
+  srsName: string;
 }
 
-/** Parse SRSNAME; only the advertised CRSs are accepted. */
-export function parseOutputCrs(raw: string | undefined, layer: Layer, locator = 'srsName'): OutputCrs {
-  if (raw === undefined || raw.trim() === '') return { epsg: layer.srid, latLon: false, longName: true };
+/**
+ * Parse SRSNAME; only the advertised CRSs are accepted. The name written back declares the order
+ * of the coordinates written (see docs/crs.md):
+ *  - none: the type's default CRS, EPSG axis order, named by the version's URN;
+ *  - `EPSG:n`, `http://www.opengis.net/gml/srs/epsg.xml#n`: x/y (longitude first), named by the
+ *    epsg.xml# URL (GeoServer's answer to both legacy forms);
+ *  - `urn:ogc:def:crs:EPSG::n`, `urn:x-ogc:def:crs:EPSG:n`, `http://www.opengis.net/def/crs/EPSG/0/n`:
+ *    EPSG axis order (latitude first for geographic CRSs), named by the version's URN;
+ *  - CRS84 (any spelling): longitude first, named `urn:ogc:def:crs:OGC:1.3:CRS84`.
+ */
+export function parseOutputCrs(raw: string | undefined, layer: Layer, version = '2.0.0', locator = 'srsName'): OutputCrs {
+  if (raw === undefined || raw.trim() === '') {
+    return { epsg: layer.srid, latLon: isLatLonEpsg(layer.srid), srsName: crsUrn(layer.srid, version) };
+  }
   const c = parseCrsName(raw);
   if (!c) throw new OwsException('InvalidParameterValue', `unsupported CRS '${raw}'`, locator);
   if (c.epsg !== layer.srid && !OTHER_EPSG.includes(c.epsg)) {
@@ -63,8 +86,11 @@ export function parseOutputCrs(raw: string | undefined, layer: Layer, locator = 
       locator,
     );
   }
-  const urnLike = /^urn:|^https?:\/\/www\.opengis\.net\/def\/crs\/epsg/i.test(raw.trim());
-  return { epsg: c.epsg, latLon: c.latLonOrder, longName: urnLike && (c.latLonOrder || !isCrs84(raw)) };
+  const t = raw.trim();
+  if (isCrs84(t)) return { epsg: 4326, latLon: false, srsName: CRS84_URN };
+  const authorityForm = /^urn:|^https?:\/\/www\.opengis\.net\/def\/crs\//i.test(t);
+  if (!authorityForm) return { epsg: c.epsg, latLon: false, srsName: crsLegacyUrl(c.epsg) };
+  return { epsg: c.epsg, latLon: c.latLonOrder, srsName: crsUrn(c.epsg, version) };
 }
 
 function isCrs84(raw: string): boolean {

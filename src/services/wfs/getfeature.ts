@@ -47,6 +47,7 @@ function toFeatureQuery(q: WfsQuery): FeatureQuery {
     sortBy: q.sortBy,
     outputEpsg: q.srs.epsg,
     outputLatLon: q.srs.latLon,
+    gmlSrsName: q.srs.srsName,
   };
 }
 

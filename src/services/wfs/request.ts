@@ -182,7 +182,7 @@ export function parseKvpRequest(
     const queries: WfsQuery[] = [...m].map(([layer, ids]) => ({
       layer,
       filter: { kind: 'resourceId', ids },
-      srs: parseOutputCrs(kvp.SRSNAME, layer),
+      srs: parseOutputCrs(kvp.SRSNAME, layer, version),
     }));
     return { ...base, queries, byId: id };
   }
@@ -208,10 +208,14 @@ export function parseKvpRequest(
         .filter(Boolean),
       undefined,
     );
-    queries = [...m].map(([layer, ids]) => ({ layer, filter: { kind: 'resourceId', ids }, srs: parseOutputCrs(kvp.SRSNAME, layer) }));
+    queries = [...m].map(([layer, ids]) => ({
+      layer,
+      filter: { kind: 'resourceId', ids },
+      srs: parseOutputCrs(kvp.SRSNAME, layer, version),
+    }));
   } else {
     const layers = splitTypes(ctx, rawTypes);
-    queries = layers.map((layer) => ({ layer, srs: parseOutputCrs(kvp.SRSNAME, layer) }));
+    queries = layers.map((layer) => ({ layer, srs: parseOutputCrs(kvp.SRSNAME, layer, version) }));
     if (rids) {
       const ids = rids
         .split(',')
@@ -303,7 +307,7 @@ export function parseXmlRequest(
     const queries: WfsQuery[] = [...m].map(([layer, ids]) => ({
       layer,
       filter: { kind: 'resourceId', ids },
-      srs: parseOutputCrs(undefined, layer),
+      srs: parseOutputCrs(undefined, layer, version),
     }));
     return { ...base, queries, byId: p.text };
   }
@@ -319,7 +323,7 @@ export function parseXmlRequest(
       .filter(Boolean)
       .map((n) => resolveType(ctx, n));
     for (const layer of layers) {
-      const srs = parseOutputCrs(attr(q, 'srsName'), layer);
+      const srs = parseOutputCrs(attr(q, 'srsName'), layer, version);
       const wq: WfsQuery = { layer, srs };
       const f = q.children.find((c) => c.name === 'Filter');
       if (f) {
