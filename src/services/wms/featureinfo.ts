@@ -118,7 +118,7 @@ function format(fmt: string, results: LayerResult[], crsCode: string): { body: s
       let h = '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>GetFeatureInfo</title></head><body>\n';
       for (const r of results) {
         if (!r.features.length) continue;
-        const cols = r.layer.fields.map((f) => f.name);
+        const cols = r.layer.fields.map((f) => f.name).filter((n) => n !== r.layer.primaryKey); // the key is the id column
         h += `<table border="1"><caption>${escapeText(r.layer.title)}</caption>\n<tr><th>id</th>${cols.map((c) => `<th>${escapeText(c)}</th>`).join('')}</tr>\n`;
         for (const f of r.features)
           h += `<tr><td>${escapeText(f.id)}</td>${cols.map((c) => `<td>${escapeText(valueText(f.props[c]))}</td>`).join('')}</tr>\n`;
