@@ -9,8 +9,9 @@
  * Rows (median of --reps runs each, one request at a time, body read to the end over loopback):
  *  - OGC API items: first page; the last page by `offset` (what next links were before keyset
  *    paging); the last page by the `cursor` of a next link (what next links are now);
- *  - WFS 2.0 GetFeature (GeoJSON and GML 3.2): first page and last page by STARTINDEX (keys-only
- *    skip, see docs/paging.md).
+ *  - WFS 2.0 GetFeature (GeoJSON and GML 3.2): first page; last page by STARTINDEX asked out of the
+ *    blue (keys-only skip); last page by STARTINDEX right after the page before it, as a client
+ *    walking the layer asks it (remembered keyset). See docs/paging.md.
  * Target (issue 20): the last page within 1.5× the time of the first.
  * Result: bench/results/deep-paging-latest.md (and a dated copy).
  */
@@ -60,10 +61,11 @@ function fetchTimed(u) {
   });
 }
 
-async function median(u) {
+async function median(u, before) {
   const times = [];
   let last;
   for (let i = 0; i < reps + 1; i++) {
+    if (before) await fetchTimed(before); // untimed: the page a walking client asks first
     last = await fetchTimed(u);
     if (last.status !== 200) throw new Error(`${u}: HTTP ${last.status}: ${last.body.slice(0, 300)}`);
     if (i > 0) times.push(last.ms); // the first run warms the caches
@@ -88,7 +90,7 @@ try {
   // the cursor of the last page: the next link of the page before it
   const before = JSON.parse((await fetchTimed(`${items}?limit=${limit}&offset=${Math.max(0, lastOffset - limit)}&f=json`)).body);
   const nextHref = before.links.find((l) => l.rel === 'next')?.href;
-  if (!nextHref || !nextHref.includes('cursor=')) throw new Error(`no cursor next link on the page before the last: ${nextHref}`);
+  if (!nextHref?.includes('cursor=')) throw new Error(`no cursor next link on the page before the last: ${nextHref}`);
 
   const cases = [
     ['OGC API items, first page', `${items}?limit=${limit}&f=json`, 'first'],
@@ -112,14 +114,37 @@ try {
     ],
     ['OGC API items sortby=idu, first page', `${items}?limit=${limit}&sortby=idu&f=json`, 'first'],
   ];
-  let firstMs = 0;
-  for (const [name, u, kind] of cases) {
-    const r = await median(u);
-    if (kind === 'first') firstMs = r.ms;
-    const ratio = kind === 'last' ? r.ms / firstMs : 1;
+  // a walking client: the page before the last, then the last (same query, STARTINDEX where it ended)
+  const wfs = (fmt, start) =>
+    `${base}/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=${layer}&COUNT=${limit}&STARTINDEX=${start}${fmt}`;
+  // after the cold rows, so that nothing is remembered for them (the memory is per query, not per format)
+  cases.splice(
+    7,
+    0,
+    [
+      'WFS 2.0 GeoJSON, last page by STARTINDEX after the page before',
+      wfs('&OUTPUTFORMAT=application/json', lastOffset),
+      'last',
+      wfs('&OUTPUTFORMAT=application/json', Math.max(0, lastOffset - limit)),
+    ],
+    [
+      'WFS 2.0 GML 3.2, last page by STARTINDEX after the page before',
+      wfs('', lastOffset),
+      'last',
+      wfs('', Math.max(0, lastOffset - limit)),
+    ],
+  );
+  // each last page against the first page of its family (the name before the first comma)
+  const firsts = new Map();
+  const family = (name) => name.split(',')[0];
+  for (const [name, u, kind, before] of cases) {
+    const r = await median(u, before);
+    if (kind === 'first') firsts.set(family(name), r.ms);
+    const ratio = kind === 'last' ? r.ms / firsts.get(family(name)) : 1;
     rows.push({ name, ms: r.ms, bytes: r.bytes, ratio });
     log(`${name}: ${r.ms.toFixed(1)} ms, ${r.bytes} bytes${kind === 'last' ? `, ${ratio.toFixed(2)}× the first page` : ''}`);
   }
+  const firstMs = firsts.get('OGC API items sortby=idu');
   // a deep page in sortby order, reached by following cursors from a page asked by offset
   const deepSorted = JSON.parse(
     (await fetchTimed(`${items}?limit=${limit}&sortby=idu&offset=${Math.max(0, lastOffset - limit)}&f=json`)).body,

@@ -20,7 +20,7 @@ const post = (body: string) => t.app.inject({ method: 'POST', url: '/wfs', heade
 
 function ids(body: string): string[] {
   const fc = xml.parse(body).FeatureCollection;
-  return [fc.member ?? fc.featureMember ?? []].flat().map((m: any) => m.pois['@_id']);
+  return ([fc.member ?? fc.featureMember ?? []].flat() as Array<{ pois: { '@_id': string } }>).map((m) => m.pois['@_id']);
 }
 
 describe('WFS POST: attribute names in any case', () => {

@@ -10,7 +10,7 @@ export interface HtmlPage {
   text: string;
 }
 
-const SCRIPT = String.raw`
+const SCRIPT = `
 import json, sys
 from html.parser import HTMLParser
 

@@ -28,6 +28,7 @@ import { NS_PREFIX, isGml, isFileKind, namespaceUri, is20, type OutputFormat } f
 import { ExportError } from '../../features/index.js';
 import { exportFileName, sendExport, type DownloadFormat } from '../downloads/export.js';
 import { parseKvpRequest, parseXmlRequest, type GetFeatureRequest, type WfsQuery } from './request.js';
+import { PagePositions, noteLastKey } from './positions.js';
 
 export function readRequest(req: OwsRequest, op: 'GetFeature' | 'GetPropertyValue'): GetFeatureRequest {
   try {
@@ -121,7 +122,29 @@ function sendStream(reply: FastifyReply, contentType: string, stream: import('no
   return reply.send(stream);
 }
 
-export async function getFeature(req: OwsRequest): Promise<unknown> {
+/** A one-type page of a walk whose positions are remembered (see positions.ts). */
+interface Walk {
+  positions: PagePositions;
+  fp: string;
+  start: number;
+  count: number;
+}
+
+/** The writer (noting its last row) and the onComplete of a streamed page: a full page remembers where the next one starts. */
+function walkHooks(req: OwsRequest, writer: FeatureWriter, walk: Walk | undefined) {
+  if (!walk) return { writer, onComplete: (n: number) => addFeatures(req.http, n) };
+  const noted = noteLastKey(writer);
+  return {
+    writer: noted.writer,
+    onComplete: (n: number) => {
+      addFeatures(req.http, n);
+      const key = noted.lastKey();
+      if (n === walk.count && key !== undefined) walk.positions.set(walk.fp, walk.start + n, key);
+    },
+  };
+}
+
+export async function getFeature(req: OwsRequest, positions?: PagePositions): Promise<unknown> {
   const r = readRequest(req, 'GetFeature');
   const ctx = req.ctx;
   if (r.resultType === 'hits' && !isGml(r.format.kind) && r.format.kind !== 'geojson') {
@@ -143,9 +166,24 @@ export async function getFeature(req: OwsRequest): Promise<unknown> {
   if (isFileKind(r.format.kind)) return exportFeatures(req, r, fqs, count);
   if (r.byId !== undefined) return getFeatureById(req, r, fqs);
 
-  if (r.resultType === 'results' && fqs.length === 1 && !isGml(r.format.kind)) return streamDeferredCount(req, r, fqs[0], count);
+  // one type paged in order: a STARTINDEX where the previous page of the same query ended is read
+  // as a keyset (after that page's last key) instead of skipping rows
+  let walk: Walk | undefined;
+  const fp =
+    positions && r.resultType === 'results' && fqs.length === 1 && count > 0
+      ? PagePositions.fingerprint(fqs[0], ctx.registry.version)
+      : undefined;
+  if (positions && fp) {
+    walk = { positions, fp, start: r.startIndex, count };
+    if (r.startIndex > 0) {
+      const after = await positions.recall(ctx.pool, fqs[0], fp, r.startIndex);
+      if (after) fqs[0] = { ...fqs[0], after };
+    }
+  }
+
+  if (r.resultType === 'results' && fqs.length === 1 && !isGml(r.format.kind)) return streamDeferredCount(req, r, fqs[0], count, walk);
   if (r.resultType === 'results' && fqs.length === 1 && count > 0 && inlineCountable({ ...fqs[0], limit: count }))
-    return streamGmlCarriedCount(req, r, fqs[0], count);
+    return streamGmlCarriedCount(req, r, fqs[0], count, walk);
   let counts: number[];
   try {
     counts = [];
@@ -168,12 +206,17 @@ export async function getFeature(req: OwsRequest): Promise<unknown> {
     outputEpsg: fqs[0]?.outputEpsg ?? 4326,
   };
   const gmlVersion = isGml(r.format.kind) ? (r.format.kind === 'gml32' ? '3.2' : '3.1.1') : undefined;
-  const writer = makeWriter(
+  const hooks = walkHooks(
     req,
-    r.format,
-    fqs.map((q) => q.layer.name),
-    gmlVersion,
+    makeWriter(
+      req,
+      r.format,
+      fqs.map((q) => q.layer.name),
+      gmlVersion,
+    ),
+    walk,
   );
+  const writer = hooks.writer;
   if (r.resultType === 'hits') {
     const body =
       writer.header({ ...info, numberReturned: isGml(r.format.kind) && r.format.kind === 'gml311' ? matched : 0, links: {} }) +
@@ -186,7 +229,7 @@ export async function getFeature(req: OwsRequest): Promise<unknown> {
       queries: paged,
       writer,
       info,
-      onComplete: (n) => addFeatures(req.http, n),
+      onComplete: hooks.onComplete,
       signal: clientSignal(req.reply.raw),
     });
   } catch (e) {
@@ -283,8 +326,9 @@ function pageLinks(req: OwsRequest, r: GetFeatureRequest, count: number, returne
  * (NDJSON, GeoJSON sequences): stream the page at once; numberMatched is then known exactly without a count
  * when the page was not full, and is counted on the same connection otherwise.
  */
-async function streamDeferredCount(req: OwsRequest, r: GetFeatureRequest, q: FeatureQuery, count: number): Promise<unknown> {
-  const writer = makeWriter(req, r.format, [q.layer.name]);
+async function streamDeferredCount(req: OwsRequest, r: GetFeatureRequest, q: FeatureQuery, count: number, walk?: Walk): Promise<unknown> {
+  const hooks = walkHooks(req, makeWriter(req, r.format, [q.layer.name]), walk);
+  const writer = hooks.writer;
   const needTotals = r.format.kind === 'geojson';
   const info = openInfo(q);
   const start = r.startIndex;
@@ -297,12 +341,12 @@ async function streamDeferredCount(req: OwsRequest, r: GetFeatureRequest, q: Fea
   let stream;
   try {
     stream = await openFeatureStream(req.ctx.runtime.features, {
-      queries: [{ ...q, offset: start, limit: count }],
+      queries: [{ ...q, offset: q.after ? undefined : start, limit: count }],
       writer,
       info,
       finalize,
       countMatched: needTotals,
-      onComplete: (n) => addFeatures(req.http, n),
+      onComplete: hooks.onComplete,
       signal: clientSignal(req.reply.raw),
     });
   } catch (e) {
@@ -315,9 +359,10 @@ async function streamDeferredCount(req: OwsRequest, r: GetFeatureRequest, q: Fea
  * One type in GML, a page with a BBOX or FILTER: the page query carries numberMatched (one scan
  * for the page and its count) and the header, which holds it, is written when the first row comes.
  */
-async function streamGmlCarriedCount(req: OwsRequest, r: GetFeatureRequest, q: FeatureQuery, count: number): Promise<unknown> {
+async function streamGmlCarriedCount(req: OwsRequest, r: GetFeatureRequest, q: FeatureQuery, count: number, walk?: Walk): Promise<unknown> {
   const gmlVersion = r.format.kind === 'gml32' ? '3.2' : '3.1.1';
-  const writer = makeWriter(req, r.format, [q.layer.name], gmlVersion);
+  const hooks = walkHooks(req, makeWriter(req, r.format, [q.layer.name], gmlVersion), walk);
+  const writer = hooks.writer;
   const start = r.startIndex;
   const info = openInfo(q);
   const header = async (carried: number | undefined, run?: SqlRunner): Promise<Partial<CollectionInfo>> => {
@@ -334,7 +379,7 @@ async function streamGmlCarriedCount(req: OwsRequest, r: GetFeatureRequest, q: F
       info,
       countMatched: true,
       header,
-      onComplete: (n) => addFeatures(req.http, n),
+      onComplete: hooks.onComplete,
       signal: clientSignal(req.reply.raw),
     });
   } catch (e) {
@@ -456,7 +501,8 @@ function distributePage(
     const lim = Math.min(left, counts[i] - off);
     left -= lim;
     returned += lim;
-    if (lim > 0) paged.push({ ...q, offset: off, limit: lim });
+    // a remembered keyset replaces the skip (one type: the page starts at the keyset's position)
+    if (lim > 0) paged.push({ ...q, offset: q.after ? undefined : off, limit: lim });
   });
   return { matched: counts.reduce((a, b) => a + b, 0), paged, returned };
 }
