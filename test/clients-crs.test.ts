@@ -74,6 +74,15 @@ const FORMS: Array<{ srs: string; v20: string; v11: string; latFirst: boolean; e
     latFirst: false,
     epsg: 3857,
   },
+  // ETRS89-LAEA: northing first under its URN (as OGC API writes it), x/y under EPSG:3035
+  { srs: 'urn:ogc:def:crs:EPSG::3035', v20: 'urn:ogc:def:crs:EPSG::3035', v11: 'urn:x-ogc:def:crs:EPSG:3035', latFirst: true, epsg: 3035 },
+  {
+    srs: 'EPSG:3035',
+    v20: 'http://www.opengis.net/gml/srs/epsg.xml#3035',
+    v11: 'http://www.opengis.net/gml/srs/epsg.xml#3035',
+    latFirst: false,
+    epsg: 3035,
+  },
   { srs: 'urn:ogc:def:crs:EPSG::3857', v20: 'urn:ogc:def:crs:EPSG::3857', v11: 'urn:x-ogc:def:crs:EPSG:3857', latFirst: false, epsg: 3857 },
 ];
 

@@ -6,13 +6,14 @@
  *  - `EPSG:n` (short form) and `http://www.opengis.net/gml/srs/epsg.xml#n`: always x/y (lon/lat).
  *  - `urn:ogc:def:crs:EPSG::n`, `urn:ogc:def:crs:EPSG:6.x:n`, `urn:x-ogc:def:crs:EPSG:n`,
  *    `http://www.opengis.net/def/crs/EPSG/0/n`: the EPSG authority axis order, i.e. lat/lon for the
- *    geographic CRSs listed in LAT_LON_EPSG, x/y (easting/northing) otherwise.
+ *    geographic CRSs listed in LAT_LON_EPSG, northing/easting for NORTHING_FIRST_EPSG (3035),
+ *    x/y (easting/northing) otherwise.
  *  - CRS84 in all its spellings: EPSG 4326 in lon/lat order.
  */
 
 export interface CrsInfo {
   epsg: number;
-  /** True when coordinates written in this CRS are (lat, lon), i.e. must be swapped to get x/y. */
+  /** True when coordinates written in this CRS are (lat, lon) or (northing, easting), i.e. must be swapped to get x/y. */
   latLonOrder: boolean;
 }
 
@@ -25,6 +26,12 @@ const LAT_LON_EPSG = new Set<number>([
   4231, 4236, 4237, 4240, 4242, 4244, 4248, 4255, 4265, 4274, 4277, 4284, 4289, 4301, 4312, 4313, 4314, 4322, 4324, 4490, 4686, 4746, 4755,
   4760, 4765, 4937, 4979, 7844, 4806, 4804, 4805,
 ]);
+
+/**
+ * Projected CRSs whose EPSG axis order is northing first (ETRS89 LCC and LAEA Europe): written and
+ * read northing/easting under their URN and http://www.opengis.net/def/crs/EPSG/0/n names.
+ */
+const NORTHING_FIRST_EPSG = new Set<number>([3034, 3035]);
 
 /** Aliases of Web Mercator. */
 const MERCATOR_ALIASES = new Set<number>([900913, 3785, 102100, 102113, 3857]);
@@ -46,7 +53,7 @@ function code(s: string): number | null {
 }
 
 function authority(n: number | null): CrsInfo | null {
-  return n === null ? null : { epsg: n, latLonOrder: LAT_LON_EPSG.has(n) };
+  return n === null ? null : { epsg: n, latLonOrder: LAT_LON_EPSG.has(n) || NORTHING_FIRST_EPSG.has(n) };
 }
 
 function xy(n: number | null): CrsInfo | null {
