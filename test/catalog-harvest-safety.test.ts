@@ -270,7 +270,7 @@ describe('a run that does not end cleanly changes nothing (issue 15 item 5)', ()
 
   it('an identifier twice in the source', async () => {
     csw.slice = (start) => (start === 5 ? [{ id: 'p-a', title: 'doublon' }] : csw.records.slice(start - 1, start + 1));
-    await expectUnchanged(await run({ name: 'partner' }), /more than once in the source \(p-a\)/);
+    await expectUnchanged(await run({ name: 'partner' }), /identifier 'p-a' more than once in the source/);
     csw.slice = undefined;
   });
 
@@ -332,6 +332,15 @@ describe('a run that does not end cleanly changes nothing (issue 15 item 5)', ()
     expect(r.report.ok).toBe(false);
     expect(r.report.errors.join()).toMatch(/hydra:next leads back to a page already read: a loop/);
     expect(requests.filter((x) => x.startsWith('/dcat/'))).toHaveLength(2); // stopped at once, not after maxPages
+    expect(await stored(owner)).toEqual(kept);
+    // the first page again under another URL: stopped as soon as it repeats a dataset
+    dcat[2] = ttl(['t3', 't4'], { page: 2, total: 4, next: 3 });
+    dcat[3] = ttl(['t1', 't2'], { page: 3, total: 4, next: 4 });
+    dcat[4] = ttl(['t1', 't2'], { page: 4, total: 4, next: 5 });
+    requests.length = 0;
+    r = await run(src);
+    expect(r.report.errors.join()).toMatch(/identifier 't1' more than once in the source/);
+    expect(requests.filter((x) => x.startsWith('/dcat/'))).toHaveLength(3);
     expect(await stored(owner)).toEqual(kept);
     dcat[2] = ttl(['t3'], { page: 2, total: 4 });
     r = await run(src);

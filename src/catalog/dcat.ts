@@ -92,7 +92,7 @@ function effective(r: CatalogRecord, d: DcatDefaults | undefined): Effective {
   const keywords = r.keywords.length || !local ? r.keywords : [...new Set(themes.map((t) => t.label))];
   return {
     contact: r.contact ?? (local ? d.agent : null),
-    publisher: r.publisher ?? r.contact ?? (local ? d.agent : null),
+    publisher: r.publisher ?? (local ? (r.contact ?? d.agent) : null),
     themes,
     keywords,
   };

@@ -661,6 +661,17 @@ interface ReadResult {
 
 const maxPagesOf = (src: HarvestSource, o: HarvestOptions) => o.maxPages ?? src.maxPages ?? 1000;
 
+/** An identifier seen twice ends the run at once (a source repeating pages would otherwise be read up to maxPages). */
+function noRepeat(seen: Set<string>, records: CatalogRecord[], where: string): void {
+  for (const r of records) {
+    if (seen.has(r.identifier))
+      throw new SourceError(
+        `${where}: identifier '${r.identifier}' more than once in the source (a repeated page or a duplicate): nothing changed`,
+      );
+    seen.add(r.identifier);
+  }
+}
+
 function intAttr(el: XmlElement, name: string, url: string): number {
   const v = el.attrs[name];
   if (v === undefined || !/^\s*\d+\s*$/.test(v))
@@ -673,6 +684,7 @@ async function readCsw(src: HarvestSource, o: HarvestOptions, harvestedAt: strin
   let unreadable = 0;
   let received = 0;
   let announced: number | undefined;
+  const seen = new Set<string>();
   let start = 1;
   const maxPages = maxPagesOf(src, o);
   for (let page = 0; ; page++) {
@@ -713,8 +725,10 @@ async function readCsw(src: HarvestSource, o: HarvestOptions, harvestedAt: strin
       try {
         // kept as received, with its ISO AP index (docs/catalogue-store.md)
         const rec = isoToRecord(md, src.name, harvestedAt);
+        noRepeat(seen, [rec], `${src.url} (page at ${start})`);
         records.push({ ...rec, recordSchema: 'iso19139', sourceDoc: serialiseElement(md), index: isoIndex(md, rec.identifier) });
       } catch (e) {
+        if (e instanceof SourceError) throw e;
         unreadable++;
         report.errors.push((e as Error).message);
       }
@@ -738,6 +752,7 @@ async function readDcat(src: HarvestSource, o: HarvestOptions, harvestedAt: stri
   let announced: number | undefined;
   let url: string | undefined = src.url;
   const visited = new Set<string>();
+  const seen = new Set<string>();
   let format: ReturnType<typeof detectRdfFormat> = null;
   const maxPages = maxPagesOf(src, o);
   while (url) {
@@ -762,6 +777,7 @@ async function readDcat(src: HarvestSource, o: HarvestOptions, harvestedAt: stri
         throw new SourceError(`${url}: hydra:totalItems changed from ${announced} to ${total} during the run (the source changed)`);
     }
     const r = dcatToRecords(triples, src.name, harvestedAt);
+    noRepeat(seen, r.records, url);
     records.push(...r.records);
     datasets += r.datasets;
     unreadable += r.errors.length;

@@ -53,7 +53,7 @@ export function registerHarvesting(app: FastifyInstance, ctx: AppContext): void 
       return problem(
         reply,
         400,
-        `the source name '${name}' is reserved (${RESERVED_SOURCE_NAMES.join(', ')}: records of this server and of CSW-T)`,
+        `the source name '${name.slice(0, 64)}' is reserved (${RESERVED_SOURCE_NAMES.join(', ')}: records of this server and of CSW-T)`,
       );
     if (body.confirmDeletions !== undefined && typeof body.confirmDeletions !== 'boolean')
       return problem(reply, 400, 'confirmDeletions must be true or false');
