@@ -18,6 +18,7 @@ import { catalogConfig } from './helpers/catalog.js';
 import { rdfXmlTriples } from './helpers/rdfxml.js';
 import { migrateCatalog, replaceSource } from '../src/catalog/store.js';
 import { getRecords } from '../src/catalog/query.js';
+import { recordHtml } from '../src/catalog/routes.js';
 import type { CatalogRecord } from '../src/catalog/model.js';
 
 const RDF = 'http://www.w3.org/1999/02/22-rdf-syntax-ns#';
@@ -123,19 +124,25 @@ function checkPage(g: T[], url: string) {
     const mod = objs(g, d, `${DCT}modified`)[0];
     expect(mod.dt).toBe(`${XSD}date`);
     expect(mod.o <= today).toBe(true);
-    // spatial: a blank dct:Location with WKT and GeoJSON polygons, in this page
+    // spatial: a blank dct:Location with one locn:geometry (GeoJSON polygon, DCAT-AP: at most one),
+    // the WKT polygon as dcat:bbox and a dcat:centroid, in this page
     const sp = objs(g, d, `${DCT}spatial`)[0];
     expect(sp.o.startsWith('_:')).toBe(true);
     const geoms = objs(g, sp.o, `${LOCN}geometry`);
-    expect(geoms.map((x) => x.dt).sort()).toEqual([`${GSP}geoJSONLiteral`, `${GSP}wktLiteral`]);
-    expect(geoms.find((x) => x.dt === `${GSP}wktLiteral`)!.o).toMatch(/^POLYGON\(\(/);
-    expect(JSON.parse(geoms.find((x) => x.dt === `${GSP}geoJSONLiteral`)!.o).type).toBe('Polygon');
-    expect(objs(g, sp.o, `${DCAT}bbox`)).toHaveLength(1);
+    expect(geoms.map((x) => x.dt)).toEqual([`${GSP}geoJSONLiteral`]);
+    expect(JSON.parse(geoms[0].o).type).toBe('Polygon');
+    const bbox = objs(g, sp.o, `${DCAT}bbox`);
+    expect(bbox.map((x) => x.dt)).toEqual([`${GSP}wktLiteral`]);
+    expect(bbox[0].o).toMatch(/^POLYGON\(\(/);
+    expect(objs(g, sp.o, `${DCAT}centroid`)[0].o).toMatch(/^POINT\(/);
     const cp = objs(g, d, `${DCAT}contactPoint`)[0];
     expect(objs(g, cp.o, `${VCARD}fn`).length).toBeGreaterThan(0);
     expect(objs(g, cp.o, `${VCARD}hasEmail`)[0].o).toMatch(/^mailto:/);
     expect(objs(g, objs(g, d, `${DCT}publisher`)[0].o, `${FOAF}name`).length).toBeGreaterThan(0);
-    expect(objs(g, d, `${DCAT}landingPage`)).toHaveLength(1);
+    const landing = objs(g, d, `${DCAT}landingPage`);
+    expect(landing).toHaveLength(1);
+    expect(landing[0].o).toBe(`${d}.html`); // the HTML page of the record (none configured in the test metadata)
+    expect(typed(g, `${FOAF}Document`)).toContain(landing[0].o);
     const rec = objs(g, d, `${FOAF}isPrimaryTopicOf`)[0];
     expect(objs(g, rec.o, `${DCT}identifier`)[0].o).toBe(idents[0].o);
     expect(objs(g, rec.o, `${DCT}modified`)).toHaveLength(1);
@@ -157,19 +164,22 @@ function checkPage(g: T[], url: string) {
           'http://data.europa.eu/930/serviceProtocol',
         ])
           expect(objs(g, svc.o, p).length, p).toBe(1);
-        if (objs(g, svc.o, `${DCT}conformsTo`)[0].o.endsWith('/wms')) expect(access[0].o).toMatch(/\?SERVICE=WMS&REQUEST=GetCapabilities$/);
+        if (objs(g, svc.o, `${DCT}conformsTo`)[0].o.endsWith('/wms')) {
+          expect(access[0].o).toMatch(/\?SERVICE=WMS&REQUEST=GetCapabilities$/);
+          expect(objs(g, di, `${DCT}format`)[0].o).toBe('http://publications.europa.eu/resource/authority/file-type/WMS_SRVC');
+        }
       } else {
         const dl = objs(g, di, `${DCAT}downloadURL`);
         expect(dl).toHaveLength(1);
         if (dl[0].o.endsWith('.fgb')) {
           // the EU file-type table has no FlatGeobuf: no dct:format (recommended, not mandatory), the media type says it
           expect(objs(g, di, `${DCT}format`)).toHaveLength(0);
-          expect(objs(g, di, `${DCAT}mediaType`)[0].o).toBe('https://www.iana.org/assignments/media-types/application/flatgeobuf');
+          expect(objs(g, di, `${DCAT}mediaType`)[0].o).toBe('http://www.iana.org/assignments/media-types/application/flatgeobuf');
         } else
           expect(objs(g, di, `${DCT}format`)[0].o).toMatch(
             /^http:\/\/publications\.europa\.eu\/resource\/authority\/file-type\/(GEOJSON|CSV|KML|SHP|GPKG|XLSX)$/,
           );
-        expect(objs(g, di, `${DCAT}mediaType`)[0].o).toMatch(/^https:\/\/www\.iana\.org\/assignments\/media-types\//);
+        expect(objs(g, di, `${DCAT}mediaType`)[0].o).toMatch(/^http:\/\/www\.iana\.org\/assignments\/media-types\//);
       }
     }
     expect(urls.size).toBe(dists.length); // one distribution per distinct URL
@@ -355,6 +365,56 @@ describe('JSON search API /catalog', () => {
     const iso = await t.app.inject(`/catalog/records/${encodeURIComponent(id)}?f=iso`);
     expect(parseXml(iso.body).name).toBe('MD_Metadata');
     expect((await t.app.inject('/catalog/records/nope')).statusCode).toBe(404);
+    expect((await t.app.inject('/catalog/records/nope.html')).statusCode).toBe(404);
+  });
+
+  it('/catalog/records/{id}.html: the landing page for people (dcat:landingPage), escaped, with every access link', async () => {
+    const id = (await search('q=routier')).records[0].identifier;
+    const rec = (await t.app.inject(`/catalog/records/${encodeURIComponent(id)}`)).json();
+    const r = await t.app.inject(`/catalog/records/${encodeURIComponent(id)}.html`);
+    expect(r.statusCode).toBe(200);
+    expect(r.headers['content-type']).toMatch(/^text\/html; charset=utf-8/);
+    expect(r.body).toMatch(/^<!DOCTYPE html>/);
+    expect(r.body).toContain('<title>Réseau routier</title>');
+    expect(r.body).toContain('<html lang="fr">');
+    expect(r.body).toContain('Tronçons de routes du réseau routier régional');
+    expect(r.body).toContain('href="https://www.etalab.gouv.fr/licence-ouverte-open-licence/"');
+    expect(r.body).toContain('mailto:routes@region.test');
+    for (const l of rec.links.filter((x: { protocol?: string }) => x.protocol))
+      expect(r.body, l.href).toContain(`href="${l.href.replaceAll('&', '&amp;')}"`);
+    expect(rec.links).toContainEqual({
+      href: `http://geo.test/catalog/records/${encodeURIComponent(id)}.html`,
+      rel: 'alternate',
+      type: 'text/html',
+    });
+    // a browser asking the record IRI gets the same page
+    const nego = await t.app.inject({ url: `/catalog/records/${encodeURIComponent(id)}`, headers: { accept: 'text/html,*/*;q=0.8' } });
+    expect(nego.headers['content-type']).toMatch(/^text\/html/);
+    expect(nego.body).toBe(r.body);
+    // what a record says is text, never markup
+    const html = recordHtml(
+      {
+        ...rec,
+        title: '<script>alert(1)</script>',
+        abstract: 'a & b',
+        keywords: [],
+        themes: [],
+        links: [],
+        crs: [],
+        operatesOn: [],
+        source: 'local',
+        metadataModified: '2024-01-01T00:00:00Z',
+        language: 'fre',
+        contact: { organisation: '"x"', email: 'a@b"c' },
+        publisher: null,
+        licence: null,
+      },
+      'http://geo.test',
+    );
+    expect(html).not.toContain('<script>');
+    expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(html).toContain('a &amp; b');
+    expect(html).toContain('href="mailto:a@b&quot;c"');
   });
 });
 

@@ -15,7 +15,7 @@ import { makeTestApp, type TestApp } from './helpers/app.js';
 import { catalogConfig } from './helpers/catalog.js';
 import { migrateCatalog, CATALOG_SCHEMA } from '../src/catalog/store.js';
 import { getRecords } from '../src/catalog/query.js';
-import { harvest, dcatRecordsFromCswResponse, type HarvestReport } from '../src/catalog/harvest.js';
+import { harvest, harvestOwner, dcatRecordsFromCswResponse, type HarvestReport } from '../src/catalog/harvest.js';
 import type { CatalogRecord } from '../src/catalog/model.js';
 import { ensureCatalogReady } from '../src/catalog/sync.js';
 
@@ -59,9 +59,10 @@ afterAll(async () => {
 const clean = () => t.ctx.pool.query(`DELETE FROM ${S}.records`);
 const sample = (rel: string) => readFileSync(path.join(SAMPLES, rel), 'utf8');
 
-async function bySource(source: string): Promise<CatalogRecord[]> {
+/** The records of harvest source `name` (stored with the owner harvest:<name>). */
+async function bySource(name: string): Promise<CatalogRecord[]> {
   const r = await t.ctx.pool.query<{ identifier: string }>(`SELECT identifier FROM ${S}.records WHERE source = $1 ORDER BY identifier`, [
-    source,
+    harvestOwner(name),
   ]);
   return getRecords(
     t.ctx.pool,
@@ -93,6 +94,12 @@ describe.skipIf(!haveSamples)('harvesting the catalogue samples', () => {
     ];
     for (const f of files) {
       let body = sample(f);
+      // a first page of a longer result, served here as a whole source: its counts say so (a page
+      // served again for the next startPosition would be a nextRecord loop, which fails the run)
+      body = body.replace(
+        /numberOfRecordsMatched="\d+" numberOfRecordsReturned="(\d+)"([^>]*)nextRecord="\d+"/,
+        'numberOfRecordsMatched="$1" numberOfRecordsReturned="$1"$2nextRecord="0"',
+      );
       if (!body.includes('GetRecordsResponse')) {
         // a standalone record: served inside a one-record GetRecords response
         body = `<csw:GetRecordsResponse xmlns:csw="http://www.opengis.net/cat/csw/2.0.2" version="2.0.2"><csw:SearchStatus timestamp="2024-01-01T00:00:00Z"/><csw:SearchResults numberOfRecordsMatched="1" numberOfRecordsReturned="1" nextRecord="0">${body.replace(/<\?xml[^>]*\?>/, '')}</csw:SearchResults></csw:GetRecordsResponse>`;
@@ -308,14 +315,16 @@ describe('round trip: this server harvested into a second catalogue', () => {
       for (const h of [csw.find((r) => r.identifier === l.identifier)!, dcat.find((r) => r.identifier === l.identifier)!]) {
         expect(h.title).toBe(l.title);
         expect(h.type).toBe(l.type);
-        if (l.type !== 'service' || h.source === 'self-csw') expect(h.abstract).toBe(l.abstract);
+        if (l.type !== 'service' || h.source === harvestOwner('self-csw')) expect(h.abstract).toBe(l.abstract);
         expect(h.licence?.url).toBe(l.licence?.url);
         if (l.type === 'service') continue;
         expect(h.keywords).toEqual(expect.arrayContaining(l.keywords));
         expect(h.themes.map((x) => x.uri).sort()).toEqual(l.themes.map((x) => x.uri).sort());
         expect(h.bbox!.map((n) => n.toFixed(6))).toEqual(l.bbox!.map((n) => n.toFixed(6)));
         expect(h.modified).toBe(l.modified);
-        expect(h.temporalStart ?? null).toBe(l.temporalStart ?? null);
+        if (l.temporalStart || h.source === harvestOwner('self-csw')) expect(h.temporalStart ?? null).toBe(l.temporalStart ?? null);
+        // DCAT-AP recommends dct:temporal: without a configured extent the DCAT says the snapshot at the last update
+        else expect([h.temporalStart, h.temporalEnd]).toEqual([l.issued && l.issued <= l.modified! ? l.issued : l.modified, l.modified]);
         expect(h.frequency ?? null).toBe(l.frequency ?? null);
         for (const link of l.links)
           expect(

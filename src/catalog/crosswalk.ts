@@ -10,7 +10,7 @@
  *    projection → DCAT-AP written by dcat.ts (buildRecordGraph).
  */
 import { XmlWriter } from '../ows/xml.js';
-import { buildRecordGraph } from './dcat.js';
+import { buildRecordGraph, type DcatDefaults } from './dcat.js';
 import type { CatalogRecord } from './model.js';
 import { Graph, NS, type Term, writeRdfXml } from './rdf.js';
 import { key, type RTriple } from './rdfparse.js';
@@ -54,13 +54,13 @@ export function storeTriples(triples: RTriple[]): string {
 }
 
 /** The record as a DCAT graph: its source triples when it was received as DCAT, else the crosswalk. */
-export function toDcat(r: CatalogRecord, base: string): Graph {
+export function toDcat(r: CatalogRecord, base: string, defaults?: DcatDefaults, allDatasetIds?: string[]): Graph {
   if (r.recordSchema === 'dcat' && r.sourceDoc) {
     const g = new Graph();
     for (const t of JSON.parse(r.sourceDoc) as RTriple[]) g.triples.push(t);
     return g;
   }
-  return buildRecordGraph(r, base);
+  return buildRecordGraph(r, base, defaults, allDatasetIds);
 }
 
 /** Split an IRI into namespace and an XML-name local part (RDF/XML needs one for predicates). */
@@ -73,8 +73,8 @@ function splitIri(iri: string): [string, string] | null {
  * Write a record as one rdf:RDF (CSW outputSchema DCAT / GeoDCAT-AP). Source triples may use any
  * vocabulary: predicates outside the known prefixes get prefixes ns1, ns2… declared on rdf:RDF.
  */
-export function writeDcatRecord(w: XmlWriter, r: CatalogRecord, base: string): void {
-  const g = toDcat(r, base);
+export function writeDcatRecord(w: XmlWriter, r: CatalogRecord, base: string, defaults?: DcatDefaults, allDatasetIds?: string[]): void {
+  const g = toDcat(r, base, defaults, allDatasetIds);
   if (!(r.recordSchema === 'dcat' && r.sourceDoc)) {
     writeRdfXml(w, g);
     return;
@@ -121,8 +121,8 @@ export function writeDcatRecord(w: XmlWriter, r: CatalogRecord, base: string): v
 }
 
 /** The record as RDF/XML text (for tests and the import of our own output). */
-export function dcatRecordXml(r: CatalogRecord, base: string): string {
+export function dcatRecordXml(r: CatalogRecord, base: string, defaults?: DcatDefaults, allDatasetIds?: string[]): string {
   const w = new XmlWriter();
-  writeDcatRecord(w, r, base);
+  writeDcatRecord(w, r, base, defaults, allDatasetIds);
   return w.toString();
 }

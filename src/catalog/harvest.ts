@@ -4,9 +4,19 @@
  *    apiso:identifier — the request udata sends), paged with nextRecord;
  *  - DCAT: GET the catalogue URL (RDF/XML, Turtle, N-Triples or JSON-LD), following hydra:next
  *    (PartialCollectionView) or hydra:nextPage (PagedCollection).
- * Every record keeps its provenance (source name, source identifier, harvested at). A run first
- * reads the whole source; only a complete read replaces the source's records, in one transaction
- * (update in place, delete what left the source). A source failing midway changes nothing.
+ * Every record keeps its provenance (source, source identifier, harvested at). Records of a harvest
+ * are owned by it through their stored source `harvest:<name>` (harvestOwner): records derived from
+ * the layers ('local') and published through CSW-T ('csw-t') can never be replaced or deleted by a
+ * harvest, whatever its name; those two names are reserved anyway.
+ *
+ * Safety rules (docs/catalogue.md): a run first reads the whole source and changes nothing unless
+ * the read ended cleanly — no HTTP or parse error, no exception report, no nextRecord pointing back
+ * and no hydra:next loop, not more pages than `maxPages`, no identifier twice, and as many records
+ * as the source announced (CSW numberOfRecordsMatched/Returned, DCAT hydra:totalItems). A clean read
+ * replaces the source's records in one transaction (update in place, delete what left the source),
+ * unless it would keep less than `minKeptShare` (default 50 %) of them — one empty answer does not
+ * wipe a partner — which needs `confirmDeletions`. Records the run could not read (a broken record
+ * in a clean page) block deletions: the others are updated, nothing is deleted.
  */
 import type pg from 'pg';
 import { parseXml, type XmlElement } from '../ows/xmldom.js';
@@ -14,20 +24,40 @@ import { XmlWriter } from '../ows/xml.js';
 import { EU_FREQUENCIES, INSPIRE_THEMES, resolveTheme, type Agent, type CatalogRecord, type Link, type Theme } from './model.js';
 import type { Term } from './rdf.js';
 import { detectRdfFormat, parseRdf, parseRdfXmlElement, TripleIndex, key, type RTriple } from './rdfparse.js';
-import { CATALOG_SCHEMA, replaceSource } from './store.js';
+import { CATALOG_SCHEMA, inTransaction, replaceSource, upsertRecord } from './store.js';
 import { isoIndex } from './isoindex.js';
 import { serialiseElement } from './xmlser.js';
 
 export interface HarvestSource {
-  /** Provenance name, unique per source (stored in records.source). */
+  /** Name of the source, unique; not a reserved name (RESERVED_SOURCE_NAMES). */
   name: string;
   url: string;
   type: 'csw' | 'dcat';
+  /** Safeguard: least share of the source's records a run may keep (0..1, default 0.5; 0 = off). */
+  minKeptShare?: number;
+  /** Most pages one run reads (default 1000); more fails the run. */
+  maxPages?: number;
 }
+
+/** Source names that belong to other kinds of records: this server's ('local') and CSW-T's ('csw-t'). */
+export const RESERVED_SOURCE_NAMES = ['local', 'csw-t'];
+
+export function isReservedSourceName(name: string): boolean {
+  return RESERVED_SOURCE_NAMES.includes(name.trim().toLowerCase());
+}
+
+/** The stored owner (records.source) of the records of harvest source `name`. */
+export function harvestOwner(name: string): string {
+  return `harvest:${name}`;
+}
+
+export const DEFAULT_MIN_KEPT_SHARE = 0.5;
 
 export interface HarvestReport {
   source: string;
   ok: boolean;
+  /** done: applied; done-errors: some records could not be read (updated, nothing deleted); failed: nothing changed. */
+  status: 'done' | 'done-errors' | 'failed';
   pages: number;
   found: number;
   new: number;
@@ -39,9 +69,12 @@ export interface HarvestReport {
 
 export interface HarvestOptions {
   schema?: string;
+  /** Overrides the source's maxPages. */
   maxPages?: number;
   timeoutMs?: number;
   maxBytes?: number;
+  /** Apply a clean run even when it keeps less than minKeptShare of the source's records. */
+  confirmDeletions?: boolean;
 }
 
 const RDF = 'http://www.w3.org/1999/02/22-rdf-syntax-ns#';
@@ -259,12 +292,21 @@ function dcatThemes(g: TripleIndex, ds: Term): { themes: Theme[]; keywords: stri
   return { themes, keywords };
 }
 
-export function dcatToRecords(triples: RTriple[], source: string, harvestedAt: string): { records: CatalogRecord[]; errors: string[] } {
+export function dcatToRecords(
+  triples: RTriple[],
+  source: string,
+  harvestedAt: string,
+): { records: CatalogRecord[]; errors: string[]; datasets: number } {
   const g = new TripleIndex(triples);
   const records: CatalogRecord[] = [];
   const errors: string[] = [];
+  /** dataset nodes with a title: what hydra:totalItems counts */
+  let datasetCount = 0;
   const accessServices = new Set(triples.filter((t) => t.p === `${DCAT}accessService`).map((t) => key(t.o)));
-  const datasets = [...g.subjectsOfType(`${DCAT}Dataset`), ...g.subjectsOfType(`${DCAT}DatasetSeries`)];
+  // one node typed both dcat:Dataset and dcat:DatasetSeries (SEMIC's XSLT does that) is one dataset
+  const datasets = [
+    ...new Map([...g.subjectsOfType(`${DCAT}Dataset`), ...g.subjectsOfType(`${DCAT}DatasetSeries`)].map((d) => [key(d), d])).values(),
+  ];
   const idOf = new Map<string, string>();
   for (const ds of datasets) {
     const id = iriOrLit(g, ds, `${DCT}identifier`) ?? (ds.t === 'iri' ? ds.v : undefined);
@@ -278,6 +320,7 @@ export function dcatToRecords(triples: RTriple[], source: string, harvestedAt: s
       if (g.all(ds, `${DCT}description`).length || g.all(ds, `${DCAT}distribution`).length) errors.push(`dataset ${id ?? ds.v}: no title`);
       continue;
     }
+    datasetCount++;
     if (!id) {
       errors.push(`dataset '${title}': no dct:identifier`);
       continue;
@@ -406,7 +449,7 @@ export function dcatToRecords(triples: RTriple[], source: string, harvestedAt: s
       metadataModified: harvestedAt,
     });
   }
-  return { records, errors };
+  return { records, errors, datasets: datasetCount };
 }
 
 /** The next page of a DCAT catalogue (hydra:next or hydra:nextPage, IRI or literal). */
@@ -609,10 +652,43 @@ export function cswGetRecordsRequest(start: number, maxRecords = 25): string {
 // ---------------------------------------------------------------------------------------------
 // runs
 
-async function readCsw(src: HarvestSource, o: HarvestOptions, harvestedAt: string, report: HarvestReport): Promise<CatalogRecord[]> {
+/** Read state of one run: what the source announced, what came, what could not be read. */
+interface ReadResult {
+  records: CatalogRecord[];
+  /** records the run received but could not read (their previous copies must not be deleted) */
+  unreadable: number;
+}
+
+const maxPagesOf = (src: HarvestSource, o: HarvestOptions) => o.maxPages ?? src.maxPages ?? 1000;
+
+/** An identifier seen twice ends the run at once (a source repeating pages would otherwise be read up to maxPages). */
+function noRepeat(seen: Set<string>, records: CatalogRecord[], where: string): void {
+  for (const r of records) {
+    if (seen.has(r.identifier))
+      throw new SourceError(
+        `${where}: identifier '${r.identifier}' more than once in the source (a repeated page or a duplicate): nothing changed`,
+      );
+    seen.add(r.identifier);
+  }
+}
+
+function intAttr(el: XmlElement, name: string, url: string): number {
+  const v = el.attrs[name];
+  if (v === undefined || !/^\s*\d+\s*$/.test(v))
+    throw new SourceError(`${url}: SearchResults@${name} is ${v === undefined ? 'missing' : `'${v}'`}`);
+  return Number(v);
+}
+
+async function readCsw(src: HarvestSource, o: HarvestOptions, harvestedAt: string, report: HarvestReport): Promise<ReadResult> {
   const records: CatalogRecord[] = [];
+  let unreadable = 0;
+  let received = 0;
+  let announced: number | undefined;
+  const seen = new Set<string>();
   let start = 1;
-  for (let page = 0; page < (o.maxPages ?? 1000); page++) {
+  const maxPages = maxPagesOf(src, o);
+  for (let page = 0; ; page++) {
+    if (page >= maxPages) throw new SourceError(`${src.url}: more than ${maxPages} pages (maxPages): run abandoned, nothing changed`);
     const { text } = await fetchText(
       src.url,
       { method: 'POST', body: cswGetRecordsRequest(start), headers: { 'content-type': 'application/xml' } },
@@ -629,36 +705,60 @@ async function readCsw(src: HarvestSource, o: HarvestOptions, harvestedAt: strin
     const sr = d1(root, 'SearchResults');
     if (root.name !== 'GetRecordsResponse' || !sr) throw new SourceError(`${src.url}: not a GetRecordsResponse`);
     report.pages++;
+    const matched = intAttr(sr, 'numberOfRecordsMatched', src.url);
+    const returned = intAttr(sr, 'numberOfRecordsReturned', src.url);
+    const next = intAttr(sr, 'nextRecord', src.url);
+    if (announced === undefined) announced = matched;
+    else if (matched !== announced)
+      throw new SourceError(
+        `${src.url}: numberOfRecordsMatched changed from ${announced} to ${matched} during the run (the source changed)`,
+      );
+    if (returned !== sr.children.length)
+      throw new SourceError(`${src.url}: numberOfRecordsReturned=${returned} but the page at ${start} holds ${sr.children.length} records`);
+    received += returned;
     for (const md of sr.children) {
       if (md.ns !== GMD || md.name !== 'MD_Metadata') {
-        report.failed++;
+        unreadable++;
         report.errors.push(`${md.qname}: not an ISO 19139 record`);
         continue;
       }
       try {
         // kept as received, with its ISO AP index (docs/catalogue-store.md)
         const rec = isoToRecord(md, src.name, harvestedAt);
+        noRepeat(seen, [rec], `${src.url} (page at ${start})`);
         records.push({ ...rec, recordSchema: 'iso19139', sourceDoc: serialiseElement(md), index: isoIndex(md, rec.identifier) });
       } catch (e) {
-        report.failed++;
+        if (e instanceof SourceError) throw e;
+        unreadable++;
         report.errors.push((e as Error).message);
       }
     }
-    const matched = Number(sr.attrs.numberOfRecordsMatched);
-    const returned = Number(sr.attrs.numberOfRecordsReturned);
-    const next = Number(sr.attrs.nextRecord);
-    if (!Number.isFinite(next) || next === 0 || next > matched || returned === 0 || next <= start) break;
+    // the end: nextRecord 0 (or past the last record, as some servers write it)
+    if (next === 0 || next > matched) break;
+    if (next <= start) throw new SourceError(`${src.url}: nextRecord ${next} points back (this page started at ${start}): a loop`);
+    if (returned === 0) throw new SourceError(`${src.url}: an empty page at ${start} before the end (nextRecord ${next})`);
     start = next;
   }
-  return records;
+  if (received !== announced)
+    throw new SourceError(`${src.url}: numberOfRecordsMatched=${announced} but ${received} records were returned`);
+  report.failed += unreadable;
+  return { records, unreadable };
 }
 
-async function readDcat(src: HarvestSource, o: HarvestOptions, harvestedAt: string, report: HarvestReport): Promise<CatalogRecord[]> {
+async function readDcat(src: HarvestSource, o: HarvestOptions, harvestedAt: string, report: HarvestReport): Promise<ReadResult> {
   const records: CatalogRecord[] = [];
+  let unreadable = 0;
+  let datasets = 0;
+  let announced: number | undefined;
   let url: string | undefined = src.url;
   const visited = new Set<string>();
+  const seen = new Set<string>();
   let format: ReturnType<typeof detectRdfFormat> = null;
-  while (url && !visited.has(url) && report.pages < (o.maxPages ?? 1000)) {
+  const maxPages = maxPagesOf(src, o);
+  while (url) {
+    if (visited.has(url)) throw new SourceError(`${url}: hydra:next leads back to a page already read: a loop`);
+    if (report.pages >= maxPages)
+      throw new SourceError(`${src.url}: more than ${maxPages} pages (maxPages): run abandoned, nothing changed`);
     visited.add(url);
     const res = await fetchText(url, { headers: { accept: 'application/rdf+xml, text/turtle;q=0.9, application/ld+json;q=0.8' } }, o);
     format = detectRdfFormat(res.contentType, url) ?? format;
@@ -670,13 +770,30 @@ async function readDcat(src: HarvestSource, o: HarvestOptions, harvestedAt: stri
       throw new SourceError(`${url}: RDF parse error: ${(e as Error).message}`);
     }
     report.pages++;
+    const total = dcatTotalItems(triples);
+    if (total !== undefined) {
+      if (announced === undefined) announced = total;
+      else if (total !== announced)
+        throw new SourceError(`${url}: hydra:totalItems changed from ${announced} to ${total} during the run (the source changed)`);
+    }
     const r = dcatToRecords(triples, src.name, harvestedAt);
+    noRepeat(seen, r.records, url);
     records.push(...r.records);
-    report.failed += r.errors.length;
+    datasets += r.datasets;
+    unreadable += r.errors.length;
     report.errors.push(...r.errors);
     url = dcatNextPage(triples);
   }
-  return records;
+  if (announced !== undefined && datasets !== announced)
+    throw new SourceError(`${src.url}: hydra:totalItems=${announced} but ${datasets} datasets were found`);
+  report.failed += unreadable;
+  return { records, unreadable };
+}
+
+/** hydra:totalItems of a DCAT page (on the collection or its view), if any. */
+export function dcatTotalItems(triples: RTriple[]): number | undefined {
+  const t = triples.find((x) => x.p === `${HYDRA}totalItems` && x.o.t === 'lit' && /^\d+$/.test(x.o.v.trim()));
+  return t ? Number(t.o.v.trim()) : undefined;
 }
 
 /** Parse one CSW GetRecords response body whose records are rdf:RDF (outputSchema DCAT). */
@@ -697,47 +814,92 @@ export function dcatRecordsFromCswResponse(
 }
 
 /**
- * Harvest one source. The previous run's records stay untouched unless the whole source was read;
- * then they are replaced in one transaction.
+ * Harvest one source. The previous run's records stay untouched unless the whole source was read
+ * cleanly (see the safety rules above); then they are replaced in one transaction.
  */
 export async function harvest(pool: pg.Pool, src: HarvestSource, o: HarvestOptions = {}): Promise<HarvestReport> {
-  const report: HarvestReport = { source: src.name, ok: false, pages: 0, found: 0, new: 0, updated: 0, deleted: 0, failed: 0, errors: [] };
-  if (src.name === 'local') throw new Error("the source name 'local' is reserved for this server's own records");
+  const report: HarvestReport = {
+    source: src.name,
+    ok: false,
+    status: 'failed',
+    pages: 0,
+    found: 0,
+    new: 0,
+    updated: 0,
+    deleted: 0,
+    failed: 0,
+    errors: [],
+  };
+  if (isReservedSourceName(src.name))
+    throw new Error(`the source name '${src.name}' is reserved (${RESERVED_SOURCE_NAMES.join(', ')}: records of this server and of CSW-T)`);
   const schema = o.schema ?? CATALOG_SCHEMA;
+  if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`bad catalogue schema name '${schema}'`);
+  const owner = harvestOwner(src.name);
   const harvestedAt = new Date().toISOString();
-  let records: CatalogRecord[];
+  let read: ReadResult;
   try {
-    records = src.type === 'csw' ? await readCsw(src, o, harvestedAt, report) : await readDcat(src, o, harvestedAt, report);
+    read = src.type === 'csw' ? await readCsw(src, o, harvestedAt, report) : await readDcat(src, o, harvestedAt, report);
   } catch (e) {
     report.errors.push(e instanceof SourceError ? e.message : `${src.url}: ${(e as Error).message}`);
     return report; // nothing written: the previous run's records stay
   }
   const unique = new Map<string, CatalogRecord>();
-  for (const r of records) {
-    if (unique.has(r.identifier)) {
-      report.failed++;
-      report.errors.push(`identifier '${r.identifier}' appears more than once in the source`);
-      continue;
-    }
-    unique.set(r.identifier, r);
+  const twice = new Set<string>();
+  for (const r of read.records) {
+    if (unique.has(r.identifier)) twice.add(r.identifier);
+    unique.set(r.identifier, { ...r, source: owner });
   }
+  if (twice.size) {
+    report.errors.push(
+      `identifiers present more than once in the source (${[...twice].slice(0, 10).join(', ')}${twice.size > 10 ? ', …' : ''}): nothing changed`,
+    );
+    return report;
+  }
+  // records of this harvest stored before owners had a kind (source = the bare name; 'local' and
+  // 'csw-t' being reserved, nothing else can have written it) are this source's too: adopted when
+  // the run is applied
+  const owners = [owner, src.name];
   const before = await pool.query<{ identifier: string; source: string }>(
-    `SELECT identifier, source FROM ${schema}.records WHERE identifier = ANY($1::text[]) OR source = $2`,
-    [[...unique.keys()], src.name],
+    `SELECT identifier, source FROM ${schema}.records WHERE identifier = ANY($1::text[]) OR source = ANY($2::text[])`,
+    [[...unique.keys()], owners],
   );
-  const mine = new Set(before.rows.filter((r) => r.source === src.name).map((r) => r.identifier));
+  const mine = new Set(before.rows.filter((r) => owners.includes(r.source)).map((r) => r.identifier));
   for (const r of before.rows) {
-    if (r.source !== src.name && unique.has(r.identifier)) {
+    if (!owners.includes(r.source) && unique.has(r.identifier)) {
       unique.delete(r.identifier);
       report.failed++;
       report.errors.push(`identifier '${r.identifier}' already belongs to source '${r.source}'`);
     }
   }
-  const res = await replaceSource(pool, src.name, [...unique.values()], schema);
+  const adopt = () => pool.query(`UPDATE ${schema}.records SET source = $1 WHERE source = $2`, [owner, src.name]);
   report.found = unique.size;
   report.new = [...unique.keys()].filter((k) => !mine.has(k)).length;
   report.updated = unique.size - report.new;
+  const kept = report.updated;
+  if (read.unreadable > 0) {
+    // some records could not be read: their previous copies stay, so nothing is deleted this run
+    await adopt();
+    await inTransaction(pool, async (c) => {
+      for (const r of unique.values()) await upsertRecord(c, r, schema);
+    });
+    report.errors.push(`${read.unreadable} record(s) could not be read: records updated, none deleted this run`);
+    report.status = 'done-errors';
+    report.ok = true;
+    return report;
+  }
+  const minShare = src.minKeptShare ?? DEFAULT_MIN_KEPT_SHARE;
+  if (mine.size > 0 && kept < mine.size * minShare && !o.confirmDeletions) {
+    report.errors.push(
+      `the run would delete ${mine.size - kept} of the ${mine.size} records of '${src.name}' (keeping ${Math.round((100 * kept) / mine.size)} %, ` +
+        `below minKeptShare ${Math.round(minShare * 100)} %): nothing changed; run it again with confirmDeletions to apply it`,
+    );
+    report.new = report.updated = 0;
+    return report;
+  }
+  await adopt();
+  const res = await replaceSource(pool, owner, [...unique.values()], schema);
   report.deleted = res.deleted;
   report.ok = true;
+  report.status = report.failed ? 'done-errors' : 'done';
   return report;
 }

@@ -3,16 +3,17 @@
  *  - /catalog                JSON search API for portals (q, bbox, facets, paging, sort)
  *  - /catalog/dcat           DCAT-AP, negotiated (no Accept / *\/* → RDF/XML)
  *  - /catalog/dcat.rdf|.ttl|.jsonld   one serialisation each, no negotiation
- *  - /catalog/records/{id}   one record (JSON; ?f=rdf|ttl|jsonld|iso)
+ *  - /catalog/records/{id}   one record (JSON; ?f=rdf|ttl|jsonld|iso|html; Accept: text/html → HTML)
+ *  - /catalog/records/{id}.html  the record's landing page for people (the DCAT dcat:landingPage)
  * Every DCAT page is self-contained and paged with hydra:PartialCollectionView.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
 import { baseUrlOf } from '../ows/service.js';
-import { XmlWriter } from '../ows/xml.js';
+import { escapeAttr, escapeText, XmlWriter } from '../ows/xml.js';
 import { ServiceError, invalidParam } from '../errors/service-error.js';
 import { parseBbox } from '../request/params.js';
-import { buildCatalogue, datasetIri } from './dcat.js';
+import { buildCatalogue, datasetIri, dcatDefaults, landingPageUrl } from './dcat.js';
 import { dcatRecordXml, toDcat } from './crosswalk.js';
 import { sourceIsoDocument, writeIsoRecord } from './iso.js';
 import { absolutise, type CatalogRecord } from './model.js';
@@ -89,6 +90,13 @@ async function dcatHandler(ctx: AppContext, req: FastifyRequest, reply: FastifyR
     allIds = r.rows.map((x) => x.identifier);
   }
   const sizeParam = q.pageSize !== undefined ? `&pageSize=${pageSize}` : '';
+  // whole-catalogue figures, the same on every page: first issue, last change, extent
+  const sum = await ctx.pool.query<{ issued: string | null; modified: string | null; b: number[] | null }>(
+    `SELECT issued, modified, CASE WHEN e IS NULL THEN NULL ELSE ARRAY[ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)] END AS b
+       FROM (SELECT min(coalesce(issued, modified)) AS issued, max(modified) AS modified, ST_Extent(extent) AS e
+               FROM ${schemaOf(ctx)}.records) s`,
+  );
+  const row = sum.rows[0];
   const g = buildCatalogue(ctx, base, {
     datasets: datasets.records,
     services,
@@ -97,6 +105,13 @@ async function dcatHandler(ctx: AppContext, req: FastifyRequest, reply: FastifyR
     page,
     pageSize,
     pageUrl: (p) => `${base}${path}?page=${p}${sizeParam}`,
+    summary: row
+      ? {
+          issued: row.issued,
+          modified: row.modified,
+          bbox: row.b ? (row.b.map(Number) as [number, number, number, number]) : null,
+        }
+      : undefined,
   });
   const body = await serialise(g, fmt);
   if (!fixed) reply.header('Vary', 'Accept');
@@ -141,6 +156,7 @@ function recordJson(r: CatalogRecord, base: string) {
         function: l.function,
       })),
       { href: datasetIri(base, r.identifier), rel: 'self', type: 'application/json' },
+      { href: landingPageUrl(base, r.identifier), rel: 'alternate', type: 'text/html' },
       { href: `${base}/catalog/records/${id}?f=ttl`, rel: 'alternate', type: 'text/turtle' },
       { href: `${base}/catalog/records/${id}?f=iso`, rel: 'alternate', type: 'application/vnd.iso.19139+xml' },
       {
@@ -235,16 +251,34 @@ async function searchHandler(ctx: AppContext, req: FastifyRequest, reply: Fastif
 }
 
 async function recordHandler(ctx: AppContext, req: FastifyRequest, reply: FastifyReply) {
-  const id = (req.params as { id: string }).id;
-  const f = String((req.query as Record<string, unknown>).f ?? '').toLowerCase();
+  let id = (req.params as { id: string }).id;
+  let f = String((req.query as Record<string, unknown>).f ?? '').toLowerCase();
   await ensureCatalogReady(ctx);
-  const [r] = await getRecords(ctx.pool, [id], schemaOf(ctx));
+  let [r] = await getRecords(ctx.pool, [id], schemaOf(ctx));
+  if (!r && id.endsWith('.html')) {
+    // /catalog/records/{id}.html: the landing page (an identifier ending in .html wins, above)
+    id = id.slice(0, -5);
+    [r] = await getRecords(ctx.pool, [id], schemaOf(ctx));
+    if (r) f = 'html';
+  }
   if (!r) throw new ServiceError('not-found', `no catalogue record '${id}'`);
   const base = baseUrlOf(req, ctx);
-  // records received as DCAT / ISO 19139 come back as received (docs/catalogue-store.md)
-  if (f === 'rdf') return reply.type(`${MEDIA[f]}; charset=utf-8`).send(dcatRecordXml(r, base));
+  if (!f && /text\/html/.test(req.headers.accept ?? '') && !/json/.test(req.headers.accept ?? '')) f = 'html';
+  if (f === 'html') return reply.type('text/html; charset=utf-8').send(recordHtml(r, base));
+  // records received as DCAT / ISO 19139 come back as received (docs/catalogue-store.md); the
+  // others are written with this server's DCAT-AP defaults (a discovery service serves every dataset)
+  const dcatArgs = async () =>
+    [
+      dcatDefaults(ctx.config),
+      r.type === 'service'
+        ? (
+            await ctx.pool.query<{ identifier: string }>(`SELECT identifier FROM ${schemaOf(ctx)}.records WHERE type <> 'service'`)
+          ).rows.map((x) => x.identifier)
+        : undefined,
+    ] as const;
+  if (f === 'rdf') return reply.type(`${MEDIA[f]}; charset=utf-8`).send(dcatRecordXml(r, base, ...(await dcatArgs())));
   if (f === 'ttl' || f === 'jsonld') {
-    return reply.type(`${MEDIA[f]}; charset=utf-8`).send(await serialise(toDcat(r, base), f));
+    return reply.type(`${MEDIA[f]}; charset=utf-8`).send(await serialise(toDcat(r, base, ...(await dcatArgs())), f));
   }
   if (f === 'iso' || f === 'xml') {
     const doc = sourceIsoDocument(r);
@@ -257,8 +291,84 @@ async function recordHandler(ctx: AppContext, req: FastifyRequest, reply: Fastif
     });
     return reply.type('application/vnd.iso.19139+xml; charset=utf-8').send(w.toString());
   }
-  if (f && f !== 'json') throw invalidParam('f', `f must be json, rdf, ttl, jsonld or iso`);
+  if (f && f !== 'json') throw invalidParam('f', `f must be json, html, rdf, ttl, jsonld or iso`);
   return reply.type('application/json; charset=utf-8').send(recordJson(r, base));
+}
+
+/** The landing page of a record for people: what it is, its extent and dates, how to get it. */
+export function recordHtml(r: CatalogRecord, base: string): string {
+  const e = escapeText;
+  const a = escapeAttr;
+  const id = encodeURIComponent(r.identifier);
+  const lang = r.language === 'eng' ? 'en' : r.language === 'ger' ? 'de' : 'fr';
+  const row = (k: string, v: string | null | undefined) => (v ? `<tr><th scope="row">${e(k)}</th><td>${v}</td></tr>` : '');
+  const org = r.publisher?.organisation ?? r.publisher?.name ?? r.contact?.organisation ?? r.contact?.name;
+  const contact = r.contact
+    ? [r.contact.organisation ?? r.contact.name, r.contact.email ? `<a href="mailto:${a(r.contact.email)}">${e(r.contact.email)}</a>` : '']
+        .filter(Boolean)
+        .map((x) => (x!.startsWith('<a') ? x : e(x!)))
+        .join(' — ')
+    : null;
+  const links = r.links
+    .map((l) => {
+      const href = absolutise(l.url, base);
+      const label = l.title ?? l.name ?? href;
+      const kind = [l.protocol, l.format].filter(Boolean).join(', ');
+      return `<li><a href="${a(href)}">${e(label)}</a>${kind ? ` <small>(${e(kind)})</small>` : ''}${l.description && l.description !== label ? `<br>${e(l.description)}` : ''}</li>`;
+    })
+    .join('\n');
+  const formats = [
+    ['JSON', `${datasetIri(base, r.identifier)}`],
+    ['DCAT (Turtle)', `${base}/catalog/records/${id}?f=ttl`],
+    ['DCAT (RDF/XML)', `${base}/catalog/records/${id}?f=rdf`],
+    ['DCAT (JSON-LD)', `${base}/catalog/records/${id}?f=jsonld`],
+    ['ISO 19139', `${base}/catalog/records/${id}?f=iso`],
+  ];
+  const bbox = r.bbox ? r.bbox.map((n) => Number(n.toFixed(6))).join(', ') : null;
+  const period = r.temporalStart || r.temporalEnd ? `${e(r.temporalStart ?? '…')} → ${e(r.temporalEnd ?? '…')}` : null;
+  return `<!DOCTYPE html>
+<html lang="${lang}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${e(r.title)}</title>
+<link rel="alternate" type="application/json" href="${a(datasetIri(base, r.identifier))}">
+<link rel="alternate" type="text/turtle" href="${a(`${base}/catalog/records/${id}?f=ttl`)}">
+<link rel="alternate" type="application/rdf+xml" href="${a(`${base}/catalog/records/${id}?f=rdf`)}">
+<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.5}th{text-align:left;padding-right:1rem;vertical-align:top}</style>
+</head>
+<body>
+<p><a href="${a(`${base}/catalog`)}">Catalogue</a></p>
+<h1>${e(r.title)}</h1>
+<p>${e(r.abstract || r.title).replace(/\n/g, '<br>')}</p>
+<table>
+${[
+  row('Identifiant', e(r.identifier)),
+  row('Type', e(r.type)),
+  row('Organisation', org ? e(org) : null),
+  row('Contact', contact),
+  row('Mots-clés', r.keywords.length ? e(r.keywords.join(', ')) : null),
+  row('Thèmes', r.themes.length ? r.themes.map((t) => `<a href="${a(t.uri)}">${e(t.label)}</a>`).join(', ') : null),
+  row('Licence', r.licence ? `<a href="${a(r.licence.url)}">${e(r.licence.label ?? r.licence.url)}</a>` : null),
+  row('Droits', r.rights ? e(r.rights) : null),
+  row('Emprise (lon/lat)', bbox ? e(bbox) : null),
+  row('Période', period),
+  row('Mise à jour', r.modified ? e(r.modified) : null),
+  row('Publication', r.issued ? e(r.issued) : null),
+  row('Généalogie', r.lineage ? e(r.lineage) : null),
+  row('Source', r.source !== 'local' ? e(r.source) : null),
+]
+  .filter(Boolean)
+  .join('\n')}
+</table>
+${links ? `<h2>Accès aux données</h2>\n<ul>\n${links}\n</ul>` : ''}
+<h2>Métadonnées</h2>
+<ul>
+${formats.map(([k, u]) => `<li><a href="${a(u)}">${e(k)}</a></li>`).join('\n')}
+</ul>
+</body>
+</html>
+`;
 }
 
 export function registerCatalogRoutes(app: FastifyInstance, ctx: AppContext): void {

@@ -3,25 +3,27 @@
  *  - config `catalog.harvest[]`: each source harvested every `intervalMinutes` (default daily),
  *    the first run one minute after start; runs of one source never overlap;
  *  - POST /catalog/harvest (Bearer GEODATA_ADMIN_TOKEN): run one configured source by `name`, or
- *    an ad-hoc `{name, url, type}`; answers the run report (new/updated/deleted/failed).
+ *    an ad-hoc `{name, url, type, minKeptShare?}`; `confirmDeletions: true` applies a clean run that
+ *    the minKeptShare safeguard would refuse. Answers the run report (status, new/updated/deleted/failed).
+ * Reserved names ('local', 'csw-t', any case) are refused, in the config (schema) and here.
  */
 import { ServiceError, invalidParam } from '../errors/service-error.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
-import { harvest, type HarvestReport, type HarvestSource } from './harvest.js';
+import { harvest, isReservedSourceName, RESERVED_SOURCE_NAMES, type HarvestReport, type HarvestSource } from './harvest.js';
 import { migrateCatalog, schemaOf } from './store.js';
 
 const running = new Map<string, Promise<HarvestReport>>();
 
-export async function runHarvest(ctx: AppContext, src: HarvestSource): Promise<HarvestReport> {
+export async function runHarvest(ctx: AppContext, src: HarvestSource, confirmDeletions = false): Promise<HarvestReport> {
   const current = running.get(src.name);
   if (current) return current;
   const p = (async () => {
     await migrateCatalog(ctx.pool, schemaOf(ctx));
-    const report = await harvest(ctx.pool, src, { schema: schemaOf(ctx) });
-    ctx.log[report.ok ? 'info' : 'warn'](
+    const report = await harvest(ctx.pool, src, { schema: schemaOf(ctx), confirmDeletions });
+    ctx.log[report.status === 'done' ? 'info' : 'warn'](
       { harvest: report },
-      `harvest of '${src.name}' ${report.ok ? 'done' : 'failed; previous records kept'}`,
+      `harvest of '${src.name}' ${report.ok ? report.status : 'failed; nothing changed'}`,
     );
     return report;
   })().finally(() => running.delete(src.name));
@@ -36,20 +38,33 @@ export function registerHarvesting(app: FastifyInstance, ctx: AppContext): void 
     const body = (typeof req.body === 'string' ? safeJson(req.body) : req.body) as Record<string, unknown> | null;
     if (!body || typeof body !== 'object') throw invalidParam('body', 'a JSON body {name} or {name, url, type} is required');
     const name = String(body.name ?? '');
+    if (isReservedSourceName(name))
+      throw invalidParam(
+        'name',
+        `the source name '${name.slice(0, 64)}' is reserved (${RESERVED_SOURCE_NAMES.join(', ')}: records of this server and of CSW-T)`,
+      );
+    if (body.confirmDeletions !== undefined && typeof body.confirmDeletions !== 'boolean')
+      throw invalidParam('confirmDeletions', 'confirmDeletions must be true or false');
     let src: HarvestSource | undefined = sources.find((s) => s.name === name);
     if (!src && body.url) {
       const url = String(body.url);
       const type = String(body.type ?? '');
-      if (!/^https?:\/\//.test(url) || (type !== 'csw' && type !== 'dcat') || !/^[A-Za-z0-9_.:-]+$/.test(name) || name === 'local') {
+      const share = body.minKeptShare;
+      if (
+        !/^https?:\/\//.test(url) ||
+        (type !== 'csw' && type !== 'dcat') ||
+        !/^[A-Za-z0-9_.:-]{1,64}$/.test(name) ||
+        (share !== undefined && (typeof share !== 'number' || !(share >= 0 && share <= 1)))
+      ) {
         throw invalidParam(
           'body',
-          "ad-hoc sources need name (letters, digits, _.:-, not 'local'), url (http/https) and type (csw or dcat)",
+          'ad-hoc sources need name (1-64 letters, digits, _.:-), url (http/https), type (csw or dcat) and optionally minKeptShare (0..1)',
         );
       }
-      src = { name, url, type };
+      src = { name, url, type, minKeptShare: share as number | undefined };
     }
     if (!src) throw new ServiceError('not-found', `no configured harvest source '${name}'`);
-    return reply.send(await runHarvest(ctx, src));
+    return reply.send(await runHarvest(ctx, src, body.confirmDeletions === true));
   });
 
   const timers: NodeJS.Timeout[] = [];

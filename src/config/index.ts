@@ -95,7 +95,9 @@ export interface Config {
     schema?: string;
     /** Derive dataset and service records from the layers (default true). */
     deriveFromLayers?: boolean;
-    harvest?: { name: string; url: string; type: 'csw' | 'dcat'; intervalMinutes?: number }[];
+    /** DCAT-AP defaults for this server's own records (src/catalog/dcat.ts dcatDefaults). */
+    dcat?: { publisherType?: string; defaultThemes?: string[] };
+    harvest?: { name: string; url: string; type: 'csw' | 'dcat'; intervalMinutes?: number; minKeptShare?: number; maxPages?: number }[];
   };
   /** Tile cache settings, raw (defaults applied by src/tiles/engine.ts tilesOptions). */
   tiles?: Record<string, unknown>;

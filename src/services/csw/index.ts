@@ -34,6 +34,7 @@ import { writeDcRecord, CSW_NS } from '../../catalog/dc.js';
 import { writeIsoRecord, GMD_NS, ISO_NAMESPACES, sourceIsoDocument } from '../../catalog/iso.js';
 import { APISO_ADDITIONAL_QUERYABLES } from '../../catalog/queryables.js';
 import { writeDcatRecord } from '../../catalog/crosswalk.js';
+import { dcatDefaults } from '../../catalog/dcat.js';
 import { registerCatalogRoutes } from '../../catalog/routes.js';
 import { registerHarvesting } from '../../catalog/schedule.js';
 import { transactionOp, adminTokenConfigured } from './transaction.js';
@@ -286,7 +287,7 @@ function writeRecords(
         elementSet: q.elementNames.length ? 'full' : q.elementSet,
         fallbackOrganisation: fallbackOrg(req.ctx),
       });
-    else if (q.outputSchema === DCAT_NS || q.outputSchema === GEODCAT_NS) writeDcatRecord(w, r, req.baseUrl);
+    else if (q.outputSchema === DCAT_NS || q.outputSchema === GEODCAT_NS) writeDcatRecord(w, r, req.baseUrl, dcatDefaults(req.ctx.config));
     else writeDcRecord(w, r, q.elementSet, req.baseUrl, q.elementNames);
   }
 }
