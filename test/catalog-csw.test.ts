@@ -380,7 +380,7 @@ describe('the request udata sends (harvesters.md §2)', () => {
         expect(triples.some((x) => x.s === s && x.p === `${DCT}title`)).toBe(true);
         if (typed[0].o === `${DCAT}Dataset`) {
           const dists = triples.filter((x) => x.s === s && x.p === `${DCAT}distribution`).map((x) => x.o);
-          expect(dists.length).toBe(11); // 4 services + 7 download formats
+          expect(dists.length).toBe(10); // 4 services + 6 download formats with an EU file-type code (not FlatGeobuf)
           for (const d of dists) expect(triples.some((x) => x.s === d && x.p === `${DCAT}accessURL`)).toBe(true);
         }
       }

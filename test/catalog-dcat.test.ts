@@ -147,7 +147,7 @@ function checkPage(g: T[], url: string) {
     expect(objs(g, rec.o, `${DCT}identifier`)[0].o).toBe(idents[0].o);
     expect(objs(g, rec.o, `${DCT}modified`)).toHaveLength(1);
     const dists = objs(g, d, `${DCAT}distribution`).map((x) => x.o);
-    expect(dists.length).toBe(11); // 4 services + 7 download formats (docs/formats.md)
+    expect(dists.length).toBe(10); // 4 services + 6 download formats with an EU file-type code (FlatGeobuf has none: docs/formats.md)
     const urls = new Set<string>();
     for (const di of dists) {
       const access = objs(g, di, `${DCAT}accessURL`);
@@ -171,14 +171,11 @@ function checkPage(g: T[], url: string) {
       } else {
         const dl = objs(g, di, `${DCAT}downloadURL`);
         expect(dl).toHaveLength(1);
-        if (dl[0].o.endsWith('.fgb')) {
-          // the EU file-type table has no FlatGeobuf: no dct:format (recommended, not mandatory), the media type says it
-          expect(objs(g, di, `${DCT}format`)).toHaveLength(0);
-          expect(objs(g, di, `${DCAT}mediaType`)[0].o).toBe('http://www.iana.org/assignments/media-types/application/flatgeobuf');
-        } else
-          expect(objs(g, di, `${DCT}format`)[0].o).toMatch(
-            /^http:\/\/publications\.europa\.eu\/resource\/authority\/file-type\/(GEOJSON|CSV|KML|SHP|GPKG|XLSX)$/,
-          );
+        // FlatGeobuf has no EU file-type code: not a DCAT distribution (it stays in ISO and /downloads)
+        expect(dl[0].o.endsWith('.fgb')).toBe(false);
+        expect(objs(g, di, `${DCT}format`)[0].o).toMatch(
+          /^http:\/\/publications\.europa\.eu\/resource\/authority\/file-type\/(GEOJSON|CSV|KML|SHP|GPKG|XLSX)$/,
+        );
         expect(objs(g, di, `${DCAT}mediaType`)[0].o).toMatch(/^http:\/\/www\.iana\.org\/assignments\/media-types\//);
       }
     }

@@ -378,7 +378,12 @@ export function addDataset(g: Graph, r: CatalogRecord, base: string, defaults?: 
     );
   }
   const c: Ctx = { base, lang, licence, eff, defaults };
-  for (const link of r.links) g.add(ds, 'dcat:distribution', addDistribution(g, r, ds, link, c));
+  // a download in a format the EU file-type table has no code for (FlatGeobuf) is not a DCAT-AP
+  // distribution a harvester can describe (dct:format is recommended); it stays in ISO and /downloads
+  for (const link of r.links) {
+    if (link.protocol === 'WWW:DOWNLOAD-1.0-http--download' && !link.format) continue;
+    g.add(ds, 'dcat:distribution', addDistribution(g, r, ds, link, c));
+  }
   addCatalogRecord(g, r, ds);
   return ds;
 }
