@@ -13,6 +13,7 @@ import { registerLanding } from './services/landing.js';
 import { registerApiDocs } from './services/apidocs.js';
 import { registerServices } from './services/index.js';
 import { registerOps } from './services/ops.js';
+import { registerLogin } from './services/login.js';
 import { tagsOf, tagRequest } from './ops/tags.js';
 import { isHeavyRequest } from './ops/shed.js';
 import { AuthError, isAdminRequest, principalOf, sendAuthProblem, type Principal } from './security/auth.js';
@@ -217,6 +218,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   await registerApiDocs(app, ctx);
   registerLanding(app, ctx);
   registerOps(app, ctx, metrics, usage);
+  registerLogin(app, ctx);
   await registerServices(app, ctx);
   registerOverviewRoutes(app, runtime.overviews);
 

@@ -82,7 +82,13 @@ export interface Config {
     apiKeys: { name: string; keyHash: string; roles: string[] }[];
     rateLimit: { enabled: boolean; max: number; windowMs: number; authenticatedMax: number };
   };
-  ops: { metricsToken?: string; metricsPort?: number; usageFlushSeconds: number };
+  ops: {
+    metricsToken?: string;
+    metricsPort?: number;
+    /** Addresses (IP or CIDR) that may read /metrics on the main port without the token; default loopback when no token is set. */
+    metricsAllow?: string[];
+    usageFlushSeconds: number;
+  };
   /** Catalogue: remote catalogues harvested on a schedule. */
   catalog?: {
     schema?: string;
@@ -230,6 +236,7 @@ export function validateConfig(raw: unknown, source?: string): Config {
     ops: {
       metricsToken: c.ops?.metricsToken,
       metricsPort: c.ops?.metricsPort,
+      metricsAllow: c.ops?.metricsAllow,
       usageFlushSeconds: c.ops?.usageFlushSeconds ?? 60,
     },
     tiles: c.tiles,

@@ -11,7 +11,7 @@ import { normaliseKvp, negotiateAcceptVersions, negotiateWmsVersion, type Kvp } 
 import { parseXml, XmlInputError, type XmlElement } from './xmldom.js';
 import { tagRequest } from '../ops/tags.js';
 import { classifyDbError } from '../db/errors.js';
-import { assertCanRead, canRead, principalOf } from '../security/auth.js';
+import { layersFor } from '../security/access.js';
 
 export type ServiceName = 'WMS' | 'WFS' | 'WMTS' | 'CSW';
 export const SERVICE_NAMES: ServiceName[] = ['WMS', 'WFS', 'WMTS', 'CSW'];
@@ -205,15 +205,8 @@ export function owsHandler(ctx: AppContext) {
         http: req,
         reply,
         baseUrl: baseUrlOf(req, ctx),
-        // the registry as this caller sees it: restricted layers hidden, direct use refused (401/403); the runtime is the application's
-        ctx: {
-          ...ctx,
-          registry: ctx.registry.viewFor(
-            (l) => canRead(l, principalOf(req)),
-            (l) => assertCanRead(l, req, ctx.runtime.auth.realm) as never,
-            (l) => tagRequest(req, { layers: [l.name] }),
-          ),
-        },
+        // the registry as this caller sees it: layers it may not read are unknown to it; the runtime is the application's
+        ctx: { ...ctx, registry: layersFor(ctx, req) },
       };
       return await def.operations[opName](owsReq);
     } catch (e) {

@@ -7,7 +7,6 @@ import { createHmac, randomBytes, scryptSync, timingSafeEqual } from 'node:crypt
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/index.js';
 import type { Layer } from '../registry/types.js';
-import { OwsException } from '../ows/exceptions.js';
 
 export interface Principal {
   /** 'anonymous' when no credentials were given. */
@@ -157,28 +156,6 @@ export function isAdminRequest(req: FastifyRequest): boolean {
 /** The principal attached to the request by the auth hook (anonymous when none). */
 export function principalOf(req: FastifyRequest): Principal {
   return (req as FastifyRequest & { principal?: Principal }).principal ?? ANONYMOUS;
-}
-
-/** Layers a request may see (capabilities, listings, catalogue). */
-export function visibleLayers(layers: Layer[], req: FastifyRequest): Layer[] {
-  const p = principalOf(req);
-  return layers.filter((l) => canRead(l, p));
-}
-
-/**
- * Refuse a direct request for a layer the caller may not read: 401 + WWW-Authenticate for
- * anonymous callers (so QGIS asks for credentials), 403 for authenticated ones. The message does
- * not confirm that the layer exists beyond what the caller could learn anyway.
- */
-export function assertCanRead(layer: Layer, req: FastifyRequest, realm = 'geodata', locator = 'layers'): void {
-  const p = principalOf(req);
-  if (canRead(layer, p)) return;
-  if (!p.authenticated) {
-    const e = new OwsException('Unauthorized', `layer '${layer.name}' requires authentication`, locator, 401);
-    e.headers['WWW-Authenticate'] = `Basic realm="${realm}", charset="UTF-8"`;
-    throw e;
-  }
-  throw new OwsException('Forbidden', `'${p.name}' may not read layer '${layer.name}'`, locator, 403);
 }
 
 export function sendAuthProblem(reply: FastifyReply, status: 401 | 403, detail: string, realm: string): FastifyReply {

@@ -143,7 +143,7 @@ function idsByType(ctx: AppContext, ids: string[], typed: Layer[] | undefined): 
           'resourceId',
         );
       const l = ctx.registry.resolve(id.slice(0, dot));
-      if (!l || !l.access.public)
+      if (!l)
         throw new OwsException('InvalidParameterValue', `resource id '${id}': unknown feature type '${id.slice(0, dot)}'`, 'resourceId');
       layers = [l];
     }

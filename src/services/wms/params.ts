@@ -68,14 +68,15 @@ export function parseBool(v: string | undefined, key: string): boolean {
   throw new OwsException('InvalidParameterValue', `${key.toUpperCase()} must be TRUE or FALSE, got '${v}'`, key);
 }
 
-/** Published layers (public access only; role-based access comes with authentication). */
+/** The layers this caller may read (ctx.registry is the request's view, src/security/access.ts). */
 export function publishedLayers(ctx: AppContext): Layer[] {
-  return ctx.registry.list().filter((l) => l.access.public);
+  return ctx.registry.list();
 }
 
+/** A layer by name; one the caller may not read is answered exactly as one that does not exist. */
 export function findLayer(ctx: AppContext, name: string, locator: string): Layer {
   const l = ctx.registry.resolve(name);
-  if (!l || !l.access.public) throw new OwsException('LayerNotDefined', `layer '${name}' is not defined`, locator);
+  if (!l) throw new OwsException('LayerNotDefined', `layer '${name}' is not defined`, locator);
   return l;
 }
 
@@ -88,8 +89,10 @@ export interface LayerGroup {
 }
 
 /**
- * The layer groups to advertise and accept: members that are not published are left out, a
- * group without members is dropped, and a layer of the same name takes precedence over a group.
+ * The layer groups to advertise and accept, as this caller sees them: members it may not read
+ * (and names that are not published) are left out, a group left without members does not exist
+ * for it, and a layer of the same name takes precedence over a group (whoever asks, so that a
+ * name means the same thing to every caller).
  */
 export function layerGroups(ctx: AppContext): LayerGroup[] {
   return (ctx.config.layerGroups ?? []).map((g) => resolveGroup(ctx, g)).filter((g): g is LayerGroup => !!g);
@@ -101,8 +104,8 @@ function findGroup(ctx: AppContext, name: string): LayerGroup | undefined {
 }
 
 function resolveGroup(ctx: AppContext, g: AppContext['config']['layerGroups'][number]): LayerGroup | undefined {
-  if (ctx.registry.resolve(g.name)) return undefined;
-  const members = g.layers.map((n) => ctx.registry.resolve(n)).filter((l): l is Layer => !!l && l.access.public);
+  if (ctx.registry.unrestricted.resolve(g.name)) return undefined;
+  const members = g.layers.map((n) => ctx.registry.resolve(n)).filter((l): l is Layer => !!l);
   return members.length ? { name: g.name, title: g.title ?? g.name, abstract: g.abstract, members } : undefined;
 }
 

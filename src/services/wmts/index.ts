@@ -8,7 +8,8 @@ import { OwsException } from '../../ows/exceptions.js';
 import { parseIntParam, required } from '../../ows/kvp.js';
 import { registerOwsService, sendOwsException, baseUrlOf, toOwsException, type OwsRequest } from '../../ows/service.js';
 import { tagRequest } from '../../ops/tags.js';
-import { assertCanRead, canRead, isAdminRequest, principalOf, sendAuthProblem, visibleLayers } from '../../security/auth.js';
+import { isAdminRequest } from '../../security/auth.js';
+import { layersFor } from '../../security/access.js';
 import { StyleNotFound } from '../../render/index.js';
 import { QueueFull } from '../../render/queue.js';
 import { RenderTimeout } from '../../render/index.js';
@@ -21,8 +22,9 @@ import { wmtsCapabilities, INFO_FORMATS } from './capabilities.js';
 import { sendTile } from './http.js';
 import { registerOgcApiTiles } from './ogcapi.js';
 
-function findLayer(ctx: AppContext, name: string, locator = 'layer'): Layer {
-  const l = ctx.registry.resolve(name);
+/** A layer the caller may read; any other name is not defined (src/security/access.ts). */
+function findLayer(ctx: AppContext, http: FastifyRequest, name: string, locator = 'layer'): Layer {
+  const l = layersFor(ctx, http).resolve(name);
   if (!l) throw new OwsException('InvalidParameterValue', `layer '${name}' is not defined`, locator);
   return l;
 }
@@ -67,9 +69,8 @@ interface TileParams {
 }
 
 async function serveWmtsTile(ctx: AppContext, http: FastifyRequest, reply: FastifyReply, p: TileParams): Promise<FastifyReply> {
-  const layer = findLayer(ctx, p.layer);
+  const layer = findLayer(ctx, http, p.layer);
   tagRequest(http, { service: 'WMTS', operation: 'GetTile', layers: [layer.name] });
-  assertCanRead(layer, http, ctx.runtime.auth.realm, 'layer');
   const fmt = p.format.toLowerCase();
   const format: TileFormat | undefined =
     fmt === 'image/png' || fmt === 'png'
@@ -112,9 +113,7 @@ async function wmtsGetTile(req: OwsRequest): Promise<unknown> {
 
 async function wmtsGetFeatureInfo(req: OwsRequest): Promise<unknown> {
   const { ctx, kvp: k } = req;
-  const layer = findLayer(ctx, required(k, 'LAYER'));
-  tagRequest(req.http, { layers: [layer.name] });
-  assertCanRead(layer, req.http, ctx.runtime.auth.realm, 'layer');
+  const layer = findLayer(ctx, req.http, required(k, 'LAYER'));
   if (!layer.queryable) throw new OwsException('OperationNotSupported', `layer '${layer.name}' is not queryable`, 'layer');
   const set = findSet(required(k, 'TILEMATRIXSET'));
   const z = intOrRange(required(k, 'TILEMATRIX'), 'TileMatrix');
@@ -190,7 +189,7 @@ export function registerWmts(app: FastifyInstance, ctx: AppContext): void {
         req.reply
           .code(200)
           .type('application/xml; charset=UTF-8')
-          .send(wmtsCapabilities(req.ctx, visibleLayers(req.ctx.registry.list(), req.http), req.baseUrl)),
+          .send(wmtsCapabilities(req.ctx, req.ctx.registry.list(), req.baseUrl)),
       GetTile: wmtsGetTile,
       GetFeatureInfo: wmtsGetFeatureInfo,
     },
@@ -203,7 +202,7 @@ export function registerWmts(app: FastifyInstance, ctx: AppContext): void {
     return reply
       .code(200)
       .type('application/xml; charset=UTF-8')
-      .send(wmtsCapabilities(ctx, visibleLayers(ctx.registry.list(), req), baseUrlOf(req, ctx)));
+      .send(wmtsCapabilities(ctx, layersFor(ctx, req).list(), baseUrlOf(req, ctx)));
   });
 
   app.get<{ Params: { layer: string; style: string; set: string; z: string; row: string; col: string } }>(
@@ -233,17 +232,9 @@ export function registerWmts(app: FastifyInstance, ctx: AppContext): void {
     async (req, reply) => {
       const m = req.params.y.match(/^(\d+)\.(png|mvt|pbf)$/);
       if (!m) return problem(reply, 404, `'${req.params.y}' is not {y}.png or {y}.mvt`);
-      const layer = ctx.registry.resolve(req.params.layer);
+      const layer = layersFor(ctx, req).resolve(req.params.layer);
       if (!layer) return problem(reply, 404, `layer '${req.params.layer}' is not defined`);
       tagRequest(req, { service: 'Tiles', operation: m[2] === 'png' ? 'GetTile' : 'GetVectorTile', layers: [layer.name] });
-      const p = principalOf(req);
-      if (!canRead(layer, p))
-        return sendAuthProblem(
-          reply,
-          p.authenticated ? 403 : 401,
-          `layer '${layer.name}' requires ${p.authenticated ? 'another role' : 'authentication'}`,
-          ctx.runtime.auth.realm,
-        );
       if (!/^\d+$/.test(req.params.z) || !/^\d+$/.test(req.params.x)) return problem(reply, 400, 'z and x must be non-negative integers');
       const format: TileFormat = m[2] === 'png' ? 'png' : 'mvt';
       const engine = ctx.runtime.tiles;
