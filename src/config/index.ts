@@ -74,6 +74,14 @@ export interface Config {
     itemsMaxLimit: number;
     /** Byte cap of a file-based download's temporary directory. */
     downloadTempBytes: number;
+    /** Queries one WFS GetFeature/GetPropertyValue may carry (wfs:Query elements, TYPENAMES groups, stored query calls). */
+    maxQueriesPerRequest: number;
+    /** Layers one WMS GetMap/GetFeatureInfo may draw or query (LAYERS, QUERY_LAYERS, SLD NamedLayers, groups expanded). */
+    maxLayersPerMap: number;
+    /** XML in requests (POST bodies, FILTER, SLD_BODY): elements, attributes, nesting depth; checked before parsing. */
+    maxXmlElements: number;
+    maxXmlAttributes: number;
+    maxXmlDepth: number;
   };
   demo: { autoload: boolean; seed: number; parcels: number };
   security: {
@@ -216,6 +224,11 @@ export function validateConfig(raw: unknown, source?: string): Config {
       itemsDefaultLimit: c.limits?.itemsDefaultLimit ?? 10,
       itemsMaxLimit: c.limits?.itemsMaxLimit ?? 10000,
       downloadTempBytes: c.limits?.downloadTempBytes ?? 4 * 1024 ** 3,
+      maxQueriesPerRequest: c.limits?.maxQueriesPerRequest ?? 50,
+      maxLayersPerMap: c.limits?.maxLayersPerMap ?? 100,
+      maxXmlElements: c.limits?.maxXmlElements ?? 10000,
+      maxXmlAttributes: c.limits?.maxXmlAttributes ?? 20000,
+      maxXmlDepth: c.limits?.maxXmlDepth ?? 64,
     },
     demo: {
       autoload: c.demo?.autoload ?? true,

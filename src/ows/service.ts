@@ -8,7 +8,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
 import { OwsException, flavourFor, renderException } from './exceptions.js';
 import { normaliseKvp, negotiateAcceptVersions, negotiateWmsVersion, type Kvp } from './kvp.js';
-import { parseXml, XmlInputError, type XmlElement } from './xmldom.js';
+import { parseXml, XmlInputError, xmlLimitsOf, type XmlElement, type XmlLimits } from './xmldom.js';
 import { tagRequest } from '../ops/tags.js';
 import { classifyDbError } from '../db/errors.js';
 import { layersFor } from '../security/access.js';
@@ -96,7 +96,7 @@ interface ParsedInput {
   xml?: XmlElement;
 }
 
-function readInput(req: FastifyRequest, maxBytes: number): ParsedInput {
+function readInput(req: FastifyRequest, limits: XmlLimits): ParsedInput {
   const queryKvp = normaliseKvp(req.query as Record<string, unknown>);
   if (req.method !== 'POST') return { kvp: queryKvp };
   const ctype = String(req.headers['content-type'] ?? '').toLowerCase();
@@ -110,7 +110,7 @@ function readInput(req: FastifyRequest, maxBytes: number): ParsedInput {
     throw new OwsException('MissingParameterValue', 'POST request without an XML body', 'request');
   }
   try {
-    return { kvp: queryKvp, xml: parseXml(text, maxBytes) };
+    return { kvp: queryKvp, xml: parseXml(text, limits) };
   } catch (e) {
     if (e instanceof XmlInputError) throw new OwsException('OperationParsingFailed', e.message, 'request');
     throw e;
@@ -125,7 +125,7 @@ export function owsHandler(ctx: AppContext) {
     let kvp: Kvp = {};
     let def: OwsServiceDef | undefined;
     try {
-      const input = readInput(req, ctx.config.limits.maxBodyBytes);
+      const input = readInput(req, xmlLimitsOf(ctx.config.limits));
       kvp = input.kvp;
       const xml = input.xml;
       const declared = (xml?.attrs.service ?? kvp.SERVICE)?.trim();
