@@ -139,9 +139,10 @@ export function prescanXml(text: string, lim: XmlLimits): void {
       }
     }
     if (j >= n) return;
-    if (text.charCodeAt(j - 1) !== 47 /* / */ && ++depth > lim.maxDepth) {
+    if (depth + 1 > lim.maxDepth) {
       throw new XmlLimitError(`XML elements are nested more than ${lim.maxDepth} deep (this server's limit)`, 'maxDepth');
     }
+    if (text.charCodeAt(j - 1) !== 47 /* / */) depth++; // not an empty-element tag
     i = j + 1;
   }
 }
