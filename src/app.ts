@@ -14,6 +14,7 @@ import { registerApiDocs } from './services/apidocs.js';
 import { registerServices } from './services/index.js';
 import { registerOps } from './services/ops.js';
 import { registerLogin } from './services/login.js';
+import { accessCacheHeaders } from './security/access.js';
 import { tagsOf, tagRequest } from './ops/tags.js';
 import { isHeavyRequest } from './ops/shed.js';
 import { AuthError, isAdminRequest, principalOf, sendAuthProblem, type Principal } from './security/auth.js';
@@ -99,6 +100,11 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
       }
       return sendAuthProblem(reply, e.status, e.message, auth.realm);
     }
+  });
+
+  app.addHook('onSend', async (req, reply, payload) => {
+    accessCacheHeaders(req, reply);
+    return payload;
   });
 
   app.addHook('onResponse', async (req, reply) => {

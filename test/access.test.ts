@@ -271,6 +271,10 @@ describe('the layers a caller may read, on every path', () => {
       const ids = cols.json().collections.map((c: { id: string }) => c.id);
       expect(ids).toContain('communes');
       expect(ids.includes('parcels'), who).toBe(MAY_READ[who]);
+      // the answer depends on the credentials: shared caches must not serve one caller's to another
+      expect(String(cols.headers.vary)).toMatch(/Authorization/);
+      expect(String(cols.headers.vary)).toMatch(/X-API-Key/);
+      if (who !== 'anonymous') expect(cols.headers['cache-control'], who).toBe('private');
     }
     await matrix(
       (l) => `/collections/${l}?f=json`,

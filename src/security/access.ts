@@ -7,7 +7,7 @@
  * caller without the right learns nothing about a restricted layer, not even that it exists
  * (GeoServer's "hide" catalogue mode). See docs/security.md for the whole access model.
  */
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
 import type { Registry } from '../registry/registry.js';
 import type { Layer } from '../registry/types.js';
@@ -41,7 +41,14 @@ export function publicLayers(registry: Registry): Layer[] {
   return registry.list().filter((l) => canRead(l, ANONYMOUS));
 }
 
-/** True when some layer of the registry is not public (so that /login has something to open). */
-export function hasRestrictedLayers(registry: Registry): boolean {
-  return registry.list().some((l) => !canRead(l, ANONYMOUS));
+/**
+ * What a response may be cached as, now that its content depends on the caller: it varies with
+ * the credentials (Vary: Authorization, X-API-Key), and an authenticated caller's response is
+ * `private` unless the front door said otherwise (public tiles stay public). An onSend hook.
+ */
+export function accessCacheHeaders(req: FastifyRequest, reply: FastifyReply): void {
+  const vary = String(reply.getHeader('vary') ?? '');
+  const missing = ['Authorization', 'X-API-Key'].filter((h) => !new RegExp(`(^|,)\\s*${h}\\s*(,|$)`, 'i').test(vary));
+  if (missing.length && vary.trim() !== '*') reply.header('Vary', [vary, ...missing].filter(Boolean).join(', '));
+  if (principalOf(req).authenticated && !reply.hasHeader('cache-control')) reply.header('Cache-Control', 'private');
 }
