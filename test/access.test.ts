@@ -6,6 +6,9 @@
  * to the metrics token and admins.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { execFile, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { hashSecret } from '../src/security/auth.js';
 import { makeTestApp, type TestApp } from './helpers/app.js';
 import { canValidate, skipReason, validateXml } from './helpers/xml-validate.js';
@@ -407,5 +410,59 @@ describe('/metrics with the default configuration (no token)', () => {
       });
       expect(r.headers.location).toBe('/');
     }
+  });
+});
+
+const hasOwslib =
+  existsSync('/usr/bin/python3') &&
+  spawnSync('/usr/bin/python3', ['-c', 'import owslib.wms, owslib.wfs'], { encoding: 'utf8' }).status === 0;
+
+describe('OWSLib with and without credentials (Basic sent up front, as QGIS does)', () => {
+  it.skipIf(!hasOwslib)('lists and draws the restricted layer and the whole group with credentials only', async () => {
+    const t = await makeTestApp({
+      security: { users: [{ name: 'agent', passwordHash: hashSecret('pw-agent'), roles: ['agents'] }] },
+      layers: [{ table: 'public.communes' }, { table: 'public.parcels', access: { public: false, roles: ['agents'] } }],
+      layerGroups: [{ name: 'mixed', layers: ['communes', 'parcels'] }],
+    });
+    try {
+      const address = (await t.app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
+      const script = `
+import json, sys
+from owslib.wms import WebMapService
+from owslib.wfs import WebFeatureService
+url, user, pw = sys.argv[1], sys.argv[2] or None, sys.argv[3] or None
+out = {}
+wms = WebMapService(url + '/wms', version='1.3.0', username=user, password=pw, timeout=60)
+out['wms'] = sorted(wms.contents)
+img = wms.getmap(layers=['mixed'], styles=[''], srs='EPSG:2154', bbox=wms['mixed'].boundingBox[:4] if wms['mixed'].boundingBox else (700000, 6600000, 1100000, 7000000), size=(64, 64), format='image/png')
+out['map'] = img.read()[:8].hex()
+wfs = WebFeatureService(url + '/wfs', version='2.0.0', username=user, password=pw, timeout=60)
+out['wfs'] = sorted(wfs.contents)
+if any('parcels' in n for n in wfs.contents):
+    r = wfs.getfeature(typename=['geodata:parcels'], maxfeatures=2, outputFormat='application/json')
+    out['features'] = len(json.loads(r.read())['features'])
+print(json.dumps(out))
+`;
+      const run = async (user: string, pw: string) => {
+        const r = await promisify(execFile)('/usr/bin/python3', ['-c', script, address, user, pw], { encoding: 'utf8', timeout: 120_000 });
+        return JSON.parse(r.stdout.trim().split('\n').pop()!);
+      };
+      const anon = await run('', '');
+      expect(anon.wms).toContain('communes');
+      expect(anon.wms).toContain('mixed');
+      expect(anon.wms).not.toContain('parcels');
+      expect(anon.map).toBe('89504e470d0a1a0a'); // a PNG: the group drawn with its public member
+      expect(anon.wfs.some((n: string) => n.includes('parcels'))).toBe(false);
+      const agent = await run('agent', 'pw-agent');
+      expect(agent.wms).toContain('parcels');
+      expect(agent.map).toBe('89504e470d0a1a0a');
+      expect(agent.wfs).toContain('geodata:parcels');
+      expect(agent.features).toBe(2);
+    } finally {
+      await t.close();
+    }
+  });
+  it.skipIf(hasOwslib)('OWSLib check skipped: python3-owslib is not installed (apt-get install python3-owslib)', () => {
+    console.warn('OWSLib check skipped: python3-owslib is not installed');
   });
 });
