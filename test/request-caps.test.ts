@@ -109,6 +109,14 @@ describe('caps over HTTP', () => {
     const kvp = `/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&COUNT=1&OUTPUTFORMAT=application/json&TYPENAMES=`;
     expectException(await t.app.inject({ url: kvp + Array(5).fill('communes').join(',') }), 'InvalidParameterValue', 'typeNames');
     expectException(await t.app.inject({ url: kvp + '(communes)'.repeat(5) }), 'InvalidParameterValue', 'typeNames');
+    // resource identifiers are bind parameters: a form POST may not carry 100,000 of them
+    const ids = await t.app.inject({
+      method: 'POST',
+      url: '/wfs',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: `SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=communes&RESOURCEID=${Array.from({ length: 100_000 }, (_, i) => `communes.${i}`).join(',')}`,
+    });
+    expectException(ids, 'InvalidParameterValue', 'resourceId');
     // within the limits, served
     const ok = await post('/wfs', wfsPost('<Query typeNames="communes"/><Query typeNames="roads"/>'));
     expect(ok.statusCode, ok.body).toBe(200);

@@ -193,6 +193,13 @@ export function parseKvpRequest(
 
   const rawTypes = kvp.TYPENAMES ?? kvp.TYPENAME;
   const rids = kvp.RESOURCEID ?? kvp.FEATUREID;
+  // each identifier becomes a bind parameter (PostgreSQL takes at most 65,535 in one statement)
+  if (rids && rids.length > 1000 && rids.split(',').length > MAX_RESOURCE_IDS)
+    throw new OwsException(
+      'InvalidParameterValue',
+      `more than ${MAX_RESOURCE_IDS} resource identifiers in one request`,
+      kvp.RESOURCEID !== undefined ? 'resourceId' : 'featureId',
+    );
   const exclusive = ['BBOX', 'FILTER', 'RESOURCEID', 'FEATUREID'].filter((k) => kvp[k] !== undefined && kvp[k] !== '');
   if (exclusive.length > 1) {
     throw new OwsException(
@@ -272,6 +279,9 @@ function splitTypes(ctx: AppContext, raw: string): Layer[] {
   checkQueryCount(ctx, names.length, 'typeNames');
   return names.map((n) => resolveType(ctx, n));
 }
+
+/** Identifiers one RESOURCEID / FEATUREID list may hold (an XML filter is bounded by limits.maxXmlElements). */
+const MAX_RESOURCE_IDS = 10_000;
 
 /** limits.maxQueriesPerRequest, checked before any query is resolved or run. */
 function checkQueryCount(ctx: AppContext, n: number, locator: string): void {
