@@ -44,9 +44,12 @@ export function publicLayers(registry: Registry): Layer[] {
 /**
  * What a response may be cached as, now that its content depends on the caller: it varies with
  * the credentials (Vary: Authorization, X-API-Key), and an authenticated caller's response is
- * `private` unless the front door said otherwise (public tiles stay public). An onSend hook.
+ * `private` unless the front door said otherwise; answers a front door calls `public` (tiles of
+ * public layers) are left as they are. An onSend hook.
  */
 export function accessCacheHeaders(req: FastifyRequest, reply: FastifyReply): void {
+  // a front door that calls its answer public (tiles of public layers) knows it is the same for everyone
+  if (/\bpublic\b/i.test(String(reply.getHeader('cache-control') ?? ''))) return;
   const vary = String(reply.getHeader('vary') ?? '');
   const missing = ['Authorization', 'X-API-Key'].filter((h) => !new RegExp(`(^|,)\\s*${h}\\s*(,|$)`, 'i').test(vary));
   if (missing.length && vary.trim() !== '*') reply.header('Vary', [vary, ...missing].filter(Boolean).join(', '));
