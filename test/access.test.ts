@@ -326,7 +326,7 @@ describe('the layers a caller may read, on every path', () => {
       ).toBe(MAY_READ[who]);
     }
     // the usage statistics name the layer only to who may read it
-    await t.ctx.usage!.flush();
+    await t.ctx.runtime.usage.flush();
     for (const who of WHO) {
       const u = await get('/usage?f=json', who);
       expect(u.statusCode).toBe(200);
