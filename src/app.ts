@@ -15,6 +15,8 @@ import { registerLanding } from './services/landing.js';
 import { registerApiDocs } from './services/apidocs.js';
 import { registerServices } from './services/index.js';
 import { registerOps } from './services/ops.js';
+import { registerLogin } from './services/login.js';
+import { accessCacheHeaders } from './security/access.js';
 import { tagsOf, tagRequest } from './ops/tags.js';
 import { isHeavyRequest } from './ops/shed.js';
 import { AuthError, principalOf, type Principal } from './security/auth.js';
@@ -95,6 +97,11 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
     }
   });
 
+  app.addHook('onSend', async (req, reply, payload) => {
+    accessCacheHeaders(req, reply);
+    return payload;
+  });
+
   app.addHook('onResponse', async (req, reply) => {
     const tags = tagsOf(req);
     const status = String(reply.statusCode);
@@ -168,6 +175,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   await registerApiDocs(app, ctx);
   registerLanding(app, ctx);
   registerOps(app, ctx, metrics, usage);
+  registerLogin(app, ctx);
   await registerServices(app, ctx);
   registerOverviewRoutes(app, runtime.overviews);
 

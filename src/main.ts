@@ -68,12 +68,7 @@ async function serve(config: Config): Promise<void> {
   log.info({ url: `http://${config.server.host}:${port}/`, layers: registry.list().map((l) => l.name) }, 'server ready');
   const metricsServer =
     config.ops.metricsPort !== undefined
-      ? await startMetricsServer(
-          ctx.runtime.metrics,
-          config.ops.metricsPort,
-          process.env.METRICS_HOST ?? '127.0.0.1',
-          config.ops.metricsToken,
-        )
+      ? await startMetricsServer(ctx, config.ops.metricsPort, process.env.METRICS_HOST ?? '127.0.0.1')
       : undefined;
   if (metricsServer) log.info({ port: config.ops.metricsPort }, 'metrics on a separate listener');
 

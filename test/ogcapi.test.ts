@@ -103,7 +103,7 @@ describe('Part 1 Core: landing, conformance, collections', () => {
     expect(validate.schema).toBeDefined();
   });
 
-  it('404 problem for an unknown collection or feature; 401/403 for a restricted one', async () => {
+  it('404 problem for an unknown collection or feature, and for a restricted one the caller may not read', async () => {
     for (const u of [
       '/collections/nope',
       '/collections/nope/items',
@@ -115,10 +115,12 @@ describe('Part 1 Core: landing, conformance, collections', () => {
       expect(r.headers['content-type']).toContain('application/problem+json');
       expect(r.json().status).toBe(404);
     }
+    // answered exactly as an unknown collection: its existence is not revealed
     const anon = await get('/collections/secret_parcels/items');
-    expect(anon.statusCode).toBe(401);
-    expect(anon.headers['www-authenticate']).toContain('Basic');
+    expect(anon.statusCode).toBe(404);
+    expect(anon.headers['www-authenticate']).toBeUndefined();
     expect(anon.headers['content-type']).toContain('application/problem+json');
+    expect(anon.body.replaceAll('secret_parcels', 'nope')).toBe((await get('/collections/nope/items')).body);
     const auth = { authorization: 'Basic ' + Buffer.from('alice:pw').toString('base64') };
     const ok = await get('/collections/secret_parcels/items?limit=2', auth);
     expect(ok.statusCode).toBe(200);

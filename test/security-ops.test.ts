@@ -68,7 +68,7 @@ describe('access control, metrics and rate limits over HTTP', () => {
     expect(names(noRole.body)).not.toContain('parcels');
   });
 
-  it('WFS, OGC API and the catalogue hide a restricted layer from anonymous callers and refuse it directly', async () => {
+  it('WFS, OGC API and the catalogue hide a restricted layer from callers without its role, as if it did not exist', async () => {
     const capsAnon = await t.app.inject({ url: '/wfs?SERVICE=WFS&REQUEST=GetCapabilities&VERSION=2.0.0' });
     expect(capsAnon.statusCode).toBe(200);
     expect(capsAnon.body).toContain('geodata:communes');
@@ -79,28 +79,32 @@ describe('access control, metrics and rate limits over HTTP', () => {
     });
     expect(capsAgent.body).toContain('geodata:parcels');
 
-    const gf = '/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=parcels&COUNT=1&OUTPUTFORMAT=application/json';
-    const anon = await t.app.inject({ url: gf });
-    expect(anon.statusCode).toBe(401);
-    expect(anon.headers['www-authenticate']).toMatch(/^Basic realm=/);
-    expect(anon.body).toContain('ExceptionReport');
-    const visitor = await t.app.inject({ url: gf, headers: { authorization: basic('visitor', 'pw-visitor') } });
-    expect(visitor.statusCode).toBe(403);
-    const agent = await t.app.inject({ url: gf, headers: { authorization: basic('agent', 'pw-agent') } });
+    const gf = (type: string) =>
+      `/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=${type}&COUNT=1&OUTPUTFORMAT=application/json`;
+    const unknown = await t.app.inject({ url: gf('nosuch') });
+    expect(unknown.statusCode).toBe(400);
+    const anon = await t.app.inject({ url: gf('parcels') });
+    expect(anon.statusCode).toBe(400);
+    expect(anon.headers['www-authenticate']).toBeUndefined();
+    expect(anon.body.replace('parcels', 'nosuch')).toBe(unknown.body);
+    const visitor = await t.app.inject({ url: gf('parcels'), headers: { authorization: basic('visitor', 'pw-visitor') } });
+    expect(visitor.statusCode).toBe(400);
+    expect(visitor.body.replace('parcels', 'nosuch')).toBe(unknown.body);
+    const agent = await t.app.inject({ url: gf('parcels'), headers: { authorization: basic('agent', 'pw-agent') } });
     expect(agent.statusCode).toBe(200);
     expect(agent.json().features).toHaveLength(1);
-    const byKey = await t.app.inject({ url: `${gf}&apikey=key-123` });
+    const byKey = await t.app.inject({ url: `${gf('parcels')}&apikey=key-123` });
     expect(byKey.statusCode).toBe(200);
 
     const cols = await t.app.inject({ url: '/collections?f=json' });
     expect(cols.json().collections.map((c: { id: string }) => c.id)).not.toContain('parcels');
-    expect((await t.app.inject({ url: '/collections/parcels/items?f=json' })).statusCode).toBe(401);
+    expect((await t.app.inject({ url: '/collections/parcels/items?f=json' })).statusCode).toBe(404);
     expect(
       (await t.app.inject({ url: '/collections/parcels/items?f=json', headers: { authorization: basic('agent', 'pw-agent') } })).statusCode,
     ).toBe(200);
 
     const dl = await t.app.inject({ url: '/downloads/parcels.csv' });
-    expect(dl.statusCode).toBe(401);
+    expect(dl.statusCode).toBe(404);
 
     const cat = await t.app.inject({ url: '/catalog?f=json&limit=100' });
     expect(cat.statusCode).toBe(200);
@@ -137,6 +141,7 @@ describe('access control, metrics and rate limits over HTTP', () => {
     await t.app.inject({ url: '/ows?SERVICE=NOPE&REQUEST=GetCapabilities' });
     await t.app.inject({ url: '/wfs?SERVICE=WFS&REQUEST=GetCapabilities' });
     expect((await t.app.inject({ url: '/metrics' })).statusCode).toBe(401);
+    expect((await t.app.inject({ url: '/metrics', headers: { authorization: basic('agent', 'pw-agent') } })).statusCode).toBe(401);
     const m = await t.app.inject({ url: '/metrics', headers: { authorization: 'Bearer metrics-secret' } });
     expect(m.statusCode).toBe(200);
     expect(m.body).toMatch(/geodata_requests_total\{service="OWS",operation="other",layer="",status="400"\} [1-9]/);

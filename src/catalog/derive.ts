@@ -16,6 +16,7 @@ import type { FormatDef } from '../features/formats.js';
 import { createHash } from 'node:crypto';
 import type { AppContext } from '../context.js';
 import type { Layer } from '../registry/types.js';
+import { publicLayers } from '../security/access.js';
 import {
   EU_FREQUENCIES,
   KNOWN_LICENCES,
@@ -313,7 +314,7 @@ export function serviceRecords(ctx: AppContext, datasets: CatalogRecord[]): Cata
 export async function syncLocalRecords(ctx: AppContext): Promise<{ upserted: number; deleted: number }> {
   // catalog.deriveFromLayers: false → a catalogue of imported / harvested records only
   if (ctx.config.catalog?.deriveFromLayers === false) return replaceSource(ctx.pool, 'local', [], schemaOf(ctx));
-  const layers = ctx.registry.list().filter((l) => l.access.public);
+  const layers = publicLayers(ctx.registry);
   const stats = new Map<string, string | null>();
   if (layers.length) {
     const r = await ctx.pool.query<{ schema: string; table: string; d: string | null }>(

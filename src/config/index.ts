@@ -81,6 +81,14 @@ export interface Config {
     itemsMaxLimit: number;
     /** Byte cap of a file-based download's temporary directory. */
     downloadTempBytes: number;
+    /** Queries one WFS GetFeature/GetPropertyValue may carry (wfs:Query elements, TYPENAMES groups, stored query calls). */
+    maxQueriesPerRequest: number;
+    /** Layers one WMS GetMap/GetFeatureInfo may draw or query (LAYERS, QUERY_LAYERS, SLD NamedLayers, groups expanded). */
+    maxLayersPerMap: number;
+    /** XML in requests (POST bodies, FILTER, SLD_BODY): elements, attributes, nesting depth; checked before parsing. */
+    maxXmlElements: number;
+    maxXmlAttributes: number;
+    maxXmlDepth: number;
   };
   demo: { autoload: boolean; seed: number; parcels: number };
   security: {
@@ -89,7 +97,13 @@ export interface Config {
     apiKeys: { name: string; keyHash: string; roles: string[] }[];
     rateLimit: { enabled: boolean; max: number; windowMs: number; authenticatedMax: number };
   };
-  ops: { metricsToken?: string; metricsPort?: number; usageFlushSeconds: number };
+  ops: {
+    metricsToken?: string;
+    metricsPort?: number;
+    /** Addresses (IP or CIDR) that may read /metrics on the main port without the token; default loopback when no token is set. */
+    metricsAllow?: string[];
+    usageFlushSeconds: number;
+  };
   /** Catalogue: remote catalogues harvested on a schedule. */
   catalog?: {
     schema?: string;
@@ -222,6 +236,11 @@ export function validateConfig(raw: unknown, source?: string): Config {
       itemsDefaultLimit: c.limits?.itemsDefaultLimit ?? 10,
       itemsMaxLimit: c.limits?.itemsMaxLimit ?? 10000,
       downloadTempBytes: c.limits?.downloadTempBytes ?? 4 * 1024 ** 3,
+      maxQueriesPerRequest: c.limits?.maxQueriesPerRequest ?? 50,
+      maxLayersPerMap: c.limits?.maxLayersPerMap ?? 100,
+      maxXmlElements: c.limits?.maxXmlElements ?? 10000,
+      maxXmlAttributes: c.limits?.maxXmlAttributes ?? 20000,
+      maxXmlDepth: c.limits?.maxXmlDepth ?? 64,
     },
     demo: {
       autoload: c.demo?.autoload ?? true,
@@ -242,6 +261,7 @@ export function validateConfig(raw: unknown, source?: string): Config {
     ops: {
       metricsToken: c.ops?.metricsToken,
       metricsPort: c.ops?.metricsPort,
+      metricsAllow: c.ops?.metricsAllow,
       usageFlushSeconds: c.ops?.usageFlushSeconds ?? 60,
     },
     tiles: c.tiles,

@@ -6,7 +6,7 @@
  * GML 2, 3.1.1 or 3.2; they are converted to GeoJSON in x/y order according to the axis order the
  * srsName mandates (see crs-names.ts).
  */
-import { parseXml, XmlInputError, attr, type XmlElement } from '../ows/xmldom.js';
+import { parseXml, XmlInputError, attr, type XmlElement, type XmlLimits } from '../ows/xmldom.js';
 import {
   bareName,
   checkTemporalString,
@@ -32,6 +32,8 @@ export interface FesContext {
    * already-parsed CrsInfo. Default: CRS84 (EPSG 4326, lon/lat).
    */
   defaultCrs?: string | CrsInfo;
+  /** Bounds on the filter's XML (FILTER in KVP); DEFAULT_XML_LIMITS when absent. */
+  xmlLimits?: XmlLimits;
 }
 
 export const FES_20_NS = 'http://www.opengis.net/fes/2.0';
@@ -88,7 +90,7 @@ const CRS84: CrsInfo = { epsg: 4326, latLonOrder: false };
 export function parseFesFilterString(xml: string, ctx: FesContext): FilterNode {
   let el: XmlElement;
   try {
-    el = parseXml(xml);
+    el = parseXml(xml, ctx.xmlLimits);
   } catch (e) {
     if (e instanceof XmlInputError) throw parseError(`Filter: ${e.message}`);
     throw e;

@@ -10,9 +10,9 @@ import { OwsException, type ServiceError } from '../errors/service-error.js';
 import { classify } from '../errors/classify.js';
 import { sendOws } from '../errors/render.js';
 import { normaliseKvp, negotiateAcceptVersions, negotiateWmsVersion, type Kvp } from './kvp.js';
-import { parseXml, XmlInputError, type XmlElement } from './xmldom.js';
+import { parseXml, XmlInputError, xmlLimitsOf, type XmlElement, type XmlLimits } from './xmldom.js';
 import { tagRequest } from '../ops/tags.js';
-import { assertCanRead, canRead, principalOf } from '../security/auth.js';
+import { layersFor } from '../security/access.js';
 
 export type ServiceName = 'WMS' | 'WFS' | 'WMTS' | 'CSW';
 export const SERVICE_NAMES: ServiceName[] = ['WMS', 'WFS', 'WMTS', 'CSW'];
@@ -95,7 +95,7 @@ interface ParsedInput {
   xml?: XmlElement;
 }
 
-function readInput(req: FastifyRequest, maxBytes: number): ParsedInput {
+function readInput(req: FastifyRequest, limits: XmlLimits): ParsedInput {
   const queryKvp = normaliseKvp(req.query as Record<string, unknown>);
   if (req.method !== 'POST') return { kvp: queryKvp };
   const ctype = String(req.headers['content-type'] ?? '').toLowerCase();
@@ -109,7 +109,7 @@ function readInput(req: FastifyRequest, maxBytes: number): ParsedInput {
     throw new OwsException('MissingParameterValue', 'POST request without an XML body', 'request');
   }
   try {
-    return { kvp: queryKvp, xml: parseXml(text, maxBytes) };
+    return { kvp: queryKvp, xml: parseXml(text, limits) };
   } catch (e) {
     if (e instanceof XmlInputError) throw new OwsException('OperationParsingFailed', e.message, 'request');
     throw e;
@@ -124,7 +124,7 @@ export function owsHandler(ctx: AppContext) {
     let kvp: Kvp = {};
     let def: OwsServiceDef | undefined;
     try {
-      const input = readInput(req, ctx.config.limits.maxBodyBytes);
+      const input = readInput(req, xmlLimitsOf(ctx.config.limits));
       kvp = input.kvp;
       const xml = input.xml;
       const declared = (xml?.attrs.service ?? kvp.SERVICE)?.trim();
@@ -204,15 +204,8 @@ export function owsHandler(ctx: AppContext) {
         http: req,
         reply,
         baseUrl: baseUrlOf(req, ctx),
-        // the registry as this caller sees it: restricted layers hidden, direct use refused (401/403); the runtime is the application's
-        ctx: {
-          ...ctx,
-          registry: ctx.registry.viewFor(
-            (l) => canRead(l, principalOf(req)),
-            (l) => assertCanRead(l, req, ctx.runtime.auth.realm) as never,
-            (l) => tagRequest(req, { layers: [l.name] }),
-          ),
-        },
+        // the registry as this caller sees it: layers it may not read are unknown to it; the runtime is the application's
+        ctx: { ...ctx, registry: layersFor(ctx, req) },
       };
       return await def.operations[opName](owsReq);
     } catch (e) {

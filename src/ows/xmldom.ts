@@ -32,6 +32,121 @@ export class XmlInputError extends Error {
 
 export const DEFAULT_MAX_XML_BYTES = 2 * 1024 * 1024;
 
+/**
+ * Bounds on an XML document, checked by a linear pre-scan before the parser runs, so that a small
+ * body cannot make the server do large work (70,000 wfs:Query, 150,000 attributes, or nesting
+ * deep enough to exhaust the stack). Request bodies use limits.maxXml* from the config.
+ */
+export interface XmlLimits {
+  maxBytes: number;
+  /** Start tags in the whole document. */
+  maxElements: number;
+  /** Attributes (namespace declarations included) in the whole document. */
+  maxAttributes: number;
+  /** Nesting depth (the root element is depth 1). */
+  maxDepth: number;
+}
+
+export const DEFAULT_XML_LIMITS: XmlLimits = Object.freeze({
+  maxBytes: DEFAULT_MAX_XML_BYTES,
+  maxElements: 10_000,
+  maxAttributes: 20_000,
+  maxDepth: 64,
+});
+
+/** No element of an OGC request or catalogue record has more than a few dozen attributes. */
+const MAX_ATTRIBUTES_PER_ELEMENT = 256;
+
+/** The XmlLimits of the configuration's `limits` section (requests' XML). */
+export function xmlLimitsOf(l: { maxBodyBytes: number; maxXmlElements: number; maxXmlAttributes: number; maxXmlDepth: number }): XmlLimits {
+  return { maxBytes: l.maxBodyBytes, maxElements: l.maxXmlElements, maxAttributes: l.maxXmlAttributes, maxDepth: l.maxXmlDepth };
+}
+
+/** A document over one of its XmlLimits: the client's request is too large, not malformed. */
+export class XmlLimitError extends XmlInputError {
+  constructor(
+    message: string,
+    readonly limit: keyof XmlLimits,
+  ) {
+    super(message);
+    this.name = 'XmlLimitError';
+  }
+}
+
+/**
+ * Count elements, attributes and depth in one pass over the text (no tree, no allocation) and
+ * throw XmlLimitError as soon as a limit is passed. Comments, CDATA sections and processing
+ * instructions are skipped; malformed input is left for the parser to report.
+ */
+export function prescanXml(text: string, lim: XmlLimits): void {
+  let elements = 0;
+  let attributes = 0;
+  let depth = 0;
+  const n = text.length;
+  let i = 0;
+  for (;;) {
+    const lt = text.indexOf('<', i);
+    if (lt < 0 || lt + 1 >= n) return;
+    const c = text.charCodeAt(lt + 1);
+    if (c === 33 /* ! */) {
+      const [open, close] = text.startsWith('<!--', lt)
+        ? ['<!--', '-->']
+        : text.startsWith('<![CDATA[', lt)
+          ? ['<![CDATA[', ']]>']
+          : ['<!', '>'];
+      const e = text.indexOf(close, lt + open.length);
+      if (e < 0) return;
+      i = e + close.length;
+      continue;
+    }
+    if (c === 63 /* ? */) {
+      const e = text.indexOf('?>', lt + 2);
+      if (e < 0) return;
+      i = e + 2;
+      continue;
+    }
+    if (c === 47 /* / */) {
+      depth--;
+      const e = text.indexOf('>', lt + 2);
+      if (e < 0) return;
+      i = e + 1;
+      continue;
+    }
+    if (++elements > lim.maxElements) {
+      throw new XmlLimitError(`XML document has more than ${lim.maxElements} elements (this server's limit)`, 'maxElements');
+    }
+    // the start tag: every name that follows white space outside quotes is an attribute
+    let j = lt + 1;
+    let afterSpace = false;
+    let own = 0;
+    for (; j < n; j++) {
+      const ch = text.charCodeAt(j);
+      if (ch === 34 || ch === 39) {
+        const e = text.indexOf(ch === 34 ? '"' : "'", j + 1);
+        if (e < 0) return;
+        j = e;
+        afterSpace = false;
+      } else if (ch === 62 /* > */) break;
+      else if (ch === 32 || ch === 9 || ch === 10 || ch === 13) afterSpace = true;
+      else {
+        if (afterSpace && ch !== 61 /* = */ && ch !== 47 /* / */) {
+          if (++attributes > lim.maxAttributes)
+            throw new XmlLimitError(`XML document has more than ${lim.maxAttributes} attributes (this server's limit)`, 'maxAttributes');
+          if (++own > MAX_ATTRIBUTES_PER_ELEMENT)
+            throw new XmlLimitError(`an XML element has more than ${MAX_ATTRIBUTES_PER_ELEMENT} attributes`, 'maxAttributes');
+        }
+        afterSpace = false;
+      }
+    }
+    if (j >= n) return;
+    if (depth + 1 > lim.maxDepth) {
+      throw new XmlLimitError(`XML elements are nested more than ${lim.maxDepth} deep (this server's limit)`, 'maxDepth');
+    }
+    if (text.charCodeAt(j - 1) !== 47 /* / */) depth++; // not an empty-element tag
+    i = j + 1;
+  }
+}
+
 const parser = new XMLParser({
   preserveOrder: true,
   ignoreAttributes: false,
@@ -47,15 +162,24 @@ const parser = new XMLParser({
   commentPropName: false as unknown as string,
 });
 
-/** Parse an XML document into an element tree. Throws XmlInputError on anything refused. */
-export function parseXml(input: string | Buffer, maxBytes = DEFAULT_MAX_XML_BYTES): XmlElement {
+/**
+ * Parse an XML document into an element tree. Throws XmlInputError on anything refused
+ * (XmlLimitError when over a limit). `limits` is XmlLimits, or just a byte cap for documents
+ * this server fetches itself (harvested catalogues: no element or attribute bound, depth 256).
+ */
+export function parseXml(input: string | Buffer, limits: number | Partial<XmlLimits> = DEFAULT_XML_LIMITS): XmlElement {
+  const lim: XmlLimits =
+    typeof limits === 'number'
+      ? { maxBytes: limits, maxElements: Number.POSITIVE_INFINITY, maxAttributes: Number.POSITIVE_INFINITY, maxDepth: 256 }
+      : { ...DEFAULT_XML_LIMITS, ...limits };
   const text = typeof input === 'string' ? input : input.toString('utf8');
-  if (Buffer.byteLength(text, 'utf8') > maxBytes) {
-    throw new XmlInputError(`XML body larger than ${maxBytes} bytes`);
+  if (Buffer.byteLength(text, 'utf8') > lim.maxBytes) {
+    throw new XmlLimitError(`XML body larger than ${lim.maxBytes} bytes`, 'maxBytes');
   }
   if (/<!DOCTYPE/i.test(text) || /<!ENTITY/i.test(text)) {
     throw new XmlInputError('DOCTYPE and entity declarations are not allowed in requests');
   }
+  prescanXml(text, lim);
   const valid = XMLValidator.validate(text, { allowBooleanAttributes: true });
   if (valid !== true) {
     const e = valid.err;

@@ -87,6 +87,11 @@ export class Registry {
     return this.loadedAt !== null;
   }
 
+  /** The registry itself, every layer in it, whichever view it is asked of (access views, src/security/access.ts). */
+  get unrestricted(): Registry {
+    return this;
+  }
+
   list(): Layer[] {
     return this.order.map((n) => this.layers.get(n)!);
   }
@@ -104,15 +109,16 @@ export class Registry {
   }
 
   /**
-   * The registry as one caller sees it: list() holds only the layers it may read; get() and
-   * resolve() of a layer it may not read throw the 401/403 exception (via `guard`). Front doors
-   * that receive a per-request view enforce access control without further code.
+   * The registry as one caller sees it (src/security/access.ts builds it per request): list()
+   * holds only the layers it may read, and get()/resolve() of a layer it may not read answer
+   * undefined, exactly as for a name that does not exist, so a front door that is given a view
+   * cannot reveal nor serve a restricted layer by mistake.
    */
-  viewFor(canRead: (l: Layer) => boolean, guard: (l: Layer) => never, onUse?: (l: Layer) => void): Registry {
+  viewFor(canRead: (l: Layer) => boolean, onUse?: (l: Layer) => void): Registry {
     const view = Object.create(this) as Registry;
+    Object.defineProperty(view, 'unrestricted', { value: this.unrestricted });
     const check = (l: Layer | undefined) => {
-      if (l === undefined) return l;
-      if (!canRead(l)) return guard(l);
+      if (l === undefined || !canRead(l)) return undefined;
       onUse?.(l); // a layer a request names: counted in metrics and usage statistics
       return l;
     };

@@ -3,7 +3,7 @@
  * rules with ogc:Filter / ElseFilter and scale denominators; Polygon, Line, Point (well-known
  * marks) and Text symbolizers. Several FeatureTypeStyles are drawn in order, as rules are.
  */
-import { parseXml, type XmlElement } from '../ows/xmldom.js';
+import { parseXml, type XmlElement, type XmlLimits } from '../ows/xmldom.js';
 import { parseFesFilter } from '../filter/fes.js';
 import type { FilterNode } from '../filter/ast.js';
 import { StyleError, parseRuleStyle, type Style } from './style-rules.js';
@@ -113,10 +113,10 @@ export interface SldLayer {
  * The NamedLayers of an SLD document, in document order, each with the UserStyle it carries (the
  * one marked IsDefault, else the first) or the NamedStyle it names (neither: the layer's default).
  */
-export function parseSldLayers(xml: string, where = 'SLD_BODY'): SldLayer[] {
+export function parseSldLayers(xml: string, where = 'SLD_BODY', limits?: XmlLimits): SldLayer[] {
   let root: XmlElement;
   try {
-    root = parseXml(xml);
+    root = parseXml(xml, limits);
   } catch (e) {
     throw new StyleError(`${where}: not well-formed XML: ${(e as Error).message}`);
   }

@@ -158,26 +158,3 @@ export function isAdminRequest(req: FastifyRequest): boolean {
 export function principalOf(req: FastifyRequest): Principal {
   return (req as FastifyRequest & { principal?: Principal }).principal ?? ANONYMOUS;
 }
-
-/** Layers a request may see (capabilities, listings, catalogue). */
-export function visibleLayers(layers: Layer[], req: FastifyRequest): Layer[] {
-  const p = principalOf(req);
-  return layers.filter((l) => canRead(l, p));
-}
-
-/**
- * Refuse a direct request for a layer the caller may not read: 401 + WWW-Authenticate for
- * anonymous callers (so QGIS asks for credentials), 403 for authenticated ones. The message does
- * not confirm that the layer exists beyond what the caller could learn anyway.
- */
-export function assertCanRead(layer: Layer, req: FastifyRequest, realm = 'geodata', locator = 'layers'): void {
-  const p = principalOf(req);
-  if (canRead(layer, p)) return;
-  if (!p.authenticated) {
-    throw new ServiceError('unauthenticated', `layer '${layer.name}' requires authentication`, {
-      locator,
-      headers: { 'WWW-Authenticate': `Basic realm="${realm}", charset="UTF-8"` },
-    });
-  }
-  throw new ServiceError('forbidden', `'${p.name}' may not read layer '${layer.name}'`, { locator });
-}

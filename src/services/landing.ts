@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
 import { baseUrlOf } from '../ows/service.js';
 import { escapeText as esc } from '../ows/xml.js';
-import { visibleLayers } from '../security/auth.js';
+import { layersFor, publicLayers } from '../security/access.js';
 import { downloadLinks } from './downloads/index.js';
 import { serverFormats } from '../features/formats.js';
 
@@ -51,7 +51,7 @@ export function landingDocument(ctx: AppContext, base: string, req?: FastifyRequ
       WMTS: `${base}/wmts?SERVICE=WMTS&REQUEST=GetCapabilities`,
       CSW: `${base}/csw`,
     },
-    layers: (req ? visibleLayers(ctx.registry.list(), req) : ctx.registry.list().filter((l) => l.access.public)).map((l) => ({
+    layers: (req ? layersFor(ctx, req).list() : publicLayers(ctx.registry)).map((l) => ({
       name: l.name,
       title: l.title,
       /** The layer's page (the OGC API collection, with its items, queryables and downloads). */

@@ -4,7 +4,9 @@ import { timingSafeEqual } from 'node:crypto';
 import type { AppContext } from '../context.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { UsageRow, UsageStats } from '../ops/usage.js';
-import { principalOf, visibleLayers } from '../security/auth.js';
+import { isAdminRequest, principalOf } from '../security/auth.js';
+import { layersFor, publicLayers } from '../security/access.js';
+import { BlockList, isIP, isIPv6 } from 'node:net';
 import { escapeText as esc } from '../ows/xml.js';
 import { ServiceError } from '../errors/service-error.js';
 import { sendProblem } from '../errors/render.js';
@@ -16,21 +18,104 @@ function bearerMatches(header: string | undefined, token: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-async function sendMetrics(metrics: Metrics, token: string | undefined, req: FastifyRequest, reply: FastifyReply) {
-  if (token && !bearerMatches(req.headers.authorization, token)) {
-    return sendProblem(
-      reply,
-      req,
-      new ServiceError('unauthenticated', 'metrics token required', { headers: { 'WWW-Authenticate': 'Bearer realm="metrics"' } }),
-    );
+/**
+ * Who may read /metrics, and which layer names they see. `all`: every layer named (the metrics
+ * token, an admin); otherwise the names of the layers `readable` holds, every other layer's
+ * series folded into layer="restricted" (so that a Prometheus on the same host, allowed by
+ * address, learns nothing of the restricted layers). null: refused.
+ */
+export type MetricsReader = { names: 'all' } | { names: Set<string> } | null;
+
+/** Addresses allowed to read /metrics on the main port without a token (net.BlockList). */
+export function metricsAllowList(ctx: AppContext): BlockList {
+  const list = new BlockList();
+  const allow = ctx.config.ops.metricsAllow ?? (ctx.config.ops.metricsToken ? [] : ['127.0.0.0/8', '::1/128']);
+  for (const entry of allow) {
+    const [addr, bits] = entry.split('/');
+    const type = isIPv6(addr) ? 'ipv6' : 'ipv4';
+    if (bits === undefined) list.addAddress(addr, type);
+    else list.addSubnet(addr, Number(bits), type);
   }
-  return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  return list;
 }
 
-/** A separate listener for /metrics (bind it to loopback or an internal interface). */
-export async function startMetricsServer(metrics: Metrics, port: number, host: string, token?: string): Promise<FastifyInstance> {
+function metricsReader(ctx: AppContext, allow: BlockList, req: FastifyRequest): MetricsReader {
+  const token = ctx.config.ops.metricsToken;
+  if (token && bearerMatches(req.headers.authorization, token)) return { names: 'all' };
+  if (isAdminRequest(req)) return { names: 'all' };
+  // behind a proxy that is not trusted, the peer address is the proxy's: the allow-list does not apply
+  const proxied = !ctx.config.server.trustProxy && (req.headers['x-forwarded-for'] !== undefined || req.headers.forwarded !== undefined);
+  const ip = req.ip;
+  if (!proxied && ip && isIP(ip) && allow.check(ip, isIPv6(ip) ? 'ipv6' : 'ipv4')) {
+    return {
+      names: new Set(
+        layersFor(ctx, req)
+          .list()
+          .map((l) => l.name),
+      ),
+    };
+  }
+  return null;
+}
+
+const LAYER_LABEL = /layer="((?:[^"\\]|\\.)*)"/;
+
+/**
+ * The Prometheus text with the series of layers the reader may not name relabelled
+ * layer="restricted" and summed (counters and histogram buckets add up).
+ */
+export function foldRestrictedLayers(text: string, readable: Set<string>): string {
+  const out: string[] = [];
+  const merged = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = line.startsWith('#') ? null : LAYER_LABEL.exec(line);
+    if (!m) {
+      out.push(line);
+      continue;
+    }
+    const name = m[1].replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
+    if (name === '' || readable.has(name)) {
+      out.push(line);
+      continue;
+    }
+    const sp = line.lastIndexOf(' ');
+    const series = line.slice(0, sp).replace(LAYER_LABEL, 'layer="restricted"');
+    const value = Number(line.slice(sp + 1));
+    if (!merged.has(series)) out.push(series); // placeholder, value filled in below
+    merged.set(series, (merged.get(series) ?? 0) + value);
+  }
+  return out.map((l) => (merged.has(l) ? `${l} ${merged.get(l)}` : l)).join('\n');
+}
+
+async function sendMetrics(metrics: Metrics, reader: MetricsReader, reply: FastifyReply, detail: string) {
+  if (!reader) {
+    return reply
+      .code(401)
+      .header('WWW-Authenticate', 'Bearer realm="metrics"')
+      .type('application/problem+json')
+      .send({ type: 'about:blank', title: 'Unauthorized', status: 401, detail });
+  }
+  const text = await metrics.registry.metrics();
+  return reply.type(metrics.registry.contentType).send(reader.names === 'all' ? text : foldRestrictedLayers(text, reader.names));
+}
+
+/**
+ * A separate listener for /metrics (bind it to loopback or an internal interface): open to whoever
+ * reaches it, or to the token when one is set; without the token, restricted layers are folded.
+ */
+export async function startMetricsServer(ctx: AppContext, port: number, host: string): Promise<FastifyInstance> {
   const m = Fastify({ logger: false });
-  m.get('/metrics', (req, reply) => sendMetrics(metrics, token, req, reply));
+  const metrics = ctx.runtime.metrics;
+  const token = ctx.config.ops.metricsToken;
+  m.get('/metrics', (req, reply) => {
+    const full = token !== undefined && bearerMatches(req.headers.authorization, token);
+    const reader: MetricsReader = full
+      ? { names: 'all' }
+      : token
+        ? null
+        : { names: new Set(publicLayers(ctx.registry).map((l) => l.name)) };
+    return sendMetrics(metrics, reader, reply, 'metrics token required');
+  });
   await m.listen({ port, host });
   return m;
 }
@@ -52,7 +137,11 @@ function rangeOf(req: FastifyRequest): { from?: string; to?: string; layer?: str
 async function usageRows(ctx: AppContext, usage: UsageStats, req: FastifyRequest): Promise<UsageRow[]> {
   const rows = await usage.query(rangeOf(req));
   // a caller sees the statistics of the layers it may see (and service-level rows)
-  const allowed = new Set(visibleLayers(ctx.registry.list(), req).map((l) => l.name));
+  const allowed = new Set(
+    layersFor(ctx, req)
+      .list()
+      .map((l) => l.name),
+  );
   return rows.filter((r) => r.layer === '' || allowed.has(r.layer));
 }
 
@@ -121,9 +210,16 @@ ${rows.map((r) => `<tr><td>${r.day}</td><td>${esc(r.layer)}</td><td>${esc(r.serv
 }
 
 export function registerOps(app: FastifyInstance, ctx: AppContext, metrics: Metrics, usage: UsageStats): void {
-  const token = ctx.config.ops.metricsToken;
   if (ctx.config.ops.metricsPort === undefined) {
-    app.get('/metrics', (req, reply) => sendMetrics(metrics, token, req, reply));
+    const allow = metricsAllowList(ctx);
+    app.get('/metrics', (req, reply) =>
+      sendMetrics(
+        metrics,
+        metricsReader(ctx, allow, req),
+        reply,
+        'metrics are served to the metrics token (Authorization: Bearer), an admin, or the addresses of ops.metricsAllow (loopback by default when no token is set)',
+      ),
+    );
   }
   app.get('/usage', async (req, reply) => {
     const rows = await usageRows(ctx, usage, req);

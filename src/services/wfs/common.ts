@@ -36,7 +36,7 @@ export function resolveType(ctx: AppContext, raw: string, locator = 'typeNames')
   let name = raw.trim();
   const m = name.match(/^\{[^}]*\}(.+)$/);
   if (m) name = m[1];
-  // resolve() refuses a restricted layer with 401/403 for a caller who may not read it
+  // a layer the caller may not read is unknown to it (ctx.registry is the request's view)
   const layer = name ? ctx.registry.resolve(name) : undefined;
   if (!layer) {
     throw new OwsException('InvalidParameterValue', `unknown feature type '${raw}'`, locator);

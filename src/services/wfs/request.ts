@@ -9,7 +9,7 @@ import { FilterError } from '../../filter/errors.js';
 import { parseFesFilter, parseFesFilterString } from '../../filter/fes.js';
 import { OwsException } from '../../ows/exceptions.js';
 import { parseIntParam, parseNumberList, type Kvp } from '../../ows/kvp.js';
-import { attr, children, type XmlElement } from '../../ows/xmldom.js';
+import { attr, children, xmlLimitsOf, type XmlElement } from '../../ows/xmldom.js';
 import type { QueryBBox, SortKey } from '../../features/query.js';
 import { isKnownEpsg } from '../../crs/index.js';
 import { parseBbox as parseBoundingBox, parseSortBy as parseSortKeys } from '../../request/params.js';
@@ -119,11 +119,15 @@ function idsByType(ctx: AppContext, ids: string[], typed: Layer[] | undefined): 
           'resourceId',
         );
       const l = ctx.registry.resolve(id.slice(0, dot));
-      if (!l || !l.access.public)
+      if (!l)
         throw new OwsException('InvalidParameterValue', `resource id '${id}': unknown feature type '${id.slice(0, dot)}'`, 'resourceId');
       layers = [l];
     }
-    for (const l of layers) out.set(l, [...(out.get(l) ?? []), id]);
+    for (const l of layers) {
+      const list = out.get(l);
+      if (list) list.push(id);
+      else out.set(l, [id]);
+    }
   }
   return out;
 }
@@ -166,6 +170,13 @@ export function parseKvpRequest(
 
   const rawTypes = kvp.TYPENAMES ?? kvp.TYPENAME;
   const rids = kvp.RESOURCEID ?? kvp.FEATUREID;
+  // each identifier becomes a bind parameter (PostgreSQL takes at most 65,535 in one statement)
+  if (rids && rids.length > 1000 && rids.split(',').length > MAX_RESOURCE_IDS)
+    throw new OwsException(
+      'InvalidParameterValue',
+      `more than ${MAX_RESOURCE_IDS} resource identifiers in one request`,
+      kvp.RESOURCEID !== undefined ? 'resourceId' : 'featureId',
+    );
   const exclusive = ['BBOX', 'FILTER', 'RESOURCEID', 'FEATUREID'].filter((k) => kvp[k] !== undefined && kvp[k] !== '');
   if (exclusive.length > 1) {
     throw new OwsException(
@@ -207,7 +218,10 @@ export function parseKvpRequest(
       }
       queries.forEach((q, i) => {
         try {
-          q.filter = parseFesFilterString(filters[filters.length === 1 ? 0 : i], filterContext(version, q.srs));
+          q.filter = parseFesFilterString(filters[filters.length === 1 ? 0 : i], {
+            ...filterContext(version, q.srs),
+            xmlLimits: xmlLimitsOf(ctx.config.limits),
+          });
         } catch (e) {
           owsFromFilterError(e);
         }
@@ -243,7 +257,22 @@ function splitTypes(ctx: AppContext, raw: string): Layer[] {
     .map((s) => s.trim())
     .filter(Boolean);
   if (names.length === 0) throw new OwsException('MissingParameterValue', "missing parameter 'typeNames'", 'typeNames');
+  checkQueryCount(ctx, names.length, 'typeNames');
   return names.map((n) => resolveType(ctx, n));
+}
+
+/** Identifiers one RESOURCEID / FEATUREID list may hold (an XML filter is bounded by limits.maxXmlElements). */
+const MAX_RESOURCE_IDS = 10_000;
+
+/** limits.maxQueriesPerRequest, checked before any query is resolved or run. */
+function checkQueryCount(ctx: AppContext, n: number, locator: string): void {
+  const max = ctx.config.limits.maxQueriesPerRequest;
+  if (n > max)
+    throw new OwsException(
+      'InvalidParameterValue',
+      `the request holds ${n} queries; this server answers at most ${max} in one request`,
+      locator,
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -292,15 +321,19 @@ export function parseXmlRequest(
   }
   const qs = children(root, 'Query');
   if (qs.length === 0) throw new OwsException('MissingParameterValue', `${root.name} without a Query element`, 'Query');
+  checkQueryCount(ctx, qs.length, 'Query');
+  // a Query naming several types is one query per type
+  const typeLists = qs.map((q) => (attr(q, 'typeNames') ?? attr(q, 'typeName') ?? '').split(/[\s,]+/).filter(Boolean));
+  checkQueryCount(
+    ctx,
+    typeLists.reduce((n, l) => n + l.length, 0),
+    'Query',
+  );
   const queries: WfsQuery[] = [];
-  for (const q of qs) {
-    const tn = attr(q, 'typeNames') ?? attr(q, 'typeName');
-    if (!tn)
+  for (const [qi, q] of qs.entries()) {
+    if (!typeLists[qi].length)
       throw new OwsException('MissingParameterValue', `Query without ${v20 ? 'typeNames' : 'typeName'}`, v20 ? 'typeNames' : 'typeName');
-    const layers = tn
-      .split(/[\s,]+/)
-      .filter(Boolean)
-      .map((n) => resolveType(ctx, n));
+    const layers = typeLists[qi].map((n) => resolveType(ctx, n));
     for (const layer of layers) {
       const srs = parseOutputCrs(attr(q, 'srsName'), layer, version);
       const wq: WfsQuery = { layer, srs };

@@ -9,7 +9,7 @@ import type { Layer } from '../../registry/types.js';
 import { resolveStyle } from '../../render/index.js';
 import { ruleActive } from '../../render/style.js';
 import { INFO_FORMATS } from './capabilities.js';
-import { findLayers, parseMapParams } from './params.js';
+import { checkLayerCount, findLayers, parseMapParams } from './params.js';
 
 interface InfoFeature {
   id: string;
@@ -36,6 +36,7 @@ export async function getFeatureInfo(ctx: AppContext, kvp: Kvp, version: string)
       'info_format',
     );
   const qNames = kvpList(required(kvp, 'QUERY_LAYERS')).filter(Boolean);
+  checkLayerCount(ctx, qNames.length, 'query_layers');
   const mapNames = new Set(mp.layers.map((l) => l.layer.name));
   const qLayers = qNames.flatMap((n) => {
     const { layers: found, group } = findLayers(ctx, n, 'query_layers');

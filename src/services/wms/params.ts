@@ -11,6 +11,7 @@ import type { LegendPart } from '../../render/legend.js';
 import { parseSldLayers, type SldLayer } from '../../render/sld.js';
 import { FilterError } from '../../filter/errors.js';
 import { fetchSldDocument } from './sld-url.js';
+import { xmlLimitsOf } from '../../ows/xmldom.js';
 
 export const MAP_FORMATS: Record<string, MapFormat> = {
   'image/png': 'image/png',
@@ -68,15 +69,23 @@ export function parseBool(v: string | undefined, key: string): boolean {
   throw new OwsException('InvalidParameterValue', `${key.toUpperCase()} must be TRUE or FALSE, got '${v}'`, key);
 }
 
-/** Published layers (public access only; role-based access comes with authentication). */
+/** The layers this caller may read (ctx.registry is the request's view, src/security/access.ts). */
 export function publishedLayers(ctx: AppContext): Layer[] {
-  return ctx.registry.list().filter((l) => l.access.public);
+  return ctx.registry.list();
 }
 
+/** A layer by name; one the caller may not read is answered exactly as one that does not exist. */
 export function findLayer(ctx: AppContext, name: string, locator: string): Layer {
   const l = ctx.registry.resolve(name);
-  if (!l || !l.access.public) throw new OwsException('LayerNotDefined', `layer '${name}' is not defined`, locator);
+  if (!l) throw new OwsException('LayerNotDefined', `layer '${name}' is not defined`, locator);
   return l;
+}
+
+/** limits.maxLayersPerMap, checked before the layers are resolved and again once groups are expanded. */
+export function checkLayerCount(ctx: AppContext, n: number, locator: string): void {
+  const max = ctx.config.limits.maxLayersPerMap;
+  if (n > max)
+    throw new OwsException('InvalidParameterValue', `the request names ${n} layers; this server draws at most ${max} in one map`, locator);
 }
 
 /** A configured layer group, with the members this request may see (bottom first). */
@@ -88,8 +97,10 @@ export interface LayerGroup {
 }
 
 /**
- * The layer groups to advertise and accept: members that are not published are left out, a
- * group without members is dropped, and a layer of the same name takes precedence over a group.
+ * The layer groups to advertise and accept, as this caller sees them: members it may not read
+ * (and names that are not published) are left out, a group left without members does not exist
+ * for it, and a layer of the same name takes precedence over a group (whoever asks, so that a
+ * name means the same thing to every caller).
  */
 export function layerGroups(ctx: AppContext): LayerGroup[] {
   return (ctx.config.layerGroups ?? []).map((g) => resolveGroup(ctx, g)).filter((g): g is LayerGroup => !!g);
@@ -101,8 +112,8 @@ function findGroup(ctx: AppContext, name: string): LayerGroup | undefined {
 }
 
 function resolveGroup(ctx: AppContext, g: AppContext['config']['layerGroups'][number]): LayerGroup | undefined {
-  if (ctx.registry.resolve(g.name)) return undefined;
-  const members = g.layers.map((n) => ctx.registry.resolve(n)).filter((l): l is Layer => !!l && l.access.public);
+  if (ctx.registry.unrestricted.resolve(g.name)) return undefined;
+  const members = g.layers.map((n) => ctx.registry.resolve(n)).filter((l): l is Layer => !!l);
   return members.length ? { name: g.name, title: g.title ?? g.name, abstract: g.abstract, members } : undefined;
 }
 
@@ -163,11 +174,12 @@ async function sldDocument(ctx: AppContext, kvp: Kvp): Promise<SldLayer[] | unde
 function sldLayers(ctx: AppContext, text: string, where: string, locator: string): SldLayer[] {
   let layers: SldLayer[];
   try {
-    layers = parseSldLayers(text, where);
+    layers = parseSldLayers(text, where, xmlLimitsOf(ctx.config.limits));
   } catch (e) {
     if (e instanceof StyleError || e instanceof FilterError) throw new OwsException('InvalidParameterValue', e.message, locator);
     throw e;
   }
+  checkLayerCount(ctx, layers.length, locator);
   for (const l of layers) {
     const layer = findLayer(ctx, l.layer, locator);
     if (l.namedStyle && !layerStyles(layer).styles.has(l.namedStyle) && l.namedStyle.toLowerCase() !== 'default') {
@@ -188,6 +200,7 @@ export async function parseMapParams(ctx: AppContext, kvp: Kvp, version: string,
   // with SLD_BODY (or SLD), LAYERS may be left out: the document's NamedLayers are then drawn, in its order
   const layerNames = (sld && !kvp.LAYERS ? sld.map((l) => l.layer) : kvpList(required(kvp, 'LAYERS'))).filter((n) => n !== '');
   if (!layerNames.length) throw new OwsException('MissingParameterValue', "parameter 'LAYERS' lists no layer", 'layers');
+  checkLayerCount(ctx, layerNames.length, 'layers');
   const styleNames = sld ? [] : kvpList(kvp.STYLES);
   if (styleNames.length && !(styleNames.length === layerNames.length || (styleNames.length === 1 && styleNames[0] === ''))) {
     throw new OwsException('StyleNotDefined', `STYLES lists ${styleNames.length} styles for ${layerNames.length} layers`, 'styles');
@@ -219,6 +232,8 @@ export async function parseMapParams(ctx: AppContext, kvp: Kvp, version: string,
     }
     return { layer, style };
   });
+  // a group counts its members
+  checkLayerCount(ctx, layers.length, 'layers');
   const crsKey = version === '1.3.0' ? 'CRS' : 'SRS';
   const crsName = kvp[crsKey] ?? kvp[crsKey === 'CRS' ? 'SRS' : 'CRS'];
   if (!crsName) throw new OwsException('MissingParameterValue', `missing parameter '${crsKey}'`, crsKey.toLowerCase());

@@ -10,7 +10,7 @@ import { registerOwsService, baseUrlOf, type OwsRequest } from '../../ows/servic
 import { ServiceError, invalidParam } from '../../errors/service-error.js';
 import { sendOws, sendProblem } from '../../errors/render.js';
 import { tagRequest } from '../../ops/tags.js';
-import { assertCanRead, visibleLayers } from '../../security/auth.js';
+import { layersFor } from '../../security/access.js';
 import { getFeatureInfo } from '../wms/featureinfo.js';
 import type { Layer } from '../../registry/types.js';
 import type { TileFormat } from '../../tiles/engine.js';
@@ -23,8 +23,9 @@ import { wmtsCapabilities, INFO_FORMATS } from './capabilities.js';
 import { sendTile } from './http.js';
 import { registerOgcApiTiles } from './ogcapi.js';
 
-function findLayer(ctx: AppContext, name: string, locator = 'layer'): Layer {
-  const l = ctx.registry.resolve(name);
+/** A layer the caller may read; any other name is not defined (src/security/access.ts). */
+function findLayer(ctx: AppContext, http: FastifyRequest, name: string, locator = 'layer'): Layer {
+  const l = layersFor(ctx, http).resolve(name);
   if (!l) throw new OwsException('InvalidParameterValue', `layer '${name}' is not defined`, locator);
   return l;
 }
@@ -51,9 +52,8 @@ interface TileParams {
 }
 
 async function serveWmtsTile(ctx: AppContext, http: FastifyRequest, reply: FastifyReply, p: TileParams): Promise<FastifyReply> {
-  const layer = findLayer(ctx, p.layer);
+  const layer = findLayer(ctx, http, p.layer);
   tagRequest(http, { service: 'WMTS', operation: 'GetTile', layers: [layer.name] });
-  assertCanRead(layer, http, ctx.runtime.auth.realm, 'layer');
   const fmt = p.format.toLowerCase();
   const format: TileFormat | undefined =
     fmt === 'image/png' || fmt === 'png'
@@ -92,9 +92,7 @@ async function wmtsGetTile(req: OwsRequest): Promise<unknown> {
 
 async function wmtsGetFeatureInfo(req: OwsRequest): Promise<unknown> {
   const { ctx, kvp: k } = req;
-  const layer = findLayer(ctx, required(k, 'LAYER'));
-  tagRequest(req.http, { layers: [layer.name] });
-  assertCanRead(layer, req.http, ctx.runtime.auth.realm, 'layer');
+  const layer = findLayer(ctx, req.http, required(k, 'LAYER'));
   if (!layer.queryable) throw new OwsException('OperationNotSupported', `layer '${layer.name}' is not queryable`, 'layer');
   const set = findSet(required(k, 'TILEMATRIXSET'));
   const z = parseTileIndex(required(k, 'TILEMATRIX'), 'TileMatrix');
@@ -144,7 +142,7 @@ export function registerWmts(app: FastifyInstance, ctx: AppContext): void {
         req.reply
           .code(200)
           .type('application/xml; charset=UTF-8')
-          .send(wmtsCapabilities(req.ctx, visibleLayers(req.ctx.registry.list(), req.http), req.baseUrl)),
+          .send(wmtsCapabilities(req.ctx, req.ctx.registry.list(), req.baseUrl)),
       GetTile: wmtsGetTile,
       GetFeatureInfo: wmtsGetFeatureInfo,
     },
@@ -157,7 +155,7 @@ export function registerWmts(app: FastifyInstance, ctx: AppContext): void {
     return reply
       .code(200)
       .type('application/xml; charset=UTF-8')
-      .send(wmtsCapabilities(ctx, visibleLayers(ctx.registry.list(), req), baseUrlOf(req, ctx)));
+      .send(wmtsCapabilities(ctx, layersFor(ctx, req).list(), baseUrlOf(req, ctx)));
   });
 
   app.get<{ Params: { layer: string; style: string; set: string; z: string; row: string; col: string } }>(
@@ -189,10 +187,10 @@ export function registerWmts(app: FastifyInstance, ctx: AppContext): void {
       try {
         const m = req.params.y.match(/^(\d+)\.(png|mvt|pbf)$/);
         if (!m) throw new ServiceError('not-found', `'${req.params.y}' is not {y}.png or {y}.mvt`);
-        const layer = ctx.registry.resolve(req.params.layer);
+        // a layer the caller may not read is unknown to it (src/security/access.ts)
+        const layer = layersFor(ctx, req).resolve(req.params.layer);
         if (!layer) throw new ServiceError('not-found', `layer '${req.params.layer}' is not defined`);
         tagRequest(req, { service: 'Tiles', operation: m[2] === 'png' ? 'GetTile' : 'GetVectorTile', layers: [layer.name] });
-        assertCanRead(layer, req, ctx.runtime.auth.realm, 'layer');
         if (!/^\d+$/.test(req.params.z) || !/^\d+$/.test(req.params.x))
           throw new ServiceError('invalid', 'z and x must be non-negative integers', { locator: /^\d+$/.test(req.params.z) ? 'x' : 'z' });
         const format: TileFormat = m[2] === 'png' ? 'png' : 'mvt';

@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../context.js';
 import { baseUrlOf } from '../../ows/service.js';
 import { tagRequest } from '../../ops/tags.js';
-import { assertCanRead } from '../../security/auth.js';
+import { layersFor } from '../../security/access.js';
 import { ServiceError } from '../../errors/service-error.js';
 import { parseTileIndex } from '../../request/params.js';
 import type { Layer } from '../../registry/types.js';
@@ -71,11 +71,10 @@ export function registerOgcApiTiles(app: FastifyInstance, ctx: AppContext): void
     return tmsJson(set, baseUrlOf(req, ctx));
   });
 
-  /** The collection, readable by this caller (404 / 401 / 403 thrown otherwise). */
+  /** The collection, readable by this caller: a layer it may not read is unknown to it (src/security/access.ts). */
   const layerOr = (req: FastifyRequest, id: string): Layer => {
-    const layer = ctx.registry.resolve(id);
+    const layer = layersFor(ctx, req).resolve(id);
     if (!layer) throw new ServiceError('not-found', `no collection '${id}'`);
-    assertCanRead(layer, req, ctx.runtime.auth.realm, 'collectionId');
     return layer;
   };
 
