@@ -69,9 +69,10 @@ export function levelQuery(
     // The direct render of points does not reduce them per pixel: every point is drawn with its
     // rule's mark where it is, feature by feature. Here a pixel gives one point per rule
     // combination found in it, at the mean place of its points (exactly in place when the pixel
-    // holds one cell point), and the points come in order of weight: the combination of most
-    // points of a pixel (its dominant class) is drawn last, on top, as the direct drawing of a
-    // dense map shows it.
+    // holds one cell point). The pixels come in an order that does not follow the map (a hash of
+    // the cell, as data order is to the map) and within a pixel by weight: the combination of
+    // most points (its dominant class) is drawn last, on top, as the direct drawing of a dense
+    // map shows it.
     const mean = `ST_SetSRID(ST_MakePoint(sum(cx * n) / sum(n), sum(cy * n) / sum(n)), ${num(layer.srid)})`;
     const text =
       kept +
@@ -81,7 +82,7 @@ export function levelQuery(
       `      FROM (SELECT floor((cx - ${ox}::float8) / ${r}::float8) AS gx, floor((cy - ${oy}::float8) / ${r}::float8) AS gy, cx, cy, n${ruleCols.join('')}\n` +
       `            FROM ${t} WHERE geom && ${env} AND sz < ${r}::float8) q\n` +
       `      GROUP BY gx, gy${ruleNames.join('')}) c\n` +
-      `${ruleNames.length ? `ORDER BY w, gx, gy${ruleNames.join('')}` : ''})`;
+      `${ruleNames.length ? `ORDER BY hashfloat8(gx) # hashfloat8(gy), gx, gy, w${ruleNames.join('')}` : ''})`;
     return { text, values, textRules: [] };
   }
   if (!ruleNames.length) {

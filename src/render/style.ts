@@ -1,11 +1,13 @@
 /**
  * Map styles: a documented subset of SLD 1.0 / SE 1.1 written in YAML (docs/styles.md).
  *
- * A style is a list of rules. Each rule has an optional CQL2 filter (or `else: true`), optional
- * scale-denominator bounds, and symbolizers (polygon, line, point, text). Rules are drawn as
- * successive passes in their order (like one SE FeatureTypeStyle per rule), so a cased road is two
- * rules: the wide dark casing first, the narrow light fill second. Labels are collected over the
- * whole map and placed last with collision avoidance.
+ * A style is a list of FeatureTypeStyles (`featureTypeStyles`, or one given as `rules`), each a
+ * list of rules. Each rule has an optional CQL2 filter (or `else: true`), optional
+ * scale-denominator bounds, and symbolizers (polygon, line, point, text). As in SE, each
+ * FeatureTypeStyle is one pass over the features, and within one each feature is drawn, in data
+ * order, by every rule that applies to it (src/render/draw.ts); so a cased road is two
+ * FeatureTypeStyles: the wide dark casings first, the narrow light fills second. Labels are
+ * collected over the whole map and placed last with collision avoidance.
  */
 import type { GeometryType, Layer } from '../registry/types.js';
 import { parseSld } from './sld.js';
