@@ -1198,7 +1198,7 @@ async function buildRoads(client: pg.PoolClient, S: string, R: Rnd, n: number, n
       FROM _road r
       CROSS JOIN LATERAL (SELECT r.x1 - r.x0 AS dx, r.y1 - r.y0 AS dy, sqrt((r.x1 - r.x0)^2 + (r.y1 - r.y0)^2) AS l) d
       CROSS JOIN LATERAL generate_series(0, r.nv - 1) AS kk
-      CROSS JOIN LATERAL (SELECT r.ta + kk::float8 / (r.nv - 1) * (r.tb - r.ta) AS t) tt
+      CROSS JOIN LATERAL (SELECT CASE WHEN kk = r.nv - 1 THEN r.tb ELSE r.ta + kk::float8 / (r.nv - 1) * (r.tb - r.ta) END AS t) tt
       CROSS JOIN LATERAL (SELECT
         r.wig * l AS a,
         sin(pi() * t) * (0.65 * sin(2 * pi() * (0.5 + 1.5 * r.f1) * t + 2 * pi() * r.p1)
