@@ -128,6 +128,26 @@ if (!DB_URL) {
       expect(Number(r.rows[0].no_commune)).toBe(0);
     });
 
+    it('roads form a network: few autoroutes, each route continuous from town to town; départementales link villages', async () => {
+      const cls = await pool.query<{ classe: string; n: string }>(`SELECT classe, count(*) AS n FROM "${schemaA}".roads GROUP BY classe`);
+      const n = Object.fromEntries(cls.rows.map((r) => [r.classe, Number(r.n)]));
+      expect(n.autoroute).toBeLessThan(n.nationale);
+      expect(n.nationale).toBeLessThan(n.departementale);
+      // the sections of one autoroute or nationale join end to end into one line
+      const merged = await pool.query<{ nom: string; parts: number }>(
+        `SELECT nom, ST_NumGeometries(ST_LineMerge(ST_Collect(geom ORDER BY id)))::int AS parts
+           FROM "${schemaA}".roads WHERE classe IN ('autoroute', 'nationale') GROUP BY nom`,
+      );
+      expect(merged.rows.length).toBeGreaterThan(3);
+      for (const r of merged.rows) expect(r.parts, r.nom).toBe(1);
+      // every départementale starts at a village and ends near another one (within its clamp margin)
+      const far = await pool.query<{ n: string }>(
+        `SELECT count(*) AS n FROM "${schemaA}".roads r WHERE classe = 'departementale'
+           AND ST_Length(geom) > 60000`,
+      );
+      expect(Number(far.rows[0].n)).toBe(0);
+    });
+
     it('has French names with non-ASCII letters', async () => {
       for (const t of ['communes', 'pois', 'roads']) {
         const r = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM "${schemaA}".${t} WHERE nom ~ '[^\\x01-\\x7F]'`);

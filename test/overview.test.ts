@@ -490,11 +490,15 @@ describe('point layers', () => {
       console.info(
         `points, overview vs direct, ${crs}: identical ${(c.identical * 100).toFixed(1)} %, coverage IoU ${(c.coverage * 100).toFixed(1)} %, colour match ${(c.colourMatch * 100).toFixed(1)} %, drawn ${c.drawn} px; red ${red(direct)}/${red(overview)}, blue ${blue(direct)}/${blue(overview)}`,
       );
+      // The direct render draws the points in data order (SE), which the overview's cells do not
+      // keep: where marks of the two classes overlap, which one is on top differs between the two
+      // renders (the overview puts a pixel's dominant class on top). Before, both drew rule by
+      // rule (every school over every other point) and matched on 90 % of the drawn pixels.
       expect(c.drawn).toBeGreaterThan(500);
       expect(c.coverage, crs).toBeGreaterThanOrEqual(0.97);
-      expect(c.identical, crs).toBeGreaterThanOrEqual(0.98);
-      expect(c.colourMatch, crs).toBeGreaterThanOrEqual(0.9);
-      expect(Math.abs(red(overview) - red(direct)) / red(direct)).toBeLessThan(0.1);
+      expect(c.identical, crs).toBeGreaterThanOrEqual(0.97);
+      expect(c.colourMatch, crs).toBeGreaterThanOrEqual(0.75);
+      expect(Math.abs(red(overview) - red(direct)) / red(direct)).toBeLessThan(0.2);
       expect(Math.abs(blue(overview) - blue(direct)) / blue(direct)).toBeLessThan(0.1);
     }
   });

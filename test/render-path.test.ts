@@ -110,9 +110,15 @@ describe('paths from TWKB as SVG path data', () => {
         `SELECT ST_XMin(e) x0, ST_YMin(e) y0, ST_XMax(e) x1, ST_YMax(e) y1 FROM (SELECT ST_Extent(geom) e FROM public.parcels) s`,
       )
     ).rows[0];
-    const cx = (env.x0 + env.x1) / 2;
-    const cy = (env.y0 + env.y1) / 2;
+    // the town and street views in the densest town (Strasbourg), so that they hold many features
+    const town = (
+      await client.query(
+        `SELECT ST_X(p) x, ST_Y(p) y FROM (SELECT ST_Centroid(geom) p FROM public.parcels ORDER BY geom <-> ST_SetSRID(ST_MakePoint(1050000, 6840000), 2154), id LIMIT 1) s`,
+      )
+    ).rows[0];
     for (const half of [60000, 4000, 300]) {
+      const cx = half > 10000 ? (env.x0 + env.x1) / 2 : town.x;
+      const cy = half > 10000 ? (env.y0 + env.y1) / 2 : town.y;
       const view: [number, number, number, number] = [cx - half, cy - half, cx + half, cy + half];
       const twkbs = [
         ...(await screenTwkb('SELECT geom FROM public.parcels', view)),

@@ -3,8 +3,11 @@
  *
  * Creates four tables in a schema: `communes` (a partition of the region
  * rectangle), `parcels` (cadastre-like polygons, denser around towns),
- * `roads` (line strings in five classes) and `pois` (points in twelve
- * categories).
+ * `roads` (line strings in five classes: autoroutes as consecutive sections
+ * of eight corridors between the towns, nationales as sections of three
+ * routes out of each town, départementales linking neighbouring villages,
+ * communales and chemins around towns and villages) and `pois` (points in
+ * twelve categories).
  *
  * Determinism: every pseudo-random number is computed in SQL by
  * `hashint8extended(key, streamSeed)` (a pure function of the key and of a
@@ -71,6 +74,27 @@ const TX = `(ARRAY[${TOWNS.map((t) => t.x).join(',')}]::float8[])`;
 const TY = `(ARRAY[${TOWNS.map((t) => t.y).join(',')}]::float8[])`;
 const TSIG = `(ARRAY[${TOWNS.map((t) => t.sigma).join(',')}]::float8[])`;
 const TW = `(ARRAY[${TOWNS.map((t) => t.w).join(',')}]::float8[])`;
+
+/**
+ * Motorway corridors between towns (1-based indexes into TOWNS) and their numbers: the autoroutes
+ * are consecutive sections of these, not one line per road.
+ */
+const CORRIDORS: [number, number, string][] = [
+  [2, 3, 'A4'],
+  [3, 1, 'A4'],
+  [3, 4, 'A31'],
+  [1, 6, 'A35'],
+  [6, 5, 'A35'],
+  [2, 7, 'A26'],
+  [2, 8, 'A34'],
+  [4, 1, 'A33'],
+];
+const NCOR = CORRIDORS.length;
+/** Nationale routes: three per town (built from the villages around it, buildRoads). */
+const NNC = 3 * TOWNS.length;
+const CA = `(ARRAY[${CORRIDORS.map((c) => c[0]).join(',')}]::int[])`;
+const CB = `(ARRAY[${CORRIDORS.map((c) => c[1]).join(',')}]::int[])`;
+const CN = `(ARRAY[${CORRIDORS.map((c) => `'${c[2]}'`).join(',')}]::text[])`;
 
 /** SQL CASE choosing a town index 1..NT from a uniform column, by weight. */
 function townIdx(u: string): string {
@@ -1083,6 +1107,17 @@ async function buildParcels(client: pg.PoolClient, S: string, R: Rnd, n: number,
 // ---------------------------------------------------------------------------
 
 async function buildRoads(client: pg.PoolClient, S: string, R: Rnd, n: number, nCommunes: number): Promise<void> {
+  // Nationale routes: three from each town, to the village 20–45 km away closest to one of three
+  // directions a third of a turn apart (the nationales are consecutive sections of these).
+  await client.query(`
+    CREATE TEMP TABLE _ncor ON COMMIT DROP AS
+    SELECT 1 + c AS corr, ${TX}[1 + c % ${NT}] AS tx, ${TY}[1 + c % ${NT}] AS ty, e.x AS ex, e.y AS ey
+    FROM generate_series(0, ${NNC - 1}) AS c
+    CROSS JOIN LATERAL (
+      SELECT x, y FROM _cseed
+      WHERE sqrt((x - ${TX}[1 + c % ${NT}]) ^ 2 + (y - ${TY}[1 + c % ${NT}]) ^ 2) BETWEEN 20000 AND 45000
+      ORDER BY cos(atan2(y - ${TY}[1 + c % ${NT}], x - ${TX}[1 + c % ${NT}]) - 2 * pi() * ((c / ${NT}) / 3.0 + 0.13 * (c % ${NT}))) DESC, id
+      LIMIT 1) e`);
   await client.query(`
     CREATE TEMP TABLE _road ON COMMIT DROP AS
     WITH u AS MATERIALIZED (
@@ -1102,14 +1137,14 @@ async function buildRoads(client: pg.PoolClient, S: string, R: Rnd, n: number, n
         CASE
           WHEN cl = 1 THEN ${TX}[tk] + 3000 * g1
           WHEN cl = 2 THEN ${TX}[tk] + 8000 * g1
-          WHEN cl = 3 AND uloc < 0.5 THEN ${XMIN} + ux * ${W}
+          WHEN cl = 3 THEN cs.x
           WHEN cl = 4 AND uloc < 0.6 THEN ${TX}[tk] + 1.3 * ${TSIG}[tk] * g1
           WHEN cl = 5 AND uloc < 0.2 THEN ${XMIN} + ux * ${W}
           ELSE cs.x + (CASE cl WHEN 3 THEN 1000 WHEN 4 THEN 400 ELSE 1500 END) * g1 END AS sx,
         CASE
           WHEN cl = 1 THEN ${TY}[tk] + 3000 * g2
           WHEN cl = 2 THEN ${TY}[tk] + 8000 * g2
-          WHEN cl = 3 AND uloc < 0.5 THEN ${YMIN} + uy * ${H}
+          WHEN cl = 3 THEN cs.y
           WHEN cl = 4 AND uloc < 0.6 THEN ${TY}[tk] + 1.3 * ${TSIG}[tk] * g2
           WHEN cl = 5 AND uloc < 0.2 THEN ${YMIN} + uy * ${H}
           ELSE cs.y + (CASE cl WHEN 3 THEN 1000 WHEN 4 THEN 400 ELSE 1500 END) * g2 END AS sy0,
@@ -1120,10 +1155,16 @@ async function buildRoads(client: pg.PoolClient, S: string, R: Rnd, n: number, n
         CASE cl WHEN 1 THEN 0.03 WHEN 2 THEN 0.05 WHEN 3 THEN 0.06 WHEN 4 THEN 0.05 ELSE 0.12 END * (0.5 + ua) AS wig
       FROM c LEFT JOIN _cseed cs ON cs.id = c.vj
     ), e AS MATERIALIZED (
+      -- a départementale links its village to one of the three nearest other villages (PostGIS KNN)
       SELECT s.*,
-        CASE WHEN cl = 1 THEN ${TX}[tk2] + 3000 * g3 - sx ELSE len * cos(2 * pi() * uth) END AS ddx,
-        CASE WHEN cl = 1 THEN ${TY}[tk2] + 3000 * g4 - sy0 ELSE len * sin(2 * pi() * uth) END AS ddy
+        CASE WHEN cl = 1 THEN ${TX}[tk2] + 3000 * g3 - sx WHEN cl = 3 AND nb.x IS NOT NULL THEN nb.x - sx ELSE len * cos(2 * pi() * uth) END AS ddx,
+        CASE WHEN cl = 1 THEN ${TY}[tk2] + 3000 * g4 - sy0 WHEN cl = 3 AND nb.y IS NOT NULL THEN nb.y - sy0 ELSE len * sin(2 * pi() * uth) END AS ddy
       FROM s
+      LEFT JOIN LATERAL (
+        SELECT n.x, n.y FROM _cseed n
+        WHERE s.cl = 3 AND n.id <> s.vj
+        ORDER BY n.geom <-> ST_SetSRID(ST_MakePoint(s.sx, s.sy0), ${SRID}), n.id
+        OFFSET floor(s.ux * 3)::int LIMIT 1) nb ON true
     ), m AS MATERIALIZED (
       -- margin: wiggle amplitude + vertex jitter + 5 m, so every vertex stays inside the rectangle
       SELECT e.*, (wig + 0.3 / nv) * sqrt(ddx ^ 2 + ddy ^ 2) + 5 AS mg
@@ -1138,11 +1179,24 @@ async function buildRoads(client: pg.PoolClient, S: string, R: Rnd, n: number, n
         least(greatest(CASE WHEN cl <> 1 AND (x0 + ddx > ${XMAX} - mg OR x0 + ddx < ${XMIN} + mg) THEN x0 - ddx ELSE x0 + ddx END, ${XMIN} + mg), ${XMAX} - mg) AS x1,
         least(greatest(CASE WHEN cl <> 1 AND (y0 + ddy > ${YMAX} - mg OR y0 + ddy < ${YMIN} + mg) THEN y0 - ddy ELSE y0 + ddy END, ${YMIN} + mg), ${YMAX} - mg) AS y1
       FROM k
+    ), g AS MATERIALIZED (
+      -- autoroutes: the j-th of a corridor's k sections runs over [j/k, (j+1)/k] of the corridor
+      SELECT f.*, CASE WHEN cl <= 2 THEN 1 + (mr % nc) END AS corr, mr / nc AS sec,
+        count(*) OVER (PARTITION BY cl, mr % nc) AS nsec
+      FROM (SELECT f.*, (row_number() OVER (PARTITION BY cl ORDER BY i) - 1)::int AS mr,
+              CASE cl WHEN 1 THEN ${NCOR} WHEN 2 THEN ${NNC} ELSE 1 END AS nc FROM f) f
     )
-    SELECT i, cl, tk, nv, f1, f2, p1, p2, wig, x0, y0,
-      CASE WHEN abs(x1 - x0) + abs(y1 - y0) < 1 THEN x0 + CASE WHEN x0 < ${(XMIN + XMAX) / 2} THEN 50 ELSE -50 END ELSE x1 END AS x1,
-      y1
-    FROM f`);
+    SELECT i, cl, tk, nv, g.corr,
+      CASE WHEN cl <= 2 THEN (g.corr * 0.37 + cl * 0.5) % 1 ELSE f1 END AS f1, CASE WHEN cl <= 2 THEN (g.corr * 0.61) % 1 ELSE f2 END AS f2,
+      CASE WHEN cl <= 2 THEN (g.corr * 0.23) % 1 ELSE p1 END AS p1, CASE WHEN cl <= 2 THEN (g.corr * 0.71 + cl * 0.3) % 1 ELSE p2 END AS p2,
+      CASE WHEN cl <= 2 THEN 0.025 ELSE wig END AS wig,
+      CASE WHEN cl <= 2 THEN sec::float8 / nsec ELSE 0 END AS ta, CASE WHEN cl <= 2 THEN (sec + 1)::float8 / nsec ELSE 1 END AS tb,
+      CASE cl WHEN 1 THEN ${TX}[${CA}[g.corr]] WHEN 2 THEN nc.tx ELSE x0 END AS x0,
+      CASE cl WHEN 1 THEN ${TY}[${CA}[g.corr]] WHEN 2 THEN nc.ty ELSE y0 END AS y0,
+      CASE WHEN cl = 1 THEN ${TX}[${CB}[g.corr]] WHEN cl = 2 THEN nc.ex
+           WHEN abs(x1 - x0) + abs(y1 - y0) < 1 THEN x0 + CASE WHEN x0 < ${(XMIN + XMAX) / 2} THEN 50 ELSE -50 END ELSE x1 END AS x1,
+      CASE cl WHEN 1 THEN ${TY}[${CB}[g.corr]] WHEN 2 THEN nc.ey ELSE y1 END AS y1
+    FROM g LEFT JOIN _ncor nc ON g.cl = 2 AND nc.corr = g.corr`);
 
   await client.query(`
     CREATE TEMP TABLE _rgeom ON COMMIT DROP AS
@@ -1154,13 +1208,13 @@ async function buildRoads(client: pg.PoolClient, S: string, R: Rnd, n: number, n
       FROM _road r
       CROSS JOIN LATERAL (SELECT r.x1 - r.x0 AS dx, r.y1 - r.y0 AS dy, sqrt((r.x1 - r.x0)^2 + (r.y1 - r.y0)^2) AS l) d
       CROSS JOIN LATERAL generate_series(0, r.nv - 1) AS kk
-      CROSS JOIN LATERAL (SELECT kk::float8 / (r.nv - 1) AS t) tt
+      CROSS JOIN LATERAL (SELECT CASE WHEN kk = r.nv - 1 THEN r.tb ELSE r.ta + kk::float8 / (r.nv - 1) * (r.tb - r.ta) END AS t) tt
       CROSS JOIN LATERAL (SELECT
         r.wig * l AS a,
         sin(pi() * t) * (0.65 * sin(2 * pi() * (0.5 + 1.5 * r.f1) * t + 2 * pi() * r.p1)
                        + 0.35 * sin(2 * pi() * (2 + 3 * r.f2) * t + 2 * pi() * r.p2)) AS w,
-        CASE WHEN kk = 0 OR kk = r.nv - 1 THEN 0 ELSE (${R.u(331, 'r.i * 256 + kk')} - 0.5) * 0.3 * l / r.nv END AS jx,
-        CASE WHEN kk = 0 OR kk = r.nv - 1 THEN 0 ELSE (${R.u(332, 'r.i * 256 + kk')} - 0.5) * 0.3 * l / r.nv END AS jy) ww
+        CASE WHEN kk = 0 OR kk = r.nv - 1 THEN 0 ELSE (${R.u(331, 'r.i * 256 + kk')} - 0.5) * 0.3 * l * (r.tb - r.ta) / r.nv END AS jx,
+        CASE WHEN kk = 0 OR kk = r.nv - 1 THEN 0 ELSE (${R.u(332, 'r.i * 256 + kk')} - 0.5) * 0.3 * l * (r.tb - r.ta) / r.nv END AS jy) ww
     ) q
     GROUP BY i`);
 
@@ -1181,11 +1235,11 @@ async function buildRoads(client: pg.PoolClient, S: string, R: Rnd, n: number, n
     INSERT INTO ${S}.roads (id, classe, nom, numero, largeur, sens_unique, date_mise_service, geom)
     SELECT i,
       (ARRAY['autoroute','nationale','departementale','communale','chemin'])[cl],
-      CASE cl WHEN 1 THEN 'A' || an WHEN 2 THEN 'N' || nn WHEN 3 THEN 'D' || dn
+      CASE cl WHEN 1 THEN ${CN}[corr] WHEN 2 THEN 'N' || (3 + 7 * corr) WHEN 3 THEN 'D' || dn
               WHEN 4 THEN ${communaleName}
               ELSE CASE WHEN v1 < 0.4 THEN NULL WHEN v2 < 0.2 THEN 'Chemin rural n°' || (1 + floor(v5 * 60))::int
                         ELSE ${pick(CHEMIN_NAMES, 'v4')} END END,
-      CASE cl WHEN 1 THEN 'A' || an WHEN 2 THEN 'N' || nn WHEN 3 THEN 'D' || dn
+      CASE cl WHEN 1 THEN ${CN}[corr] WHEN 2 THEN 'N' || (3 + 7 * corr) WHEN 3 THEN 'D' || dn
               WHEN 4 THEN CASE WHEN v1 < 0.6 THEN NULL ELSE 'VC' || (1 + floor(v5 * 40))::int END
               ELSE CASE WHEN v1 < 0.5 THEN NULL ELSE 'CR' || (1 + floor(v5 * 80))::int END END,
       CASE WHEN (cl = 5 AND v6 < 0.3) OR (cl = 4 AND v6 < 0.1) THEN NULL

@@ -16,7 +16,9 @@ import { num, type OverviewLevel } from './model.js';
  *    their geometry, projected to the screen and simplified to half a pixel as layerQuery does;
  *  - smaller rows (cell points and kept features under a pixel) grouped per output pixel on the
  *    layer-CRS grid layerQuery uses, from their stored box centre (no geometry read), one point
- *    per pixel with the OR of each rule's match, as layerQuery's per-pixel reduction.
+ *    per pixel with the rule flags of the combination of most features in it (its dominant
+ *    class), as layerQuery's per-pixel reduction; for point layers one point per pixel and
+ *    combination, the dominant one drawn last.
  */
 export function levelQuery(
   level: OverviewLevel,
@@ -46,12 +48,10 @@ export function levelQuery(
     layerName: layer.name,
   };
   const ruleCols: string[] = [];
-  const ruleAggs: string[] = [];
   const ruleNames: string[] = [];
   rules.forEach((r, i) => {
     if (!r.filter) return;
     ruleCols.push(`, coalesce((${compileFilter(r.filter, target, values)}), false) AS r${i}`);
-    ruleAggs.push(`, bool_or(r${i}) AS r${i}`);
     ruleNames.push(`, r${i}`);
   });
   const points = /POINT/.test(layer.geometryType);
@@ -67,25 +67,43 @@ export function levelQuery(
   const kept = `SELECT ST_AsTWKB(${screen}, 1, 0, 0, true) AS g${ruleCols.join('')} FROM ${t} WHERE geom && ${env} AND sz > 0 AND sz >= ${r}::float8\n`;
   if (points) {
     // The direct render of points does not reduce them per pixel: every point is drawn with its
-    // rule's mark where it is. Here a pixel gives one point per rule combination found in it (an
-    // else-rule still draws beside the other rules), at the mean place of its points — exactly
-    // in place when the pixel holds one cell point.
+    // rule's mark where it is, feature by feature. Here a pixel gives one point per rule
+    // combination found in it, at the mean place of its points (exactly in place when the pixel
+    // holds one cell point). The pixels come in an order that does not follow the map (a hash of
+    // the cell, as data order is to the map) and within a pixel by weight: the combination of
+    // most points (its dominant class) is drawn last, on top, as the direct drawing of a dense
+    // map shows it.
     const mean = `ST_SetSRID(ST_MakePoint(sum(cx * n) / sum(n), sum(cy * n) / sum(n)), ${num(layer.srid)})`;
     const text =
       kept +
       `UNION ALL\n` +
-      `SELECT ST_AsTWKB(${affine(inOut(mean))}, 1, 0, 0, true) AS g${ruleNames.join('')}\n` +
-      `FROM (SELECT floor((cx - ${ox}::float8) / ${r}::float8) AS gx, floor((cy - ${oy}::float8) / ${r}::float8) AS gy, cx, cy, n${ruleCols.join('')}\n` +
-      `      FROM ${t} WHERE geom && ${env} AND sz < ${r}::float8) q\n` +
-      `GROUP BY gx, gy${ruleNames.join('')}`;
+      `(SELECT ST_AsTWKB(${affine(inOut('p'))}, 1, 0, 0, true) AS g${ruleNames.join('')}\n` +
+      `FROM (SELECT gx, gy, ${mean} AS p, sum(n) AS w${ruleNames.join('')}\n` +
+      `      FROM (SELECT floor((cx - ${ox}::float8) / ${r}::float8) AS gx, floor((cy - ${oy}::float8) / ${r}::float8) AS gy, cx, cy, n${ruleCols.join('')}\n` +
+      `            FROM ${t} WHERE geom && ${env} AND sz < ${r}::float8) q\n` +
+      `      GROUP BY gx, gy${ruleNames.join('')}) c\n` +
+      `${ruleNames.length ? `ORDER BY hashfloat8(gx) # hashfloat8(gy), gx, gy, w${ruleNames.join('')}` : ''})`;
     return { text, values, textRules: [] };
   }
+  if (!ruleNames.length) {
+    const text =
+      kept +
+      `UNION ALL\n` +
+      `SELECT ST_AsTWKB(${affine(inOut(centre))}, 1, 0, 0, true) AS g\n` +
+      `FROM (SELECT floor((cx - ${ox}::float8) / ${r}::float8) AS gx, floor((cy - ${oy}::float8) / ${r}::float8) AS gy\n` +
+      `      FROM ${t} WHERE geom && ${env} AND sz < ${r}::float8) q\n` +
+      `GROUP BY gx, gy`;
+    return { text, values, textRules: [] };
+  }
+  // one point per pixel with the rule combination of most features in it (its dominant class)
   const text =
     kept +
     `UNION ALL\n` +
-    `SELECT ST_AsTWKB(${affine(inOut(centre))}, 1, 0, 0, true) AS g${ruleAggs.join('')}\n` +
-    `FROM (SELECT floor((cx - ${ox}::float8) / ${r}::float8) AS gx, floor((cy - ${oy}::float8) / ${r}::float8) AS gy${ruleCols.join('')}\n` +
-    `      FROM ${t} WHERE geom && ${env} AND sz < ${r}::float8) q\n` +
-    `GROUP BY gx, gy`;
+    `(SELECT DISTINCT ON (gx, gy) ST_AsTWKB(${affine(inOut(centre))}, 1, 0, 0, true) AS g${ruleNames.join('')}\n` +
+    `FROM (SELECT gx, gy, sum(n) AS w${ruleNames.join('')}\n` +
+    `      FROM (SELECT floor((cx - ${ox}::float8) / ${r}::float8) AS gx, floor((cy - ${oy}::float8) / ${r}::float8) AS gy, n${ruleCols.join('')}\n` +
+    `            FROM ${t} WHERE geom && ${env} AND sz < ${r}::float8) q\n` +
+    `      GROUP BY gx, gy${ruleNames.join('')}) c\n` +
+    `ORDER BY gx, gy, w DESC${ruleNames.join('')})`;
   return { text, values, textRules: [] };
 }

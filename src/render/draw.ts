@@ -7,22 +7,32 @@
 import { createCanvas, ImageData, Path2D, type Canvas, type SKRSContext2D } from '@napi-rs/canvas';
 import { LRUCache } from 'lru-cache';
 import sharp from 'sharp';
-import { decodeTwkb, twkbBounds, type TwkbPart } from './twkb.js';
+import { decodeTwkb, VarintReader, type TwkbPart } from './twkb.js';
 import { PathBytes, PixelList, writePath, type PathTarget } from './svgpath.js';
-import { fontList, type LineSymbolizer, type PointSymbolizer, type PolygonSymbolizer, type Rule, type TextSymbolizer } from './style.js';
+import {
+  fontList,
+  type LineSymbolizer,
+  type PointSymbolizer,
+  type PolygonSymbolizer,
+  type Rule,
+  type Symbolizer,
+  type TextSymbolizer,
+} from './style.js';
 import { drawMark } from './marks.js';
 import { encodePng } from './png.js';
 
 export type MapFormat = 'image/png' | 'image/png8' | 'image/jpeg' | 'image/webp';
 
 /**
- * One row of a layer query: one feature (with its labels), or — `many` — the sized TWKB of all
- * the features with the same rule flags, concatenated.
+ * One row of a layer query: one feature (with its labels and rule flags), or — `many` — the
+ * sized TWKB of the layer's features concatenated in data order, each preceded by `mask` bytes of
+ * rule flags (bit k: the k-th rule with a filter matches; src/render/index.ts, aggregated).
  */
 export interface LayerRow {
   g: Uint8Array;
   match: boolean[];
   many: boolean;
+  mask?: number;
   labels?: (string | null)[];
   lx?: number | null;
   ly?: number | null;
@@ -65,7 +75,12 @@ interface Feature {
   p1: number;
   q0: number;
   q1: number;
-  /** rule matches, one per active rule */
+  /** its box in pixels, when measured (drawing order, below; bx0 NaN: not yet, > bx1: empty) */
+  bx0: number;
+  by0: number;
+  bx1: number;
+  by1: number;
+  /** rule matches, one per active rule (shared by the features with the same flags) */
   match: boolean[];
   labels: (string | null)[];
   lx: number | null;
@@ -83,24 +98,58 @@ function feature(
   lx: number | null = null,
   ly: number | null = null,
 ): Feature {
-  return { buf, start, end, parts: undefined, a0: -1, a1: 0, l0: 0, l1: 0, p0: 0, p1: 0, q0: 0, q1: 0, match, labels, lx, ly };
+  return {
+    buf,
+    start,
+    end,
+    parts: undefined,
+    a0: -1,
+    a1: 0,
+    l0: 0,
+    l1: 0,
+    p0: 0,
+    p1: 0,
+    q0: 0,
+    q1: 0,
+    bx0: Number.NaN,
+    by0: 0,
+    bx1: 0,
+    by1: 0,
+    match,
+    labels,
+    lx,
+    ly,
+  };
 }
 
-/** Write a feature's path data (once) into the layer's buffers. */
-function written(f: Feature, t: PathTarget): Feature {
+/** Write a feature's path data (once) into the layer's buffers; with `box`, measure its box too. */
+function written(f: Feature, t: PathTarget, box = false): Feature {
   if (f.a0 < 0) {
     f.a0 = t.area.len;
     f.l0 = t.line.len;
     f.p0 = t.areaPixels?.len ?? 0;
     f.q0 = t.linePixels?.len ?? 0;
-    writePath(f.buf, f.start, t);
+    writePath(f.buf, f.start, t, box ? boxOut : undefined);
     f.a1 = t.area.len;
     f.l1 = t.line.len;
     f.p1 = t.areaPixels?.len ?? 0;
     f.q1 = t.linePixels?.len ?? 0;
+  } else if (box && Number.isNaN(f.bx0)) {
+    // written before without its box (an earlier FeatureTypeStyle): measure it on scratch buffers
+    scratch.area.len = scratch.line.len = 0;
+    scratch.areaPixels!.len = scratch.linePixels!.len = 0;
+    writePath(f.buf, f.start, scratch, boxOut);
+  } else return f;
+  if (box) {
+    f.bx0 = boxOut[0];
+    f.by0 = boxOut[1];
+    f.bx1 = boxOut[2];
+    f.by1 = boxOut[3];
   }
   return f;
 }
+const boxOut = new Float64Array(4);
+const scratch: PathTarget = { area: new PathBytes(), line: new PathBytes(), areaPixels: new PixelList(), linePixels: new PixelList() };
 
 interface Label {
   text: string;
@@ -207,65 +256,98 @@ class Cell {
 }
 
 /**
- * Paint the features' one-pixel parts (sub-pixel polygons and lines, the per-pixel cells of a
- * reduced or overview query) in one colour, straight into a bitmap drawn over the map: at region
- * scale there are tens of thousands, and Skia spent most of a map's time parsing, filling and
- * stroking them as 1 px squares (profiled, docs/rasteriser.md). The colour is what the symbolizer
- * gives the inside of a 1 px square: fill, then the inner part of its outline.
+ * The features' one-pixel parts (sub-pixel polygons and lines, the per-pixel cells of a reduced or
+ * overview query) are painted in one colour straight into a bitmap, drawn over the map before the
+ * next vector drawing (flush): at region scale there are tens of thousands, and Skia spent most of
+ * a map's time parsing, filling and stroking them as 1 px squares (profiled, docs/rasteriser.md).
+ * The colour is what the symbolizer gives the inside of a 1 px square: fill, then the inner part
+ * of its outline. Only the rectangle written since the last flush is drawn.
  */
-function drawCells(
-  g: SKRSContext2D,
-  feats: Feature[],
-  t: PathTarget,
-  withLines: boolean,
-  cell: Cell,
-  size: { width: number; height: number },
-): void {
-  if (cell.a <= 0) return;
-  const lists: [PixelList | undefined, 'p' | 'q'][] = [[t.areaPixels, 'p']];
-  if (withLines) lists.push([t.linePixels, 'q']);
-  let any = false;
-  for (const f of feats) {
-    written(f, t);
-    if (f.p1 > f.p0 || (withLines && f.q1 > f.q0)) any = true;
-  }
-  if (!any) return;
-  const { width, height } = size;
-  const data = new Uint8ClampedArray(width * height * 4);
-  const R = cell.r / cell.a;
-  const G = cell.g / cell.a;
-  const B = cell.b / cell.a;
-  const A = cell.a * 255;
-  for (const f of feats) {
-    for (const [list, k] of lists) {
-      if (!list) continue;
-      const [from, to] = k === 'p' ? [f.p0, f.p1] : [f.q0, f.q1];
-      for (let i = from; i < to; i += 2) {
-        const x = list.xy[i];
-        const y = list.xy[i + 1];
-        if (x < 0 || y < 0 || x >= width || y >= height) continue;
-        const o = (y * width + x) * 4;
-        data[o] = R;
-        data[o + 1] = G;
-        data[o + 2] = B;
-        data[o + 3] = A;
+class CellLayer {
+  data: Uint8ClampedArray | null = null;
+  canvas: Canvas | null = null;
+  x0 = Infinity;
+  y0 = Infinity;
+  x1 = -Infinity;
+  y1 = -Infinity;
+  constructor(
+    readonly width: number,
+    readonly height: number,
+  ) {}
+
+  /** Paint `cell` (premultiplied) on each pixel, over what is pending there. */
+  paint(feats: Feature[], t: PathTarget, withLines: boolean, cell: Cell): void {
+    if (cell.a <= 0) return;
+    const lists: [PixelList | undefined, 'p' | 'q'][] = [[t.areaPixels, 'p']];
+    if (withLines) lists.push([t.linePixels, 'q']);
+    let any = false;
+    for (const f of feats) {
+      written(f, t);
+      if (f.p1 > f.p0 || (withLines && f.q1 > f.q0)) any = true;
+    }
+    if (!any) return;
+    const { width, height } = this;
+    const data = (this.data ??= new Uint8ClampedArray(width * height * 4));
+    const R = cell.r / cell.a;
+    const G = cell.g / cell.a;
+    const B = cell.b / cell.a;
+    const A = cell.a * 255;
+    const opaque = A >= 255;
+    for (const f of feats) {
+      for (const [list, k] of lists) {
+        if (!list) continue;
+        const [from, to] = k === 'p' ? [f.p0, f.p1] : [f.q0, f.q1];
+        for (let i = from; i < to; i += 2) {
+          const x = list.xy[i];
+          const y = list.xy[i + 1];
+          if (x < 0 || y < 0 || x >= width || y >= height) continue;
+          if (x < this.x0) this.x0 = x;
+          if (x > this.x1) this.x1 = x;
+          if (y < this.y0) this.y0 = y;
+          if (y > this.y1) this.y1 = y;
+          const o = (y * width + x) * 4;
+          const da = data[o + 3];
+          if (opaque || da === 0) {
+            data[o] = R;
+            data[o + 1] = G;
+            data[o + 2] = B;
+            data[o + 3] = A;
+          } else {
+            // straight-alpha "over" on what this bitmap already holds there
+            const a = cell.a;
+            const d = (da / 255) * (1 - a);
+            const out = a + d;
+            data[o] = (R * a + data[o] * d) / out;
+            data[o + 1] = (G * a + data[o + 1] * d) / out;
+            data[o + 2] = (B * a + data[o + 2] * d) / out;
+            data[o + 3] = out * 255;
+          }
+        }
       }
     }
   }
-  const layer = createCanvas(width, height);
-  layer.getContext('2d').putImageData(new ImageData(data, width, height), 0, 0);
-  g.globalAlpha = 1;
-  g.drawImage(layer, 0, 0);
+
+  /** Draw what is pending onto the map and clear it. */
+  flush(g: SKRSContext2D): void {
+    if (this.x1 < this.x0 || !this.data) return;
+    const { width, height, data } = this;
+    const x = this.x0;
+    const y = this.y0;
+    const w = this.x1 - x + 1;
+    const h = this.y1 - y + 1;
+    const c = (this.canvas ??= createCanvas(width, height));
+    c.getContext('2d').putImageData(new ImageData(data, width, height), 0, 0, x, y, w, h);
+    g.globalAlpha = 1;
+    g.drawImage(c, x, y, w, h, x, y, w, h);
+    for (let r = y; r < y + h; r++) data.fill(0, (r * width + x) * 4, (r * width + x + w) * 4);
+    this.x0 = this.y0 = Infinity;
+    this.x1 = this.y1 = -Infinity;
+  }
 }
 
-function drawPolygons(
-  g: SKRSContext2D,
-  feats: Feature[],
-  s: PolygonSymbolizer,
-  t: PathTarget,
-  size: { width: number; height: number },
-): void {
+function drawPolygons(g: SKRSContext2D, feats: Feature[], s: PolygonSymbolizer, t: PathTarget, cells: CellLayer): void {
   if (s.fill) {
+    cells.flush(g);
     g.globalAlpha = s.fillOpacity;
     g.fillStyle = s.fill;
     for (const p of chunkedPaths(feats, 'area', s.fillOpacity < 1, t)) g.fill(p, 'nonzero');
@@ -273,8 +355,9 @@ function drawPolygons(
   const cell = new Cell();
   if (s.fill) cell.over(s.fill, s.fillOpacity);
   if (s.stroke && s.strokeWidth > 0) cell.over(s.stroke, s.strokeOpacity * innerCover(s.strokeWidth));
-  drawCells(g, feats, t, false, cell, size);
+  cells.paint(feats, t, false, cell);
   if (s.stroke && s.strokeWidth > 0) {
+    cells.flush(g);
     g.globalAlpha = s.strokeOpacity;
     g.strokeStyle = s.stroke;
     g.lineWidth = s.strokeWidth;
@@ -287,10 +370,11 @@ function drawPolygons(
   g.globalAlpha = 1;
 }
 
-function drawLines(g: SKRSContext2D, feats: Feature[], s: LineSymbolizer, t: PathTarget, size: { width: number; height: number }): void {
+function drawLines(g: SKRSContext2D, feats: Feature[], s: LineSymbolizer, t: PathTarget, cells: CellLayer): void {
   const cell = new Cell();
   cell.over(s.stroke, s.opacity * innerCover(s.width));
-  drawCells(g, feats, t, true, cell, size);
+  cells.paint(feats, t, true, cell);
+  cells.flush(g);
   g.globalAlpha = s.opacity;
   g.strokeStyle = s.stroke;
   g.lineWidth = s.width;
@@ -370,7 +454,8 @@ function clipSegment(x0: number, y0: number, x1: number, y1: number, w: number, 
   return [x0 + t0 * dx, y0 + t0 * dy, x0 + t1 * dx, y0 + t1 * dy];
 }
 
-function drawPoints(g: SKRSContext2D, feats: Feature[], s: PointSymbolizer, width: number, height: number): void {
+function drawPoints(g: SKRSContext2D, feats: Feature[], s: PointSymbolizer, width: number, height: number, cells: CellLayer): void {
+  cells.flush(g);
   const centres: number[] = [];
   for (const f of feats) {
     let anchored = false;
@@ -526,45 +611,247 @@ export async function encodeCanvas(canvas: Canvas, format: MapFormat, transparen
   }
 }
 
-function toFeatures(rows: LayerRow[]): Feature[] {
+/** The layer's features in data order; features with the same rule flags share one `match` array. */
+function toFeatures(rows: LayerRow[], rules: Rule[]): Feature[] {
   const features: Feature[] = [];
+  const filtered = rules.flatMap((r, i) => (r.filter ? [i] : []));
+  const byMask = new Map<number, boolean[]>();
+  const byKey = new Map<string, boolean[]>();
+  const fromMask = (m: number): boolean[] => {
+    let match = byMask.get(m);
+    if (!match) {
+      match = rules.map(() => true);
+      filtered.forEach((i, k) => {
+        match![i] = Math.floor(m / 2 ** k) % 2 === 1;
+      });
+      byMask.set(m, match);
+    }
+    return match;
+  };
   for (const row of rows) {
     if (row.many) {
-      const b = twkbBounds(row.g);
-      for (let i = 0; i < b.length; i += 2) features.push(feature(row.g, b[i], b[i + 1], row.match));
-    } else features.push(feature(row.g, 0, row.g.length, row.match, row.labels ?? NO_LABELS, row.lx ?? null, row.ly ?? null));
+      const mask = row.mask ?? 0;
+      const g = row.g;
+      let pos = 0;
+      while (pos < g.length) {
+        let m = 0;
+        for (let k = 0; k < mask; k++) m += g[pos + k] * 2 ** (8 * k);
+        pos += mask;
+        const end = twkbEnd(g, pos);
+        features.push(feature(g, pos, end, mask ? fromMask(m) : row.match.length ? row.match : fromMask(0)));
+        pos = end;
+      }
+    } else {
+      const key = row.match.map((b) => (b ? 1 : 0)).join('');
+      let match = byKey.get(key);
+      if (!match) byKey.set(key, (match = row.match));
+      features.push(feature(row.g, 0, row.g.length, match, row.labels ?? NO_LABELS, row.lx ?? null, row.ly ?? null));
+    }
   }
   return features;
 }
 
-/** Draw one layer's rules; its labels are collected for the end. */
-function paintLayer(g: SKRSContext2D, data: LayerData, labels: Label[], width: number, height: number): void {
+/** End of the sized TWKB geometry starting at `pos` (ST_AsTWKB(…, include_size => true)). */
+function twkbEnd(buf: Uint8Array, pos: number): number {
+  const r = reader;
+  r.buf = buf;
+  r.pos = pos + 1; // type and precision
+  const meta = r.byte();
+  if (meta & 0x08) r.byte(); // extended dimensions
+  if (!(meta & 0x02)) throw new Error('TWKB: geometry without its size');
+  const size = r.varint();
+  return r.pos + size;
+}
+const reader = new VarintReader();
+
+/** How far (px) a symbolizer draws beyond its feature's geometry. */
+function reach(s: Symbolizer): number {
+  switch (s.kind) {
+    case 'polygon':
+      return s.stroke ? s.strokeWidth / 2 : 0;
+    case 'line':
+      return s.width / 2;
+    case 'point':
+      // a mark lies within its size's circle once rotated; its outline is centred on its edge
+      return (s.size * Math.SQRT2) / 2 + s.strokeWidth / 2;
+    default:
+      return 0;
+  }
+}
+
+/** Grid cell (px) of the overlap index used to order batches, and entries kept exact per cell. */
+const GRID = 16;
+const PER_CELL = 8;
+
+/**
+ * The drawing order of one FeatureTypeStyle: SE draws each feature, in data order, with every rule
+ * that applies to it. Drawing feature by feature would cost one Skia path (and fill, stroke) per
+ * feature; instead the features are put in batches of one signature (the set of rules that draw
+ * them), drawn one after the other, such that any two features whose drawings may overlap are
+ * drawn in data order: a feature goes to level max(level of an earlier overlapping feature, +1
+ * when its signature differs), and the batches are drawn level by level. Features that cannot
+ * overlap (tested on their boxes grown by the widest stroke or mark of the FeatureTypeStyle,
+ * less 1 px so that neighbours sharing an edge — whose outlines only meet — are not ordered) are
+ * drawn together whatever their order; a map of one signature is one batch. Within a batch, each
+ * symbolizer is drawn over the batch (as the passes did), the exception to SE's order being one
+ * feature's second symbolizer against a same-signature neighbour's first.
+ */
+function batches(feats: Feature[], sigs: Int32Array, grow: number, t: PathTarget, width: number, height: number): [number, Feature[]][] {
+  const distinct = new Set(sigs);
+  if (distinct.size <= 1) return feats.length ? [[sigs[0], feats]] : [];
+  const m = Math.ceil(grow) + GRID;
+  const cols = Math.ceil((width + 2 * m) / GRID);
+  const rows = Math.ceil((height + 2 * m) / GRID);
+  // per cell: summary level and signature (-1: none; signature -2: several), then exact entries
+  const sumLevel = new Int32Array(cols * rows).fill(-1);
+  const sumSig = new Int32Array(cols * rows).fill(-1);
+  const entries: (number[] | undefined)[] = new Array(cols * rows);
+  const levels: Map<number, Feature[]>[] = [];
+  const order: number[] = []; // signatures by first appearance
+  const rank = new Map<number, number>();
+  const g = grow - 1;
+  for (let n = 0; n < feats.length; n++) {
+    const f = feats[n];
+    const sig = sigs[n];
+    written(f, t, true);
+    if (!rank.has(sig)) {
+      rank.set(sig, order.length);
+      order.push(sig);
+    }
+    let level = 0;
+    if (f.bx0 <= f.bx1) {
+      const x0 = f.bx0 - g;
+      const y0 = f.by0 - g;
+      const x1 = f.bx1 + g;
+      const y1 = f.by1 + g;
+      const c0 = Math.max(0, Math.min(cols - 1, Math.floor((x0 + m) / GRID)));
+      const c1 = Math.max(0, Math.min(cols - 1, Math.floor((x1 + m) / GRID)));
+      const r0 = Math.max(0, Math.min(rows - 1, Math.floor((y0 + m) / GRID)));
+      const r1 = Math.max(0, Math.min(rows - 1, Math.floor((y1 + m) / GRID)));
+      for (let r = r0; r <= r1; r++)
+        for (let c = c0; c <= c1; c++) {
+          const k = r * cols + c;
+          const sl = sumLevel[k];
+          if (sl >= 0) level = Math.max(level, sl + (sumSig[k] === sig ? 0 : 1));
+          const e = entries[k];
+          if (!e) continue;
+          for (let i = 0; i < e.length; i += 6)
+            if (e[i] < x1 && e[i + 2] > x0 && e[i + 1] < y1 && e[i + 3] > y0)
+              level = Math.max(level, e[i + 4] + (e[i + 5] === sig ? 0 : 1));
+        }
+      for (let r = r0; r <= r1; r++)
+        for (let c = c0; c <= c1; c++) {
+          const k = r * cols + c;
+          let e = entries[k];
+          if (!e) entries[k] = e = [];
+          if (e.length >= PER_CELL * 6) {
+            // fold the cell's entries into its summary (conservative: as if they covered the whole cell)
+            for (let i = 0; i < e.length; i += 6) {
+              const el = e[i + 4];
+              const es = e[i + 5];
+              if (el > sumLevel[k]) {
+                sumLevel[k] = el;
+                sumSig[k] = es;
+              } else if (el === sumLevel[k] && sumSig[k] !== es) sumSig[k] = -2;
+            }
+            e.length = 0;
+          }
+          e.push(x0, y0, x1, y1, level, sig);
+        }
+    }
+    let byLevel = levels[level];
+    if (!byLevel) levels[level] = byLevel = new Map();
+    let batch = byLevel.get(sig);
+    if (!batch) byLevel.set(sig, (batch = []));
+    batch.push(f);
+  }
+  const out: [number, Feature[]][] = [];
+  for (const byLevel of levels) {
+    if (!byLevel) continue;
+    for (const sig of order) {
+      const batch = byLevel.get(sig);
+      if (batch) out.push([sig, batch]);
+    }
+  }
+  return out;
+}
+
+/**
+ * Draw one layer: each FeatureTypeStyle (consecutive rules with the same `fts`) is one pass over
+ * the features, in order; its labels are collected for the end.
+ */
+function paintLayer(g: SKRSContext2D, data: LayerData, labels: Label[], width: number, height: number, cells: CellLayer): void {
   const { rules, textRules } = data;
-  const features = toFeatures(data.rows);
+  const features = toFeatures(data.rows, rules);
   const target: PathTarget = { area: new PathBytes(), line: new PathBytes(), areaPixels: new PixelList(), linePixels: new PixelList() };
-  const size = { width, height };
   let t = 0;
-  rules.forEach((rule, i) => {
-    let feats: Feature[];
-    if (rule.else) {
-      const others = rules.map((r, j) => j !== i && !r.else && r.filter !== undefined);
-      feats = features.filter((f) => f.match[i] && !others.some((x, j) => x && f.match[j]));
-    } else feats = rule.filter ? features.filter((f) => f.match[i]) : features;
-    for (const s of rule.symbolizers) {
-      if (s.kind === 'polygon') drawPolygons(g, feats, s, target, size);
-      else if (s.kind === 'line') drawLines(g, feats, s, target, size);
-      else if (s.kind === 'point') drawPoints(g, feats, s, width, height);
-      else {
-        const k = textRules.indexOf(s, t);
-        t = k + 1;
-        for (const f of feats) {
-          const text = f.labels[k];
-          const a = text ? anchorOf(f, width, height) : null;
-          if (a) labels.push({ text: text!, x: a[0], y: a[1], sym: s });
+  for (let a = 0; a < rules.length; ) {
+    let b = a + 1;
+    while (b < rules.length && (rules[b].fts ?? 0) === (rules[a].fts ?? 0)) b++;
+    // which of the FeatureTypeStyle's rules apply to a feature: its filter, or for an else rule
+    // none of the FeatureTypeStyle's filtered rules (per distinct match array, shared by features)
+    const applies = new Map<boolean[], number[]>();
+    const sigOf = new Map<number[], number>();
+    const keys = new Map<string, number[]>();
+    const ruleSets: number[][] = [];
+    const drawing = (i: number) => rules[i].symbolizers.some((s) => s.kind !== 'text');
+    const ruleSet = (match: boolean[]): number[] => {
+      let set = applies.get(match);
+      if (!set) {
+        const anyFiltered = rules.slice(a, b).some((r, j) => !r.else && r.filter !== undefined && match[a + j]);
+        set = [];
+        for (let i = a; i < b; i++) if (rules[i].else ? match[i] && !anyFiltered : match[i]) set.push(i);
+        const key = set.filter(drawing).join(',');
+        let shared = keys.get(key);
+        if (!shared) {
+          keys.set(key, (shared = set));
+          sigOf.set(shared, ruleSets.length);
+          ruleSets.push(set.filter(drawing));
+        }
+        applies.set(match, set);
+        if (!sigOf.has(set)) sigOf.set(set, sigOf.get(shared)!);
+      }
+      return set;
+    };
+    let grow = 0;
+    for (let i = a; i < b; i++) for (const s of rules[i].symbolizers) grow = Math.max(grow, reach(s));
+    const sigs = new Int32Array(features.length);
+    const drawn: Feature[] = [];
+    const drawnSigs: number[] = [];
+    features.forEach((f) => {
+      const set = ruleSet(f.match);
+      const sig = sigOf.get(set)!;
+      if (!ruleSets[sig].length) return;
+      drawn.push(f);
+      drawnSigs.push(sig);
+    });
+    sigs.set(drawnSigs);
+    for (const [sig, feats] of batches(drawn, sigs.subarray(0, drawn.length), grow, target, width, height)) {
+      for (const i of ruleSets[sig]) {
+        for (const s of rules[i].symbolizers) {
+          if (s.kind === 'polygon') drawPolygons(g, feats, s, target, cells);
+          else if (s.kind === 'line') drawLines(g, feats, s, target, cells);
+          else if (s.kind === 'point') drawPoints(g, feats, s, width, height, cells);
         }
       }
     }
-  });
+    // labels: rule by rule, in feature order (placed after every layer, with collision avoidance)
+    for (let i = a; i < b; i++) {
+      for (const s of rules[i].symbolizers) {
+        if (s.kind !== 'text') continue;
+        const k = textRules.indexOf(s, t);
+        t = k + 1;
+        for (const f of features) {
+          if (!ruleSet(f.match).includes(i)) continue;
+          const text = f.labels[k];
+          const an = text ? anchorOf(f, width, height) : null;
+          if (an) labels.push({ text: text!, x: an[0], y: an[1], sym: s });
+        }
+      }
+    }
+    a = b;
+  }
+  cells.flush(g);
 }
 
 /**
@@ -581,7 +868,8 @@ export function paintMap(layers: LayerData[], o: PaintOptions, timings?: Record<
   const labels: Label[] = [];
   pathMs = 0;
   const t0 = performance.now();
-  for (const data of layers) paintLayer(g, data, labels, o.width, o.height);
+  const cells = new CellLayer(o.width, o.height);
+  for (const data of layers) paintLayer(g, data, labels, o.width, o.height, cells);
   drawLabels(g, labels, o.width, o.height);
   if (timings) {
     timings.path = (timings.path ?? 0) + pathMs;

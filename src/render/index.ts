@@ -252,23 +252,31 @@ export function layerQuery(
   const lateral = `CROSS JOIN LATERAL (SELECT ${g}::box2d AS _gd_box OFFSET 0) _gd_l`;
   const small = `(ST_XMax(${BOX}) - ST_XMin(${BOX}) < ${r}::float8 AND ST_YMax(${BOX}) - ST_YMin(${BOX}) < ${r}::float8)`;
   const ruleCols: string[] = [];
-  const ruleAggs: string[] = [];
+  const ruleNames: string[] = [];
   rules.forEach((rule, i) => {
     if (!rule.filter) return;
     ruleCols.push(`coalesce((${compileFilter(rule.filter, target, values)}), false) AS r${i}`);
-    ruleAggs.push(`bool_or(r${i}) AS r${i}`);
+    ruleNames.push(`r${i}`);
   });
   const nulls = textRules.map((_, i) => `NULL::text AS l${i}`);
   if (anchors) nulls.push('NULL::float8 AS lx, NULL::float8 AS ly');
   const cellCentre = `ST_SetSRID(ST_MakePoint(${ox}::float8 + (gx + 0.5) * ${cell}::float8, ${oy}::float8 + (gy + 0.5) * ${cell}::float8), ${layer.srid})`;
-  const text =
-    `SELECT ${cols.join(', ')} FROM ${table} ${lateral}${anchorJoins} WHERE ${g} && ${env} AND NOT ${small}\n` +
-    `UNION ALL\n` +
-    `SELECT ${twkb(fast(cellCentre))} AS g${[...ruleAggs, ...nulls].map((c) => `, ${c}`).join('')}\n` +
+  const cells =
     `FROM (SELECT floor(((ST_XMin(${BOX}) + ST_XMax(${BOX})) / 2 - ${ox}::float8) / ${cell}::float8) AS gx,\n` +
     `             floor(((ST_YMin(${BOX}) + ST_YMax(${BOX})) / 2 - ${oy}::float8) / ${cell}::float8) AS gy${ruleCols.map((c) => `, ${c}`).join('')}\n` +
-    `      FROM ${table} ${lateral} WHERE ${g} && ${env} AND ${small}) q\n` +
-    `GROUP BY gx, gy`;
+    `      FROM ${table} ${lateral} WHERE ${g} && ${env} AND ${small}) q\n`;
+  const head = `SELECT ${cols.join(', ')} FROM ${table} ${lateral}${anchorJoins} WHERE ${g} && ${env} AND NOT ${small}\nUNION ALL\n`;
+  const cellCols = (c: string[]) => [...c, ...nulls].map((x) => `, ${x}`).join('');
+  // One point per pixel. With rule filters, the pixel takes the rule flags of the combination of
+  // most features in it (its dominant class: a dense map shows the mix of its classes, as drawing
+  // every feature in turn would, not the last rule's colour everywhere).
+  const text = ruleNames.length
+    ? head +
+      `(SELECT DISTINCT ON (gx, gy) ${twkb(fast(cellCentre))} AS g${cellCols(ruleNames)}\n` +
+      `FROM (SELECT gx, gy, count(*) AS n${ruleNames.map((c) => `, ${c}`).join('')}\n` +
+      `      ${cells.replace(/\n {6}/g, '\n            ')}      GROUP BY gx, gy${ruleNames.map((c) => `, ${c}`).join('')}) c\n` +
+      `ORDER BY gx, gy, n DESC${ruleNames.map((c) => `, ${c}`).join('')})`
+    : head + `SELECT ${twkb(fast(cellCentre))} AS g${cellCols([])}\n${cells}GROUP BY gx, gy`;
   return { text, values, textRules, approx };
 }
 
@@ -334,14 +342,27 @@ export function typicalFeatureSize(client: pg.PoolClient, layer: Layer): Promise
 }
 
 /**
- * Without labels, the features of one rule combination come as one row: their sized TWKB
- * concatenated by string_agg. Parsing one row per feature in `pg` (and the garbage it left)
- * cost more than the query at town scale (docs/rasteriser.md).
+ * Without labels, the features come as one row: their sized TWKB concatenated by string_agg, each
+ * preceded by its rule flags as a bit mask of `maskBytes(rules)` bytes (bit i of the mask: the
+ * i-th filtered rule matches). Parsing one row per feature in `pg` (and the garbage it left) cost
+ * more than the query at town scale (docs/rasteriser.md); one row (rather than one per rule
+ * combination) keeps the features in the order of the data, which SE draws them in.
  */
 function aggregated(text: string, rules: Rule[]): string {
   const flags = rules.flatMap((r, i) => (r.filter ? [`r${i}`] : []));
-  const group = flags.length ? ` GROUP BY ${flags.join(', ')}` : '';
-  return `SELECT ${[...flags, `string_agg(g, ''::bytea) AS g`].join(', ')} FROM (${text}) _gd_q${group}`; // string_agg skips NULLs
+  if (!flags.length) return `SELECT string_agg(g, ''::bytea) AS g FROM (${text}) _gd_q`; // string_agg skips NULLs
+  const bytes: string[] = [];
+  for (let b = 0; b * 8 < flags.length; b++) {
+    const bits = flags.slice(b * 8, b * 8 + 8).map((f, k) => (k ? `(${f}::int << ${k})` : `${f}::int`));
+    bytes.push(`set_byte('\\x00'::bytea, 0, ${bits.join(' | ')})`);
+  }
+  // mask || NULL is NULL: a feature without geometry is skipped whole
+  return `SELECT string_agg(${bytes.join(' || ')} || g, ''::bytea) AS g FROM (${text}) _gd_q`;
+}
+
+/** Bytes of rule mask before each feature of an aggregated row. */
+export function maskBytes(rules: Rule[]): number {
+  return Math.ceil(rules.filter((r) => r.filter).length / 8);
 }
 
 async function queryLayer(
@@ -385,17 +406,19 @@ async function queryLayer(
   const rows: LayerRow[] = [];
   for (const row of res.rows) {
     if (!row.g) continue;
+    if (!labels) {
+      rows.push({ g: row.g, match: [], many: true, mask: maskBytes(rules) });
+      continue;
+    }
     const match = rules.map((r, i) => (r.filter ? row[`r${i}`] === true : true));
-    if (!labels) rows.push({ g: row.g, match, many: true });
-    else
-      rows.push({
-        g: row.g,
-        match,
-        many: false,
-        labels: q.textRules.map((_, i) => row[`l${i}`] ?? null),
-        lx: row.lx ?? null,
-        ly: row.ly ?? null,
-      });
+    rows.push({
+      g: row.g,
+      match,
+      many: false,
+      labels: q.textRules.map((_, i) => row[`l${i}`] ?? null),
+      lx: row.lx ?? null,
+      ly: row.ly ?? null,
+    });
   }
   return { rules, textRules: q.textRules, rows };
 }

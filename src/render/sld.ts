@@ -1,7 +1,8 @@
 /**
  * SLD 1.0 (and SE 1.1) XML → the style model of style.ts. The same subset as the YAML form:
  * rules with ogc:Filter / ElseFilter and scale denominators; Polygon, Line, Point (well-known
- * marks) and Text symbolizers. Several FeatureTypeStyles are drawn in order, as rules are.
+ * marks) and Text symbolizers. Each FeatureTypeStyle is its own pass over the features, in order
+ * (a FeatureTypeStyle without Rule is skipped).
  */
 import { parseXml, type XmlElement, type XmlLimits } from '../ows/xmldom.js';
 import { parseFesFilter } from '../filter/fes.js';
@@ -138,7 +139,9 @@ export function parseSldLayers(xml: string, where = 'SLD_BODY', limits?: XmlLimi
 function userStyle(us: XmlElement, name: string, where: string): Style {
   const filters = new Map<Obj, FilterNode>();
   const rules: Obj[] = [];
+  const featureTypeStyles: { rules: Obj[] }[] = [];
   for (const fts of [...kids(us, 'FeatureTypeStyle'), ...kids(us, 'CoverageStyle')]) {
+    const group: Obj[] = [];
     for (const [i, r] of kids(fts, 'Rule').entries()) {
       const rw = `${where}: Rule ${textOf(kid(r, 'Name')) ?? i + 1}`;
       const title = textOf(kid(r, 'Title')) ?? textOf(kid(kid(r, 'Description'), 'Title'));
@@ -163,7 +166,9 @@ function userStyle(us: XmlElement, name: string, where: string): Style {
       }
       raw.symbolizers = syms;
       rules.push(raw);
+      group.push(raw);
     }
+    if (group.length) featureTypeStyles.push({ rules: group });
   }
   if (!rules.length) throw new StyleError(`${where}: the UserStyle has no Rule`);
   const style = parseRuleStyle(
@@ -171,7 +176,7 @@ function userStyle(us: XmlElement, name: string, where: string): Style {
     {
       title: textOf(kid(us, 'Title')) ?? textOf(kid(kid(us, 'Description'), 'Title')) ?? name,
       abstract: textOf(kid(us, 'Abstract')),
-      rules,
+      featureTypeStyles,
     },
     where,
   );

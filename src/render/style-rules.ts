@@ -60,6 +60,12 @@ export interface Rule {
   minScale?: number;
   maxScale?: number;
   symbolizers: Symbolizer[];
+  /**
+   * Index of the rule's se:FeatureTypeStyle in its style (0 when absent). A style's rules are
+   * listed FeatureTypeStyle by FeatureTypeStyle; each FeatureTypeStyle is one pass over the
+   * features, and within it each feature is drawn by all its matching rules in turn (SE 1.1 §10).
+   */
+  fts?: number;
 }
 
 export interface Style {
@@ -213,11 +219,28 @@ const SYMBOLIZER_KEYS: Record<string, string> = {
  * which builds this form). Throws StyleError naming the faulty key.
  */
 export function parseRuleStyle(name: string, raw: Obj, where = `styles.${name}`): Style {
-  if (!raw || typeof raw !== 'object') throw new StyleError(`${where}: a style is a mapping with 'rules'`);
-  const rulesRaw = raw.rules;
-  if (!Array.isArray(rulesRaw) || !rulesRaw.length) throw new StyleError(`${where}.rules: a non-empty list of rules`);
-  const rules = rulesRaw.map((r: Obj, i: number): Rule => {
-    const rw = `${where}.rules[${i}]`;
+  if (!raw || typeof raw !== 'object') throw new StyleError(`${where}: a style is a mapping with 'rules' or 'featureTypeStyles'`);
+  const groups: { rules: unknown; where: string }[] = [];
+  if (raw.featureTypeStyles !== undefined) {
+    if (raw.rules !== undefined) throw new StyleError(`${where}: either 'rules' or 'featureTypeStyles', not both`);
+    const fts = raw.featureTypeStyles;
+    if (!Array.isArray(fts) || !fts.length) throw new StyleError(`${where}.featureTypeStyles: a non-empty list of {rules}`);
+    fts.forEach((f: Obj, k: number) => {
+      if (!f || typeof f !== 'object') throw new StyleError(`${where}.featureTypeStyles[${k}]: a mapping with 'rules'`);
+      groups.push({ rules: f.rules, where: `${where}.featureTypeStyles[${k}]` });
+    });
+  } else groups.push({ rules: raw.rules, where });
+  const rules: Rule[] = [];
+  groups.forEach((grp, k) => {
+    const rulesRaw = grp.rules;
+    if (!Array.isArray(rulesRaw) || !rulesRaw.length) throw new StyleError(`${grp.where}.rules: a non-empty list of rules`);
+    for (const [i, r] of (rulesRaw as Obj[]).entries()) rules.push(parseRule(r, i, `${grp.where}.rules[${i}]`, k));
+  });
+  return { name, title: String(raw.title ?? name), abstract: typeof raw.abstract === 'string' ? raw.abstract : undefined, rules };
+}
+
+function parseRule(r: Obj, i: number, rw: string, fts: number): Rule {
+  {
     if (!r || typeof r !== 'object') throw new StyleError(`${rw}: a mapping`);
     let filter: FilterNode | undefined;
     const ft = r.filter;
@@ -256,9 +279,9 @@ export function parseRuleStyle(name: string, raw: Obj, where = `styles.${name}`)
       minScale: minScale === undefined ? undefined : num(minScale, 0, `${rw}.minScaleDenominator`),
       maxScale: maxScale === undefined ? undefined : num(maxScale, 0, `${rw}.maxScaleDenominator`),
       symbolizers,
+      fts,
     };
-  });
-  return { name, title: String(raw.title ?? name), abstract: typeof raw.abstract === 'string' ? raw.abstract : undefined, rules };
+  }
 }
 
 /** A style's filters and labels name columns of the layer (StyleError naming `where` otherwise). */

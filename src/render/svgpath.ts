@@ -135,6 +135,13 @@ class Cursor extends VarintReader {
   miny = 0;
   maxx = 0;
   maxy = 0;
+  /** with `track`, the box of every point read (geometry integers) and the scale to pixels */
+  track = false;
+  tx0 = 0;
+  ty0 = 0;
+  tx1 = 0;
+  ty1 = 0;
+  tscale = 1;
 }
 
 interface Header {
@@ -170,6 +177,12 @@ function step(c: Cursor, extra: number): void {
   c.x += c.zigzag();
   c.y += c.zigzag();
   for (let d = 0; d < extra; d++) c.zigzag();
+  if (c.track) {
+    if (c.x < c.tx0) c.tx0 = c.x;
+    if (c.x > c.tx1) c.tx1 = c.x;
+    if (c.y < c.ty0) c.ty0 = c.y;
+    if (c.y > c.ty1) c.ty1 = c.y;
+  }
 }
 
 /** Skip `n` points (deltas still accumulate). */
@@ -273,6 +286,7 @@ function point(c: Cursor, h: Header, out: PathTarget): void {
 function geometry(c: Cursor, out: PathTarget): void {
   const h = header(c);
   if (!h) return;
+  c.tscale = h.scale;
   c.x = 0;
   c.y = 0;
   switch (h.type) {
@@ -304,11 +318,30 @@ function geometry(c: Cursor, out: PathTarget): void {
 /** One cursor for all calls (the writing is synchronous): no allocation per feature. */
 const cursor = new Cursor();
 
-/** Append the SVG path data of the TWKB geometry at `twkb[start…]` (see the module comment). */
-export function writePath(twkb: Uint8Array, start: number, out: PathTarget): void {
+/**
+ * Append the SVG path data of the TWKB geometry at `twkb[start…]` (see the module comment); with
+ * `box`, its bounding box in pixels is written there (minx, miny, maxx, maxy; Infinity when empty).
+ */
+export function writePath(twkb: Uint8Array, start: number, out: PathTarget, box?: Float64Array): void {
   cursor.buf = twkb;
   cursor.pos = start;
-  geometry(cursor, out);
+  if (!box) {
+    geometry(cursor, out);
+    return;
+  }
+  cursor.track = true;
+  cursor.tx0 = cursor.ty0 = Infinity;
+  cursor.tx1 = cursor.ty1 = -Infinity;
+  try {
+    geometry(cursor, out);
+  } finally {
+    cursor.track = false;
+  }
+  const k = cursor.tscale;
+  box[0] = cursor.tx0 * k;
+  box[1] = cursor.ty0 * k;
+  box[2] = cursor.tx1 * k;
+  box[3] = cursor.ty1 * k;
 }
 
 /** Append the SVG path data of one TWKB geometry; where it went in each buffer. */
