@@ -67,6 +67,8 @@ export function configDoc(schema) {
     '',
     'The server reads one YAML file: `GEODATA_CONFIG`, else `./config.yaml` when present, else built-in defaults (the demo). The file is validated against `schemas/config.schema.json` at start; an unknown key or a wrong type stops the server with a message naming the key. Environment variables override a few keys: `PORT` (`server.port`), `HOST` (`server.host`), `DATABASE_URL` (`database.url`), `METRICS_TOKEN` (`ops.metricsToken`), `METRICS_PORT` (`ops.metricsPort`), `DEMO_PARCELS` (`demo.parcels`). `config.example.yaml` shows a complete file.',
     '',
+    'Other environment variables: `GEODATA_HOME` (where the embedded cluster lives, default `./.data`), `GEODATA_CONFIG` (the configuration file), `GEODATA_ADMIN_TOKEN` (a Bearer token that opens the admin endpoints), `GEODATA_KEEP_DB=1` (leave the embedded cluster running when the server stops), `LOG_LEVEL`, `GEODATA_RENDER_WORKERS` (WMS maps drawn and encoded in that many worker threads; default one per core, at most 4; 0 = on the main thread; see docs/rasteriser.md), `TILES_DIR` and `REDIS_URL` (tile cache tiers), `TEST_DATABASE_URL` (run the test suite on another PostGIS database).',
+    '',
     'A default written as text in the meaning column (rather than in the default column) is computed from other settings or from the environment.',
     '',
   ];
