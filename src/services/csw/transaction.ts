@@ -69,21 +69,28 @@ function applyProperties(doc: XmlElement, props: XmlElement[]): XmlElement {
 }
 
 /**
+ * The SQL condition of an action's csw:Constraint (an ogc:Filter, FES 1.1), its values appended to
+ * `params`; a missing filter or one that does not compile is the request's mistake.
+ */
+function constraintWhere(a: XmlElement, what: string, locator: string, params: unknown[], schema: string): string {
+  const f = kid(kid(a, 'Constraint') ?? a, 'Filter');
+  if (!f) throw new OwsException('MissingParameterValue', `${what} needs a csw:Constraint with an ogc:Filter`, locator);
+  try {
+    return compileCatalogFilter(parseFesFilter(checkFilterNs(f), { version: '1.1' }), params, schema);
+  } catch (e) {
+    if (e instanceof FilterError) throw new OwsException('InvalidParameterValue', e.message, 'Constraint');
+    throw e;
+  }
+}
+
+/**
  * Update with csw:RecordProperty (OGC 07-006r1 §10.11.3.4): set (Value) or remove (no Value) Dublin
  * Core elements of the published records the constraint selects; each result is checked as an
  * Insert would be. Returns the number of records updated.
  */
 async function updateProperties(c: pg.PoolClient, schema: string, a: XmlElement, now: string): Promise<number> {
-  const f = kid(kid(a, 'Constraint') ?? a, 'Filter');
-  if (!f) throw new OwsException('MissingParameterValue', 'Update with RecordProperty needs a csw:Constraint with an ogc:Filter', 'Update');
   const params: unknown[] = [];
-  let where: string;
-  try {
-    where = compileCatalogFilter(parseFesFilter(checkFilterNs(f), { version: '1.1' }), params, schema);
-  } catch (e) {
-    if (e instanceof FilterError) throw new OwsException('InvalidParameterValue', e.message, 'Constraint');
-    throw e;
-  }
+  const where = constraintWhere(a, 'Update with RecordProperty', 'Update', params, schema);
   params.push(CSWT_SOURCE);
   const rows = await c.query<{ identifier: string; record_schema: string; source_doc: string | null }>(
     `SELECT identifier, record_schema, source_doc FROM ${schema}.records WHERE source = $${params.length} AND (${where}) FOR UPDATE`,
@@ -157,16 +164,8 @@ export async function transactionOp(req: OwsRequest) {
           }
         }
       } else if (a.name === 'Delete') {
-        const f = kid(kid(a, 'Constraint') ?? a, 'Filter');
-        if (!f) throw new OwsException('MissingParameterValue', 'Delete needs a csw:Constraint with an ogc:Filter', 'Delete');
         const params: unknown[] = [];
-        let where: string;
-        try {
-          where = compileCatalogFilter(parseFesFilter(checkFilterNs(f), { version: '1.1' }), params, schema);
-        } catch (e) {
-          if (e instanceof FilterError) throw new OwsException('InvalidParameterValue', e.message, 'Constraint');
-          throw e;
-        }
+        const where = constraintWhere(a, 'Delete', 'Delete', params, schema);
         params.push([CSWT_SOURCE, 'local']);
         const r = await c.query<{ identifier: string; source: string }>(
           `DELETE FROM ${schema}.records WHERE source = ANY($${params.length}::text[]) AND (${where}) RETURNING identifier, source`,
