@@ -142,7 +142,7 @@ export function registerLanding(app: FastifyInstance, ctx: AppContext): void {
 
   app.get('/healthz', async () => ({ status: 'ok', uptimeSeconds: Math.round(process.uptime()) }));
 
-  app.get('/readyz', async (_req, reply) => {
+  app.get('/readyz', async (req, reply) => {
     const checks: Record<string, string> = {};
     let ok = true;
     try {
@@ -184,7 +184,8 @@ export function registerLanding(app: FastifyInstance, ctx: AppContext): void {
       ok = false;
       checks.exports = `stalled: all ${exports.max} export slots held for ${Math.round(stalled / 1000)} s`;
     } else checks.exports = `ok (${exports.active}/${exports.max} active, ${exports.queued} queued)`;
-    if (ctx.registry.loaded) checks.registry = `ok (${ctx.registry.list().length} layers, version ${ctx.registry.version})`;
+    // the layers this caller may read: the count of restricted layers is not everyone's to know
+    if (ctx.registry.loaded) checks.registry = `ok (${layersFor(ctx, req).list().length} layers, version ${ctx.registry.version})`;
     else {
       ok = false;
       checks.registry = 'not loaded';
