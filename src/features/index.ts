@@ -5,8 +5,8 @@
  *   const q: FeatureQuery = { layer, filter, bbox, properties, sortBy, limit, offset, outputEpsg };
  *   checkQuery(q);                                   // FeatureQueryError / FilterError → client error
  *   const matched = await countFeatures(pool, q);    // when the response needs numberMatched first
- *   const stream = await openFeatureStream(pool, { queries: [q], writer: new GeoJsonWriter(), info });
- *   destroyOnClientClose(reply.raw, stream);         // client gone → cursor closed, connection back
+ *   const stream = await openFeatureStream(pool, { queries: [q], writer: new GeoJsonWriter(), info,
+ *     signal: clientSignal(reply.raw) });            // client gone → cursor closed, connection back
  *   return reply.type(writer.contentType).send(stream);
  *
  * openFeatureStream resolves once the first chunk is ready, so database errors surface before any

@@ -471,15 +471,3 @@ export function clientSignal(res: import('node:http').ServerResponse): AbortSign
     });
   return ac.signal;
 }
-
-/** Tie a stream to an HTTP response: if the client goes away before the end, stop the stream. */
-export function destroyOnClientClose(res: import('node:http').ServerResponse, stream: Readable): void {
-  if (res.destroyed) {
-    // the client left while the first chunk was being prepared
-    stream.destroy();
-    return;
-  }
-  res.once('close', () => {
-    if (!stream.readableEnded && !stream.destroyed) stream.destroy();
-  });
-}

@@ -15,7 +15,6 @@ import { addFeatures } from '../../ops/tags.js';
 import {
   countFeatures,
   clientSignal,
-  destroyOnClientClose,
   openFeatureStream,
   ExportError,
   outputEpsgOf,
@@ -167,7 +166,6 @@ export async function sendExport(ctx: AppContext, req: FastifyRequest, reply: Fa
     },
     signal: clientSignal(reply.raw),
   });
-  destroyOnClientClose(reply.raw, stream);
   reply.header('Content-Type', o.contentType ?? writer.contentType);
   reply.header('Content-Disposition', contentDisposition(o.filename, o.disposition));
   return reply.send(stream);

@@ -25,7 +25,6 @@ import {
   checkQuery,
   countFeatures,
   clientSignal,
-  destroyOnClientClose,
   fetchFeatureRows,
   openFeatureStream,
   pageSize,
@@ -527,7 +526,6 @@ ${table(
       if (returned <= ETAG_MAX_FEATURES) {
         return sendWithEtag(req, reply, writer.contentType, await readAll(stream));
       }
-      destroyOnClientClose(reply.raw, stream);
       return reply.type(writer.contentType).send(stream);
     });
 

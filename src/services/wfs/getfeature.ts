@@ -10,7 +10,6 @@ import {
   countWith,
   type SqlRunner,
   clientSignal,
-  destroyOnClientClose,
   fetchFeatureRows,
   openFeatureStream,
   checkQuery,
@@ -105,7 +104,6 @@ function pagingLink(req: OwsRequest, start: number, count: number): string {
 }
 
 function sendStream(reply: FastifyReply, contentType: string, stream: import('node:stream').Readable): FastifyReply {
-  destroyOnClientClose(reply.raw, stream);
   reply.header('Content-Type', contentType);
   return reply.send(stream);
 }
