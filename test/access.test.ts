@@ -10,10 +10,8 @@ import { execFile, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { hashSecret } from '../src/security/auth.js';
-import { makeTestApp, type TestApp } from './helpers/app.js';
+import { makeTestApp, type TestApp, basic, testUsers } from './helpers/app.js';
 import { canValidate, skipReason, validateXml } from './helpers/xml-validate.js';
-
-const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
 
 type Who = 'anonymous' | 'visitor' | 'agent' | 'root';
 const WHO: Who[] = ['anonymous', 'visitor', 'agent', 'root'];
@@ -40,11 +38,7 @@ describe('the layers a caller may read, on every path', () => {
   beforeAll(async () => {
     t = await makeTestApp({
       security: {
-        users: [
-          { name: 'agent', passwordHash: hashSecret('pw-agent'), roles: ['agents'] },
-          { name: 'root', passwordHash: hashSecret('pw-root'), roles: ['admin'] },
-          { name: 'visitor', passwordHash: hashSecret('pw-visitor'), roles: [] },
-        ],
+        users: testUsers(),
       },
       ops: { metricsToken: 'metrics-secret' },
       layers: [

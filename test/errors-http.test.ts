@@ -7,21 +7,16 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import net from 'node:net';
 import { XMLParser } from 'fast-xml-parser';
-import { makeTestApp, type TestApp } from './helpers/app.js';
-import { hashSecret } from '../src/security/auth.js';
+import { makeTestApp, type TestApp, basic, testUsers } from './helpers/app.js';
 
 const parser = new XMLParser({ ignoreAttributes: false, removeNSPrefix: true });
 
 let t: TestApp;
-const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
 
 beforeAll(async () => {
   t = await makeTestApp({
     security: {
-      users: [
-        { name: 'agent', passwordHash: hashSecret('pw-agent'), roles: ['agents'] },
-        { name: 'root', passwordHash: hashSecret('pw-root'), roles: ['admin'] },
-      ],
+      users: testUsers(),
     },
     server: { requestTimeoutMs: 1000 },
   });

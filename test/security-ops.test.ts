@@ -4,10 +4,8 @@ import { pino } from 'pino';
 import { hashSecret, verifySecret, canRead, ANONYMOUS } from '../src/security/auth.js';
 import { UsageStats } from '../src/ops/usage.js';
 import { tagRequest, addFeatures } from '../src/ops/tags.js';
-import { makeTestApp, testDatabaseUrl, type TestApp } from './helpers/app.js';
+import { makeTestApp, testDatabaseUrl, type TestApp, basic, testUsers } from './helpers/app.js';
 import type { Layer } from '../src/registry/types.js';
-
-const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
 
 describe('secrets', () => {
   it('are stored hashed (scrypt) and verified', () => {
@@ -33,11 +31,7 @@ describe('access control, metrics and rate limits over HTTP', () => {
   beforeAll(async () => {
     t = await makeTestApp({
       security: {
-        users: [
-          { name: 'agent', passwordHash: hashSecret('pw-agent'), roles: ['agents'] },
-          { name: 'root', passwordHash: hashSecret('pw-root'), roles: ['admin'] },
-          { name: 'visitor', passwordHash: hashSecret('pw-visitor'), roles: [] },
-        ],
+        users: testUsers(),
         apiKeys: [{ name: 'portal', keyHash: hashSecret('key-123'), roles: ['agents'] }],
         rateLimit: { enabled: true, max: 40, windowMs: 60000, authenticatedMax: 1000 },
       },

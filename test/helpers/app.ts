@@ -8,6 +8,7 @@ import { createPool } from '../../src/db/pool.js';
 import { Registry } from '../../src/registry/registry.js';
 import { buildApp } from '../../src/app.js';
 import { createContext, type AppContext } from '../../src/context.js';
+import { hashSecret } from '../../src/security/auth.js';
 
 let appCounter = 0;
 
@@ -64,4 +65,19 @@ export async function expectBackendsIdle(pids: Set<number>): Promise<void> {
   } finally {
     await observer.end();
   }
+}
+
+/** An HTTP Basic Authorization header. */
+export const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+/**
+ * The users of the access tests (security.users): `agent` holds the role `agents` of the restricted
+ * layers, `root` is an admin, `visitor` is authenticated with no role; each one's password is `pw-<name>`.
+ */
+export function testUsers() {
+  return [
+    { name: 'agent', passwordHash: hashSecret('pw-agent'), roles: ['agents'] },
+    { name: 'root', passwordHash: hashSecret('pw-root'), roles: ['admin'] },
+    { name: 'visitor', passwordHash: hashSecret('pw-visitor'), roles: [] as string[] },
+  ];
 }
