@@ -11,6 +11,13 @@ import { parseXml, XmlInputError } from '../src/ows/xmldom.js';
 import { makeTestApp, type TestApp } from './helpers/app.js';
 import type { FieldInfo } from '../src/registry/types.js';
 
+// Seeds: a run with FUZZ_SEED set replays that seed; CI uses a fixed one so that a merge is not
+// refused by a counterexample found by chance (every counterexample found so far is a fixed
+// regression case below); a developer's run draws a new seed each time and prints it on failure.
+const seedFromEnv = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : process.env.CI ? 20261207 : undefined;
+if (seedFromEnv !== undefined) fc.configureGlobal({ seed: seedFromEnv });
+const fuzzScale = Number(process.env.FUZZ_SCALE ?? 1);
+
 const target = {
   fields: [
     { name: 'nom', type: 'string', pgType: 'text', nullable: true },
@@ -198,9 +205,9 @@ describe('fuzzing the OWS endpoints over HTTP', () => {
         const r = await t.app.inject({ url: `/collections/communes/items?limit=1&filter=${encodeURIComponent(filter)}` });
         expect(r.statusCode, `${filter} → ${r.body.slice(0, 300)}`).toBeLessThan(500);
       }),
-      { numRuns: 400 },
+      { numRuns: Math.round(400 * fuzzScale), examples: [[["TIMESTAMP('2020-01-01T00:00:00Z')", 'LIKE', "'%é_'"]], [['42', 'LIKE', "'%é_'"]]] },
     );
-  }, 180_000);
+  }, 180_000 * fuzzScale);
 
   it('random XML POST bodies never get a 5xx', async () => {
     await fc.assert(

@@ -307,7 +307,10 @@ class Compiler {
     let k = 0;
     while (k < p.length && p[p.length - 1 - k] === '\\') k++;
     if (k % 2 === 1) p += '\\';
-    const lhs = o.col && o.col.type !== 'string' ? `${o.sql}::text` : o.sql;
+    // LIKE compares text: anything else (a column of another type, a number, date or timestamp
+    // literal) is compared through its text form, as PostgreSQL has no LIKE for those types.
+    const isText = o.col ? o.col.type === 'string' : n.operand.kind === 'literal' && n.operand.type === 'string';
+    const lhs = isText ? o.sql : `(${o.sql})::text`;
     if (o.col && (o.col.type === 'json' || o.col.type === 'array')) throw invalidValue(`LIKE is not supported on ${o.col.type} properties`);
     return `${lhs} ${n.matchCase ? 'LIKE' : 'ILIKE'} ${this.bind(p, 'text')}`;
   }
