@@ -38,6 +38,7 @@ import { TileEngine, tilesOptions, type TilesOptions } from './tiles/engine.js';
 import type { CacheTier } from './tiles/cache.js';
 import { CatalogSync } from './catalog/sync-state.js';
 import { SldDocuments } from './services/wms/sld-documents.js';
+import { labelSpriteBytes } from './render/draw.js';
 
 /** What the runtime is built from: the configuration, the database pool, the registry, the logger. */
 export interface RuntimeBase {
@@ -93,6 +94,9 @@ export class Runtime {
       opts.tiles,
       opts.tileTiers,
     );
+    this.metrics.memorySource('tile_memory_tier', () => this.tiles.cache.memory?.bytes ?? 0);
+    this.metrics.memorySource('sld_documents', () => this.sldDocuments.bytes);
+    this.metrics.memorySource('label_sprites', labelSpriteBytes);
     this.catalog = new CatalogSync(registry);
     this.changes.subscribe(this.catalog);
   }

@@ -422,6 +422,10 @@ describe('coalescing and tiers', () => {
     expect(metrics).toMatch(/geodata_cache_events_total\{tier="memory",event="hit"\} [1-9]/);
     expect(metrics).toMatch(/geodata_cache_events_total\{tier="memory",event="miss"\} [1-9]/);
     expect(metrics).toMatch(/geodata_cache_events_total\{tier="disk",event="miss"\} [1-9]/);
+    // the memory tier's bytes are reported as a component of the memory budget: the 16 tiles it now holds
+    const held = Number(metrics.match(/geodata_memory_bytes\{component="tile_memory_tier"\} (\d+)/)?.[1]);
+    expect(held).toBe(engine.cache.memory!.bytes);
+    expect(held).toBeGreaterThanOrEqual(rs.reduce((n, r) => n + r.rawPayload.length, 0));
   });
 
   it('the memory LRU is bounded in bytes and evicts', async () => {

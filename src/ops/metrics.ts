@@ -12,6 +12,8 @@ export class Metrics {
   readonly rendersQueued: client.Gauge;
   readonly harvestRuns: client.Counter<'source' | 'result'>;
   readonly features: client.Counter<'service' | 'layer'>;
+  /** Bytes held by each bounded in-process cache, read when /metrics is scraped. */
+  private readonly memorySources = new Map<string, () => number>();
 
   constructor(pool?: pg.Pool) {
     const r = this.registry;
@@ -55,6 +57,16 @@ export class Metrics {
       labelNames: ['source', 'result'],
       registers: [r],
     });
+    const sources = this.memorySources;
+    new client.Gauge({
+      name: 'geodata_memory_bytes',
+      help: 'Bytes held by each bounded in-process cache (the budget per component: docs/operations.md)',
+      labelNames: ['component'],
+      registers: [r],
+      collect() {
+        for (const [component, read] of sources) this.set({ component }, read());
+      },
+    });
     if (pool) {
       new client.Gauge({
         name: 'geodata_db_pool_connections',
@@ -69,5 +81,10 @@ export class Metrics {
         },
       });
     }
+  }
+
+  /** Report the bytes a component holds under `geodata_memory_bytes{component}`. */
+  memorySource(component: string, read: () => number): void {
+    this.memorySources.set(component, read);
   }
 }

@@ -523,6 +523,11 @@ const sprites = new LRUCache<string, Sprite>({
 });
 const seen = new LRUCache<string, number>({ max: 50000 }); // label key → text width
 
+/** Bytes held by this thread's label sprites (the main thread's, for /metrics). */
+export function labelSpriteBytes(): number {
+  return sprites.calculatedSize;
+}
+
 const labelKey = (text: string, s: TextSymbolizer, font: string) =>
   `${font}\n${s.fill}\n${s.halo && s.halo.radius > 0 ? `${s.halo.fill}\n${s.halo.radius}` : ''}\n${text}`;
 

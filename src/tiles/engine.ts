@@ -43,7 +43,7 @@ export function tilesOptions(config: Config, env: NodeJS.ProcessEnv = process.en
   const disk =
     t.diskDir === null || t.diskDir === false ? null : (t.diskDir ?? env.TILES_DIR ?? path.join(process.cwd(), '.cache', 'tiles'));
   return {
-    memoryBytes: t.memoryBytes ?? 256 * 1024 * 1024,
+    memoryBytes: t.memoryBytes ?? 64 * 1024 * 1024,
     diskDir: disk ? path.resolve(disk) : null,
     redisUrl: t.redisUrl ?? env.REDIS_URL ?? null,
     redisTtlSeconds: t.redisTtlSeconds ?? 0,

@@ -24,6 +24,11 @@ export class SldDocuments {
   private cache?: LRUCache<string, Entry>;
   readonly inflight = new Map<string, Promise<Entry>>();
 
+  /** Bytes of document text held (for /metrics). */
+  get bytes(): number {
+    return this.cache?.calculatedSize ?? 0;
+  }
+
   lru(o: SldUrlOptions): LRUCache<string, Entry> {
     this.cache ??= new LRUCache<string, Entry>({
       max: 256,
