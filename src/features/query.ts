@@ -544,6 +544,26 @@ export function buildFeatureSql(q: FeatureQuery, format: FeatureFormat, opts: Se
   return { sql, params };
 }
 
+/**
+ * The SELECT of a query's features with their columns in their own types and the geometry as a
+ * geometry (in the output CRS, clipped, axes as asked), for a reader that takes typed rows — GDAL's
+ * ogr2ogr building a file straight from the database (src/features/export/files.ts). `extra` adds
+ * a condition on the output geometry (a geometry family of a Shapefile). Keyset pages are not
+ * offered (a file is never a keyset page).
+ */
+export function buildNativeSql(q: FeatureQuery, geometryName: string, extra?: (geom: string) => string): BuiltSql {
+  if (q.after) throw new FeatureQueryError('a keyset page is not a file export', 'after');
+  const params: unknown[] = [];
+  const from = buildFrom(q, params);
+  const where = buildWhere(q, params);
+  const order = buildOrderBy(q);
+  const g = geomExpr(q);
+  const cols = selectedFields(q).map((f) => `t.${quoteIdent(f.name)}`);
+  cols.push(`${g} AS ${quoteIdent(geometryName)}`);
+  const cond = extra ? ` AND ${extra(g)}` : '';
+  return { sql: `SELECT ${cols.join(', ')} FROM ${from} WHERE ${where}${cond} ORDER BY ${order}${limitOffset(q, params)}`, params };
+}
+
 /** count(*) of the features matching the query (limit/offset ignored). */
 export function buildCountSql(q: FeatureQuery): BuiltSql {
   const params: unknown[] = [];
