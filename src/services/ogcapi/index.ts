@@ -408,7 +408,7 @@ ${table(
       let prefetched: FeatureRow[] | undefined;
       try {
         checkQuery(r.query);
-        if (r.cursor) r.query.after = await keysetAnchor(ctx.pool, r.query, r.cursor);
+        if (r.cursor) r.query.after = await keysetAnchor(ctx.runtime.features, r.query, r.cursor);
         const pageQ: FeatureQuery = { ...r.query, limit: r.limit };
         if (fmt === 'json' && r.limit <= ETAG_MAX_FEATURES && inlineCountable(pageQ)) {
           ({ rows: prefetched, matched } = await fetchPageWithCount(ctx.runtime.features, pageQ, 'geojson'));
@@ -443,7 +443,7 @@ ${table(
           cursor: undefined,
         };
         if (layer.primaryKey) {
-          const key = await lastKeyOfPage(ctx.pool, { ...r.query, limit: r.limit }).catch((e) => engineProblem(e, req));
+          const key = await lastKeyOfPage(ctx.runtime.features, { ...r.query, limit: r.limit }).catch((e) => engineProblem(e, req));
           if (key !== undefined)
             next = {
               f,

@@ -162,7 +162,7 @@ export async function getFeature(req: OwsRequest, positions?: PagePositions): Pr
   if (positions && fp) {
     walk = { positions, fp, start: r.startIndex, count };
     if (r.startIndex > 0) {
-      const after = await positions.recall(ctx.pool, fqs[0], fp, r.startIndex);
+      const after = await positions.recall(ctx.runtime.features, fqs[0], fp, r.startIndex, clientSignal(req.reply.raw));
       if (after) fqs[0] = { ...fqs[0], after };
     }
   }
