@@ -31,7 +31,7 @@ import {
   type FormatDef,
 } from '../../features/index.js';
 import { exportFileName, sendExport } from './export.js';
-import { OTHER_EPSG } from '../wfs/common.js';
+import { isOfferedEpsg, offeredNames } from '../../crs/offered.js';
 
 export interface DownloadLink {
   href: string;
@@ -81,8 +81,8 @@ function outputCrs(raw: string | undefined, layer: Layer): number {
   if (!raw) return layer.srid;
   return parseCrs(raw, {
     locator: 'crs',
-    accept: (epsg) => epsg === layer.srid || OTHER_EPSG.includes(epsg),
-    offered: `EPSG:${layer.srid}, ${OTHER_EPSG.map((e) => `EPSG:${e}`).join(', ')}, CRS84`,
+    accept: (epsg) => isOfferedEpsg(epsg, layer.srid),
+    offered: offeredNames(layer.srid),
   }).epsg;
 }
 
