@@ -15,6 +15,7 @@
 export * from './query.js';
 export * from './stream.js';
 export * from './keyset.js';
+export * from './plan.js';
 export * from './writers/types.js';
 export { GeoJsonWriter, geojsonLinks, type GeoJsonWriterOptions } from './writers/geojson.js';
 export { GmlWriter, ncName, GML32_NS, GML311_NS, WFS20_NS, WFS11_NS, type GmlWriterOptions } from './writers/gml.js';

@@ -30,6 +30,7 @@ import {
   type FeatureQuery,
   type FormatDef,
 } from '../../features/index.js';
+import { pageQuery, planCollection } from '../../features/plan.js';
 import { exportFileName, sendExport } from './export.js';
 import { isOfferedEpsg, offeredNames } from '../../crs/offered.js';
 
@@ -226,7 +227,9 @@ async function handle(ctx: AppContext, req: FastifyRequest, reply: FastifyReply)
     if (!sep) throw invalidParam('sep', `sep must be comma or semicolon, not '${p.sep}'`);
     csv = { separator: sep, bom: bool(p.bom, 'bom'), geometry };
   }
-  return await sendExport(ctx, req, reply, { format: def, queries: [q], filename, csv });
+  // a whole dataset (or the part selected), no totals: exported as it streams (src/features/plan.ts)
+  const plan = planCollection({ queries: [q], output: 'file', totals: 'none' });
+  return await sendExport(ctx, req, reply, { format: def, queries: [pageQuery(plan, q)], filename, csv });
 }
 
 export function registerDownloads(app: FastifyInstance, ctx: AppContext): void {
