@@ -6,33 +6,31 @@ import { classify } from '../../errors/classify.js';
 import type { OwsRequest } from '../../ows/service.js';
 import { addFeatures } from '../../ops/tags.js';
 import {
+  checkQuery,
+  clientSignal,
   countFeatures,
   countWith,
-  type SqlRunner,
-  clientSignal,
+  distributePage,
   fetchFeatureRows,
-  openFeatureStream,
-  checkQuery,
   GeoJsonWriter,
   GmlWriter,
-  NdjsonWriter,
-  type CollectionInfo,
-  type FeatureQuery,
-  type FeatureRow,
-  type FeatureWriter,
-} from '../../features/index.js';
-import { xmlName } from '../../features/query.js';
-import {
-  distributePage,
   matchedAfterPage,
   matchedOfCarriedPage,
+  NdjsonWriter,
   neighbourPages,
+  openFeatureStream,
   pageQuery,
   planCollection,
   returnedOf,
+  xmlName,
+  type CollectionInfo,
   type CollectionPlan,
   type CollectionRequest,
-} from '../../features/plan.js';
+  type FeatureQuery,
+  type FeatureRow,
+  type FeatureWriter,
+  type SqlRunner,
+} from '../../features/index.js';
 import { NS_PREFIX, isGml, isFileKind, namespaceUri, is20, type OutputFormat } from './common.js';
 import { ExportError } from '../../features/index.js';
 import { exportFileName, sendExport } from '../downloads/export.js';
@@ -202,8 +200,7 @@ export async function getFeature(req: OwsRequest, positions?: PagePositions): Pr
     }
   }
 
-  if (fqs.length === 1 && (plan.count === 'after' || plan.count === 'none')) return streamDeferredCount(req, r, fqs[0], plan, signal, walk);
-  if (plan.count === 'carried') return streamGmlCarriedCount(req, r, fqs[0], plan, signal, walk);
+  if (fqs.length === 1 && plan.count !== 'first') return streamOneType(req, r, fqs[0], plan, signal, walk);
   let counts: number[];
   try {
     counts = [];
@@ -337,11 +334,14 @@ function pageLinks(
 }
 
 /**
- * One type, a format whose collection totals come after the features (GeoJSON) or nowhere
- * (NDJSON, GeoJSON sequences): stream the page at once; numberMatched is then known exactly without a count
- * when the page was not full, and is counted on the same connection otherwise.
+ * One type whose numberMatched is learnt while the page streams:
+ *  - 'after' (GeoJSON, totals in the footer): known exactly without a count when the page was not
+ *    full, else carried by the rows or counted on the stream's own connection;
+ *  - 'carried' (GML with a BBOX or FILTER): the page query carries it (one scan for the page and
+ *    its count) and the header, which holds it, is written when the first row comes;
+ *  - 'none' (NDJSON, GeoJSON sequences): nowhere.
  */
-async function streamDeferredCount(
+async function streamOneType(
   req: OwsRequest,
   r: GetFeatureRequest,
   q: FeatureQuery,
@@ -349,63 +349,36 @@ async function streamDeferredCount(
   signal: AbortSignal,
   walk?: Walk,
 ): Promise<unknown> {
-  const hooks = walkHooks(req, makeWriter(req, r.format, [q.layer.name]), walk);
-  const writer = hooks.writer;
-  const needTotals = plan.count === 'after';
-  const info = openInfo(q);
-  const finalize = needTotals
-    ? async (run: SqlRunner, returned: number, carried?: number): Promise<Partial<CollectionInfo>> => {
-        const matched = matchedAfterPage(plan, returned, carried) ?? (await countWith(run, q));
-        return { numberMatched: matched, numberReturned: returned, links: pageLinks(req, r, plan, returned, matched) };
-      }
-    : undefined;
-  let stream;
-  try {
-    stream = await openFeatureStream(req.ctx.runtime.features, {
-      queries: [pageQuery(plan, q)],
-      writer,
-      info,
-      finalize,
-      countMatched: needTotals,
-      onComplete: hooks.onComplete,
-      signal,
-    });
-  } catch (e) {
-    mapEngineError(e, q.bbox ? 'bbox' : 'filter');
-  }
-  return sendStream(req.reply, writer.contentType, stream);
-}
-
-/**
- * One type in GML, a page with a BBOX or FILTER: the page query carries numberMatched (one scan
- * for the page and its count) and the header, which holds it, is written when the first row comes.
- */
-async function streamGmlCarriedCount(
-  req: OwsRequest,
-  r: GetFeatureRequest,
-  q: FeatureQuery,
-  plan: CollectionPlan,
-  signal: AbortSignal,
-  walk?: Walk,
-): Promise<unknown> {
-  const gmlVersion = r.format.kind === 'gml32' ? '3.2' : '3.1.1';
+  const gmlVersion = isGml(r.format.kind) ? (r.format.kind === 'gml32' ? '3.2' : '3.1.1') : undefined;
   const hooks = walkHooks(req, makeWriter(req, r.format, [q.layer.name], gmlVersion), walk);
   const writer = hooks.writer;
-  const info = openInfo(q);
-  const header = async (carried: number | undefined, run?: SqlRunner): Promise<Partial<CollectionInfo>> => {
-    // an empty page: nothing matched, or the page lies past the end (then count)
-    const matched = matchedOfCarriedPage(plan, carried) ?? (run ? await countWith(run, q) : 0);
-    const returned = returnedOf(plan, matched);
-    return { numberMatched: matched, numberReturned: returned, links: pageLinks(req, r, plan, returned, matched) };
-  };
+  const totals = (matched: number, returned: number): Partial<CollectionInfo> => ({
+    numberMatched: matched,
+    numberReturned: returned,
+    links: pageLinks(req, r, plan, returned, matched),
+  });
+  const finalize =
+    plan.count === 'after'
+      ? async (run: SqlRunner, returned: number, carried?: number) =>
+          totals(matchedAfterPage(plan, returned, carried) ?? (await countWith(run, q)), returned)
+      : undefined;
+  // an empty page: nothing matched, or the page lies past the end (then count)
+  const header =
+    plan.count === 'carried'
+      ? async (carried: number | undefined, run?: SqlRunner) => {
+          const matched = matchedOfCarriedPage(plan, carried) ?? (run ? await countWith(run, q) : 0);
+          return totals(matched, returnedOf(plan, matched));
+        }
+      : undefined;
   let stream;
   try {
     stream = await openFeatureStream(req.ctx.runtime.features, {
       queries: [pageQuery(plan, q)],
       writer,
-      info,
-      countMatched: true,
+      info: openInfo(q),
+      finalize,
       header,
+      countMatched: plan.count !== 'none',
       onComplete: hooks.onComplete,
       signal,
     });
