@@ -22,10 +22,12 @@ export const REL_QUERYABLES = 'http://www.opengis.net/def/rel/ogc/1.0/queryables
 /** A route module: registers its routes in the OGC API scope (CORS, compression, problems: index.ts). */
 export type OgcApiRoutes = (api: FastifyInstance, ctx: AppContext) => void;
 
+/** Tag the request for metrics and usage statistics (service OGCAPI, the operation, its collections). */
 export function svc(req: FastifyRequest, operation: string, layers?: string[]): void {
   tagRequest(req, { service: 'OGCAPI', operation, layers });
 }
 
+/** The collection `id` as the caller sees it; 404 when unknown or not readable by the caller. */
 export function collectionOf(ctx: AppContext, req: FastifyRequest, id: string): Layer {
   // a collection the caller may not read is unknown to it (src/security/access.ts)
   const layer = layersFor(ctx, req).get(id);
@@ -33,6 +35,7 @@ export function collectionOf(ctx: AppContext, req: FastifyRequest, id: string): 
   return layer;
 }
 
+/** A document as JSON (its media type) or as the HTML page `html()` builds, with a weak ETag (304 on If-None-Match). */
 export function send(
   req: FastifyRequest,
   reply: FastifyReply,
@@ -64,6 +67,7 @@ export function apiError(e: unknown, req: FastifyRequest): ServiceError {
   return err;
 }
 
+/** Throw what the engine threw as a problem naming the OGC API parameter at fault (apiError). */
 export function engineProblem(e: unknown, req: FastifyRequest): never {
   throw apiError(e, req);
 }
@@ -73,10 +77,12 @@ export function fileFormats(ctx: AppContext): FormatDef[] {
   return ogcApiFileFormats(serverFormats(ctx.config));
 }
 
+/** Media type of a representation, for links. */
 export function mediaTypeOf(f: Format): string {
   return f === 'json' ? GEOJSON : f === 'html' ? HTML_T : f.mediaType;
 }
 
+/** Title of a representation, for links. */
 export function titleOf(f: Format): string {
   return f === 'json' ? 'GeoJSON' : f === 'html' ? 'HTML' : f.title;
 }
