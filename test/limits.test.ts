@@ -3,6 +3,8 @@ import { describe, it, expect } from 'vitest';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { makeTestApp } from './helpers/app.js';
+import { countFeatures, keysetAnchor, lastKeyOfPage, type FeatureQuery } from '../src/features/index.js';
+import { ServerBusy } from '../src/ops/gate.js';
 
 function openSlowStream(url: string): Promise<{ req: http.ClientRequest; res: http.IncomingMessage }> {
   return new Promise((resolve, reject) => {
@@ -48,6 +50,43 @@ describe('export concurrency', () => {
         if (r.status === 200) ok++;
       }
       expect(ok).toBe(1);
+    } finally {
+      await t.close();
+    }
+  }, 60_000);
+});
+
+describe('statements besides streams', () => {
+  it('counts and keyset look-ups of deep pages wait for a stream slot like the streams: a full gate refuses them without taking a connection', async () => {
+    const t = await makeTestApp({ limits: { maxConcurrentExports: 1, exportQueue: 0 } });
+    try {
+      const first = await t.app.inject({ url: '/collections/pois/items?limit=3' });
+      expect(first.statusCode).toBe(200);
+      const next = new URL(first.json().links.find((l: { rel: string }) => l.rel === 'next').href);
+      const deep = `/collections/pois/items?limit=3&cursor=${next.searchParams.get('cursor')}`;
+      const gate = t.ctx.runtime.gates.stream;
+      const release = await gate.acquire(); // every slot held, as by a burst of streams
+      const pool = t.ctx.pool;
+      const before = pool.totalCount - pool.idleCount;
+      try {
+        const q: FeatureQuery = { layer: t.ctx.registry.resolve('pois')!, limit: 3 };
+        const db = t.ctx.runtime.features;
+        await expect(lastKeyOfPage(db, q)).rejects.toBeInstanceOf(ServerBusy);
+        await expect(keysetAnchor(db, q, { key: '1', offset: 3, order: '' })).rejects.toBeInstanceOf(ServerBusy);
+        await expect(countFeatures(db, q)).rejects.toBeInstanceOf(ServerBusy);
+        const r = await t.app.inject({ url: deep });
+        expect(r.statusCode).toBe(503);
+        expect(r.headers['retry-after']).toBeTruthy();
+        // nothing of the pool was taken while the gate was full
+        expect(pool.totalCount - pool.idleCount).toBe(before);
+        expect(pool.waitingCount).toBe(0);
+      } finally {
+        release();
+      }
+      const again = await t.app.inject({ url: deep });
+      expect(again.statusCode).toBe(200);
+      expect(again.json().features).toHaveLength(3);
+      expect(gate.active).toBe(0);
     } finally {
       await t.close();
     }

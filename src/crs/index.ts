@@ -24,17 +24,6 @@ for (const [code, def] of Object.entries(PROJ_DEFS)) proj4.defs(`EPSG:${code}`, 
 /** Web Mercator aliases accepted in requests (mapped to 3857). */
 export const MERCATOR_ALIASES = [900913, 3785, 102100, 102113];
 
-/** CRS identifiers advertised in WMS capabilities, in this order. */
-export const ADVERTISED_CRS: string[] = [
-  'EPSG:2154',
-  'EPSG:3857',
-  'EPSG:4326',
-  'EPSG:4258',
-  'EPSG:3035',
-  ...Array.from({ length: 9 }, (_, i) => `EPSG:${3942 + i}`),
-  'CRS:84',
-];
-
 export function isKnownEpsg(epsg: number): boolean {
   return epsg in PROJ_DEFS;
 }

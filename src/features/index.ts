@@ -4,7 +4,7 @@
  *
  *   const q: FeatureQuery = { layer, filter, bbox, properties, sortBy, limit, offset, outputEpsg };
  *   checkQuery(q);                                   // FeatureQueryError / FilterError → client error
- *   const matched = await countFeatures(pool, q);    // when the response needs numberMatched first
+ *   const matched = await countFeatures(db, q);      // numberMatched first (db: runtime.features, gated)
  *   const stream = await openFeatureStream(pool, { queries: [q], writer: new GeoJsonWriter(), info,
  *     signal: clientSignal(reply.raw) });            // client gone → cursor closed, connection back
  *   return reply.type(writer.contentType).send(stream);
@@ -15,6 +15,7 @@
 export * from './query.js';
 export * from './stream.js';
 export * from './keyset.js';
+export * from './plan.js';
 export * from './writers/types.js';
 export { GeoJsonWriter, geojsonLinks, type GeoJsonWriterOptions } from './writers/geojson.js';
 export { GmlWriter, ncName, GML32_NS, GML311_NS, WFS20_NS, WFS11_NS, type GmlWriterOptions } from './writers/gml.js';

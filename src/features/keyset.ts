@@ -5,8 +5,8 @@
  * cursor (OGC API `next` links); the engine reads it back here. Knows nothing of HTTP.
  */
 import { createHash } from 'node:crypto';
-import type pg from 'pg';
 import { FeatureQueryError, buildLastKeySql, keysetAnchorSql, orderKeys, type FeatureQuery } from './query.js';
+import { engineQuery, type FeatureDbLike } from './stream.js';
 
 /** What a cursor holds: the last feature's primary key, the position after it, and the order it belongs to. */
 export interface Cursor {
@@ -58,13 +58,14 @@ export function decodeCursor(text: string, q: FeatureQuery): Cursor {
 /**
  * Turn a cursor into the query's keyset (q.after): reads the anchor feature by primary key, to
  * know which of its sort values are NULL. With sort keys, a cursor whose feature is gone (deleted
- * since) is stale; a key of the wrong type is forged: both FeatureQueryError ('cursor').
+ * since) is stale; a key of the wrong type is forged: both FeatureQueryError ('cursor'). Runs
+ * through the stream gate like every statement of the engine (engineQuery).
  */
-export async function keysetAnchor(pool: pg.Pool, q: FeatureQuery, c: Cursor): Promise<FeatureQuery['after']> {
+export async function keysetAnchor(db: FeatureDbLike, q: FeatureQuery, c: Cursor, signal?: AbortSignal): Promise<FeatureQuery['after']> {
   const built = keysetAnchorSql(q);
   let rows: Array<Record<string, unknown>>;
   try {
-    rows = (await pool.query(built.sql, [c.key])).rows;
+    rows = await engineQuery(db, built.sql, [c.key], signal);
   } catch (e) {
     if (String((e as { code?: string }).code ?? '').startsWith('22'))
       throw new FeatureQueryError('invalid cursor: its key is not a key of this collection; start again from the first page', 'cursor');
@@ -80,9 +81,12 @@ export async function keysetAnchor(pool: pg.Pool, q: FeatureQuery, c: Cursor): P
   return { key: c.key, nulls: Array.from({ length: n }, (_, i) => rows[0][`n${i}`] === true) };
 }
 
-/** Primary key of the last feature of a page (the next page's keyset), or undefined when the page is not full. */
-export async function lastKeyOfPage(pool: pg.Pool, q: FeatureQuery): Promise<string | undefined> {
+/**
+ * Primary key of the last feature of a page (the next page's keyset), or undefined when the page
+ * is not full. Through the stream gate (engineQuery).
+ */
+export async function lastKeyOfPage(db: FeatureDbLike, q: FeatureQuery, signal?: AbortSignal): Promise<string | undefined> {
   const { sql, params } = buildLastKeySql(q);
-  const r = await pool.query<{ k: string }>(sql, params);
-  return r.rows[0]?.k;
+  const rows = await engineQuery<{ k: string }>(db, sql, params, signal);
+  return rows[0]?.k;
 }

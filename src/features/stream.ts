@@ -83,7 +83,6 @@ export async function countWith(run: SqlRunner, q: FeatureQuery): Promise<number
   return Number(rows[0].n);
 }
 
-/** Exact count of features matching a query (limit/offset ignored). */
 /** Refuse a query whose bbox is larger than the application allows (limits.maxBboxAreaKm2). */
 export function checkQueryLimits(db: FeatureDbLike, q: FeatureQuery): void {
   const max = featureDb(db).limits?.maxBboxAreaKm2;
@@ -97,12 +96,35 @@ export function checkQueryLimits(db: FeatureDbLike, q: FeatureQuery): void {
   }
 }
 
-export async function countFeatures(db: FeatureDbLike, q: FeatureQuery): Promise<number> {
+/**
+ * Run one statement of the engine that is not a stream (a count, a keyset anchor, a small page)
+ * under the same discipline as the streams: a slot of the stream gate first (bounded wait,
+ * ServerBusy beyond; the client leaving gives the place up), then a pooled connection for the
+ * statement alone; both given back on every outcome. A burst of counts or deep pages then waits
+ * or is refused at the gate instead of taking every connection of the pool.
+ */
+export async function engineQuery<R extends Record<string, unknown> = Record<string, unknown>>(
+  db: FeatureDbLike,
+  sql: string,
+  params: unknown[],
+  signal?: AbortSignal,
+): Promise<R[]> {
+  const fdb = featureDb(db);
+  const release = fdb.streams ? await fdb.streams.acquire(signal) : () => {};
+  try {
+    if (signal?.aborted) throw new ClientGone();
+    return (await fdb.pool.query<R>(sql, params)).rows;
+  } finally {
+    release();
+  }
+}
+
+/** Exact count of features matching a query (limit/offset ignored), through the stream gate. */
+export async function countFeatures(db: FeatureDbLike, q: FeatureQuery, signal?: AbortSignal): Promise<number> {
   checkQueryLimits(db, q);
-  const { pool } = featureDb(db);
   const { sql, params } = buildCountSql(q);
-  const r = await pool.query<{ n: number | string }>(sql, params);
-  return Number(r.rows[0].n);
+  const rows = await engineQuery<{ n: number | string }>(db, sql, params, signal);
+  return Number(rows[0].n);
 }
 
 /** Take the numberMatched a row carries (SelectOptions.countMatched) off it: the writers never see the column. */
@@ -122,24 +144,25 @@ export async function fetchPageWithCount(
   q: FeatureQuery,
   format: FeatureFormat,
   opts: SelectOptions = {},
+  signal?: AbortSignal,
 ): Promise<{ rows: FeatureRow[]; matched: number }> {
-  const rows = await fetchFeatureRows(pool, q, format, { ...opts, countMatched: true });
+  const rows = await fetchFeatureRows(pool, q, format, { ...opts, countMatched: true }, signal);
   let matched: number | undefined;
   for (const row of rows) matched = takeMatched(row) ?? matched;
-  return { rows, matched: matched ?? (q.offset ? await countFeatures(pool, q) : 0) };
+  return { rows, matched: matched ?? (q.offset ? await countFeatures(pool, q, signal) : 0) };
 }
 
-/** Run a (small) query and return its serialised rows, e.g. one feature by id. */
+/** Run a (small) query and return its serialised rows, e.g. one feature by id (through the stream gate). */
 export async function fetchFeatureRows(
   db: FeatureDbLike,
   q: FeatureQuery,
   format: FeatureFormat,
   opts: SelectOptions = {},
+  signal?: AbortSignal,
 ): Promise<FeatureRow[]> {
   checkQueryLimits(db, q);
   const { sql, params } = buildFeatureSql(q, format, opts);
-  const r = await featureDb(db).pool.query<FeatureRow>(sql, params);
-  return r.rows;
+  return engineQuery<FeatureRow>(db, sql, params, signal);
 }
 
 async function closeCursor(qs: QueryStream): Promise<void> {

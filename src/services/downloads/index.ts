@@ -30,8 +30,9 @@ import {
   type FeatureQuery,
   type FormatDef,
 } from '../../features/index.js';
+import { pageQuery, planCollection } from '../../features/plan.js';
 import { exportFileName, sendExport } from './export.js';
-import { OTHER_EPSG } from '../wfs/common.js';
+import { isOfferedEpsg, offeredNames } from '../../crs/offered.js';
 
 export interface DownloadLink {
   href: string;
@@ -81,8 +82,8 @@ function outputCrs(raw: string | undefined, layer: Layer): number {
   if (!raw) return layer.srid;
   return parseCrs(raw, {
     locator: 'crs',
-    accept: (epsg) => epsg === layer.srid || OTHER_EPSG.includes(epsg),
-    offered: `EPSG:${layer.srid}, ${OTHER_EPSG.map((e) => `EPSG:${e}`).join(', ')}, CRS84`,
+    accept: (epsg) => isOfferedEpsg(epsg, layer.srid),
+    offered: offeredNames(layer.srid),
   }).epsg;
 }
 
@@ -226,7 +227,9 @@ async function handle(ctx: AppContext, req: FastifyRequest, reply: FastifyReply)
     if (!sep) throw invalidParam('sep', `sep must be comma or semicolon, not '${p.sep}'`);
     csv = { separator: sep, bom: bool(p.bom, 'bom'), geometry };
   }
-  return await sendExport(ctx, req, reply, { format: def, queries: [q], filename, csv });
+  // a whole dataset (or the part selected), no totals: exported as it streams (src/features/plan.ts)
+  const plan = planCollection({ queries: [q], output: 'file', totals: 'none' });
+  return await sendExport(ctx, req, reply, { format: def, queries: [pageQuery(plan, q)], filename, csv });
 }
 
 export function registerDownloads(app: FastifyInstance, ctx: AppContext): void {

@@ -4,6 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { invalidParam } from '../../errors/service-error.js';
 import type { Layer } from '../../registry/types.js';
 import { crsUri, isLatLonEpsg, parseCrsName } from '../../filter/crs-names.js';
+import { offeredEpsg } from '../../crs/offered.js';
 import { formatByName, normaliseFormatName, type FormatDef } from '../../features/formats.js';
 
 export const CRS84 = 'http://www.opengis.net/def/crs/OGC/1.3/CRS84';
@@ -134,19 +135,15 @@ export interface ApiCrs {
 /** Projected CRSs whose EPSG axis order is northing, easting. */
 const NORTHING_FIRST = new Set<number>([3035]);
 
-export const EXTRA_CRS = [4326, 4258, 3857, 2154, 3035];
-
 export function crsOf(epsg: number): ApiCrs {
   return { uri: crsUri(epsg), epsg, flip: isLatLonEpsg(epsg) || NORTHING_FIRST.has(epsg) };
 }
 
 export const CRS84_INFO: ApiCrs = { uri: CRS84, epsg: 4326, flip: false };
 
-/** CRS84 (default), then storage CRS and the common French/European ones. */
+/** CRS84 (default), then the storage CRS and the others this server offers (src/crs/offered.ts). */
 export function supportedCrs(layer: Layer): ApiCrs[] {
-  const out: ApiCrs[] = [CRS84_INFO];
-  for (const n of [layer.srid, ...EXTRA_CRS]) if (!out.some((c) => c.uri === crsUri(n))) out.push(crsOf(n));
-  return out;
+  return [CRS84_INFO, ...offeredEpsg(layer.srid).map(crsOf)];
 }
 
 /** Resolve a crs / bbox-crs / filter-crs value against the layer's list; 400 otherwise. */

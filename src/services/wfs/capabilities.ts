@@ -3,7 +3,8 @@ import { writeServiceProvider } from '../../ows/provider.js';
 import type { AppContext } from '../../context.js';
 import type { Layer } from '../../registry/types.js';
 import { XmlWriter } from '../../ows/xml.js';
-import { NS_PREFIX, OTHER_EPSG, crsUrn, is20, namespaceUri, outputFormatNames, publishedLayers } from './common.js';
+import { offeredEpsg } from '../../crs/offered.js';
+import { NS_PREFIX, crsUrn, is20, namespaceUri, outputFormatNames, publishedLayers } from './common.js';
 
 export const OPERATIONS_20 = [
   'GetCapabilities',
@@ -202,7 +203,7 @@ function capabilities20(ctx: AppContext, base: string): string {
   for (const l of publishedLayers(ctx)) {
     featureTypeHeader(w, l);
     w.el('wfs:DefaultCRS', crsUrn(l.srid));
-    for (const e of OTHER_EPSG) if (e !== l.srid) w.el('wfs:OtherCRS', crsUrn(e));
+    for (const e of offeredEpsg(l.srid).slice(1)) w.el('wfs:OtherCRS', crsUrn(e));
     w.el('wfs:OtherCRS', 'urn:ogc:def:crs:OGC:1.3:CRS84');
     w.start('wfs:OutputFormats');
     for (const f of outputFormatNames(ctx, '2.0.0')) w.el('wfs:Format', f);
@@ -306,7 +307,7 @@ function capabilities11(ctx: AppContext, base: string): string {
   for (const l of publishedLayers(ctx)) {
     featureTypeHeader(w, l);
     w.el('wfs:DefaultSRS', crsUrn(l.srid, '1.1.0'));
-    for (const e of OTHER_EPSG) if (e !== l.srid) w.el('wfs:OtherSRS', crsUrn(e, '1.1.0'));
+    for (const e of offeredEpsg(l.srid).slice(1)) w.el('wfs:OtherSRS', crsUrn(e, '1.1.0'));
     w.start('wfs:OutputFormats');
     for (const f of outputFormatNames(ctx, '1.1.0')) w.el('wfs:Format', f);
     w.end();

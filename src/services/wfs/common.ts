@@ -3,6 +3,7 @@ import type { AppContext } from '../../context.js';
 import type { Layer } from '../../registry/types.js';
 import { OwsException } from '../../ows/exceptions.js';
 import { isLatLonEpsg, parseCrsName, type CrsInfo } from '../../filter/crs-names.js';
+import { isOfferedEpsg, offeredNames } from '../../crs/offered.js';
 import {
   formatById,
   formatByName,
@@ -43,9 +44,6 @@ export function resolveType(ctx: AppContext, raw: string, locator = 'typeNames')
   }
   return layer;
 }
-
-/** CRSs offered besides each type's native one (EPSG codes; CRS84 is 4326 in lon/lat). */
-export const OTHER_EPSG = [3857, 4326, 4258, 3035];
 
 /**
  * The CRS URN this version writes (capabilities, default srsName): WFS 2.0 uses the OGC URN
@@ -89,10 +87,10 @@ export function parseOutputCrs(raw: string | undefined, layer: Layer, version = 
   }
   const c = parseCrsName(raw);
   if (!c) throw new OwsException('InvalidParameterValue', `unsupported CRS '${raw}'`, locator);
-  if (c.epsg !== layer.srid && !OTHER_EPSG.includes(c.epsg)) {
+  if (!isOfferedEpsg(c.epsg, layer.srid)) {
     throw new OwsException(
       'InvalidParameterValue',
-      `CRS '${raw}' is not offered for ${layer.name} (offered: EPSG:${layer.srid}, ${OTHER_EPSG.map((e) => `EPSG:${e}`).join(', ')}, CRS84)`,
+      `CRS '${raw}' is not offered for ${layer.name} (offered: ${offeredNames(layer.srid)})`,
       locator,
     );
   }

@@ -6,22 +6,31 @@ import { classify } from '../../errors/classify.js';
 import type { OwsRequest } from '../../ows/service.js';
 import { addFeatures } from '../../ops/tags.js';
 import {
+  checkQuery,
+  clientSignal,
   countFeatures,
   countWith,
-  type SqlRunner,
-  clientSignal,
+  distributePage,
   fetchFeatureRows,
-  openFeatureStream,
-  checkQuery,
   GeoJsonWriter,
   GmlWriter,
+  matchedAfterPage,
+  matchedOfCarriedPage,
   NdjsonWriter,
+  neighbourPages,
+  openFeatureStream,
+  pageQuery,
+  planCollection,
+  returnedOf,
+  xmlName,
   type CollectionInfo,
+  type CollectionPlan,
+  type CollectionRequest,
   type FeatureQuery,
   type FeatureRow,
   type FeatureWriter,
+  type SqlRunner,
 } from '../../features/index.js';
-import { inlineCountable, pageSize, xmlName } from '../../features/query.js';
 import { NS_PREFIX, isGml, isFileKind, namespaceUri, is20, type OutputFormat } from './common.js';
 import { ExportError } from '../../features/index.js';
 import { exportFileName, sendExport } from '../downloads/export.js';
@@ -130,6 +139,26 @@ function walkHooks(req: OwsRequest, writer: FeatureWriter, walk: Walk | undefine
   };
 }
 
+/** Where an output format writes numberMatched: GML in its header, GeoJSON in its footer, NDJSON and sequences nowhere. */
+function totalsOf(fmt: OutputFormat): CollectionRequest['totals'] {
+  if (isGml(fmt.kind)) return 'header';
+  return fmt.kind === 'geojson' ? 'footer' : 'none';
+}
+
+/** What the planner needs of a GetFeature / GetPropertyValue request (src/features/plan.ts). */
+function collectionRequest(ctx: AppContext, r: GetFeatureRequest, fqs: FeatureQuery[], remember: boolean): CollectionRequest {
+  const limits = ctx.config.limits;
+  return {
+    queries: fqs,
+    resultType: r.resultType,
+    start: r.startIndex,
+    page: { asked: r.count, default: limits.defaultCount, max: limits.maxFeatures },
+    output: isFileKind(r.format) ? 'file' : 'features',
+    totals: totalsOf(r.format),
+    rememberPositions: remember,
+  };
+}
+
 export async function getFeature(req: OwsRequest, positions?: PagePositions): Promise<unknown> {
   const r = readRequest(req, 'GetFeature');
   const ctx = req.ctx;
@@ -148,46 +177,43 @@ export async function getFeature(req: OwsRequest, positions?: PagePositions): Pr
     );
   }
   const fqs = r.queries.map((q) => toFeatureQuery(q, r.format.def));
-  const count = checkedCount(ctx, r, fqs);
-  if (isFileKind(r.format)) return exportFeatures(req, r, fqs, count);
+  checkQueries(fqs);
+  const input = collectionRequest(ctx, r, fqs, !!positions);
+  let plan = planCollection(input);
+  if (plan.delivery === 'export') return exportFeatures(req, r, fqs, plan);
   if (r.byId !== undefined) return getFeatureById(req, r, fqs);
+  const signal = clientSignal(req.reply.raw);
 
   // one type paged in order: a STARTINDEX where the previous page of the same query ended is read
-  // as a keyset (after that page's last key) instead of skipping rows
+  // as a keyset (after that page's last key) instead of skipping rows; the plan is then made again
+  // for the keyset page (a keyset page does not carry its count)
   let walk: Walk | undefined;
-  const fp =
-    positions && r.resultType === 'results' && fqs.length === 1 && count > 0
-      ? PagePositions.fingerprint(fqs[0], ctx.registry.version)
-      : undefined;
+  const fp = positions && plan.walk ? PagePositions.fingerprint(fqs[0], ctx.registry.version) : undefined;
   if (positions && fp) {
-    walk = { positions, fp, start: r.startIndex, count };
-    if (r.startIndex > 0) {
-      const after = await positions.recall(ctx.pool, fqs[0], fp, r.startIndex);
-      if (after) fqs[0] = { ...fqs[0], after };
+    walk = { positions, fp, start: plan.start, count: plan.limit! };
+    if (plan.start > 0) {
+      const after = await positions.recall(ctx.runtime.features, fqs[0], fp, plan.start, signal);
+      if (after) {
+        fqs[0] = { ...fqs[0], after };
+        plan = planCollection({ ...input, queries: fqs });
+      }
     }
   }
 
-  if (r.resultType === 'results' && fqs.length === 1 && !isGml(r.format.kind)) return streamDeferredCount(req, r, fqs[0], count, walk);
-  if (r.resultType === 'results' && fqs.length === 1 && count > 0 && inlineCountable({ ...fqs[0], limit: count }))
-    return streamGmlCarriedCount(req, r, fqs[0], count, walk);
+  if (fqs.length === 1 && plan.count !== 'first') return streamOneType(req, r, fqs[0], plan, signal, walk);
   let counts: number[];
   try {
     counts = [];
-    for (const q of fqs) counts.push(await countFeatures(ctx.runtime.features, q));
+    for (const q of fqs) counts.push(await countFeatures(ctx.runtime.features, q, signal));
   } catch (e) {
     mapEngineError(e, fqs.some((q) => q.bbox) ? 'bbox' : 'filter');
   }
-  const { matched, paged, returned } = distributePage(fqs, counts, r.startIndex, r.resultType === 'hits' ? 0 : count);
-  const links: CollectionInfo['links'] = {};
-  if (r.kvp && r.resultType === 'results' && count > 0) {
-    if (r.startIndex + returned < matched) links.next = pagingLink(req, r.startIndex + count, count);
-    if (r.startIndex > 0 && count > 0) links.previous = pagingLink(req, Math.max(0, r.startIndex - count), count);
-  }
+  const { matched, paged, returned } = distributePage(fqs, counts, plan.start, plan.delivery === 'hits' ? 0 : plan.limit);
   const info: CollectionInfo = {
     numberMatched: matched,
     numberReturned: returned,
     timeStamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-    links,
+    links: plan.delivery === 'hits' ? {} : pageLinks(req, r, plan, returned, matched),
     layers: fqs.map((q) => q.layer),
     outputEpsg: fqs[0]?.outputEpsg ?? 4326,
   };
@@ -203,7 +229,7 @@ export async function getFeature(req: OwsRequest, positions?: PagePositions): Pr
     walk,
   );
   const writer = hooks.writer;
-  if (r.resultType === 'hits') {
+  if (plan.delivery === 'hits') {
     const body =
       writer.header({ ...info, numberReturned: isGml(r.format.kind) && r.format.kind === 'gml311' ? matched : 0, links: {} }) +
       writer.footer({ ...info, links: {} }, 0);
@@ -216,7 +242,7 @@ export async function getFeature(req: OwsRequest, positions?: PagePositions): Pr
       writer,
       info,
       onComplete: hooks.onComplete,
-      signal: clientSignal(req.reply.raw),
+      signal,
     });
   } catch (e) {
     mapEngineError(e);
@@ -229,7 +255,7 @@ export async function getFeature(req: OwsRequest, positions?: PagePositions): Pr
  * (COUNT/STARTINDEX over the same stable order as GML), written by the export the /downloads
  * URLs use, as an attachment named after the type(s) and the CRS.
  */
-async function exportFeatures(req: OwsRequest, r: GetFeatureRequest, fqs: FeatureQuery[], count: number): Promise<unknown> {
+async function exportFeatures(req: OwsRequest, r: GetFeatureRequest, fqs: FeatureQuery[], plan: CollectionPlan): Promise<unknown> {
   const ctx = req.ctx;
   const format = r.format.def;
   let paged: FeatureQuery[];
@@ -240,13 +266,14 @@ async function exportFeatures(req: OwsRequest, r: GetFeatureRequest, fqs: Featur
       for (const q of fqs) if (!hit && (await countFeatures(ctx.runtime.features, q)) > 0) hit = q;
       if (!hit) throw new OwsException('NotFound', `no feature with identifier '${r.byId}'`, 'ID', 404);
       paged = [{ ...hit, limit: 1 }];
-    } else if (fqs.length === 1) {
-      paged = [{ ...fqs[0], offset: r.startIndex, limit: count }];
-    } else {
+    } else if (plan.count === 'first') {
+      // several types in one file: their counts say which part of each the page holds
       const counts: number[] = [];
       for (const q of fqs) counts.push(await countFeatures(ctx.runtime.features, q));
-      paged = distributePage(fqs, counts, r.startIndex, count).paged;
+      paged = distributePage(fqs, counts, plan.start, plan.limit).paged;
       if (!paged.length) paged = [{ ...fqs[0], limit: 0 }];
+    } else {
+      paged = fqs.map((q) => pageQuery(plan, q));
     }
     const epsg = fqs[0].outputEpsg ?? fqs[0].layer.srid;
     const filename = exportFileName(
@@ -270,15 +297,13 @@ async function exportFeatures(req: OwsRequest, r: GetFeatureRequest, fqs: Featur
   }
 }
 
-/** Check the queries (a mistake is the client's exception) and give the page size: COUNT, or the default, capped. */
-function checkedCount(ctx: AppContext, r: GetFeatureRequest, fqs: FeatureQuery[]): number {
+/** Check the queries: a mistake is the client's exception. */
+function checkQueries(fqs: FeatureQuery[]): void {
   try {
     fqs.forEach(checkQuery);
   } catch (e) {
     mapEngineError(e);
   }
-  const limits = ctx.config.limits;
-  return Math.min(r.count ?? limits.defaultCount, limits.maxFeatures);
 }
 
 /** The collection info of a one-type stream whose totals are learnt while it runs. */
@@ -293,76 +318,69 @@ function openInfo(q: FeatureQuery): CollectionInfo {
 }
 
 /** next/previous of a KVP page once numberMatched is known. */
-function pageLinks(req: OwsRequest, r: GetFeatureRequest, count: number, returned: number, matched: number): CollectionInfo['links'] {
+function pageLinks(
+  req: OwsRequest,
+  r: GetFeatureRequest,
+  plan: CollectionPlan,
+  returned: number,
+  matched: number,
+): CollectionInfo['links'] {
   const links: CollectionInfo['links'] = {};
-  const start = r.startIndex;
-  if (r.kvp && count > 0) {
-    if (start + returned < matched) links.next = pagingLink(req, start + count, count);
-    if (start > 0) links.previous = pagingLink(req, Math.max(0, start - count), count);
-  }
+  if (!r.kvp) return links;
+  const { next, prev } = neighbourPages(plan, returned, matched);
+  if (next !== undefined) links.next = pagingLink(req, next, plan.limit!);
+  if (prev !== undefined) links.previous = pagingLink(req, prev, plan.limit!);
   return links;
 }
 
 /**
- * One type, a format whose collection totals come after the features (GeoJSON) or nowhere
- * (NDJSON, GeoJSON sequences): stream the page at once; numberMatched is then known exactly without a count
- * when the page was not full, and is counted on the same connection otherwise.
+ * One type whose numberMatched is learnt while the page streams:
+ *  - 'after' (GeoJSON, totals in the footer): known exactly without a count when the page was not
+ *    full, else carried by the rows or counted on the stream's own connection;
+ *  - 'carried' (GML with a BBOX or FILTER): the page query carries it (one scan for the page and
+ *    its count) and the header, which holds it, is written when the first row comes;
+ *  - 'none' (NDJSON, GeoJSON sequences): nowhere.
  */
-async function streamDeferredCount(req: OwsRequest, r: GetFeatureRequest, q: FeatureQuery, count: number, walk?: Walk): Promise<unknown> {
-  const hooks = walkHooks(req, makeWriter(req, r.format, [q.layer.name]), walk);
-  const writer = hooks.writer;
-  const needTotals = r.format.kind === 'geojson';
-  const info = openInfo(q);
-  const start = r.startIndex;
-  const finalize = needTotals
-    ? async (run: SqlRunner, returned: number, carried?: number): Promise<Partial<CollectionInfo>> => {
-        const matched = returned < count && (start === 0 || returned > 0) ? start + returned : (carried ?? (await countWith(run, q)));
-        return { numberMatched: matched, numberReturned: returned, links: pageLinks(req, r, count, returned, matched) };
-      }
-    : undefined;
-  let stream;
-  try {
-    stream = await openFeatureStream(req.ctx.runtime.features, {
-      queries: [{ ...q, offset: q.after ? undefined : start, limit: count }],
-      writer,
-      info,
-      finalize,
-      countMatched: needTotals,
-      onComplete: hooks.onComplete,
-      signal: clientSignal(req.reply.raw),
-    });
-  } catch (e) {
-    mapEngineError(e, q.bbox ? 'bbox' : 'filter');
-  }
-  return sendStream(req.reply, writer.contentType, stream);
-}
-
-/**
- * One type in GML, a page with a BBOX or FILTER: the page query carries numberMatched (one scan
- * for the page and its count) and the header, which holds it, is written when the first row comes.
- */
-async function streamGmlCarriedCount(req: OwsRequest, r: GetFeatureRequest, q: FeatureQuery, count: number, walk?: Walk): Promise<unknown> {
-  const gmlVersion = r.format.kind === 'gml32' ? '3.2' : '3.1.1';
+async function streamOneType(
+  req: OwsRequest,
+  r: GetFeatureRequest,
+  q: FeatureQuery,
+  plan: CollectionPlan,
+  signal: AbortSignal,
+  walk?: Walk,
+): Promise<unknown> {
+  const gmlVersion = isGml(r.format.kind) ? (r.format.kind === 'gml32' ? '3.2' : '3.1.1') : undefined;
   const hooks = walkHooks(req, makeWriter(req, r.format, [q.layer.name], gmlVersion), walk);
   const writer = hooks.writer;
-  const start = r.startIndex;
-  const info = openInfo(q);
-  const header = async (carried: number | undefined, run?: SqlRunner): Promise<Partial<CollectionInfo>> => {
-    // an empty page: nothing matched, or the page lies past the end (then count)
-    const matched = carried ?? (start === 0 || !run ? 0 : await countWith(run, q));
-    const returned = pageSize(matched, { offset: start, limit: count });
-    return { numberMatched: matched, numberReturned: returned, links: pageLinks(req, r, count, returned, matched) };
-  };
+  const totals = (matched: number, returned: number): Partial<CollectionInfo> => ({
+    numberMatched: matched,
+    numberReturned: returned,
+    links: pageLinks(req, r, plan, returned, matched),
+  });
+  const finalize =
+    plan.count === 'after'
+      ? async (run: SqlRunner, returned: number, carried?: number) =>
+          totals(matchedAfterPage(plan, returned, carried) ?? (await countWith(run, q)), returned)
+      : undefined;
+  // an empty page: nothing matched, or the page lies past the end (then count)
+  const header =
+    plan.count === 'carried'
+      ? async (carried: number | undefined, run?: SqlRunner) => {
+          const matched = matchedOfCarriedPage(plan, carried) ?? (run ? await countWith(run, q) : 0);
+          return totals(matched, returnedOf(plan, matched));
+        }
+      : undefined;
   let stream;
   try {
     stream = await openFeatureStream(req.ctx.runtime.features, {
-      queries: [{ ...q, offset: start, limit: count }],
+      queries: [pageQuery(plan, q)],
       writer,
-      info,
-      countMatched: true,
+      info: openInfo(q),
+      finalize,
       header,
+      countMatched: plan.count !== 'none',
       onComplete: hooks.onComplete,
-      signal: clientSignal(req.reply.raw),
+      signal,
     });
   } catch (e) {
     mapEngineError(e, q.bbox ? 'bbox' : 'filter');
@@ -416,14 +434,17 @@ export async function getPropertyValue(req: OwsRequest): Promise<unknown> {
     const notNull = { kind: 'not' as const, arg: { kind: 'isNull' as const, operand: { kind: 'property' as const, name: vr } } };
     return { ...fq, properties: isGeom ? [] : [vr], filter: fq.filter ? { kind: 'and', args: [fq.filter, notNull] } : notNull };
   });
-  const count = checkedCount(ctx, r, fqs);
+  checkQueries(fqs);
+  // the value collection's header holds the totals before any value: counted first
+  const plan = planCollection({ ...collectionRequest(ctx, r, fqs, false), output: 'features', totals: 'before' });
+  const signal = clientSignal(req.reply.raw);
   const counts: number[] = [];
   try {
-    for (const q of fqs) counts.push(await countFeatures(ctx.runtime.features, q));
+    for (const q of fqs) counts.push(await countFeatures(ctx.runtime.features, q, signal));
   } catch (e) {
     mapEngineError(e);
   }
-  const { matched, paged, returned } = distributePage(fqs, counts, r.startIndex, r.resultType === 'hits' ? 0 : count);
+  const { matched, paged, returned } = distributePage(fqs, counts, plan.start, plan.delivery === 'hits' ? 0 : plan.limit);
   const ts = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   const ns = namespaceUri(ctx);
   const gml = new GmlWriter({ version: '3.2', namespaceUri: ns, prefix: NS_PREFIX });
@@ -443,7 +464,7 @@ export async function getPropertyValue(req: OwsRequest): Promise<unknown> {
     },
     footer: () => '</wfs:ValueCollection>\n',
   };
-  if (r.resultType === 'hits' || paged.length === 0) {
+  if (plan.delivery === 'hits' || paged.length === 0) {
     return req.reply
       .header('Content-Type', writer.contentType)
       .send(writer.header({} as CollectionInfo) + writer.footer({} as CollectionInfo, 0));
@@ -455,36 +476,10 @@ export async function getPropertyValue(req: OwsRequest): Promise<unknown> {
       writer,
       info: {} as CollectionInfo,
       onComplete: (n) => addFeatures(req.http, n),
-      signal: clientSignal(req.reply.raw),
+      signal,
     });
   } catch (e) {
     mapEngineError(e);
   }
   return sendStream(req.reply, writer.contentType, stream);
-}
-
-/**
- * One page (STARTINDEX, COUNT) over several queries taken in order, given each query's exact
- * count: which part of which query it holds, how many features that is, and the total matched.
- */
-function distributePage(
-  fqs: FeatureQuery[],
-  counts: number[],
-  startIndex: number,
-  count: number,
-): { matched: number; paged: FeatureQuery[]; returned: number } {
-  let skip = startIndex;
-  let left = count;
-  const paged: FeatureQuery[] = [];
-  let returned = 0;
-  fqs.forEach((q, i) => {
-    const off = Math.min(skip, counts[i]);
-    skip -= off;
-    const lim = Math.min(left, counts[i] - off);
-    left -= lim;
-    returned += lim;
-    // a remembered keyset replaces the skip (one type: the page starts at the keyset's position)
-    if (lim > 0) paged.push({ ...q, offset: q.after ? undefined : off, limit: lim });
-  });
-  return { matched: counts.reduce((a, b) => a + b, 0), paged, returned };
 }

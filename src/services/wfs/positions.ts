@@ -11,12 +11,12 @@
  * order, registry version); a miss or a vanished anchor falls back to the keys-only offset skip.
  */
 import { createHash } from 'node:crypto';
-import type pg from 'pg';
 import {
   buildOrderBy,
   buildWhere,
   keysetAnchor,
   orderFingerprint,
+  type FeatureDbLike,
   type FeatureQuery,
   type FeatureRow,
   type FeatureWriter,
@@ -76,11 +76,17 @@ export class PagePositions {
    * The keyset for a page at `position`, when remembered and its anchor still answers (sorted
    * queries need the anchor feature's values; a deleted one means: skip by offset instead).
    */
-  async recall(pool: pg.Pool, q: FeatureQuery, fp: string, position: number): Promise<FeatureQuery['after'] | undefined> {
+  async recall(
+    db: FeatureDbLike,
+    q: FeatureQuery,
+    fp: string,
+    position: number,
+    signal?: AbortSignal,
+  ): Promise<FeatureQuery['after'] | undefined> {
     const key = this.get(fp, position);
     if (key === undefined) return undefined;
     try {
-      return await keysetAnchor(pool, q, { key, offset: position, order: orderFingerprint(q) });
+      return await keysetAnchor(db, q, { key, offset: position, order: orderFingerprint(q) }, signal);
     } catch {
       return undefined;
     }

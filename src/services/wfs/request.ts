@@ -12,17 +12,9 @@ import { parseIntParam, parseNumberList, type Kvp } from '../../ows/kvp.js';
 import { attr, children, xmlLimitsOf, type XmlElement } from '../../ows/xmldom.js';
 import type { QueryBBox, SortKey } from '../../features/query.js';
 import { isKnownEpsg } from '../../crs/index.js';
+import { isOfferedEpsg } from '../../crs/offered.js';
 import { parseBbox as parseBoundingBox, parseSortBy as parseSortKeys } from '../../request/params.js';
-import {
-  OTHER_EPSG,
-  is20,
-  parseInputCrs,
-  parseOutputCrs,
-  parseOutputFormat,
-  resolveType,
-  type OutputCrs,
-  type OutputFormat,
-} from './common.js';
+import { is20, parseInputCrs, parseOutputCrs, parseOutputFormat, resolveType, type OutputCrs, type OutputFormat } from './common.js';
 
 export const GET_FEATURE_BY_ID = 'urn:ogc:def:query:OGC-WFS::GetFeatureById';
 
@@ -95,7 +87,7 @@ function parseBbox(v: string, srs: OutputCrs, layer: Layer): QueryBBox {
   return parseBoundingBox(v, {
     locator: 'bbox',
     crs: { epsg: srs.epsg, latLonOrder: srs.latLon },
-    crsSuffix: { locator: 'bbox', accept: (epsg) => epsg === layer.srid || OTHER_EPSG.includes(epsg) || isKnownEpsg(epsg) },
+    crsSuffix: { locator: 'bbox', accept: (epsg) => isOfferedEpsg(epsg, layer.srid) || isKnownEpsg(epsg) },
   });
 }
 

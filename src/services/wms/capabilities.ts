@@ -1,7 +1,8 @@
 /** WMS GetCapabilities 1.3.0 (XSD) and 1.1.1 (DTD). */
 import type { AppContext } from '../../context.js';
 import { XmlWriter } from '../../ows/xml.js';
-import { ADVERTISED_CRS, OGC_PIXEL_SIZE, resolveWmsCrs, transformExtent } from '../../crs/index.js';
+import { MAP_CRS_CODES } from '../../crs/offered.js';
+import { OGC_PIXEL_SIZE, resolveWmsCrs, transformExtent } from '../../crs/index.js';
 import type { Extent, Layer } from '../../registry/types.js';
 import { defaultStyleFor, layerStyles, type LayerStyles, type Style } from '../../render/style.js';
 import { groupLegendSize, legendSize } from '../../render/legend.js';
@@ -23,7 +24,7 @@ function union(a: Extent | null, b: Extent | null): Extent | null {
 function boxes(layer: { extent: Extent | null; srid: number }): [string, Extent][] {
   if (!layer.extent) return [];
   const out: [string, Extent][] = [];
-  for (const code of ADVERTISED_CRS) {
+  for (const code of MAP_CRS_CODES) {
     const crs = resolveWmsCrs(code, '1.3.0')!;
     try {
       out.push([code, transformExtent(layer.extent, layer.srid, crs.epsg)]);
@@ -175,7 +176,7 @@ export function capabilities(ctx: AppContext, version: string, base: string): st
   w.start('Layer');
   w.el('Title', cfg.title);
   w.el('Abstract', cfg.abstract);
-  for (const code of ADVERTISED_CRS) w.el(v13 ? 'CRS' : 'SRS', code);
+  for (const code of MAP_CRS_CODES) w.el(v13 ? 'CRS' : 'SRS', code);
   if (rootExtent) geoBox(w, rootExtent, v13);
   if (rootExtent) for (const [code, e] of boxes({ extent: rootExtent, srid: 4326 })) bbox(w, code, e, v13);
   for (const l of layers) layerElement(w, l, v13, base, online);
