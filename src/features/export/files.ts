@@ -19,7 +19,7 @@ import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import yazl from 'yazl';
-import ExcelJS from 'exceljs';
+import type ExcelJS from 'exceljs';
 import { buildNativeSql, selectedFields, outputEpsgOf, type FeatureQuery } from '../query.js';
 import { featureDb, featureRowEvents, openFeatureStream, type FeatureDbLike } from '../stream.js';
 import { inlineParams } from '../../db/inline.js';
@@ -414,6 +414,13 @@ export async function exportFlatGeobuf(o: FileExportOptions): Promise<FileExport
   return done(dir, value.file, 'application/flatgeobuf', value.features);
 }
 
+/** exceljs weighs ~30 MB of resident memory once loaded: it is loaded by the first XLSX export, not at start. */
+let excel: Promise<typeof ExcelJS> | undefined;
+function loadExcel(): Promise<typeof ExcelJS> {
+  excel ??= import('exceljs').then((m) => (m as unknown as { default: typeof ExcelJS }).default ?? (m as unknown as typeof ExcelJS));
+  return excel;
+}
+
 export interface XlsxOptions {
   /** Geometry columns: 'wkt' (default), 'xy', 'both' or 'none'. */
   geometry?: 'wkt' | 'xy' | 'both' | 'none';
@@ -430,7 +437,7 @@ export async function exportXlsx(o: FileExportOptions & XlsxOptions): Promise<Fi
   const geomCols = g === 'wkt' ? ['wkt'] : g === 'xy' ? ['x', 'y'] : g === 'both' ? ['wkt', 'x', 'y'] : [];
   const { dir, value } = await inTempDir(o, async (dir, signal) => {
     const file = path.join(dir, `${o.baseName}.xlsx`);
-    const wb = new ExcelJS.stream.xlsx.WorkbookWriter({ filename: file, useStyles: false, useSharedStrings: false });
+    const wb = new (await loadExcel()).stream.xlsx.WorkbookWriter({ filename: file, useStyles: false, useSharedStrings: false });
     let features = 0;
     let sheet: ExcelJS.Worksheet | undefined;
     let fields: ReturnType<typeof selectedFields> = [];
