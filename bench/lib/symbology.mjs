@@ -51,7 +51,8 @@ export function ourStyle(name) {
   const rules = d.classes.map((c) => {
     const rule = { name: c.name, title: c.title ?? c.name };
     if (c.else) rule.else = true;
-    else rule.filter = c.values.length === 1 ? `${c.field} = ${cqlValue(c.values[0])}` : `${c.field} IN (${c.values.map(cqlValue).join(',')})`;
+    else
+      rule.filter = c.values.length === 1 ? `${c.field} = ${cqlValue(c.values[0])}` : `${c.field} IN (${c.values.map(cqlValue).join(',')})`;
     if (d.geometry === 'POLYGON') rule.polygon = { fill: c.fill, stroke: c.stroke, 'stroke-width': c.width };
     else if (d.geometry === 'LINE')
       rule.line = { stroke: c.stroke, 'stroke-width': c.width, 'stroke-linecap': 'round', 'stroke-linejoin': 'round' };

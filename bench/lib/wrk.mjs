@@ -49,22 +49,11 @@ export async function runWrk({
   const list = path.join(workDir, `wrk-paths-${process.pid}-${listCount++}.txt`);
   writeFileSync(list, `${paths.join('\n')}\n`);
   const threads = Math.max(1, Math.min(2, connections));
-  const args = [
-    '-t',
-    String(threads),
-    '-c',
-    String(connections),
-    '-d',
-    `${seconds}s`,
-    '--timeout',
-    `${timeoutS}s`,
-    '-s',
-    LUA,
-    base,
-  ];
+  const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '--timeout', `${timeoutS}s`, '-s', LUA, base];
   // the shell raises its descriptor limit for wrk (1,000 connections), runs it, then prints its own
   // /proc stat: cutime/cstime hold the CPU of the child it has just waited for
-  const script = 'ulimit -n 65536 2>/dev/null || ulimit -n 4096 2>/dev/null; wrk "$@"; rc=$?; read -r s < /proc/$$/stat; echo "@@STAT $s" >&2; exit $rc';
+  const script =
+    'ulimit -n 65536 2>/dev/null || ulimit -n 4096 2>/dev/null; wrk "$@"; rc=$?; read -r s < /proc/$$/stat; echo "@@STAT $s" >&2; exit $rc';
   const env = {
     ...process.env,
     WRK_PATHS: list,
@@ -85,8 +74,7 @@ export async function runWrk({
   });
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const m = stdout.match(/^@@WRK (.*)$/m);
-  if (code !== 0 || !m)
-    throw new Error(`wrk failed (exit ${code}): ${(stderr.replace(/^@@STAT.*$/m, '') + stdout).trim().slice(0, 400)}`);
+  if (code !== 0 || !m) throw new Error(`wrk failed (exit ${code}): ${(stderr.replace(/^@@STAT.*$/m, '') + stdout).trim().slice(0, 400)}`);
   const r = JSON.parse(m[1]);
   const st = stderr.match(/^@@STAT (.*)$/m);
   const clientCpuS = st ? childCpuFromStat(st[1]) : Number.NaN;
