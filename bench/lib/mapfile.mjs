@@ -138,7 +138,7 @@ export function mapcacheXml({ dir, mapservUrl, layers, metatile = 4, metabuffer 
   <cache name="disk" type="disk" layout="template">
     <template>${dir}/tiles/{tileset}/{z}/{x}/{inv_y}.{ext}</template>
   </cache>
-  <format name="PNG" type="PNG"><compression>default</compression></format>
+  <format name="PNG" type="PNG"/>
 ${tilesets}
   <default_format>PNG</default_format>
   <service type="wms" enabled="true"><full_wms>assemble</full_wms></service>

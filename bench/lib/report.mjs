@@ -19,6 +19,10 @@ export function markdown({ env, mode, rows, notes, settings }) {
       out.push(`| ${r.scenario} | ${r.server} | — | — | — | — | — | — | — | **not implemented** (${r.note}) |`);
       continue;
     }
+    if (r.status === 'refused') {
+      out.push(`| ${r.scenario} | ${r.server} | — | — | — | — | — | — | — | **${r.note}** |`);
+      continue;
+    }
     if (r.status === 'unavailable') {
       out.push(`| ${r.scenario} | ${r.server} | — | — | — | — | — | — | — | unavailable: ${r.note} |`);
       continue;
