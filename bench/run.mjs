@@ -120,8 +120,8 @@ function adapters(ours, ref) {
     tile: {
       ours: (t) => `${ours.base}/tiles/${t.layer}/${t.z}/${t.x}/${t.y}.png`,
       mapcache: ref.mapcache && ((t) => `${ref.mapcache.base}/gmaps/${t.layer}@GoogleMapsCompatible/${t.z}/${t.x}/${t.y}.png`),
-      // MapCache's own files (template layout {z}/{x}/{inv_y}), served by nginx: the ceiling
-      'nginx-static': ref.static && ((t) => `${ref.static.base}/${t.layer}/${t.z}/${t.x}/${2 ** t.z - 1 - t.y}.png`),
+      // MapCache's own files (template {z}/{x}/{inv_y}: inv_y is the XYZ row), served by nginx: the ceiling
+      'nginx-static': ref.static && ((t) => `${ref.static.base}/${t.layer}/${t.z}/${t.x}/${t.y}.png`),
     },
     csw: { ours: (r) => `${ours.base}/csw?${cswQ(r)}` },
   };

@@ -48,7 +48,15 @@ export async function startOurs({ root, url, workDir, log, layers = null, tilesD
   });
   const base = `http://127.0.0.1:${port}`;
   let exited = null;
-  child.on('exit', (code, sig) => (exited = `exit ${code ?? sig}`));
+  let ready = false;
+  child.on('exit', (code, sig) => {
+    exited = `exit ${code ?? sig}`;
+    // a server that stops during the run is a finding, not a harness error: say so where it happens
+    if (ready)
+      log(
+        `our server (pid ${child.pid}) stopped during the run: ${code !== null ? `exit code ${code}` : `signal ${sig}`}; see ${path.join(workDir, 'ours.log')}`,
+      );
+  });
   await waitFor(
     async () => {
       if (exited) throw new Error(`it stopped (${exited}); see ${path.join(workDir, 'ours.log')}`);
@@ -57,6 +65,7 @@ export async function startOurs({ root, url, workDir, log, layers = null, tilesD
     60000,
     'our server',
   );
+  ready = true;
   log(`our server: ${base} (pid ${child.pid})`);
   return { base, pid: child.pid };
 }
@@ -265,7 +274,11 @@ export async function seedMapcache({ ref, layer, extents, zmin, zmax, threads = 
   return { seconds, tiles, bytes: tiles.reduce((a, t) => a + t.bytes, 0) };
 }
 
-/** Tiles in MapCache's disk cache (template {tileset}/{z}/{x}/{inv_y}.png), y converted to XYZ (from the top). */
+/**
+ * Tiles in MapCache's disk cache (template {tileset}/{z}/{x}/{inv_y}.png). MapCache counts y from the
+ * bottom (TMS) internally, so {inv_y} is the XYZ row (from the top) that the gmaps service and our
+ * /tiles/{z}/{x}/{y} use.
+ */
 export function listMapcacheTiles(dir, layer) {
   const out = [];
   const base = path.join(dir, 'tiles', layer);
@@ -276,7 +289,7 @@ export function listMapcacheTiles(dir, layer) {
         const m = f.match(/^(\d+)\.png$/);
         if (!m) continue;
         const zz = Number(z);
-        out.push({ layer, z: zz, x: Number(x), y: 2 ** zz - 1 - Number(m[1]), bytes: statSync(path.join(base, z, x, f)).size });
+        out.push({ layer, z: zz, x: Number(x), y: Number(m[1]), bytes: statSync(path.join(base, z, x, f)).size });
       }
     }
   }

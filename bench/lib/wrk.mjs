@@ -4,7 +4,7 @@
 // that waited for it: cutime + cstime are exactly the reaped wrk's), and a run in which wrk used more
 // than `maxClientCore` of one core is refused: its figure would measure the client.
 import { spawn } from 'node:child_process';
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { which } from './procs.mjs';
@@ -71,7 +71,7 @@ export async function runWrk({
     c.stderr.on('data', (d) => (err += d));
     c.on('error', reject);
     c.on('close', (code) => resolve({ code, stdout: out, stderr: err }));
-  });
+  }).finally(() => rmSync(list, { force: true }));
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const m = stdout.match(/^@@WRK (.*)$/m);
   if (code !== 0 || !m) throw new Error(`wrk failed (exit ${code}): ${(stderr.replace(/^@@STAT.*$/m, '') + stdout).trim().slice(0, 400)}`);
