@@ -17,6 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requestList } from './lib/core.mjs';
 import { startOurs, startReference } from './lib/servers.mjs';
+import { ourLayers } from './lib/symbology.mjs';
 import { installSignalHandlers, stopAll } from './lib/procs.mjs';
 import { runLoad } from './lib/load.mjs';
 import { childrenOf, groupCpu, postgresCpu, postmasterPid } from './lib/cpu.mjs';
@@ -36,7 +37,8 @@ installSignalHandlers(log);
 
 // the cluster's postmaster (other clusters on the machine are not counted)
 const postmaster = await postmasterPid(url);
-const ours = await startOurs({ root, url, workDir, log });
+// the bench layers with the styles the mapfile is generated from (lib/symbology.mjs): the same drawing work
+const ours = await startOurs({ root, url, workDir, log, layers: ourLayers(), tilesDir: path.join(workDir, 'ours-tiles') });
 const ref = await startReference({ url, workDir, workers: 4, log });
 // region views read the overviews, which a fresh server may first have to (re)build in the background
 const WAIT = Number(arg('--wait', /region/.test(only.source) ? 30 : 0));

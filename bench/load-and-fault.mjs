@@ -11,13 +11,13 @@
 // memory line: the server's VmRSS (highest during the step) and VmHWM from /proc/<pid>/status,
 // plus any per-component memory figure the server exposes on /metrics.
 //
-//   npm run build && node bench/load-and-fault.mjs --overload [--steps 8,50,200,500,1000] [--step-seconds 15]
+//   npm run build && node bench/load-and-fault.mjs --overload [--steps 8,50,200,500,1000] [--step-seconds 15] [--warmup 5]
 //
 // Bounded: a fixed duration, a fixed number of client connections, loopback only. It uses the
 // project's embedded cluster (./.data or $GEODATA_HOME), database geodata_fault (created and
 // filled with a small demo data set on first use); it stops and restarts that cluster.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -111,18 +111,6 @@ for (let i = 0; ; i++) {
   await new Promise((r) => setTimeout(r, 100));
 }
 log(`server ready on ${base}, pid ${server.pid}`);
-if (OVERLOAD) {
-  const code = await overloadCurve().catch((e) => {
-    console.error(e);
-    return 1;
-  });
-  const exited = new Promise((r) => server.on('exit', r));
-  server.kill('SIGTERM');
-  await exited;
-  rmSync(dir, { recursive: true, force: true });
-  process.exit(code);
-}
-
 // request mix (same seed every run)
 let seed = 12345;
 const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
@@ -166,6 +154,18 @@ function request() {
     service: 'OGCAPI',
     url: `/collections/parcels/items?limit=50&bbox=${[x, y, x + d, y + d].join(',')}&bbox-crs=http://www.opengis.net/def/crs/EPSG/0/2154`,
   };
+}
+
+if (OVERLOAD) {
+  const code = await overloadCurve().catch((e) => {
+    console.error(e);
+    return 1;
+  });
+  const exited = new Promise((r) => server.on('exit', r));
+  server.kill('SIGTERM');
+  await exited;
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(code);
 }
 
 const stats = new Map(); // kind → {ok, byStatus}
@@ -286,7 +286,7 @@ function pctl(xs, p) {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
 }
 function f1(v) {
-  return Number.isFinite(v) ? v.toFixed(1) : '–';
+  return v === Number.POSITIVE_INFINITY ? 'timeout' : Number.isFinite(v) ? v.toFixed(1) : '–';
 }
 
 /** One GET, timed; status 0 on a network error or timeout. */
@@ -310,6 +310,9 @@ async function overloadCurve() {
   log(
     `overload curve: steps ${STEPS.join(', ')} connections, ${STEP_SECONDS} s each; this process's open-file limit ${limit} (wrk and the server raise theirs)`,
   );
+  // warm-up, not reported: JIT, connections, the first renders of the mix
+  const WARMUP = opt('warmup', 5);
+  if (WARMUP > 0) await runWrk({ base, paths, connections: 8, seconds: WARMUP, workDir: work, seed: 1, timeoutS: 30 }).catch(() => null);
   const rows = [];
   for (const conns of STEPS) {
     let stop = false;
@@ -370,6 +373,7 @@ async function overloadCurve() {
       healthP99: pctl(health, 99),
       healthMax: Math.max(...health),
       healthN: health.length,
+      healthFailed: health.filter((h) => h === Number.POSITIVE_INFINITY).length,
       socket: r.errors.socket,
       other,
       rssMax,
@@ -383,23 +387,40 @@ async function overloadCurve() {
     );
   }
   const peak = Math.max(...rows.filter((x) => !x.refused).map((x) => x.useful));
-  console.log('\n## Overload curve\n');
-  console.log(
+  const out = [];
+  const print = (l) => {
+    out.push(l);
+    console.log(l);
+  };
+  print(`# Overload curve, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC\n`);
+  print(
+    `\`node bench/load-and-fault.mjs --overload --steps ${STEPS.join(',')} --step-seconds ${STEP_SECONDS}\` on ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, load average at start ${os
+      .loadavg()
+      .map((v) => v.toFixed(1))
+      .join(' / ')}; database geodata_fault.\n`,
+  );
+  print(
     `WMS/WFS/tile/CSW/OGC API mix (seeded), wrk 2 threads, ${STEP_SECONDS} s per step, server pid ${server.pid}, default configuration.\n`,
   );
-  console.log(
-    '| connections | useful req/s (2xx) | % of best step | 503 share | other answers | socket errors/timeouts | p99 all answers (ms) | p99 accepted, sampled (ms, n) | /healthz p99 / max (ms, n) | RSS max (MB) | VmHWM (MB) | per component (/metrics) | client CPU |',
+  print(
+    '| connections | useful req/s (2xx) | % of best step | 503 share | other answers | socket errors/timeouts | p99 all answers (ms) | p99 accepted, sampled (ms, n) | /healthz p99 / max (ms; n, failed) | RSS max (MB) | VmHWM (MB) | per component (/metrics) | client CPU |',
   );
-  console.log('|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---:|');
+  print('|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---:|');
   for (const x of rows) {
     const mem = `${f1(x.rssMax)} | ${f1(x.hwm)} | ${x.components.join(', ') || '(none exposed)'}`;
     if (x.refused) {
-      console.log(`| ${x.conns} | ${x.refused} | | | | | | | | ${mem} | ${Math.round(x.client * 100)}% |`);
+      print(`| ${x.conns} | ${x.refused} | | | | | | | | ${mem} | ${Math.round(x.client * 100)}% |`);
       continue;
     }
-    console.log(
-      `| ${x.conns} | ${f1(x.useful)} | ${f1((x.useful / peak) * 100)}% | ${f1(x.share503 * 100)}% | ${x.other.join(', ') || '–'} | ${x.socket} | ${f1(x.p99)} | ${f1(x.acceptedP99)} (${x.acceptedN}) | ${f1(x.healthP99)} / ${f1(x.healthMax)} (${x.healthN}) | ${mem} | ${Math.round(x.client * 100)}% |`,
+    print(
+      `| ${x.conns} | ${f1(x.useful)} | ${f1((x.useful / peak) * 100)}% | ${f1(x.share503 * 100)}% | ${x.other.join(', ') || '–'} | ${x.socket} | ${f1(x.p99)} | ${f1(x.acceptedP99)} (${x.acceptedN}) | ${f1(x.healthP99)} / ${f1(x.healthMax)} (${x.healthN}, ${x.healthFailed}) | ${mem} | ${Math.round(x.client * 100)}% |`,
     );
   }
+  const resDir = path.join(root, 'bench', 'results');
+  mkdirSync(resDir, { recursive: true });
+  const text = `${out.join('\n')}\n`;
+  writeFileSync(path.join(resDir, `${new Date().toISOString().slice(0, 10)}-overload.md`), text);
+  writeFileSync(path.join(resDir, 'overload-latest.md'), text);
+  log('written to bench/results/overload-latest.md and a dated copy');
   return 0;
 }

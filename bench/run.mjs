@@ -290,14 +290,10 @@ function serverCpu(name, ctx) {
   }
 }
 
-const pct = (x) => `${(x * 100).toFixed(x < 0.01 ? 2 : 1)}%`;
-
-/** One throughput scenario with wrk: pre-check, pixel check, then per concurrency A/B/A/B rounds. */
-async function measureWrk(s, targets, ctx) {
-  const rows = [];
-  const servers = Object.entries(targets).filter(([name]) => !s.servers || s.servers.includes(name));
-  let active = [];
-  for (const [name, toUrl] of servers) {
+/** The scenario's servers that can be measured; a row for each one that cannot (not started, or our service not implemented). */
+async function serversOf(s, targets, ctx, rows) {
+  const out = [];
+  for (const [name, toUrl] of Object.entries(targets).filter(([n]) => !s.servers || s.servers.includes(n))) {
     if (!toUrl) {
       rows.push({ scenario: s.id, server: name, status: 'unavailable', note: ctx.refNotes || 'not started' });
       continue;
@@ -309,6 +305,18 @@ async function measureWrk(s, targets, ctx) {
         continue;
       }
     }
+    out.push([name, toUrl]);
+  }
+  return out;
+}
+
+const pct = (x) => `${(x * 100).toFixed(x < 0.01 ? 2 : 1)}%`;
+
+/** One throughput scenario with wrk: pre-check, pixel check, then per concurrency A/B/A/B rounds. */
+async function measureWrk(s, targets, ctx) {
+  const rows = [];
+  let active = [];
+  for (const [name, toUrl] of await serversOf(s, targets, ctx, rows)) {
     const urls = s.list.map(toUrl);
     const u0 = new URL(urls[0]);
     active.push({ name, urls, base: u0.origin, paths: urls.map((u) => u.slice(u0.origin.length)) });
@@ -363,7 +371,7 @@ async function measureWrk(s, targets, ctx) {
           workDir,
           seed: SEED + round,
           order: s.once ? 'once' : 'random',
-          countStatus: s.kind !== 'tile', // what the errors were (tiles: kept cheapest for the client)
+          countStatus: s.kind !== 'tile' || !!s.once, // what the errors were (cached tiles: kept cheapest for the client)
           timeoutS: 120,
         });
         const acc = per[a.name];
@@ -428,20 +436,8 @@ async function measureWrk(s, targets, ctx) {
 /** The bulk export (one streamed request at a time: MB/s, first byte, our peak RSS): the Node client, which reads the stream. */
 async function measureBulk(s, targets, ctx) {
   const rows = [];
-  const servers = Object.entries(targets).filter(([name]) => !s.servers || s.servers.includes(name));
   const active = [];
-  for (const [name, toUrl] of servers) {
-    if (!toUrl) {
-      rows.push({ scenario: s.id, server: name, status: 'unavailable', note: ctx.refNotes || 'not started' });
-      continue;
-    }
-    if (name === 'ours') {
-      const p = await probeOurs(toUrl(s.list[0]));
-      if (!p.implemented) {
-        rows.push({ scenario: s.id, server: name, status: 'not-implemented', note: p.note });
-        continue;
-      }
-    }
+  for (const [name, toUrl] of await serversOf(s, targets, ctx, rows)) {
     active.push({ name, urls: s.list.map(toUrl), samples: [], wall: 0, cpu: [] });
   }
   if (active.length === 0) return rows;
@@ -630,29 +626,8 @@ async function main() {
   const rows = [];
   let peak = { rssMB: 0, hwmMB: 0 };
   try {
-    const ours = await startOurs({
-      root: OURS_ROOT,
-      url: db.url,
-      workDir,
-      log,
-      layers: ourLayers(),
-      tilesDir: path.join(workDir, 'ours-tiles'),
-    });
-    const ref = await startReference({ url: db.url, workDir, workers: WORKERS, log });
-    const refNotes = ref.notes.join('; ');
-    if (refNotes) {
-      notes.push(`Reference servers: ${refNotes}`);
-      log(`reference servers: ${refNotes}`);
-    }
-    await waitForOverviews(db.url, log);
-    const A = adapters(ours, ref);
-    const ctx = {
-      oursPid: ours.pid,
-      refNotes,
-      ref,
-      postmaster: await postmasterPid(db.url).catch(() => null),
-      nginxWorkers: ref.nginxPid ? childrenOf(ref.nginxPid) : [],
-    };
+    const { ours, ref, A, ctx } = await startServers(db.url);
+    if (ctx.refNotes) notes.push(`Reference servers: ${ctx.refNotes}`);
     const memo = () => {
       const m = memoryOf(ours.pid);
       peak = { rssMB: Math.max(peak.rssMB, m.rssMB || 0), hwmMB: Math.max(peak.hwmMB, m.hwmMB || 0) };
@@ -700,6 +675,23 @@ async function main() {
   );
 }
 
+/** Our server (bench layers and styles, own tile folder) and the reference stack on one database, overviews built. */
+async function startServers(url) {
+  const ours = await startOurs({ root: OURS_ROOT, url, workDir, log, layers: ourLayers(), tilesDir: path.join(workDir, 'ours-tiles') });
+  const ref = await startReference({ url, workDir, workers: WORKERS, log });
+  const refNotes = ref.notes.join('; ');
+  if (refNotes) log(`reference servers: ${refNotes}`);
+  await waitForOverviews(url, log);
+  const ctx = {
+    oursPid: ours.pid,
+    refNotes,
+    ref,
+    postmaster: await postmasterPid(url).catch(() => null),
+    nginxWorkers: ref.nginxPid ? childrenOf(ref.nginxPid) : [],
+  };
+  return { ours, ref, A: adapters(ours, ref), ctx };
+}
+
 /** Downloads vs ogr2ogr (bench/downloads.mjs, its own servers and table): run as a child, its table kept apart. */
 async function downloads(url) {
   log('downloads vs ogr2ogr (bench/downloads.mjs)…');
@@ -720,28 +712,12 @@ async function dataScaling(sizes) {
   const rows = [];
   for (const n of sizes) {
     const label = n >= 1e6 ? `${n / 1e6}M` : `${n / 1e3}k`;
+    if (ONLY && !ONLY.test(`scale-${label}-wms-region-2154-parcels`) && !ONLY.test(`scale-${label}-wfs-export-geojson`)) continue;
     const db = await benchDatabase(root, log, `geodata_bench_${label.toLowerCase()}`);
     const prov = await ensureDemoData(root, db.url, { ...DEFAULT_SIZES, parcels: n }, log);
     log(`scaling database ${label}: generation ${prov.seconds.toFixed(0)} s`);
     try {
-      const ours = await startOurs({
-        root: OURS_ROOT,
-        url: db.url,
-        workDir,
-        log,
-        layers: ourLayers(),
-        tilesDir: path.join(workDir, 'ours-tiles'),
-      });
-      const ref = await startReference({ url: db.url, workDir, workers: WORKERS, log });
-      await waitForOverviews(db.url, log);
-      const A = adapters(ours, ref);
-      const ctx = {
-        oursPid: ours.pid,
-        refNotes: ref.notes.join('; '),
-        ref,
-        postmaster: await postmasterPid(db.url).catch(() => null),
-        nginxWorkers: ref.nginxPid ? childrenOf(ref.nginxPid) : [],
-      };
+      const { A, ctx } = await startServers(db.url);
       const wms = {
         id: `scale-${label}-wms-region-2154-parcels`,
         kind: 'wms',
