@@ -408,6 +408,7 @@ async function measureWrk(s, targets, ctx) {
         errors: errs,
         reqPerSec: m.reqPerSec,
         p50: m.p50,
+        p95: m.p95,
         p99: m.p99,
         meanBytes: m.meanBytes,
         mbPerSec: m.bytes / m.seconds / 1e6,

@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync, rmSync, readFileSync, existsSync, readdirSync
 import path from 'node:path';
 import { spawnSync, spawn } from 'node:child_process';
 import pg from 'pg';
-import { spawnLogged, trackPidFile, freePort, waitFor, which, track } from './procs.mjs';
+import { spawnLogged, trackPidFile, freePort, waitFor, which, track, stopping } from './procs.mjs';
 import { mapfile, fontset, msConfig, mapcacheXml, nginxConf } from './mapfile.mjs';
 
 async function httpOk(url) {

@@ -111,7 +111,7 @@ export async function runWrk({
 
 /**
  * Runs of one server over several rounds, combined: requests and seconds are summed (req/s over
- * the whole), p50 is the median of the rounds' p50s, p99 the worst round's (wrk gives percentiles
+ * the whole), p50 is the median of the rounds' p50s, p95 and p99 the worst round's (wrk gives percentiles
  * per run, not mergeable histograms), the client's CPU share the worst round's.
  */
 export function combineRuns(runs) {
