@@ -10,7 +10,7 @@ import pg from 'pg';
 import { requestList, distinctTiles, summarise, checkResponse, TOWNS } from './lib/core.mjs';
 import proj4 from 'proj4';
 import { benchDatabase, ensureDemoData, DEFAULT_SIZES } from './lib/provision.mjs';
-import { startOurs, startReference, memoryOf, resetPeakMemory, waitForOverviews, seedMapcache } from './lib/servers.mjs';
+import { startOurs, startReference, memoryOf, resetPeakMemory, waitForOverviews, seedMapcache, seedOurs } from './lib/servers.mjs';
 import { runWrk, combineRuns, wrkAvailable } from './lib/wrk.mjs';
 import { comparePng, inkShare } from './lib/pixels.mjs';
 import { ourLayers } from './lib/symbology.mjs';
@@ -530,14 +530,14 @@ async function environment(url) {
 }
 
 /** Seed the tile caches: every seeded tile requested once from each tile server. */
-/** EPSG:3857 envelope of a Lambert-93 box. */
-function box3857([x0, y0, x1, y1]) {
+/** Envelope of a Lambert-93 box in EPSG:3857 (or another CRS). */
+function box3857([x0, y0, x1, y1], crs = 'EPSG:3857') {
   const pts = [
     [x0, y0],
     [x0, y1],
     [x1, y0],
     [x1, y1],
-  ].map((p) => proj4('EPSG:2154', 'EPSG:3857', p));
+  ].map((p) => proj4('EPSG:2154', crs, p));
   return [
     Math.min(...pts.map((p) => p[0])),
     Math.min(...pts.map((p) => p[1])),
@@ -546,12 +546,14 @@ function box3857([x0, y0, x1, y1]) {
   ];
 }
 
+const boxLonLat = (b) => box3857(b, 'EPSG:4326');
+
 /**
  * The cached-tile set: MapCache's cache seeded by mapcache_seed (boxes around the towns, zoom 13–15;
  * full mode 13–16), then ours warmed with exactly the tiles found in MapCache's folder. Without
  * MapCache, the tiles of the same boxes are computed here and only ours is warmed.
  */
-async function tileSet(ref, A, notes) {
+async function tileSet(ours, ref, A, notes) {
   const towns = QUICK ? TOWNS.slice(0, 2) : TOWNS;
   const half = QUICK ? 750 : 1500;
   const zmax = QUICK ? 15 : 16;
@@ -579,6 +581,18 @@ async function tileSet(ref, A, notes) {
         for (let x = tx(x0); x <= tx(x1); x++) for (let y = ty(y1); y <= ty(y0); y++) seeded.push({ layer: 'parcels', z, x, y });
       }
     seeded = distinctTiles(seeded);
+  }
+  // the seeding rate: our own command on the same boxes and zooms, same parallelism as mapcache_seed
+  try {
+    const boxes = towns.map(([x, y]) => boxLonLat([x - half, y - half, x + half, y + half]));
+    const r = await seedOurs({ root: OURS_ROOT, ours, layer: 'parcels', boxes, zmin: 13, zmax, concurrency: 2, workDir });
+    log(`geodata seed: ${r.tiles} tiles (${r.metatiles} metatiles) in ${fmt(r.seconds)} s (${fmt(r.tiles / r.seconds)} tiles/s)`);
+    notes.push(
+      `Seeding the same boxes and zooms with \`geodata seed --concurrency 2\`: ${r.tiles} tiles (${r.metatiles} metatiles) in ${fmt(r.seconds)} s, ${fmt(r.tiles / r.seconds)} tiles/s (the command's own time, start-up excluded; it counts the tiles of the area, mapcache_seed writes every tile of each metatile it renders).`,
+    );
+  } catch (e) {
+    notes.push(`geodata seed failed: ${e.message}`);
+    log(`geodata seed failed: ${e.message}`);
   }
   // warm ours with the same tiles, keeping each answer's size
   const urls = seeded.map(A.tile.ours);
@@ -647,7 +661,7 @@ async function main() {
     const pre = scenarios({ seeded: [], cold: [] });
     for (const s of pre.filter((x) => x.bulk)) await runScenario(s, measureBulk);
     const wantTiles = !ONLY || ['tiles-same', 'tiles-random', 'tiles-cold'].some((id) => ONLY.test(id));
-    const tiles = wantTiles ? await tileSet(ref, A, notes) : { seeded: [], cold: [] };
+    const tiles = wantTiles ? await tileSet(ours, ref, A, notes) : { seeded: [], cold: [] };
     for (const s of scenarios(tiles).filter((x) => !x.bulk)) await runScenario(s, measureWrk);
     notes.push(
       `Our server's memory through the run (VmRSS / VmHWM from /proc/${ours.pid}/status, read after every row): highest RSS ${fmt(peak.rssMB, 0)} MB, peak ${fmt(peak.hwmMB, 0)} MB.`,

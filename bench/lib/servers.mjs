@@ -67,7 +67,7 @@ export async function startOurs({ root, url, workDir, log, layers = null, tilesD
   );
   ready = true;
   log(`our server: ${base} (pid ${child.pid})`);
-  return { base, pid: child.pid };
+  return { base, pid: child.pid, cfgFile, env };
 }
 
 /**
@@ -294,4 +294,47 @@ export function listMapcacheTiles(dir, layer) {
     }
   }
   return out.sort((a, b) => a.z - b.z || a.x - b.x || a.y - b.y);
+}
+
+/**
+ * Seed our tile cache with our own command (`geodata seed`), box by box (lon/lat boxes), zooms
+ * zmin–zmax, `concurrency` metatiles at a time, with the running server's configuration (same tile
+ * folder). Returns { seconds (seeding only, the command's own figure: process start-up excluded),
+ * tiles, metatiles }.
+ */
+export async function seedOurs({ root, ours, layer, boxes, zmin, zmax, concurrency = 2, workDir }) {
+  let seconds = 0;
+  let tiles = 0;
+  let metatiles = 0;
+  for (const [i, b] of boxes.entries()) {
+    const args = [path.join(root, 'dist/src/main.js'), 'seed', '--config', ours.cfgFile, '--layer', layer, '--zoom', `${zmin}-${zmax}`];
+    args.push('--bbox', b.map((v) => v.toFixed(6)).join(','), '--concurrency', String(concurrency));
+    args.push('--progress-file', path.join(workDir, `seed-progress-${process.pid}-${i}.json`));
+    const r = await new Promise((resolve) => {
+      const c = spawn(process.execPath, args, { env: { ...ours.env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'], cwd: root });
+      track('geodata-seed', c.pid);
+      let out = '';
+      let err = '';
+      c.stdout.on('data', (d) => (out += d));
+      c.stderr.on('data', (d) => (err += d));
+      c.on('error', (e) => resolve({ code: -1, out, err: e.message }));
+      c.on('close', (code) => resolve({ code, out, err }));
+    });
+    rmSync(path.join(workDir, `seed-progress-${process.pid}-${i}.json`), { force: true });
+    const line = r.out
+      .split('\n')
+      .map((l) => {
+        try {
+          return JSON.parse(l);
+        } catch {
+          return null;
+        }
+      })
+      .find((j) => j && j.msg === 'seeding finished');
+    if (r.code !== 0 || !line) throw new Error(`geodata seed failed (exit ${r.code}): ${(r.err + r.out).trim().slice(-400)}`);
+    seconds += line.seconds;
+    tiles += line.tiles;
+    metatiles += line.metatiles;
+  }
+  return { seconds, tiles, metatiles };
 }
