@@ -306,10 +306,18 @@ async function overloadCurve() {
   if (!wrkAvailable()) throw new Error('wrk is not installed (Debian package wrk)');
   const paths = Array.from({ length: 4000 }, () => request().url);
   const work = path.join(root, 'bench', '.work');
-  const limit = Number((readFileSync('/proc/self/limits', 'utf8').match(/Max open files\s+(\d+)/) || [])[1] || 0);
+  const lim = readFileSync('/proc/self/limits', 'utf8').match(/Max open files\s+(\S+)\s+(\S+)/) || [];
+  const hard = lim[2] === 'unlimited' ? Number.POSITIVE_INFINITY : Number(lim[2] || 0);
+  const need = Math.max(...STEPS) + 256; // one descriptor per connection, on both sides, plus the server's own
   log(
-    `overload curve: steps ${STEPS.join(', ')} connections, ${STEP_SECONDS} s each; this process's open-file limit ${limit} (wrk and the server raise theirs)`,
+    `overload curve: steps ${STEPS.join(', ')} connections, ${STEP_SECONDS} s each; open files: soft ${lim[1]}, hard ${lim[2]} (wrk and the server raise their soft limit)`,
   );
+  if (hard < need)
+    throw new Error(
+      `the hard open-file limit (${hard}) is below ${need}: ${Math.max(...STEPS)} connections cannot be opened (raise it, e.g. ulimit -Hn, or lower --steps)`,
+    );
+  const serverLimit = (readFileSync(`/proc/${server.pid}/limits`, 'utf8').match(/Max open files\s+(\S+)/) || [])[1];
+  log(`server's open-file limit: ${serverLimit}`);
   // warm-up, not reported: JIT, connections, the first renders of the mix
   const WARMUP = opt('warmup', 5);
   if (WARMUP > 0) await runWrk({ base, paths, connections: 8, seconds: WARMUP, workDir: work, seed: 1, timeoutS: 30 }).catch(() => null);
