@@ -267,7 +267,9 @@ function memory(pid) {
 /** Per-component memory series on /metrics (any sample with a component label and bytes in its name). */
 async function componentMemory() {
   try {
-    const txt = await (await fetch(`${base}/metrics`)).text();
+    const res = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(10000) });
+    if (!res.ok) return [`(/metrics answered ${res.status})`];
+    const txt = await res.text();
     return txt
       .split('\n')
       .filter((l) => !l.startsWith('#') && /bytes/.test(l) && /component="/.test(l))
@@ -276,7 +278,7 @@ async function componentMemory() {
         return `${series.match(/component="([^"]*)"/)[1]} ${(Number(v) / 2 ** 20).toFixed(0)} MB`;
       });
   } catch {
-    return [];
+    return ['(/metrics did not answer)'];
   }
 }
 
