@@ -12,14 +12,15 @@
  *
  *   node bench/cpu-split.mjs [--n 300] [--only REGEX] [--concurrency 8] [--wait SECONDS]
  */
-import { readFileSync, readdirSync, mkdirSync } from 'node:fs';
+import { readFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { requestList } from './lib/core.mjs';
 import { startOurs, startReference } from './lib/servers.mjs';
+import { ourLayers } from './lib/symbology.mjs';
 import { installSignalHandlers, stopAll } from './lib/procs.mjs';
 import { runLoad } from './lib/load.mjs';
+import { childrenOf, groupCpu, postgresCpu, postmasterPid } from './lib/cpu.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (k, d) => (process.argv.includes(k) ? process.argv[process.argv.indexOf(k) + 1] : d);
@@ -29,64 +30,15 @@ const only = new RegExp(arg('--only', '^wms-(town|street)'));
 const url = process.env.BENCH_DATABASE_URL;
 if (!url) throw new Error('set BENCH_DATABASE_URL');
 const SEED = 20260101;
-const TICK = 100; // USER_HZ on Linux
 const workDir = path.join(root, 'bench', '.work');
 mkdirSync(workDir, { recursive: true });
 const log = (m) => console.error(`[cpu-split] ${m}`);
 installSignalHandlers(log);
 
-/** utime+stime (own) and cutime+cstime (reaped children) of a process, in seconds; null if gone. */
-function cpuOf(pid) {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return { own: (Number(f[11]) + Number(f[12])) / TICK, reaped: (Number(f[13]) + Number(f[14])) / TICK, ppid: Number(f[1]) };
-  } catch {
-    return null;
-  }
-}
-
-function comm(pid) {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return '';
-  }
-}
-
-const pids = () =>
-  readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .map(Number);
-
-/** CPU seconds of the bench cluster's postgres processes (live backends, plus what the postmaster reaped). */
-function postgresCpu(postmaster) {
-  let t = 0;
-  const pm = cpuOf(postmaster);
-  if (pm) t += pm.own + pm.reaped;
-  for (const pid of pids()) {
-    const c = cpuOf(pid);
-    if (c && c.ppid === postmaster) t += c.own;
-  }
-  return t;
-}
-
-function groupCpu(list) {
-  let t = 0;
-  for (const pid of list) {
-    const c = cpuOf(pid);
-    if (c) t += c.own + c.reaped;
-  }
-  return t;
-}
-
 // the cluster's postmaster (other clusters on the machine are not counted)
-const pgClient = new pg.Client({ connectionString: url });
-await pgClient.connect();
-const dataDir = (await pgClient.query('SHOW data_directory')).rows[0].data_directory;
-await pgClient.end();
-const postmaster = Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-const ours = await startOurs({ root, url, workDir, log });
+const postmaster = await postmasterPid(url);
+// the bench layers with the styles the mapfile is generated from (lib/symbology.mjs): the same drawing work
+const ours = await startOurs({ root, url, workDir, log, layers: ourLayers(), tilesDir: path.join(workDir, 'ours-tiles') });
 const ref = await startReference({ url, workDir, workers: 4, log });
 // region views read the overviews, which a fresh server may first have to (re)build in the background
 const WAIT = Number(arg('--wait', /region/.test(only.source) ? 30 : 0));
@@ -95,7 +47,7 @@ if (WAIT) {
   await new Promise((r) => setTimeout(r, WAIT * 1000));
 }
 const mapservPids = readFileSync(path.join(ref.dir, 'mapserv.pids'), 'utf8').split(/\s+/).filter(Boolean).map(Number);
-const nginxPids = pids().filter((p) => comm(p) === 'nginx');
+const nginxPids = ref.nginxPid ? childrenOf(ref.nginxPid) : [];
 const wmsQ = (r) =>
   new URLSearchParams({
     SERVICE: 'WMS',

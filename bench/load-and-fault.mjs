@@ -5,11 +5,19 @@
 //
 //   npm run build && node bench/load-and-fault.mjs [--seconds 60] [--concurrency 16] [--outage 5]
 //
+// Overload curve (issue 15): the same mix driven by wrk at rising connection counts, no outage.
+// Per step: useful req/s (2xx), share of 503, p99 of every answer (wrk) and of the accepted ones
+// (a separate one-at-a-time sampler), /healthz latency from a separate probe (every 100 ms), and the
+// memory line: the server's VmRSS (highest during the step) and VmHWM from /proc/<pid>/status,
+// plus any per-component memory figure the server exposes on /metrics.
+//
+//   npm run build && node bench/load-and-fault.mjs --overload [--steps 8,50,200,500,1000] [--step-seconds 15] [--warmup 5]
+//
 // Bounded: a fixed duration, a fixed number of client connections, loopback only. It uses the
 // project's embedded cluster (./.data or $GEODATA_HOME), database geodata_fault (created and
 // filled with a small demo data set on first use); it stops and restarts that cluster.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +32,9 @@ const opt = (name, def) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? Number(args[i + 1]) : def;
 };
+const OVERLOAD = args.includes('--overload');
+const STEPS = (args.includes('--steps') ? args[args.indexOf('--steps') + 1] : '8,50,200,500,1000').split(',').map(Number);
+const STEP_SECONDS = opt('step-seconds', 15);
 const SECONDS = opt('seconds', 60);
 const CONCURRENCY = opt('concurrency', 16);
 const OUTAGE = opt('outage', 5);
@@ -73,10 +84,24 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'fault-'));
 const cfg = path.join(dir, 'config.yaml');
 writeFileSync(cfg, 'ops:\n  usageFlushSeconds: 2\ndemo:\n  autoload: false\n');
 const port = await emb.freePort();
-const server = spawn(process.execPath, [path.join(root, 'dist/src/main.js'), 'serve', '--config', cfg], {
-  env: { ...process.env, DATABASE_URL: url, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', NODE_ENV: 'production' },
-  stdio: ['ignore', 'inherit', 'inherit'],
-});
+// through a shell that raises the descriptor limit first: the overload curve opens up to 1,000 connections
+const server = spawn(
+  'sh',
+  [
+    '-c',
+    'ulimit -n 65536 2>/dev/null || ulimit -n 4096 2>/dev/null; exec "$@"',
+    'sh',
+    process.execPath,
+    path.join(root, 'dist/src/main.js'),
+    'serve',
+    '--config',
+    cfg,
+  ],
+  {
+    env: { ...process.env, DATABASE_URL: url, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', NODE_ENV: 'production' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  },
+);
 const base = `http://127.0.0.1:${port}`;
 for (let i = 0; ; i++) {
   try {
@@ -86,7 +111,6 @@ for (let i = 0; ; i++) {
   await new Promise((r) => setTimeout(r, 100));
 }
 log(`server ready on ${base}, pid ${server.pid}`);
-
 // request mix (same seed every run)
 let seed = 12345;
 const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
@@ -130,6 +154,18 @@ function request() {
     service: 'OGCAPI',
     url: `/collections/parcels/items?limit=50&bbox=${[x, y, x + d, y + d].join(',')}&bbox-crs=http://www.opengis.net/def/crs/EPSG/0/2154`,
   };
+}
+
+if (OVERLOAD) {
+  const code = await overloadCurve().catch((e) => {
+    console.error(e);
+    return 1;
+  });
+  const exited = new Promise((r) => server.on('exit', r));
+  server.kill('SIGTERM');
+  await exited;
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(code);
 }
 
 const stats = new Map(); // kind → {ok, byStatus}
@@ -216,3 +252,185 @@ for (const svc of Object.keys(okByService)) {
 console.log(lost ? `\n${lost} successful requests missing from the statistics` : '\nno statistics lost');
 console.log('\nper-second ok/errors:', timeline.map((t, i) => `${i}:${t?.ok ?? 0}/${t?.err ?? 0}`).join(' '));
 process.exit(code === 0 && lost === 0 && firstOkAfter > 0 ? 0 : 1);
+
+/** Server memory from /proc: VmRSS and VmHWM in MB. */
+function memory(pid) {
+  try {
+    const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (k) => Number((st.match(new RegExp(`^${k}:\\s+(\\d+)`, 'm')) || [])[1] || Number.NaN);
+    return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
+  } catch {
+    return { rss: Number.NaN, hwm: Number.NaN };
+  }
+}
+
+/** Per-component memory series on /metrics (any sample with a component label and bytes in its name). */
+async function componentMemory() {
+  try {
+    const res = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(10000) });
+    if (!res.ok) return [`(/metrics answered ${res.status})`];
+    const txt = await res.text();
+    return txt
+      .split('\n')
+      .filter((l) => !l.startsWith('#') && /bytes/.test(l) && /component="/.test(l))
+      .map((l) => {
+        const [series, v] = l.split(/\s+/);
+        return `${series.match(/component="([^"]*)"/)[1]} ${(Number(v) / 2 ** 20).toFixed(0)} MB`;
+      });
+  } catch {
+    return ['(/metrics did not answer)'];
+  }
+}
+
+function pctl(xs, p) {
+  if (!xs.length) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+}
+function f1(v) {
+  return v === Number.POSITIVE_INFINITY ? 'timeout' : Number.isFinite(v) ? v.toFixed(1) : '–';
+}
+
+/** One GET, timed; status 0 on a network error or timeout. */
+async function timedGet(u, timeoutMs) {
+  const t = process.hrtime.bigint();
+  try {
+    const res = await fetch(u, { signal: AbortSignal.timeout(timeoutMs) });
+    await res.arrayBuffer();
+    return { status: res.status, ms: Number(process.hrtime.bigint() - t) / 1e6 };
+  } catch {
+    return { status: 0, ms: Number(process.hrtime.bigint() - t) / 1e6 };
+  }
+}
+
+async function overloadCurve() {
+  const { runWrk, wrkAvailable } = await import('./lib/wrk.mjs');
+  if (!wrkAvailable()) throw new Error('wrk is not installed (Debian package wrk)');
+  const paths = Array.from({ length: 4000 }, () => request().url);
+  const work = path.join(root, 'bench', '.work');
+  const lim = readFileSync('/proc/self/limits', 'utf8').match(/Max open files\s+(\S+)\s+(\S+)/) || [];
+  const hard = lim[2] === 'unlimited' ? Number.POSITIVE_INFINITY : Number(lim[2] || 0);
+  const need = Math.max(...STEPS) + 256; // one descriptor per connection, on both sides, plus the server's own
+  log(
+    `overload curve: steps ${STEPS.join(', ')} connections, ${STEP_SECONDS} s each; open files: soft ${lim[1]}, hard ${lim[2]} (wrk and the server raise their soft limit)`,
+  );
+  if (hard < need)
+    throw new Error(
+      `the hard open-file limit (${hard}) is below ${need}: ${Math.max(...STEPS)} connections cannot be opened (raise it, e.g. ulimit -Hn, or lower --steps)`,
+    );
+  const serverLimit = (readFileSync(`/proc/${server.pid}/limits`, 'utf8').match(/Max open files\s+(\S+)/) || [])[1];
+  log(`server's open-file limit: ${serverLimit}`);
+  // warm-up, not reported: JIT, connections, the first renders of the mix
+  const WARMUP = opt('warmup', 5);
+  if (WARMUP > 0) await runWrk({ base, paths, connections: 8, seconds: WARMUP, workDir: work, seed: 1, timeoutS: 30 }).catch(() => null);
+  const rows = [];
+  for (const conns of STEPS) {
+    let stop = false;
+    const health = [];
+    const accepted = [];
+    let rssMax = 0;
+    const probe = (async () => {
+      while (!stop) {
+        const r = await timedGet(`${base}/healthz`, 10000);
+        health.push(r.status === 200 ? r.ms : Number.POSITIVE_INFINITY);
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    })();
+    // accepted latency, sampled: one mix request at a time, beside wrk (its 503s are counted apart)
+    const sampler = (async () => {
+      let i = 0;
+      while (!stop) {
+        const r = await timedGet(base + paths[(i++ * 7919) % paths.length], 30000);
+        if (r.status >= 200 && r.status < 300) accepted.push(r.ms);
+      }
+    })();
+    const mem = setInterval(() => {
+      rssMax = Math.max(rssMax, memory(server.pid).rss || 0);
+    }, 250);
+    let r;
+    try {
+      r = await runWrk({
+        base,
+        paths,
+        connections: conns,
+        seconds: STEP_SECONDS,
+        workDir: work,
+        seed: conns,
+        countStatus: true,
+        timeoutS: 30,
+      });
+    } finally {
+      stop = true;
+      clearInterval(mem);
+      await Promise.all([probe, sampler]);
+    }
+    const m = memory(server.pid);
+    rssMax = Math.max(rssMax, m.rss || 0);
+    const ok = Object.entries(r.statuses).reduce((a, [k, v]) => a + (Number(k) >= 200 && Number(k) < 300 ? v : 0), 0);
+    const s503 = r.statuses[503] ?? 0;
+    const answered = Object.values(r.statuses).reduce((a, b) => a + b, 0);
+    const other = Object.entries(r.statuses)
+      .filter(([k]) => !(Number(k) >= 200 && Number(k) < 300) && Number(k) !== 503)
+      .map(([k, v]) => `${k}: ${v}`);
+    const row = {
+      conns,
+      refused: r.refused,
+      useful: ok / r.seconds,
+      share503: answered ? s503 / answered : Number.NaN,
+      p99: r.p99,
+      acceptedP99: pctl(accepted, 99),
+      acceptedN: accepted.length,
+      healthP99: pctl(health, 99),
+      healthMax: Math.max(...health),
+      healthN: health.length,
+      healthFailed: health.filter((h) => h === Number.POSITIVE_INFINITY).length,
+      socket: r.errors.socket,
+      other,
+      rssMax,
+      hwm: m.hwm,
+      components: await componentMemory(),
+      client: r.clientCore,
+    };
+    rows.push(row);
+    log(
+      `${conns} connections: ${r.refused ?? `${f1(row.useful)} useful req/s, 503 ${f1(row.share503 * 100)}%, p99 ${f1(row.p99)} ms, /healthz p99 ${f1(row.healthP99)} ms`}; RSS max ${f1(rssMax)} MB`,
+    );
+  }
+  const peak = Math.max(...rows.filter((x) => !x.refused).map((x) => x.useful));
+  const out = [];
+  const print = (l) => {
+    out.push(l);
+    console.log(l);
+  };
+  print(`# Overload curve, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC\n`);
+  print(
+    `\`node bench/load-and-fault.mjs --overload --steps ${STEPS.join(',')} --step-seconds ${STEP_SECONDS}\` on ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, load average at start ${os
+      .loadavg()
+      .map((v) => v.toFixed(1))
+      .join(' / ')}; database geodata_fault.\n`,
+  );
+  print(
+    `WMS/WFS/tile/CSW/OGC API mix (seeded), wrk 2 threads, ${STEP_SECONDS} s per step, server pid ${server.pid}, default configuration.\n`,
+  );
+  print(
+    '| connections | useful req/s (2xx) | % of best step | 503 share | other answers | socket errors/timeouts | p99 all answers (ms) | p99 accepted, sampled (ms, n) | /healthz p99 / max (ms; n, failed) | RSS max (MB) | VmHWM (MB) | per component (/metrics) | client CPU |',
+  );
+  print('|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---:|');
+  for (const x of rows) {
+    const mem = `${f1(x.rssMax)} | ${f1(x.hwm)} | ${x.components.join(', ') || '(none exposed)'}`;
+    if (x.refused) {
+      print(`| ${x.conns} | ${x.refused} | | | | | | | | ${mem} | ${Math.round(x.client * 100)}% |`);
+      continue;
+    }
+    print(
+      `| ${x.conns} | ${f1(x.useful)} | ${f1((x.useful / peak) * 100)}% | ${f1(x.share503 * 100)}% | ${x.other.join(', ') || '–'} | ${x.socket} | ${f1(x.p99)} | ${f1(x.acceptedP99)} (${x.acceptedN}) | ${f1(x.healthP99)} / ${f1(x.healthMax)} (${x.healthN}, ${x.healthFailed}) | ${mem} | ${Math.round(x.client * 100)}% |`,
+    );
+  }
+  const resDir = path.join(root, 'bench', 'results');
+  mkdirSync(resDir, { recursive: true });
+  const text = `${out.join('\n')}\n`;
+  writeFileSync(path.join(resDir, `${new Date().toISOString().slice(0, 10)}-overload.md`), text);
+  writeFileSync(path.join(resDir, 'overload-latest.md'), text);
+  log('written to bench/results/overload-latest.md and a dated copy');
+  return 0;
+}

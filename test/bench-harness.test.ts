@@ -115,3 +115,81 @@ describe('bench validity checks', () => {
     expect(await checkResponse(200, 'application/xml', Buffer.from('<?xml version="1.0"?><a><b'), 'xml')).toBe('truncated XML');
   });
 });
+
+describe('bench symbology, pixels and wrk accounting', () => {
+  it('generates from one description a style our server accepts and the matching mapfile classes', async () => {
+    // @ts-expect-error plain ESM module without type declarations
+    const sym = await import('../bench/lib/symbology.mjs');
+    const { parseStyle } = await import('../src/render/style.js');
+    for (const name of ['parcels', 'roads', 'pois']) {
+      const style = parseStyle('bench', sym.ourStyle(name));
+      const classes = sym.SYMBOLOGY[name].classes;
+      expect(style.rules.map((r) => r.name)).toEqual(classes.map((c: { name: string }) => c.name));
+      const ms: string = sym.mapserverClasses(name);
+      expect(ms.match(/CLASS\n/g)?.length).toBe(classes.length);
+      // an else class comes last and has no EXPRESSION in the mapfile
+      if (classes.at(-1).else) expect(ms.trimEnd().split('CLASS\n').at(-1)).not.toMatch(/EXPRESSION/);
+      else expect(ms.trimEnd().split('CLASS\n').at(-1)).toMatch(/EXPRESSION/);
+    }
+    expect(sym.mapserverClasses('parcels')).toMatch(/COLOR 244 214 176 OUTLINECOLOR 160 82 45 WIDTH 0\.6/);
+    expect(sym.mapserverClasses('pois')).toMatch(/"\[categorie\]" = "pharmacie" OR "\[categorie\]" = "hôpital"/);
+    const layers = sym.ourLayers();
+    expect(layers.map((l: { name: string }) => l.name)).toEqual(['parcels', 'roads', 'pois']);
+    expect(layers[0].defaultStyle).toBe('bench');
+  });
+
+  it('matches anti-aliasing differences within a pixel and not a missing feature', async () => {
+    // @ts-expect-error plain ESM module without type declarations
+    const { comparePng, inkShare } = await import('../bench/lib/pixels.mjs');
+    const svg = (body: string) =>
+      sharp(Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64">${body}</svg>`))
+        .png()
+        .toBuffer();
+    const a = await svg('<rect x="10" y="10" width="30" height="30" fill="#f4d6b0" stroke="#a0522d" stroke-width="0.6"/>');
+    // the same square one pixel over (an edge rounded the other way by another rasteriser)
+    const shifted = await svg('<rect x="11" y="11" width="30" height="30" fill="#f4d6b0" stroke="#a0522d" stroke-width="0.6"/>');
+    const missing = await svg('');
+    const same = await comparePng(a, a);
+    expect(same.share).toBe(0);
+    expect(same.meanDiff).toBe(0);
+    const aa = await comparePng(a, shifted);
+    expect(aa.share).toBe(0);
+    expect(aa.strict).toBeGreaterThan(aa.share);
+    const gone = await comparePng(a, missing);
+    expect(gone.share).toBeGreaterThan(0.2); // the 30×30 square is 22% of the image
+    expect(await inkShare(missing)).toBe(0);
+    expect(await inkShare(a)).toBeGreaterThan(0.2);
+    const small = await sharp({ create: { width: 32, height: 32, channels: 4, background: '#ffffff' } })
+      .png()
+      .toBuffer();
+    expect((await comparePng(a, small)).share).toBe(1);
+  });
+
+  it("reads the client's CPU from a /proc stat line and combines rounds without flattering", async () => {
+    // @ts-expect-error plain ESM module without type declarations
+    const w = await import('../bench/lib/wrk.mjs');
+    // fields after "(comm)": state ppid … utime(14) stime(15) cutime(16) cstime(17), in clock ticks
+    const line = '4242 (sh) S 1 4242 4242 0 -1 4194304 100 200 0 0 3 4 150 30 20 0 1 0 5000 1000 100';
+    expect(w.childCpuFromStat(line)).toBeCloseTo(1.8, 6);
+    const run = (requests: number, seconds: number, p50: number, p99: number, clientCore: number, refused: string | null = null) => ({
+      requests,
+      seconds,
+      bytes: requests * 1000,
+      p50,
+      p95: p99,
+      p99,
+      errors: { status: 0, socket: 0, timeout: 0 },
+      statuses: { 200: requests },
+      clientCore,
+      refused,
+    });
+    const c = w.combineRuns([run(100, 2, 10, 50, 0.3), run(300, 2, 20, 40, 0.5)]);
+    expect(c.reqPerSec).toBe(100);
+    expect(c.p50).toBe(15);
+    expect(c.p99).toBe(50); // the worst round's
+    expect(c.clientCore).toBe(0.5);
+    expect(c.refused).toBeNull();
+    const r = w.combineRuns([run(100, 2, 10, 50, 0.3), run(300, 2, 20, 40, 0.95, w.REFUSED_CLIENT)]);
+    expect(r.refused).toBe(w.REFUSED_CLIENT);
+  });
+});

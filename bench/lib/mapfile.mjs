@@ -1,6 +1,8 @@
 // MapServer 8 mapfile + config file and MapCache configuration generated for the bench database.
-// Styles mirror the server's demo styles (see bench/README.md for the equivalence table).
+// The bench layers' classes come from lib/symbology.mjs, the description our server's styles are
+// generated from too.
 import { existsSync } from 'node:fs';
+import { SYMBOLOGY, mapserverClasses } from './symbology.mjs';
 
 const FONT = '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf';
 
@@ -8,11 +10,6 @@ function pgConn(url) {
   const u = new URL(url);
   return `host=${u.hostname} port=${u.port || 5432} dbname=${decodeURIComponent(u.pathname.slice(1))} user=${decodeURIComponent(u.username)} password=${decodeURIComponent(u.password)}`;
 }
-
-const hex = (h) => {
-  const n = parseInt(h.slice(1), 16);
-  return `${(n >> 16) & 255} ${(n >> 8) & 255} ${n & 255}`;
-};
 
 function metadata(name, title) {
   return `    METADATA
@@ -46,23 +43,6 @@ ${extra}${classes}
 `;
 }
 
-function cls(name, expr, styles, { maxscale, label } = {}) {
-  return `    CLASS
-      NAME "${name}"
-${expr ? `      EXPRESSION ${expr}\n` : ''}${maxscale ? `      MAXSCALEDENOM ${maxscale}\n` : ''}${styles.join('\n')}
-${label ?? ''}    END
-`;
-}
-
-const line = (c, w, extra = '') => `      STYLE COLOR ${hex(c)} WIDTH ${w} LINECAP ROUND LINEJOIN ROUND ${extra}END`;
-const poly = (fill, stroke, w) => `      STYLE COLOR ${hex(fill)} OUTLINECOLOR ${hex(stroke)} WIDTH ${w} END`;
-const point = (sym, size, fill, stroke, w = 1) =>
-  `      STYLE SYMBOL "${sym}" SIZE ${size} COLOR ${hex(fill)} OUTLINECOLOR ${hex(stroke)} WIDTH ${w} END`;
-const label = (size, color, offsetY = 0) =>
-  existsSync(FONT)
-    ? `      LABEL TYPE TRUETYPE FONT "sans" SIZE ${size} COLOR ${hex(color)} OUTLINECOLOR 255 255 255 OUTLINEWIDTH 2 ${offsetY ? `OFFSET 0 ${offsetY} POSITION CC ` : ''}PARTIALS FALSE END\n`
-    : '';
-
 export function mapfile({ url, dir }) {
   const conn = pgConn(url);
   const fontset = existsSync(FONT) ? `  FONTSET "${dir}/fonts.txt"\n` : '';
@@ -95,12 +75,6 @@ ${fontset}  PROJECTION "init=epsg:2154" END
     FORMATOPTION "LCO:RFC7946=NO"
   END
   SYMBOL NAME "circle" TYPE ELLIPSE FILLED TRUE POINTS 1 1 END END
-  SYMBOL NAME "square" TYPE VECTOR FILLED TRUE POINTS 0 0 0 1 1 1 1 0 0 0 END END
-  SYMBOL NAME "triangle" TYPE VECTOR FILLED TRUE POINTS 0 1 0.5 0 1 1 0 1 END END
-  SYMBOL NAME "star" TYPE VECTOR FILLED TRUE
-    POINTS 0 0.375 0.35 0.375 0.5 0 0.65 0.375 1 0.375 0.75 0.625 0.875 1 0.5 0.75 0.125 1 0.25 0.625 0 0.375 END END
-  SYMBOL NAME "cross" TYPE VECTOR FILLED TRUE
-    POINTS 0.35 0 0.65 0 0.65 0.35 1 0.35 1 0.65 0.65 0.65 0.65 1 0.35 1 0.35 0.65 0 0.65 0 0.35 0.35 0.35 0.35 0 END END
   WEB
     METADATA
       "ows_title" "MapServer bench"
@@ -113,45 +87,7 @@ ${fontset}  PROJECTION "init=epsg:2154" END
       "wms_feature_info_mime_type" "text/html"
     END
   END
-${layer(
-  'parcels',
-  'Parcelles',
-  'POLYGON',
-  'parcels',
-  cls('batie', '("[bati]" = "t" OR "[bati]" = "true" OR "[bati]" = "1")', [poly('#f4d6b0', '#a0522d', 0.5)]) +
-    cls('non-batie', '', [poly('#e8f0d8', '#7a8f5a', 0.5)]),
-  conn,
-)}
-${layer(
-  'roads',
-  'Routes',
-  'LINE',
-  'roads',
-  cls('autoroute', '("[classe]" = "autoroute")', [line('#8c2a1c', 5), line('#e8423f', 3)], { label: label(8, '#333333') }) +
-    cls('nationale', '("[classe]" = "nationale")', [line('#9a5b00', 4), line('#f5a623', 2.5)], { label: label(8, '#333333') }) +
-    cls('departementale', '("[classe]" = "departementale")', [line('#f2c94c', 1.6)], { label: label(8, '#333333') }) +
-    cls('communale', '("[classe]" = "communale")', [line('#b0b0b0', 1)], { maxscale: 500000 }) +
-    cls('chemin', '("[classe]" = "chemin")', [line('#8a7a66', 0.8, 'PATTERN 3 2 END ')], { maxscale: 200000 }),
-  conn,
-  existsSync(FONT) ? '    LABELITEM "nom"\n    LABELMAXSCALEDENOM 100000\n' : '',
-)}
-${layer(
-  'pois',
-  "Points d'intérêt",
-  'POINT',
-  'pois',
-  cls('sante', '("[categorie]" = "pharmacie" OR "[categorie]" = "hôpital")', [point('cross', 9, '#2e9e44', '#1d6b2d', 2)], {
-    label: label(8, '#222222', -9),
-  }) +
-    cls('culte', '("[categorie]" = "église")', [point('triangle', 9, '#7b4fa0', '#ffffff')], { label: label(8, '#222222', -9) }) +
-    cls('culture', '("[categorie]" = "musée" OR "[categorie]" = "bibliothèque")', [point('star', 10, '#d4a017', '#6b4f00')], {
-      label: label(8, '#222222', -9),
-    }) +
-    cls('transport', '("[categorie]" = "gare")', [point('square', 8, '#1f5fa8', '#ffffff')], { label: label(8, '#222222', -9) }) +
-    cls('commerce', '', [point('circle', 6, '#e4572e', '#ffffff')], { label: label(8, '#222222', -9) }),
-  conn,
-  existsSync(FONT) ? '    LABELITEM "nom"\n    LABELMAXSCALEDENOM 25000\n' : '',
-)}
+${['parcels', 'roads', 'pois'].map((name) => layer(name, SYMBOLOGY[name].title, SYMBOLOGY[name].geometry, name, mapserverClasses(name), conn)).join('\n')}
 END
 `;
 }
@@ -174,8 +110,11 @@ END
 `;
 }
 
-/** MapCache configuration: one tileset per layer on GoogleMapsCompatible, disk cache with a template layout. */
-export function mapcacheXml({ dir, mapservUrl, layers }) {
+/**
+ * MapCache configuration: one tileset per layer on GoogleMapsCompatible, disk cache with a template layout,
+ * metatiles of the same size and buffer as our tile cache's defaults (tiles.metatile 4, tiles.buffer 64).
+ */
+export function mapcacheXml({ dir, mapservUrl, layers, metatile = 4, metabuffer = 64 }) {
   const tilesets = layers
     .map(
       (l) => `
@@ -188,8 +127,8 @@ export function mapcacheXml({ dir, mapservUrl, layers }) {
     <cache>disk</cache>
     <grid>GoogleMapsCompatible</grid>
     <format>PNG</format>
-    <metatile>1 1</metatile>
-    <metabuffer>0</metabuffer>
+    <metatile>${metatile} ${metatile}</metatile>
+    <metabuffer>${metabuffer}</metabuffer>
     <expires>3600</expires>
   </tileset>`,
     )
@@ -199,7 +138,7 @@ export function mapcacheXml({ dir, mapservUrl, layers }) {
   <cache name="disk" type="disk" layout="template">
     <template>${dir}/tiles/{tileset}/{z}/{x}/{inv_y}.{ext}</template>
   </cache>
-  <format name="PNG" type="PNG"><compression>fast</compression></format>
+  <format name="PNG" type="PNG"/>
 ${tilesets}
   <default_format>PNG</default_format>
   <service type="wms" enabled="true"><full_wms>assemble</full_wms></service>

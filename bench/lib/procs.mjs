@@ -5,6 +5,8 @@ import { existsSync, readFileSync, openSync } from 'node:fs';
 import net from 'node:net';
 
 const children = []; // { name, pid }
+/** PIDs the harness is stopping (their exit is expected). */
+export const stopping = new Set();
 
 export function track(name, pid) {
   if (pid) children.push({ name, pid });
@@ -29,6 +31,7 @@ function alive(pid) {
 
 export async function stopAll(log = () => {}) {
   const list = children.splice(0).reverse();
+  for (const c of list) stopping.add(c.pid);
   for (const c of list) {
     if (alive(c.pid)) {
       try {
@@ -118,11 +121,14 @@ export function ensureDebianPackages(pkgs, log) {
     return missing;
   }
   log(`installing ${missing.join(' ')} (apt-get)…`);
-  spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
-  spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], {
+  // another apt run on the machine holds the dpkg lock for a while: wait for it rather than fail
+  const lock = ['-o', 'DPkg::Lock::Timeout=600'];
+  spawnSync('apt-get', [...lock, 'update', '-qq'], { stdio: 'inherit' });
+  const r = spawnSync('apt-get', [...lock, 'install', '-y', '-qq', '--no-install-recommends', ...missing], {
     stdio: 'inherit',
     env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
   });
+  if (r.status !== 0) log(`apt-get install failed (exit ${r.status ?? r.signal}): the packages still missing are listed below`);
   return pkgs.filter(
     (p) => spawnSync('dpkg-query', ['-W', '-f=${Status}', p], { encoding: 'utf8' }).stdout.indexOf('install ok installed') < 0,
   );

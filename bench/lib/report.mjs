@@ -12,21 +12,25 @@ export function markdown({ env, mode, rows, notes, settings }) {
     'Figures are from a shared development machine (2 cores, other jobs running): they are noisy; compare the ratios within a run, not absolute numbers across runs. Client, servers and PostgreSQL share the same cores.',
     '',
   );
-  out.push('| scenario | server | req/s | p50 ms | p99 ms | bytes/resp | MB/s | errors | ours ÷ this (req/s) | notes |');
-  out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---|');
+  out.push('| scenario | server | req/s | p50 ms | p95 ms | p99 ms | bytes/resp | MB/s | errors | ours ÷ this (req/s) | notes |');
+  out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const r of rows) {
     if (r.status === 'not-implemented') {
-      out.push(`| ${r.scenario} | ${r.server} | — | — | — | — | — | — | — | **not implemented** (${r.note}) |`);
+      out.push(`| ${r.scenario} | ${r.server} | — | — | — | — | — | — | — | — | **not implemented** (${r.note}) |`);
+      continue;
+    }
+    if (r.status === 'refused') {
+      out.push(`| ${r.scenario} | ${r.server} | — | — | — | — | — | — | — | — | **${r.note}** |`);
       continue;
     }
     if (r.status === 'unavailable') {
-      out.push(`| ${r.scenario} | ${r.server} | — | — | — | — | — | — | — | unavailable: ${r.note} |`);
+      out.push(`| ${r.scenario} | ${r.server} | — | — | — | — | — | — | — | — | unavailable: ${r.note} |`);
       continue;
     }
     const s = r.summary;
     const flag = s.errors > 0 ? ` ⚠ **${s.errors} errors** (${s.firstErrors.join('; ')})` : '';
     out.push(
-      `| ${r.scenario} | ${r.server} | ${f(s.reqPerSec)} | ${f(s.p50)} | ${f(s.p99)} | ${kb(s.meanBytes)} | ${f(s.mbPerSec, 2)} | ${s.errors}/${s.requests}${s.errors ? ' ⚠' : ''} | ${r.ratio ?? ''} | ${[r.note, flag].filter(Boolean).join(' ')} |`,
+      `| ${r.scenario} | ${r.server} | ${f(s.reqPerSec)} | ${f(s.p50)} | ${f(s.p95)} | ${f(s.p99)} | ${kb(s.meanBytes)} | ${f(s.mbPerSec, 2)} | ${s.errors}/${s.requests}${s.errors ? ' ⚠' : ''} | ${r.ratio ?? ''} | ${[r.note, flag].filter(Boolean).join(' ')} |`,
     );
   }
   if (notes.length) out.push('', '## Notes', '', ...notes.map((n) => `- ${n}`));

@@ -1,9 +1,10 @@
 // Starting the servers under test: ours (production mode), MapServer 8 under FastCGI behind nginx,
 // MapCache (FastCGI) behind the same nginx, nginx serving static tiles. Loopback only.
-import { mkdirSync, writeFileSync, rmSync, readFileSync, existsSync } from 'node:fs';
+import { mkdirSync, writeFileSync, rmSync, readFileSync, existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { spawnLogged, trackPidFile, freePort, waitFor, which } from './procs.mjs';
+import { spawnSync, spawn } from 'node:child_process';
+import pg from 'pg';
+import { spawnLogged, trackPidFile, freePort, waitFor, which, track, stopping } from './procs.mjs';
 import { mapfile, fontset, msConfig, mapcacheXml, nginxConf } from './mapfile.mjs';
 
 async function httpOk(url) {
@@ -12,14 +13,25 @@ async function httpOk(url) {
   return r.status < 500;
 }
 
-export async function startOurs({ root, url, workDir, log }) {
+export async function startOurs({ root, url, workDir, log, layers = null, tilesDir = null }) {
   const port = await freePort();
   const cfgFile = path.join(workDir, 'geodata-bench.yaml');
-  // the default configuration publishes every spatial table; only the limits are raised for the bulk export
-  writeFileSync(
-    cfgFile,
-    `server:\n  port: ${port}\n  host: 127.0.0.1\ndatabase:\n  poolSize: 16\n  statementTimeoutMs: 600000\nlimits:\n  maxFeatures: 100000000\ndemo:\n  autoload: false\n`,
-  );
+  // the default configuration, except: raised limits for the bulk export, and (when given) the bench
+  // layers with the styles generated from lib/symbology.mjs and a tile cache folder of the run's own
+  // (emptied first, so that the only tiles in it are those the bench warms)
+  const cfg = {
+    server: { port, host: '127.0.0.1' },
+    database: { poolSize: 16, statementTimeoutMs: 600000 },
+    limits: { maxFeatures: 100000000 },
+    demo: { autoload: false },
+  };
+  if (layers) cfg.layers = layers;
+  if (tilesDir) {
+    rmSync(tilesDir, { recursive: true, force: true });
+    mkdirSync(tilesDir, { recursive: true });
+    cfg.tiles = { diskDir: tilesDir };
+  }
+  writeFileSync(cfgFile, `${JSON.stringify(cfg, null, 2)}\n`); // JSON is YAML
   const env = {
     ...process.env,
     DATABASE_URL: url,
@@ -35,9 +47,74 @@ export async function startOurs({ root, url, workDir, log }) {
     cwd: root,
   });
   const base = `http://127.0.0.1:${port}`;
-  await waitFor(() => httpOk(`${base}/`), 60000, 'our server');
+  let exited = null;
+  let ready = false;
+  child.on('exit', (code, sig) => {
+    exited = `exit ${code ?? sig}`;
+    // a server that stops during the run is a finding, not a harness error: say so where it happens
+    if (ready)
+      log(
+        `our server (pid ${child.pid}) stopped during the run: ${code !== null ? `exit code ${code}` : `signal ${sig}`}; see ${path.join(workDir, 'ours.log')}`,
+      );
+  });
+  await waitFor(
+    async () => {
+      if (exited) throw new Error(`it stopped (${exited}); see ${path.join(workDir, 'ours.log')}`);
+      return httpOk(`${base}/`);
+    },
+    60000,
+    'our server',
+  );
+  ready = true;
   log(`our server: ${base} (pid ${child.pid})`);
-  return { base, pid: child.pid };
+  return { base, pid: child.pid, cfgFile, env };
+}
+
+/**
+ * Wait until the server's background overview builds are done (region renders read them; a build
+ * running during a measurement would load the machine): every table over `minRows` rows has a build
+ * recorded, and no statement of the overview schema runs, twice in a row.
+ */
+export async function waitForOverviews(url, log, { minRows = 200000, timeoutMs = 1200000, schema = 'geodata_overview' } = {}) {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  const t0 = Date.now();
+  try {
+    const big = (
+      await c.query(
+        `SELECT n.nspname || '.' || c.relname AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.reltuples > $1`,
+        [minRows],
+      )
+    ).rows.map((r) => r.t);
+    if (!big.length) return;
+    let quiet = 0;
+    let said = false;
+    while (Date.now() - t0 < timeoutMs) {
+      const built = await c
+        .query(`SELECT DISTINCT source FROM ${schema}.builds WHERE source = ANY($1)`, [big])
+        .then((r) => r.rowCount)
+        .catch(() => 0);
+      const busy = (
+        await c.query(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'active'
+           AND pid <> pg_backend_pid() AND query ILIKE $1`,
+          [`%${schema}%`],
+        )
+      ).rows[0].n;
+      quiet = built === big.length && busy === 0 ? quiet + 1 : 0;
+      if (quiet >= 2) {
+        if (said) log(`overviews ready after ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+        return;
+      }
+      if (!said) log(`waiting for our server's overview builds (${big.join(', ')})…`);
+      said = true;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    log(`overviews not ready after ${timeoutMs / 1000} s: measuring anyway (region rows may include a build)`);
+  } finally {
+    await c.end();
+  }
 }
 
 /**
@@ -105,6 +182,7 @@ export async function startReference({ url, workDir, workers, log }) {
       { env: msEnv, encoding: 'utf8' },
     );
     const pids = trackPidFile('mapserv', path.join(dir, 'mapserv.pids'));
+    out.mapservPids = pids;
     if (r.status !== 0 || pids.length === 0) out.notes.push(`spawn-fcgi mapserv failed: ${(r.stderr || '').trim()}`);
   } else out.notes.push('MapServer (cgi-mapserver) not installed');
   if (mapcache) {
@@ -125,6 +203,7 @@ export async function startReference({ url, workDir, workers, log }) {
       { env: { ...process.env, MAPCACHE_CONFIG_FILE: path.join(dir, 'mapcache.xml') }, encoding: 'utf8' },
     );
     const pids = trackPidFile('mapcache', path.join(dir, 'mapcache.pids'));
+    out.mapcachePids = pids;
     if (r.status !== 0 || pids.length === 0) out.notes.push(`spawn-fcgi mapcache failed: ${(r.stderr || '').trim()}`);
   } else out.notes.push('MapCache (mapcache-cgi) not installed');
   const ng = spawnLogged('nginx', 'nginx', ['-c', path.join(dir, 'nginx.conf')], { logFile: path.join(dir, 'nginx.out') });
@@ -132,6 +211,7 @@ export async function startReference({ url, workDir, workers, log }) {
   await waitFor(async () => (await fetch(`${base}/static/none.png`)).status === 404, 15000, 'nginx');
   log(`nginx: ${base} (pid ${ng.pid}) fronting mapserv ×${workers} and mapcache`);
   out.static = { base: `${base}/static` };
+  out.nginxPid = ng.pid;
   if (mapserv) {
     const probe = await fetch(`${base}/mapserv?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0`);
     const txt = await probe.text();
@@ -162,4 +242,99 @@ export async function startReference({ url, workDir, workers, log }) {
   }
   out.dir = dir;
   return out;
+}
+
+/**
+ * Seed MapCache's disk cache with mapcache_seed (the tool an operator uses): `extents` (EPSG:3857
+ * boxes) at zooms zmin–zmax, whole metatiles. Returns { seconds, tiles (the files now on disk, as
+ * {layer,z,x,y} with y from the top), bytes }.
+ */
+export async function seedMapcache({ ref, layer, extents, zmin, zmax, threads = 2, log }) {
+  if (!which('mapcache_seed')) throw new Error('mapcache_seed not found (Debian package mapcache-tools)');
+  const t0 = Date.now();
+  for (const e of extents) {
+    const args = ['-c', path.join(ref.dir, 'mapcache.xml'), '-t', layer, '-g', 'GoogleMapsCompatible', '-z', `${zmin},${zmax}`];
+    args.push('-e', e.map((v) => v.toFixed(2)).join(','), '-n', String(threads), '-q', '-P', '0');
+    const r = await new Promise((resolve) => {
+      const c = spawn('mapcache_seed', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      track('mapcache_seed', c.pid);
+      let err = '';
+      c.stdout.on('data', () => {});
+      c.stderr.on('data', (d) => (err += d));
+      c.on('error', (e) => resolve({ code: -1, err: e.message }));
+      c.on('close', (code) => resolve({ code, err }));
+    });
+    if (r.code !== 0) throw new Error(`mapcache_seed failed (exit ${r.code}): ${r.err.trim().slice(-400)}`);
+  }
+  const seconds = (Date.now() - t0) / 1000;
+  const tiles = listMapcacheTiles(ref.dir, layer);
+  log(
+    `mapcache_seed: ${tiles.length} ${layer} tiles (z${zmin}–${zmax}) in ${seconds.toFixed(1)} s (${(tiles.length / seconds).toFixed(1)} tiles/s)`,
+  );
+  return { seconds, tiles, bytes: tiles.reduce((a, t) => a + t.bytes, 0) };
+}
+
+/**
+ * Tiles in MapCache's disk cache (template {tileset}/{z}/{x}/{inv_y}.png). MapCache counts y from the
+ * bottom (TMS) internally, so {inv_y} is the XYZ row (from the top) that the gmaps service and our
+ * /tiles/{z}/{x}/{y} use.
+ */
+export function listMapcacheTiles(dir, layer) {
+  const out = [];
+  const base = path.join(dir, 'tiles', layer);
+  if (!existsSync(base)) return out;
+  for (const z of readdirSync(base)) {
+    for (const x of readdirSync(path.join(base, z))) {
+      for (const f of readdirSync(path.join(base, z, x))) {
+        const m = f.match(/^(\d+)\.png$/);
+        if (!m) continue;
+        const zz = Number(z);
+        out.push({ layer, z: zz, x: Number(x), y: Number(m[1]), bytes: statSync(path.join(base, z, x, f)).size });
+      }
+    }
+  }
+  return out.sort((a, b) => a.z - b.z || a.x - b.x || a.y - b.y);
+}
+
+/**
+ * Seed our tile cache with our own command (`geodata seed`), box by box (lon/lat boxes), zooms
+ * zmin–zmax, `concurrency` metatiles at a time, with the running server's configuration (same tile
+ * folder). Returns { seconds (seeding only, the command's own figure: process start-up excluded),
+ * tiles, metatiles }.
+ */
+export async function seedOurs({ root, ours, layer, boxes, zmin, zmax, concurrency = 2, workDir }) {
+  let seconds = 0;
+  let tiles = 0;
+  let metatiles = 0;
+  for (const [i, b] of boxes.entries()) {
+    const args = [path.join(root, 'dist/src/main.js'), 'seed', '--config', ours.cfgFile, '--layer', layer, '--zoom', `${zmin}-${zmax}`];
+    args.push('--bbox', b.map((v) => v.toFixed(6)).join(','), '--concurrency', String(concurrency));
+    args.push('--progress-file', path.join(workDir, `seed-progress-${process.pid}-${i}.json`));
+    const r = await new Promise((resolve) => {
+      const c = spawn(process.execPath, args, { env: { ...ours.env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'], cwd: root });
+      track('geodata-seed', c.pid);
+      let out = '';
+      let err = '';
+      c.stdout.on('data', (d) => (out += d));
+      c.stderr.on('data', (d) => (err += d));
+      c.on('error', (e) => resolve({ code: -1, out, err: e.message }));
+      c.on('close', (code) => resolve({ code, out, err }));
+    });
+    rmSync(path.join(workDir, `seed-progress-${process.pid}-${i}.json`), { force: true });
+    const line = r.out
+      .split('\n')
+      .map((l) => {
+        try {
+          return JSON.parse(l);
+        } catch {
+          return null;
+        }
+      })
+      .find((j) => j && j.msg === 'seeding finished');
+    if (r.code !== 0 || !line) throw new Error(`geodata seed failed (exit ${r.code}): ${(r.err + r.out).trim().slice(-400)}`);
+    seconds += line.seconds;
+    tiles += line.tiles;
+    metatiles += line.metatiles;
+  }
+  return { seconds, tiles, metatiles };
 }
