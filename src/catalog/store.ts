@@ -76,6 +76,15 @@ ALTER TABLE ${S}.records ADD COLUMN IF NOT EXISTS q jsonb NOT NULL DEFAULT '{}';
 CREATE INDEX IF NOT EXISTS records_identifier_lower_idx ON ${S}.records (lower(identifier));
 -- derived records deleted through CSW-T stay deleted until the setting or the layer changes
 CREATE TABLE IF NOT EXISTS ${S}.suppressed (identifier text PRIMARY KEY, at timestamptz NOT NULL DEFAULT now());
+-- CSW Harvest requests with a HarvestInterval: re-run when due (schedule.ts)
+CREATE TABLE IF NOT EXISTS ${S}.harvest_schedule (
+  name text PRIMARY KEY,
+  source jsonb NOT NULL,
+  every_seconds integer NOT NULL CHECK (every_seconds > 0),
+  next_run timestamptz NOT NULL,
+  last_run timestamptz,
+  last_status text
+);
 CREATE INDEX IF NOT EXISTS records_extent_gix ON ${S}.records USING gist (extent);
 CREATE INDEX IF NOT EXISTS records_tsv_gin ON ${S}.records USING gin (tsv);
 CREATE INDEX IF NOT EXISTS records_source_idx ON ${S}.records (source);

@@ -1,6 +1,7 @@
 /**
  * CSW 2.0.2 (OGC 07-006r1) with the ISO Application Profile queryables (OGC 07-045):
- * GetCapabilities, DescribeRecord, GetRecords, GetRecordById, GetDomain — KVP and POST XML.
+ * GetCapabilities, DescribeRecord, GetRecords, GetRecordById, GetDomain — KVP and POST XML; the
+ * publication operations Transaction (transaction.ts) and Harvest (harvest.ts), admin only.
  * Output schemas: csw:Record (Dublin Core), ISO 19139 (gmd), DCAT (each record a self-contained
  * rdf:RDF, as udata's csw-dcat harvester reads them; also under the GeoDCAT-AP URI).
  */
@@ -15,6 +16,7 @@ import type { XmlElement } from '../../ows/xmldom.js';
 import { parseFesFilter } from '../../filter/fes.js';
 import { parseXml } from '../../ows/xmldom.js';
 import { checkFilterNs } from './filterns.js';
+import { echoElement } from './echo.js';
 import { parseCql2Text } from '../../filter/cql2.js';
 import { FilterError } from '../../filter/errors.js';
 import type { FilterNode } from '../../filter/ast.js';
@@ -38,6 +40,7 @@ import { dcatDefaults } from '../../catalog/dcat.js';
 import { registerCatalogRoutes } from '../../catalog/routes.js';
 import { registerHarvesting } from '../../catalog/schedule.js';
 import { transactionOp, adminTokenConfigured } from './transaction.js';
+import { harvestOp, HARVEST_RESOURCE_FORMATS, HARVEST_RESOURCE_TYPES } from './harvest.js';
 import { serviceIdentifier } from '../../catalog/derive.js';
 import { schemaOf } from '../../catalog/store.js';
 import type { CatalogRecord } from '../../catalog/model.js';
@@ -296,16 +299,6 @@ function rootAttrs(schemaLoc: string): Record<string, string> {
   return { ...ROOT_NS, 'xsi:schemaLocation': `${CSW_NS} ${schemaLoc}` };
 }
 
-/** Re-serialise a parsed request element (for resultType=validate's EchoedRequest). */
-function serialise(w: XmlWriter, el: XmlElement, top: boolean): void {
-  const attrs: Record<string, string> = { ...el.attrs };
-  if (top) for (const [p, ns] of Object.entries(el.nsmap)) if (p !== 'xml') attrs[p ? `xmlns:${p}` : 'xmlns'] = ns;
-  w.start(el.qname, attrs);
-  if (el.children.length) for (const c of el.children) serialise(w, c, false);
-  else if (el.text) w.text(el.text);
-  w.end();
-}
-
 async function getRecordsOp(req: OwsRequest) {
   const q = req.xml ? xmlRecordsQuery(req.xml) : kvpRecordsQuery(req);
   const params: unknown[] = [];
@@ -322,7 +315,7 @@ async function getRecordsOp(req: OwsRequest) {
     const w = new XmlWriter();
     w.start('csw:Acknowledgement', { ...rootAttrs('http://schemas.opengis.net/csw/2.0.2/CSW-discovery.xsd'), timeStamp: now });
     w.start('csw:EchoedRequest');
-    if (req.xml) serialise(w, req.xml, true);
+    if (req.xml) echoElement(w, req.xml);
     else {
       w.start('csw:GetRecords', { service: 'CSW', version: '2.0.2', resultType: 'validate', outputSchema: q.outputSchema });
       w.start('csw:Query', { typeNames: q.typeNames.join(' ') });
@@ -447,6 +440,8 @@ const DOMAIN_LIST: [string, string[]][] = [
   ['GetRecordById.ElementSetName', ['brief', 'summary', 'full']],
   ['DescribeRecord.typeName', TYPENAMES],
   ['DescribeRecord.schemaLanguage', ['http://www.w3.org/XML/Schema']],
+  ['Harvest.ResourceType', HARVEST_RESOURCE_TYPES],
+  ['Harvest.ResourceFormat', HARVEST_RESOURCE_FORMATS],
 ];
 const DOMAIN_PARAMETERS: Record<string, string[]> = Object.fromEntries(DOMAIN_LIST.map(([k, v]) => [k.toLowerCase(), v]));
 
@@ -593,7 +588,10 @@ async function getCapabilitiesOp(req: OwsRequest) {
     });
     op('GetRecordById', { outputSchema: OUTPUT_SCHEMAS, outputFormat: ['application/xml'], ElementSetName: ['brief', 'summary', 'full'] });
     op('GetDomain', { ParameterName: DOMAIN_LIST.map(([k]) => k) });
-    if (adminTokenConfigured()) op('Transaction', { typeNames: TYPENAMES });
+    if (adminTokenConfigured()) {
+      op('Transaction', { typeNames: TYPENAMES });
+      op('Harvest', { ResourceType: HARVEST_RESOURCE_TYPES, ResourceFormat: HARVEST_RESOURCE_FORMATS });
+    }
     w.start('ows:Parameter', { name: 'service' }).el('ows:Value', 'CSW').end();
     w.start('ows:Parameter', { name: 'version' }).el('ows:Value', '2.0.2').end();
     w.start('ows:Constraint', { name: 'MaxRecordDefault' }).el('ows:Value', MAX_RECORDS_CAP).end();
@@ -663,6 +661,7 @@ export async function registerCatalogue(app: FastifyInstance, ctx: AppContext): 
       GetRecordById: getRecordByIdOp,
       GetDomain: getDomainOp,
       Transaction: transactionOp,
+      Harvest: harvestOp,
     },
   });
   registerCatalogRoutes(app, ctx);
