@@ -139,12 +139,25 @@ function withDefaultNamespaces(xml: string): string {
   });
 }
 
-/** Legacy OGC CQL BBOX(prop, minx, miny, maxx, maxy) → CQL2 S_INTERSECTS(prop, BBOX(…)). */
+const ISO_TIME = String.raw`\d{4}-\d{2}-\d{2}(?:T[\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?`;
+
+/**
+ * Legacy OGC CQL (as GeoServer's ECQL and pycsw read it) → CQL2: BBOX(prop, minx, miny, maxx, maxy)
+ * → S_INTERSECTS(prop, BBOX(…)); `prop AFTER t`, `prop BEFORE t`, `prop DURING t1/t2` (bare ISO
+ * 8601 times) → T_AFTER / T_BEFORE / T_DURING.
+ */
 function cqlText(s: string): FilterNode {
-  const t = s.replace(
-    /\bBBOX\s*\(\s*([\w:.]+)\s*,\s*([^,()]+),([^,()]+),([^,()]+),([^,()]+?)(?:,\s*'[^']*')?\s*\)/gi,
-    'S_INTERSECTS($1, BBOX($2,$3,$4,$5))',
-  );
+  const t = s
+    .replace(
+      /\bBBOX\s*\(\s*([\w:.]+)\s*,\s*([^,()]+),([^,()]+),([^,()]+),([^,()]+?)(?:,\s*'[^']*')?\s*\)/gi,
+      'S_INTERSECTS($1, BBOX($2,$3,$4,$5))',
+    )
+    .replace(new RegExp(String.raw`([\w:.]+)\s+DURING\s+(${ISO_TIME})\s*/\s*(${ISO_TIME})`, 'gi'), "T_DURING($1, INTERVAL('$2', '$3'))")
+    .replace(
+      new RegExp(String.raw`([\w:.]+)\s+(AFTER|BEFORE)\s+(${ISO_TIME})`, 'gi'),
+      (_m, prop: string, op: string, time: string) =>
+        `T_${op.toUpperCase()}(${prop}, ${time.includes('T') ? 'TIMESTAMP' : 'DATE'}('${time}'))`,
+    );
   return parseCql2Text(t);
 }
 
@@ -481,7 +494,7 @@ async function getDomainOp(req: OwsRequest) {
         if (e instanceof FilterError) throw new OwsException('InvalidParameterValue', e.message, 'PropertyName');
         throw e;
       }
-      if (q.kind === 'geometry' || q.kind === 'fulltext')
+      if (q.kind === 'geometry' || q.kind === 'fulltext' || q.kind === 'interval')
         throw new OwsException('InvalidParameterValue', `no value list for '${p}'`, 'PropertyName');
       const r = await req.ctx.pool.query<{ v: string }>(
         `SELECT DISTINCT v FROM (SELECT ${valuesSql(q)} AS v FROM ${schemaOf(req.ctx)}.records) s WHERE v IS NOT NULL AND v <> '' ORDER BY v LIMIT 1000`,
