@@ -154,8 +154,9 @@ export function compileCatalogFilter(node: FilterNode, params: unknown[], schema
       const op = swapped ? SWAP[node.op] : node.op;
       const v = String(value);
       if (q.kind === 'fulltext') {
-        if (op === '=') return `coalesce(tsv @@ plainto_tsquery('${tsConfig}', ${p(v)}), false)`;
-        if (op === '<>') return `NOT coalesce(tsv @@ plainto_tsquery('${tsConfig}', ${p(v)}), false)`;
+        // tsv is never NULL (store.ts): bare predicates, which the GIN index serves
+        if (op === '=') return `(tsv @@ plainto_tsquery('${tsConfig}', ${p(v)}))`;
+        if (op === '<>') return `NOT (tsv @@ plainto_tsquery('${tsConfig}', ${p(v)}))`;
         throw invalidValue(`AnyText supports =, <> and LIKE only`);
       }
       if (q.kind === 'geometry') throw invalidValue(`'${prop}' is a geometry: use a spatial operator (BBOX, Intersects…)`);
@@ -177,7 +178,8 @@ export function compileCatalogFilter(node: FilterNode, params: unknown[], schema
       if (q.kind === 'fulltext') {
         // words: stemmed full-text match; anything else (fragments): accent-insensitive substring
         const words = likeToText(node.pattern);
-        return `coalesce(tsv @@ plainto_tsquery('${tsConfig}', ${p(words)}) OR unaccent(coalesce(q->'anytext'->>0, '')) ILIKE unaccent(${p(node.pattern)}), false)`;
+        // (neither side can be NULL; each is served by its index: records_tsv_gin, records_anytext_trgm)
+        return `(tsv @@ plainto_tsquery('${tsConfig}', ${p(words)}) OR ${schema}.fold(coalesce(q->'anytext'->>0, '')) ILIKE ${schema}.fold(${p(node.pattern)}))`;
       }
       if (q.kind === 'geometry' || q.kind === 'interval') throw invalidValue(`'${node.operand.name}' is a geometry or an interval`);
       return any(q, `unaccent(k) ${op} unaccent(${p(node.pattern)})`);
@@ -270,11 +272,9 @@ export interface SearchResult {
   records: CatalogRecord[];
 }
 
-export async function searchRecords(pool: pg.Pool, o: SearchOptions, schema = CATALOG_SCHEMA): Promise<SearchResult> {
+/** The two statements of a search: the count, and the page (with its own parameters). */
+export function searchSql(o: SearchOptions, schema = CATALOG_SCHEMA): { count: string; page: string; pageParams: unknown[] } {
   const where = o.where.length ? `WHERE ${o.where.join(' AND ')}` : '';
-  const count = await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${schema}.records ${where}`, o.params);
-  const matched = Number(count.rows[0].n);
-  if (o.limit <= 0 || o.offset >= matched) return { matched, records: [] };
   const params = [...o.params];
   const order = [...o.sort.map((s) => `${s.sql} ${s.desc ? 'DESC' : 'ASC'} NULLS LAST`)];
   if (o.rankQuery) {
@@ -283,10 +283,19 @@ export async function searchRecords(pool: pg.Pool, o: SearchOptions, schema = CA
   }
   order.push('identifier ASC'); // stable order across pages
   params.push(o.limit, o.offset);
-  const r = await pool.query(
-    `SELECT ${SELECT_COLUMNS} FROM ${schema}.records ${where} ORDER BY ${order.join(', ')} LIMIT $${params.length - 1} OFFSET $${params.length}`,
-    params,
-  );
+  return {
+    count: `SELECT count(*)::text AS n FROM ${schema}.records ${where}`,
+    page: `SELECT ${SELECT_COLUMNS} FROM ${schema}.records ${where} ORDER BY ${order.join(', ')} LIMIT $${params.length - 1} OFFSET $${params.length}`,
+    pageParams: params,
+  };
+}
+
+export async function searchRecords(pool: pg.Pool, o: SearchOptions, schema = CATALOG_SCHEMA): Promise<SearchResult> {
+  const sql = searchSql(o, schema);
+  const count = await pool.query<{ n: string }>(sql.count, o.params);
+  const matched = Number(count.rows[0].n);
+  if (o.limit <= 0 || o.offset >= matched) return { matched, records: [] };
+  const r = await pool.query(sql.page, sql.pageParams);
   return { matched, records: r.rows.map(rowToRecord) };
 }
 

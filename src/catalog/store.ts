@@ -87,6 +87,22 @@ CREATE TABLE IF NOT EXISTS ${S}.harvest_schedule (
 );
 CREATE INDEX IF NOT EXISTS records_extent_gix ON ${S}.records USING gist (extent);
 CREATE INDEX IF NOT EXISTS records_tsv_gin ON ${S}.records USING gin (tsv);
+-- AnyText: a full-text predicate must be a bare 'tsv @@ query' to use records_tsv_gin (a
+-- coalesce() around it hides it from the planner), so tsv is never NULL
+UPDATE ${S}.records SET tsv = ''::tsvector WHERE tsv IS NULL;
+ALTER TABLE ${S}.records ALTER COLUMN tsv SET DEFAULT ''::tsvector, ALTER COLUMN tsv SET NOT NULL;
+-- AnyText LIKE '%fragment%': accent- and case-insensitive substring match through a trigram index
+-- on the folded text; fold() is unaccent with its dictionary named, hence immutable and indexable
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+DO $$
+DECLARE ua text; tg text;
+BEGIN
+  SELECT n.nspname INTO ua FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'unaccent';
+  SELECT n.nspname INTO tg FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm';
+  EXECUTE format('CREATE OR REPLACE FUNCTION ${S}.fold(text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT AS %L',
+    format('SELECT %I.unaccent(%L::regdictionary, $1)', ua, quote_ident(ua) || '.unaccent'));
+  EXECUTE format('CREATE INDEX IF NOT EXISTS records_anytext_trgm ON ${S}.records USING gin (${S}.fold(coalesce(q->''anytext''->>0, '''')) %I.gin_trgm_ops)', tg);
+END $$;
 CREATE INDEX IF NOT EXISTS records_source_idx ON ${S}.records (source);
 CREATE INDEX IF NOT EXISTS records_type_idx ON ${S}.records (type);
 `;
