@@ -178,8 +178,8 @@ export function compileCatalogFilter(node: FilterNode, params: unknown[], schema
       if (q.kind === 'fulltext') {
         // words: stemmed full-text match; anything else (fragments): accent-insensitive substring
         const words = likeToText(node.pattern);
-        // (neither side can be NULL; each is served by its index: records_tsv_gin, records_anytext_trgm)
-        return `(tsv @@ plainto_tsquery('${tsConfig}', ${p(words)}) OR ${schema}.fold(coalesce(q->'anytext'->>0, '')) ILIKE ${schema}.fold(${p(node.pattern)}))`;
+        // (neither side can be NULL; each is served by its index: records_tsv_gin, records_anytext_fold_trgm)
+        return `(tsv @@ plainto_tsquery('${tsConfig}', ${p(words)}) OR anytext_fold LIKE lower(${schema}.fold(${p(node.pattern)})))`;
       }
       if (q.kind === 'geometry' || q.kind === 'interval') throw invalidValue(`'${node.operand.name}' is a geometry or an interval`);
       return any(q, `unaccent(k) ${op} unaccent(${p(node.pattern)})`);
