@@ -6,15 +6,14 @@
  * and OWSLib's CatalogueServiceWeb.harvest as a real client. Own catalogue schema.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { parseXml, type XmlElement } from '../src/ows/xmldom.js';
 import { makeTestApp, type TestApp } from './helpers/app.js';
-import { catalogConfig } from './helpers/catalog.js';
+import { catalogConfig, startSourceServer, type SourceRoute } from './helpers/catalog.js';
 import { canValidate, skipReason, validateXml } from './helpers/xml-validate.js';
 import { ensureCatalogReady, syncCatalog } from '../src/catalog/sync.js';
 import { harvestOwner } from '../src/catalog/harvest.js';
@@ -34,7 +33,7 @@ let t: TestApp;
 let server: http.Server;
 let base = '';
 let cswUrl = '';
-const routes = new Map<string, () => { status?: number; type: string; body: string }>();
+const routes = new Map<string, SourceRoute>();
 /** bodies POSTed to /handler/<name> (asynchronous harvest responses) */
 const handled = new Map<string, (body: string) => void>();
 const collected: { what: string; body: string }[] = [];
@@ -47,27 +46,11 @@ beforeAll(async () => {
   await t.ctx.pool.query(`DELETE FROM ${S}.records WHERE source <> 'local'`);
   await t.ctx.pool.query(`DELETE FROM ${S}.harvest_schedule`);
   cswUrl = `${(await t.app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1')}/csw`;
-  server = http.createServer((req, res) => {
-    const u = new URL(req.url ?? '/', 'http://x');
-    const chunks: Buffer[] = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      if (req.method === 'POST' && u.pathname.startsWith('/handler/')) {
-        handled.get(u.pathname.slice('/handler/'.length))?.(Buffer.concat(chunks).toString('utf8'));
-        res.writeHead(204).end();
-        return;
-      }
-      const route = routes.get(u.pathname);
-      if (!route) {
-        res.writeHead(404).end('not found');
-        return;
-      }
-      const r = route();
-      res.writeHead(r.status ?? 200, { 'content-type': r.type }).end(r.body);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  ({ server, base } = await startSourceServer(routes, (p, body) => {
+    const h = p.startsWith('/handler/') ? handled.get(p.slice('/handler/'.length)) : undefined;
+    h?.(body);
+    return Boolean(h);
+  }));
 });
 
 afterAll(async () => {

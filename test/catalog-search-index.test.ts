@@ -8,6 +8,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { parseXml } from '../src/ows/xmldom.js';
 import { makeTestApp, type TestApp } from './helpers/app.js';
+import { testRecord } from './helpers/catalog.js';
 import { migrateCatalog, replaceSource } from '../src/catalog/store.js';
 import { compileCatalogFilter, searchSql } from '../src/catalog/query.js';
 import { parseCql2Text } from '../src/filter/cql2.js';
@@ -20,25 +21,16 @@ const WORDS = ['réseau', 'routier', 'qualité', 'eau', 'parcelle', 'cadastre', 
 beforeAll(async () => {
   t = await makeTestApp({ catalog: { schema: S, deriveFromLayers: false }, service: { onlineResource: 'http://geo.test' } });
   await migrateCatalog(t.ctx.pool, S);
-  const records: CatalogRecord[] = Array.from({ length: 400 }, (_, i) => ({
-    identifier: `idx-${String(i).padStart(4, '0')}`,
-    type: 'dataset',
-    title: `${WORDS[i % WORDS.length]} ${WORDS[(i * 7) % WORDS.length]} ${i}`,
-    abstract: `Jeu numéro ${i}`,
-    keywords: [WORDS[(i * 3) % WORDS.length]],
-    themes: [],
-    licence: null,
-    contact: null,
-    publisher: null,
-    modified: '2024-01-01',
-    language: 'fre',
-    bbox: [(i % 10) - 4, 42 + (i % 8), (i % 10) - 3.5, 42.5 + (i % 8)],
-    crs: [],
-    links: [],
-    operatesOn: [],
-    source: 'harvest:index',
-    metadataModified: '2024-01-01T00:00:00.000Z',
-  }));
+  const records: CatalogRecord[] = Array.from({ length: 400 }, (_, i) =>
+    testRecord(`idx-${String(i).padStart(4, '0')}`, {
+      title: `${WORDS[i % WORDS.length]} ${WORDS[(i * 7) % WORDS.length]} ${i}`,
+      abstract: `Jeu numéro ${i}`,
+      keywords: [WORDS[(i * 3) % WORDS.length]],
+      modified: '2024-01-01',
+      bbox: [(i % 10) - 4, 42 + (i % 8), (i % 10) - 3.5, 42.5 + (i % 8)],
+      source: 'harvest:index',
+    }),
+  );
   await replaceSource(t.ctx.pool, 'harvest:index', records, S);
   await t.ctx.pool.query(`ANALYZE ${S}.records`);
 });

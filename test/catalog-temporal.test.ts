@@ -8,32 +8,15 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { parseXml, type XmlElement } from '../src/ows/xmldom.js';
 import { makeTestApp, type TestApp } from './helpers/app.js';
+import { testRecord } from './helpers/catalog.js';
 import { migrateCatalog, replaceSource } from '../src/catalog/store.js';
 import type { CatalogRecord } from '../src/catalog/model.js';
 
 const S = 'geodata_catalog_temporaltest';
 let t: TestApp;
 
-const rec = (identifier: string, o: Partial<CatalogRecord>): CatalogRecord => ({
-  identifier,
-  type: 'dataset',
-  title: `Jeu ${identifier}`,
-  abstract: '',
-  keywords: [],
-  themes: [],
-  licence: null,
-  contact: null,
-  publisher: null,
-  modified: null,
-  language: 'fre',
-  bbox: null,
-  crs: [],
-  links: [],
-  operatesOn: [],
-  source: 'harvest:temporal',
-  metadataModified: '2024-01-01T00:00:00.000Z',
-  ...o,
-});
+const rec = (identifier: string, o: Partial<CatalogRecord>): CatalogRecord =>
+  testRecord(identifier, { source: 'harvest:temporal', metadataModified: '2024-01-01T00:00:00.000Z', ...o });
 
 beforeAll(async () => {
   t = await makeTestApp({ catalog: { schema: S, deriveFromLayers: false }, service: { onlineResource: 'http://geo.test' } });
