@@ -6,7 +6,8 @@
  *    (PartialCollectionView) or hydra:nextPage (PagedCollection);
  *  - document: GET one metadata document (an ISO 19139 gmd:MD_Metadata, a csw:Record, or a CSW
  *    GetRecords / GetRecordById response holding them — the CSW Harvest operation's ResourceType
- *    gmd or a record URL), each record read as CSW-T Insert and catalog-import read it (import.ts).
+ *    gmd or a record URL), each record read as CSW-T Insert and catalog-import read it (import.ts
+ *    toRecords, given by the caller as HarvestOptions.readRecord).
  * Every record keeps its provenance (source, source identifier, harvested at). Records of a harvest
  * are owned by it through their stored source `harvest:<name>` (harvestOwner): records derived from
  * the layers ('local') and published through CSW-T ('csw-t') can never be replaced or deleted by a
@@ -30,7 +31,6 @@ import { detectRdfFormat, parseRdf, parseRdfXmlElement, TripleIndex, key, type R
 import { CATALOG_SCHEMA, inTransaction, replaceSource, upsertRecord } from './store.js';
 import { isoIndex } from './isoindex.js';
 import { serialiseElement } from './xmlser.js';
-import { toRecords } from './import.js';
 
 export interface HarvestSource {
   /** Name of the source, unique; not a reserved name (RESERVED_SOURCE_NAMES). */
@@ -82,6 +82,11 @@ export interface HarvestOptions {
   maxBytes?: number;
   /** Apply a clean run even when it keeps less than minKeptShare of the source's records. */
   confirmDeletions?: boolean;
+  /**
+   * Type 'document': the reader of one record element (import.ts toRecords, as CSW-T Insert and
+   * catalog-import read records; passed in because import.ts builds on this module's mappings).
+   */
+  readRecord?: (el: XmlElement, source: string, harvestedAt: string) => CatalogRecord[];
 }
 
 const RDF = 'http://www.w3.org/1999/02/22-rdf-syntax-ns#';
@@ -806,7 +811,8 @@ async function readDocument(src: HarvestSource, o: HarvestOptions, harvestedAt: 
       continue;
     }
     try {
-      const recs = toRecords(el, harvestedAt, src.name).map((r) => ({ ...r, harvestedAt }));
+      if (!o.readRecord) throw new SourceError(`${src.url}: no record reader for a document source`);
+      const recs = o.readRecord(el, src.name, harvestedAt).map((r) => ({ ...r, harvestedAt }));
       noRepeat(seen, recs, src.url);
       records.push(...recs);
     } catch (e) {

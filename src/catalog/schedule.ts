@@ -16,6 +16,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
 import { harvest, isReservedSourceName, RESERVED_SOURCE_NAMES, type HarvestReport, type HarvestSource } from './harvest.js';
 import { migrateCatalog, schemaOf } from './store.js';
+import { toRecords } from './import.js';
 
 const running = new Map<string, Promise<HarvestReport>>();
 
@@ -24,7 +25,11 @@ export async function runHarvest(ctx: AppContext, src: HarvestSource, confirmDel
   if (current) return current;
   const p = (async () => {
     await migrateCatalog(ctx.pool, schemaOf(ctx));
-    const report = await harvest(ctx.pool, src, { schema: schemaOf(ctx), confirmDeletions });
+    const report = await harvest(ctx.pool, src, {
+      schema: schemaOf(ctx),
+      confirmDeletions,
+      readRecord: (el, source, at) => toRecords(el, at, source),
+    });
     ctx.log[report.status === 'done' ? 'info' : 'warn'](
       { harvest: report },
       `harvest of '${src.name}' ${report.ok ? report.status : 'failed; nothing changed'}`,
