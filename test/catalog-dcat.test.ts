@@ -14,7 +14,7 @@ import jsonld from 'jsonld';
 import { Ajv } from 'ajv';
 import { parseXml } from '../src/ows/xmldom.js';
 import { makeTestApp, type TestApp } from './helpers/app.js';
-import { catalogConfig } from './helpers/catalog.js';
+import { catalogConfig, testRecord } from './helpers/catalog.js';
 import { rdfXmlTriples } from './helpers/rdfxml.js';
 import { migrateCatalog, replaceSource } from '../src/catalog/store.js';
 import { getRecords } from '../src/catalog/query.js';
@@ -421,25 +421,8 @@ describe('catalogue store', () => {
   it('migrates idempotently and replaces the records of one source all-or-nothing: a failure keeps the previous run', async () => {
     await migrateCatalog(t.ctx.pool, S);
     await migrateCatalog(t.ctx.pool, S);
-    const rec = (id: string, title: string): CatalogRecord => ({
-      identifier: id,
-      type: 'dataset',
-      title,
-      abstract: 'test',
-      keywords: [],
-      themes: [],
-      licence: null,
-      contact: null,
-      publisher: null,
-      modified: '2024-01-01',
-      language: 'fre',
-      bbox: [5, 48, 6, 49],
-      crs: [4326],
-      links: [],
-      operatesOn: [],
-      source: 'test-store',
-      metadataModified: new Date().toISOString(),
-    });
+    const rec = (id: string, title: string): CatalogRecord =>
+      testRecord(id, { title, abstract: 'test', modified: '2024-01-01', bbox: [5, 48, 6, 49], crs: [4326], source: 'test-store' });
     const src = `test-store-${process.pid}`;
     expect(await replaceSource(t.ctx.pool, src, [rec(`${src}-a`, 'Aa'), rec(`${src}-b`, 'Bb')], S)).toEqual({ upserted: 2, deleted: 0 });
     expect(await replaceSource(t.ctx.pool, src, [rec(`${src}-a`, 'Aa v2')], S)).toEqual({ upserted: 1, deleted: 1 });

@@ -6,13 +6,12 @@
  * Harvests go into a catalogue schema of their own, so the other test files' counts hold.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseXml, type XmlElement } from '../src/ows/xmldom.js';
 import { makeTestApp, type TestApp } from './helpers/app.js';
-import { catalogConfig } from './helpers/catalog.js';
+import { catalogConfig, startSourceServer, type SourceRoute } from './helpers/catalog.js';
 import { migrateCatalog, CATALOG_SCHEMA } from '../src/catalog/store.js';
 import { getRecords } from '../src/catalog/query.js';
 import { harvest, harvestOwner, dcatRecordsFromCswResponse, type HarvestReport } from '../src/catalog/harvest.js';
@@ -27,27 +26,13 @@ let t: TestApp;
 let server: http.Server;
 let base = '';
 /** path → [content-type, body] or a function; mutable between harvests */
-const routes = new Map<string, () => { status?: number; type: string; body: string }>();
+const routes = new Map<string, SourceRoute>();
 
 beforeAll(async () => {
   t = await makeTestApp(catalogConfig);
   await migrateCatalog(t.ctx.pool, S);
   await t.ctx.pool.query(`DELETE FROM ${S}.records`);
-  server = http.createServer((req, res) => {
-    const u = new URL(req.url ?? '/', 'http://x');
-    const route = routes.get(u.pathname + u.search) ?? routes.get(u.pathname);
-    req.resume();
-    req.on('end', () => {
-      if (!route) {
-        res.writeHead(404).end('not found');
-        return;
-      }
-      const r = route();
-      res.writeHead(r.status ?? 200, { 'content-type': r.type }).end(r.body);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  ({ server, base } = await startSourceServer(routes));
 });
 
 afterAll(async () => {

@@ -3,7 +3,11 @@
  *  - CSW: POST GetRecords (gmd:MD_Metadata, outputSchema ISO 19139, full, 25 per page, sorted by
  *    apiso:identifier — the request udata sends), paged with nextRecord;
  *  - DCAT: GET the catalogue URL (RDF/XML, Turtle, N-Triples or JSON-LD), following hydra:next
- *    (PartialCollectionView) or hydra:nextPage (PagedCollection).
+ *    (PartialCollectionView) or hydra:nextPage (PagedCollection);
+ *  - document: GET one metadata document (an ISO 19139 gmd:MD_Metadata, a csw:Record, or a CSW
+ *    GetRecords / GetRecordById response holding them — the CSW Harvest operation's ResourceType
+ *    gmd or a record URL), each record read as CSW-T Insert and catalog-import read it (import.ts
+ *    toRecords, given by the caller as HarvestOptions.readRecord).
  * Every record keeps its provenance (source, source identifier, harvested at). Records of a harvest
  * are owned by it through their stored source `harvest:<name>` (harvestOwner): records derived from
  * the layers ('local') and published through CSW-T ('csw-t') can never be replaced or deleted by a
@@ -32,7 +36,10 @@ export interface HarvestSource {
   /** Name of the source, unique; not a reserved name (RESERVED_SOURCE_NAMES). */
   name: string;
   url: string;
-  type: 'csw' | 'dcat';
+  /** csw: a CSW 2.0.2 endpoint; dcat: a DCAT catalogue; document: one metadata document (see above). */
+  type: 'csw' | 'dcat' | 'document';
+  /** type 'document': the only record schema accepted (ISO 19139 or Dublin Core); default both. */
+  documentSchema?: 'iso19139' | 'csw';
   /** Safeguard: least share of the source's records a run may keep (0..1, default 0.5; 0 = off). */
   minKeptShare?: number;
   /** Most pages one run reads (default 1000); more fails the run. */
@@ -75,6 +82,11 @@ export interface HarvestOptions {
   maxBytes?: number;
   /** Apply a clean run even when it keeps less than minKeptShare of the source's records. */
   confirmDeletions?: boolean;
+  /**
+   * Type 'document': the reader of one record element (import.ts toRecords, as CSW-T Insert and
+   * catalog-import read records; passed in because import.ts builds on this module's mappings).
+   */
+  readRecord?: (el: XmlElement, source: string, harvestedAt: string) => CatalogRecord[];
 }
 
 const RDF = 'http://www.w3.org/1999/02/22-rdf-syntax-ns#';
@@ -745,6 +757,74 @@ async function readCsw(src: HarvestSource, o: HarvestOptions, harvestedAt: strin
   return { records, unreadable };
 }
 
+/** The record elements of a metadata document: itself, or the records of a CSW response. */
+export function documentRecords(root: XmlElement): XmlElement[] {
+  if (root.name === 'GetRecordsResponse') return d1(root, 'SearchResults')?.children ?? [];
+  if (root.name === 'GetRecordByIdResponse') return root.children;
+  return [root];
+}
+
+/** Whether an XML root is a metadata document the 'document' type reads (and not, say, a capabilities document). */
+export function isRecordDocument(root: XmlElement): boolean {
+  return ['MD_Metadata', 'Record', 'GetRecordsResponse', 'GetRecordByIdResponse'].includes(root.name);
+}
+
+/** GET `url` and parse it as XML (the source's mistakes are SourceErrors). */
+async function fetchXml(url: string, o: HarvestOptions): Promise<XmlElement> {
+  const { text } = await fetchText(url, { headers: { accept: 'application/xml, text/xml;q=0.9' } }, o);
+  try {
+    return parseXml(text, o.maxBytes ?? 64 * 1024 * 1024);
+  } catch (e) {
+    throw new SourceError(`${url}: not XML (${(e as Error).message})`);
+  }
+}
+
+/**
+ * Whether `url` answers a GET with a metadata document (a record, or a CSW response holding
+ * records: a GetRecordById URL) rather than being a CSW endpoint (capabilities, an exception
+ * report or an error for a bare GET). Any failure to read it says endpoint.
+ */
+export async function answersWithRecordDocument(url: string, o: HarvestOptions = {}): Promise<boolean> {
+  try {
+    return isRecordDocument(await fetchXml(url, { ...o, timeoutMs: o.timeoutMs ?? 30_000 }));
+  } catch {
+    return false;
+  }
+}
+
+async function readDocument(src: HarvestSource, o: HarvestOptions, harvestedAt: string, report: HarvestReport): Promise<ReadResult> {
+  const root = await fetchXml(src.url, o);
+  if (root.name === 'ExceptionReport') throw new SourceError(`${src.url}: exception report: ${desc(root, 'ExceptionText')[0]?.text ?? ''}`);
+  if (!isRecordDocument(root))
+    throw new SourceError(`${src.url}: a ${root.qname} is not a metadata document (gmd:MD_Metadata, csw:Record or a CSW response)`);
+  report.pages++;
+  const records: CatalogRecord[] = [];
+  let unreadable = 0;
+  const seen = new Set<string>();
+  for (const el of documentRecords(root)) {
+    const schema = el.name === 'MD_Metadata' && el.ns === GMD ? 'iso19139' : el.name === 'Record' ? 'csw' : null;
+    if (!schema || (src.documentSchema && schema !== src.documentSchema)) {
+      unreadable++;
+      report.errors.push(
+        `${el.qname}: not ${src.documentSchema === 'csw' ? 'a csw:Record' : src.documentSchema ? 'an ISO 19139 record' : 'a metadata record'}`,
+      );
+      continue;
+    }
+    try {
+      if (!o.readRecord) throw new SourceError(`${src.url}: no record reader for a document source`);
+      const recs = o.readRecord(el, src.name, harvestedAt).map((r) => ({ ...r, harvestedAt }));
+      noRepeat(seen, recs, src.url);
+      records.push(...recs);
+    } catch (e) {
+      if (e instanceof SourceError) throw e;
+      unreadable++;
+      report.errors.push((e as Error).message);
+    }
+  }
+  report.failed += unreadable;
+  return { records, unreadable };
+}
+
 async function readDcat(src: HarvestSource, o: HarvestOptions, harvestedAt: string, report: HarvestReport): Promise<ReadResult> {
   const records: CatalogRecord[] = [];
   let unreadable = 0;
@@ -838,7 +918,8 @@ export async function harvest(pool: pg.Pool, src: HarvestSource, o: HarvestOptio
   const harvestedAt = new Date().toISOString();
   let read: ReadResult;
   try {
-    read = src.type === 'csw' ? await readCsw(src, o, harvestedAt, report) : await readDcat(src, o, harvestedAt, report);
+    const read1 = src.type === 'csw' ? readCsw : src.type === 'dcat' ? readDcat : readDocument;
+    read = await read1(src, o, harvestedAt, report);
   } catch (e) {
     report.errors.push(e instanceof SourceError ? e.message : `${src.url}: ${(e as Error).message}`);
     return report; // nothing written: the previous run's records stay

@@ -4,7 +4,7 @@
  * shared by CSW GetRecords and the JSON search API.
  */
 import type pg from 'pg';
-import type { FilterNode, Operand } from '../filter/ast.js';
+import type { FilterNode, Operand, TemporalNode, TemporalOp } from '../filter/ast.js';
 import { FilterError, invalidValue } from '../filter/errors.js';
 import { CATALOG_SCHEMA, SELECT_COLUMNS, rowToRecord } from './store.js';
 import type { CatalogRecord } from './model.js';
@@ -53,6 +53,73 @@ function dateKey(v: string): string {
   return v.trim().replace(/T00:00:00(\.0+)?(Z|[+-]00:?00)?$/, '');
 }
 
+/** Text standing for an open start / end: ISO 8601 strings of years 0001-9998 sort between them. */
+const MIN_TIME = '0000';
+const MAX_TIME = '9999-99';
+
+/**
+ * Allen's relations (as CQL2 and FES 2.0 define them) between a property's interval [b, e] and a
+ * literal interval [s, f], each an SQL expression over ISO 8601 text (open ends as MIN_TIME /
+ * MAX_TIME). An instant is the interval [t, t].
+ */
+function allen(op: TemporalOp, b: string, e: string, s: string, f: string): string {
+  switch (op) {
+    case 'before':
+      return `${e} < ${s}`;
+    case 'after':
+      return `${b} > ${f}`;
+    case 'tmeets':
+      return `${e} = ${s}`;
+    case 'tmetby':
+      return `${b} = ${f}`;
+    case 'toverlaps':
+      return `(${b} < ${s} AND ${e} > ${s} AND ${e} < ${f})`;
+    case 'toverlappedby':
+      return `(${b} > ${s} AND ${b} < ${f} AND ${e} > ${f})`;
+    case 'tstarts':
+      return `(${b} = ${s} AND ${e} < ${f})`;
+    case 'tstartedby':
+      return `(${b} = ${s} AND ${e} > ${f})`;
+    case 'during':
+      return `(${b} > ${s} AND ${e} < ${f})`;
+    case 'tcontains':
+      return `(${b} < ${s} AND ${e} > ${f})`;
+    case 'tfinishes':
+      return `(${e} = ${f} AND ${b} > ${s})`;
+    case 'tfinishedby':
+      return `(${e} = ${f} AND ${b} < ${s})`;
+    case 'tequals':
+      return `(${b} = ${s} AND ${e} = ${f})`;
+    case 'tintersects':
+      return `(${b} <= ${f} AND ${e} >= ${s})`;
+    case 'tdisjoint':
+      return `(${e} < ${s} OR ${b} > ${f})`;
+  }
+}
+
+/**
+ * A temporal operator over the index: on a date queryable (dct:modified, apiso:RevisionDate…) each
+ * value is an instant and one satisfying value is enough; on the temporal extent (apiso:TempExtent,
+ * `time`) the record's interval from TempExtent_begin to TempExtent_end, a missing end being open
+ * (an ongoing extent). A record with no value satisfies no temporal operator (two-valued logic).
+ */
+function temporalSql(node: TemporalNode, q: QueryableDef, p: (v: unknown) => string): string {
+  const v = node.value;
+  const s = v.type === 'instant' ? dateKey(v.value) : v.start ? dateKey(v.start.value) : MIN_TIME;
+  const f = v.type === 'instant' ? s : v.end ? dateKey(v.end.value) : MAX_TIME;
+  const ls = `${p(s)}::text`;
+  const lf = s === f ? ls : `${p(f)}::text`;
+  if (q.kind === 'date') return `EXISTS (SELECT 1 FROM ${valuesSql(q)} k WHERE ${allen(node.op, 'k', 'k', ls, lf)})`;
+  if (q.kind === 'interval') {
+    const b = `(q->'tempextent_begin'->>0)`;
+    const e = `(q->'tempextent_end'->>0)`;
+    return `((${b} IS NOT NULL OR ${e} IS NOT NULL) AND ${allen(node.op, `coalesce(${b}, '${MIN_TIME}')`, `coalesce(${e}, '${MAX_TIME}')`, ls, lf)})`;
+  }
+  throw invalidValue(
+    `'${node.property}' is not a date: temporal operators apply to dct:modified, dc:date, apiso:CreationDate, apiso:PublicationDate, apiso:RevisionDate, apiso:TempExtent_begin, apiso:TempExtent_end and apiso:TempExtent`,
+  );
+}
+
 /**
  * Compile a filter AST over the records table. Values are bind parameters.
  *
@@ -87,11 +154,13 @@ export function compileCatalogFilter(node: FilterNode, params: unknown[], schema
       const op = swapped ? SWAP[node.op] : node.op;
       const v = String(value);
       if (q.kind === 'fulltext') {
-        if (op === '=') return `coalesce(tsv @@ plainto_tsquery('${tsConfig}', ${p(v)}), false)`;
-        if (op === '<>') return `NOT coalesce(tsv @@ plainto_tsquery('${tsConfig}', ${p(v)}), false)`;
+        // tsv is never NULL (store.ts): bare predicates, which the GIN index serves
+        if (op === '=') return `(tsv @@ plainto_tsquery('${tsConfig}', ${p(v)}))`;
+        if (op === '<>') return `NOT (tsv @@ plainto_tsquery('${tsConfig}', ${p(v)}))`;
         throw invalidValue(`AnyText supports =, <> and LIKE only`);
       }
       if (q.kind === 'geometry') throw invalidValue(`'${prop}' is a geometry: use a spatial operator (BBOX, Intersects…)`);
+      if (q.kind === 'interval') throw invalidValue(`'${prop}' is an interval: use a temporal operator (T_INTERSECTS, During…)`);
       if (q.kind === 'date') {
         // ISO 8601 strings order as dates; a date-time at midnight UTC equals its date
         const lit = p(dateKey(v));
@@ -109,15 +178,17 @@ export function compileCatalogFilter(node: FilterNode, params: unknown[], schema
       if (q.kind === 'fulltext') {
         // words: stemmed full-text match; anything else (fragments): accent-insensitive substring
         const words = likeToText(node.pattern);
-        return `coalesce(tsv @@ plainto_tsquery('${tsConfig}', ${p(words)}) OR unaccent(coalesce(q->'anytext'->>0, '')) ILIKE unaccent(${p(node.pattern)}), false)`;
+        // (neither side can be NULL; each is served by its index: records_tsv_gin, records_anytext_fold_trgm)
+        return `(tsv @@ plainto_tsquery('${tsConfig}', ${p(words)}) OR anytext_fold LIKE lower(${schema}.fold(${p(node.pattern)})))`;
       }
-      if (q.kind === 'geometry') throw invalidValue(`'${node.operand.name}' is a geometry`);
+      if (q.kind === 'geometry' || q.kind === 'interval') throw invalidValue(`'${node.operand.name}' is a geometry or an interval`);
       return any(q, `unaccent(k) ${op} unaccent(${p(node.pattern)})`);
     }
     case 'between': {
       if (node.operand.kind !== 'property') throw invalidValue('BETWEEN needs a queryable');
       const q = queryableFor(node.operand.name);
-      if (q.kind === 'geometry' || q.kind === 'fulltext') throw invalidValue(`'${node.operand.name}' cannot be compared with BETWEEN`);
+      if (q.kind === 'geometry' || q.kind === 'fulltext' || q.kind === 'interval')
+        throw invalidValue(`'${node.operand.name}' cannot be compared with BETWEEN`);
       const lo = String(literalValue(node.lower));
       const hi = String(literalValue(node.upper));
       return q.kind === 'date' ? any(q, `k BETWEEN ${p(dateKey(lo))} AND ${p(dateKey(hi))}`) : any(q, `k BETWEEN ${p(lo)} AND ${p(hi)}`);
@@ -125,6 +196,8 @@ export function compileCatalogFilter(node: FilterNode, params: unknown[], schema
     case 'in': {
       if (node.operand.kind !== 'property') throw invalidValue('IN needs a queryable');
       const q = queryableFor(node.operand.name);
+      if (q.kind === 'geometry' || q.kind === 'fulltext' || q.kind === 'interval')
+        throw invalidValue(`'${node.operand.name}' cannot be used with IN`);
       const vals = node.values.map((v) => String(literalValue(v)));
       return any(q, `k = ANY(${p(vals)}::text[])`);
     }
@@ -132,6 +205,7 @@ export function compileCatalogFilter(node: FilterNode, params: unknown[], schema
       if (node.operand.kind !== 'property') throw invalidValue('IS NULL needs a queryable');
       const q = queryableFor(node.operand.name);
       if (q.kind === 'geometry') return 'extent IS NULL';
+      if (q.kind === 'interval') return `(q->'tempextent_begin' IS NULL AND q->'tempextent_end' IS NULL)`;
       return `NOT ${any(q, 'TRUE')}`;
     }
     case 'spatial': {
@@ -164,9 +238,7 @@ export function compileCatalogFilter(node: FilterNode, params: unknown[], schema
       }
     }
     case 'temporal':
-      throw invalidValue(
-        'temporal operators are not supported by the catalogue: compare dct:modified / apiso:TempExtent_* with dates instead',
-      );
+      return temporalSql(node, queryableFor(node.property), p);
     default:
       throw new FilterError('unsupported filter');
   }
@@ -180,8 +252,8 @@ export interface SortKey {
 export function sortKeyFor(name: string, desc: boolean, locator = 'sortby'): SortKey {
   const q = queryableFor(name, locator);
   if (q.kind === 'geometry' || q.kind === 'fulltext') throw invalidValue(`cannot sort by '${name}'`, locator);
-  // the first value; records without one come last whatever the direction
-  return { sql: `(q->'${q.key}'->>0)`, desc };
+  // the first value (an interval: its begin); records without one come last whatever the direction
+  return { sql: `(q->'${q.kind === 'interval' ? 'tempextent_begin' : q.key}'->>0)`, desc };
 }
 
 export interface SearchOptions {
@@ -200,11 +272,9 @@ export interface SearchResult {
   records: CatalogRecord[];
 }
 
-export async function searchRecords(pool: pg.Pool, o: SearchOptions, schema = CATALOG_SCHEMA): Promise<SearchResult> {
+/** The two statements of a search: the count, and the page (with its own parameters). */
+export function searchSql(o: SearchOptions, schema = CATALOG_SCHEMA): { count: string; page: string; pageParams: unknown[] } {
   const where = o.where.length ? `WHERE ${o.where.join(' AND ')}` : '';
-  const count = await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${schema}.records ${where}`, o.params);
-  const matched = Number(count.rows[0].n);
-  if (o.limit <= 0 || o.offset >= matched) return { matched, records: [] };
   const params = [...o.params];
   const order = [...o.sort.map((s) => `${s.sql} ${s.desc ? 'DESC' : 'ASC'} NULLS LAST`)];
   if (o.rankQuery) {
@@ -213,10 +283,19 @@ export async function searchRecords(pool: pg.Pool, o: SearchOptions, schema = CA
   }
   order.push('identifier ASC'); // stable order across pages
   params.push(o.limit, o.offset);
-  const r = await pool.query(
-    `SELECT ${SELECT_COLUMNS} FROM ${schema}.records ${where} ORDER BY ${order.join(', ')} LIMIT $${params.length - 1} OFFSET $${params.length}`,
-    params,
-  );
+  return {
+    count: `SELECT count(*)::text AS n FROM ${schema}.records ${where}`,
+    page: `SELECT ${SELECT_COLUMNS} FROM ${schema}.records ${where} ORDER BY ${order.join(', ')} LIMIT $${params.length - 1} OFFSET $${params.length}`,
+    pageParams: params,
+  };
+}
+
+export async function searchRecords(pool: pg.Pool, o: SearchOptions, schema = CATALOG_SCHEMA): Promise<SearchResult> {
+  const sql = searchSql(o, schema);
+  const count = await pool.query<{ n: string }>(sql.count, o.params);
+  const matched = Number(count.rows[0].n);
+  if (o.limit <= 0 || o.offset >= matched) return { matched, records: [] };
+  const r = await pool.query(sql.page, sql.pageParams);
   return { matched, records: r.rows.map(rowToRecord) };
 }
 

@@ -8,11 +8,15 @@
  */
 import type { CatalogRecord, QueryableIndex } from './model.js';
 
-export type QueryableKind = 'text' | 'date' | 'fulltext' | 'geometry';
+/**
+ * text and date: multi-valued, in the index under `key`; fulltext: `tsv`; geometry: `extent`;
+ * interval: the temporal extent, begin and end read from the index keys tempextent_begin/_end.
+ */
+export type QueryableKind = 'text' | 'date' | 'fulltext' | 'geometry' | 'interval';
 
 export interface QueryableDef {
   kind: QueryableKind;
-  /** Key in the index (`q`); for 'geometry' and 'fulltext', unused. */
+  /** Key in the index (`q`); for 'geometry', 'fulltext' and 'interval', unused. */
   key: string;
 }
 
@@ -70,6 +74,11 @@ export const QUERYABLE_DEFS: Record<string, QueryableDef> = {
   couplingtype: t('couplingtype'),
   tempextent_begin: d('tempextent_begin'),
   tempextent_end: d('tempextent_end'),
+  // the temporal extent as one interval [TempExtent_begin, TempExtent_end], for the temporal
+  // operators (CQL2 T_INTERSECTS…, FES During…): OGC API – Records names it `time`, DCAT dct:temporal
+  tempextent: { kind: 'interval', key: '' },
+  time: { kind: 'interval', key: '' },
+  temporal: { kind: 'interval', key: '' },
   hassecurityconstraints: t('hassecurityconstraints'),
   accessconstraints: t('accessconstraints'),
   otherconstraints: t('otherconstraints'),
@@ -157,6 +166,7 @@ export const APISO_ADDITIONAL_QUERYABLES = [
   'apiso:SpecificationDate',
   'apiso:SpecificationDateType',
   'apiso:Degree',
+  'apiso:TempExtent',
 ];
 QUERYABLE_DEFS.conditionapplyingtoaccessanduse = t('rights');
 

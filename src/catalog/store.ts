@@ -76,8 +76,38 @@ ALTER TABLE ${S}.records ADD COLUMN IF NOT EXISTS q jsonb NOT NULL DEFAULT '{}';
 CREATE INDEX IF NOT EXISTS records_identifier_lower_idx ON ${S}.records (lower(identifier));
 -- derived records deleted through CSW-T stay deleted until the setting or the layer changes
 CREATE TABLE IF NOT EXISTS ${S}.suppressed (identifier text PRIMARY KEY, at timestamptz NOT NULL DEFAULT now());
+-- CSW Harvest requests with a HarvestInterval: re-run when due (schedule.ts)
+CREATE TABLE IF NOT EXISTS ${S}.harvest_schedule (
+  name text PRIMARY KEY,
+  source jsonb NOT NULL,
+  every_seconds integer NOT NULL CHECK (every_seconds > 0),
+  next_run timestamptz NOT NULL,
+  last_run timestamptz,
+  last_status text
+);
 CREATE INDEX IF NOT EXISTS records_extent_gix ON ${S}.records USING gist (extent);
 CREATE INDEX IF NOT EXISTS records_tsv_gin ON ${S}.records USING gin (tsv);
+-- AnyText: a full-text predicate must be a bare 'tsv @@ query' to use records_tsv_gin (a
+-- coalesce() around it hides it from the planner), so tsv is never NULL
+UPDATE ${S}.records SET tsv = ''::tsvector WHERE tsv IS NULL;
+ALTER TABLE ${S}.records ALTER COLUMN tsv SET DEFAULT ''::tsvector, ALTER COLUMN tsv SET NOT NULL;
+-- AnyText LIKE '%fragment%': accent- and case-insensitive substring match of the record's text,
+-- folded once when stored (anytext_fold: lower-cased, unaccented; fold() = unaccent with its
+-- dictionary named, hence immutable) and found through a trigram index — a match never unaccents a document at query time
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+DROP INDEX IF EXISTS ${S}.records_anytext_trgm;
+DO $$
+DECLARE ua text; tg text;
+BEGIN
+  SELECT n.nspname INTO ua FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'unaccent';
+  SELECT n.nspname INTO tg FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm';
+  EXECUTE format('CREATE OR REPLACE FUNCTION ${S}.fold(text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT AS %L',
+    format('SELECT %I.unaccent(%L::regdictionary, $1)', ua, quote_ident(ua) || '.unaccent'));
+  -- lower-cased too: LIKE on it is much cheaper than ILIKE, which lower-cases every row again
+  ALTER TABLE ${S}.records ADD COLUMN IF NOT EXISTS anytext_fold text
+    GENERATED ALWAYS AS (lower(${S}.fold(coalesce(q->'anytext'->>0, '')))) STORED;
+  EXECUTE format('CREATE INDEX IF NOT EXISTS records_anytext_fold_trgm ON ${S}.records USING gin (anytext_fold %I.gin_trgm_ops)', tg);
+END $$;
 CREATE INDEX IF NOT EXISTS records_source_idx ON ${S}.records (source);
 CREATE INDEX IF NOT EXISTS records_type_idx ON ${S}.records (type);
 `;

@@ -1,3 +1,7 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { CatalogRecord } from '../../src/catalog/model.js';
+
 /** Shared configuration for the catalogue tests (every catalogue test file uses the same one, so
  * the records they derive into the shared test database are identical). */
 export const catalogConfig = {
@@ -38,3 +42,59 @@ export const catalogConfig = {
     { table: 'public.parcels', title: 'Parcelles cadastrales', metadata: { inspireThemes: ['cp'] } },
   ],
 };
+
+/** A minimal record of `source` (no extent, no dates unless given), for tests that load the store directly. */
+export function testRecord(identifier: string, o: Partial<CatalogRecord> = {}): CatalogRecord {
+  return {
+    identifier,
+    type: 'dataset',
+    title: `Jeu ${identifier}`,
+    abstract: '',
+    keywords: [],
+    themes: [],
+    licence: null,
+    contact: null,
+    publisher: null,
+    modified: null,
+    language: 'fre',
+    bbox: null,
+    crs: [],
+    links: [],
+    operatesOn: [],
+    source: 'test',
+    metadataModified: new Date().toISOString(),
+    ...o,
+  };
+}
+
+export type SourceRoute = () => { status?: number; type: string; body: string };
+
+/**
+ * A local HTTP server standing for remote catalogues (the machine has no Internet): GET answers
+ * `routes` (path with query, else path; 404 otherwise); a POST to a path `onPost` knows gets 204.
+ */
+export async function startSourceServer(
+  routes: Map<string, SourceRoute>,
+  onPost?: (path: string, body: string) => boolean,
+): Promise<{ server: http.Server; base: string }> {
+  const server = http.createServer((req, res) => {
+    const u = new URL(req.url ?? '/', 'http://x');
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (req.method === 'POST' && onPost?.(u.pathname, Buffer.concat(chunks).toString('utf8'))) {
+        res.writeHead(204).end();
+        return;
+      }
+      const route = routes.get(u.pathname + u.search) ?? routes.get(u.pathname);
+      if (!route) {
+        res.writeHead(404).end('not found');
+        return;
+      }
+      const r = route();
+      res.writeHead(r.status ?? 200, { 'content-type': r.type }).end(r.body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}

@@ -1,6 +1,7 @@
 /**
  * CSW 2.0.2 (OGC 07-006r1) with the ISO Application Profile queryables (OGC 07-045):
- * GetCapabilities, DescribeRecord, GetRecords, GetRecordById, GetDomain — KVP and POST XML.
+ * GetCapabilities, DescribeRecord, GetRecords, GetRecordById, GetDomain — KVP and POST XML; the
+ * publication operations Transaction (transaction.ts) and Harvest (harvest.ts), admin only.
  * Output schemas: csw:Record (Dublin Core), ISO 19139 (gmd), DCAT (each record a self-contained
  * rdf:RDF, as udata's csw-dcat harvester reads them; also under the GeoDCAT-AP URI).
  */
@@ -15,6 +16,7 @@ import type { XmlElement } from '../../ows/xmldom.js';
 import { parseFesFilter } from '../../filter/fes.js';
 import { parseXml } from '../../ows/xmldom.js';
 import { checkFilterNs } from './filterns.js';
+import { echoElement } from './echo.js';
 import { parseCql2Text } from '../../filter/cql2.js';
 import { FilterError } from '../../filter/errors.js';
 import type { FilterNode } from '../../filter/ast.js';
@@ -38,6 +40,7 @@ import { dcatDefaults } from '../../catalog/dcat.js';
 import { registerCatalogRoutes } from '../../catalog/routes.js';
 import { registerHarvesting } from '../../catalog/schedule.js';
 import { transactionOp, adminTokenConfigured } from './transaction.js';
+import { harvestOp, HARVEST_RESOURCE_FORMATS, HARVEST_RESOURCE_TYPES } from './harvest.js';
 import { serviceIdentifier } from '../../catalog/derive.js';
 import { schemaOf } from '../../catalog/store.js';
 import type { CatalogRecord } from '../../catalog/model.js';
@@ -136,12 +139,25 @@ function withDefaultNamespaces(xml: string): string {
   });
 }
 
-/** Legacy OGC CQL BBOX(prop, minx, miny, maxx, maxy) → CQL2 S_INTERSECTS(prop, BBOX(…)). */
+const ISO_TIME = String.raw`\d{4}-\d{2}-\d{2}(?:T[\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?`;
+
+/**
+ * Legacy OGC CQL (as GeoServer's ECQL and pycsw read it) → CQL2: BBOX(prop, minx, miny, maxx, maxy)
+ * → S_INTERSECTS(prop, BBOX(…)); `prop AFTER t`, `prop BEFORE t`, `prop DURING t1/t2` (bare ISO
+ * 8601 times) → T_AFTER / T_BEFORE / T_DURING.
+ */
 function cqlText(s: string): FilterNode {
-  const t = s.replace(
-    /\bBBOX\s*\(\s*([\w:.]+)\s*,\s*([^,()]+),([^,()]+),([^,()]+),([^,()]+?)(?:,\s*'[^']*')?\s*\)/gi,
-    'S_INTERSECTS($1, BBOX($2,$3,$4,$5))',
-  );
+  const t = s
+    .replace(
+      /\bBBOX\s*\(\s*([\w:.]+)\s*,\s*([^,()]+),([^,()]+),([^,()]+),([^,()]+?)(?:,\s*'[^']*')?\s*\)/gi,
+      'S_INTERSECTS($1, BBOX($2,$3,$4,$5))',
+    )
+    .replace(new RegExp(String.raw`([\w:.]+)\s+DURING\s+(${ISO_TIME})\s*/\s*(${ISO_TIME})`, 'gi'), "T_DURING($1, INTERVAL('$2', '$3'))")
+    .replace(
+      new RegExp(String.raw`([\w:.]+)\s+(AFTER|BEFORE)\s+(${ISO_TIME})`, 'gi'),
+      (_m, prop: string, op: string, time: string) =>
+        `T_${op.toUpperCase()}(${prop}, ${time.includes('T') ? 'TIMESTAMP' : 'DATE'}('${time}'))`,
+    );
   return parseCql2Text(t);
 }
 
@@ -296,16 +312,6 @@ function rootAttrs(schemaLoc: string): Record<string, string> {
   return { ...ROOT_NS, 'xsi:schemaLocation': `${CSW_NS} ${schemaLoc}` };
 }
 
-/** Re-serialise a parsed request element (for resultType=validate's EchoedRequest). */
-function serialise(w: XmlWriter, el: XmlElement, top: boolean): void {
-  const attrs: Record<string, string> = { ...el.attrs };
-  if (top) for (const [p, ns] of Object.entries(el.nsmap)) if (p !== 'xml') attrs[p ? `xmlns:${p}` : 'xmlns'] = ns;
-  w.start(el.qname, attrs);
-  if (el.children.length) for (const c of el.children) serialise(w, c, false);
-  else if (el.text) w.text(el.text);
-  w.end();
-}
-
 async function getRecordsOp(req: OwsRequest) {
   const q = req.xml ? xmlRecordsQuery(req.xml) : kvpRecordsQuery(req);
   const params: unknown[] = [];
@@ -322,7 +328,7 @@ async function getRecordsOp(req: OwsRequest) {
     const w = new XmlWriter();
     w.start('csw:Acknowledgement', { ...rootAttrs('http://schemas.opengis.net/csw/2.0.2/CSW-discovery.xsd'), timeStamp: now });
     w.start('csw:EchoedRequest');
-    if (req.xml) serialise(w, req.xml, true);
+    if (req.xml) echoElement(w, req.xml);
     else {
       w.start('csw:GetRecords', { service: 'CSW', version: '2.0.2', resultType: 'validate', outputSchema: q.outputSchema });
       w.start('csw:Query', { typeNames: q.typeNames.join(' ') });
@@ -447,6 +453,8 @@ const DOMAIN_LIST: [string, string[]][] = [
   ['GetRecordById.ElementSetName', ['brief', 'summary', 'full']],
   ['DescribeRecord.typeName', TYPENAMES],
   ['DescribeRecord.schemaLanguage', ['http://www.w3.org/XML/Schema']],
+  ['Harvest.ResourceType', HARVEST_RESOURCE_TYPES],
+  ['Harvest.ResourceFormat', HARVEST_RESOURCE_FORMATS],
 ];
 const DOMAIN_PARAMETERS: Record<string, string[]> = Object.fromEntries(DOMAIN_LIST.map(([k, v]) => [k.toLowerCase(), v]));
 
@@ -486,7 +494,7 @@ async function getDomainOp(req: OwsRequest) {
         if (e instanceof FilterError) throw new OwsException('InvalidParameterValue', e.message, 'PropertyName');
         throw e;
       }
-      if (q.kind === 'geometry' || q.kind === 'fulltext')
+      if (q.kind === 'geometry' || q.kind === 'fulltext' || q.kind === 'interval')
         throw new OwsException('InvalidParameterValue', `no value list for '${p}'`, 'PropertyName');
       const r = await req.ctx.pool.query<{ v: string }>(
         `SELECT DISTINCT v FROM (SELECT ${valuesSql(q)} AS v FROM ${schemaOf(req.ctx)}.records) s WHERE v IS NOT NULL AND v <> '' ORDER BY v LIMIT 1000`,
@@ -593,7 +601,10 @@ async function getCapabilitiesOp(req: OwsRequest) {
     });
     op('GetRecordById', { outputSchema: OUTPUT_SCHEMAS, outputFormat: ['application/xml'], ElementSetName: ['brief', 'summary', 'full'] });
     op('GetDomain', { ParameterName: DOMAIN_LIST.map(([k]) => k) });
-    if (adminTokenConfigured()) op('Transaction', { typeNames: TYPENAMES });
+    if (adminTokenConfigured()) {
+      op('Transaction', { typeNames: TYPENAMES });
+      op('Harvest', { ResourceType: HARVEST_RESOURCE_TYPES, ResourceFormat: HARVEST_RESOURCE_FORMATS });
+    }
     w.start('ows:Parameter', { name: 'service' }).el('ows:Value', 'CSW').end();
     w.start('ows:Parameter', { name: 'version' }).el('ows:Value', '2.0.2').end();
     w.start('ows:Constraint', { name: 'MaxRecordDefault' }).el('ows:Value', MAX_RECORDS_CAP).end();
@@ -663,6 +674,7 @@ export async function registerCatalogue(app: FastifyInstance, ctx: AppContext): 
       GetRecordById: getRecordByIdOp,
       GetDomain: getDomainOp,
       Transaction: transactionOp,
+      Harvest: harvestOp,
     },
   });
   registerCatalogRoutes(app, ctx);

@@ -182,25 +182,49 @@ export async function transactionOp(req: OwsRequest) {
     return { ins, upd, del };
   });
   const w = new XmlWriter();
-  w.start('csw:TransactionResponse', {
-    'xmlns:csw': CSW_NS,
-    'xmlns:dc': 'http://purl.org/dc/elements/1.1/',
-    'xmlns:dct': 'http://purl.org/dc/terms/',
-    'xmlns:ows': 'http://www.opengis.net/ows',
-    'xmlns:xsi': 'http://www.w3.org/2001/XMLSchema-instance',
-    'xsi:schemaLocation': `${CSW_NS} http://schemas.opengis.net/csw/2.0.2/CSW-publication.xsd`,
-    version: '2.0.2',
-  });
-  w.start('csw:TransactionSummary')
-    .el('csw:totalInserted', counts.ins)
-    .el('csw:totalUpdated', counts.upd)
-    .el('csw:totalDeleted', counts.del)
+  writeTransactionResponse(w, { inserted: counts.ins, updated: counts.upd, deleted: counts.del }, inserted, req.baseUrl, true);
+  return req.reply.code(200).type('application/xml; charset=UTF-8').send(w.toString());
+}
+
+/**
+ * csw:TransactionResponse (CSW-publication.xsd): the summary and a csw:BriefRecord per inserted
+ * record; `root` writes the namespace declarations (false inside csw:HarvestResponse).
+ */
+export function writeTransactionResponse(
+  w: XmlWriter,
+  counts: { inserted: number; updated: number; deleted: number; requestId?: string },
+  inserted: CatalogRecord[],
+  baseUrl: string,
+  root: boolean,
+): void {
+  w.start(
+    'csw:TransactionResponse',
+    root
+      ? {
+          ...TRANSACTION_NS,
+          'xsi:schemaLocation': `${CSW_NS} http://schemas.opengis.net/csw/2.0.2/CSW-publication.xsd`,
+          version: '2.0.2',
+        }
+      : { version: '2.0.2' },
+  );
+  w.start('csw:TransactionSummary', { requestId: counts.requestId })
+    .el('csw:totalInserted', counts.inserted)
+    .el('csw:totalUpdated', counts.updated)
+    .el('csw:totalDeleted', counts.deleted)
     .end();
   if (inserted.length) {
     w.start('csw:InsertResult');
-    for (const r of inserted) writeDcRecord(w, r, 'brief', req.baseUrl);
+    for (const r of inserted) writeDcRecord(w, r, 'brief', baseUrl);
     w.end();
   }
   w.end();
-  return req.reply.code(200).type('application/xml; charset=UTF-8').send(w.toString());
 }
+
+/** Namespaces of a publication response (Transaction, Harvest). */
+export const TRANSACTION_NS = {
+  'xmlns:csw': CSW_NS,
+  'xmlns:dc': 'http://purl.org/dc/elements/1.1/',
+  'xmlns:dct': 'http://purl.org/dc/terms/',
+  'xmlns:ows': 'http://www.opengis.net/ows',
+  'xmlns:xsi': 'http://www.w3.org/2001/XMLSchema-instance',
+};
