@@ -14,20 +14,17 @@
  */
 import { readFileSync, readdirSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { requestList } from './lib/core.mjs';
+import { requestList, wmsGetMapQuery } from './lib/core.mjs';
 import { startOurs, startReference } from './lib/servers.mjs';
 import { installSignalHandlers, stopAll } from './lib/procs.mjs';
 import { runLoad } from './lib/load.mjs';
+import { databaseUrl, numOpt, opt, root } from './lib/cli.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const arg = (k, d) => (process.argv.includes(k) ? process.argv[process.argv.indexOf(k) + 1] : d);
-const N = Number(arg('--n', 300));
-const CONC = Number(arg('--concurrency', 8));
-const only = new RegExp(arg('--only', '^wms-(town|street)'));
-const url = process.env.BENCH_DATABASE_URL;
-if (!url) throw new Error('set BENCH_DATABASE_URL');
+const N = numOpt('n', 300);
+const CONC = numOpt('concurrency', 8);
+const only = new RegExp(opt('only', '^wms-(town|street)'));
+const url = databaseUrl(['BENCH_DATABASE_URL']);
 const SEED = 20260101;
 const TICK = 100; // USER_HZ on Linux
 const workDir = path.join(root, 'bench', '.work');
@@ -89,27 +86,13 @@ const postmaster = Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'ut
 const ours = await startOurs({ root, url, workDir, log });
 const ref = await startReference({ url, workDir, workers: 4, log });
 // region views read the overviews, which a fresh server may first have to (re)build in the background
-const WAIT = Number(arg('--wait', /region/.test(only.source) ? 30 : 0));
+const WAIT = numOpt('wait', /region/.test(only.source) ? 30 : 0);
 if (WAIT) {
   log(`waiting ${WAIT} s for the overviews`);
   await new Promise((r) => setTimeout(r, WAIT * 1000));
 }
 const mapservPids = readFileSync(path.join(ref.dir, 'mapserv.pids'), 'utf8').split(/\s+/).filter(Boolean).map(Number);
 const nginxPids = pids().filter((p) => comm(p) === 'nginx');
-const wmsQ = (r) =>
-  new URLSearchParams({
-    SERVICE: 'WMS',
-    VERSION: '1.3.0',
-    REQUEST: 'GetMap',
-    LAYERS: r.layers.join(','),
-    STYLES: '',
-    CRS: r.crs,
-    BBOX: r.bbox.join(','),
-    WIDTH: r.width,
-    HEIGHT: r.height,
-    FORMAT: 'image/png',
-    TRANSPARENT: 'TRUE',
-  }).toString();
 
 console.log(`| scenario | server | req/s | CPU ms/req: server | postgres | client | total |`);
 console.log(`|---|---|---:|---:|---:|---:|---:|`);
@@ -125,7 +108,7 @@ try {
           ['mapserver', ref.mapserver?.base, () => groupCpu(mapservPids) + groupCpu(nginxPids)],
         ]) {
           if (!base) continue;
-          const urls = list.map((r) => `${base}?${wmsQ(r)}`);
+          const urls = list.map((r) => `${base}?${wmsGetMapQuery(r)}`);
           await runLoad({ urls: urls.slice(0, 40), expect: 'png', concurrency: CONC, durationMs: 60000, once: true }); // warm-up
           const [s0, p0, c0] = [group(), postgresCpu(postmaster), process.cpuUsage()];
           const r = await runLoad({ urls, expect: 'png', concurrency: CONC, durationMs: 600000, once: true });

@@ -10,17 +10,14 @@
  */
 import pg from 'pg';
 import { startOverviews } from './lib/overview.mjs';
+import { databaseUrl, flag, numOpt, schemaOpt } from './lib/cli.mjs';
 
-const arg = (k, d) => (process.argv.includes(`--${k}`) ? process.argv[process.argv.indexOf(`--${k}`) + 1] : d);
-const S = arg('schema', 'ovinc');
-if (!/^[a-z_][a-z0-9_]*$/.test(S)) throw new Error('bad --schema');
-const nEdits = Number(arg('edits', 10));
-const runs = Number(arg('runs', 3));
-const url = process.env.DATABASE_URL;
-if (!url) throw new Error('set DATABASE_URL');
-const pool = new pg.Pool({ connectionString: url, max: 4 });
+const S = schemaOpt('ovinc');
+const nEdits = numOpt('edits', 10);
+const runs = numOpt('runs', 3);
+const pool = new pg.Pool({ connectionString: databaseUrl(), max: 4 });
 
-if (process.argv.includes('--setup')) {
+if (flag('setup')) {
   const t = Date.now();
   await pool.query(`DROP SCHEMA IF EXISTS ${S} CASCADE`);
   await pool.query(`CREATE SCHEMA ${S}`);
@@ -84,7 +81,7 @@ console.log(
 
 await m.stop();
 await close();
-if (process.argv.includes('--drop')) {
+if (flag('drop')) {
   await pool.query(`DROP SCHEMA IF EXISTS ${S} CASCADE`);
   // the change triggers' bookkeeping of the copy
   await pool.query(`DELETE FROM geodata_tiles.changes WHERE table_name LIKE $1`, [`${S}.%`]);

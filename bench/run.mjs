@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { requestList, distinctTiles, prng, summarise } from './lib/core.mjs';
+import { requestList, distinctTiles, prng, summarise, wmsGetMapQuery as wmsQ } from './lib/core.mjs';
 import { benchDatabase, ensureDemoData, DEFAULT_SIZES } from './lib/provision.mjs';
 import { startOurs, startReference, memoryOf, resetPeakMemory } from './lib/servers.mjs';
 import { installSignalHandlers, stopAll, ensureDebianPackages } from './lib/procs.mjs';
@@ -45,20 +45,6 @@ const Q = (o) =>
 // ---------------------------------------------------------------------------------------------
 // URL adapters: one abstract request → each server's URL. Same request list for every server.
 // ---------------------------------------------------------------------------------------------
-const wmsQ = (r) =>
-  Q({
-    SERVICE: 'WMS',
-    VERSION: '1.3.0',
-    REQUEST: 'GetMap',
-    LAYERS: r.layers.join(','),
-    STYLES: '',
-    CRS: r.crs,
-    BBOX: r.bbox.join(','),
-    WIDTH: r.width,
-    HEIGHT: r.height,
-    FORMAT: 'image/png',
-    TRANSPARENT: 'TRUE',
-  });
 const wfsQ = (r) =>
   Q({
     SERVICE: 'WFS',

@@ -12,13 +12,18 @@ async function httpOk(url) {
   return r.status < 500;
 }
 
-export async function startOurs({ root, url, workDir, log }) {
+/**
+ * Our built server (dist/) in production mode on a free loopback port, with the database `url`.
+ * `name` names its config and log files in `workDir` (so that two can run side by side); `extraConfig`
+ * is YAML appended to the configuration (top-level sections other than server, database, limits, demo).
+ */
+export async function startOurs({ root, url, workDir, log, name = 'ours', extraConfig = '' }) {
   const port = await freePort();
-  const cfgFile = path.join(workDir, 'geodata-bench.yaml');
+  const cfgFile = path.join(workDir, `${name}.yaml`);
   // the default configuration publishes every spatial table; only the limits are raised for the bulk export
   writeFileSync(
     cfgFile,
-    `server:\n  port: ${port}\n  host: 127.0.0.1\ndatabase:\n  poolSize: 16\n  statementTimeoutMs: 600000\nlimits:\n  maxFeatures: 100000000\ndemo:\n  autoload: false\n`,
+    `server:\n  port: ${port}\n  host: 127.0.0.1\ndatabase:\n  poolSize: 16\n  statementTimeoutMs: 600000\nlimits:\n  maxFeatures: 100000000\ndemo:\n  autoload: false\n${extraConfig}`,
   );
   const env = {
     ...process.env,
@@ -31,12 +36,12 @@ export async function startOurs({ root, url, workDir, log }) {
   };
   const child = spawnLogged('geodata-server', process.execPath, [path.join(root, 'dist/src/main.js'), 'serve'], {
     env,
-    logFile: path.join(workDir, 'ours.log'),
+    logFile: path.join(workDir, `${name}.log`),
     cwd: root,
   });
   const base = `http://127.0.0.1:${port}`;
-  await waitFor(() => httpOk(`${base}/`), 60000, 'our server');
-  log(`our server: ${base} (pid ${child.pid})`);
+  await waitFor(() => httpOk(`${base}/`), 60000, `our server (${name})`);
+  log(`our server (${name}): ${base} (pid ${child.pid})`);
   return { base, pid: child.pid };
 }
 
