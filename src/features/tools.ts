@@ -19,6 +19,9 @@ export interface ToolCommands {
 
 export const DEFAULT_TOOL_COMMANDS: ToolCommands = { ogr2ogr: 'ogr2ogr' };
 
+/** How messages name each tool. */
+export const TOOL_TITLES: Record<Tool, string> = { ogr2ogr: "GDAL's ogr2ogr" };
+
 /** Debian package providing each tool. */
 export const TOOL_PACKAGES: Record<Tool, string> = { ogr2ogr: 'gdal-bin' };
 

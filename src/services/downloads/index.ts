@@ -22,6 +22,7 @@ import {
   FeatureQueryError,
   FORMATS,
   listedDownloads,
+  neededToolsText,
   outputCrsOf,
   serverFormats,
   splitDownloadFile,
@@ -183,7 +184,7 @@ async function handle(ctx: AppContext, req: FastifyRequest, reply: FastifyReply)
   if (!split) throw new ServiceError('not-found', `unknown download format in '${file}' (offered: ${exts})`);
   const def = split.def;
   if (!offered.includes(def)) {
-    const why = def.requires.length ? ` (it needs ${def.requires.map((t) => (t === 'ogr2ogr' ? "GDAL's ogr2ogr" : t)).join(', ')})` : '';
+    const why = def.requires.length ? ` (it needs ${neededToolsText(def)})` : '';
     throw new ServiceError('not-found', `${def.title} downloads are not offered by this server${why}; offered: ${exts}`);
   }
   // a dataset the caller may not read is unknown to it (src/security/access.ts)

@@ -7,6 +7,7 @@ import { isOfferedEpsg, offeredNames } from '../../crs/offered.js';
 import {
   formatById,
   formatByName,
+  neededToolsText,
   normaliseFormatName,
   wfsOutputFormatNames,
   type FormatDef,
@@ -143,7 +144,7 @@ export function parseOutputFormat(ctx: AppContext, raw: string | undefined, vers
   if (!hit) {
     const known = formatByName(raw!);
     const why = known?.def.requires.length
-      ? `: ${known.def.title} is not offered by this server (it needs ${known.def.requires.map((t) => (t === 'ogr2ogr' ? "GDAL's ogr2ogr" : t)).join(', ')})`
+      ? `: ${known.def.title} is not offered by this server (it needs ${neededToolsText(known.def)})`
       : '';
     throw new OwsException(
       'InvalidParameterValue',
