@@ -24,7 +24,7 @@ import {
   type FileExport,
   type FileExportOptions,
 } from './export/files.js';
-import { probeTools, TOOL_TITLES, toolCommands, type Tool, type ToolSet } from './tools.js';
+import { TOOL_TITLES, type Tool, type ToolProbe, type ToolSet } from './tools.js';
 
 export type { Tool, ToolSet } from './tools.js';
 
@@ -395,9 +395,9 @@ export function listedDownloads(offered: readonly FormatDef[]): FormatDef[] {
 }
 
 /**
- * The formats this server offers: the format table filtered by the tools found on this machine
- * and the configuration's exclusions. Every front door lists and accepts these only.
+ * The formats this server offers: the format table filtered by the tools its runtime found
+ * (ctx.runtime.tools) and the configuration's exclusions. Every front door lists and accepts these only.
  */
-export function serverFormats(config: { formats?: { ogr2ogr?: string; exclude?: string[] } }): FormatDef[] {
-  return offeredFormats(probeTools(toolCommands(config)), config.formats?.exclude ?? []);
+export function serverFormats(ctx: { config: { formats?: { exclude?: string[] } }; runtime: { tools: ToolProbe } }): FormatDef[] {
+  return offeredFormats(ctx.runtime.tools.tools(), ctx.config.formats?.exclude ?? []);
 }

@@ -19,7 +19,6 @@ import {
   ExportError,
   outputEpsgOf,
   streamExport,
-  toolCommands,
   type CsvWriterOptions,
   type FeatureQuery,
   type FeatureWriter,
@@ -108,7 +107,7 @@ export async function sendExport(ctx: AppContext, req: FastifyRequest, reply: Fa
       baseName: safeFilePart(queries[0].layer.name),
       maxBytes: tempBytes(ctx),
       signal: ac.signal,
-      ogr2ogr: toolCommands(ctx.config).ogr2ogr,
+      tools: ctx.runtime.tools,
     };
     let out: FileExport;
     try {
