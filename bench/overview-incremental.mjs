@@ -9,7 +9,7 @@
  *   DATABASE_URL=… node bench/overview-incremental.mjs [--setup] [--schema ovinc] [--edits 10] [--runs 3] [--drop]
  */
 import pg from 'pg';
-import { startOverviews } from './lib/overview.mjs';
+import { startOverviews, makeBenchTable, dropBenchSchema } from './lib/overview.mjs';
 import { databaseUrl, flag, numOpt, schemaOpt } from './lib/cli.mjs';
 
 const S = schemaOpt('ovinc');
@@ -18,14 +18,10 @@ const runs = numOpt('runs', 3);
 const pool = new pg.Pool({ connectionString: databaseUrl(), max: 4 });
 
 if (flag('setup')) {
-  const t = Date.now();
+  // a fresh schema: no overview tables of an earlier copy
   await pool.query(`DROP SCHEMA IF EXISTS ${S} CASCADE`);
-  await pool.query(`CREATE SCHEMA ${S}`);
-  await pool.query(`CREATE TABLE ${S}.parcels AS SELECT * FROM public.parcels`);
-  await pool.query(`ALTER TABLE ${S}.parcels ADD PRIMARY KEY (id)`);
-  await pool.query(`CREATE INDEX ON ${S}.parcels USING gist (geom)`);
-  await pool.query(`ANALYZE ${S}.parcels`);
-  console.log(`copied public.parcels to ${S}.parcels in ${Date.now() - t} ms`);
+  const ms = await makeBenchTable(pool, S, 'parcels', 'SELECT * FROM public.parcels');
+  console.log(`copied public.parcels to ${S}.parcels in ${ms} ms`);
 }
 
 // refreshes are started by this script, not by the change notifications' timer
@@ -81,10 +77,5 @@ console.log(
 
 await m.stop();
 await close();
-if (flag('drop')) {
-  await pool.query(`DROP SCHEMA IF EXISTS ${S} CASCADE`);
-  // the change triggers' bookkeeping of the copy
-  await pool.query(`DELETE FROM geodata_tiles.changes WHERE table_name LIKE $1`, [`${S}.%`]);
-  await pool.query(`DELETE FROM geodata_tiles.versions WHERE table_name LIKE $1`, [`${S}.%`]);
-}
+if (flag('drop')) await dropBenchSchema(pool, S);
 await pool.end();

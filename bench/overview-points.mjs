@@ -9,7 +9,7 @@
  *   DATABASE_URL=… node bench/overview-points.mjs [--setup] [--schema ovinc] [--runs 3] [--boxes 4] [--drop]
  */
 import pg from 'pg';
-import { startOverviews, regionViews, directVsOverview } from './lib/overview.mjs';
+import { startOverviews, regionViews, directVsOverview, makeBenchTable, dropBenchSchema } from './lib/overview.mjs';
 import { databaseUrl, flag, numOpt, schemaOpt } from './lib/cli.mjs';
 
 const S = schemaOpt('ovinc');
@@ -17,14 +17,13 @@ const runs = numOpt('runs', 3);
 const nBoxes = numOpt('boxes', 4);
 const pool = new pg.Pool({ connectionString: databaseUrl(), max: 3 });
 if (flag('setup')) {
-  const t = Date.now();
-  await pool.query(`CREATE SCHEMA IF NOT EXISTS ${S}`);
-  await pool.query(`DROP TABLE IF EXISTS ${S}.pts`);
-  await pool.query(`CREATE TABLE ${S}.pts AS SELECT id, bati, ST_PointOnSurface(geom)::geometry(Point, 2154) AS geom FROM public.parcels`);
-  await pool.query(`ALTER TABLE ${S}.pts ADD PRIMARY KEY (id)`);
-  await pool.query(`CREATE INDEX ON ${S}.pts USING gist (geom)`);
-  await pool.query(`ANALYZE ${S}.pts`);
-  console.log(`made ${S}.pts in ${Date.now() - t} ms`);
+  const ms = await makeBenchTable(
+    pool,
+    S,
+    'pts',
+    'SELECT id, bati, ST_PointOnSurface(geom)::geometry(Point, 2154) AS geom FROM public.parcels',
+  );
+  console.log(`made ${S}.pts in ${ms} ms`);
 }
 const { ctx, registry, m, readyMs, close } = await startOverviews(pool, {
   database: { schemas: [S] },
@@ -56,9 +55,5 @@ for (const { label, o } of regionViews([{ layer: registry.resolve('pts') }], nBo
 }
 await m.stop();
 await close();
-if (flag('drop')) {
-  await pool.query(`DROP SCHEMA IF EXISTS ${S} CASCADE`);
-  await pool.query(`DELETE FROM geodata_tiles.changes WHERE table_name LIKE $1`, [`${S}.%`]);
-  await pool.query(`DELETE FROM geodata_tiles.versions WHERE table_name LIKE $1`, [`${S}.%`]);
-}
+if (flag('drop')) await dropBenchSchema(pool, S);
 await pool.end();

@@ -35,6 +35,28 @@ export async function timeDraw(rc, o, runs) {
   return { ms: median(ts), px: Buffer.from(canvas.data()) };
 }
 
+/**
+ * (Re)create `schema.table` from a SELECT of the bench database (with an `id` and a `geom`):
+ * primary key, GiST index, statistics. Returns the milliseconds it took.
+ */
+export async function makeBenchTable(pool, schema, table, select) {
+  const t = Date.now();
+  await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+  await pool.query(`DROP TABLE IF EXISTS ${schema}.${table}`);
+  await pool.query(`CREATE TABLE ${schema}.${table} AS ${select}`);
+  await pool.query(`ALTER TABLE ${schema}.${table} ADD PRIMARY KEY (id)`);
+  await pool.query(`CREATE INDEX ON ${schema}.${table} USING gist (geom)`);
+  await pool.query(`ANALYZE ${schema}.${table}`);
+  return Date.now() - t;
+}
+
+/** Drop a bench schema and the change triggers' bookkeeping of its tables. */
+export async function dropBenchSchema(pool, schema) {
+  await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await pool.query(`DELETE FROM geodata_tiles.changes WHERE table_name LIKE $1`, [`${schema}.%`]);
+  await pool.query(`DELETE FROM geodata_tiles.versions WHERE table_name LIKE $1`, [`${schema}.%`]);
+}
+
 /** The bench's region-scale WMS views (`n` boxes in each of EPSG:2154 and 3857) as render options over `layers`. */
 export function* regionViews(layers, n) {
   for (const crs of ['EPSG:2154', 'EPSG:3857']) {
