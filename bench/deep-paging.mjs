@@ -19,21 +19,11 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startOurs } from './lib/servers.mjs';
 import { stopAll, installSignalHandlers } from './lib/procs.mjs';
+import { databaseUrl, opt, root } from './lib/cli.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
-const url = process.env.BENCH_DATABASE_URL;
-if (!url) {
-  console.error('BENCH_DATABASE_URL is required (the 1,000,000-parcel bench database)');
-  process.exit(2);
-}
+const url = databaseUrl(['BENCH_DATABASE_URL'], 'the 1,000,000-parcel bench database');
 const layer = opt('layer', 'parcels');
 const limit = Number(opt('limit', '1000'));
 const reps = Number(opt('reps', '5'));

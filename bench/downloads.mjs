@@ -17,22 +17,12 @@ import { createWriteStream, mkdirSync, readFileSync, rmSync, statSync, writeFile
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startOurs, memoryOf } from './lib/servers.mjs';
 import { stopAll, installSignalHandlers } from './lib/procs.mjs';
 import { fmt } from './lib/report.mjs';
+import { databaseUrl, opt, root } from './lib/cli.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
-const url = process.env.BENCH_DATABASE_URL;
-if (!url) {
-  console.error('BENCH_DATABASE_URL is required (the 1,000,000-parcel bench database)');
-  process.exit(2);
-}
+const url = databaseUrl(['BENCH_DATABASE_URL'], 'the 1,000,000-parcel bench database');
 const log = (m) => console.log(`[downloads-bench] ${m}`);
 installSignalHandlers(log);
 

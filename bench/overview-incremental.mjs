@@ -9,26 +9,19 @@
  *   DATABASE_URL=… node bench/overview-incremental.mjs [--setup] [--schema ovinc] [--edits 10] [--runs 3] [--drop]
  */
 import pg from 'pg';
-import { startOverviews } from './lib/overview.mjs';
+import { startOverviews, makeBenchTable, dropBenchSchema } from './lib/overview.mjs';
+import { databaseUrl, flag, numOpt, schemaOpt } from './lib/cli.mjs';
 
-const arg = (k, d) => (process.argv.includes(`--${k}`) ? process.argv[process.argv.indexOf(`--${k}`) + 1] : d);
-const S = arg('schema', 'ovinc');
-if (!/^[a-z_][a-z0-9_]*$/.test(S)) throw new Error('bad --schema');
-const nEdits = Number(arg('edits', 10));
-const runs = Number(arg('runs', 3));
-const url = process.env.DATABASE_URL;
-if (!url) throw new Error('set DATABASE_URL');
-const pool = new pg.Pool({ connectionString: url, max: 4 });
+const S = schemaOpt('ovinc');
+const nEdits = numOpt('edits', 10);
+const runs = numOpt('runs', 3);
+const pool = new pg.Pool({ connectionString: databaseUrl(), max: 4 });
 
-if (process.argv.includes('--setup')) {
-  const t = Date.now();
+if (flag('setup')) {
+  // a fresh schema: no overview tables of an earlier copy
   await pool.query(`DROP SCHEMA IF EXISTS ${S} CASCADE`);
-  await pool.query(`CREATE SCHEMA ${S}`);
-  await pool.query(`CREATE TABLE ${S}.parcels AS SELECT * FROM public.parcels`);
-  await pool.query(`ALTER TABLE ${S}.parcels ADD PRIMARY KEY (id)`);
-  await pool.query(`CREATE INDEX ON ${S}.parcels USING gist (geom)`);
-  await pool.query(`ANALYZE ${S}.parcels`);
-  console.log(`copied public.parcels to ${S}.parcels in ${Date.now() - t} ms`);
+  const ms = await makeBenchTable(pool, S, 'parcels', 'SELECT * FROM public.parcels');
+  console.log(`copied public.parcels to ${S}.parcels in ${ms} ms`);
 }
 
 // refreshes are started by this script, not by the change notifications' timer
@@ -84,10 +77,5 @@ console.log(
 
 await m.stop();
 await close();
-if (process.argv.includes('--drop')) {
-  await pool.query(`DROP SCHEMA IF EXISTS ${S} CASCADE`);
-  // the change triggers' bookkeeping of the copy
-  await pool.query(`DELETE FROM geodata_tiles.changes WHERE table_name LIKE $1`, [`${S}.%`]);
-  await pool.query(`DELETE FROM geodata_tiles.versions WHERE table_name LIKE $1`, [`${S}.%`]);
-}
+if (flag('drop')) await dropBenchSchema(pool, S);
 await pool.end();

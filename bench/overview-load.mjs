@@ -9,44 +9,20 @@
  */
 import path from 'node:path';
 import os from 'node:os';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { requestList } from './lib/core.mjs';
 import { runLoad } from './lib/load.mjs';
-import { spawnLogged, freePort, waitFor, stopAll } from './lib/procs.mjs';
+import { waitFor, stopAll } from './lib/procs.mjs';
+import { startOurs } from './lib/servers.mjs';
+import { databaseUrl, opt, numOpt, root } from './lib/cli.mjs';
 
-const arg = (k, d) => (process.argv.includes(`--${k}`) ? process.argv[process.argv.indexOf(`--${k}`) + 1] : d);
-const n = Number(arg('requests', 30));
-const concs = arg('concurrency', '1,2,4').split(',').map(Number);
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const n = numOpt('requests', 30);
+const concs = opt('concurrency', '1,2,4').split(',').map(Number);
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ov-load-'));
-const url = process.env.DATABASE_URL;
-if (!url) throw new Error('set DATABASE_URL');
+const url = databaseUrl();
 
-async function start(name, overviews) {
-  const port = await freePort();
-  const cfg = path.join(dir, `${name}.yaml`);
-  writeFileSync(
-    cfg,
-    `server:\n  port: ${port}\n  host: 127.0.0.1\ndatabase:\n  poolSize: 16\ndemo:\n  autoload: false\noverviews:\n  enabled: ${overviews}\n`,
-  );
-  spawnLogged(name, process.execPath, [path.join(root, 'dist/src/main.js'), 'serve'], {
-    env: {
-      ...process.env,
-      DATABASE_URL: url,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      NODE_ENV: 'production',
-      LOG_LEVEL: 'warn',
-      GEODATA_CONFIG: cfg,
-    },
-    logFile: path.join(dir, `${name}.log`),
-    cwd: root,
-  });
-  const base = `http://127.0.0.1:${port}`;
-  await waitFor(async () => (await fetch(`${base}/readyz`).catch(() => null))?.ok, 60000, name);
-  return base;
-}
+const start = async (name, overviews) =>
+  (await startOurs({ root, url, workDir: dir, log: console.log, name, extraConfig: { overviews: { enabled: overviews } } })).base;
 
 const direct = await start('direct', false);
 const overview = await start('overview', true);

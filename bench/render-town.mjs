@@ -13,13 +13,12 @@ import { validateConfig } from '../dist/src/config/index.js';
 import { Registry } from '../dist/src/registry/registry.js';
 import { renderMap } from '../dist/src/render/index.js';
 import { requestList } from './lib/core.mjs';
+import { databaseUrl, numOpt, opt } from './lib/cli.mjs';
 
-const arg = (k, d) => (process.argv.includes(k) ? process.argv[process.argv.indexOf(k) + 1] : d);
-const n = Number(arg('--n', 15));
-const only = new RegExp(arg('--only', '.'));
-const save = arg('--save');
-const url = process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL;
-if (!url) throw new Error('set BENCH_DATABASE_URL');
+const n = numOpt('n', 15);
+const only = new RegExp(opt('only', '.'));
+const save = opt('save');
+const url = databaseUrl(['BENCH_DATABASE_URL', 'DATABASE_URL']);
 const pool = new pg.Pool({ connectionString: url, max: 2 });
 const registry = new Registry(pool, validateConfig({}));
 await registry.reload();
@@ -31,7 +30,7 @@ const med = (a) => {
 const steps = ['sql', 'decode', 'path', 'paint', 'raster', 'encode'];
 console.log(`| scenario | total | ${steps.join(' | ')} |`);
 console.log(`|---|---:|${steps.map(() => '---:').join('|')}|`);
-for (const scale of arg('--scales', 'town,street').split(',')) {
+for (const scale of opt('scales', 'town,street').split(',')) {
   for (const crs of ['EPSG:2154', 'EPSG:3857']) {
     for (const set of [['parcels'], ['parcels', 'roads', 'pois']]) {
       const id = `wms-${scale}-${crs.slice(5)}-${set.length === 1 ? 'parcels' : 'all'}`;

@@ -14,6 +14,9 @@
  *   tiles                 the tile engine and its cache tiers; its freshness is a feed subscriber
  *   catalog               keeps the catalogue's local records in step (registry reloads, edits)
  *   sldDocuments          documents fetched for the WMS SLD parameter
+ *   pagePositions         where the pages of WFS walks ended (STARTINDEX read as a keyset; LRU
+ *                         of PAGE_POSITIONS_MAX entries, each kept PAGE_POSITIONS_TTL_MS)
+ *   tools                 the external tools that answer (GDAL's ogr2ogr), run once per command
  *   shedder               refuses new heavy requests while the event loop runs late (src/ops/shed.ts)
  *
  * Lifecycle: start() before the server listens (usage table), startBackground() once it is
@@ -39,6 +42,8 @@ import type { CacheTier } from './tiles/cache.js';
 import { CatalogSync } from './catalog/sync-state.js';
 import { SldDocuments } from './services/wms/sld-documents.js';
 import { labelSpriteBytes } from './render/draw.js';
+import { PagePositions } from './services/wfs/positions.js';
+import { ToolProbe, toolCommands } from './features/tools.js';
 
 /** What the runtime is built from: the configuration, the database pool, the registry, the logger. */
 export interface RuntimeBase {
@@ -67,6 +72,8 @@ export class Runtime {
   readonly tiles: TileEngine;
   readonly catalog: CatalogSync;
   readonly sldDocuments = new SldDocuments();
+  readonly pagePositions = new PagePositions();
+  readonly tools: ToolProbe;
   readonly shedder: LoadShedder;
   private closing?: Promise<void>;
   private started = false;
@@ -80,6 +87,7 @@ export class Runtime {
     this.shedder = new LoadShedder(limits.shedEventLoopDelayMs);
     this.usage = new UsageStats(pool, log, config.ops.usageFlushSeconds);
     this.auth = new Authenticator(config);
+    this.tools = new ToolProbe(toolCommands(config));
     this.gates = {
       render: new RenderGate(Math.max(1, limits.maxConcurrentRenders), Math.max(0, limits.renderQueue), limits.maxQueueWaitMs),
       stream: streamGate(limits.maxConcurrentExports, limits.exportQueue, limits.maxQueueWaitMs),

@@ -4,9 +4,27 @@ import sharp from 'sharp';
 // @ts-expect-error plain ESM module without type declarations
 import * as core from '../bench/lib/core.mjs';
 
-const { requestList, percentile, summarise, checkResponse, prng, REGION, lonLatToTile, distinctTiles } = core;
+const { requestList, percentile, summarise, checkResponse, prng, REGION, lonLatToTile, distinctTiles, wmsGetMapQuery } = core;
 
 describe('bench request lists', () => {
+  it('turn a WMS entry into one GetMap query string that reads back to the entry', () => {
+    const [r] = requestList('wms', { scale: 'town', crs: 'EPSG:3857', layers: ['parcels', 'roads'] }, 1, 5);
+    const q = new URLSearchParams(wmsGetMapQuery(r));
+    expect(Object.fromEntries(q)).toEqual({
+      SERVICE: 'WMS',
+      VERSION: '1.3.0',
+      REQUEST: 'GetMap',
+      LAYERS: 'parcels,roads',
+      STYLES: '',
+      CRS: 'EPSG:3857',
+      BBOX: r.bbox.join(','),
+      WIDTH: '256',
+      HEIGHT: '256',
+      FORMAT: 'image/png',
+      TRANSPARENT: 'TRUE',
+    });
+  });
+
   it('are deterministic for a seed and differ between seeds', () => {
     const a = requestList('wms', { scale: 'town', crs: 'EPSG:3857', layers: ['parcels'] }, 50, 7);
     const b = requestList('wms', { scale: 'town', crs: 'EPSG:3857', layers: ['parcels'] }, 50, 7);

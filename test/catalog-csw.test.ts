@@ -14,6 +14,7 @@ import { makeTestApp, type TestApp } from './helpers/app.js';
 import { catalogConfig } from './helpers/catalog.js';
 import { canValidate, skipReason, validateXml } from './helpers/xml-validate.js';
 import { rdfXmlTriples } from './helpers/rdfxml.js';
+import { fixtureText } from './helpers/fixtures.js';
 
 const CSW = 'http://www.opengis.net/cat/csw/2.0.2';
 const GMD = 'http://www.isotc211.org/2005/gmd';
@@ -67,18 +68,7 @@ function exception(x: XmlElement) {
 
 /** The request udata sends (harvesters.md §2), with its namespace declarations. */
 function udataRequest(start: number, outputSchema: string): string {
-  const eq = (v: string) =>
-    `<ogc:PropertyIsEqualTo><ogc:PropertyName>apiso:type</ogc:PropertyName><ogc:Literal>${v}</ogc:Literal></ogc:PropertyIsEqualTo>`;
-  return `<?xml version="1.0" encoding="UTF-8"?>
-<csw:GetRecords xmlns:apiso="http://www.opengis.net/cat/csw/apiso/1.0" xmlns:csw="http://www.opengis.net/cat/csw/2.0.2"
-  xmlns:ogc="http://www.opengis.net/ogc" xmlns:gmd="http://www.isotc211.org/2005/gmd"
-  service="CSW" version="2.0.2" outputFormat="application/xml" resultType="results" startPosition="${start}" maxRecords="25" outputSchema="${outputSchema}">
-  <csw:Query typeNames="gmd:MD_Metadata">
-    <csw:ElementSetName>full</csw:ElementSetName>
-    <csw:Constraint version="1.1.0"><ogc:Filter><ogc:Or>${eq('dataset')}${eq('nonGeographicDataset')}${eq('series')}${eq('service')}</ogc:Or></ogc:Filter></csw:Constraint>
-    <ogc:SortBy><ogc:SortProperty><ogc:PropertyName>apiso:identifier</ogc:PropertyName><ogc:SortOrder>ASC</ogc:SortOrder></ogc:SortProperty></ogc:SortBy>
-  </csw:Query>
-</csw:GetRecords>`;
+  return fixtureText('requests/csw-getrecords-udata.xml', { start, outputSchema });
 }
 
 /** udata's paging loop (dcat.py _next_position). */

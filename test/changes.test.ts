@@ -10,15 +10,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeTestApp, testDatabaseUrl, type TestApp } from './helpers/app.js';
-import { transformPoint } from '../src/crs/index.js';
-import { WEB_MERCATOR_QUAD as W } from '../src/tiles/matrixsets.js';
+import { bykindStyle, createSquaresGrid, GRID, squareBox, tileOf } from './helpers/squares-grid.js';
+import { waitFor } from './helpers/wait.js';
 
 const S = 'changes_t';
-const X0 = 850000;
-const Y0 = 6850000;
-const STEP = 5000;
-const SIZE = 300;
-const Z = 12;
 const dir = mkdtempSync(path.join(os.tmpdir(), 'changes-'));
 const config = {
   database: { schemas: [S] },
@@ -30,15 +25,7 @@ const config = {
       name: 'chsquares',
       overview: true,
       metadata: { identifier: 'changes-test-squares' },
-      styles: {
-        bykind: {
-          title: 'By kind',
-          rules: [
-            { title: 'Big', filter: "kind = 'big'", polygon: { fill: '#ff0000' } },
-            { title: 'Other', else: true, polygon: { fill: '#0000ff' } },
-          ],
-        },
-      },
+      styles: { bykind: bykindStyle() },
     },
   ],
 };
@@ -46,35 +33,11 @@ const config = {
 let t: TestApp;
 let db: pg.Client;
 
-const tileOf = (lx: number, ly: number) => {
-  const [mx, my] = transformPoint(lx, ly, 2154, 3857);
-  const span = W.matrices[Z].resolution * 256;
-  return { x: Math.floor((mx - W.origin[0]) / span), y: Math.floor((W.origin[1] - my) / span) };
-};
-
-async function waitFor(cond: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const until = Date.now() + 20_000;
-  while (!(await cond())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 beforeAll(async () => {
   db = new pg.Client({ connectionString: testDatabaseUrl() });
   await db.connect();
-  const rows: string[] = [];
-  let id = 1;
-  for (let i = 0; i < 6; i++)
-    for (let j = 0; j < 6; j++) {
-      const [x, y] = [X0 + i * STEP, Y0 + j * STEP];
-      rows.push(`(${id++}, 'big', ST_MakeEnvelope(${x}, ${y}, ${x + SIZE}, ${y + SIZE}, 2154))`);
-    }
-  await db.query(`DROP SCHEMA IF EXISTS ${S} CASCADE; DROP SCHEMA IF EXISTS ${S}_ov CASCADE; CREATE SCHEMA ${S};
-    CREATE TABLE ${S}.squares (id int PRIMARY KEY, kind text, geom geometry(Polygon, 2154));
-    INSERT INTO ${S}.squares VALUES ${rows.join(',')};
-    CREATE INDEX ON ${S}.squares USING gist (geom);
-    ANALYZE ${S}.squares;`);
+  await db.query(`DROP SCHEMA IF EXISTS ${S} CASCADE; DROP SCHEMA IF EXISTS ${S}_ov CASCADE`);
+  await createSquaresGrid(db, S);
   t = await makeTestApp(config);
 }, 60_000);
 
@@ -94,10 +57,9 @@ describe('the change feed', () => {
     expect(runtime.changes.connected).toBe(true);
     expect([...runtime.changes.tracked]).toEqual([`${S}.squares`]);
     // a cached tile over square (2,3), and the catalogue's records
-    const cx = X0 + 2 * STEP + SIZE / 2;
-    const cy = Y0 + 3 * STEP + SIZE / 2;
-    const { x, y } = tileOf(cx, cy);
-    const url = `/tiles/chsquares/${Z}/${x}/${y}.png?style=bykind`;
+    const sq = squareBox(2, 3);
+    const { x, y } = tileOf(sq.minx + GRID.SIZE / 2, sq.miny + GRID.SIZE / 2);
+    const url = `/tiles/chsquares/${GRID.Z}/${x}/${y}.png?style=bykind`;
     expect((await t.app.inject({ url })).statusCode).toBe(200);
     expect((await t.app.inject({ url })).headers['x-cache']).toBe('HIT');
     expect((await t.app.inject({ url: '/catalog/records/changes-test-squares' })).statusCode).toBe(200);
@@ -107,7 +69,7 @@ describe('the change feed', () => {
     const tileChanges = runtime.tiles.stats.changes;
     const refreshes = runtime.overviews.stats.refreshes;
     const catalogEdits = runtime.catalog.stats.edits;
-    await db.query(`UPDATE ${S}.squares SET kind = 'small' WHERE id = $1`, [2 * 6 + 3 + 1]);
+    await db.query(`UPDATE ${S}.squares SET kind = 'small' WHERE id = $1`, [2 * GRID.N + 3 + 1]);
     await waitFor(() => runtime.changes.stats.delivered > delivered, 'the change');
     await runtime.changes.idle();
 

@@ -16,6 +16,7 @@ import { makeTestApp, testDatabaseUrl, type TestApp } from './helpers/app.js';
 import { filterColumns, type OverviewManager } from '../src/overviews/index.js';
 import { parseCql2Text } from '../src/filter/cql2.js';
 import type { Rule } from '../src/render/style.js';
+import { waitFor as waitUntil } from './helpers/wait.js';
 
 const S = `ovtest_${process.pid}`;
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ov-tiles-'));
@@ -141,13 +142,8 @@ async function expectLikeDirect(bbox: string, crs: string): Promise<{ direct: Bu
   return { direct, overview, c };
 }
 
-async function waitFor(cond: () => boolean, what: string, ms = 30_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(m.status())}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const waitFor = (cond: () => boolean, what: string) =>
+  waitUntil(cond, what, { timeoutMs: 30_000, intervalMs: 50, detail: () => JSON.stringify(m.status()) });
 
 beforeAll(async () => {
   db = new pg.Client({ connectionString: testDatabaseUrl() });

@@ -10,6 +10,7 @@ import sharp from 'sharp';
 import { makeTestApp, testDatabaseUrl, type TestApp } from './helpers/app.js';
 import { renderMap } from '../src/render/index.js';
 import { parseStyle } from '../src/render/style.js';
+import { fixtureText } from './helpers/fixtures.js';
 
 const S = `carto_fts_${process.pid}`;
 const X = 900000;
@@ -196,14 +197,7 @@ describe('SE feature type styles and rule semantics', () => {
   });
 
   it('an SLD_BODY with two FeatureTypeStyles draws the casing under every road', async () => {
-    const line = (c: string, w: number) =>
-      `<LineSymbolizer><Stroke><CssParameter name="stroke">${c}</CssParameter><CssParameter name="stroke-width">${w}</CssParameter><CssParameter name="stroke-linecap">butt</CssParameter></Stroke></LineSymbolizer>`;
-    const sld = `<StyledLayerDescriptor version="1.0.0" xmlns="http://www.opengis.net/sld" xmlns:ogc="http://www.opengis.net/ogc"><NamedLayer><Name>fts_roads</Name><UserStyle>
-      <FeatureTypeStyle><Rule>${line('#000000', 14)}</Rule></FeatureTypeStyle>
-      <FeatureTypeStyle>
-        <Rule><ogc:Filter><ogc:PropertyIsEqualTo><ogc:PropertyName>classe</ogc:PropertyName><ogc:Literal>a</ogc:Literal></ogc:PropertyIsEqualTo></ogc:Filter>${line('#ff0000', 4)}</Rule>
-        <Rule><ElseFilter/>${line('#0000ff', 4)}</Rule>
-      </FeatureTypeStyle></UserStyle></NamedLayer></StyledLayerDescriptor>`;
+    const sld = fixtureText('sld/roads-casing.sld');
     const res = await t.app.inject({
       method: 'GET',
       url: '/wms',

@@ -14,12 +14,10 @@ import { transformExtent, transformPoint } from '../src/crs/index.js';
 import type { TileEngine } from '../src/tiles/engine.js';
 import { WEB_MERCATOR_QUAD as W, tileExtent, tileRange } from '../src/tiles/matrixsets.js';
 import type { Layer } from '../src/registry/types.js';
+import { bykindStyle, createSquaresGrid, GRID, squareBox, tileOf } from './helpers/squares-grid.js';
+import { waitFor as waitUntil } from './helpers/wait.js';
 
-const X0 = 850000;
-const Y0 = 6850000;
-const STEP = 5000;
-const SIZE = 300;
-const Z = 12;
+const { X0, Y0, STEP, SIZE, Z } = GRID;
 const dir = mkdtempSync(path.join(os.tmpdir(), 'tiles-fresh-'));
 const config = {
   database: { schemas: ['tilesfresh'] },
@@ -28,15 +26,7 @@ const config = {
     {
       table: 'tilesfresh.squares',
       name: 'fsquares',
-      styles: {
-        bykind: {
-          title: 'By kind',
-          rules: [
-            { title: 'Big', filter: "kind = 'big'", polygon: { fill: '#ff0000' } },
-            { title: 'Other', else: true, polygon: { fill: '#0000ff' } },
-          ],
-        },
-      },
+      styles: { bykind: bykindStyle() },
     },
   ],
 };
@@ -46,19 +36,9 @@ let db: pg.Client;
 let engine: TileEngine;
 let layer: Layer;
 
-const squareBox = (i: number, j: number) => ({
-  minx: X0 + i * STEP,
-  miny: Y0 + j * STEP,
-  maxx: X0 + i * STEP + SIZE,
-  maxy: Y0 + j * STEP + SIZE,
-});
-
+/** Wait for the change notification's effect, then for the freshness work it started. */
 async function waitFor(cond: () => boolean, what: string): Promise<void> {
-  const until = Date.now() + 15_000;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  await waitUntil(cond, what, { timeoutMs: 15_000 });
   await engine.freshness.idle();
 }
 
@@ -90,28 +70,11 @@ async function pixelAt(png: Buffer, x: number, y: number, lx: number, ly: number
 
 const url = (x: number, y: number) => `/tiles/fsquares/${Z}/${x}/${y}.png`;
 const key = (x: number, y: number) => engine.key(layer, 'bykind', W, Z, x, y, 'png');
-const tileOf = (lx: number, ly: number) => {
-  const [mx, my] = transformPoint(lx, ly, 2154, 3857);
-  const span = W.matrices[Z].resolution * 256;
-  return { x: Math.floor((mx - W.origin[0]) / span), y: Math.floor((W.origin[1] - my) / span) };
-};
 
 beforeAll(async () => {
   db = new pg.Client({ connectionString: testDatabaseUrl() });
   await db.connect();
-  const rows: string[] = [];
-  let id = 1;
-  for (let i = 0; i < 6; i++)
-    for (let j = 0; j < 6; j++) {
-      const b = squareBox(i, j);
-      rows.push(`(${id++}, 'big', ST_MakeEnvelope(${b.minx}, ${b.miny}, ${b.maxx}, ${b.maxy}, 2154))`);
-    }
-  await db.query(`CREATE SCHEMA IF NOT EXISTS tilesfresh;
-    DROP TABLE IF EXISTS tilesfresh.squares;
-    CREATE TABLE tilesfresh.squares (id int PRIMARY KEY, kind text, geom geometry(Polygon, 2154));
-    INSERT INTO tilesfresh.squares VALUES ${rows.join(',')};
-    CREATE INDEX ON tilesfresh.squares USING gist (geom);
-    ANALYZE tilesfresh.squares;`);
+  await createSquaresGrid(db, 'tilesfresh');
   t = await makeTestApp(config);
   engine = t.ctx.runtime.tiles;
   layer = t.ctx.registry.resolve('fsquares')!;

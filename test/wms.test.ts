@@ -14,6 +14,11 @@ import { renderMap } from '../src/render/index.js';
 import { ConfigError, validateConfig } from '../src/config/index.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fixtureText } from './helpers/fixtures.js';
+
+/** An SLD rule filling every polygon with one colour. */
+const fillRule = (colour: string) =>
+  `<Rule><PolygonSymbolizer><Fill><CssParameter name="fill">${colour}</CssParameter></Fill></PolygonSymbolizer></Rule>`;
 
 // A red 10 km square centred on (905000, 6805000) in Lambert-93, and a blue point far from it.
 const SQ = { minx: 900000, miny: 6800000, maxx: 910000, maxy: 6810000 };
@@ -46,18 +51,7 @@ const config = {
         },
         small: { title: 'Only at large scales', rules: [{ title: 'Square', maxScaleDenominator: 50000, polygon: { fill: '#ff0000' } }] },
         sld: {
-          sld: `<?xml version="1.0" encoding="UTF-8"?>
-<StyledLayerDescriptor version="1.0.0" xmlns="http://www.opengis.net/sld" xmlns:ogc="http://www.opengis.net/ogc">
-  <NamedLayer><Name>squares</Name><UserStyle><Title>From SLD</Title><FeatureTypeStyle>
-    <Rule><Name>big</Name><Title>Big ones</Title>
-      <ogc:Filter><ogc:PropertyIsEqualTo><ogc:PropertyName>kind</ogc:PropertyName><ogc:Literal>big</ogc:Literal></ogc:PropertyIsEqualTo></ogc:Filter>
-      <PolygonSymbolizer><Fill><CssParameter name="fill">#ff00ff</CssParameter></Fill></PolygonSymbolizer>
-    </Rule>
-    <Rule><Name>other</Name><ElseFilter/>
-      <PolygonSymbolizer><Fill><CssParameter name="fill">#00ffff</CssParameter></Fill><Stroke><CssParameter name="stroke">#00ffff</CssParameter></Stroke></PolygonSymbolizer>
-    </Rule>
-  </FeatureTypeStyle></UserStyle></NamedLayer>
-</StyledLayerDescriptor>`,
+          sld: fixtureText('sld/squares-by-kind.sld'),
         },
       },
     },
@@ -608,11 +602,8 @@ describe('WMS GetCapabilities', () => {
 });
 
 describe('WMS SLD_BODY', () => {
-  const sld = (layer: string, rules: string) => `<?xml version="1.0" encoding="UTF-8"?>
-<StyledLayerDescriptor version="1.0.0" xmlns="http://www.opengis.net/sld" xmlns:ogc="http://www.opengis.net/ogc">
-  <NamedLayer><Name>${layer}</Name><UserStyle><Title>Sent with the request</Title><FeatureTypeStyle>${rules}</FeatureTypeStyle></UserStyle></NamedLayer>
-</StyledLayerDescriptor>`;
-  const green = '<Rule><PolygonSymbolizer><Fill><CssParameter name="fill">#00ff00</CssParameter></Fill></PolygonSymbolizer></Rule>';
+  const sld = (layer: string, rules: string) => fixtureText('sld/one-layer.sld', { layer, title: 'Sent with the request', rules });
+  const green = fillRule('#00ff00');
   const bbox = [890000, 6790000, 920000, 6820000];
   const centre = (p: Awaited<ReturnType<typeof pixels>>) => p.at(100, 100);
   it('styles the layers it names, overriding STYLES, with or without LAYERS', async () => {
@@ -660,12 +651,7 @@ describe('WMS SLD_BODY', () => {
 });
 
 describe('WMS SLD parameter (the URL of an SLD document)', () => {
-  const doc = (layer: string, colour: string) => `<?xml version="1.0" encoding="UTF-8"?>
-<StyledLayerDescriptor version="1.0.0" xmlns="http://www.opengis.net/sld" xmlns:ogc="http://www.opengis.net/ogc">
-  <NamedLayer><Name>${layer}</Name><UserStyle><Title>Fetched</Title><FeatureTypeStyle>
-    <Rule><PolygonSymbolizer><Fill><CssParameter name="fill">${colour}</CssParameter></Fill></PolygonSymbolizer></Rule>
-  </FeatureTypeStyle></UserStyle></NamedLayer>
-</StyledLayerDescriptor>`;
+  const doc = (layer: string, colour: string) => fixtureText('sld/one-layer.sld', { layer, title: 'Fetched', rules: fillRule(colour) });
   const bbox = [890000, 6790000, 920000, 6820000];
   const hits = new Map<string, number>();
   let server: http.Server;

@@ -133,6 +133,26 @@ export function requestList(kind, params, n, seed) {
   return out;
 }
 
+/** The query string of a WMS 1.3.0 GetMap (transparent PNG) for a 'wms' entry of requestList: the same for every server. */
+export function wmsGetMapQuery(r) {
+  const q = {
+    SERVICE: 'WMS',
+    VERSION: '1.3.0',
+    REQUEST: 'GetMap',
+    LAYERS: r.layers.join(','),
+    STYLES: '',
+    CRS: r.crs,
+    BBOX: r.bbox.join(','),
+    WIDTH: r.width,
+    HEIGHT: r.height,
+    FORMAT: 'image/png',
+    TRANSPARENT: 'TRUE',
+  };
+  return Object.entries(q)
+    .map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
+    .join('&');
+}
+
 /** WebMercatorQuad tile (XYZ, y from the top) containing a point. */
 export function lonLatToTile(lon, lat, z) {
   const n = 2 ** z;

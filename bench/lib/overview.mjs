@@ -5,6 +5,7 @@ import { validateConfig } from '../../dist/src/config/index.js';
 import { Registry } from '../../dist/src/registry/registry.js';
 import { drawMap } from '../../dist/src/render/index.js';
 import { createContext } from '../../dist/src/context.js';
+import { requestList } from './core.mjs';
 
 /** A registry and a started overview manager for the raw configuration; waits until it is idle. */
 export async function startOverviews(pool, raw) {
@@ -32,6 +33,56 @@ export async function timeDraw(rc, o, runs) {
     ts.push(Number(process.hrtime.bigint() - t) / 1e6);
   }
   return { ms: median(ts), px: Buffer.from(canvas.data()) };
+}
+
+/**
+ * (Re)create `schema.table` from a SELECT of the bench database (with an `id` and a `geom`):
+ * primary key, GiST index, statistics. Returns the milliseconds it took.
+ */
+export async function makeBenchTable(pool, schema, table, select) {
+  const t = Date.now();
+  await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+  await pool.query(`DROP TABLE IF EXISTS ${schema}.${table}`);
+  await pool.query(`CREATE TABLE ${schema}.${table} AS ${select}`);
+  await pool.query(`ALTER TABLE ${schema}.${table} ADD PRIMARY KEY (id)`);
+  await pool.query(`CREATE INDEX ON ${schema}.${table} USING gist (geom)`);
+  await pool.query(`ANALYZE ${schema}.${table}`);
+  return Date.now() - t;
+}
+
+/** Drop a bench schema and the change triggers' bookkeeping of its tables. */
+export async function dropBenchSchema(pool, schema) {
+  await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await pool.query(`DELETE FROM geodata_tiles.changes WHERE table_name LIKE $1`, [`${schema}.%`]);
+  await pool.query(`DELETE FROM geodata_tiles.versions WHERE table_name LIKE $1`, [`${schema}.%`]);
+}
+
+/** The bench's region-scale WMS views (`n` boxes in each of EPSG:2154 and 3857) as render options over `layers`. */
+export function* regionViews(layers, n) {
+  for (const crs of ['EPSG:2154', 'EPSG:3857']) {
+    for (const r of requestList('wms', { scale: 'region', crs, layers: ['parcels'] }, n, 20260101)) {
+      const o = {
+        layers,
+        bbox: { minx: r.bbox[0], miny: r.bbox[1], maxx: r.bbox[2], maxy: r.bbox[3] },
+        epsg: Number(crs.slice(5)),
+        width: 256,
+        height: 256,
+        format: 'image/png',
+      };
+      yield { label: `${crs} ${r.bbox.map((x) => Math.round(x)).join(',')}`, o };
+    }
+  }
+}
+
+/** One view drawn without then with the overviews (`runs` times each): timings, pixel agreement, and whether an overview was read. */
+export async function directVsOverview(ctx, o, runs) {
+  const m = ctx.runtime.overviews;
+  m.use = false;
+  const d = await timeDraw(ctx.runtime.render, o, runs);
+  m.use = true;
+  const before = m.stats.overviewRenders;
+  const v = await timeDraw(ctx.runtime.render, o, runs);
+  return { d, v, c: comparePixels(d.px, v.px), used: m.stats.overviewRenders > before };
 }
 
 /**

@@ -13,9 +13,14 @@ async function httpOk(url) {
   return r.status < 500;
 }
 
-export async function startOurs({ root, url, workDir, log, layers = null, tilesDir = null }) {
+/**
+ * Our built server (dist/) in production mode on a free loopback port, with the database `url`.
+ * `name` names its config and log files in `workDir` (so that two can run side by side);
+ * `extraConfig` holds further top-level sections of the configuration (overviews, tiles…).
+ */
+export async function startOurs({ root, url, workDir, log, layers = null, tilesDir = null, name = 'ours', extraConfig = {} }) {
   const port = await freePort();
-  const cfgFile = path.join(workDir, 'geodata-bench.yaml');
+  const cfgFile = path.join(workDir, `${name}.yaml`);
   // the default configuration, except: raised limits for the bulk export, and (when given) the bench
   // layers with the styles generated from lib/symbology.mjs and a tile cache folder of the run's own
   // (emptied first, so that the only tiles in it are those the bench warms)
@@ -25,6 +30,7 @@ export async function startOurs({ root, url, workDir, log, layers = null, tilesD
     limits: { maxFeatures: 100000000 },
     demo: { autoload: false },
   };
+  Object.assign(cfg, extraConfig);
   if (layers) cfg.layers = layers;
   if (tilesDir) {
     rmSync(tilesDir, { recursive: true, force: true });
@@ -43,7 +49,7 @@ export async function startOurs({ root, url, workDir, log, layers = null, tilesD
   };
   const child = spawnLogged('geodata-server', process.execPath, [path.join(root, 'dist/src/main.js'), 'serve'], {
     env,
-    logFile: path.join(workDir, 'ours.log'),
+    logFile: path.join(workDir, `${name}.log`),
     cwd: root,
   });
   const base = `http://127.0.0.1:${port}`;
@@ -54,16 +60,16 @@ export async function startOurs({ root, url, workDir, log, layers = null, tilesD
     // a server that stops during the run is a finding, not a harness error: say so where it happens
     if (ready)
       log(
-        `our server (pid ${child.pid}) stopped during the run: ${code !== null ? `exit code ${code}` : `signal ${sig}`}; see ${path.join(workDir, 'ours.log')}`,
+        `our server (pid ${child.pid}) stopped during the run: ${code !== null ? `exit code ${code}` : `signal ${sig}`}; see ${path.join(workDir, `${name}.log`)}`,
       );
   });
   await waitFor(
     async () => {
-      if (exited) throw new Error(`it stopped (${exited}); see ${path.join(workDir, 'ours.log')}`);
+      if (exited) throw new Error(`it stopped (${exited}); see ${path.join(workDir, `${name}.log`)}`);
       return httpOk(`${base}/`);
     },
     60000,
-    'our server',
+    `our server (${name})`,
   );
   ready = true;
   log(`our server: ${base} (pid ${child.pid})`);

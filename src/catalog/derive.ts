@@ -189,7 +189,7 @@ export function layerRecord(ctx: AppContext, layer: Layer, updated: string | nul
     bbox: layer.wgs84Extent ? [layer.wgs84Extent.minx, layer.wgs84Extent.miny, layer.wgs84Extent.maxx, layer.wgs84Extent.maxy] : null,
     crs,
     featureCount: layer.rowEstimate,
-    links: layerLinks(layer, serverFormats(ctx.config)),
+    links: layerLinks(layer, serverFormats(ctx)),
     landingPage: str(md.landingPage) ?? null,
     layerName: layer.name,
     serviceType: null,

@@ -13,7 +13,7 @@ import path from 'node:path';
 import os from 'node:os';
 import pg from 'pg';
 import { projectRoot } from '../config/index.js';
-import { forgetProbe, hasOgr2ogr, TOOL_PACKAGES } from '../features/tools.js';
+import { hasOgr2ogr, TOOL_PACKAGES } from '../features/tools.js';
 
 export const PG_MAJOR = 15;
 export const PG_BIN = `/usr/lib/postgresql/${PG_MAJOR}/bin`;
@@ -90,10 +90,7 @@ export interface FeaturePackageHost {
 
 const realHost: FeaturePackageHost = {
   isRoot,
-  hasOgr2ogr: () => {
-    forgetProbe('ogr2ogr');
-    return hasOgr2ogr('ogr2ogr');
-  },
+  hasOgr2ogr: () => hasOgr2ogr('ogr2ogr'),
   apt: (args) =>
     spawnSync('apt-get', args, { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, stdio: ['ignore', 'inherit', 'inherit'] })
       .status ?? 1,

@@ -24,7 +24,7 @@ import {
   type FileExport,
   type FileExportOptions,
 } from './export/files.js';
-import { probeTools, toolCommands, type Tool, type ToolSet } from './tools.js';
+import { TOOL_TITLES, type Tool, type ToolProbe, type ToolSet } from './tools.js';
 
 export type { Tool, ToolSet } from './tools.js';
 
@@ -99,9 +99,36 @@ export function euFileTypeUri(code: string): string {
 
 const JSON_CT = 'application/json; charset=UTF-8';
 
+/**
+ * What an entry may leave out. The producer sets the rest by default: the protocol's own GML is
+ * streamed, multi-type, holds numberMatched and follows the protocol's axis order; a streamed
+ * writer is multi-type, x/y only, without a count; a file is one type, x/y only, sent as an
+ * attachment. Defaults also: contentType = mediaType, no aliases, no external tool.
+ */
+type FormatEntry = Omit<
+  FormatDef,
+  'contentType' | 'aliases' | 'xyOnly' | 'multiLayer' | 'streams' | 'carriesCount' | 'attachment' | 'requires'
+> &
+  Partial<Pick<FormatDef, 'contentType' | 'aliases' | 'xyOnly' | 'multiLayer' | 'carriesCount' | 'attachment' | 'requires'>>;
+
+function entry(e: FormatEntry): FormatDef {
+  const kind = e.produce.kind;
+  return {
+    contentType: e.mediaType,
+    aliases: [],
+    xyOnly: kind !== 'protocol',
+    multiLayer: kind !== 'file',
+    carriesCount: kind === 'protocol',
+    attachment: kind === 'file',
+    requires: [],
+    ...e,
+    streams: kind !== 'file',
+  };
+}
+
 /** Every output format, in the order capabilities and link lists show them. */
 export const FORMATS: readonly FormatDef[] = [
-  {
+  entry({
     id: 'gml32',
     title: 'GML 3.2',
     mediaType: 'application/gml+xml; version=3.2',
@@ -118,15 +145,9 @@ export const FORMATS: readonly FormatDef[] = [
     wfs: { names: ['application/gml+xml; version=3.2'] },
     euFileType: 'GML',
     crs: { default: 'native' },
-    xyOnly: false,
-    multiLayer: true,
-    streams: true,
-    carriesCount: true,
     produce: { kind: 'protocol' },
-    attachment: false,
-    requires: [],
-  },
-  {
+  }),
+  entry({
     id: 'gml311',
     title: 'GML 3.1.1',
     mediaType: 'text/xml; subtype=gml/3.1.1',
@@ -136,19 +157,12 @@ export const FORMATS: readonly FormatDef[] = [
     wfs: { names: ['text/xml; subtype=gml/3.1.1'] },
     euFileType: 'GML',
     crs: { default: 'native' },
-    xyOnly: false,
-    multiLayer: true,
-    streams: true,
-    carriesCount: true,
     produce: { kind: 'protocol' },
-    attachment: false,
-    requires: [],
-  },
-  {
+  }),
+  entry({
     id: 'geojson',
     title: 'GeoJSON',
     mediaType: 'application/geo+json',
-    contentType: 'application/geo+json',
     aliases: ['geojson', 'application/vnd.geo+json', 'application/json', 'json', 'application/json; subtype=geojson', 'text/javascript'],
     aliasContentTypes: {
       'application/json': JSON_CT,
@@ -161,15 +175,10 @@ export const FORMATS: readonly FormatDef[] = [
     wfs: { names: ['application/json', 'application/geo+json'], names11: ['application/json'] },
     euFileType: 'GEOJSON',
     crs: { default: 'wgs84' },
-    xyOnly: true,
-    multiLayer: true,
-    streams: true,
     carriesCount: true,
     produce: { kind: 'stream', writer: () => new GeoJsonWriter() },
-    attachment: false,
-    requires: [],
-  },
-  {
+  }),
+  entry({
     id: 'csv',
     title: 'CSV',
     mediaType: 'text/csv',
@@ -181,54 +190,34 @@ export const FORMATS: readonly FormatDef[] = [
     wfs: { names: ['text/csv'] },
     euFileType: 'CSV',
     crs: { default: 'native' },
-    xyOnly: true,
     multiLayer: false,
-    streams: true,
-    carriesCount: false,
     produce: { kind: 'stream', writer: (o) => new CsvWriter(o.csv) },
     attachment: true,
-    requires: [],
-  },
-  {
+  }),
+  entry({
     id: 'ndjson',
     title: 'GeoJSON lines (NDJSON)',
     mediaType: 'application/x-ndjson',
-    contentType: 'application/x-ndjson',
     aliases: ['ndjson', 'application/ndjson', 'application/geojson-seq', 'geojsonl'],
     fileExt: 'ndjson',
     download: { ext: 'ndjson', extAliases: ['geojsonl'], listed: false },
     wfs: { names: ['application/x-ndjson'] },
     crs: { default: 'wgs84' },
-    xyOnly: true,
-    multiLayer: true,
-    streams: true,
-    carriesCount: false,
     produce: { kind: 'stream', writer: () => new NdjsonWriter() },
-    attachment: false,
-    requires: [],
-  },
-  {
+  }),
+  entry({
     id: 'geojsonseq',
     title: 'GeoJSON text sequence (RFC 8142)',
     mediaType: 'application/geo+json-seq',
-    contentType: 'application/geo+json-seq',
-    aliases: [],
     fileExt: 'geojsons',
     wfs: { names: ['application/geo+json-seq'], names11: [] },
     crs: { default: 'wgs84' },
-    xyOnly: true,
-    multiLayer: true,
-    streams: true,
-    carriesCount: false,
     produce: { kind: 'stream', writer: () => new NdjsonWriter({ seq: true }) },
-    attachment: false,
-    requires: [],
-  },
-  {
+  }),
+  entry({
     id: 'kml',
     title: 'KML (WGS 84)',
     mediaType: 'application/vnd.google-earth.kml+xml',
-    contentType: 'application/vnd.google-earth.kml+xml',
     aliases: ['application/vnd.google-earth.kml', 'kml'],
     fileExt: 'kml',
     download: { ext: 'kml', listed: true },
@@ -236,19 +225,13 @@ export const FORMATS: readonly FormatDef[] = [
     wfs: { names: ['application/vnd.google-earth.kml+xml', 'KML'] },
     euFileType: 'KML',
     crs: { forced: 4326, default: 'wgs84' },
-    xyOnly: true,
-    multiLayer: true,
-    streams: true,
-    carriesCount: false,
     produce: { kind: 'stream', writer: () => new KmlWriter() },
     attachment: true,
-    requires: [],
-  },
-  {
+  }),
+  entry({
     id: 'shp',
     title: 'ESRI Shapefile (ZIP)',
     mediaType: 'application/zip',
-    contentType: 'application/zip',
     aliases: ['SHAPE-ZIP', 'application/x-zipped-shp', 'application/x-shapefile', 'shp', 'ESRI Shapefile'],
     fileExt: 'zip',
     download: { ext: 'shp', extAliases: ['zip', 'shp.zip'], listed: true },
@@ -256,19 +239,13 @@ export const FORMATS: readonly FormatDef[] = [
     wfs: { names: ['SHAPE-ZIP'] },
     euFileType: 'SHP',
     crs: { default: 'native' },
-    xyOnly: true,
-    multiLayer: false,
-    streams: false,
-    carriesCount: false,
     produce: { kind: 'file', build: (fo) => exportShapefileZip(fo) },
-    attachment: true,
     requires: ['ogr2ogr'],
-  },
-  {
+  }),
+  entry({
     id: 'gpkg',
     title: 'GeoPackage',
     mediaType: 'application/geopackage+sqlite3',
-    contentType: 'application/geopackage+sqlite3',
     aliases: ['application/x-gpkg', 'GPKG', 'geopackage', 'geopkg'],
     fileExt: 'gpkg',
     download: { ext: 'gpkg', listed: true },
@@ -276,20 +253,14 @@ export const FORMATS: readonly FormatDef[] = [
     wfs: { names: ['application/geopackage+sqlite3', 'GPKG'] },
     euFileType: 'GPKG',
     crs: { default: 'native' },
-    xyOnly: true,
-    multiLayer: false,
-    streams: false,
-    carriesCount: false,
     spatialIndex: true,
     produce: { kind: 'file', build: (fo) => exportGeoPackage(fo) },
-    attachment: true,
     requires: ['ogr2ogr'],
-  },
-  {
+  }),
+  entry({
     id: 'fgb',
     title: 'FlatGeobuf',
     mediaType: 'application/flatgeobuf',
-    contentType: 'application/flatgeobuf',
     aliases: ['flatgeobuf', 'application/x-flatgeobuf', 'fgb'],
     fileExt: 'fgb',
     download: { ext: 'fgb', listed: true },
@@ -297,20 +268,14 @@ export const FORMATS: readonly FormatDef[] = [
     wfs: { names: ['application/flatgeobuf', 'FlatGeobuf'] },
     // the EU file-type table has no FlatGeobuf entry: DCAT carries the media type alone
     crs: { default: 'native' },
-    xyOnly: true,
-    multiLayer: false,
-    streams: false,
-    carriesCount: false,
     spatialIndex: true,
     produce: { kind: 'file', build: (fo) => exportFlatGeobuf(fo) },
-    attachment: true,
     requires: ['ogr2ogr'],
-  },
-  {
+  }),
+  entry({
     id: 'xlsx',
     title: 'Excel (XLSX)',
     mediaType: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
-    contentType: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
     aliases: ['excel2007', 'xlsx'],
     fileExt: 'xlsx',
     download: { ext: 'xlsx', listed: true },
@@ -318,15 +283,9 @@ export const FORMATS: readonly FormatDef[] = [
     wfs: { names: ['application/vnd.openxmlformats-officedocument.spreadsheetml.sheet', 'excel2007'] },
     euFileType: 'XLSX',
     crs: { default: 'native' },
-    xyOnly: true,
-    multiLayer: false,
-    streams: false,
-    carriesCount: false,
     produce: { kind: 'file', build: (fo, o) => exportXlsx({ ...fo, geometry: o.csv?.geometry }) },
-    attachment: true,
     maxFeatures: XLSX_MAX_ROWS - 1,
-    requires: [],
-  },
+  }),
 ];
 
 const BY_ID = new Map<FormatId, FormatDef>(FORMATS.map((f) => [f.id, f]));
@@ -407,6 +366,11 @@ export function missingFormats(tools: ToolSet): Array<{ def: FormatDef; tools: T
   return FORMATS.map((def) => ({ def, tools: def.requires.filter((t) => !tools[t]) })).filter((m) => m.tools.length > 0);
 }
 
+/** The external programs a format needs, as messages name them ('' for none): "GDAL's ogr2ogr". */
+export function neededToolsText(def: FormatDef): string {
+  return def.requires.map((t) => TOOL_TITLES[t]).join(', ');
+}
+
 /** Formats written by the shared export (everything but the protocols' own GML). */
 export function isExportFormat(def: FormatDef): boolean {
   return def.produce.kind !== 'protocol';
@@ -431,9 +395,9 @@ export function listedDownloads(offered: readonly FormatDef[]): FormatDef[] {
 }
 
 /**
- * The formats this server offers: the format table filtered by the tools found on this machine
- * and the configuration's exclusions. Every front door lists and accepts these only.
+ * The formats this server offers: the format table filtered by the tools its runtime found
+ * (ctx.runtime.tools) and the configuration's exclusions. Every front door lists and accepts these only.
  */
-export function serverFormats(config: { formats?: { ogr2ogr?: string; exclude?: string[] } }): FormatDef[] {
-  return offeredFormats(probeTools(toolCommands(config)), config.formats?.exclude ?? []);
+export function serverFormats(ctx: { config: { formats?: { exclude?: string[] } }; runtime: { tools: ToolProbe } }): FormatDef[] {
+  return offeredFormats(ctx.runtime.tools.tools(), ctx.config.formats?.exclude ?? []);
 }

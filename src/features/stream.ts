@@ -487,10 +487,10 @@ export async function openFeatureStream(pool: FeatureDbLike, o: FeatureStreamOpt
  */
 export function clientSignal(res: import('node:http').ServerResponse): AbortSignal {
   const ac = new AbortController();
-  if (res.destroyed && !res.writableFinished) ac.abort();
+  if (res.destroyed && !res.writableFinished) ac.abort(new ClientGone());
   else
     res.once('close', () => {
-      if (!res.writableFinished) ac.abort();
+      if (!res.writableFinished) ac.abort(new ClientGone());
     });
   return ac.signal;
 }

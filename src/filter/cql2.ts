@@ -26,7 +26,7 @@ import {
   type TemporalOp,
   type TemporalValue,
 } from './ast.js';
-import { parseCrsName, type CrsInfo } from './crs-names.js';
+import { literalCrs, type CrsInfo } from './crs-names.js';
 import { FilterError, parseError } from './errors.js';
 
 export interface Cql2Context {
@@ -68,16 +68,6 @@ const TEMPORAL_FUNCS: Record<string, TemporalOp> = {
 };
 
 const COMPARISON_OPS = new Set(['=', '<>', '<', '<=', '>', '>=']);
-
-const CRS84: CrsInfo = { epsg: 4326, latLonOrder: false };
-
-function resolveCrs(c: string | CrsInfo | undefined): CrsInfo {
-  if (c === undefined) return CRS84;
-  if (typeof c !== 'string') return c;
-  const r = parseCrsName(c);
-  if (!r) throw new FilterError(`Unsupported filter-crs '${c}'`, 'InvalidParameterValue', 'filter-crs');
-  return r;
-}
 
 function temporalInstant(s: string, kind: 'date' | 'timestamp' | 'any', where: string, pos?: number): TemporalInstant {
   const c = checkTemporalString(s);
@@ -203,7 +193,7 @@ class TextParser {
     private readonly toks: Token[],
     ctx: Cql2Context | undefined,
   ) {
-    this.crs = resolveCrs(ctx?.filterCrs);
+    this.crs = literalCrs(ctx?.filterCrs, 'filter-crs');
   }
 
   private get t(): Token {
@@ -773,7 +763,7 @@ class JsonParser {
   private readonly crs: CrsInfo;
 
   constructor(ctx: Cql2Context | undefined) {
-    this.crs = resolveCrs(ctx?.filterCrs);
+    this.crs = literalCrs(ctx?.filterCrs, 'filter-crs');
   }
 
   private fail(msg: string, path: string): never {

@@ -10,6 +10,7 @@
  *    x/y (easting/northing) otherwise.
  *  - CRS84 in all its spellings: EPSG 4326 in lon/lat order.
  */
+import { FilterError } from './errors.js';
 
 export interface CrsInfo {
   epsg: number;
@@ -96,4 +97,19 @@ export function parseCrsName(input: string): CrsInfo | null {
 /** Canonical URI for an EPSG code (OGC API style). */
 export function crsUri(epsg: number): string {
   return `http://www.opengis.net/def/crs/EPSG/0/${epsg}`;
+}
+
+/** CRS84: EPSG 4326 in lon/lat order, the CRS of a filter's geometry literals when none is named. */
+const CRS84: CrsInfo = Object.freeze({ epsg: 4326, latLonOrder: false });
+
+/**
+ * The CRS of geometry literals (CQL2 filter-crs, FES srsName and default CRS): CRS84 when none is
+ * named, a CrsInfo as given, a name parsed; an unknown name is an InvalidParameterValue on `param`.
+ */
+export function literalCrs(c: string | CrsInfo | undefined, param: string): CrsInfo {
+  if (c === undefined) return CRS84;
+  if (typeof c !== 'string') return c;
+  const r = parseCrsName(c);
+  if (!r) throw new FilterError(`Unsupported ${param} '${c}'`, 'InvalidParameterValue', param);
+  return r;
 }

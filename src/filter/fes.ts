@@ -22,7 +22,7 @@ import {
   type TemporalOp,
   type TemporalValue,
 } from './ast.js';
-import { parseCrsName, type CrsInfo } from './crs-names.js';
+import { literalCrs, type CrsInfo } from './crs-names.js';
 import { FilterError, parseError } from './errors.js';
 
 export interface FesContext {
@@ -84,8 +84,6 @@ const ARITH: Record<string, '+' | '-' | '*' | '/'> = { Add: '+', Sub: '-', Mul: 
 const ID_ELEMENTS = new Set(['ResourceId', 'FeatureId', 'GmlObjectId']);
 const EXPRESSION_ELEMENTS = new Set(['ValueReference', 'PropertyName', 'Literal', 'Function', 'Add', 'Sub', 'Mul', 'Div']);
 
-const CRS84: CrsInfo = { epsg: 4326, latLonOrder: false };
-
 /** Parse an XML string holding a fes:Filter / ogc:Filter element. */
 export function parseFesFilterString(xml: string, ctx: FesContext): FilterNode {
   let el: XmlElement;
@@ -118,13 +116,7 @@ class FesParser {
   private readonly defaultCrs: CrsInfo;
 
   constructor(private readonly ctx: FesContext) {
-    const d = ctx.defaultCrs;
-    if (d === undefined) this.defaultCrs = CRS84;
-    else if (typeof d === 'string') {
-      const c = parseCrsName(d);
-      if (!c) throw new FilterError(`Unsupported CRS '${d}'`, 'InvalidParameterValue', 'srsName');
-      this.defaultCrs = c;
-    } else this.defaultCrs = d;
+    this.defaultCrs = literalCrs(ctx.defaultCrs, 'srsName');
   }
 
   operator(el: XmlElement): FilterNode {
@@ -297,10 +289,7 @@ class FesParser {
 
   private crsOf(el: XmlElement, inherited: CrsInfo): CrsInfo {
     const s = attr(el, 'srsName');
-    if (s === undefined || s === '') return inherited;
-    const c = parseCrsName(s);
-    if (!c) throw new FilterError(`Unsupported srsName '${s}'`, 'InvalidParameterValue', 'srsName');
-    return c;
+    return s === undefined || s === '' ? inherited : literalCrs(s, 'srsName');
   }
 }
 

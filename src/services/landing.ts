@@ -19,7 +19,7 @@ export function wantsJson(req: FastifyRequest): boolean {
 }
 
 export function landingDocument(ctx: AppContext, base: string, req?: FastifyRequest) {
-  const offered = serverFormats(ctx.config);
+  const offered = serverFormats(ctx);
   const services = [
     {
       name: 'WMS',

@@ -25,7 +25,7 @@ import { featureDb, featureRowEvents, openFeatureStream, type FeatureDbLike } fr
 import { inlineParams } from '../../db/inline.js';
 import { GeoJsonWriter } from '../writers/geojson.js';
 import type { FeatureWriter } from '../writers/types.js';
-import { commandWorks, DEFAULT_TOOL_COMMANDS } from '../tools.js';
+import type { ToolProbe } from '../tools.js';
 
 /** A request the export cannot honour (too big, too many fields): status + clear message. */
 export class ExportError extends Error {
@@ -50,8 +50,8 @@ export interface FileExportOptions {
   signal?: AbortSignal;
   /** Parent of the temporary directory (default os.tmpdir()). */
   tmpRoot?: string;
-  /** GDAL's ogr2ogr command (default 'ogr2ogr' on the PATH). */
-  ogr2ogr?: string;
+  /** The external tools (ctx.runtime.tools): GDAL's ogr2ogr command, and whether it answers. */
+  tools: ToolProbe;
 }
 
 export interface FileExport {
@@ -167,7 +167,7 @@ async function writeGeoJson(o: FileExportOptions, file: string, signal: AbortSig
 /** Run ogr2ogr; rejects with its last error lines. */
 function ogr2ogr(o: FileExportOptions, args: string[], signal: AbortSignal, env: Record<string, string> = {}): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(o.ogr2ogr ?? DEFAULT_TOOL_COMMANDS.ogr2ogr, args, {
+    const child = spawn(o.tools.commands.ogr2ogr, args, {
       stdio: ['ignore', 'ignore', 'pipe'],
       signal,
       env: { ...process.env, CPL_LOG: undefined, ...env } as NodeJS.ProcessEnv,
@@ -244,7 +244,7 @@ async function withStreamSlot<T>(o: FileExportOptions, signal: AbortSignal, work
 /** The number of features in a file GDAL wrote (its own count: GPKG contents table, FlatGeobuf header, .shx). */
 async function countInFile(o: FileExportOptions, file: string, signal: AbortSignal): Promise<number> {
   // ogrinfo lives beside ogr2ogr (gdal-bin)
-  const ogrinfo = (o.ogr2ogr ?? DEFAULT_TOOL_COMMANDS.ogr2ogr).replace(/ogr2ogr$/, 'ogrinfo');
+  const ogrinfo = o.tools.commands.ogr2ogr.replace(/ogr2ogr$/, 'ogrinfo');
   return new Promise((resolve, reject) => {
     const child = spawn(ogrinfo, ['-ro', '-so', '-al', file], { stdio: ['ignore', 'pipe', 'ignore'], signal });
     let out = '';
@@ -261,9 +261,9 @@ async function countInFile(o: FileExportOptions, file: string, signal: AbortSign
   });
 }
 
-/** Formats that need ogr2ogr are offered only where it answers; this guards a GDAL gone since start-up. */
+/** Formats that need ogr2ogr are offered only where it answers; this guards a caller that did not check. */
 function requireGdal(o: FileExportOptions, what: string): void {
-  if (!commandWorks(o.ogr2ogr ?? DEFAULT_TOOL_COMMANDS.ogr2ogr))
+  if (!o.tools.has('ogr2ogr'))
     throw new ExportError(503, `${what} export needs GDAL's ogr2ogr on the server (Debian: apt-get install gdal-bin)`);
 }
 

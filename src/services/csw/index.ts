@@ -5,7 +5,13 @@
  * Output schemas: csw:Record (Dublin Core), ISO 19139 (gmd), DCAT (each record a self-contained
  * rdf:RDF, as udata's csw-dcat harvester reads them; also under the GeoDCAT-AP URI).
  */
-import { writeServiceProvider } from '../../ows/provider.js';
+import {
+  writeDcp,
+  writeFilterCapabilities11,
+  writeServiceIdentification,
+  writeServiceProvider,
+  writeValues10,
+} from '../../ows/capabilities.js';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../context.js';
 import { registerOwsService, type OwsRequest } from '../../ows/service.js';
@@ -553,39 +559,18 @@ async function getCapabilitiesOp(req: OwsRequest) {
   }
   w.start('csw:Capabilities', attrs);
   if (sections.includes('ServiceIdentification')) {
-    w.start('ows:ServiceIdentification');
-    w.el('ows:Title', svc.title);
-    w.el('ows:Abstract', svc.abstract);
-    w.start('ows:Keywords');
-    for (const k of [...svc.keywords, 'CSW', 'catalogue', 'DCAT', 'ISO 19139']) w.el('ows:Keyword', k);
-    w.end();
-    w.el('ows:ServiceType', 'CSW');
-    w.el('ows:ServiceTypeVersion', '2.0.2');
-    w.el('ows:Fees', svc.fees);
-    w.el('ows:AccessConstraints', svc.accessConstraints);
-    w.end();
+    writeServiceIdentification(w, svc, { type: 'CSW', versions: ['2.0.2'], keywords: ['CSW', 'catalogue', 'DCAT', 'ISO 19139'] });
   }
   if (sections.includes('ServiceProvider')) writeServiceProvider(w, svc, baseUrl);
   if (sections.includes('OperationsMetadata')) {
     w.start('ows:OperationsMetadata');
     const op = (name: string, params: Record<string, string[]>, post = true) => {
       w.start('ows:Operation', { name });
-      w.start('ows:DCP').start('ows:HTTP');
-      w.el('ows:Get', { 'xlink:href': `${href}?` });
-      if (post) w.el('ows:Post', { 'xlink:href': href });
-      w.end().end();
-      for (const [p, vals] of Object.entries(params)) {
-        w.start('ows:Parameter', { name: p });
-        for (const v of vals) w.el('ows:Value', v);
-        w.end();
-      }
+      writeDcp(w, href, post);
+      for (const [p, vals] of Object.entries(params)) writeValues10(w, p, vals);
       if (name === 'GetRecords') {
-        w.start('ows:Constraint', { name: 'SupportedISOQueryables' });
-        for (const v of APISO_QUERYABLES) w.el('ows:Value', v);
-        w.end();
-        w.start('ows:Constraint', { name: 'AdditionalQueryables' });
-        for (const v of [...APISO_ADDITIONAL_QUERYABLES, ...CORE_QUERYABLES]) w.el('ows:Value', v);
-        w.end();
+        writeValues10(w, 'SupportedISOQueryables', APISO_QUERYABLES, 'ows:Constraint');
+        writeValues10(w, 'AdditionalQueryables', [...APISO_ADDITIONAL_QUERYABLES, ...CORE_QUERYABLES], 'ows:Constraint');
       }
       w.end();
     };
@@ -605,9 +590,9 @@ async function getCapabilitiesOp(req: OwsRequest) {
       op('Transaction', { typeNames: TYPENAMES });
       op('Harvest', { ResourceType: HARVEST_RESOURCE_TYPES, ResourceFormat: HARVEST_RESOURCE_FORMATS });
     }
-    w.start('ows:Parameter', { name: 'service' }).el('ows:Value', 'CSW').end();
-    w.start('ows:Parameter', { name: 'version' }).el('ows:Value', '2.0.2').end();
-    w.start('ows:Constraint', { name: 'MaxRecordDefault' }).el('ows:Value', MAX_RECORDS_CAP).end();
+    writeValues10(w, 'service', ['CSW']);
+    writeValues10(w, 'version', ['2.0.2']);
+    writeValues10(w, 'MaxRecordDefault', [MAX_RECORDS_CAP], 'ows:Constraint');
     if (inspire) {
       const lang = inspire.language ?? (svc.language || 'fre');
       const md =
@@ -625,36 +610,11 @@ async function getCapabilitiesOp(req: OwsRequest) {
     w.end();
   }
   if (sections.includes('Filter_Capabilities')) {
-    w.start('ogc:Filter_Capabilities');
-    w.start('ogc:Spatial_Capabilities');
-    w.start('ogc:GeometryOperands');
-    for (const g of ['gml:Envelope', 'gml:Point', 'gml:LineString', 'gml:Polygon'])
-      w.el('ogc:GeometryOperand', { 'xmlns:gml': 'http://www.opengis.net/gml' }, g);
-    w.end();
-    w.start('ogc:SpatialOperators');
-    for (const s of ['BBOX', 'Intersects', 'Within', 'Contains', 'Disjoint', 'Equals', 'Touches', 'Crosses', 'Overlaps'])
-      w.el('ogc:SpatialOperator', { name: s });
-    w.end();
-    w.end();
-    w.start('ogc:Scalar_Capabilities');
-    w.el('ogc:LogicalOperators');
-    w.start('ogc:ComparisonOperators');
-    for (const c of [
-      'EqualTo',
-      'NotEqualTo',
-      'LessThan',
-      'GreaterThan',
-      'LessThanEqualTo',
-      'GreaterThanEqualTo',
-      'Like',
-      'Between',
-      'NullCheck',
-    ])
-      w.el('ogc:ComparisonOperator', c);
-    w.end();
-    w.end();
-    w.start('ogc:Id_Capabilities').el('ogc:EID').el('ogc:FID').end();
-    w.end();
+    writeFilterCapabilities11(w, {
+      spatialOperators: ['BBOX', 'Intersects', 'Within', 'Contains', 'Disjoint', 'Equals', 'Touches', 'Crosses', 'Overlaps'],
+      arithmetic: false,
+      gmlNamespace: 'http://www.opengis.net/gml',
+    });
   }
   w.end();
   return send(req, w.toString());

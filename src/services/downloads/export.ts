@@ -19,7 +19,6 @@ import {
   ExportError,
   outputEpsgOf,
   streamExport,
-  toolCommands,
   type CsvWriterOptions,
   type FeatureQuery,
   type FeatureWriter,
@@ -96,33 +95,26 @@ export async function sendExport(ctx: AppContext, req: FastifyRequest, reply: Fa
           `${n} features do not fit in one ${def.title} file (at most ${def.maxFeatures}); narrow the export or use CSV`,
         );
     }
-    const ac = new AbortController();
-    const onClose = () => {
-      if (!reply.raw.writableFinished) ac.abort(new Error('client closed the connection'));
-    };
-    req.raw.once('close', onClose);
-    reply.raw.once('close', onClose);
+    // the one mechanism every front door uses: aborted when the client leaves before the end
+    const signal = clientSignal(reply.raw);
     const fo = {
       pool: ctx.runtime.features,
       queries,
       baseName: safeFilePart(queries[0].layer.name),
       maxBytes: tempBytes(ctx),
-      signal: ac.signal,
-      ogr2ogr: toolCommands(ctx.config).ogr2ogr,
+      signal,
+      tools: ctx.runtime.tools,
     };
     let out: FileExport;
     try {
       out = await produce.build(fo, { csv: o.csv });
     } catch (e) {
       // the client is gone: nothing to answer (the export removed its directory)
-      if (ac.signal.aborted && !(e instanceof ExportError)) return reply;
+      if (signal.aborted && !(e instanceof ExportError)) return reply;
       throw e;
-    } finally {
-      req.raw.off('close', onClose);
-      reply.raw.off('close', onClose);
     }
     addFeatures(req, out.features);
-    if (reply.raw.destroyed || ac.signal.aborted) {
+    if (reply.raw.destroyed || signal.aborted) {
       await out.cleanup();
       return reply;
     }

@@ -22,6 +22,7 @@ import {
   FeatureQueryError,
   FORMATS,
   listedDownloads,
+  neededToolsText,
   outputCrsOf,
   serverFormats,
   splitDownloadFile,
@@ -177,13 +178,13 @@ function geometryColumnsOption(p: Query): 'wkt' | 'xy' | 'both' | 'none' {
 
 async function handle(ctx: AppContext, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
   const file = (req.params as { file: string }).file;
-  const offered = serverFormats(ctx.config);
+  const offered = serverFormats(ctx);
   const exts = offered.flatMap((f) => (f.download ? [f.download.ext] : [])).join(', ');
   const split = splitDownloadFile(file, FORMATS);
   if (!split) throw new ServiceError('not-found', `unknown download format in '${file}' (offered: ${exts})`);
   const def = split.def;
   if (!offered.includes(def)) {
-    const why = def.requires.length ? ` (it needs ${def.requires.map((t) => (t === 'ogr2ogr' ? "GDAL's ogr2ogr" : t)).join(', ')})` : '';
+    const why = def.requires.length ? ` (it needs ${neededToolsText(def)})` : '';
     throw new ServiceError('not-found', `${def.title} downloads are not offered by this server${why}; offered: ${exts}`);
   }
   // a dataset the caller may not read is unknown to it (src/security/access.ts)
@@ -235,7 +236,7 @@ async function handle(ctx: AppContext, req: FastifyRequest, reply: FastifyReply)
 export function registerDownloads(app: FastifyInstance, ctx: AppContext): void {
   app.get('/downloads', async (req, reply) => {
     const base = baseUrlOf(req, ctx);
-    const offered = serverFormats(ctx.config);
+    const offered = serverFormats(ctx);
     const layers = layersFor(ctx, req).list();
     return reply.type('application/json; charset=utf-8').send({
       datasets: layers.map((l) => ({ name: l.name, title: l.title, downloads: downloadLinks(base, l, offered) })),

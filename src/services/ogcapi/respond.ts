@@ -74,7 +74,7 @@ export function engineProblem(e: unknown, req: FastifyRequest): never {
 
 /** File formats of items and of one item besides GeoJSON and HTML: those of the format table this server offers. */
 export function fileFormats(ctx: AppContext): FormatDef[] {
-  return ogcApiFileFormats(serverFormats(ctx.config));
+  return ogcApiFileFormats(serverFormats(ctx));
 }
 
 /** Media type of a representation, for links. */

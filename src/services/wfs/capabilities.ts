@@ -1,5 +1,11 @@
 /** WFS GetCapabilities 2.0.0 and 1.1.0. */
-import { writeServiceProvider } from '../../ows/provider.js';
+import {
+  writeDcp as dcp,
+  writeFilterCapabilities11,
+  writeServiceIdentification,
+  writeServiceProvider,
+  writeValues10,
+} from '../../ows/capabilities.js';
 import type { AppContext } from '../../context.js';
 import type { Layer } from '../../registry/types.js';
 import { XmlWriter } from '../../ows/xml.js';
@@ -59,27 +65,7 @@ const GEOM_OPERANDS = [
 ];
 
 function serviceIdentification(w: XmlWriter, ctx: AppContext, versions: string[]): void {
-  const s = ctx.config.service;
-  w.start('ows:ServiceIdentification');
-  w.el('ows:Title', s.title);
-  w.el('ows:Abstract', s.abstract);
-  if (s.keywords.length) {
-    w.start('ows:Keywords');
-    for (const k of s.keywords) w.el('ows:Keyword', k);
-    w.end();
-  }
-  w.el('ows:ServiceType', { codeSpace: 'OGC' }, 'WFS');
-  for (const v of versions) w.el('ows:ServiceTypeVersion', v);
-  w.el('ows:Fees', s.fees);
-  w.el('ows:AccessConstraints', s.accessConstraints);
-  w.end();
-}
-
-function dcp(w: XmlWriter, url: string, post = true): void {
-  w.start('ows:DCP').start('ows:HTTP');
-  w.el('ows:Get', { 'xlink:href': `${url}?` });
-  if (post) w.el('ows:Post', { 'xlink:href': url });
-  w.end().end();
+  writeServiceIdentification(w, ctx.config.service, { type: 'WFS', codeSpace: 'OGC', versions });
 }
 
 function allowed(w: XmlWriter, name: string, values: string[], isParam = true): void {
@@ -87,13 +73,6 @@ function allowed(w: XmlWriter, name: string, values: string[], isParam = true): 
   w.start('ows:AllowedValues');
   for (const v of values) w.el('ows:Value', v);
   w.end().end();
-}
-
-/** OWS 1.0 (WFS 1.1): values directly inside the parameter. */
-function allowed10(w: XmlWriter, name: string, values: string[]): void {
-  w.start('ows:Parameter', { name });
-  for (const v of values) w.el('ows:Value', v);
-  w.end();
 }
 
 function constraint(w: XmlWriter, name: string, value: string, el = 'ows:Constraint'): void {
@@ -286,13 +265,13 @@ function capabilities11(ctx: AppContext, base: string): string {
     w.start('ows:Operation', { name: op });
     dcp(w, url);
     if (op === 'GetCapabilities') {
-      allowed10(w, 'AcceptVersions', ['1.1.0', '2.0.0']);
-      allowed10(w, 'AcceptFormats', ['text/xml']);
+      writeValues10(w, 'AcceptVersions', ['1.1.0', '2.0.0']);
+      writeValues10(w, 'AcceptFormats', ['text/xml']);
     }
-    if (op === 'DescribeFeatureType') allowed10(w, 'outputFormat', ['text/xml; subtype=gml/3.1.1']);
+    if (op === 'DescribeFeatureType') writeValues10(w, 'outputFormat', ['text/xml; subtype=gml/3.1.1']);
     if (op === 'GetFeature') {
-      allowed10(w, 'resultType', ['results', 'hits']);
-      allowed10(w, 'outputFormat', outputFormatNames(ctx, '1.1.0'));
+      writeValues10(w, 'resultType', ['results', 'hits']);
+      writeValues10(w, 'outputFormat', outputFormatNames(ctx, '1.1.0'));
     }
     w.end();
   }
@@ -315,36 +294,7 @@ function capabilities11(ctx: AppContext, base: string): string {
     w.end();
   }
   w.end();
-  w.start('ogc:Filter_Capabilities');
-  w.start('ogc:Spatial_Capabilities');
-  w.start('ogc:GeometryOperands');
-  // Filter 1.1 only lets these four be named (the parser also reads the multi-geometries)
-  for (const g of ['Envelope', 'Point', 'LineString', 'Polygon']) w.el('ogc:GeometryOperand', `gml:${g}`);
-  w.end();
-  w.start('ogc:SpatialOperators');
-  for (const s of SPATIAL) w.el('ogc:SpatialOperator', { name: s });
-  w.end();
-  w.end();
-  w.start('ogc:Scalar_Capabilities');
-  w.el('ogc:LogicalOperators');
-  w.start('ogc:ComparisonOperators');
-  for (const c of [
-    'LessThan',
-    'GreaterThan',
-    'LessThanEqualTo',
-    'GreaterThanEqualTo',
-    'EqualTo',
-    'NotEqualTo',
-    'Like',
-    'Between',
-    'NullCheck',
-  ])
-    w.el('ogc:ComparisonOperator', c);
-  w.end();
-  w.start('ogc:ArithmeticOperators').el('ogc:SimpleArithmetic').end();
-  w.end();
-  w.start('ogc:Id_Capabilities').el('ogc:EID').el('ogc:FID').end();
-  w.end();
+  writeFilterCapabilities11(w, { spatialOperators: SPATIAL, arithmetic: true });
   return w.toString();
 }
 

@@ -7,6 +7,7 @@ import { isOfferedEpsg, offeredNames } from '../../crs/offered.js';
 import {
   formatById,
   formatByName,
+  neededToolsText,
   normaliseFormatName,
   wfsOutputFormatNames,
   type FormatDef,
@@ -128,12 +129,12 @@ export function isFileKind(f: OutputFormat): boolean {
 
 /** Output format names advertised by GetCapabilities for a version: the format table, as offered on this machine. */
 export function outputFormatNames(ctx: AppContext, version: string): string[] {
-  return wfsOutputFormatNames(version, serverFormats(ctx.config));
+  return wfsOutputFormatNames(version, serverFormats(ctx));
 }
 
 /** Resolve OUTPUTFORMAT (any alias of an offered format, any case); absent or text/xml: the version's GML. */
 export function parseOutputFormat(ctx: AppContext, raw: string | undefined, version: string): OutputFormat {
-  const offered = serverFormats(ctx.config);
+  const offered = serverFormats(ctx);
   const n = raw === undefined ? '' : normaliseFormatName(raw);
   if (n === '' || n === 'text/xml' || n === 'application/xml') {
     const def = formatById(is20(version) ? 'gml32' : 'gml311');
@@ -143,7 +144,7 @@ export function parseOutputFormat(ctx: AppContext, raw: string | undefined, vers
   if (!hit) {
     const known = formatByName(raw!);
     const why = known?.def.requires.length
-      ? `: ${known.def.title} is not offered by this server (it needs ${known.def.requires.map((t) => (t === 'ogr2ogr' ? "GDAL's ogr2ogr" : t)).join(', ')})`
+      ? `: ${known.def.title} is not offered by this server (it needs ${neededToolsText(known.def)})`
       : '';
     throw new OwsException(
       'InvalidParameterValue',

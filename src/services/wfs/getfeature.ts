@@ -159,9 +159,10 @@ function collectionRequest(ctx: AppContext, r: GetFeatureRequest, fqs: FeatureQu
   };
 }
 
-export async function getFeature(req: OwsRequest, positions?: PagePositions): Promise<unknown> {
+export async function getFeature(req: OwsRequest): Promise<unknown> {
   const r = readRequest(req, 'GetFeature');
   const ctx = req.ctx;
+  const positions = ctx.runtime.pagePositions;
   if (r.resultType === 'hits' && !r.format.def.carriesCount) {
     throw new OwsException(
       'InvalidParameterValue',
@@ -178,7 +179,7 @@ export async function getFeature(req: OwsRequest, positions?: PagePositions): Pr
   }
   const fqs = r.queries.map((q) => toFeatureQuery(q, r.format.def));
   checkQueries(fqs);
-  const input = collectionRequest(ctx, r, fqs, !!positions);
+  const input = collectionRequest(ctx, r, fqs, true);
   let plan = planCollection(input);
   if (plan.delivery === 'export') return exportFeatures(req, r, fqs, plan);
   if (r.byId !== undefined) return getFeatureById(req, r, fqs);
@@ -188,8 +189,8 @@ export async function getFeature(req: OwsRequest, positions?: PagePositions): Pr
   // as a keyset (after that page's last key) instead of skipping rows; the plan is then made again
   // for the keyset page (a keyset page does not carry its count)
   let walk: Walk | undefined;
-  const fp = positions && plan.walk ? PagePositions.fingerprint(fqs[0], ctx.registry.version) : undefined;
-  if (positions && fp) {
+  const fp = plan.walk ? PagePositions.fingerprint(fqs[0], ctx.registry.version) : undefined;
+  if (fp) {
     walk = { positions, fp, start: plan.start, count: plan.limit! };
     if (plan.start > 0) {
       const after = await positions.recall(ctx.runtime.features, fqs[0], fp, plan.start, signal);

@@ -8,7 +8,6 @@ import { XmlWriter } from '../../ows/xml.js';
 import { capabilities } from './capabilities.js';
 import { describeFeatureTypes } from './describe.js';
 import { getFeature, getPropertyValue } from './getfeature.js';
-import { PagePositions } from './positions.js';
 import { GET_FEATURE_BY_ID, splitParenList } from './request.js';
 import { NS_PREFIX, WFS_VERSIONS, is20, namespaceUri, publishedLayers, resolveType } from './common.js';
 
@@ -103,8 +102,6 @@ function only20(h: (req: OwsRequest) => Promise<unknown>) {
 export function registerWfs(app: FastifyInstance, ctx: AppContext): void {
   void app;
   void ctx;
-  // where the pages of this server's WFS walks ended (STARTINDEX read as a keyset when it matches)
-  const positions = new PagePositions();
   registerOwsService({
     name: 'WFS',
     versions: WFS_VERSIONS,
@@ -113,7 +110,7 @@ export function registerWfs(app: FastifyInstance, ctx: AppContext): void {
     operations: {
       GetCapabilities: getCapabilities,
       DescribeFeatureType: describeFeatureType,
-      GetFeature: (req) => getFeature(req, positions),
+      GetFeature: getFeature,
       GetPropertyValue: only20(getPropertyValue),
       ListStoredQueries: only20(listStoredQueries),
       DescribeStoredQueries: only20(describeStoredQueries),

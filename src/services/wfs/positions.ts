@@ -6,9 +6,11 @@
  * page asks for that position with the same query, it is read as a keyset ("after this key")
  * instead of skipping rows, so every page of the walk costs the same.
  *
- * A hint, never a source of truth: per server instance, bounded (LRU), short-lived (a walk asks
- * for the next page within seconds), keyed by the exact query (table, WHERE with its values,
- * order, registry version); a miss or a vanished anchor falls back to the keys-only offset skip.
+ * A hint, never a source of truth: one per runtime (ctx.runtime.pagePositions, src/runtime.ts),
+ * bounded (LRU of PAGE_POSITIONS_MAX positions, a few hundred bytes each), short-lived (each kept
+ * PAGE_POSITIONS_TTL_MS: a walk asks for the next page within seconds), keyed by the exact query
+ * (table, WHERE with its values, order, registry version); a miss or a vanished anchor falls back
+ * to the keys-only offset skip.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -28,11 +30,16 @@ interface Entry {
   at: number;
 }
 
+/** Positions remembered at most (least recently used first out): 2,000 walks in progress at once. */
+export const PAGE_POSITIONS_MAX = 2000;
+/** How long a position is kept: 2 minutes. */
+export const PAGE_POSITIONS_TTL_MS = 120_000;
+
 export class PagePositions {
   private readonly map = new Map<string, Entry>();
   constructor(
-    private readonly max = 2000,
-    private readonly ttlMs = 120_000,
+    private readonly max = PAGE_POSITIONS_MAX,
+    private readonly ttlMs = PAGE_POSITIONS_TTL_MS,
   ) {}
 
   /** The fingerprint of a query's matches and order, or undefined when it cannot be remembered. */

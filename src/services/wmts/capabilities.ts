@@ -1,5 +1,5 @@
 /** WMTS 1.0.0 capabilities (KVP and RESTful), valid against wmtsGetCapabilities_response.xsd. */
-import { writeServiceProvider } from '../../ows/provider.js';
+import { writeServiceIdentification, writeServiceProvider } from '../../ows/capabilities.js';
 import type { AppContext } from '../../context.js';
 import type { Layer } from '../../registry/types.js';
 import { XmlWriter } from '../../ows/xml.js';
@@ -72,18 +72,7 @@ export function wmtsCapabilities(ctx: AppContext, layers: Layer[], baseUrl: stri
     'xsi:schemaLocation': 'http://www.opengis.net/wmts/1.0 http://schemas.opengis.net/wmts/1.0/wmtsGetCapabilities_response.xsd',
     version: '1.0.0',
   });
-  w.start('ows:ServiceIdentification');
-  w.el('ows:Title', s.title).el('ows:Abstract', s.abstract);
-  if (s.keywords.length) {
-    w.start('ows:Keywords');
-    for (const k of s.keywords) w.el('ows:Keyword', k);
-    w.end();
-  }
-  w.el('ows:ServiceType', 'OGC WMTS')
-    .el('ows:ServiceTypeVersion', '1.0.0')
-    .el('ows:Fees', s.fees)
-    .el('ows:AccessConstraints', s.accessConstraints);
-  w.end();
+  writeServiceIdentification(w, s, { type: 'OGC WMTS', versions: ['1.0.0'] });
   writeServiceProvider(w, s, baseUrl);
   const kvp = `${baseUrl}/wmts?`;
   const rest = `${baseUrl}/wmts/1.0.0/`;
