@@ -267,7 +267,7 @@ describe.skipIf(!existsSync(main) || !redisBin)('cluster: two processes on one p
     const l = load([tile, getMap, '/healthz'], 6);
     await sleep(500);
     server.kill('SIGHUP');
-    await waitLog(() => out.includes('rolling restart done'), 'rolling restart done', 150_000);
+    await waitLog(() => out.includes('rolling restart done'), 'rolling restart done', 280_000);
     await sleep(300);
     const results = await l.stop();
     csqSent += results.filter((r) => r.ok && r.path !== '/healthz').length;
@@ -275,7 +275,7 @@ describe.skipIf(!existsSync(main) || !redisBin)('cluster: two processes on one p
     expect(results.filter((r) => !r.ok)).toEqual([]);
     const now = workers();
     for (const slot of ['0', '1']) expect(now.get(slot)).not.toBe(before.get(slot));
-  }, 120_000);
+  }, 300_000);
 
   it('/usage counts equal what the client sent, a worker killed before any flush included', async () => {
     const rs = await Promise.all(Array.from({ length: 30 }, (_, i) => get(base, i % 3 ? tile : getMap)));
