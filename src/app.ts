@@ -22,6 +22,7 @@ import { isHeavyRequest } from './ops/shed.js';
 import { AuthError, principalOf, type Principal } from './security/auth.js';
 import { registerOverviewRoutes } from './overviews/index.js';
 import rateLimit from '@fastify/rate-limit';
+import { processSlot } from './cluster.js';
 
 export const OWS_PATHS = ['/ows', '/wms', '/wfs', '/wmts', '/csw'];
 
@@ -47,7 +48,9 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
     http: { connectionsCheckingInterval: Math.max(250, Math.min(30_000, Math.floor(ctx.config.server.requestTimeoutMs / 4))) },
     // over-long URLs, slow requests, malformed HTTP: answered in the protocol's form of the path
     clientErrorHandler: clientErrorHandler(OWS_PATHS),
-    return503OnClosing: true,
+    // a worker of a cluster being replaced (src/cluster.ts) serves what reaches it while it drains:
+    // the primary has already stopped handing it connections, and no other process would get the request
+    return503OnClosing: processSlot() === undefined,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500, querystringParser: (s: string) => querystring.parse(s) },
   });
 
@@ -129,6 +132,8 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
     await app.register(rateLimit, {
       hook: 'preParsing',
       global: true,
+      // with Redis the counters are the cluster's, not each process's (src/ops/shared.ts)
+      ...(runtime.shared.redis ? { redis: runtime.shared.redis, nameSpace: 'geodata:ratelimit:' } : {}),
       timeWindow: rl.windowMs,
       max: (req) => (principalOf(req).authenticated ? rl.authenticatedMax : rl.max),
       keyGenerator: (req) => {

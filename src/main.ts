@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Command-line entry:
- *   serve                 start the server (default)
+ *   serve                 start the server (default): server.processes worker processes on one port (src/cluster.ts)
  *   demo [--parcels N] [--seed S]   (re)generate the demo data
  *   provision             provision the embedded database and print its URL (password hidden)
  *   check-config [file]   validate a configuration file
@@ -24,6 +24,9 @@ import { generateDemo } from './demo/generator.js';
 import { createContext } from './context.js';
 import { hashSecret } from './security/auth.js';
 import { startMetricsServer } from './services/ops.js';
+import cluster from 'node:cluster';
+import net from 'node:net';
+import { notifyReady, processSlot, runPrimary } from './cluster.js';
 
 const log = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { service: 'geodata-server' } });
 
@@ -42,16 +45,8 @@ function intArg(args: string[], name: string, fallback: number): number {
   return n;
 }
 
-async function serve(config: Config): Promise<void> {
-  const db = await resolveDatabase(config, (m) => log.info(m));
-  log.info({ database: redactUrl(db.url), embedded: Boolean(db.cluster) }, 'database');
-  const missing = missingFormats(probeTools(toolCommands(config)));
-  if (missing.length)
-    log.warn(
-      { formats: missing.map((m) => m.def.id) },
-      `not offered on this machine: ${missing.map((m) => m.def.title).join(', ')} (they need GDAL's ogr2ogr; install it with: ${FEATURE_INSTALL_COMMAND})`,
-    );
-  const pool = createPool({ url: db.url, max: config.database.poolSize, statementTimeoutMs: config.database.statementTimeoutMs, log });
+/** The registry of published layers; on a first start with nothing published, the demo data is loaded first. */
+async function loadRegistry(config: Config, pool: ReturnType<typeof createPool>): Promise<Registry> {
   const registry = new Registry(pool, config);
   await registry.reload();
   if (registry.list().length === 0 && config.demo.autoload && !config.layers) {
@@ -60,12 +55,79 @@ async function serve(config: Config): Promise<void> {
     log.info(summary, 'demo data loaded');
     await registry.reload();
   }
+  return registry;
+}
+
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const a = srv.address();
+      srv.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no free port'))));
+    });
+  });
+}
+
+/**
+ * server.processes > 1: this process is the cluster's primary (src/cluster.ts). It provisions the
+ * database and loads the demo data once, then forks the workers with the database URL.
+ */
+async function servePrimary(config: Config): Promise<void> {
+  const n = config.server.processes;
+  if (config.security.rateLimit.enabled && !config.redis.url)
+    throw new ConfigError(
+      `security.rateLimit with server.processes = ${n} needs redis.url (or REDIS_URL): without a shared counter each process would allow the limit on its own; set redis.url, or server.processes: 1`,
+    );
+  const db = await resolveDatabase(config, (m) => log.info(m));
+  log.info({ database: redactUrl(db.url), embedded: Boolean(db.cluster), processes: n, redis: Boolean(config.redis.url) }, 'database');
+  const pool = createPool({ url: db.url, max: 2, statementTimeoutMs: 0, log });
+  try {
+    await loadRegistry(config, pool);
+  } finally {
+    await pool.end();
+  }
+  if (!config.redis.url)
+    log.info('no redis.url: the processes share tiles on disk and invalidations, locks and usage through PostgreSQL (docs/operations.md)');
+  // port 0 (any free port): chosen here once, so that a replacement worker joins the same port
+  const port = config.server.port || (await freePort(config.server.host));
+  runPrimary({
+    processes: n,
+    log,
+    env: { DATABASE_URL: db.url, PORT: String(port) },
+    shutdownGraceMs: config.server.shutdownGraceMs,
+    onStopped: async () => {
+      if (db.cluster?.startedHere && process.env.GEODATA_KEEP_DB !== '1') stopEmbeddedCluster(db.cluster);
+      log.info('stopped');
+      process.exit(0);
+    },
+  });
+}
+
+async function serve(config: Config): Promise<void> {
+  if (cluster.isPrimary && config.server.processes > 1) return servePrimary(config);
+  const db = await resolveDatabase(config, (m) => log.info(m));
+  if (!cluster.isWorker) log.info({ database: redactUrl(db.url), embedded: Boolean(db.cluster) }, 'database');
+  const missing = missingFormats(probeTools(toolCommands(config)));
+  if (missing.length)
+    log.warn(
+      { formats: missing.map((m) => m.def.id) },
+      `not offered on this machine: ${missing.map((m) => m.def.title).join(', ')} (they need GDAL's ogr2ogr; install it with: ${FEATURE_INSTALL_COMMAND})`,
+    );
+  const pool = createPool({ url: db.url, max: config.database.poolSize, statementTimeoutMs: config.database.statementTimeoutMs, log });
+  // a worker's primary has loaded the demo data already
+  const registry = cluster.isWorker ? new Registry(pool, config) : await loadRegistry(config, pool);
+  if (cluster.isWorker) await registry.reload();
   const ctx = createContext({ config, pool, registry, log });
   const app = await buildApp(ctx, { logger: log });
   await app.listen({ port: config.server.port, host: config.server.host });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
-  log.info({ url: `http://${config.server.host}:${port}/`, layers: registry.list().map((l) => l.name) }, 'server ready');
+  log.info(
+    { url: `http://${config.server.host}:${port}/`, layers: registry.list().map((l) => l.name), process: processSlot(), pid: process.pid },
+    'server ready',
+  );
+  notifyReady();
   const metricsServer =
     config.ops.metricsPort !== undefined
       ? await startMetricsServer(ctx, config.ops.metricsPort, process.env.METRICS_HOST ?? '127.0.0.1')
@@ -99,6 +161,8 @@ async function serve(config: Config): Promise<void> {
   process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception (kept running)'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  // a worker whose primary is gone (killed) stops too, rather than serve on unwatched
+  if (cluster.isWorker) process.on('disconnect', () => void shutdown('primary gone'));
   process.on('SIGHUP', () => {
     registry.reload().then(
       () => log.info({ layers: registry.list().length }, 'registry reloaded'),

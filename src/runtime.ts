@@ -3,6 +3,7 @@
  * this one place and handed to every request through its context (`ctx.runtime`). Nothing
  * long-lived is found any other way (no module-level map keyed by pool, config or context).
  *
+ *   shared                what the processes of a cluster share beyond PostgreSQL (Redis: locks, counters)
  *   metrics, usage        Prometheus registry; usage statistics flushed to the database
  *   auth                  authenticator (users, API keys, realm)
  *   features              the feature engine's database: pool + stream gate + query limits
@@ -30,6 +31,7 @@ import type { Registry } from './registry/registry.js';
 import { Metrics } from './ops/metrics.js';
 import { LoadShedder } from './ops/shed.js';
 import { UsageStats } from './ops/usage.js';
+import { SharedState } from './ops/shared.js';
 import { streamGate, type Gate } from './ops/gate.js';
 import { Authenticator } from './security/auth.js';
 import { RenderGate } from './render/queue.js';
@@ -61,6 +63,7 @@ export interface RuntimeOptions {
 }
 
 export class Runtime {
+  readonly shared: SharedState;
   readonly metrics: Metrics;
   readonly usage: UsageStats;
   readonly auth: Authenticator;
@@ -83,9 +86,10 @@ export class Runtime {
     const limits = config.limits;
     // the full registry, whatever view a request has
     const layers = () => registry.list();
+    this.shared = new SharedState(config.redis?.url, log);
     this.metrics = new Metrics(pool);
     this.shedder = new LoadShedder(limits.shedEventLoopDelayMs);
-    this.usage = new UsageStats(pool, log, config.ops.usageFlushSeconds);
+    this.usage = new UsageStats(pool, log, config.ops.usageFlushSeconds, this.shared);
     this.auth = new Authenticator(config);
     this.tools = new ToolProbe(toolCommands(config));
     this.gates = {
@@ -98,7 +102,7 @@ export class Runtime {
     this.overviews = new OverviewManager({ config, pool, log, layers, feed: this.changes, metrics: this.metrics });
     this.render = { pool, source: this.overviews };
     this.tiles = new TileEngine(
-      { config, pool, log, layers, render: this.render, feed: this.changes, metrics: this.metrics },
+      { config, pool, log, layers, render: this.render, feed: this.changes, metrics: this.metrics, shared: this.shared },
       opts.tiles,
       opts.tileTiers,
     );
@@ -120,7 +124,7 @@ export class Runtime {
     void this.overviews.start();
   }
 
-  /** Stop background work, the change feed, the cache tiers; flush usage statistics. Idempotent. */
+  /** Stop background work, the change feed, the cache tiers; flush usage statistics; close Redis. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.shedder.close();
@@ -128,6 +132,7 @@ export class Runtime {
       await this.changes.close();
       await this.tiles.close();
       if (this.started) await this.usage.close();
+      await this.shared.close();
     })();
     return this.closing;
   }

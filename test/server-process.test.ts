@@ -28,7 +28,8 @@ describe.skipIf(!existsSync(main))('server process', () => {
     });
     let out = '';
     const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no 'server ready' line:\n${out}`)), 30_000);
+      // the default start is one worker per core, all starting at once: slow on a busy machine
+      const timer = setTimeout(() => reject(new Error(`no 'server ready' line:\n${out}`)), 120_000);
       child.stdout.on('data', (d) => {
         out += d;
         const m = /"url":"(http:\/\/[^"]+)"/.exec(out);
@@ -50,5 +51,5 @@ describe.skipIf(!existsSync(main))('server process', () => {
     // every log line is JSON with a request id on request logs
     const reqLine = out.split('\n').find((l) => l.includes('"reqId"'));
     expect(reqLine && JSON.parse(reqLine).reqId).toBeTruthy();
-  }, 60_000);
+  }, 180_000);
 });

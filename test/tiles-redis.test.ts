@@ -4,62 +4,21 @@
  * loopback port without persistence, and stopped afterwards; otherwise the test skips visibly.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import net from 'node:net';
 import pg from 'pg';
 import { makeTestApp, testDatabaseUrl, type TestApp } from './helpers/app.js';
+import { redisBin, startRedis } from './helpers/redis.js';
 import { transformPoint } from '../src/crs/index.js';
 import { WEB_MERCATOR_QUAD as W } from '../src/tiles/matrixsets.js';
 
-function findRedis(): string | null {
-  for (const p of ['/usr/bin/redis-server', '/usr/local/bin/redis-server']) if (existsSync(p)) return p;
-  if (process.getuid?.() === 0) {
-    spawnSync('apt-get', ['install', '-y', '-q', 'redis-server'], { stdio: 'ignore', timeout: 240_000 });
-    if (existsSync('/usr/bin/redis-server')) return '/usr/bin/redis-server';
-  }
-  return null;
-}
-
-const redisBin = findRedis();
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-async function waitPort(port: number): Promise<void> {
-  const until = Date.now() + 10_000;
-  for (;;) {
-    const ok = await new Promise<boolean>((r) => {
-      const c = net.connect(port, '127.0.0.1', () => {
-        c.end();
-        r(true);
-      });
-      c.on('error', () => r(false));
-    });
-    if (ok) return;
-    if (Date.now() > until) throw new Error('redis-server did not start');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe.skipIf(!redisBin)('shared Redis tier', () => {
-  let redis: ChildProcess;
+  let redis: Awaited<ReturnType<typeof startRedis>>;
   let a: TestApp;
   let b: TestApp;
   const CX = 905000;
   const CY = 6805000;
 
   beforeAll(async () => {
-    const port = await freePort();
-    redis = spawn(redisBin!, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    await waitPort(port);
+    redis = await startRedis();
     const c = new pg.Client({ connectionString: testDatabaseUrl() });
     await c.connect();
     await c.query(`CREATE SCHEMA IF NOT EXISTS tilesredis;
@@ -69,7 +28,7 @@ describe.skipIf(!redisBin)('shared Redis tier', () => {
     await c.end();
     const config = {
       database: { schemas: ['tilesredis'] },
-      tiles: { diskDir: null, redisUrl: `redis://127.0.0.1:${port}/0` },
+      tiles: { diskDir: null, redisUrl: redis.url },
       layers: [{ table: 'tilesredis.squares', name: 'rsquares' }],
     };
     a = await makeTestApp(config);
@@ -79,7 +38,7 @@ describe.skipIf(!redisBin)('shared Redis tier', () => {
   afterAll(async () => {
     await a?.close();
     await b?.close();
-    redis?.kill('SIGTERM');
+    redis?.stop();
   });
 
   it('a tile rendered by one server is a Redis hit for the other, and an edit invalidates it for both', async () => {

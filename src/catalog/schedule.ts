@@ -1,7 +1,8 @@
 /**
  * Scheduled and on-demand harvesting.
  *  - config `catalog.harvest[]`: each source harvested every `intervalMinutes` (default daily),
- *    the first run one minute after start; runs of one source never overlap;
+ *    the first run one minute after start; runs of one source never overlap; with several server
+ *    processes (one machine or many) each period's run happens in one of them (src/ops/jobs.ts);
  *  - POST /catalog/harvest (Bearer GEODATA_ADMIN_TOKEN): run one configured source by `name`, or
  *    an ad-hoc `{name, url, type, minKeptShare?}`; `confirmDeletions: true` applies a clean run that
  *    the minKeptShare safeguard would refuse. Answers the run report (status, new/updated/deleted/failed).
@@ -17,6 +18,7 @@ import type { AppContext } from '../context.js';
 import { harvest, isReservedSourceName, RESERVED_SOURCE_NAMES, type HarvestReport, type HarvestSource } from './harvest.js';
 import { migrateCatalog, schemaOf } from './store.js';
 import { toRecords } from './import.js';
+import { claimRun } from '../ops/jobs.js';
 
 const running = new Map<string, Promise<HarvestReport>>();
 
@@ -122,7 +124,11 @@ export function registerHarvesting(app: FastifyInstance, ctx: AppContext): void 
     timers.push(poll);
     for (const s of sources) {
       const every = Math.max(5, s.intervalMinutes ?? 1440) * 60_000;
-      const run = () => void runHarvest(ctx, s).catch((e) => ctx.log.error({ err: e }, `harvest of '${s.name}' crashed`));
+      // once per cluster: the process that claims this period's run harvests, the others skip it
+      const run = () =>
+        void claimRun(ctx.pool, `harvest:${s.name}`, every / 2)
+          .then((mine) => (mine ? runHarvest(ctx, s) : undefined))
+          .catch((e) => ctx.log.error({ err: e }, `harvest of '${s.name}' crashed`));
       const first = setTimeout(() => {
         run();
         const t = setInterval(run, every);

@@ -1,5 +1,6 @@
 /** Configuration: one YAML file validated against schemas/config.schema.json. */
 import { readFileSync, existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
@@ -57,7 +58,11 @@ export interface Config {
     shutdownGraceMs: number;
     /** A request's headers and body must arrive within this time (408 and connection closed otherwise). */
     requestTimeoutMs: number;
+    /** Worker processes sharing the port (node:cluster); 1 = this process serves alone (src/cluster.ts). */
+    processes: number;
   };
+  /** The Redis every process of a cluster shares (src/ops/shared.ts); absent = PostgreSQL only. */
+  redis: { url?: string };
   limits: {
     maxFeatures: number;
     defaultCount: number;
@@ -218,7 +223,9 @@ export function validateConfig(raw: unknown, source?: string): Config {
       trustProxy: c.server?.trustProxy ?? false,
       shutdownGraceMs: c.server?.shutdownGraceMs ?? 10000,
       requestTimeoutMs: c.server?.requestTimeoutMs ?? 30000,
+      processes: c.server?.processes ?? Math.max(1, availableParallelism()),
     },
+    redis: { url: c.redis?.url },
     limits: {
       maxFeatures: c.limits?.maxFeatures ?? 1000000,
       defaultCount: c.limits?.defaultCount ?? 1000000,
@@ -278,7 +285,7 @@ export function validateConfig(raw: unknown, source?: string): Config {
 
 /**
  * Load the configuration: the file named by GEODATA_CONFIG (or the given path), else ./config.yaml
- * when present, else defaults. Environment variables PORT, HOST and DATABASE_URL override the file.
+ * when present, else defaults. Environment variables PORT, HOST, PROCESSES, REDIS_URL and DATABASE_URL override the file.
  */
 export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env): Config {
   const candidate = file || env.GEODATA_CONFIG || (existsSync('config.yaml') ? 'config.yaml' : undefined);
@@ -299,6 +306,12 @@ export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env):
     cfg.server.port = p;
   }
   if (env.HOST) cfg.server.host = env.HOST;
+  if (env.PROCESSES) {
+    const n = Number(env.PROCESSES);
+    if (!Number.isInteger(n) || n < 1 || n > 256) throw new ConfigError(`PROCESSES must be an integer 1-256, got '${env.PROCESSES}'`);
+    cfg.server.processes = n;
+  }
+  if (env.REDIS_URL) cfg.redis.url = env.REDIS_URL;
   if (env.METRICS_TOKEN) cfg.ops.metricsToken = env.METRICS_TOKEN;
   if (env.METRICS_PORT) cfg.ops.metricsPort = Number(env.METRICS_PORT);
   if (env.DATABASE_URL) cfg.database.url = env.DATABASE_URL;

@@ -1,6 +1,11 @@
-/** Prometheus metrics (prom-client): one registry per application instance. */
+/**
+ * Prometheus metrics (prom-client): one registry per application instance. In a cluster
+ * (src/cluster.ts) every series carries a `process` label (the worker's slot), and text() returns
+ * every worker's series, gathered by the primary.
+ */
 import client from 'prom-client';
 import type pg from 'pg';
+import { clusterMetrics, processSlot } from '../cluster.js';
 
 export class Metrics {
   readonly registry = new client.Registry();
@@ -17,6 +22,13 @@ export class Metrics {
 
   constructor(pool?: pg.Pool) {
     const r = this.registry;
+    const slot = processSlot();
+    if (slot !== undefined) {
+      r.setDefaultLabels({ process: slot });
+      // the primary asks each worker for this registry's series
+      client.AggregatorRegistry.setRegistries([r]);
+      new client.AggregatorRegistry();
+    }
     client.collectDefaultMetrics({ register: r, prefix: 'geodata_' });
     this.requests = new client.Counter({
       name: 'geodata_requests_total',
@@ -86,5 +98,10 @@ export class Metrics {
   /** Report the bytes a component holds under `geodata_memory_bytes{component}`. */
   memorySource(component: string, read: () => number): void {
     this.memorySources.set(component, read);
+  }
+
+  /** The exposition text: every process's series in a cluster, this registry's otherwise. */
+  async text(): Promise<string> {
+    return (await clusterMetrics()) ?? this.registry.metrics();
   }
 }

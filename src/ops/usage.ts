@@ -3,10 +3,19 @@
  * and caller class (anonymous / authenticated). Aggregated in memory, flushed to PostGIS
  * periodically in one statement (no write per request); a failed flush keeps the counts for the
  * next one, and close() flushes what is left.
+ *
+ * With Redis (src/ops/shared.ts), the processes of a cluster count into one Redis hash as each
+ * request ends (HINCRBY, pipelined), so a process that dies loses nothing it counted. A flush (any
+ * process) renames the hash to a batch key, writes the batch to PostgreSQL in a transaction that
+ * also records the batch id, then deletes the key: a batch left behind by a process killed between
+ * the two is found by the next flush, and the recorded id keeps it from being added twice. A
+ * Redis failure falls back to the process's own counts.
  */
+import { randomBytes } from 'node:crypto';
 import { runDdl } from '../db/ddl.js';
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import { KEY_PREFIX, type SharedState } from './shared.js';
 
 export interface UsageRow {
   day: string;
@@ -29,7 +38,34 @@ CREATE TABLE IF NOT EXISTS geodata_ops.usage_daily (
   features bigint NOT NULL DEFAULT 0,
   bytes bigint NOT NULL DEFAULT 0,
   PRIMARY KEY (day, layer, service, caller)
-);`;
+);
+CREATE TABLE IF NOT EXISTS geodata_ops.usage_batches (id text PRIMARY KEY, at timestamptz NOT NULL DEFAULT now());`;
+
+const PENDING = `${KEY_PREFIX}usage:pending`;
+const BATCH = `${KEY_PREFIX}usage:batch:`;
+const SEP = '\u0000';
+const METRICS = { r: 'requests', f: 'features', b: 'bytes' } as const;
+
+const rowKey = (r: Pick<UsageRow, 'day' | 'layer' | 'service' | 'caller'>) => `${r.day}${SEP}${r.layer}${SEP}${r.service}${SEP}${r.caller}`;
+
+/** The rows of a Redis usage hash (fields day, layer, service, caller, metric joined by NUL). */
+function rowsOfHash(h: Record<string, string>): UsageRow[] {
+  const rows = new Map<string, UsageRow>();
+  for (const [field, v] of Object.entries(h)) {
+    const parts = field.split(SEP);
+    const metric = METRICS[parts[4] as keyof typeof METRICS];
+    if (parts.length !== 5 || !metric) continue;
+    const [day, layer, service, caller] = parts;
+    const k = rowKey({ day, layer, service, caller: caller as UsageRow['caller'] });
+    let row = rows.get(k);
+    if (!row) {
+      row = { day, layer, service, caller: caller as UsageRow['caller'], requests: 0, features: 0, bytes: 0 };
+      rows.set(k, row);
+    }
+    row[metric] += Number(v) || 0;
+  }
+  return [...rows.values()];
+}
 
 export class UsageStats {
   private pending = new Map<string, UsageRow>();
@@ -42,6 +78,7 @@ export class UsageStats {
     private readonly pool: pg.Pool,
     private readonly log: Logger,
     private readonly flushSeconds = 60,
+    private readonly shared?: SharedState,
   ) {}
 
   /** Create the table (idempotent) and start the periodic flush. */
@@ -59,18 +96,50 @@ export class UsageStats {
     const caller = r.authenticated ? 'authenticated' : 'anonymous';
     const layers = r.layers.length ? r.layers : [''];
     const share = layers.length;
-    layers.forEach((layer, i) => {
-      const key = `${day}\u0000${layer}\u0000${r.service}\u0000${caller}`;
-      let row = this.pending.get(key);
-      if (!row) {
-        row = { day, layer, service: r.service, caller, requests: 0, features: 0, bytes: 0 };
-        this.pending.set(key, row);
+    // features and bytes of a multi-layer request are shared out; remainders go to the first layer
+    const rows = layers.map((layer, i) => ({
+      day,
+      layer,
+      service: r.service,
+      caller,
+      requests: 1,
+      features: Math.floor(r.features / share) + (i === 0 ? r.features % share : 0),
+      bytes: Math.floor(r.bytes / share) + (i === 0 ? r.bytes % share : 0),
+    })) satisfies UsageRow[];
+    const redis = this.shared?.redis;
+    if (!redis) {
+      this.addLocal(rows);
+      return;
+    }
+    const m = redis.multi();
+    for (const row of rows) {
+      const k = rowKey(row);
+      m.hincrby(PENDING, `${k}${SEP}r`, 1);
+      if (row.features) m.hincrby(PENDING, `${k}${SEP}f`, row.features);
+      if (row.bytes) m.hincrby(PENDING, `${k}${SEP}b`, row.bytes);
+    }
+    m.exec()
+      .then((res) => {
+        if (!res || res.some(([e]) => e)) throw new Error('usage count refused by Redis');
+      })
+      .catch((e) => {
+        // not counted in Redis (MULTI is all or nothing): counted here instead
+        this.shared?.warn(e);
+        this.addLocal(rows);
+      });
+  }
+
+  private addLocal(rows: UsageRow[]): void {
+    for (const r of rows) {
+      const key = rowKey(r);
+      const row = this.pending.get(key);
+      if (!row) this.pending.set(key, { ...r });
+      else {
+        row.requests += r.requests;
+        row.features += r.features;
+        row.bytes += r.bytes;
       }
-      row.requests += 1;
-      // features and bytes of a multi-layer request are shared out; remainders go to the first layer
-      row.features += Math.floor(r.features / share) + (i === 0 ? r.features % share : 0);
-      row.bytes += Math.floor(r.bytes / share) + (i === 0 ? r.bytes % share : 0);
-    });
+    }
   }
 
   /** Counts not yet written to the database. */
@@ -88,26 +157,108 @@ export class UsageStats {
 
   private async doFlush(): Promise<void> {
     await this.start();
+    await this.flushLocal();
+    if (this.shared?.redis) await this.flushRedis();
+  }
+
+  /** Add rows to the daily table (one statement). */
+  private async upsert(db: pg.Pool | pg.PoolClient, rows: UsageRow[]): Promise<void> {
+    if (!rows.length) return;
+    await db.query(
+      `INSERT INTO geodata_ops.usage_daily AS u (day, layer, service, caller, requests, features, bytes)
+       SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[])
+       ON CONFLICT (day, layer, service, caller) DO UPDATE
+         SET requests = u.requests + EXCLUDED.requests, features = u.features + EXCLUDED.features, bytes = u.bytes + EXCLUDED.bytes`,
+      [
+        rows.map((r) => r.day),
+        rows.map((r) => r.layer),
+        rows.map((r) => r.service),
+        rows.map((r) => r.caller),
+        rows.map((r) => r.requests),
+        rows.map((r) => r.features),
+        rows.map((r) => r.bytes),
+      ],
+    );
+  }
+
+  /** The batch keys in Redis (this flush's and any a killed process left). */
+  private async batchKeys(): Promise<string[]> {
+    const redis = this.shared!.redis!;
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, found] = await redis.scan(cursor, 'MATCH', `${BATCH}*`, 'COUNT', 1000);
+      cursor = next;
+      keys.push(...found);
+    } while (cursor !== '0');
+    return keys;
+  }
+
+  /** Move the cluster's counts from Redis to PostgreSQL, each batch exactly once. */
+  private async flushRedis(): Promise<void> {
+    const redis = this.shared!.redis!;
+    try {
+      await redis.rename(PENDING, `${BATCH}${Date.now()}-${randomBytes(6).toString('hex')}`);
+    } catch (e) {
+      if (!/no such key/i.test((e as Error).message)) {
+        this.shared!.warn(e);
+        return;
+      }
+    }
+    for (const key of await this.batchKeys()) {
+      const rows = rowsOfHash(await redis.hgetall(key));
+      const c = await this.pool.connect();
+      try {
+        await c.query('BEGIN');
+        const fresh = await c.query('INSERT INTO geodata_ops.usage_batches (id) VALUES ($1) ON CONFLICT DO NOTHING', [
+          key.slice(BATCH.length),
+        ]);
+        if (fresh.rowCount === 1) await this.upsert(c, rows);
+        await c.query(`DELETE FROM geodata_ops.usage_batches WHERE at < now() - interval '7 days'`);
+        await c.query('COMMIT');
+      } catch (e) {
+        await c.query('ROLLBACK').catch(() => undefined);
+        this.log.warn({ err: (e as Error).message, batch: key }, 'usage flush failed; the batch stays in Redis for the next flush');
+        throw e;
+      } finally {
+        c.release();
+      }
+      await redis.del(key);
+      this.flushes++;
+    }
+  }
+
+  /** Counts in Redis not yet written to PostgreSQL (the pending hash, and batches not yet applied). */
+  private async unflushedShared(): Promise<UsageRow[]> {
+    const redis = this.shared?.redis;
+    if (!redis) return [];
+    try {
+      const out = rowsOfHash(await redis.hgetall(PENDING));
+      const keys = await this.batchKeys();
+      if (keys.length) {
+        const applied = new Set(
+          (
+            await this.pool.query<{ id: string }>('SELECT id FROM geodata_ops.usage_batches WHERE id = ANY($1::text[])', [
+              keys.map((k) => k.slice(BATCH.length)),
+            ])
+          ).rows.map((r) => r.id),
+        );
+        for (const k of keys) if (!applied.has(k.slice(BATCH.length))) out.push(...rowsOfHash(await redis.hgetall(k)));
+      }
+      return out;
+    } catch (e) {
+      this.shared?.warn(e);
+      return [];
+    }
+  }
+
+  private async flushLocal(): Promise<void> {
     if (this.pending.size === 0) return;
     const batch = this.pending;
     this.pending = new Map();
     const rows = [...batch.values()];
     try {
-      await this.pool.query(
-        `INSERT INTO geodata_ops.usage_daily AS u (day, layer, service, caller, requests, features, bytes)
-         SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[])
-         ON CONFLICT (day, layer, service, caller) DO UPDATE
-           SET requests = u.requests + EXCLUDED.requests, features = u.features + EXCLUDED.features, bytes = u.bytes + EXCLUDED.bytes`,
-        [
-          rows.map((r) => r.day),
-          rows.map((r) => r.layer),
-          rows.map((r) => r.service),
-          rows.map((r) => r.caller),
-          rows.map((r) => r.requests),
-          rows.map((r) => r.features),
-          rows.map((r) => r.bytes),
-        ],
-      );
+      await this.upsert(this.pool, rows);
       this.flushes++;
     } catch (e) {
       // keep the counts: merge them back for the next attempt
@@ -147,7 +298,7 @@ export class UsageStats {
     );
     const merged = new Map<string, UsageRow>();
     const add = (row: UsageRow) => {
-      const k = `${row.day}\u0000${row.layer}\u0000${row.service}\u0000${row.caller}`;
+      const k = rowKey(row);
       const cur = merged.get(k);
       if (cur) {
         cur.requests += row.requests;
@@ -156,7 +307,7 @@ export class UsageStats {
       } else merged.set(k, { ...row });
     };
     for (const row of r.rows) add({ ...row, requests: Number(row.requests), features: Number(row.features), bytes: Number(row.bytes) });
-    for (const row of this.pending.values()) {
+    for (const row of [...this.pending.values(), ...(await this.unflushedShared())]) {
       if (row.day < (opts.from ?? '') || row.day > (opts.to ?? '9999-12-31')) continue;
       if (opts.layer !== undefined && row.layer !== opts.layer) continue;
       add(row);

@@ -1,4 +1,5 @@
 /** Landing page (HTML and JSON) and health endpoints. */
+import { processSlot } from '../cluster.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
 import { baseUrlOf } from '../ows/service.js';
@@ -190,6 +191,10 @@ export function registerLanding(app: FastifyInstance, ctx: AppContext): void {
       ok = false;
       checks.registry = 'not loaded';
     }
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', checks });
+    // in a cluster, the worker that answered (src/cluster.ts): a load balancer's check is per process
+    const slot = processSlot();
+    return reply
+      .code(ok ? 200 : 503)
+      .send({ status: ok ? 'ready' : 'not ready', ...(slot !== undefined ? { process: slot } : {}), checks });
   });
 }

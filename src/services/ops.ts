@@ -95,7 +95,7 @@ async function sendMetrics(metrics: Metrics, reader: MetricsReader, reply: Fasti
       .type('application/problem+json')
       .send({ type: 'about:blank', title: 'Unauthorized', status: 401, detail });
   }
-  const text = await metrics.registry.metrics();
+  const text = await metrics.text();
   return reply.type(metrics.registry.contentType).send(reader.names === 'all' ? text : foldRestrictedLayers(text, reader.names));
 }
 

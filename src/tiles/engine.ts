@@ -20,6 +20,7 @@ import { quoteIdent, qualifiedTable } from '../db/pool.js';
 import { counterFor, DiskTier, makeEntry, MemoryTier, RedisTier, TieredCache, type CacheTier, type TileEntry } from './cache.js';
 import { MATRIX_SETS, tileExtent, tileRange, type TileMatrixSet } from './matrixsets.js';
 import { TileFreshness } from './freshness.js';
+import type { SharedState } from '../ops/shared.js';
 
 export type TileFormat = 'png' | 'mvt';
 
@@ -45,7 +46,8 @@ export function tilesOptions(config: Config, env: NodeJS.ProcessEnv = process.en
   return {
     memoryBytes: t.memoryBytes ?? 64 * 1024 * 1024,
     diskDir: disk ? path.resolve(disk) : null,
-    redisUrl: t.redisUrl ?? env.REDIS_URL ?? null,
+    // the cluster's Redis (redis.url) holds the shared tier unless tiles.redisUrl names another (or null: none)
+    redisUrl: t.redisUrl !== undefined ? t.redisUrl : (config.redis?.url ?? env.REDIS_URL ?? null),
     redisTtlSeconds: t.redisTtlSeconds ?? 0,
     metatile: t.metatile ?? 4,
     buffer: t.buffer ?? 64,
@@ -58,7 +60,7 @@ export function tilesOptions(config: Config, env: NodeJS.ProcessEnv = process.en
 
 export interface TileResult {
   entry: TileEntry;
-  /** memory | disk | redis when served from cache; render | coalesced otherwise. */
+  /** memory | disk | redis when served from cache; render | coalesced | other-process (rendered by another process of the cluster) otherwise. */
   source: string;
   hit: boolean;
 }
@@ -88,6 +90,8 @@ export interface TileEngineDeps {
   /** The change feed freshness subscribes to. */
   feed: ChangeFeed;
   metrics?: Metrics;
+  /** The cluster's shared state: with Redis, one process renders a cold metatile and the others wait for it. */
+  shared?: SharedState;
 }
 
 export class TileEngine {
@@ -101,11 +105,22 @@ export class TileEngine {
   private readonly epochs = new Map<string, number>();
   /** tables whose version bump is pending: bypass the cache until it arrives */
   readonly bypass = new Set<string>();
-  private readonly inflight = new Map<string, Promise<Map<string, TileEntry>>>();
+  /** metatile → its render here (null: another process rendered it into the shared tier) */
+  private readonly inflight = new Map<string, Promise<Map<string, TileEntry> | null>>();
   private readonly layerExtents = new Map<string, Extent | null>();
   private blank?: Buffer;
   private started?: Promise<void>;
-  readonly stats = { renders: 0, metatiles: 0, mvt: 0, coalesced: 0, invalidatedTiles: 0, bumps: 0, changes: 0 };
+  readonly stats = {
+    renders: 0,
+    metatiles: 0,
+    mvt: 0,
+    coalesced: 0,
+    /** Tiles another process rendered while this one waited for its lock (src/ops/shared.ts). */
+    otherProcess: 0,
+    invalidatedTiles: 0,
+    bumps: 0,
+    changes: 0,
+  };
   private readonly count;
 
   constructor(
@@ -230,31 +245,91 @@ export class TileEngine {
     const flightKey = `${this.layerPrefix(layer, version)}${safeName(sname)}/${set.id}/${z}/${mx}/${my}.${format}`;
     let p = this.inflight.get(flightKey);
     let source = 'render';
+    const render = () => {
+      const epoch = this.epochOf(layer);
+      return (
+        format === 'mvt' ? this.renderMvt(layer, set, z, col, row, version) : this.renderMetatile(layer, sname, set, z, mx, my, version)
+      ).then(async (tiles) => {
+        // an invalidation during the render: serve the result, but do not keep it
+        if (this.epochOf(layer) === epoch && !this.bypass.has(this.tableOf(layer))) {
+          await Promise.all(
+            [...tiles].map(([k, e]) =>
+              this.cache.put(k, e).catch((err) => this.deps.log.warn({ err: (err as Error).message }, 'tile cache write failed')),
+            ),
+          );
+        }
+        return tiles;
+      });
+    };
     if (p) {
       this.stats.coalesced++;
       this.count('render', 'coalesced');
       source = 'coalesced';
     } else {
-      const epoch = this.epochOf(layer);
-      p = (format === 'mvt' ? this.renderMvt(layer, set, z, col, row, version) : this.renderMetatile(layer, sname, set, z, mx, my, version))
-        .then(async (tiles) => {
-          // an invalidation during the render: serve the result, but do not keep it
-          if (this.epochOf(layer) === epoch && !this.bypass.has(this.tableOf(layer))) {
-            await Promise.all(
-              [...tiles].map(([k, e]) =>
-                this.cache.put(k, e).catch((err) => this.deps.log.warn({ err: (err as Error).message }, 'tile cache write failed')),
-              ),
-            );
-          }
-          return tiles;
-        })
-        .finally(() => this.inflight.delete(flightKey));
+      p = (bypass ? render() : this.acrossProcesses(flightKey, key, render)).finally(() => this.inflight.delete(flightKey));
       this.inflight.set(flightKey, p);
     }
-    const tiles = await p;
+    let tiles = await p;
+    if (!tiles) {
+      // another process rendered it into the shared tier
+      const hit = await this.cache.get(key);
+      if (hit) {
+        this.stats.otherProcess++;
+        this.count('render', 'other-process');
+        return { entry: hit.entry, source: 'other-process', hit: false };
+      }
+      tiles = await render(); // gone again (an invalidation, an eviction): render it here
+      source = 'render';
+    }
     const entry = tiles.get(key);
     if (!entry) throw new Error(`metatile render did not produce ${key}`);
     return { entry, source, hit: false };
+  }
+
+  /** The tier every process reads (Redis), when there is one. */
+  private get sharedTier(): CacheTier | undefined {
+    return this.cache.tiers.find((t) => t instanceof RedisTier);
+  }
+
+  /**
+   * One render of a cold metatile across the processes sharing Redis: the process that takes the
+   * lock renders (and stores into the shared tier before releasing it); the others wait for the
+   * tile to appear there and resolve to null (read it from the cache). A lock whose holder died
+   * expires after the longest a render may take; a render that could not be stored (an invalidation
+   * during it) leaves nothing: a waiter then takes the lock itself.
+   */
+  private async acrossProcesses(
+    flightKey: string,
+    key: string,
+    render: () => Promise<Map<string, TileEntry>>,
+  ): Promise<Map<string, TileEntry> | null> {
+    const shared = this.deps.shared;
+    const tier = this.sharedTier;
+    if (!shared?.redis || !tier) return render();
+    const limits = this.deps.config.limits;
+    const ttl = limits.renderTimeoutMs + limits.maxQueueWaitMs + 5000;
+    const lock = `render:${flightKey}`;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const release = await shared.tryLock(lock, ttl);
+      if (release) {
+        try {
+          return await render();
+        } finally {
+          await release();
+        }
+      }
+      const until = Date.now() + ttl;
+      for (;;) {
+        await new Promise((r) => setTimeout(r, 40));
+        if (await tier.get(key)) return null;
+        if (!(await shared.locked(lock))) {
+          if (await tier.get(key)) return null;
+          break; // released without a stored tile: try to take it
+        }
+        if (Date.now() > until) break;
+      }
+    }
+    return render();
   }
 
   private layerExtentIn(layer: Layer, set: TileMatrixSet): Extent | null {
