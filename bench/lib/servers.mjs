@@ -46,6 +46,8 @@ export async function startOurs({ root, url, workDir, log, layers = null, tilesD
     NODE_ENV: 'production',
     LOG_LEVEL: 'warn',
     GEODATA_CONFIG: cfgFile,
+    // one process unless asked (BENCH_PROCESSES): the CPU and memory read from its pid are then all of it
+    PROCESSES: process.env.BENCH_PROCESSES ?? '1',
   };
   const child = spawnLogged('geodata-server', process.execPath, [path.join(root, 'dist/src/main.js'), 'serve'], {
     env,
