@@ -117,6 +117,31 @@ function textSymbolizers(rules: Rule[]): TextSymbolizer[] {
 /** Per-row bounding box of the geometry (from a LATERAL subquery), in polygon/line queries. */
 const BOX = '_gd_l._gd_box';
 
+/** A query's bound values: `p(v)` appends v and gives its placeholder. */
+function binder() {
+  const values: unknown[] = [];
+  return {
+    values,
+    p: (v: unknown) => {
+      values.push(v);
+      return `$${values.length}`;
+    },
+  };
+}
+
+/** A view's resolution (map units per pixel) and its extent grown by `margin` pixels, in the layer's CRS. */
+function searchExtent(layer: Layer, o: { epsg: number; bbox: Extent; width: number; height: number; margin: number }) {
+  const resx = (o.bbox.maxx - o.bbox.minx) / o.width;
+  const resy = (o.bbox.maxy - o.bbox.miny) / o.height;
+  const grown = {
+    minx: o.bbox.minx - o.margin * resx,
+    miny: o.bbox.miny - o.margin * resy,
+    maxx: o.bbox.maxx + o.margin * resx,
+    maxy: o.bbox.maxy + o.margin * resy,
+  };
+  return { resx, resy, search: transformExtent(grown, o.epsg, layer.srid) };
+}
+
 /** Build the SQL for one layer; exported for GetFeatureInfo and benchmarks. */
 export function layerQuery(
   layer: Layer,
@@ -132,24 +157,9 @@ export function layerQuery(
     projSlack?: number;
   },
 ): { text: string; values: unknown[]; approx: ScreenAffine | null } {
-  const values: unknown[] = [];
-  const p = (v: unknown) => {
-    values.push(v);
-    return `$${values.length}`;
-  };
+  const { values, p } = binder();
   const g = quoteIdent(layer.geometryColumn);
-  const resx = (o.bbox.maxx - o.bbox.minx) / o.width;
-  const resy = (o.bbox.maxy - o.bbox.miny) / o.height;
-  const search = transformExtent(
-    {
-      minx: o.bbox.minx - o.margin * resx,
-      miny: o.bbox.miny - o.margin * resy,
-      maxx: o.bbox.maxx + o.margin * resx,
-      maxy: o.bbox.maxy + o.margin * resy,
-    },
-    o.epsg,
-    layer.srid,
-  );
+  const { resx, resy, search } = searchExtent(layer, o);
   const box = (e: Extent) =>
     `ST_MakeEnvelope(${p(e.minx)}::float8, ${p(e.miny)}::float8, ${p(e.maxx)}::float8, ${p(e.maxy)}::float8, ${layer.srid})`;
   const env = box(search);
@@ -296,24 +306,9 @@ export function labelQuery(
 ): { text: string; values: unknown[]; textRules: TextSymbolizer[] } | null {
   const textRules = textSymbolizers(rules);
   if (!textRules.length) return null;
-  const values: unknown[] = [];
-  const p = (v: unknown) => {
-    values.push(v);
-    return `$${values.length}`;
-  };
+  const { values, p } = binder();
   const g = quoteIdent(layer.geometryColumn);
-  const resx = (o.bbox.maxx - o.bbox.minx) / o.width;
-  const resy = (o.bbox.maxy - o.bbox.miny) / o.height;
-  const search = transformExtent(
-    {
-      minx: o.bbox.minx - o.margin * resx,
-      miny: o.bbox.miny - o.margin * resy,
-      maxx: o.bbox.maxx + o.margin * resx,
-      maxy: o.bbox.maxy + o.margin * resy,
-    },
-    o.epsg,
-    layer.srid,
-  );
+  const { resx, resy, search } = searchExtent(layer, o);
   const env = `ST_MakeEnvelope(${p(search.minx)}::float8, ${p(search.miny)}::float8, ${p(search.maxx)}::float8, ${p(search.maxy)}::float8, ${layer.srid})`;
   const inMap = (e: string) => (layer.srid === o.epsg ? e : `ST_Transform(${e}, ${o.epsg})`);
   const gt = layer.geometryType;
