@@ -6,20 +6,37 @@ import { describe, expect, it } from 'vitest';
 import { labelMargin, placeLabels, type LabelCandidate } from '../../src/render/labels.js';
 import type { TextSymbolizer } from '../../src/render/style.js';
 
-const sym: TextSymbolizer = { kind: 'text', label: 'nom', font: 'sans-serif', size: 10, fill: '#000000', halo: { radius: 1.5, fill: '#ffffff' }, offset: [0, -9] };
+const sym: TextSymbolizer = {
+  kind: 'text',
+  label: 'nom',
+  font: 'sans-serif',
+  size: 10,
+  fill: '#000000',
+  halo: { radius: 1.5, fill: '#ffffff' },
+  offset: [0, -9],
+};
 const big: TextSymbolizer = { ...sym, size: 14, offset: [0, 0] };
 const measure = (text: string, s: TextSymbolizer) => text.length * s.size * 0.6;
 
 /** A dense random field of candidates over size × size px (deterministic). */
 function field(n: number, size: number): LabelCandidate[] {
   let seed = 7;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
   const out: LabelCandidate[] = [];
   for (let i = 0; i < n; i++) {
     const s = rnd() < 0.2 ? big : sym;
     const x = rnd() * size;
     const y = rnd() * size;
-    out.push({ text: `${'m'.repeat(Math.floor(rnd() * 20))}${i}`, x, y, sym: s, order: s === big ? 0 : 1, size: Math.floor(rnd() * 3), wx: x, wy: -y });
+    out.push({
+      text: `${'m'.repeat(Math.floor(rnd() * 20))}${i}`,
+      x,
+      y,
+      sym: s,
+      order: s === big ? 0 : 1,
+      size: Math.floor(rnd() * 3),
+      wx: x,
+      wy: -y,
+    });
   }
   return out;
 }
