@@ -1,7 +1,8 @@
 /**
- * Where labels and point symbols of lines and polygons go (src/render/draw.ts anchorOf): a long
- * road is labelled on the part of it the map shows; a polygon layer styled with a point symbol
- * alone gets one symbol per polygon.
+ * Where labels and point symbols of lines and polygons go: a long road is labelled along its
+ * length (candidates every 300 px, src/render/index.ts labelQuery), so also on the part of it a
+ * street-scale map shows; a polygon layer styled with a point symbol alone gets one symbol per
+ * polygon (src/render/draw.ts anchorOf).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';

@@ -10,7 +10,7 @@ import client from 'prom-client';
 import type { Config } from '../config/index.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { Extent, Layer } from '../registry/types.js';
-import type { Rule, TextSymbolizer } from '../render/style.js';
+import type { Rule } from '../render/style.js';
 import type { LayerSource } from '../render/index.js';
 import { transformExtent } from '../crs/index.js';
 import { EDIT_OPS, hasTriggers, type Change, type ChangeFeed, type ChangeSubscriber } from '../changes/index.js';
@@ -144,7 +144,7 @@ export class OverviewManager implements LayerSource, ChangeSubscriber {
     rules: Rule[],
     o: { bbox: Extent; epsg: number; width: number; height: number },
     margin: number,
-  ): { text: string; values: unknown[]; textRules: TextSymbolizer[] } | null {
+  ): { text: string; values: unknown[] } | null {
     const pick = this.pick(layer, rules, o, margin);
     if (pick) this.stats.overviewRenders++;
     return pick ? levelQuery(pick.level, layer, rules, o, pick.search, pick.resN) : null;

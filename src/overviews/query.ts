@@ -6,7 +6,7 @@
 import { compileFilter } from '../filter/sql.js';
 import { qualifiedTable } from '../db/pool.js';
 import type { Extent, Layer } from '../registry/types.js';
-import type { Rule, TextSymbolizer } from '../render/style.js';
+import type { Rule } from '../render/style.js';
 import { num, type OverviewLevel } from './model.js';
 
 /**
@@ -27,7 +27,7 @@ export function levelQuery(
   o: { bbox: Extent; epsg: number; width: number; height: number },
   search: Extent,
   resN: number,
-): { text: string; values: unknown[]; textRules: TextSymbolizer[] } {
+): { text: string; values: unknown[] } {
   const values: unknown[] = [];
   const p = (v: unknown) => {
     values.push(v);
@@ -83,7 +83,7 @@ export function levelQuery(
       `            FROM ${t} WHERE geom && ${env} AND sz < ${r}::float8) q\n` +
       `      GROUP BY gx, gy${ruleNames.join('')}) c\n` +
       `${ruleNames.length ? `ORDER BY hashfloat8(gx) # hashfloat8(gy), gx, gy, w${ruleNames.join('')}` : ''})`;
-    return { text, values, textRules: [] };
+    return { text, values };
   }
   if (!ruleNames.length) {
     const text =
@@ -93,7 +93,7 @@ export function levelQuery(
       `FROM (SELECT floor((cx - ${ox}::float8) / ${r}::float8) AS gx, floor((cy - ${oy}::float8) / ${r}::float8) AS gy\n` +
       `      FROM ${t} WHERE geom && ${env} AND sz < ${r}::float8) q\n` +
       `GROUP BY gx, gy`;
-    return { text, values, textRules: [] };
+    return { text, values };
   }
   // one point per pixel with the rule combination of most features in it (its dominant class)
   const text =
@@ -105,5 +105,5 @@ export function levelQuery(
     `            FROM ${t} WHERE geom && ${env} AND sz < ${r}::float8) q\n` +
     `      GROUP BY gx, gy${ruleNames.join('')}) c\n` +
     `ORDER BY gx, gy, w DESC${ruleNames.join('')})`;
-  return { text, values, textRules: [] };
+  return { text, values };
 }

@@ -19,12 +19,13 @@ import {
   type TextSymbolizer,
 } from './style.js';
 import { drawMark } from './marks.js';
+import { placeLabels, type LabelCandidate } from './labels.js';
 import { encodePng } from './png.js';
 
 export type MapFormat = 'image/png' | 'image/png8' | 'image/jpeg' | 'image/webp';
 
 /**
- * One row of a layer query: one feature (with its labels and rule flags), or — `many` — the
+ * One row of a layer query: one feature (with its rule flags and anchor), or — `many` — the
  * sized TWKB of the layer's features concatenated in data order, each preceded by `mask` bytes of
  * rule flags (bit k: the k-th rule with a filter matches; src/render/index.ts, aggregated).
  */
@@ -33,16 +34,30 @@ export interface LayerRow {
   match: boolean[];
   many: boolean;
   mask?: number;
-  labels?: (string | null)[];
   lx?: number | null;
   ly?: number | null;
 }
 
-/** What one layer draws: its active rules and the rows of its query (structured-clonable). */
+/** One label candidate of a layer (src/render/index.ts labelQuery; placement: src/render/labels.ts). */
+export interface LabelRow {
+  /** rule matches, one per active rule (shared by the candidates with the same flags) */
+  match: boolean[];
+  /** one text per text symbolizer of the rules (textRules) */
+  texts: (string | null)[];
+  /** anchor on the map (px) and in the layer's CRS, the feature's size */
+  x: number;
+  y: number;
+  wx: number;
+  wy: number;
+  size: number;
+}
+
+/** What one layer draws: its active rules, the rows of its query and its label candidates (structured-clonable). */
 export interface LayerData {
   rules: Rule[];
   textRules: TextSymbolizer[];
   rows: LayerRow[];
+  labels: LabelRow[];
 }
 
 /** The map's canvas settings (structured-clonable). */
@@ -82,19 +97,15 @@ interface Feature {
   by1: number;
   /** rule matches, one per active rule (shared by the features with the same flags) */
   match: boolean[];
-  labels: (string | null)[];
   lx: number | null;
   ly: number | null;
 }
-
-const NO_LABELS: (string | null)[] = [];
 
 function feature(
   buf: Uint8Array,
   start: number,
   end: number,
   match: boolean[],
-  labels = NO_LABELS,
   lx: number | null = null,
   ly: number | null = null,
 ): Feature {
@@ -116,7 +127,6 @@ function feature(
     bx1: 0,
     by1: 0,
     match,
-    labels,
     lx,
     ly,
   };
@@ -151,13 +161,6 @@ function written(f: Feature, t: PathTarget, box = false): Feature {
 const boxOut = new Float64Array(4);
 const scratch: PathTarget = { area: new PathBytes(), line: new PathBytes(), areaPixels: new PixelList(), linePixels: new PixelList() };
 
-interface Label {
-  text: string;
-  x: number;
-  y: number;
-  sym: TextSymbolizer;
-}
-
 /**
  * Features per path: Skia fills one path of 50,000 small polygons about three times slower than
  * the same polygons in paths of a few hundred (its scan converter sorts every edge of the path
@@ -167,6 +170,8 @@ const CHUNK = 500;
 
 /** Time spent building paths during the current (synchronous) draw loop, for MapOptions.timings. */
 let pathMs = 0;
+/** The next label priority class of the current (synchronous) draw loop. */
+let labelClass = 0;
 
 const pathMemo = new WeakMap<Feature[], Map<string, Path2D[]>>();
 
@@ -561,34 +566,30 @@ function drawText(g: SKRSContext2D, text: string, s: TextSymbolizer, font: strin
   g.fillText(text, x, y);
 }
 
-/** Place labels in order, skipping those that overlap one already placed. */
-function drawLabels(g: SKRSContext2D, labels: Label[], width: number, height: number): void {
-  const placed: [number, number, number, number][] = [];
+/** Draw the labels the world-anchored rule keeps (src/render/labels.ts). */
+function drawLabels(g: SKRSContext2D, labels: LabelCandidate[], width: number, height: number): void {
   let font = '';
-  for (const l of labels) {
-    const s = l.sym;
+  const measure = (text: string, s: TextSymbolizer) => {
     const f = `${s.size}px ${fontList(s.font)}`;
-    const key = labelKey(l.text, s, f);
-    let w = seen.get(key);
-    if (w === undefined) {
-      if (f !== font) g.font = font = f;
-      w = g.measureText(l.text).width;
-    }
-    const pad = (s.halo?.radius ?? 0) + 1;
-    const cx = l.x + s.offset[0];
-    const cy = l.y + s.offset[1];
-    const box: [number, number, number, number] = [cx - w / 2 - pad, cy - s.size / 2 - pad, cx + w / 2 + pad, cy + s.size / 2 + pad];
-    if (box[2] < 0 || box[0] > width || box[3] < 0 || box[1] > height) continue;
-    if (placed.some((b) => b[0] < box[2] && b[2] > box[0] && b[1] < box[3] && b[3] > box[1])) continue;
-    placed.push(box);
+    const w = seen.get(labelKey(text, s, f));
+    if (w !== undefined) return w;
+    if (f !== font) g.font = font = f;
+    return g.measureText(text).width;
+  };
+  for (const { c, width: w } of placeLabels(labels, measure, width, height)) {
+    const s = c.sym;
+    const f = `${s.size}px ${fontList(s.font)}`;
+    const key = labelKey(c.text, s, f);
+    const cx = c.x + s.offset[0];
+    const cy = c.y + s.offset[1];
     let sp = sprites.get(key);
-    if (!sp && seen.has(key)) sprites.set(key, (sp = makeSprite(l.text, s, f)));
+    if (!sp && seen.has(key)) sprites.set(key, (sp = makeSprite(c.text, s, f)));
     if (sp) {
       // whole-pixel origins keep the glyphs as sharp as they were drawn
       g.drawImage(sp.image, Math.round(cx - sp.ax), Math.round(cy - sp.ay));
     } else {
       seen.set(key, w);
-      drawText(g, l.text, s, f, Math.round(cx - w / 2), Math.round(cy));
+      drawText(g, c.text, s, f, Math.round(cx - w / 2), Math.round(cy));
       font = f;
     }
   }
@@ -650,7 +651,7 @@ function toFeatures(rows: LayerRow[], rules: Rule[]): Feature[] {
       const key = row.match.map((b) => (b ? 1 : 0)).join('');
       let match = byKey.get(key);
       if (!match) byKey.set(key, (match = row.match));
-      features.push(feature(row.g, 0, row.g.length, match, row.labels ?? NO_LABELS, row.lx ?? null, row.ly ?? null));
+      features.push(feature(row.g, 0, row.g.length, match, row.lx ?? null, row.ly ?? null));
     }
   }
   return features;
@@ -785,7 +786,7 @@ function batches(feats: Feature[], sigs: Int32Array, grow: number, t: PathTarget
  * Draw one layer: each FeatureTypeStyle (consecutive rules with the same `fts`) is one pass over
  * the features, in order; its labels are collected for the end.
  */
-function paintLayer(g: SKRSContext2D, data: LayerData, labels: Label[], width: number, height: number, cells: CellLayer): void {
+function paintLayer(g: SKRSContext2D, data: LayerData, labels: LabelCandidate[], width: number, height: number, cells: CellLayer): void {
   const { rules, textRules } = data;
   const features = toFeatures(data.rows, rules);
   const target: PathTarget = { area: new PathBytes(), line: new PathBytes(), areaPixels: new PixelList(), linePixels: new PixelList() };
@@ -840,17 +841,16 @@ function paintLayer(g: SKRSContext2D, data: LayerData, labels: Label[], width: n
         }
       }
     }
-    // labels: rule by rule, in feature order (placed after every layer, with collision avoidance)
+    // label candidates, each text symbolizer a priority class in layer and rule order (placed after every layer)
     for (let i = a; i < b; i++) {
       for (const s of rules[i].symbolizers) {
         if (s.kind !== 'text') continue;
         const k = textRules.indexOf(s, t);
         t = k + 1;
-        for (const f of features) {
-          if (!ruleSet(f.match).includes(i)) continue;
-          const text = f.labels[k];
-          const an = text ? anchorOf(f, width, height) : null;
-          if (an) labels.push({ text: text!, x: an[0], y: an[1], sym: s });
+        const order = labelClass++;
+        for (const l of data.labels) {
+          const text = l.texts[k];
+          if (text && ruleSet(l.match).includes(i)) labels.push({ text, x: l.x, y: l.y, sym: s, order, size: l.size, wx: l.wx, wy: l.wy });
         }
       }
     }
@@ -870,8 +870,9 @@ export function paintMap(layers: LayerData[], o: PaintOptions, timings?: Record<
     g.fillStyle = o.bgcolor ?? '#ffffff';
     g.fillRect(0, 0, o.width, o.height);
   }
-  const labels: Label[] = [];
+  const labels: LabelCandidate[] = [];
   pathMs = 0;
+  labelClass = 0;
   const t0 = performance.now();
   const cells = new CellLayer(o.width, o.height);
   for (const data of layers) paintLayer(g, data, labels, o.width, o.height, cells);

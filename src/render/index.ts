@@ -17,9 +17,10 @@ import { quoteIdent, qualifiedTable } from '../db/pool.js';
 import type { Extent, Layer } from '../registry/types.js';
 import { ExtentError, scaleDenominator, transformExtent } from '../crs/index.js';
 import { layerStyles, ruleActive, type Rule, type Style, type TextSymbolizer } from './style.js';
-import { encodeCanvas, paintAndEncode, paintMap, type LayerData, type LayerRow, type MapFormat } from './draw.js';
+import { encodeCanvas, paintAndEncode, paintMap, type LabelRow, type LayerData, type LayerRow, type MapFormat } from './draw.js';
 import { renderInWorker, WorkerRenderTimeout } from './workers.js';
 import { approxScreenAffine, projAgreement, type ScreenAffine } from './reproject.js';
+import { LINE_SPACING, labelMargin } from './labels.js';
 
 export { encodeCanvas, type MapFormat };
 export interface RenderLayer {
@@ -66,7 +67,7 @@ export interface LayerSource {
     rules: Rule[],
     view: { bbox: Extent; epsg: number; width: number; height: number },
     margin: number,
-  ): { text: string; values: unknown[]; textRules: TextSymbolizer[] } | null;
+  ): { text: string; values: unknown[] } | null;
 }
 
 /** What the renderer needs: the database pool, and (optionally) the source that may stand in for a layer's table. */
@@ -101,15 +102,45 @@ export function resolveStyle(layer: Layer, name?: string): Style {
   return s;
 }
 
-/** Whether a layer's rows carry a PostGIS-computed anchor (lx, ly): polygon layers with labels or point symbols. */
+/** Whether a layer's rows carry a PostGIS-computed anchor (lx, ly): polygon layers with point symbols (labels: labelQuery). */
 function polygonAnchors(layer: Layer, rules: Rule[]): boolean {
   const gt = layer.geometryType;
   if (gt === 'POINT' || gt === 'MULTIPOINT' || gt === 'LINESTRING' || gt === 'MULTILINESTRING') return false;
-  return rules.some((r) => r.symbolizers.some((s) => s.kind === 'text' || s.kind === 'point'));
+  return rules.some((r) => r.symbolizers.some((s) => s.kind === 'point'));
+}
+
+/** The text symbolizers of rules, in rule order (the l<i> columns of labelQuery). */
+function textSymbolizers(rules: Rule[]): TextSymbolizer[] {
+  return rules.flatMap((r) => r.symbolizers.filter((s): s is TextSymbolizer => s.kind === 'text'));
 }
 
 /** Per-row bounding box of the geometry (from a LATERAL subquery), in polygon/line queries. */
 const BOX = '_gd_l._gd_box';
+
+/** A query's bound values: `p(v)` appends v and gives its placeholder. */
+function binder() {
+  const values: unknown[] = [];
+  return {
+    values,
+    p: (v: unknown) => {
+      values.push(v);
+      return `$${values.length}`;
+    },
+  };
+}
+
+/** A view's resolution (map units per pixel) and its extent grown by `margin` pixels, in the layer's CRS. */
+function searchExtent(layer: Layer, o: { epsg: number; bbox: Extent; width: number; height: number; margin: number }) {
+  const resx = (o.bbox.maxx - o.bbox.minx) / o.width;
+  const resy = (o.bbox.maxy - o.bbox.miny) / o.height;
+  const grown = {
+    minx: o.bbox.minx - o.margin * resx,
+    miny: o.bbox.miny - o.margin * resy,
+    maxx: o.bbox.maxx + o.margin * resx,
+    maxy: o.bbox.maxy + o.margin * resy,
+  };
+  return { resx, resy, search: transformExtent(grown, o.epsg, layer.srid) };
+}
 
 /** Build the SQL for one layer; exported for GetFeatureInfo and benchmarks. */
 export function layerQuery(
@@ -125,25 +156,10 @@ export function layerQuery(
     sizes?: boolean;
     projSlack?: number;
   },
-): { text: string; values: unknown[]; textRules: TextSymbolizer[]; approx: ScreenAffine | null } {
-  const values: unknown[] = [];
-  const p = (v: unknown) => {
-    values.push(v);
-    return `$${values.length}`;
-  };
+): { text: string; values: unknown[]; approx: ScreenAffine | null } {
+  const { values, p } = binder();
   const g = quoteIdent(layer.geometryColumn);
-  const resx = (o.bbox.maxx - o.bbox.minx) / o.width;
-  const resy = (o.bbox.maxy - o.bbox.miny) / o.height;
-  const search = transformExtent(
-    {
-      minx: o.bbox.minx - o.margin * resx,
-      miny: o.bbox.miny - o.margin * resy,
-      maxx: o.bbox.maxx + o.margin * resx,
-      maxy: o.bbox.maxy + o.margin * resy,
-    },
-    o.epsg,
-    layer.srid,
-  );
+  const { resx, resy, search } = searchExtent(layer, o);
   const box = (e: Extent) =>
     `ST_MakeEnvelope(${p(e.minx)}::float8, ${p(e.miny)}::float8, ${p(e.maxx)}::float8, ${p(e.maxy)}::float8, ${layer.srid})`;
   const env = box(search);
@@ -217,19 +233,13 @@ export function layerQuery(
   // `sizes`: each TWKB carries its byte size, so that concatenated geometries can be split (queryLayer)
   const twkb = (expr: string) => (o.sizes ? `ST_AsTWKB(${expr}, 1, 0, 0, true)` : `ST_AsTWKB(${expr}, 1)`);
   const cols = [`${twkb(screen)} AS g`];
-  const fieldNames = new Set(layer.fields.map((f) => f.name));
   const target = filterTarget(layer);
   rules.forEach((r, i) => {
     if (r.filter) cols.push(`coalesce((${compileFilter(r.filter, target, values)}), false) AS r${i}`);
   });
-  const textRules: TextSymbolizer[] = [];
-  for (const r of rules) for (const s of r.symbolizers) if (s.kind === 'text') textRules.push(s);
-  textRules.forEach((t, i) => {
-    cols.push(fieldNames.has(t.label) ? `${quoteIdent(t.label)}::text AS l${i}` : `NULL::text AS l${i}`);
-  });
-  // Anchors for labels and point symbols: points and lines get theirs from the screen geometry
-  // when drawn (src/render/draw.ts: a line's is the middle of its visible part), polygons a point
-  // on their surface from PostGIS, computed once per row (LATERAL … OFFSET 0).
+  // Anchors for point symbols: points and lines get theirs from the screen geometry when drawn
+  // (src/render/draw.ts: a line's is the middle of its visible part), polygons a point on their
+  // surface from PostGIS, computed once per row (LATERAL … OFFSET 0). Labels: labelQuery.
   const anchors = polygonAnchors(layer, rules);
   let anchorJoin = '';
   if (anchors) {
@@ -239,7 +249,7 @@ export function layerQuery(
   }
   const table = qualifiedTable(layer.schema, layer.table);
   const anchorJoins = anchors ? ` CROSS JOIN LATERAL (SELECT ST_PointOnSurface(${g}) AS p OFFSET 0) _gd_a${anchorJoin}` : '';
-  if (!reduce) return { text: `SELECT ${cols.join(', ')} FROM ${table}${anchorJoins} WHERE ${g} && ${env}`, values, textRules, approx };
+  if (!reduce) return { text: `SELECT ${cols.join(', ')} FROM ${table}${anchorJoins} WHERE ${g} && ${env}`, values, approx };
   // Sub-pixel features (bounding box under a pixel, tested on the box in the layer's CRS, before
   // any transformation) are grouped on a one-pixel grid in the layer's CRS with plain arithmetic,
   // and only one point per grid cell is transformed and sent: a region-wide view of a dense layer
@@ -258,8 +268,7 @@ export function layerQuery(
     ruleCols.push(`coalesce((${compileFilter(rule.filter, target, values)}), false) AS r${i}`);
     ruleNames.push(`r${i}`);
   });
-  const nulls = textRules.map((_, i) => `NULL::text AS l${i}`);
-  if (anchors) nulls.push('NULL::float8 AS lx, NULL::float8 AS ly');
+  const nulls = anchors ? ['NULL::float8 AS lx, NULL::float8 AS ly'] : [];
   const cellCentre = `ST_SetSRID(ST_MakePoint(${ox}::float8 + (gx + 0.5) * ${cell}::float8, ${oy}::float8 + (gy + 0.5) * ${cell}::float8), ${layer.srid})`;
   const cells =
     `FROM (SELECT floor(((ST_XMin(${BOX}) + ST_XMax(${BOX})) / 2 - ${ox}::float8) / ${cell}::float8) AS gx,\n` +
@@ -277,7 +286,73 @@ export function layerQuery(
       `      ${cells.replace(/\n {6}/g, '\n            ')}      GROUP BY gx, gy${ruleNames.map((c) => `, ${c}`).join('')}) c\n` +
       `ORDER BY gx, gy, n DESC${ruleNames.map((c) => `, ${c}`).join('')})`
     : head + `SELECT ${twkb(fast(cellCentre))} AS g${cellCols([])}\n${cells}GROUP BY gx, gy`;
-  return { text, values, textRules, approx };
+  return { text, values, approx };
+}
+
+/**
+ * The label candidates of one layer (src/render/labels.ts): one row per candidate anchor within
+ * `margin` pixels of the map (labelMargin), with the rule flags (r<i>), the label texts (l<i>, of
+ * textSymbolizers(rules)), the anchor on the map (lx, ly, exact ST_Transform: never the view's
+ * affine fit, so that every map puts it on the same pixel), in the layer's CRS (wx, wy) and the
+ * feature's size. Anchors come from the whole geometry: the point (a multipoint's first), a
+ * polygon's ST_PointOnSurface, and along each part of a line one point in the middle of each of
+ * round(length / LINE_SPACING px) equal stretches (length in the map's CRS, at the map's scale).
+ * null when no active rule labels.
+ */
+export function labelQuery(
+  layer: Layer,
+  rules: Rule[],
+  o: { epsg: number; bbox: Extent; width: number; height: number; margin: number },
+): { text: string; values: unknown[]; textRules: TextSymbolizer[] } | null {
+  const textRules = textSymbolizers(rules);
+  if (!textRules.length) return null;
+  const { values, p } = binder();
+  const g = quoteIdent(layer.geometryColumn);
+  const { resx, resy, search } = searchExtent(layer, o);
+  const env = `ST_MakeEnvelope(${p(search.minx)}::float8, ${p(search.miny)}::float8, ${p(search.maxx)}::float8, ${p(search.maxy)}::float8, ${layer.srid})`;
+  const inMap = (e: string) => (layer.srid === o.epsg ? e : `ST_Transform(${e}, ${o.epsg})`);
+  const gt = layer.geometryType;
+  const points = `SELECT ST_GeometryN(${g}, 1) AS p, 0::float8 AS size`;
+  const surfaces = `SELECT ST_PointOnSurface(${g}) AS p, ST_Area(${g}) AS size`;
+  // (a function: its parameter is bound only when the query uses it)
+  const lines = () =>
+    `SELECT ST_LineInterpolatePoint(_gd_d.geom, (_gd_i + 0.5) / _gd_d.n) AS p, ST_Length(${g}) AS size ` +
+    `FROM (SELECT geom, greatest(1, round(ST_Length(${inMap('geom')}) / ${p(LINE_SPACING * resx)}::float8))::int AS n FROM ST_Dump(${g})) _gd_d ` +
+    `CROSS JOIN generate_series(0, _gd_d.n - 1) _gd_i`;
+  const candidates =
+    gt === 'POINT' || gt === 'MULTIPOINT'
+      ? points
+      : gt === 'LINESTRING' || gt === 'MULTILINESTRING'
+        ? lines()
+        : gt === 'POLYGON' || gt === 'MULTIPOLYGON'
+          ? surfaces
+          : `${points} WHERE ST_Dimension(${g}) = 0 UNION ALL ${surfaces} WHERE ST_Dimension(${g}) = 2 ` +
+            `UNION ALL SELECT * FROM (${lines()}) _gd_l WHERE ST_Dimension(${g}) = 1`;
+  const screen = `ST_Affine(${inMap('_gd_c.p')}, ${p(1 / resx)}::float8, 0, 0, ${p(-1 / resy)}::float8, ${p(-o.bbox.minx / resx)}::float8, ${p(o.bbox.maxy / resy)}::float8)`;
+  const fieldNames = new Set(layer.fields.map((f) => f.name));
+  const target = filterTarget(layer);
+  const cols: string[] = [];
+  const conds: string[] = [];
+  rules.forEach((r, i) => {
+    if (r.filter) cols.push(`coalesce((${compileFilter(r.filter, target, values)}), false) AS r${i}`);
+  });
+  textRules.forEach((t, i) => {
+    const c = fieldNames.has(t.label) ? `${quoteIdent(t.label)}::text` : 'NULL::text';
+    cols.push(`${c} AS l${i}`);
+    conds.push(`${c} IS NOT NULL`);
+  });
+  // only the features some labelling rule may apply to, when every such rule has a filter
+  const labelling = rules.filter((r) => r.symbolizers.some((s) => s.kind === 'text'));
+  let which = `(${conds.join(' OR ')})`;
+  if (labelling.every((r) => r.filter && !r.else))
+    which += ` AND (${labelling.map((r) => `coalesce((${compileFilter(r.filter!, target, values)}), false)`).join(' OR ')})`;
+  cols.push('ST_X(_gd_s.s) AS lx, ST_Y(_gd_s.s) AS ly, ST_X(_gd_c.p) AS wx, ST_Y(_gd_c.p) AS wy, _gd_c.size AS size');
+  const table = qualifiedTable(layer.schema, layer.table);
+  const text =
+    `SELECT ${cols.join(', ')} FROM ${table} CROSS JOIN LATERAL (${candidates}) _gd_c ` +
+    `CROSS JOIN LATERAL (SELECT ${screen} AS s OFFSET 0) _gd_s ` +
+    `WHERE ${g} && ${env} AND _gd_c.p && ${env} AND ${which}`;
+  return { text, values, textRules };
 }
 
 /** Prepared render statements per connection, at most MAX_PREPARED each (then queries go unnamed). */
@@ -371,13 +446,14 @@ async function queryLayer(
   rules: Rule[],
   o: MapOptions,
   margin: number,
-  pre: { text: string; values: unknown[]; textRules: TextSymbolizer[] } | null,
+  labelMarginPx: number,
+  pre: { text: string; values: unknown[] } | null,
   shareable: boolean,
 ): Promise<LayerData> {
   const gt = layer.geometryType;
-  // one row per feature when it carries labels or an anchor; else one row per rule combination
-  const labels = rules.some((r) => r.symbolizers.some((s) => s.kind === 'text')) || polygonAnchors(layer, rules);
-  // `pre` (an overview's query, sized TWKB) serves only rows without labels or anchors
+  // one row per feature when it carries an anchor; else all features in one row
+  const labels = polygonAnchors(layer, rules);
+  // `pre` (an overview's query, sized TWKB) serves only rows without anchors
   if (labels) pre = null;
   const typicalSize = pre || gt === 'POINT' || gt === 'MULTIPOINT' ? null : await typicalFeatureSize(client, layer);
   const projSlack =
@@ -411,16 +487,44 @@ async function queryLayer(
       continue;
     }
     const match = rules.map((r, i) => (r.filter ? row[`r${i}`] === true : true));
-    rows.push({
-      g: row.g,
+    rows.push({ g: row.g, match, many: false, lx: row.lx ?? null, ly: row.ly ?? null });
+  }
+  return { rules, ...(await queryLabels(client, layer, rules, o, labelMarginPx, shareable)), rows };
+}
+
+/** The layer's label candidates (labelQuery), with the rule flags shared by candidates alike. */
+async function queryLabels(
+  client: pg.PoolClient,
+  layer: Layer,
+  rules: Rule[],
+  o: MapOptions,
+  margin: number,
+  shareable: boolean,
+): Promise<Pick<LayerData, 'textRules' | 'labels'>> {
+  const q = labelQuery(layer, rules, { epsg: o.epsg, bbox: o.bbox, width: o.width, height: o.height, margin });
+  if (!q) return { textRules: [], labels: [] };
+  const t = performance.now();
+  const name = shareable ? statementName(client, layer, q.text) : undefined;
+  const res = await client.query({ name, text: q.text, values: q.values });
+  lap(o.timings, 'sql', t);
+  const matches = new Map<string, boolean[]>();
+  const labels: LabelRow[] = [];
+  for (const row of res.rows) {
+    const m = rules.map((r, i) => (r.filter ? row[`r${i}`] === true : true));
+    const key = m.map(Number).join('');
+    let match = matches.get(key);
+    if (!match) matches.set(key, (match = m));
+    labels.push({
       match,
-      many: false,
-      labels: q.textRules.map((_, i) => row[`l${i}`] ?? null),
-      lx: row.lx ?? null,
-      ly: row.ly ?? null,
+      texts: q.textRules.map((_, i) => row[`l${i}`] ?? null),
+      x: row.lx,
+      y: row.ly,
+      wx: row.wx,
+      wy: row.wy,
+      size: row.size ?? 0,
     });
   }
-  return { rules, textRules: q.textRules, rows };
+  return { textRules: q.textRules, labels };
 }
 
 /** Run every layer's query in one read-only transaction; the layers' data in drawing order. */
@@ -437,18 +541,23 @@ async function queryLayers(rc: RenderContext, o: MapOptions): Promise<LayerData[
     await client.query(
       `BEGIN READ ONLY; SET LOCAL statement_timeout = ${Number.isSafeInteger(timeout) ? timeout : 0}; SET LOCAL max_parallel_workers_per_gather = 0`,
     );
-    for (const rl of o.layers) {
+    const active = o.layers.map((rl) => {
       const style = rl.userStyle ?? resolveStyle(rl.layer, rl.style);
-      const rules = style.rules.filter((r) => ruleActive(r, scale));
+      return style.rules.filter((r) => ruleActive(r, scale));
+    });
+    // label candidates are read further out: labels of all layers are placed together (src/render/labels.ts)
+    const labelMarginPx = labelMargin(active.flatMap(textSymbolizers));
+    for (const [n, rl] of o.layers.entries()) {
+      const rules = active[n];
       if (!rules.length) continue;
       let margin = 2;
       for (const r of rules)
         for (const s of r.symbolizers)
-          margin = Math.max(margin, s.kind === 'point' ? s.size : s.kind === 'text' ? 64 : s.kind === 'line' ? s.width : s.strokeWidth);
+          margin = Math.max(margin, s.kind === 'point' ? s.size : s.kind === 'text' ? 0 : s.kind === 'line' ? s.width : s.strokeWidth);
       try {
         // the context's layer source (the overviews, src/overviews/): at coarse scales a pre-generalised table of a big layer stands in for it
         const pre = rc.source?.query(rl.layer, rules, o, margin) ?? null;
-        layers.push(await queryLayer(client, rl.layer, rules, o, margin, pre, !rl.userStyle));
+        layers.push(await queryLayer(client, rl.layer, rules, o, margin, labelMarginPx, pre, !rl.userStyle));
       } catch (e) {
         // the map extent has no image in the layer's CRS (e.g. a whole-world view): nothing to draw
         if (e instanceof ExtentError) continue;
