@@ -14,9 +14,10 @@
  *  - mdr-vocabularies.shape.ttl (values from the EU controlled vocabularies), run over each page with
  *    the vocabulary graph of the EU tables this server embeds (src/catalog/vocab.ts: each term typed
  *    skos:Concept in its skos:ConceptScheme, as the EU tables publish them; the ADMS schemes): 0
- *    violations, and every dataset and data service has an EU data theme. Its other warnings (a
- *    publisher or a dct:spatial that is not an EU authority IRI) are printed, not counted: the
- *    publisher is the configured organisation, and the extent a geometry;
+ *    violations, and every dataset and data service has an EU data theme (what the theme warning asks;
+ *    the shape itself warns about each INSPIRE theme too). Its warnings are printed, not counted: a
+ *    publisher or a dct:spatial that is not an EU authority IRI (the publisher is the configured
+ *    organisation, the extent a geometry), an INSPIRE theme;
  *  - the range.ttl results left to the EU vocabularies are only values that are terms of those tables.
  * Both the demo with no configuration and the configured test catalogue are checked; one record page
  * per dataset (/catalog/records/{id}?f=…) is validated too.
@@ -183,13 +184,38 @@ describe.skipIf(!haveShapes)('DCAT-AP 3.0.1 SHACL shapes (rdf-validate-shacl)', 
     return s;
   }
 
-  /** Violations, and the theme warnings (every dataset and service has an EU data theme); the others printed. */
+  /**
+   * Violations count; warnings are printed. The shape warns about every dcat:theme value outside the
+   * EU table (INSPIRE themes included, which udata reads): what it asks for — at least one EU data
+   * theme per dataset and data service — is checked by missingEuTheme.
+   */
   function vocabularyFindings(fs: Finding[]): Finding[] {
     return fs.filter((f) => {
-      if (f.severity === 'Violation' || f.path === `${DCAT}theme`) return true;
-      vocabWarnings.add(`${f.severity} ${f.path} ${f.shape}`);
+      if (f.severity === 'Violation') return true;
+      vocabWarnings.add(`${f.severity} ${f.path} ${f.shape}${f.path === `${DCAT}theme` ? ` ${f.value}` : ''}`);
       return false;
     });
+  }
+
+  /** Datasets and data services of a page with no dcat:theme from the EU data-theme table. */
+  function missingEuTheme(store: N3.Store): Finding[] {
+    const out: Finding[] = [];
+    for (const c of [`${DCAT}Dataset`, `${DCAT}DatasetSeries`, `${DCAT}DataService`])
+      for (const q of store.getQuads(null, namedNode(`${RDF}type`), namedNode(c), null)) {
+        const themes = store.getQuads(q.subject, namedNode(`${DCAT}theme`), null, null).map((t) => t.object.value);
+        // a dataset only named on this page (servesDataset target described on its own page) has no themes here
+        if (!store.getQuads(q.subject, namedNode('http://purl.org/dc/terms/title'), null, null).length) continue;
+        if (!themes.some((t) => checkVocab('data-theme', t) === 'ok'))
+          out.push({
+            severity: 'Violation',
+            shape: 'EU data theme',
+            focus: q.subject.value,
+            path: `${DCAT}theme`,
+            value: themes.join(' '),
+            message: 'no EU data theme',
+          });
+      }
+    return out;
   }
 
   async function check(t: TestApp, fmt: Fmt, withRecommended: boolean) {
@@ -211,6 +237,7 @@ describe.skipIf(!haveShapes)('DCAT-AP 3.0.1 SHACL shapes (rdf-validate-shacl)', 
       note('range.ttl', url, rangeFindings(await validate(range, store), datasetIris));
       if (withRecommended) note('shapes_recommended.ttl', url, await validate(recommended, store));
       note('mdr-vocabularies.shape.ttl', url, vocabularyFindings(await validate(vocabularies, withVocabularies(store))));
+      note('EU data theme', url, missingEuTheme(store));
     }
     expect([...found.values()].sort().join('\n')).toBe('');
     expect(datasets).toBeGreaterThan(0);
@@ -237,6 +264,7 @@ describe.skipIf(!haveShapes)('DCAT-AP 3.0.1 SHACL shapes (rdf-validate-shacl)', 
       expect(show(rangeFindings(await validate(range, store), datasetIris)), `range.ttl on ${identifier}`).toBe('');
       expect(show(await validate(recommended, store)), `shapes_recommended.ttl on ${identifier}`).toBe('');
       expect(show(vocabularyFindings(await validate(vocabularies, withVocabularies(store)))), `mdr-vocabularies on ${identifier}`).toBe('');
+      expect(show(missingEuTheme(store)), `EU data theme on ${identifier}`).toBe('');
     }
   });
 });
