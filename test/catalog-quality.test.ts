@@ -190,11 +190,13 @@ describe.skipIf(!have)('metadata quality of imported records', () => {
     const r = await lax.app.inject({ url: '/catalog/quality', headers: { authorization: `Bearer ${TOKEN}` } });
     expect(r.statusCode).toBe(200);
     const body = r.json() as {
+      total: number;
       checked: number;
       failing: number;
       failuresByCheck: { check: string; records: number }[];
       records: { identifier: string }[];
     };
+    expect(body.total).toBeGreaterThan(body.checked);
     expect(body.checked).toBeGreaterThanOrEqual(5);
     expect(body.failing).toBe(4); // geo2france ×2, geoide, pycsw
     expect(body.failuresByCheck.find((c) => c.check === 'limitations-on-public-access')?.records).toBe(4);

@@ -64,8 +64,8 @@ export function registerQualityRoutes(app: FastifyInstance, ctx: AppContext): vo
     await ensureCatalogReady(ctx);
     const S = schemaOf(ctx);
     const [totals, byCheck, failing] = await Promise.all([
-      ctx.pool.query<{ records: number; checked: number; failing: number }>(
-        `SELECT count(*)::int AS records, count(quality)::int AS checked,
+      ctx.pool.query<{ total: number; checked: number; failing: number }>(
+        `SELECT count(*)::int AS total, count(quality)::int AS checked,
                 count(*) FILTER (WHERE (quality->>'conformant')::boolean IS FALSE)::int AS failing FROM ${S}.records`,
       ),
       ctx.pool.query<{ profile: string; check: string; records: number }>(
