@@ -311,6 +311,11 @@ describe('round trip: this server harvested into a second catalogue', () => {
     await own.close();
     const dcat = await bySource('self-dcat');
     expect(csw.map((r) => r.identifier)).toEqual(local.map((r) => r.identifier));
+    // each harvested ISO 19139 record carries its INSPIRE quality report (this server's output of an
+    // INSPIRE-themed layer meets every checked requirement)
+    for (const h of csw) expect(h.quality?.profile).toBe('INSPIRE-TG-MD-2.0');
+    const inspireLayer = local.find((l) => l.themes.some((th) => th.uri.startsWith('http://inspire.ec.europa.eu/theme/')))!;
+    expect(csw.find((h) => h.identifier === inspireLayer.identifier)?.quality?.failed).toEqual([]);
     expect(dcat.map((r) => r.identifier).sort()).toEqual(local.map((r) => r.identifier).sort());
     for (const l of local) {
       for (const h of [csw.find((r) => r.identifier === l.identifier)!, dcat.find((r) => r.identifier === l.identifier)!]) {
