@@ -134,6 +134,15 @@ describe.skipIf(!have)('metadata quality of imported records', () => {
     // the lineage, theme keyword, contacts and extent of this record are there
     for (const ok of ['lineage', 'inspire-theme-keyword', 'md-point-of-contact', 'responsible-organisation', 'bounding-box', 'dataset-uid'])
       expect(geoide.report.failed).not.toContain(ok);
+    // a record stored before the checks existed (no report): its source document is checked when asked
+    await lax.ctx.pool.query(`UPDATE ${LAX}.records SET quality = NULL WHERE identifier = $1`, [results.geoide.imported[0]]);
+    const again = await quality(lax, results.geoide.imported[0]);
+    expect(again.basis).toBe('source');
+    expect(again.report.failed).toEqual(geoide.report.failed);
+    await lax.ctx.pool.query(`UPDATE ${LAX}.records SET quality = $2 WHERE identifier = $1`, [
+      results.geoide.imported[0],
+      JSON.stringify(geoide.report),
+    ]);
     // the pycsw record's temporal extent is a GML 3.1.1 gml:TimePeriod (ISO/TS 19139:2007 uses GML 3.2)
     expect((await quality(lax, results.pycsw.imported[0])).report.failed).toContain('xml-schema');
   });

@@ -1,8 +1,9 @@
 /**
  * The metadata quality of catalogue records (docs/catalogue-store.md, "Quality"):
  *  - GET /catalog/records/{id}/quality   one record's report: the one computed when the record was
- *    received (ISO 19139: INSPIRE TG MD 2.0; DCAT: EU vocabularies), else (records derived from the
- *    layers, Dublin Core) the INSPIRE checks of the record's ISO 19139 output (basis 'crosswalk');
+ *    received (ISO 19139: INSPIRE TG MD 2.0; DCAT: EU vocabularies; computed from the source document
+ *    for records stored before), else (records derived from the layers, Dublin Core) the INSPIRE
+ *    checks of the record's ISO 19139 output (basis 'crosswalk');
  *  - GET /catalog/quality (admin)        every stored report: failures counted by check, the failing records.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -16,6 +17,9 @@ import { writeIsoRecord } from './iso.js';
 import type { CatalogRecord } from './model.js';
 import type { QualityReport } from './quality.js';
 import { getRecords } from './query.js';
+import { NS } from './rdf.js';
+import { TripleIndex, type RTriple } from './rdfparse.js';
+import { dcatVocabularyReport } from './vocab.js';
 import { schemaOf } from './store.js';
 import { ensureCatalogReady } from './sync.js';
 
@@ -31,6 +35,14 @@ export interface RecordQuality {
 export function recordQuality(ctx: AppContext, r: CatalogRecord, base: string): RecordQuality {
   const common = { identifier: r.identifier, recordSchema: r.recordSchema ?? 'local' };
   if (r.quality) return { ...common, basis: 'source', report: r.quality };
+  // a record stored before the checks existed: its source document is checked now
+  if (r.recordSchema === 'iso19139' && r.sourceDoc)
+    return { ...common, basis: 'source', report: inspireReport(parseXml(r.sourceDoc, 64 * 1024 * 1024)) };
+  if (r.recordSchema === 'dcat' && r.sourceDoc) {
+    const g = new TripleIndex(JSON.parse(r.sourceDoc) as RTriple[]);
+    const node = [...g.subjectsOfType(`${NS.dcat}Dataset`), ...g.subjectsOfType(`${NS.dcat}DatasetSeries`)][0];
+    if (node) return { ...common, basis: 'source', report: dcatVocabularyReport(g, node, r.type) };
+  }
   const w = new XmlWriter();
   writeIsoRecord(w, r, {
     base,
