@@ -10,7 +10,15 @@
  *    dcat:servesDataset links of the page-1 DataServices to datasets described in full on another
  *    page (the value must then be typed dcat:Dataset on that page: checked). Typing such a dataset
  *    on page 1 as well would make udata see it twice in one job ("identifier already exists");
- *  - shapes_recommended.ttl (recommended properties): 0 warnings for the demo with no config file.
+ *  - shapes_recommended.ttl (recommended properties): 0 warnings for the demo with no config file;
+ *  - mdr-vocabularies.shape.ttl (values from the EU controlled vocabularies), run over each page with
+ *    the vocabulary graph of the EU tables this server embeds (src/catalog/vocab.ts: each term typed
+ *    skos:Concept in its skos:ConceptScheme, as the EU tables publish them; the ADMS schemes): 0
+ *    violations, and every dataset and data service has an EU data theme (what the theme warning asks;
+ *    the shape itself warns about each INSPIRE theme too). Its warnings are printed, not counted: a
+ *    publisher or a dct:spatial that is not an EU authority IRI (the publisher is the configured
+ *    organisation, the extent a geometry), an INSPIRE theme;
+ *  - the range.ttl results left to the EU vocabularies are only values that are terms of those tables.
  * Both the demo with no configuration and the configured test catalogue are checked; one record page
  * per dataset (/catalog/records/{id}?f=…) is validated too.
  */
@@ -24,6 +32,7 @@ import { parseXml } from '../src/ows/xmldom.js';
 import { makeTestApp, type TestApp } from './helpers/app.js';
 import { catalogConfig } from './helpers/catalog.js';
 import { rdfXmlTriples } from './helpers/rdfxml.js';
+import { checkVocab, EU_AUTHORITY, vocabularyTerms, type VocabTable } from '../src/catalog/vocab.js';
 
 const SHAPES = path.resolve(import.meta.dirname, '..', '..', 'shared', 'dcat-ap-shacl', '3.0.1');
 const haveShapes = existsSync(path.join(SHAPES, 'shapes.ttl'));
@@ -64,7 +73,33 @@ interface Finding {
   message: string;
 }
 
-const EU_VOCAB = /^http:\/\/publications\.europa\.eu\/resource\/authority\//;
+const EU_VOCAB = /^http:\/\/publications\.europa\.eu\/resource\/authority\/([a-z-]+)\//;
+const SKOS = 'http://www.w3.org/2004/02/skos/core#';
+
+/** A term of the EU tables this server embeds (vocab.ts). */
+const euTerm = (v: string) => {
+  const table = v.match(EU_VOCAB)?.[1];
+  return Boolean(table) && checkVocab(table as VocabTable, v) === 'ok';
+};
+
+/** The EU tables and ADMS schemes as the vocabulary graph a DCAT-AP validator loads beside the data. */
+function vocabularyGraph(): N3.Quad[] {
+  const type = namedNode(`${RDF}type`);
+  const out: N3.Quad[] = [];
+  const schemes = new Set([
+    'http://purl.org/adms/publishertype/1.0',
+    'http://purl.org/adms/licencetype/1.0',
+    'http://purl.org/adms/changetype/1.0',
+  ]);
+  for (const [table, code] of vocabularyTerms()) {
+    const scheme = `${EU_AUTHORITY}/${table}`;
+    schemes.add(scheme);
+    out.push(quad(namedNode(`${scheme}/${code}`), type, namedNode(`${SKOS}Concept`)));
+    out.push(quad(namedNode(`${scheme}/${code}`), namedNode(`${SKOS}inScheme`), namedNode(scheme)));
+  }
+  for (const s of schemes) out.push(quad(namedNode(s), type, namedNode(`${SKOS}ConceptScheme`)));
+  return out;
+}
 
 async function validate(shapesStore: N3.Store, data: N3.Store): Promise<Finding[]> {
   const v = new SHACLValidator(shapesStore as never);
@@ -112,12 +147,15 @@ describe.skipIf(!haveShapes)('DCAT-AP 3.0.1 SHACL shapes (rdf-validate-shacl)', 
   let mandatory: N3.Store;
   let range: N3.Store;
   let recommended: N3.Store;
+  let vocabularies: N3.Store;
   const euOnly: string[] = [];
+  const vocabWarnings = new Set<string>();
 
   beforeAll(async () => {
     mandatory = shapes('shapes.ttl');
     range = shapes('range.ttl');
     recommended = shapes('shapes_recommended.ttl');
+    vocabularies = shapes('mdr-vocabularies.shape.ttl');
     demo = await makeTestApp({}); // the demo with no config file: every spatial table of public, defaults everywhere
     configured = await makeTestApp(catalogConfig);
   });
@@ -125,16 +163,59 @@ describe.skipIf(!haveShapes)('DCAT-AP 3.0.1 SHACL shapes (rdf-validate-shacl)', 
     await demo?.close();
     await configured?.close();
     if (euOnly.length) console.info(`range results left to the EU vocabularies (not counted):\n${[...new Set(euOnly)].join('\n')}`);
+    if (vocabWarnings.size) console.info(`mdr-vocabularies warnings (not counted):\n${[...vocabWarnings].join('\n')}`);
   });
 
   function rangeFindings(fs: Finding[], datasetIris: Set<string>): Finding[] {
     return fs.filter((f) => {
       if (EU_VOCAB.test(f.value)) {
+        // only a term of the EU tables is left to them; an IRI of their namespace that is no term counts
+        if (!euTerm(f.value)) return true;
         euOnly.push(`${f.path} ${f.value}`);
         return false;
       }
       return !(f.path === `${DCAT}servesDataset` && f.shape === 'ClassConstraintComponent' && datasetIris.has(f.value));
     });
+  }
+
+  function withVocabularies(store: N3.Store): N3.Store {
+    const s = new N3.Store(store.getQuads(null, null, null, null));
+    s.addQuads(vocabularyGraph());
+    return s;
+  }
+
+  /**
+   * Violations count; warnings are printed. The shape warns about every dcat:theme value outside the
+   * EU table (INSPIRE themes included, which udata reads): what it asks for — at least one EU data
+   * theme per dataset and data service — is checked by missingEuTheme.
+   */
+  function vocabularyFindings(fs: Finding[]): Finding[] {
+    return fs.filter((f) => {
+      if (f.severity === 'Violation') return true;
+      vocabWarnings.add(`${f.severity} ${f.path} ${f.shape}${f.path === `${DCAT}theme` ? ` ${f.value}` : ''}`);
+      return false;
+    });
+  }
+
+  /** Datasets and data services of a page with no dcat:theme from the EU data-theme table. */
+  function missingEuTheme(store: N3.Store): Finding[] {
+    const out: Finding[] = [];
+    for (const c of [`${DCAT}Dataset`, `${DCAT}DatasetSeries`, `${DCAT}DataService`])
+      for (const q of store.getQuads(null, namedNode(`${RDF}type`), namedNode(c), null)) {
+        const themes = store.getQuads(q.subject, namedNode(`${DCAT}theme`), null, null).map((t) => t.object.value);
+        // a dataset only named on this page (servesDataset target described on its own page) has no themes here
+        if (!store.getQuads(q.subject, namedNode('http://purl.org/dc/terms/title'), null, null).length) continue;
+        if (!themes.some((t) => checkVocab('data-theme', t) === 'ok'))
+          out.push({
+            severity: 'Violation',
+            shape: 'EU data theme',
+            focus: q.subject.value,
+            path: `${DCAT}theme`,
+            value: themes.join(' '),
+            message: 'no EU data theme',
+          });
+      }
+    return out;
   }
 
   async function check(t: TestApp, fmt: Fmt, withRecommended: boolean) {
@@ -155,6 +236,8 @@ describe.skipIf(!haveShapes)('DCAT-AP 3.0.1 SHACL shapes (rdf-validate-shacl)', 
       note('shapes.ttl', url, await validate(mandatory, store));
       note('range.ttl', url, rangeFindings(await validate(range, store), datasetIris));
       if (withRecommended) note('shapes_recommended.ttl', url, await validate(recommended, store));
+      note('mdr-vocabularies.shape.ttl', url, vocabularyFindings(await validate(vocabularies, withVocabularies(store))));
+      note('EU data theme', url, missingEuTheme(store));
     }
     expect([...found.values()].sort().join('\n')).toBe('');
     expect(datasets).toBeGreaterThan(0);
@@ -180,6 +263,8 @@ describe.skipIf(!haveShapes)('DCAT-AP 3.0.1 SHACL shapes (rdf-validate-shacl)', 
       expect(show(await validate(mandatory, store)), `shapes.ttl on ${identifier}`).toBe('');
       expect(show(rangeFindings(await validate(range, store), datasetIris)), `range.ttl on ${identifier}`).toBe('');
       expect(show(await validate(recommended, store)), `shapes_recommended.ttl on ${identifier}`).toBe('');
+      expect(show(vocabularyFindings(await validate(vocabularies, withVocabularies(store)))), `mdr-vocabularies on ${identifier}`).toBe('');
+      expect(show(missingEuTheme(store)), `EU data theme on ${identifier}`).toBe('');
     }
   });
 });

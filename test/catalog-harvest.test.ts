@@ -17,6 +17,7 @@ import { getRecords } from '../src/catalog/query.js';
 import { harvest, harvestOwner, dcatRecordsFromCswResponse, type HarvestReport } from '../src/catalog/harvest.js';
 import type { CatalogRecord } from '../src/catalog/model.js';
 import { ensureCatalogReady } from '../src/catalog/sync.js';
+import { withEuThemes } from '../src/catalog/dcat.js';
 
 const SAMPLES = path.resolve(import.meta.dirname, '..', '..', 'shared', 'catalogue-samples');
 const haveSamples = existsSync(SAMPLES);
@@ -295,6 +296,11 @@ describe('round trip: this server harvested into a second catalogue', () => {
     await own.close();
     const dcat = await bySource('self-dcat');
     expect(csw.map((r) => r.identifier)).toEqual(local.map((r) => r.identifier));
+    // each harvested ISO 19139 record carries its INSPIRE quality report (this server's output of an
+    // INSPIRE-themed layer meets every checked requirement)
+    for (const h of csw) expect(h.quality?.profile).toBe('INSPIRE-TG-MD-2.0');
+    const inspireLayer = local.find((l) => l.themes.some((th) => th.uri.startsWith('http://inspire.ec.europa.eu/theme/')))!;
+    expect(csw.find((h) => h.identifier === inspireLayer.identifier)?.quality?.failed).toEqual([]);
     expect(dcat.map((r) => r.identifier).sort()).toEqual(local.map((r) => r.identifier).sort());
     for (const l of local) {
       for (const h of [csw.find((r) => r.identifier === l.identifier)!, dcat.find((r) => r.identifier === l.identifier)!]) {
@@ -304,7 +310,9 @@ describe('round trip: this server harvested into a second catalogue', () => {
         expect(h.licence?.url).toBe(l.licence?.url);
         if (l.type === 'service') continue;
         expect(h.keywords).toEqual(expect.arrayContaining(l.keywords));
-        expect(h.themes.map((x) => x.uri).sort()).toEqual(l.themes.map((x) => x.uri).sort());
+        // the DCAT output adds the EU data theme of a layer that names only INSPIRE themes (vocab.ts alignment)
+        const themes = h.source === harvestOwner('self-csw') ? l.themes : withEuThemes(l, l.themes);
+        expect(h.themes.map((x) => x.uri).sort()).toEqual(themes.map((x) => x.uri).sort());
         expect(h.bbox!.map((n) => n.toFixed(6))).toEqual(l.bbox!.map((n) => n.toFixed(6)));
         expect(h.modified).toBe(l.modified);
         if (l.temporalStart || h.source === harvestOwner('self-csw')) expect(h.temporalStart ?? null).toBe(l.temporalStart ?? null);

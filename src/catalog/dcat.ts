@@ -17,7 +17,9 @@ import type { AppContext } from '../context.js';
 import type { Config } from '../config/index.js';
 import { SERVICES } from './derive.js';
 import { absolutise, FILE_TYPES, languageCodes, resolveTheme, type Agent, type CatalogRecord, type Link, type Theme } from './model.js';
+import type { Conformity } from './quality.js';
 import { Graph, type Term } from './rdf.js';
+import { accessRightOfInspire, checkVocab, INSPIRE_TO_EU_THEME, KEYWORD_TO_EU_THEME, TOPIC_TO_EU_THEME } from './vocab.js';
 
 const EU = 'http://publications.europa.eu/resource/authority';
 /** The IANA media type URIs DCAT-AP expects (http, www). */
@@ -86,9 +88,30 @@ interface Effective {
   keywords: string[];
 }
 
+/**
+ * The themes with at least one EU data theme (DCAT-AP's controlled vocabulary for dcat:theme) when
+ * the record's INSPIRE themes, ISO topic categories or keywords name one (vocab.ts alignments).
+ */
+export function withEuThemes(r: CatalogRecord, themes: Theme[]): Theme[] {
+  if (themes.some((t) => checkVocab('data-theme', t.uri) === 'ok')) return themes;
+  const plain = (k: string) =>
+    k
+      .normalize('NFD')
+      .replace(/[\u0300-\u036f]/g, '')
+      .toLowerCase()
+      .trim();
+  const codes = [
+    ...themes.map((t) => INSPIRE_TO_EU_THEME[t.uri.match(/inspire\.ec\.europa\.eu\/theme\/([a-z]{2})$/)?.[1] ?? '']),
+    ...(r.index?.topiccategory ?? []).map((t) => TOPIC_TO_EU_THEME[t]),
+    ...r.keywords.map((k) => KEYWORD_TO_EU_THEME[plain(k)]),
+  ].filter((c): c is string => Boolean(c));
+  const added = [...new Set(codes)].map(resolveTheme).filter((t): t is Theme => t !== null);
+  return [...themes, ...added];
+}
+
 function effective(r: CatalogRecord, d: DcatDefaults | undefined): Effective {
   const local = r.source === 'local' && d;
-  const themes = r.themes.length || !local ? r.themes : d.themes;
+  const themes = withEuThemes(r, r.themes.length || !local ? r.themes : d.themes);
   const keywords = r.keywords.length || !local ? r.keywords : [...new Set(themes.map((t) => t.label))];
   return {
     contact: r.contact ?? (local ? d.agent : null),
@@ -111,6 +134,15 @@ function standard(g: Graph, uri: string, label?: string): Term {
   const s = g.iri(uri);
   g.a(s, 'dct:Standard');
   if (label) g.add(s, 'rdfs:label', g.lit(label));
+  return s;
+}
+
+/** A dct:Standard for a declared conformity: its URI when the record gives one, else a blank node; title and date. */
+function specification(g: Graph, c: Conformity): Term {
+  const s = c.href && /^https?:\/\//.test(c.href) ? g.iri(c.href) : g.bnode();
+  g.a(s, 'dct:Standard');
+  g.add(s, 'dct:title', g.lit(c.title));
+  if (c.date) g.add(s, 'dct:issued', dateLit(g, c.date));
   return s;
 }
 
@@ -302,7 +334,9 @@ function addDistribution(g: Graph, r: CatalogRecord, ds: Term, link: Link, c: Ct
     if (link.mediaType) g.add(d, 'dcat:mediaType', mediaType(g, link.mediaType));
   } else {
     if (link.function === 'download') g.add(d, 'dcat:downloadURL', g.iri(url));
-    if (link.format) g.add(d, 'dct:format', g.iri(`${EU}/file-type/${link.format}`));
+    // a format code outside the EU file-type table is no dct:format (DCAT-AP's controlled vocabulary)
+    if (link.format && checkVocab('file-type', `${EU}/file-type/${link.format}`) !== 'bad')
+      g.add(d, 'dct:format', g.iri(`${EU}/file-type/${link.format}`));
     const mt = link.mediaType ?? (link.format ? FILE_TYPES[link.format]?.mediaType : undefined);
     if (mt) g.add(d, 'dcat:mediaType', mediaType(g, mt));
     if (link.byteSize !== undefined) g.add(d, 'dcat:byteSize', g.lit(link.byteSize, 'xsd:nonNegativeInteger'));
@@ -323,7 +357,15 @@ export function addDataset(g: Graph, r: CatalogRecord, base: string, defaults?: 
   addThemes(g, ds, eff.themes);
   const licence = addLicence(g, r);
   g.add(ds, 'dct:license', licence);
-  const access = g.iri(r.accessRights && /^https?:/.test(r.accessRights) ? r.accessRights : `${EU}/access-right/PUBLIC`);
+  // an INSPIRE limitation on public access is written as the EU access right it amounts to
+  const inspireAccess = r.accessRights ? accessRightOfInspire(r.accessRights) : null;
+  const access = g.iri(
+    inspireAccess
+      ? `${EU}/access-right/${inspireAccess}`
+      : r.accessRights && /^https?:/.test(r.accessRights)
+        ? r.accessRights
+        : `${EU}/access-right/PUBLIC`,
+  );
   g.add(ds, 'dct:accessRights', access);
   if (!access.v.startsWith(`${EU}/`)) g.a(access, 'dct:RightsStatement'); // EU access rights are typed by their vocabulary
   if (r.rights) {
@@ -332,7 +374,8 @@ export function addDataset(g: Graph, r: CatalogRecord, base: string, defaults?: 
     g.add(rs, 'rdfs:label', g.lit(r.rights, undefined, lang));
     g.add(ds, 'dct:rights', rs);
   }
-  if (r.frequency) g.add(ds, 'dct:accrualPeriodicity', g.iri(`${EU}/frequency/${r.frequency}`));
+  if (r.frequency && checkVocab('frequency', `${EU}/frequency/${r.frequency}`) === 'ok')
+    g.add(ds, 'dct:accrualPeriodicity', g.iri(`${EU}/frequency/${r.frequency}`));
   let start = r.temporalStart;
   let end = r.temporalEnd;
   if (!start && !end && r.source === 'local' && defaults) {
@@ -357,8 +400,11 @@ export function addDataset(g: Graph, r: CatalogRecord, base: string, defaults?: 
   g.add(ds, 'dct:created', dateLit(g, r.created));
   g.add(ds, 'dct:issued', dateLit(g, r.issued));
   g.add(ds, 'dct:modified', dateLit(g, r.modified));
-  g.add(ds, 'dct:language', g.iri(`${EU}/language/${languageCodes(r.language).eu}`));
+  const eu = languageCodes(r.language).eu;
+  if (eu) g.add(ds, 'dct:language', g.iri(`${EU}/language/${eu}`));
   for (const c of r.crs) g.add(ds, 'dct:conformsTo', standard(g, `http://www.opengis.net/def/crs/EPSG/0/${c}`, `EPSG:${c}`));
+  // a specification the record declares it conforms to (ISO DQ_ConformanceResult pass=true), as GeoDCAT-AP maps it
+  for (const c of r.conformity ?? []) if (c.pass === true && c.title) g.add(ds, 'dct:conformsTo', specification(g, c));
   if (r.lineage) {
     const p = g.bnode();
     g.a(p, 'dct:ProvenanceStatement');
@@ -486,7 +532,8 @@ export function buildCatalogue(ctx: AppContext, base: string, p: CataloguePage):
   const home = g.iri(`${base}/`);
   g.add(cat, 'foaf:homepage', home);
   g.a(home, 'foaf:Document');
-  g.add(cat, 'dct:language', g.iri(`${EU}/language/${languageCodes(svc.language ?? 'fre').eu}`));
+  const catLang = languageCodes(svc.language ?? 'fre').eu;
+  if (catLang) g.add(cat, 'dct:language', g.iri(`${EU}/language/${catLang}`));
   const lic = g.iri('https://www.etalab.gouv.fr/licence-ouverte-open-licence/');
   g.add(cat, 'dct:license', lic);
   g.a(lic, 'dct:LicenseDocument');

@@ -25,6 +25,7 @@
 import type pg from 'pg';
 import { parseXml, type XmlElement } from '../ows/xmldom.js';
 import { XmlWriter } from '../ows/xml.js';
+import { conformityOf, inspireReport } from './inspire.js';
 import { EU_FREQUENCIES, INSPIRE_THEMES, resolveTheme, type Agent, type CatalogRecord, type Link, type Theme } from './model.js';
 import type { Term } from './rdf.js';
 import { detectRdfFormat, parseRdf, parseRdfXmlElement, TripleIndex, key, type RTriple } from './rdfparse.js';
@@ -636,6 +637,7 @@ export function isoToRecord(md: XmlElement, source: string, harvestedAt: string)
     sourceId: fileId ?? identifier,
     harvestedAt,
     metadataModified: harvestedAt,
+    conformity: conformityOf(md),
   };
 }
 
@@ -738,7 +740,14 @@ async function readCsw(src: HarvestSource, o: HarvestOptions, harvestedAt: strin
         // kept as received, with its ISO AP index (docs/catalogue-store.md)
         const rec = isoToRecord(md, src.name, harvestedAt);
         noRepeat(seen, [rec], `${src.url} (page at ${start})`);
-        records.push({ ...rec, recordSchema: 'iso19139', sourceDoc: serialiseElement(md), index: isoIndex(md, rec.identifier) });
+        // with its INSPIRE quality report: a partner's imperfect record is harvested, its failures reported
+        records.push({
+          ...rec,
+          recordSchema: 'iso19139',
+          sourceDoc: serialiseElement(md),
+          index: isoIndex(md, rec.identifier),
+          quality: inspireReport(md),
+        });
       } catch (e) {
         if (e instanceof SourceError) throw e;
         unreadable++;

@@ -10,7 +10,9 @@ import { parseXml, type XmlElement } from '../ows/xmldom.js';
 import { dcatToRecords } from './harvest.js';
 import { parseRdf, parseRdfXmlElement, detectRdfFormat, TripleIndex, type RTriple } from './rdfparse.js';
 import { CSW_NS, checkBbox, checkIdentifier, readDc } from './dc.js';
-import { readIso } from './iso.js';
+import { GMD_NS, readIso } from './iso.js';
+import { failureLines } from './inspire.js';
+import { dcatVocabularyReport } from './vocab.js';
 import { closureOf, storeTriples } from './crosswalk.js';
 import { indexFromRecord } from './queryables.js';
 import { CATALOG_SCHEMA, inTransaction, upsertRecord } from './store.js';
@@ -23,11 +25,39 @@ export const PUBLISHED_SOURCE = 'csw-t';
  * DCAT datasets (each dataset keeps its own triples, crosswalk.ts). Every record keeps its source
  * document; nothing is made up or dropped.
  */
-export function toRecords(el: XmlElement, now: string, source = PUBLISHED_SOURCE): CatalogRecord[] {
-  if (el.name === 'MD_Metadata') return [readIso(el, source, now)];
-  if (el.name === 'Record' && el.ns === CSW_NS) return [readDc(el, source, now)];
-  if (el.name === 'RDF') return dcatRecords(parseRdfXmlElement(el), now, source);
-  throw new OwsException('InvalidParameterValue', `cannot publish a ${el.qname} (csw:Record, gmd:MD_Metadata or DCAT rdf:RDF)`, 'Insert');
+export function toRecords(el: XmlElement, now: string, source = PUBLISHED_SOURCE, o: ImportOptions = {}): CatalogRecord[] {
+  let records: CatalogRecord[];
+  if (el.name === 'MD_Metadata' && el.ns === GMD_NS) records = [readIso(el, source, now)];
+  else if (el.name === 'Record' && el.ns === CSW_NS) records = [readDc(el, source, now)];
+  else if (el.name === 'RDF') records = dcatRecords(parseRdfXmlElement(el), now, source);
+  else
+    throw new OwsException(
+      'InvalidParameterValue',
+      `cannot publish a ${el.qname}${el.ns ? ` (namespace ${el.ns})` : ''}: csw:Record, ISO 19139 gmd:MD_Metadata (${GMD_NS}) or DCAT rdf:RDF`,
+      'Insert',
+    );
+  if (o.strict) for (const r of records) enforceQuality(r, 'Insert');
+  return records;
+}
+
+export interface ImportOptions {
+  /** `catalog.strictImport`: refuse a record whose quality report has a failure. */
+  strict?: boolean;
+}
+
+/** Strict import: a record failing a check of its quality report is refused (the request changes nothing). */
+export function enforceQuality(r: CatalogRecord, locator: string): void {
+  if (!r.quality || r.quality.conformant) return;
+  throw new OwsException(
+    'InvalidParameterValue',
+    `record '${r.identifier.slice(0, 200)}' fails ${r.quality.profile} (catalog.strictImport): ${failureLines(r.quality).join('; ')}`,
+    locator,
+  );
+}
+
+/** The failures of a record's quality report, one line each (import reports). */
+export function qualityWarnings(r: CatalogRecord): string[] {
+  return r.quality && !r.quality.conformant ? failureLines(r.quality).map((l) => `${r.identifier}: ${l}`) : [];
 }
 
 /** DCAT datasets of a graph as stored records: projection (harvest.ts mapping), own triples, index. */
@@ -54,6 +84,7 @@ export function dcatRecords(triples: RTriple[], now: string, source = PUBLISHED_
     const own = node ? closureOf(triples, node) : [];
     return {
       ...x,
+      quality: node ? dcatVocabularyReport(new TripleIndex(own), node, x.type) : null,
       bbox,
       harvestedAt: source === PUBLISHED_SOURCE ? null : x.harvestedAt,
       recordSchema: 'dcat' as const,
@@ -92,14 +123,21 @@ export interface ImportResult {
   file: string;
   imported: string[];
   errors: string[];
+  /** Failures of the imported records' quality reports (the records are imported). */
+  warnings: string[];
 }
 
 /** Import metadata files; each file in one transaction (all its records or none). */
-export async function importMetadataFiles(pool: pg.Pool, files: string[], schema = CATALOG_SCHEMA): Promise<ImportResult[]> {
+export async function importMetadataFiles(
+  pool: pg.Pool,
+  files: string[],
+  schema = CATALOG_SCHEMA,
+  o: ImportOptions = {},
+): Promise<ImportResult[]> {
   const out: ImportResult[] = [];
   const now = new Date().toISOString();
   for (const file of files) {
-    const res: ImportResult = { file, imported: [], errors: [] };
+    const res: ImportResult = { file, imported: [], errors: [], warnings: [] };
     out.push(res);
     try {
       const text = readFileSync(file, 'utf8');
@@ -111,9 +149,10 @@ export async function importMetadataFiles(pool: pg.Pool, files: string[], schema
           root.name === 'GetRecordsResponse' || root.name === 'GetRecordByIdResponse'
             ? (root.children.find((c) => c.name === 'SearchResults')?.children ?? root.children)
             : [root];
-        for (const el of items) records.push(...toRecords(el, now));
+        for (const el of items) records.push(...toRecords(el, now, PUBLISHED_SOURCE, o));
       } else if (fmt) {
         records = dcatRecords(await parseRdf(text, fmt, `file://${file}`), now);
+        if (o.strict) for (const r of records) enforceQuality(r, 'Insert');
       } else {
         throw new Error('unknown format (XML: ISO 19139, csw:Record, rdf:RDF; or .ttl, .nt, .jsonld)');
       }
@@ -124,8 +163,10 @@ export async function importMetadataFiles(pool: pg.Pool, files: string[], schema
           res.imported.push(r.identifier);
         }
       });
+      res.warnings = records.flatMap(qualityWarnings);
     } catch (e) {
       res.imported = [];
+      res.warnings = [];
       res.errors.push((e as Error).message);
     }
   }

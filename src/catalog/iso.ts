@@ -21,6 +21,7 @@ import { datasetIri } from './dcat.js';
 import { checkBbox, checkIdentifier, isValidDate } from './dc.js';
 import { isoToRecord } from './harvest.js';
 import { descendants, isoIndex, kid, val } from './isoindex.js';
+import { inspireReport } from './inspire.js';
 import { serialiseElement } from './xmlser.js';
 
 export const GMD_NS = 'http://www.isotc211.org/2005/gmd';
@@ -468,6 +469,7 @@ export function readIso(md: XmlElement, source: string, now: string, locator = '
     recordSchema: 'iso19139',
     sourceDoc: serialiseElement(md),
     index,
+    quality: inspireReport(md),
   };
 }
 

@@ -12,6 +12,8 @@
  */
 
 import { FORMATS } from '../features/formats.js';
+import type { Conformity, QualityReport } from './quality.js';
+import { DATA_THEMES, FREQUENCIES, LANGUAGES, LANGUAGE_ALIASES } from './vocab.js';
 
 export type RecordType = 'dataset' | 'series' | 'nonGeographicDataset' | 'service';
 
@@ -109,6 +111,10 @@ export interface CatalogRecord {
   sourceDoc?: string | null;
   /** The queryable index (lower-case queryable name → values), computed from the source document. */
   index?: QueryableIndex;
+  /** Declared degrees of conformity (ISO DQ_ConformanceResult), for the crosswalks (DCAT dct:conformsTo). */
+  conformity?: Conformity[];
+  /** Metadata quality report computed when the record was received (inspire.ts, vocabulary checks). */
+  quality?: QualityReport | null;
 }
 
 export type RecordSchema = 'csw' | 'iso19139' | 'dcat' | 'local';
@@ -177,23 +183,8 @@ export const INSPIRE_THEMES: Record<string, string> = {
   mr: 'Ressources minérales',
 };
 
-/** EU data themes (code → French label). */
-export const EU_THEMES: Record<string, string> = {
-  AGRI: 'Agriculture, pêche, sylviculture et alimentation',
-  ECON: 'Économie et finances',
-  EDUC: 'Éducation, culture et sport',
-  ENER: 'Énergie',
-  ENVI: 'Environnement',
-  GOVE: 'Gouvernement et secteur public',
-  HEAL: 'Santé',
-  INTR: 'Questions internationales',
-  JUST: 'Justice, système juridique et sécurité publique',
-  OP_DATPRO: 'Données provisoires',
-  REGI: 'Régions et villes',
-  SOCI: 'Population et société',
-  TECH: 'Science et technologie',
-  TRAN: 'Transports',
-};
+/** EU data themes (code → French label), from the data-theme table (vocab.ts). */
+export const EU_THEMES: Record<string, string> = Object.fromEntries(Object.entries(DATA_THEMES).map(([k, [, fr]]) => [k, fr]));
 
 /** Resolve a theme given in config as a code ('tn', 'TRAN') or a URI. */
 export function resolveTheme(v: string): Theme | null {
@@ -209,32 +200,8 @@ export function resolveTheme(v: string): Theme | null {
   return null;
 }
 
-export const EU_FREQUENCIES = [
-  'ANNUAL',
-  'ANNUAL_2',
-  'ANNUAL_3',
-  'BIENNIAL',
-  'BIMONTHLY',
-  'BIWEEKLY',
-  'CONT',
-  'DAILY',
-  'DAILY_2',
-  'IRREG',
-  'MONTHLY',
-  'MONTHLY_2',
-  'MONTHLY_3',
-  'NEVER',
-  'OP_DATPRO',
-  'QUARTERLY',
-  'TRIENNIAL',
-  'UNKNOWN',
-  'UPDATE_CONT',
-  'WEEKLY',
-  'WEEKLY_2',
-  'WEEKLY_3',
-  'HOURLY',
-  'OTHER',
-];
+/** EU frequency codes (the frequency table, vocab.ts). */
+export const EU_FREQUENCIES = FREQUENCIES;
 
 /** EU frequency → ISO 19115 MD_MaintenanceFrequencyCode. */
 export function isoFrequency(f: string | null | undefined): string {
@@ -265,19 +232,15 @@ export function isoFrequency(f: string | null | undefined): string {
   }
 }
 
-/** ISO 639-2/B → ISO 639-1 and EU language authority code. */
-export function languageCodes(l: string): { iso2: string; eu: string } {
-  const m: Record<string, { iso2: string; eu: string }> = {
-    fre: { iso2: 'fr', eu: 'FRA' },
-    fra: { iso2: 'fr', eu: 'FRA' },
-    fr: { iso2: 'fr', eu: 'FRA' },
-    eng: { iso2: 'en', eu: 'ENG' },
-    en: { iso2: 'en', eu: 'ENG' },
-    ger: { iso2: 'de', eu: 'DEU' },
-    deu: { iso2: 'de', eu: 'DEU' },
-    de: { iso2: 'de', eu: 'DEU' },
-  };
-  return m[l.toLowerCase()] ?? { iso2: 'fr', eu: 'FRA' };
+/**
+ * A language code (ISO 639-2/B or /T, ISO 639-1, EU code) → ISO 639-1 and EU language authority
+ * code (vocab.ts). A language outside the embedded table keeps its own two-letter code when it has
+ * one and has no EU code (the DCAT output then states no dct:language rather than a wrong one).
+ */
+export function languageCodes(l: string): { iso2: string; eu: string | null } {
+  const b = LANGUAGE_ALIASES[l.toLowerCase()];
+  if (b) return { iso2: LANGUAGES[b][0], eu: LANGUAGES[b][1] };
+  return { iso2: /^[a-z]{2}$/i.test(l) ? l.toLowerCase() : 'fr', eu: null };
 }
 
 /**

@@ -5,6 +5,7 @@
  *  - /catalog/dcat.rdf|.ttl|.jsonld   one serialisation each, no negotiation
  *  - /catalog/records/{id}   one record (JSON; ?f=rdf|ttl|jsonld|iso|html; Accept: text/html → HTML)
  *  - /catalog/records/{id}.html  the record's landing page for people (the DCAT dcat:landingPage)
+ *  - /catalog/records/{id}/quality, /catalog/quality  metadata quality reports (quality-routes.ts)
  * Every DCAT page is self-contained and paged with hydra:PartialCollectionView.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -21,6 +22,7 @@ import { getRecords, searchRecords, type SortKey } from './query.js';
 import { toJsonLd, toRdfXml, toTurtle, type Graph } from './rdf.js';
 import { schemaOf } from './store.js';
 import { ensureCatalogReady } from './sync.js';
+import { recordQuality, registerQualityRoutes, type RecordQuality } from './quality-routes.js';
 
 type Fmt = 'rdf' | 'ttl' | 'jsonld';
 const MEDIA: Record<Fmt, string> = { rdf: 'application/rdf+xml', ttl: 'text/turtle', jsonld: 'application/ld+json' };
@@ -264,7 +266,7 @@ async function recordHandler(ctx: AppContext, req: FastifyRequest, reply: Fastif
   if (!r) throw new ServiceError('not-found', `no catalogue record '${id}'`);
   const base = baseUrlOf(req, ctx);
   if (!f && /text\/html/.test(req.headers.accept ?? '') && !/json/.test(req.headers.accept ?? '')) f = 'html';
-  if (f === 'html') return reply.type('text/html; charset=utf-8').send(recordHtml(r, base));
+  if (f === 'html') return reply.type('text/html; charset=utf-8').send(recordHtml(r, base, recordQuality(ctx, r, base)));
   // records received as DCAT / ISO 19139 come back as received (docs/catalogue-store.md); the
   // others are written with this server's DCAT-AP defaults (a discovery service serves every dataset)
   const dcatArgs = async () =>
@@ -296,7 +298,7 @@ async function recordHandler(ctx: AppContext, req: FastifyRequest, reply: Fastif
 }
 
 /** The landing page of a record for people: what it is, its extent and dates, how to get it. */
-export function recordHtml(r: CatalogRecord, base: string): string {
+export function recordHtml(r: CatalogRecord, base: string, quality?: RecordQuality): string {
   const e = escapeText;
   const a = escapeAttr;
   const id = encodeURIComponent(r.identifier);
@@ -362,6 +364,7 @@ ${[
   .join('\n')}
 </table>
 ${links ? `<h2>Accès aux données</h2>\n<ul>\n${links}\n</ul>` : ''}
+${qualityHtml(r, base, quality)}
 <h2>Métadonnées</h2>
 <ul>
 ${formats.map(([k, u]) => `<li><a href="${a(u)}">${e(k)}</a></li>`).join('\n')}
@@ -371,6 +374,31 @@ ${formats.map(([k, u]) => `<li><a href="${a(u)}">${e(k)}</a></li>`).join('\n')}
 `;
 }
 
+/** The landing page's quality section: declared conformity and the checks that failed. */
+function qualityHtml(r: CatalogRecord, base: string, q: RecordQuality | undefined): string {
+  const e = escapeText;
+  const conformity = (r.conformity ?? [])
+    .map(
+      (c) =>
+        `<li>${e(c.title)}${c.date ? ` (${e(c.date)})` : ''} : ${c.pass === true ? 'conforme' : c.pass === false ? 'non conforme' : 'non évalué'}</li>`,
+    )
+    .join('\n');
+  if (!q && !conformity) return '';
+  const name =
+    q?.report.profile === 'INSPIRE-TG-MD-2.0' ? 'INSPIRE (guide technique des métadonnées 2.0)' : 'vocabulaires de l’UE (DCAT-AP 3.0.1)';
+  const fails = q?.report.checks.filter((c) => c.status !== 'pass') ?? [];
+  const report = q
+    ? `<p>${e(name)}${q.basis === 'crosswalk' ? ' — sur la fiche ISO 19139 produite par ce serveur' : ''} : ${
+        q.report.conformant ? 'toutes les exigences vérifiées sont satisfaites' : `${q.report.failed.length} exigence(s) non satisfaite(s)`
+      } (<a href="${escapeAttr(`${base}/catalog/records/${encodeURIComponent(r.identifier)}/quality`)}">rapport</a>).</p>${
+        fails.length
+          ? `\n<ul>\n${fails.map((c) => `<li>${c.req ? `${e(c.req)} ` : ''}${e(c.title)} : ${e(c.detail ?? c.status)}</li>`).join('\n')}\n</ul>`
+          : ''
+      }`
+    : '';
+  return `<h2>Qualité des métadonnées</h2>\n${conformity ? `<p>Conformité déclarée :</p>\n<ul>\n${conformity}\n</ul>\n` : ''}${report}`;
+}
+
 export function registerCatalogRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get('/catalog', (req, reply) => searchHandler(ctx, req, reply));
   app.get('/catalog/dcat', (req, reply) => dcatHandler(ctx, req, reply, null, '/catalog/dcat'));
@@ -378,4 +406,5 @@ export function registerCatalogRoutes(app: FastifyInstance, ctx: AppContext): vo
   app.get('/catalog/dcat.ttl', (req, reply) => dcatHandler(ctx, req, reply, 'ttl', '/catalog/dcat.ttl'));
   app.get('/catalog/dcat.jsonld', (req, reply) => dcatHandler(ctx, req, reply, 'jsonld', '/catalog/dcat.jsonld'));
   app.get('/catalog/records/:id', (req, reply) => recordHandler(ctx, req, reply));
+  registerQualityRoutes(app, ctx);
 }

@@ -72,6 +72,9 @@ CREATE TABLE IF NOT EXISTS ${S}.records (
 ALTER TABLE ${S}.records ADD COLUMN IF NOT EXISTS record_schema text NOT NULL DEFAULT 'local';
 ALTER TABLE ${S}.records ADD COLUMN IF NOT EXISTS source_doc text;
 ALTER TABLE ${S}.records ADD COLUMN IF NOT EXISTS q jsonb NOT NULL DEFAULT '{}';
+-- declared conformity (ISO DQ_ConformanceResult) and the metadata quality report (inspire.ts, docs/catalogue-store.md)
+ALTER TABLE ${S}.records ADD COLUMN IF NOT EXISTS conformity jsonb NOT NULL DEFAULT '[]';
+ALTER TABLE ${S}.records ADD COLUMN IF NOT EXISTS quality jsonb;
 -- CSW-T and imports refuse an identifier differing only in case from an existing one (looked up here)
 CREATE INDEX IF NOT EXISTS records_identifier_lower_idx ON ${S}.records (lower(identifier));
 -- derived records deleted through CSW-T stay deleted until the setting or the layer changes
@@ -123,7 +126,7 @@ const upsertSql = (S: string) => `
 INSERT INTO ${S}.records AS r (identifier, code_space, type, title, abstract, keywords, themes, licence, access_rights, rights,
   contact, publisher, organisation, created, issued, modified, temporal_start, temporal_end, frequency, language, lineage, extent, crs,
   feature_count, links, landing_page, layer_name, service_type, operates_on, source, source_id, harvested_at, metadata_modified, tsv,
-  record_schema, source_doc, q)
+  record_schema, source_doc, q, conformity, quality)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
   CASE WHEN $22::float8[] IS NULL THEN NULL
        WHEN $38::int = 4326 THEN ST_MakeEnvelope(($22::float8[])[1], ($22::float8[])[2], ($22::float8[])[3], ($22::float8[])[4], 4326)
@@ -133,7 +136,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $
   setweight(to_tsvector('${S}.french_unaccent', array_to_string($6::text[], ' ') || ' ' || coalesce($34, '')), 'B') ||
   setweight(to_tsvector('${S}.french_unaccent', coalesce($5, '') || ' ' || coalesce($21, '') || ' ' || coalesce($13, '')), 'C') ||
   setweight(to_tsvector('${S}.french_unaccent', coalesce($37::jsonb->'anytext'->>0, '')), 'D'),
-  $35, $36, $37)
+  $35, $36, $37, $39, $40)
 ON CONFLICT (identifier) DO UPDATE SET code_space = EXCLUDED.code_space, type = EXCLUDED.type, title = EXCLUDED.title,
   abstract = EXCLUDED.abstract, keywords = EXCLUDED.keywords, themes = EXCLUDED.themes, licence = EXCLUDED.licence,
   access_rights = EXCLUDED.access_rights, rights = EXCLUDED.rights, contact = EXCLUDED.contact, publisher = EXCLUDED.publisher,
@@ -146,7 +149,8 @@ ON CONFLICT (identifier) DO UPDATE SET code_space = EXCLUDED.code_space, type = 
   metadata_modified = CASE WHEN (r.title, r.abstract, r.keywords, r.themes, r.licence, r.modified, r.links, r.feature_count, r.source_doc)
       IS NOT DISTINCT FROM (EXCLUDED.title, EXCLUDED.abstract, EXCLUDED.keywords, EXCLUDED.themes, EXCLUDED.licence, EXCLUDED.modified, EXCLUDED.links, EXCLUDED.feature_count, EXCLUDED.source_doc)
     THEN r.metadata_modified ELSE EXCLUDED.metadata_modified END,
-  tsv = EXCLUDED.tsv, record_schema = EXCLUDED.record_schema, source_doc = EXCLUDED.source_doc, q = EXCLUDED.q
+  tsv = EXCLUDED.tsv, record_schema = EXCLUDED.record_schema, source_doc = EXCLUDED.source_doc, q = EXCLUDED.q,
+  conformity = EXCLUDED.conformity, quality = EXCLUDED.quality
   WHERE r.source = EXCLUDED.source`;
 
 function upsertParams(r: CatalogRecord): unknown[] {
@@ -190,6 +194,8 @@ function upsertParams(r: CatalogRecord): unknown[] {
     r.sourceDoc ?? null,
     JSON.stringify(r.index ?? indexFromRecord(r)),
     r.bboxEpsg ?? 4326,
+    JSON.stringify(r.conformity ?? []),
+    r.quality ? JSON.stringify(r.quality) : null,
   ];
 }
 
@@ -229,7 +235,7 @@ export const SELECT_COLUMNS = `identifier, code_space, type, title, abstract, ke
   created, issued, modified, temporal_start, temporal_end, frequency, language, lineage,
   CASE WHEN extent IS NULL THEN NULL ELSE ARRAY[ST_XMin(extent), ST_YMin(extent), ST_XMax(extent), ST_YMax(extent)] END AS bbox,
   crs, feature_count, links, landing_page, layer_name, service_type, operates_on, source, source_id, harvested_at, metadata_modified,
-  record_schema, source_doc, q - 'anytext' AS q`;
+  record_schema, source_doc, q - 'anytext' AS q, conformity, quality`;
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function rowToRecord(row: any): CatalogRecord {
@@ -269,6 +275,8 @@ export function rowToRecord(row: any): CatalogRecord {
     recordSchema: row.record_schema ?? 'local',
     sourceDoc: row.source_doc ?? null,
     index: row.q ?? undefined,
+    conformity: row.conformity ?? [],
+    quality: row.quality ?? null,
   };
 }
 

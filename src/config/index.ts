@@ -114,6 +114,8 @@ export interface Config {
     schema?: string;
     /** Derive dataset and service records from the layers (default true). */
     deriveFromLayers?: boolean;
+    /** Refuse imported records that fail the INSPIRE / EU vocabulary checks (default false: accept, report). */
+    strictImport?: boolean;
     /** DCAT-AP defaults for this server's own records (src/catalog/dcat.ts dcatDefaults). */
     dcat?: { publisherType?: string; defaultThemes?: string[] };
     harvest?: { name: string; url: string; type: 'csw' | 'dcat'; intervalMinutes?: number; minKeptShare?: number; maxPages?: number }[];

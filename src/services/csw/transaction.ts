@@ -124,6 +124,7 @@ export async function transactionOp(req: OwsRequest) {
   await ensureCatalogReady(req.ctx);
   const schema = schemaOf(req.ctx);
   const now = new Date().toISOString();
+  const strict = { strict: req.ctx.config.catalog?.strictImport === true };
   const inserted: CatalogRecord[] = [];
   const actions = req.xml.children;
   if (!actions.length) throw new OwsException('MissingParameterValue', 'Transaction without Insert, Update or Delete', 'Transaction');
@@ -134,7 +135,7 @@ export async function transactionOp(req: OwsRequest) {
     for (const a of actions) {
       if (a.name === 'Insert') {
         for (const el of a.children) {
-          for (const r of toRecords(el, now)) {
+          for (const r of toRecords(el, now, undefined, strict)) {
             await checkCaseClash(c, schema, r.identifier, 'Insert');
             const exists = await c.query(`SELECT source FROM ${schema}.records WHERE identifier = $1`, [r.identifier]);
             if (exists.rowCount || inserted.some((x) => x.identifier === r.identifier))
@@ -150,7 +151,7 @@ export async function transactionOp(req: OwsRequest) {
           continue;
         }
         for (const el of a.children.filter((x) => x.name !== 'Constraint')) {
-          for (const r of toRecords(el, now)) {
+          for (const r of toRecords(el, now, undefined, strict)) {
             const exists = await c.query<{ source: string }>(`SELECT source FROM ${schema}.records WHERE identifier = $1`, [r.identifier]);
             if (!exists.rowCount) throw new OwsException('InvalidParameterValue', `no record '${r.identifier}' to update`, 'Update');
             if (exists.rows[0].source !== CSWT_SOURCE)
