@@ -98,7 +98,15 @@ const server = spawn(
     cfg,
   ],
   {
-    env: { ...process.env, DATABASE_URL: url, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', NODE_ENV: 'production', PROCESSES: process.env.BENCH_PROCESSES ?? '1' },
+    env: {
+      ...process.env,
+      DATABASE_URL: url,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      NODE_ENV: 'production',
+      PROCESSES: process.env.BENCH_PROCESSES ?? '1',
+    },
     stdio: ['ignore', 'inherit', 'inherit'],
   },
 );
