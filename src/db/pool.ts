@@ -43,6 +43,15 @@ export function createPool(opts: PoolOptions): pg.Pool {
   return pool;
 }
 
+/**
+ * The statement_timeout sent when a connection starts: none behind a pooler in transaction mode
+ * (PgBouncer refuses unknown startup parameters, and the server connection is shared: set it on the
+ * role, and the server sets it in the transactions it opens).
+ */
+export function startupTimeout(config: { database: { statementTimeoutMs: number; transactionPooling: boolean } }): number | undefined {
+  return config.database.transactionPooling ? undefined : config.database.statementTimeoutMs;
+}
+
 /** Quote a SQL identifier. Identifiers only ever come from the registry, never from requests. */
 export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
