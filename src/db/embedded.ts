@@ -388,7 +388,7 @@ export interface EmbeddedReplica {
  * (drop it with removeReplica when the replica goes away, or the primary keeps WAL forever).
  */
 export async function provisionReplica(
-  primary: EmbeddedCluster,
+  primary: ClusterState & { url: string },
   dir: string,
   opts: { port?: number; slot?: string; log?: Log } = {},
 ): Promise<EmbeddedReplica> {
