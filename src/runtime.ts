@@ -32,6 +32,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from './config/index.js';
 import type { Registry } from './registry/registry.js';
+import client from 'prom-client';
 import { Metrics } from './ops/metrics.js';
 import { LoadShedder } from './ops/shed.js';
 import { UsageStats } from './ops/usage.js';
@@ -128,6 +129,7 @@ export class Runtime {
       render: new RenderGate(Math.max(1, limits.maxConcurrentRenders), Math.max(0, limits.renderQueue), limits.maxQueueWaitMs),
       stream: streamGate(limits.maxConcurrentExports, limits.exportQueue, limits.maxQueueWaitMs),
     };
+    this.gateMetrics();
     this.features = {
       pool,
       reads,
@@ -160,6 +162,26 @@ export class Runtime {
     this.metrics.memorySource('label_sprites', labelSpriteBytes);
     this.catalog = new CatalogSync(registry);
     this.changes.subscribe(this.catalog);
+  }
+
+  /** Slots held and requests waiting at each gate (queue depth and saturation, for dashboards and alerts). */
+  private gateMetrics(): void {
+    const gates = () => ({ render: this.gates.render, stream: this.gates.stream, tile_render: this.tiles?.gate });
+    new client.Gauge({
+      name: 'geodata_gate_slots',
+      help: 'Work gates (render: WMS GetMap, tile_render: metatiles and vector tiles, stream: feature streams): slots active and their max, requests queued and the queue bound',
+      labelNames: ['gate', 'state'],
+      registers: [this.metrics.registry],
+      collect() {
+        for (const [gate, g] of Object.entries(gates())) {
+          if (!g) continue;
+          this.set({ gate, state: 'active' }, g.active);
+          this.set({ gate, state: 'max' }, g.max);
+          this.set({ gate, state: 'queued' }, g.queued);
+          this.set({ gate, state: 'queue_max' }, g.queue);
+        }
+      },
+    });
   }
 
   /** Before the server listens. */
