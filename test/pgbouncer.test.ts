@@ -10,12 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import sharp from 'sharp';
 import { makeTestApp, testDatabaseUrl, type TestApp } from './helpers/app.js';
+import { BYKIND_STYLE, createSquares, waitPort, waitUntil } from './helpers/squares.js';
 import { checkDatabase, ConfigError, validateConfig } from '../src/config/index.js';
 import { freePort } from '../src/db/embedded.js';
 import { transformPoint } from '../src/crs/index.js';
@@ -33,30 +33,6 @@ function findPgbouncer(): string | null {
 
 const bouncerBin = findPgbouncer();
 if (!bouncerBin) console.warn('PgBouncer test skipped: pgbouncer is not installed and cannot be installed (not root)');
-
-async function waitPort(port: number): Promise<void> {
-  const until = Date.now() + 10_000;
-  for (;;) {
-    const ok = await new Promise<boolean>((r) => {
-      const c = net.connect(port, '127.0.0.1', () => {
-        c.end();
-        r(true);
-      });
-      c.on('error', () => r(false));
-    });
-    if (ok) return;
-    if (Date.now() > until) throw new Error('pgbouncer did not start');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function waitFor(cond: () => Promise<boolean> | boolean, what: string): Promise<void> {
-  const until = Date.now() + 15_000;
-  while (!(await cond())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 it('database.transactionPooling without database.directUrl is a configuration error', () => {
   const cfg = validateConfig({ database: { url: 'postgres://u:p@h:6432/d', transactionPooling: true } }, 'test');
@@ -95,18 +71,12 @@ describe.skipIf(!bouncerBin)('through PgBouncer in transaction mode', () => {
   beforeAll(async () => {
     primary = new pg.Client({ connectionString: testDatabaseUrl() });
     await primary.connect();
-    const rows: string[] = [];
-    for (let i = 0; i < 30; i++) {
+    const boxes = Array.from({ length: 30 }, (_, i) => {
       const x = X0 + (i % 6) * 3000;
       const y = Y0 + Math.floor(i / 6) * 3000;
-      rows.push(`(${i + 1}, 'big', ST_MakeEnvelope(${x}, ${y}, ${x + 1500}, ${y + 1500}, 2154))`);
-    }
-    await primary.query(`CREATE SCHEMA IF NOT EXISTS bouncer_t;
-      DROP TABLE IF EXISTS bouncer_t.squares;
-      CREATE TABLE bouncer_t.squares (id int PRIMARY KEY, kind text, geom geometry(Polygon, 2154));
-      INSERT INTO bouncer_t.squares VALUES ${rows.join(',')};
-      CREATE INDEX ON bouncer_t.squares USING gist (geom);
-      ANALYZE bouncer_t.squares;`);
+      return { minx: x, miny: y, maxx: x + 1500, maxy: y + 1500 };
+    });
+    await createSquares(primary, 'bouncer_t', boxes);
     dir = mkdtempSync(path.join(os.tmpdir(), 'geodata-pgbouncer-'));
     port = await freePort();
     writeFileSync(path.join(dir, 'userlist.txt'), `"${user}" "${password}"\n`, { mode: 0o600 });
@@ -143,22 +113,18 @@ describe.skipIf(!bouncerBin)('through PgBouncer in transaction mode', () => {
     bouncer = root
       ? spawn('runuser', ['-u', 'postgres', '--', bouncerBin!, ini], { stdio: 'ignore' })
       : spawn(bouncerBin!, [ini], { stdio: 'ignore' });
-    await waitPort(port);
+    await waitPort(port, 'pgbouncer');
     t = await makeTestApp({
       database: { url: bouncerUrl(), directUrl: testDatabaseUrl(), transactionPooling: true, schemas: ['bouncer_t'] },
       tiles: { diskDir: null, metatile: 1, buffer: 0 },
+      // this test is about sharing server connections, not overload: every request waits for its slot
+      limits: { maxQueueWaitMs: 60_000, exportQueue: 500, renderQueue: 500 },
       layers: [
         {
           table: 'bouncer_t.squares',
           name: 'bsquares',
           styles: {
-            bykind: {
-              title: 'By kind',
-              rules: [
-                { title: 'Big', filter: "kind = 'big'", polygon: { fill: '#ff0000' } },
-                { title: 'Other', else: true, polygon: { fill: '#0000ff' } },
-              ],
-            },
+            bykind: BYKIND_STYLE,
           },
         },
       ],
@@ -233,7 +199,7 @@ describe.skipIf(!bouncerBin)('through PgBouncer in transaction mode', () => {
     );
     await Promise.all(jobs);
     // every transaction went through PgBouncer
-    await waitFor(async () => (await adminStats()).xacts > before.xacts + 70, "PgBouncer's transaction count");
+    await waitUntil(async () => (await adminStats()).xacts > before.xacts + 70, "PgBouncer's transaction count");
   });
 
   it('an edit reaches the tile cache: the change feed listens on the direct URL', async () => {
@@ -256,7 +222,7 @@ describe.skipIf(!bouncerBin)('through PgBouncer in transaction mode', () => {
     const listen = await primary.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'geodata-changes-listen'`);
     expect(listen.rows[0].n).toBeGreaterThan(0);
     await primary.query(`UPDATE bouncer_t.squares SET kind = 'small' WHERE id = 2`);
-    await waitFor(async () => (await pixel())[2] === 255, 'the edited tile');
+    await waitUntil(async () => (await pixel())[2] === 255, 'the edited tile');
     expect(await pixel()).toEqual([0, 0, 255]);
   });
 });

@@ -13,6 +13,7 @@ import path from 'node:path';
 import pg from 'pg';
 import sharp from 'sharp';
 import { makeTestApp, testDatabaseUrl, type TestApp } from './helpers/app.js';
+import { BYKIND_STYLE, createSquares, waitUntil } from './helpers/squares.js';
 import { geodataHome, PG_BIN, provisionReplica, stopEmbeddedCluster, type EmbeddedReplica } from '../src/db/embedded.js';
 import { transformPoint } from '../src/crs/index.js';
 import { WEB_MERCATOR_QUAD as W } from '../src/tiles/matrixsets.js';
@@ -37,13 +38,7 @@ const config = (replicaUrl: string) => ({
       table: 'replicas_t.squares',
       name: 'rsquares',
       styles: {
-        bykind: {
-          title: 'By kind',
-          rules: [
-            { title: 'Big', filter: "kind = 'big'", polygon: { fill: '#ff0000' } },
-            { title: 'Other', else: true, polygon: { fill: '#0000ff' } },
-          ],
-        },
+        bykind: BYKIND_STYLE,
       },
     },
   ],
@@ -63,14 +58,6 @@ async function pixel(png: Buffer, px: number, py: number): Promise<number[]> {
   const { data } = await sharp(png).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
   const i = (py * 256 + px) * 4;
   return [data[i], data[i + 1], data[i + 2], data[i + 3]];
-}
-
-async function waitFor(cond: () => Promise<boolean> | boolean, what: string, ms = 20_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe.skipIf(!embedded)('read replicas (real streaming replication)', () => {
@@ -98,17 +85,11 @@ describe.skipIf(!embedded)('read replicas (real streaming replication)', () => {
   beforeAll(async () => {
     primary = new pg.Client({ connectionString: testDatabaseUrl() });
     await primary.connect();
-    const rows: string[] = [];
-    for (let i = 0; i < 4; i++) {
-      const x = X0 + i * 4000;
-      rows.push(`(${i + 1}, 'big', ST_MakeEnvelope(${x}, ${Y0}, ${x + 2000}, ${Y0 + 2000}, 2154))`);
-    }
-    await primary.query(`CREATE SCHEMA IF NOT EXISTS replicas_t;
-      DROP TABLE IF EXISTS replicas_t.squares;
-      CREATE TABLE replicas_t.squares (id int PRIMARY KEY, kind text, geom geometry(Polygon, 2154));
-      INSERT INTO replicas_t.squares VALUES ${rows.join(',')};
-      CREATE INDEX ON replicas_t.squares USING gist (geom);
-      ANALYZE replicas_t.squares;`);
+    await createSquares(
+      primary,
+      'replicas_t',
+      [0, 1, 2, 3].map((i) => ({ minx: X0 + i * 4000, miny: Y0, maxx: X0 + i * 4000 + 2000, maxy: Y0 + 2000 })),
+    );
     tmp = mkdtempSync(path.join(os.tmpdir(), 'geodata-replica-'));
     chmodSync(tmp, 0o755);
     replica = await provisionReplica(
@@ -127,7 +108,7 @@ describe.skipIf(!embedded)('read replicas (real streaming replication)', () => {
     await standby.connect();
     expect((await standby.query('SELECT pg_is_in_recovery() AS r')).rows[0].r).toBe(true);
     // the table (and its change triggers, installed by the app) reach the replica
-    await waitFor(
+    await waitUntil(
       async () => (await standby.query(`SELECT to_regclass('replicas_t.squares') IS NOT NULL AS ok`)).rows[0].ok === true,
       'the table on the replica',
     );
@@ -146,7 +127,7 @@ describe.skipIf(!embedded)('read replicas (real streaming replication)', () => {
 
   it('renders, tiles and feature pages read from the replica', async () => {
     const router = t.ctx.runtime.reads;
-    await waitFor(() => router.status()[0].up && router.status()[0].replayed !== '0/0', 'the first replica check');
+    await waitUntil(() => router.status()[0].up && router.status()[0].replayed !== '0/0', 'the first replica check');
     const before = router.stats.replica;
     const scans = await scansOnReplica();
     const { x, y, px, py } = tileOf(X0 + 1000, Y0 + 1000);
@@ -180,7 +161,7 @@ describe.skipIf(!embedded)('read replicas (real streaming replication)', () => {
     expect(router.stats.replica - before).toBeGreaterThanOrEqual(5);
     expect(await metric('geodata_db_reads_total', 'pool="replica"')).toBeGreaterThanOrEqual(5);
     // seen from the replica itself: its own statistics count the scans of the layer's table
-    await waitFor(async () => (await scansOnReplica()) > scans, "the scans in the replica's statistics");
+    await waitUntil(async () => (await scansOnReplica()) > scans, "the scans in the replica's statistics");
     expect(await metric('geodata_db_replica_up', `replica="127.0.0.1:${replica.port}"`)).toBe(1);
     const text = (await t.app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(text).toMatch(/geodata_db_replica_lag_bytes\{replica="127\.0\.0\.1:\d+"\} \d+/);
@@ -197,13 +178,13 @@ describe.skipIf(!embedded)('read replicas (real streaming replication)', () => {
     expect((await t.app.inject({ method: 'GET', url })).headers['x-cache']).toMatch(/HIT/i);
     await standby.query('SELECT pg_wal_replay_pause()');
     try {
-      await waitFor(
+      await waitUntil(
         async () => (await standby.query('SELECT pg_get_wal_replay_pause_state() AS s')).rows[0].s === 'paused',
         'replay paused',
       );
       const delivered = t.ctx.runtime.changes.stats.delivered;
       await primary.query(`UPDATE replicas_t.squares SET kind = 'small' WHERE id = 2`);
-      await waitFor(() => t.ctx.runtime.changes.stats.delivered > delivered, 'the change feed to deliver the edit');
+      await waitUntil(() => t.ctx.runtime.changes.stats.delivered > delivered, 'the change feed to deliver the edit');
       await engine.freshness.idle();
       // the replica still has the old row: a render there would be red
       expect((await standby.query('SELECT kind FROM replicas_t.squares WHERE id = 2')).rows[0].kind).toBe('big');
@@ -222,9 +203,12 @@ describe.skipIf(!embedded)('read replicas (real streaming replication)', () => {
       await standby.query('SELECT pg_wal_replay_resume()');
     }
     // once the replica has replayed the edit it serves the table again
-    await waitFor(async () => (await standby.query('SELECT kind FROM replicas_t.squares WHERE id = 2')).rows[0].kind === 'small', 'replay');
+    await waitUntil(
+      async () => (await standby.query('SELECT kind FROM replicas_t.squares WHERE id = 2')).rows[0].kind === 'small',
+      'replay',
+    );
     const onReplica = router.stats.replica;
-    await waitFor(async () => {
+    await waitUntil(async () => {
       await t.app.inject({ method: 'GET', url: '/collections/rsquares/items/3' });
       return router.stats.replica > onReplica;
     }, 'a read on the replica after it caught up');
@@ -251,13 +235,13 @@ describe.skipIf(!embedded)('read replicas (real streaming replication)', () => {
       }
     };
     const load = Array.from({ length: CONCURRENCY }, worker);
-    await waitFor(() => statuses.length >= 20, 'load on the replica');
+    await waitUntil(() => statuses.length >= 20, 'load on the replica');
     expect(router.stats.replica).toBeGreaterThan(0);
     const before = statuses.length;
     stopEmbeddedCluster(replica);
-    await waitFor(() => !router.status()[0].up, 'the replica taken out');
+    await waitUntil(() => !router.status()[0].up, 'the replica taken out');
     const primaryReads = router.stats.primary;
-    await waitFor(() => statuses.length >= before + 40 && router.stats.primary > primaryReads + 20, 'load on the primary');
+    await waitUntil(() => statuses.length >= before + 40 && router.stats.primary > primaryReads + 20, 'load on the primary');
     stop = true;
     await Promise.all(load);
     const failed = statuses.filter((s) => s !== 200);
@@ -271,9 +255,9 @@ describe.skipIf(!embedded)('read replicas (real streaming replication)', () => {
     const args = ['start', '-w', '-t', '60', '-D', replica.dataDir, '-l', logFile, '-o', `-p ${replica.port}`];
     const r = process.getuid?.() === 0 ? spawnSync('runuser', ['-u', 'postgres', '--', exe, ...args], { cwd: '/' }) : spawnSync(exe, args);
     expect(r.status).toBe(0);
-    await waitFor(() => router.status()[0].up, 'the replica back', 40_000);
+    await waitUntil(() => router.status()[0].up, 'the replica back', 40_000);
     const onReplica = router.stats.replica;
-    await waitFor(async () => {
+    await waitUntil(async () => {
       await t.app.inject({ method: 'GET', url: '/collections/rsquares/items/1' });
       return router.stats.replica > onReplica;
     }, 'reads on the replica again');
