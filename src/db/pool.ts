@@ -15,6 +15,8 @@ export interface PoolOptions {
   max?: number;
   statementTimeoutMs?: number;
   applicationName?: string;
+  /** How long a new connection may take (default 10 s). */
+  connectTimeoutMs?: number;
   log?: Logger;
 }
 
@@ -23,7 +25,7 @@ export function createPool(opts: PoolOptions): pg.Pool {
     connectionString: opts.url,
     max: opts.max ?? 10,
     idleTimeoutMillis: 30_000,
-    connectionTimeoutMillis: 10_000,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
     application_name: opts.applicationName ?? 'geodata-server',
     statement_timeout: opts.statementTimeoutMs || undefined,
     // notice a peer that vanished without closing the connection

@@ -87,6 +87,8 @@ export class ReadRouter {
   /** every table: after a feed reconnection (edits may have been missed) */
   private floor = 0n;
   private timer?: NodeJS.Timeout;
+  /** Replicas serve only once started (a tool that never starts the router reads the primary). */
+  private started = false;
   private next = 0;
   private closed = false;
   readonly stats = { primary: 0, replica: 0, retried: 0 };
@@ -104,6 +106,8 @@ export class ReadRouter {
         max: opts.poolSize,
         statementTimeoutMs: opts.noStartupTimeout ? undefined : opts.statementTimeoutMs,
         applicationName: 'geodata-server-replica',
+        // an unreachable replica costs a read this long before it goes to the primary (once: it is then taken out)
+        connectTimeoutMs: 3000,
         log: opts.log,
       });
       // a replica losing its connections is checked at once rather than at the next period
@@ -187,6 +191,7 @@ export class ReadRouter {
   /** Start the periodic checks (the first one at once). */
   start(): void {
     if (!this.enabled || this.timer || this.closed) return;
+    this.started = true;
     // what this process knows of edits starts now: replicas serve once they have replayed this far
     void this.resumed();
     void this.checkAll();
@@ -278,7 +283,7 @@ export class ReadRouter {
         return this.onPrimary('error');
       }
     }
-    return this.onPrimary(this.enabled ? (this.replicas.some((x) => x.up) ? 'lag' : 'down') : undefined);
+    return this.onPrimary(this.enabled && this.started ? (this.replicas.some((x) => x.up) ? 'lag' : 'down') : undefined);
   }
 
   private async onPrimary(reason?: 'lag' | 'down' | 'error'): Promise<{ client: pg.PoolClient; source: ReadSource }> {
@@ -331,7 +336,7 @@ export class ReadRouter {
 
   /** The replica to use, whether its position must be asked first; undefined: the primary. */
   private async choose(tables: string[]): Promise<{ replica: Replica; ask: boolean; need: bigint } | undefined> {
-    if (!this.enabled) return undefined;
+    if (!this.enabled || !this.started || this.closed) return undefined;
     const need = this.need(tables);
     if (need === null) return undefined;
     const now = Date.now();
@@ -373,7 +378,20 @@ export class ReadRouter {
     this.opts.log.warn({ replica: r.name, err: reason, retryInMs: r.backoffMs }, 'replica taken out: reads go to the primary');
   }
 
+  private checking = false;
+
   private async checkAll(): Promise<void> {
+    // a check still waiting on a slow replica is not doubled by the next period's
+    if (this.checking) return;
+    this.checking = true;
+    try {
+      await this.checkAllNow();
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  private async checkAllNow(): Promise<void> {
     const now = Date.now();
     let primary: bigint | null = null;
     try {
