@@ -136,7 +136,7 @@ export class Runtime {
       streams: this.gates.stream,
       limits: { maxBboxAreaKm2: limits.maxBboxAreaKm2 },
       // through a transaction pooler the connection carries no statement_timeout: each stream's transaction sets it
-      ...(db.transactionPooling && db.statementTimeoutMs ? { statementTimeoutMs: db.statementTimeoutMs } : {}),
+      ...(db.transactionPooling ? { transactionPooling: true, statementTimeoutMs: db.statementTimeoutMs || undefined } : {}),
     };
     const tileOpts = { ...tilesOptions(config), ...opts.tiles };
     this.changes = new ChangeFeed({ pool: this.direct, layers, log, enabled: tileOpts.freshness, bulkRows: tileOpts.bulkRows });

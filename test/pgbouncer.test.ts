@@ -183,6 +183,12 @@ describe.skipIf(!bouncerBin)('through PgBouncer in transaction mode', () => {
     }
     jobs.push(
       (async () => {
+        // a file format GDAL writes: its direct read from PostGIS would need startup options PgBouncer refuses
+        const gpkg = await t.app.inject({ method: 'GET', url: '/downloads/bsquares.gpkg' });
+        expect(gpkg.statusCode, gpkg.body).toBe(200);
+        expect(gpkg.rawPayload.subarray(0, 15).toString()).toBe('SQLite format 3');
+      })(),
+      (async () => {
         const csv = await t.app.inject({ method: 'GET', url: '/downloads/bsquares.csv' });
         expect(csv.statusCode, csv.body).toBe(200);
         expect(csv.body.trim().split('\n')).toHaveLength(31);

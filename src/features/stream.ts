@@ -67,6 +67,8 @@ export interface FeatureDb {
   reads?: ReadRouter;
   /** Set in each stream's transaction (the pool's connections carry none behind a transaction pooler). */
   statementTimeoutMs?: number;
+  /** The pool goes through a pooler in transaction mode: no startup options (PGOPTIONS) for other clients of it. */
+  transactionPooling?: boolean;
   /** At most this many streams hold a connection at once; a few wait, the rest get ServerBusy. */
   streams?: Gate;
   limits?: QueryLimits;
