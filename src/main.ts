@@ -9,15 +9,18 @@
  *   seed --layer L [--matrixset S] --zoom A-B [--bbox minlon,minlat,maxlon,maxlat | --polygon layer:id]
  *        [--style S] [--format png|mvt] [--concurrency N] [--progress-file F]   fill the tile cache
  *   catalog-import FILE…  import metadata files (ISO 19139, Dublin Core, DCAT RDF) into the catalogue
+ *   replica [--port N] [--remove]   a streaming replica of the embedded cluster in .data/replica;
+ *                         prints the URL to list in database.replicas
  */
 import { pino } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config/index.js';
-import { createPool } from './db/pool.js';
+import { createPool, startupTimeout } from './db/pool.js';
 import { redactUrl, resolveDatabase } from './db/resolve.js';
 import { FEATURE_INSTALL_COMMAND } from './db/embedded.js';
 import { missingFormats } from './features/formats.js';
 import { probeTools, toolCommands } from './features/tools.js';
-import { stopEmbeddedCluster, ProvisionError } from './db/embedded.js';
+import { provisionReplica, readReplicaState, removeReplica, stopEmbeddedCluster, ProvisionError } from './db/embedded.js';
+import path from 'node:path';
 import { Registry, RegistryError } from './registry/registry.js';
 import { buildApp } from './app.js';
 import { generateDemo } from './demo/generator.js';
@@ -114,7 +117,7 @@ async function serve(config: Config): Promise<void> {
       { formats: missing.map((m) => m.def.id) },
       `not offered on this machine: ${missing.map((m) => m.def.title).join(', ')} (they need GDAL's ogr2ogr; install it with: ${FEATURE_INSTALL_COMMAND})`,
     );
-  const pool = createPool({ url: db.url, max: config.database.poolSize, statementTimeoutMs: config.database.statementTimeoutMs, log });
+  const pool = createPool({ url: db.url, max: config.database.poolSize, statementTimeoutMs: startupTimeout(config), log });
   // a worker's primary has loaded the demo data already
   const registry = cluster.isWorker ? new Registry(pool, config) : await loadRegistry(config, pool);
   if (cluster.isWorker) await registry.reload();
@@ -218,6 +221,32 @@ async function main(): Promise<void> {
         await seedCommand(loadConfig(argValue(args, '--config')), args, log);
         break;
       }
+      case 'replica': {
+        const db = await resolveDatabase(loadConfig(argValue(args, '--config')), (m) => log.info(m));
+        if (!db.cluster)
+          throw new ConfigError(
+            'replica: the database is not the embedded cluster (database.url / DATABASE_URL is set); set up streaming replication with your PostgreSQL tools',
+          );
+        const dir = path.join(db.cluster.home, 'replica');
+        if (args.includes('--remove')) {
+          const saved = readReplicaState(dir);
+          await removeReplica(db.cluster, { dataDir: dir, slot: saved?.slot });
+          process.stdout.write(`replica removed (${dir})\n`);
+          break;
+        }
+        const port = argValue(args, '--port');
+        const r = await provisionReplica(db.cluster, dir, {
+          port: port === undefined ? undefined : intArg(args, '--port', 0),
+          slot: 'geodata_replica',
+          log: (m) => log.info(m),
+        });
+        process.stdout.write(
+          `replica of ${redactUrl(db.url)} running on 127.0.0.1:${r.port} (${r.dataDir})\n` +
+            `add it to the configuration:\n  database:\n    replicas:\n      - ${r.url}\n` +
+            `or start the server with DATABASE_REPLICAS=${r.url}\n`,
+        );
+        break;
+      }
       case 'check-config': {
         const cfg = loadConfig(args[0]);
         process.stdout.write(`configuration OK (${cfg.source ?? 'defaults'})\n`);
@@ -233,7 +262,7 @@ async function main(): Promise<void> {
       }
       default:
         process.stderr.write(
-          `unknown command '${cmd}'. Commands: serve, demo, provision, check-config, hash-secret, catalog-import, seed\n`,
+          `unknown command '${cmd}'. Commands: serve, demo, provision, replica, check-config, hash-secret, catalog-import, seed\n`,
         );
         process.exit(2);
     }

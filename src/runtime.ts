@@ -19,6 +19,10 @@
  *                         of PAGE_POSITIONS_MAX entries, each kept PAGE_POSITIONS_TTL_MS)
  *   tools                 the external tools that answer (GDAL's ogr2ogr), run once per command
  *   shedder               refuses new heavy requests while the event loop runs late (src/ops/shed.ts)
+ *   reads                 the read router (src/db/replicas.ts): renders, tiles and feature reads on
+ *                         database.replicas that have replayed the tables' last edits, else the primary
+ *   direct                the primary without the pooler (database.directUrl): the change feed and the
+ *                         overview builds (LISTEN, session locks); the application pool when not set
  *
  * Lifecycle: start() before the server listens (usage table), startBackground() once it is
  * ready (overview builds), close() when it closes (overviews, change feed, tiles, usage).
@@ -28,6 +32,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from './config/index.js';
 import type { Registry } from './registry/registry.js';
+import client from 'prom-client';
 import { Metrics } from './ops/metrics.js';
 import { LoadShedder } from './ops/shed.js';
 import { UsageStats } from './ops/usage.js';
@@ -46,6 +51,9 @@ import { SldDocuments } from './services/wms/sld-documents.js';
 import { labelSpriteBytes } from './render/draw.js';
 import { PagePositions } from './services/wfs/positions.js';
 import { ToolProbe, toolCommands } from './features/tools.js';
+import { ReadRouter } from './db/replicas.js';
+import { createPool } from './db/pool.js';
+import { checkDatabase } from './config/index.js';
 
 /** What the runtime is built from: the configuration, the database pool, the registry, the logger. */
 export interface RuntimeBase {
@@ -78,6 +86,10 @@ export class Runtime {
   readonly pagePositions = new PagePositions();
   readonly tools: ToolProbe;
   readonly shedder: LoadShedder;
+  readonly reads: ReadRouter;
+  /** The primary without the pooler (database.directUrl), or the application pool. */
+  readonly direct: pg.Pool;
+  private readonly ownDirect?: pg.Pool;
   private closing?: Promise<void>;
   private started = false;
 
@@ -88,6 +100,27 @@ export class Runtime {
     const layers = () => registry.list();
     this.shared = new SharedState(config.redis?.url, log);
     this.metrics = new Metrics(pool);
+    const db = config.database;
+    checkDatabase(config);
+    if (db.directUrl)
+      this.ownDirect = createPool({
+        url: db.directUrl,
+        max: 4,
+        statementTimeoutMs: db.statementTimeoutMs,
+        applicationName: 'geodata-server-direct',
+        log,
+      });
+    this.direct = this.ownDirect ?? pool;
+    this.reads = new ReadRouter(pool, {
+      replicas: db.replicas,
+      poolSize: db.replicaPoolSize,
+      statementTimeoutMs: db.statementTimeoutMs,
+      checkMs: db.replicaCheckMs,
+      noStartupTimeout: db.transactionPooling,
+      log,
+      registry: this.metrics.registry,
+    });
+    const reads = this.reads.enabled ? this.reads : undefined;
     this.shedder = new LoadShedder(limits.shedEventLoopDelayMs);
     this.usage = new UsageStats(pool, log, config.ops.usageFlushSeconds, this.shared);
     this.auth = new Authenticator(config);
@@ -96,11 +129,29 @@ export class Runtime {
       render: new RenderGate(Math.max(1, limits.maxConcurrentRenders), Math.max(0, limits.renderQueue), limits.maxQueueWaitMs),
       stream: streamGate(limits.maxConcurrentExports, limits.exportQueue, limits.maxQueueWaitMs),
     };
-    this.features = { pool, streams: this.gates.stream, limits: { maxBboxAreaKm2: limits.maxBboxAreaKm2 } };
+    this.gateMetrics();
+    this.features = {
+      pool,
+      reads,
+      streams: this.gates.stream,
+      limits: { maxBboxAreaKm2: limits.maxBboxAreaKm2 },
+      // through a transaction pooler the connection carries no statement_timeout: each stream's transaction sets it
+      ...(db.transactionPooling ? { transactionPooling: true, statementTimeoutMs: db.statementTimeoutMs || undefined } : {}),
+    };
     const tileOpts = { ...tilesOptions(config), ...opts.tiles };
-    this.changes = new ChangeFeed({ pool, layers, log, enabled: tileOpts.freshness, bulkRows: tileOpts.bulkRows });
-    this.overviews = new OverviewManager({ config, pool, log, layers, feed: this.changes, metrics: this.metrics });
-    this.render = { pool, source: this.overviews };
+    this.changes = new ChangeFeed({ pool: this.direct, layers, log, enabled: tileOpts.freshness, bulkRows: tileOpts.bulkRows });
+    // the read router hears each edit before the tile cache drops its tiles (subscribers run in order)
+    if (reads) this.changes.subscribe(reads);
+    this.overviews = new OverviewManager({
+      config,
+      pool: this.direct,
+      log,
+      layers,
+      feed: this.changes,
+      metrics: this.metrics,
+      written: reads ? (table) => reads.written(table) : undefined,
+    });
+    this.render = { pool, reads, source: this.overviews, prepare: !db.transactionPooling };
     this.tiles = new TileEngine(
       { config, pool, log, layers, render: this.render, feed: this.changes, metrics: this.metrics, shared: this.shared },
       opts.tiles,
@@ -113,9 +164,30 @@ export class Runtime {
     this.changes.subscribe(this.catalog);
   }
 
+  /** Slots held and requests waiting at each gate (queue depth and saturation, for dashboards and alerts). */
+  private gateMetrics(): void {
+    const gates = () => ({ render: this.gates.render, stream: this.gates.stream, tile_render: this.tiles?.gate });
+    new client.Gauge({
+      name: 'geodata_gate_slots',
+      help: 'Work gates (render: WMS GetMap, tile_render: metatiles and vector tiles, stream: feature streams): slots active and their max, requests queued and the queue bound',
+      labelNames: ['gate', 'state'],
+      registers: [this.metrics.registry],
+      collect() {
+        for (const [gate, g] of Object.entries(gates())) {
+          if (!g) continue;
+          this.set({ gate, state: 'active' }, g.active);
+          this.set({ gate, state: 'max' }, g.max);
+          this.set({ gate, state: 'queued' }, g.queued);
+          this.set({ gate, state: 'queue_max' }, g.queue);
+        }
+      },
+    });
+  }
+
   /** Before the server listens. */
   async start(): Promise<void> {
     this.started = true;
+    this.reads.start();
     await this.usage.start();
   }
 
@@ -133,6 +205,8 @@ export class Runtime {
       await this.tiles.close();
       if (this.started) await this.usage.close();
       await this.shared.close();
+      await this.reads.close();
+      await this.ownDirect?.end();
     })();
     return this.closing;
   }

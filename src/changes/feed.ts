@@ -32,6 +32,11 @@ export interface Change {
   boxes: Extent[] | null;
   /** The table's data version after the change. */
   version: number;
+  /**
+   * The primary's WAL insert position read once the change was committed (pg_lsn text): a read
+   * replica that has replayed this far sees the change (src/db/replicas.ts). Absent when unknown.
+   */
+  lsn?: string;
 }
 
 export interface ChangeSubscriber {
@@ -77,6 +82,7 @@ interface ChangeRow {
   op: string;
   boxes: number[][] | null;
   version: string;
+  lsn?: string | null;
 }
 
 const toChange = (r: ChangeRow): Change => ({
@@ -85,7 +91,11 @@ const toChange = (r: ChangeRow): Change => ({
   op: r.op,
   boxes: r.boxes ? r.boxes.map((b) => ({ minx: Number(b[0]), miny: Number(b[1]), maxx: Number(b[2]), maxy: Number(b[3]) })) : null,
   version: Number(r.version),
+  ...(r.lsn ? { lsn: r.lsn } : {}),
 });
+
+/** The logged change's columns, and the primary's WAL position now (after its commit: the row is visible). */
+const CHANGE_COLUMNS = 'id, table_name, op, boxes, version, pg_current_wal_insert_lsn()::text AS lsn';
 
 export class ChangeFeed {
   private readonly subscribers = new Set<ChangeSubscriber>();
@@ -203,14 +213,14 @@ export class ChangeFeed {
 
   /** One logged change. */
   async get(id: number): Promise<Change | undefined> {
-    const r = await this.opts.pool.query('SELECT id, table_name, op, boxes, version FROM geodata_tiles.changes WHERE id = $1', [id]);
+    const r = await this.opts.pool.query(`SELECT ${CHANGE_COLUMNS} FROM geodata_tiles.changes WHERE id = $1`, [id]);
     return r.rows[0] ? toChange(r.rows[0] as ChangeRow) : undefined;
   }
 
   /** Logged changes after an id, in order (replay), at most `limit`; optionally of one table. */
   async since(afterId: number, limit: number, table?: string): Promise<Change[]> {
     const r = await this.opts.pool.query(
-      `SELECT id, table_name, op, boxes, version FROM geodata_tiles.changes WHERE id > $1 ${table ? 'AND table_name = $3' : ''} ORDER BY id LIMIT $2`,
+      `SELECT ${CHANGE_COLUMNS} FROM geodata_tiles.changes WHERE id > $1 ${table ? 'AND table_name = $3' : ''} ORDER BY id LIMIT $2`,
       table ? [afterId, limit, table] : [afterId, limit],
     );
     return (r.rows as ChangeRow[]).map(toChange);

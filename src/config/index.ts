@@ -50,7 +50,20 @@ export interface Config {
     contact: ContactConfig;
     inspire?: { metadataUrl?: string; language?: string; spatialDatasetIdentifierNamespace?: string };
   };
-  database: { url?: string; schemas: string[]; poolSize: number; statementTimeoutMs: number };
+  database: {
+    url?: string;
+    schemas: string[];
+    poolSize: number;
+    statementTimeoutMs: number;
+    /** Hot-standby replicas that serve reads (renders, tiles, feature pages, exports). */
+    replicas: string[];
+    replicaPoolSize: number;
+    replicaCheckMs: number;
+    /** The primary without the pooler: LISTEN and session-level locks (default: url). */
+    directUrl?: string;
+    /** url goes through a pooler in transaction mode (PgBouncer pool_mode=transaction). */
+    transactionPooling: boolean;
+  };
   server: {
     port: number;
     host: string;
@@ -218,6 +231,11 @@ export function validateConfig(raw: unknown, source?: string): Config {
       schemas: c.database?.schemas ?? ['public'],
       poolSize: c.database?.poolSize ?? 10,
       statementTimeoutMs: c.database?.statementTimeoutMs ?? 60000,
+      replicas: c.database?.replicas ?? [],
+      replicaPoolSize: c.database?.replicaPoolSize ?? c.database?.poolSize ?? 10,
+      replicaCheckMs: c.database?.replicaCheckMs ?? 1000,
+      directUrl: c.database?.directUrl,
+      transactionPooling: c.database?.transactionPooling ?? false,
     },
     server: {
       port: c.server?.port ?? 8080,
@@ -286,6 +304,21 @@ export function validateConfig(raw: unknown, source?: string): Config {
 }
 
 /**
+ * Database settings that only make sense together: a transaction pooler cannot carry LISTEN (the
+ * change feed) nor session-level locks, so database.transactionPooling needs database.directUrl.
+ */
+export function checkDatabase(cfg: Config, source = 'config'): void {
+  const d = cfg.database;
+  if (d.transactionPooling && !d.directUrl)
+    throw new ConfigError(
+      `${source}: database.transactionPooling needs database.directUrl (or DATABASE_DIRECT_URL), a URL of the primary that bypasses the pooler: LISTEN and session locks cannot go through a pooler in transaction mode`,
+    );
+  for (const u of d.replicas)
+    if (!/^postgres(ql)?:\/\//.test(u))
+      throw new ConfigError(`${source}: database.replicas: '${u.replace(/:[^:@/]*@/, ':***@')}' is not a postgres:// URL`);
+}
+
+/**
  * Load the configuration: the file named by GEODATA_CONFIG (or the given path), else ./config.yaml
  * when present, else defaults. Environment variables PORT, HOST, PROCESSES, REDIS_URL and DATABASE_URL override the file.
  */
@@ -317,6 +350,12 @@ export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env):
   if (env.METRICS_TOKEN) cfg.ops.metricsToken = env.METRICS_TOKEN;
   if (env.METRICS_PORT) cfg.ops.metricsPort = Number(env.METRICS_PORT);
   if (env.DATABASE_URL) cfg.database.url = env.DATABASE_URL;
+  if (env.DATABASE_DIRECT_URL) cfg.database.directUrl = env.DATABASE_DIRECT_URL;
+  if (env.DATABASE_REPLICAS !== undefined)
+    cfg.database.replicas = env.DATABASE_REPLICAS.split(',')
+      .map((u) => u.trim())
+      .filter(Boolean);
+  checkDatabase(cfg, candidate);
   if (env.DEMO_PARCELS) {
     const n = Number(env.DEMO_PARCELS);
     if (!Number.isInteger(n) || n < 0) throw new ConfigError(`DEMO_PARCELS must be a non-negative integer, got '${env.DEMO_PARCELS}'`);

@@ -134,10 +134,10 @@ export function ensureFeaturePackages(log: Log, host: FeaturePackageHost = realH
 }
 
 /** Run a PostgreSQL binary, as the 'postgres' OS user when we are root (postgres refuses root). */
-function pgRun(bin: string, args: string[], opts: { allowFail?: boolean } = {}): { status: number; out: string } {
+function pgRun(bin: string, args: string[], opts: { allowFail?: boolean; env?: NodeJS.ProcessEnv } = {}): { status: number; out: string } {
   const exe = path.join(PG_BIN, bin);
   const [cmd, cmdArgs] = isRoot() ? ['runuser', ['-u', 'postgres', '--', exe, ...args]] : [exe, args];
-  const r = spawnSync(cmd, cmdArgs, { encoding: 'utf8', cwd: '/' });
+  const r = spawnSync(cmd, cmdArgs, { encoding: 'utf8', cwd: '/', env: opts.env ?? process.env });
   const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
   if (r.status !== 0 && !opts.allowFail) throw new ProvisionError(`${bin} ${args.join(' ')} failed (exit ${r.status}):\n${out}`);
   return { status: r.status ?? 1, out };
@@ -369,4 +369,108 @@ export function restartEmbeddedCluster(cluster: { dataDir: string; port: number 
     child.on('error', reject);
     child.on('exit', (code) => (code === 0 ? resolve() : reject(new ProvisionError(`pg_ctl restart failed (exit ${code})`))));
   });
+}
+
+/** A streaming replica of the embedded cluster (`cli replica`, the replication tests). */
+export interface EmbeddedReplica {
+  dataDir: string;
+  port: number;
+  /** Physical replication slot on the primary that keeps the WAL the replica still needs, if any. */
+  slot?: string;
+  url: string;
+}
+
+/**
+ * Provision a hot-standby replica of an embedded cluster in `dir` (pg_basebackup -R: a copy of
+ * the primary that follows it by streaming replication) and start it on `port` (a free one by
+ * default). Idempotent: an existing replica in `dir` is (re)started. With `slot`, a physical
+ * replication slot of that name keeps on the primary the WAL the replica has not received yet
+ * (drop it with removeReplica when the replica goes away, or the primary keeps WAL forever).
+ */
+export async function provisionReplica(
+  primary: ClusterState & { url: string },
+  dir: string,
+  opts: { port?: number; slot?: string; log?: Log } = {},
+): Promise<EmbeddedReplica> {
+  const log = opts.log ?? (() => {});
+  const dataDir = path.resolve(dir);
+  const stateFile = replicaStateFile(dataDir);
+  const saved = readReplicaState(dataDir);
+  let port = opts.port ?? saved?.port ?? (await freePort());
+  const slot = existsSync(path.join(dataDir, 'PG_VERSION')) ? saved?.slot : opts.slot;
+  if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
+    log(`copying the cluster on port ${primary.port} into ${dataDir} (pg_basebackup)`);
+    rmSync(dataDir, { recursive: true, force: true });
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    chownToPostgres(dataDir);
+    pgRun(
+      'pg_basebackup',
+      [
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(primary.port),
+        '-U',
+        primary.user,
+        '-D',
+        dataDir,
+        '-R',
+        '-X',
+        'stream',
+        '-c',
+        'fast',
+        ...(slot ? ['-C', '-S', slot] : []),
+      ],
+      { env: { ...process.env, PGPASSWORD: primary.password } },
+    );
+    appendFileSync(
+      path.join(dataDir, 'postgresql.conf'),
+      [
+        '',
+        '# geodata-server: streaming replica of the embedded cluster',
+        `unix_socket_directories = '${dataDir.replace(/'/g, "''")}'`,
+        'hot_standby = on',
+        // queries on the replica keep the rows they read from being vacuumed away on the primary,
+        // rather than being cancelled by the replay of that vacuum (long exports)
+        'hot_standby_feedback = on',
+        '',
+      ].join('\n'),
+    );
+  }
+  if (!isRunning(dataDir)) {
+    if (!(await portIsFree(port))) port = await freePort();
+    const logFile = `${dataDir}.log`;
+    if (!existsSync(logFile)) writeFileSync(logFile, '');
+    chownToPostgres(logFile);
+    log(`starting the replica on 127.0.0.1:${port}`);
+    pgRun('pg_ctl', ['start', '-w', '-t', '60', '-D', dataDir, '-l', logFile, '-o', `-p ${port}`]);
+  } else port = runningPort(dataDir) ?? port;
+  writeFileSync(stateFile, JSON.stringify({ port, ...(slot ? { slot } : {}) }, null, 2), { mode: 0o600 });
+  const database = new URL(primary.url).pathname.slice(1) || primary.database;
+  return { dataDir, port, slot, url: databaseUrl({ ...primary, port }, database) };
+}
+
+/** Stop a replica (fast shutdown), drop its replication slot on the primary, delete its files. */
+export async function removeReplica(primary: ClusterState, replica: { dataDir: string; slot?: string }): Promise<void> {
+  stopEmbeddedCluster(replica);
+  if (replica.slot) {
+    const c = new pg.Client({ connectionString: databaseUrl(primary, 'postgres') });
+    await c.connect();
+    try {
+      await c.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [replica.slot]);
+    } finally {
+      await c.end();
+    }
+  }
+  rmSync(replica.dataDir, { recursive: true, force: true });
+  rmSync(`${replica.dataDir}.log`, { force: true });
+  rmSync(replicaStateFile(replica.dataDir), { force: true });
+}
+
+const replicaStateFile = (dataDir: string) => path.join(path.dirname(path.resolve(dataDir)), `${path.basename(dataDir)}.json`);
+
+/** What provisionReplica saved beside a replica's folder (its port, its slot), if anything. */
+export function readReplicaState(dataDir: string): { port: number; slot?: string } | undefined {
+  const f = replicaStateFile(dataDir);
+  return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as { port: number; slot?: string }) : undefined;
 }

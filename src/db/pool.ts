@@ -15,6 +15,8 @@ export interface PoolOptions {
   max?: number;
   statementTimeoutMs?: number;
   applicationName?: string;
+  /** How long a new connection may take (default 10 s). */
+  connectTimeoutMs?: number;
   log?: Logger;
 }
 
@@ -23,7 +25,7 @@ export function createPool(opts: PoolOptions): pg.Pool {
     connectionString: opts.url,
     max: opts.max ?? 10,
     idleTimeoutMillis: 30_000,
-    connectionTimeoutMillis: 10_000,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
     application_name: opts.applicationName ?? 'geodata-server',
     statement_timeout: opts.statementTimeoutMs || undefined,
     // notice a peer that vanished without closing the connection
@@ -41,6 +43,15 @@ export function createPool(opts: PoolOptions): pg.Pool {
     client.on('error', (err) => opts.log?.warn({ err: err.message }, 'database connection lost'));
   });
   return pool;
+}
+
+/**
+ * The statement_timeout sent when a connection starts: none behind a pooler in transaction mode
+ * (PgBouncer refuses unknown startup parameters, and the server connection is shared: set it on the
+ * role, and the server sets it in the transactions it opens).
+ */
+export function startupTimeout(config: { database: { statementTimeoutMs: number; transactionPooling: boolean } }): number | undefined {
+  return config.database.transactionPooling ? undefined : config.database.statementTimeoutMs;
 }
 
 /** Quote a SQL identifier. Identifiers only ever come from the registry, never from requests. */

@@ -20,6 +20,7 @@ import {
   type SelectOptions,
 } from './query.js';
 import type { CollectionInfo, FeatureWriter } from './writers/types.js';
+import type { ReadRouter } from '../db/replicas.js';
 
 export interface FeatureStreamOptions {
   /** Queries run in order into one collection (several layers, or pages of one). */
@@ -62,6 +63,12 @@ export interface FeatureStreamOptions {
  */
 export interface FeatureDb {
   pool: pg.Pool;
+  /** Read replicas (src/db/replicas.ts): pages, counts and streams of a layer run on one that has replayed its last edits. */
+  reads?: ReadRouter;
+  /** Set in each stream's transaction (the pool's connections carry none behind a transaction pooler). */
+  statementTimeoutMs?: number;
+  /** The pool goes through a pooler in transaction mode: no startup options (PGOPTIONS) for other clients of it. */
+  transactionPooling?: boolean;
   /** At most this many streams hold a connection at once; a few wait, the rest get ServerBusy. */
   streams?: Gate;
   limits?: QueryLimits;
@@ -108,11 +115,14 @@ export async function engineQuery<R extends Record<string, unknown> = Record<str
   sql: string,
   params: unknown[],
   signal?: AbortSignal,
+  /** The queries the statement reads: with them, it may run on a read replica (FeatureDb.reads). */
+  reads?: FeatureQuery[],
 ): Promise<R[]> {
   const fdb = featureDb(db);
   const release = fdb.streams ? await fdb.streams.acquire(signal) : () => {};
   try {
     if (signal?.aborted) throw new ClientGone();
+    if (fdb.reads && reads) return (await fdb.reads.query<R>(tablesOf(reads), sql, params)).rows;
     return (await fdb.pool.query<R>(sql, params)).rows;
   } finally {
     release();
@@ -123,9 +133,12 @@ export async function engineQuery<R extends Record<string, unknown> = Record<str
 export async function countFeatures(db: FeatureDbLike, q: FeatureQuery, signal?: AbortSignal): Promise<number> {
   checkQueryLimits(db, q);
   const { sql, params } = buildCountSql(q);
-  const rows = await engineQuery<{ n: number | string }>(db, sql, params, signal);
+  const rows = await engineQuery<{ n: number | string }>(db, sql, params, signal, [q]);
   return Number(rows[0].n);
 }
+
+/** The tables the queries read ('schema.table'). */
+const tablesOf = (queries: FeatureQuery[]) => queries.map((q) => `${q.layer.schema}.${q.layer.table}`);
 
 /** Take the numberMatched a row carries (SelectOptions.countMatched) off it: the writers never see the column. */
 function takeMatched(row: FeatureRow): number | undefined {
@@ -162,7 +175,7 @@ export async function fetchFeatureRows(
 ): Promise<FeatureRow[]> {
   checkQueryLimits(db, q);
   const { sql, params } = buildFeatureSql(q, format, opts);
-  return engineQuery<FeatureRow>(db, sql, params, signal);
+  return engineQuery<FeatureRow>(db, sql, params, signal, [q]);
 }
 
 async function closeCursor(qs: QueryStream): Promise<void> {
@@ -226,7 +239,7 @@ export async function* featureRowEvents(
   let client: pg.PoolClient;
   try {
     if (signal?.aborted) throw new ClientGone();
-    client = await pool.connect();
+    client = fdb.reads ? (await fdb.reads.connect(tablesOf(queries))).client : await pool.connect();
   } catch (e) {
     release();
     throw e;
@@ -264,16 +277,19 @@ export async function* featureRowEvents(
     Math.min(1000, patience),
   );
   watchdog.unref();
-  // a long stream (an export, not a page) must start at once: without parallel workers the planner
+  // The stream runs in one read-only transaction: its cursor and settings stay on one server
+  // connection even behind a pooler in transaction mode, and nothing outlives it on the connection.
+  // A long stream (an export, not a page) must start at once: without parallel workers the planner
   // walks the primary key index instead of sorting the whole table in parallel before the first
-  // row (1M parcels in GML: first byte after 3–7 s); reset before the connection goes back
+  // row (1M parcels in GML: first byte after 3–7 s).
   const long = queries.some((q) => q.limit === undefined || q.limit + 1 > MAX_ONE_BATCH);
-  let serial = false;
+  const timeout = fdb.statementTimeoutMs && Number.isSafeInteger(fdb.statementTimeoutMs) ? fdb.statementTimeoutMs : 0;
+  let open = false;
   try {
-    if (long) {
-      await client.query('SET max_parallel_workers_per_gather = 0');
-      serial = true;
-    }
+    await client.query(
+      `BEGIN READ ONLY${long ? '; SET LOCAL max_parallel_workers_per_gather = 0' : ''}${timeout ? `; SET LOCAL statement_timeout = ${timeout}` : ''}`,
+    );
+    open = true;
     for (let i = 0; i < queries.length; i++) {
       const q = queries[i];
       yield { kind: 'begin', q, index: i };
@@ -342,9 +358,9 @@ export async function* featureRowEvents(
       qs.destroy(); // the query failed: the connection may be dead, do not wait for it
       qs.on('error', () => undefined);
     }
-    if (serial && !broken) {
+    if (open && !broken) {
       try {
-        await client.query('RESET max_parallel_workers_per_gather');
+        await client.query('COMMIT');
       } catch (e) {
         broken = e as Error;
       }

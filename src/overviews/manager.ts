@@ -38,6 +38,8 @@ export interface OverviewDeps {
   layers: () => Layer[];
   feed: ChangeFeed;
   metrics?: Metrics;
+  /** Told when a build of a source table's overview is put in use (read replicas must replay it first). */
+  written?: (table: string) => void;
 }
 
 export class OverviewManager implements LayerSource, ChangeSubscriber {
@@ -328,6 +330,7 @@ export class OverviewManager implements LayerSource, ChangeSubscriber {
 
   install(layer: Layer, st: LayerState, b: OverviewBuild, applied?: number[]): void {
     const old = st.built;
+    this.deps.written?.(st.source);
     st.built = b;
     if (applied) for (const id of applied) st.pending.delete(id);
     else for (const id of st.pending.keys()) if (id <= b.changeId) st.pending.delete(id);

@@ -21,6 +21,7 @@ import { encodeCanvas, paintAndEncode, paintMap, type LabelRow, type LayerData, 
 import { renderInWorker, WorkerRenderTimeout } from './workers.js';
 import { approxScreenAffine, projAgreement, type ScreenAffine } from './reproject.js';
 import { LINE_SPACING, labelMargin } from './labels.js';
+import type { ReadRouter } from '../db/replicas.js';
 
 export { encodeCanvas, type MapFormat };
 export interface RenderLayer {
@@ -73,8 +74,12 @@ export interface LayerSource {
 /** What the renderer needs: the database pool, and (optionally) the source that may stand in for a layer's table. */
 export interface RenderContext {
   pool: pg.Pool;
+  /** Read replicas (src/db/replicas.ts): the map's queries run on one that has replayed the layers' last edits, else on the pool. */
+  reads?: ReadRouter;
   /** Absent: every layer is drawn from its own table. */
   source?: LayerSource;
+  /** false: no named prepared statements (a pooler in transaction mode hands each transaction another connection). */
+  prepare?: boolean;
 }
 
 export class RenderTimeout extends Error {
@@ -529,10 +534,23 @@ async function queryLabels(
 
 /** Run every layer's query in one read-only transaction; the layers' data in drawing order. */
 async function queryLayers(rc: RenderContext, o: MapOptions): Promise<LayerData[]> {
+  if (rc.reads) {
+    // on a replica that has replayed the layers' last edits (else the primary); run again on the primary if the replica fails
+    const tables = o.layers.map((l) => `${l.layer.schema}.${l.layer.table}`);
+    return rc.reads.run(tables, (client) => queryLayersOn(client, rc, o));
+  }
+  const client = await rc.pool.connect();
+  try {
+    return await queryLayersOn(client, rc, o);
+  } finally {
+    client.release();
+  }
+}
+
+async function queryLayersOn(client: pg.PoolClient, rc: RenderContext, o: MapOptions): Promise<LayerData[]> {
   const scale = scaleDenominator(o.bbox, o.width, o.epsg);
   const deadline = o.timeoutMs ? Date.now() + o.timeoutMs : Infinity;
   const layers: LayerData[] = [];
-  const client = await rc.pool.connect();
   let ok = false;
   try {
     // one round trip (the timeout is a number written by us, not request text);
@@ -557,7 +575,7 @@ async function queryLayers(rc: RenderContext, o: MapOptions): Promise<LayerData[
       try {
         // the context's layer source (the overviews, src/overviews/): at coarse scales a pre-generalised table of a big layer stands in for it
         const pre = rc.source?.query(rl.layer, rules, o, margin) ?? null;
-        layers.push(await queryLayer(client, rl.layer, rules, o, margin, labelMarginPx, pre, !rl.userStyle));
+        layers.push(await queryLayer(client, rl.layer, rules, o, margin, labelMarginPx, pre, !rl.userStyle && rc.prepare !== false));
       } catch (e) {
         // the map extent has no image in the layer's CRS (e.g. a whole-world view): nothing to draw
         if (e instanceof ExtentError) continue;
@@ -572,7 +590,6 @@ async function queryLayers(rc: RenderContext, o: MapOptions): Promise<LayerData[
     throw e;
   } finally {
     if (!ok) await client.query('ROLLBACK').catch(() => undefined);
-    client.release();
   }
   return layers;
 }

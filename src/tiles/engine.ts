@@ -460,8 +460,10 @@ export class TileEngine {
     this.stats.renders++;
     this.stats.mvt++;
     this.count('render', 'render');
+    const reads = this.deps.render.reads;
+    const run = (params: unknown[]) => (reads ? reads.query([this.tableOf(layer)], sql, params) : this.deps.pool.query(sql, params));
     const res = await this.gate.run(() =>
-      this.deps.pool.query(sql, [
+      run([
         layer.name,
         e.minx,
         e.miny,

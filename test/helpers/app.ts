@@ -4,7 +4,7 @@ import pg from 'pg';
 import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { validateConfig, type Config } from '../../src/config/index.js';
-import { createPool } from '../../src/db/pool.js';
+import { createPool, startupTimeout } from '../../src/db/pool.js';
 import { Registry } from '../../src/registry/registry.js';
 import { buildApp } from '../../src/app.js';
 import { createContext, type AppContext } from '../../src/context.js';
@@ -34,7 +34,7 @@ export async function makeTestApp(rawConfig: Record<string, unknown> = {}, befor
   const ownCatalog = !config.catalog?.schema;
   if (ownCatalog) config.catalog = { ...(config.catalog ?? {}), schema: `cat_t${process.pid}_${++appCounter}` };
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const pool = createPool({ url: config.database.url, max: 5, statementTimeoutMs: config.database.statementTimeoutMs, log });
+  const pool = createPool({ url: config.database.url, max: 5, statementTimeoutMs: startupTimeout(config), log });
   const registry = new Registry(pool, config);
   await registry.reload();
   const ctx = createContext({ config, pool, registry, log });

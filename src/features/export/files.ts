@@ -205,6 +205,8 @@ const MAX_SQL_ARG = 100_000;
 
 function directSource(o: FileExportOptions, extra?: (geom: string) => string): DirectSource | null {
   if (o.queries.length !== 1 || o.queries[0].after) return null;
+  // PgBouncer refuses the startup options GDAL would send (PGOPTIONS): the stream path serves instead
+  if (featureDb(o.pool).transactionPooling) return null;
   const pool = featureDb(o.pool).pool;
   const opts = pool.options as { connectionString?: string; statement_timeout?: number; application_name?: string };
   if (!opts.connectionString) return null;
