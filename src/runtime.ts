@@ -15,6 +15,7 @@
  *   tiles                 the tile engine and its cache tiers; its freshness is a feed subscriber
  *   catalog               keeps the catalogue's local records in step (registry reloads, edits)
  *   sldDocuments          documents fetched for the WMS SLD parameter
+ *   temporalExtents       OGC API collections' temporal extents, dropped on edits (a feed subscriber)
  *   pagePositions         where the pages of WFS walks ended (STARTINDEX read as a keyset; LRU
  *                         of PAGE_POSITIONS_MAX entries, each kept PAGE_POSITIONS_TTL_MS)
  *   tools                 the external tools that answer (GDAL's ogr2ogr), run once per command
@@ -48,6 +49,7 @@ import { TileEngine, tilesOptions, type TilesOptions } from './tiles/engine.js';
 import type { CacheTier } from './tiles/cache.js';
 import { CatalogSync } from './catalog/sync-state.js';
 import { SldDocuments } from './services/wms/sld-documents.js';
+import { TemporalExtents } from './registry/temporal.js';
 import { labelSpriteBytes } from './render/draw.js';
 import { PagePositions } from './services/wfs/positions.js';
 import { ToolProbe, toolCommands } from './features/tools.js';
@@ -83,6 +85,7 @@ export class Runtime {
   readonly tiles: TileEngine;
   readonly catalog: CatalogSync;
   readonly sldDocuments = new SldDocuments();
+  readonly temporalExtents: TemporalExtents;
   readonly pagePositions = new PagePositions();
   readonly tools: ToolProbe;
   readonly shedder: LoadShedder;
@@ -160,6 +163,8 @@ export class Runtime {
     this.metrics.memorySource('tile_memory_tier', () => this.tiles.cache.memory?.bytes ?? 0);
     this.metrics.memorySource('sld_documents', () => this.sldDocuments.bytes);
     this.metrics.memorySource('label_sprites', labelSpriteBytes);
+    this.temporalExtents = new TemporalExtents(pool);
+    this.changes.subscribe(this.temporalExtents);
     this.catalog = new CatalogSync(registry);
     this.changes.subscribe(this.catalog);
   }

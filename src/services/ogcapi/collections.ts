@@ -2,28 +2,11 @@
 import type { AppContext } from '../../context.js';
 import type { Layer } from '../../registry/types.js';
 import { baseUrlOf } from '../../ows/service.js';
-import { qualifiedTable, quoteIdent } from '../../db/pool.js';
 import { layersFor } from '../../security/access.js';
 import { crsUri } from '../../filter/crs-names.js';
 import { CRS84, fValue, linkHeader, negotiate, rejectUnknown, supportedCrs, type ApiLink } from './common.js';
 import { a, page, table, val } from './html.js';
 import { GEOJSON, HTML_T, JSON_T, REL_QUERYABLES, collectionOf, fileFormats, send, svc, type OgcApiRoutes } from './respond.js';
-
-const temporalCache = new Map<string, [string | null, string | null]>();
-
-async function temporalExtent(ctx: AppContext, layer: Layer): Promise<[string | null, string | null] | null> {
-  if (!layer.temporalField) return null;
-  const key = `${ctx.registry.version}:${layer.name}`;
-  const hit = temporalCache.get(key);
-  if (hit) return hit;
-  const c = `t.${quoteIdent(layer.temporalField)}`;
-  const r = await ctx.pool.query<{ a: string | null; b: string | null }>(
-    `SELECT to_json(min(${c})) #>> '{}' AS a, to_json(max(${c})) #>> '{}' AS b FROM ${qualifiedTable(layer.schema, layer.table)} t`,
-  );
-  const v: [string | null, string | null] = [r.rows[0]?.a ?? null, r.rows[0]?.b ?? null];
-  temporalCache.set(key, v);
-  return v;
-}
 
 async function collectionDoc(ctx: AppContext, base: string, layer: Layer) {
   const href = `${base}/collections/${encodeURIComponent(layer.name)}`;
@@ -31,7 +14,7 @@ async function collectionDoc(ctx: AppContext, base: string, layer: Layer) {
   const extent: Record<string, unknown> = {
     spatial: { bbox: [e ? [e.minx, e.miny, e.maxx, e.maxy] : [-180, -90, 180, 90]], crs: CRS84 },
   };
-  const t = await temporalExtent(ctx, layer);
+  const t = await ctx.runtime.temporalExtents.of(layer, ctx.registry.version);
   if (t) extent.temporal = { interval: [t], trs: 'http://www.opengis.net/def/uom/ISO-8601/0/Gregorian' };
   const links: ApiLink[] = [
     { href: `${href}?f=json`, rel: 'self', type: JSON_T, title: 'this collection' },
