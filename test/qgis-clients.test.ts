@@ -37,7 +37,9 @@ describe('QGIS as a client', () => {
           },
         );
         const out = JSON.parse(stdout.trim().split('\n').pop()!);
-        for (const [k, v] of Object.entries(out.wms as Record<string, number>)) expect(v, `WMS ${k}: drawn pixels`).toBeGreaterThan(100);
+        // drawn pixels out of 7,500 sampled; points of interest (a town, symbols of a few pixels) cover less of a map
+        for (const [k, v] of Object.entries(out.wms as Record<string, number>))
+          expect(v, `WMS ${k}: drawn pixels`).toBeGreaterThan(k.startsWith('pois') ? 30 : 100);
         expect(out.identify).toBeGreaterThanOrEqual(1);
         const pool = new pg.Pool({ connectionString: testDatabaseUrl(), max: 1 });
         const n = Number((await pool.query('SELECT count(*) n FROM public.pois')).rows[0].n);

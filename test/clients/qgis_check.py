@@ -4,7 +4,7 @@ import json, os, sys
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 from qgis.core import (QgsApplication, QgsVectorLayer, QgsRasterLayer, QgsCoordinateReferenceSystem,
                        QgsMapSettings, QgsMapRendererParallelJob, QgsCoordinateTransform, QgsProject,
-                       QgsPointXY, QgsRaster)
+                       QgsPointXY, QgsRaster, QgsRectangle)
 from qgis.PyQt.QtCore import QSize
 from qgis.PyQt.QtGui import QColor
 
@@ -13,12 +13,20 @@ app = QgsApplication([], False)
 app.initQgis()
 out = {"wms": {}, "wfs": {}}
 
-def render(layer, crs):
+# Points of interest are drawn at town scale only (the demo styles' scale ranges, like a
+# cartographer's): they are looked at over 6 km around a demo town, the other layers whole.
+TOWN = QgsRectangle(927000, 6892000, 933000, 6898000)
+
+def render(layer, crs, extent_2154=None):
     ms = QgsMapSettings()
     ms.setLayers([layer])
     ms.setDestinationCrs(QgsCoordinateReferenceSystem(crs))
-    tr = QgsCoordinateTransform(layer.crs(), ms.destinationCrs(), QgsProject.instance())
-    ms.setExtent(tr.transformBoundingBox(layer.extent()))
+    if extent_2154 is None:
+        tr = QgsCoordinateTransform(layer.crs(), ms.destinationCrs(), QgsProject.instance())
+        ms.setExtent(tr.transformBoundingBox(layer.extent()))
+    else:
+        tr = QgsCoordinateTransform(QgsCoordinateReferenceSystem("EPSG:2154"), ms.destinationCrs(), QgsProject.instance())
+        ms.setExtent(tr.transformBoundingBox(extent_2154))
     ms.setOutputSize(QSize(200, 150))
     ms.setBackgroundColor(QColor(255, 255, 255))
     job = QgsMapRendererParallelJob(ms)
@@ -30,7 +38,7 @@ def render(layer, crs):
 for name in ["communes", "roads", "pois", "parcels"]:
     for crs in ["EPSG:2154", "EPSG:3857"]:
         rl = QgsRasterLayer(f"contextualWMSLegend=0&crs={crs}&dpiMode=7&format=image/png&layers={name}&styles=&url={base}/wms?", name, "wms")
-        out["wms"][f"{name} {crs}"] = render(rl, crs) if rl.isValid() else -1
+        out["wms"][f"{name} {crs}"] = render(rl, crs, TOWN if name == "pois" else None) if rl.isValid() else -1
 
 rl = QgsRasterLayer(f"contextualWMSLegend=0&crs=EPSG:2154&dpiMode=7&format=image/png&layers=communes&styles=&url={base}/wms?", "c", "wms")
 e = rl.extent()
