@@ -15,7 +15,7 @@
 import { readFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { requestList } from './lib/core.mjs';
+import { requestList, wmsGetMapQuery } from './lib/core.mjs';
 import { startOurs, startReference } from './lib/servers.mjs';
 import { ourLayers } from './lib/symbology.mjs';
 import { installSignalHandlers, stopAll } from './lib/procs.mjs';
@@ -48,20 +48,7 @@ if (WAIT) {
 }
 const mapservPids = readFileSync(path.join(ref.dir, 'mapserv.pids'), 'utf8').split(/\s+/).filter(Boolean).map(Number);
 const nginxPids = ref.nginxPid ? childrenOf(ref.nginxPid) : [];
-const wmsQ = (r) =>
-  new URLSearchParams({
-    SERVICE: 'WMS',
-    VERSION: '1.3.0',
-    REQUEST: 'GetMap',
-    LAYERS: r.layers.join(','),
-    STYLES: '',
-    CRS: r.crs,
-    BBOX: r.bbox.join(','),
-    WIDTH: r.width,
-    HEIGHT: r.height,
-    FORMAT: 'image/png',
-    TRANSPARENT: 'TRUE',
-  }).toString();
+const wmsQ = wmsGetMapQuery; // the same query for every server (lib/core.mjs)
 
 console.log(`| scenario | server | req/s | CPU ms/req: server | postgres | client | total |`);
 console.log(`|---|---|---:|---:|---:|---:|---:|`);

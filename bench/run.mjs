@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { requestList, distinctTiles, summarise, checkResponse, TOWNS } from './lib/core.mjs';
+import { requestList, distinctTiles, summarise, checkResponse, TOWNS, wmsGetMapQuery } from './lib/core.mjs';
 import proj4 from 'proj4';
 import { benchDatabase, ensureDemoData, DEFAULT_SIZES } from './lib/provision.mjs';
 import { startOurs, startReference, memoryOf, resetPeakMemory, waitForOverviews, seedMapcache, seedOurs } from './lib/servers.mjs';
@@ -59,20 +59,7 @@ const Q = (o) =>
 // ---------------------------------------------------------------------------------------------
 // URL adapters: one abstract request → each server's URL. Same request list for every server.
 // ---------------------------------------------------------------------------------------------
-const wmsQ = (r) =>
-  Q({
-    SERVICE: 'WMS',
-    VERSION: '1.3.0',
-    REQUEST: 'GetMap',
-    LAYERS: r.layers.join(','),
-    STYLES: '',
-    CRS: r.crs,
-    BBOX: r.bbox.join(','),
-    WIDTH: r.width,
-    HEIGHT: r.height,
-    FORMAT: 'image/png',
-    TRANSPARENT: 'TRUE',
-  });
+const wmsQ = wmsGetMapQuery; // the same query for every server (lib/core.mjs)
 const wfsQ = (r) =>
   Q({
     SERVICE: 'WFS',
