@@ -556,12 +556,16 @@ export function buildNativeSql(q: FeatureQuery, geometryName: string, extra?: (g
   const params: unknown[] = [];
   const from = buildFrom(q, params);
   const where = buildWhere(q, params);
-  const order = buildOrderBy(q);
+  // a whole file needs no order unless the request asks for one or takes a slice: rows then come in
+  // the table's (or the spatial index's) order, as `ogr2ogr PG:… table` reads them — no sort, and
+  // neighbouring features side by side, which the ZIP of a Shapefile compresses better
+  const ordered = (q.sortBy?.length ?? 0) > 0 || q.limit !== undefined || !!q.offset;
+  const order = ordered ? ` ORDER BY ${buildOrderBy(q)}` : '';
   const g = geomExpr(q);
   const cols = selectedFields(q).map((f) => `t.${quoteIdent(f.name)}`);
   cols.push(`${g} AS ${quoteIdent(geometryName)}`);
   const cond = extra ? ` AND ${extra(g)}` : '';
-  return { sql: `SELECT ${cols.join(', ')} FROM ${from} WHERE ${where}${cond} ORDER BY ${order}${limitOffset(q, params)}`, params };
+  return { sql: `SELECT ${cols.join(', ')} FROM ${from} WHERE ${where}${cond}${order}${limitOffset(q, params)}`, params };
 }
 
 /** count(*) of the features matching the query (limit/offset ignored). */
