@@ -234,13 +234,32 @@ function directSource(o: FileExportOptions, extra?: (geom: string) => string): D
 }
 
 /** Hold one export slot (the stream gate) while GDAL reads from the database with its own connection. */
-async function withStreamSlot<T>(o: FileExportOptions, signal: AbortSignal, work: () => Promise<T>): Promise<T> {
-  const release = await featureDb(o.pool).streams?.acquire(signal);
-  try {
-    return await work();
-  } finally {
-    release?.();
+function withStreamSlot<T>(o: FileExportOptions, signal: AbortSignal, work: () => Promise<T>): Promise<T> {
+  return featureDb(o.pool).streams?.run(work, signal) ?? work();
+}
+
+/**
+ * One file written by ogr2ogr (`args`: driver and creation options) at `out`: from the database
+ * when the query can be given as SQL (`directArgs` added then), else from the engine's GeoJSON.
+ */
+async function gdalFile(
+  o: FileExportOptions,
+  dir: string,
+  signal: AbortSignal,
+  args: string[],
+  out: string,
+  directArgs: string[] = [],
+): Promise<{ file: string; features: number }> {
+  const direct = directSource(o);
+  if (direct) {
+    await withStreamSlot(o, signal, () => ogr2ogr(o, [...args, ...directArgs, out, direct.src, '-sql', direct.sql], signal, direct.env));
+    return { file: out, features: await countInFile(o, out, signal) };
   }
+  const input = path.join(dir, 'input.geojson');
+  const features = await writeGeoJson(o, input, signal);
+  await ogr2ogr(o, [...args, out, input], signal);
+  await rm(input, { force: true });
+  return { file: out, features };
 }
 
 /** The number of features in a file GDAL wrote (its own count: GPKG contents table, FlatGeobuf header, .shx). */
@@ -366,18 +385,7 @@ export async function exportGeoPackage(o: FileExportOptions): Promise<FileExport
     if (q0.layer.abstract) args.push('-lco', `DESCRIPTION=${q0.layer.abstract}`);
     // a file in a private temporary folder: no fsync per transaction, one transaction
     args.push('--config', 'OGR_SQLITE_SYNCHRONOUS', 'OFF', '-gt', 'unlimited');
-    const direct = directSource(o);
-    if (direct) {
-      args.push('-lco', `GEOMETRY_NAME=${GEOMETRY_NAME}`, out, direct.src, '-sql', direct.sql);
-      await withStreamSlot(o, signal, () => ogr2ogr(o, args, signal, direct.env));
-      return { file: out, features: await countInFile(o, out, signal) };
-    }
-    const input = path.join(dir, 'input.geojson');
-    const features = await writeGeoJson(o, input, signal);
-    args.push(out, input);
-    await ogr2ogr(o, args, signal);
-    await rm(input, { force: true });
-    return { file: out, features };
+    return gdalFile(o, dir, signal, args, out, ['-lco', `GEOMETRY_NAME=${GEOMETRY_NAME}`]);
   });
   return done(dir, value.file, 'application/geopackage+sqlite3', value.features);
 }
@@ -400,18 +408,7 @@ export async function exportFlatGeobuf(o: FileExportOptions): Promise<FileExport
     const gt = q0.layer.geometryType;
     // one geometry type per file when the layer has one (readers then know it from the header)
     args.push('-nlt', gt.startsWith('MULTI') ? 'PROMOTE_TO_MULTI' : gt === 'GEOMETRY' ? 'GEOMETRY' : gt);
-    const direct = directSource(o);
-    if (direct) {
-      args.push(out, direct.src, '-sql', direct.sql);
-      await withStreamSlot(o, signal, () => ogr2ogr(o, args, signal, direct.env));
-      return { file: out, features: await countInFile(o, out, signal) };
-    }
-    const input = path.join(dir, 'input.geojson');
-    const features = await writeGeoJson(o, input, signal);
-    args.push(out, input);
-    await ogr2ogr(o, args, signal);
-    await rm(input, { force: true });
-    return { file: out, features };
+    return gdalFile(o, dir, signal, args, out);
   });
   return done(dir, value.file, 'application/flatgeobuf', value.features);
 }
