@@ -35,6 +35,14 @@ export const pids = () =>
 /** Direct children of a process. */
 export const childrenOf = (parent) => pids().filter((p) => cpuOf(p)?.ppid === parent);
 
+/** A process and all its descendants (a clustered server: the primary and its worker processes). */
+export function treeOf(root) {
+  const all = pids().map((p) => [p, cpuOf(p)?.ppid]);
+  const out = [root];
+  for (let i = 0; i < out.length; i++) for (const [p, pp] of all) if (pp === out[i]) out.push(p);
+  return out;
+}
+
 /** CPU seconds of a cluster's postgres processes (live backends, plus what the postmaster reaped). */
 export function postgresCpu(postmaster) {
   if (!postmaster) return Number.NaN;

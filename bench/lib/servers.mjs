@@ -18,7 +18,18 @@ async function httpOk(url) {
  * `name` names its config and log files in `workDir` (so that two can run side by side);
  * `extraConfig` holds further top-level sections of the configuration (overviews, tiles…).
  */
-export async function startOurs({ root, url, workDir, log, layers = null, tilesDir = null, name = 'ours', extraConfig = {} }) {
+export async function startOurs({
+  root,
+  url,
+  workDir,
+  log,
+  layers = null,
+  tilesDir = null,
+  name = 'ours',
+  extraConfig = {},
+  processes = process.env.BENCH_PROCESSES ?? '1',
+  emptyTiles = true,
+}) {
   const port = await freePort();
   const cfgFile = path.join(workDir, `${name}.yaml`);
   // the default configuration, except: raised limits for the bulk export, and (when given) the bench
@@ -30,10 +41,10 @@ export async function startOurs({ root, url, workDir, log, layers = null, tilesD
     limits: { maxFeatures: 100000000 },
     demo: { autoload: false },
   };
-  Object.assign(cfg, extraConfig);
+  Object.assign(cfg, extraConfig, { database: { ...cfg.database, ...extraConfig.database } });
   if (layers) cfg.layers = layers;
   if (tilesDir) {
-    rmSync(tilesDir, { recursive: true, force: true });
+    if (emptyTiles) rmSync(tilesDir, { recursive: true, force: true });
     mkdirSync(tilesDir, { recursive: true });
     cfg.tiles = { diskDir: tilesDir };
   }
@@ -46,8 +57,8 @@ export async function startOurs({ root, url, workDir, log, layers = null, tilesD
     NODE_ENV: 'production',
     LOG_LEVEL: 'warn',
     GEODATA_CONFIG: cfgFile,
-    // one process unless asked (BENCH_PROCESSES): the CPU and memory read from its pid are then all of it
-    PROCESSES: process.env.BENCH_PROCESSES ?? '1',
+    // one process unless asked (BENCH_PROCESSES, or `processes`): the CPU and memory read from its pid are then all of it
+    PROCESSES: String(processes),
   };
   const child = spawnLogged('geodata-server', process.execPath, [path.join(root, 'dist/src/main.js'), 'serve'], {
     env,
