@@ -13,8 +13,6 @@ export class Metrics {
   readonly duration: client.Histogram<'service' | 'operation'>;
   readonly bytes: client.Counter<'service'>;
   readonly cache: client.Counter<'tier' | 'event'>;
-  readonly rendersInFlight: client.Gauge;
-  readonly rendersQueued: client.Gauge;
   readonly harvestRuns: client.Counter<'source' | 'result'>;
   readonly features: client.Counter<'service' | 'layer'>;
   /** Bytes held by each bounded in-process cache, read when /metrics is scraped. */
@@ -61,8 +59,6 @@ export class Metrics {
       labelNames: ['tier', 'event'],
       registers: [r],
     });
-    this.rendersInFlight = new client.Gauge({ name: 'geodata_renders_in_flight', help: 'Map renders running now', registers: [r] });
-    this.rendersQueued = new client.Gauge({ name: 'geodata_renders_queued', help: 'Map renders waiting for a slot', registers: [r] });
     this.harvestRuns = new client.Counter({
       name: 'geodata_harvest_runs_total',
       help: 'Catalogue harvest runs by source and result',
