@@ -296,7 +296,13 @@ async function main() {
     let replica = null;
     for (const run of runs) {
       if (run.replica) {
-        replica = await replicaUrl(db.url);
+        try {
+          replica = await replicaUrl(db.url);
+        } catch (e) {
+          notes.push(`No replica run: ${e.message}`);
+          log(`no replica: ${e.message}`);
+          continue;
+        }
         log(`replica: ${replica.replace(/:[^:@/]*@/, ':…@')}`);
       }
       const o = await startOurs({

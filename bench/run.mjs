@@ -655,6 +655,16 @@ async function main() {
     );
     await stopAll(log);
     if (!QUICK && (!ONLY || ONLY.test('downloads'))) notes.push(await downloads(db.url));
+    if (!QUICK && (!ONLY || ONLY.test('mixed'))) {
+      // issue 19: the mixed load side by side, and our scaling curve (bench/mixed.mjs, its own servers)
+      log('mixed load (bench/mixed.mjs)…');
+      const code = await child('mixed.mjs', ['--processes', '1,2,4', '--replica']);
+      notes.push(
+        code === 0
+          ? 'Mixed load (80 % tiles / 15 % WMS / 5 % WFS) vs MapServer + MapCache, and our scaling curve: bench/results/mixed-latest.md (same run).'
+          : `Mixed load: bench/mixed.mjs failed (exit ${code}).`,
+      );
+    }
     if (mode !== 'quick') rows.push(...(await dataScaling(mode === 'scaling' ? [100000, 5000000] : [100000])));
   } finally {
     await stopAll(log);
@@ -694,16 +704,21 @@ async function startServers(url) {
   return { ours, ref, A: adapters(ours, ref), ctx };
 }
 
-/** Downloads vs ogr2ogr (bench/downloads.mjs, its own servers and table): run as a child, its table kept apart. */
-async function downloads(url) {
-  log('downloads vs ogr2ogr (bench/downloads.mjs)…');
-  const code = await new Promise((resolve) => {
-    const c = spawn(process.execPath, [path.join(root, 'bench', 'downloads.mjs')], {
-      env: { ...process.env, BENCH_DATABASE_URL: url },
+/** A bench script of its own (its servers, its tables), run as a child; its exit code. */
+function child(script, args = [], env = {}) {
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, [path.join(root, 'bench', script), ...args], {
+      env: { ...process.env, ...env },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     c.on('close', resolve);
   });
+}
+
+/** Downloads vs ogr2ogr (bench/downloads.mjs, its own servers and table): run as a child, its table kept apart. */
+async function downloads(url) {
+  log('downloads vs ogr2ogr (bench/downloads.mjs)…');
+  const code = await child('downloads.mjs', [], { BENCH_DATABASE_URL: url });
   return code === 0
     ? 'Downloads vs ogr2ogr: bench/results/downloads-latest.md (same run, same database).'
     : `Downloads vs ogr2ogr: bench/downloads.mjs failed (exit ${code}).`;
