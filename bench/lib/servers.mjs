@@ -94,7 +94,7 @@ export async function startOurs({
  * running during a measurement would load the machine): every table over `minRows` rows has a build
  * recorded, and no statement of the overview schema runs, twice in a row.
  */
-export async function waitForOverviews(url, log, { minRows = 200000, timeoutMs = 1200000, schema = 'geodata_overview' } = {}) {
+export async function waitForOverviews(url, log, { minRows = 100000, timeoutMs = 1200000, schema = 'geodata_overview' } = {}) {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   const t0 = Date.now();

@@ -47,7 +47,7 @@ export function overviewOptions(raw: unknown): OverviewOptions {
   const o = (raw ?? {}) as Record<string, any>;
   return {
     enabled: o.enabled ?? true,
-    minRows: o.minRows ?? 200000,
+    minRows: o.minRows ?? 100000,
     schema: o.schema ?? 'geodata_overview',
     baseCell: o.baseCell ?? null,
     levels: o.levels ?? 4,
