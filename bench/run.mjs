@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { requestList, distinctTiles, summarise, checkResponse, TOWNS, wmsGetMapQuery } from './lib/core.mjs';
+import { requestList, distinctTiles, summarise, checkResponse, TOWNS, wmsGetMapQuery, cswGetRecordsQuery } from './lib/core.mjs';
 import proj4 from 'proj4';
 import { benchDatabase, ensureDemoData, DEFAULT_SIZES } from './lib/provision.mjs';
 import { startOurs, startReference, memoryOf, resetPeakMemory, waitForOverviews, seedMapcache, seedOurs } from './lib/servers.mjs';
@@ -82,19 +82,6 @@ const bulkQ = (r) =>
     ...(r.format === 'geojson' ? { OUTPUTFORMAT: 'application/json', SRSNAME: 'urn:ogc:def:crs:EPSG::2154' } : {}),
   });
 const itemsQ = (r) => Q({ f: 'json', limit: r.limit, bbox: r.bbox.join(',') });
-const cswQ = (r) =>
-  Q({
-    SERVICE: 'CSW',
-    VERSION: '2.0.2',
-    REQUEST: 'GetRecords',
-    TYPENAMES: 'csw:Record',
-    ELEMENTSETNAME: 'full',
-    RESULTTYPE: 'results',
-    CONSTRAINTLANGUAGE: 'CQL_TEXT',
-    CONSTRAINT_LANGUAGE_VERSION: '1.1.0',
-    CONSTRAINT: `AnyText LIKE '%${r.q}%'`,
-  });
-
 function adapters(ours, ref) {
   return {
     wms: { ours: (r) => `${ours.base}/wms?${wmsQ(r)}`, mapserver: ref.mapserver && ((r) => `${ref.mapserver.base}?${wmsQ(r)}`) },
@@ -110,7 +97,7 @@ function adapters(ours, ref) {
       // MapCache's own files (template {z}/{x}/{inv_y}: inv_y is the XYZ row), served by nginx: the ceiling
       'nginx-static': ref.static && ((t) => `${ref.static.base}/${t.layer}/${t.z}/${t.x}/${t.y}.png`),
     },
-    csw: { ours: (r) => `${ours.base}/csw?${cswQ(r)}` },
+    csw: { ours: (r) => `${ours.base}/csw?${cswGetRecordsQuery(r)}` },
   };
 }
 

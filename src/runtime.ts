@@ -14,6 +14,8 @@
  *   render                the renderer's context: pool + the overviews as its layer source
  *   tiles                 the tile engine and its cache tiers; its freshness is a feed subscriber
  *   catalog               keeps the catalogue's local records in step (registry reloads, edits)
+ *   catalogCache          answers of catalogue searches (CSW GetRecords, DCAT pages) keyed by the
+ *                         catalogue's version in the database (src/catalog/search-cache.ts)
  *   sldDocuments          documents fetched for the WMS SLD parameter
  *   temporalExtents       OGC API collections' temporal extents, dropped on edits (a feed subscriber)
  *   pagePositions         where the pages of WFS walks ended (STARTINDEX read as a keyset; LRU
@@ -48,6 +50,7 @@ import { OverviewManager } from './overviews/index.js';
 import { TileEngine, tilesOptions, type TilesOptions } from './tiles/engine.js';
 import type { CacheTier } from './tiles/cache.js';
 import { CatalogSync } from './catalog/sync-state.js';
+import { SearchCache } from './catalog/search-cache.js';
 import { SldDocuments } from './services/wms/sld-documents.js';
 import { TemporalExtents } from './registry/temporal.js';
 import { labelSpriteBytes } from './render/draw.js';
@@ -87,6 +90,7 @@ export class Runtime {
   readonly sldDocuments = new SldDocuments();
   readonly temporalExtents: TemporalExtents;
   readonly pagePositions = new PagePositions();
+  readonly catalogCache = new SearchCache();
   readonly tools: ToolProbe;
   readonly shedder: LoadShedder;
   readonly reads: ReadRouter;

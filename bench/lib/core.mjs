@@ -153,6 +153,27 @@ export function wmsGetMapQuery(r) {
     .join('&');
 }
 
+/**
+ * The query string of the csw-getrecords row's request for a 'csw' entry of requestList: GetRecords,
+ * full Dublin Core records, AnyText LIKE '%word%' (bench/run.mjs and bench/catalog.mjs send the same).
+ */
+export function cswGetRecordsQuery(r) {
+  const q = {
+    SERVICE: 'CSW',
+    VERSION: '2.0.2',
+    REQUEST: 'GetRecords',
+    TYPENAMES: 'csw:Record',
+    ELEMENTSETNAME: 'full',
+    RESULTTYPE: 'results',
+    CONSTRAINTLANGUAGE: 'CQL_TEXT',
+    CONSTRAINT_LANGUAGE_VERSION: '1.1.0',
+    CONSTRAINT: `AnyText LIKE '%${r.q}%'`,
+  };
+  return Object.entries(q)
+    .map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
+    .join('&');
+}
+
 /** WebMercatorQuad tile (XYZ, y from the top) containing a point. */
 export function lonLatToTile(lon, lat, z) {
   const n = 2 ** z;

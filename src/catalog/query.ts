@@ -272,31 +272,46 @@ export interface SearchResult {
   records: CatalogRecord[];
 }
 
-/** The two statements of a search: the count, and the page (with its own parameters). */
-export function searchSql(o: SearchOptions, schema = CATALOG_SCHEMA): { count: string; page: string; pageParams: unknown[] } {
+/**
+ * The statement of a search: one row with the exact number of matching records (`n`) and the
+ * identifiers of the page, in order (`ids`). The filter is evaluated once (the matches, with their
+ * sort keys only, are materialised, then counted and sorted); the page's rows are read afterwards by
+ * identifier (getRecords), so no wide row (source document, index) is carried through a sort or an
+ * OFFSET. Without a filter and without a sort key, both come from the primary key index.
+ */
+export function searchSql(o: SearchOptions, schema = CATALOG_SCHEMA): { sql: string; params: unknown[] } {
+  if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`bad catalogue schema name '${schema}'`);
   const where = o.where.length ? `WHERE ${o.where.join(' AND ')}` : '';
   const params = [...o.params];
-  const order = [...o.sort.map((s) => `${s.sql} ${s.desc ? 'DESC' : 'ASC'} NULLS LAST`)];
+  const keys = o.sort.map((s, i) => ({ expr: s.sql, col: `s${i}`, dir: `${s.desc ? 'DESC' : 'ASC'} NULLS LAST` }));
   if (o.rankQuery) {
     params.push(o.rankQuery);
-    order.unshift(`ts_rank(tsv, websearch_to_tsquery('${schema}.french_unaccent', $${params.length})) DESC`);
+    keys.unshift({ expr: `ts_rank(tsv, websearch_to_tsquery('${schema}.french_unaccent', $${params.length}))`, col: 'r', dir: 'DESC' });
   }
-  order.push('identifier ASC'); // stable order across pages
   params.push(o.limit, o.offset);
+  const lim = `LIMIT $${params.length - 1} OFFSET $${params.length}`;
+  // identifier last: a stable order across pages
+  const order = [...keys.map((k) => `${k.col} ${k.dir}`), 'identifier ASC'].join(', ');
+  if (!where && !keys.length)
+    return {
+      sql: `SELECT (SELECT count(*) FROM ${schema}.records)::text AS n,
+        ARRAY(SELECT identifier FROM ${schema}.records ORDER BY identifier ASC ${lim}) AS ids`,
+      params,
+    };
+  const cols = ['identifier', ...keys.map((k) => `${k.expr} AS ${k.col}`)].join(', ');
   return {
-    count: `SELECT count(*)::text AS n FROM ${schema}.records ${where}`,
-    page: `SELECT ${SELECT_COLUMNS} FROM ${schema}.records ${where} ORDER BY ${order.join(', ')} LIMIT $${params.length - 1} OFFSET $${params.length}`,
-    pageParams: params,
+    sql: `WITH m AS MATERIALIZED (SELECT ${cols} FROM ${schema}.records ${where})
+      SELECT (SELECT count(*) FROM m)::text AS n, ARRAY(SELECT identifier FROM m ORDER BY ${order} ${lim}) AS ids`,
+    params,
   };
 }
 
 export async function searchRecords(pool: pg.Pool, o: SearchOptions, schema = CATALOG_SCHEMA): Promise<SearchResult> {
-  const sql = searchSql(o, schema);
-  const count = await pool.query<{ n: string }>(sql.count, o.params);
-  const matched = Number(count.rows[0].n);
-  if (o.limit <= 0 || o.offset >= matched) return { matched, records: [] };
-  const r = await pool.query(sql.page, sql.pageParams);
-  return { matched, records: r.rows.map(rowToRecord) };
+  const { sql, params } = searchSql(o, schema);
+  const r = await pool.query<{ n: string; ids: string[] }>(sql, params);
+  const matched = Number(r.rows[0].n);
+  const ids = r.rows[0].ids;
+  return { matched, records: ids.length ? await getRecords(pool, ids, schema) : [] };
 }
 
 export async function getRecords(pool: pg.Pool, ids: string[], schema = CATALOG_SCHEMA): Promise<CatalogRecord[]> {

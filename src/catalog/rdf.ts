@@ -34,20 +34,35 @@ export interface Triple {
   o: Term;
 }
 
+/** Prefixed names expanded so far (the builders use a few hundred; a page adds each thousands of times). */
+const expanded = new Map<string, string>();
+
 /** Expand 'dct:title' → full IRI; full IRIs pass through. */
 export function expand(q: string): string {
+  const known = expanded.get(q);
+  if (known !== undefined) return known;
   const i = q.indexOf(':');
   if (i > 0) {
     const pre = q.slice(0, i) as Prefix;
-    if (pre in NS && !q.startsWith(`${pre}://`)) return NS[pre] + q.slice(i + 1);
+    if (pre in NS && !q.startsWith(`${pre}://`)) {
+      const iri = NS[pre] + q.slice(i + 1);
+      if (expanded.size < 4096) expanded.set(q, iri);
+      return iri;
+    }
   }
   return q;
+}
+
+function sameTerm(a: Term, b: Term): boolean {
+  if (a.t !== b.t || a.v !== b.v) return false;
+  return a.t !== 'lit' || b.t !== 'lit' || ((a.dt ?? '') === (b.dt ?? '') && (a.lang ?? '') === (b.lang ?? ''));
 }
 
 export class Graph {
   readonly triples: Triple[] = [];
   private n = 0;
-  private seen = new Set<string>();
+  /** Objects already added per subject and predicate (as written): an identical triple is added once. */
+  private seen = new Map<string, Term[]>();
 
   iri(v: string): Term {
     return { t: 'iri', v: expand(v) };
@@ -64,9 +79,13 @@ export class Graph {
   add(s: Term, p: string, o: Term | null | undefined): this {
     if (!o) return this;
     if (o.t === 'lit' && o.v === '') return this;
-    const key = `${s.t}|${s.v}|${p}|${o.t}|${o.v}|${o.t === 'lit' ? `${o.dt ?? ''}|${o.lang ?? ''}` : ''}`;
-    if (this.seen.has(key)) return this;
-    this.seen.add(key);
+    // objects compared field by field, not through a key holding the literal: hashing every long
+    // literal (abstracts, geometries) of a 100-dataset page was most of the page's time
+    const key = `${s.t}|${s.v}|${p}`;
+    const objects = this.seen.get(key);
+    if (!objects) this.seen.set(key, [o]);
+    else if (objects.some((x) => sameTerm(x, o))) return this;
+    else objects.push(o);
     this.triples.push({ s, p: expand(p), o });
     return this;
   }

@@ -22,6 +22,8 @@ import { getRecords, searchRecords, type SortKey } from './query.js';
 import { toJsonLd, toRdfXml, toTurtle, type Graph } from './rdf.js';
 import { schemaOf } from './store.js';
 import { ensureCatalogReady } from './sync.js';
+import { bodyBytes } from './search-cache.js';
+import { cachedSearch } from './search.js';
 import { recordQuality, registerQualityRoutes, type RecordQuality } from './quality-routes.js';
 
 type Fmt = 'rdf' | 'ttl' | 'jsonld';
@@ -76,48 +78,51 @@ async function dcatHandler(ctx: AppContext, req: FastifyRequest, reply: FastifyR
   const fmt = fixed ?? negotiate(req.headers.accept);
   await ensureCatalogReady(ctx);
   const base = baseUrlOf(req, ctx);
-  const datasets = await searchRecords(
-    ctx.pool,
+  const S = schemaOf(ctx);
+  // the whole page is kept in the runtime's search cache (keyed by the catalogue's version)
+  const res = await cachedSearch(
+    ctx,
     { where: [`type <> 'service'`], params: [], sort: [], offset: (page - 1) * pageSize, limit: pageSize },
-    schemaOf(ctx),
+    [base, path, fmt, q.pageSize !== undefined],
+    async (records, matched) => {
+      const last = Math.max(1, Math.ceil(matched / pageSize));
+      if (page > last) throw new ServiceError('not-found', `page ${page} does not exist (last page: ${last})`);
+      let services: CatalogRecord[] = [];
+      let allIds: string[] = [];
+      if (page === 1) {
+        services = (await searchRecords(ctx.pool, { where: [`type = 'service'`], params: [], sort: [], offset: 0, limit: 100 }, S)).records;
+        const r = await ctx.pool.query<{ identifier: string }>(`SELECT identifier FROM ${S}.records WHERE type <> 'service'`);
+        allIds = r.rows.map((x) => x.identifier);
+      }
+      const sizeParam = q.pageSize !== undefined ? `&pageSize=${pageSize}` : '';
+      // whole-catalogue figures, the same on every page: first issue, last change, extent
+      const sum = await ctx.pool.query<{ issued: string | null; modified: string | null; b: number[] | null }>(
+        `SELECT issued, modified, CASE WHEN e IS NULL THEN NULL ELSE ARRAY[ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)] END AS b
+           FROM (SELECT min(coalesce(issued, modified)) AS issued, max(modified) AS modified, ST_Extent(extent) AS e
+                   FROM ${S}.records) s`,
+      );
+      const row = sum.rows[0];
+      const g = buildCatalogue(ctx, base, {
+        datasets: records,
+        services,
+        allDatasetIds: allIds,
+        total: matched,
+        page,
+        pageSize,
+        pageUrl: (p) => `${base}${path}?page=${p}${sizeParam}`,
+        summary: row
+          ? {
+              issued: row.issued,
+              modified: row.modified,
+              bbox: row.b ? (row.b.map(Number) as [number, number, number, number]) : null,
+            }
+          : undefined,
+      });
+      return serialise(g, fmt);
+    },
   );
-  const last = Math.max(1, Math.ceil(datasets.matched / pageSize));
-  if (page > last) throw new ServiceError('not-found', `page ${page} does not exist (last page: ${last})`);
-  let services: CatalogRecord[] = [];
-  let allIds: string[] = [];
-  if (page === 1) {
-    services = (await searchRecords(ctx.pool, { where: [`type = 'service'`], params: [], sort: [], offset: 0, limit: 100 }, schemaOf(ctx)))
-      .records;
-    const r = await ctx.pool.query<{ identifier: string }>(`SELECT identifier FROM ${schemaOf(ctx)}.records WHERE type <> 'service'`);
-    allIds = r.rows.map((x) => x.identifier);
-  }
-  const sizeParam = q.pageSize !== undefined ? `&pageSize=${pageSize}` : '';
-  // whole-catalogue figures, the same on every page: first issue, last change, extent
-  const sum = await ctx.pool.query<{ issued: string | null; modified: string | null; b: number[] | null }>(
-    `SELECT issued, modified, CASE WHEN e IS NULL THEN NULL ELSE ARRAY[ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)] END AS b
-       FROM (SELECT min(coalesce(issued, modified)) AS issued, max(modified) AS modified, ST_Extent(extent) AS e
-               FROM ${schemaOf(ctx)}.records) s`,
-  );
-  const row = sum.rows[0];
-  const g = buildCatalogue(ctx, base, {
-    datasets: datasets.records,
-    services,
-    allDatasetIds: allIds,
-    total: datasets.matched,
-    page,
-    pageSize,
-    pageUrl: (p) => `${base}${path}?page=${p}${sizeParam}`,
-    summary: row
-      ? {
-          issued: row.issued,
-          modified: row.modified,
-          bbox: row.b ? (row.b.map(Number) as [number, number, number, number]) : null,
-        }
-      : undefined,
-  });
-  const body = await serialise(g, fmt);
   if (!fixed) reply.header('Vary', 'Accept');
-  return reply.code(200).type(`${MEDIA[fmt]}; charset=utf-8`).send(body);
+  return reply.code(200).type(`${MEDIA[fmt]}; charset=utf-8`).send(bodyBytes(res));
 }
 
 const SORTS: Record<string, SortKey> = {

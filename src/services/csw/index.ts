@@ -27,6 +27,8 @@ import { parseCql2Text } from '../../filter/cql2.js';
 import { FilterError } from '../../filter/errors.js';
 import type { FilterNode } from '../../filter/ast.js';
 import { ensureCatalogReady } from '../../catalog/sync.js';
+import { bodyBytes } from '../../catalog/search-cache.js';
+import { cachedSearch } from '../../catalog/search.js';
 import {
   APISO_QUERYABLES,
   CORE_QUERYABLES,
@@ -34,7 +36,6 @@ import {
   getRecords,
   queryableFor,
   valuesSql,
-  searchRecords,
   sortKeyFor,
   type SortKey,
 } from '../../catalog/query.js';
@@ -80,7 +81,7 @@ interface RecordsQuery {
   resultType: 'hits' | 'results' | 'validate';
 }
 
-function send(req: OwsRequest, body: string, type = 'application/xml; charset=UTF-8') {
+function send(req: OwsRequest, body: string | Buffer, type = 'application/xml; charset=UTF-8') {
   return req.reply.code(200).type(type).send(body);
 }
 
@@ -348,8 +349,17 @@ async function getRecordsOp(req: OwsRequest) {
   await ensureCatalogReady(req.ctx);
   const maxRecords = Math.min(q.maxRecords, MAX_RECORDS_CAP);
   const limit = q.resultType === 'hits' ? 0 : maxRecords;
-  const res = await searchRecords(req.ctx.pool, { where, params, sort: q.sort, offset: q.startPosition - 1, limit }, schemaOf(req.ctx));
-  const returned = res.records.length;
+  const res = await cachedSearch(
+    req.ctx,
+    { where, params, sort: q.sort, offset: q.startPosition - 1, limit },
+    [{ ...q, filter: undefined }, req.baseUrl],
+    (records) => {
+      const rw = new XmlWriter({ declaration: false });
+      writeRecords(rw, records, q, req);
+      return rw.toString();
+    },
+  );
+  const returned = res.returned;
   const last = q.startPosition - 1 + returned;
   // hits: the record a results request of the same page size would continue with (as pycsw and GeoNetwork)
   const pageEnd = q.startPosition - 1 + Math.min(maxRecords, Math.max(0, res.matched - q.startPosition + 1));
@@ -376,9 +386,14 @@ async function getRecordsOp(req: OwsRequest) {
     recordSchema: q.outputSchema,
     elementSet: q.elementNames.length ? undefined : q.elementSet,
   });
-  writeRecords(w, res.records, q, req);
-  w.end().end();
-  return send(req, w.toString());
+  if (!res.body) {
+    w.end().end();
+    return send(req, w.toString());
+  }
+  // the envelope around the records' bytes, kept encoded with the cached answer (no re-encoding on a hit)
+  w.raw('\u0000');
+  const [head, tail] = w.toString().split('\u0000');
+  return send(req, Buffer.concat([Buffer.from(head, 'utf8'), bodyBytes(res), Buffer.from(tail, 'utf8')]));
 }
 
 async function getRecordByIdOp(req: OwsRequest) {
