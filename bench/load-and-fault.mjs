@@ -272,6 +272,22 @@ function memory(pid) {
   }
 }
 
+/** Refusals before any work so far, by gate and reason (geodata_gate_refused_total on /metrics; empty if not exposed). */
+async function refusals() {
+  try {
+    const res = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(10000) });
+    const out = {};
+    for (const m of (await res.text()).matchAll(/^geodata_gate_refused_total\{([^}]*)\} (\S+)$/gm)) {
+      const gate = /gate="([^"]*)"/.exec(m[1])?.[1];
+      const reason = /reason="([^"]*)"/.exec(m[1])?.[1];
+      out[`${gate} ${reason}`] = Number(m[2]);
+    }
+    return out;
+  } catch {
+    return {};
+  }
+}
+
 /** Per-component memory series on /metrics (any sample with a component label and bytes in its name). */
 async function componentMemory() {
   try {
@@ -371,6 +387,7 @@ async function overloadCurve() {
     const mem = setInterval(() => {
       rssMax = Math.max(rssMax, memory(server.pid).rss || 0);
     }, 250);
+    const refusedBefore = await refusals();
     let r;
     try {
       r = await runWrk({
@@ -390,6 +407,11 @@ async function overloadCurve() {
     }
     const m = memory(server.pid);
     rssMax = Math.max(rssMax, m.rss || 0);
+    const refusedAfter = await refusals();
+    const gateRefusals = Object.entries(refusedAfter)
+      .map(([k, v]) => [k, v - (refusedBefore[k] ?? 0)])
+      .filter(([, v]) => v > 0)
+      .map(([k, v]) => `${k} ${v}`);
     const ok = Object.entries(r.statuses).reduce((a, [k, v]) => a + (Number(k) >= 200 && Number(k) < 300 ? v : 0), 0);
     const s503 = r.statuses[503] ?? 0;
     const answered = Object.values(r.statuses).reduce((a, b) => a + b, 0);
@@ -415,6 +437,7 @@ async function overloadCurve() {
       components: await componentMemory(),
       client: r.clientCore,
       load: os.loadavg()[0],
+      gateRefusals,
     };
     rows.push(row);
     log(
@@ -441,17 +464,17 @@ async function overloadCurve() {
     `WMS/WFS/tile/CSW/OGC API mix (seeded), wrk 2 threads, ${STEP_SECONDS} s per step, server pid ${server.pid}, default configuration.\n`,
   );
   print(
-    '| connections | useful req/s (2xx) | % of best step | % of first step | 503 share | other answers | socket errors/timeouts | p99 all answers (ms) | p99 accepted, sampled (ms, n) | accepted p99 ÷ first step | /healthz p99 / max (ms; n, failed) | RSS max (MB) | VmHWM (MB) | per component (/metrics) | client CPU | load avg (1 min) |',
+    '| connections | useful req/s (2xx) | % of best step | % of first step | 503 share | other answers | socket errors/timeouts | p99 all answers (ms) | p99 accepted, sampled (ms, n) | accepted p99 ÷ first step | /healthz p99 / max (ms; n, failed) | RSS max (MB) | VmHWM (MB) | per component (/metrics) | client CPU | load avg (1 min) | 503 before any work, by gate and reason |',
   );
-  print('|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|');
+  print('|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|');
   for (const x of rows) {
     const mem = `${f1(x.rssMax)} | ${f1(x.hwm)} | ${x.components.join(', ') || '(none exposed)'}`;
     if (x.refused) {
-      print(`| ${x.conns} | ${x.refused} | | | | | | | | | | ${mem} | ${Math.round(x.client * 100)}% | ${x.load.toFixed(1)} |`);
+      print(`| ${x.conns} | ${x.refused} | | | | | | | | | | ${mem} | ${Math.round(x.client * 100)}% | ${x.load.toFixed(1)} | |`);
       continue;
     }
     print(
-      `| ${x.conns} | ${f1(x.useful)} | ${f1((x.useful / peak) * 100)}% | ${f1((x.useful / ref.useful) * 100)}% | ${f1(x.share503 * 100)}% | ${x.other.join(', ') || '–'} | ${x.socket} | ${f1(x.p99)} | ${f1(x.acceptedP99)} (${x.acceptedN}) | ${(x.acceptedP99 / ref.acceptedP99).toFixed(2)}× | ${f1(x.healthP99)} / ${f1(x.healthMax)} (${x.healthN}, ${x.healthFailed}) | ${mem} | ${Math.round(x.client * 100)}% | ${x.load.toFixed(1)} |`,
+      `| ${x.conns} | ${f1(x.useful)} | ${f1((x.useful / peak) * 100)}% | ${f1((x.useful / ref.useful) * 100)}% | ${f1(x.share503 * 100)}% | ${x.other.join(', ') || '–'} | ${x.socket} | ${f1(x.p99)} | ${f1(x.acceptedP99)} (${x.acceptedN}) | ${(x.acceptedP99 / ref.acceptedP99).toFixed(2)}× | ${f1(x.healthP99)} / ${f1(x.healthMax)} (${x.healthN}, ${x.healthFailed}) | ${mem} | ${Math.round(x.client * 100)}% | ${x.load.toFixed(1)} | ${x.gateRefusals.join(', ') || '–'} |`,
     );
   }
   const resDir = path.join(root, 'bench', 'results');

@@ -191,6 +191,21 @@ export class Runtime {
         }
       },
     });
+    const shedder = this.shedder;
+    new client.Counter({
+      name: 'geodata_gate_refused_total',
+      help: 'Requests refused with 503 before any work, by gate and reason: full (queue bound), wait (expected wait in a short queue over limits.maxQueueWaitMs), standing (an old waiter of a standing queue), timeout (not served within limits.maxQueueWaitMs), event_loop (gate "shed": heavy requests refused while the event loop ran late)',
+      labelNames: ['gate', 'reason'],
+      registers: [this.metrics.registry],
+      collect() {
+        this.reset();
+        for (const [gate, g] of Object.entries(gates())) {
+          if (!g) continue;
+          for (const [reason, n] of Object.entries(g.refused)) this.inc({ gate, reason }, n);
+        }
+        this.inc({ gate: 'shed', reason: 'event_loop' }, shedder.shed);
+      },
+    });
   }
 
   /** Before the server listens. */

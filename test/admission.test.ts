@@ -65,6 +65,10 @@ describe('with every render slot taken and the render queue full', () => {
         connect.mockRestore();
       }
       expect(runtime.gates.render.queued).toBe(2);
+      // counted, by reason, for dashboards
+      const metrics = await t.app.inject('/metrics');
+      expect(metrics.statusCode).toBe(200);
+      expect(metrics.body).toMatch(/^geodata_gate_refused_total\{gate="render",reason="full"\} 1$/m);
 
       // the slot is given back: both queued maps are rendered
       held.shift()?.();

@@ -1,7 +1,8 @@
 /**
- * A bounded concurrency gate: `max` holders at a time, `queue` waiting, the rest refused at once
- * with a ServerBusy error (503 + Retry-After for the client). Used for map renders and for
- * feature streams (exports), so that a burst cannot exhaust the database pool.
+ * Bounded concurrency gates with admission by expected wait (class Gate below): `max` holders at a
+ * time, a queue served in order while short and newest first while standing, the rest refused
+ * with a ServerBusy error (503 + Retry-After for the client). Used for map renders, tile renders
+ * and feature streams (exports), so that a burst cannot exhaust the database pool.
  */
 export class ServerBusy extends Error {
   readonly statusCode = 503;
@@ -47,7 +48,7 @@ interface Waiter {
   /** Give it the slot. */
   wake: () => void;
   /** Send it away with ServerBusy. */
-  refuse: () => void;
+  refuse: (reason: 'standing' | 'timeout') => void;
 }
 
 export class Gate {
@@ -58,6 +59,12 @@ export class Gate {
   private holds = 0;
   /** Waiters beyond which the queue is served newest first. */
   readonly fifoDepth: number;
+  /**
+   * Requests refused since start, by reason: the queue was full (`full`), the expected wait in a
+   * short queue was over maxWaitMs (`wait`), an old waiter of a standing queue (`standing`), a
+   * waiter not served within maxWaitMs (`timeout`). For /metrics.
+   */
+  readonly refused = { full: 0, wait: 0, standing: 0, timeout: 0 };
 
   constructor(
     readonly max: number,
@@ -97,17 +104,26 @@ export class Gate {
    * expected wait in a short queue over maxWaitMs). For front doors that can refuse before parsing.
    */
   wouldRefuse(): boolean {
-    if (this.running < this.max) return false;
-    if (this.waiting.length >= this.queue) return true;
+    return this.refusal() !== undefined;
+  }
+
+  private refusal(): 'full' | 'wait' | undefined {
+    if (this.running < this.max) return undefined;
+    if (this.waiting.length >= this.queue) return 'full';
     // with a known hold time (a few served requests), refuse at once what could not start in time
-    return this.holds >= 4 && this.waiting.length < this.fifoDepth && this.expectedWaitMs() > this.maxWaitMs;
+    if (this.holds >= 4 && this.waiting.length < this.fifoDepth && this.expectedWaitMs() > this.maxWaitMs) return 'wait';
+    return undefined;
   }
 
   /** Wait for a slot; returns the function that gives it back (call it exactly once). */
   async acquire(signal?: AbortSignal): Promise<() => void> {
     if (signal?.aborted) throw new ClientGone();
     if (this.running >= this.max) {
-      if (this.wouldRefuse()) throw this.busy();
+      const refusal = this.refusal();
+      if (refusal) {
+        this.refused[refusal]++;
+        throw this.busy();
+      }
       this.shedStanding();
       // a waiter whose client leaves, or who waited too long, gives its place in the queue up at once
       await new Promise<void>((resolve, reject) => {
@@ -128,13 +144,16 @@ export class Gate {
             done();
             resolve();
           },
-          refuse: () => drop(this.busy()),
+          refuse: (reason) => {
+            this.refused[reason]++;
+            drop(this.busy());
+          },
         };
         const leave = () => drop(new ClientGone());
         this.waiting.push(w);
         signal?.addEventListener('abort', leave, { once: true });
         if (Number.isFinite(this.maxWaitMs)) {
-          timer = setTimeout(w.refuse, this.maxWaitMs);
+          timer = setTimeout(() => w.refuse('timeout'), this.maxWaitMs);
           timer.unref();
         }
       });
@@ -164,7 +183,7 @@ export class Gate {
   private shedStanding(now = Date.now()): void {
     if (this.holds < 4) return;
     const patience = Math.min(this.maxWaitMs, (Math.max(1, this.fifoDepth) / this.max) * this.holdMs);
-    while (this.waiting.length > this.fifoDepth && now - this.waiting[0].since > patience) this.waiting[0].refuse();
+    while (this.waiting.length > this.fifoDepth && now - this.waiting[0].since > patience) this.waiting[0].refuse('standing');
   }
 
   /** Run `fn` holding a slot; the slot is given back on every outcome. */
