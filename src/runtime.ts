@@ -133,8 +133,13 @@ export class Runtime {
     this.auth = new Authenticator(config);
     this.tools = new ToolProbe(toolCommands(config));
     this.gates = {
-      render: new RenderGate(Math.max(1, limits.maxConcurrentRenders), Math.max(0, limits.renderQueue), limits.maxQueueWaitMs),
-      stream: streamGate(limits.maxConcurrentExports, limits.exportQueue, limits.maxQueueWaitMs),
+      render: new RenderGate(
+        Math.max(1, limits.maxConcurrentRenders),
+        Math.max(0, limits.renderQueue),
+        limits.maxQueueWaitMs,
+        limits.orderedQueuePerSlot,
+      ),
+      stream: streamGate(limits.maxConcurrentExports, limits.exportQueue, limits.maxQueueWaitMs, limits.orderedQueuePerSlot),
     };
     this.gateMetrics();
     this.features = {

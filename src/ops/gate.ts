@@ -29,7 +29,7 @@ export class ClientGone extends Error {
  *
  * - `max` holders at a time; a newcomer finding every slot taken waits in a queue of at most
  *   `queue` requests (more are refused at once).
- * - A short queue (at most `fifoDepth` waiting, by default 4 per slot) is served in arrival order,
+ * - A short queue (at most `fifoDepth` waiting; limits.orderedQueuePerSlot, 4, per slot) is served in arrival order,
  *   and a newcomer whose expected wait there (its place in the queue × the mean hold time ÷ slots)
  *   is longer than `maxWaitMs` is refused at once, before any work: a modest queue is served, as
  *   MapServer behind FastCGI serves it, and only a wait the client could not bear is refused.
@@ -198,8 +198,9 @@ export class Gate {
 }
 
 /** The gate of feature streams (exports, WFS and OGC API responses): limits.maxConcurrentExports holders, limits.exportQueue waiting. */
-export function streamGate(max: number, queue: number, maxWaitMs = Number.POSITIVE_INFINITY): Gate {
-  return new Gate(Math.max(1, max), Math.max(0, queue), 'the server is busy with other downloads; retry shortly', maxWaitMs);
+export function streamGate(max: number, queue: number, maxWaitMs = Number.POSITIVE_INFINITY, orderedPerSlot = 4): Gate {
+  const slots = Math.max(1, max);
+  return new Gate(slots, Math.max(0, queue), 'the server is busy with other downloads; retry shortly', maxWaitMs, orderedPerSlot * slots);
 }
 
 /** Limits the feature engine applies to every query (limits.maxBboxAreaKm2). */
