@@ -133,8 +133,13 @@ export class Runtime {
     this.auth = new Authenticator(config);
     this.tools = new ToolProbe(toolCommands(config));
     this.gates = {
-      render: new RenderGate(Math.max(1, limits.maxConcurrentRenders), Math.max(0, limits.renderQueue), limits.maxQueueWaitMs),
-      stream: streamGate(limits.maxConcurrentExports, limits.exportQueue, limits.maxQueueWaitMs),
+      render: new RenderGate(
+        Math.max(1, limits.maxConcurrentRenders),
+        Math.max(0, limits.renderQueue),
+        limits.maxQueueWaitMs,
+        limits.orderedQueuePerSlot,
+      ),
+      stream: streamGate(limits.maxConcurrentExports, limits.exportQueue, limits.maxQueueWaitMs, limits.orderedQueuePerSlot),
     };
     this.gateMetrics();
     this.features = {
@@ -189,6 +194,21 @@ export class Runtime {
           this.set({ gate, state: 'queued' }, g.queued);
           this.set({ gate, state: 'queue_max' }, g.queue);
         }
+      },
+    });
+    const shedder = this.shedder;
+    new client.Counter({
+      name: 'geodata_gate_refused_total',
+      help: 'Requests refused with 503 before any work, by gate and reason: full (queue bound), wait (expected wait in a short queue over limits.maxQueueWaitMs), standing (an old waiter of a standing queue), timeout (not served within limits.maxQueueWaitMs), event_loop (gate "shed": heavy requests refused while the event loop ran late)',
+      labelNames: ['gate', 'reason'],
+      registers: [this.metrics.registry],
+      collect() {
+        this.reset();
+        for (const [gate, g] of Object.entries(gates())) {
+          if (!g) continue;
+          for (const [reason, n] of Object.entries(g.refused)) this.inc({ gate, reason }, n);
+        }
+        this.inc({ gate: 'shed', reason: 'event_loop' }, shedder.shed);
       },
     });
   }

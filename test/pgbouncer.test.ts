@@ -118,7 +118,7 @@ describe.skipIf(!bouncerBin)('through PgBouncer in transaction mode', () => {
       database: { url: bouncerUrl(), directUrl: testDatabaseUrl(), transactionPooling: true, schemas: ['bouncer_t'] },
       tiles: { diskDir: null, metatile: 1, buffer: 0 },
       // this test is about sharing server connections, not overload: every request waits for its slot
-      limits: { maxQueueWaitMs: 60_000, exportQueue: 500, renderQueue: 500 },
+      limits: { maxQueueWaitMs: 60_000, exportQueue: 500, renderQueue: 500, orderedQueuePerSlot: 500 },
       layers: [
         {
           table: 'bouncer_t.squares',

@@ -90,6 +90,8 @@ export interface Config {
     exportQueue: number;
     /** Longest wait for a render or stream slot before 503 (ms). */
     maxQueueWaitMs: number;
+    /** Waiters per slot served in arrival order; a deeper queue is standing (newest first, oldest refused). */
+    orderedQueuePerSlot: number;
     /** Median event-loop delay (ms, a 20 ms probe's ticks over the last second) above which new heavy requests are refused with 503; 0 = never. */
     shedEventLoopDelayMs: number;
     /** Largest bbox one request may ask for, in km² (WMS GetMap, WFS, OGC API, downloads); unset = no limit. */
@@ -254,10 +256,11 @@ export function validateConfig(raw: unknown, source?: string): Config {
       maxBodyBytes: c.limits?.maxBodyBytes ?? 2 * 1024 * 1024,
       renderTimeoutMs: c.limits?.renderTimeoutMs ?? 30000,
       maxConcurrentRenders: c.limits?.maxConcurrentRenders ?? 4,
-      renderQueue: c.limits?.renderQueue ?? 64,
+      renderQueue: c.limits?.renderQueue ?? 1000,
       maxConcurrentExports: c.limits?.maxConcurrentExports ?? Math.max(1, (c.database?.poolSize ?? 10) - 2),
-      exportQueue: c.limits?.exportQueue ?? 64,
-      maxQueueWaitMs: c.limits?.maxQueueWaitMs ?? 2000,
+      exportQueue: c.limits?.exportQueue ?? 1000,
+      maxQueueWaitMs: c.limits?.maxQueueWaitMs ?? 10000,
+      orderedQueuePerSlot: c.limits?.orderedQueuePerSlot ?? 4,
       shedEventLoopDelayMs: c.limits?.shedEventLoopDelayMs ?? 150,
       maxBboxAreaKm2: c.limits?.maxBboxAreaKm2,
       itemsDefaultLimit: c.limits?.itemsDefaultLimit ?? 10,

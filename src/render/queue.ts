@@ -4,7 +4,7 @@ import { Gate, ServerBusy } from '../ops/gate.js';
 export { ServerBusy as QueueFull };
 
 export class RenderGate extends Gate {
-  constructor(max: number, queue: number, maxWaitMs = Number.POSITIVE_INFINITY) {
-    super(max, queue, 'the server is busy rendering other maps; retry shortly', maxWaitMs);
+  constructor(max: number, queue: number, maxWaitMs = Number.POSITIVE_INFINITY, orderedPerSlot = 4) {
+    super(max, queue, 'the server is busy rendering other maps; retry shortly', maxWaitMs, orderedPerSlot * max);
   }
 }

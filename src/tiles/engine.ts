@@ -147,6 +147,7 @@ export class TileEngine {
       Math.max(1, ctx.config.limits.maxConcurrentRenders),
       Math.max(16, ctx.config.limits.renderQueue),
       ctx.config.limits.maxQueueWaitMs,
+      ctx.config.limits.orderedQueuePerSlot,
     );
     this.freshness = new TileFreshness(this, deps.feed, { pool: deps.pool, log: deps.log, layers: deps.layers });
   }

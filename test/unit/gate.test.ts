@@ -1,5 +1,7 @@
 /** The bounded gate and the load shedder, without a database: waits are bounded, refusals come before any work. */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { validateConfig } from '../../src/config/index.js';
+import { RenderGate } from '../../src/render/queue.js';
 import { ClientGone, Gate, ServerBusy } from '../../src/ops/gate.js';
 import { isHeavyRequest, LoadShedder } from '../../src/ops/shed.js';
 
@@ -50,6 +52,101 @@ describe('Gate', () => {
     expect(g.queued).toBe(0);
     hold();
     expect(g.active).toBe(0);
+  });
+
+  it('a modest queue (16 clients on 4 slots) is served in arrival order, none refused', async () => {
+    const g = new Gate(4, 1000, 'busy', 10_000);
+    // learn a hold time of about 30 ms
+    for (let i = 0; i < 5; i++) await g.run(() => sleep(30));
+    const served: number[] = [];
+    const res = await Promise.allSettled(
+      Array.from({ length: 16 }, (_, i) =>
+        g.run(async () => {
+          served.push(i);
+          await sleep(30);
+        }),
+      ),
+    );
+    expect(res.every((r) => r.status === 'fulfilled')).toBe(true);
+    expect(served).toEqual(Array.from({ length: 16 }, (_, i) => i));
+    expect(g.active).toBe(0);
+    expect(g.queued).toBe(0);
+  });
+
+  it('with the default limits, 16 clients on the render gate are all queued when a map takes a second (issue 18: MapServer queues them)', async () => {
+    const limits = validateConfig({}, 'defaults').limits;
+    vi.useFakeTimers();
+    try {
+      const g = new RenderGate(limits.maxConcurrentRenders, limits.renderQueue, limits.maxQueueWaitMs);
+      // renders of about a second each (town-scale maps over 1M parcels on two cores)
+      for (let i = 0; i < 5; i++) {
+        const r = await g.acquire();
+        vi.advanceTimersByTime(1000);
+        r();
+      }
+      const held = await Promise.all(Array.from({ length: limits.maxConcurrentRenders }, () => g.acquire()));
+      // each queued map, once it has its slot, renders for a second
+      const outcomes = Array.from({ length: 16 - held.length }, () =>
+        g.acquire().then(
+          async (release) => {
+            await new Promise((r) => setTimeout(r, 1000));
+            release();
+            return 'served';
+          },
+          (e) => e.constructor.name,
+        ),
+      );
+      expect(g.queued).toBe(16 - held.length);
+      for (const r of held) r();
+      await vi.advanceTimersByTimeAsync(5000);
+      expect(await Promise.all(outcomes)).toEqual(outcomes.map(() => 'served'));
+      expect(g.active).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a standing queue is served newest first, and its oldest waiters are refused once they have waited longer than a short queue takes', async () => {
+    const g = new Gate(1, 1000, 'busy', 10_000, 2);
+    for (let i = 0; i < 5; i++) await g.run(() => sleep(20));
+    // hold ≈ 20 ms: a short queue of 2 drains in ≈ 40 ms
+    const hold = await g.acquire();
+    const order: string[] = [];
+    const outcome = (name: string) =>
+      g.acquire().then(
+        (release) => {
+          order.push(name);
+          release();
+          return 'served';
+        },
+        (e) => (e instanceof ServerBusy ? 'busy' : 'other'),
+      );
+    const old = [outcome('a'), outcome('b')];
+    await sleep(80);
+    // deeper than 2 while a and b have waited longer than the queue takes to drain: they are
+    // refused as the newcomers arrive, without waiting for maxWaitMs
+    const t0 = Date.now();
+    const fresh = [outcome('c'), outcome('d'), outcome('e')];
+    expect(await Promise.all(old)).toEqual(['busy', 'busy']);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    hold();
+    expect(await Promise.all(fresh)).toEqual(['served', 'served', 'served']);
+    // three deep: the newest first; then two deep (a short queue again): in order
+    expect(order).toEqual(['e', 'c', 'd']);
+    expect(g.active).toBe(0);
+    expect(g.queued).toBe(0);
+  });
+
+  it('wouldRefuse tells a front door what acquire would do now', async () => {
+    const g = new Gate(1, 1);
+    expect(g.wouldRefuse()).toBe(false);
+    const hold = await g.acquire();
+    expect(g.wouldRefuse()).toBe(false);
+    const waiter = g.acquire();
+    expect(g.wouldRefuse()).toBe(true);
+    hold();
+    (await waiter)();
+    expect(g.wouldRefuse()).toBe(false);
   });
 
   it('ServerBusy carries a Retry-After between 1 and 30 s', async () => {
