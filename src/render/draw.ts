@@ -888,6 +888,42 @@ export function paintMap(layers: LayerData[], o: PaintOptions, timings?: Record<
  * Paint and encode; with `timings`, the rasterisation Skia defers until the pixels are read is
  * timed apart (`raster`) from the encoding (`encode`).
  */
+/** How a metatile is cut into tiles: `cols` × `rows` tiles of `tile` px, inside a margin of `buffer` px. */
+export interface TileCut {
+  tile: number;
+  cols: number;
+  rows: number;
+  buffer: number;
+}
+
+/**
+ * Paint a metatile and encode each of its tiles as a transparent PNG (row by row, left to right):
+ * one drawing, one read of Skia's premultiplied pixels, each tile's rows copied out and written by
+ * the renderer's PNG writer — in a render worker when the pool runs, so that the event loop is not
+ * held by a metatile's drawing and encoding.
+ */
+export function paintAndCut(layers: LayerData[], o: PaintOptions, cut: TileCut, timings?: Record<string, number>): Buffer[] {
+  const canvas = paintMap(layers, o, timings);
+  let t = performance.now();
+  const px = canvas.data();
+  if (timings) timings.raster = (timings.raster ?? 0) + performance.now() - t;
+  t = performance.now();
+  const { tile: ts, buffer: b } = cut;
+  const stride = canvas.width * 4;
+  const one = new Uint8Array(ts * ts * 4);
+  const out: Buffer[] = [];
+  for (let j = 0; j < cut.rows; j++)
+    for (let i = 0; i < cut.cols; i++) {
+      for (let y = 0; y < ts; y++) {
+        const s = (b + j * ts + y) * stride + (b + i * ts) * 4;
+        one.set(px.subarray(s, s + ts * 4), y * ts * 4);
+      }
+      out.push(encodePng(one, ts, ts, true));
+    }
+  if (timings) timings.encode = (timings.encode ?? 0) + performance.now() - t;
+  return out;
+}
+
 export async function paintAndEncode(layers: LayerData[], o: PaintOptions, timings?: Record<string, number>): Promise<Buffer> {
   const canvas = paintMap(layers, o, timings);
   if (!timings) return encodeCanvas(canvas, o.format, Boolean(o.transparent));

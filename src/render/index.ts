@@ -17,8 +17,18 @@ import { quoteIdent, qualifiedTable } from '../db/pool.js';
 import type { Extent, Layer } from '../registry/types.js';
 import { ExtentError, scaleDenominator, transformExtent } from '../crs/index.js';
 import { layerStyles, ruleActive, type Rule, type Style, type TextSymbolizer } from './style.js';
-import { encodeCanvas, paintAndEncode, paintMap, type LabelRow, type LayerData, type LayerRow, type MapFormat } from './draw.js';
-import { renderInWorker, WorkerRenderTimeout } from './workers.js';
+import {
+  encodeCanvas,
+  paintAndCut,
+  paintAndEncode,
+  paintMap,
+  type LabelRow,
+  type LayerData,
+  type LayerRow,
+  type MapFormat,
+  type TileCut,
+} from './draw.js';
+import { cutInWorker, renderInWorker, WorkerRenderTimeout } from './workers.js';
 import { approxScreenAffine, projAgreement, type ScreenAffine } from './reproject.js';
 import { LINE_SPACING, labelMargin } from './labels.js';
 import type { ReadRouter } from '../db/replicas.js';
@@ -620,6 +630,24 @@ export async function renderMap(rc: RenderContext, o: MapOptions): Promise<Buffe
   }
   if (Date.now() > deadline) throw new RenderTimeout();
   return paintAndEncode(layers, p, o.timings);
+}
+
+/**
+ * Render a metatile and cut it into tiles (PNG each, row by row): the queries here, the drawing,
+ * cutting and encoding in a render worker when the pool runs, else in this thread.
+ */
+export async function renderMetatile(rc: RenderContext, o: MapOptions, cut: TileCut): Promise<Buffer[]> {
+  const layers = await queryLayers(rc, o);
+  const p = paintOptions(o);
+  const deadline = o.timeoutMs ? Date.now() + o.timeoutMs : Infinity;
+  const inWorker = cutInWorker(layers, p, cut, deadline, o.timings);
+  if (inWorker) {
+    return inWorker.catch((e) => {
+      throw e instanceof WorkerRenderTimeout ? new RenderTimeout() : e;
+    });
+  }
+  if (Date.now() > deadline) throw new RenderTimeout();
+  return paintAndCut(layers, p, cut, o.timings);
 }
 
 export { layerStyles, resolveStyle as styleOf };
