@@ -17,7 +17,7 @@
 // project's embedded cluster (./.data or $GEODATA_HOME), database geodata_fault (created and
 // filled with a small demo data set on first use); it stops and restarts that cluster.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -105,7 +105,10 @@ const server = spawn(
       HOST: '127.0.0.1',
       LOG_LEVEL: 'warn',
       NODE_ENV: 'production',
-      PROCESSES: process.env.BENCH_PROCESSES ?? '1',
+      // the default configuration (server.processes: one per core) unless BENCH_PROCESSES says otherwise
+      ...(process.env.BENCH_PROCESSES ? { PROCESSES: process.env.BENCH_PROCESSES } : {}),
+      // as npm start sets it (scripts/run.mjs)
+      MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2',
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   },
@@ -261,8 +264,8 @@ console.log(lost ? `\n${lost} successful requests missing from the statistics` :
 console.log('\nper-second ok/errors:', timeline.map((t, i) => `${i}:${t?.ok ?? 0}/${t?.err ?? 0}`).join(' '));
 process.exit(code === 0 && lost === 0 && firstOkAfter > 0 ? 0 : 1);
 
-/** Server memory from /proc: VmRSS and VmHWM in MB. */
-function memory(pid) {
+/** One process's memory from /proc: VmRSS and VmHWM in MB. */
+function memoryOf(pid) {
   try {
     const st = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (k) => Number((st.match(new RegExp(`^${k}:\\s+(\\d+)`, 'm')) || [])[1] || Number.NaN);
@@ -270,6 +273,32 @@ function memory(pid) {
   } catch {
     return { rss: Number.NaN, hwm: Number.NaN };
   }
+}
+
+/** The server's processes: the one started and its descendants (the cluster's workers), from /proc. */
+function processTree(root) {
+  const parent = new Map();
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      // pid (comm) state ppid …: the command name may hold spaces and parentheses
+      const st = readFileSync(`/proc/${e}/stat`, 'utf8');
+      parent.set(Number(e), Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {}
+  }
+  const out = [root];
+  for (let i = 0; i < out.length; i++) for (const [pid, pp] of parent) if (pp === out[i]) out.push(pid);
+  return out;
+}
+
+/**
+ * Memory as an operator sees it: every process of the server (cluster primary and workers), each
+ * one's VmRSS and VmHWM, and their sum (the render workers are threads: inside their process's figure).
+ */
+function memory(pid) {
+  const procs = processTree(pid).map((p) => ({ pid: p, ...memoryOf(p) }));
+  const sum = (k) => procs.reduce((a, p) => a + (Number.isFinite(p[k]) ? p[k] : 0), 0);
+  return { rss: sum('rss'), hwm: sum('hwm'), procs };
 }
 
 /** Per-component memory series on /metrics (any sample with a component label and bytes in its name). */
@@ -352,9 +381,14 @@ async function overloadCurve() {
         if (r.status >= 200 && r.status < 300) accepted.push(r.ms);
       }
     })();
-    const mem = setInterval(() => {
-      rssMax = Math.max(rssMax, memory(server.pid).rss || 0);
-    }, 250);
+    const perProcess = new Map(); // pid → highest VmRSS during the step
+    const sample = () => {
+      const m = memory(server.pid);
+      rssMax = Math.max(rssMax, m.rss || 0);
+      for (const p of m.procs) perProcess.set(p.pid, Math.max(perProcess.get(p.pid) ?? 0, p.rss || 0));
+      return m;
+    };
+    const mem = setInterval(sample, 250);
     let r;
     try {
       r = await runWrk({
@@ -372,8 +406,7 @@ async function overloadCurve() {
       clearInterval(mem);
       await Promise.all([probe, sampler]);
     }
-    const m = memory(server.pid);
-    rssMax = Math.max(rssMax, m.rss || 0);
+    const m = sample();
     const ok = Object.entries(r.statuses).reduce((a, [k, v]) => a + (Number(k) >= 200 && Number(k) < 300 ? v : 0), 0);
     const s503 = r.statuses[503] ?? 0;
     const answered = Object.values(r.statuses).reduce((a, b) => a + b, 0);
@@ -396,12 +429,13 @@ async function overloadCurve() {
       other,
       rssMax,
       hwm: m.hwm,
+      perProcess: [...perProcess].map(([pid, rss]) => `${pid === server.pid ? 'primary' : pid} ${f1(rss)}`),
       components: await componentMemory(),
       client: r.clientCore,
     };
     rows.push(row);
     log(
-      `${conns} connections: ${r.refused ?? `${f1(row.useful)} useful req/s, 503 ${f1(row.share503 * 100)}%, p99 ${f1(row.p99)} ms, /healthz p99 ${f1(row.healthP99)} ms`}; RSS max ${f1(rssMax)} MB`,
+      `${conns} connections: ${r.refused ?? `${f1(row.useful)} useful req/s, 503 ${f1(row.share503 * 100)}%, p99 ${f1(row.p99)} ms, /healthz p99 ${f1(row.healthP99)} ms`}; RSS max ${f1(rssMax)} MB over ${perProcess.size} processes (${row.perProcess.join(', ')})`,
     );
   }
   const peak = Math.max(...rows.filter((x) => !x.refused).map((x) => x.useful));
@@ -421,11 +455,11 @@ async function overloadCurve() {
     `WMS/WFS/tile/CSW/OGC API mix (seeded), wrk 2 threads, ${STEP_SECONDS} s per step, server pid ${server.pid}, default configuration.\n`,
   );
   print(
-    '| connections | useful req/s (2xx) | % of best step | 503 share | other answers | socket errors/timeouts | p99 all answers (ms) | p99 accepted, sampled (ms, n) | /healthz p99 / max (ms; n, failed) | RSS max (MB) | VmHWM (MB) | per component (/metrics) | client CPU |',
+    '| connections | useful req/s (2xx) | % of best step | 503 share | other answers | socket errors/timeouts | p99 all answers (ms) | p99 accepted, sampled (ms, n) | /healthz p99 / max (ms; n, failed) | RSS max, all processes (MB) | VmHWM, sum (MB) | RSS max per process (MB) | per component (/metrics) | client CPU |',
   );
-  print('|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---:|');
+  print('|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---|---:|');
   for (const x of rows) {
-    const mem = `${f1(x.rssMax)} | ${f1(x.hwm)} | ${x.components.join(', ') || '(none exposed)'}`;
+    const mem = `${f1(x.rssMax)} | ${f1(x.hwm)} | ${x.perProcess.join(', ')} | ${x.components.join(', ') || '(none exposed)'}`;
     if (x.refused) {
       print(`| ${x.conns} | ${x.refused} | | | | | | | | ${mem} | ${Math.round(x.client * 100)}% |`);
       continue;

@@ -221,6 +221,45 @@ describe('render workers', () => {
   });
 });
 
+describe('render worker lost', () => {
+  const dist = path.resolve('dist/src/render/index.js');
+  it.skipIf(!existsSync(dist))('fails the map it held with RenderWorkerLost, and a new worker draws the next', async () => {
+    const t = await makeTestApp({});
+    const before = process.env.GEODATA_RENDER_WORKERS;
+    process.env.GEODATA_RENDER_WORKERS = '1';
+    const render = await import(pathToFileURL(dist).href);
+    const workers = await import(pathToFileURL(path.resolve('dist/src/render/workers.js')).href);
+    try {
+      const o = {
+        layers: [{ layer: t.ctx.registry.resolve('parcels') }],
+        bbox: { minx: 0, miny: 0, maxx: 1, maxy: 1 },
+        epsg: 2154,
+        width: 64,
+        height: 64,
+        format: 'image/png',
+        timeoutMs: 30000,
+      };
+      await render.renderMap({ pool: t.ctx.pool }, o); // starts the pool
+      const [first] = workers.renderWorkerThreads();
+      // a job posted, and its worker terminated before it can answer
+      const job = workers.renderInWorker([], { width: 64, height: 64, format: 'image/png' }, Date.now() + 30000);
+      const stopped = first.terminate();
+      await expect(job).rejects.toBeInstanceOf(workers.RenderWorkerLost);
+      await stopped;
+      expect(workers.renderWorkerCount()).toBe(1);
+      expect(workers.renderWorkerThreads()[0]).not.toBe(first);
+      const png: Buffer = await render.renderMap({ pool: t.ctx.pool }, o);
+      const img = await sharp(png).metadata();
+      expect([img.format, img.width, img.height]).toEqual(['png', 64, 64]);
+    } finally {
+      await workers.stopRenderWorkers();
+      if (before === undefined) delete process.env.GEODATA_RENDER_WORKERS;
+      else process.env.GEODATA_RENDER_WORKERS = before;
+      await t.close();
+    }
+  });
+});
+
 describe('TWKB varint reader', () => {
   it('reads unsigned varints and zigzag integers of every length', async () => {
     const { VarintReader } = await import('../src/render/twkb.js');

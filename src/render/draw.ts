@@ -23,6 +23,11 @@ import { drawMark } from './marks.js';
 import { placeLabels, type LabelCandidate } from './labels.js';
 import { encodePng } from './png.js';
 
+// libvips's operation cache (sharp's default: up to 50 MB and 100 operations per process) keeps
+// the results of operations on raw bitmaps that never come again (each map and metatile is new):
+// memory held for no hit.
+sharp.cache(false);
+
 export type MapFormat = 'image/png' | 'image/png8' | 'image/jpeg' | 'image/webp';
 
 /**
