@@ -22,6 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { treeOf } from './lib/cpu.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const emb = await import(path.join(root, 'dist/src/db/embedded.js'));
@@ -105,7 +106,10 @@ const server = spawn(
       HOST: '127.0.0.1',
       LOG_LEVEL: 'warn',
       NODE_ENV: 'production',
-      PROCESSES: process.env.BENCH_PROCESSES ?? '1',
+      // the default configuration (server.processes: one per core) unless BENCH_PROCESSES says otherwise
+      ...(process.env.BENCH_PROCESSES ? { PROCESSES: process.env.BENCH_PROCESSES } : {}),
+      // as npm start sets it (scripts/run.mjs)
+      MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2',
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   },
@@ -261,8 +265,8 @@ console.log(lost ? `\n${lost} successful requests missing from the statistics` :
 console.log('\nper-second ok/errors:', timeline.map((t, i) => `${i}:${t?.ok ?? 0}/${t?.err ?? 0}`).join(' '));
 process.exit(code === 0 && lost === 0 && firstOkAfter > 0 ? 0 : 1);
 
-/** Server memory from /proc: VmRSS and VmHWM in MB. */
-function memory(pid) {
+/** One process's memory from /proc: VmRSS and VmHWM in MB. */
+function memoryOf(pid) {
   try {
     const st = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (k) => Number((st.match(new RegExp(`^${k}:\\s+(\\d+)`, 'm')) || [])[1] || Number.NaN);
@@ -286,6 +290,16 @@ async function refusals() {
   } catch {
     return {};
   }
+}
+
+/**
+ * Memory as an operator sees it: every process of the server (cluster primary and workers), each
+ * one's VmRSS and VmHWM, and their sum (the render workers are threads: inside their process's figure).
+ */
+function memory(pid) {
+  const procs = treeOf(pid).map((p) => ({ pid: p, ...memoryOf(p) }));
+  const sum = (k) => procs.reduce((a, p) => a + (Number.isFinite(p[k]) ? p[k] : 0), 0);
+  return { rss: sum('rss'), hwm: sum('hwm'), procs };
 }
 
 /** Per-component memory series on /metrics (any sample with a component label and bytes in its name). */
@@ -384,9 +398,14 @@ async function overloadCurve() {
         if (r.status >= 200 && r.status < 300) accepted.push(r.ms);
       }
     })();
-    const mem = setInterval(() => {
-      rssMax = Math.max(rssMax, memory(server.pid).rss || 0);
-    }, 250);
+    const perProcess = new Map(); // pid → highest VmRSS during the step
+    const sample = () => {
+      const m = memory(server.pid);
+      rssMax = Math.max(rssMax, m.rss || 0);
+      for (const p of m.procs) perProcess.set(p.pid, Math.max(perProcess.get(p.pid) ?? 0, p.rss || 0));
+      return m;
+    };
+    const mem = setInterval(sample, 250);
     const refusedBefore = await refusals();
     let r;
     try {
@@ -405,8 +424,7 @@ async function overloadCurve() {
       clearInterval(mem);
       await Promise.all([probe, sampler]);
     }
-    const m = memory(server.pid);
-    rssMax = Math.max(rssMax, m.rss || 0);
+    const m = sample();
     const refusedAfter = await refusals();
     const gateRefusals = Object.entries(refusedAfter)
       .map(([k, v]) => [k, v - (refusedBefore[k] ?? 0)])
@@ -434,6 +452,7 @@ async function overloadCurve() {
       other,
       rssMax,
       hwm: m.hwm,
+      perProcess: [...perProcess].map(([pid, rss]) => `${pid === server.pid ? 'primary' : pid} ${f1(rss)}`),
       components: await componentMemory(),
       client: r.clientCore,
       load: os.loadavg()[0],
@@ -441,7 +460,7 @@ async function overloadCurve() {
     };
     rows.push(row);
     log(
-      `${conns} connections: ${r.refused ?? `${f1(row.useful)} useful req/s, 503 ${f1(row.share503 * 100)}%, p99 ${f1(row.p99)} ms, /healthz p99 ${f1(row.healthP99)} ms`}; RSS max ${f1(rssMax)} MB`,
+      `${conns} connections: ${r.refused ?? `${f1(row.useful)} useful req/s, 503 ${f1(row.share503 * 100)}%, p99 ${f1(row.p99)} ms, /healthz p99 ${f1(row.healthP99)} ms`}; RSS max ${f1(rssMax)} MB over ${perProcess.size} processes (${row.perProcess.join(', ')})`,
     );
   }
   const peak = Math.max(...rows.filter((x) => !x.refused).map((x) => x.useful));
@@ -464,11 +483,11 @@ async function overloadCurve() {
     `WMS/WFS/tile/CSW/OGC API mix (seeded), wrk 2 threads, ${STEP_SECONDS} s per step, server pid ${server.pid}, default configuration.\n`,
   );
   print(
-    '| connections | useful req/s (2xx) | % of best step | % of first step | 503 share | other answers | socket errors/timeouts | p99 all answers (ms) | p99 accepted, sampled (ms, n) | accepted p99 ÷ first step | /healthz p99 / max (ms; n, failed) | RSS max (MB) | VmHWM (MB) | per component (/metrics) | client CPU | load avg (1 min) | 503 before any work, by gate and reason |',
+    '| connections | useful req/s (2xx) | % of best step | % of first step | 503 share | other answers | socket errors/timeouts | p99 all answers (ms) | p99 accepted, sampled (ms, n) | accepted p99 ÷ first step | /healthz p99 / max (ms; n, failed) | RSS max, all processes (MB) | VmHWM, sum (MB) | RSS max per process (MB) | per component (/metrics) | client CPU | load avg (1 min) | 503 before any work, by gate and reason |',
   );
-  print('|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|');
+  print('|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---|');
   for (const x of rows) {
-    const mem = `${f1(x.rssMax)} | ${f1(x.hwm)} | ${x.components.join(', ') || '(none exposed)'}`;
+    const mem = `${f1(x.rssMax)} | ${f1(x.hwm)} | ${x.perProcess.join(', ')} | ${x.components.join(', ') || '(none exposed)'}`;
     if (x.refused) {
       print(`| ${x.conns} | ${x.refused} | | | | | | | | | | ${mem} | ${Math.round(x.client * 100)}% | ${x.load.toFixed(1)} | |`);
       continue;

@@ -78,7 +78,13 @@ switch (cmd) {
   case 'start':
     ensureDeps();
     ensureBuild();
-    process.exit(run(process.execPath, ['--enable-source-maps', 'dist/src/main.js', 'serve', ...rest]));
+    // two glibc malloc arenas instead of eight per core: the render workers' and libvips's threads
+    // each took an arena of their own and kept its freed memory (docs/operations.md, "Memory budget")
+    process.exit(
+      run(process.execPath, ['--enable-source-maps', 'dist/src/main.js', 'serve', ...rest], {
+        env: { MALLOC_ARENA_MAX: '2', ...process.env },
+      }),
+    );
     break;
   case 'cli':
     ensureDeps();

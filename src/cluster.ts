@@ -83,7 +83,8 @@ export function runPrimary(o: PrimaryOptions): void {
   let announced = false;
 
   const fork = (slot: number): Worker => {
-    const w = cluster.fork({ ...o.env, [PROCESS_ENV]: String(slot) });
+    // (MALLOC_ARENA_MAX: see scripts/run.mjs; an operator's own value is kept)
+    const w = cluster.fork({ MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2', ...o.env, [PROCESS_ENV]: String(slot) });
     const started = Date.now();
     slots[slot] = w;
     readyOnce.set(

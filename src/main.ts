@@ -22,11 +22,8 @@ import { probeTools, toolCommands } from './features/tools.js';
 import { provisionReplica, readReplicaState, removeReplica, stopEmbeddedCluster, ProvisionError } from './db/embedded.js';
 import path from 'node:path';
 import { Registry, RegistryError } from './registry/registry.js';
-import { buildApp } from './app.js';
 import { generateDemo } from './demo/generator.js';
-import { createContext } from './context.js';
 import { hashSecret } from './security/auth.js';
-import { startMetricsServer } from './services/ops.js';
 import cluster from 'node:cluster';
 import net from 'node:net';
 import { notifyReady, processSlot, runPrimary } from './cluster.js';
@@ -121,6 +118,13 @@ async function serve(config: Config): Promise<void> {
   // a worker's primary has loaded the demo data already
   const registry = cluster.isWorker ? new Registry(pool, config) : await loadRegistry(config, pool);
   if (cluster.isWorker) await registry.reload();
+  // the services (and their libraries: Skia, sharp, Fastify…) are loaded here, not at the top: a
+  // cluster's primary serves nothing and stays small without them (docs/operations.md, "Memory budget")
+  const [{ createContext }, { buildApp }, { startMetricsServer }] = await Promise.all([
+    import('./context.js'),
+    import('./app.js'),
+    import('./services/ops.js'),
+  ]);
   const ctx = createContext({ config, pool, registry, log });
   const app = await buildApp(ctx, { logger: log });
   await app.listen({ port: config.server.port, host: config.server.host });

@@ -54,6 +54,7 @@ import { SearchCache } from './catalog/search-cache.js';
 import { SldDocuments } from './services/wms/sld-documents.js';
 import { TemporalExtents } from './registry/temporal.js';
 import { labelSpriteBytes } from './render/draw.js';
+import { setRenderProcesses } from './render/workers.js';
 import { PagePositions } from './services/wfs/positions.js';
 import { ToolProbe, toolCommands } from './features/tools.js';
 import { ReadRouter } from './db/replicas.js';
@@ -164,6 +165,8 @@ export class Runtime {
       written: reads ? (table) => reads.written(table) : undefined,
     });
     this.render = { pool, reads, source: this.overviews, prepare: !db.transactionPooling };
+    // render workers per process from the cluster's size (src/render/workers.ts)
+    setRenderProcesses(config.server.processes);
     this.tiles = new TileEngine(
       { config, pool, log, layers, render: this.render, feed: this.changes, metrics: this.metrics, shared: this.shared },
       opts.tiles,

@@ -160,16 +160,34 @@ describe('paths from TWKB as SVG path data', () => {
   });
 });
 
+/**
+ * Run `fn` with the built renderer and a pool of `n` render workers (the pool runs from the built
+ * code only: npm test builds dist/ first), then stop the pool and close the app.
+ */
+async function withWorkers(
+  n: number,
+  // biome-ignore lint/suspicious/noExplicitAny: modules imported from dist/ at run time
+  fn: (t: Awaited<ReturnType<typeof makeTestApp>>, render: any, workers: any) => Promise<void>,
+): Promise<void> {
+  const t = await makeTestApp({});
+  const before = process.env.GEODATA_RENDER_WORKERS;
+  process.env.GEODATA_RENDER_WORKERS = String(n);
+  const render = await import(pathToFileURL(distRender).href);
+  const workers = await import(pathToFileURL(path.resolve('dist/src/render/workers.js')).href);
+  try {
+    await fn(t, render, workers);
+  } finally {
+    await workers.stopRenderWorkers();
+    if (before === undefined) delete process.env.GEODATA_RENDER_WORKERS;
+    else process.env.GEODATA_RENDER_WORKERS = before;
+    await t.close();
+  }
+}
+const distRender = path.resolve('dist/src/render/index.js');
+
 describe('render workers', () => {
-  // The pool runs from the built code only (npm test builds dist/ first).
-  const dist = path.resolve('dist/src/render/index.js');
-  it.skipIf(!existsSync(dist))('draw and encode the same map as the main thread', async () => {
-    const t = await makeTestApp({});
-    const before = process.env.GEODATA_RENDER_WORKERS;
-    process.env.GEODATA_RENDER_WORKERS = '2';
-    const render = await import(pathToFileURL(dist).href);
-    const workers = await import(pathToFileURL(path.resolve('dist/src/render/workers.js')).href);
-    try {
+  it.skipIf(!existsSync(distRender))('draw and encode the same map as the main thread', () =>
+    withWorkers(2, async (t, render, workers) => {
       const env = (
         await t.ctx.pool.query(
           `SELECT ST_XMin(e) x0, ST_YMin(e) y0, ST_XMax(e) x1, ST_YMax(e) y1 FROM (SELECT ST_Extent(geom) e FROM public.parcels) s`,
@@ -212,13 +230,36 @@ describe('render workers', () => {
         expect(worst).toBeLessThanOrEqual(4);
         expect(off / c.length).toBeLessThan(0.01);
       }
-    } finally {
-      await workers.stopRenderWorkers();
-      if (before === undefined) delete process.env.GEODATA_RENDER_WORKERS;
-      else process.env.GEODATA_RENDER_WORKERS = before;
-      await t.close();
-    }
-  });
+    }),
+  );
+});
+
+describe('render worker lost', () => {
+  it.skipIf(!existsSync(distRender))('fails the map it held with RenderWorkerLost, and a new worker draws the next', () =>
+    withWorkers(1, async (t, render, workers) => {
+      const o = {
+        layers: [{ layer: t.ctx.registry.resolve('parcels') }],
+        bbox: { minx: 0, miny: 0, maxx: 1, maxy: 1 },
+        epsg: 2154,
+        width: 64,
+        height: 64,
+        format: 'image/png',
+        timeoutMs: 30000,
+      };
+      await render.renderMap({ pool: t.ctx.pool }, o); // starts the pool
+      const [first] = workers.renderWorkerThreads();
+      // a job posted, and its worker terminated before it can answer
+      const job = workers.renderInWorker([], { width: 64, height: 64, format: 'image/png' }, Date.now() + 30000);
+      const stopped = first.terminate();
+      await expect(job).rejects.toBeInstanceOf(workers.RenderWorkerLost);
+      await stopped;
+      expect(workers.renderWorkerCount()).toBe(1);
+      expect(workers.renderWorkerThreads()[0]).not.toBe(first);
+      const png: Buffer = await render.renderMap({ pool: t.ctx.pool }, o);
+      const img = await sharp(png).metadata();
+      expect([img.format, img.width, img.height]).toEqual(['png', 64, 64]);
+    }),
+  );
 });
 
 describe('TWKB varint reader', () => {

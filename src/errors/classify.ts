@@ -8,7 +8,7 @@ import { ExportError } from '../features/export/files.js';
 import { TileOutOfRange } from '../tiles/engine.js';
 import { RenderTimeout, StyleNotFound } from '../render/index.js';
 import { StyleError } from '../render/style.js';
-import { WorkerRenderTimeout } from '../render/workers.js';
+import { RenderWorkerLost, WorkerRenderTimeout } from '../render/workers.js';
 import { ClientGone, ServerBusy } from '../ops/gate.js';
 import { AuthError } from '../security/auth.js';
 import { XmlInputError } from '../ows/xmldom.js';
@@ -67,6 +67,7 @@ function classifyEngineError(e: unknown): ServiceError | null {
   if (e instanceof RenderTimeout || e instanceof WorkerRenderTimeout) {
     return new ServiceError('timeout', e.message || 'the map took longer to render than the server allows');
   }
+  if (e instanceof RenderWorkerLost) return new ServiceError('unavailable', e.message, { retryAfter: 1 });
   if (e instanceof ClientGone) return new ServiceError('client-gone', e.message || 'the client closed the connection');
   if (e instanceof ServerBusy) return new ServiceError('busy', e.message, { retryAfter: e.retryAfter });
   if (e instanceof ExportError) {

@@ -7,6 +7,7 @@
 import { createCanvas, ImageData, Path2D, type Canvas, type SKRSContext2D } from '@napi-rs/canvas';
 import { LRUCache } from 'lru-cache';
 import sharp from 'sharp';
+import { collectNative, noteNative, settleNative } from './native-memory.js';
 import { decodeTwkb, VarintReader, type TwkbPart } from './twkb.js';
 import { PathBytes, PixelList, writePath, type PathTarget } from './svgpath.js';
 import {
@@ -21,6 +22,11 @@ import {
 import { drawMark } from './marks.js';
 import { placeLabels, type LabelCandidate } from './labels.js';
 import { encodePng } from './png.js';
+
+// libvips's operation cache (sharp's default: up to 50 MB and 100 operations per process) keeps
+// the results of operations on raw bitmaps that never come again (each map and metatile is new):
+// memory held for no hit.
+sharp.cache(false);
 
 export type MapFormat = 'image/png' | 'image/png8' | 'image/jpeg' | 'image/webp';
 
@@ -219,7 +225,10 @@ function chunkedPaths(feats: Feature[], kind: PathKind, merged: boolean, t: Path
   const size = merged ? feats.length : CHUNK;
   for (let i = 0; i < feats.length; i += size) {
     const d = chunkText(feats, i, Math.min(feats.length, i + size), kind, t);
-    if (d) paths.push(new Path2D(d));
+    if (!d) continue;
+    paths.push(new Path2D(d));
+    // Skia's path takes about twice the bytes of its path data (measured)
+    noteNative(2 * d.length);
   }
   memo.set(key, paths);
   pathMs += performance.now() - t0;
@@ -269,7 +278,7 @@ class Cell {
  * of its outline. Only the rectangle written since the last flush is drawn.
  */
 class CellLayer {
-  data: Uint8ClampedArray | null = null;
+  image: ImageData | null = null;
   canvas: Canvas | null = null;
   x0 = Infinity;
   y0 = Infinity;
@@ -292,7 +301,8 @@ class CellLayer {
     }
     if (!any) return;
     const { width, height } = this;
-    const data = (this.data ??= new Uint8ClampedArray(width * height * 4));
+    // written in place in the ImageData handed to Skia at each flush (one per map, not one per flush)
+    const data = (this.image ??= new ImageData(width, height)).data;
     const R = cell.r / cell.a;
     const G = cell.g / cell.a;
     const B = cell.b / cell.a;
@@ -334,16 +344,19 @@ class CellLayer {
 
   /** Draw what is pending onto the map and clear it. */
   flush(g: SKRSContext2D): void {
-    if (this.x1 < this.x0 || !this.data) return;
-    const { width, height, data } = this;
+    if (this.x1 < this.x0 || !this.image) return;
+    const { width, height, image } = this;
+    const data = image.data;
     const x = this.x0;
     const y = this.y0;
     const w = this.x1 - x + 1;
     const h = this.y1 - y + 1;
     const c = (this.canvas ??= createCanvas(width, height));
-    c.getContext('2d').putImageData(new ImageData(data, width, height), 0, 0, x, y, w, h);
+    c.getContext('2d').putImageData(image, 0, 0, x, y, w, h);
     g.globalAlpha = 1;
     g.drawImage(c, x, y, w, h, x, y, w, h);
+    // each flush leaves a copy of the bitmap with Skia until the map's canvases are collected (measured)
+    noteNative(width * height * 4);
     for (let r = y; r < y + h; r++) data.fill(0, (r * width + x) * 4, (r * width + x + w) * 4);
     this.x0 = this.y0 = Infinity;
     this.x1 = this.y1 = -Infinity;
@@ -864,7 +877,9 @@ function paintLayer(g: SKRSContext2D, data: LayerData, labels: LabelCandidate[],
  * milliseconds spent building paths (`path`) and recording the drawing (`paint`).
  */
 export function paintMap(layers: LayerData[], o: PaintOptions, timings?: Record<string, number>): Canvas {
+  collectNative();
   const canvas = createCanvas(o.width, o.height);
+  noteNative(o.width * o.height * 4);
   const g = canvas.getContext('2d');
   if (!o.transparent || o.format === 'image/jpeg') {
     g.fillStyle = o.bgcolor ?? '#ffffff';
@@ -881,6 +896,8 @@ export function paintMap(layers: LayerData[], o: PaintOptions, timings?: Record<
     timings.path = (timings.path ?? 0) + pathMs;
     timings.paint = (timings.paint ?? 0) + performance.now() - t0 - pathMs;
   }
+  // the paths are garbage now (the canvas once the caller is done with it)
+  settleNative();
   return canvas;
 }
 

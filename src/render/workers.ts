@@ -1,13 +1,18 @@
 /**
  * An optional pool of render workers (worker_threads) for renderMap: the queries run on the main
  * thread, the drawing, rasterisation and encoding of each map in a worker, so that one Node
- * thread does not cap map throughput on a machine with cores to spare.
+ * thread does not cap map throughput on a machine with cores to spare, and the event loop that
+ * answers health checks and cached tiles is not held by a map's drawing.
  *
- * Size: GEODATA_RENDER_WORKERS (0 = draw on the main thread; default one per core, at most 4; at
- * most 16). On the 2-core development machine, quiet, A/B against MapServer: two workers took town
- * scale from 0.82–0.90× to 1.02–1.06× MapServer's req/s and street scale from 0.77–0.86× to
- * 0.87–0.99× (docs/rasteriser.md); while the machine was loaded by other jobs they made no
- * difference (the rows are copied to the worker and the image back). The pool only runs from the built code
+ * Size: GEODATA_RENDER_WORKERS (0 = draw on the main thread; at most 16), else from the cluster
+ * (renderWorkersFor): the render threads of all processes together about one per core, at least
+ * one per process, at most 4 per process — with the default `server.processes` (one per core)
+ * that is one worker per process. Each worker holds its own V8 heap (old generation capped at
+ * WORKER_HEAP_MB), Skia and label sprites (docs/operations.md, "Memory budget"). The rows go to the
+ * worker with their TWKB buffers transferred, not copied, where the buffer is the row's own.
+ *
+ * A worker that dies (out of its heap, a crash) fails the maps it held with RenderWorkerLost — a
+ * 503 for the client, not a 500 — and is replaced. The pool only runs from the built code
  * (dist/…/render-worker.js); from TypeScript sources (tests through vite) maps are drawn on the
  * main thread.
  */
@@ -32,10 +37,37 @@ interface Slot {
 
 export class WorkerRenderTimeout extends Error {}
 
+/** The worker drawing the map stopped (ran out of its heap, crashed): the map was not drawn; the worker is replaced. */
+export class RenderWorkerLost extends Error {
+  constructor(readonly reason: string) {
+    super(`the map could not be drawn: its render worker stopped (${reason}); try again, or ask for a smaller map`);
+    this.name = 'RenderWorkerLost';
+  }
+}
+
+/** Old-generation heap of one render worker (MB): a map's features and path data, a few tens of MB at town scale (measured). */
+export const WORKER_HEAP_MB = 256;
+
 const workerFile = fileURLToPath(new URL('./render-worker.js', import.meta.url));
 const jobs = new Map<number, Job>();
 let nextId = 1;
 let slots: Slot[] | null = null;
+
+/**
+ * Render workers per process when GEODATA_RENDER_WORKERS is not set: the cluster's render threads
+ * about one per core (`cores` / `processes`), at least one per process (a map's drawing off the
+ * event loop), at most 4.
+ */
+export function renderWorkersFor(cores: number, processes: number): number {
+  return Math.max(1, Math.min(4, Math.floor(Math.max(1, cores) / Math.max(1, processes))));
+}
+
+let processes = 1;
+
+/** The number of server processes sharing the machine (server.processes), set before the first render. */
+export function setRenderProcesses(n: number): void {
+  processes = Math.max(1, Math.floor(n) || 1);
+}
 
 function poolSize(): number {
   const env = process.env.GEODATA_RENDER_WORKERS;
@@ -43,11 +75,11 @@ function poolSize(): number {
     const n = Number(env);
     return Number.isInteger(n) && n >= 0 ? Math.min(n, 16) : 0;
   }
-  return Math.min(availableParallelism(), 4);
+  return renderWorkersFor(availableParallelism(), processes);
 }
 
 function spawn(): Slot {
-  const slot: Slot = { worker: new Worker(workerFile), jobs: 0 };
+  const slot: Slot = { worker: new Worker(workerFile, { resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } }), jobs: 0 };
   slot.worker.on('message', (m: { id: number; buf?: Uint8Array; error?: string; timings?: Record<string, number> }) => {
     const job = jobs.get(m.id);
     if (!job) return; // answered after its deadline
@@ -57,18 +89,20 @@ function spawn(): Slot {
     else job.reject(new Error(m.error ?? 'render worker failed'));
   });
   // a worker that dies fails its maps and is replaced
-  const fail = (e: Error) => {
+  const fail = (reason: string) => {
+    const i = slots ? slots.indexOf(slot) : -1;
+    if (i < 0) return; // replaced already (an 'error' is followed by an 'exit'), or the pool stopped
     for (const [id, job] of jobs) {
       if (job.slot !== slot) continue;
       finish(id, job);
-      job.reject(e);
+      job.reject(new RenderWorkerLost(reason));
     }
-    if (slots) slots[slots.indexOf(slot)] = spawn();
+    slots![i] = spawn();
   };
-  slot.worker.on('error', fail);
-  slot.worker.on('exit', (code) => {
-    if (slots?.includes(slot)) fail(new Error(`render worker exited with code ${code}`));
-  });
+  slot.worker.on('error', (e: Error & { code?: string }) =>
+    fail(e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? `out of its ${WORKER_HEAP_MB} MB heap` : e.message),
+  );
+  slot.worker.on('exit', (code) => fail(`exit code ${code}`));
   slot.worker.unref(); // only a busy worker keeps the process alive (after the listeners: they ref it)
   return slot;
 }
@@ -114,8 +148,23 @@ export function renderInWorker(
     }
     jobs.set(id, job);
     if (slot.jobs++ === 0) slot.worker.ref();
-    slot.worker.postMessage({ id, layers, o, timed: Boolean(timings) });
+    slot.worker.postMessage({ id, layers, o, timed: Boolean(timings) }, transferable(layers));
   });
+}
+
+/**
+ * The rows' buffers the worker may take over: those that are a whole ArrayBuffer of their own (a
+ * map's aggregated row, hundreds of kB). Small buffers share Node's pool slab with unrelated data
+ * and are copied.
+ */
+function transferable(layers: LayerData[]): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  for (const l of layers)
+    for (const r of l.rows) {
+      const b = r.g.buffer;
+      if (b instanceof ArrayBuffer && r.g.byteOffset === 0 && r.g.byteLength === b.byteLength && b.byteLength > 4096) out.add(b);
+    }
+  return [...out];
 }
 
 /** How many workers the pool runs (0 before the first render or when maps are drawn in-thread). */
@@ -123,9 +172,19 @@ export function renderWorkerCount(): number {
   return slots?.length ?? 0;
 }
 
+/** The workers' threads (tests: a worker terminated from outside must be replaced). */
+export function renderWorkerThreads(): Worker[] {
+  return (slots ?? []).map((s) => s.worker);
+}
+
 /** Stop the workers (tests, shutdown); the next render starts a new pool. */
 export async function stopRenderWorkers(): Promise<void> {
   const old = slots ?? [];
   slots = null;
+  for (const [id, job] of jobs) {
+    if (!old.includes(job.slot)) continue;
+    finish(id, job);
+    job.reject(new RenderWorkerLost('the render workers were stopped'));
+  }
   await Promise.all(old.map((s) => s.worker.terminate()));
 }
