@@ -234,6 +234,50 @@ describe('render workers', () => {
   );
 });
 
+describe('metatiles in a render worker', () => {
+  it.skipIf(!existsSync(distRender))('cut into the same tiles as the main thread, each the matching part of the whole image', () =>
+    withWorkers(1, async (t, render, workers) => {
+      // around a parcel (they are dense around towns)
+      const { cx, cy } = (
+        await t.ctx.pool.query(
+          `SELECT ST_X(c) cx, ST_Y(c) cy FROM (SELECT ST_PointOnSurface(geom) c FROM public.parcels ORDER BY id LIMIT 1) s`,
+        )
+      ).rows[0];
+      // a 2 × 2 metatile of 64 px tiles with a 16 px margin: a 160 px map over 2 km (parcels drawn at this scale)
+      const o = {
+        layers: ['parcels', 'roads', 'pois'].map((n) => ({ layer: t.ctx.registry.resolve(n) })),
+        bbox: { minx: cx - 1000, miny: cy - 1000, maxx: cx + 1000, maxy: cy + 1000 },
+        epsg: 2154,
+        width: 160,
+        height: 160,
+        format: 'image/png',
+        transparent: true,
+        timeoutMs: 30000,
+      };
+      const cut = { tile: 64, cols: 2, rows: 2, buffer: 16 };
+      const inWorker: Buffer[] = await render.renderMetatile({ pool: t.ctx.pool }, o, cut);
+      expect(workers.renderWorkerCount()).toBe(1);
+      expect(inWorker).toHaveLength(4);
+      const whole = await sharp(await render.encodeCanvas(await render.drawMap({ pool: t.ctx.pool }, o), 'image/png', true))
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+      let ink = 0;
+      for (const [k, png] of inWorker.entries()) {
+        const [i, j] = [k % 2, Math.floor(k / 2)];
+        const tile = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+        expect([tile.info.width, tile.info.height, tile.info.channels]).toEqual([64, 64, 4]);
+        const part = await sharp(whole.data, { raw: whole.info })
+          .extract({ left: 16 + i * 64, top: 16 + j * 64, width: 64, height: 64 })
+          .raw()
+          .toBuffer();
+        expect(tile.data.equals(part)).toBe(true);
+        for (let p = 3; p < tile.data.length; p += 4) if (tile.data[p] > 0) ink++;
+      }
+      expect(ink).toBeGreaterThan(1000); // parcels drawn, not four empty tiles
+    }),
+  );
+});
+
 describe('render worker lost', () => {
   it.skipIf(!existsSync(distRender))('fails the map it held with RenderWorkerLost, and a new worker draws the next', () =>
     withWorkers(1, async (t, render, workers) => {

@@ -1,8 +1,9 @@
 /**
  * The renderer's drawing half, free of I/O: from the rows the layer queries returned (screen-space
- * TWKB and rule flags, src/render/index.ts) to a Skia canvas and an encoded image. It runs on the
- * main thread (drawMap, tiles) or in a render worker (src/render/workers.ts) for renderMap, so
- * that the drawing of one map does not hold up the queries and answers of the others.
+ * TWKB and rule flags, src/render/index.ts) to a Skia canvas and an encoded image (a map), or the
+ * encoded tiles of a metatile (paintAndCut). It runs in a render worker (src/render/workers.ts) for
+ * renderMap and renderMetatile, so that the drawing of one map does not hold up the queries and
+ * answers of the others, or on the main thread when no pool runs (drawMap, tests from sources).
  */
 import { createCanvas, ImageData, Path2D, type Canvas, type SKRSContext2D } from '@napi-rs/canvas';
 import { LRUCache } from 'lru-cache';

@@ -20,10 +20,10 @@ import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import type { LayerData, PaintOptions } from './draw.js';
+import type { LayerData, PaintOptions, TileCut } from './draw.js';
 
 interface Job {
-  resolve: (b: Buffer) => void;
+  resolve: (b: Buffer | Buffer[]) => void;
   reject: (e: Error) => void;
   timer?: NodeJS.Timeout;
   timings?: Record<string, number>;
@@ -80,14 +80,19 @@ function poolSize(): number {
 
 function spawn(): Slot {
   const slot: Slot = { worker: new Worker(workerFile, { resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } }), jobs: 0 };
-  slot.worker.on('message', (m: { id: number; buf?: Uint8Array; error?: string; timings?: Record<string, number> }) => {
-    const job = jobs.get(m.id);
-    if (!job) return; // answered after its deadline
-    finish(m.id, job);
-    if (job.timings && m.timings) for (const [k, v] of Object.entries(m.timings)) job.timings[k] = (job.timings[k] ?? 0) + v;
-    if (m.buf) job.resolve(Buffer.from(m.buf.buffer, m.buf.byteOffset, m.buf.byteLength));
-    else job.reject(new Error(m.error ?? 'render worker failed'));
-  });
+  slot.worker.on(
+    'message',
+    (m: { id: number; buf?: Uint8Array; bufs?: Uint8Array[]; error?: string; timings?: Record<string, number> }) => {
+      const job = jobs.get(m.id);
+      if (!job) return; // answered after its deadline
+      finish(m.id, job);
+      if (job.timings && m.timings) for (const [k, v] of Object.entries(m.timings)) job.timings[k] = (job.timings[k] ?? 0) + v;
+      const asBuffer = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+      if (m.buf) job.resolve(asBuffer(m.buf));
+      else if (m.bufs) job.resolve(m.bufs.map(asBuffer));
+      else job.reject(new Error(m.error ?? 'render worker failed'));
+    },
+  );
   // a worker that dies fails its maps and is replaced
   const fail = (reason: string) => {
     const i = slots ? slots.indexOf(slot) : -1;
@@ -131,11 +136,32 @@ export function renderInWorker(
   deadline: number,
   timings?: Record<string, number>,
 ): Promise<Buffer> | null {
+  return submit(layers, o, undefined, deadline, timings) as Promise<Buffer> | null;
+}
+
+/** A metatile painted, cut and each tile encoded in the least busy worker (renderInWorker's terms); its tiles' PNGs row by row. */
+export function cutInWorker(
+  layers: LayerData[],
+  o: PaintOptions,
+  cut: TileCut,
+  deadline: number,
+  timings?: Record<string, number>,
+): Promise<Buffer[]> | null {
+  return submit(layers, o, cut, deadline, timings) as Promise<Buffer[]> | null;
+}
+
+function submit(
+  layers: LayerData[],
+  o: PaintOptions,
+  cut: TileCut | undefined,
+  deadline: number,
+  timings?: Record<string, number>,
+): Promise<Buffer | Buffer[]> | null {
   const p = pool();
   if (!p) return null;
   const slot = p.reduce((a, b) => (b.jobs < a.jobs ? b : a));
   const id = nextId++;
-  return new Promise<Buffer>((resolve, reject) => {
+  return new Promise<Buffer | Buffer[]>((resolve, reject) => {
     const job: Job = { resolve, reject, slot, timings };
     if (Number.isFinite(deadline)) {
       job.timer = setTimeout(
@@ -148,7 +174,7 @@ export function renderInWorker(
     }
     jobs.set(id, job);
     if (slot.jobs++ === 0) slot.worker.ref();
-    slot.worker.postMessage({ id, layers, o, timed: Boolean(timings) }, transferable(layers));
+    slot.worker.postMessage({ id, layers, o, cut, timed: Boolean(timings) }, transferable(layers));
   });
 }
 

@@ -1,6 +1,6 @@
 /**
- * The tile engine (no HTTP): cache keys, metatile rendering through the WMS renderer cut into
- * tiles with sharp, vector tiles with ST_AsMVT, request coalescing, and freshness (data versions
+ * The tile engine (no HTTP): cache keys, metatile rendering through the WMS renderer (drawn, cut
+ * into tiles and encoded in a render worker: renderMetatile), vector tiles with ST_AsMVT, request coalescing, and freshness (data versions
  * and bbox-targeted invalidation: src/tiles/freshness.ts, a subscriber of the change feed).
  * One engine per application, built by src/runtime.ts.
  */
@@ -12,7 +12,7 @@ import type { Config } from '../config/index.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { ChangeFeed } from '../changes/index.js';
 import type { Extent, Layer } from '../registry/types.js';
-import { drawMap, resolveStyle, type RenderContext } from '../render/index.js';
+import { renderMetatile, resolveStyle, type RenderContext } from '../render/index.js';
 import { layerStyles } from '../render/style.js';
 import { RenderGate } from '../render/queue.js';
 import { transformExtent } from '../crs/index.js';
@@ -392,35 +392,25 @@ export class TileEngine {
     this.stats.renders++;
     this.stats.metatiles++;
     this.count('render', 'render');
-    const canvas = await this.gate.run(() =>
-      drawMap(this.deps.render, {
-        layers: [{ layer, style }],
-        bbox,
-        epsg: set.epsg,
-        width,
-        height,
-        format: 'image/png',
-        transparent: true,
-        timeoutMs: this.deps.config.limits.renderTimeoutMs,
-      }),
+    // drawn, cut and each tile encoded in a render worker (the event loop stays free), else here
+    const pngs = await this.gate.run(() =>
+      renderMetatile(
+        this.deps.render,
+        {
+          layers: [{ layer, style }],
+          bbox,
+          epsg: set.epsg,
+          width,
+          height,
+          format: 'image/png',
+          transparent: true,
+          timeoutMs: this.deps.config.limits.renderTimeoutMs,
+        },
+        { tile: ts, cols, rows, buffer: buf },
+      ),
     );
-    const img = canvas.getContext('2d').getImageData(0, 0, width, height);
-    const raw = Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength);
-    const jobs: Promise<void>[] = [];
-    for (let j = 0; j < rows; j++) {
-      for (let i = 0; i < cols; i++) {
-        jobs.push(
-          sharp(raw, { raw: { width, height, channels: 4 } })
-            .extract({ left: buf + i * ts, top: buf + j * ts, width: ts, height: ts })
-            .png({ compressionLevel: 6, adaptiveFiltering: false })
-            .toBuffer()
-            .then((png) => {
-              out.set(this.key(layer, style, set, z, mx + i, my + j, 'png', version), makeEntry(png));
-            }),
-        );
-      }
-    }
-    await Promise.all(jobs);
+    for (let j = 0; j < rows; j++)
+      for (let i = 0; i < cols; i++) out.set(this.key(layer, style, set, z, mx + i, my + j, 'png', version), makeEntry(pngs[j * cols + i]));
     return out;
   }
 
