@@ -107,6 +107,18 @@ export class TileFastPath {
     this.timer.unref();
   }
 
+  private readonly durations = new Map<string, { observe(v: number): void }>();
+  /** The latency histogram's series for a service and operation (labels resolved once, not per request). */
+  private durationOf(service: string, operation: string): { observe(v: number): void } {
+    const k = `${service}/${operation}`;
+    let d = this.durations.get(k);
+    if (!d) {
+      d = this.ctx.runtime.metrics.duration.labels({ service, operation });
+      this.durations.set(k, d);
+    }
+    return d;
+  }
+
   /** Hand the batched counts to metrics and usage statistics. */
   flush(): void {
     if (!this.batch.size) return;
@@ -178,7 +190,7 @@ export class TileFastPath {
       const bytes = this.send(req, res, layer, engine, entry, t.format, tier);
       this.served++;
       const operation = t.service === 'Tiles' && t.format === 'mvt' ? 'GetVectorTile' : 'GetTile';
-      this.ctx.runtime.metrics.duration.observe({ service: t.service, operation }, (performance.now() - started) / 1000);
+      this.durationOf(t.service, operation).observe((performance.now() - started) / 1000);
       this.count(t.service, operation, layer.name, res.statusCode === 304 ? '304' : '200', principal.authenticated, bytes, tier);
     };
     const entry = memory.peek(key);
