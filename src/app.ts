@@ -2,7 +2,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
+import http from 'node:http';
 import querystring from 'node:querystring';
 import type { AppContext } from './context.js';
 import { projectRoot } from './config/index.js';
@@ -17,7 +17,8 @@ import { registerServices } from './services/index.js';
 import { registerOps } from './services/ops.js';
 import { registerLogin } from './services/login.js';
 import { accessCacheHeaders } from './security/access.js';
-import { tagsOf, tagRequest } from './ops/tags.js';
+import { requestIdOf, tagsOf, tagRequest } from './ops/tags.js';
+import { TileFastPath } from './services/wmts/fast.js';
 import { isHeavyRequest } from './ops/shed.js';
 import { AuthError, principalOf, type Principal } from './security/auth.js';
 import { registerOverviewRoutes } from './overviews/index.js';
@@ -34,13 +35,23 @@ export interface BuildOptions {
 }
 
 export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promise<FastifyInstance> {
+  let fast: TileFastPath | undefined;
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
     bodyLimit: ctx.config.limits.maxBodyBytes,
     trustProxy: ctx.config.server.trustProxy,
-    genReqId: (req) => {
-      const given = req.headers['x-request-id'];
-      return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
+    genReqId: requestIdOf,
+    // cached tiles are answered before Fastify sees the request when they can be (src/services/wmts/fast.ts)
+    serverFactory: (handler, options) => {
+      const o = options as { http?: http.ServerOptions; keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number };
+      const server = http.createServer(o.http ?? {}, (req, res) => {
+        if (!fast?.handle(req, res, handler)) handler(req, res);
+      });
+      // what Fastify does with the server it creates itself (fastify/lib/server.js)
+      server.keepAliveTimeout = o.keepAliveTimeout ?? 72_000;
+      server.requestTimeout = o.requestTimeout ?? 0;
+      server.setTimeout(o.connectionTimeout ?? 0);
+      return server;
     },
     forceCloseConnections: 'idle',
     // a request (headers and body) must arrive within this time: a slow body is cut off with 408
@@ -64,6 +75,11 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   await runtime.start();
   app.addHook('onReady', async () => {
     runtime.startBackground(); // not awaited: readiness does not wait for overview builds
+  });
+  fast = new TileFastPath(ctx);
+  app.decorate('tileFastPath', fast);
+  app.addHook('preClose', async () => {
+    fast?.close(); // requests still arriving take the full path, which answers a closing server's way
   });
   app.addHook('onClose', async () => {
     await runtime.close();

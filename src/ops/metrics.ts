@@ -17,6 +17,8 @@ export class Metrics {
   readonly features: client.Counter<'service' | 'layer'>;
   /** Bytes held by each bounded in-process cache, read when /metrics is scraped. */
   private readonly memorySources = new Map<string, () => number>();
+  /** Sources counting in batches (the tile hit fast path): called before the series are read. */
+  private readonly beforeCollect: (() => void)[] = [];
 
   constructor(pool?: pg.Pool) {
     const r = this.registry;
@@ -28,11 +30,16 @@ export class Metrics {
       new client.AggregatorRegistry();
     }
     client.collectDefaultMetrics({ register: r, prefix: 'geodata_' });
+    const before = this.beforeCollect;
     this.requests = new client.Counter({
       name: 'geodata_requests_total',
       help: 'Requests by service, operation, layer and HTTP status',
       labelNames: ['service', 'operation', 'layer', 'status'],
       registers: [r],
+      // the first of this registry's own series to be read: batched counts land in every series before any is read
+      collect() {
+        for (const fn of before) fn();
+      },
     });
     this.duration = new client.Histogram({
       name: 'geodata_request_duration_seconds',
@@ -89,6 +96,11 @@ export class Metrics {
         },
       });
     }
+  }
+
+  /** Run `fn` (hand batched counts over) before the series are read. */
+  onBeforeCollect(fn: () => void): void {
+    this.beforeCollect.push(fn);
   }
 
   /** Report the bytes a component holds under `geodata_memory_bytes{component}`. */

@@ -3,6 +3,8 @@
  * the layers it touched, plus how many features it returned. Front doors fill it in; the
  * onResponse hook reads it.
  */
+import type { IncomingMessage } from 'node:http';
+import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 
 export interface RequestTags {
@@ -30,4 +32,10 @@ export function tagRequest(req: FastifyRequest, t: Partial<Pick<RequestTags, 'se
 /** Count features served by this request (called by the feature writers as they stream). */
 export function addFeatures(req: FastifyRequest, n: number): void {
   tagsOf(req).features += n;
+}
+
+/** A request's id: the client's X-Request-Id when it is a plain token of at most 64 characters, a new UUID otherwise. */
+export function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
 }

@@ -91,7 +91,25 @@ export class UsageStats {
     return this.ready;
   }
 
-  record(r: { layers: string[]; service: string; authenticated: boolean; features: number; bytes: number; at?: Date }): void {
+  /** Called before each flush: sources that count in batches (the tile hit fast path) hand their counts over. */
+  private readonly beforeFlush: (() => void)[] = [];
+  onBeforeFlush(fn: () => void): void {
+    this.beforeFlush.push(fn);
+  }
+  private takeBatches(): void {
+    for (const fn of this.beforeFlush) fn();
+  }
+
+  /** Count a request (or `requests` requests at once, from a batch: features and bytes are their totals). */
+  record(r: {
+    layers: string[];
+    service: string;
+    authenticated: boolean;
+    features: number;
+    bytes: number;
+    requests?: number;
+    at?: Date;
+  }): void {
     const day = (r.at ?? new Date()).toISOString().slice(0, 10);
     const caller = r.authenticated ? 'authenticated' : 'anonymous';
     const layers = r.layers.length ? r.layers : [''];
@@ -102,7 +120,7 @@ export class UsageStats {
       layer,
       service: r.service,
       caller,
-      requests: 1,
+      requests: r.requests ?? 1,
       features: Math.floor(r.features / share) + (i === 0 ? r.features % share : 0),
       bytes: Math.floor(r.bytes / share) + (i === 0 ? r.bytes % share : 0),
     })) satisfies UsageRow[];
@@ -114,7 +132,7 @@ export class UsageStats {
     const m = redis.multi();
     for (const row of rows) {
       const k = rowKey(row);
-      m.hincrby(PENDING, `${k}${SEP}r`, 1);
+      m.hincrby(PENDING, `${k}${SEP}r`, row.requests);
       if (row.features) m.hincrby(PENDING, `${k}${SEP}f`, row.features);
       if (row.bytes) m.hincrby(PENDING, `${k}${SEP}b`, row.bytes);
     }
@@ -144,6 +162,7 @@ export class UsageStats {
 
   /** Counts not yet written to the database. */
   unflushed(): UsageRow[] {
+    this.takeBatches();
     return [...this.pending.values()].map((r) => ({ ...r }));
   }
 
@@ -156,6 +175,7 @@ export class UsageStats {
   }
 
   private async doFlush(): Promise<void> {
+    this.takeBatches();
     await this.start();
     await this.flushLocal();
     if (this.shared?.redis) await this.flushRedis();
@@ -277,6 +297,7 @@ export class UsageStats {
 
   /** Persisted plus unflushed counts, summed, for a date range. */
   async query(opts: { from?: string; to?: string; layer?: string }): Promise<UsageRow[]> {
+    this.takeBatches();
     await this.start();
     const params: unknown[] = [opts.from ?? '1970-01-01', opts.to ?? '9999-12-31'];
     let where = 'day BETWEEN $1::date AND $2::date';

@@ -7,7 +7,8 @@
  * small header (magic, created ms, etag) in front of the bytes.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { lstat, mkdir, opendir, readFile, rename, rm, writeFile, unlink } from 'node:fs/promises';
+import { close as fsClose, fstat, open as fsOpen, read as fsRead } from 'node:fs';
+import { lstat, mkdir, opendir, rename, rm, writeFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { createRequire } from 'node:module';
@@ -86,6 +87,10 @@ export class MemoryTier implements CacheTier {
   has(key: string): boolean {
     return this.lru.has(key);
   }
+  /** The entry, synchronously (the hit fast path, src/services/wmts/fast.ts); refreshes its recency like get(). */
+  peek(key: string): TileEntry | undefined {
+    return this.lru.get(key);
+  }
   async get(key: string) {
     return this.lru.get(key);
   }
@@ -107,12 +112,16 @@ export class MemoryTier implements CacheTier {
   }
 }
 
+/** The first read of a tile file: most tiles are smaller (a larger one takes a second read). */
+const READ_GUESS = 128 * 1024;
+
 /** A temporary tile file this old was abandoned (a write takes milliseconds): its process died mid-write. */
 const ABANDONED_TMP_MS = 60_000;
 
 /** Disk tier: one file per tile under `dir/<key>`; writes go to a temp file renamed into place. */
 export class DiskTier implements CacheTier {
   readonly name = 'disk';
+  private readonly scratch: Buffer[] = [];
   /** The start-up sweep of what a killed process left (`*.tmp` files, `*.deleted-*` folders). */
   readonly swept: Promise<{ files: number; folders: number }>;
   constructor(readonly dir: string) {
@@ -160,9 +169,34 @@ export class DiskTier implements CacheTier {
   }
   async get(key: string) {
     try {
-      return decodeEntry(await readFile(this.file(key)));
+      return decodeEntry(await this.read(this.file(key)));
     } catch {
       return undefined;
+    }
+  }
+  /**
+   * The file's bytes in two thread-pool trips rather than readFile's four (open, fstat, read,
+   * close): open, then one read into a buffer the size of most tiles; only a larger file takes a
+   * stat and a second read. The close is not waited for.
+   */
+  private async read(file: string): Promise<Buffer> {
+    const fd = await new Promise<number>((ok, ko) => fsOpen(file, 'r', (e, fd) => (e ? ko(e) : ok(fd))));
+    const readAt = (buf: Buffer, at: number, length: number, position: number) =>
+      new Promise<number>((ok, ko) => fsRead(fd, buf, at, length, position, (e, n) => (e ? ko(e) : ok(n))));
+    // the first read lands in a scratch buffer reused across reads (no 128 kB allocation per read,
+    // which would drive V8's external-memory collections); the tile is copied out at its size
+    const first = this.scratch.pop() ?? Buffer.allocUnsafeSlow(READ_GUESS);
+    try {
+      const n = await readAt(first, 0, READ_GUESS, 0);
+      if (n < READ_GUESS) return Buffer.from(first.subarray(0, n));
+      const size = await new Promise<number>((ok, ko) => fstat(fd, (e, st) => (e ? ko(e) : ok(st.size))));
+      const all = Buffer.allocUnsafe(Math.max(size, READ_GUESS));
+      first.copy(all);
+      const rest = size > READ_GUESS ? await readAt(all, READ_GUESS, size - READ_GUESS, READ_GUESS) : 0;
+      return all.subarray(0, READ_GUESS + rest);
+    } finally {
+      if (this.scratch.length < 8) this.scratch.push(first);
+      fsClose(fd, () => undefined);
     }
   }
   async put(key: string, entry: TileEntry) {

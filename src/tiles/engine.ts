@@ -110,6 +110,8 @@ export class TileEngine {
   private readonly layerExtents = new Map<string, Extent | null>();
   private blank?: Buffer;
   private started?: Promise<void>;
+  /** ready() has resolved (the hit fast path answers only then). */
+  isReady = false;
   readonly stats = {
     renders: 0,
     metatiles: 0,
@@ -161,6 +163,12 @@ export class TileEngine {
               this.deps.log.error('tile freshness tracking could not start; tiles are cached without invalidation');
           })
         : Promise.resolve();
+      this.started.then(
+        () => {
+          this.isReady = true;
+        },
+        () => undefined,
+      );
     }
     return this.started;
   }

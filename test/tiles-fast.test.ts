@@ -1,0 +1,176 @@
+/**
+ * The cached-tile fast path (src/services/wmts/fast.ts): over real HTTP (inject() never reaches it),
+ * a cached tile is answered with the same bytes and headers as the full path; 304 on If-None-Match;
+ * a memory miss read from the disk tier; a restricted layer's tile never served to a caller without
+ * the role (answered like an unknown layer), wrong credentials answered 401 by the full path;
+ * metrics and usage statistics count what it served.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { makeTestApp, basic, testUsers, type TestApp } from './helpers/app.js';
+import type { TileFastPath } from '../src/services/wmts/fast.js';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'tiles-fast-'));
+
+describe('cached tiles answered before Fastify', () => {
+  let t: TestApp;
+  let base: string;
+  let fast: TileFastPath;
+  let tile: { z: number; x: number; y: number };
+  const agent = { authorization: basic('agent', 'pw-agent') };
+
+  beforeAll(async () => {
+    t = await makeTestApp({
+      security: { users: testUsers() },
+      tiles: { diskDir: dir },
+      layers: [{ table: 'public.communes' }, { table: 'public.parcels', access: { public: false, roles: ['agents'] } }],
+    });
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    const a = t.app.server.address();
+    base = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
+    fast = (t.app as unknown as { tileFastPath: TileFastPath }).tileFastPath;
+    const r = await t.ctx.pool.query<{ lon: number; lat: number }>(
+      `SELECT ST_X(p) lon, ST_Y(p) lat FROM (SELECT ST_Transform(ST_PointOnSurface(geom), 4326) p FROM public.parcels ORDER BY id LIMIT 1) q`,
+    );
+    const { lon, lat } = r.rows[0];
+    const z = 15;
+    const n = 2 ** z;
+    const latR = (lat * Math.PI) / 180;
+    tile = {
+      z,
+      x: Math.floor(((lon + 180) / 360) * n),
+      y: Math.floor(((1 - Math.log(Math.tan(latR) + 1 / Math.cos(latR)) / Math.PI) / 2) * n),
+    };
+  });
+  afterAll(async () => {
+    await t?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const SAME = ['etag', 'last-modified', 'cache-control', 'content-type', 'content-length', 'vary', 'x-cache'];
+
+  it('answers a cached tile with the full path’s bytes and headers, and 304 to a current copy', async () => {
+    const url = `/tiles/communes/${tile.z}/${tile.x}/${tile.y}.png`;
+    const first = await t.app.inject({ url }); // the full path renders and caches it
+    expect(first.statusCode).toBe(200);
+    expect(first.headers['x-cache']).toBe('MISS');
+    const full = await t.app.inject({ url }); // the full path again: a memory hit
+    expect(full.headers['x-cache-tier']).toBe('memory');
+    const before = fast.served;
+    const r = await fetch(base + url, { headers: { 'x-request-id': 'fast-1' } });
+    expect(r.status).toBe(200);
+    expect(fast.served).toBe(before + 1);
+    const body = Buffer.from(await r.arrayBuffer());
+    expect(body.equals(full.rawPayload)).toBe(true);
+    for (const h of SAME)
+      expect(r.headers.get(h) ?? undefined, h).toBe(full.headers[h] === undefined ? undefined : String(full.headers[h]));
+    expect(r.headers.get('x-cache-tier')).toBe('memory');
+    expect(r.headers.get('x-request-id')).toBe('fast-1');
+    expect(r.headers.get('cache-control')).toMatch(/^public, max-age=\d+$/);
+    const { info } = await sharp(body).raw().toBuffer({ resolveWithObject: true });
+    expect([info.width, info.height]).toEqual([256, 256]);
+
+    const nm = await fetch(base + url, { headers: { 'if-none-match': `W/${r.headers.get('etag')}` } });
+    expect(nm.status).toBe(304);
+    expect((await nm.arrayBuffer()).byteLength).toBe(0);
+    expect(nm.headers.get('etag')).toBe(r.headers.get('etag'));
+    expect(fast.served).toBe(before + 2);
+
+    // the same tile through RESTful WMTS
+    const w = await fetch(`${base}/wmts/1.0.0/communes/default/WebMercatorQuad/${tile.z}/${tile.y}/${tile.x}.png`);
+    expect(w.status).toBe(200);
+    expect(Buffer.from(await w.arrayBuffer()).equals(body)).toBe(true);
+    expect(fast.served).toBe(before + 3);
+
+    // what it does not take goes the full way: a query string, HEAD, a tile outside the matrix
+    const q = await fetch(`${base}${url}?style=nosuch`);
+    expect(q.status).toBe(400);
+    const head = await fetch(base + url, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    const out = await fetch(`${base}/tiles/communes/2/9/0.png`);
+    expect(out.status).toBe(404);
+    expect(fast.served).toBe(before + 3);
+  });
+
+  it('reads a memory miss from the disk tier in one go', async () => {
+    const url = `/tiles/communes/${tile.z}/${tile.x + 1}/${tile.y}.png`;
+    const full = await t.app.inject({ url });
+    expect(full.statusCode).toBe(200);
+    const engine = t.ctx.runtime.tiles;
+    await engine.cache.memory!.deletePrefix('');
+    const before = fast.served;
+    const r = await fetch(base + url);
+    expect(r.status).toBe(200);
+    expect(r.headers.get('x-cache-tier')).toBe('disk');
+    expect(Buffer.from(await r.arrayBuffer()).equals(full.rawPayload)).toBe(true);
+    expect(r.headers.get('etag')).toBe(full.headers.etag);
+    const again = await fetch(base + url);
+    expect(again.headers.get('x-cache-tier')).toBe('memory');
+    await again.arrayBuffer();
+    expect(fast.served).toBe(before + 2);
+  });
+
+  it('never serves a restricted layer’s cached tile to a caller without the role', async () => {
+    const url = `/tiles/parcels/${tile.z}/${tile.x}/${tile.y}.png`;
+    const rendered = await t.app.inject({ url, headers: agent }); // cached by a caller with the role
+    expect(rendered.statusCode).toBe(200);
+    expect(t.ctx.runtime.tiles.cache.memory!.size).toBeGreaterThan(0);
+    const before = fast.served;
+    const unknown = await fetch(`${base}/tiles/zz_nosuch/${tile.z}/${tile.x}/${tile.y}.png`);
+    for (const headers of [{}, { authorization: basic('visitor', 'pw-visitor') }]) {
+      const r = await fetch(base + url, { headers });
+      expect(r.status).toBe(404);
+      expect(r.status).toBe(unknown.status);
+      expect(r.headers.get('content-type')).toBe(unknown.headers.get('content-type'));
+      expect(r.headers.get('etag')).toBeNull();
+    }
+    await unknown.arrayBuffer();
+    const wrong = await fetch(base + url, { headers: { authorization: basic('agent', 'not-the-password') } });
+    expect(wrong.status).toBe(401);
+    const wrongPublic = await fetch(`${base}/tiles/communes/${tile.z}/${tile.x}/${tile.y}.png`, {
+      headers: { authorization: basic('agent', 'not-the-password') },
+    });
+    expect(wrongPublic.status).toBe(401);
+    expect(fast.served).toBe(before); // none of these was answered by the fast path
+
+    const ok = await fetch(base + url, { headers: agent });
+    expect(ok.status).toBe(200);
+    expect(Buffer.from(await ok.arrayBuffer()).equals(rendered.rawPayload)).toBe(true);
+    expect(ok.headers.get('cache-control')).toMatch(/^private, /);
+    expect(ok.headers.get('vary')).toBe(String(rendered.headers.vary));
+    expect(fast.served).toBe(before + 1);
+  });
+
+  it('counts what it served in metrics and usage statistics', async () => {
+    const url = `/tiles/communes/${tile.z}/${tile.x}/${tile.y}.png`;
+    await t.app.inject({ url });
+    const { runtime } = t.ctx;
+    const metric = async () => {
+      const text = await runtime.metrics.text();
+      const line = text
+        .split('\n')
+        .find(
+          (l) =>
+            l.startsWith('geodata_requests_total{') &&
+            l.includes('layer="communes"') &&
+            l.includes('status="200"') &&
+            l.includes('service="Tiles"'),
+        );
+      return Number(line?.split(' ').pop() ?? 0);
+    };
+    const usage = async () =>
+      (await runtime.usage.query({ layer: 'communes' })).filter((u) => u.service === 'Tiles').reduce((a, u) => a + u.requests, 0);
+    const m0 = await metric();
+    const u0 = await usage();
+    const before = fast.served;
+    for (let i = 0; i < 5; i++) expect((await fetch(base + url)).status).toBe(200);
+    expect(fast.served).toBe(before + 5);
+    expect(await metric()).toBe(m0 + 5);
+    expect(await usage()).toBe(u0 + 5);
+    await runtime.usage.flush();
+    expect(await usage()).toBe(u0 + 5);
+  });
+});
