@@ -260,7 +260,7 @@ export function validateConfig(raw: unknown, source?: string): Config {
       maxConcurrentExports: c.limits?.maxConcurrentExports ?? Math.max(1, (c.database?.poolSize ?? 10) - 2),
       exportQueue: c.limits?.exportQueue ?? 1000,
       maxQueueWaitMs: c.limits?.maxQueueWaitMs ?? 10000,
-      orderedQueuePerSlot: c.limits?.orderedQueuePerSlot ?? 4,
+      orderedQueuePerSlot: c.limits?.orderedQueuePerSlot ?? 16,
       shedEventLoopDelayMs: c.limits?.shedEventLoopDelayMs ?? 150,
       maxBboxAreaKm2: c.limits?.maxBboxAreaKm2,
       itemsDefaultLimit: c.limits?.itemsDefaultLimit ?? 10,

@@ -29,7 +29,7 @@ export class ClientGone extends Error {
  *
  * - `max` holders at a time; a newcomer finding every slot taken waits in a queue of at most
  *   `queue` requests (more are refused at once).
- * - A short queue (at most `fifoDepth` waiting; limits.orderedQueuePerSlot, 4, per slot) is served in arrival order,
+ * - A short queue (at most `fifoDepth` waiting; limits.orderedQueuePerSlot, 16, per slot) is served in arrival order,
  *   and a newcomer whose expected wait there (its place in the queue × the mean hold time ÷ slots)
  *   is longer than `maxWaitMs` is refused at once, before any work: a modest queue is served, as
  *   MapServer behind FastCGI serves it, and only a wait the client could not bear is refused.
