@@ -28,7 +28,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { flag, numOpt, opt, root } from './lib/cli.mjs';
-import { checkResponse, distinctTiles, prng, requestList, wmsGetMapQuery } from './lib/core.mjs';
+import { checkResponse, distinctTiles, prng, requestList, wfsPageQuery, wmsGetMapQuery } from './lib/core.mjs';
 import { groupCpu, postgresCpu, postmasterPid, treeOf } from './lib/cpu.mjs';
 import { runLoad, fetchOnce } from './lib/load.mjs';
 import { comparePng } from './lib/pixels.mjs';
@@ -63,10 +63,6 @@ const workDir = path.join(root, 'bench', '.work');
 mkdirSync(workDir, { recursive: true });
 const t00 = Date.now();
 const log = (m) => console.error(`[mixed ${((Date.now() - t00) / 1000).toFixed(0).padStart(4)}s] ${m}`);
-const Q = (o) =>
-  Object.entries(o)
-    .map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
-    .join('&');
 
 // ------------------------------------------------------------------------------------------------
 // The request mix: abstract requests, the same for every server
@@ -92,29 +88,17 @@ function mix(tiles) {
   return out;
 }
 
-const wfsQ = (r) =>
-  Q({
-    SERVICE: 'WFS',
-    VERSION: '2.0.0',
-    REQUEST: 'GetFeature',
-    TYPENAMES: r.typeName,
-    COUNT: r.count,
-    ...(r.format === 'gml' ? {} : { OUTPUTFORMAT: 'application/json' }),
-    SRSNAME: 'urn:ogc:def:crs:EPSG::2154',
-    BBOX: [...r.bbox, 'urn:ogc:def:crs:EPSG::2154'].join(','),
-  });
-
 /** Paths (wrk's list is relative to one base) for our server and for the peer behind nginx. */
 const PATHS = {
   ours: {
     tile: (t) => `/tiles/${t.layer}/${t.z}/${t.x}/${t.y}.png`,
     wms: (r) => `/wms?${wmsGetMapQuery(r)}`,
-    wfs: (r) => `/wfs?${wfsQ(r)}`,
+    wfs: (r) => `/wfs?${wfsPageQuery(r)}`,
   },
   peer: {
     tile: (t) => `/mapcache/gmaps/${t.layer}@GoogleMapsCompatible/${t.z}/${t.x}/${t.y}.png`,
     wms: (r) => `/mapserv?${wmsGetMapQuery(r)}`,
-    wfs: (r) => `/mapserv?${wfsQ(r)}`,
+    wfs: (r) => `/mapserv?${wfsPageQuery(r)}`,
   },
 };
 const EXPECT = { tile: 'png', wms: 'png', wfs: (r) => (r.format === 'gml' ? 'gml' : 'geojson') };

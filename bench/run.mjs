@@ -7,7 +7,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { requestList, distinctTiles, summarise, checkResponse, TOWNS, wmsGetMapQuery, cswGetRecordsQuery } from './lib/core.mjs';
+import {
+  requestList,
+  distinctTiles,
+  summarise,
+  checkResponse,
+  TOWNS,
+  queryString,
+  wmsGetMapQuery,
+  wfsPageQuery,
+  cswGetRecordsQuery,
+} from './lib/core.mjs';
 import proj4 from 'proj4';
 import { benchDatabase, ensureDemoData, DEFAULT_SIZES } from './lib/provision.mjs';
 import { startOurs, startReference, memoryOf, resetPeakMemory, waitForOverviews, seedMapcache, seedOurs } from './lib/servers.mjs';
@@ -51,29 +61,14 @@ mkdirSync(workDir, { recursive: true });
 
 const t00 = Date.now();
 const log = (m) => console.error(`[bench ${((Date.now() - t00) / 1000).toFixed(0).padStart(4)}s] ${m}`);
-const Q = (o) =>
-  Object.entries(o)
-    .map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
-    .join('&');
-
 // ---------------------------------------------------------------------------------------------
 // URL adapters: one abstract request → each server's URL. Same request list for every server.
 // ---------------------------------------------------------------------------------------------
-const wmsQ = wmsGetMapQuery; // the same query for every server (lib/core.mjs)
-const wfsQ = (r) =>
-  Q({
-    SERVICE: 'WFS',
-    VERSION: '2.0.0',
-    REQUEST: 'GetFeature',
-    TYPENAMES: r.typeName,
-    COUNT: r.count,
-    ...(r.format === 'gml' ? {} : { OUTPUTFORMAT: 'application/json' }), // WFS 2.0's default output is GML 3.2 on both servers
-    // GeoJSON without SRSNAME is WGS 84 (RFC 7946): name the native CRS so that every server writes the same coordinates
-    SRSNAME: 'urn:ogc:def:crs:EPSG::2154',
-    BBOX: [...r.bbox, 'urn:ogc:def:crs:EPSG::2154'].join(','),
-  });
+// the same queries for every server (lib/core.mjs)
+const wmsQ = wmsGetMapQuery;
+const wfsQ = wfsPageQuery;
 const bulkQ = (r) =>
-  Q({
+  queryString({
     SERVICE: 'WFS',
     VERSION: '2.0.0',
     REQUEST: 'GetFeature',
@@ -81,7 +76,7 @@ const bulkQ = (r) =>
     ...(r.count ? { COUNT: r.count } : {}),
     ...(r.format === 'geojson' ? { OUTPUTFORMAT: 'application/json', SRSNAME: 'urn:ogc:def:crs:EPSG::2154' } : {}),
   });
-const itemsQ = (r) => Q({ f: 'json', limit: r.limit, bbox: r.bbox.join(',') });
+const itemsQ = (r) => queryString({ f: 'json', limit: r.limit, bbox: r.bbox.join(',') });
 function adapters(ours, ref) {
   return {
     wms: { ours: (r) => `${ours.base}/wms?${wmsQ(r)}`, mapserver: ref.mapserver && ((r) => `${ref.mapserver.base}?${wmsQ(r)}`) },

@@ -133,9 +133,16 @@ export function requestList(kind, params, n, seed) {
   return out;
 }
 
+/** A KVP query string: each value URI-encoded, in the object's order. */
+export function queryString(o) {
+  return Object.entries(o)
+    .map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
+    .join('&');
+}
+
 /** The query string of a WMS 1.3.0 GetMap (transparent PNG) for a 'wms' entry of requestList: the same for every server. */
 export function wmsGetMapQuery(r) {
-  const q = {
+  return queryString({
     SERVICE: 'WMS',
     VERSION: '1.3.0',
     REQUEST: 'GetMap',
@@ -147,10 +154,25 @@ export function wmsGetMapQuery(r) {
     HEIGHT: r.height,
     FORMAT: 'image/png',
     TRANSPARENT: 'TRUE',
-  };
-  return Object.entries(q)
-    .map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
-    .join('&');
+  });
+}
+
+/**
+ * The query string of a WFS 2.0 GetFeature page for a 'wfs-page' entry of requestList (with
+ * `format` 'gml' or 'geojson'): the same for every server.
+ */
+export function wfsPageQuery(r) {
+  return queryString({
+    SERVICE: 'WFS',
+    VERSION: '2.0.0',
+    REQUEST: 'GetFeature',
+    TYPENAMES: r.typeName,
+    COUNT: r.count,
+    ...(r.format === 'gml' ? {} : { OUTPUTFORMAT: 'application/json' }), // WFS 2.0's default output is GML 3.2 on both servers
+    // GeoJSON without SRSNAME is WGS 84 (RFC 7946): name the native CRS so that every server writes the same coordinates
+    SRSNAME: 'urn:ogc:def:crs:EPSG::2154',
+    BBOX: [...r.bbox, 'urn:ogc:def:crs:EPSG::2154'].join(','),
+  });
 }
 
 /**
@@ -158,7 +180,7 @@ export function wmsGetMapQuery(r) {
  * full Dublin Core records, AnyText LIKE '%word%' (bench/run.mjs and bench/catalog.mjs send the same).
  */
 export function cswGetRecordsQuery(r) {
-  const q = {
+  return queryString({
     SERVICE: 'CSW',
     VERSION: '2.0.2',
     REQUEST: 'GetRecords',
@@ -168,10 +190,7 @@ export function cswGetRecordsQuery(r) {
     CONSTRAINTLANGUAGE: 'CQL_TEXT',
     CONSTRAINT_LANGUAGE_VERSION: '1.1.0',
     CONSTRAINT: `AnyText LIKE '%${r.q}%'`,
-  };
-  return Object.entries(q)
-    .map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
-    .join('&');
+  });
 }
 
 /** WebMercatorQuad tile (XYZ, y from the top) containing a point. */
