@@ -22,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { treeOf } from './lib/cpu.mjs';
+import { memoryOfTree } from './lib/servers.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const emb = await import(path.join(root, 'dist/src/db/embedded.js'));
@@ -265,17 +265,6 @@ console.log(lost ? `\n${lost} successful requests missing from the statistics` :
 console.log('\nper-second ok/errors:', timeline.map((t, i) => `${i}:${t?.ok ?? 0}/${t?.err ?? 0}`).join(' '));
 process.exit(code === 0 && lost === 0 && firstOkAfter > 0 ? 0 : 1);
 
-/** One process's memory from /proc: VmRSS and VmHWM in MB. */
-function memoryOf(pid) {
-  try {
-    const st = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (k) => Number((st.match(new RegExp(`^${k}:\\s+(\\d+)`, 'm')) || [])[1] || Number.NaN);
-    return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
-  } catch {
-    return { rss: Number.NaN, hwm: Number.NaN };
-  }
-}
-
 /** Refusals before any work so far, by gate and reason (geodata_gate_refused_total on /metrics; empty if not exposed). */
 async function refusals() {
   try {
@@ -290,16 +279,6 @@ async function refusals() {
   } catch {
     return {};
   }
-}
-
-/**
- * Memory as an operator sees it: every process of the server (cluster primary and workers), each
- * one's VmRSS and VmHWM, and their sum (the render workers are threads: inside their process's figure).
- */
-function memory(pid) {
-  const procs = treeOf(pid).map((p) => ({ pid: p, ...memoryOf(p) }));
-  const sum = (k) => procs.reduce((a, p) => a + (Number.isFinite(p[k]) ? p[k] : 0), 0);
-  return { rss: sum('rss'), hwm: sum('hwm'), procs };
 }
 
 /** Per-component memory series on /metrics (any sample with a component label and bytes in its name). */
@@ -400,9 +379,9 @@ async function overloadCurve() {
     })();
     const perProcess = new Map(); // pid → highest VmRSS during the step
     const sample = () => {
-      const m = memory(server.pid);
-      rssMax = Math.max(rssMax, m.rss || 0);
-      for (const p of m.procs) perProcess.set(p.pid, Math.max(perProcess.get(p.pid) ?? 0, p.rss || 0));
+      const m = memoryOfTree(server.pid);
+      rssMax = Math.max(rssMax, m.rssMB || 0);
+      for (const p of m.procs) perProcess.set(p.pid, Math.max(perProcess.get(p.pid) ?? 0, p.rssMB || 0));
       return m;
     };
     const mem = setInterval(sample, 250);
@@ -451,7 +430,7 @@ async function overloadCurve() {
       socket: r.errors.socket,
       other,
       rssMax,
-      hwm: m.hwm,
+      hwm: m.hwmMB,
       perProcess: [...perProcess].map(([pid, rss]) => `${pid === server.pid ? 'primary' : pid} ${f1(rss)}`),
       components: await componentMemory(),
       client: r.clientCore,

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { spawnSync, spawn } from 'node:child_process';
 import pg from 'pg';
 import { spawnLogged, trackPidFile, freePort, waitFor, which, track, stopping } from './procs.mjs';
+import { treeOf } from './cpu.mjs';
 import { mapfile, fontset, msConfig, mapcacheXml, nginxConf } from './mapfile.mjs';
 
 async function httpOk(url) {
@@ -149,6 +150,17 @@ export function resetPeakMemory(pid) {
     /* not Linux, or not allowed: the peak stays the process's lifetime peak */
   }
   return { ...memoryOf(pid), reset };
+}
+
+/**
+ * Memory as an operator sees it for a server of several processes (a cluster's primary and its
+ * workers; render workers are threads, inside their process's figure): each process's VmRSS and
+ * VmHWM (MB) and their sums.
+ */
+export function memoryOfTree(pid) {
+  const procs = treeOf(pid).map((p) => ({ pid: p, ...memoryOf(p) }));
+  const sum = (k) => procs.reduce((a, p) => a + (Number.isFinite(p[k]) ? p[k] : 0), 0);
+  return { rssMB: sum('rssMB'), hwmMB: sum('hwmMB'), procs };
 }
 
 /** Peak resident set (VmHWM) and current RSS (VmRSS) of a process, in MB. */
