@@ -35,7 +35,7 @@ import { comparePng } from './lib/pixels.mjs';
 import { ensureDebianPackages, installSignalHandlers, stopAll } from './lib/procs.mjs';
 import { benchDatabase, ensureDemoData, DEFAULT_SIZES } from './lib/provision.mjs';
 import { fmt } from './lib/report.mjs';
-import { listMapcacheTiles, memoryOf, startOurs, startReference, waitForOverviews } from './lib/servers.mjs';
+import { listMapcacheTiles, memoryOfTree, startOurs, startReference, waitForOverviews } from './lib/servers.mjs';
 import { ourLayers } from './lib/symbology.mjs';
 import { runWrk, wrkAvailable } from './lib/wrk.mjs';
 
@@ -141,22 +141,25 @@ async function precheck(bases, list, notes) {
     }
 }
 
-/** One wrk run with the CPU split and our memory (every process of the server, each second). */
+/**
+ * One wrk run with the CPU split and our memory (every process of the server, each second).
+ * `ctx.postmasters`: the PostgreSQL clusters the server reads (the primary, and a replica when there is one).
+ */
 async function timed(server, base, paths, connections, seconds, ctx) {
+  const pgCpu = () => ctx.postmasters.reduce((a, pm) => a + postgresCpu(pm), 0);
   const tree = () => (ctx.pid ? treeOf(ctx.pid) : []);
   const serverPids = () => (server === 'ours' ? tree() : ctx.peerPids);
-  const cpu0 = { s: groupCpu(serverPids()), pg: postgresCpu(ctx.postmaster) };
+  const cpu0 = { s: groupCpu(serverPids()), pg: pgCpu() };
   let peakMB = 0;
   let peakProcs = [];
   const sampler = setInterval(() => {
     if (server !== 'ours') return;
-    const per = tree().map((p) => memoryOf(p).rssMB || 0);
-    const sum = per.reduce((a, b) => a + b, 0);
-    if (sum > peakMB) [peakMB, peakProcs] = [sum, per];
+    const m = memoryOfTree(ctx.pid);
+    if (m.rssMB > peakMB) [peakMB, peakProcs] = [m.rssMB, m.procs.map((p) => p.rssMB || 0)];
   }, 1000);
   try {
     const r = await runWrk({ base, paths, connections, seconds, workDir, seed: SEED, timeoutS: 60, countStatus: true });
-    const cpu1 = { s: groupCpu(serverPids()), pg: postgresCpu(ctx.postmaster) };
+    const cpu1 = { s: groupCpu(serverPids()), pg: pgCpu() };
     const per = (v) => (r.requests ? (v * 1000) / r.requests : Number.NaN);
     return {
       ...r,
@@ -229,16 +232,10 @@ async function main() {
   const out = { sustained: [], sweep: [], scaling: [] };
   const tilesDir = path.join(workDir, 'mixed-tiles');
   try {
-    const ours = await startOurs({
-      root,
-      url: db.url,
-      workDir,
-      log,
-      layers: ourLayers(),
-      tilesDir,
-      name: 'mixed-ours',
-      processes: OURS_PROCS,
-    });
+    // our server on the bench layers and this script's tile folder
+    const startMixed = (name, processes, extra = {}) =>
+      startOurs({ root, url: db.url, workDir, log, layers: ourLayers(), tilesDir, name, processes, ...extra });
+    const ours = await startMixed('mixed-ours', OURS_PROCS);
     const ref = PEER ? await startReference({ url: db.url, workDir, workers: WORKERS, log }) : { notes: ['--no-peer'] };
     if (ref.notes.length) notes.push(`Peer: ${ref.notes.join('; ')}`);
     const peerOk = Boolean(ref.mapserver && ref.mapcache);
@@ -260,7 +257,7 @@ async function main() {
     await precheck(bases, list, notes);
     const nginxWorkers = ref.nginxPid ? treeOf(ref.nginxPid) : [];
     const peerPids = [...(ref.mapservPids ?? []), ...(ref.mapcachePids ?? []), ...nginxWorkers];
-    const ctx = { pid: ours.pid, postmaster, peerPids };
+    const ctx = { pid: ours.pid, postmasters: [postmaster], peerPids };
     const servers = Object.keys(bases);
     const pathLists = Object.fromEntries(servers.map((s) => [s, pathsFor(s, list)]));
     for (const s of servers) await timed(s, bases[s], pathLists[s], CONNS, 5, ctx); // warm-up, not recorded
@@ -289,21 +286,15 @@ async function main() {
         }
         log(`replica: ${replica.replace(/:[^:@/]*@/, ':…@')}`);
       }
-      const o = await startOurs({
-        root,
-        url: db.url,
-        workDir,
-        log,
-        layers: ourLayers(),
-        tilesDir,
+      const o = await startMixed(`mixed-p${run.processes}`, run.processes, {
         emptyTiles: false,
-        name: `mixed-p${run.processes}`,
-        processes: run.processes,
         extraConfig: run.replica ? { database: { replicas: [replica] } } : {},
       });
       await warm(o.base, 'ours', tiles, `warm (${run.processes} processes)`);
       const p = pathsFor('ours', list);
-      const c2 = { pid: o.pid, postmaster, peerPids: [] };
+      // with a replica, its backends' CPU counts as PostgreSQL's too (reads go there)
+      const postmasters = [postmaster, ...(run.replica ? [await postmasterPid(replica).catch(() => null)] : [])];
+      const c2 = { pid: o.pid, postmasters, peerPids: [] };
       await timed('ours', o.base, p, CONNS, 5, c2);
       log(`scaling: ${run.processes} processes${run.replica ? ' + replica' : ''}, ${SWEEP_S} s`);
       out.scaling.push({ ...run, ...(await timed('ours', o.base, p, CONNS, SWEEP_S, c2)) });
