@@ -26,6 +26,7 @@ import {
   type LayerData,
   type LayerRow,
   type MapFormat,
+  type PaintOptions,
   type TileCut,
 } from './draw.js';
 import { cutInWorker, renderInWorker, WorkerRenderTimeout } from './workers.js';
@@ -608,46 +609,54 @@ function paintOptions(o: MapOptions) {
   return { width: o.width, height: o.height, format: o.format, transparent: o.transparent, bgcolor: o.bgcolor };
 }
 
-/** Draw every layer on a canvas in this thread; returns the canvas (tiles, tests) — see renderMap. */
+/** Draw every layer on a canvas in this thread; returns the canvas (tests: the reference for the workers' images) — see renderMap. */
 export async function drawMap(rc: RenderContext, o: MapOptions) {
   const layers = await queryLayers(rc, o);
   return paintMap(layers, paintOptions(o), o.timings);
 }
 
 /**
- * Render a map to an encoded image: the queries here, the drawing and encoding in a render worker
- * when the pool runs (src/render/workers.ts), else in this thread.
+ * The queries here, the drawing and encoding in a render worker when the pool runs
+ * (src/render/workers.ts: `inWorker` returns null when it does not), else in this thread (`here`);
+ * past `o.timeoutMs` either way, RenderTimeout.
  */
-export async function renderMap(rc: RenderContext, o: MapOptions): Promise<Buffer> {
+async function drawOffThread<T>(
+  rc: RenderContext,
+  o: MapOptions,
+  inWorker: (layers: LayerData[], p: PaintOptions, deadline: number) => Promise<T> | null,
+  here: (layers: LayerData[], p: PaintOptions) => T | Promise<T>,
+): Promise<T> {
   const layers = await queryLayers(rc, o);
   const p = paintOptions(o);
   const deadline = o.timeoutMs ? Date.now() + o.timeoutMs : Infinity;
-  const inWorker = renderInWorker(layers, p, deadline, o.timings);
-  if (inWorker) {
-    return inWorker.catch((e) => {
+  const job = inWorker(layers, p, deadline);
+  if (job) {
+    return job.catch((e) => {
       throw e instanceof WorkerRenderTimeout ? new RenderTimeout() : e;
     });
   }
   if (Date.now() > deadline) throw new RenderTimeout();
-  return paintAndEncode(layers, p, o.timings);
+  return here(layers, p);
 }
 
-/**
- * Render a metatile and cut it into tiles (PNG each, row by row): the queries here, the drawing,
- * cutting and encoding in a render worker when the pool runs, else in this thread.
- */
-export async function renderMetatile(rc: RenderContext, o: MapOptions, cut: TileCut): Promise<Buffer[]> {
-  const layers = await queryLayers(rc, o);
-  const p = paintOptions(o);
-  const deadline = o.timeoutMs ? Date.now() + o.timeoutMs : Infinity;
-  const inWorker = cutInWorker(layers, p, cut, deadline, o.timings);
-  if (inWorker) {
-    return inWorker.catch((e) => {
-      throw e instanceof WorkerRenderTimeout ? new RenderTimeout() : e;
-    });
-  }
-  if (Date.now() > deadline) throw new RenderTimeout();
-  return paintAndCut(layers, p, cut, o.timings);
+/** Render a map to an encoded image (drawOffThread). */
+export function renderMap(rc: RenderContext, o: MapOptions): Promise<Buffer> {
+  return drawOffThread(
+    rc,
+    o,
+    (layers, p, deadline) => renderInWorker(layers, p, deadline, o.timings),
+    (layers, p) => paintAndEncode(layers, p, o.timings),
+  );
+}
+
+/** Render a metatile and cut it into tiles, a PNG each, row by row (drawOffThread). */
+export function renderMetatile(rc: RenderContext, o: MapOptions, cut: TileCut): Promise<Buffer[]> {
+  return drawOffThread(
+    rc,
+    o,
+    (layers, p, deadline) => cutInWorker(layers, p, cut, deadline, o.timings),
+    (layers, p) => paintAndCut(layers, p, cut, o.timings),
+  );
 }
 
 export { layerStyles, resolveStyle as styleOf };

@@ -1,6 +1,7 @@
 /** Entry point of a render worker (src/render/workers.ts): paints and encodes the maps it is sent. */
 import { parentPort } from 'node:worker_threads';
 import { paintAndCut, paintAndEncode, type LayerData, type PaintOptions, type TileCut } from './draw.js';
+import { ownBuffer } from './workers.js';
 
 parentPort?.on('message', async (m: { id: number; layers: LayerData[]; o: PaintOptions; cut?: TileCut; timed: boolean }) => {
   const timings: Record<string, number> | undefined = m.timed ? {} : undefined;
@@ -9,7 +10,7 @@ parentPort?.on('message', async (m: { id: number; layers: LayerData[]; o: PaintO
       // a metatile: its tiles' PNGs; a PNG with an ArrayBuffer of its own is handed over, not copied
       // (a small one lives in Node's shared pool slab, which must stay here: it is copied)
       const bufs = paintAndCut(m.layers, m.o, m.cut, timings);
-      const own = bufs.filter((b) => b.byteOffset === 0 && b.byteLength === b.buffer.byteLength).map((b) => b.buffer as ArrayBuffer);
+      const own = bufs.map(ownBuffer).filter((b): b is ArrayBuffer => b !== null);
       parentPort?.postMessage({ id: m.id, bufs, timings }, own);
       return;
     }

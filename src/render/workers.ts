@@ -187,10 +187,19 @@ function transferable(layers: LayerData[]): ArrayBuffer[] {
   const out = new Set<ArrayBuffer>();
   for (const l of layers)
     for (const r of l.rows) {
-      const b = r.g.buffer;
-      if (b instanceof ArrayBuffer && r.g.byteOffset === 0 && r.g.byteLength === b.byteLength && b.byteLength > 4096) out.add(b);
+      const b = ownBuffer(r.g);
+      if (b && b.byteLength > 4096) out.add(b);
     }
   return [...out];
+}
+
+/**
+ * The ArrayBuffer a view covers whole — memory of its own, which may be handed to another thread
+ * — else null (a view into Node's shared pool slab, or into a larger buffer: it must be copied).
+ */
+export function ownBuffer(v: Uint8Array): ArrayBuffer | null {
+  const b = v.buffer;
+  return b instanceof ArrayBuffer && v.byteOffset === 0 && v.byteLength === b.byteLength ? b : null;
 }
 
 /** How many workers the pool runs (0 before the first render or when maps are drawn in-thread). */
