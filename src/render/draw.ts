@@ -280,7 +280,6 @@ class Cell {
  */
 class CellLayer {
   image: ImageData | null = null;
-  canvas: Canvas | null = null;
   x0 = Infinity;
   y0 = Infinity;
   x1 = -Infinity;
@@ -352,12 +351,14 @@ class CellLayer {
     const y = this.y0;
     const w = this.x1 - x + 1;
     const h = this.y1 - y + 1;
-    const c = (this.canvas ??= createCanvas(width, height));
-    c.getContext('2d').putImageData(image, 0, 0, x, y, w, h);
+    // a canvas of the pending rectangle's size: drawImage takes a snapshot of its whole source, so
+    // a map-sized canvas cost ~0.3 ms per flush whatever the rectangle (measured, docs/rasteriser.md)
+    const c = createCanvas(w, h);
+    c.getContext('2d').putImageData(image, -x, -y, x, y, w, h);
     g.globalAlpha = 1;
-    g.drawImage(c, x, y, w, h, x, y, w, h);
-    // each flush leaves a copy of the bitmap with Skia until the map's canvases are collected (measured)
-    noteNative(width * height * 4);
+    g.drawImage(c, x, y);
+    // each flush leaves its bitmap with Skia until the map's canvases are collected (measured)
+    noteNative(w * h * 4);
     for (let r = y; r < y + h; r++) data.fill(0, (r * width + x) * 4, (r * width + x + w) * 4);
     this.x0 = this.y0 = Infinity;
     this.x1 = this.y1 = -Infinity;
