@@ -132,6 +132,33 @@ describe('clients that disconnect', () => {
     expect(busy).toEqual([]);
   });
 
+  it('a page abandoned while its first batch is computed leaves its connection in step with the server', async () => {
+    // pg-cursor closed before the query's RowDescription arrived closes its portal twice: the
+    // second ReadyForQuery ended the next query on the connection early, and its CommandComplete
+    // then came for no query ("Received unexpected commandComplete message from backend")
+    const errors: string[] = [];
+    const watch = (c: pg.PoolClient | pg.Client) => c.on('error', (e: Error) => errors.push(e.message));
+    const pool = t.ctx.pool;
+    for (const c of (pool as unknown as { _clients: pg.Client[] })._clients) watch(c);
+    pool.on('connect', watch);
+    pool.on('error', (e) => errors.push(`idle: ${e.message}`));
+    try {
+      const page =
+        '/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=parcels&COUNT=1000&OUTPUTFORMAT=application/json&BBOX=-1e7,-1e7,1e7,1e7,urn:ogc:def:crs:EPSG::2154';
+      for (let round = 0; round < 6; round++) {
+        await Promise.all(Array.from({ length: 8 }, (_, i) => abandon(page, { delayMs: round * 4 + i })));
+        await settled();
+      }
+      // every connection still answers its own queries
+      const w = await fetch(`http://127.0.0.1:${port}${page.replace('COUNT=1000', 'COUNT=2')}`, { signal: AbortSignal.timeout(15_000) });
+      expect(w.status).toBe(200);
+      expect(((await w.json()) as { features: unknown[] }).features).toHaveLength(2);
+      expect(errors).toEqual([]);
+    } finally {
+      pool.off('connect', watch);
+    }
+  });
+
   it('readiness reports a pool with no free connection instead of answering 200', async () => {
     // hold every connection of the pool, as stuck streams did
     const held: pg.PoolClient[] = [];

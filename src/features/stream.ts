@@ -178,8 +178,20 @@ export async function fetchFeatureRows(
   return engineQuery<FeatureRow>(db, sql, params, signal, [q]);
 }
 
+/**
+ * Close a stream's cursor so that its connection can be reused. Not while a read is in flight:
+ * pg-cursor sets its state back to 'idle' when the query's RowDescription arrives, whatever it
+ * was, so a cursor closed before that (the client gone while the first batch is being computed)
+ * closes its portal a second time when the batch ends — a second Sync, a second ReadyForQuery,
+ * which ends the *next* query on the connection early (our COMMIT), whose own CommandComplete then
+ * arrives for no query: "Received unexpected commandComplete message from backend", and the
+ * connection is lost, or worse handed back to the pool out of step. So the read in flight is
+ * waited for first (one batch), polling the cursor's state.
+ */
 async function closeCursor(qs: QueryStream): Promise<void> {
   if (qs.destroyed) return;
+  const cursor = (qs as unknown as { cursor?: { state?: string } }).cursor;
+  while (cursor && (cursor.state === 'submitted' || cursor.state === 'busy')) await new Promise((r) => setTimeout(r, 2));
   await new Promise<void>((resolve) => {
     qs.once('close', () => resolve());
     qs.destroy();
