@@ -281,17 +281,21 @@ describe.skipIf(!existsSync(main) || !redisBin)('cluster: two processes on one p
     const rs = await Promise.all(Array.from({ length: 30 }, (_, i) => get(base, i % 3 ? tile : getMap)));
     for (const r of rs) expect(r.status).toBe(200);
     csqSent += rs.length;
-    // usage is counted as each response ends: give the last ones a moment, then kill a worker hard
-    await sleep(300);
+    const day = new Date().toISOString().slice(0, 10);
+    const total = async () => {
+      const u = JSON.parse((await get(base, `/usage?layer=csq&from=${day}&to=${day}`)).body.toString());
+      return u.rows.reduce((a: number, r: { requests: number }) => a + r.requests, 0) as number;
+    };
+    // usage is counted as each response ends, sent to Redis a moment later: wait until every count
+    // has arrived (on a loaded machine a worker's event loop can be late by more than a fixed pause),
+    // then kill a worker hard — counts already sent must survive it, none added twice
+    const until = Date.now() + 10_000;
+    while ((await total()) !== csqSent && Date.now() < until) await sleep(100);
+    expect(await total()).toBe(csqSent);
     const w = workers();
     process.kill(w.get('1')!, 'SIGKILL');
     await waitLog(() => workers().get('1') !== w.get('1'), 'a new worker 1');
-    const day = new Date().toISOString().slice(0, 10);
-    for (let i = 0; i < 4; i++) {
-      const u = JSON.parse((await get(base, `/usage?layer=csq&from=${day}&to=${day}`)).body.toString());
-      const total = u.rows.reduce((a: number, r: { requests: number }) => a + r.requests, 0);
-      expect(total).toBe(csqSent);
-    }
+    for (let i = 0; i < 4; i++) expect(await total()).toBe(csqSent);
   }, 90_000);
 
   it('SIGTERM to the primary drains every worker and exits 0', async () => {

@@ -254,6 +254,9 @@ function rgba(css: string): [number, number, number, number] {
 /** Share of a 1 px square covered inside it by its own outline of width `w` (centred on its edges). */
 const innerCover = (w: number) => (w >= 1 ? 1 : 1 - (1 - w) * (1 - w));
 
+/** Native memory of a canvas besides its pixels (@napi-rs/canvas 1.0: ~280 kB each, measured). */
+const CANVAS_BYTES = 280 << 10;
+
 /** Premultiplied colour accumulator: `over` paints (colour, alpha) over what is there. */
 class Cell {
   r = 0;
@@ -280,6 +283,8 @@ class Cell {
  */
 class CellLayer {
   image: ImageData | null = null;
+  /** the flushes' canvases by size (width · 65536 + height) */
+  canvases = new Map<number, Canvas>();
   x0 = Infinity;
   y0 = Infinity;
   x1 = -Infinity;
@@ -351,14 +356,23 @@ class CellLayer {
     const y = this.y0;
     const w = this.x1 - x + 1;
     const h = this.y1 - y + 1;
-    // a canvas of the pending rectangle's size: drawImage takes a snapshot of its whole source, so
-    // a map-sized canvas cost ~0.3 ms per flush whatever the rectangle (measured, docs/rasteriser.md)
-    const c = createCanvas(w, h);
+    // A canvas about the pending rectangle's size (rounded up to 64 px, kept for the map):
+    // drawImage takes a snapshot of its whole source, so a map-sized canvas cost ~0.3 ms per flush
+    // whatever the rectangle; and a new canvas per flush costs ~280 kB of native memory each
+    // (measured, docs/rasteriser.md)
+    const bw = Math.min(width, Math.ceil(w / 64) * 64);
+    const bh = Math.min(height, Math.ceil(h / 64) * 64);
+    let c = this.canvases.get(bw * 65536 + bh);
+    if (!c) {
+      this.canvases.set(bw * 65536 + bh, (c = createCanvas(bw, bh)));
+      noteNative(CANVAS_BYTES + bw * bh * 4);
+    }
     c.getContext('2d').putImageData(image, -x, -y, x, y, w, h);
     g.globalAlpha = 1;
-    g.drawImage(c, x, y);
-    // each flush leaves its bitmap with Skia until the map's canvases are collected (measured)
-    noteNative(w * h * 4);
+    g.drawImage(c, 0, 0, w, h, x, y, w, h);
+    // each flush leaves a copy of the canvas's pixels with Skia (the snapshot drawn, copied when the
+    // canvas is next written) until the map's canvases are collected
+    noteNative(bw * bh * 4);
     for (let r = y; r < y + h; r++) data.fill(0, (r * width + x) * 4, (r * width + x + w) * 4);
     this.x0 = this.y0 = Infinity;
     this.x1 = this.y1 = -Infinity;
