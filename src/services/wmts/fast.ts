@@ -1,16 +1,19 @@
 /**
  * The cached-tile fast path (issue 18: "send stored bytes with the fewest copies and syscalls; no
- * per-request work that a hit does not need"). A GET of an XYZ tile (`/tiles/{layer}/{z}/{x}/{y}.png`
+ * per-request work that a hit does not need"). A GET or HEAD of an XYZ tile (`/tiles/{layer}/{z}/{x}/{y}.png`
  * or `.mvt`) or a RESTful WMTS tile (`/wmts/1.0.0/{layer}/{style}/{set}/{z}/{row}/{col}.png`) that
  * the memory tier holds is answered from Node's HTTP server before Fastify sees the request: the
  * cache key straight from the path, the stored Buffer written once with its headers, 304 on
  * If-None-Match / If-Modified-Since.
  *
  * Anything else takes the full way, which answers exactly as before: a memory miss, a query string,
- * a method other than GET, a path that does not parse, a tile outside its matrix, a layer the caller
+ * a method other than GET and HEAD, a path that does not parse, a tile outside its matrix, a layer the caller
  * may not read (the same `canRead` on the same principal: no answer here ever differs in what it
  * reveals), credentials that do not check out cleanly (the full path answers 401), a rate-limited
  * server, a table whose freshness is pending, a server that is closing.
+ *
+ * Per hit, only what changes: what a URL resolves to is kept per URL while its layer and table
+ * version hold, and the headers of a cached entry are built on its first hit.
  *
  * Kept from the full path: access control, the request id, metrics (requests, duration, bytes,
  * cache hits) and usage statistics — counted in a batch handed over at the end of the event loop's
