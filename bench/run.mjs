@@ -241,12 +241,12 @@ async function precheck(s, active) {
   return { invalid, pixels: { share, strict, meanDiff, ink, n, ref, bytes } };
 }
 
-/** CPU seconds of a server's processes so far (ours: the node process; MapServer/MapCache: their FastCGI workers and nginx's workers). */
+/** CPU seconds of a server's processes so far (ours: the node process and its cluster workers; MapServer/MapCache: their FastCGI workers and nginx's workers). */
 function serverCpu(name, ctx) {
   const nginx = ctx.nginxWorkers ?? [];
   switch (name) {
-    case 'ours':
-      return groupCpu([ctx.oursPid]);
+    case 'ours': // with BENCH_PROCESSES > 1, the cluster's workers are the primary's children
+      return groupCpu([ctx.oursPid, ...childrenOf(ctx.oursPid)]);
     case 'mapserver':
     case 'mapserver-ogcapi':
       return groupCpu([...(ctx.ref.mapservPids ?? []), ...nginx]);

@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import sharp from 'sharp';
 import { createCanvas } from '@napi-rs/canvas';
-import { encodePng } from '../src/render/png.js';
+import { allOpaque, encodePng } from '../src/render/png.js';
+import { paintAndCut } from '../src/render/draw.js';
 
 function canvasPixels() {
   const c = createCanvas(64, 48);
@@ -57,5 +58,28 @@ describe('PNG writer', () => {
     expect(info.channels).toBe(3);
     expect(Array.from(data.subarray((5 * 32 + 5) * 3, (5 * 32 + 5) * 3 + 3))).toEqual([0x33, 0x66, 0xcc]);
     expect(Array.from(data.subarray(0, 3))).toEqual([255, 255, 255]);
+  });
+
+  it('cached tiles: RGB when a tile has no transparent pixel, RGBA otherwise, the same pixels either way', async () => {
+    expect(allOpaque(new Uint8Array([1, 2, 3, 255, 4, 5, 6, 255]))).toBe(true);
+    expect(allOpaque(new Uint8Array([1, 2, 3, 255, 4, 5, 6, 254]))).toBe(false);
+    const cut = { tile: 256, cols: 2, rows: 1, buffer: 8 };
+    const size = { width: 2 * 256 + 16, height: 256 + 16, format: 'image/png' as const };
+    // an opaque metatile (a background colour): both tiles RGB, every pixel that colour
+    for (const png of paintAndCut([], { ...size, transparent: false, bgcolor: '#3366cc' }, cut)) {
+      expect(png[25]).toBe(2); // IHDR colour type: truecolour
+      const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+      expect([info.width, info.height, info.channels]).toEqual([256, 256, 3]);
+      let other = 0;
+      for (let i = 0; i < data.length; i += 3) if (data[i] !== 0x33 || data[i + 1] !== 0x66 || data[i + 2] !== 0xcc) other++;
+      expect(other).toBe(0);
+    }
+    // a transparent one: RGBA, every pixel transparent
+    for (const png of paintAndCut([], { ...size, transparent: true }, cut)) {
+      expect(png[25]).toBe(6); // truecolour with alpha
+      const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+      expect(info.channels).toBe(4);
+      expect(data.every((v, i) => i % 4 !== 3 || v === 0)).toBe(true);
+    }
   });
 });

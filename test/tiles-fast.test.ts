@@ -85,14 +85,34 @@ describe('cached tiles answered before Fastify', () => {
     expect(Buffer.from(await w.arrayBuffer()).equals(body)).toBe(true);
     expect(fast.served).toBe(before + 3);
 
-    // what it does not take goes the full way: a query string, HEAD, a tile outside the matrix
-    const q = await fetch(`${base}${url}?style=nosuch`);
-    expect(q.status).toBe(400);
+    // HEAD: the GET's headers (Content-Length included), no body
+    const fullHead = await t.app.inject({ url, method: 'HEAD' });
     const head = await fetch(base + url, { method: 'HEAD' });
     expect(head.status).toBe(200);
+    expect(fast.served).toBe(before + 4);
+    expect((await head.arrayBuffer()).byteLength).toBe(0);
+    for (const h of SAME) expect(head.headers.get(h) ?? undefined, h).toBe(r.headers.get(h) ?? undefined);
+    expect(head.headers.get('content-length')).toBe(String(body.length));
+    expect(head.headers.get('content-length')).toBe(String(fullHead.headers['content-length']));
+    // each answer has its own request id when the client sends none
+    const ids = new Set<string | null>();
+    for (let i = 0; i < 3; i++) {
+      const a = await fetch(base + url);
+      await a.arrayBuffer();
+      expect(a.headers.get('x-cache-tier')).toBe('memory');
+      ids.add(a.headers.get('x-request-id'));
+    }
+    expect(ids.size).toBe(3);
+    expect(fast.served).toBe(before + 7);
+
+    // what it does not take goes the full way: a query string, another method, a tile outside the matrix
+    const q = await fetch(`${base}${url}?style=nosuch`);
+    expect(q.status).toBe(400);
+    const post = await fetch(base + url, { method: 'POST' });
+    expect(post.status).toBe(404);
     const out = await fetch(`${base}/tiles/communes/2/9/0.png`);
     expect(out.status).toBe(404);
-    expect(fast.served).toBe(before + 3);
+    expect(fast.served).toBe(before + 7);
   });
 
   it('reads a memory miss from the disk tier in one go', async () => {
@@ -166,11 +186,56 @@ describe('cached tiles answered before Fastify', () => {
     const m0 = await metric();
     const u0 = await usage();
     const before = fast.served;
-    for (let i = 0; i < 5; i++) expect((await fetch(base + url)).status).toBe(200);
+    let etag = '';
+    for (let i = 0; i < 5; i++) {
+      const r = await fetch(base + url);
+      expect(r.status).toBe(200);
+      etag = r.headers.get('etag') ?? '';
+      await r.arrayBuffer();
+    }
     expect(fast.served).toBe(before + 5);
     expect(await metric()).toBe(m0 + 5);
     expect(await usage()).toBe(u0 + 5);
+    // HEAD and 304 answers are counted too, under their status
+    expect((await fetch(base + url, { method: 'HEAD' })).status).toBe(200);
+    expect((await fetch(base + url, { headers: { 'if-none-match': etag } })).status).toBe(304);
+    expect(fast.served).toBe(before + 7);
+    expect(await metric()).toBe(m0 + 6);
+    expect(await usage()).toBe(u0 + 7);
     await runtime.usage.flush();
-    expect(await usage()).toBe(u0 + 5);
+    expect(await usage()).toBe(u0 + 7);
+  });
+
+  it('stops answering a tile whose table changed, and whose layer was reloaded, from what it kept', async () => {
+    const url = `/tiles/communes/${tile.z}/${tile.x}/${tile.y}.png`;
+    await t.app.inject({ url });
+    const before = fast.served;
+    const first = await fetch(base + url);
+    expect(first.headers.get('x-cache-tier')).toBe('memory');
+    await first.arrayBuffer();
+    expect(fast.served).toBe(before + 1);
+    // a reload makes new layer objects: the next hit resolves the path again, with the same answer
+    await t.ctx.registry.reload();
+    const reloaded = await fetch(base + url);
+    expect(reloaded.status).toBe(200);
+    expect(reloaded.headers.get('etag')).toBe(first.headers.get('etag'));
+    await reloaded.arrayBuffer();
+    expect(fast.served).toBe(before + 2);
+    // an edit of the table bumps its version (the change feed): the tile kept under the old key is
+    // not served any more, the full path renders it anew
+    const engine = t.ctx.runtime.tiles;
+    const layer = t.ctx.registry.get('communes')!;
+    const v0 = engine.versionOf(layer);
+    await t.ctx.pool.query('UPDATE public.communes SET geom = geom WHERE id = (SELECT min(id) FROM public.communes)');
+    await expect.poll(() => engine.versionOf(layer), { timeout: 10_000 }).toBeGreaterThan(v0);
+    const after = await fetch(base + url);
+    expect(after.status).toBe(200);
+    expect(after.headers.get('x-cache')).toBe('MISS');
+    await after.arrayBuffer();
+    expect(fast.served).toBe(before + 2);
+    const hit = await fetch(base + url);
+    expect(hit.headers.get('x-cache-tier')).toBe('memory');
+    await hit.arrayBuffer();
+    expect(fast.served).toBe(before + 3);
   });
 });

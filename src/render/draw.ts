@@ -22,7 +22,7 @@ import {
 } from './style.js';
 import { drawMark } from './marks.js';
 import { placeLabels, type LabelCandidate } from './labels.js';
-import { encodePng } from './png.js';
+import { allOpaque, encodePng } from './png.js';
 
 // libvips's operation cache (sharp's default: up to 50 MB and 100 operations per process) keeps
 // the results of operations on raw bitmaps that never come again (each map and metatile is new):
@@ -937,7 +937,8 @@ export interface TileCut {
 }
 
 /**
- * Paint a metatile and encode each of its tiles as a transparent PNG (row by row, left to right):
+ * Paint a metatile and encode each of its tiles as a PNG (row by row, left to right; RGBA, or RGB
+ * for a tile without a transparent pixel):
  * one drawing, one read of Skia's premultiplied pixels, each tile's rows copied out and written by
  * the renderer's PNG writer — in a render worker when the pool runs, so that the event loop is not
  * held by a metatile's drawing and encoding.
@@ -958,7 +959,8 @@ export function paintAndCut(layers: LayerData[], o: PaintOptions, cut: TileCut, 
         const s = (b + j * ts + y) * stride + (b + i * ts) * 4;
         one.set(px.subarray(s, s + ts * 4), y * ts * 4);
       }
-      out.push(encodePng(one, ts, ts, true, TILE_PNG_LEVEL));
+      // a tile with no transparent pixel is written as RGB (the same pixels, no alpha bytes to deflate)
+      out.push(encodePng(one, ts, ts, !allOpaque(one), TILE_PNG_LEVEL));
     }
   if (timings) timings.encode = (timings.encode ?? 0) + performance.now() - t;
   return out;

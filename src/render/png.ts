@@ -25,6 +25,12 @@ function chunk(type: string, data: Buffer): Buffer {
 /** zlib level: 2 is the measured knee (size within 3 % of level 3, clearly faster). */
 export const PNG_LEVEL = 2;
 
+/** Whether every pixel of RGBA `px` is opaque (stops at the first that is not). */
+export function allOpaque(px: Uint8Array): boolean {
+  for (let i = 3; i < px.length; i += 4) if (px[i] !== 255) return false;
+  return true;
+}
+
 /**
  * Encode premultiplied RGBA pixels (`width`×`height`, rows packed) as a PNG: RGBA with straight
  * (unpremultiplied) alpha when `alpha`, else RGB (the canvas is then opaque: alpha is dropped).

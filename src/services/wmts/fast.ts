@@ -1,16 +1,19 @@
 /**
  * The cached-tile fast path (issue 18: "send stored bytes with the fewest copies and syscalls; no
- * per-request work that a hit does not need"). A GET of an XYZ tile (`/tiles/{layer}/{z}/{x}/{y}.png`
+ * per-request work that a hit does not need"). A GET or HEAD of an XYZ tile (`/tiles/{layer}/{z}/{x}/{y}.png`
  * or `.mvt`) or a RESTful WMTS tile (`/wmts/1.0.0/{layer}/{style}/{set}/{z}/{row}/{col}.png`) that
  * the memory tier holds is answered from Node's HTTP server before Fastify sees the request: the
  * cache key straight from the path, the stored Buffer written once with its headers, 304 on
  * If-None-Match / If-Modified-Since.
  *
  * Anything else takes the full way, which answers exactly as before: a memory miss, a query string,
- * a method other than GET, a path that does not parse, a tile outside its matrix, a layer the caller
+ * a method other than GET and HEAD, a path that does not parse, a tile outside its matrix, a layer the caller
  * may not read (the same `canRead` on the same principal: no answer here ever differs in what it
  * reveals), credentials that do not check out cleanly (the full path answers 401), a rate-limited
  * server, a table whose freshness is pending, a server that is closing.
+ *
+ * Per hit, only what changes: what a URL resolves to is kept per URL while its layer and table
+ * version hold, and the headers of a cached entry are built on its first hit.
  *
  * Kept from the full path: access control, the request id, metrics (requests, duration, bytes,
  * cache hits) and usage statistics — counted in a batch handed over at the end of the event loop's
@@ -89,6 +92,41 @@ interface Batch {
   bytes: number;
 }
 
+/**
+ * What a tile URL resolved to, kept while its layer object (a reload makes new ones) and its
+ * table's version stay the same: a repeated hit skips the path parsing, the style lookup and the
+ * key's string building.
+ */
+interface Route {
+  name: string;
+  layer: Layer;
+  table: string;
+  version: number;
+  key: string;
+  format: TileFormat;
+  service: 'Tiles' | 'WMTS';
+  operation: string;
+  duration: { observe(v: number): void };
+  /** Its batch keys, by `batchSlot` (status and authentication), built on first use. */
+  batchKeys: string[];
+}
+
+/** Which of a route's batch keys a hit counts under. */
+const batchSlot = (status: 200 | 304, authenticated: boolean) => (status === 304 ? 2 : 0) + (authenticated ? 1 : 0);
+
+/** Routes kept at most (the table is emptied when full: a crawl of many distinct tiles then costs what it did before). */
+const MAX_ROUTES = 8192;
+
+/** The headers of one cached tile as a hit sends them, built once per entry and layer. */
+interface Headers {
+  layer: Layer;
+  ok: string[];
+  notModified: string[];
+}
+/** Index of the request id and the cache tier in `Headers.ok` / `notModified` (filled per request). */
+const ID_AT = 1;
+const TIER_AT = 11;
+
 export class TileFastPath {
   /** Requests answered here (tests and docs read it). */
   served = 0;
@@ -98,6 +136,9 @@ export class TileFastPath {
   private batch = new Map<string, Batch>();
   private scheduled: NodeJS.Immediate | undefined;
   private readonly enabled: boolean;
+  private readonly routes = new Map<string, Route>();
+  private readonly headers = new WeakMap<TileEntry, Headers>();
+  private readonly flushSoon = () => this.flush();
 
   constructor(private readonly ctx: AppContext) {
     this.enabled = !ctx.config.security.rateLimit.enabled;
@@ -164,57 +205,95 @@ export class TileFastPath {
     }
   }
 
+  /** The route of a tile URL: the kept one while it still holds, else parsed and kept; undefined for the full path. */
+  private routeOf(url: string, engine: TileEngine): Route | undefined {
+    const registry = this.ctx.registry.unrestricted;
+    const kept = this.routes.get(url);
+    if (kept && registry.resolve(kept.name) === kept.layer && (engine.versions.get(kept.table) ?? 0) === kept.version) return kept;
+    if (!url.startsWith('/tiles/') && !url.startsWith('/wmts/1.0.0/')) return undefined;
+    const t = parseTilePath(url);
+    if (!t) return undefined;
+    const layer = registry.resolve(t.layer);
+    if (!layer) return undefined;
+    const table = engine.tableOf(layer);
+    const version = engine.versions.get(table) ?? 0;
+    const key = this.keyOf(engine, layer, t, version);
+    if (key === undefined) return undefined;
+    const operation = t.service === 'Tiles' && t.format === 'mvt' ? 'GetVectorTile' : 'GetTile';
+    const route: Route = {
+      name: t.layer,
+      layer,
+      table,
+      version,
+      key,
+      format: t.format,
+      service: t.service,
+      operation,
+      duration: this.durationOf(t.service, operation),
+      batchKeys: [],
+    };
+    if (this.routes.size >= MAX_ROUTES) this.routes.clear();
+    this.routes.set(url, route);
+    return route;
+  }
+
   /**
    * Takes the request when it is a tile it may serve from the memory tier (answered now) or
    * possibly from the disk tier (read, then answered — or handed to `next`, the full path, when
    * the file is not there). False: not taken, the caller hands it to the full path.
    */
   handle(req: IncomingMessage, res: ServerResponse, next: (req: IncomingMessage, res: ServerResponse) => void): boolean {
-    if (!this.enabled || this.closing || req.method !== 'GET') return false;
+    if (!this.enabled || this.closing || (req.method !== 'GET' && req.method !== 'HEAD')) return false;
     const url = req.url ?? '';
-    if (!url.startsWith('/tiles/') && !url.startsWith('/wmts/1.0.0/')) return false;
-    const t = parseTilePath(url);
-    if (!t) return false;
+    if (url.includes('?') || url.includes('%')) return false;
     const started = performance.now();
     const engine = this.ctx.runtime.tiles;
     const memory = engine.cache.memory;
     if (!memory || !engine.isReady) return false;
-    const layer = this.ctx.registry.unrestricted.resolve(t.layer);
-    if (!layer) return false;
+    const route = this.routeOf(url, engine);
+    if (!route) return false;
     const principal = this.principal(req);
-    if (!principal || !canRead(layer, principal)) return false;
-    if (engine.bypass.has(engine.tableOf(layer))) return false;
-    const key = this.keyOf(engine, layer, t);
-    if (key === undefined) return false;
-    const answer = (entry: TileEntry, tier: string) => {
-      const bytes = this.send(req, res, layer, engine, entry, t.format, tier);
-      this.served++;
-      const operation = t.service === 'Tiles' && t.format === 'mvt' ? 'GetVectorTile' : 'GetTile';
-      this.durationOf(t.service, operation).observe((performance.now() - started) / 1000);
-      this.count(t.service, operation, layer.name, res.statusCode === 304 ? '304' : '200', principal.authenticated, bytes, tier);
-    };
-    const entry = memory.peek(key);
+    if (!principal || !canRead(route.layer, principal)) return false;
+    if (engine.bypass.has(route.table)) return false;
+    const entry = memory.peek(route.key);
     if (entry) {
-      answer(entry, 'memory');
+      this.answer(req, res, route, entry, 'memory', principal.authenticated, started);
       return true;
     }
     // the disk tier when it comes next (a Redis tier in front of it, or none at all: the full path)
     const disk = engine.cache.tiers[1];
     if (!(disk instanceof DiskTier) || engine.cache.tiers[0] !== memory) return false;
-    disk.get(key).then(
+    disk.get(route.key).then(
       (e) => {
         if (req.socket.destroyed) return; // the client left while the file was read
         if (!e) return next(req, res);
-        void memory.put(key, e);
-        answer(e, 'disk');
+        void memory.put(route.key, e);
+        this.answer(req, res, route, e, 'disk', principal.authenticated, started);
       },
       () => next(req, res),
     );
     return true;
   }
 
+  private answer(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: Route,
+    entry: TileEntry,
+    tier: 'memory' | 'disk',
+    authenticated: boolean,
+    started: number,
+  ): void {
+    // what the socket was handed, headers included (the full path counts the same way)
+    const before = req.socket.bytesWritten;
+    const status = this.send(req, res, route.layer, entry, route.format, tier);
+    this.served++;
+    route.duration.observe((performance.now() - started) / 1000);
+    this.count(route, status, authenticated, req.socket.bytesWritten - before, tier);
+  }
+
   /** The cache key of a tile, or undefined for a tile outside its matrix or an unknown style (the full path says so). */
-  private keyOf(engine: TileEngine, layer: Layer, t: Parsed): string | undefined {
+  private keyOf(engine: TileEngine, layer: Layer, t: Parsed, version: number): string | undefined {
     const m = t.set.matrices[t.z];
     if (!m || t.row >= m.matrixHeight || t.col >= m.matrixWidth) return undefined;
     let style = '_';
@@ -225,65 +304,87 @@ export class TileFastPath {
         return undefined;
       }
     }
-    return engine.key(layer, style, t.set, t.z, t.col, t.row, t.format);
+    return engine.key(layer, style, t.set, t.z, t.col, t.row, t.format, version);
   }
 
-  private send(
-    req: IncomingMessage,
-    res: ServerResponse,
-    layer: Layer,
-    engine: TileEngine,
-    e: TileEntry,
-    format: TileFormat,
-    tier: string,
-  ): number {
-    const h = [
+  /**
+   * The headers of a tile's answers (200 and 304), built on its first hit and kept with the entry:
+   * the request id and the cache tier are the only fields that change from one hit to the next.
+   */
+  private headersOf(layer: Layer, e: TileEntry, format: TileFormat): Headers {
+    const kept = this.headers.get(e);
+    if (kept && kept.layer === layer) return kept;
+    const common = [
       'x-request-id',
-      requestIdOf(req),
+      '',
       'etag',
       e.etag,
       'last-modified',
       lastModifiedOf(e),
       'cache-control',
-      cacheControlOf(layer, engine),
+      cacheControlOf(layer, this.ctx.runtime.tiles),
       'x-cache',
       'HIT',
       'x-cache-tier',
-      tier,
+      '',
     ];
     // what the access hook adds to a response that is not public (src/security/access.ts)
-    if (!layer.access.public) h.push('vary', 'Authorization, X-API-Key');
-    const before = req.socket.bytesWritten;
-    if (notModified(req.headers, e)) {
-      res.writeHead(304, h);
-      res.end();
-    } else {
-      h.push('content-type', TILE_TYPES[format], 'content-length', String(e.data.length));
-      res.writeHead(200, h);
-      res.end(e.data);
-    }
-    // what the socket was handed, headers included (the full path counts the same way)
-    return req.socket.bytesWritten - before;
+    if (!layer.access.public) common.push('vary', 'Authorization, X-API-Key');
+    const h: Headers = {
+      layer,
+      notModified: common,
+      ok: [...common, 'content-type', TILE_TYPES[format], 'content-length', String(e.data.length)],
+    };
+    this.headers.set(e, h);
+    return h;
   }
 
-  private count(
-    service: string,
-    operation: string,
-    layer: string,
-    status: string,
-    authenticated: boolean,
-    bytes: number,
-    tier: string,
-  ): void {
+  /** Answers the tile (200, or 304 to a current copy; a HEAD gets the headers only); returns the status. */
+  private send(
+    req: IncomingMessage,
+    res: ServerResponse,
+    layer: Layer,
+    e: TileEntry,
+    format: TileFormat,
+    tier: 'memory' | 'disk',
+  ): 200 | 304 {
+    const kept = this.headersOf(layer, e, format);
+    const fresh = notModified(req.headers, e);
+    const h = (fresh ? kept.notModified : kept.ok).slice();
+    h[ID_AT] = requestIdOf(req);
+    h[TIER_AT] = tier;
+    if (fresh) {
+      res.writeHead(304, h);
+      res.end();
+      return 304;
+    }
+    res.writeHead(200, h);
+    // Node sends no body to a HEAD request (the Content-Length stays, as the full path's)
+    res.end(e.data);
+    return 200;
+  }
+
+  private count(route: Route, status: 200 | 304, authenticated: boolean, bytes: number, tier: string): void {
     if (tier === 'disk') this.diskHits++;
-    const k = `${service}\u0000${operation}\u0000${layer}\u0000${status}\u0000${authenticated ? 1 : 0}`;
+    const { service, operation, layer } = route;
+    const slot = batchSlot(status, authenticated);
+    const k = (route.batchKeys[slot] ??= `${service}\u0000${operation}\u0000${layer.name}\u0000${status}\u0000${authenticated ? 1 : 0}`);
     // handed over at the end of this turn of the event loop: every hit the turn answered in one go
     // (with Redis, one pipelined count into the cluster's hash, as the full path does per request)
-    this.scheduled ??= setImmediate(() => this.flush());
+    this.scheduled ??= setImmediate(this.flushSoon);
     const b = this.batch.get(k);
     if (b) {
       b.requests++;
       b.bytes += bytes;
-    } else this.batch.set(k, { service, operation, layer, status, authenticated, requests: 1, bytes });
+    } else
+      this.batch.set(k, {
+        service,
+        operation,
+        layer: layer.name,
+        status: String(status),
+        authenticated,
+        requests: 1,
+        bytes,
+      });
   }
 }
