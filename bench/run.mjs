@@ -20,7 +20,15 @@ import {
 } from './lib/core.mjs';
 import proj4 from 'proj4';
 import { benchDatabase, ensureDemoData, DEFAULT_SIZES } from './lib/provision.mjs';
-import { startOurs, startReference, memoryOf, resetPeakMemory, waitForOverviews, seedMapcache, seedOurs } from './lib/servers.mjs';
+import {
+  startOurs,
+  startReference,
+  largestProcessMemory,
+  resetPeakMemoryTree,
+  waitForOverviews,
+  seedMapcache,
+  seedOurs,
+} from './lib/servers.mjs';
 import { runWrk, combineRuns, wrkAvailable } from './lib/wrk.mjs';
 import { comparePng, inkShare } from './lib/pixels.mjs';
 import { ourLayers } from './lib/symbology.mjs';
@@ -348,7 +356,7 @@ async function measureWrk(s, targets, ctx) {
         acc.server += serverCpu(a.name, ctx) - s0;
         acc.pg += postgresCpu(ctx.postmaster) - p0;
         acc.client += r.clientCpuS;
-        if (a.name === 'ours') acc.mem = memoryOf(ctx.oursPid);
+        if (a.name === 'ours') acc.mem = largestProcessMemory(ctx.oursPid);
       }
     }
     const sum = Object.fromEntries(Object.entries(per).map(([k, v]) => [k, combineRuns(v.runs)]));
@@ -361,7 +369,10 @@ async function measureWrk(s, targets, ctx) {
       const cpu = `CPU ms/req server ${ms(acc.server)} · PostgreSQL ${ms(acc.pg)} · client ${ms(acc.client)}`;
       const errs = m.errors.status + m.errors.socket;
       const notes = [cpu];
-      if (acc.mem) notes.push(`our RSS ${fmt(acc.mem.rssMB, 0)} MB (peak ${fmt(acc.mem.hwmMB, 0)})`);
+      if (acc.mem)
+        notes.push(
+          `our RSS ${fmt(acc.mem.rssMB, 0)} MB (peak ${fmt(acc.mem.hwmMB, 0)}; largest of ${acc.mem.processes} processes, ${fmt(acc.mem.sumRssMB, 0)} MB together)`,
+        );
       if (pixelNote && a.name !== 'ours') notes.push(pixelNote);
       if (m.refused) {
         log(`  ${id} ${a.name}: ${m.refused}`);
@@ -417,7 +428,7 @@ async function measureBulk(s, targets, ctx) {
   for (let round = 0; round < rounds; round++) {
     for (const a of active) {
       // bulk: reset the kernel's peak-RSS counter first, so that VmHWM afterwards is this export's peak
-      const before = a.name === 'ours' ? (s.bulk ? resetPeakMemory(ctx.oursPid) : memoryOf(ctx.oursPid)) : null;
+      const before = a.name === 'ours' ? (s.bulk ? resetPeakMemoryTree(ctx.oursPid) : largestProcessMemory(ctx.oursPid)) : null;
       const r = await runLoad({
         ...common,
         urls: a.urls,
@@ -429,7 +440,7 @@ async function measureBulk(s, targets, ctx) {
       a.wall += r.wall;
       a.cpu.push(r.clientCpu);
       if (before) {
-        const after = memoryOf(ctx.oursPid);
+        const after = largestProcessMemory(ctx.oursPid);
         // the peak over all rounds; 'reset' says whether the counter could be reset before each export
         a.mem = {
           hwmMB: Math.max(a.mem?.hwmMB ?? 0, after.hwmMB),
@@ -608,13 +619,18 @@ async function main() {
   const env = await environment(db.url);
   env.wrk = (spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout.match(/wrk [^\s]+/) || ['?'])[0];
   const rows = [];
-  let peak = { rssMB: 0, hwmMB: 0 };
+  let peak = { rssMB: 0, hwmMB: 0, sumMB: 0, processes: 0 };
   try {
     const { ours, ref, A, ctx } = await startServers(db.url);
     if (ctx.refNotes) notes.push(`Reference servers: ${ctx.refNotes}`);
     const memo = () => {
-      const m = memoryOf(ours.pid);
-      peak = { rssMB: Math.max(peak.rssMB, m.rssMB || 0), hwmMB: Math.max(peak.hwmMB, m.hwmMB || 0) };
+      const m = largestProcessMemory(ours.pid);
+      peak = {
+        rssMB: Math.max(peak.rssMB, m.rssMB || 0),
+        hwmMB: Math.max(peak.hwmMB, m.hwmMB || 0),
+        sumMB: Math.max(peak.sumMB, m.sumRssMB || 0),
+        processes: m.processes,
+      };
     };
     const runScenario = async (s, fn) => {
       log(`scenario ${s.id}: ${s.title}`);
@@ -633,7 +649,7 @@ async function main() {
     const tiles = wantTiles ? await tileSet(ours, ref, A, notes) : { seeded: [], cold: [] };
     for (const s of scenarios(tiles).filter((x) => !x.bulk)) await runScenario(s, measureWrk);
     notes.push(
-      `Our server's memory through the run (VmRSS / VmHWM from /proc/${ours.pid}/status, read after every row): highest RSS ${fmt(peak.rssMB, 0)} MB, peak ${fmt(peak.hwmMB, 0)} MB.`,
+      `Our server's memory through the run (VmRSS / VmHWM of each of its processes from /proc/<pid>/status, read after every row; the figures are the largest process's): highest RSS ${fmt(peak.rssMB, 0)} MB, peak ${fmt(peak.hwmMB, 0)} MB; all its processes together at most ${fmt(peak.sumMB, 0)} MB (${peak.processes} processes).`,
     );
     await stopAll(log);
     if (!QUICK && (!ONLY || ONLY.test('downloads'))) notes.push(await downloads(db.url));
@@ -651,7 +667,7 @@ async function main() {
   } finally {
     await stopAll(log);
   }
-  const settings = `mode ${mode}; wrk (${env.wrk}, 2 threads; 1 at one connection) at ${CONCS.join(', ')} connections, random paths from each scenario's list (bench/lib/wrk-list.lua); ${ROUNDS} alternating rounds of ${SLOT_MS / 1000} s per server (A/B/A/B; region rows ×3) after a ${WARM_S} s warm-up per server and concurrency; a run is refused when wrk used more than 90% of a core; images compared before timing (a pixel differs beyond ${PIXEL_TOL}/255, scenarios refused above ${pct(MAX_DIFF)}); MapServer under spawn-fcgi with ${WORKERS} workers behind nginx; seed ${SEED}; all on 127.0.0.1`;
+  const settings = `mode ${mode}; wrk (${env.wrk}, 2 threads; 1 at one connection) at ${CONCS.join(', ')} connections, random paths from each scenario's list (bench/lib/wrk-list.lua); ${ROUNDS} alternating rounds of ${SLOT_MS / 1000} s per server (A/B/A/B; region rows ×3) after a ${WARM_S} s warm-up per server and concurrency; a run is refused when wrk used more than 90% of a core; images compared before timing (a pixel differs beyond ${PIXEL_TOL}/255, scenarios refused above ${pct(MAX_DIFF)}); MapServer under spawn-fcgi with ${WORKERS} workers behind nginx; our server ${process.env.BENCH_PROCESSES ? `with ${process.env.BENCH_PROCESSES} process(es) (BENCH_PROCESSES)` : 'as npm start runs it (one process per core)'}; seed ${SEED}; all on 127.0.0.1`;
   env['load average at end (1/5/15 min)'] = os
     .loadavg()
     .map((v) => v.toFixed(1))
@@ -671,7 +687,16 @@ async function main() {
 
 /** Our server (bench layers and styles, own tile folder) and the reference stack on one database, overviews built. */
 async function startServers(url) {
-  const ours = await startOurs({ root: OURS_ROOT, url, workDir, log, layers: ourLayers(), tilesDir: path.join(workDir, 'ours-tiles') });
+  // our server as `npm start` runs it (one process per core) unless BENCH_PROCESSES says otherwise
+  const ours = await startOurs({
+    root: OURS_ROOT,
+    url,
+    workDir,
+    log,
+    layers: ourLayers(),
+    tilesDir: path.join(workDir, 'ours-tiles'),
+    processes: process.env.BENCH_PROCESSES ?? 'default',
+  });
   const ref = await startReference({ url, workDir, workers: WORKERS, log });
   const refNotes = ref.notes.join('; ');
   if (refNotes) log(`reference servers: ${refNotes}`);

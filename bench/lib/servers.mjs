@@ -58,9 +58,10 @@ export async function startOurs({
     NODE_ENV: 'production',
     LOG_LEVEL: 'warn',
     GEODATA_CONFIG: cfgFile,
-    // one process unless asked (BENCH_PROCESSES, or `processes`): the CPU and memory read from its pid are then all of it
-    PROCESSES: String(processes),
+    // one process unless asked (BENCH_PROCESSES, or `processes`; 'default': the server's own default, one per core)
+    ...(processes === 'default' ? {} : { PROCESSES: String(processes) }),
   };
+  if (processes === 'default') delete env.PROCESSES;
   const child = spawnLogged('geodata-server', process.execPath, [path.join(root, 'dist/src/main.js'), 'serve'], {
     env,
     logFile: path.join(workDir, `${name}.log`),
@@ -161,6 +162,22 @@ export function memoryOfTree(pid) {
   const procs = treeOf(pid).map((p) => ({ pid: p, ...memoryOf(p) }));
   const sum = (k) => procs.reduce((a, p) => a + (Number.isFinite(p[k]) ? p[k] : 0), 0);
   return { rssMB: sum('rssMB'), hwmMB: sum('hwmMB'), procs };
+}
+
+/**
+ * Memory of a server that may run several processes, per process as the issue's budget reads it:
+ * the largest VmRSS and the largest VmHWM of the tree's processes (MB), their sums and the count.
+ */
+export function largestProcessMemory(pid) {
+  const t = memoryOfTree(pid);
+  const max = (k) => t.procs.reduce((a, p) => (Number.isFinite(p[k]) ? Math.max(a, p[k]) : a), 0);
+  return { rssMB: max('rssMB'), hwmMB: max('hwmMB'), sumRssMB: t.rssMB, processes: t.procs.length };
+}
+
+/** resetPeakMemory for every process of a server's tree; largestProcessMemory afterwards. */
+export function resetPeakMemoryTree(pid) {
+  const reset = treeOf(pid).map((p) => resetPeakMemory(p).reset);
+  return { ...largestProcessMemory(pid), reset: reset.length > 0 && reset.every(Boolean) };
 }
 
 /** Peak resident set (VmHWM) and current RSS (VmRSS) of a process, in MB. */
