@@ -9,7 +9,9 @@ import { projectRoot } from './config/index.js';
 import { ServiceError } from './errors/service-error.js';
 import { sendOws, sendProblem } from './errors/render.js';
 import { clientErrorHandler, notePath } from './errors/client-error.js';
+import cors from '@fastify/cors';
 import { registerAdminGuard } from './security/admin.js';
+import { CORS_EXPOSED } from './services/wmts/fast.js';
 import { owsHandler, SERVICE_NAMES } from './ows/service.js';
 import { registerLanding } from './services/landing.js';
 import { registerApiDocs } from './services/apidocs.js';
@@ -189,6 +191,16 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   app.setErrorHandler((error, req, reply) => sendError(req, reply, error));
 
   app.setNotFoundHandler((req, reply) => sendProblem(reply, req, new ServiceError('not-found', `no resource at ${req.url.split('?')[0]}`)));
+
+  // Every front door may be read from a web page of another origin (a portal's map with WMS,
+  // tiles, vector tiles, GetFeatureInfo, OGC API): no credentials are ever allowed with it, so a
+  // restricted layer's answer stays unreadable to another site's script. The tile fast path sends
+  // the same header (src/services/wmts/fast.ts).
+  await app.register(cors, {
+    origin: '*',
+    exposedHeaders: CORS_EXPOSED,
+    methods: ['GET', 'HEAD', 'POST', 'OPTIONS'],
+  });
 
   // every /admin/* route (and any route with config.admin) behind the one admin check
   registerAdminGuard(app, () => auth.realm);

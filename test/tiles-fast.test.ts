@@ -50,7 +50,48 @@ describe('cached tiles answered before Fastify', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const SAME = ['etag', 'last-modified', 'cache-control', 'content-type', 'content-length', 'vary', 'x-cache'];
+  const SAME = [
+    'etag',
+    'last-modified',
+    'cache-control',
+    'content-type',
+    'content-length',
+    'vary',
+    'x-cache',
+    'access-control-allow-origin',
+    'access-control-expose-headers',
+  ];
+
+  it('lets a page of another origin read tiles, maps and features (CORS on every front door, fast path included)', async () => {
+    // a tile of its own (the tests below start from an empty cache for theirs)
+    const url = `/tiles/communes/${tile.z - 1}/${tile.x >> 1}/${tile.y >> 1}.png`;
+    await t.app.inject({ url }); // cached
+    const origin = { origin: 'https://portal.example' };
+    const hit = await fetch(`${base}${url}`, { headers: origin });
+    expect(hit.headers.get('x-cache-tier')).toBe('memory'); // the fast path answered
+    expect(hit.headers.get('access-control-allow-origin')).toBe('*');
+    expect(hit.headers.get('access-control-expose-headers')).toContain('ETag');
+    for (const other of [
+      '/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetCapabilities',
+      '/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=communes&COUNT=1&OUTPUTFORMAT=application/json',
+      '/collections/communes/items?limit=1',
+    ]) {
+      const r = await fetch(`${base}${other}`, { headers: origin });
+      expect(r.status, other).toBe(200);
+      expect(r.headers.get('access-control-allow-origin'), other).toBe('*');
+      await r.arrayBuffer();
+    }
+    // a preflight (a page posting a WFS query in XML)
+    const pre = await fetch(`${base}/wfs`, {
+      method: 'OPTIONS',
+      headers: { ...origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+    });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-origin')).toBe('*');
+    expect(pre.headers.get('access-control-allow-methods')).toContain('POST');
+    // never with credentials: a restricted layer's answer stays unreadable to another site's script
+    expect(hit.headers.get('access-control-allow-credentials')).toBeNull();
+  });
 
   it('answers a cached tile with the full path’s bytes and headers, and 304 to a current copy', async () => {
     const url = `/tiles/communes/${tile.z}/${tile.x}/${tile.y}.png`;

@@ -13,7 +13,6 @@
  * (src/services/wmts/ogcapi.ts).
  */
 import type { FastifyInstance } from 'fastify';
-import cors from '@fastify/cors';
 import compress from '@fastify/compress';
 import type { AppContext } from '../../context.js';
 import { sendProblem } from '../../errors/render.js';
@@ -29,11 +28,7 @@ const ROUTES: OgcApiRoutes[] = [registerCoreRoutes, registerCollectionRoutes, re
 
 export async function registerOgcApi(app: FastifyInstance, ctx: AppContext): Promise<void> {
   await app.register(async (api) => {
-    await api.register(cors, {
-      origin: '*',
-      exposedHeaders: ['Link', 'Content-Crs', 'ETag', 'Content-Disposition'],
-      methods: ['GET', 'HEAD', 'OPTIONS'],
-    });
+    // CORS: for every front door, in src/app.ts
     await api.register(compress, { encodings: ['br', 'gzip', 'deflate'], threshold: 1024 });
     api.setErrorHandler((error, req, reply) => sendProblem(reply, req, apiError(error, req)));
     for (const routes of ROUTES) routes(api, ctx);

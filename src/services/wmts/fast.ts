@@ -117,6 +117,10 @@ const batchSlot = (status: 200 | 304, authenticated: boolean) => (status === 304
 /** Routes kept at most (the table is emptied when full: a crawl of many distinct tiles then costs what it did before). */
 const MAX_ROUTES = 8192;
 
+/** Response headers a page of another origin may read (CORS, every front door: src/app.ts). */
+export const CORS_EXPOSED = ['Link', 'Content-Crs', 'ETag', 'Content-Disposition', 'X-Cache'];
+const CORS_EXPOSED_LIST = CORS_EXPOSED.join(', ');
+
 /** The headers of one cached tile as a hit sends them, built once per entry and layer. */
 interface Headers {
   layer: Layer;
@@ -327,6 +331,10 @@ export class TileFastPath {
       'HIT',
       'x-cache-tier',
       '',
+      'access-control-allow-origin',
+      '*',
+      'access-control-expose-headers',
+      CORS_EXPOSED_LIST,
     ];
     // what the access hook adds to a response that is not public (src/security/access.ts)
     if (!layer.access.public) common.push('vary', 'Authorization, X-API-Key');
