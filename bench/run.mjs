@@ -539,10 +539,12 @@ async function tileSet(ours, ref, A, notes) {
   const zmax = QUICK ? 15 : 16;
   const extents = towns.map(([x, y]) => box3857([x - half, y - half, x + half, y + half]));
   let seeded = [];
+  let mapcacheSeconds = Number.NaN;
   if (ref.mapcache) {
     try {
       const r = await seedMapcache({ ref, layer: 'parcels', extents, zmin: 13, zmax, threads: 2, log });
       seeded = r.tiles;
+      mapcacheSeconds = r.seconds;
       notes.push(
         `Tile set: mapcache_seed wrote ${r.tiles.length} parcels tiles (zoom 13–${zmax}, ${towns.length} boxes of ${(2 * half) / 1000} km around towns) in ${fmt(r.seconds)} s (${fmt(r.tiles.length / r.seconds)} tiles/s), mean ${fmt(r.bytes / Math.max(1, r.tiles.length), 0)} bytes per PNG; ours was warmed with exactly those tiles.`,
       );
@@ -568,7 +570,7 @@ async function tileSet(ours, ref, A, notes) {
     const r = await seedOurs({ root: OURS_ROOT, ours, layer: 'parcels', boxes, zmin: 13, zmax, concurrency: 2, workDir });
     log(`geodata seed: ${r.tiles} tiles (${r.metatiles} metatiles) in ${fmt(r.seconds)} s (${fmt(r.tiles / r.seconds)} tiles/s)`);
     notes.push(
-      `Seeding the same boxes and zooms with \`geodata seed --concurrency 2\`: ${r.tiles} tiles (${r.metatiles} metatiles) in ${fmt(r.seconds)} s, ${fmt(r.tiles / r.seconds)} tiles/s (the command's own time, start-up excluded; it counts the tiles of the area, mapcache_seed writes every tile of each metatile it renders).`,
+      `Seeding the same boxes and zooms with \`geodata seed --concurrency 2\`: ${r.tiles} tiles (${r.metatiles} metatiles) in ${fmt(r.seconds)} s, ${fmt(r.tiles / r.seconds)} tiles/s (the command's own time, start-up excluded; it counts the tiles of the area, mapcache_seed writes every tile of each metatile it renders)${Number.isFinite(mapcacheSeconds) ? `. The same area seeded: mapcache_seed ${fmt(mapcacheSeconds)} s, ours ${fmt(r.seconds)} s — **${fmt(mapcacheSeconds / r.seconds)}×** its rate in tiles of the area per second (${fmt(r.tiles / mapcacheSeconds)} vs ${fmt(r.tiles / r.seconds)})` : ''}.`,
     );
   } catch (e) {
     notes.push(`geodata seed failed: ${e.message}`);
