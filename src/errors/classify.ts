@@ -36,6 +36,10 @@ export function classifyDbError(e: unknown): ServiceError | null {
     return new ServiceError('busy', 'all database connections are busy; retry shortly', { retryAfter: 5 });
   }
   if (/Connection terminated|Client has encountered a connection error/.test(msg)) return new ServiceError('unavailable', DB_DOWN);
+  // the server is stopping and its grace period ran out while this request was still working
+  if (/Cannot use a pool after calling end/.test(msg)) {
+    return new ServiceError('unavailable', 'the server is shutting down; retry shortly', { retryAfter: 2 });
+  }
   if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return null;
   const clean = msg.replace(/\s+/g, ' ').slice(0, 200);
   if (code.startsWith('22')) return new ServiceError('invalid', `invalid value in the request: ${clean}`);

@@ -1,5 +1,6 @@
 /** The shared request vocabulary and the error model: pure functions, no database. */
 import { describe, it, expect } from 'vitest';
+import pg from 'pg';
 import { parseBbox, parseCount, parseCrs, parseDatetime, parseSortBy, parseTileIndex, parseZoomRange } from '../../src/request/params.js';
 import { OwsException, ServiceError } from '../../src/errors/service-error.js';
 import { classify, classifyDbError } from '../../src/errors/classify.js';
@@ -98,6 +99,16 @@ describe('the error model', () => {
     expect(ows).toBeInstanceOf(ServiceError);
     expect([ows.kind, ows.status]).toEqual(['invalid', 400]);
     expect(new OwsException('OperationNotSupported', 'x', 'request', 501).kind).toBe('not-implemented');
+  });
+  it('a request still working when a stopping server has ended its pool gets 503 with Retry-After, not 500', async () => {
+    const pool = new pg.Pool({ connectionString: 'postgres://nobody@127.0.0.1:1/none' });
+    await pool.end();
+    const e = await pool.query('SELECT 1').then(
+      () => null,
+      (err: unknown) => err,
+    );
+    const s = classify(e);
+    expect([s.kind, s.status, s.headers['Retry-After']]).toEqual(['unavailable', 503, '2']);
   });
   it('problem+json names the parameter and never shows a 500 internals', () => {
     const p = JSON.parse(renderProblem(new ServiceError('invalid', 'bad', { locator: 'bbox' }), '/x').body);
