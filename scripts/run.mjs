@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
@@ -75,17 +75,19 @@ function ensureBuild() {
 
 const [cmd, ...rest] = process.argv.slice(2);
 switch (cmd) {
-  case 'start':
+  case 'start': {
     ensureDeps();
     ensureBuild();
-    // two glibc malloc arenas instead of eight per core: the render workers' and libvips's threads
-    // each took an arena of their own and kept its freed memory (docs/operations.md, "Memory budget")
+    // glibc malloc settings, read when the server's process starts (src/ops/malloc-env.ts;
+    // docs/operations.md, "Memory budget"): from the build, which ensureBuild has just made
+    const { mallocEnv } = await import(pathToFileURL(path.join(root, 'dist', 'src', 'ops', 'malloc-env.js')).href);
     process.exit(
       run(process.execPath, ['--enable-source-maps', 'dist/src/main.js', 'serve', ...rest], {
-        env: { MALLOC_ARENA_MAX: '2', ...process.env },
+        env: mallocEnv(process.env),
       }),
     );
     break;
+  }
   case 'cli':
     ensureDeps();
     ensureBuild();

@@ -18,6 +18,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import { AggregatorRegistry } from 'prom-client';
+import { mallocEnv } from './ops/malloc-env.js';
 
 export const PROCESS_ENV = 'GEODATA_PROCESS';
 
@@ -83,8 +84,8 @@ export function runPrimary(o: PrimaryOptions): void {
   let announced = false;
 
   const fork = (slot: number): Worker => {
-    // (MALLOC_ARENA_MAX: see scripts/run.mjs; an operator's own value is kept)
-    const w = cluster.fork({ MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2', ...o.env, [PROCESS_ENV]: String(slot) });
+    // glibc malloc settings (src/ops/malloc-env.ts; an operator's own values are kept)
+    const w = cluster.fork({ ...mallocEnv(process.env), ...o.env, [PROCESS_ENV]: String(slot) });
     const started = Date.now();
     slots[slot] = w;
     readyOnce.set(

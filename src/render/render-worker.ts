@@ -1,9 +1,18 @@
 /** Entry point of a render worker (src/render/workers.ts): paints and encodes the maps it is sent. */
 import { parentPort } from 'node:worker_threads';
 import { paintAndCut, paintAndEncode, type LayerData, type PaintOptions, type TileCut } from './draw.js';
+import { oneAtATime } from './native-memory.js';
 import { ownBuffer } from './workers.js';
 
-parentPort?.on('message', async (m: { id: number; layers: LayerData[]; o: PaintOptions; cut?: TileCut; timed: boolean }) => {
+interface Job {
+  id: number;
+  layers: LayerData[];
+  o: PaintOptions;
+  cut?: TileCut;
+  timed: boolean;
+}
+
+async function draw(m: Job): Promise<void> {
   const timings: Record<string, number> | undefined = m.timed ? {} : undefined;
   try {
     if (m.cut) {
@@ -19,4 +28,8 @@ parentPort?.on('message', async (m: { id: number; layers: LayerData[]; o: PaintO
   } catch (e) {
     parentPort?.postMessage({ id: m.id, error: (e as Error)?.message ?? String(e) });
   }
-});
+}
+
+// one map at a time, the event loop turning between maps: the last map's Skia memory is freed
+// (its wrappers' finalizers run from setImmediate) before the next map draws (src/render/native-memory.ts)
+parentPort?.on('message', oneAtATime(draw));
