@@ -16,7 +16,7 @@ export type CountMode =
   /** One count per query before the page is read (needed first: several queries, hits, HTTP headers). */
   | 'first'
   /**
-   * Carried by the page query itself (count(*) OVER (), SelectOptions.countMatched): one scan for
+   * Carried by the page query itself (count(*) beside the page's keys, SelectOptions.countMatched): one scan for
    * the page and its count; an empty page carries none (then counted when it lies past the start).
    */
   | 'carried'

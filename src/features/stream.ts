@@ -291,15 +291,16 @@ export async function* featureRowEvents(
   watchdog.unref();
   // The stream runs in one read-only transaction: its cursor and settings stay on one server
   // connection even behind a pooler in transaction mode, and nothing outlives it on the connection.
-  // A long stream (an export, not a page) must start at once: without parallel workers the planner
-  // walks the primary key index instead of sorting the whole table in parallel before the first
-  // row (1M parcels in GML: first byte after 3–7 s).
-  const long = queries.some((q) => q.limit === undefined || q.limit + 1 > MAX_ONE_BATCH);
+  // No parallel workers for a stream. A long one (an export, not a page) must start at once: without
+  // them the planner walks the primary key index instead of sorting the whole table in parallel
+  // before the first row (1M parcels in GML: first byte after 3–7 s). A page reads a few tens of
+  // thousands of rows at most: two workers started for it cost more CPU than they save, and under
+  // load (where the CPU is what limits) they only take it from other requests.
   const timeout = fdb.statementTimeoutMs && Number.isSafeInteger(fdb.statementTimeoutMs) ? fdb.statementTimeoutMs : 0;
   let open = false;
   try {
     await client.query(
-      `BEGIN READ ONLY${long ? '; SET LOCAL max_parallel_workers_per_gather = 0' : ''}${timeout ? `; SET LOCAL statement_timeout = ${timeout}` : ''}`,
+      `BEGIN READ ONLY; SET LOCAL max_parallel_workers_per_gather = 0${timeout ? `; SET LOCAL statement_timeout = ${timeout}` : ''}`,
     );
     open = true;
     for (let i = 0; i < queries.length; i++) {

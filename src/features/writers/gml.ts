@@ -30,10 +30,53 @@ export function ncName(s: string): string {
   return out;
 }
 
+const DIGITS = /^\d+$/;
+
+interface FeatureParts {
+  /** `<prefix:type gml:id="`, to be followed by the id */
+  open: string;
+  close: string;
+  geomOpen: string;
+  geomClose: string;
+  /** ncName(`${layer}.`): the id of a feature whose key is digits is this and the key */
+  idPrefix: string;
+  /** The srsName the front door chose (escaped), written instead of ST_AsGML's */
+  srsName: string | undefined;
+}
+
+/** The geometry's first srsName="…" (ST_AsGML writes it on the outer element only) given the value `srsName` (escaped). */
+function replaceSrsName(g: string, srsName: string): string {
+  const at = g.indexOf('srsName="');
+  if (at < 0) return g;
+  const end = g.indexOf('"', at + 9);
+  // most often the name PostGIS wrote already (urn:ogc:def:crs:EPSG::n): nothing to copy
+  if (end < 0 || (end - at - 9 === srsName.length && g.startsWith(srsName, at + 9))) return g;
+  return `${g.slice(0, at + 9)}${srsName}${g.slice(end)}`;
+}
+
+/** Every gml:id="…" of a geometry made unique: `fid.g`, then `fid.g1`, `fid.g2`… */
+function renumberIds(g: string, fid: string): string {
+  let at = g.indexOf('gml:id="');
+  if (at < 0) return g;
+  let out = '';
+  let from = 0;
+  let n = 0;
+  while (at >= 0) {
+    const end = g.indexOf('"', at + 8);
+    if (end < 0) break;
+    out += `${g.slice(from, at + 8)}${fid}.g${n === 0 ? '' : n}`;
+    n++;
+    from = end;
+    at = g.indexOf('gml:id="', end);
+  }
+  return out + g.slice(from);
+}
+
 export class GmlWriter implements FeatureWriter {
   readonly format: 'gml32' | 'gml311';
   readonly contentType: string;
   readonly selectOptions;
+  private readonly cache = new WeakMap<FeatureQuery, FeatureParts>();
   constructor(private readonly o: GmlWriterOptions) {
     this.format = o.version === '3.2' ? 'gml32' : 'gml311';
     this.contentType = o.contentType ?? (o.version === '3.2' ? 'application/gml+xml; version=3.2' : 'text/xml; subtype=gml/3.1.1');
@@ -68,20 +111,37 @@ export class GmlWriter implements FeatureWriter {
   }
 
   feature(row: FeatureRow, q: FeatureQuery): string {
-    const p = this.o.prefix;
-    const type = `${p}:${xmlName(q.layer.name)}`;
-    const fid = ncName(`${q.layer.name}.${row.fid ?? ''}`);
+    const t = this.parts(q);
+    const fidText = row.fid ?? '';
+    // the id of a feature: an NCName (a digit key keeps its characters: no replacement to look for)
+    const fid = DIGITS.test(fidText) ? t.idPrefix + fidText : ncName(`${q.layer.name}.${fidText}`);
     let g = row.g;
     // the name of the CRS as the front door chose it (it declares the axis order of the coordinates)
-    if (g && q.gmlSrsName) g = g.replace(/srsName="[^"]*"/, `srsName="${escapeAttr(q.gmlSrsName)}"`);
-    if (g && this.o.version === '3.2') {
-      // ST_AsGML repeats the one id on every member geometry; gml:id values must be unique
-      let n = 0;
-      g = g.replace(/gml:id="[^"]*"/g, () => `gml:id="${fid}.g${n++ === 0 ? '' : n - 1}"`);
-    }
-    const geomProp = g ? `<${p}:${xmlName(q.layer.geometryColumn)}>${g}</${p}:${xmlName(q.layer.geometryColumn)}>` : '';
-    const body = `<${type} gml:id="${fid}">${row.a ?? ''}${geomProp}</${type}>`;
+    if (g && t.srsName !== undefined) g = replaceSrsName(g, t.srsName);
+    // ST_AsGML repeats the one id on every member geometry; gml:id values must be unique
+    if (g && this.o.version === '3.2') g = renumberIds(g, fid);
+    const body = `${t.open}${fid}">${row.a ?? ''}${g ? t.geomOpen + g + t.geomClose : ''}${t.close}`;
     return this.o.version === '3.2' ? `<wfs:member>${body}</wfs:member>\n` : `<gml:featureMember>${body}</gml:featureMember>\n`;
+  }
+
+  /** The constant parts of a query's features (names mapped and escaped once per query, not per row). */
+  private parts(q: FeatureQuery): FeatureParts {
+    let t = this.cache.get(q);
+    if (!t) {
+      const p = this.o.prefix;
+      const type = `${p}:${xmlName(q.layer.name)}`;
+      const geom = `${p}:${xmlName(q.layer.geometryColumn)}`;
+      t = {
+        open: `<${type} gml:id="`,
+        close: `</${type}>`,
+        geomOpen: `<${geom}>`,
+        geomClose: `</${geom}>`,
+        idPrefix: ncName(`${q.layer.name}.`),
+        srsName: q.gmlSrsName ? escapeAttr(q.gmlSrsName) : undefined,
+      };
+      this.cache.set(q, t);
+    }
+    return t;
   }
 
   footer(): string {
