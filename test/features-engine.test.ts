@@ -385,6 +385,39 @@ describe('numberMatched carried by the page (countMatched)', () => {
   });
 });
 
+describe('bytes of a stream', () => {
+  it('chunks are whole UTF-8 (no character cut between two) and their sum does not depend on the chunk size', async () => {
+    const q: FeatureQuery = { layer: pois, limit: 400, sortBy: [{ property: 'nom', desc: false }] };
+    const info: CollectionInfo = {
+      numberMatched: 2000,
+      numberReturned: 400,
+      timeStamp: 'now',
+      links: {},
+      layers: [pois],
+      outputEpsg: pois.srid,
+    };
+    for (const make of [
+      () => new GeoJsonWriter(),
+      () => new GmlWriter({ version: '3.2', namespaceUri: 'https://x.example/é', prefix: 'geodata' }),
+    ]) {
+      const read = async (chunkChars?: number) => {
+        const chunks: Buffer[] = [];
+        for await (const c of await openFeatureStream(t.ctx.pool, { queries: [q], writer: make(), info, chunkChars }))
+          chunks.push(c as Buffer);
+        return chunks;
+      };
+      const small = await read(300);
+      const whole = await read();
+      expect(small.length).toBeGreaterThan(whole.length);
+      for (const c of small) expect(Buffer.from(c.toString('utf8'), 'utf8').equals(c)).toBe(true);
+      expect(Buffer.concat(small).equals(Buffer.concat(whole))).toBe(true);
+      const text = Buffer.concat(whole).toString('utf8');
+      expect(text).toMatch(/[ÉÈéèôà]/);
+      expect(Buffer.byteLength(text)).toBeGreaterThan(text.length);
+    }
+  });
+});
+
 describe('long streams start at once', () => {
   it('an export (and a page) runs without parallel workers on its connection and gives the connection back reset', async () => {
     const pool = new pg.Pool({ connectionString: testDatabaseUrl(), max: 1 });
