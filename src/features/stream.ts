@@ -140,11 +140,15 @@ export async function countFeatures(db: FeatureDbLike, q: FeatureQuery, signal?:
 /** The tables the queries read ('schema.table'). */
 const tablesOf = (queries: FeatureQuery[]) => queries.map((q) => `${q.layer.schema}.${q.layer.table}`);
 
-/** Take the numberMatched a row carries (SelectOptions.countMatched) off it: the writers never see the column. */
+/**
+ * The numberMatched a row carries (SelectOptions.countMatched). The column stays on the row, as
+ * null: writers read their own columns by name, and deleting it turned every row into a slow
+ * dictionary object (0.6 µs a row, the writer's reads after it slower too).
+ */
 function takeMatched(row: FeatureRow): number | undefined {
   const v = row[MATCHED_COLUMN];
-  if (v === undefined) return undefined;
-  delete row[MATCHED_COLUMN];
+  if (v === undefined || v === null) return undefined;
+  row[MATCHED_COLUMN] = null;
   return Number(v);
 }
 
