@@ -249,6 +249,29 @@ async function precheck(s, active) {
   return { invalid, pixels: { share, strict, meanDiff, ink, n, ref, bytes } };
 }
 
+/**
+ * Before a timed slot: wait until no statement runs in PostgreSQL any more (at most 60 s). wrk
+ * closes its connections at the end of a slot, but a server may still be working on what it had
+ * accepted — region maps take seconds — and that work would be measured against the next server's
+ * slot (each server's figures then carry the other's leftovers).
+ */
+async function quiesce(url) {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const until = Date.now() + 60_000;
+    while (Date.now() < until) {
+      const r = await c.query(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid() AND backend_type = 'client backend'`,
+      );
+      if (r.rows[0].n === 0) return;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  } finally {
+    await c.end();
+  }
+}
+
 /** CPU seconds of a server's processes so far (ours: the node process and its cluster workers; MapServer/MapCache: their FastCGI workers and nginx's workers). */
 function serverCpu(name, ctx) {
   const nginx = ctx.nginxWorkers ?? [];
@@ -339,6 +362,7 @@ async function measureWrk(s, targets, ctx) {
     const rounds = s.once ? 1 : ROUNDS;
     for (let round = 0; round < rounds; round++) {
       for (const a of active) {
+        await quiesce(ctx.url);
         const [s0, p0] = [serverCpu(a.name, ctx), postgresCpu(ctx.postmaster)];
         const r = await runWrk({
           base: a.base,
@@ -704,6 +728,7 @@ async function startServers(url) {
   if (refNotes) log(`reference servers: ${refNotes}`);
   await waitForOverviews(url, log);
   const ctx = {
+    url,
     oursPid: ours.pid,
     refNotes,
     ref,
