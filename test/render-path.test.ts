@@ -185,6 +185,28 @@ async function withWorkers(
 }
 const distRender = path.resolve('dist/src/render/index.js');
 
+/** A map of `size` px in EPSG:2154 centred on (cx, cy), `half` metres each way, as the render worker tests ask for it. */
+function mapAround(
+  t: Awaited<ReturnType<typeof makeTestApp>>,
+  layers: string[],
+  cx: number,
+  cy: number,
+  half: number,
+  size: number,
+  transparent = false,
+) {
+  return {
+    layers: layers.map((n) => ({ layer: t.ctx.registry.resolve(n) })),
+    bbox: { minx: cx - half, miny: cy - half, maxx: cx + half, maxy: cy + half },
+    epsg: 2154,
+    width: size,
+    height: size,
+    format: 'image/png',
+    ...(transparent ? { transparent: true } : {}),
+    timeoutMs: 30000,
+  };
+}
+
 describe('render workers', () => {
   it.skipIf(!existsSync(distRender))('draw and encode the same map as the main thread', () =>
     withWorkers(2, async (t, render, workers) => {
@@ -195,15 +217,7 @@ describe('render workers', () => {
       ).rows[0];
       const cx = (env.x0 + env.x1) / 2;
       const cy = (env.y0 + env.y1) / 2;
-      const o = {
-        layers: ['parcels', 'roads', 'pois'].map((n) => ({ layer: t.ctx.registry.resolve(n) })),
-        bbox: { minx: cx - 3000, miny: cy - 3000, maxx: cx + 3000, maxy: cy + 3000 },
-        epsg: 2154,
-        width: 256,
-        height: 256,
-        format: 'image/png',
-        timeoutMs: 30000,
-      };
+      const o = mapAround(t, ['parcels', 'roads', 'pois'], cx, cy, 3000, 256);
       const inWorker: Buffer = await render.renderMap({ pool: t.ctx.pool }, o);
       expect(workers.renderWorkerCount()).toBe(2);
       const inThread: Buffer = await render.encodeCanvas(await render.drawMap({ pool: t.ctx.pool }, o), 'image/png', false);
@@ -244,16 +258,7 @@ describe('metatiles in a render worker', () => {
         )
       ).rows[0];
       // a 2 × 2 metatile of 64 px tiles with a 16 px margin: a 160 px map over 2 km (parcels drawn at this scale)
-      const o = {
-        layers: ['parcels', 'roads', 'pois'].map((n) => ({ layer: t.ctx.registry.resolve(n) })),
-        bbox: { minx: cx - 1000, miny: cy - 1000, maxx: cx + 1000, maxy: cy + 1000 },
-        epsg: 2154,
-        width: 160,
-        height: 160,
-        format: 'image/png',
-        transparent: true,
-        timeoutMs: 30000,
-      };
+      const o = mapAround(t, ['parcels', 'roads', 'pois'], cx, cy, 1000, 160, true);
       const cut = { tile: 64, cols: 2, rows: 2, buffer: 16 };
       const inWorker: Buffer[] = await render.renderMetatile({ pool: t.ctx.pool }, o, cut);
       expect(workers.renderWorkerCount()).toBe(1);
@@ -281,15 +286,7 @@ describe('metatiles in a render worker', () => {
 describe('render worker lost', () => {
   it.skipIf(!existsSync(distRender))('fails the map it held with RenderWorkerLost, and a new worker draws the next', () =>
     withWorkers(1, async (t, render, workers) => {
-      const o = {
-        layers: [{ layer: t.ctx.registry.resolve('parcels') }],
-        bbox: { minx: 0, miny: 0, maxx: 1, maxy: 1 },
-        epsg: 2154,
-        width: 64,
-        height: 64,
-        format: 'image/png',
-        timeoutMs: 30000,
-      };
+      const o = mapAround(t, ['parcels'], 0.5, 0.5, 0.5, 64);
       await render.renderMap({ pool: t.ctx.pool }, o); // starts the pool
       const [first] = workers.renderWorkerThreads();
       // a job posted, and its worker terminated before it can answer

@@ -58,9 +58,10 @@ export async function startOurs({
     NODE_ENV: 'production',
     LOG_LEVEL: 'warn',
     GEODATA_CONFIG: cfgFile,
-    // one process unless asked (BENCH_PROCESSES, or `processes`; 'default': the server's own default, one per core)
-    ...(processes === 'default' ? {} : { PROCESSES: String(processes) }),
+    PROCESSES: String(processes),
   };
+  // one process unless asked (BENCH_PROCESSES, or `processes`); 'default': the server's own default,
+  // one per core (a PROCESSES inherited from the caller's environment is dropped too)
   if (processes === 'default') delete env.PROCESSES;
   const child = spawnLogged('geodata-server', process.execPath, [path.join(root, 'dist/src/main.js'), 'serve'], {
     env,

@@ -362,9 +362,10 @@ class CellLayer {
     // (measured, docs/rasteriser.md)
     const bw = Math.min(width, Math.ceil(w / 64) * 64);
     const bh = Math.min(height, Math.ceil(h / 64) * 64);
-    let c = this.canvases.get(bw * 65536 + bh);
+    const key = bw * 65536 + bh;
+    let c = this.canvases.get(key);
     if (!c) {
-      this.canvases.set(bw * 65536 + bh, (c = createCanvas(bw, bh)));
+      this.canvases.set(key, (c = createCanvas(bw, bh)));
       noteNative(CANVAS_BYTES + bw * bh * 4);
     }
     c.getContext('2d').putImageData(image, -x, -y, x, y, w, h);
@@ -918,10 +919,6 @@ export function paintMap(layers: LayerData[], o: PaintOptions, timings?: Record<
 }
 
 /**
- * Paint and encode; with `timings`, the rasterisation Skia defers until the pixels are read is
- * timed apart (`raster`) from the encoding (`encode`).
- */
-/**
  * zlib level of cached tiles: encoded once, sent many times, so the smaller file wins over the
  * encode time (level 6 as the tile cache always used; our file is then within 1 % of MapCache's
  * for the same pixels: docs/services/tiles.md).
@@ -966,6 +963,10 @@ export function paintAndCut(layers: LayerData[], o: PaintOptions, cut: TileCut, 
   return out;
 }
 
+/**
+ * Paint and encode; with `timings`, the rasterisation Skia defers until the pixels are read is
+ * timed apart (`raster`) from the encoding (`encode`).
+ */
 export async function paintAndEncode(layers: LayerData[], o: PaintOptions, timings?: Record<string, number>): Promise<Buffer> {
   const canvas = paintMap(layers, o, timings);
   if (!timings) return encodeCanvas(canvas, o.format, Boolean(o.transparent));
