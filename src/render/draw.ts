@@ -10,7 +10,8 @@ import { LRUCache } from 'lru-cache';
 import sharp from 'sharp';
 import { collectNative, noteNative, settleNative } from './native-memory.js';
 import { decodeTwkb, VarintReader, type TwkbPart } from './twkb.js';
-import { PathBytes, PixelList, writePath, type PathTarget } from './svgpath.js';
+import { PathBytes, PixelList, RingList, writePath, type PathTarget } from './svgpath.js';
+import { blend, clipped, clipSegment, fillRings, strokeRings, type Paint } from './scan.js';
 import {
   fontList,
   type LineSymbolizer,
@@ -97,6 +98,9 @@ interface Feature {
   p1: number;
   q0: number;
   q1: number;
+  /** its polygon parts in the layer's ring list (scanned layers): [s0, s1) */
+  s0: number;
+  s1: number;
   /** its box in pixels, when measured (drawing order, below; bx0 NaN: not yet, > bx1: empty) */
   bx0: number;
   by0: number;
@@ -129,6 +133,8 @@ function feature(
     p1: 0,
     q0: 0,
     q1: 0,
+    s0: 0,
+    s1: 0,
     bx0: Number.NaN,
     by0: 0,
     bx1: 0,
@@ -146,15 +152,17 @@ function written(f: Feature, t: PathTarget, box = false): Feature {
     f.l0 = t.line.len;
     f.p0 = t.areaPixels?.len ?? 0;
     f.q0 = t.linePixels?.len ?? 0;
+    f.s0 = t.rings?.len ?? 0;
     writePath(f.buf, f.start, t, box ? boxOut : undefined);
     f.a1 = t.area.len;
     f.l1 = t.line.len;
     f.p1 = t.areaPixels?.len ?? 0;
     f.q1 = t.linePixels?.len ?? 0;
+    f.s1 = t.rings?.len ?? 0;
   } else if (box && Number.isNaN(f.bx0)) {
     // written before without its box (an earlier FeatureTypeStyle): measure it on scratch buffers
     scratch.area.len = scratch.line.len = 0;
-    scratch.areaPixels!.len = scratch.linePixels!.len = 0;
+    scratch.areaPixels!.len = scratch.linePixels!.len = scratch.rings!.len = 0;
     writePath(f.buf, f.start, scratch, boxOut);
   } else return f;
   if (box) {
@@ -166,7 +174,13 @@ function written(f: Feature, t: PathTarget, box = false): Feature {
   return f;
 }
 const boxOut = new Float64Array(4);
-const scratch: PathTarget = { area: new PathBytes(), line: new PathBytes(), areaPixels: new PixelList(), linePixels: new PixelList() };
+const scratch: PathTarget = {
+  area: new PathBytes(),
+  line: new PathBytes(),
+  areaPixels: new PixelList(),
+  linePixels: new PixelList(),
+  rings: new RingList(),
+};
 
 /**
  * Features per path: Skia fills one path of 50,000 small polygons about three times slower than
@@ -280,11 +294,19 @@ class Cell {
  * a map's time parsing, filling and stroking them as 1 px squares (profiled, docs/rasteriser.md).
  * The colour is what the symbolizer gives the inside of a 1 px square: fill, then the inner part
  * of its outline. Only the rectangle written since the last flush is drawn.
+ *
+ * A map's cell layer is kept for the next map of the same size drawn by this thread (cellLayer):
+ * at street scale every map has scanned polygons, and a new bitmap and flush canvas per map (with
+ * their native memory) forced a full collection every few dozen maps (measured, docs/rasteriser.md).
  */
 class CellLayer {
   image: ImageData | null = null;
-  /** the flushes' canvases by size (width · 65536 + height) */
+  /** the image's pixels as bytes (written by blend, which rounds) */
+  bytes: Uint8Array | null = null;
+  /** the flushes' canvases by size (width · 65536 + height), the most recently used last */
   canvases = new Map<number, Canvas>();
+  /** set while a map draws on it: a layer left dirty by a map that failed is not reused */
+  busy = false;
   x0 = Infinity;
   y0 = Infinity;
   x1 = -Infinity;
@@ -306,13 +328,8 @@ class CellLayer {
     }
     if (!any) return;
     const { width, height } = this;
-    // written in place in the ImageData handed to Skia at each flush (one per map, not one per flush)
-    const data = (this.image ??= new ImageData(width, height)).data;
-    const R = cell.r / cell.a;
-    const G = cell.g / cell.a;
-    const B = cell.b / cell.a;
-    const A = cell.a * 255;
-    const opaque = A >= 255;
+    const data = this.pixels();
+    const p: Paint = { r: cell.r / cell.a, g: cell.g / cell.a, b: cell.b / cell.a, a: 255 };
     for (const f of feats) {
       for (const [list, k] of lists) {
         if (!list) continue;
@@ -325,26 +342,33 @@ class CellLayer {
           if (x > this.x1) this.x1 = x;
           if (y < this.y0) this.y0 = y;
           if (y > this.y1) this.y1 = y;
-          const o = (y * width + x) * 4;
-          const da = data[o + 3];
-          if (opaque || da === 0) {
-            data[o] = R;
-            data[o + 1] = G;
-            data[o + 2] = B;
-            data[o + 3] = A;
-          } else {
-            // straight-alpha "over" on what this bitmap already holds there
-            const a = cell.a;
-            const d = (da / 255) * (1 - a);
-            const out = a + d;
-            data[o] = (R * a + data[o] * d) / out;
-            data[o + 1] = (G * a + data[o + 1] * d) / out;
-            data[o + 2] = (B * a + data[o + 2] * d) / out;
-            data[o + 3] = out * 255;
-          }
+          blend(data, (y * width + x) * 4, p, cell.a);
         }
       }
     }
+  }
+
+  /** Fill (or, with `strokeWidth`, outline) the features' polygon parts in the ring list with `css` over what is pending. */
+  scan(feats: Feature[], t: PathTarget, list: RingList, css: string, opacity: number, strokeWidth?: number): void {
+    const [r, g, b, a] = rgba(css);
+    const p: Paint = { r, g, b, a };
+    const { width, height } = this;
+    const data = this.pixels();
+    for (const f of feats) {
+      written(f, t);
+      if (f.s1 <= f.s0) continue;
+      if (strokeWidth === undefined) fillRings(list, f.s0, f.s1, p, opacity, data, width, height, this);
+      else strokeRings(list, f.s0, f.s1, p, opacity, strokeWidth, data, width, height, this);
+    }
+  }
+
+  /** The bitmap's bytes, written in place in the ImageData handed to Skia at each flush (one per layer, not one per flush). */
+  pixels(): Uint8Array {
+    if (!this.bytes) {
+      const d = (this.image = new ImageData(this.width, this.height)).data;
+      this.bytes = new Uint8Array(d.buffer, d.byteOffset, d.length);
+    }
+    return this.bytes;
   }
 
   /** Draw what is pending onto the map and clear it. */
@@ -364,10 +388,14 @@ class CellLayer {
     const bh = Math.min(height, Math.ceil(h / 64) * 64);
     const key = bw * 65536 + bh;
     let c = this.canvases.get(key);
-    if (!c) {
-      this.canvases.set(key, (c = createCanvas(bw, bh)));
+    if (c) this.canvases.delete(key);
+    else {
+      c = createCanvas(bw, bh);
       noteNative(CANVAS_BYTES + bw * bh * 4);
+      // at most FLUSH_CANVASES sizes kept: the least recently used is left to the collector
+      if (this.canvases.size >= FLUSH_CANVASES) this.canvases.delete(this.canvases.keys().next().value!);
     }
+    this.canvases.set(key, c);
     c.getContext('2d').putImageData(image, -x, -y, x, y, w, h);
     g.globalAlpha = 1;
     g.drawImage(c, 0, 0, w, h, x, y, w, h);
@@ -380,29 +408,71 @@ class CellLayer {
   }
 }
 
+/** Flush canvases kept per cell layer, and cell layers (map sizes) kept per thread. */
+const FLUSH_CANVASES = 8;
+const CELL_LAYERS = 3;
+const cellLayers = new Map<number, CellLayer>();
+
+/** A clean cell layer for a map of this size: the last one of that size if its map ended well. */
+function cellLayer(width: number, height: number): CellLayer {
+  const key = width * 65536 + height;
+  let layer = cellLayers.get(key);
+  if (layer) cellLayers.delete(key);
+  if (!layer || layer.busy) {
+    layer = new CellLayer(width, height);
+    if (cellLayers.size >= CELL_LAYERS) cellLayers.delete(cellLayers.keys().next().value!);
+  }
+  cellLayers.set(key, layer);
+  layer.busy = true;
+  return layer;
+}
+
 function drawPolygons(g: SKRSContext2D, feats: Feature[], s: PolygonSymbolizer, t: PathTarget, cells: CellLayer): void {
   if (s.fill) {
-    cells.flush(g);
-    g.globalAlpha = s.fillOpacity;
-    g.fillStyle = s.fill;
-    for (const p of chunkedPaths(feats, 'area', s.fillOpacity < 1, t)) g.fill(p, 'nonzero');
+    // what Skia draws goes over what is pending; when it draws nothing here, nothing need be flushed
+    const paths = chunkedPaths(feats, 'area', s.fillOpacity < 1, t);
+    if (paths.length) {
+      cells.flush(g);
+      g.globalAlpha = s.fillOpacity;
+      g.fillStyle = s.fill;
+      for (const p of paths) g.fill(p, 'nonzero');
+    }
+    if (t.rings) cells.scan(feats, t, t.rings, s.fill, s.fillOpacity);
   }
   const cell = new Cell();
   if (s.fill) cell.over(s.fill, s.fillOpacity);
   if (s.stroke && s.strokeWidth > 0) cell.over(s.stroke, s.strokeOpacity * innerCover(s.strokeWidth));
   cells.paint(feats, t, false, cell);
   if (s.stroke && s.strokeWidth > 0) {
-    cells.flush(g);
-    g.globalAlpha = s.strokeOpacity;
-    g.strokeStyle = s.stroke;
-    g.lineWidth = s.strokeWidth;
-    g.lineJoin = 'round';
-    g.lineCap = 'round';
-    g.setLineDash(s.dash ?? []);
-    // dashes restart at each chunk's subpaths anyway (each ring is its own subpath)
-    for (const p of chunkedPaths(feats, 'area', s.strokeOpacity < 1, t)) g.stroke(p);
+    if (t.rings) cells.scan(feats, t, t.rings, s.stroke, s.strokeOpacity, s.strokeWidth);
+    const paths = chunkedPaths(feats, 'area', s.strokeOpacity < 1, t);
+    if (paths.length) {
+      cells.flush(g);
+      g.globalAlpha = s.strokeOpacity;
+      g.strokeStyle = s.stroke;
+      g.lineWidth = s.strokeWidth;
+      g.lineJoin = 'round';
+      g.lineCap = 'round';
+      g.setLineDash(s.dash ?? []);
+      // dashes restart at each chunk's subpaths anyway (each ring is its own subpath)
+      for (const p of paths) g.stroke(p);
+    }
   }
   g.globalAlpha = 1;
+}
+
+/**
+ * Whether a symbolizer can draw a layer's polygon parts from the ring list with our scan converter
+ * (src/render/scan.ts): a polygon symbolizer with opaque paint (translucent ones are drawn as
+ * one path, so that overlaps are not compounded), no dashes and an outline of at most 1.5 px;
+ * point and text symbolizers do not use the paths. A layer with any other symbolizer is drawn by
+ * Skia alone.
+ */
+function scanOk(s: Symbolizer): boolean {
+  if (s.kind === 'text' || s.kind === 'point') return true;
+  if (s.kind !== 'polygon' || s.dash?.length) return false;
+  if (s.fill && s.fillOpacity < 1) return false;
+  return !s.stroke || s.strokeWidth <= 0 || (s.strokeOpacity >= 1 && s.strokeWidth <= 1.5);
 }
 
 function drawLines(g: SKRSContext2D, feats: Feature[], s: LineSymbolizer, t: PathTarget, cells: CellLayer): void {
@@ -442,9 +512,9 @@ function anchorOf(f: Feature, width: number, height: number): [number, number] |
     if (p.kind !== 2) continue;
     const r = p.rings[0];
     for (let i = 2; i < r.length; i += 2) {
-      const c = clipSegment(r[i - 2], r[i - 1], r[i], r[i + 1], width, height);
-      if (!c) continue;
-      segs.push(...c);
+      if (!clipSegment(r[i - 2], r[i - 1], r[i], r[i + 1], 0, 0, width, height)) continue;
+      const c = clipped;
+      segs.push(c[0], c[1], c[2], c[3]);
       total += Math.hypot(c[2] - c[0], c[3] - c[1]);
     }
   }
@@ -459,34 +529,6 @@ function anchorOf(f: Feature, width: number, height: number): [number, number] |
     half -= len;
   }
   return null;
-}
-
-/** The part of segment (x0,y0)–(x1,y1) inside [0,w]×[0,h], or null. */
-function clipSegment(x0: number, y0: number, x1: number, y1: number, w: number, h: number): [number, number, number, number] | null {
-  const dx = x1 - x0;
-  const dy = y1 - y0;
-  let t0 = 0;
-  let t1 = 1;
-  for (const [p, q] of [
-    [-dx, x0],
-    [dx, w - x0],
-    [-dy, y0],
-    [dy, h - y0],
-  ]) {
-    if (p === 0) {
-      if (q < 0) return null;
-      continue;
-    }
-    const r = q / p;
-    if (p < 0) {
-      if (r > t1) return null;
-      if (r > t0) t0 = r;
-    } else {
-      if (r < t0) return null;
-      if (r < t1) t1 = r;
-    }
-  }
-  return [x0 + t0 * dx, y0 + t0 * dy, x0 + t1 * dx, y0 + t1 * dy];
 }
 
 function drawPoints(g: SKRSContext2D, feats: Feature[], s: PointSymbolizer, width: number, height: number, cells: CellLayer): void {
@@ -820,6 +862,7 @@ function paintLayer(g: SKRSContext2D, data: LayerData, labels: LabelCandidate[],
   const { rules, textRules } = data;
   const features = toFeatures(data.rows, rules);
   const target: PathTarget = { area: new PathBytes(), line: new PathBytes(), areaPixels: new PixelList(), linePixels: new PixelList() };
+  if (rules.every((r) => r.symbolizers.every(scanOk))) target.rings = new RingList();
   let t = 0;
   for (let a = 0; a < rules.length; ) {
     let b = a + 1;
@@ -906,8 +949,9 @@ export function paintMap(layers: LayerData[], o: PaintOptions, timings?: Record<
   pathMs = 0;
   labelClass = 0;
   const t0 = performance.now();
-  const cells = new CellLayer(o.width, o.height);
+  const cells = cellLayer(o.width, o.height);
   for (const data of layers) paintLayer(g, data, labels, o.width, o.height, cells);
+  cells.busy = false;
   drawLabels(g, labels, o.width, o.height);
   if (timings) {
     timings.path = (timings.path ?? 0) + pathMs;

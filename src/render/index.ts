@@ -543,8 +543,8 @@ async function queryLabels(
   return { textRules: q.textRules, labels };
 }
 
-/** Run every layer's query in one read-only transaction; the layers' data in drawing order. */
-async function queryLayers(rc: RenderContext, o: MapOptions): Promise<LayerData[]> {
+/** Run every layer's query in one read-only transaction; the layers' data in drawing order (exported for measurements: bench/). */
+export async function queryLayers(rc: RenderContext, o: MapOptions): Promise<LayerData[]> {
   if (rc.reads) {
     // on a replica that has replayed the layers' last edits (else the primary); run again on the primary if the replica fails
     const tables = o.layers.map((l) => `${l.layer.schema}.${l.layer.table}`);

@@ -115,15 +115,33 @@ export class PixelList {
 }
 
 /**
+ * A growing list of polygon parts, in pixels (float32), for the renderer's own scan converter
+ * (src/render/scan.ts): per part, its ring count, then per ring its point count and points.
+ */
+export class RingList {
+  v = new Float32Array(1 << 14);
+  len = 0;
+
+  reserve(n: number): void {
+    if (this.len + n <= this.v.length) return;
+    const next = new Float32Array(Math.max(this.v.length * 2, this.len + n));
+    next.set(this.v.subarray(0, this.len));
+    this.v = next;
+  }
+}
+
+/**
  * The buffers the features of one layer are written into. With `areaPixels`/`linePixels`, the
  * one-pixel features (points, parts under a pixel) are listed there for direct drawing instead of
- * being written as 1 px squares into the path data.
+ * being written as 1 px squares into the path data. With `rings`, the other polygon parts are
+ * listed there instead of written as path data.
  */
 export interface PathTarget {
   area: PathBytes;
   line: PathBytes;
   areaPixels?: PixelList;
   linePixels?: PixelList;
+  rings?: RingList;
 }
 
 class Cursor extends VarintReader {
@@ -260,10 +278,32 @@ function polygon(c: Cursor, h: Header, out: PathTarget): void {
     for (let r = 1; r < nr; r++) skip(c, h, c.varint());
     return;
   }
+  if (out.rings) {
+    ringsOf(c, h, nr, n0, out.rings);
+    return;
+  }
   for (let r = 0; r < nr; r++) {
     const n = r === 0 ? n0 : c.varint();
     if (n < 2) skip(c, h, n);
     else subpath(c, h, n, true, out.area);
+  }
+}
+
+/** A polygon part's rings into the ring list (pixels). */
+function ringsOf(c: Cursor, h: Header, nr: number, n0: number, out: RingList): void {
+  const k = h.scale;
+  out.reserve(1 + nr);
+  out.v[out.len++] = nr;
+  for (let r = 0; r < nr; r++) {
+    const n = r === 0 ? n0 : c.varint();
+    out.reserve(1 + 2 * n);
+    const v = out.v;
+    v[out.len++] = n;
+    for (let i = 0; i < n; i++) {
+      step(c, h.extra);
+      v[out.len++] = c.x * k;
+      v[out.len++] = c.y * k;
+    }
   }
 }
 
