@@ -47,7 +47,13 @@ describe('SE feature type styles and rule semantics', () => {
       INSERT INTO ${S}.dots SELECT i, CASE WHEN (gx < 50) = (i % 4 <> 0) THEN 'a' ELSE 'b' END,
         ST_MakeEnvelope(${X} + gx * 20 + (i % 4) * 3, ${Y} + gy * 20, ${X} + gx * 20 + (i % 4) * 3 + 0.5, ${Y} + gy * 20 + 0.5, 2154)
         FROM (SELECT i, (i / 4) % 100 AS gx, i / 400 AS gy FROM generate_series(0, 39999) i) s;
-      ANALYZE ${S}.pts; ANALYZE ${S}.roads; ANALYZE ${S}.dots`);
+      -- overlapping squares, two of class a then one of class b (drawn by the renderer's own scan converter)
+      CREATE TABLE ${S}.boxes (id integer PRIMARY KEY, cat text, geom geometry(Polygon, 2154));
+      INSERT INTO ${S}.boxes VALUES
+        (1, 'a', ST_MakeEnvelope(${X + 10}, ${Y + 10}, ${X + 50}, ${Y + 50}, 2154)),
+        (2, 'a', ST_MakeEnvelope(${X + 30}, ${Y + 30}, ${X + 70}, ${Y + 70}, 2154)),
+        (3, 'b', ST_MakeEnvelope(${X + 60}, ${Y + 60}, ${X + 100}, ${Y + 100}, 2154));
+      ANALYZE ${S}.pts; ANALYZE ${S}.roads; ANALYZE ${S}.dots; ANALYZE ${S}.boxes`);
     const two = {
       rules: [
         { filter: "cat = 'a'", point: { mark: 'circle', size: 10, fill: '#ff0000' } },
@@ -92,6 +98,18 @@ describe('SE feature type styles and rule semantics', () => {
               rules: [
                 { filter: "cat = 'a'", polygon: { fill: '#ff0000' } },
                 { filter: "cat = 'b'", polygon: { fill: '#0000ff' } },
+              ],
+            },
+          },
+        },
+        {
+          table: `${S}.boxes`,
+          name: 'fts_boxes',
+          styles: {
+            two: {
+              rules: [
+                { filter: "cat = 'a'", polygon: { fill: '#ff0000', stroke: '#000000', 'stroke-width': 1.5 } },
+                { filter: "cat = 'b'", polygon: { fill: '#0000ff', stroke: '#000000', 'stroke-width': 1.5 } },
               ],
             },
           },
@@ -146,6 +164,23 @@ describe('SE feature type styles and rule semantics', () => {
     expect(isBlack(single.at(128, 122))).toBe(true); // the second road's casing cuts the first road
     expect(isBlack(single.at(128, 134))).toBe(true);
     expect(isBlue(single.at(128, 60))).toBe(true);
+  });
+
+  it('polygons are drawn whole (fill, then outline) in data order: a later one covers an earlier outline', async () => {
+    // 128 m across 256 px: 2 px a metre; the first square's right edge (x = 50 m) runs inside the
+    // second, of the same class (drawn fill by fill then outline by outline, it would show)
+    const px = await rgba(await render('fts_boxes', 'two', { minx: X, miny: Y, maxx: X + 128, maxy: Y + 128 }));
+    const col = (m: number) => m * 2;
+    const row = (m: number) => (128 - m) * 2;
+    // an outline 1.5 px wide straddles two pixels: the darkest of the three about the edge
+    const darkest = (x: number, y: number) => Math.min(...[-1, 0, 1].map((d) => Math.max(...px.at(x + d, y).slice(0, 3))));
+    for (const d of [-1, 0, 1]) expect(isRed(px.at(col(50) + d, row(40)))).toBe(true); // the first square's outline, under the second's fill
+    expect(darkest(col(30), row(40))).toBeLessThan(80); // the second square's outline, over the first's fill
+    expect(darkest(col(10), row(30))).toBeLessThan(80); // the first square's outer edge
+    // the third square, of the other class, over the second: its fill over the second's outline
+    for (const d of [-1, 0, 1]) expect(isBlue(px.at(col(70) + d, row(65)))).toBe(true);
+    expect(isRed(px.at(col(20), row(20)))).toBe(true);
+    expect(isBlue(px.at(col(80), row(80)))).toBe(true);
   });
 
   it('a per-pixel cell of a dense map takes the colour of its dominant class', async () => {

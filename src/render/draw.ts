@@ -362,6 +362,28 @@ class CellLayer {
     }
   }
 
+  /** One feature drawn by a polygon symbolizer of a scanned layer: fill, its one-pixel parts, outline. */
+  polygon(f: Feature, s: PolygonSymbolizer, t: PathTarget): void {
+    const ps = polygonPaints(s);
+    const data = this.pixels();
+    const { width, height } = this;
+    const rings = t.rings!;
+    if (ps.fill && f.s1 > f.s0) fillRings(rings, f.s0, f.s1, ps.fill, s.fillOpacity, data, width, height, this);
+    const list = t.areaPixels;
+    if (list && ps.cellAlpha > 0)
+      for (let i = f.p0; i < f.p1; i += 2) {
+        const x = list.xy[i];
+        const y = list.xy[i + 1];
+        if (x < 0 || y < 0 || x >= width || y >= height) continue;
+        if (x < this.x0) this.x0 = x;
+        if (x > this.x1) this.x1 = x;
+        if (y < this.y0) this.y0 = y;
+        if (y > this.y1) this.y1 = y;
+        blend(data, (y * width + x) * 4, ps.cell, ps.cellAlpha);
+      }
+    if (ps.stroke && f.s1 > f.s0) strokeRings(rings, f.s0, f.s1, ps.stroke, s.strokeOpacity, s.strokeWidth, data, width, height, this);
+  }
+
   /** The bitmap's bytes, written in place in the ImageData handed to Skia at each flush (one per layer, not one per flush). */
   pixels(): Uint8Array {
     if (!this.bytes) {
@@ -406,6 +428,36 @@ class CellLayer {
     this.x0 = this.y0 = Infinity;
     this.x1 = this.y1 = -Infinity;
   }
+}
+
+/** A polygon symbolizer's paints for the scan converter: fill, outline, and the colour of a one-pixel part. */
+interface PolygonPaints {
+  fill?: Paint;
+  stroke?: Paint;
+  cell: Paint;
+  cellAlpha: number;
+}
+const paints = new WeakMap<PolygonSymbolizer, PolygonPaints>();
+function polygonPaints(s: PolygonSymbolizer): PolygonPaints {
+  let ps = paints.get(s);
+  if (!ps) {
+    const paint = (css: string): Paint => {
+      const [r, g, b, a] = rgba(css);
+      return { r, g, b, a };
+    };
+    const cell = new Cell();
+    if (s.fill) cell.over(s.fill, s.fillOpacity);
+    const outlined = Boolean(s.stroke) && s.strokeWidth > 0;
+    if (outlined) cell.over(s.stroke!, s.strokeOpacity * innerCover(s.strokeWidth));
+    ps = {
+      fill: s.fill ? paint(s.fill) : undefined,
+      stroke: outlined ? paint(s.stroke!) : undefined,
+      cell: cell.a > 0 ? { r: cell.r / cell.a, g: cell.g / cell.a, b: cell.b / cell.a, a: 255 } : { r: 0, g: 0, b: 0, a: 0 },
+      cellAlpha: cell.a,
+    };
+    paints.set(s, ps);
+  }
+  return ps;
 }
 
 /** Flush canvases kept per cell layer, and cell layers (map sizes) kept per thread. */
@@ -905,7 +957,16 @@ function paintLayer(g: SKRSContext2D, data: LayerData, labels: LabelCandidate[],
       drawnSigs.push(sig);
     });
     sigs.set(drawnSigs);
-    for (const [sig, feats] of batches(drawn, sigs.subarray(0, drawn.length), grow, target, width, height)) {
+    // a scanned layer's pass of polygon symbolizers only: each feature drawn whole in data order
+    // with every rule that applies to it, as SE says (and MapServer does), all in the cell bitmap
+    const inOrder = target.rings && rules.slice(a, b).every((r) => r.symbolizers.every((s) => s.kind === 'polygon' || s.kind === 'text'));
+    if (inOrder) {
+      for (let n = 0; n < drawn.length; n++) {
+        const f = written(drawn[n], target);
+        for (const i of ruleSets[sigs[n]]) for (const s of rules[i].symbolizers) if (s.kind === 'polygon') cells.polygon(f, s, target);
+      }
+    }
+    for (const [sig, feats] of inOrder ? [] : batches(drawn, sigs.subarray(0, drawn.length), grow, target, width, height)) {
       for (const i of ruleSets[sig]) {
         for (const s of rules[i].symbolizers) {
           if (s.kind === 'polygon') drawPolygons(g, feats, s, target, cells);

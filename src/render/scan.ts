@@ -443,7 +443,7 @@ function sweepFill(
 ): void {
   let painted = false;
   // whole pixels of opaque paint are one 32-bit store (the bitmap's bytes are RGBA in memory order)
-  const words = alpha >= 1 ? new Uint32Array(data.buffer, data.byteOffset, data.length >> 2) : null;
+  const words = alpha >= 1 ? wordsOf(data) : null;
   const word = littleEndian ? (255 << 24) | (p.b << 16) | (p.g << 8) | p.r : (p.r << 24) | (p.g << 16) | (p.b << 8) | 255;
   for (let r = 0; r < bh; r++) {
     const c0 = rowMin[r];
@@ -473,6 +473,17 @@ function sweepFill(
 }
 
 const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** The bitmap as 32-bit words (the last one's view kept: a view per part cost an allocation each). */
+let lastBytes: Uint8Array | null = null;
+let lastWords: Uint32Array = new Uint32Array(0);
+function wordsOf(data: Uint8Array): Uint32Array {
+  if (data !== lastBytes) {
+    lastBytes = data;
+    lastWords = new Uint32Array(data.buffer, data.byteOffset, data.length >> 2);
+  }
+  return lastWords;
+}
 
 /** Paint the entries of `a` a stroke touched (each a pixel's coverage, capped at 1) onto the bitmap and clear them. */
 function sweepStroke(
