@@ -11,7 +11,7 @@ import sharp from 'sharp';
 import { collectNative, noteNative, settleNative } from './native-memory.js';
 import { decodeTwkb, VarintReader, type TwkbPart } from './twkb.js';
 import { PathBytes, PixelList, RingList, writePath, type PathTarget } from './svgpath.js';
-import { blend, clipped, clipSegment, fillRings, strokeRings, type Paint } from './scan.js';
+import { blend, clipped, clipSegment, fillRings, scanned, strokeRings, type Paint } from './scan.js';
 import {
   fontList,
   type LineSymbolizer,
@@ -513,20 +513,6 @@ function drawPolygons(g: SKRSContext2D, feats: Feature[], s: PolygonSymbolizer, 
   g.globalAlpha = 1;
 }
 
-/**
- * Whether a symbolizer can draw a layer's polygon parts from the ring list with our scan converter
- * (src/render/scan.ts): a polygon symbolizer with opaque paint (translucent ones are drawn as
- * one path, so that overlaps are not compounded), no dashes and an outline of at most 1.5 px;
- * point and text symbolizers do not use the paths. A layer with any other symbolizer is drawn by
- * Skia alone.
- */
-function scanOk(s: Symbolizer): boolean {
-  if (s.kind === 'text' || s.kind === 'point') return true;
-  if (s.kind !== 'polygon' || s.dash?.length) return false;
-  if (s.fill && s.fillOpacity < 1) return false;
-  return !s.stroke || s.strokeWidth <= 0 || (s.strokeOpacity >= 1 && s.strokeWidth <= 1.5);
-}
-
 function drawLines(g: SKRSContext2D, feats: Feature[], s: LineSymbolizer, t: PathTarget, cells: CellLayer): void {
   const cell = new Cell();
   cell.over(s.stroke, s.opacity * innerCover(s.width));
@@ -914,7 +900,7 @@ function paintLayer(g: SKRSContext2D, data: LayerData, labels: LabelCandidate[],
   const { rules, textRules } = data;
   const features = toFeatures(data.rows, rules);
   const target: PathTarget = { area: new PathBytes(), line: new PathBytes(), areaPixels: new PixelList(), linePixels: new PixelList() };
-  if (rules.every((r) => r.symbolizers.every(scanOk))) target.rings = new RingList();
+  if (scanned(rules)) target.rings = new RingList();
   let t = 0;
   for (let a = 0; a < rules.length; ) {
     let b = a + 1;

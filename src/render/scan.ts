@@ -7,12 +7,33 @@
  * per span) were most of its time; and a layer drawn wholly here needs no flush of the bitmap
  * between Skia's drawings (profiled, docs/rasteriser.md, "Our scan converter").
  *
- * Coverage is exact area coverage (the share of each pixel inside the polygon, non-zero winding:
- * the rings are oriented by the layer query), as Skia's anti-aliasing computes it. Outlines are
+ * Coverage is exact area coverage (the share of each pixel inside the polygon, even-odd: the rings
+ * of valid polygons do not cross, so holes are holes whatever their orientation, and the layer
+ * query need not orient them), as Skia's anti-aliasing computes it. Outlines are
  * bands of the stroke's width along each edge, their coverage summed per polygon and capped at a
  * full pixel: a thin stroke's joins are within a fraction of a pixel of Skia's round joins.
  */
 import type { RingList } from './svgpath.js';
+import type { Rule, Symbolizer } from './style.js';
+
+/**
+ * Whether a layer drawn with these (active) rules is scanned here: every symbolizer a polygon
+ * symbolizer with opaque paint (translucent ones are drawn by Skia as one path, so that overlaps
+ * are not compounded), no dashes and an outline of at most 1.5 px, or a point or text symbolizer
+ * (which do not use the polygons' paths). The layer query (src/render/index.ts) then leaves the
+ * rings as they are (no simplification, no orientation: fills are even-odd) and the drawing
+ * (src/render/draw.ts) lists them for this module.
+ */
+export function scanned(rules: Rule[]): boolean {
+  return rules.every((r) => r.symbolizers.every(scanOk));
+}
+
+function scanOk(s: Symbolizer): boolean {
+  if (s.kind === 'text' || s.kind === 'point') return true;
+  if (s.kind !== 'polygon' || s.dash?.length) return false;
+  if (s.fill && s.fillOpacity < 1) return false;
+  return !s.stroke || s.strokeWidth <= 0 || (s.strokeOpacity >= 1 && s.strokeWidth <= 1.5);
+}
 
 /** Where a coordinate is clamped outside the bitmap: far enough that no pixel inside changes. */
 const MARGIN = 2;
@@ -367,6 +388,8 @@ export function strokeRings(
     }
     const a = scratch(bw * bh, 0);
     nTouched = 0;
+    // a part within the bitmap (grown by the outline) needs no clipping
+    const inside = box[0] >= -grow && box[1] >= -grow && box[2] <= width + grow && box[3] <= height + grow;
     const nr = v[pos++];
     for (let r = 0; r < nr; r++) {
       const n = v[pos++];
@@ -374,7 +397,8 @@ export function strokeRings(
       if (n >= 2) {
         for (let i = pos; i < end; i += 2) {
           const j = i + 2 < end ? i + 2 : pos;
-          if (clipSegment(v[i], v[i + 1], v[j], v[j + 1], -grow, -grow, width + grow, height + grow))
+          if (inside) band(a, bw, v[i] - ox, v[i + 1] - oy, v[j] - ox, v[j + 1] - oy, strokeWidth);
+          else if (clipSegment(v[i], v[i + 1], v[j], v[j + 1], -grow, -grow, width + grow, height + grow))
             band(a, bw, clipped[0] - ox, clipped[1] - oy, clipped[2] - ox, clipped[3] - oy, strokeWidth);
         }
       }
@@ -426,7 +450,7 @@ function band(a: Float64Array, bw: number, xa: number, ya: number, xb: number, y
 /**
  * Paint the accumulated buffer `a` (`bw`×`bh`, its origin at pixel (ox, oy)) onto the bitmap and
  * clear it: running sums along each row over the columns its edges touched (a row's sum is back to
- * zero after its last edge), non-zero winding, capped at 1.
+ * zero after its last edge), even-odd.
  */
 function sweepFill(
   a: Float64Array,
@@ -460,7 +484,12 @@ function sweepFill(
       const k = base + c;
       sum += a[k];
       a[k] = 0;
-      const cover = sum < 0 ? -sum : sum;
+      // even-odd: a winding of 2 (a hole wound as its shell, or none) is outside
+      let cover = sum < 0 ? -sum : sum;
+      if (cover > 1) {
+        cover %= 2;
+        if (cover > 1) cover = 2 - cover;
+      }
       if (cover < MIN_COVER) continue;
       const x = ox + c;
       if (x < 0 || x >= width) continue;

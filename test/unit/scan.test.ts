@@ -101,7 +101,7 @@ describe('scan converter: fills', () => {
     expect(at(half, 5, 5)).toBe(255);
   });
 
-  it('fills both ring orientations alike and leaves an oppositely wound hole empty', () => {
+  it('fills both ring orientations alike and leaves a hole empty whatever its winding', () => {
     const cw = scan([[[4, 4, 20, 4, 20, 20, 4, 20]]]).alpha;
     const ccw = scan([[[4, 4, 4, 20, 20, 20, 20, 4]]]).alpha;
     expect(Buffer.from(cw).equals(Buffer.from(ccw))).toBe(true);
@@ -114,6 +114,14 @@ describe('scan converter: fills', () => {
     expect(at(holed, 5, 5)).toBe(255);
     expect(at(holed, 12, 12)).toBe(0);
     expect(sum(holed)).toBe(255 * (16 * 16 - 8 * 8));
+    // even-odd: a hole wound as its shell is a hole too (the layer query no longer orients rings)
+    const same = scan([
+      [
+        [4, 4, 20, 4, 20, 20, 4, 20],
+        [8, 8, 16, 8, 16, 16, 8, 16],
+      ],
+    ]).alpha;
+    expect(Buffer.from(same).equals(Buffer.from(holed))).toBe(true);
   });
 
   it('draws what lies inside the bitmap of parts crossing its edges, and nothing of parts outside it', () => {
