@@ -305,6 +305,8 @@ class CellLayer {
   bytes: Uint8Array | null = null;
   /** the flushes' canvases by size (width · 65536 + height), the most recently used last */
   canvases = new Map<number, Canvas>();
+  /** pixel bytes of the kept flush canvases */
+  canvasBytes = 0;
   /** set while a map draws on it: a layer left dirty by a map that failed is not reused */
   busy = false;
   x0 = Infinity;
@@ -414,8 +416,14 @@ class CellLayer {
     else {
       c = createCanvas(bw, bh);
       noteNative(CANVAS_BYTES + bw * bh * 4);
-      // at most FLUSH_CANVASES sizes kept: the least recently used is left to the collector
-      if (this.canvases.size >= FLUSH_CANVASES) this.canvases.delete(this.canvases.keys().next().value!);
+      // at most FLUSH_CANVASES sizes and twice the map's pixels kept: the least recently used are
+      // left to the collector
+      while (this.canvases.size && (this.canvases.size >= FLUSH_CANVASES || this.canvasBytes + bw * bh * 4 > 8 * width * height)) {
+        const [k, old] = this.canvases.entries().next().value!;
+        this.canvasBytes -= old.width * old.height * 4;
+        this.canvases.delete(k);
+      }
+      this.canvasBytes += bw * bh * 4;
     }
     this.canvases.set(key, c);
     c.getContext('2d').putImageData(image, -x, -y, x, y, w, h);
