@@ -416,29 +416,30 @@ export function strokeRings(
 function band(a: Float64Array, bw: number, xa: number, ya: number, xb: number, yb: number, w: number): void {
   const dx = xb - xa;
   const dy = yb - ya;
-  const adx = Math.abs(dx);
-  const ady = Math.abs(dy);
+  const adx = dx < 0 ? -dx : dx;
+  const ady = dy < 0 ? -dy : dy;
   if (adx === 0 && ady === 0) return;
-  const major = adx >= ady;
-  // along the major axis u, across it v
-  const ua = major ? xa : ya;
-  const ub = major ? xb : yb;
-  const va = major ? ya : xa;
-  const slope = major ? dy / dx : dx / dy;
-  const half = (w * Math.hypot(dx, dy)) / (major ? adx : ady) / 2;
-  let lo = Math.min(ua, ub);
-  const end = Math.max(ua, ub);
+  const length = Math.sqrt(dx * dx + dy * dy);
+  // along the major axis u, across it v; an entry of `a` is at u · su + v · sv
+  if (adx >= ady) spread(a, xa, xb, ya, dy / dx, (w * length) / adx / 2, 1, bw);
+  else spread(a, ya, yb, xa, dx / dy, (w * length) / ady / 2, bw, 1);
+}
+
+/** The band of half-thickness `half` across a segment from u = ua (v = va) to ub, of slope dv/du. */
+function spread(a: Float64Array, ua: number, ub: number, va: number, slope: number, half: number, su: number, sv: number): void {
+  let lo = ua < ub ? ua : ub;
+  const end = ua < ub ? ub : ua;
   let c = Math.floor(lo);
   while (lo < end) {
-    const hi = Math.min(c + 1, end);
+    const hi = c + 1 < end ? c + 1 : end;
     const len = hi - lo;
     const vm = va + slope * ((lo + hi) * 0.5 - ua);
     const v0 = vm - half;
     const v1 = vm + half;
     for (let r = Math.floor(v0); r < v1; r++) {
-      const cover = len * (Math.min(r + 1, v1) - Math.max(r, v0));
+      const cover = len * ((r + 1 < v1 ? r + 1 : v1) - (r > v0 ? r : v0));
       if (cover <= 0) continue;
-      const k = major ? r * bw + c : c * bw + r;
+      const k = c * su + r * sv;
       if (a[k] === 0) touch(k);
       a[k] += cover;
     }
