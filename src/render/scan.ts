@@ -54,8 +54,9 @@ export interface Paint {
   a: number;
 }
 
-/** Coverage under this is not painted (less than half a level of 8-bit alpha). */
+/** Coverage under this is not painted (less than half a level of 8-bit alpha); above FULL, a whole pixel. */
 const MIN_COVER = 1 / 512;
+const FULL = 1 - 1 / 512;
 
 /**
  * Scratch buffers, grown on demand (one set per thread: the drawing is synchronous): the
@@ -494,9 +495,16 @@ function sweepFill(
       if (cover < MIN_COVER) continue;
       const x = ox + c;
       if (x < 0 || x >= width) continue;
-      if (cover >= 1 && words) words[y * width + x] = word;
-      else blend(data, (y * width + x) * 4, p, cover >= 1 ? alpha : cover * alpha);
       painted = true;
+      if (cover < FULL) blend(data, (y * width + x) * 4, p, cover * alpha);
+      else if (!words) blend(data, (y * width + x) * 4, p, alpha);
+      else {
+        // whole pixels up to the next column an edge touched: one fill of 32-bit words
+        let e = c + 1;
+        while (e <= c1 && a[base + e] === 0 && ox + e < width) e++;
+        words.fill(word, y * width + x, y * width + ox + e);
+        c = e - 1;
+      }
     }
   }
   if (painted) grow(pend, ox, oy, bw, bh, width, height);
