@@ -11,7 +11,7 @@ import sharp from 'sharp';
 import { collectNative, noteNative, settleNative } from './native-memory.js';
 import { decodeTwkb, VarintReader, type TwkbPart } from './twkb.js';
 import { PathBytes, PixelList, RingList, writePath, type PathTarget } from './svgpath.js';
-import { blend, clipped, clipSegment, fillRings, scanned, strokeRings, type Paint } from './scan.js';
+import { clipped, clipSegment, fillRings, paintDots, scanned, strokeRings, type Bitmap, type Paint } from './scan.js';
 import {
   fontList,
   type LineSymbolizer,
@@ -299,10 +299,11 @@ class Cell {
  * at street scale every map has scanned polygons, and a new bitmap and flush canvas per map (with
  * their native memory) forced a full collection every few dozen maps (measured, docs/rasteriser.md).
  */
-class CellLayer {
-  image: ImageData | null = null;
+class CellLayer implements Bitmap {
+  /** the bitmap, written in place and handed to Skia at each flush (one per layer, not one per flush) */
+  image: ImageData;
   /** the image's pixels as bytes (written by blend, which rounds) */
-  bytes: Uint8Array | null = null;
+  bytes: Uint8Array;
   /** the flushes' canvases by size (width · 65536 + height), the most recently used last */
   canvases = new Map<number, Canvas>();
   /** pixel bytes of the kept flush canvases */
@@ -316,7 +317,11 @@ class CellLayer {
   constructor(
     readonly width: number,
     readonly height: number,
-  ) {}
+  ) {
+    const d = (this.image = new ImageData(width, height)).data;
+    this.bytes = new Uint8Array(d.buffer, d.byteOffset, d.length);
+    noteNative(width * height * 4);
+  }
 
   /** Paint `cell` (premultiplied) on each pixel, over what is pending there. */
   paint(feats: Feature[], t: PathTarget, withLines: boolean, cell: Cell): void {
@@ -329,23 +334,10 @@ class CellLayer {
       if (f.p1 > f.p0 || (withLines && f.q1 > f.q0)) any = true;
     }
     if (!any) return;
-    const { width, height } = this;
-    const data = this.pixels();
     const p: Paint = { r: cell.r / cell.a, g: cell.g / cell.a, b: cell.b / cell.a, a: 255 };
     for (const f of feats) {
       for (const [list, k] of lists) {
-        if (!list) continue;
-        const [from, to] = k === 'p' ? [f.p0, f.p1] : [f.q0, f.q1];
-        for (let i = from; i < to; i += 2) {
-          const x = list.xy[i];
-          const y = list.xy[i + 1];
-          if (x < 0 || y < 0 || x >= width || y >= height) continue;
-          if (x < this.x0) this.x0 = x;
-          if (x > this.x1) this.x1 = x;
-          if (y < this.y0) this.y0 = y;
-          if (y > this.y1) this.y1 = y;
-          blend(data, (y * width + x) * 4, p, cell.a);
-        }
+        if (list) paintDots(list.xy, k === 'p' ? f.p0 : f.q0, k === 'p' ? f.p1 : f.q1, p, cell.a, this);
       }
     }
   }
@@ -354,13 +346,11 @@ class CellLayer {
   scan(feats: Feature[], t: PathTarget, list: RingList, css: string, opacity: number, strokeWidth?: number): void {
     const [r, g, b, a] = rgba(css);
     const p: Paint = { r, g, b, a };
-    const { width, height } = this;
-    const data = this.pixels();
     for (const f of feats) {
       written(f, t);
       if (f.s1 <= f.s0) continue;
-      if (strokeWidth === undefined) fillRings(list, f.s0, f.s1, p, opacity, data, width, height, this);
-      else strokeRings(list, f.s0, f.s1, p, opacity, strokeWidth, data, width, height, this);
+      if (strokeWidth === undefined) fillRings(list, f.s0, f.s1, p, opacity, this);
+      else strokeRings(list, f.s0, f.s1, p, opacity, strokeWidth, this);
     }
   }
 
@@ -370,37 +360,15 @@ class CellLayer {
    */
   polygon(s: PolygonSymbolizer, t: PathTarget, s0: number, s1: number, p0: number, p1: number): void {
     const ps = polygonPaints(s);
-    const data = this.pixels();
-    const { width, height } = this;
     const rings = t.rings!;
-    if (ps.fill && s1 > s0) fillRings(rings, s0, s1, ps.fill, s.fillOpacity, data, width, height, this);
-    const list = t.areaPixels;
-    if (list && ps.cellAlpha > 0)
-      for (let i = p0; i < p1; i += 2) {
-        const x = list.xy[i];
-        const y = list.xy[i + 1];
-        if (x < 0 || y < 0 || x >= width || y >= height) continue;
-        if (x < this.x0) this.x0 = x;
-        if (x > this.x1) this.x1 = x;
-        if (y < this.y0) this.y0 = y;
-        if (y > this.y1) this.y1 = y;
-        blend(data, (y * width + x) * 4, ps.cell, ps.cellAlpha);
-      }
-    if (ps.stroke && s1 > s0) strokeRings(rings, s0, s1, ps.stroke, s.strokeOpacity, s.strokeWidth, data, width, height, this);
-  }
-
-  /** The bitmap's bytes, written in place in the ImageData handed to Skia at each flush (one per layer, not one per flush). */
-  pixels(): Uint8Array {
-    if (!this.bytes) {
-      const d = (this.image = new ImageData(this.width, this.height)).data;
-      this.bytes = new Uint8Array(d.buffer, d.byteOffset, d.length);
-    }
-    return this.bytes;
+    if (ps.fill && s1 > s0) fillRings(rings, s0, s1, ps.fill, s.fillOpacity, this);
+    if (t.areaPixels && ps.cellAlpha > 0) paintDots(t.areaPixels.xy, p0, p1, ps.cell, ps.cellAlpha, this);
+    if (ps.stroke && s1 > s0) strokeRings(rings, s0, s1, ps.stroke, s.strokeOpacity, s.strokeWidth, this);
   }
 
   /** Draw what is pending onto the map and clear it. */
   flush(g: SKRSContext2D): void {
-    if (this.x1 < this.x0 || !this.image) return;
+    if (this.x1 < this.x0) return;
     const { width, height, image } = this;
     const data = image.data;
     const x = this.x0;
@@ -744,19 +712,8 @@ function toFeatures(rows: LayerRow[], rules: Rule[]): Feature[] {
   const byKey = new Map<string, boolean[]>();
   const fromMask = maskMatcher(rules);
   for (const row of rows) {
-    if (row.many) {
-      const mask = row.mask ?? 0;
-      const g = row.g;
-      let pos = 0;
-      while (pos < g.length) {
-        let m = 0;
-        for (let k = 0; k < mask; k++) m += g[pos + k] * 2 ** (8 * k);
-        pos += mask;
-        const end = twkbEnd(g, pos);
-        features.push(feature(g, pos, end, mask ? fromMask(m) : row.match.length ? row.match : fromMask(0)));
-        pos = end;
-      }
-    } else {
+    if (row.many) eachFeature(row, fromMask, (g, pos, end, match) => features.push(feature(g, pos, end, match)));
+    else {
       const key = row.match.map((b) => (b ? 1 : 0)).join('');
       let match = byKey.get(key);
       if (!match) byKey.set(key, (match = row.match));
@@ -799,26 +756,34 @@ function scanRows(
 ): void {
   const rings = t.rings!;
   const pixels = t.areaPixels!;
-  for (const row of rows) {
-    const mask = row.mask ?? 0;
-    const g = row.g;
-    let pos = 0;
-    while (pos < g.length) {
-      let m = 0;
-      for (let k = 0; k < mask; k++) m += g[pos + k] * 2 ** (8 * k);
-      pos += mask;
-      const end = twkbEnd(g, pos);
-      const set = drawn(mask ? fromMask(m) : row.match.length ? row.match : fromMask(0));
-      if (set.length) {
-        rings.len = 0;
-        pixels.len = 0;
-        t.area.len = t.line.len = 0;
-        writePath(g, pos, t);
-        for (const i of set)
-          for (const s of rules[i].symbolizers) if (s.kind === 'polygon') cells.polygon(s, t, 0, rings.len, 0, pixels.len);
-      }
-      pos = end;
-    }
+  for (const row of rows)
+    eachFeature(row, fromMask, (g, pos, _end, match) => {
+      const set = drawn(match);
+      if (!set.length) return;
+      rings.len = 0;
+      pixels.len = 0;
+      t.area.len = t.line.len = 0;
+      writePath(g, pos, t);
+      for (const i of set) for (const s of rules[i].symbolizers) if (s.kind === 'polygon') cells.polygon(s, t, 0, rings.len, 0, pixels.len);
+    });
+}
+
+/** Each feature of an aggregated row: its sized TWKB at g[pos…end) and its rule matches. */
+function eachFeature(
+  row: LayerRow,
+  fromMask: (m: number) => boolean[],
+  visit: (g: Uint8Array, pos: number, end: number, match: boolean[]) => void,
+): void {
+  const mask = row.mask ?? 0;
+  const g = row.g;
+  let pos = 0;
+  while (pos < g.length) {
+    let m = 0;
+    for (let k = 0; k < mask; k++) m += g[pos + k] * 2 ** (8 * k);
+    pos += mask;
+    const end = twkbEnd(g, pos);
+    visit(g, pos, end, mask ? fromMask(m) : row.match.length ? row.match : fromMask(0));
+    pos = end;
   }
 }
 

@@ -38,8 +38,14 @@ function scanOk(s: Symbolizer): boolean {
 /** Where a coordinate is clamped outside the bitmap: far enough that no pixel inside changes. */
 const MARGIN = 2;
 
-/** The rectangle of the bitmap written since its last flush (inclusive pixel bounds). */
-export interface Pending {
+/**
+ * The straight-alpha RGBA bitmap drawn into (`bytes`, `width`×`height`) and the rectangle written
+ * since its last flush (inclusive pixel bounds), grown by every drawing.
+ */
+export interface Bitmap {
+  bytes: Uint8Array;
+  width: number;
+  height: number;
   x0: number;
   y0: number;
   x1: number;
@@ -105,6 +111,21 @@ export function blend(data: Uint8Array, o: number, p: Paint, alpha: number): voi
   data[o + 1] = (p.g * alpha + data[o + 1] * d) * k + 0.5;
   data[o + 2] = (p.b * alpha + data[o + 2] * d) * k + 0.5;
   data[o + 3] = out * 255 + 0.5;
+}
+
+/** Paint `p` with coverage `alpha` on the whole pixels listed in `xy[from…to)` (x, y pairs), growing the pending rectangle. */
+export function paintDots(xy: Int32Array, from: number, to: number, p: Paint, alpha: number, bm: Bitmap): void {
+  const { bytes, width, height } = bm;
+  for (let i = from; i < to; i += 2) {
+    const x = xy[i];
+    const y = xy[i + 1];
+    if (x < 0 || y < 0 || x >= width || y >= height) continue;
+    if (x < bm.x0) bm.x0 = x;
+    if (x > bm.x1) bm.x1 = x;
+    if (y < bm.y0) bm.y0 = y;
+    if (y > bm.y1) bm.y1 = y;
+    blend(bytes, (y * width + x) * 4, p, alpha);
+  }
 }
 
 /** Box of the part at `v[pos]` (its ring count): [minx, miny, maxx, maxy] into `box`; the offset after it. */
@@ -301,44 +322,48 @@ function edge(a: Float64Array, bw: number, bh: number, xa: number, ya: number, x
 }
 
 /**
- * Fill the polygon parts listed in `list.v[from…to)` with `p` (opacity `opacity`) into the
- * straight-alpha bitmap `data` (`width`×`height`), each part over what is there, growing `pend`.
+ * Fill the polygon parts listed in `list.v[from…to)` with `p` (opacity `opacity`) into the bitmap,
+ * each part over what is there, growing its pending rectangle.
  */
-export function fillRings(
-  list: RingList,
-  from: number,
-  to: number,
-  p: Paint,
-  opacity: number,
-  data: Uint8Array,
-  width: number,
-  height: number,
-  pend: Pending,
-): void {
+export function fillRings(list: RingList, from: number, to: number, p: Paint, opacity: number, bm: Bitmap): void {
+  paintRings(list, from, to, p, opacity, -1, bm);
+}
+
+/** Outline the polygon parts listed in `list.v[from…to)` with `p` (opacity `opacity`, `strokeWidth` px), as fillRings does. */
+export function strokeRings(list: RingList, from: number, to: number, p: Paint, opacity: number, strokeWidth: number, bm: Bitmap): void {
+  paintRings(list, from, to, p, opacity, strokeWidth, bm);
+}
+
+/** Fill (`strokeWidth` < 0) or outline each part: its box, its edges into the scratch buffer, the sweep. */
+function paintRings(list: RingList, from: number, to: number, p: Paint, opacity: number, strokeWidth: number, bm: Bitmap): void {
+  const { width, height } = bm;
   const v = list.v;
   const alpha = opacity * (p.a / 255);
+  const fill = strokeWidth < 0;
+  // fills: x clamped a little outside the bitmap (an edge left of it still counts for every pixel
+  // to its right), y to it (rows outside are not drawn); outlines: the part's box grown by the
+  // outline, within the bitmap grown as much (segments are clipped to it)
+  const grow = fill ? 0 : strokeWidth / 2 + 1;
+  const cx0 = fill ? -MARGIN : -grow;
+  const cx1 = fill ? width + MARGIN : width + grow;
   let pos = from;
   while (pos < to) {
     const next = partBox(v, pos, box);
-    if (box[0] >= width || box[1] >= height || box[2] < 0 || box[3] < 0) {
-      pos = next;
-      continue;
-    }
-    // the part's box within the bitmap: x clamped a little outside it (an edge left of the bitmap
-    // still counts for every pixel to its right), y to it (rows outside are not drawn)
-    const cx0 = -MARGIN;
-    const cx1 = width + MARGIN;
-    const ox = Math.floor(Math.max(box[0], cx0));
-    const oy = Math.floor(Math.max(box[1], 0));
-    const bw = Math.floor(Math.min(box[2], cx1)) - ox + 2;
-    const bh = Math.ceil(Math.min(box[3], height)) - oy;
-    if (bh <= 0) {
+    const ox = Math.floor(Math.max(box[0], cx0) - grow);
+    const oy = Math.floor(Math.max(box[1], -grow) - grow);
+    const bw = Math.floor(Math.min(box[2], cx1) + grow) - ox + 2;
+    const bh = Math.ceil(Math.min(box[3], height + grow) + grow) - oy + (fill ? 0 : 1);
+    if (bh <= 0 || ox >= width || oy >= height || box[2] < -grow || box[3] < -grow) {
       pos = next;
       continue;
     }
     const a = scratch(bw * bh, bh);
-    rowMin.fill(bw, 0, bh);
-    rowMax.fill(-1, 0, bh);
+    if (fill) {
+      rowMin.fill(bw, 0, bh);
+      rowMax.fill(-1, 0, bh);
+    } else nTouched = 0;
+    // a part within the grown bitmap needs no clipping
+    const inside = box[0] >= -grow && box[1] >= -grow && box[2] <= width + grow && box[3] <= height + grow;
     const nr = v[pos++];
     for (let r = 0; r < nr; r++) {
       const n = v[pos++];
@@ -347,65 +372,16 @@ export function fillRings(
         // each edge then the closing one (TWKB rings repeat their first point: a ring that does not is closed here)
         for (let i = pos; i < end; i += 2) {
           const j = i + 2 < end ? i + 2 : pos;
-          clampedEdge(a, bw, bh, v[i] - ox, v[i + 1] - oy, v[j] - ox, v[j + 1] - oy, cx0 - ox, cx1 - ox);
-        }
-      }
-      pos = end;
-    }
-    sweepFill(a, bw, bh, ox, oy, p, alpha, data, width, height, pend);
-  }
-}
-
-/**
- * Outline the polygon parts listed in `list.v[from…to)` with `p` (opacity `opacity`,
- * `strokeWidth` px) into `data`, as fillRings does.
- */
-export function strokeRings(
-  list: RingList,
-  from: number,
-  to: number,
-  p: Paint,
-  opacity: number,
-  strokeWidth: number,
-  data: Uint8Array,
-  width: number,
-  height: number,
-  pend: Pending,
-): void {
-  const v = list.v;
-  const alpha = opacity * (p.a / 255);
-  const grow = strokeWidth / 2 + 1;
-  let pos = from;
-  while (pos < to) {
-    const next = partBox(v, pos, box);
-    // the part's box grown by the outline, within the bitmap grown by `grow` (segments are clipped to it)
-    const ox = Math.floor(Math.max(box[0], -grow) - grow);
-    const oy = Math.floor(Math.max(box[1], -grow) - grow);
-    const bw = Math.ceil(Math.min(box[2], width + grow) + grow) - ox + 1;
-    const bh = Math.ceil(Math.min(box[3], height + grow) + grow) - oy + 1;
-    if (ox >= width || oy >= height || ox + bw <= 0 || oy + bh <= 0) {
-      pos = next;
-      continue;
-    }
-    const a = scratch(bw * bh, 0);
-    nTouched = 0;
-    // a part within the bitmap (grown by the outline) needs no clipping
-    const inside = box[0] >= -grow && box[1] >= -grow && box[2] <= width + grow && box[3] <= height + grow;
-    const nr = v[pos++];
-    for (let r = 0; r < nr; r++) {
-      const n = v[pos++];
-      const end = pos + 2 * n;
-      if (n >= 2) {
-        for (let i = pos; i < end; i += 2) {
-          const j = i + 2 < end ? i + 2 : pos;
-          if (inside) band(a, bw, v[i] - ox, v[i + 1] - oy, v[j] - ox, v[j + 1] - oy, strokeWidth);
+          if (fill) clampedEdge(a, bw, bh, v[i] - ox, v[i + 1] - oy, v[j] - ox, v[j + 1] - oy, cx0 - ox, cx1 - ox);
+          else if (inside) band(a, bw, v[i] - ox, v[i + 1] - oy, v[j] - ox, v[j + 1] - oy, strokeWidth);
           else if (clipSegment(v[i], v[i + 1], v[j], v[j + 1], -grow, -grow, width + grow, height + grow))
             band(a, bw, clipped[0] - ox, clipped[1] - oy, clipped[2] - ox, clipped[3] - oy, strokeWidth);
         }
       }
       pos = end;
     }
-    sweepStroke(a, bw, bh, ox, oy, p, alpha, data, width, height, pend);
+    if (fill) sweepFill(a, bw, bh, ox, oy, p, alpha, bm);
+    else sweepStroke(a, bw, bh, ox, oy, p, alpha, bm);
   }
 }
 
@@ -454,19 +430,8 @@ function spread(a: Float64Array, ua: number, ub: number, va: number, slope: numb
  * clear it: running sums along each row over the columns its edges touched (a row's sum is back to
  * zero after its last edge), even-odd.
  */
-function sweepFill(
-  a: Float64Array,
-  bw: number,
-  bh: number,
-  ox: number,
-  oy: number,
-  p: Paint,
-  alpha: number,
-  data: Uint8Array,
-  width: number,
-  height: number,
-  pend: Pending,
-): void {
+function sweepFill(a: Float64Array, bw: number, bh: number, ox: number, oy: number, p: Paint, alpha: number, bm: Bitmap): void {
+  const { bytes: data, width, height } = bm;
   let painted = false;
   // whole pixels of opaque paint are one 32-bit store (the bitmap's bytes are RGBA in memory order)
   const words = alpha >= 1 ? wordsOf(data) : null;
@@ -507,7 +472,7 @@ function sweepFill(
       }
     }
   }
-  if (painted) grow(pend, ox, oy, bw, bh, width, height);
+  if (painted) grow(bm, ox, oy, bw, bh);
 }
 
 const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
@@ -524,19 +489,8 @@ function wordsOf(data: Uint8Array): Uint32Array {
 }
 
 /** Paint the entries of `a` a stroke touched (each a pixel's coverage, capped at 1) onto the bitmap and clear them. */
-function sweepStroke(
-  a: Float64Array,
-  bw: number,
-  bh: number,
-  ox: number,
-  oy: number,
-  p: Paint,
-  alpha: number,
-  data: Uint8Array,
-  width: number,
-  height: number,
-  pend: Pending,
-): void {
+function sweepStroke(a: Float64Array, bw: number, bh: number, ox: number, oy: number, p: Paint, alpha: number, bm: Bitmap): void {
+  const { bytes: data, width, height } = bm;
   let painted = false;
   for (let i = 0; i < nTouched; i++) {
     const k = touched[i];
@@ -551,11 +505,12 @@ function sweepStroke(
     painted = true;
   }
   nTouched = 0;
-  if (painted) grow(pend, ox, oy, bw, bh, width, height);
+  if (painted) grow(bm, ox, oy, bw, bh);
 }
 
-/** Grow the pending rectangle by box (ox, oy, bw, bh), within the bitmap. */
-function grow(pend: Pending, ox: number, oy: number, bw: number, bh: number, width: number, height: number): void {
+/** Grow the bitmap's pending rectangle by box (ox, oy, bw, bh), within the bitmap. */
+function grow(pend: Bitmap, ox: number, oy: number, bw: number, bh: number): void {
+  const { width, height } = pend;
   if (ox < pend.x0) pend.x0 = Math.max(0, ox);
   if (oy < pend.y0) pend.y0 = Math.max(0, oy);
   if (ox + bw - 1 > pend.x1) pend.x1 = Math.min(width - 1, ox + bw - 1);

@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createCanvas } from '@napi-rs/canvas';
-import { clipSegment, clipped, fillRings, strokeRings, type Pending } from '../../src/render/scan.js';
+import { clipSegment, clipped, fillRings, strokeRings, type Bitmap } from '../../src/render/scan.js';
+import { prng } from '../../bench/lib/core.mjs';
 import { RingList } from '../../src/render/svgpath.js';
 
 const W = 64;
@@ -28,20 +29,23 @@ function rings(parts: number[][][]): RingList {
   return l;
 }
 
-function pending(): Pending {
-  return { x0: Infinity, y0: Infinity, x1: -Infinity, y1: -Infinity };
+/** A blank W×H bitmap with nothing pending. */
+function bitmap(): Bitmap {
+  return { bytes: new Uint8Array(W * H * 4), width: W, height: H, x0: Infinity, y0: Infinity, x1: -Infinity, y1: -Infinity };
 }
 
 /** Alpha (0–255) of each pixel after filling (or outlining, with `stroke`) the parts in black. */
-function scan(parts: number[][][], stroke?: number): { alpha: Uint8ClampedArray; pend: Pending } {
+function scan(
+  parts: number[][][],
+  stroke?: number,
+): { alpha: Uint8ClampedArray; pend: { x0: number; y0: number; x1: number; y1: number } } {
   const l = rings(parts);
-  const data = new Uint8ClampedArray(W * H * 4);
-  const pend = pending();
-  if (stroke === undefined) fillRings(l, 0, l.len, black, 1, data, W, H, pend);
-  else strokeRings(l, 0, l.len, black, 1, stroke, data, W, H, pend);
+  const bm = bitmap();
+  if (stroke === undefined) fillRings(l, 0, l.len, black, 1, bm);
+  else strokeRings(l, 0, l.len, black, 1, stroke, bm);
   const alpha = new Uint8ClampedArray(W * H);
-  for (let i = 0; i < W * H; i++) alpha[i] = data[i * 4 + 3];
-  return { alpha, pend };
+  for (let i = 0; i < W * H; i++) alpha[i] = bm.bytes[i * 4 + 3];
+  return { alpha, pend: { x0: bm.x0, y0: bm.y0, x1: bm.x1, y1: bm.y1 } };
 }
 
 /** The same parts drawn by Skia (non-zero fill, or a stroke with round joins), alpha per pixel. */
@@ -72,18 +76,6 @@ function skia(parts: number[][][], stroke?: number): Uint8ClampedArray {
 
 const at = (a: Uint8ClampedArray, x: number, y: number) => a[y * W + x];
 const sum = (a: Uint8ClampedArray) => a.reduce((s, v) => s + v, 0);
-
-/** A seeded pseudo-random generator (mulberry32), so that failures repeat. */
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('scan converter: fills', () => {
   it('covers a pixel-aligned rectangle exactly and its half and quarter pixels by their share', () => {
@@ -143,7 +135,7 @@ describe('scan converter: fills', () => {
   });
 
   it('gives random small and large polygons the coverage Skia gives them', () => {
-    const rnd = random(20261207);
+    const rnd = prng(20261207);
     for (let k = 0; k < 200; k++) {
       const size = k < 150 ? 1 + rnd() * 6 : 5 + rnd() * 40;
       const cx = rnd() * W;
@@ -192,7 +184,7 @@ describe('scan converter: outlines', () => {
   });
 
   it('inks random outlines as much as Skia does, in the same places', () => {
-    const rnd = random(7);
+    const rnd = prng(7);
     let ours = 0;
     let ref = 0;
     let far = 0;
