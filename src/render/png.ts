@@ -34,8 +34,9 @@ export function allOpaque(px: Uint8Array): boolean {
 /**
  * Encode premultiplied RGBA pixels (`width`×`height`, rows packed) as a PNG: RGBA with straight
  * (unpremultiplied) alpha when `alpha`, else RGB (the canvas is then opaque: alpha is dropped).
+ * `straight`: the pixels' alpha is straight already (the renderer's cell bitmap), taken as it is.
  */
-export function encodePng(px: Uint8Array, width: number, height: number, alpha: boolean, level = PNG_LEVEL): Buffer {
+export function encodePng(px: Uint8Array, width: number, height: number, alpha: boolean, level = PNG_LEVEL, straight = false): Buffer {
   const bpp = alpha ? 4 : 3;
   const stride = width * bpp;
   const raw = Buffer.allocUnsafe((stride + 1) * height);
@@ -47,14 +48,15 @@ export function encodePng(px: Uint8Array, width: number, height: number, alpha: 
     if (alpha) {
       raw.set(px.subarray(s, end), o);
       // unpremultiply what is not fully opaque or fully transparent
-      for (; s < end; s += 4, o += 4) {
-        const a = px[s + 3];
-        if (a === 255 || a === 0) continue;
-        const f = 255 / a;
-        raw[o] = Math.min(255, Math.round(px[s] * f));
-        raw[o + 1] = Math.min(255, Math.round(px[s + 1] * f));
-        raw[o + 2] = Math.min(255, Math.round(px[s + 2] * f));
-      }
+      if (!straight)
+        for (; s < end; s += 4, o += 4) {
+          const a = px[s + 3];
+          if (a === 255 || a === 0) continue;
+          const f = 255 / a;
+          raw[o] = Math.min(255, Math.round(px[s] * f));
+          raw[o + 1] = Math.min(255, Math.round(px[s + 1] * f));
+          raw[o + 2] = Math.min(255, Math.round(px[s + 2] * f));
+        }
     } else {
       for (; s < end; s += 4, o += 3) {
         raw[o] = px[s];
