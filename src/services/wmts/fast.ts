@@ -16,9 +16,9 @@
  * version hold, and the headers of a cached entry are built on its first hit.
  *
  * Kept from the full path: access control, the request id, metrics (requests, duration, bytes,
- * cache hits) and usage statistics — counted in a batch handed over at the end of the event loop's
- * turn (and before /metrics or the usage table is read or flushed): with Redis, a worker killed
- * after answering has already sent its counts, as on the full path. Skipped: Fastify's routing and request/reply
+ * cache hits) and usage statistics — counted in a batch handed over before /metrics or the usage
+ * table is read or flushed, and at the end of the event loop's turn with Redis (a worker killed
+ * after answering has already sent its counts, as on the full path) or once a second without. Skipped: Fastify's routing and request/reply
  * objects, its per-request logger, the hooks, the promise chain of the tier reads.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
@@ -173,6 +173,9 @@ export class TileFastPath {
   closing = false;
   private batch = new Map<string, Batch>();
   private scheduled: NodeJS.Immediate | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** With Redis, counts go to the cluster's hash at the end of each turn; without, this process's counters take them once a second (and before any read). */
+  private readonly perTurn: boolean;
   private readonly enabled: boolean;
   private readonly routes = new Map<string, Route>();
   private readonly headers = new WeakMap<TileEntry, Headers>();
@@ -182,6 +185,7 @@ export class TileFastPath {
 
   constructor(private readonly ctx: AppContext) {
     this.enabled = !ctx.config.security.rateLimit.enabled;
+    this.perTurn = ctx.runtime.shared.redis !== null;
     const { metrics, usage } = ctx.runtime;
     metrics.onBeforeCollect(() => this.flush());
     usage.onBeforeFlush(() => this.flush());
@@ -202,7 +206,9 @@ export class TileFastPath {
   /** Hand the batched counts to metrics and usage statistics. */
   flush(): void {
     if (this.scheduled) clearImmediate(this.scheduled);
+    if (this.timer) clearTimeout(this.timer);
     this.scheduled = undefined;
+    this.timer = undefined;
     if (!this.batch.size) return;
     const { metrics, usage } = this.ctx.runtime;
     const rows = this.batch;
@@ -506,9 +512,12 @@ export class TileFastPath {
     const { service, operation, layer } = route;
     const slot = batchSlot(status, authenticated);
     const k = (route.batchKeys[slot] ??= `${service}\u0000${operation}\u0000${layer.name}\u0000${status}\u0000${authenticated ? 1 : 0}`);
-    // handed over at the end of this turn of the event loop: every hit the turn answered in one go
-    // (with Redis, one pipelined count into the cluster's hash, as the full path does per request)
-    this.scheduled ??= setImmediate(this.flushSoon);
+    // with Redis, handed over at the end of this turn of the event loop: every hit the turn answered
+    // in one pipelined count into the cluster's hash (a worker killed after answering has sent its
+    // counts, as on the full path); without, once a second (reads of /metrics and of the usage
+    // statistics take the batch first): a flush costs several µs, as much as the rest of a hit
+    if (this.perTurn) this.scheduled ??= setImmediate(this.flushSoon);
+    else this.timer ??= setTimeout(this.flushSoon, 1000).unref();
     const b = this.batch.get(k);
     if (b) {
       b.requests++;
