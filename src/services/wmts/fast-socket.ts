@@ -35,8 +35,6 @@ export interface FrontRequest {
   headers: IncomingHttpHeaders;
 }
 
-/** Headers an answer reads (credentials, conditional requests, the request id): at most one of each. */
-const READ = new Set(['authorization', 'x-api-key', 'if-none-match', 'if-modified-since', 'x-request-id']);
 /** Headers after which Node's server (not the front) must read the request. */
 const REFUSED = new Set(['content-length', 'transfer-encoding', 'expect', 'upgrade', 'http2-settings']);
 const REQUEST_LINE = /^(GET|HEAD) (\/[!-~]*) HTTP\/1\.1$/;
@@ -62,7 +60,14 @@ export function parseFrontRequest(data: Buffer): FrontRequest | undefined {
   const lines = text.split('\r\n');
   const first = REQUEST_LINE.exec(lines[0]);
   if (!first) return undefined;
-  const headers: IncomingHttpHeaders = {};
+  // one shape for every request (the answer reads these five, nothing else)
+  const headers: IncomingHttpHeaders = {
+    authorization: undefined,
+    'x-api-key': undefined,
+    'if-none-match': undefined,
+    'if-modified-since': undefined,
+    'x-request-id': undefined,
+  };
   let hosts = 0;
   for (let i = 1; i < lines.length; i++) {
     const m = HEADER_LINE.exec(lines[i]);
@@ -70,13 +75,23 @@ export function parseFrontRequest(data: Buffer): FrontRequest | undefined {
     const name = m[1].toLowerCase();
     const value = m[2];
     if (CTL.test(value)) return undefined;
-    if (name === 'host') hosts++;
-    else if (REFUSED.has(name)) return undefined;
-    else if (name === 'connection') {
-      if (value.toLowerCase() !== 'keep-alive') return undefined;
-    } else if (READ.has(name)) {
-      if (headers[name] !== undefined) return undefined;
-      headers[name] = value;
+    switch (name) {
+      case 'host':
+        hosts++;
+        break;
+      case 'connection':
+        if (value.toLowerCase() !== 'keep-alive') return undefined;
+        break;
+      case 'authorization':
+      case 'x-api-key':
+      case 'if-none-match':
+      case 'if-modified-since':
+      case 'x-request-id':
+        if (headers[name] !== undefined) return undefined;
+        headers[name] = value;
+        break;
+      default:
+        if (REFUSED.has(name)) return undefined;
     }
   }
   if (hosts !== 1) return undefined;

@@ -151,16 +151,17 @@ function rawHead(status: string, list: string[]): [string, string, string] {
 }
 
 let dateSecond = -1;
-let dateLine = '';
+let dateKeepAlive = '';
+let dateTail = '';
 /** The Date line (as Node's HTTP server writes it, formatted once a second), then the connection lines and the blank line. */
 function httpDateLines(keepAlive: string): string {
-  const now = Date.now();
-  const s = Math.floor(now / 1000);
-  if (s !== dateSecond) {
+  const s = Math.floor(Date.now() / 1000);
+  if (s !== dateSecond || keepAlive !== dateKeepAlive) {
     dateSecond = s;
-    dateLine = `Date: ${new Date(s * 1000).toUTCString()}\r\n`;
+    dateKeepAlive = keepAlive;
+    dateTail = `Date: ${new Date(s * 1000).toUTCString()}\r\n${keepAlive}\r\n`;
   }
-  return `${dateLine}${keepAlive}\r\n`;
+  return dateTail;
 }
 
 export class TileFastPath {
