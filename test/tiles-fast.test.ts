@@ -474,4 +474,28 @@ describe('closing with connections the front reads', () => {
       rmSync(d, { recursive: true, force: true });
     }
   });
+
+  it('leaves a connection whose first request has not arrived to Node’s server, which answers it as a closing server', async () => {
+    const d = mkdtempSync(path.join(os.tmpdir(), 'tiles-fast-close-'));
+    const t = await makeTestApp({ tiles: { diskDir: d }, layers: [{ table: 'public.communes' }] });
+    try {
+      await t.app.listen({ port: 0, host: '127.0.0.1' });
+      const a = t.app.server.address();
+      const base = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
+      const url = '/tiles/communes/0/0/0.png';
+      await t.app.inject({ url });
+      const c = await Conn.open(base);
+      await new Promise((r) => setTimeout(r, 50)); // accepted, nothing sent yet
+      const closing = t.close();
+      await new Promise((r) => setTimeout(r, 50));
+      c.write(get(url));
+      const r = await c.read();
+      expect([200, 503]).toContain(r.status); // not a reset connection
+      await closing;
+      const fast = (t.app as unknown as { tileFastPath: TileFastPath }).tileFastPath;
+      expect(fast.servedOnSocket).toBe(0);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
 });

@@ -116,6 +116,8 @@ export function frontConnections(server: http.Server, fast: TileFastPath): boole
 /** A connection read by the front until its first request that Node's server must read. */
 export class FrontConnection {
   private busy = false;
+  /** Requests answered on this connection. */
+  private answered = 0;
   private ended = false;
   private queued: Buffer[] = [];
   private readonly onData = (d: Buffer) => this.data(d);
@@ -143,9 +145,16 @@ export class FrontConnection {
     fast.fronted.add(this);
   }
 
-  /** Close the connection when it waits for a request; one that is being answered closes after it (the server is closing). */
+  /**
+   * The server is closing: a connection waiting for its next request is closed, as Node closes its
+   * idle keep-alive connections; one being answered closes after the answer; one that has not
+   * sent its first request yet (just accepted: the request may be on its way) goes to Node's
+   * server, which serves or refuses it the way a closing server does.
+   */
   closeIdle(): void {
-    if (!this.busy) this.socket.destroy();
+    if (this.busy) return;
+    if (this.answered === 0) this.handOver([]);
+    else this.socket.destroy();
   }
 
   private data(d: Buffer): void {
@@ -155,7 +164,10 @@ export class FrontConnection {
     }
     const r = this.fast.active ? parseFrontRequest(d) : undefined;
     const served = r ? this.fast.serveOnSocket(this.socket, r.head, r.url, r.headers) : false;
-    if (served === true) return this.afterAnswer();
+    if (served === true) {
+      this.answered++;
+      return this.afterAnswer();
+    }
     if (served === false) return this.handOver([d]);
     // a read of the disk tier: nothing more is read from the client until it is answered
     this.busy = true;
@@ -164,6 +176,7 @@ export class FrontConnection {
       this.busy = false;
       if (this.socket.destroyed) return;
       if (!ok) return this.handOver([d, ...this.queued]);
+      this.answered++;
       if (!this.fast.active) return void this.socket.end(); // the server is closing
       if (this.queued.length) return this.handOver(this.queued);
       if (this.ended) return void this.socket.end();
@@ -196,6 +209,8 @@ export class FrontConnection {
     this.toNode(s);
     // what was read here goes to the server's parser as if it had just arrived
     for (const d of data) if (!s.destroyed) s.emit('data', d);
+    // a client that half-closed while a file was read: Node's server ends the connection after its answer
+    if (this.ended && !s.destroyed) s.emit('end');
     if (s.isPaused()) s.resume();
   }
 }
