@@ -387,6 +387,32 @@ describe('cached tiles answered before Fastify', () => {
     expect(fast.servedOnSocket).toBe(on0 + 4);
   });
 
+  it('reads a memory miss from the disk tier on the connection, and leaves a tile not cached to the full path', async () => {
+    const url = `/tiles/communes/${tile.z}/${tile.x + 2}/${tile.y}.png`;
+    const full = await t.app.inject({ url });
+    expect(full.statusCode).toBe(200);
+    await t.ctx.runtime.tiles.cache.memory!.deletePrefix('');
+    const on0 = fast.servedOnSocket;
+    const c = await Conn.open(base);
+    c.write(get(url));
+    const d = await c.read();
+    expect(d.status).toBe(200);
+    expect(d.headers['x-cache-tier']).toBe('disk');
+    expect(d.body.equals(full.rawPayload)).toBe(true);
+    c.write(get(url)); // the connection reads again after the file read
+    const m = await c.read();
+    expect(m.headers['x-cache-tier']).toBe('memory');
+    expect(fast.servedOnSocket).toBe(on0 + 2);
+    // neither in memory nor on disk: the full path renders it, on the same connection
+    const cold = `/tiles/communes/${tile.z}/${tile.x + 9}/${tile.y + 9}.png`;
+    c.write(get(cold));
+    const r = await c.read();
+    expect(r.status).toBe(200);
+    expect(r.headers['x-cache']).toBe('MISS');
+    expect(fast.servedOnSocket).toBe(on0 + 2);
+    c.socket.destroy();
+  });
+
   it('answers a restricted layer’s tile on the connection only to a caller with the role', async () => {
     const url = `/tiles/parcels/${tile.z}/${tile.x}/${tile.y}.png`;
     const rendered = await t.app.inject({ url, headers: agent });
