@@ -478,38 +478,39 @@ describe('cached tiles answered before Fastify', () => {
 });
 
 describe('closing with connections the front reads', () => {
-  it('closes the idle ones, so that the server stops at once', async () => {
+  const url = '/tiles/communes/0/0/0.png';
+  /** A listening app of its own with `url` cached; the test closes it. */
+  async function withApp(test: (t: TestApp, base: string, fast: TileFastPath) => Promise<void>): Promise<void> {
     const d = mkdtempSync(path.join(os.tmpdir(), 'tiles-fast-close-'));
     const t = await makeTestApp({ tiles: { diskDir: d }, layers: [{ table: 'public.communes' }] });
     try {
       await t.app.listen({ port: 0, host: '127.0.0.1' });
       const a = t.app.server.address();
-      const base = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
-      const url = '/tiles/communes/0/0/0.png';
       await t.app.inject({ url });
+      await test(
+        t,
+        `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`,
+        (t.app as unknown as { tileFastPath: TileFastPath }).tileFastPath,
+      );
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  }
+
+  it('closes the idle ones, so that the server stops at once', () =>
+    withApp(async (t, base, fast) => {
       const c = await Conn.open(base);
       c.write(get(url));
       expect((await c.read()).status).toBe(200);
-      const fast = (t.app as unknown as { tileFastPath: TileFastPath }).tileFastPath;
       expect(fast.servedOnSocket).toBe(1);
       const started = Date.now();
       await t.close();
       expect(Date.now() - started).toBeLessThan(5000); // not the keep-alive timeout (72 s)
       await expect.poll(() => c.ended).toBe(true);
-    } finally {
-      rmSync(d, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  it('leaves a connection whose first request has not arrived to Node’s server, which answers it as a closing server', async () => {
-    const d = mkdtempSync(path.join(os.tmpdir(), 'tiles-fast-close-'));
-    const t = await makeTestApp({ tiles: { diskDir: d }, layers: [{ table: 'public.communes' }] });
-    try {
-      await t.app.listen({ port: 0, host: '127.0.0.1' });
-      const a = t.app.server.address();
-      const base = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
-      const url = '/tiles/communes/0/0/0.png';
-      await t.app.inject({ url });
+  it('leaves a connection whose first request has not arrived to Node’s server, which answers it as a closing server', () =>
+    withApp(async (t, base, fast) => {
       const c = await Conn.open(base);
       await new Promise((r) => setTimeout(r, 50)); // accepted, nothing sent yet
       const closing = t.close();
@@ -518,10 +519,6 @@ describe('closing with connections the front reads', () => {
       const r = await c.read();
       expect([200, 503]).toContain(r.status); // not a reset connection
       await closing;
-      const fast = (t.app as unknown as { tileFastPath: TileFastPath }).tileFastPath;
       expect(fast.servedOnSocket).toBe(0);
-    } finally {
-      rmSync(d, { recursive: true, force: true });
-    }
-  });
+    }));
 });

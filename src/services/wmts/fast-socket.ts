@@ -129,18 +129,25 @@ export class FrontConnection {
     if (!this.busy) this.socket.resume();
   };
 
+  /** What the front listens to on its socket (removed when the connection goes to Node's server). */
+  private listeners(): [string, (d: Buffer) => void][] {
+    return [
+      ['data', this.onData],
+      ['end', this.onEnd],
+      ['error', this.onError],
+      ['close', this.onClose],
+      ['drain', this.onDrain],
+      ['timeout', this.onTimeout],
+    ];
+  }
+
   constructor(
     private readonly socket: Socket,
     private readonly fast: TileFastPath,
     private readonly toNode: (socket: Socket) => void,
     keepAliveMs: number,
   ) {
-    socket.on('data', this.onData);
-    socket.on('end', this.onEnd);
-    socket.on('error', this.onError);
-    socket.on('close', this.onClose);
-    socket.on('drain', this.onDrain);
-    socket.on('timeout', this.onTimeout);
+    for (const [event, fn] of this.listeners()) socket.on(event, fn);
     if (keepAliveMs > 0) socket.setTimeout(keepAliveMs);
     fast.fronted.add(this);
   }
@@ -198,12 +205,7 @@ export class FrontConnection {
   /** The connection from now on read by Node's HTTP server, starting with `data` (already read here). */
   private handOver(data: Buffer[]): void {
     const s = this.socket;
-    s.removeListener('data', this.onData);
-    s.removeListener('end', this.onEnd);
-    s.removeListener('error', this.onError);
-    s.removeListener('close', this.onClose);
-    s.removeListener('drain', this.onDrain);
-    s.removeListener('timeout', this.onTimeout);
+    for (const [event, fn] of this.listeners()) s.removeListener(event, fn);
     s.setTimeout(0);
     this.fast.fronted.delete(this);
     this.toNode(s);
