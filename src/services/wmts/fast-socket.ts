@@ -161,10 +161,12 @@ export class FrontConnection {
   closeIdle(): void {
     if (this.busy) return;
     if (this.answered === 0) this.handOver([]);
-    else this.socket.destroy();
+    else if (this.socket.writableLength === 0) this.socket.destroy();
+    else this.socket.end(); // an answer still being sent: closed once it is out
   }
 
   private data(d: Buffer): void {
+    if (this.socket.writableEnded) return; // closing after its last answer
     if (this.busy) {
       this.queued.push(d); // not expected (reading is paused while a file is read): Node's server takes it after the answer
       return;
@@ -179,16 +181,18 @@ export class FrontConnection {
     // a read of the disk tier: nothing more is read from the client until it is answered
     this.busy = true;
     this.socket.pause();
-    served.then((ok) => {
-      this.busy = false;
-      if (this.socket.destroyed) return;
-      if (!ok) return this.handOver([d, ...this.queued]);
-      this.answered++;
-      if (!this.fast.active) return void this.socket.end(); // the server is closing
-      if (this.queued.length) return this.handOver(this.queued);
-      if (this.ended) return void this.socket.end();
-      if (!this.socket.writableNeedDrain) this.socket.resume();
-    });
+    served
+      .then((ok) => {
+        this.busy = false;
+        if (this.socket.destroyed) return;
+        if (!ok) return this.handOver([d, ...this.queued]);
+        this.answered++;
+        if (!this.fast.active) return void this.socket.end(); // the server is closing
+        if (this.queued.length) return this.handOver(this.queued);
+        if (this.ended) return void this.socket.end();
+        if (!this.socket.writableNeedDrain) this.socket.resume();
+      })
+      .catch(() => this.socket.destroy());
   }
 
   private afterAnswer(): void {
