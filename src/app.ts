@@ -20,6 +20,7 @@ import { registerLogin } from './services/login.js';
 import { accessCacheHeaders } from './security/access.js';
 import { requestIdOf, tagsOf, tagRequest } from './ops/tags.js';
 import { CORS_EXPOSED, TileFastPath } from './services/wmts/fast.js';
+import { frontConnections } from './services/wmts/fast-socket.js';
 import { isHeavyRequest } from './ops/shed.js';
 import { AuthError, principalOf, type Principal } from './security/auth.js';
 import { registerOverviewRoutes } from './overviews/index.js';
@@ -78,6 +79,9 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
     runtime.startBackground(); // not awaited: readiness does not wait for overview builds
   });
   fast = new TileFastPath(ctx);
+  // connections are read by the fast path's front until a request it does not answer (src/services/wmts/fast-socket.ts)
+  if (!frontConnections(app.server, fast))
+    app.log.warn('tile fast path: the HTTP server is not as expected; connections are read by Node alone');
   app.decorate('tileFastPath', fast);
   app.addHook('preClose', async () => {
     fast?.close(); // requests still arriving take the full path, which answers a closing server's way

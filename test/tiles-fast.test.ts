@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -14,6 +15,71 @@ import { makeTestApp, basic, testUsers, type TestApp } from './helpers/app.js';
 import type { TileFastPath } from '../src/services/wmts/fast.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'tiles-fast-'));
+
+interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  /** Header names in the order sent. */
+  names: string[];
+  body: Buffer;
+}
+
+/** A raw keep-alive connection: what is written goes as is, answers are read back one by one (HEAD and 304 without a body). */
+class Conn {
+  private buf = Buffer.alloc(0);
+  private waiting: (() => void) | undefined;
+  ended = false;
+  constructor(readonly socket: net.Socket) {
+    socket.on('data', (d: Buffer) => {
+      this.buf = Buffer.concat([this.buf, d]);
+      this.waiting?.();
+    });
+    socket.on('close', () => {
+      this.ended = true;
+      this.waiting?.();
+    });
+  }
+  static open(base: string): Promise<Conn> {
+    const u = new URL(base);
+    return new Promise((resolve, reject) => {
+      const s = net.connect(Number(u.port), u.hostname, () => resolve(new Conn(s)));
+      s.once('error', reject);
+    });
+  }
+  write(s: string): void {
+    this.socket.write(s);
+  }
+  private async more(): Promise<void> {
+    if (this.ended) throw new Error('connection closed');
+    await new Promise<void>((resolve) => {
+      this.waiting = resolve;
+    });
+    this.waiting = undefined;
+  }
+  async read(head = false): Promise<Answer> {
+    let end = this.buf.indexOf('\r\n\r\n');
+    while (end < 0) {
+      await this.more();
+      end = this.buf.indexOf('\r\n\r\n');
+    }
+    const lines = this.buf.subarray(0, end).toString('latin1').split('\r\n');
+    const status = Number(lines[0].split(' ')[1]);
+    const headers: Record<string, string> = {};
+    const names: string[] = [];
+    for (const l of lines.slice(1)) {
+      const i = l.indexOf(':');
+      names.push(l.slice(0, i).toLowerCase());
+      headers[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim();
+    }
+    const length = head || status === 304 ? 0 : Number(headers['content-length']);
+    while (this.buf.length < end + 4 + length) await this.more();
+    const body = this.buf.subarray(end + 4, end + 4 + length);
+    this.buf = this.buf.subarray(end + 4 + length);
+    return { status, headers, names, body };
+  }
+}
+
+const get = (url: string, headers = '', method = 'GET') => `${method} ${url} HTTP/1.1\r\nHost: test\r\n${headers}\r\n`;
 
 describe('cached tiles answered before Fastify', () => {
   let t: TestApp;
@@ -247,6 +313,136 @@ describe('cached tiles answered before Fastify', () => {
     expect(await usage()).toBe(u0 + 7);
   });
 
+  it('answers tiles on the connection itself until a request it leaves to Node’s server', async () => {
+    const url = `/tiles/communes/${tile.z}/${tile.x}/${tile.y}.png`;
+    await t.app.inject({ url });
+    const full = await t.app.inject({ url });
+    expect(full.headers['x-cache-tier']).toBe('memory');
+    const c = await Conn.open(base);
+    const on0 = fast.servedOnSocket;
+    const all0 = fast.served;
+    c.write(get(url, 'X-Request-Id: front-1\r\nUser-Agent: test\r\nConnection: keep-alive\r\n'));
+    const a = await c.read();
+    expect(a.status).toBe(200);
+    expect(a.body.equals(full.rawPayload)).toBe(true);
+    for (const h of SAME) expect(a.headers[h], h).toBe(full.headers[h] === undefined ? undefined : String(full.headers[h]));
+    expect(a.headers['x-request-id']).toBe('front-1');
+    expect(a.headers['x-cache-tier']).toBe('memory');
+    expect(a.headers.connection).toBe('keep-alive');
+    expect(a.headers['keep-alive']).toMatch(/^timeout=\d+$/);
+    expect(Math.abs(Date.parse(a.headers.date) - Date.now())).toBeLessThan(5000);
+    // Node's server writes the same header names in the same order for the same answer
+    const viaNode = await fetch(`${base}${url}`, { method: 'HEAD', headers: { authorization: basic('agent', 'pw-agent') } });
+    expect(viaNode.status).toBe(200);
+    expect(fast.servedOnSocket).toBe(on0 + 1);
+    // a 304 to a current copy, HEAD with the GET's Content-Length and no body
+    c.write(get(url, `If-None-Match: ${a.headers.etag}\r\n`));
+    const nm = await c.read();
+    expect(nm.status).toBe(304);
+    expect(nm.headers.etag).toBe(a.headers.etag);
+    expect(nm.headers['content-length']).toBeUndefined();
+    c.write(get(url, '', 'HEAD'));
+    const h = await c.read(true);
+    expect(h.status).toBe(200);
+    expect(h.headers['content-length']).toBe(String(a.body.length));
+    expect(h.names).toEqual(a.names);
+    expect(fast.servedOnSocket).toBe(on0 + 3);
+    // a request split over two reads: Node's server reads it, and the connection is Node's from then on
+    const split = get(url);
+    c.write(split.slice(0, 20));
+    await new Promise((r) => setTimeout(r, 50));
+    c.write(split.slice(20));
+    const b = await c.read();
+    expect(b.status).toBe(200);
+    expect(b.body.equals(a.body)).toBe(true);
+    c.write(get(url));
+    const b2 = await c.read();
+    expect(b2.body.equals(a.body)).toBe(true);
+    expect(fast.servedOnSocket).toBe(on0 + 3);
+    expect(fast.served).toBe(all0 + 5 + 1); // both answered by the request-level fast path; the HEAD through fetch too
+    c.socket.destroy();
+
+    // two requests in one read (pipelining), then anything but a tile first: Node's server answers, in order
+    const p = await Conn.open(base);
+    p.write(get(url) + get(url, '', 'HEAD'));
+    expect((await p.read()).body.equals(a.body)).toBe(true);
+    expect((await p.read(true)).headers['content-length']).toBe(String(a.body.length));
+    p.socket.destroy();
+    const w = await Conn.open(base);
+    w.write(get('/wms?SERVICE=WMS&REQUEST=GetCapabilities'));
+    const caps = await w.read();
+    expect(caps.status).toBe(200);
+    expect(caps.body.toString()).toContain('WMS_Capabilities');
+    w.write(get(url));
+    expect((await w.read()).body.equals(a.body)).toBe(true);
+    w.socket.destroy();
+    expect(fast.servedOnSocket).toBe(on0 + 3);
+
+    // a client that half-closes after its request gets its answer, then the connection ends
+    const e = await Conn.open(base);
+    e.write(get(url));
+    e.socket.end();
+    expect((await e.read()).body.equals(a.body)).toBe(true);
+    await expect.poll(() => e.ended).toBe(true);
+    expect(fast.servedOnSocket).toBe(on0 + 4);
+  });
+
+  it('reads a memory miss from the disk tier on the connection, and leaves a tile not cached to the full path', async () => {
+    const url = `/tiles/communes/${tile.z}/${tile.x + 2}/${tile.y}.png`;
+    const full = await t.app.inject({ url });
+    expect(full.statusCode).toBe(200);
+    await t.ctx.runtime.tiles.cache.memory!.deletePrefix('');
+    const on0 = fast.servedOnSocket;
+    const c = await Conn.open(base);
+    c.write(get(url));
+    const d = await c.read();
+    expect(d.status).toBe(200);
+    expect(d.headers['x-cache-tier']).toBe('disk');
+    expect(d.body.equals(full.rawPayload)).toBe(true);
+    c.write(get(url)); // the connection reads again after the file read
+    const m = await c.read();
+    expect(m.headers['x-cache-tier']).toBe('memory');
+    expect(fast.servedOnSocket).toBe(on0 + 2);
+    // neither in memory nor on disk: the full path renders it, on the same connection
+    const cold = `/tiles/communes/${tile.z}/${tile.x + 9}/${tile.y + 9}.png`;
+    c.write(get(cold));
+    const r = await c.read();
+    expect(r.status).toBe(200);
+    expect(r.headers['x-cache']).toBe('MISS');
+    expect(fast.servedOnSocket).toBe(on0 + 2);
+    c.socket.destroy();
+  });
+
+  it('answers a restricted layer’s tile on the connection only to a caller with the role', async () => {
+    const url = `/tiles/parcels/${tile.z}/${tile.x}/${tile.y}.png`;
+    const rendered = await t.app.inject({ url, headers: agent });
+    expect(rendered.statusCode).toBe(200);
+    const unknown = await t.app.inject({ url: `/tiles/zz_nosuch/${tile.z}/${tile.x}/${tile.y}.png` });
+    const on0 = fast.servedOnSocket;
+    for (const auth of ['', `Authorization: ${basic('visitor', 'pw-visitor')}\r\n`]) {
+      const c = await Conn.open(base);
+      c.write(get(url, auth));
+      const r = await c.read();
+      expect(r.status).toBe(404);
+      expect(r.body.toString()).toBe(unknown.body.replaceAll('zz_nosuch', 'parcels')); // as for a layer that does not exist
+      c.socket.destroy();
+    }
+    const bad = await Conn.open(base);
+    bad.write(get(url, `Authorization: ${basic('agent', 'not-the-password')}\r\n`));
+    expect((await bad.read()).status).toBe(401);
+    bad.socket.destroy();
+    expect(fast.servedOnSocket).toBe(on0);
+    const ok = await Conn.open(base);
+    ok.write(get(url, `Authorization: ${agent.authorization}\r\n`));
+    const r = await ok.read();
+    expect(r.status).toBe(200);
+    expect(r.body.equals(rendered.rawPayload)).toBe(true);
+    expect(r.headers.vary).toBe(String(rendered.headers.vary));
+    expect(r.headers['cache-control']).toMatch(/^private, /);
+    ok.socket.destroy();
+    expect(fast.servedOnSocket).toBe(on0 + 1);
+  });
+
   it('stops answering a tile whose table changed, and whose layer was reloaded, from what it kept', async () => {
     const url = `/tiles/communes/${tile.z}/${tile.x}/${tile.y}.png`;
     await t.app.inject({ url });
@@ -279,4 +475,50 @@ describe('cached tiles answered before Fastify', () => {
     await hit.arrayBuffer();
     expect(fast.served).toBe(before + 3);
   });
+});
+
+describe('closing with connections the front reads', () => {
+  const url = '/tiles/communes/0/0/0.png';
+  /** A listening app of its own with `url` cached; the test closes it. */
+  async function withApp(test: (t: TestApp, base: string, fast: TileFastPath) => Promise<void>): Promise<void> {
+    const d = mkdtempSync(path.join(os.tmpdir(), 'tiles-fast-close-'));
+    const t = await makeTestApp({ tiles: { diskDir: d }, layers: [{ table: 'public.communes' }] });
+    try {
+      await t.app.listen({ port: 0, host: '127.0.0.1' });
+      const a = t.app.server.address();
+      await t.app.inject({ url });
+      await test(
+        t,
+        `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`,
+        (t.app as unknown as { tileFastPath: TileFastPath }).tileFastPath,
+      );
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  }
+
+  it('closes the idle ones, so that the server stops at once', () =>
+    withApp(async (t, base, fast) => {
+      const c = await Conn.open(base);
+      c.write(get(url));
+      expect((await c.read()).status).toBe(200);
+      expect(fast.servedOnSocket).toBe(1);
+      const started = Date.now();
+      await t.close();
+      expect(Date.now() - started).toBeLessThan(5000); // not the keep-alive timeout (72 s)
+      await expect.poll(() => c.ended).toBe(true);
+    }));
+
+  it('leaves a connection whose first request has not arrived to Node’s server, which answers it as a closing server', () =>
+    withApp(async (t, base, fast) => {
+      const c = await Conn.open(base);
+      await new Promise((r) => setTimeout(r, 50)); // accepted, nothing sent yet
+      const closing = t.close();
+      await new Promise((r) => setTimeout(r, 50));
+      c.write(get(url));
+      const r = await c.read();
+      expect([200, 503]).toContain(r.status); // not a reset connection
+      await closing;
+      expect(fast.servedOnSocket).toBe(0);
+    }));
 });

@@ -3,7 +3,7 @@
  * the layers it touched, plus how many features it returned. Front doors fill it in; the
  * onResponse hook reads it.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 
@@ -36,6 +36,11 @@ export function addFeatures(req: FastifyRequest, n: number): void {
 
 /** A request's id: the client's X-Request-Id when it is a plain token of at most 64 characters, a new UUID otherwise. */
 export function requestIdOf(req: IncomingMessage): string {
-  const given = req.headers['x-request-id'];
+  return requestIdFrom(req.headers);
+}
+
+/** The same from a request's headers (the tile fast path's connection front has no IncomingMessage). */
+export function requestIdFrom(headers: IncomingHttpHeaders): string {
+  const given = headers['x-request-id'];
   return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
 }

@@ -16,12 +16,13 @@
  * version hold, and the headers of a cached entry are built on its first hit.
  *
  * Kept from the full path: access control, the request id, metrics (requests, duration, bytes,
- * cache hits) and usage statistics — counted in a batch handed over at the end of the event loop's
- * turn (and before /metrics or the usage table is read or flushed): with Redis, a worker killed
- * after answering has already sent its counts, as on the full path. Skipped: Fastify's routing and request/reply
+ * cache hits) and usage statistics — counted in a batch handed over before /metrics or the usage
+ * table is read or flushed, and at the end of the event loop's turn with Redis (a worker killed
+ * after answering has already sent its counts, as on the full path) or once a second without. Skipped: Fastify's routing and request/reply
  * objects, its per-request logger, the hooks, the promise chain of the tier reads.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyRequest } from 'fastify';
 import type { AppContext } from '../../context.js';
 import type { Layer } from '../../registry/types.js';
@@ -29,7 +30,7 @@ import type { TileEngine, TileFormat } from '../../tiles/engine.js';
 import { DiskTier, type TileEntry } from '../../tiles/cache.js';
 import { findMatrixSet, WEB_MERCATOR_QUAD, type TileMatrixSet } from '../../tiles/matrixsets.js';
 import { ANONYMOUS, canRead, type Principal } from '../../security/auth.js';
-import { requestIdOf } from '../../ops/tags.js';
+import { requestIdFrom } from '../../ops/tags.js';
 import { cacheControlOf, lastModifiedOf, notModified, TILE_TYPES } from './http.js';
 
 interface Parsed {
@@ -126,26 +127,66 @@ interface Headers {
   layer: Layer;
   ok: string[];
   notModified: string[];
+  /** The same as an HTTP/1.1 header block for the connection front, cut where the request id and the tier go (Date and Connection come last). */
+  rawOk: [string, string, string];
+  rawNotModified: [string, string, string];
 }
 /** Index of the request id and the cache tier in `Headers.ok` / `notModified` (filled per request). */
 const ID_AT = 1;
 const TIER_AT = 11;
 
+/** An HTTP/1.1 status line and header block from a header list, cut at the request id and the tier (ID_AT, TIER_AT). */
+function rawHead(status: string, list: string[]): [string, string, string] {
+  const parts = ['', '', ''];
+  let at = 0;
+  parts[0] = `HTTP/1.1 ${status}\r\n`;
+  for (let i = 0; i < list.length; i += 2) {
+    parts[at] += `${list[i]}: `;
+    if (i === ID_AT - 1 || i === TIER_AT - 1) at++;
+    else parts[at] += list[i + 1];
+    parts[at] += '\r\n';
+  }
+  // the request id's line ends in the part after it, and so does the tier's
+  return parts as [string, string, string];
+}
+
+let dateSecond = -1;
+let dateKeepAlive = '';
+let dateTail = '';
+/** The Date line (as Node's HTTP server writes it, formatted once a second), then the connection lines and the blank line. */
+function httpDateLines(keepAlive: string): string {
+  const s = Math.floor(Date.now() / 1000);
+  if (s !== dateSecond || keepAlive !== dateKeepAlive) {
+    dateSecond = s;
+    dateKeepAlive = keepAlive;
+    dateTail = `Date: ${new Date(s * 1000).toUTCString()}\r\n${keepAlive}\r\n`;
+  }
+  return dateTail;
+}
+
 export class TileFastPath {
   /** Requests answered here (tests and docs read it). */
   served = 0;
+  /** Of which answered by the connection front, on the socket (src/services/wmts/fast-socket.ts). */
+  servedOnSocket = 0;
   /** Of which read from the disk tier (not yet counted in metrics). */
   private diskHits = 0;
   closing = false;
   private batch = new Map<string, Batch>();
   private scheduled: NodeJS.Immediate | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** With Redis, counts go to the cluster's hash at the end of each turn; without, this process's counters take them once a second (and before any read). */
+  private readonly perTurn: boolean;
   private readonly enabled: boolean;
   private readonly routes = new Map<string, Route>();
   private readonly headers = new WeakMap<TileEntry, Headers>();
   private readonly flushSoon = () => this.flush();
+  /** Connections the connection front reads (src/services/wmts/fast-socket.ts), closed when idle as the server closes. */
+  readonly fronted = new Set<{ closeIdle(): void }>();
 
   constructor(private readonly ctx: AppContext) {
     this.enabled = !ctx.config.security.rateLimit.enabled;
+    this.perTurn = ctx.runtime.shared.redis !== null;
     const { metrics, usage } = ctx.runtime;
     metrics.onBeforeCollect(() => this.flush());
     usage.onBeforeFlush(() => this.flush());
@@ -166,7 +207,9 @@ export class TileFastPath {
   /** Hand the batched counts to metrics and usage statistics. */
   flush(): void {
     if (this.scheduled) clearImmediate(this.scheduled);
+    if (this.timer) clearTimeout(this.timer);
     this.scheduled = undefined;
+    this.timer = undefined;
     if (!this.batch.size) return;
     const { metrics, usage } = this.ctx.runtime;
     const rows = this.batch;
@@ -196,11 +239,11 @@ export class TileFastPath {
 
   close(): void {
     this.closing = true;
+    for (const c of this.fronted) c.closeIdle();
     this.flush();
   }
 
-  private principal(req: IncomingMessage): Principal | undefined {
-    const h = req.headers;
+  private principal(h: IncomingHttpHeaders): Principal | undefined {
     if (h.authorization === undefined && h['x-api-key'] === undefined) return ANONYMOUS;
     try {
       return this.ctx.runtime.auth.authenticate({ headers: h, query: undefined } as unknown as FastifyRequest);
@@ -241,32 +284,53 @@ export class TileFastPath {
     return route;
   }
 
+  /** Whether hits may be answered here now (the connection front checks it for each request). */
+  get active(): boolean {
+    return this.enabled && !this.closing;
+  }
+
+  /**
+   * What a GET or HEAD of `url` with these request headers resolves to: the route and the caller's
+   * principal when the fast path may answer it from the cache, undefined for the full path.
+   */
+  private resolve(url: string, headers: IncomingHttpHeaders): { route: Route; principal: Principal } | undefined {
+    if (url.includes('?') || url.includes('%')) return undefined;
+    const engine = this.ctx.runtime.tiles;
+    if (!engine.cache.memory || !engine.isReady) return undefined;
+    const route = this.routeOf(url, engine);
+    if (!route) return undefined;
+    const principal = this.principal(headers);
+    if (!principal || !canRead(route.layer, principal)) return undefined;
+    if (engine.bypass.has(route.table)) return undefined;
+    return { route, principal };
+  }
+
+  /** The disk tier when it comes right after memory (a Redis tier in front of it, or none at all: undefined). */
+  private diskTier(): DiskTier | undefined {
+    const { cache } = this.ctx.runtime.tiles;
+    const disk = cache.tiers[1];
+    return disk instanceof DiskTier && cache.tiers[0] === cache.memory ? disk : undefined;
+  }
+
   /**
    * Takes the request when it is a tile it may serve from the memory tier (answered now) or
    * possibly from the disk tier (read, then answered — or handed to `next`, the full path, when
    * the file is not there). False: not taken, the caller hands it to the full path.
    */
   handle(req: IncomingMessage, res: ServerResponse, next: (req: IncomingMessage, res: ServerResponse) => void): boolean {
-    if (!this.enabled || this.closing || (req.method !== 'GET' && req.method !== 'HEAD')) return false;
-    const url = req.url ?? '';
-    if (url.includes('?') || url.includes('%')) return false;
+    if (!this.active || (req.method !== 'GET' && req.method !== 'HEAD')) return false;
     const started = performance.now();
-    const engine = this.ctx.runtime.tiles;
-    const memory = engine.cache.memory;
-    if (!memory || !engine.isReady) return false;
-    const route = this.routeOf(url, engine);
-    if (!route) return false;
-    const principal = this.principal(req);
-    if (!principal || !canRead(route.layer, principal)) return false;
-    if (engine.bypass.has(route.table)) return false;
+    const r = this.resolve(req.url ?? '', req.headers);
+    if (!r) return false;
+    const { route, principal } = r;
+    const memory = this.ctx.runtime.tiles.cache.memory!;
     const entry = memory.peek(route.key);
     if (entry) {
       this.answer(req, res, route, entry, 'memory', principal.authenticated, started);
       return true;
     }
-    // the disk tier when it comes next (a Redis tier in front of it, or none at all: the full path)
-    const disk = engine.cache.tiers[1];
-    if (!(disk instanceof DiskTier) || engine.cache.tiers[0] !== memory) return false;
+    const disk = this.diskTier();
+    if (!disk) return false;
     disk.get(route.key).then(
       (e) => {
         if (req.socket.destroyed) return; // the client left while the file was read
@@ -277,6 +341,75 @@ export class TileFastPath {
       () => next(req, res),
     );
     return true;
+  }
+
+  /**
+   * The connection front's entry (src/services/wmts/fast-socket.ts): a parsed GET or HEAD answered
+   * on the socket itself — status line, headers and body in one write — when the memory tier holds
+   * the tile (true), or after a read of the disk tier (a promise: true when answered, false when
+   * the file is not there either); false when the full path must take it.
+   */
+  serveOnSocket(socket: Socket, head: boolean, url: string, headers: IncomingHttpHeaders): boolean | Promise<boolean> {
+    const started = performance.now();
+    const r = this.resolve(url, headers);
+    if (!r) return false;
+    const { route, principal } = r;
+    const memory = this.ctx.runtime.tiles.cache.memory!;
+    const entry = memory.peek(route.key);
+    if (entry) {
+      this.write(socket, head, headers, route, entry, 'memory', principal.authenticated, started);
+      return true;
+    }
+    const disk = this.diskTier();
+    if (!disk) return false;
+    return disk.get(route.key).then(
+      (e) => {
+        if (!e) return false;
+        void memory.put(route.key, e);
+        if (!socket.destroyed) this.write(socket, head, headers, route, e, 'disk', principal.authenticated, started);
+        return true;
+      },
+      () => false,
+    );
+  }
+
+  private write(
+    socket: Socket,
+    head: boolean,
+    headers: IncomingHttpHeaders,
+    route: Route,
+    e: TileEntry,
+    tier: 'memory' | 'disk',
+    authenticated: boolean,
+    started: number,
+  ): void {
+    const kept = this.headersOf(route.layer, e, route.format);
+    const fresh = notModified(headers, e);
+    const raw = fresh ? kept.rawNotModified : kept.rawOk;
+    const text = raw[0] + requestIdFrom(headers) + raw[1] + tier + raw[2] + httpDateLines(this.keepAliveLine);
+    let bytes = text.length;
+    if (fresh || head) socket.write(text, 'latin1');
+    else {
+      // one writev: the header block and the stored bytes (no copy of the tile)
+      socket.cork();
+      socket.write(text, 'latin1');
+      socket.write(e.data);
+      socket.uncork();
+      bytes += e.data.length;
+    }
+    this.served++;
+    this.servedOnSocket++;
+    route.duration.observe((performance.now() - started) / 1000);
+    this.count(route, fresh ? 304 : 200, authenticated, bytes, tier);
+  }
+
+  /** `Connection` and `Keep-Alive` lines as Node's HTTP server writes them for this server's keep-alive timeout. */
+  private keepAliveLine = 'Connection: keep-alive\r\nKeep-Alive: timeout=5\r\n';
+
+  /** The keep-alive timeout the connection front announces and applies (the HTTP server's). */
+  setKeepAlive(ms: number): void {
+    this.keepAliveLine =
+      ms > 0 ? `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(ms / 1000)}\r\n` : 'Connection: keep-alive\r\n';
   }
 
   private answer(
@@ -338,10 +471,13 @@ export class TileFastPath {
     ];
     // what the access hook adds to a response that is not public (src/security/access.ts)
     if (!layer.access.public) common.push('vary', 'Authorization, X-API-Key');
+    const ok = [...common, 'content-type', TILE_TYPES[format], 'content-length', String(e.data.length)];
     const h: Headers = {
       layer,
       notModified: common,
-      ok: [...common, 'content-type', TILE_TYPES[format], 'content-length', String(e.data.length)],
+      ok,
+      rawOk: rawHead('200 OK', ok),
+      rawNotModified: rawHead('304 Not Modified', common),
     };
     this.headers.set(e, h);
     return h;
@@ -359,7 +495,7 @@ export class TileFastPath {
     const kept = this.headersOf(layer, e, format);
     const fresh = notModified(req.headers, e);
     const h = (fresh ? kept.notModified : kept.ok).slice();
-    h[ID_AT] = requestIdOf(req);
+    h[ID_AT] = requestIdFrom(req.headers);
     h[TIER_AT] = tier;
     if (fresh) {
       res.writeHead(304, h);
@@ -377,9 +513,12 @@ export class TileFastPath {
     const { service, operation, layer } = route;
     const slot = batchSlot(status, authenticated);
     const k = (route.batchKeys[slot] ??= `${service}\u0000${operation}\u0000${layer.name}\u0000${status}\u0000${authenticated ? 1 : 0}`);
-    // handed over at the end of this turn of the event loop: every hit the turn answered in one go
-    // (with Redis, one pipelined count into the cluster's hash, as the full path does per request)
-    this.scheduled ??= setImmediate(this.flushSoon);
+    // with Redis, handed over at the end of this turn of the event loop: every hit the turn answered
+    // in one pipelined count into the cluster's hash (a worker killed after answering has sent its
+    // counts, as on the full path); without, once a second (reads of /metrics and of the usage
+    // statistics take the batch first): a flush costs several µs, as much as the rest of a hit
+    if (this.perTurn) this.scheduled ??= setImmediate(this.flushSoon);
+    else this.timer ??= setTimeout(this.flushSoon, 1000).unref();
     const b = this.batch.get(k);
     if (b) {
       b.requests++;
