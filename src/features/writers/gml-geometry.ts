@@ -45,6 +45,12 @@ function ordinates(c: Cursor, dims: number, hasM: boolean): string {
   return t.replaceAll(',', ' ');
 }
 
+/** The opening tags that hold ordinates, by output dimension (2 or 3). */
+const POS = ['', '', '<gml:pos srsDimension="2">', '<gml:pos srsDimension="3">'];
+const POS_LIST = ['', '', '<gml:posList srsDimension="2">', '<gml:posList srsDimension="3">'];
+const RING = ['', '', '<gml:LinearRing><gml:posList srsDimension="2">', '<gml:LinearRing><gml:posList srsDimension="3">'];
+const RING_END = '</gml:posList></gml:LinearRing>';
+
 const enum Kind {
   Point,
   Line,
@@ -62,18 +68,20 @@ function part(c: Cursor, kind: Kind, dims: number, hasM: boolean): string {
   if (s.charCodeAt(c.i) !== 40) throw new Error('unexpected WKT');
   c.i++;
   if (kind === Kind.Point) {
-    return `<gml:Point${attrs(c)}><gml:pos srsDimension="${dims}">${ordinates(c, dims, hasM)}</gml:pos></gml:Point>`;
+    return `<gml:Point${attrs(c)}>${POS[dims]}${ordinates(c, dims, hasM)}</gml:pos></gml:Point>`;
   }
   if (kind === Kind.Line) {
-    return `<gml:LineString${attrs(c)}><gml:posList srsDimension="${dims}">${ordinates(c, dims, hasM)}</gml:posList></gml:LineString>`;
+    return `<gml:LineString${attrs(c)}>${POS_LIST[dims]}${ordinates(c, dims, hasM)}</gml:posList></gml:LineString>`;
   }
   let out = `<gml:Polygon${attrs(c)}>`;
   let ring = 0;
   for (;;) {
     if (s.charCodeAt(c.i) !== 40) throw new Error('unexpected WKT');
     c.i++;
-    const list = `<gml:LinearRing><gml:posList srsDimension="${dims}">${ordinates(c, dims, hasM)}</gml:posList></gml:LinearRing>`;
-    out += ring++ === 0 ? `<gml:exterior>${list}</gml:exterior>` : `<gml:interior>${list}</gml:interior>`;
+    out +=
+      ring++ === 0
+        ? `<gml:exterior>${RING[dims]}${ordinates(c, dims, hasM)}${RING_END}</gml:exterior>`
+        : `<gml:interior>${RING[dims]}${ordinates(c, dims, hasM)}${RING_END}</gml:interior>`;
     if (s.charCodeAt(c.i) !== 44) break;
     c.i++;
   }
