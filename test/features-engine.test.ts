@@ -282,6 +282,72 @@ describe('other formats', () => {
   });
 });
 
+describe('GML geometries written from WKT (writers/gml-geometry.ts)', () => {
+  it("are ST_AsGML's text, ids renumbered and srsName replaced as before, for every simple type, Z, M, ZM and empty parts", async () => {
+    const shapes = [
+      'POINT(1 2)',
+      'POINT Z (1 2 3)',
+      'POINT M (1 2 3)',
+      'POINT ZM (1 2 3 4)',
+      'POINT EMPTY',
+      'LINESTRING(1 2,3 4.125,-5.005 6.995)',
+      'LINESTRING M (1 2 9,3 4 9)',
+      'POLYGON((0 0,10 0,10 10,0 0),(1 1,2 1,2 2,1 1),(3 3,4 3,4 4,3 3))',
+      'POLYGON Z ((0 0 1,10 0 2,10 10 3,0 0 1))',
+      'MULTIPOINT((1 2),(3 4))',
+      'MULTIPOINT(EMPTY,(1 2))',
+      'MULTIPOINT ZM ((1 2 3 4),(5 6 7 8))',
+      'MULTILINESTRING((1 2,3 4),(5 6,7 8))',
+      'MULTILINESTRING(EMPTY,(1 2,3 4))',
+      'MULTIPOLYGON(((0 0,1 0,1 1,0 0)),((5 5,6 5,6 6,5 5),(5.2 5.2,5.4 5.2,5.4 5.4,5.2 5.2)))',
+      'MULTIPOLYGON Z (((0 0 1,1 0 1,1 1 1,0 0 1)))',
+      'MULTIPOLYGON EMPTY',
+      'GEOMETRYCOLLECTION(POINT(1 2),LINESTRING(1 2,3 4),GEOMETRYCOLLECTION(POINT(5 6),MULTIPOINT((7 8))),POINT EMPTY)',
+      'GEOMETRYCOLLECTION EMPTY',
+      'POINT(854154.9616633609 6921661.786105155)',
+      'POINT(-0.001 1e20)',
+      'POINT(2.123456789012 48.000000049999)',
+    ];
+    const layer = { ...parcels, name: 'parcels', geometryType: 'MULTIPOLYGON' } as Layer;
+    const pool = new pg.Pool({ connectionString: testDatabaseUrl(), max: 1 });
+    try {
+      let compared = 0;
+      for (const digits of [2, 7]) {
+        const { rows } = await pool.query(
+          `SELECT ST_AsText(g, $1) AS w, ST_AsGML(3, g, $1, 5, 'gml', 'parcels.1.geom') AS g32, ST_AsGML(3, g, $1, 5, 'gml', NULL) AS g311
+             FROM unnest($2::text[]) AS s(t), LATERAL (SELECT ST_SetSRID(s.t::geometry, 2154) AS g) x`,
+          [digits, shapes],
+        );
+        expect(rows.length).toBe(shapes.length);
+        for (const srsName of ['urn:ogc:def:crs:EPSG::2154', 'EPSG:2154', 'http://www.opengis.net/def/crs/EPSG/0/2154?a&b']) {
+          const q: FeatureQuery = { layer, gmlSrsName: srsName };
+          for (const version of ['3.2', '3.1.1'] as const) {
+            const w = new GmlWriter({ version, namespaceUri: 'https://x.example/geodata', prefix: 'geodata' });
+            for (const r of rows) {
+              const fromGml = w.feature({ fid: '1', g: version === '3.2' ? r.g32 : r.g311, a: null }, q);
+              expect(w.feature({ fid: '1', g: r.w, a: null }, q), `${r.w} (${version}, ${srsName})`).toBe(fromGml);
+              compared++;
+            }
+          }
+        }
+      }
+      expect(compared).toBe(2 * 3 * 2 * shapes.length);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('are asked for where the front door names the CRS and the layer holds simple types only', () => {
+    const q: FeatureQuery = { layer: parcels, limit: 1, gmlSrsName: 'urn:ogc:def:crs:EPSG::2154' };
+    const opts = { gml: { prefix: 'geodata' } };
+    expect(buildFeatureSql(q, 'gml32', opts).sql).toContain('ST_AsText(');
+    expect(buildFeatureSql(q, 'gml32', opts).sql).not.toContain('ST_AsGML(');
+    // a GEOMETRY column may hold curves and surfaces; without a srsName the one PostGIS writes stays
+    expect(buildFeatureSql({ ...q, layer: { ...parcels, geometryType: 'GEOMETRY' } }, 'gml32', opts).sql).toContain('ST_AsGML(');
+    expect(buildFeatureSql({ ...q, gmlSrsName: undefined }, 'gml311', opts).sql).toContain('ST_AsGML(');
+  });
+});
+
 describe('finalize hook', () => {
   it("runs on the stream's connection after the last row and feeds the footer", async () => {
     const q: FeatureQuery = { layer: pois, limit: 7, offset: 3 };

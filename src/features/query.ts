@@ -109,7 +109,7 @@ export interface SelectOptions {
 
 /** Columns selected, by format:
  *  - geojson/ndjson: `f` (the Feature as JSON text);
- *  - gml32/gml311: `fid` (text id or null), `g` (GML geometry text or null), `a` (attribute elements XML text or null);
+ *  - gml32/gml311: `fid` (text id or null), `g` (GML geometry text, or WKT when gmlFromWkt, or null), `a` (attribute elements XML text or null);
  *  - csv: one text column per returned field (named as the field), then `wkt` (and `x`, `y` with xy);
  *  - kml: like csv, with `kml` (ST_AsKML geometry, always WGS 84) instead of `wkt`.
  */
@@ -447,7 +447,10 @@ export function selectList(q: FeatureQuery, format: FeatureFormat, opts: SelectO
       const attrs = fields.length
         ? `xmlforest(${fields.map((f) => `${xmlValue(f)} AS ${quoteIdent(prefix + ':' + xmlName(f.name))}`).join(', ')})::text`
         : 'NULL';
-      return `${pkText(q.layer)} AS fid, ST_AsGML(3, ${gg}, ${digits}, ${options}, 'gml', ${gmlId}) AS g, ${attrs} AS a`;
+      // the geometry as WKT, written as GML by the GML writer (gml-geometry.ts), where the name of
+      // the CRS is the front door's and the layer holds no curves or surfaces; else ST_AsGML's text
+      const geometry = gmlFromWkt(q) ? `ST_AsText(${gg}, ${digits})` : `ST_AsGML(3, ${gg}, ${digits}, ${options}, 'gml', ${gmlId})`;
+      return `${pkText(q.layer)} AS fid, ${geometry} AS g, ${attrs} AS a`;
     }
     case 'csv':
     case 'kml': {
@@ -461,6 +464,16 @@ export function selectList(q: FeatureQuery, format: FeatureFormat, opts: SelectO
       return cols.join(', ');
     }
   }
+}
+
+/**
+ * Does the GML of a query's geometries come from WKT, written in Node (see writers/gml-geometry.ts)?
+ * When the srsName is chosen by the front door, and the layer's type is one of the simple ones
+ * (a GEOMETRY or GEOMETRYCOLLECTION column may hold curves, surfaces or TINs: ST_AsGML writes them).
+ * The GML row's `g` is then WKT; otherwise the GML text itself (the writer tells them by their first character).
+ */
+export function gmlFromWkt(q: FeatureQuery): boolean {
+  return q.gmlSrsName !== undefined && q.layer.geometryType !== 'GEOMETRY' && q.layer.geometryType !== 'GEOMETRYCOLLECTION';
 }
 
 function sqlString(s: string): string {

@@ -1,11 +1,13 @@
 /**
  * GML feature collection writer: WFS 2.0 FeatureCollection with GML 3.2 geometries, or WFS 1.1
- * FeatureCollection with GML 3.1.1. Geometries are ST_AsGML text and attributes xmlforest text,
- * both produced by PostgreSQL; Node only concatenates.
+ * FeatureCollection with GML 3.1.1. Attributes are xmlforest text produced by PostgreSQL;
+ * geometries are written from PostGIS's WKT (gml-geometry.ts) or, for layers that may hold curves
+ * and surfaces, are ST_AsGML text.
  */
 import { escapeAttr } from '../../ows/xml.js';
 import type { FeatureQuery, FeatureRow } from '../query.js';
 import { xmlName } from '../query.js';
+import { wktToGml } from './gml-geometry.js';
 import type { CollectionInfo, FeatureWriter } from './types.js';
 
 export const GML32_NS = 'http://www.opengis.net/gml/3.2';
@@ -116,10 +118,15 @@ export class GmlWriter implements FeatureWriter {
     // the id of a feature: an NCName (a digit key keeps its characters: no replacement to look for)
     const fid = DIGITS.test(fidText) ? t.idPrefix + fidText : ncName(`${q.layer.name}.${fidText}`);
     let g = row.g;
-    // the name of the CRS as the front door chose it (it declares the axis order of the coordinates)
-    if (g && t.srsName !== undefined) g = replaceSrsName(g, t.srsName);
-    // ST_AsGML repeats the one id on every member geometry; gml:id values must be unique
-    if (g && this.o.version === '3.2') g = renumberIds(g, fid);
+    if (g && g.charCodeAt(0) !== 60 && t.srsName !== undefined) {
+      // WKT (gmlFromWkt): written here, with the front door's srsName and unique ids
+      g = wktToGml(g, t.srsName, this.o.version === '3.2' ? fid : undefined) ?? null;
+    } else {
+      // the name of the CRS as the front door chose it (it declares the axis order of the coordinates)
+      if (g && t.srsName !== undefined) g = replaceSrsName(g, t.srsName);
+      // ST_AsGML repeats the one id on every member geometry; gml:id values must be unique
+      if (g && this.o.version === '3.2') g = renumberIds(g, fid);
+    }
     const body = `${t.open}${fid}">${row.a ?? ''}${g ? t.geomOpen + g + t.geomClose : ''}${t.close}`;
     return this.o.version === '3.2' ? `<wfs:member>${body}</wfs:member>\n` : `<gml:featureMember>${body}</gml:featureMember>\n`;
   }
