@@ -95,15 +95,17 @@ export function levelQuery(
       `GROUP BY gx, gy`;
     return { text, values };
   }
-  // one point per pixel with the rule combination of most features in it (its dominant class)
+  // one point per pixel with the rule combination of most features in it (its dominant class),
+  // made (transformed, encoded) for that combination only, after DISTINCT ON (docs/rasteriser.md)
   const text =
     kept +
     `UNION ALL\n` +
-    `(SELECT DISTINCT ON (gx, gy) ST_AsTWKB(${affine(inOut(centre))}, 1, 0, 0, true) AS g${ruleNames.join('')}\n` +
-    `FROM (SELECT gx, gy, sum(n) AS w${ruleNames.join('')}\n` +
-    `      FROM (SELECT floor((cx - ${ox}::float8) / ${r}::float8) AS gx, floor((cy - ${oy}::float8) / ${r}::float8) AS gy, n${ruleCols.join('')}\n` +
-    `            FROM ${t} WHERE geom && ${env} AND sz < ${r}::float8) q\n` +
-    `      GROUP BY gx, gy${ruleNames.join('')}) c\n` +
-    `ORDER BY gx, gy, w DESC${ruleNames.join('')})`;
+    `(SELECT ST_AsTWKB(${affine(inOut(centre))}, 1, 0, 0, true) AS g${ruleNames.join('')}\n` +
+    `FROM (SELECT DISTINCT ON (gx, gy) gx, gy${ruleNames.join('')}\n` +
+    `      FROM (SELECT gx, gy, sum(n) AS w${ruleNames.join('')}\n` +
+    `            FROM (SELECT floor((cx - ${ox}::float8) / ${r}::float8) AS gx, floor((cy - ${oy}::float8) / ${r}::float8) AS gy, n${ruleCols.join('')}\n` +
+    `                  FROM ${t} WHERE geom && ${env} AND sz < ${r}::float8) q\n` +
+    `            GROUP BY gx, gy${ruleNames.join('')}) c\n` +
+    `      ORDER BY gx, gy, w DESC${ruleNames.join('')}) d)`;
   return { text, values };
 }
