@@ -21,7 +21,7 @@ import {
   type Symbolizer,
   type TextSymbolizer,
 } from './style.js';
-import { drawMark } from './marks.js';
+import { circleSprite, drawMark, stampSprites, unpremultiply, type CircleSprite } from './marks.js';
 import { placeLabels, type LabelCandidate } from './labels.js';
 import { allOpaque, encodePng } from './png.js';
 
@@ -300,6 +300,8 @@ class Cell {
  * their native memory) forced a full collection every few dozen maps (measured, docs/rasteriser.md).
  */
 class CellLayer implements Bitmap {
+  /** circles composited before this layer's pending pixels (drawPoints), drawn first at each flush */
+  readonly sprites: SpriteLayer;
   /** the bitmap, written in place and handed to Skia at each flush (one per layer, not one per flush) */
   image: ImageData;
   /** the image's pixels as bytes (written by blend, which rounds) */
@@ -321,6 +323,12 @@ class CellLayer implements Bitmap {
     const d = (this.image = new ImageData(width, height)).data;
     this.bytes = new Uint8Array(d.buffer, d.byteOffset, d.length);
     noteNative(width * height * 4);
+    this.sprites = new SpriteLayer(width, height);
+  }
+
+  /** Whether pixels of this layer are pending (pending sprites apart). */
+  get pending(): boolean {
+    return this.x1 >= this.x0;
   }
 
   /** Paint `cell` (premultiplied) on each pixel, over what is pending there. */
@@ -368,6 +376,7 @@ class CellLayer implements Bitmap {
 
   /** Draw what is pending onto the map and clear it. */
   flush(g: SKRSContext2D): void {
+    this.sprites.flush(g);
     if (this.x1 < this.x0) return;
     const { width, height, image } = this;
     const data = image.data;
@@ -568,8 +577,6 @@ function anchorOf(f: Feature, width: number, height: number): [number, number] |
 }
 
 function drawPoints(g: SKRSContext2D, feats: Feature[], s: PointSymbolizer, width: number, height: number, cells: CellLayer): void {
-  skiaDraws++;
-  cells.flush(g);
   const centres: number[] = [];
   for (const f of feats) {
     let anchored = false;
@@ -585,6 +592,19 @@ function drawPoints(g: SKRSContext2D, feats: Feature[], s: PointSymbolizer, widt
   }
   const fill = s.fill ?? (s.stroke ? undefined : '#808080');
   const stroke = s.stroke && s.strokeWidth > 0 ? s.stroke : undefined;
+  const sprite =
+    s.mark === 'circle' ? circleSprite(s.size, fill, s.fillOpacity, stroke, s.strokeWidth, (n) => noteNative(CANVAS_BYTES + n * 4)) : null;
+  if (sprite) {
+    // over the circles pending from the batches before (drawn at the next flush); pixels pending
+    // since lie over them: drawn first
+    if (cells.pending) cells.flush(g);
+    cells.sprites.stamp(sprite, centres);
+    // drawn onto the canvas by Skia at the next flush: the map is not its cell layer's bitmap alone
+    skiaDraws++;
+    return;
+  }
+  skiaDraws++;
+  cells.flush(g);
   g.setLineDash([]);
   g.lineWidth = s.strokeWidth;
   g.lineJoin = 'miter';
@@ -613,6 +633,76 @@ function drawPoints(g: SKRSContext2D, feats: Feature[], s: PointSymbolizer, widt
     g.globalAlpha = 1;
   }
   if (stroke) g.stroke(path);
+}
+
+/**
+ * Circles drawn from their sprites (src/render/marks.ts): composited in drawing order into a
+ * premultiplied bitmap of the map's size, drawn onto the map (the rectangle written since) at the
+ * next flush — which CellLayer.flush does first, before its own pixels and before any vector
+ * drawing, so that the map gets the circles where they fall in the drawing order. Skia took
+ * ~20 µs per circle (path, fill, stroke, then their rasterisation), most of a region map's POI
+ * layer; one drawImage per batch of circles cost ~0.5 ms each, and a region map's POIs come in
+ * hundreds of batches (one per rule and overlap level; docs/rasteriser.md).
+ */
+class SpriteLayer {
+  private px: Uint8Array | null = null;
+  private image: ImageData | null = null;
+  private canvas: Canvas | null = null;
+  private x0 = Infinity;
+  private y0 = Infinity;
+  private x1 = -Infinity;
+  private y1 = -Infinity;
+  constructor(
+    readonly width: number,
+    readonly height: number,
+  ) {}
+
+  stamp(sprite: CircleSprite, centres: number[]): void {
+    const { width, height } = this;
+    const px = (this.px ??= new Uint8Array(width * height * 4));
+    stampSprites(px, 0, 0, width, height, sprite, centres);
+    const reach = sprite.pad + 1;
+    for (let i = 0; i < centres.length; i += 2) {
+      const x = centres[i];
+      const y = centres[i + 1];
+      if (x - reach < this.x0) this.x0 = x - reach;
+      if (x + reach > this.x1) this.x1 = x + reach;
+      if (y - reach < this.y0) this.y0 = y - reach;
+      if (y + reach > this.y1) this.y1 = y + reach;
+    }
+  }
+
+  /** Draw what is pending onto the map and clear it. */
+  flush(g: SKRSContext2D): void {
+    const { width, height, px } = this;
+    if (!px || this.x1 < this.x0) return;
+    const x = Math.max(0, Math.floor(this.x0));
+    const y = Math.max(0, Math.floor(this.y0));
+    const w = Math.min(width, Math.ceil(this.x1) + 1) - x;
+    const h = Math.min(height, Math.ceil(this.y1) + 1) - y;
+    this.x0 = this.y0 = Infinity;
+    this.x1 = this.y1 = -Infinity;
+    if (w <= 0 || h <= 0) return;
+    // the rectangle's rows, in the straight alpha of an ImageData, to a canvas of the map's size
+    // (made once per map) and onto the map
+    const image = (this.image ??= new ImageData(width, height));
+    for (let r = y; r < y + h; r++) {
+      const o = (r * width + x) * 4;
+      image.data.set(px.subarray(o, o + w * 4), o);
+      px.fill(0, o, o + w * 4);
+    }
+    const rows = image.data.subarray(y * width * 4, (y + h) * width * 4);
+    unpremultiply(rows);
+    if (!this.canvas) {
+      this.canvas = createCanvas(width, height);
+      noteNative(CANVAS_BYTES + width * height * 4);
+    }
+    this.canvas.getContext('2d').putImageData(image, 0, 0, x, y, w, h);
+    g.globalAlpha = 1;
+    g.drawImage(this.canvas, x, y, w, h, x, y, w, h);
+    // the copy of the canvas's pixels the drawing keeps (CellLayer.flush)
+    noteNative(width * height * 4);
+  }
 }
 
 /** A label drawn once (halo and text) at a whole-pixel origin, reused by later maps. */
