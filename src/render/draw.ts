@@ -645,9 +645,8 @@ function drawPoints(g: SKRSContext2D, feats: Feature[], s: PointSymbolizer, widt
  * hundreds of batches (one per rule and overlap level; docs/rasteriser.md).
  */
 class SpriteLayer {
-  private px: Uint8Array | null = null;
+  /** the premultiplied pixels composited so far, straight alpha only while a flush puts them */
   private image: ImageData | null = null;
-  private canvas: Canvas | null = null;
   private x0 = Infinity;
   private y0 = Infinity;
   private x1 = -Infinity;
@@ -659,8 +658,8 @@ class SpriteLayer {
 
   stamp(sprite: CircleSprite, centres: number[]): void {
     const { width, height } = this;
-    const px = (this.px ??= new Uint8Array(width * height * 4));
-    stampSprites(px, 0, 0, width, height, sprite, centres);
+    const image = (this.image ??= new ImageData(width, height));
+    stampSprites(image.data, 0, 0, width, height, sprite, centres);
     const reach = sprite.pad + 1;
     for (let i = 0; i < centres.length; i += 2) {
       const x = centres[i];
@@ -674,8 +673,8 @@ class SpriteLayer {
 
   /** Draw what is pending onto the map and clear it. */
   flush(g: SKRSContext2D): void {
-    const { width, height, px } = this;
-    if (!px || this.x1 < this.x0) return;
+    const { width, height, image } = this;
+    if (!image || this.x1 < this.x0) return;
     const x = Math.max(0, Math.floor(this.x0));
     const y = Math.max(0, Math.floor(this.y0));
     const w = Math.min(width, Math.ceil(this.x1) + 1) - x;
@@ -683,27 +682,24 @@ class SpriteLayer {
     this.x0 = this.y0 = Infinity;
     this.x1 = this.y1 = -Infinity;
     if (w <= 0 || h <= 0) return;
-    // the rectangle's rows, in the straight alpha of an ImageData, to a canvas of the map's size
-    // (made once per map) and onto the map
-    const image = (this.image ??= new ImageData(width, height));
-    for (let r = y; r < y + h; r++) {
-      const o = (r * width + x) * 4;
-      image.data.set(px.subarray(o, o + w * 4), o);
-      px.fill(0, o, o + w * 4);
-    }
-    const rows = image.data.subarray(y * width * 4, (y + h) * width * 4);
-    unpremultiply(rows);
-    if (!this.canvas) {
-      this.canvas = createCanvas(width, height);
-      noteNative(CANVAS_BYTES + width * height * 4);
-    }
-    this.canvas.getContext('2d').putImageData(image, 0, 0, x, y, w, h);
+    const px = image.data;
+    // the rectangle in straight alpha, put into a canvas of its size (a map has one flush per
+    // run of point batches: usually one per POI layer) and drawn onto the map
+    for (let r = y; r < y + h; r++) unpremultiply(px.subarray((r * width + x) * 4, (r * width + x + w) * 4));
+    const c = createCanvas(w, h);
+    // the canvas, and the copy of its pixels the drawing keeps (CellLayer.flush)
+    noteNative(CANVAS_BYTES + 2 * w * h * 4);
+    c.getContext('2d').putImageData(image, -x, -y, x, y, w, h);
     g.globalAlpha = 1;
-    g.drawImage(this.canvas, x, y, w, h, x, y, w, h);
-    // the copy of the canvas's pixels the drawing keeps (CellLayer.flush)
-    noteNative(width * height * 4);
+    g.drawImage(c, x, y);
+    for (let r = y; r < y + h; r++) px.fill(0, (r * width + x) * 4, (r * width + x + w) * 4);
+    // the bitmap stays with its cell layer (kept per map size) unless the map is large
+    if (width * height > SPRITE_LAYER_KEPT) this.image = null;
   }
 }
+
+/** Largest map (pixels) whose circle bitmap is kept for the next map of its size (4 MB). */
+const SPRITE_LAYER_KEPT = 1 << 20;
 
 /** A label drawn once (halo and text) at a whole-pixel origin, reused by later maps. */
 interface Sprite {

@@ -156,7 +156,15 @@ export function circleSprite(
  * whose top left is the map's pixel (x0, y0). Source-over is associative: these circles composited
  * together, then the bitmap over the map, give the map the circles composited one by one would.
  */
-export function stampSprites(out: Uint8Array, x0: number, y0: number, w: number, h: number, sprite: CircleSprite, centres: number[]): void {
+export function stampSprites(
+  out: Uint8Array | Uint8ClampedArray,
+  x0: number,
+  y0: number,
+  w: number,
+  h: number,
+  sprite: CircleSprite,
+  centres: number[],
+): void {
   const { side, pad, phases: P, bitmaps, spans } = sprite;
   for (let k = 0; k < centres.length; k += 2) {
     // the nearest phase: the circle lands within 1 / (2 · phases) px of its centre
