@@ -6,7 +6,8 @@
  */
 import { createCanvas } from '@napi-rs/canvas';
 import { describe, expect, it } from 'vitest';
-import { paintMap, type LayerData } from '../../src/render/draw.js';
+import sharp from 'sharp';
+import { paintAndEncode, paintMap, type LayerData } from '../../src/render/draw.js';
 import type { PointSymbolizer, Rule } from '../../src/render/style.js';
 
 /** A point as ST_AsTWKB(p, 1, 0, 0, true) writes it (precision 1, with its size). */
@@ -167,6 +168,18 @@ describe('circle marks from sprites', () => {
     ];
     const d = diff(painted([[sym, pts]]), direct([[sym, pts]]), 48);
     expect(d.over).toBeLessThan(12);
+  });
+
+  it('are in a transparent PNG of circles alone (a map whose other pixels are its cell layer bitmap)', async () => {
+    const png = await paintAndEncode([layer(circle('#1f5fa8', 9), [[20.5, 20.5]])], {
+      width: 64,
+      height: 64,
+      format: 'image/png',
+      transparent: true,
+    });
+    const { data } = await sharp(png).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+    expect([...data.subarray((20 * 64 + 20) * 4, (20 * 64 + 20) * 4 + 4)]).toEqual([31, 95, 168, 255]);
+    expect(data[(40 * 64 + 40) * 4 + 3]).toBe(0);
   });
 
   it('draw circles too large for a sprite directly, as before', () => {
