@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createCanvas } from '@napi-rs/canvas';
-import { clipSegment, clipped, fillRings, strokeRings, type Bitmap } from '../../src/render/scan.js';
+import { clipSegment, clipped, FILL_GAMMA, fillRings, strokeRings, type Bitmap } from '../../src/render/scan.js';
 import { prng } from '../../bench/lib/core.mjs';
 import { RingList } from '../../src/render/svgpath.js';
 
@@ -35,13 +35,15 @@ function bitmap(): Bitmap {
 }
 
 /** Alpha (0–255) of each pixel after filling (or outlining, with `stroke`) the parts in black. */
+/** Exact coverage unless `gamma` (fills): see FILL_GAMMA. */
 function scan(
   parts: number[][][],
   stroke?: number,
+  gamma = 1,
 ): { alpha: Uint8ClampedArray; pend: { x0: number; y0: number; x1: number; y1: number } } {
   const l = rings(parts);
   const bm = bitmap();
-  if (stroke === undefined) fillRings(l, 0, l.len, black, 1, bm);
+  if (stroke === undefined) fillRings(l, 0, l.len, black, 1, bm, gamma);
   else strokeRings(l, 0, l.len, black, 1, stroke, bm);
   const alpha = new Uint8ClampedArray(W * H);
   for (let i = 0; i < W * H; i++) alpha[i] = bm.bytes[i * 4 + 3];
@@ -91,6 +93,13 @@ describe('scan converter: fills', () => {
     expect(Math.abs(at(half, 5, 9) - 63.75)).toBeLessThanOrEqual(1);
     expect(Math.abs(at(half, 2, 3) - 95.6)).toBeLessThanOrEqual(1); // a half by three quarters
     expect(at(half, 5, 5)).toBe(255);
+    // the renderer's fills: coverage over 0.75 (MapServer's polygon gamma), capped at a whole pixel
+    const g = scan([[[2.5, 3.25, 10.5, 3.25, 10.5, 9.25, 2.5, 9.25]]], undefined, FILL_GAMMA).alpha;
+    expect(Math.abs(at(g, 2, 5) - 170)).toBeLessThanOrEqual(1);
+    expect(at(g, 5, 3)).toBe(255);
+    expect(Math.abs(at(g, 5, 9) - 85)).toBeLessThanOrEqual(1);
+    expect(Math.abs(at(g, 2, 3) - 127.5)).toBeLessThanOrEqual(1);
+    expect(at(g, 5, 5)).toBe(255);
   });
 
   it('fills both ring orientations alike and leaves a hole empty whatever its winding', () => {
