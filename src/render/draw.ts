@@ -265,6 +265,12 @@ function rgba(css: string): [number, number, number, number] {
   return c;
 }
 
+/** A CSS colour as the scan converter's paint (straight RGBA, 0–255). */
+function paintOf(css: string): Paint {
+  const [r, g, b, a] = rgba(css);
+  return { r, g, b, a };
+}
+
 /** Share of a 1 px square covered inside it by its own outline of width `w` (centred on its edges). */
 const innerCover = (w: number) => (w >= 1 ? 1 : 1 - (1 - w) * (1 - w));
 
@@ -284,6 +290,11 @@ class Cell {
     this.g = g * a + this.g * (1 - a);
     this.b = b * a + this.b * (1 - a);
     this.a = a + this.a * (1 - a);
+  }
+
+  /** The accumulated colour as a straight opaque paint (its alpha: `a`). */
+  paint(): Paint {
+    return this.a > 0 ? { r: this.r / this.a, g: this.g / this.a, b: this.b / this.a, a: 255 } : { r: 0, g: 0, b: 0, a: 0 };
   }
 }
 
@@ -331,9 +342,9 @@ class CellLayer implements Bitmap {
     return this.x1 >= this.x0;
   }
 
-  /** Paint `cell` (premultiplied) on each pixel, over what is pending there. */
-  paint(feats: Feature[], t: PathTarget, withLines: boolean, cell: Cell): void {
-    if (cell.a <= 0) return;
+  /** Paint `p` with coverage `alpha` on each one-pixel part, over what is pending there. */
+  paint(feats: Feature[], t: PathTarget, withLines: boolean, p: Paint, alpha: number): void {
+    if (alpha <= 0) return;
     const lists: [PixelList | undefined, 'p' | 'q'][] = [[t.areaPixels, 'p']];
     if (withLines) lists.push([t.linePixels, 'q']);
     let any = false;
@@ -342,18 +353,15 @@ class CellLayer implements Bitmap {
       if (f.p1 > f.p0 || (withLines && f.q1 > f.q0)) any = true;
     }
     if (!any) return;
-    const p: Paint = { r: cell.r / cell.a, g: cell.g / cell.a, b: cell.b / cell.a, a: 255 };
     for (const f of feats) {
       for (const [list, k] of lists) {
-        if (list) paintDots(list.xy, k === 'p' ? f.p0 : f.q0, k === 'p' ? f.p1 : f.q1, p, cell.a, this);
+        if (list) paintDots(list.xy, k === 'p' ? f.p0 : f.q0, k === 'p' ? f.p1 : f.q1, p, alpha, this);
       }
     }
   }
 
   /** Fill (or, with `strokeWidth`, outline) the features' polygon parts in the ring list with `css` over what is pending. */
-  scan(feats: Feature[], t: PathTarget, list: RingList, css: string, opacity: number, strokeWidth?: number): void {
-    const [r, g, b, a] = rgba(css);
-    const p: Paint = { r, g, b, a };
+  scan(feats: Feature[], t: PathTarget, list: RingList, p: Paint, opacity: number, strokeWidth?: number): void {
     for (const f of feats) {
       written(f, t);
       if (f.s1 <= f.s0) continue;
@@ -445,18 +453,14 @@ const paints = new WeakMap<PolygonSymbolizer, PolygonPaints>();
 function polygonPaints(s: PolygonSymbolizer): PolygonPaints {
   let ps = paints.get(s);
   if (!ps) {
-    const paint = (css: string): Paint => {
-      const [r, g, b, a] = rgba(css);
-      return { r, g, b, a };
-    };
     const cell = new Cell();
     if (s.fill) cell.over(s.fill, s.fillOpacity);
     const outlined = Boolean(s.stroke) && s.strokeWidth > 0;
     if (outlined) cell.over(s.stroke!, s.strokeOpacity * innerCover(s.strokeWidth));
     ps = {
-      fill: s.fill ? paint(s.fill) : undefined,
-      stroke: outlined ? paint(s.stroke!) : undefined,
-      cell: cell.a > 0 ? { r: cell.r / cell.a, g: cell.g / cell.a, b: cell.b / cell.a, a: 255 } : { r: 0, g: 0, b: 0, a: 0 },
+      fill: s.fill ? paintOf(s.fill) : undefined,
+      stroke: outlined ? paintOf(s.stroke!) : undefined,
+      cell: cell.paint(),
       cellAlpha: cell.a,
     };
     paints.set(s, ps);
@@ -483,31 +487,36 @@ function cellLayer(width: number, height: number): CellLayer {
   return layer;
 }
 
+/**
+ * Before each Skia drawing: what is pending in the cell layer goes under it (flushed), and the map
+ * is counted as drawn by Skia (skiaDraws).
+ */
+function beforeSkia(g: SKRSContext2D, cells: CellLayer): void {
+  cells.flush(g);
+  skiaDraws++;
+}
+
 function drawPolygons(g: SKRSContext2D, feats: Feature[], s: PolygonSymbolizer, t: PathTarget, cells: CellLayer): void {
+  const ps = polygonPaints(s);
   if (s.fill) {
     // what Skia draws goes over what is pending; when it draws nothing here, nothing need be flushed
     const paths = chunkedPaths(feats, 'area', s.fillOpacity < 1, t);
     if (paths.length) {
-      cells.flush(g);
-      skiaDraws++;
+      beforeSkia(g, cells);
       g.globalAlpha = s.fillOpacity;
       g.fillStyle = s.fill;
       for (const p of paths) g.fill(p, 'nonzero');
     }
-    if (t.rings) cells.scan(feats, t, t.rings, s.fill, s.fillOpacity);
+    if (t.rings) cells.scan(feats, t, t.rings, ps.fill!, s.fillOpacity);
   }
-  const cell = new Cell();
-  if (s.fill) cell.over(s.fill, s.fillOpacity);
-  if (s.stroke && s.strokeWidth > 0) cell.over(s.stroke, s.strokeOpacity * innerCover(s.strokeWidth));
-  cells.paint(feats, t, false, cell);
-  if (s.stroke && s.strokeWidth > 0) {
-    if (t.rings) cells.scan(feats, t, t.rings, s.stroke, s.strokeOpacity, s.strokeWidth);
+  cells.paint(feats, t, false, ps.cell, ps.cellAlpha);
+  if (ps.stroke) {
+    if (t.rings) cells.scan(feats, t, t.rings, ps.stroke, s.strokeOpacity, s.strokeWidth);
     const paths = chunkedPaths(feats, 'area', s.strokeOpacity < 1, t);
     if (paths.length) {
-      cells.flush(g);
-      skiaDraws++;
+      beforeSkia(g, cells);
       g.globalAlpha = s.strokeOpacity;
-      g.strokeStyle = s.stroke;
+      g.strokeStyle = s.stroke!;
       g.lineWidth = s.strokeWidth;
       g.lineJoin = 'round';
       g.lineCap = 'round';
@@ -520,11 +529,10 @@ function drawPolygons(g: SKRSContext2D, feats: Feature[], s: PolygonSymbolizer, 
 }
 
 function drawLines(g: SKRSContext2D, feats: Feature[], s: LineSymbolizer, t: PathTarget, cells: CellLayer): void {
-  skiaDraws++;
   const cell = new Cell();
   cell.over(s.stroke, s.opacity * innerCover(s.width));
-  cells.paint(feats, t, true, cell);
-  cells.flush(g);
+  cells.paint(feats, t, true, cell.paint(), cell.a);
+  beforeSkia(g, cells);
   g.globalAlpha = s.opacity;
   g.strokeStyle = s.stroke;
   g.lineWidth = s.width;
@@ -603,8 +611,7 @@ function drawPoints(g: SKRSContext2D, feats: Feature[], s: PointSymbolizer, widt
     skiaDraws++;
     return;
   }
-  skiaDraws++;
-  cells.flush(g);
+  beforeSkia(g, cells);
   g.setLineDash([]);
   g.lineWidth = s.strokeWidth;
   g.lineJoin = 'miter';
@@ -846,6 +853,9 @@ function maskMatcher(rules: Rule[]): (mask: number) => boolean[] {
   };
 }
 
+/** Whether these rules draw with polygon symbolizers only (and labels). */
+const polygonsOnly = (rules: Rule[]) => rules.every((r) => r.symbolizers.every((s) => s.kind === 'polygon' || s.kind === 'text'));
+
 /**
  * Draw a scanned layer's aggregated rows feature by feature as they are read, for one
  * FeatureTypeStyle of polygon symbolizers: each feature's rings written into `t` (emptied for each)
@@ -1027,10 +1037,7 @@ function paintLayer(g: SKRSContext2D, data: LayerData, labels: LabelCandidate[],
   const target: PathTarget = { area: new PathBytes(), line: new PathBytes(), areaPixels: new PixelList(), linePixels: new PixelList() };
   if (scanned(rules)) target.rings = new RingList();
   // a scanned layer of polygon symbolizers in aggregated rows is drawn as it is read (scanRows)
-  const streamed =
-    target.rings !== undefined &&
-    data.rows.every((r) => r.many) &&
-    rules.every((r) => r.symbolizers.every((s) => s.kind === 'polygon' || s.kind === 'text'));
+  const streamed = target.rings !== undefined && data.rows.every((r) => r.many) && polygonsOnly(rules);
   const features = streamed ? [] : toFeatures(data.rows, rules);
   const fromMask = maskMatcher(rules);
   let t = 0;
@@ -1077,24 +1084,23 @@ function paintLayer(g: SKRSContext2D, data: LayerData, labels: LabelCandidate[],
     sigs.set(drawnSigs);
     // a scanned layer's pass of polygon symbolizers only: each feature drawn whole in data order
     // with every rule that applies to it, as SE says (and MapServer does), all in the cell bitmap
-    const inOrder = target.rings && rules.slice(a, b).every((r) => r.symbolizers.every((s) => s.kind === 'polygon' || s.kind === 'text'));
     if (streamed) scanRows(data.rows, rules, fromMask, (match) => ruleSets[sigOf.get(ruleSet(match))!], target, cells);
-    else if (inOrder) {
+    else if (target.rings && polygonsOnly(rules.slice(a, b))) {
       for (let n = 0; n < drawn.length; n++) {
         const f = written(drawn[n], target);
         for (const i of ruleSets[sigs[n]])
           for (const s of rules[i].symbolizers) if (s.kind === 'polygon') cells.polygon(s, target, f.s0, f.s1, f.p0, f.p1);
       }
-    }
-    for (const [sig, feats] of inOrder ? [] : batches(drawn, sigs.subarray(0, drawn.length), grow, target, width, height)) {
-      for (const i of ruleSets[sig]) {
-        for (const s of rules[i].symbolizers) {
-          if (s.kind === 'polygon') drawPolygons(g, feats, s, target, cells);
-          else if (s.kind === 'line') drawLines(g, feats, s, target, cells);
-          else if (s.kind === 'point') drawPoints(g, feats, s, width, height, cells);
+    } else
+      for (const [sig, feats] of batches(drawn, sigs.subarray(0, drawn.length), grow, target, width, height)) {
+        for (const i of ruleSets[sig]) {
+          for (const s of rules[i].symbolizers) {
+            if (s.kind === 'polygon') drawPolygons(g, feats, s, target, cells);
+            else if (s.kind === 'line') drawLines(g, feats, s, target, cells);
+            else if (s.kind === 'point') drawPoints(g, feats, s, width, height, cells);
+          }
         }
       }
-    }
     // label candidates, each text symbolizer a priority class in layer and rule order (placed after every layer)
     for (let i = a; i < b; i++) {
       for (const s of rules[i].symbolizers) {
@@ -1151,8 +1157,7 @@ function paint(layers: LayerData[], o: PaintOptions, timings?: Record<string, nu
   for (const data of layers) paintLayer(g, data, labels, o.width, o.height, cells);
   cells.busy = false;
   if (labels.length) {
-    cells.flush(g);
-    skiaDraws++;
+    beforeSkia(g, cells);
     drawLabels(g, labels, o.width, o.height);
   }
   if (timings) {

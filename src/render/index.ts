@@ -223,7 +223,8 @@ export function layerQuery(
     // thinned (a fifth of PostgreSQL's time for a town map, measured: docs/rasteriser.md)
     const plain = scanned(rules);
     const orient = (e: string) => (!plain && gt !== 'LINESTRING' && gt !== 'MULTILINESTRING' ? `ST_ForcePolygonCW(${e})` : e);
-    const simplify = (e: string, tol: string) => (plain ? e : `ST_Simplify(${e}, ${tol}, true)`);
+    // (the tolerance is built only when used: a bound parameter must appear in the text)
+    const simplify = (e: string, tol: () => string) => (plain ? e : `ST_Simplify(${e}, ${tol()}, true)`);
     // (built only when used: each expression adds its own parameters)
     let exactSql = '';
     // Through ST_Transform, simplified first to a tenth of a pixel in the layer's CRS: PROJ's
@@ -232,7 +233,7 @@ export function layerQuery(
     // simplification after it and the 0.1 px TWKB grid drop anyway; docs/rasteriser.md). The
     // tolerance is rounded to 3 significant digits, so that the tiles of a zoom level agree.
     const projected = () => (layer.srid === o.epsg ? g : `ST_Simplify(${g}, ${p(Number((0.1 * resN).toPrecision(3)))}::float8, true)`);
-    const viaExact = () => (exactSql ||= orient(simplify(exact(projected()), '0.5')));
+    const viaExact = () => (exactSql ||= orient(simplify(exact(projected()), () => '0.5')));
     const clip = () =>
       `ST_ClipByBox2D(${viaExact()}, ST_MakeEnvelope(${p(-w)}::float8, ${p(-h)}::float8, ${p(2 * w)}::float8, ${p(2 * h)}::float8))`;
     let inFitted = '';
@@ -245,7 +246,7 @@ export function layerQuery(
       // layer's CRS, so that every vertex sent is one the fit holds for.
       const unitsPerPx = 1 / Math.sqrt(Math.abs(approx.a * approx.e - approx.b * approx.d));
       const tol = Number((0.5 * unitsPerPx).toPrecision(3));
-      const simple = plain ? g : simplify(g, `${p(tol)}::float8`);
+      const simple = simplify(g, () => `${p(tol)}::float8`);
       inFitted = `WHEN ${g} @ ${fittedBox()} THEN ${orient(fast(simple))} `;
       if (fitted === farExtent) beyondFitted = orient(fast(`ST_ClipByBox2D(${simple}, ${fittedBox()})`));
     }

@@ -1,6 +1,6 @@
 /**
  * The renderer's own scan converter for polygon layers with plain symbolizers (opaque fill, an
- * outline of at most 1.5 px, no dashes: src/render/draw.ts scanOk): their polygon parts are filled
+ * outline of at most 1.5 px, no dashes: `scanned` below): their polygon parts are filled
  * and outlined straight into the cell bitmap of src/render/draw.ts instead of being written as SVG
  * path data, parsed, recorded and rasterised by Skia. A dense layer's parts span a few pixels (a
  * town map's parcels) and Skia's fixed costs per polygon (path data, parsing, edge building, a blit
@@ -104,7 +104,7 @@ function touch(k: number): void {
  * Paint colour `p` with coverage `alpha` (0–1, opacity included) over the straight-alpha RGBA at
  * byte `o` of `data` (a byte view of the bitmap: rounded here, not clamped by the array).
  */
-export function blend(data: Uint8Array, o: number, p: Paint, alpha: number): void {
+function blend(data: Uint8Array, o: number, p: Paint, alpha: number): void {
   const da = data[o + 3];
   if (alpha >= 1 || da === 0) {
     data[o] = p.r;
